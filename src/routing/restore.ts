@@ -1,0 +1,216 @@
+// Puts routing back from the journal: on exit, on a signal, on a crash, and
+// from `tunsteer down` after kill -9. Synchronous throughout (execFileSync), so
+// it completes inside an 'exit' or signal handler before the process ends.
+//
+// Idempotent: an undo whose object is already gone counts as done, and a
+// missing journal means there is nothing to do. Refuses to touch a namespace
+// the journal was not written in: two gateways in two network namespaces may
+// share /run, and deleting "the same" rule in the wrong one would hit a
+// stranger's routing.
+import { ipExecSync, procSysctl, type IpExecSync, type SysctlIo } from './ip-exec.js';
+import {
+  currentNetns,
+  describeNetns,
+  journalPath,
+  ownerAlive,
+  processStartTime,
+  readJournal,
+  removeJournal,
+  replaceJournal,
+  sameNetns,
+  type JournaledStep,
+  type NetnsId,
+} from './route-journal.js';
+import { undoCommand, undoStep } from './route-runner.js';
+
+export class RestoreRefusedError extends Error {
+  override name = 'RestoreRefusedError';
+  constructor(
+    readonly reason: 'netns-mismatch' | 'owner-alive',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export class RestoreFailedError extends Error {
+  override name = 'RestoreFailedError';
+  constructor(readonly failures: { command: string; error: string }[]) {
+    super(
+      `could not undo ${failures.length} routing change(s), kept in the journal for another try: ` +
+        failures.map((f) => `\`${f.command}\`: ${f.error}`).join('; '),
+    );
+  }
+}
+
+export interface RestoreOptions {
+  exec?: IpExecSync;
+  sysctl?: SysctlIo;
+  /** The namespace we are in (default: /proc/self/ns/net). */
+  netns?: NetnsId;
+  /** Restore even though the journal's gateway is still running. */
+  force?: boolean;
+  /** Progress lines, one per undo. */
+  log?: (line: string) => void;
+  /**
+   * Only a journal this process wrote; anyone else's is left alone and reported
+   * as {found: false}. For exit handlers: a gateway that lost the lock race
+   * must not undo the winner's routing on its way out.
+   */
+  ownOnly?: boolean;
+}
+
+export interface RestoreReport {
+  /** False: no journal, nothing to do. */
+  found: boolean;
+  /** Undos that changed something. */
+  undone: number;
+  /** Undos whose object was already gone. */
+  alreadyGone: number;
+  /** pid that wrote the journal. */
+  pid?: number;
+}
+
+export interface UndoOutcome {
+  undone: number;
+  alreadyGone: number;
+  /** Steps whose undo failed, in journal order. */
+  left: JournaledStep[];
+  failures: { command: string; error: string }[];
+}
+
+/** Undoes steps last-first, going on past failures so one stuck rule does not keep the rest in place. */
+export function undoAll(steps: readonly JournaledStep[], exec: IpExecSync, sysctl: SysctlIo, log?: (l: string) => void): UndoOutcome {
+  const out: UndoOutcome = { undone: 0, alreadyGone: 0, left: [], failures: [] };
+  for (let i = steps.length - 1; i >= 0; i--) {
+    const s = steps[i];
+    try {
+      const r = undoStep(s, exec, sysctl);
+      if (r === 'undone') out.undone++;
+      else out.alreadyGone++;
+      log?.(`${r === 'undone' ? 'undone' : 'already gone'}: ${undoCommand(s)}`);
+    } catch (e) {
+      const error = e instanceof Error ? ('stderr' in e ? String((e as { stderr: string }).stderr).trim() : e.message) : String(e);
+      out.failures.push({ command: undoCommand(s), error });
+      out.left.unshift(s);
+      log?.(`FAILED: ${undoCommand(s)}: ${error}`);
+    }
+  }
+  return out;
+}
+
+/**
+ * Undoes every journaled step in reverse order, then removes the journal.
+ * No journal: returns {found: false}. Throws RestoreRefusedError (other
+ * namespace, or owner still running and not us) and RestoreFailedError (some
+ * undo failed for a reason other than "already gone"; those stay journaled).
+ */
+export function restoreFromJournal(stateDir: string, opts: RestoreOptions = {}): RestoreReport {
+  const j = readJournal(stateDir);
+  if (!j) return { found: false, undone: 0, alreadyGone: 0 };
+  const self = j.pid === process.pid && (j.pidStart === undefined || j.pidStart === processStartTime(process.pid));
+  if (opts.ownOnly && !self) return { found: false, undone: 0, alreadyGone: 0 };
+  const here = opts.netns ?? currentNetns();
+  if (!sameNetns(j.netns, here)) {
+    throw new RestoreRefusedError(
+      'netns-mismatch',
+      `the routing journal ${journalPath(stateDir)} was written in ${describeNetns(j.netns)} by pid ${j.pid}, ` +
+        `but this process runs in ${describeNetns(here)}; run it there` +
+        (j.netns.name ? ` (\`ip netns exec ${j.netns.name} tunsteer down --state-dir ${stateDir}\`)` : '') +
+        ', or give each namespace its own --state-dir',
+    );
+  }
+  if (!self && !opts.force && ownerAlive(j)) {
+    throw new RestoreRefusedError(
+      'owner-alive',
+      `tunsteer pid ${j.pid} still runs and owns this routing; stop it (SIGTERM restores on exit), ` +
+        'or use --force if it is wedged',
+    );
+  }
+  const r = undoAll(j.steps, opts.exec ?? ipExecSync, opts.sysctl ?? procSysctl, opts.log);
+  if (r.failures.length) {
+    replaceJournal(stateDir, { ...j, steps: r.left, applied: r.left.length });
+    throw new RestoreFailedError(r.failures);
+  }
+  removeJournal(stateDir);
+  return { found: true, undone: r.undone, alreadyGone: r.alreadyGone, pid: j.pid };
+}
+
+/** What installExitHandlers listens on and calls; `process` in production, a fake in tests. */
+export interface ExitTarget {
+  on(event: string, listener: (...args: unknown[]) => void): unknown;
+  off(event: string, listener: (...args: unknown[]) => void): unknown;
+  exit(code?: number): void;
+  exitCode?: number | string | null;
+}
+
+export interface ExitHandlerOptions {
+  target?: ExitTarget;
+  /** Where to report the error that brought us down, and a failed restore, as text. Default: stderr. */
+  report?: (message: string) => void;
+  /**
+   * Gets those errors as objects instead (e.g. to log them with pino), called
+   * after the restore: an uncaught exception or rejection reason, or the error
+   * the restore threw. Replaces report when given.
+   */
+  onError?: (err: unknown, what: 'uncaughtException' | 'unhandledRejection' | 'restore') => void;
+}
+
+/** 128 + signal number, as shells report it. */
+export const SIGNAL_EXIT_CODES = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 } as const;
+
+/**
+ * On SIGINT, SIGTERM, SIGHUP, uncaughtException, unhandledRejection and a
+ * plain exit: run restoreFn once, then exit with 130/143/129, 1 after an
+ * error, or 1 when the restore itself failed. restoreFn must be synchronous.
+ * The second argument is options, or just an onError callback.
+ * Returns a function that removes the handlers (after an orderly shutdown
+ * that restored by itself).
+ */
+export function installExitHandlers(
+  restoreFn: () => void,
+  optsOrOnError: ExitHandlerOptions | ExitHandlerOptions['onError'] = {},
+): () => void {
+  const opts: ExitHandlerOptions = typeof optsOrOnError === 'function' ? { onError: optsOrOnError } : (optsOrOnError ?? {});
+  const target: ExitTarget = opts.target ?? (process as unknown as ExitTarget);
+  const report = opts.report ?? ((m: string) => process.stderr.write(`tunsteer: ${m}\n`));
+  let restored = false;
+  const restoreOnce = (): boolean => {
+    if (restored) return true;
+    restored = true;
+    try {
+      restoreFn();
+      return true;
+    } catch (e) {
+      if (opts.onError) opts.onError(e, 'restore');
+      else report(`restoring routing failed: ${(e as Error).message ?? String(e)}`);
+      return false;
+    }
+  };
+  const listeners: [string, (...args: unknown[]) => void][] = [];
+  const add = (event: string, fn: (...args: unknown[]) => void) => {
+    listeners.push([event, fn]);
+    target.on(event, fn);
+  };
+  for (const [sig, code] of Object.entries(SIGNAL_EXIT_CODES)) {
+    add(sig, () => {
+      const ok = restoreOnce();
+      target.exit(ok ? code : 1);
+    });
+  }
+  const fatal = (what: 'uncaughtException' | 'unhandledRejection') => (err: unknown) => {
+    if (!opts.onError) report(`${what}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    restoreOnce();
+    opts.onError?.(err, what);
+    target.exit(1);
+  };
+  add('uncaughtException', fatal('uncaughtException'));
+  add('unhandledRejection', fatal('unhandledRejection'));
+  // Last chance for process.exit() elsewhere and a drained event loop; only sync work runs here.
+  add('exit', () => {
+    if (!restoreOnce()) target.exitCode = 1;
+  });
+  return () => {
+    for (const [event, fn] of listeners) target.off(event, fn);
+  };
+}

@@ -1,0 +1,78 @@
+// Route-all mode from the gateway's point of view: discover, plan, lock,
+// check, apply; and the dry run. The steps themselves live in route-plan.ts,
+// the bookkeeping in route-journal.ts, the undo in restore.ts. All
+// synchronous: a handful of `ip` calls at start-up (see route-runner.ts).
+import { ipExecSync, procSysctl, type IpExecSync, type SysctlIo } from './ip-exec.js';
+import { planRouteAll, renderPlan, type RoutePlanConfig, type Step } from './route-plan.js';
+import { currentNetns, RouteJournal, sameNetns, StaleJournalError, type JournaledStep } from './route-journal.js';
+import { applySteps, preflight } from './route-runner.js';
+import { restoreFromJournal, type RestoreReport } from './restore.js';
+import { discoverUplink, type Uplink } from './uplink.js';
+
+export interface RouteAllOptions extends RoutePlanConfig {
+  stateDir: string;
+  /** A dead gateway's journal in this namespace: undo it and go on (default), or refuse. */
+  restoreStale?: boolean;
+  /** Skip the check for rules at our priorities and routes in our table (default: check). */
+  skipPreflight?: boolean;
+  exec?: IpExecSync;
+  sysctl?: SysctlIo;
+  log?: (line: string) => void;
+}
+
+export interface RouteAllHandle {
+  uplink: Uplink;
+  steps: Step[];
+  applied: JournaledStep[];
+  journal: RouteJournal;
+  /** Undo everything and release the state dir. Synchronous and idempotent. */
+  restore(): RestoreReport;
+}
+
+/** Discovers the uplink and renders the plan; changes nothing, takes no lock. */
+export function dryRunRouteAll(cfg: RoutePlanConfig, exec: IpExecSync = ipExecSync): { uplink: Uplink; steps: Step[]; lines: string[] } {
+  const uplink = discoverUplink(exec);
+  const steps = planRouteAll(cfg, uplink);
+  const head = `# uplink ${uplink.dev}${uplink.gateway ? ` via ${uplink.gateway}` : ''}, gateway sockets bind ${uplink.source}`;
+  return { uplink, steps, lines: [head, ...renderPlan(steps)] };
+}
+
+/**
+ * Puts route-all in place. Install exit handlers first
+ * (`installExitHandlers(() => restoreFromJournal(stateDir, {ownOnly: true}))`)
+ * so a signal at any point undoes exactly what the journal lists.
+ */
+export function upRouteAll(opts: RouteAllOptions): RouteAllHandle {
+  const exec = opts.exec ?? ipExecSync;
+  const sysctl = opts.sysctl ?? procSysctl;
+  const uplink = discoverUplink(exec);
+  const steps = planRouteAll(opts, uplink);
+  const meta = { mode: 'route-all' as const, tunName: opts.tunName, table: opts.table, priorityBase: opts.priorityBase, uplink };
+  let journal: RouteJournal;
+  try {
+    journal = RouteJournal.acquire(opts.stateDir, meta);
+  } catch (e) {
+    if (!(e instanceof StaleJournalError) || opts.restoreStale === false || !sameNetns(e.journal.netns, currentNetns())) throw e;
+    opts.log?.(`undoing what dead tunsteer pid ${e.journal.pid} left in place`);
+    restoreFromJournal(opts.stateDir, { exec, sysctl, log: opts.log });
+    journal = RouteJournal.acquire(opts.stateDir, meta);
+  }
+  let applied: JournaledStep[];
+  try {
+    if (!opts.skipPreflight) preflight(steps, opts.table, exec);
+    applied = applySteps(steps, { journal, exec, sysctl });
+  } catch (e) {
+    // Rolled back (or never started): release the state dir. If the rollback
+    // left something in place, the journal keeps listing it for `tunsteer down`.
+    if (journal.data.steps.length === 0) journal.clear();
+    throw e;
+  }
+  journal.markUp();
+  return {
+    uplink,
+    steps,
+    applied,
+    journal,
+    restore: () => restoreFromJournal(opts.stateDir, { exec, sysctl, log: opts.log }),
+  };
+}

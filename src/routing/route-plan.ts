@@ -1,0 +1,167 @@
+// The route-all plan, PURE: config and the discovered uplink in, steps out, each
+// with its own undo. Nothing here runs a command or reads a file; the journal
+// stores these steps as they are and the runner and restore execute them.
+//
+// Layout (priorities from priorityBase, one apart, below main's 32766):
+//   table T:  default dev TUN
+//   P+0       from UPLINK_SRC lookup main              gateway's own sockets, and replies
+//                                                      from this host's uplink address
+//   P+1       to UPLINK_GW/32 lookup main              (when there is a gateway)
+//   P+2..     to EXCLUDE lookup main                   one per --exclude
+//   P+k       lookup main suppress_prefixlength 0      LAN, TUN subnet, host routes; not main's default
+//   P+k+1     lookup T                                 everything else into the TUN
+// Added top to bottom, so traffic is steered only once every bypass exists;
+// undone bottom to top, so it stops being steered first. See docs/DECISIONS.md
+// "## Route-all routing".
+import { parseCidr } from '../cidr.js';
+import { formatArgv } from './ip-exec.js';
+import type { Uplink } from './uplink.js';
+
+export interface RoutePlanConfig {
+  tunName: string;
+  /** Routing table holding `default dev TUN` (not 0, 253 default, 254 main, 255 local). */
+  table: number;
+  /** Priority of the first policy rule; the plan uses priorityBase .. priorityBase+n-1. */
+  priorityBase: number;
+  /** IPv4 CIDRs that keep the direct path (main table). */
+  excludes: string[];
+  /** Keep traffic addressed to the uplink's next hop direct (default true). */
+  keepGatewayDirect?: boolean;
+  /**
+   * Set net.ipv4.conf.TUN.rp_filter (0 off, 1 strict, 2 loose). Absent: leave it.
+   * The plan passes strict filtering as it is (see DECISIONS), so this is only
+   * for hosts with their own reasons; the old value is journaled and restored.
+   */
+  tunRpFilter?: 0 | 1 | 2;
+}
+
+/** One `ip` invocation and the invocation that takes it back. */
+export interface IpStep {
+  kind: 'ip';
+  do: string[];
+  undo: string[];
+  desc: string;
+}
+
+/** Set a sysctl; its undo is the value found just before (captured by the runner, kept in the journal). */
+export interface SysctlStep {
+  kind: 'sysctl';
+  key: string;
+  value: string;
+  desc: string;
+}
+
+export type Step = IpStep | SysctlStep;
+
+export class RoutePlanError extends Error {
+  override name = 'RoutePlanError';
+}
+
+/** Kernel rule priority of the catch-all `lookup main`; ours must sort before it. */
+export const MAIN_RULE_PRIORITY = 32766;
+const RESERVED_TABLES = new Set([0, 253, 254, 255]);
+
+function ruleStep(selector: string[], table: string, priority: number, desc: string, extra: string[] = []): IpStep {
+  const tail = [...selector, 'lookup', table, ...extra, 'priority', String(priority)];
+  return { kind: 'ip', do: ['-4', 'rule', 'add', ...tail], undo: ['-4', 'rule', 'del', ...tail], desc };
+}
+
+function checkConfig(cfg: RoutePlanConfig, uplink: Uplink): string[] {
+  if (!/^[A-Za-z0-9_.-]{1,15}$/.test(cfg.tunName)) {
+    throw new RoutePlanError(`TUN name "${cfg.tunName}" is not a valid interface name`);
+  }
+  if (cfg.tunName === uplink.dev) {
+    throw new RoutePlanError(
+      `the IPv4 default route already goes through ${cfg.tunName}; route-all needs the real uplink ` +
+        '(is another gateway running, or did one die? try `tunsteer down`)',
+    );
+  }
+  if (!Number.isInteger(cfg.table) || cfg.table < 1 || cfg.table > 0xffffffff || RESERVED_TABLES.has(cfg.table)) {
+    throw new RoutePlanError(`routing table ${cfg.table} is not usable (1..4294967295, not 253/254/255)`);
+  }
+  const src = parseCidr(uplink.source);
+  if (!src || src.family !== 4 || src.prefix !== 32) {
+    throw new RoutePlanError(`uplink source "${uplink.source}" is not an IPv4 address`);
+  }
+  if (uplink.gateway !== undefined && parseCidr(uplink.gateway)?.family !== 4) {
+    throw new RoutePlanError(`uplink gateway "${uplink.gateway}" is not an IPv4 address`);
+  }
+  const excludes: string[] = [];
+  for (const c of cfg.excludes) {
+    const p = parseCidr(c);
+    if (!p) throw new RoutePlanError(`exclude "${c}" is not a CIDR such as 203.0.113.0/24 (network address, no host bits)`);
+    if (p.family !== 4) {
+      throw new RoutePlanError(`exclude "${c}" is IPv6; route-all steers IPv4 only, so IPv6 already stays direct`);
+    }
+    if (!excludes.includes(p.text)) excludes.push(p.text);
+  }
+  return excludes;
+}
+
+/** The ordered steps that put route-all in place. Throws RoutePlanError on a config it cannot honour. */
+export function planRouteAll(cfg: RoutePlanConfig, uplink: Uplink): Step[] {
+  const excludes = checkConfig(cfg, uplink);
+  const table = String(cfg.table);
+  const steps: Step[] = [];
+
+  if (cfg.tunRpFilter !== undefined) {
+    steps.push({
+      kind: 'sysctl',
+      key: `net.ipv4.conf.${cfg.tunName.replaceAll('.', '/')}.rp_filter`, // sysctl(8) spelling
+      value: String(cfg.tunRpFilter),
+      desc: `reverse-path filter on ${cfg.tunName} = ${cfg.tunRpFilter}`,
+    });
+  }
+
+  // Inert until the last rule points lookups at it.
+  steps.push({
+    kind: 'ip',
+    do: ['-4', 'route', 'add', 'default', 'dev', cfg.tunName, 'table', table],
+    undo: ['-4', 'route', 'del', 'default', 'dev', cfg.tunName, 'table', table],
+    desc: `table ${table}: everything to ${cfg.tunName}`,
+  });
+
+  let p = cfg.priorityBase;
+  steps.push(ruleStep(['from', uplink.source], 'main', p++, `sockets bound to the uplink address ${uplink.source} bypass the TUN`));
+  if (uplink.gateway !== undefined && cfg.keepGatewayDirect !== false) {
+    steps.push(ruleStep(['to', `${uplink.gateway}/32`], 'main', p++, `the uplink next hop ${uplink.gateway} stays direct`));
+  }
+  for (const x of excludes) steps.push(ruleStep(['to', x], 'main', p++, `excluded ${x} stays direct`));
+  steps.push(
+    ruleStep([], 'main', p++, 'on-link and specific main routes win, main default does not', ['suppress_prefixlength', '0']),
+  );
+  steps.push(ruleStep([], table, p, `all other IPv4 into table ${table}`));
+
+  if (p >= MAIN_RULE_PRIORITY) {
+    throw new RoutePlanError(
+      `rule priorities ${cfg.priorityBase}..${p} reach main's ${MAIN_RULE_PRIORITY}; lower --rule-priority or use fewer excludes`,
+    );
+  }
+  if (cfg.priorityBase < 1) throw new RoutePlanError(`rule priority ${cfg.priorityBase} must be at least 1 (0 is the local table)`);
+  return steps;
+}
+
+/** Priorities the plan occupies, for a conflict check against `ip rule show`. */
+export function planPriorities(steps: readonly Step[]): number[] {
+  return steps.flatMap((s) => {
+    if (s.kind !== 'ip' || s.do[1] !== 'rule') return [];
+    const i = s.do.indexOf('priority');
+    return i < 0 ? [] : [Number(s.do[i + 1])];
+  });
+}
+
+function renderStep(s: Step): string {
+  return s.kind === 'ip' ? formatArgv(s.do) : `sysctl -w ${s.key}=${s.value}`;
+}
+
+/** `--dry-run`: the plan as commands a person could run, each after a `# why` line. */
+export function renderPlan(steps: readonly Step[], opts: { comments?: boolean } = {}): string[] {
+  return steps.flatMap((s) => (opts.comments === false ? [renderStep(s)] : [`# ${s.desc}`, renderStep(s)]));
+}
+
+/** The undo commands in the order restore runs them (sysctls show the value to put back when known). */
+export function renderUndo(steps: readonly (Step & { old?: string })[]): string[] {
+  return [...steps]
+    .reverse()
+    .map((s) => (s.kind === 'ip' ? formatArgv(s.undo) : `sysctl -w ${s.key}=${s.old ?? '<value before start>'}`));
+}

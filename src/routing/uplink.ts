@@ -1,0 +1,110 @@
+// Finds the uplink once at start: the main table's IPv4 default route and the
+// source address the gateway binds its own upstream sockets to. Parsing is
+// pure (tests feed it `ip -j` fixtures); discoverUplink() runs the commands.
+import { ipExecSync, type IpExecSync } from './ip-exec.js';
+import { ipv4ToInt } from '../cidr.js';
+
+export interface Uplink {
+  /** Interface of the default route, e.g. "eth0". */
+  dev: string;
+  /** Next hop; absent on point-to-point uplinks (ppp0, wg0). */
+  gateway?: string;
+  /** IPv4 source for the gateway's own sockets: prefsrc, else the dev's address for that route. */
+  source: string;
+}
+
+export class UplinkError extends Error {
+  override name = 'UplinkError';
+}
+
+interface JsonRoute {
+  type?: string;
+  dst?: string;
+  gateway?: string;
+  dev?: string;
+  prefsrc?: string;
+  metric?: number;
+  flags?: string[];
+  nexthops?: { gateway?: string; dev?: string }[];
+}
+
+interface JsonAddrInfo {
+  family?: string;
+  local?: string;
+  prefixlen?: number;
+  scope?: string;
+  secondary?: boolean;
+  deprecated?: boolean;
+  tentative?: boolean;
+}
+
+/**
+ * Picks the route the kernel itself uses for 0.0.0.0/0 in table main: unicast
+ * defaults only (not unreachable/blackhole/prohibit), links up before linkdown,
+ * then the lowest metric (first listed wins ties, as in the FIB).
+ */
+export function pickDefaultRoute(routesJson: string): { dev: string; gateway?: string; prefsrc?: string } {
+  let routes: JsonRoute[];
+  try {
+    routes = JSON.parse(routesJson || '[]') as JsonRoute[];
+  } catch {
+    throw new UplinkError(`cannot parse \`ip -j -4 route show table main default\` output: ${routesJson.slice(0, 200)}`);
+  }
+  const usable = routes.filter((r) => (r.type === undefined || r.type === 'unicast') && (r.dev || r.nexthops));
+  if (usable.length === 0) {
+    const what = routes.length ? ` (only ${routes.map((r) => r.type ?? 'unusable').join(', ')} default routes)` : '';
+    throw new UplinkError(
+      `no IPv4 default route in the main table${what}: route-all needs an uplink to send the gateway's own traffic through; ` +
+        'add one (e.g. `ip route add default via GATEWAY dev IFACE`) and start again',
+    );
+  }
+  const down = (r: JsonRoute) => (r.flags ?? []).some((f) => f === 'linkdown' || f === 'dead');
+  const best = [...usable].sort((a, b) => Number(down(a)) - Number(down(b)) || (a.metric ?? 0) - (b.metric ?? 0))[0];
+  if (best.nexthops) {
+    const hops = best.nexthops.map((h) => `${h.gateway ?? '?'} dev ${h.dev ?? '?'}`).join(', ');
+    throw new UplinkError(
+      `the IPv4 default route is multipath (${hops}); route-all needs one uplink for the gateway's own sockets: ` +
+        'make a single-path default route the preferred one (lower metric)',
+    );
+  }
+  return { dev: best.dev!, gateway: best.gateway, prefsrc: best.prefsrc };
+}
+
+function contains(addr: string, net: string, prefix: number): boolean {
+  const mask = prefix === 0 ? 0 : (~0 << (32 - prefix)) >>> 0;
+  return ((ipv4ToInt(addr) & mask) >>> 0) === ((ipv4ToInt(net) & mask) >>> 0);
+}
+
+/**
+ * The address the kernel would pick for traffic via `gateway` on this dev: a
+ * usable global IPv4 address whose subnet holds the gateway, else the dev's
+ * primary (first non-secondary) one. Taking the primary blindly is wrong on a
+ * dev with two subnets whose default gateway sits in the second.
+ */
+export function pickSourceAddress(addrJson: string, dev: string, gateway?: string): string {
+  let links: { ifname?: string; addr_info?: JsonAddrInfo[] }[];
+  try {
+    links = JSON.parse(addrJson || '[]') as typeof links;
+  } catch {
+    throw new UplinkError(`cannot parse \`ip -j -4 addr show dev ${dev}\` output: ${addrJson.slice(0, 200)}`);
+  }
+  const addrs = links
+    .flatMap((l) => l.addr_info ?? [])
+    .filter((a) => a.family === 'inet' && a.local && a.scope !== 'host' && !a.tentative);
+  const fresh = addrs.filter((a) => !a.deprecated);
+  const pool = fresh.length ? fresh : addrs;
+  const inGatewayNet = gateway ? pool.filter((a) => contains(gateway, a.local!, a.prefixlen ?? 32)) : [];
+  const primaryFirst = (xs: JsonAddrInfo[]) => [...xs].sort((a, b) => Number(!!a.secondary) - Number(!!b.secondary));
+  const chosen = primaryFirst(inGatewayNet)[0] ?? primaryFirst(pool)[0];
+  if (!chosen) {
+    throw new UplinkError(`uplink ${dev} has no IPv4 address to bind the gateway's own sockets to`);
+  }
+  return chosen.local!;
+}
+
+/** Runs `ip -j` (read-only) at most twice in the caller's network namespace; throws UplinkError with a clear reason. */
+export function discoverUplink(exec: IpExecSync = ipExecSync): Uplink {
+  const route = pickDefaultRoute(exec(['-j', '-4', 'route', 'show', 'table', 'main', 'default']).stdout);
+  const source = route.prefsrc ?? pickSourceAddress(exec(['-j', '-4', 'addr', 'show', 'dev', route.dev]).stdout, route.dev, route.gateway);
+  return route.gateway ? { dev: route.dev, gateway: route.gateway, source } : { dev: route.dev, source };
+}
