@@ -1,0 +1,10 @@
+{
+  "targets": [
+    {
+      "target_name": "tunsteer_tun",
+      "sources": ["src/tun/native/tun.c"],
+      "cflags": ["-Wall", "-Wextra", "-Wno-unused-parameter"],
+      "cflags_c": ["-std=gnu11"]
+    }
+  ]
+}

@@ -1,0 +1,164 @@
+// TunDevice over the tunsteer_tun addon: a non-blocking fd, a uv_poll reader
+// that reads up to `batch` packets into one RX slab per wake-up and calls JS
+// once, and a TX slab flushed with one native call (one write() per packet).
+import { closeSync } from 'node:fs';
+import type { RxBatch, TunDevice } from './tun-device.js';
+import { RxSlab, TxSlab, slotSizeFor, type TxStats } from './packet-pool.js';
+import { loadTunAddon, type NativeTunReader, type TunReaderStats } from './native-addon.js';
+import { checkIfName, configureLink } from './ip-link.js';
+
+export interface TunOptions {
+  /** Interface name (<= 15 bytes); empty or absent: the kernel picks tunN. */
+  name?: string;
+  /** 576..65520 is what the gateway uses; default 1500. */
+  mtu?: number;
+  /** CIDRs assigned with `ip addr add`, e.g. ['198.18.0.1/30']. */
+  addresses?: readonly string[];
+  /** Packets per RX batch (one JS call each), default 64. */
+  batch?: number;
+  /** TX slots before an automatic flush, default 64. */
+  txBatch?: number;
+  /**
+   * Kernel queue towards the reader (`ip link set txqueuelen`); the kernel default is 500.
+   * A longer queue absorbs the reader's scheduling hiccups instead of dropping.
+   */
+  txQueueLen?: number;
+  /** Called when the device fails (read error, write on a dead fd). Default: process warning. */
+  onError?: (err: Error) => void;
+}
+
+export interface TunStats {
+  rx: TunReaderStats;
+  tx: TxStats;
+}
+
+/** A TunDevice with the extras benchmarks and the gateway may use. */
+export interface TunHandle extends TunDevice {
+  /** Stop reading (backpressure): the kernel queues, then drops (txqueuelen). */
+  pause(): void;
+  resume(): void;
+  stats(): TunStats;
+}
+
+export const DEFAULT_MTU = 1500;
+export const DEFAULT_BATCH = 64;
+
+export function defaultOnError(err: Error): void {
+  process.emitWarning(err.message, { code: (err as NodeJS.ErrnoException).code ?? 'ERR_TUN' });
+}
+
+export function checkOptions(opts: TunOptions): { mtu: number; batch: number; txBatch: number } {
+  const mtu = opts.mtu ?? DEFAULT_MTU;
+  if (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535) throw new RangeError(`mtu ${mtu} not in 68..65535`);
+  const batch = opts.batch ?? DEFAULT_BATCH;
+  const txBatch = opts.txBatch ?? DEFAULT_BATCH;
+  for (const [k, v] of [['batch', batch], ['txBatch', txBatch]] as const) {
+    if (!Number.isInteger(v) || v < 1 || v > 4096) throw new RangeError(`${k} ${v} not in 1..4096`);
+  }
+  if (opts.name) checkIfName(opts.name);
+  if (opts.txQueueLen !== undefined && !(Number.isInteger(opts.txQueueLen) && opts.txQueueLen >= 1 && opts.txQueueLen <= 1 << 20)) {
+    throw new RangeError(`txQueueLen ${opts.txQueueLen} not in 1..${1 << 20}`);
+  }
+  return { mtu, batch, txBatch };
+}
+
+class NativeTun implements TunHandle {
+  private readonly rx: RxSlab;
+  private readonly tx: TxSlab;
+  private reader: NativeTunReader | null = null;
+  private closed = false;
+  private readonly onError: (err: Error) => void;
+
+  constructor(
+    private readonly fd: number,
+    readonly name: string,
+    readonly mtu: number,
+    batch: number,
+    txBatch: number,
+    onError: ((err: Error) => void) | undefined,
+  ) {
+    this.onError = onError ?? defaultOnError;
+    this.rx = new RxSlab(slotSizeFor(mtu), batch);
+    const addon = loadTunAddon();
+    this.tx = new TxSlab(mtu, txBatch, (slab, lengths, count, slotSize) =>
+      addon.writeBatch(this.fd, slab, lengths, count, slotSize),
+    );
+  }
+
+  start(onBatch: (batch: RxBatch) => void): void {
+    if (this.closed) throw Object.assign(new Error(`${this.name}: closed`), { code: 'ERR_TUN_CLOSED' });
+    if (this.reader) throw Object.assign(new Error(`${this.name}: already started`), { code: 'ERR_TUN_STARTED' });
+    const rx = this.rx;
+    this.reader = loadTunAddon().createReader(this.fd, rx.slab, rx.lengths, rx.slotSize, rx.capacity, (count, err) => {
+      if (count > 0) {
+        rx.count = count;
+        try {
+          onBatch(rx);
+        } finally {
+          rx.count = 0;
+        }
+      }
+      if (err) this.onError(err);
+    });
+    this.reader.resume();
+  }
+
+  txSlot(): Buffer {
+    return this.tx.txSlot();
+  }
+
+  commitTx(length: number): void {
+    this.tx.commitTx(length);
+  }
+
+  flushTx(): void {
+    if (this.closed) {
+      this.tx.discard();
+      return;
+    }
+    try {
+      this.tx.flushTx();
+    } catch (e) {
+      this.onError(e as Error);
+    }
+  }
+
+  pause(): void {
+    this.reader?.pause();
+  }
+
+  resume(): void {
+    if (!this.closed) this.reader?.resume();
+  }
+
+  stats(): TunStats {
+    const rx = this.reader?.stats() ?? { wakes: 0, batches: 0, packets: 0, bytes: 0, truncated: 0, errors: 0 };
+    return { rx, tx: { ...this.tx.stats } };
+  }
+
+  /** Idempotent. The kernel removes a non-persistent TUN when its last fd closes. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.reader?.close(); // stop polling before the fd number can be reused
+    this.tx.discard();
+    closeSync(this.fd);
+  }
+}
+
+/** Open a TUN with the native batched backend, configure it with iproute2 and bring it up. */
+export function openLinuxTun(opts: TunOptions = {}): TunHandle {
+  const { mtu, batch, txBatch } = checkOptions(opts);
+  const addon = loadTunAddon();
+  const { fd, name } = addon.open(opts.name ?? '', 0);
+  let dev: NativeTun | null = null;
+  try {
+    dev = new NativeTun(fd, name, mtu, batch, txBatch, opts.onError);
+    configureLink(name, { mtu, addresses: opts.addresses, txQueueLen: opts.txQueueLen });
+    return dev;
+  } catch (e) {
+    if (dev) dev.close();
+    else closeSync(fd);
+    throw e;
+  }
+}

@@ -1,0 +1,71 @@
+// Loads the tunsteer_tun addon (src/tun/native/tun.c, built by binding.gyp into
+// build/Release at `npm ci`) and types its API. Loaded lazily, so code that only
+// uses the in-memory device never needs the build.
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface TunReaderStats {
+  wakes: number;
+  batches: number;
+  packets: number;
+  bytes: number;
+  /** Packets longer than a slot: the kernel cut them, the reader dropped them. */
+  truncated: number;
+  /** Packets lost to a per-packet read error. */
+  errors: number;
+}
+
+export interface NativeTunReader {
+  /** Start (or restart) polling the fd. */
+  resume(): void;
+  pause(): void;
+  /** Stop for good and release the slab and callback; idempotent. Close the fd after this. */
+  close(): void;
+  stats(): TunReaderStats;
+}
+
+/** err set: the fd failed and the reader paused itself; count packets were read before. */
+export type ReaderCallback = (count: number, err: NodeJS.ErrnoException | undefined) => void;
+
+export interface TunAddon {
+  open(name: string, flags: number): { fd: number; name: string };
+  createReader(
+    fd: number, slab: Uint8Array, lengths: Uint32Array, slotSize: number, maxBatch: number, cb: ReaderCallback,
+  ): NativeTunReader;
+  /** Packets written; count - written were dropped. Throws only if the fd is unusable. */
+  writeBatch(fd: number, slab: Uint8Array, lengths: Uint32Array, count: number, slotSize: number): number;
+  readonly IFF_MULTI_QUEUE: number;
+  readonly IFF_VNET_HDR: number;
+}
+
+const ADDON = join('build', 'Release', 'tunsteer_tun.node');
+let cached: TunAddon | null = null;
+
+/** The directory holding build/Release/tunsteer_tun.node: the package root, from src/ or dist/src/. */
+function findAddon(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    const p = join(dir, ADDON);
+    if (existsSync(p)) return p;
+    const up = dirname(dir);
+    if (up === dir) break;
+    dir = up;
+  }
+  throw Object.assign(
+    new Error(`${ADDON} not found above ${fileURLToPath(import.meta.url)}: run \`npx node-gyp rebuild\` (npm ci does)`),
+    { code: 'ERR_TUN_ADDON_MISSING' },
+  );
+}
+
+export function loadTunAddon(): TunAddon {
+  if (cached) return cached;
+  const require = createRequire(import.meta.url);
+  const addon = require(findAddon()) as TunAddon & { unsupported?: boolean };
+  if (addon.unsupported) {
+    throw Object.assign(new Error(`native TUN I/O needs Linux, not ${process.platform}`), { code: 'ERR_TUN_UNSUPPORTED' });
+  }
+  cached = addon;
+  return addon;
+}

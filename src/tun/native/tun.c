@@ -1,0 +1,531 @@
+// tunsteer_tun: batched TUN I/O for Node, plain C N-API (no node-addon-api).
+//
+// Contract (the JS side is src/tun/native-addon.ts):
+//   open(name, flags)          -> { fd, name }   TUNSETIFF with IFF_TUN|IFF_NO_PI|flags,
+//                                                fd is O_NONBLOCK|O_CLOEXEC
+//   createReader(fd, slab, lengths, slotSize, maxBatch, cb) -> reader (paused)
+//       reader.resume() / pause() / close() / stats()
+//       When the fd is readable the reader read()s up to maxBatch packets into
+//       slot i = slab[i*slotSize, (i+1)*slotSize), lengths[i] = packet length,
+//       stops at EAGAIN, then calls cb(count, err) ONCE. err is undefined unless
+//       the fd failed; then the reader is paused and count holds what was read first.
+//   writeBatch(fd, slab, lengths, count, slotSize) -> packets written
+//       One write() per packet (TUN takes exactly one packet per write). Stops at
+//       EAGAIN/ENOBUFS/EIO (the rest would fail too), skips a packet the kernel
+//       rejects (EINVAL/EFAULT/EMSGSIZE); the caller counts count - written as drops.
+//       Throws only when the fd itself is unusable (EBADF, EBADFD, ...).
+//   IFF_MULTI_QUEUE, IFF_VNET_HDR: flag values for open().
+//
+// Errors are JS Errors with code ('EBUSY'), errno (negative, as in Node), syscall.
+// Nothing here aborts the process: bad arguments throw TypeError/RangeError.
+#define _GNU_SOURCE
+#define NAPI_VERSION 8
+#include <node_api.h>
+
+#ifdef __linux__
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+#include <net/if.h>
+#include <linux/if_tun.h>
+#include <uv.h>
+
+// Bounded retries of a syscall interrupted by a signal.
+#define EINTR_RETRIES 8
+
+// ---------------------------------------------------------------- errors
+
+static napi_value make_errno_error(napi_env env, int err, const char* syscall) {
+  char code[64];
+  char text[160];
+  char msg[320];
+  uv_err_name_r(-err, code, sizeof code);
+  uv_strerror_r(-err, text, sizeof text);
+  snprintf(msg, sizeof msg, "%s %s: %s", syscall, code, text);
+  napi_value codev, msgv, errv, errnov, sysv;
+  napi_create_string_utf8(env, code, NAPI_AUTO_LENGTH, &codev);
+  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &msgv);
+  napi_create_error(env, codev, msgv, &errv);
+  napi_create_int32(env, -err, &errnov);
+  napi_set_named_property(env, errv, "errno", errnov);
+  napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &sysv);
+  napi_set_named_property(env, errv, "syscall", sysv);
+  return errv;
+}
+
+static void throw_errno(napi_env env, int err, const char* syscall) {
+  napi_throw(env, make_errno_error(env, err, syscall));
+}
+
+// Every napi call that can only fail on a programming error of this file.
+#define NAPI_OK(env, call)                                            \
+  do {                                                                \
+    if ((call) != napi_ok) {                                          \
+      bool pending_ = false;                                          \
+      napi_is_exception_pending((env), &pending_);                    \
+      if (!pending_) napi_throw_error((env), "EINTERNAL", #call);     \
+      return NULL;                                                    \
+    }                                                                 \
+  } while (0)
+
+// ---------------------------------------------------------------- argument helpers
+
+static bool arg_int(napi_env env, napi_value v, const char* what, int64_t lo, int64_t hi, int64_t* out) {
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_number) {
+    char m[96];
+    snprintf(m, sizeof m, "%s must be a number", what);
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", m);
+    return false;
+  }
+  double d;
+  napi_get_value_double(env, v, &d);
+  if (!(d >= (double)lo && d <= (double)hi) || d != (double)(int64_t)d) {
+    char m[128];
+    snprintf(m, sizeof m, "%s must be an integer in [%lld, %lld]", what, (long long)lo, (long long)hi);
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", m);
+    return false;
+  }
+  *out = (int64_t)d;
+  return true;
+}
+
+// A Uint8Array (Buffer) or Uint32Array; data already adjusted by byteOffset.
+static bool arg_typed(napi_env env, napi_value v, napi_typedarray_type want, const char* what,
+                      void** data, size_t* length) {
+  bool is = false;
+  napi_is_typedarray(env, v, &is);
+  napi_typedarray_type type;
+  napi_value ab;
+  size_t off;
+  if (!is || napi_get_typedarray_info(env, v, &type, length, data, &ab, &off) != napi_ok ||
+      (type != want && !(want == napi_uint8_array && type == napi_uint8_clamped_array))) {
+    char m[96];
+    snprintf(m, sizeof m, "%s must be a %s", what, want == napi_uint8_array ? "Buffer" : "Uint32Array");
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", m);
+    return false;
+  }
+  return true;
+}
+
+// ---------------------------------------------------------------- open
+
+static napi_value Open(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  NAPI_OK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  char name[IFNAMSIZ + 1];
+  memset(name, 0, sizeof name);
+  if (argc >= 1) {
+    napi_valuetype t;
+    napi_typeof(env, argv[0], &t);
+    if (t == napi_string) {
+      size_t n = 0;
+      napi_get_value_string_utf8(env, argv[0], NULL, 0, &n);
+      if (n > IFNAMSIZ - 1) {
+        napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "TUN name longer than 15 bytes");
+        return NULL;
+      }
+      napi_get_value_string_utf8(env, argv[0], name, sizeof name, &n);
+    } else if (t != napi_undefined && t != napi_null) {
+      napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "name must be a string");
+      return NULL;
+    }
+  }
+  int64_t flags = 0;
+  if (argc >= 2) {
+    napi_valuetype t;
+    napi_typeof(env, argv[1], &t);
+    if (t != napi_undefined && !arg_int(env, argv[1], "flags", 0, 0xffff, &flags)) return NULL;
+  }
+  if (flags & ~(int64_t)(IFF_MULTI_QUEUE | IFF_VNET_HDR)) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "flags: only IFF_MULTI_QUEUE and IFF_VNET_HDR");
+    return NULL;
+  }
+
+  int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    throw_errno(env, errno, "open");
+    return NULL;
+  }
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  ifr.ifr_flags = (short)(IFF_TUN | IFF_NO_PI | flags);
+  memcpy(ifr.ifr_name, name, IFNAMSIZ - 1);
+  if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+    int e = errno;
+    close(fd);
+    throw_errno(env, e, "ioctl(TUNSETIFF)");
+    return NULL;
+  }
+  ifr.ifr_name[IFNAMSIZ - 1] = 0;
+
+  napi_value res, fdv, namev;
+  NAPI_OK(env, napi_create_object(env, &res));
+  NAPI_OK(env, napi_create_int32(env, fd, &fdv));
+  NAPI_OK(env, napi_create_string_utf8(env, ifr.ifr_name, NAPI_AUTO_LENGTH, &namev));
+  NAPI_OK(env, napi_set_named_property(env, res, "fd", fdv));
+  NAPI_OK(env, napi_set_named_property(env, res, "name", namev));
+  return res;
+}
+
+// ---------------------------------------------------------------- writeBatch
+
+static napi_value WriteBatch(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  NAPI_OK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 5) {
+    napi_throw_type_error(env, "ERR_MISSING_ARGS", "writeBatch(fd, slab, lengths, count, slotSize)");
+    return NULL;
+  }
+  int64_t fd, count, slot;
+  uint8_t* slab;
+  uint32_t* lengths;
+  size_t slab_len, lengths_len;
+  if (!arg_int(env, argv[0], "fd", 0, INT32_MAX, &fd)) return NULL;
+  if (!arg_typed(env, argv[1], napi_uint8_array, "slab", (void**)&slab, &slab_len)) return NULL;
+  if (!arg_typed(env, argv[2], napi_uint32_array, "lengths", (void**)&lengths, &lengths_len)) return NULL;
+  if (!arg_int(env, argv[3], "count", 0, (int64_t)lengths_len, &count)) return NULL;
+  if (!arg_int(env, argv[4], "slotSize", 1, 1 << 20, &slot)) return NULL;
+  if ((uint64_t)count * (uint64_t)slot > slab_len) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "count * slotSize exceeds the slab");
+    return NULL;
+  }
+
+  uint32_t written = 0;
+  for (int64_t i = 0; i < count; i++) {
+    uint32_t len = lengths[i];
+    if (len == 0 || len > (uint64_t)slot) continue;  // not a packet: a drop
+    ssize_t k;
+    int tries = 0;
+    do {
+      k = write((int)fd, slab + (size_t)i * (size_t)slot, len);
+    } while (k < 0 && errno == EINTR && ++tries < EINTR_RETRIES);
+    if (k >= 0) {
+      written++;
+      continue;
+    }
+    int e = errno;
+    if (e == EINVAL || e == EFAULT || e == EMSGSIZE) continue;               // this packet only
+    if (e == EAGAIN || e == EWOULDBLOCK || e == ENOBUFS || e == EIO || e == EINTR) break;  // all would fail
+    throw_errno(env, e, "write");
+    return NULL;
+  }
+  napi_value res;
+  NAPI_OK(env, napi_create_uint32(env, written, &res));
+  return res;
+}
+
+// ---------------------------------------------------------------- reader
+
+typedef struct reader {
+  uv_poll_t poll;
+  napi_env env;
+  int fd;
+  uint8_t* slab;
+  uint32_t* lengths;
+  uint32_t slot_size;
+  uint32_t max_batch;
+  napi_ref slab_ref, lengths_ref, cb_ref;
+  napi_async_context actx;
+  bool polling;     // uv_poll_start is in force
+  bool closed;      // close() was called: no more callbacks
+  bool uv_closed;   // uv_close finished: the handle memory is free to go
+  bool js_gone;     // the JS object was finalized
+  bool in_callback; // inside napi_make_callback: keep actx until it returns
+  double wakes, batches, packets, bytes, truncated, errors;
+} reader_t;
+
+static void reader_maybe_free(reader_t* r) {
+  if (r->uv_closed && r->js_gone) free(r);
+}
+
+static void on_uv_closed(uv_handle_t* h) {
+  reader_t* r = (reader_t*)h->data;
+  r->uv_closed = true;
+  reader_maybe_free(r);
+}
+
+// Release everything JS-side and close the handle; idempotent. Needs a JS context.
+static void reader_shutdown(reader_t* r) {
+  if (r->closed) return;
+  r->closed = true;
+  if (r->polling) uv_poll_stop(&r->poll);
+  r->polling = false;
+  if (r->cb_ref) napi_delete_reference(r->env, r->cb_ref);
+  if (r->slab_ref) napi_delete_reference(r->env, r->slab_ref);
+  if (r->lengths_ref) napi_delete_reference(r->env, r->lengths_ref);
+  if (r->actx && !r->in_callback) {
+    napi_async_destroy(r->env, r->actx);
+    r->actx = NULL;
+  }
+  r->cb_ref = r->slab_ref = r->lengths_ref = NULL;
+  uv_close((uv_handle_t*)&r->poll, on_uv_closed);
+}
+
+static void reader_finalize(napi_env env, void* data, void* hint) {
+  (void)env;
+  (void)hint;
+  reader_t* r = (reader_t*)data;
+  // The object went unreachable without close(): nobody can pause or close it
+  // any more, so stop reading. (Usually the callback's closure keeps it alive.)
+  reader_shutdown(r);
+  r->js_gone = true;
+  reader_maybe_free(r);
+}
+
+static void deliver(reader_t* r, uint32_t n, int err) {
+  napi_env env = r->env;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  napi_value cb, recv, argv[2];
+  if (napi_get_reference_value(env, r->cb_ref, &cb) == napi_ok && cb != NULL) {
+    napi_get_global(env, &recv);  // napi_make_callback needs an object receiver
+    napi_create_uint32(env, n, &argv[0]);
+    if (err) argv[1] = make_errno_error(env, err, "read");
+    else napi_get_undefined(env, &argv[1]);
+    r->in_callback = true;
+    napi_status s = napi_make_callback(env, r->actx, recv, cb, 2, argv, NULL);
+    r->in_callback = false;
+    if (r->closed && r->actx) {  // close() ran inside the callback
+      napi_async_destroy(env, r->actx);
+      r->actx = NULL;
+    }
+    if (s != napi_ok) {
+      // The handler threw: hand it to process 'uncaughtException', as any event handler.
+      bool pending = false;
+      napi_is_exception_pending(env, &pending);
+      if (pending) {
+        napi_value ex;
+        napi_get_and_clear_last_exception(env, &ex);
+        napi_fatal_exception(env, ex);
+      }
+    }
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+static void on_poll(uv_poll_t* h, int status, int events) {
+  (void)events;
+  reader_t* r = (reader_t*)h->data;
+  if (r->closed || !r->polling) return;
+  r->wakes++;
+  if (status < 0) {
+    uv_poll_stop(&r->poll);
+    r->polling = false;
+    deliver(r, 0, -status);
+    return;
+  }
+  uint32_t n = 0;
+  int err = 0;
+  uint32_t bad = 0;
+  while (n < r->max_batch) {
+    uint8_t* slot = r->slab + (size_t)n * r->slot_size;
+    ssize_t k = read(r->fd, slot, r->slot_size);
+    if (k > 0) {
+      // tun_put_user() returns the packet's full length even when the buffer was
+      // too small for it: such a packet arrived cut short. Drop it.
+      if ((size_t)k > r->slot_size) {
+        r->truncated++;
+        if (++bad > r->max_batch) break;
+        continue;
+      }
+      r->lengths[n++] = (uint32_t)k;
+      r->bytes += (double)k;
+      continue;
+    }
+    if (k == 0) break;
+    int e = errno;
+    if (e == EAGAIN || e == EWOULDBLOCK) break;
+    if (e == EINTR || e == EFAULT || e == EMSGSIZE || e == EINVAL) {
+      // A signal, or one packet lost; go on, but boundedly.
+      if (e != EINTR) r->errors++;
+      if (++bad > r->max_batch) break;
+      continue;
+    }
+    err = e;
+    break;
+  }
+  if (err) {
+    uv_poll_stop(&r->poll);
+    r->polling = false;
+  }
+  if (n == 0 && !err) return;
+  r->batches++;
+  r->packets += n;
+  deliver(r, n, err);
+}
+
+static reader_t* unwrap_reader(napi_env env, napi_callback_info info) {
+  napi_value self;
+  size_t argc = 0;
+  if (napi_get_cb_info(env, info, &argc, NULL, &self, NULL) != napi_ok) return NULL;
+  void* p = NULL;
+  if (napi_unwrap(env, self, &p) != napi_ok || p == NULL) {
+    napi_throw_type_error(env, "ERR_INVALID_THIS", "not a TUN reader");
+    return NULL;
+  }
+  return (reader_t*)p;
+}
+
+static napi_value ReaderResume(napi_env env, napi_callback_info info) {
+  reader_t* r = unwrap_reader(env, info);
+  if (!r) return NULL;
+  if (r->closed) {
+    napi_throw_error(env, "ERR_TUN_CLOSED", "reader is closed");
+    return NULL;
+  }
+  if (!r->polling) {
+    int rc = uv_poll_start(&r->poll, UV_READABLE, on_poll);
+    if (rc < 0) {
+      throw_errno(env, -rc, "uv_poll_start");
+      return NULL;
+    }
+    r->polling = true;
+  }
+  return NULL;
+}
+
+static napi_value ReaderPause(napi_env env, napi_callback_info info) {
+  reader_t* r = unwrap_reader(env, info);
+  if (!r) return NULL;
+  if (r->polling && !r->closed) uv_poll_stop(&r->poll);
+  r->polling = false;
+  return NULL;
+}
+
+static napi_value ReaderClose(napi_env env, napi_callback_info info) {
+  reader_t* r = unwrap_reader(env, info);
+  if (!r) return NULL;
+  reader_shutdown(r);
+  return NULL;
+}
+
+static napi_value ReaderStats(napi_env env, napi_callback_info info) {
+  reader_t* r = unwrap_reader(env, info);
+  if (!r) return NULL;
+  napi_value o, v;
+  NAPI_OK(env, napi_create_object(env, &o));
+#define STAT(f)                                      \
+  NAPI_OK(env, napi_create_double(env, r->f, &v));  \
+  NAPI_OK(env, napi_set_named_property(env, o, #f, v));
+  STAT(wakes) STAT(batches) STAT(packets) STAT(bytes) STAT(truncated) STAT(errors)
+#undef STAT
+  return o;
+}
+
+static napi_value CreateReader(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6];
+  NAPI_OK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 6) {
+    napi_throw_type_error(env, "ERR_MISSING_ARGS", "createReader(fd, slab, lengths, slotSize, maxBatch, cb)");
+    return NULL;
+  }
+  int64_t fd, slot, maxb;
+  uint8_t* slab;
+  uint32_t* lengths;
+  size_t slab_len, lengths_len;
+  if (!arg_int(env, argv[0], "fd", 0, INT32_MAX, &fd)) return NULL;
+  if (!arg_typed(env, argv[1], napi_uint8_array, "slab", (void**)&slab, &slab_len)) return NULL;
+  if (!arg_typed(env, argv[2], napi_uint32_array, "lengths", (void**)&lengths, &lengths_len)) return NULL;
+  if (!arg_int(env, argv[3], "slotSize", 1, 1 << 20, &slot)) return NULL;
+  if (!arg_int(env, argv[4], "maxBatch", 1, (int64_t)lengths_len, &maxb)) return NULL;
+  napi_valuetype t;
+  napi_typeof(env, argv[5], &t);
+  if (t != napi_function) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "cb must be a function");
+    return NULL;
+  }
+  if ((uint64_t)maxb * (uint64_t)slot > slab_len) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "maxBatch * slotSize exceeds the slab");
+    return NULL;
+  }
+  uv_loop_t* loop;
+  NAPI_OK(env, napi_get_uv_event_loop(env, (struct uv_loop_s**)&loop));
+
+  reader_t* r = (reader_t*)calloc(1, sizeof *r);
+  if (!r) {
+    throw_errno(env, ENOMEM, "calloc");
+    return NULL;
+  }
+  int rc = uv_poll_init(loop, &r->poll, (int)fd);
+  if (rc < 0) {
+    free(r);
+    throw_errno(env, -rc, "uv_poll_init");
+    return NULL;
+  }
+  r->poll.data = r;
+  r->env = env;
+  r->fd = (int)fd;
+  r->slab = slab;
+  r->lengths = lengths;
+  r->slot_size = (uint32_t)slot;
+  r->max_batch = (uint32_t)maxb;
+
+  napi_value obj, fn, name;
+  if (napi_create_object(env, &obj) != napi_ok) goto fail;
+#define METHOD(js, c)                                                              \
+  if (napi_create_function(env, js, NAPI_AUTO_LENGTH, c, NULL, &fn) != napi_ok ||  \
+      napi_set_named_property(env, obj, js, fn) != napi_ok)                        \
+    goto fail;
+  METHOD("resume", ReaderResume)
+  METHOD("pause", ReaderPause)
+  METHOD("close", ReaderClose)
+  METHOD("stats", ReaderStats)
+#undef METHOD
+  if (napi_create_string_utf8(env, "tunsteer:TunReader", NAPI_AUTO_LENGTH, &name) != napi_ok) goto fail;
+  if (napi_async_init(env, obj, name, &r->actx) != napi_ok) goto fail;
+  if (napi_create_reference(env, argv[5], 1, &r->cb_ref) != napi_ok) goto fail;
+  if (napi_create_reference(env, argv[1], 1, &r->slab_ref) != napi_ok) goto fail;
+  if (napi_create_reference(env, argv[2], 1, &r->lengths_ref) != napi_ok) goto fail;
+  if (napi_wrap(env, obj, r, reader_finalize, NULL, NULL) != napi_ok) goto fail;
+  return obj;
+
+fail: {
+  bool pending = false;
+  napi_is_exception_pending(env, &pending);
+  if (!pending) napi_throw_error(env, "EINTERNAL", "createReader failed");
+  reader_shutdown(r);  // frees through on_uv_closed once the loop runs
+  r->js_gone = true;
+  return NULL;
+}
+}
+
+// ---------------------------------------------------------------- module
+
+static napi_value Init(napi_env env, napi_value exports) {
+  napi_value v;
+#define FN(js, c)                                                             \
+  NAPI_OK(env, napi_create_function(env, js, NAPI_AUTO_LENGTH, c, NULL, &v)); \
+  NAPI_OK(env, napi_set_named_property(env, exports, js, v));
+  FN("open", Open)
+  FN("createReader", CreateReader)
+  FN("writeBatch", WriteBatch)
+#undef FN
+  NAPI_OK(env, napi_create_int32(env, IFF_MULTI_QUEUE, &v));
+  NAPI_OK(env, napi_set_named_property(env, exports, "IFF_MULTI_QUEUE", v));
+  NAPI_OK(env, napi_create_int32(env, IFF_VNET_HDR, &v));
+  NAPI_OK(env, napi_set_named_property(env, exports, "IFF_VNET_HDR", v));
+  return exports;
+}
+
+#else  // not Linux: the module loads, and says why it cannot work.
+
+static napi_value Init(napi_env env, napi_value exports) {
+  napi_value v;
+  napi_get_boolean(env, true, &v);
+  napi_set_named_property(env, exports, "unsupported", v);
+  return exports;
+}
+
+#endif
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, Init)
