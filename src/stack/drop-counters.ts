@@ -1,0 +1,44 @@
+// Why packets were dropped, counted in a typed array: no allocation per drop,
+// read by metrics and status off the hot path.
+export const Drop = {
+  ipv4_truncated: 1,
+  ipv4_bad_version: 2,
+  ipv4_bad_ihl: 3,
+  ipv4_bad_total_length: 4,
+  ipv4_bad_checksum: 5,
+  ipv4_fragment: 6,
+  ipv6_unsupported: 7,
+  tcp_truncated: 8,
+  tcp_bad_offset: 9,
+  tcp_bad_checksum: 10,
+  tcp_bad_option: 11,
+  udp_truncated: 12,
+  udp_bad_length: 13,
+  udp_bad_checksum: 14,
+  unknown_protocol: 15,
+  udp_unsupported: 16,
+  no_flow: 17,
+  syn_over_limit: 18,
+  internal_error: 19,
+} as const;
+export type DropReason = (typeof Drop)[keyof typeof Drop];
+const NAMES: string[] = [];
+for (const [k, v] of Object.entries(Drop)) NAMES[v] = k;
+
+export class DropCounters {
+  private readonly c = new Uint32Array(NAMES.length);
+  count(reason: number): void {
+    this.c[reason]++;
+  }
+  get(reason: number): number {
+    return this.c[reason];
+  }
+  total(): number {
+    let t = 0;
+    for (let i = 1; i < this.c.length; i++) t += this.c[i];
+    return t;
+  }
+  *entries(): IterableIterator<[string, number]> {
+    for (let i = 1; i < this.c.length; i++) yield [NAMES[i], this.c[i]];
+  }
+}

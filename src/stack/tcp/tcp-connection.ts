@@ -1,0 +1,885 @@
+// The pure TCP state machine (RFC 9293), our side being the server of a
+// connection a client made into the TUN (or the client, for simulations).
+// Segments and a clock in; segments and stream events out through a TcpSink.
+// No I/O, no clock reads, no timers of its own: the owner calls onTimer() at
+// nextDeadline().
+import { ACK, FIN, PSH, RST, SYN, type OutSegment, type Segment, type TcpOptions, type TcpSink } from '../contracts.js';
+import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt } from '../seq.js';
+
+export type TcpState =
+  | 'SYN-SENT'
+  | 'SYN-RECEIVED'
+  | 'ESTABLISHED'
+  | 'FIN-WAIT-1'
+  | 'FIN-WAIT-2'
+  | 'CLOSE-WAIT'
+  | 'CLOSING'
+  | 'LAST-ACK'
+  | 'TIME-WAIT'
+  | 'CLOSED';
+
+const TS_OPT_LEN = 12;
+const MAX_SACK_HOLES = 32;
+
+interface OooSeg {
+  seq: number;
+  data: Buffer;
+}
+
+export class TcpConnection implements OutSegment {
+  state: TcpState = 'CLOSED';
+  /** Passive open not yet answered (no SYN-ACK sent). */
+  pending = false;
+
+  // ---- send sequence space (RFC 9293 §3.3.1) ----
+  private iss = 0;
+  private sndUna = 0;
+  private sndNxt = 0;
+  /** Highest sequence sent so far (sndNxt can go back on retransmission). */
+  private sndMax = 0;
+  private sndWnd = 0;
+  private sndWl1 = 0;
+  private sndWl2 = 0;
+  private sndShift = 0; // peer's window scale
+  // ---- receive sequence space ----
+  private irs = 0;
+  private rcvNxt = 0;
+  private rcvShift = 0; // ours
+  private rcvAdvRight = 0; // right edge we advertised: never moves left
+  private unconsumed = 0;
+  private ooo: OooSeg[] = [];
+  private oooBytes = 0;
+  // ---- negotiated options ----
+  private mssPeer = 536;
+  private tsOk = false;
+  private tsRecent = 0;
+  private sackPerm = false;
+  private wsOk = false;
+  private tsOffset = 0;
+  // ---- send buffer: chunks from sndUna on ----
+  private chunks: Buffer[] = [];
+  private chunkHead = 0; // offset of sndUna in chunks[0]
+  private queued = 0; // bytes from sndUna to the end of the buffer
+  private finQueued = false;
+  private finSeq = -1; // sequence number of our FIN once sent
+  private writeBlocked = false;
+  // ---- congestion control (RFC 5681, RFC 6582) ----
+  private cwnd = 0;
+  private ssthresh = 0x7fffffff;
+  private dupAcks = 0;
+  private inRecovery = false;
+  private recover = 0;
+  // ---- RTO (RFC 6298) ----
+  private srtt = -1;
+  private rttvar = 0;
+  private rto: number;
+  private backoff = 0;
+  private retries = 0;
+  private rtoAt = Infinity;
+  private timedSeq = -1; // Karn: segment timed when no timestamps
+  private timedAt = 0;
+  // ---- other timers ----
+  private ackAt = Infinity;
+  private unackedSegs = 0;
+  private persistAt = Infinity;
+  private persistBackoff = 0;
+  private keepaliveAt = Infinity;
+  private keepaliveSent = 0;
+  private timeWaitAt = Infinity;
+  private lastWndSent = 0;
+
+  bytesSent = 0;
+  bytesReceived = 0;
+  retransmits = 0;
+
+  // ---- OutSegment (this object is the one reused outgoing segment) ----
+  flags = 0;
+  seq = 0;
+  ack = 0;
+  window = 0;
+  mss = -1;
+  wscale = -1;
+  tsVal = -1;
+  tsEcr = 0;
+  sack = new Uint32Array(8);
+  sackCount = 0;
+  payloadLength = 0;
+  sackOk = false;
+  private payloadSeq = 0;
+
+  private constructor(
+    private readonly sink: TcpSink,
+    private readonly opts: TcpOptions,
+    iss: number,
+  ) {
+    this.iss = iss >>> 0;
+    this.sndUna = this.sndNxt = this.sndMax = this.iss;
+    this.rto = opts.rtoInitial;
+    this.tsOffset = (iss * 2654435761) >>> 0;
+  }
+
+  /** State read through a call, so the compiler does not narrow it across callbacks. */
+  private isClosed(): boolean {
+    return this.state === 'CLOSED';
+  }
+
+  get sendQueued(): number {
+    return this.queued;
+  }
+
+  /** Passive open: the client's SYN is recorded; nothing is sent until accept(). */
+  static fromSyn(sink: TcpSink, opts: TcpOptions, iss: number, syn: Segment, now: number): TcpConnection {
+    const c = new TcpConnection(sink, opts, iss);
+    c.state = 'SYN-RECEIVED';
+    c.pending = true;
+    c.takePeerSynOptions(syn);
+    c.irs = syn.seq;
+    c.rcvNxt = seqAdd(syn.seq, 1);
+    c.sndWnd = syn.window; // never scaled in a SYN (RFC 7323 §2.2)
+    c.sndWl1 = syn.seq;
+    c.armKeepalive(now);
+    return c;
+  }
+
+  /** Active open (used by simulations): sends the SYN. */
+  static connect(sink: TcpSink, opts: TcpOptions, iss: number, now: number): TcpConnection {
+    const c = new TcpConnection(sink, opts, iss);
+    c.state = 'SYN-SENT';
+    c.sendSyn(false, now);
+    return c;
+  }
+
+  private takePeerSynOptions(syn: Segment): void {
+    this.mssPeer = syn.mss > 0 ? syn.mss : 536;
+    this.wsOk = syn.wscale >= 0 && this.opts.wscale >= 0;
+    this.sndShift = this.wsOk ? syn.wscale : 0;
+    this.rcvShift = this.wsOk ? this.opts.wscale : 0;
+    this.tsOk = this.opts.timestamps && syn.tsVal >= 0;
+    if (this.tsOk) this.tsRecent = syn.tsVal;
+    this.sackPerm = this.opts.sack && syn.sackOk;
+  }
+
+  /** Largest payload per segment: MSS less the options every segment carries. */
+  private get effMss(): number {
+    return Math.max(1, Math.min(this.mssPeer, this.opts.mss) - (this.tsOk ? TS_OPT_LEN : 0));
+  }
+
+  accept(now: number): void {
+    if (!this.pending) return;
+    this.pending = false;
+    this.cwnd = 10 * this.effMss; // RFC 6928
+    this.sendSyn(true, now);
+  }
+
+  private sendSyn(withAck: boolean, now: number): void {
+    this.flags = withAck ? SYN | ACK : SYN;
+    this.seq = this.iss;
+    this.ack = withAck ? this.rcvNxt : 0;
+    this.window = Math.min(this.opts.rcvBuf, 0xffff);
+    this.mss = this.opts.mss;
+    // In a SYN-ACK only offer what the peer offered (RFC 7323 §1.3, RFC 2018).
+    this.wscale = withAck ? (this.wsOk ? this.rcvShift : -1) : this.opts.wscale;
+    this.sackOk = withAck ? this.sackPerm : this.opts.sack;
+    this.tsVal = (withAck ? this.tsOk : this.opts.timestamps) ? this.tsNow(now) : -1;
+    this.tsEcr = withAck ? this.tsRecent : 0;
+    this.sackCount = 0;
+    this.payloadLength = 0;
+    this.emit();
+    this.mss = -1;
+    this.wscale = -1;
+    this.sackOk = false;
+    this.sndNxt = this.sndMax = seqAdd(this.iss, 1);
+    this.rcvAdvRight = seqAdd(this.rcvNxt, this.window);
+    if (this.rtoAt === Infinity) this.rtoAt = now + this.rto;
+  }
+
+  private emit(): void {
+    this.sink.sendSegment(this);
+  }
+
+  private tsNow(now: number): number {
+    return (this.tsOffset + Math.floor(now)) >>> 0;
+  }
+
+  copyPayload(target: Buffer, offset: number): void {
+    let skip = seqDiff(this.payloadSeq, this.sndUna) + this.chunkHead;
+    let left = this.payloadLength;
+    let i = 0;
+    while (skip >= this.chunks[i].length) skip -= this.chunks[i++].length;
+    while (left > 0) {
+      const c = this.chunks[i++];
+      const n = Math.min(left, c.length - skip);
+      c.copy(target, offset, skip, skip + n);
+      offset += n;
+      left -= n;
+      skip = 0;
+    }
+  }
+
+  // ---------------------------------------------------------------- app side
+
+  write(data: Buffer, now: number): number {
+    if (this.finQueued || (this.state !== 'ESTABLISHED' && this.state !== 'CLOSE-WAIT' && this.state !== 'SYN-RECEIVED')) {
+      return 0;
+    }
+    const room = this.opts.sndBuf - this.queued;
+    if (room <= 0) {
+      this.writeBlocked = true;
+      return 0;
+    }
+    const n = Math.min(room, data.length);
+    if (n > 0) {
+      this.chunks.push(n === data.length ? data : data.subarray(0, n));
+      this.queued += n;
+    }
+    if (n < data.length) this.writeBlocked = true;
+    if (this.state !== 'SYN-RECEIVED') this.output(now);
+    return n;
+  }
+
+  consumed(n: number, now: number): void {
+    this.unconsumed = Math.max(0, this.unconsumed - n);
+    if (!this.synchronized()) return;
+    // Receiver SWS avoidance (RFC 9293 §3.8.6.2.2): update only when it grew enough.
+    const wnd = this.rcvWindow();
+    if (wnd - this.lastWndSent >= Math.min(this.opts.rcvBuf >> 1, this.effMss)) this.sendAck(now);
+  }
+
+  close(now: number): void {
+    switch (this.state) {
+      case 'SYN-RECEIVED':
+        if (this.pending) return this.abort(now);
+        this.finQueued = true; // FIN once established (RFC 9293 §3.10.4)
+        return;
+      case 'SYN-SENT':
+        return this.closed('aborted');
+      case 'ESTABLISHED':
+      case 'CLOSE-WAIT':
+        if (this.finQueued) return;
+        this.finQueued = true;
+        this.output(now);
+        return;
+      default:
+        return;
+    }
+  }
+
+  abort(now: number): void {
+    if (this.state === 'CLOSED') return;
+    if (this.pending) {
+      // Refused before answering: RST|ACK acknowledging the SYN (RFC 9293 §3.10.7.1).
+      this.sendRst(0, this.rcvNxt, RST | ACK, now);
+    } else if (this.state !== 'SYN-SENT' && this.state !== 'TIME-WAIT') {
+      this.sendRst(this.sndNxt, this.rcvNxt, RST | ACK, now);
+    }
+    this.closed('aborted');
+  }
+
+  private sendRst(seq: number, ack: number, flags: number, now: number): void {
+    this.flags = flags;
+    this.seq = seq;
+    this.ack = ack;
+    this.window = 0;
+    this.tsVal = -1;
+    this.sackCount = 0;
+    this.payloadLength = 0;
+    this.emit();
+    void now;
+  }
+
+  // ---------------------------------------------------------------- timers
+
+  nextDeadline(): number {
+    if (this.state === 'CLOSED') return Infinity;
+    return Math.min(this.rtoAt, this.ackAt, this.persistAt, this.keepaliveAt, this.timeWaitAt);
+  }
+
+  onTimer(now: number): void {
+    if (this.state === 'CLOSED') return;
+    if (now >= this.timeWaitAt) return this.closed('time-wait-expired');
+    if (now >= this.rtoAt) this.onRto(now);
+    if (this.isClosed()) return;
+    if (now >= this.persistAt) this.onPersist(now);
+    if (now >= this.ackAt) this.sendAck(now);
+    if (now >= this.keepaliveAt) this.onKeepalive(now);
+  }
+
+  /** RFC 6298 §5.4-5.7: retransmit the earliest unacknowledged segment, back off. */
+  private onRto(now: number): void {
+    if (this.pending) {
+      this.rtoAt = Infinity;
+      return;
+    }
+    if (++this.retries > this.opts.maxRetries) {
+      if (this.state !== 'SYN-SENT') this.sendRst(this.sndNxt, this.rcvNxt, RST | ACK, now);
+      return this.closed('timeout');
+    }
+    this.backoff++;
+    this.rto = Math.min(this.rto * 2, this.opts.rtoMax);
+    this.retransmits++;
+    this.timedSeq = -1;
+    if (this.state === 'SYN-SENT' || (this.state === 'SYN-RECEIVED' && seqLe(this.sndUna, this.iss))) {
+      this.rtoAt = now + this.rto;
+      this.sendSyn(this.state === 'SYN-RECEIVED', now);
+      this.rtoAt = now + this.rto;
+      return;
+    }
+    // Loss: collapse the window and go back to sndUna (RFC 5681 §3.1 eq. 4).
+    const flight = seqDiff(this.sndMax, this.sndUna);
+    this.ssthresh = Math.max(flight >> 1, 2 * this.effMss);
+    this.cwnd = this.effMss;
+    this.inRecovery = false;
+    this.dupAcks = 0;
+    this.sndNxt = this.sndUna;
+    this.rtoAt = Infinity;
+    this.output(now, true);
+    if (this.rtoAt === Infinity && this.inFlight() > 0) this.rtoAt = now + this.rto;
+  }
+
+  /** Zero-window probe (RFC 9293 §3.8.6.1): one byte past the window elicits an ACK. */
+  private onPersist(now: number): void {
+    this.persistAt = Infinity;
+    if (this.sndWnd !== 0 || this.unsent() === 0) return this.output(now);
+    // seq = sndUna - 1 carries no new data, so it costs no sequence space; the
+    // peer answers an old segment with an ACK that shows its window (as Linux does).
+    this.fillHeader(ACK, seqAdd(this.sndUna, -1), now);
+    this.payloadLength = 0;
+    this.emit();
+    this.persistBackoff++;
+    this.persistAt = now + Math.min(this.rto * 2 ** this.persistBackoff, this.opts.rtoMax);
+  }
+
+  private onKeepalive(now: number): void {
+    if (this.keepaliveSent >= this.opts.keepaliveCount) {
+      this.sendRst(this.sndNxt, this.rcvNxt, RST | ACK, now);
+      return this.closed('timeout');
+    }
+    this.keepaliveSent++;
+    // seq = sndNxt - 1 with no data: the peer must answer with an ACK (RFC 9293 §3.8.4).
+    this.fillHeader(ACK, seqAdd(this.sndNxt, -1), now);
+    this.payloadLength = 0;
+    this.emit();
+    this.keepaliveAt = now + this.opts.keepaliveInterval;
+  }
+
+  private armKeepalive(now: number): void {
+    this.keepaliveSent = 0;
+    this.keepaliveAt = this.opts.keepaliveIdle > 0 && this.synchronizedOrPending() ? now + this.opts.keepaliveIdle : Infinity;
+  }
+
+  // ---------------------------------------------------------------- receive
+
+  /** RFC 9293 §3.10.7: one arriving segment. */
+  receive(seg: Segment, now: number): void {
+    switch (this.state) {
+      case 'CLOSED':
+        return;
+      case 'SYN-SENT':
+        return this.receiveSynSent(seg, now);
+      default:
+        break;
+    }
+    if (this.pending) {
+      // Waiting for our upstream: a repeated SYN changes nothing; a RST ends it.
+      if (seg.flags & RST && seg.seq === this.rcvNxt) this.closed('reset-by-peer');
+      return;
+    }
+    if (this.opts.keepaliveIdle > 0) this.armKeepalive(now);
+    if (this.state === 'SYN-RECEIVED' && seg.flags & SYN && !(seg.flags & ACK) && seg.seq === this.irs) {
+      return this.sendSyn(true, now); // our SYN-ACK was lost
+    }
+    const segLen = seg.payloadLength + (seg.flags & SYN ? 1 : 0) + (seg.flags & FIN ? 1 : 0);
+
+    // 1. Acceptability (§3.10.7.4).
+    if (!this.acceptable(seg.seq, segLen)) {
+      if (!(seg.flags & RST)) this.sendAck(now);
+      return;
+    }
+    // 2. RST (RFC 5961 §3.2): exact → reset; in window → challenge ACK.
+    if (seg.flags & RST) {
+      if (seg.seq === this.rcvNxt) {
+        if (this.state === 'TIME-WAIT') return this.closed('time-wait-expired');
+        return this.closed('reset-by-peer');
+      }
+      return this.sendAck(now);
+    }
+    // 4. SYN in a synchronized state (RFC 5961 §4): challenge ACK.
+    if (seg.flags & SYN) {
+      if (this.state === 'SYN-RECEIVED' && seg.seq === this.irs) return; // our SYN-ACK crossed a retransmitted SYN
+      return this.sendAck(now);
+    }
+    // 5. ACK.
+    if (!(seg.flags & ACK)) return;
+    if (this.tsOk && seg.tsVal >= 0 && seqLe(seg.seq, this.rcvNxt)) this.tsRecent = seg.tsVal; // RFC 7323 §4.3
+    if (!this.processAck(seg, now)) return;
+    if (this.isClosed()) return;
+
+    // 7. Data.
+    if (seg.payloadLength > 0) {
+      if (this.state === 'ESTABLISHED' || this.state === 'FIN-WAIT-1' || this.state === 'FIN-WAIT-2') {
+        this.receiveData(seg, now);
+      } else if (seqGe(seg.seq, this.rcvNxt)) {
+        // data after the peer's FIN: nothing to deliver it to
+        this.sendAck(now);
+      }
+    }
+    // 8. FIN, once everything before it has arrived.
+    if (seg.flags & FIN) {
+      const finSeq = seqAdd(seg.seq, seg.payloadLength);
+      if (finSeq === this.rcvNxt) this.receiveFin(now);
+      else if (seqLt(finSeq, this.rcvNxt)) {
+        // A retransmitted FIN: our ACK was lost. In TIME-WAIT restart the 2 MSL wait (§3.10.7.4).
+        this.sendAck(now);
+        if (this.state === 'TIME-WAIT') this.timeWaitAt = now + this.opts.timeWait;
+      }
+    }
+  }
+
+  private receiveSynSent(seg: Segment, now: number): void {
+    const f = seg.flags;
+    if (f & ACK && (seqLe(seg.ack, this.iss) || seqGt(seg.ack, this.sndNxt))) {
+      if (!(f & RST)) this.sendRst(seg.ack, 0, RST, now);
+      return;
+    }
+    if (f & RST) {
+      if (f & ACK) this.closed('reset-by-peer');
+      return;
+    }
+    if (!(f & SYN)) return;
+    this.takePeerSynOptions(seg);
+    this.irs = seg.seq;
+    this.rcvNxt = seqAdd(seg.seq, 1);
+    this.cwnd = 10 * this.effMss;
+    if (f & ACK) {
+      this.sndUna = seg.ack;
+      this.sndWnd = seg.window;
+      this.sndWl1 = seg.seq;
+      this.sndWl2 = seg.ack;
+      this.rtoAt = Infinity;
+      this.retries = 0;
+      this.state = 'ESTABLISHED';
+      this.sendAck(now);
+      this.sink.onOpen();
+      this.output(now);
+    } else {
+      // Simultaneous open (§3.5): answer with SYN-ACK.
+      this.state = 'SYN-RECEIVED';
+      this.sendSyn(true, now);
+    }
+  }
+
+  private acceptable(seq: number, segLen: number): boolean {
+    const wnd = Math.max(seqDiff(this.rcvAdvRight, this.rcvNxt), 0);
+    if (segLen === 0) {
+      if (wnd === 0) return seq === this.rcvNxt;
+      return seqLe(this.rcvNxt, seq) && seqLt(seq, seqAdd(this.rcvNxt, wnd)) || seq === this.rcvNxt;
+    }
+    if (wnd === 0) return false;
+    const end = seqAdd(seq, segLen - 1);
+    return (
+      (seqLe(this.rcvNxt, seq) && seqLt(seq, seqAdd(this.rcvNxt, wnd))) ||
+      (seqLe(this.rcvNxt, end) && seqLt(end, seqAdd(this.rcvNxt, wnd)))
+    );
+  }
+
+  /** §3.10.7.4 fifth check. Returns false when the segment must be dropped. */
+  private processAck(seg: Segment, now: number): boolean {
+    const ack = seg.ack;
+    if (this.state === 'SYN-RECEIVED') {
+      if (seqLe(ack, this.sndUna) || seqGt(ack, this.sndMax)) {
+        this.sendRst(ack, 0, RST, now);
+        return false;
+      }
+      this.state = 'ESTABLISHED';
+      this.sndWnd = seg.window << this.sndShift;
+      this.sndWl1 = seg.seq;
+      this.sndWl2 = ack;
+      this.sink.onOpen();
+      if (this.state !== 'ESTABLISHED') return false;
+    }
+    if (seqGt(ack, this.sndMax)) {
+      // RFC 5961 §5: ACK of data never sent.
+      this.sendAck(now);
+      return false;
+    }
+    const wnd = seg.window << this.sndShift;
+    if (seqGt(ack, this.sndUna)) {
+      this.ackAdvanced(ack, seg, now);
+    } else if (ack === this.sndUna && seg.payloadLength === 0 && !(seg.flags & FIN) && wnd === this.sndWnd && this.inFlight() > 0) {
+      this.onDupAck(now);
+    }
+    // Window update (§3.10.7.4): only from newer segments.
+    if (seqLt(this.sndWl1, seg.seq) || (this.sndWl1 === seg.seq && seqLe(this.sndWl2, ack))) {
+      const opened = wnd > this.sndWnd;
+      this.sndWnd = wnd;
+      this.sndWl1 = seg.seq;
+      this.sndWl2 = ack;
+      if (wnd > 0) {
+        this.persistAt = Infinity;
+        this.persistBackoff = 0;
+      }
+      if (opened) this.output(now);
+    }
+    // FIN acknowledged?
+    if (this.finSeq >= 0 && seqGt(ack, this.finSeq)) {
+      switch (this.state) {
+        case 'FIN-WAIT-1':
+          this.state = 'FIN-WAIT-2';
+          break;
+        case 'CLOSING':
+          this.enterTimeWait(now);
+          break;
+        case 'LAST-ACK':
+          this.closed('fin');
+          return false;
+      }
+    }
+    this.output(now);
+    return true;
+  }
+
+  private ackAdvanced(ack: number, seg: Segment, now: number): void {
+    let acked = seqDiff(ack, this.sndUna);
+    // RTT sample (RFC 6298 §3 with Karn; RFC 7323 §4 with timestamps).
+    if (this.tsOk && seg.tsEcr !== 0 && this.backoff === 0) this.rttSample(this.tsNow(now) - seg.tsEcr);
+    else if (this.timedSeq >= 0 && seqGt(ack, this.timedSeq)) this.rttSample(now - this.timedAt);
+    if (this.timedSeq >= 0 && seqGt(ack, this.timedSeq)) this.timedSeq = -1;
+    this.backoff = 0;
+    this.retries = 0;
+    // Remove acknowledged bytes (the FIN occupies a sequence number, not a byte).
+    const finAcked = this.finSeq >= 0 && seqGt(ack, this.finSeq);
+    if (finAcked) acked -= 1;
+    const dataAcked = Math.min(acked, this.queued);
+    this.dropAcked(dataAcked);
+    this.sndUna = ack;
+    if (seqLt(this.sndNxt, ack)) this.sndNxt = ack;
+    // Congestion control.
+    if (this.inRecovery) {
+      if (seqGe(ack, this.recover)) {
+        this.inRecovery = false;
+        this.cwnd = this.ssthresh; // RFC 6582 §3.2 step 3 (full ACK)
+      } else {
+        // Partial ACK: retransmit the next hole, deflate (RFC 6582 §3.2 step 4).
+        this.retransmitHead(now);
+        this.cwnd = Math.max(this.cwnd - dataAcked + this.effMss, this.effMss);
+      }
+    } else if (this.cwnd < this.ssthresh) {
+      this.cwnd += Math.min(dataAcked, this.effMss); // slow start
+    } else {
+      this.cwnd += Math.max(1, Math.floor((this.effMss * this.effMss) / this.cwnd)); // congestion avoidance
+    }
+    this.dupAcks = 0;
+    this.rtoAt = this.inFlight() > 0 ? now + this.rto : Infinity;
+    if (this.writeBlocked && this.queued < this.opts.sndBuf) {
+      this.writeBlocked = false;
+      this.sink.onWritable();
+    }
+  }
+
+  private onDupAck(now: number): void {
+    if (this.inRecovery) {
+      this.cwnd += this.effMss; // inflate (RFC 5681 §3.2 step 4)
+      this.output(now);
+      return;
+    }
+    if (++this.dupAcks === 3) {
+      // Fast retransmit (RFC 5681 §3.2).
+      this.ssthresh = Math.max(this.inFlight() >> 1, 2 * this.effMss);
+      this.recover = this.sndMax;
+      this.inRecovery = true;
+      this.retransmitHead(now);
+      this.cwnd = this.ssthresh + 3 * this.effMss;
+    }
+  }
+
+  private retransmitHead(now: number): void {
+    const len = Math.min(this.effMss, seqDiff(this.sndMax, this.sndUna), this.queued);
+    if (len > 0) {
+      this.retransmits++;
+      this.timedSeq = -1;
+      this.sendData(this.sndUna, len, now);
+    } else if (this.finSeq >= 0 && this.sndUna === this.finSeq) {
+      this.retransmits++;
+      this.sendFin(now);
+    }
+  }
+
+  private rttSample(r: number): void {
+    if (r < 0) return;
+    if (this.srtt < 0) {
+      this.srtt = r;
+      this.rttvar = r / 2;
+    } else {
+      this.rttvar = 0.75 * this.rttvar + 0.25 * Math.abs(this.srtt - r);
+      this.srtt = 0.875 * this.srtt + 0.125 * r;
+    }
+    this.rto = Math.min(Math.max(this.srtt + Math.max(1, 4 * this.rttvar), this.opts.rtoMin), this.opts.rtoMax);
+  }
+
+  private dropAcked(n: number): void {
+    this.queued -= n;
+    n += this.chunkHead;
+    let i = 0;
+    while (i < this.chunks.length && n >= this.chunks[i].length) n -= this.chunks[i++].length;
+    if (i > 0) this.chunks.splice(0, i);
+    this.chunkHead = n;
+  }
+
+  private receiveData(seg: Segment, now: number): void {
+    let seq = seg.seq;
+    let off = seg.payloadOffset;
+    let len = seg.payloadLength;
+    // Trim what we already have (left edge) and what exceeds the window (right edge).
+    const dup = seqDiff(this.rcvNxt, seq);
+    if (dup > 0) {
+      seq = this.rcvNxt;
+      off += dup;
+      len -= dup;
+    }
+    const room = seqDiff(this.rcvAdvRight, seq);
+    if (len > room) len = Math.max(room, 0);
+    if (len <= 0) return this.sendAck(now);
+    if (seq === this.rcvNxt) {
+      this.deliver(seg.payload, off, len);
+      this.drainOoo();
+      this.unackedSegs++;
+      if (this.ooo.length > 0 || this.unackedSegs >= 2) {
+        this.sendAck(now);
+      } else if (this.ackAt === Infinity) {
+        this.ackAt = now + this.opts.delayedAck;
+      }
+    } else {
+      this.storeOoo(seq, seg.payload, off, len);
+      this.sendAck(now); // immediate duplicate ACK with SACK blocks (RFC 5681 §4.2)
+    }
+  }
+
+  private deliver(buf: Buffer, off: number, len: number): void {
+    this.rcvNxt = seqAdd(this.rcvNxt, len);
+    this.unconsumed += len;
+    this.bytesReceived += len;
+    this.sink.onData(buf, off, len);
+  }
+
+  private storeOoo(seq: number, buf: Buffer, off: number, len: number): void {
+    if (this.ooo.length >= MAX_SACK_HOLES || this.oooBytes + len > this.opts.rcvBuf) return;
+    const copy = Buffer.allocUnsafe(len);
+    buf.copy(copy, 0, off, off + len);
+    // Keep the list sorted by seq; overlaps are trimmed at delivery.
+    let i = this.ooo.length;
+    while (i > 0 && seqGt(this.ooo[i - 1].seq, seq)) i--;
+    if (i > 0 && this.ooo[i - 1].seq === seq && this.ooo[i - 1].data.length >= len) return;
+    this.ooo.splice(i, 0, { seq, data: copy });
+    this.oooBytes += len;
+    this.lastOooSeq = seq;
+  }
+  private lastOooSeq = 0;
+
+  private drainOoo(): void {
+    while (this.ooo.length > 0) {
+      const s = this.ooo[0];
+      const end = seqAdd(s.seq, s.data.length);
+      if (seqGt(s.seq, this.rcvNxt)) break;
+      this.ooo.shift();
+      this.oooBytes -= s.data.length;
+      if (seqGt(end, this.rcvNxt)) {
+        const skip = seqDiff(this.rcvNxt, s.seq);
+        this.deliver(s.data, skip, s.data.length - skip);
+      }
+    }
+  }
+
+  /** SACK blocks (RFC 2018 §4): the block with the latest arrival first, then the others. */
+  private fillSack(): void {
+    this.sackCount = 0;
+    if (!this.sackPerm || this.ooo.length === 0) return;
+    const blocks: number[] = [];
+    let l = this.ooo[0].seq;
+    let r = seqAdd(l, this.ooo[0].data.length);
+    for (let i = 1; i < this.ooo.length; i++) {
+      const s = this.ooo[i];
+      if (seqLe(s.seq, r)) {
+        const e = seqAdd(s.seq, s.data.length);
+        if (seqGt(e, r)) r = e;
+      } else {
+        blocks.push(l, r);
+        l = s.seq;
+        r = seqAdd(s.seq, s.data.length);
+      }
+    }
+    blocks.push(l, r);
+    let k = 0;
+    for (let i = 0; i < blocks.length; i += 2) {
+      if (seqLe(blocks[i], this.lastOooSeq) && seqLt(this.lastOooSeq, blocks[i + 1])) {
+        this.sack[0] = blocks[i];
+        this.sack[1] = blocks[i + 1];
+        k = 1;
+        blocks.splice(i, 2);
+        break;
+      }
+    }
+    for (let i = 0; i < blocks.length && k < (this.tsOk ? 3 : 4); i += 2, k++) {
+      this.sack[2 * k] = blocks[i];
+      this.sack[2 * k + 1] = blocks[i + 1];
+    }
+    this.sackCount = k;
+  }
+
+  private receiveFin(now: number): void {
+    this.rcvNxt = seqAdd(this.rcvNxt, 1);
+    this.sendAck(now);
+    switch (this.state) {
+      case 'SYN-RECEIVED':
+      case 'ESTABLISHED':
+        this.state = 'CLOSE-WAIT';
+        this.sink.onPeerFin();
+        break;
+      case 'FIN-WAIT-1':
+        // Our FIN not yet acknowledged: simultaneous close.
+        this.state = 'CLOSING';
+        this.sink.onPeerFin();
+        break;
+      case 'FIN-WAIT-2':
+        this.sink.onPeerFin();
+        if (this.state === 'FIN-WAIT-2') this.enterTimeWait(now);
+        break;
+      default:
+        break;
+    }
+  }
+
+  private enterTimeWait(now: number): void {
+    this.state = 'TIME-WAIT';
+    this.rtoAt = Infinity;
+    this.persistAt = Infinity;
+    this.keepaliveAt = Infinity;
+    this.ackAt = Infinity;
+    this.timeWaitAt = now + this.opts.timeWait;
+  }
+
+  // ---------------------------------------------------------------- send
+
+  private synchronized(): boolean {
+    return this.state !== 'CLOSED' && this.state !== 'SYN-SENT' && !(this.state === 'SYN-RECEIVED');
+  }
+  private synchronizedOrPending(): boolean {
+    return this.state !== 'CLOSED' && this.state !== 'SYN-SENT';
+  }
+
+  private inFlight(): number {
+    return seqDiff(this.sndNxt, this.sndUna);
+  }
+
+  private unsent(): number {
+    return this.queued - Math.min(this.inFlight(), this.queued);
+  }
+
+  private rcvWindow(): number {
+    return Math.max(0, this.opts.rcvBuf - this.unconsumed - this.oooBytes);
+  }
+
+  /** Sends what the windows allow, then the FIN when everything before it went. */
+  private output(now: number, retransmitting = false): void {
+    if (this.state !== 'ESTABLISHED' && this.state !== 'CLOSE-WAIT' && this.state !== 'FIN-WAIT-1' && this.state !== 'CLOSING' && this.state !== 'LAST-ACK') {
+      return;
+    }
+    const mss = this.effMss;
+    for (;;) {
+      const offset = this.inFlight();
+      const unsent = this.queued - offset;
+      if (unsent <= 0) break;
+      const wnd = Math.min(this.sndWnd, this.cwnd);
+      const usable = wnd - offset;
+      if (usable <= 0) {
+        if (this.sndWnd === 0 && offset === 0 && this.persistAt === Infinity) this.persistAt = now + this.rto;
+        break;
+      }
+      const len = Math.min(mss, unsent, usable);
+      // Avoid a silly small segment when more is queued and the window will open (sender SWS, RFC 9293 §3.8.6.2.1).
+      if (len < mss && len < unsent && offset > 0) break;
+      const seq = this.sndNxt;
+      if (seqLt(seq, this.sndMax)) this.retransmits++;
+      this.sendData(seq, len, now);
+      this.sndNxt = seqAdd(seq, len);
+      if (seqGt(this.sndNxt, this.sndMax)) {
+        this.sndMax = this.sndNxt;
+        this.bytesSent += len;
+      }
+      if (this.rtoAt === Infinity) this.rtoAt = now + this.rto;
+      if (this.timedSeq < 0 && !this.tsOk && !retransmitting) {
+        this.timedSeq = seq;
+        this.timedAt = now;
+      }
+    }
+    // The FIN goes once every byte before it went (again, after a go-back).
+    const dataEnd = seqAdd(this.sndUna, this.queued);
+    if (this.finQueued && this.sndNxt === dataEnd && (this.finSeq < 0 || this.finSeq === dataEnd)) this.sendFin(now);
+  }
+
+  private sendFin(now: number): void {
+    const first = this.finSeq < 0;
+    if (first) this.finSeq = seqAdd(this.sndUna, this.queued);
+    this.fillHeader(FIN | ACK, this.finSeq, now);
+    this.payloadLength = 0;
+    this.emit();
+    this.sndNxt = seqAdd(this.finSeq, 1);
+    if (seqGt(this.sndNxt, this.sndMax)) this.sndMax = this.sndNxt;
+    if (this.rtoAt === Infinity) this.rtoAt = now + this.rto;
+    if (first) {
+      if (this.state === 'ESTABLISHED') this.state = 'FIN-WAIT-1';
+      else if (this.state === 'CLOSE-WAIT') this.state = 'LAST-ACK';
+    }
+  }
+
+  private sendData(seq: number, len: number, now: number): void {
+    this.fillHeader(len > 0 ? ACK | PSH : ACK, seq, now);
+    this.payloadSeq = seq;
+    this.payloadLength = len;
+    this.emit();
+    this.payloadLength = 0;
+  }
+
+  private fillHeader(flags: number, seq: number, now: number): void {
+    this.flags = flags;
+    this.seq = seq;
+    this.ack = this.rcvNxt;
+    const wnd = this.advertise();
+    this.window = wnd;
+    this.tsVal = this.tsOk ? this.tsNow(now) : -1;
+    this.tsEcr = this.tsRecent;
+    this.fillSack();
+    // Any segment carries our ACK: the delayed one is no longer due.
+    this.ackAt = Infinity;
+    this.unackedSegs = 0;
+  }
+
+  /** The window field: free receive room, never moving the right edge left (RFC 9293 §3.8.6.2.2). */
+  private advertise(): number {
+    let wnd = this.rcvWindow();
+    const floor = seqDiff(this.rcvAdvRight, this.rcvNxt);
+    if (wnd < floor) wnd = floor;
+    let field = wnd >>> this.rcvShift;
+    if (field > 0xffff) field = 0xffff;
+    wnd = field << this.rcvShift;
+    if (seqGt(seqAdd(this.rcvNxt, wnd), this.rcvAdvRight)) this.rcvAdvRight = seqAdd(this.rcvNxt, wnd);
+    this.lastWndSent = wnd;
+    return field;
+  }
+
+  private sendAck(now: number): void {
+    if (this.state === 'CLOSED' || this.state === 'SYN-SENT' || this.pending) return;
+    this.fillHeader(ACK, this.sndNxt, now);
+    this.payloadLength = 0;
+    this.emit();
+  }
+
+  private closed(reason: Parameters<TcpSink['onClosed']>[0]): void {
+    if (this.state === 'CLOSED') return;
+    this.state = 'CLOSED';
+    this.pending = false;
+    this.rtoAt = this.ackAt = this.persistAt = this.keepaliveAt = this.timeWaitAt = Infinity;
+    this.chunks = [];
+    this.ooo = [];
+    this.sink.onClosed(reason);
+  }
+}

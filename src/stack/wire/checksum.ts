@@ -1,0 +1,37 @@
+// Internet checksum (RFC 1071) over Buffers, the IPv4 pseudo-header, and
+// incremental updates (RFC 1624). Sums are 32-bit accumulators folded at the end.
+
+/** Adds the 16-bit big-endian words of buf[off, off+len) to sum (not folded). */
+export function sumWords(buf: Buffer, off: number, len: number, sum: number): number {
+  let i = off;
+  const end = off + (len & ~1);
+  // Two words per step keeps the accumulator well below 2^53 for any packet.
+  for (; i + 4 <= end; i += 4) sum += ((buf[i] << 8) | buf[i + 1]) + ((buf[i + 2] << 8) | buf[i + 3]);
+  if (i < end) sum += (buf[i] << 8) | buf[i + 1];
+  if (len & 1) sum += buf[off + len - 1] << 8;
+  return sum;
+}
+
+export function fold(sum: number): number {
+  while (sum > 0xffff) sum = (sum & 0xffff) + Math.floor(sum / 65536);
+  return sum;
+}
+
+/** The checksum field value for the region (ones' complement of the folded sum). */
+export function checksum(buf: Buffer, off: number, len: number, initial = 0): number {
+  return ~fold(sumWords(buf, off, len, initial)) & 0xffff;
+}
+
+/** Sum of the IPv4 pseudo-header (RFC 9293 §3.1) for a transport segment. */
+export function pseudoSum4(src: number, dst: number, protocol: number, length: number): number {
+  return (src >>> 16) + (src & 0xffff) + (dst >>> 16) + (dst & 0xffff) + protocol + length;
+}
+
+/** RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m') for one 16-bit field changing from m to m2. */
+export function updateChecksum16(hc: number, m: number, m2: number): number {
+  return ~fold((~hc & 0xffff) + (~m & 0xffff) + (m2 & 0xffff)) & 0xffff;
+}
+
+export function updateChecksum32(hc: number, m: number, m2: number): number {
+  return updateChecksum16(updateChecksum16(hc, m >>> 16, m2 >>> 16), m & 0xffff, m2 & 0xffff);
+}
