@@ -1,0 +1,27 @@
+// What every inbound (the TUN stack today; an explicit proxy, REDIRECT and
+// TPROXY later) hands the proxy core: a connection not yet answered, with its
+// metadata. The core decides, dials, and only then accepts or rejects, so a
+// TUN client sees its SYN-ACK only once the upstream connection stands.
+import type { Duplex } from 'node:stream';
+import type { Endpoint } from '../stack/contracts.js';
+
+export type InboundKind = 'tun' | 'http-proxy' | 'socks5' | 'redirect' | 'tproxy';
+
+/** How a refused connection is answered: a TCP reset, or an ICMP unreachable. */
+export type RejectHow = 'rst' | 'unreachable';
+
+export interface InboundConnection {
+  readonly id: number;
+  readonly inbound: InboundKind;
+  readonly protocol: 'tcp';
+  readonly src: Endpoint;
+  /** The original destination the client addressed. */
+  readonly dst: Endpoint;
+  /** Known before any byte flows when the destination is a fake IP (per-host mode). */
+  readonly hostname?: string;
+  /** Completes the client's handshake; returns the byte stream (half-close aware). */
+  accept(): Duplex;
+  reject(how: RejectHow): void;
+  /** Bytes from client to us, and from us to client, as counted by the inbound. */
+  counters(): { up: number; down: number };
+}

@@ -1,0 +1,37 @@
+// Pipes a client stream and an upstream socket both ways. A FIN travels as a
+// FIN (half-close), a reset as a reset: the client sees what the server did,
+// and the server sees what the client did.
+import type { Duplex } from 'node:stream';
+import type net from 'node:net';
+
+export type RelayEnd = 'closed' | 'client-reset' | 'upstream-reset' | 'client-error' | 'upstream-error';
+
+export interface RelayResult {
+  end: RelayEnd;
+  error?: string;
+}
+
+export function relay(client: Duplex, upstream: net.Socket): Promise<RelayResult> {
+  return new Promise((resolve) => {
+    let result: RelayResult | null = null;
+    let open = 2;
+    const done = () => {
+      if (--open === 0) resolve(result ?? { end: 'closed' });
+    };
+    client.on('close', done);
+    upstream.on('close', done);
+
+    client.on('error', (err: NodeJS.ErrnoException) => {
+      result ??= { end: err.code === 'ECONNRESET' ? 'client-reset' : 'client-error', error: err.message };
+      if (!upstream.destroyed) upstream.resetAndDestroy();
+    });
+    upstream.on('error', (err: NodeJS.ErrnoException) => {
+      result ??= { end: err.code === 'ECONNRESET' ? 'upstream-reset' : 'upstream-error', error: err.message };
+      if (!client.destroyed) client.destroy(err);
+    });
+
+    // pipe() ends the destination on the source's end: exactly a half-close.
+    client.pipe(upstream);
+    upstream.pipe(client);
+  });
+}

@@ -1,0 +1,459 @@
+// The userspace TCP/IP stack: IP packets in, IP packets out, TCP connections
+// terminated for any destination routed into the TUN. The caller drives it:
+// `input()` per received packet, `tick()` on a timer. No per-packet allocation
+// on the way in: one reused view per layer and one reused Segment.
+import { randomFillSync } from 'node:crypto';
+import type { TunDevice } from '../tun/tun-device.js';
+import {
+  ACK,
+  DEFAULT_TCP_OPTIONS,
+  FIN,
+  RST,
+  SYN,
+  type CloseReason,
+  type Endpoint,
+  type OutSegment,
+  type Segment,
+  type TcpOptions,
+  type TcpSink,
+} from './contracts.js';
+import { Drop, DropCounters } from './drop-counters.js';
+import { FlowTable } from './flow-table.js';
+import { TimerWheel } from './timer-wheel.js';
+import { Ipv4View } from './wire/ipv4-view.js';
+import { TcpView } from './wire/tcp-view.js';
+import { fillSegment } from './wire/tcp-options.js';
+import { tcpChecksumOk } from './wire/tcp-view.js';
+import { writeTcpRst, writeTcpSegment } from './wire/segment-writer.js';
+import { ipv4ToString } from './wire/addr.js';
+import { TcpConnection } from './tcp/tcp-connection.js';
+import { TcpStream, type ConnectionPort } from './tcp/tcp-stream.js';
+import type { InboundConnection, RejectHow } from '../proxy/inbound.js';
+
+const PROTO_TCP = 6;
+const IPV4_TCP_HEADERS = 40;
+
+export interface StackOptions {
+  tcp: Partial<TcpOptions>;
+  /** Connections held at once (any state); a SYN beyond it gets a RST. */
+  maxConnections: number;
+  /** Connections waiting for their upstream (SYN seen, no SYN-ACK yet). */
+  maxPending: number;
+  /** Readable/writable high-water mark of each TcpStream. */
+  streamHighWaterMark: number;
+}
+
+export interface StackCounters {
+  packetsIn: number;
+  packetsOut: number;
+  bytesIn: number;
+  bytesOut: number;
+  tcpActive: number;
+  tcpPending: number;
+  tcpTotal: number;
+  synRefused: number;
+  rstSent: number;
+  retransmits: number;
+}
+
+export type ConnectHandler = (conn: InboundConnection) => void;
+
+let nextConnId = 1;
+
+/** One TCP flow: the connection's sink, the stream's port and the proxy's inbound request in one object. */
+class TcpFlow implements TcpSink, ConnectionPort, InboundConnection {
+  readonly id = nextConnId++;
+  readonly inbound = 'tun' as const;
+  readonly protocol = 'tcp' as const;
+  conn!: TcpConnection;
+  stream: TcpStream | null = null;
+  pending = true;
+  closed = false;
+  /** Timer-wheel bookkeeping. */
+  deadline = Infinity;
+  wheelDue = Infinity;
+  /** consumed() calls that arrived while the connection was busy. */
+  deferredConsumed = 0;
+  private srcEp: Endpoint | null = null;
+  private dstEp: Endpoint | null = null;
+
+  constructor(
+    private readonly stack: Stack,
+    /** Client address/port (the packet's source) and the address it dialled. */
+    readonly clientIp: number,
+    readonly serverIp: number,
+    readonly clientPort: number,
+    readonly serverPort: number,
+  ) {}
+
+  get src(): Endpoint {
+    return (this.srcEp ??= { family: 4, address: ipv4ToString(this.clientIp), port: this.clientPort });
+  }
+  get dst(): Endpoint {
+    return (this.dstEp ??= { family: 4, address: ipv4ToString(this.serverIp), port: this.serverPort });
+  }
+  readonly hostname = undefined;
+
+  // ---- InboundConnection ----
+  accept(): TcpStream {
+    if (this.closed) throw new Error('client connection already gone');
+    if (!this.pending) throw new Error('already accepted');
+    this.pending = false;
+    this.stack.counters.tcpPending--;
+    this.stream = new TcpStream(this, this.stack.opts.streamHighWaterMark);
+    this.stack.run(this, RUN_ACCEPT, null, 0);
+    return this.stream;
+  }
+  reject(_how: RejectHow): void {
+    if (this.closed) return;
+    this.stack.run(this, RUN_ABORT, null, 0);
+  }
+  /** Bytes relayed: delivered from the client, and accepted for the client. */
+  counters() {
+    return { up: this.conn.bytesReceived, down: this.written };
+  }
+  private written = 0;
+
+  // ---- ConnectionPort (from the stream) ----
+  write(data: Buffer): number {
+    if (this.closed) return 0;
+    const n = this.stack.run(this, RUN_WRITE, data, 0);
+    this.written += n;
+    return n;
+  }
+  consumed(n: number): void {
+    if (!this.closed) this.stack.run(this, RUN_CONSUMED, null, n);
+  }
+  close(): void {
+    if (!this.closed) this.stack.run(this, RUN_CLOSE, null, 0);
+  }
+  abort(): void {
+    if (!this.closed) this.stack.run(this, RUN_ABORT, null, 0);
+  }
+
+  // ---- TcpSink (from the connection) ----
+  sendSegment(seg: OutSegment): void {
+    this.stack.emitSegment(this, seg);
+  }
+  onOpen(): void {}
+  onData(data: Buffer, offset: number, length: number): void {
+    this.stream?.deliver(data, offset, length);
+  }
+  onPeerFin(): void {
+    this.stream?.peerFin();
+  }
+  onWritable(): void {
+    this.stream?.writableAgain();
+  }
+  onClosed(reason: CloseReason): void {
+    this.stack.forget(this, reason);
+    this.stream?.connectionClosed(reason);
+  }
+}
+
+const RUN_ACCEPT = 0;
+const RUN_ABORT = 1;
+const RUN_WRITE = 2;
+const RUN_CONSUMED = 3;
+const RUN_CLOSE = 4;
+
+export class Stack {
+  readonly opts: StackOptions;
+  readonly tcpOpts: TcpOptions;
+  readonly drops = new DropCounters();
+  readonly counters: StackCounters = {
+    packetsIn: 0,
+    packetsOut: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    tcpActive: 0,
+    tcpPending: 0,
+    tcpTotal: 0,
+    synRefused: 0,
+    rstSent: 0,
+    retransmits: 0,
+  };
+  private readonly flows = new FlowTable<TcpFlow>();
+  private readonly wheel = new TimerWheel<TcpFlow>(10);
+  private readonly ip = new Ipv4View();
+  private readonly tcp = new TcpView();
+  private readonly seg: Segment = {
+    seq: 0, ack: 0, flags: 0, window: 0, mss: -1, wscale: -1, sackOk: false, tsVal: -1, tsEcr: 0,
+    sack: new Uint32Array(8), sackCount: 0, payload: Buffer.alloc(0), payloadOffset: 0, payloadLength: 0,
+  };
+  private readonly isnPool = new Uint32Array(256);
+  private isnNext = 256;
+  /** Set while a connection method runs: stream callbacks re-entering it are deferred. */
+  private dispatching: TcpFlow | null = null;
+  private readonly deferred: TcpFlow[] = [];
+  private flushQueued = false;
+  private readonly flush = () => {
+    this.flushQueued = false;
+    this.dev.flushTx();
+  };
+  private lastNow = 0;
+
+  constructor(
+    private readonly dev: TunDevice,
+    private readonly onConnect: ConnectHandler,
+    opts: Partial<StackOptions> = {},
+  ) {
+    this.opts = {
+      tcp: opts.tcp ?? {},
+      maxConnections: opts.maxConnections ?? 100_000,
+      maxPending: opts.maxPending ?? 4096,
+      streamHighWaterMark: opts.streamHighWaterMark ?? 256 * 1024,
+    };
+    this.tcpOpts = { ...DEFAULT_TCP_OPTIONS, mss: dev.mtu - IPV4_TCP_HEADERS, ...opts.tcp };
+  }
+
+  get connections(): number {
+    return this.flows.size;
+  }
+
+  /** One IP packet from the device. The buffer is only read during the call. */
+  input(buf: Buffer, offset: number, length: number, now: number): void {
+    this.lastNow = now;
+    this.counters.packetsIn++;
+    this.counters.bytesIn += length;
+    if (length < 1) return this.drops.count(Drop.ipv4_truncated);
+    const version = buf[offset] >> 4;
+    if (version !== 4) return this.drops.count(version === 6 ? Drop.ipv6_unsupported : Drop.ipv4_bad_version);
+    const ip = this.ip;
+    const reason = ip.reset(buf, offset, length);
+    if (reason !== 0) return this.drops.count(reason);
+    if (ip.isFragment) return this.drops.count(Drop.ipv4_fragment);
+    if (ip.protocol !== PROTO_TCP) return this.drops.count(Drop.unknown_protocol);
+    this.inputTcp(buf, ip.payloadOffset, ip.payloadLength, ip.src, ip.dst, now);
+  }
+
+  private inputTcp(buf: Buffer, off: number, len: number, src: number, dst: number, now: number): void {
+    const tcp = this.tcp;
+    const r = tcp.reset(buf, off, len);
+    if (r !== 0) return this.drops.count(r);
+    if (!tcpChecksumOk(buf, src, dst, off, len)) return this.drops.count(Drop.tcp_bad_checksum);
+    const seg = this.seg;
+    const optReason = fillSegment(tcp, seg);
+    if (optReason !== 0) return this.drops.count(optReason);
+    const sport = tcp.srcPort;
+    const dport = tcp.dstPort;
+    let flow = this.flows.get4(src, dst, sport, dport);
+    const flags = seg.flags;
+    if (flow !== undefined && (flags & (SYN | ACK | RST)) === SYN) {
+      const st = flow.conn.state;
+      // A fresh SYN on a connection that is finishing reuses the 4-tuple (RFC 6191 in spirit).
+      if (st === 'TIME-WAIT' || st === 'CLOSED') {
+        this.forget(flow, 'time-wait-expired');
+        flow = undefined;
+      }
+    }
+    if (flow === undefined) {
+      if ((flags & (SYN | ACK | RST | FIN)) === SYN) return this.openFlow(src, dst, sport, dport, now);
+      this.drops.count(Drop.no_flow);
+      if ((flags & RST) === 0) this.replyRst(src, dst, sport, dport, seg);
+      return;
+    }
+    this.run(flow, -1, null, 0);
+  }
+
+  private openFlow(src: number, dst: number, sport: number, dport: number, now: number): void {
+    if (this.flows.size >= this.opts.maxConnections || this.counters.tcpPending >= this.opts.maxPending) {
+      this.counters.synRefused++;
+      this.drops.count(Drop.syn_over_limit);
+      this.replyRst(src, dst, sport, dport, this.seg);
+      return;
+    }
+    const flow = new TcpFlow(this, src, dst, sport, dport);
+    flow.conn = TcpConnection.fromSyn(flow, this.tcpOpts, this.nextIsn(), this.seg, now);
+    this.flows.set4(src, dst, sport, dport, flow);
+    this.counters.tcpActive++;
+    this.counters.tcpPending++;
+    this.counters.tcpTotal++;
+    this.reschedule(flow);
+    this.onConnect(flow);
+  }
+
+  /**
+   * Runs one operation on a flow's connection with the clock, then files its
+   * next deadline. Stream callbacks that re-enter the connection while it is
+   * busy are deferred until it returns.
+   */
+  run(flow: TcpFlow, op: number, data: Buffer | null, n: number): number {
+    if (this.dispatching !== null) {
+      if (op === RUN_CONSUMED) {
+        if (flow.deferredConsumed === 0) this.deferred.push(flow);
+        flow.deferredConsumed += n;
+        return 0;
+      }
+      if (op === RUN_WRITE) {
+        // Refused for now; tell the stream to retry once the connection is free.
+        queueMicrotask(() => flow.stream?.writableAgain());
+        return 0;
+      }
+      if (op !== -1) {
+        queueMicrotask(() => this.run(flow, op, data, n));
+        return 0;
+      }
+    }
+    const now = op === -1 ? this.lastNow : this.clock();
+    const conn = flow.conn;
+    let result = 0;
+    this.dispatching = flow;
+    try {
+      switch (op) {
+        case -1:
+          conn.receive(this.seg, now);
+          break;
+        case RUN_ACCEPT:
+          conn.accept(now);
+          break;
+        case RUN_ABORT:
+          conn.abort(now);
+          break;
+        case RUN_WRITE:
+          result = conn.write(data!, now);
+          break;
+        case RUN_CONSUMED:
+          conn.consumed(n, now);
+          break;
+        case RUN_CLOSE:
+          conn.close(now);
+          break;
+      }
+    } catch (e) {
+      // One guard per operation: a bug resets only this flow.
+      this.drops.count(Drop.internal_error);
+      this.dispatching = null;
+      this.internalError(flow, e as Error);
+      return 0;
+    }
+    this.dispatching = null;
+    if (!flow.closed) this.reschedule(flow);
+    if (this.deferred.length > 0) this.runDeferred();
+    return result;
+  }
+
+  private runDeferred(): void {
+    while (this.deferred.length > 0) {
+      const f = this.deferred.pop()!;
+      const n = f.deferredConsumed;
+      f.deferredConsumed = 0;
+      if (n > 0 && !f.closed) this.run(f, RUN_CONSUMED, null, n);
+    }
+  }
+
+  private internalError(flow: TcpFlow, err: Error): void {
+    this.internalErrors.push(err);
+    if (this.internalErrors.length > 16) this.internalErrors.shift();
+    try {
+      flow.conn.abort(this.lastNow);
+    } catch {
+      // already broken: drop it from the table below
+    }
+    if (!flow.closed) flow.onClosed('aborted');
+  }
+  /** The last internal errors, for the rate-limited log line of the caller. */
+  readonly internalErrors: Error[] = [];
+
+  /** Advances timers. Call every few ms and after each batch. */
+  tick(now: number): void {
+    this.lastNow = now;
+    this.wheel.advance(now, this.onDue);
+  }
+
+  private readonly onDue = (flow: TcpFlow) => {
+    if (flow.closed) return;
+    flow.wheelDue = Infinity;
+    const d = flow.conn.nextDeadline();
+    if (d <= this.lastNow) this.runTimer(flow);
+    else this.reschedule(flow);
+  };
+
+  private runTimer(flow: TcpFlow): void {
+    this.dispatching = flow;
+    try {
+      flow.conn.onTimer(this.lastNow);
+    } catch (e) {
+      this.dispatching = null;
+      this.drops.count(Drop.internal_error);
+      this.internalError(flow, e as Error);
+      return;
+    }
+    this.dispatching = null;
+    if (!flow.closed) this.reschedule(flow);
+    if (this.deferred.length > 0) this.runDeferred();
+  }
+
+  private reschedule(flow: TcpFlow): void {
+    const d = flow.conn.nextDeadline();
+    flow.deadline = d;
+    // Lazy: only file earlier deadlines; a later one is re-checked when its slot fires.
+    if (d < flow.wheelDue) {
+      flow.wheelDue = d;
+      this.wheel.schedule(flow, d);
+    }
+  }
+
+  /** Called once per flow when its connection closes. */
+  forget(flow: TcpFlow, _reason: CloseReason): void {
+    if (flow.closed) return;
+    flow.closed = true;
+    this.flows.delete4(flow.clientIp, flow.serverIp, flow.clientPort, flow.serverPort);
+    this.counters.tcpActive--;
+    if (flow.pending) {
+      flow.pending = false;
+      this.counters.tcpPending--;
+    }
+    this.counters.retransmits += flow.conn.retransmits;
+  }
+
+  emitSegment(flow: TcpFlow, seg: OutSegment): void {
+    const slot = this.dev.txSlot();
+    const len = writeTcpSegment(slot, flow.serverIp, flow.clientIp, flow.serverPort, flow.clientPort, seg);
+    this.commit(len);
+    if (seg.flags & RST) this.counters.rstSent++;
+  }
+
+  /** RFC 9293 §3.10.7.1: answer a segment that has no connection. */
+  private replyRst(src: number, dst: number, sport: number, dport: number, seg: Segment): void {
+    const slot = this.dev.txSlot();
+    let len: number;
+    if (seg.flags & ACK) {
+      len = writeTcpRst(slot, dst, src, dport, sport, seg.ack, 0, RST);
+    } else {
+      const segLen = seg.payloadLength + (seg.flags & SYN ? 1 : 0) + (seg.flags & FIN ? 1 : 0);
+      len = writeTcpRst(slot, dst, src, dport, sport, 0, (seg.seq + segLen) >>> 0, RST | ACK);
+    }
+    this.commit(len);
+    this.counters.rstSent++;
+  }
+
+  private commit(len: number): void {
+    this.dev.commitTx(len);
+    this.counters.packetsOut++;
+    this.counters.bytesOut += len;
+    if (!this.flushQueued) {
+      this.flushQueued = true;
+      queueMicrotask(this.flush);
+    }
+  }
+
+  private clock(): number {
+    return (this.lastNow = performance.now());
+  }
+
+  private nextIsn(): number {
+    if (this.isnNext >= this.isnPool.length) {
+      randomFillSync(this.isnPool);
+      this.isnNext = 0;
+    }
+    return this.isnPool[this.isnNext++];
+  }
+
+  /** Aborts every connection (RST to each client), e.g. on shutdown. */
+  abortAll(): void {
+    const all: TcpFlow[] = [];
+    this.flows.forEach((f) => all.push(f));
+    for (const f of all) if (!f.closed) this.run(f, RUN_ABORT, null, 0);
+  }
+}
