@@ -1,0 +1,169 @@
+// Command-line parsing for the `tunsteer` CLI. A bad flag is a UsageError that
+// names the flag; main.ts prints it and exits 2. Scripts outside the repo depend
+// on these names, so they only ever grow.
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { LOG_LEVELS } from './log.js';
+import { parseCidr } from './cidr.js';
+
+export class UsageError extends Error {}
+
+export const DEFAULT_STATE_DIR = '/run/tunsteer';
+
+export interface UpArgs {
+  command: 'up';
+  mode: 'route-all';
+  tunName: string;
+  mtu: number;
+  tunAddress: string;
+  excludes: string[];
+  stateDir: string;
+  logLevel: (typeof LOG_LEVELS)[number];
+  dryRun: boolean;
+  table: number;
+  rulePriority: number;
+  connectTimeoutMs: number;
+  maxConnections: number;
+  tunBackend: 'native' | 'tuntap2';
+}
+
+export interface DownArgs {
+  command: 'down';
+  stateDir: string;
+}
+
+export interface StatusArgs {
+  command: 'status';
+  stateDir: string;
+  json: boolean;
+}
+
+export interface HelpArgs {
+  command: 'help';
+  topic?: string;
+}
+
+export type CliArgs = UpArgs | DownArgs | StatusArgs | HelpArgs;
+
+export const HELP = `tunsteer: a transparent traffic-steering gateway for Linux
+
+Usage:
+  tunsteer up --mode route-all [options]   run the gateway in the foreground until SIGINT/SIGTERM
+  tunsteer down [--state-dir DIR]          restore what a dead gateway left behind
+  tunsteer status [--state-dir DIR] [--json]  mode, device, routes and live counters; exit 1 when none runs
+  tunsteer --help
+
+Options of up:
+  --mode route-all        default route through the TUN, the gateway's own sockets kept out (policy routing)
+  --tun-name NAME         TUN device name (default tunsteer0)
+  --mtu N                 TUN MTU, 576..65520 (default 65520)
+  --tun-address CIDR      TUN address (default 198.18.0.1/30)
+  --exclude CIDR          destination that stays on the direct path; repeatable
+  --state-dir DIR         where the routing journal and status live (default ${DEFAULT_STATE_DIR})
+  --log-level LEVEL       ${LOG_LEVELS.join(', ')} (default info)
+  --dry-run               print the routing plan and change nothing
+  --table N               routing table for the TUN default route (default 2022)
+  --rule-priority N       first policy-rule priority (default 9000)
+  --connect-timeout MS    upstream connect timeout before the client gets a RST (default 10000)
+  --max-connections N     connections held at once; new SYNs beyond it get a RST (default 100000)
+  --tun-backend NAME      native (batched reads, default) or tuntap2
+`;
+
+function int(flag: string, v: string | undefined, def: number, min: number, max: number): number {
+  if (v === undefined) return def;
+  if (!/^\d+$/.test(v)) throw new UsageError(`--${flag}: expected a whole number, got "${v}"`);
+  const n = Number(v);
+  if (n < min || n > max) throw new UsageError(`--${flag}: ${n} is out of range ${min}..${max}`);
+  return n;
+}
+
+function oneOf<T extends string>(flag: string, v: string | undefined, def: T, allowed: readonly T[]): T {
+  if (v === undefined) return def;
+  if (!(allowed as readonly string[]).includes(v)) {
+    throw new UsageError(`--${flag}: "${v}" is not one of ${allowed.join(', ')}`);
+  }
+  return v as T;
+}
+
+function parse(argv: string[], options: NonNullable<ParseArgsConfig['options']>) {
+  try {
+    return parseArgs({ args: argv, options, strict: true, allowPositionals: false });
+  } catch (e) {
+    // node's messages name the flag: "Unknown option '--x'", "Option '--mtu <value>' argument missing"
+    throw new UsageError((e as Error).message);
+  }
+}
+
+export function parseCli(argv: string[]): CliArgs {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+    return { command: 'help', topic: rest[0] };
+  }
+  if (rest.includes('--help') || rest.includes('-h')) return { command: 'help', topic: command };
+  switch (command) {
+    case 'up':
+      return parseUp(rest);
+    case 'down': {
+      const { values } = parse(rest, { 'state-dir': { type: 'string' } });
+      return { command: 'down', stateDir: (values['state-dir'] as string | undefined) ?? DEFAULT_STATE_DIR };
+    }
+    case 'status': {
+      const { values } = parse(rest, { 'state-dir': { type: 'string' }, json: { type: 'boolean' } });
+      return {
+        command: 'status',
+        stateDir: (values['state-dir'] as string | undefined) ?? DEFAULT_STATE_DIR,
+        json: values.json === true,
+      };
+    }
+    default:
+      throw new UsageError(`unknown command "${command}" (try: up, down, status, --help)`);
+  }
+}
+
+function parseUp(argv: string[]): UpArgs {
+  const { values: v } = parse(argv, {
+    mode: { type: 'string' },
+    'tun-name': { type: 'string' },
+    mtu: { type: 'string' },
+    'tun-address': { type: 'string' },
+    exclude: { type: 'string', multiple: true },
+    'state-dir': { type: 'string' },
+    'log-level': { type: 'string' },
+    'dry-run': { type: 'boolean' },
+    table: { type: 'string' },
+    'rule-priority': { type: 'string' },
+    'connect-timeout': { type: 'string' },
+    'max-connections': { type: 'string' },
+    'tun-backend': { type: 'string' },
+  });
+  const s = (k: string) => v[k] as string | undefined;
+  if (s('mode') === undefined) throw new UsageError('--mode: required (route-all)');
+  const mode = oneOf('mode', s('mode'), 'route-all', ['route-all'] as const);
+  const tunName = s('tun-name') ?? 'tunsteer0';
+  if (!/^[A-Za-z0-9_.-]{1,15}$/.test(tunName)) {
+    throw new UsageError(`--tun-name: "${tunName}" is not a valid interface name (1-15 of A-Z a-z 0-9 _ . -)`);
+  }
+  const excludes = ((v.exclude as string[] | undefined) ?? []).map((c) => {
+    const p = parseCidr(c);
+    if (!p) throw new UsageError(`--exclude: "${c}" is not a CIDR such as 203.0.113.0/24`);
+    return p.text;
+  });
+  const tunAddress = s('tun-address') ?? '198.18.0.1/30';
+  const ta = parseCidr(tunAddress, { hostBits: true });
+  if (!ta || ta.family !== 4) throw new UsageError(`--tun-address: "${tunAddress}" is not an IPv4 address/prefix`);
+  return {
+    command: 'up',
+    mode,
+    tunName,
+    mtu: int('mtu', s('mtu'), 65520, 576, 65520),
+    tunAddress,
+    excludes,
+    stateDir: s('state-dir') ?? DEFAULT_STATE_DIR,
+    logLevel: oneOf('log-level', s('log-level'), 'info', LOG_LEVELS),
+    dryRun: v['dry-run'] === true,
+    table: int('table', s('table'), 2022, 1, 2 ** 31 - 1),
+    rulePriority: int('rule-priority', s('rule-priority'), 9000, 1, 32000),
+    connectTimeoutMs: int('connect-timeout', s('connect-timeout'), 10_000, 100, 600_000),
+    maxConnections: int('max-connections', s('max-connections'), 100_000, 1, 10_000_000),
+    tunBackend: oneOf('tun-backend', s('tun-backend'), 'native', ['native', 'tuntap2'] as const),
+  };
+}

@@ -1,0 +1,45 @@
+#!/usr/bin/env node
+// The tunsteer CLI: parse, dispatch, map failures to exit codes
+// (2 = usage, 1 = runtime failure).
+import { HELP, parseCli, UsageError } from './cli-args.js';
+
+async function main(argv: string[]): Promise<number> {
+  let args;
+  try {
+    args = parseCli(argv);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      process.stderr.write(`tunsteer: ${e.message}\n(see tunsteer --help)\n`);
+      return 2;
+    }
+    throw e;
+  }
+  switch (args.command) {
+    case 'help':
+      process.stdout.write(HELP);
+      return 0;
+    case 'up': {
+      const { runUp } = await import('./gateway.js');
+      return runUp(args);
+    }
+    case 'down': {
+      const { runDown } = await import('./status.js');
+      return runDown(args);
+    }
+    case 'status': {
+      const { runStatus } = await import('./status.js');
+      return runStatus(args);
+    }
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    // `up` keeps the process alive itself; the others end here.
+    if (code !== -1) process.exitCode = code;
+  },
+  (e: Error) => {
+    process.stderr.write(`tunsteer: ${e.message}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,176 @@
+// Small TCP peers for end-to-end tests, run inside a namespace with
+// `ip netns exec NS node --import tsx test/helpers/tcp-peer.ts MODE ...`.
+// Every mode is bounded in time and prints one JSON line with its result.
+//
+//   server HOST PORT           hash-sink + echo + scripted behaviours, chosen by the first line:
+//                                "HASH\n"     → read to EOF, reply sha256 hex, close
+//                                "ECHO\n"     → echo until EOF, then close (half-close aware)
+//                                "SEND n\n"   → send n bytes of seeded data, then FIN first
+//                                "RESET\n"    → send 1000 bytes then reset the connection
+//   upload HOST PORT FILE      send FILE after "HASH\n", half-close, print the server's hash
+//   concurrent HOST PORT N     N parallel ECHO connections each moving 64 KiB, print ok count
+//   client-first HOST PORT     send data, half-close, expect echo then EOF
+//   server-first HOST PORT N   ask the server to close first, check N bytes and EOF
+//   reset HOST PORT            expect a reset after some data
+import net from 'node:net';
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+
+const [mode, host, portText, arg] = process.argv.slice(2);
+const port = Number(portText);
+const deadline = setTimeout(() => {
+  console.log(JSON.stringify({ ok: false, error: 'timeout' }));
+  process.exit(3);
+}, 120_000);
+deadline.unref();
+
+function seeded(n: number, seed = 1): Buffer {
+  const b = Buffer.allocUnsafe(n);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
+    b[i] = x & 0xff;
+  }
+  return b;
+}
+
+function done(result: object, code = 0): never {
+  console.log(JSON.stringify(result));
+  process.exit(code);
+}
+
+function readLine(sock: net.Socket, cb: (line: string, rest: Buffer) => void): void {
+  let acc = Buffer.alloc(0);
+  const onData = (d: Buffer) => {
+    acc = Buffer.concat([acc, d]);
+    const nl = acc.indexOf(10);
+    if (nl >= 0) {
+      sock.off('data', onData);
+      sock.pause();
+      cb(acc.subarray(0, nl).toString(), acc.subarray(nl + 1));
+    }
+  };
+  sock.on('data', onData);
+}
+
+function serve(): void {
+  const server = net.createServer({ allowHalfOpen: true }, (sock) => {
+    sock.on('error', () => {});
+    readLine(sock, (line, rest) => {
+      if (line === 'HASH') {
+        const h = createHash('sha256');
+        h.update(rest);
+        sock.on('data', (d) => h.update(d));
+        sock.on('end', () => sock.end(h.digest('hex')));
+        sock.resume();
+      } else if (line === 'ECHO') {
+        if (rest.length) sock.write(rest);
+        sock.pipe(sock);
+        sock.resume();
+      } else if (line.startsWith('SEND ')) {
+        sock.end(seeded(Number(line.slice(5)), 7));
+        sock.resume();
+      } else if (line === 'RESET') {
+        sock.write(seeded(1000, 9), () => setTimeout(() => sock.resetAndDestroy(), 100));
+      } else {
+        sock.destroy();
+      }
+    });
+  });
+  server.listen(port, host, () => console.log(JSON.stringify({ listening: `${host}:${port}` })));
+}
+
+function connect(): net.Socket {
+  const s = net.connect({ host, port, allowHalfOpen: true });
+  s.on('error', (e) => done({ ok: false, error: e.message }, 1));
+  return s;
+}
+
+function upload(file: string): void {
+  const s = connect();
+  const local = createHash('sha256');
+  let reply = '';
+  s.on('connect', () => {
+    s.write('HASH\n');
+    const rs = createReadStream(file);
+    rs.on('data', (d) => local.update(d));
+    rs.pipe(s);
+  });
+  s.on('data', (d) => (reply += d.toString()));
+  s.on('end', () => {
+    const mine = local.digest('hex');
+    done({ ok: reply === mine, local: mine, remote: reply });
+  });
+}
+
+function concurrent(n: number): void {
+  const payload = seeded(64 * 1024, 3);
+  const want = createHash('sha256').update(payload).digest('hex');
+  let ok = 0;
+  let finished = 0;
+  const errors: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const s = net.connect({ host, port, allowHalfOpen: true });
+    const h = createHash('sha256');
+    s.on('connect', () => {
+      s.write('ECHO\n');
+      s.end(payload);
+    });
+    s.on('data', (d) => h.update(d));
+    s.on('error', (e) => errors.push(e.message));
+    s.on('close', () => {
+      if (h.digest('hex') === want) ok++;
+      if (++finished === n) done({ ok: ok === n, completed: ok, errors: errors.slice(0, 5) });
+    });
+  }
+}
+
+function clientFirst(): void {
+  const s = connect();
+  const payload = seeded(300_000, 5);
+  const h = createHash('sha256');
+  s.on('connect', () => {
+    s.write('ECHO\n');
+    s.end(payload); // we close first (our FIN), then read the echo to the server's FIN
+  });
+  s.on('data', (d) => h.update(d));
+  s.on('end', () => {
+    const ok = h.digest('hex') === createHash('sha256').update(payload).digest('hex');
+    done({ ok });
+  });
+}
+
+function serverFirst(n: number): void {
+  const s = connect();
+  const h = createHash('sha256');
+  let got = 0;
+  s.on('connect', () => s.write(`SEND ${n}\n`));
+  s.on('data', (d) => {
+    got += d.length;
+    h.update(d);
+  });
+  s.on('end', () => {
+    // The server closed first; we close our side after seeing its FIN.
+    const ok = got === n && h.digest('hex') === createHash('sha256').update(seeded(n, 7)).digest('hex');
+    s.end(() => done({ ok, got }));
+  });
+}
+
+function expectReset(): void {
+  const s = net.connect({ host, port });
+  let got = 0;
+  s.on('connect', () => s.write('RESET\n'));
+  s.on('data', (d) => (got += d.length));
+  s.on('error', (e: NodeJS.ErrnoException) => done({ ok: e.code === 'ECONNRESET', code: e.code, got }));
+  s.on('end', () => done({ ok: false, error: 'clean end instead of reset', got }, 1));
+}
+
+switch (mode) {
+  case 'server': serve(); break;
+  case 'upload': upload(arg); break;
+  case 'concurrent': concurrent(Number(arg)); break;
+  case 'client-first': clientFirst(); break;
+  case 'server-first': serverFirst(Number(arg)); break;
+  case 'reset': expectReset(); break;
+  default: done({ ok: false, error: `unknown mode ${mode}` }, 2);
+}

@@ -1,0 +1,114 @@
+// The standard end-to-end topology: a client namespace whose uplink is a veth
+// to a servers namespace holding test hosts on documentation addresses.
+//
+//   client ns (gateway runs here)  192.0.2.1/24 ──veth── 192.0.2.2/24  servers ns
+//   default via 192.0.2.2                                   203.0.113.10 nginx :80
+//                                                           203.0.113.11 iperf3 :5201
+//                                                           203.0.113.12 tcp-peer :7000
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createNetns, nsExec, spawnInNs, spawnNodeInNs, veth, type NsChild, type TeardownHost } from './netns.js';
+
+export const ROOT = resolve(import.meta.dirname, '../..');
+export const NGINX_IP = '203.0.113.10';
+export const IPERF_IP = '203.0.113.11';
+export const PEER_IP = '203.0.113.12';
+export const PEER_PORT = 7000;
+
+export interface Topology {
+  client: string;
+  servers: string;
+  /** Directory nginx serves from (write files here). */
+  www: string;
+  tmp: string;
+}
+
+export async function makeTopology(t: TeardownHost, opts: { mtu?: number } = {}): Promise<Topology> {
+  const client = await createNetns(t, 'tsE-');
+  const servers = await createNetns(t, 'tsE-');
+  await veth(client, servers, { aAddr: '192.0.2.1/24', bAddr: '192.0.2.2/24', mtu: opts.mtu });
+  await nsExec(client, ['ip', 'route', 'add', 'default', 'via', '192.0.2.2']);
+  for (const ip of [NGINX_IP, IPERF_IP, PEER_IP]) await nsExec(servers, ['ip', 'addr', 'add', `${ip}/32`, 'dev', 'lo']);
+  const tmp = mkdtempSync(join(tmpdir(), 'tsE-'));
+  t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
+  const www = join(tmp, 'www');
+  await nsExec(servers, ['mkdir', '-p', www]);
+  return { client, servers, www, tmp };
+}
+
+export async function startNginx(t: TeardownHost, topo: Topology): Promise<NsChild> {
+  const conf = join(topo.tmp, 'nginx.conf');
+  writeFileSync(
+    conf,
+    `daemon off;
+master_process off;
+worker_processes 1;
+user root;
+pid ${topo.tmp}/nginx.pid;
+error_log ${topo.tmp}/nginx-error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  sendfile on;
+  client_body_temp_path ${topo.tmp}/body;
+  proxy_temp_path ${topo.tmp}/proxy;
+  fastcgi_temp_path ${topo.tmp}/fcgi;
+  uwsgi_temp_path ${topo.tmp}/uwsgi;
+  scgi_temp_path ${topo.tmp}/scgi;
+  keepalive_requests 100000;
+  server {
+    listen ${NGINX_IP}:80 reuseport backlog=4096;
+    root ${topo.www};
+    location = /hello { return 200 "hello from nginx\\n"; }
+  }
+}
+`,
+  );
+  const nginx = spawnInNs(t, topo.servers, ['nginx', '-c', conf, '-p', topo.tmp]);
+  await waitForPort(topo.servers, NGINX_IP, 80);
+  return nginx;
+}
+
+export async function startIperf(t: TeardownHost, topo: Topology): Promise<NsChild> {
+  const p = spawnInNs(t, topo.servers, ['iperf3', '-s', '-B', IPERF_IP]);
+  await waitForPort(topo.servers, IPERF_IP, 5201);
+  return p;
+}
+
+export async function startPeer(t: TeardownHost, topo: Topology): Promise<NsChild> {
+  const p = spawnNodeInNs(t, topo.servers, join(ROOT, 'test/helpers/tcp-peer.ts'), ['server', PEER_IP, String(PEER_PORT)]);
+  await p.waitForLine((l) => l.includes('listening'));
+  return p;
+}
+
+export async function waitForPort(ns: string, ip: string, port: number, timeoutMs = 10_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    const r = await nsExec(ns, ['ss', '-Hltn', `src ${ip}:${port}`], { allowFail: true });
+    if (r.stdout.trim()) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`nothing listens on ${ip}:${port} in ${ns}`);
+}
+
+/** Runs the tunsteer CLI from source inside a namespace. */
+export function tunsteerArgv(args: string[]): string[] {
+  return [process.execPath, '--import', 'tsx', join(ROOT, 'src/main.ts'), ...args];
+}
+
+export function startGateway(t: TeardownHost, ns: string, args: string[]): NsChild {
+  return spawnInNs(t, ns, tunsteerArgv(['up', ...args]));
+}
+
+/** Polls `tunsteer status` until it exits 0 (the routes are in place). */
+export async function waitForGateway(ns: string, stateDir: string, gw: NsChild, timeoutMs = 20_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    if (gw.exitCode !== null) throw new Error(`gateway exited ${gw.exitCode}: ${gw.stderrText()}`);
+    const r = await nsExec(ns, tunsteerArgv(['status', '--state-dir', stateDir]), { allowFail: true });
+    if (r.code === 0) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`gateway not up within ${timeoutMs} ms: ${gw.stderrText()}`);
+}
