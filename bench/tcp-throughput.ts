@@ -63,19 +63,22 @@ async function main() {
 
   rows.push({ path: 'kernel (veth, no gateway)', ...(await measure(topo.client)), note: '' });
 
-  // tunsteer: the client namespace steered by the gateway.
-  const stateDir = mkdtempSync(join(tmpdir(), 'tsE-bench-'));
-  teardowns.push(() => rmSync(stateDir, { recursive: true, force: true }));
-  const gw = spawnInNs(host, topo.client, [
-    process.execPath, join(ROOT, 'dist/src/main.js'), 'up', '--mode', 'route-all', '--state-dir', stateDir,
-    '--tun-name', 'tsb0', '--mtu', String(MTU), '--log-level', 'warn',
-  ]);
-  await waitForGateway(topo.client, stateDir, gw);
-  const cpu0 = cpuSeconds(gw.pid!);
-  const t = await measure(topo.client);
-  rows.push({ path: `tunsteer (MTU ${MTU})`, ...t, note: `gateway CPU ${(cpuSeconds(gw.pid!) - cpu0).toFixed(1)} s` });
-  gw.kill('SIGTERM');
-  await gw.exited();
+  // tunsteer: the client namespace steered by the gateway, once per TUN backend.
+  for (const backend of ['native', 'tuntap2']) {
+    const stateDir = mkdtempSync(join(tmpdir(), 'tsE-bench-'));
+    teardowns.push(() => rmSync(stateDir, { recursive: true, force: true }));
+    const gw = spawnInNs(host, topo.client, [
+      process.execPath, join(ROOT, 'dist/src/main.js'), 'up', '--mode', 'route-all', '--state-dir', stateDir,
+      '--tun-name', 'tsb0', '--mtu', String(MTU), '--log-level', 'warn', '--tun-backend', backend,
+    ]);
+    await waitForGateway(topo.client, stateDir, gw);
+    const cpu0 = cpuSeconds(gw.pid!);
+    const t = await measure(topo.client);
+    const cpu = cpuSeconds(gw.pid!) - cpu0;
+    rows.push({ path: `tunsteer ${backend} TUN I/O (MTU ${MTU})`, ...t, note: `gateway CPU ${cpu.toFixed(1)} s` });
+    gw.kill('SIGTERM');
+    await gw.exited();
+  }
 
   // slirp4netns: a namespace of its own whose uplink is slirp4netns running in the client namespace.
   if (existsSync('/usr/bin/slirp4netns')) {
