@@ -24,6 +24,9 @@ export interface UpArgs {
   connectTimeoutMs: number;
   maxConnections: number;
   tunBackend: 'native' | 'tuntap2';
+  /** Per-connection TCP buffer bounds in bytes (receive window, send queue). */
+  tcpRcvBuf: number;
+  tcpSndBuf: number;
 }
 
 export interface DownArgs {
@@ -66,6 +69,8 @@ Options of up:
   --connect-timeout MS    upstream connect timeout before the client gets a RST (default 10000)
   --max-connections N     connections held at once; new SYNs beyond it get a RST (default 100000)
   --tun-backend NAME      native (batched reads, default) or tuntap2
+  --tcp-rcvbuf BYTES      per-connection receive buffer: the most a client may send ahead (default 1048576)
+  --tcp-sndbuf BYTES      per-connection send buffer towards the client (default 1048576)
 `;
 
 function int(flag: string, v: string | undefined, def: number, min: number, max: number): number {
@@ -134,6 +139,8 @@ function parseUp(argv: string[]): UpArgs {
     'connect-timeout': { type: 'string' },
     'max-connections': { type: 'string' },
     'tun-backend': { type: 'string' },
+    'tcp-rcvbuf': { type: 'string' },
+    'tcp-sndbuf': { type: 'string' },
   });
   const s = (k: string) => v[k] as string | undefined;
   if (s('mode') === undefined) throw new UsageError('--mode: required (route-all)');
@@ -165,5 +172,7 @@ function parseUp(argv: string[]): UpArgs {
     connectTimeoutMs: int('connect-timeout', s('connect-timeout'), 10_000, 100, 600_000),
     maxConnections: int('max-connections', s('max-connections'), 100_000, 1, 10_000_000),
     tunBackend: oneOf('tun-backend', s('tun-backend'), 'native', ['native', 'tuntap2'] as const),
+    tcpRcvBuf: int('tcp-rcvbuf', s('tcp-rcvbuf'), 1 << 20, 4096, 1 << 30),
+    tcpSndBuf: int('tcp-sndbuf', s('tcp-sndbuf'), 1 << 20, 4096, 1 << 30),
   };
 }

@@ -56,7 +56,10 @@ export async function runUp(args: UpArgs): Promise<number> {
   const route = upRouteAll({ ...planCfg, stateDir: args.stateDir, log: (l) => log.warn(l) });
   const core = new ProxyCore({ log, localAddress: route.uplink.source, connectTimeoutMs: args.connectTimeoutMs });
   const errorLog = new RateLimit(10_000);
-  const s = (stack = new Stack(dev, (c) => core.handle(c), { maxConnections: args.maxConnections }));
+  const s = (stack = new Stack(dev, (c) => core.handle(c), {
+    maxConnections: args.maxConnections,
+    tcp: { rcvBuf: args.tcpRcvBuf, sndBuf: args.tcpSndBuf },
+  }));
   dev.start((batch) => {
     const now = performance.now();
     try {

@@ -123,7 +123,7 @@ export const DEFAULT_TCP_OPTIONS: TcpOptions = {
   maxRetries: 12,
   delayedAck: 40,
   timeWait: 2000,
-  keepaliveIdle: 0,
+  keepaliveIdle: 7_200_000, // 2 h, as Linux: a client that vanished is noticed, its memory freed
   keepaliveInterval: 75_000,
   keepaliveCount: 9,
 };

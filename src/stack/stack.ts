@@ -204,7 +204,14 @@ export class Stack {
       maxPending: opts.maxPending ?? 4096,
       streamHighWaterMark: opts.streamHighWaterMark ?? 256 * 1024,
     };
-    this.tcpOpts = { ...DEFAULT_TCP_OPTIONS, mss: dev.mtu - IPV4_TCP_HEADERS, ...opts.tcp };
+    const tcp = { ...DEFAULT_TCP_OPTIONS, mss: dev.mtu - IPV4_TCP_HEADERS, ...opts.tcp };
+    // The smallest window-scale shift that can advertise the whole receive buffer (RFC 7323 §2.3).
+    if (opts.tcp?.wscale === undefined) {
+      let shift = 0;
+      while (shift < 14 && tcp.rcvBuf >> shift > 0xffff) shift++;
+      tcp.wscale = shift;
+    }
+    this.tcpOpts = tcp;
   }
 
   get connections(): number {

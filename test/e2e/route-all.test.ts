@@ -11,7 +11,7 @@ import {
 t.setTimeout(600_000);
 
 const topo = await makeTopology(t);
-await Promise.all([startNginx(t, topo), startIperf(t, topo), startPeer(t, topo)]);
+const [, , peerServer] = await Promise.all([startNginx(t, topo), startIperf(t, topo), startPeer(t, topo)]);
 await nsExec(topo.servers, [
   'sh', '-c',
   `head -c 1024 /dev/urandom > ${topo.www}/1k.bin && head -c 100M /dev/urandom > ${topo.www}/100m.bin && head -c 100M /dev/urandom > ${topo.tmp}/up.bin`,
@@ -21,6 +21,7 @@ const sha1k = await sha(`${topo.www}/1k.bin`);
 const sha100m = await sha(`${topo.www}/100m.bin`);
 
 const before = await snapshotRouting(topo.client);
+
 const stateDir = join(topo.tmp, 'state');
 const gw = startGateway(t, topo.client, ['--mode', 'route-all', '--state-dir', stateDir, '--tun-name', 'tsg0']);
 await waitForGateway(topo.client, stateDir, gw);
@@ -29,6 +30,14 @@ const peer = (mode: string, ...args: string[]) =>
     timeoutMs: 120_000,
     allowFail: true,
   }).then((r) => JSON.parse(r.stdout.trim().split('\n').pop() || '{}'));
+
+t.test('--dry-run prints the plan and changes nothing', async (t) => {
+  const now = await snapshotRouting(topo.client);
+  const r = await nsExec(topo.client, tunsteerArgv(['up', '--mode', 'route-all', '--dry-run', '--exclude', '203.0.113.99/32', '--state-dir', join(topo.tmp, 'dry')]));
+  t.match(r.stdout, /ip (-4 )?rule add .*lookup 2022/);
+  t.match(r.stdout, /203\.0\.113\.99/);
+  t.equal((await snapshotRouting(topo.client)).text, now.text);
+});
 
 t.test('routes point into the TUN while the gateway runs', async (t) => {
   const r = await nsExec(topo.client, ['ip', 'route', 'get', NGINX_IP]);
@@ -76,6 +85,9 @@ t.test('client closes first and server closes first', async (t) => {
   t.equal((await peer('server-first', '500000')).ok, true, 'server FIN first: all bytes, then EOF');
   const reset = await peer('reset');
   t.equal(reset.ok, true, `server reset mid-stream reaches the client as a reset (${JSON.stringify(reset)})`);
+  t.equal((await peer('client-reset')).ok, true);
+  const seen = await peerServer.waitForLine((l) => l.includes('"watch"'), 10_000);
+  t.equal(JSON.parse(seen).watch, 'reset', 'client reset mid-stream reaches the server as a reset');
 });
 
 t.test('a closed port gives "Connection refused"', async (t) => {

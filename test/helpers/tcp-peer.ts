@@ -7,11 +7,13 @@
 //                                "ECHO\n"     → echo until EOF, then close (half-close aware)
 //                                "SEND n\n"   → send n bytes of seeded data, then FIN first
 //                                "RESET\n"    → send 1000 bytes then reset the connection
+//                                "WATCH\n"    → read, and print {"watch":"reset"|"end"} when the client goes
 //   upload HOST PORT FILE      send FILE after "HASH\n", half-close, print the server's hash
 //   concurrent HOST PORT N     N parallel ECHO connections each moving 64 KiB, print ok count
 //   client-first HOST PORT     send data, half-close, expect echo then EOF
 //   server-first HOST PORT N   ask the server to close first, check N bytes and EOF
 //   reset HOST PORT            expect a reset after some data
+//   client-reset HOST PORT     send some data after "WATCH\n", then reset the connection
 import net from 'node:net';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
@@ -69,6 +71,11 @@ function serve(): void {
         sock.resume();
       } else if (line.startsWith('SEND ')) {
         sock.end(seeded(Number(line.slice(5)), 7));
+        sock.resume();
+      } else if (line === 'WATCH') {
+        sock.removeAllListeners('error');
+        sock.on('error', (e: NodeJS.ErrnoException) => console.log(JSON.stringify({ watch: e.code === 'ECONNRESET' ? 'reset' : e.code })));
+        sock.on('end', () => console.log(JSON.stringify({ watch: 'end' })));
         sock.resume();
       } else if (line === 'RESET') {
         sock.write(seeded(1000, 9), () => setTimeout(() => sock.resetAndDestroy(), 100));
@@ -165,6 +172,14 @@ function expectReset(): void {
   s.on('end', () => done({ ok: false, error: 'clean end instead of reset', got }, 1));
 }
 
+function clientReset(): void {
+  const s = connect();
+  s.on('connect', () => s.write(Buffer.concat([Buffer.from('WATCH\n'), seeded(5000, 11)]), () => setTimeout(() => {
+    s.resetAndDestroy();
+    done({ ok: true });
+  }, 200)));
+}
+
 switch (mode) {
   case 'server': serve(); break;
   case 'upload': upload(arg); break;
@@ -172,5 +187,6 @@ switch (mode) {
   case 'client-first': clientFirst(); break;
   case 'server-first': serverFirst(Number(arg)); break;
   case 'reset': expectReset(); break;
+  case 'client-reset': clientReset(); break;
   default: done({ ok: false, error: `unknown mode ${mode}` }, 2);
 }

@@ -104,11 +104,13 @@ export function startGateway(t: TeardownHost, ns: string, args: string[]): NsChi
 /** Polls `tunsteer status` until it exits 0 (the routes are in place). */
 export async function waitForGateway(ns: string, stateDir: string, gw: NsChild, timeoutMs = 20_000): Promise<void> {
   const until = Date.now() + timeoutMs;
+  let last = '';
   while (Date.now() < until) {
     if (gw.exitCode !== null) throw new Error(`gateway exited ${gw.exitCode}: ${gw.stderrText()}`);
     const r = await nsExec(ns, tunsteerArgv(['status', '--state-dir', stateDir]), { allowFail: true });
     if (r.code === 0) return;
+    last = r.stdout + r.stderr;
     await new Promise((r) => setTimeout(r, 200));
   }
-  throw new Error(`gateway not up within ${timeoutMs} ms: ${gw.stderrText()}`);
+  throw new Error(`gateway not up within ${timeoutMs} ms: ${gw.stderrText()}; last status: ${last}`);
 }
