@@ -23,7 +23,7 @@ const sha100m = await sha(`${topo.www}/100m.bin`);
 const before = await snapshotRouting(topo.client);
 
 const stateDir = join(topo.tmp, 'state');
-const gw = startGateway(t, topo.client, ['--mode', 'route-all', '--state-dir', stateDir, '--tun-name', 'tsg0']);
+const gw = startGateway(t, topo.client, ['--mode', 'route-all', '--state-dir', stateDir, '--tun-name', 'tsg0', '--connect-timeout', '1500']);
 await waitForGateway(topo.client, stateDir, gw);
 const peer = (mode: string, ...args: string[]) =>
   nsExec(topo.client, [process.execPath, '--import', 'tsx', join(ROOT, 'test/helpers/tcp-peer.ts'), mode, PEER_IP, String(PEER_PORT), ...args], {
@@ -99,6 +99,18 @@ t.test('a closed port gives "Connection refused"', async (t) => {
     { timeoutMs: 15_000 },
   );
   t.equal(n.stdout.trim(), 'ECONNREFUSED');
+});
+
+t.test('an upstream that never answers gives the client a reset after the connect timeout', async (t) => {
+  // 203.0.113.77 exists nowhere: the servers namespace drops the SYN.
+  const n = await nsExec(
+    topo.client,
+    [process.execPath, '-e', `require('net').connect(80,'203.0.113.77').on('error',e=>{console.log(e.code);process.exit(0)}).on('connect',()=>{console.log('connected');process.exit(1)})`],
+    { timeoutMs: 15_000, allowFail: true },
+  );
+  t.equal(n.stdout.trim(), 'ECONNREFUSED', 'the SYN is answered with RST|ACK once the gateway gives up');
+  const line = await gw.waitForLine((l) => l.includes('203.0.113.77:80'), 5000);
+  t.equal(JSON.parse(line).end, 'upstream-timeout');
 });
 
 t.test('normal exit restores routes and rules exactly', async (t) => {
