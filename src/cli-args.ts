@@ -27,6 +27,9 @@ export interface UpArgs {
   /** Per-connection TCP buffer bounds in bytes (receive window, send queue). */
   tcpRcvBuf: number;
   tcpSndBuf: number;
+  udpIdleMs: number;
+  maxUdpFlows: number;
+  blockQuic: boolean;
 }
 
 export interface DownArgs {
@@ -71,6 +74,9 @@ Options of up:
   --tun-backend NAME      native (batched reads, default) or tuntap2
   --tcp-rcvbuf BYTES      per-connection receive buffer: the most a client may send ahead (default 1048576)
   --tcp-sndbuf BYTES      per-connection send buffer towards the client (default 1048576)
+  --udp-idle-timeout MS   a UDP flow without traffic expires after this (default 60000; DNS flows 10000)
+  --max-udp-flows N       UDP flows held at once; datagrams of new flows beyond it are dropped (default 4096)
+  --block-quic            answer UDP to port 443 with port unreachable, so browsers use TCP where rules must see it
 `;
 
 function int(flag: string, v: string | undefined, def: number, min: number, max: number): number {
@@ -141,6 +147,9 @@ function parseUp(argv: string[]): UpArgs {
     'tun-backend': { type: 'string' },
     'tcp-rcvbuf': { type: 'string' },
     'tcp-sndbuf': { type: 'string' },
+    'udp-idle-timeout': { type: 'string' },
+    'max-udp-flows': { type: 'string' },
+    'block-quic': { type: 'boolean' },
   });
   const s = (k: string) => v[k] as string | undefined;
   if (s('mode') === undefined) throw new UsageError('--mode: required (route-all)');
@@ -174,5 +183,8 @@ function parseUp(argv: string[]): UpArgs {
     tunBackend: oneOf('tun-backend', s('tun-backend'), 'native', ['native', 'tuntap2'] as const),
     tcpRcvBuf: int('tcp-rcvbuf', s('tcp-rcvbuf'), 1 << 20, 4096, 1 << 30),
     tcpSndBuf: int('tcp-sndbuf', s('tcp-sndbuf'), 1 << 20, 4096, 1 << 30),
+    udpIdleMs: int('udp-idle-timeout', s('udp-idle-timeout'), 60_000, 1000, 86_400_000),
+    maxUdpFlows: int('max-udp-flows', s('max-udp-flows'), 4096, 1, 1_000_000),
+    blockQuic: v['block-quic'] === true,
   };
 }

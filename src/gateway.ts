@@ -42,6 +42,7 @@ export async function runUp(args: UpArgs): Promise<number> {
     () => {
       try {
         stack?.abortAll();
+        stack?.udp?.closeAll();
         dev.flushTx();
       } finally {
         restoreFromJournal(args.stateDir, { ownOnly: true });
@@ -59,6 +60,13 @@ export async function runUp(args: UpArgs): Promise<number> {
   const s = (stack = new Stack(dev, (c) => core.handle(c), {
     maxConnections: args.maxConnections,
     tcp: { rcvBuf: args.tcpRcvBuf, sndBuf: args.tcpSndBuf },
+    udp: {
+      localAddress: route.uplink.source,
+      idleMs: args.udpIdleMs,
+      maxFlows: args.maxUdpFlows,
+      blockQuic: args.blockQuic,
+    },
+    onUdpFlowEnd: (e) => log.info({ inbound: 'tun', proto: 'udp', rule: 'default', action: 'direct', ...e }, 'conn'),
   }));
   dev.start((batch) => {
     const now = performance.now();
@@ -82,7 +90,7 @@ export async function runUp(args: UpArgs): Promise<number> {
       uplink: route.uplink,
       startedAt,
       updatedAt: new Date().toISOString(),
-      counters: { ...s.counters, connections: s.connections, ...prefixed('proxy_', core.counters) },
+      counters: { ...s.counters, connections: s.connections, ...s.udp?.counters, ...prefixed('proxy_', core.counters) },
       drops: Object.fromEntries(s.drops.entries()),
     };
     writeStatus(args.stateDir, snap);

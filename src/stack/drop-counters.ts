@@ -20,6 +20,7 @@ export const Drop = {
   no_flow: 17,
   syn_over_limit: 18,
   internal_error: 19,
+  udp_too_big: 20,
 } as const;
 export type DropReason = (typeof Drop)[keyof typeof Drop];
 const NAMES: string[] = [];

@@ -25,12 +25,16 @@ import { TcpView } from './wire/tcp-view.js';
 import { fillSegment } from './wire/tcp-options.js';
 import { tcpChecksumOk } from './wire/tcp-view.js';
 import { writeTcpRst, writeTcpSegment } from './wire/segment-writer.js';
+import { UdpView } from './wire/udp-view.js';
+import { ICMP_PORT_UNREACHABLE, writeIcmpUnreachable, writeUdpDatagram } from './wire/datagram-writer.js';
+import { UdpSessions, type UdpFlowEnd, type UdpFlowKey, type UdpOutput, type UdpSessionOptions } from './udp/udp-sessions.js';
 import { ipv4ToString } from './wire/addr.js';
 import { TcpConnection } from './tcp/tcp-connection.js';
 import { TcpStream, type ConnectionPort } from './tcp/tcp-stream.js';
 import type { InboundConnection, RejectHow } from '../proxy/inbound.js';
 
 const PROTO_TCP = 6;
+const PROTO_UDP = 17;
 const IPV4_TCP_HEADERS = 40;
 
 export interface StackOptions {
@@ -41,6 +45,10 @@ export interface StackOptions {
   maxPending: number;
   /** Readable/writable high-water mark of each TcpStream. */
   streamHighWaterMark: number;
+  /** Relay UDP through kernel sockets; without it UDP is counted and dropped. */
+  udp?: Partial<UdpSessionOptions>;
+  /** Called when a UDP flow ends (for the connection log). */
+  onUdpFlowEnd?: (e: UdpFlowEnd) => void;
 }
 
 export interface StackCounters {
@@ -157,7 +165,7 @@ const RUN_WRITE = 2;
 const RUN_CONSUMED = 3;
 const RUN_CLOSE = 4;
 
-export class Stack {
+export class Stack implements UdpOutput {
   readonly opts: StackOptions;
   readonly tcpOpts: TcpOptions;
   readonly drops = new DropCounters();
@@ -177,6 +185,9 @@ export class Stack {
   private readonly wheel = new TimerWheel<TcpFlow>(10);
   private readonly ip = new Ipv4View();
   private readonly tcp = new TcpView();
+  private readonly udpView = new UdpView();
+  /** The UDP relay, when enabled. */
+  readonly udp: UdpSessions | null;
   private readonly seg: Segment = {
     seq: 0, ack: 0, flags: 0, window: 0, mss: -1, wscale: -1, sackOk: false, tsVal: -1, tsEcr: 0,
     sack: new Uint32Array(8), sackCount: 0, payload: Buffer.alloc(0), payloadOffset: 0, payloadLength: 0,
@@ -204,6 +215,7 @@ export class Stack {
       maxPending: opts.maxPending ?? 4096,
       streamHighWaterMark: opts.streamHighWaterMark ?? 256 * 1024,
     };
+    this.udp = opts.udp ? new UdpSessions(this, opts.udp, opts.onUdpFlowEnd) : null;
     const tcp = { ...DEFAULT_TCP_OPTIONS, mss: dev.mtu - IPV4_TCP_HEADERS, ...opts.tcp };
     // The smallest window-scale shift that can advertise the whole receive buffer (RFC 7323 §2.3).
     if (opts.tcp?.wscale === undefined) {
@@ -230,8 +242,33 @@ export class Stack {
     const reason = ip.reset(buf, offset, length);
     if (reason !== 0) return this.drops.count(reason);
     if (ip.isFragment) return this.drops.count(Drop.ipv4_fragment);
-    if (ip.protocol !== PROTO_TCP) return this.drops.count(Drop.unknown_protocol);
-    this.inputTcp(buf, ip.payloadOffset, ip.payloadLength, ip.src, ip.dst, now);
+    const proto = ip.protocol;
+    if (proto === PROTO_TCP) return this.inputTcp(buf, ip.payloadOffset, ip.payloadLength, ip.src, ip.dst, now);
+    if (proto === PROTO_UDP) return this.inputUdp(buf, ip.payloadOffset, ip.payloadLength, ip.src, ip.dst, now);
+    this.drops.count(Drop.unknown_protocol);
+  }
+
+  private inputUdp(buf: Buffer, off: number, len: number, src: number, dst: number, now: number): void {
+    if (this.udp === null) return this.drops.count(Drop.udp_unsupported);
+    const u = this.udpView;
+    const r = u.reset(buf, off, len, src, dst);
+    if (r !== 0) return this.drops.count(r);
+    this.udp.onDatagram(src, dst, u.srcPort, u.dstPort, buf, u.payloadOffset, u.payloadLength, now);
+  }
+
+  // ---- UdpOutput: datagrams and ICMP errors towards the client ----
+  sendUdp(src: number, dst: number, sport: number, dport: number, payload: Buffer, off: number, len: number): void {
+    if (len + 28 > this.dev.mtu) {
+      this.drops.count(Drop.udp_too_big);
+      return;
+    }
+    this.commit(writeUdpDatagram(this.dev.txSlot(), src, dst, sport, dport, payload, off, len));
+  }
+
+  sendPortUnreachable(f: UdpFlowKey): void {
+    this.commit(
+      writeIcmpUnreachable(this.dev.txSlot(), f.serverIp, f.clientIp, ICMP_PORT_UNREACHABLE, f.clientIp, f.serverIp, f.clientPort, f.serverPort, 8),
+    );
   }
 
   private inputTcp(buf: Buffer, off: number, len: number, src: number, dst: number, now: number): void {
@@ -366,6 +403,7 @@ export class Stack {
   tick(now: number): void {
     this.lastNow = now;
     this.wheel.advance(now, this.onDue);
+    this.udp?.sweep(now);
   }
 
   private readonly onDue = (flow: TcpFlow) => {

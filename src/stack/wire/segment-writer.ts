@@ -6,7 +6,8 @@ import { checksum, pseudoSum4 } from './checksum.js';
 
 let ipId = 0;
 
-function writeIpv4Header(b: Buffer, src: number, dst: number, total: number): void {
+/** A 20-byte IPv4 header at the start of the slot: DF, TTL 64, header checksum. */
+export function writeIpv4Header(b: Buffer, src: number, dst: number, total: number, protocol = 6): void {
   b[0] = 0x45;
   b[1] = 0;
   b.writeUInt16BE(total, 2);
@@ -14,7 +15,7 @@ function writeIpv4Header(b: Buffer, src: number, dst: number, total: number): vo
   b[6] = 0x40; // DF
   b[7] = 0;
   b[8] = 64;
-  b[9] = 6;
+  b[9] = protocol;
   b[10] = 0;
   b[11] = 0;
   b.writeUInt32BE(src, 12);

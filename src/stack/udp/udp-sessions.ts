@@ -1,0 +1,203 @@
+// UDP relay: one connected kernel socket per client flow (client ip:port →
+// destination ip:port). Replies return to the client with the original
+// addresses; an ICMP port unreachable from the destination (ECONNREFUSED on
+// the connected socket) goes back to the client as ICMP port unreachable.
+// Idle flows expire; the number of flows is bounded.
+import dgram from 'node:dgram';
+import { FlowTable } from '../flow-table.js';
+import { ipv4ToString } from '../wire/addr.js';
+
+export interface UdpOutput {
+  /** Write a datagram into the TUN: from (ip, port) to the client. */
+  sendUdp(src: number, dst: number, sport: number, dport: number, payload: Buffer, off: number, len: number): void;
+  sendPortUnreachable(flow: UdpFlowKey): void;
+}
+
+export interface UdpFlowKey {
+  clientIp: number;
+  serverIp: number;
+  clientPort: number;
+  serverPort: number;
+}
+
+export interface UdpSessionOptions {
+  /** Source address for upstream sockets (the uplink's in route-all mode). */
+  localAddress?: string;
+  /** Idle time before a flow expires, ms; DNS flows (port 53) use dnsIdleMs. */
+  idleMs: number;
+  dnsIdleMs: number;
+  maxFlows: number;
+  /** Drop UDP to port 443 (QUIC) with a port unreachable, so browsers fall back to TCP. */
+  blockQuic: boolean;
+  /** Datagrams held per flow while its socket is being set up. */
+  maxPending: number;
+}
+
+export const DEFAULT_UDP_OPTIONS: UdpSessionOptions = {
+  idleMs: 60_000,
+  dnsIdleMs: 10_000,
+  maxFlows: 4096,
+  blockQuic: false,
+  maxPending: 16,
+};
+
+export interface UdpCounters {
+  udpFlows: number;
+  udpFlowsTotal: number;
+  udpIn: number;
+  udpOut: number;
+  udpDropped: number;
+  udpUnreachable: number;
+}
+
+export interface UdpFlowEnd {
+  src: string;
+  dst: string;
+  up: number;
+  down: number;
+  ms: number;
+  end: string;
+}
+
+class UdpFlow implements UdpFlowKey {
+  socket: dgram.Socket | null = null;
+  ready = false;
+  closed = false;
+  pending: Buffer[] = [];
+  lastActive: number;
+  up = 0;
+  down = 0;
+  constructor(
+    readonly clientIp: number,
+    readonly serverIp: number,
+    readonly clientPort: number,
+    readonly serverPort: number,
+    readonly started: number,
+  ) {
+    this.lastActive = started;
+  }
+}
+
+export class UdpSessions {
+  readonly opts: UdpSessionOptions;
+  readonly counters: UdpCounters = { udpFlows: 0, udpFlowsTotal: 0, udpIn: 0, udpOut: 0, udpDropped: 0, udpUnreachable: 0 };
+  private readonly flows = new FlowTable<UdpFlow>();
+  private lastSweep = 0;
+
+  constructor(
+    private readonly out: UdpOutput,
+    opts: Partial<UdpSessionOptions> = {},
+    private readonly onFlowEnd?: (e: UdpFlowEnd) => void,
+    private readonly clock: () => number = () => performance.now(),
+  ) {
+    this.opts = { ...DEFAULT_UDP_OPTIONS, ...opts };
+  }
+
+  get size(): number {
+    return this.flows.size;
+  }
+
+  /** One datagram from the client; the payload view is only valid during the call. */
+  onDatagram(src: number, dst: number, sport: number, dport: number, buf: Buffer, off: number, len: number, now: number): void {
+    this.counters.udpIn++;
+    if (this.opts.blockQuic && dport === 443) {
+      this.counters.udpDropped++;
+      this.counters.udpUnreachable++;
+      this.out.sendPortUnreachable({ clientIp: src, serverIp: dst, clientPort: sport, serverPort: dport });
+      return;
+    }
+    let flow = this.flows.get4(src, dst, sport, dport);
+    if (flow === undefined) {
+      if (this.flows.size >= this.opts.maxFlows) {
+        this.counters.udpDropped++;
+        return;
+      }
+      flow = this.open(src, dst, sport, dport, now);
+    }
+    flow.lastActive = now;
+    const copy = Buffer.allocUnsafe(len); // the kernel may keep it until the send completes
+    buf.copy(copy, 0, off, off + len);
+    flow.up += len;
+    if (flow.ready) {
+      flow.socket!.send(copy);
+    } else if (flow.pending.length < this.opts.maxPending) {
+      flow.pending.push(copy);
+    } else {
+      this.counters.udpDropped++;
+    }
+  }
+
+  private open(src: number, dst: number, sport: number, dport: number, now: number): UdpFlow {
+    const flow = new UdpFlow(src, dst, sport, dport, now);
+    this.flows.set4(src, dst, sport, dport, flow);
+    this.counters.udpFlows++;
+    this.counters.udpFlowsTotal++;
+    const sock = dgram.createSocket({ type: 'udp4' });
+    flow.socket = sock;
+    sock.on('error', (err: NodeJS.ErrnoException) => {
+      if (flow.closed) return;
+      if (err.code === 'ECONNREFUSED') {
+        // The destination answered ICMP port unreachable: tell the client the same.
+        this.counters.udpUnreachable++;
+        this.out.sendPortUnreachable(flow);
+      } else {
+        this.close(flow, `error ${err.code ?? err.message}`);
+      }
+    });
+    sock.on('message', (msg) => {
+      if (flow.closed) return;
+      flow.lastActive = this.clock();
+      flow.down += msg.length;
+      this.counters.udpOut++;
+      this.out.sendUdp(flow.serverIp, flow.clientIp, flow.serverPort, flow.clientPort, msg, 0, msg.length);
+    });
+    sock.bind({ address: this.opts.localAddress, port: 0 }, () => {
+      if (flow.closed) return;
+      sock.connect(dport, ipv4ToString(dst), () => {
+        if (flow.closed) return;
+        flow.ready = true;
+        for (const p of flow.pending) sock.send(p);
+        flow.pending = [];
+      });
+    });
+    return flow;
+  }
+
+  /** Expires idle flows; cheap to call often (works at most once a second). */
+  sweep(now: number): void {
+    if (now - this.lastSweep < 1000) return;
+    this.lastSweep = now;
+    const expired: UdpFlow[] = [];
+    this.flows.forEach((f) => {
+      const idle = f.serverPort === 53 ? this.opts.dnsIdleMs : this.opts.idleMs;
+      if (now - f.lastActive >= idle) expired.push(f);
+    });
+    for (const f of expired) this.close(f, 'idle');
+  }
+
+  closeAll(): void {
+    const all: UdpFlow[] = [];
+    this.flows.forEach((f) => all.push(f));
+    for (const f of all) this.close(f, 'shutdown');
+  }
+
+  private close(flow: UdpFlow, end: string): void {
+    if (flow.closed) return;
+    flow.closed = true;
+    this.flows.delete4(flow.clientIp, flow.serverIp, flow.clientPort, flow.serverPort);
+    this.counters.udpFlows--;
+    try {
+      flow.socket?.close();
+    } catch {
+      // already closed
+    }
+    this.onFlowEnd?.({
+      src: `${ipv4ToString(flow.clientIp)}:${flow.clientPort}`,
+      dst: `${ipv4ToString(flow.serverIp)}:${flow.serverPort}`,
+      up: flow.up,
+      down: flow.down,
+      ms: Math.round(this.clock() - flow.started),
+      end,
+    });
+  }
+}

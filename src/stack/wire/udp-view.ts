@@ -1,0 +1,31 @@
+// Contract: reset() validates a UDP header (RFC 768) against the IP payload:
+// length field within bounds, checksum verified when present (0 = none over
+// IPv4). Afterwards the getters cannot fail.
+import { Drop } from '../drop-counters.js';
+import { fold, pseudoSum4, sumWords } from './checksum.js';
+
+export const UDP_HEADER = 8;
+
+export class UdpView {
+  private b: Buffer = Buffer.alloc(0);
+  private o = 0;
+  private n = 0;
+
+  reset(b: Buffer, off: number, len: number, srcIp: number, dstIp: number): number {
+    if (len < UDP_HEADER) return Drop.udp_truncated;
+    const ulen = (b[off + 4] << 8) | b[off + 5];
+    if (ulen < UDP_HEADER || ulen > len) return Drop.udp_bad_length;
+    const ck = (b[off + 6] << 8) | b[off + 7];
+    if (ck !== 0 && fold(sumWords(b, off, ulen, pseudoSum4(srcIp, dstIp, 17, ulen))) !== 0xffff) {
+      return Drop.udp_bad_checksum;
+    }
+    this.b = b;
+    this.o = off;
+    this.n = ulen;
+    return 0;
+  }
+  get srcPort() { return (this.b[this.o] << 8) | this.b[this.o + 1]; }
+  get dstPort() { return (this.b[this.o + 2] << 8) | this.b[this.o + 3]; }
+  get payloadOffset() { return this.o + UDP_HEADER; }
+  get payloadLength() { return this.n - UDP_HEADER; }
+}
