@@ -316,9 +316,9 @@ export class TcpConnection implements OutSegment {
     }
     this.backoff++;
     this.rto = Math.min(this.rto * 2, this.opts.rtoMax);
-    this.retransmits++;
     this.timedSeq = -1;
     if (this.state === 'SYN-SENT' || (this.state === 'SYN-RECEIVED' && seqLe(this.sndUna, this.iss))) {
+      this.retransmits++;
       this.rtoAt = now + this.rto;
       this.sendSyn(this.state === 'SYN-RECEIVED', now);
       this.rtoAt = now + this.rto;
@@ -393,6 +393,8 @@ export class TcpConnection implements OutSegment {
     // 1. Acceptability (§3.10.7.4).
     if (!this.acceptable(seg.seq, segLen)) {
       if (!(seg.flags & RST)) this.sendAck(now);
+      // TIME-WAIT: a retransmitted FIN means our ACK was lost; restart the 2 MSL wait (§3.10.7.4).
+      if (this.state === 'TIME-WAIT' && seg.flags & FIN) this.timeWaitAt = now + this.opts.timeWait;
       return;
     }
     // 2. RST (RFC 5961 §3.2): exact → reset; in window → challenge ACK.
@@ -640,10 +642,12 @@ export class TcpConnection implements OutSegment {
     if (len > room) len = Math.max(room, 0);
     if (len <= 0) return this.sendAck(now);
     if (seq === this.rcvNxt) {
+      // RFC 5681 §4.2: ACK at once when a segment fills (part of) a gap.
+      const filledGap = this.ooo.length > 0;
       this.deliver(seg.payload, off, len);
       this.drainOoo();
       this.unackedSegs++;
-      if (this.ooo.length > 0 || this.unackedSegs >= 2) {
+      if (filledGap || this.unackedSegs >= 2) {
         this.sendAck(now);
       } else if (this.ackAt === Infinity) {
         this.ackAt = now + this.opts.delayedAck;
