@@ -60,6 +60,8 @@ export interface StackCounters {
   tcpPending: number;
   tcpTotal: number;
   synRefused: number;
+  /** Segments handed to an existing connection. */
+  tcpSegments: number;
   rstSent: number;
   retransmits: number;
 }
@@ -178,6 +180,7 @@ export class Stack implements UdpOutput {
     tcpPending: 0,
     tcpTotal: 0,
     synRefused: 0,
+    tcpSegments: 0,
     rstSent: 0,
     retransmits: 0,
   };
@@ -297,6 +300,7 @@ export class Stack implements UdpOutput {
       if ((flags & RST) === 0) this.replyRst(src, dst, sport, dport, seg);
       return;
     }
+    this.counters.tcpSegments++;
     this.run(flow, -1, null, 0);
   }
 
