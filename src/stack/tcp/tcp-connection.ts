@@ -270,7 +270,7 @@ export class TcpConnection implements OutSegment {
       // Refused before answering: RST|ACK acknowledging the SYN (RFC 9293 §3.10.7.1).
       this.sendRst(0, this.rcvNxt, RST | ACK, now);
     } else if (this.state !== 'SYN-SENT' && this.state !== 'TIME-WAIT') {
-      this.sendRst(this.sndNxt, this.rcvNxt, RST | ACK, now);
+      this.sendRst(this.sndMax, this.rcvNxt, RST | ACK, now);
     }
     this.closed('aborted');
   }
@@ -872,7 +872,10 @@ export class TcpConnection implements OutSegment {
 
   private sendAck(now: number): void {
     if (this.state === 'CLOSED' || this.state === 'SYN-SENT' || this.pending) return;
-    this.fillHeader(ACK, this.sndNxt, now);
+    // sndMax, not sndNxt: after a go-back retransmission sndNxt is behind what the
+    // peer has seen, and an ACK with an old sequence number fails its acceptability
+    // test (RFC 9293 §3.10.7.4) — both ends would then ignore each other's ACKs (as BSD does).
+    this.fillHeader(ACK, this.sndMax, now);
     this.payloadLength = 0;
     this.emit();
   }
