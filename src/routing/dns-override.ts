@@ -1,0 +1,179 @@
+// The gateway's DNS answers (per-host mode, and route-all with --dns-hijack):
+// names that match the configured hosts get A answers from the fake-IP pool
+// (AAAA: an empty NOERROR answer for now); every other query is forwarded
+// unchanged to the resolvers the system had, over UDP with a TCP retry when
+// the answer is truncated, and their answer is returned unchanged. A resolver
+// that does not answer gives SERVFAIL after the timeout, never silence.
+// Messages are parsed and built with dns-packet.
+import dgram from 'node:dgram';
+import net from 'node:net';
+import dnsPacket, { type Packet } from 'dns-packet';
+import type { FakeIpPool } from './fake-ip-pool.js';
+import type { HostPatterns } from './host-patterns.js';
+import { normalizeName } from './host-patterns.js';
+import { ipv4ToString } from '../stack/wire/addr.js';
+
+export interface DnsOverrideOptions {
+  hosts: HostPatterns;
+  pool: FakeIpPool;
+  /** Resolvers to forward to, "ip" or "ip:port". */
+  upstreams: string[];
+  timeoutMs: number;
+  /** TTL of fake answers: short, so clients come back to us. */
+  ttl: number;
+  /** Source address for forwarded queries (the uplink's in route-all mode). */
+  localAddress?: string;
+}
+
+export interface DnsCounters {
+  queries: number;
+  mapped: number;
+  forwarded: number;
+  formerr: number;
+  servfail: number;
+  dropped: number;
+}
+
+const RCODE_FORMERR = 1;
+const RCODE_SERVFAIL = 2;
+const RCODE_NOTIMP = 4;
+const FLAG_QR = 1 << 15;
+const FLAG_RD = 1 << 8;
+const FLAG_RA = 1 << 7;
+
+export class DnsOverride {
+  readonly counters: DnsCounters = { queries: 0, mapped: 0, forwarded: 0, formerr: 0, servfail: 0, dropped: 0 };
+
+  constructor(readonly opts: DnsOverrideOptions) {}
+
+  /**
+   * The answer to one query message, or null when it deserves none (too short
+   * to carry an id, or itself a response). `viaTcp`: the query came over TCP,
+   * so no truncation dance upstream.
+   */
+  async answer(query: Buffer, viaTcp = false): Promise<Buffer | null> {
+    this.counters.queries++;
+    if (query.length < 12 || query.readUInt16BE(2) & FLAG_QR) {
+      this.counters.dropped++;
+      return null;
+    }
+    let q: Packet;
+    try {
+      q = dnsPacket.decode(query);
+    } catch {
+      this.counters.formerr++;
+      return errorReply(query, RCODE_FORMERR);
+    }
+    if ((q as Packet & { opcode?: string }).opcode !== 'QUERY') return errorReply(query, RCODE_NOTIMP);
+    const question = q.questions?.[0];
+    if (!question || q.questions!.length !== 1) {
+      this.counters.formerr++;
+      return errorReply(query, RCODE_FORMERR);
+    }
+    const name = normalizeName(question.name);
+    if (this.opts.hosts.matches(name)) return this.answerMapped(q, name);
+    this.counters.forwarded++;
+    const r = await this.forward(query, viaTcp);
+    if (r) return r;
+    this.counters.servfail++;
+    return errorReply(query, RCODE_SERVFAIL);
+  }
+
+  private answerMapped(q: Packet, name: string): Buffer {
+    const question = q.questions![0];
+    const answers: dnsPacket.Answer[] = [];
+    if (question.type === 'A' && (question.class ?? 'IN') === 'IN') {
+      const ip = this.opts.pool.assign(name);
+      if (ip === null) {
+        this.counters.servfail++;
+        return encode(q, [], RCODE_SERVFAIL);
+      }
+      answers.push({ name: question.name, type: 'A', class: 'IN', ttl: this.opts.ttl, data: ipv4ToString(ip) });
+    }
+    // AAAA and every other type: NOERROR with no records (NODATA), until IPv6 fake pools exist.
+    this.counters.mapped++;
+    return encode(q, answers, 0);
+  }
+
+  private async forward(query: Buffer, viaTcp: boolean): Promise<Buffer | null> {
+    for (const up of this.opts.upstreams) {
+      const [host, port] = splitHostPort(up);
+      const r = viaTcp
+        ? await tcpQuery(query, host, port, this.opts.timeoutMs, this.opts.localAddress)
+        : await udpQuery(query, host, port, this.opts.timeoutMs, this.opts.localAddress);
+      if (r === null) continue;
+      // A truncated UDP answer is passed on as it is: the client retries over TCP, which we forward over TCP.
+      return r;
+    }
+    return null;
+  }
+}
+
+function encode(q: Packet, answers: dnsPacket.Answer[], rcode: number): Buffer {
+  const flags = FLAG_QR | ((q.flags ?? 0) & FLAG_RD) | FLAG_RA | rcode;
+  return dnsPacket.encode({ id: q.id, type: 'response', flags, questions: q.questions, answers });
+}
+
+/** A reply built from the raw header, for queries dns-packet cannot decode. */
+function errorReply(query: Buffer, rcode: number): Buffer {
+  const r = Buffer.alloc(12);
+  query.copy(r, 0, 0, 2);
+  r.writeUInt16BE(FLAG_QR | (query.readUInt16BE(2) & FLAG_RD) | FLAG_RA | rcode, 2);
+  return r;
+}
+
+function splitHostPort(s: string): [string, number] {
+  if (net.isIP(s)) return [s, 53];
+  const m = /^\[(.+)\](?::(\d+))?$/.exec(s);
+  if (m) return [m[1], m[2] ? Number(m[2]) : 53];
+  const i = s.lastIndexOf(':');
+  return [s.slice(0, i), Number(s.slice(i + 1))];
+}
+
+export function udpQuery(query: Buffer, host: string, port: number, timeoutMs: number, localAddress?: string): Promise<Buffer | null> {
+  return new Promise((resolve) => {
+    const sock = dgram.createSocket(net.isIPv6(host) ? 'udp6' : 'udp4');
+    let done = false;
+    const finish = (v: Buffer | null) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      sock.close();
+      resolve(v);
+    };
+    const timer = setTimeout(() => finish(null), timeoutMs);
+    sock.on('error', () => finish(null));
+    sock.on('message', (m) => {
+      // Only the answer to this query (same id) counts.
+      if (m.length >= 12 && m.readUInt16BE(0) === query.readUInt16BE(0)) finish(m);
+    });
+    sock.bind({ address: localAddress, port: 0 }, () => sock.send(query, port, host));
+  });
+}
+
+export function tcpQuery(query: Buffer, host: string, port: number, timeoutMs: number, localAddress?: string): Promise<Buffer | null> {
+  return new Promise((resolve) => {
+    const sock = net.connect({ host, port, localAddress });
+    let acc = Buffer.alloc(0);
+    let done = false;
+    const finish = (v: Buffer | null) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      sock.destroy();
+      resolve(v);
+    };
+    const timer = setTimeout(() => finish(null), timeoutMs);
+    sock.on('error', () => finish(null));
+    sock.on('connect', () => {
+      const len = Buffer.alloc(2);
+      len.writeUInt16BE(query.length);
+      sock.end(Buffer.concat([len, query]));
+    });
+    sock.on('data', (d) => {
+      acc = Buffer.concat([acc, d]);
+      if (acc.length >= 2 && acc.length >= 2 + acc.readUInt16BE(0)) finish(acc.subarray(2, 2 + acc.readUInt16BE(0)));
+    });
+    sock.on('end', () => finish(null));
+  });
+}

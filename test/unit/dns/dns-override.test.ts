@@ -1,0 +1,122 @@
+// The gateway's DNS answers against a fake upstream resolver on loopback.
+import t from 'tap';
+import dgram from 'node:dgram';
+import net from 'node:net';
+import dnsPacket from 'dns-packet';
+import { DnsOverride } from '../../../src/routing/dns-override.js';
+import { FakeIpPool } from '../../../src/routing/fake-ip-pool.js';
+import { HostPatterns } from '../../../src/routing/host-patterns.js';
+
+function upstreamAnswer(q: dnsPacket.Packet, tcp: boolean): Buffer {
+  const name = q.questions![0].name;
+  if (name === 'known.test') {
+    return dnsPacket.encode({ id: q.id, type: 'response', flags: 0x8180, questions: q.questions, answers: [{ name, type: 'A', ttl: 60, data: '192.0.2.55' }] });
+  }
+  if (name === 'big.test') {
+    const answers = Array.from({ length: 40 }, (_, i) => ({ name, type: 'A' as const, ttl: 60, data: `192.0.2.${i + 1}` }));
+    if (tcp) return dnsPacket.encode({ id: q.id, type: 'response', flags: 0x8180, questions: q.questions, answers });
+    return dnsPacket.encode({ id: q.id, type: 'response', flags: 0x8180 | (1 << 9), questions: q.questions, answers: [] });
+  }
+  return dnsPacket.encode({ id: q.id, type: 'response', flags: 0x8183, questions: q.questions }); // NXDOMAIN
+}
+
+const udp = dgram.createSocket('udp4');
+udp.on('message', (m, r) => udp.send(upstreamAnswer(dnsPacket.decode(m), false), r.port, r.address));
+await new Promise<void>((r) => udp.bind(0, '127.0.0.1', r));
+const port = udp.address().port;
+const tcpServer = net.createServer((s) => {
+  let acc = Buffer.alloc(0);
+  s.on('data', (d) => {
+    acc = Buffer.concat([acc, d]);
+    if (acc.length >= 2 + acc.readUInt16BE(0)) {
+      const a = upstreamAnswer(dnsPacket.decode(acc.subarray(2)), true);
+      const len = Buffer.alloc(2);
+      len.writeUInt16BE(a.length);
+      s.end(Buffer.concat([len, a]));
+    }
+  });
+});
+await new Promise<void>((r) => tcpServer.listen(port, '127.0.0.1', r));
+const silent = dgram.createSocket('udp4'); // receives and never answers
+await new Promise<void>((r) => silent.bind(0, '127.0.0.1', r));
+t.teardown(() => {
+  udp.close();
+  tcpServer.close();
+  silent.close();
+});
+
+const dns = new DnsOverride({
+  hosts: new HostPatterns(['api.example.com', '*.corp.example']),
+  pool: new FakeIpPool(),
+  upstreams: [`127.0.0.1:${port}`],
+  timeoutMs: 500,
+  ttl: 5,
+});
+const query = (name: string, type: 'A' | 'AAAA' = 'A', id = 7) =>
+  dnsPacket.encode({ id, type: 'query', flags: dnsPacket.RECURSION_DESIRED, questions: [{ name, type, class: 'IN' }] });
+
+t.test('a mapped name gets a pool address, the same one twice, with a short TTL', async (t) => {
+  const r1 = dnsPacket.decode((await dns.answer(query('api.example.com', 'A', 11)))!);
+  t.equal(r1.id, 11);
+  t.equal(r1.rcode, 'NOERROR');
+  t.equal(r1.answers![0].type, 'A');
+  const ip = (r1.answers![0] as { data: string }).data;
+  t.match(ip, /^198\.1[89]\./);
+  t.equal(r1.answers![0].ttl, 5);
+  const r2 = dnsPacket.decode((await dns.answer(query('API.example.com')))!);
+  t.equal((r2.answers![0] as { data: string }).data, ip);
+  const w = dnsPacket.decode((await dns.answer(query('x.corp.example')))!);
+  t.not((w.answers![0] as { data: string }).data, ip, 'another name, another address');
+});
+
+t.test('AAAA for a mapped name: an empty NOERROR answer', async (t) => {
+  const r = dnsPacket.decode((await dns.answer(query('api.example.com', 'AAAA')))!);
+  t.equal(r.rcode, 'NOERROR');
+  t.same(r.answers, []);
+});
+
+t.test('other names are forwarded and answered unchanged; NXDOMAIN passes through', async (t) => {
+  const q = query('known.test', 'A', 99);
+  const raw = (await dns.answer(q))!;
+  t.ok(raw.equals(upstreamAnswer(dnsPacket.decode(q), false)), 'byte for byte what the upstream said');
+  const nx = dnsPacket.decode((await dns.answer(query('nowhere.test')))!);
+  t.equal(nx.rcode, 'NXDOMAIN');
+});
+
+t.test('a truncated answer is passed on; the retry over TCP gets the full one', async (t) => {
+  const tc = dnsPacket.decode((await dns.answer(query('big.test')))!);
+  t.equal(tc.flag_tc, true);
+  const full = dnsPacket.decode((await dns.answer(query('big.test'), true))!);
+  t.equal(full.answers!.length, 40);
+});
+
+t.test('malformed queries get FORMERR or nothing, never an exception', async (t) => {
+  t.equal(await dns.answer(Buffer.from([1, 2, 3])), null, 'too short for an id: dropped');
+  const garbage = Buffer.alloc(40, 0xff);
+  garbage.writeUInt16BE(0x0100, 2); // a query header, then nonsense
+  const r = await dns.answer(garbage);
+  t.equal(r!.readUInt16BE(2) & 0xf, 1, 'FORMERR');
+  t.equal(r!.readUInt16BE(0), 0xffff, 'same id');
+  let seed = 5;
+  let threw = 0;
+  for (let i = 0; i < 2000; i++) {
+    const b = Buffer.alloc(12 + (i % 60));
+    for (let k = 0; k < b.length; k++) b[k] = (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 24;
+    b[2] &= 0x7f; // a query, not a response
+    b.writeUInt16BE(0, 4);
+    try {
+      const out = await new DnsOverride({ ...dns.opts, upstreams: [] }).answer(b);
+      if (out && out.length < 12) t.fail('short reply');
+    } catch {
+      threw++;
+    }
+  }
+  t.equal(threw, 0, '2000 random queries, no exception');
+});
+
+t.test('an upstream that never answers gives SERVFAIL after the timeout', async (t) => {
+  const d = new DnsOverride({ ...dns.opts, upstreams: [`127.0.0.1:${silent.address().port}`], timeoutMs: 200 });
+  const r = dnsPacket.decode((await d.answer(query('known.test')))!);
+  t.equal(r.rcode, 'SERVFAIL');
+  t.equal(d.counters.servfail, 1);
+});
