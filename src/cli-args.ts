@@ -4,6 +4,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { LOG_LEVELS } from './log.js';
 import { parseCidr } from './cidr.js';
+import { isHostPattern } from './routing/host-patterns.js';
 
 export class UsageError extends Error {}
 
@@ -11,7 +12,11 @@ export const DEFAULT_STATE_DIR = '/run/tunsteer';
 
 export interface UpArgs {
   command: 'up';
-  mode: 'route-all';
+  mode: 'route-all' | 'per-host';
+  /** per-host: the host patterns whose names get fake IPs. */
+  hosts: string[];
+  fakePool: string;
+  resolvConf: string;
   tunName: string;
   mtu: number;
   tunAddress: string;
@@ -54,12 +59,17 @@ export const HELP = `tunsteer: a transparent traffic-steering gateway for Linux
 
 Usage:
   tunsteer up --mode route-all [options]   run the gateway in the foreground until SIGINT/SIGTERM
+  tunsteer up --mode per-host --host PATTERN... [options]
   tunsteer down [--state-dir DIR]          restore what a dead gateway left behind
   tunsteer status [--state-dir DIR] [--json]  mode, device, routes and live counters; exit 1 when none runs
   tunsteer --help
 
 Options of up:
   --mode route-all        default route through the TUN, the gateway's own sockets kept out (policy routing)
+  --mode per-host         only names matching --host resolve to fake IPs routed into the TUN; DNS overridden
+  --host PATTERN          per-host: api.example.com (that name) or *.corp.example (names below it); repeatable
+  --fake-pool CIDR        per-host: the fake-IP pool (default 198.18.0.0/15)
+  --resolv-conf PATH      per-host: the resolver file to override and restore (default /etc/resolv.conf)
   --tun-name NAME         TUN device name (default tunsteer0)
   --mtu N                 TUN MTU, 576..65520 (default 65520)
   --tun-address CIDR      TUN address (default 198.18.0.1/30)
@@ -133,6 +143,9 @@ export function parseCli(argv: string[]): CliArgs {
 function parseUp(argv: string[]): UpArgs {
   const { values: v } = parse(argv, {
     mode: { type: 'string' },
+    host: { type: 'string', multiple: true },
+    'fake-pool': { type: 'string' },
+    'resolv-conf': { type: 'string' },
     'tun-name': { type: 'string' },
     mtu: { type: 'string' },
     'tun-address': { type: 'string' },
@@ -152,8 +165,14 @@ function parseUp(argv: string[]): UpArgs {
     'block-quic': { type: 'boolean' },
   });
   const s = (k: string) => v[k] as string | undefined;
-  if (s('mode') === undefined) throw new UsageError('--mode: required (route-all)');
-  const mode = oneOf('mode', s('mode'), 'route-all', ['route-all'] as const);
+  if (s('mode') === undefined) throw new UsageError('--mode: required (route-all or per-host)');
+  const mode = oneOf('mode', s('mode'), 'route-all', ['route-all', 'per-host'] as const);
+  const hosts = (v.host as string[] | undefined) ?? [];
+  for (const h of hosts) if (!isHostPattern(h)) throw new UsageError(`--host: "${h}" is not a host name or *.suffix pattern`);
+  if (mode === 'per-host' && hosts.length === 0) throw new UsageError('--host: per-host mode needs at least one --host PATTERN');
+  const fakePool = s('fake-pool') ?? '198.18.0.0/15';
+  const fp = parseCidr(fakePool);
+  if (!fp || fp.family !== 4 || fp.prefix > 28) throw new UsageError(`--fake-pool: "${fakePool}" is not an IPv4 network of /28 or larger`);
   const tunName = s('tun-name') ?? 'tunsteer0';
   if (!/^[A-Za-z0-9_.-]{1,15}$/.test(tunName)) {
     throw new UsageError(`--tun-name: "${tunName}" is not a valid interface name (1-15 of A-Z a-z 0-9 _ . -)`);
@@ -169,6 +188,9 @@ function parseUp(argv: string[]): UpArgs {
   return {
     command: 'up',
     mode,
+    hosts,
+    fakePool: fp.text,
+    resolvConf: s('resolv-conf') ?? '/etc/resolv.conf',
     tunName,
     mtu: int('mtu', s('mtu'), 65520, 576, 65520),
     tunAddress,

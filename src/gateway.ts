@@ -1,21 +1,41 @@
 // `tunsteer up`: open the TUN, run the stack and the proxy core, install the
-// routing plan (journalled before each step), and restore on every exit path.
+// mode's system changes (journalled before each step), and restore on every
+// exit path.
 import { performance } from 'node:perf_hooks';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync, renameSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { Resolver } from 'node:dns/promises';
 import type { UpArgs } from './cli-args.js';
-import { createLogger } from './log.js';
+import { createLogger, type Logger } from './log.js';
+import { ipv4ToInt, parseCidr } from './cidr.js';
 import { openTun } from './tun/open-tun.js';
-import { Stack } from './stack/stack.js';
+import { Stack, type StackOptions } from './stack/stack.js';
 import { Drop } from './stack/drop-counters.js';
+import { ipv4ToString, parseIpv4 } from './stack/wire/addr.js';
 import { RateLimit } from './rate-limit.js';
-import { ProxyCore } from './proxy/proxy-core.js';
+import { ProxyCore, type ProxyCoreOptions } from './proxy/proxy-core.js';
 import { dryRunRouteAll, upRouteAll } from './routing/route-all.js';
 import { RouteJournal } from './routing/route-journal.js';
 import { installExitHandlers, restoreFromJournal } from './routing/restore.js';
 import type { RoutePlanConfig } from './routing/route-plan.js';
+import { planPerHost, upPerHost } from './routing/per-host.js';
+import { FakeIpPool } from './routing/fake-ip-pool.js';
+import { HostPatterns } from './routing/host-patterns.js';
+import { DnsOverride } from './routing/dns-override.js';
+import { renderPlan } from './routing/route-plan.js';
 import { statusPath, writeStatus, type StatusSnapshot } from './status-file.js';
 
 const TICK_MS = 10;
+
+/** What a mode contributes: its routing, and options for the stack and the proxy core. */
+interface ModeSetup {
+  uplink: StatusSnapshot['uplink'];
+  plan: string[];
+  stack: Partial<StackOptions>;
+  proxy: Partial<ProxyCoreOptions>;
+  counters?: () => Record<string, number>;
+  onExit?: () => void;
+}
 
 export async function runUp(args: UpArgs): Promise<number> {
   const planCfg: RoutePlanConfig = {
@@ -24,8 +44,17 @@ export async function runUp(args: UpArgs): Promise<number> {
     priorityBase: args.rulePriority,
     excludes: args.excludes,
   };
+  const pool = parseCidr(args.fakePool)!;
+  const poolBase = ipv4ToInt(pool.address);
+  const dnsAddress = ipv4ToString((poolBase + 2) >>> 0);
+  const tunAddress = args.mode === 'per-host' ? `${ipv4ToString((poolBase + 1) >>> 0)}/32` : args.tunAddress;
   if (args.dryRun) {
-    const { lines } = dryRunRouteAll(planCfg);
+    const lines =
+      args.mode === 'route-all'
+        ? dryRunRouteAll(planCfg).lines
+        : renderPlan(
+            planPerHost({ tunName: args.tunName, pool: args.fakePool, dnsAddress, resolvConf: args.resolvConf, resolvConfText: readFileSync(args.resolvConf, 'utf8') }),
+          );
     process.stdout.write(lines.join('\n') + '\n');
     return 0;
   }
@@ -36,14 +65,16 @@ export async function runUp(args: UpArgs): Promise<number> {
   }
 
   const log = createLogger(args.logLevel);
-  const dev = await openTun({ backend: args.tunBackend, name: args.tunName, mtu: args.mtu, addresses: [args.tunAddress] });
+  const dev = await openTun({ backend: args.tunBackend, name: args.tunName, mtu: args.mtu, addresses: [tunAddress] });
   let stack: Stack | null = null;
+  let mode: ModeSetup | null = null;
   installExitHandlers(
     () => {
       try {
         stack?.abortAll();
         stack?.udp?.closeAll();
         dev.flushTx();
+        mode?.onExit?.();
       } finally {
         restoreFromJournal(args.stateDir, { ownOnly: true });
         rmSync(statusPath(args.stateDir), { force: true });
@@ -53,20 +84,19 @@ export async function runUp(args: UpArgs): Promise<number> {
     (err, what) => log.fatal({ err, what }, what === 'restore' ? 'restoring routes failed' : 'gateway failed; routes restored'),
   );
 
-  // The stack is ready before any route points at it.
-  const route = upRouteAll({ ...planCfg, stateDir: args.stateDir, log: (l) => log.warn(l) });
-  const core = new ProxyCore({ log, localAddress: route.uplink.source, connectTimeoutMs: args.connectTimeoutMs });
+  const liveTo = (ip: number) => stack?.hasFlowsTo(ip) ?? false;
+  mode =
+    args.mode === 'route-all'
+      ? setupRouteAll(args, planCfg, log)
+      : await setupPerHost(args, dnsAddress, liveTo, log);
+  const core = new ProxyCore({ log, connectTimeoutMs: args.connectTimeoutMs, ...mode.proxy });
   const errorLog = new RateLimit(10_000);
   const s = (stack = new Stack(dev, (c) => core.handle(c), {
     maxConnections: args.maxConnections,
     tcp: { rcvBuf: args.tcpRcvBuf, sndBuf: args.tcpSndBuf },
-    udp: {
-      localAddress: route.uplink.source,
-      idleMs: args.udpIdleMs,
-      maxFlows: args.maxUdpFlows,
-      blockQuic: args.blockQuic,
-    },
     onUdpFlowEnd: (e) => log.info({ inbound: 'tun', proto: 'udp', rule: 'default', action: 'direct', ...e }, 'conn'),
+    ...mode.stack,
+    udp: { idleMs: args.udpIdleMs, maxFlows: args.maxUdpFlows, blockQuic: args.blockQuic, ...mode.stack.udp },
   }));
   dev.start((batch) => {
     const now = performance.now();
@@ -82,26 +112,99 @@ export async function runUp(args: UpArgs): Promise<number> {
   setInterval(() => s.tick(performance.now()), TICK_MS);
 
   const startedAt = new Date().toISOString();
+  const m = mode;
   const publish = () => {
     const snap: StatusSnapshot = {
       pid: process.pid,
       mode: args.mode,
-      tun: { name: dev.name, mtu: dev.mtu, address: args.tunAddress },
-      uplink: route.uplink,
+      tun: { name: dev.name, mtu: dev.mtu, address: tunAddress },
+      uplink: m.uplink,
       startedAt,
       updatedAt: new Date().toISOString(),
-      counters: { ...s.counters, connections: s.connections, ...s.udp?.counters, ...prefixed('proxy_', core.counters) },
+      counters: {
+        ...s.counters,
+        connections: s.connections,
+        ...s.udp?.counters,
+        ...prefixed('proxy_', core.counters),
+        ...m.counters?.(),
+      },
       drops: Object.fromEntries(s.drops.entries()),
     };
     writeStatus(args.stateDir, snap);
   };
   publish();
   setInterval(publish, 1000).unref();
-  log.info(
-    { mode: args.mode, tun: dev.name, mtu: dev.mtu, uplink: route.uplink, plan: route.steps.map((st) => st.desc) },
-    'gateway up',
-  );
+  log.info({ mode: args.mode, tun: dev.name, mtu: dev.mtu, uplink: m.uplink, plan: m.plan }, 'gateway up');
   return -1;
+}
+
+function setupRouteAll(args: UpArgs, planCfg: RoutePlanConfig, log: Logger): ModeSetup {
+  const route = upRouteAll({ ...planCfg, stateDir: args.stateDir, log: (l) => log.warn(l) });
+  return {
+    uplink: route.uplink,
+    plan: route.steps.map((st) => st.desc),
+    stack: { udp: { localAddress: route.uplink.source } },
+    proxy: { localAddress: route.uplink.source },
+  };
+}
+
+async function setupPerHost(args: UpArgs, dnsAddress: string, liveTo: (ip: number) => boolean, log: Logger): Promise<ModeSetup> {
+  const pool = new FakeIpPool({ cidr: args.fakePool, reserved: 4 }, liveTo);
+  // Mappings survive a restart: clients may have cached an answer.
+  const mapFile = join(args.stateDir, 'fake-ip.json');
+  try {
+    pool.load(JSON.parse(readFileSync(mapFile, 'utf8')));
+  } catch {
+    // none yet, or unreadable: start empty
+  }
+  const saveMappings = () => {
+    mkdirSync(args.stateDir, { recursive: true });
+    writeFileSync(`${mapFile}.tmp`, JSON.stringify(pool.save()));
+    renameSync(`${mapFile}.tmp`, mapFile);
+  };
+  const h = upPerHost({ tunName: args.tunName, pool: args.fakePool, dnsAddress, resolvConf: args.resolvConf, stateDir: args.stateDir, log: (l) => log.warn(l) });
+  const resolver = new Resolver({ timeout: 2000, tries: 2 });
+  resolver.setServers(h.upstreams);
+  const lookup = async (name: string) => {
+    const [a] = await resolver.resolve4(name);
+    if (!a) throw new Error(`${name}: no address`);
+    return a;
+  };
+  const dns = new DnsOverride({ hosts: new HostPatterns(args.hosts), pool, upstreams: h.upstreams, timeoutMs: 2000, ttl: 10 });
+  const dnsIp = parseIpv4(dnsAddress)!;
+  let saved = '';
+  setInterval(() => {
+    const now = JSON.stringify(pool.save());
+    if (now !== saved) {
+      saveMappings();
+      saved = now;
+    }
+  }, 5000).unref();
+  return {
+    uplink: { dev: args.tunName, source: dnsAddress },
+    plan: h.steps.map((st) => st.desc),
+    stack: {
+      dns: { address: dnsIp, answer: (q) => dns.answer(q) },
+      hostnameOf: (ip) => (pool.contains(ip) ? pool.nameOf(ip) : undefined),
+      udp: {
+        resolveTarget: async (dst) => {
+          if (!pool.contains(dst)) return ipv4ToString(dst);
+          const name = pool.nameOf(dst);
+          return name === undefined ? null : lookup(name);
+        },
+      },
+    },
+    proxy: {
+      lookup,
+      isFakeAddress: (a) => {
+        const ip = parseIpv4(a);
+        return ip !== null && pool.contains(ip);
+      },
+      dnsOverTcp: { address: dnsAddress, answer: (q) => dns.answer(q, true) },
+    },
+    counters: () => ({ ...prefixed('dns_', dns.counters), fake_mappings: pool.mappings, upstream_resolvers: h.upstreams.length }),
+    onExit: saveMappings,
+  };
 }
 
 function prefixed(p: string, o: object): Record<string, number> {

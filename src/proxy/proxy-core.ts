@@ -7,12 +7,19 @@ import type { Endpoint } from '../stack/contracts.js';
 import type { InboundConnection } from './inbound.js';
 import { DialError, dialDirect } from './upstream-dialer.js';
 import { relay } from './relay.js';
+import { serveDnsOverTcp } from './dns-over-tcp.js';
 
 export interface ProxyCoreOptions {
   log: Logger;
   /** Source address for direct dials (the uplink's in route-all mode). */
   localAddress?: string;
   connectTimeoutMs: number;
+  /** Resolves a hostname for dialling (per-host mode: through the resolvers the system had). */
+  lookup?: (hostname: string) => Promise<string>;
+  /** True for addresses of the fake-IP pool: without a hostname such a connection is stale. */
+  isFakeAddress?: (address: string) => boolean;
+  /** The gateway's own DNS over TCP (clients retry there after a truncated answer). */
+  dnsOverTcp?: { address: string; answer: (query: Buffer) => Promise<Buffer | null> };
 }
 
 export interface ProxyCounters {
@@ -36,7 +43,7 @@ export class ProxyCore {
     const started = performance.now();
     this.counters.active++;
     this.counters.total++;
-    const line = {
+    const line: Record<string, unknown> = {
       id: conn.id,
       inbound: conn.inbound,
       proto: conn.protocol,
@@ -53,7 +60,19 @@ export class ProxyCore {
       this.counters.bytesDown += down;
       this.opts.log.info({ ...line, up, down, ms: Math.round(performance.now() - started), end, error }, 'conn');
     };
-    dialDirect(conn.dst, { localAddress: this.opts.localAddress, timeoutMs: this.opts.connectTimeoutMs }).then(
+    const dns = this.opts.dnsOverTcp;
+    if (dns && conn.dst.address === dns.address && conn.dst.port === 53) {
+      line.action = 'dns';
+      serveDnsOverTcp(conn.accept(), dns.answer).then((end) => finish(end));
+      return;
+    }
+    if (conn.hostname === undefined && this.opts.isFakeAddress?.(conn.dst.address)) {
+      // A fake IP we no longer map (a client cached an old answer): refuse it.
+      this.counters.failed++;
+      conn.reject('rst');
+      return finish('stale-fake-ip');
+    }
+    this.target(conn).then((dst) => dialDirect(dst, { localAddress: this.opts.localAddress, timeoutMs: this.opts.connectTimeoutMs })).then(
       (upstream) => {
         let client;
         try {
@@ -65,11 +84,19 @@ export class ProxyCore {
         }
         relay(client, upstream).then((r) => finish(r.end, r.error));
       },
-      (err: DialError) => {
+      (err: DialError | Error) => {
         this.counters.failed++;
-        conn.reject(err.kind === 'refused' ? 'rst' : 'unreachable');
-        finish(`upstream-${err.kind}`, err.message);
+        const kind = err instanceof DialError ? err.kind : 'unresolved';
+        conn.reject(kind === 'refused' ? 'rst' : 'unreachable');
+        finish(`upstream-${kind}`, err.message);
       },
     );
+  }
+
+  /** Where to dial: the original destination, or the real address of a mapped hostname. */
+  private async target(conn: InboundConnection): Promise<Endpoint> {
+    if (conn.hostname === undefined || !this.opts.lookup) return conn.dst;
+    const address = await this.opts.lookup(conn.hostname);
+    return { family: address.includes(':') ? 6 : 4, address, port: conn.dst.port };
   }
 }

@@ -22,7 +22,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import type { IpStep, SysctlStep } from './route-plan.js';
+import type { FileStep, IpStep, SysctlStep } from './route-plan.js';
 import type { Uplink } from './uplink.js';
 
 export const JOURNAL_FILE = 'routes.json';
@@ -36,10 +36,11 @@ export interface NetnsId {
 }
 
 /** A step as journaled: sysctl steps carry the value found before they were applied. */
-export type JournaledStep = IpStep | (SysctlStep & { old?: string });
+/** `old`: a sysctl's previous value, or a file's previous bytes in base64. */
+export type JournaledStep = IpStep | (SysctlStep & { old?: string }) | (FileStep & { old?: string });
 
 export interface JournalMeta {
-  mode: 'route-all';
+  mode: 'route-all' | 'per-host';
   tunName: string;
   table?: number;
   priorityBase?: number;

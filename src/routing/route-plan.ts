@@ -51,7 +51,18 @@ export interface SysctlStep {
   desc: string;
 }
 
-export type Step = IpStep | SysctlStep;
+/**
+ * Rewrite a file in place (same inode, so a bind-mounted /etc/resolv.conf works);
+ * its undo writes back the bytes found just before, which the runner captures into the journal.
+ */
+export interface FileStep {
+  kind: 'file';
+  path: string;
+  content: string;
+  desc: string;
+}
+
+export type Step = IpStep | SysctlStep | FileStep;
 
 export class RoutePlanError extends Error {
   override name = 'RoutePlanError';
@@ -151,7 +162,9 @@ export function planPriorities(steps: readonly Step[]): number[] {
 }
 
 function renderStep(s: Step): string {
-  return s.kind === 'ip' ? formatArgv(s.do) : `sysctl -w ${s.key}=${s.value}`;
+  if (s.kind === 'ip') return formatArgv(s.do);
+  if (s.kind === 'sysctl') return `sysctl -w ${s.key}=${s.value}`;
+  return `write ${s.path}: ${JSON.stringify(s.content)}`;
 }
 
 /** `--dry-run`: the plan as commands a person could run, each after a `# why` line. */
@@ -163,5 +176,11 @@ export function renderPlan(steps: readonly Step[], opts: { comments?: boolean } 
 export function renderUndo(steps: readonly (Step & { old?: string })[]): string[] {
   return [...steps]
     .reverse()
-    .map((s) => (s.kind === 'ip' ? formatArgv(s.undo) : `sysctl -w ${s.key}=${s.old ?? '<value before start>'}`));
+    .map((s) =>
+      s.kind === 'ip'
+        ? formatArgv(s.undo)
+        : s.kind === 'sysctl'
+          ? `sysctl -w ${s.key}=${s.old ?? '<value before start>'}`
+          : `write back the original ${s.path}`,
+    );
 }

@@ -6,6 +6,7 @@
 // `ip` calls, ~1 ms each (docs/DECISIONS.md), and a signal can then never land
 // while a step is half-way between journal and kernel: the exit handlers run
 // between JS turns, i.e. between steps, and undo exactly what is journaled.
+import { readFileSync, writeFileSync } from 'node:fs';
 import { formatArgv, IpCommandError, ipExecSync, isAlreadyGone, procSysctl, type IpExecSync, type SysctlIo } from './ip-exec.js';
 import { planPriorities, RoutePlanError, type Step } from './route-plan.js';
 import type { JournaledStep } from './route-journal.js';
@@ -41,19 +42,27 @@ export interface RunnerOptions {
 }
 
 export function doCommand(s: JournaledStep): string {
+  if (s.kind === 'file') return `write ${s.path}`;
   return s.kind === 'ip' ? formatArgv(s.do) : `sysctl -w ${s.key}=${s.value}`;
 }
 
 export function undoCommand(s: JournaledStep): string {
+  if (s.kind === 'file') return `write back the original ${s.path}`;
   return s.kind === 'ip' ? formatArgv(s.undo) : `sysctl -w ${s.key}=${s.old ?? '?'}`;
+}
+
+/** Writes in place: truncate and write keeps the inode, so a bind mount stays intact (rename would not). */
+function writeInPlace(path: string, bytes: Buffer | string): void {
+  writeFileSync(path, bytes);
 }
 
 /** Runs one step's undo; 'gone' when there was nothing left to undo. Throws on any other failure. */
 export function undoStep(s: JournaledStep, exec: IpExecSync, sysctl: SysctlIo): 'undone' | 'gone' {
   try {
     if (s.kind === 'ip') exec(s.undo);
-    else if (s.old !== undefined) sysctl.write(s.key, s.old);
-    else return 'gone'; // never read, so never written
+    else if (s.old === undefined) return 'gone'; // never read, so never written
+    else if (s.kind === 'sysctl') sysctl.write(s.key, s.old);
+    else writeInPlace(s.path, Buffer.from(s.old, 'base64'));
     return 'undone';
   } catch (e) {
     if (isAlreadyGone(e)) return 'gone';
@@ -75,9 +84,11 @@ export function applySteps(steps: readonly Step[], journalOrOpts: StepRecorder |
     let js: JournaledStep = step;
     try {
       if (step.kind === 'sysctl') js = { ...step, old: sysctl.read(step.key) };
+      if (step.kind === 'file') js = { ...step, old: readFileSync(step.path).toString('base64') };
       opts.journal.record([...done, js], done.length);
       if (js.kind === 'ip') exec(js.do);
-      else sysctl.write(js.key, js.value);
+      else if (js.kind === 'sysctl') sysctl.write(js.key, js.value);
+      else writeInPlace(js.path, js.content);
     } catch (e) {
       const stderr = e instanceof IpCommandError ? e.stderr : e instanceof Error ? e.message : String(e);
       const failures: { command: string; error: string }[] = [];

@@ -49,6 +49,10 @@ export interface StackOptions {
   udp?: Partial<UdpSessionOptions>;
   /** Called when a UDP flow ends (for the connection log). */
   onUdpFlowEnd?: (e: UdpFlowEnd) => void;
+  /** The gateway's own DNS: UDP to address:53 is answered here instead of relayed. */
+  dns?: { address: number; answer: (query: Buffer) => Promise<Buffer | null> };
+  /** The hostname behind a destination address (a fake IP), known before any byte flows. */
+  hostnameOf?: (ip: number) => string | undefined;
 }
 
 export interface StackCounters {
@@ -60,6 +64,7 @@ export interface StackCounters {
   tcpPending: number;
   tcpTotal: number;
   synRefused: number;
+  dnsQueries: number;
   /** Segments handed to an existing connection. */
   tcpSegments: number;
   rstSent: number;
@@ -102,7 +107,9 @@ class TcpFlow implements TcpSink, ConnectionPort, InboundConnection {
   get dst(): Endpoint {
     return (this.dstEp ??= { family: 4, address: ipv4ToString(this.serverIp), port: this.serverPort });
   }
-  readonly hostname = undefined;
+  get hostname(): string | undefined {
+    return this.stack.opts.hostnameOf?.(this.serverIp);
+  }
 
   // ---- InboundConnection ----
   accept(): TcpStream {
@@ -180,6 +187,7 @@ export class Stack implements UdpOutput {
     tcpPending: 0,
     tcpTotal: 0,
     synRefused: 0,
+    dnsQueries: 0,
     tcpSegments: 0,
     rstSent: 0,
     retransmits: 0,
@@ -213,6 +221,7 @@ export class Stack implements UdpOutput {
     opts: Partial<StackOptions> = {},
   ) {
     this.opts = {
+      ...opts,
       tcp: opts.tcp ?? {},
       maxConnections: opts.maxConnections ?? 100_000,
       maxPending: opts.maxPending ?? 4096,
@@ -233,6 +242,12 @@ export class Stack implements UdpOutput {
     return this.flows.size;
   }
 
+  /** Connections to this address are open (a fake IP in use must not be recycled). */
+  hasFlowsTo(ip: number): boolean {
+    return (this.perServer.get(ip) ?? 0) > 0;
+  }
+  private readonly perServer = new Map<number, number>();
+
   /** One IP packet from the device. The buffer is only read during the call. */
   input(buf: Buffer, offset: number, length: number, now: number): void {
     this.lastNow = now;
@@ -252,11 +267,26 @@ export class Stack implements UdpOutput {
   }
 
   private inputUdp(buf: Buffer, off: number, len: number, src: number, dst: number, now: number): void {
-    if (this.udp === null) return this.drops.count(Drop.udp_unsupported);
+    const dns = this.opts.dns;
+    if (this.udp === null && dns === undefined) return this.drops.count(Drop.udp_unsupported);
     const u = this.udpView;
     const r = u.reset(buf, off, len, src, dst);
     if (r !== 0) return this.drops.count(r);
+    if (dns !== undefined && dst === dns.address && u.dstPort === 53) {
+      return this.answerDns(dns, src, u.srcPort, buf.subarray(u.payloadOffset, u.payloadOffset + u.payloadLength));
+    }
+    if (this.udp === null) return this.drops.count(Drop.udp_unsupported);
     this.udp.onDatagram(src, dst, u.srcPort, u.dstPort, buf, u.payloadOffset, u.payloadLength, now);
+  }
+
+  private answerDns(dns: NonNullable<StackOptions['dns']>, client: number, port: number, view: Buffer): void {
+    this.counters.dnsQueries++;
+    dns.answer(Buffer.from(view)).then(
+      (reply) => {
+        if (reply) this.sendUdp(dns.address, client, 53, port, reply, 0, reply.length);
+      },
+      () => this.drops.count(Drop.internal_error),
+    );
   }
 
   // ---- UdpOutput: datagrams and ICMP errors towards the client ----
@@ -314,6 +344,7 @@ export class Stack implements UdpOutput {
     const flow = new TcpFlow(this, src, dst, sport, dport);
     flow.conn = TcpConnection.fromSyn(flow, this.tcpOpts, this.nextIsn(), this.seg, now);
     this.flows.set4(src, dst, sport, dport, flow);
+    this.perServer.set(dst, (this.perServer.get(dst) ?? 0) + 1);
     this.counters.tcpActive++;
     this.counters.tcpPending++;
     this.counters.tcpTotal++;
@@ -448,6 +479,9 @@ export class Stack implements UdpOutput {
     if (flow.closed) return;
     flow.closed = true;
     this.flows.delete4(flow.clientIp, flow.serverIp, flow.clientPort, flow.serverPort);
+    const n = (this.perServer.get(flow.serverIp) ?? 1) - 1;
+    if (n > 0) this.perServer.set(flow.serverIp, n);
+    else this.perServer.delete(flow.serverIp);
     this.counters.tcpActive--;
     if (flow.pending) {
       flow.pending = false;

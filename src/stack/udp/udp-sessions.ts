@@ -31,6 +31,11 @@ export interface UdpSessionOptions {
   blockQuic: boolean;
   /** Datagrams held per flow while its socket is being set up. */
   maxPending: number;
+  /**
+   * The real address behind a destination (a fake IP in per-host mode), or null
+   * when it has none (stale: answered with port unreachable). Absent: relay as addressed.
+   */
+  resolveTarget?: (dst: number) => Promise<string | null> | string | null;
 }
 
 export const DEFAULT_UDP_OPTIONS: UdpSessionOptions = {
@@ -151,9 +156,23 @@ export class UdpSessions {
       this.counters.udpOut++;
       this.out.sendUdp(flow.serverIp, flow.clientIp, flow.serverPort, flow.clientPort, msg, 0, msg.length);
     });
-    sock.bind({ address: this.opts.localAddress, port: 0 }, () => {
+    sock.bind({ address: this.opts.localAddress, port: 0 }, async () => {
       if (flow.closed) return;
-      sock.connect(dport, ipv4ToString(dst), () => {
+      let target: string | null = ipv4ToString(dst);
+      if (this.opts.resolveTarget) {
+        try {
+          target = await this.opts.resolveTarget(dst);
+        } catch {
+          target = null;
+        }
+      }
+      if (flow.closed) return;
+      if (target === null) {
+        this.counters.udpUnreachable++;
+        this.out.sendPortUnreachable(flow);
+        return this.close(flow, 'no-target');
+      }
+      sock.connect(dport, target, () => {
         if (flow.closed) return;
         flow.ready = true;
         for (const p of flow.pending) sock.send(p);

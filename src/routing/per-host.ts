@@ -1,0 +1,100 @@
+// Per-host mode's system changes: route the fake-IP pool (which holds the
+// gateway's DNS address) into the TUN, and point resolv.conf at that DNS
+// address. No default route is touched. Like route-all, every step is
+// journaled before it runs, so `tunsteer down` undoes it after a crash.
+import { readFileSync } from 'node:fs';
+import { parseCidr } from '../cidr.js';
+import { ipExecSync, procSysctl, type IpExecSync } from './ip-exec.js';
+import { currentNetns, RouteJournal, sameNetns, StaleJournalError, type JournaledStep } from './route-journal.js';
+import { applySteps } from './route-runner.js';
+import { restoreFromJournal } from './restore.js';
+import type { Step } from './route-plan.js';
+
+export interface PerHostPlanConfig {
+  tunName: string;
+  /** The fake-IP pool, e.g. 198.18.0.0/15. */
+  pool: string;
+  /** The gateway's DNS address inside the pool. */
+  dnsAddress: string;
+  resolvConf: string;
+  /** The current resolv.conf text (read by the caller: the plan stays pure). */
+  resolvConfText: string;
+}
+
+/** The nameservers a resolv.conf names, in order. */
+export function nameservers(text: string): string[] {
+  const out: string[] = [];
+  for (const line of text.split('\n')) {
+    const m = /^\s*nameserver\s+(\S+)/.exec(line);
+    if (m) out.push(m[1]);
+  }
+  return out;
+}
+
+/** resolv.conf pointing at our DNS address; search/options lines are kept. */
+export function overrideResolvConf(text: string, dnsAddress: string): string {
+  const kept = text.split('\n').filter((l) => l.trim() !== '' && !/^\s*nameserver\s/.test(l) && !l.startsWith('# tunsteer'));
+  return [`# tunsteer per-host mode: names go to the gateway's DNS; the original is restored on exit`, `nameserver ${dnsAddress}`, ...kept, ''].join('\n');
+}
+
+export function planPerHost(cfg: PerHostPlanConfig): Step[] {
+  const pool = parseCidr(cfg.pool);
+  if (!pool || pool.family !== 4) throw new Error(`--fake-pool: "${cfg.pool}" is not an IPv4 CIDR`);
+  return [
+    {
+      kind: 'ip',
+      do: ['-4', 'route', 'add', pool.text, 'dev', cfg.tunName],
+      undo: ['-4', 'route', 'del', pool.text, 'dev', cfg.tunName],
+      desc: `fake IPs ${pool.text} (and the DNS address ${cfg.dnsAddress}) into ${cfg.tunName}`,
+    },
+    {
+      kind: 'file',
+      path: cfg.resolvConf,
+      content: overrideResolvConf(cfg.resolvConfText, cfg.dnsAddress),
+      desc: `${cfg.resolvConf}: nameserver ${cfg.dnsAddress}`,
+    },
+  ];
+}
+
+export interface PerHostHandle {
+  steps: Step[];
+  applied: JournaledStep[];
+  /** The resolvers the system had: the gateway forwards other names to them. */
+  upstreams: string[];
+}
+
+/**
+ * Reads the resolvers, plans, takes the state dir (undoing a dead gateway's
+ * leftovers in this namespace first), applies. Synchronous, like route-all.
+ */
+export function upPerHost(
+  cfg: Omit<PerHostPlanConfig, 'resolvConfText'> & { stateDir: string; log?: (l: string) => void; exec?: IpExecSync },
+): PerHostHandle {
+  const meta = { mode: 'per-host' as const, tunName: cfg.tunName };
+  let journal: RouteJournal;
+  try {
+    journal = RouteJournal.acquire(cfg.stateDir, meta);
+  } catch (e) {
+    if (!(e instanceof StaleJournalError) || !sameNetns(e.journal.netns, currentNetns())) throw e;
+    cfg.log?.(`undoing what dead tunsteer pid ${e.journal.pid} left in place`);
+    restoreFromJournal(cfg.stateDir, { log: cfg.log });
+    journal = RouteJournal.acquire(cfg.stateDir, meta);
+  }
+  // Read after any stale restore, so the resolvers are the real ones and not our own address.
+  const text = readFileSync(cfg.resolvConf, 'utf8');
+  const upstreams = nameservers(text).filter((n) => n !== cfg.dnsAddress);
+  if (upstreams.length === 0) {
+    journal.clear();
+    throw new Error(`${cfg.resolvConf} names no nameserver to forward other names to`);
+  }
+  const steps = planPerHost({ ...cfg, resolvConfText: text });
+  let applied: JournaledStep[];
+  try {
+    applied = applySteps(steps, { journal, exec: cfg.exec ?? ipExecSync, sysctl: procSysctl });
+  } catch (e) {
+    if (journal.data.steps.length === 0) journal.clear();
+    throw e;
+  }
+  journal.markUp();
+  return { steps, applied, upstreams };
+}

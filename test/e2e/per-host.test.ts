@@ -1,0 +1,102 @@
+// Per-host mode end to end: the client namespace's resolver file (its own,
+// /etc/netns/NAME/resolv.conf, bind-mounted by `ip netns exec`) is overridden;
+// mapped names resolve to fake IPs routed into the TUN; everything else
+// resolves and flows as before, past the gateway.
+import t from 'tap';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { nsExec, snapshotRouting, spawnNodeInNs } from '../helpers/netns.js';
+import { NGINX_IP, ROOT, makeTopology, startGateway, startNginx, tunsteerArgv, waitForGateway } from '../helpers/topology.js';
+
+t.setTimeout(300_000);
+const DNS_IP = '203.0.113.53';
+const topo = await makeTopology(t);
+await nsExec(topo.servers, ['ip', 'addr', 'add', `${DNS_IP}/32`, 'dev', 'lo']);
+await startNginx(t, topo);
+const dnsPeer = spawnNodeInNs(t, topo.servers, join(ROOT, 'test/helpers/dns-peer.ts'), [DNS_IP]);
+await dnsPeer.waitForLine((l) => l.includes('listening'));
+
+// The client namespace's own resolv.conf: `ip netns exec` bind-mounts it over
+// /etc/resolv.conf, so nothing here can touch this machine's resolver.
+const etcDir = `/etc/netns/${topo.client}`;
+mkdirSync(etcDir, { recursive: true });
+t.teardown(() => rmSync(etcDir, { recursive: true, force: true }));
+const original = `# test resolver\nsearch example.com\nnameserver ${DNS_IP}\noptions timeout:2\n`;
+writeFileSync(join(etcDir, 'resolv.conf'), original);
+const seen = await nsExec(topo.client, ['cat', '/etc/resolv.conf']);
+if (seen.stdout !== original) throw new Error('the client namespace does not see its own resolv.conf: refusing to run');
+
+const resolvNow = () => readFileSync(join(etcDir, 'resolv.conf'), 'utf8');
+const before = await snapshotRouting(topo.client);
+const stateDir = join(topo.tmp, 'state');
+const args = ['--mode', 'per-host', '--host', 'api.example.com', '--host', '*.corp.example', '--state-dir', stateDir, '--tun-name', 'tsh0'];
+let gw = startGateway(t, topo.client, args);
+await waitForGateway(topo.client, stateDir, gw);
+const dig = async (...a: string[]) => (await nsExec(topo.client, ['dig', '+time=3', '+tries=1', ...a], { allowFail: true })).stdout;
+const status = async () => JSON.parse((await nsExec(topo.client, tunsteerArgv(['status', '--state-dir', stateDir, '--json']))).stdout);
+
+let fakeIp = '';
+t.test('resolv.conf points at the gateway, search/options kept', async (t) => {
+  t.match(resolvNow(), /^nameserver 198\.18\.0\.2$/m);
+  t.match(resolvNow(), /^search example\.com$/m);
+  t.notMatch(resolvNow(), new RegExp(`nameserver ${DNS_IP.replaceAll('.', '\\.')}`));
+});
+
+t.test('a mapped name resolves to a pool address, the same one twice (dig and getent)', async (t) => {
+  fakeIp = (await dig('+short', 'api.example.com')).trim();
+  t.match(fakeIp, /^198\.1[89]\.\d+\.\d+$/);
+  t.equal((await dig('+short', 'api.example.com')).trim(), fakeIp);
+  const g = await nsExec(topo.client, ['getent', 'hosts', 'api.example.com']);
+  t.equal(g.stdout.split(/\s+/)[0], fakeIp);
+  t.match((await dig('+short', 'x.corp.example')).trim(), /^198\.1[89]\./, 'a *.suffix pattern maps too');
+  t.equal((await dig('+short', 'AAAA', 'api.example.com')).trim(), '', 'AAAA: empty answer');
+});
+
+t.test('curl to the mapped name goes through the gateway, which knows the hostname', async (t) => {
+  const r = await nsExec(topo.client, ['curl', '-sSf', '--max-time', '10', 'http://api.example.com/hello']);
+  t.equal(r.stdout, 'hello from nginx\n');
+  const line = await gw.waitForLine((l) => l.includes('"host":"api.example.com"'), 10_000);
+  const rec = JSON.parse(line);
+  t.equal(rec.dst, `${fakeIp}:80`);
+  t.equal(rec.end, 'closed');
+});
+
+t.test('an unmapped name resolves to its real address and never touches the gateway', async (t) => {
+  const totalBefore = (await status()).status.counters.proxy_total;
+  t.equal((await dig('+short', 'other.example.com')).trim(), NGINX_IP);
+  const r = await nsExec(topo.client, ['curl', '-sSf', '--max-time', '10', 'http://other.example.com/hello']);
+  t.equal(r.stdout, 'hello from nginx\n');
+  await new Promise((r) => setTimeout(r, 1200)); // one status period
+  t.equal((await status()).status.counters.proxy_total, totalBefore, 'no connection through the gateway');
+});
+
+t.test('an unknown name gives NXDOMAIN; a truncated answer makes dig retry over TCP', async (t) => {
+  t.match(await dig('nowhere.example.com'), /status: NXDOMAIN/);
+  const big = await dig('big.example.com');
+  t.match(big, /Truncated, retrying in TCP mode/);
+  t.equal((big.match(/IN\s+A\s+203\.0\.113\./g) ?? []).length, 40, 'the full answer over TCP');
+});
+
+t.test('normal exit restores resolv.conf and routes byte for byte', async (t) => {
+  gw.kill('SIGTERM');
+  t.equal((await gw.exited()).code, 143);
+  t.equal(resolvNow(), original);
+  t.equal((await snapshotRouting(topo.client)).text, before.text);
+});
+
+t.test('mappings survive a restart', async (t) => {
+  gw = startGateway(t, topo.client, args);
+  await waitForGateway(topo.client, stateDir, gw);
+  t.equal((await dig('+short', 'api.example.com')).trim(), fakeIp);
+});
+
+t.test('kill -9 then `tunsteer down` restores resolv.conf and routes byte for byte', async (t) => {
+  t.not(resolvNow(), original);
+  gw.kill('SIGKILL');
+  await gw.exited();
+  const d = await nsExec(topo.client, tunsteerArgv(['down', '--state-dir', stateDir]));
+  t.equal(d.code, 0);
+  t.equal(resolvNow(), original);
+  t.equal((await snapshotRouting(topo.client)).text, before.text);
+  t.ok(existsSync(join(stateDir, 'fake-ip.json')), 'the mappings stay for the next start');
+});
