@@ -17,6 +17,8 @@ export interface UpArgs {
   hosts: string[];
   fakePool: string;
   resolvConf: string;
+  /** route-all: answer DNS to any address:53 with the gateway's DNS. */
+  dnsHijack: boolean;
   tunName: string;
   mtu: number;
   tunAddress: string;
@@ -69,7 +71,9 @@ Options of up:
   --mode per-host         only names matching --host resolve to fake IPs routed into the TUN; DNS overridden
   --host PATTERN          per-host: api.example.com (that name) or *.corp.example (names below it); repeatable
   --fake-pool CIDR        per-host: the fake-IP pool (default 198.18.0.0/15)
-  --resolv-conf PATH      per-host: the resolver file to override and restore (default /etc/resolv.conf)
+  --resolv-conf PATH      the resolver file: per-host overrides and restores it; route-all reads its resolvers
+  --no-dns-hijack         route-all: relay DNS like any UDP instead of answering port 53 itself (default: answer,
+                          with fake IPs for --host names so rules can see them)
   --tun-name NAME         TUN device name (default tunsteer0)
   --mtu N                 TUN MTU, 576..65520 (default 65520)
   --tun-address CIDR      TUN address (default 198.18.0.1/30)
@@ -146,6 +150,7 @@ function parseUp(argv: string[]): UpArgs {
     host: { type: 'string', multiple: true },
     'fake-pool': { type: 'string' },
     'resolv-conf': { type: 'string' },
+    'no-dns-hijack': { type: 'boolean' },
     'tun-name': { type: 'string' },
     mtu: { type: 'string' },
     'tun-address': { type: 'string' },
@@ -191,6 +196,7 @@ function parseUp(argv: string[]): UpArgs {
     hosts,
     fakePool: fp.text,
     resolvConf: s('resolv-conf') ?? '/etc/resolv.conf',
+    dnsHijack: v['no-dns-hijack'] !== true,
     tunName,
     mtu: int('mtu', s('mtu'), 65520, 576, 65520),
     tunAddress,

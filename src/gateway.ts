@@ -18,7 +18,7 @@ import { dryRunRouteAll, upRouteAll } from './routing/route-all.js';
 import { RouteJournal } from './routing/route-journal.js';
 import { installExitHandlers, restoreFromJournal } from './routing/restore.js';
 import type { RoutePlanConfig } from './routing/route-plan.js';
-import { planPerHost, upPerHost } from './routing/per-host.js';
+import { nameservers, planPerHost, upPerHost } from './routing/per-host.js';
 import { FakeIpPool } from './routing/fake-ip-pool.js';
 import { HostPatterns } from './routing/host-patterns.js';
 import { DnsOverride } from './routing/dns-override.js';
@@ -87,7 +87,7 @@ export async function runUp(args: UpArgs): Promise<number> {
   const liveTo = (ip: number) => stack?.hasFlowsTo(ip) ?? false;
   mode =
     args.mode === 'route-all'
-      ? setupRouteAll(args, planCfg, log)
+      ? setupRouteAll(args, planCfg, liveTo, log)
       : await setupPerHost(args, dnsAddress, liveTo, log);
   const core = new ProxyCore({ log, connectTimeoutMs: args.connectTimeoutMs, ...mode.proxy });
   const errorLog = new RateLimit(10_000);
@@ -138,73 +138,101 @@ export async function runUp(args: UpArgs): Promise<number> {
   return -1;
 }
 
-function setupRouteAll(args: UpArgs, planCfg: RoutePlanConfig, log: Logger): ModeSetup {
+function setupRouteAll(args: UpArgs, planCfg: RoutePlanConfig, liveTo: (ip: number) => boolean, log: Logger): ModeSetup {
   const route = upRouteAll({ ...planCfg, stateDir: args.stateDir, log: (l) => log.warn(l) });
-  return {
+  const base: ModeSetup = {
     uplink: route.uplink,
     plan: route.steps.map((st) => st.desc),
     stack: { udp: { localAddress: route.uplink.source } },
     proxy: { localAddress: route.uplink.source },
   };
+  if (!args.dnsHijack) return base;
+  let upstreams: string[] = [];
+  try {
+    upstreams = nameservers(readFileSync(args.resolvConf, 'utf8'));
+  } catch {
+    // no resolver file: nothing to forward to
+  }
+  if (upstreams.length === 0) {
+    log.warn({ resolvConf: args.resolvConf }, 'no nameserver to forward to: DNS is relayed, not hijacked');
+    return base;
+  }
+  // DNS to any address:53 is answered by the gateway: names matching --host get
+  // fake IPs (so rules see the name), the rest is forwarded to the system's resolvers.
+  const d = gatewayDns(args, upstreams, route.uplink.source, liveTo);
+  return {
+    ...base,
+    stack: { ...d.stack, dns: { address: -1, answer: (q) => d.dns.answer(q) }, udp: { ...base.stack.udp, ...d.stack.udp } },
+    proxy: { ...base.proxy, ...d.proxy, dnsOverTcp: { address: '*', answer: (q) => d.dns.answer(q, true) } },
+    counters: d.counters,
+    onExit: d.save,
+  };
 }
 
 async function setupPerHost(args: UpArgs, dnsAddress: string, liveTo: (ip: number) => boolean, log: Logger): Promise<ModeSetup> {
+  const h = upPerHost({ tunName: args.tunName, pool: args.fakePool, dnsAddress, resolvConf: args.resolvConf, stateDir: args.stateDir, log: (l) => log.warn(l) });
+  const d = gatewayDns(args, h.upstreams, undefined, liveTo);
+  return {
+    uplink: { dev: args.tunName, source: dnsAddress },
+    plan: h.steps.map((st) => st.desc),
+    stack: { ...d.stack, dns: { address: parseIpv4(dnsAddress)!, answer: (q) => d.dns.answer(q) } },
+    proxy: { ...d.proxy, dnsOverTcp: { address: dnsAddress, answer: (q) => d.dns.answer(q, true) } },
+    counters: d.counters,
+    onExit: d.save,
+  };
+}
+
+/**
+ * The gateway's DNS and fake-IP pool, shared by both modes: answers, the
+ * stack's and the proxy core's view of fake IPs, and mapping persistence
+ * (clients may have cached an answer across a restart).
+ */
+function gatewayDns(args: UpArgs, upstreams: string[], localAddress: string | undefined, liveTo: (ip: number) => boolean) {
   const pool = new FakeIpPool({ cidr: args.fakePool, reserved: 4 }, liveTo);
-  // Mappings survive a restart: clients may have cached an answer.
   const mapFile = join(args.stateDir, 'fake-ip.json');
   try {
     pool.load(JSON.parse(readFileSync(mapFile, 'utf8')));
   } catch {
     // none yet, or unreadable: start empty
   }
-  const saveMappings = () => {
+  let saved = '';
+  const save = () => {
+    const text = JSON.stringify(pool.save());
+    if (text === saved) return;
     mkdirSync(args.stateDir, { recursive: true });
-    writeFileSync(`${mapFile}.tmp`, JSON.stringify(pool.save()));
+    writeFileSync(`${mapFile}.tmp`, text);
     renameSync(`${mapFile}.tmp`, mapFile);
+    saved = text;
   };
-  const h = upPerHost({ tunName: args.tunName, pool: args.fakePool, dnsAddress, resolvConf: args.resolvConf, stateDir: args.stateDir, log: (l) => log.warn(l) });
+  setInterval(save, 5000).unref();
   const resolver = new Resolver({ timeout: 2000, tries: 2 });
-  resolver.setServers(h.upstreams);
+  resolver.setServers(upstreams);
+  if (localAddress) resolver.setLocalAddress(localAddress);
   const lookup = async (name: string) => {
     const [a] = await resolver.resolve4(name);
     if (!a) throw new Error(`${name}: no address`);
     return a;
   };
-  const dns = new DnsOverride({ hosts: new HostPatterns(args.hosts), pool, upstreams: h.upstreams, timeoutMs: 2000, ttl: 10 });
-  const dnsIp = parseIpv4(dnsAddress)!;
-  let saved = '';
-  setInterval(() => {
-    const now = JSON.stringify(pool.save());
-    if (now !== saved) {
-      saveMappings();
-      saved = now;
-    }
-  }, 5000).unref();
-  return {
-    uplink: { dev: args.tunName, source: dnsAddress },
-    plan: h.steps.map((st) => st.desc),
-    stack: {
-      dns: { address: dnsIp, answer: (q) => dns.answer(q) },
-      hostnameOf: (ip) => (pool.contains(ip) ? pool.nameOf(ip) : undefined),
-      udp: {
-        resolveTarget: async (dst) => {
-          if (!pool.contains(dst)) return ipv4ToString(dst);
-          const name = pool.nameOf(dst);
-          return name === undefined ? null : lookup(name);
-        },
+  const dns = new DnsOverride({ hosts: new HostPatterns(args.hosts), pool, upstreams, timeoutMs: 2000, ttl: 10, localAddress });
+  const stack: Partial<StackOptions> = {
+    hostnameOf: (ip) => (pool.contains(ip) ? pool.nameOf(ip) : undefined),
+    udp: {
+      resolveTarget: async (dst) => {
+        if (!pool.contains(dst)) return ipv4ToString(dst);
+        const name = pool.nameOf(dst);
+        return name === undefined ? null : lookup(name);
       },
     },
-    proxy: {
-      lookup,
-      isFakeAddress: (a) => {
-        const ip = parseIpv4(a);
-        return ip !== null && pool.contains(ip);
-      },
-      dnsOverTcp: { address: dnsAddress, answer: (q) => dns.answer(q, true) },
-    },
-    counters: () => ({ ...prefixed('dns_', dns.counters), fake_mappings: pool.mappings, upstream_resolvers: h.upstreams.length }),
-    onExit: saveMappings,
   };
+  const proxy: Partial<ProxyCoreOptions> = {
+    lookup,
+    isFakeAddress: (a) => {
+      const ip = parseIpv4(a);
+      return ip !== null && pool.contains(ip);
+    },
+  };
+  const counters = () => ({ ...prefixed('dns_', dns.counters), fake_mappings: pool.mappings, upstream_resolvers: upstreams.length });
+  return { dns, stack, proxy, counters, save };
 }
 
 function prefixed(p: string, o: object): Record<string, number> {

@@ -18,7 +18,10 @@ export interface ProxyCoreOptions {
   lookup?: (hostname: string) => Promise<string>;
   /** True for addresses of the fake-IP pool: without a hostname such a connection is stale. */
   isFakeAddress?: (address: string) => boolean;
-  /** The gateway's own DNS over TCP (clients retry there after a truncated answer). */
+  /**
+   * The gateway's own DNS over TCP (clients retry there after a truncated answer);
+   * address '*' takes port 53 of every destination (route-all's DNS hijack).
+   */
   dnsOverTcp?: { address: string; answer: (query: Buffer) => Promise<Buffer | null> };
 }
 
@@ -61,7 +64,7 @@ export class ProxyCore {
       this.opts.log.info({ ...line, up, down, ms: Math.round(performance.now() - started), end, error }, 'conn');
     };
     const dns = this.opts.dnsOverTcp;
-    if (dns && conn.dst.address === dns.address && conn.dst.port === 53) {
+    if (dns && conn.dst.port === 53 && (conn.dst.address === dns.address || dns.address === '*')) {
       line.action = 'dns';
       serveDnsOverTcp(conn.accept(), dns.answer).then((end) => finish(end));
       return;

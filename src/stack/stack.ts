@@ -49,7 +49,10 @@ export interface StackOptions {
   udp?: Partial<UdpSessionOptions>;
   /** Called when a UDP flow ends (for the connection log). */
   onUdpFlowEnd?: (e: UdpFlowEnd) => void;
-  /** The gateway's own DNS: UDP to address:53 is answered here instead of relayed. */
+  /**
+   * The gateway's own DNS: UDP to address:53 is answered here instead of relayed;
+   * address -1 answers port 53 of every destination (route-all's DNS hijack).
+   */
   dns?: { address: number; answer: (query: Buffer) => Promise<Buffer | null> };
   /** The hostname behind a destination address (a fake IP), known before any byte flows. */
   hostnameOf?: (ip: number) => string | undefined;
@@ -272,18 +275,19 @@ export class Stack implements UdpOutput {
     const u = this.udpView;
     const r = u.reset(buf, off, len, src, dst);
     if (r !== 0) return this.drops.count(r);
-    if (dns !== undefined && dst === dns.address && u.dstPort === 53) {
-      return this.answerDns(dns, src, u.srcPort, buf.subarray(u.payloadOffset, u.payloadOffset + u.payloadLength));
+    if (dns !== undefined && u.dstPort === 53 && (dst === dns.address || dns.address === -1)) {
+      return this.answerDns(dns, src, dst, u.srcPort, buf.subarray(u.payloadOffset, u.payloadOffset + u.payloadLength));
     }
     if (this.udp === null) return this.drops.count(Drop.udp_unsupported);
     this.udp.onDatagram(src, dst, u.srcPort, u.dstPort, buf, u.payloadOffset, u.payloadLength, now);
   }
 
-  private answerDns(dns: NonNullable<StackOptions['dns']>, client: number, port: number, view: Buffer): void {
+  private answerDns(dns: NonNullable<StackOptions['dns']>, client: number, server: number, port: number, view: Buffer): void {
     this.counters.dnsQueries++;
     dns.answer(Buffer.from(view)).then(
       (reply) => {
-        if (reply) this.sendUdp(dns.address, client, 53, port, reply, 0, reply.length);
+        // The answer comes from the address the client asked.
+        if (reply) this.sendUdp(server, client, 53, port, reply, 0, reply.length);
       },
       () => this.drops.count(Drop.internal_error),
     );

@@ -3,30 +3,17 @@
 // mapped names resolve to fake IPs routed into the TUN; everything else
 // resolves and flows as before, past the gateway.
 import t from 'tap';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { nsExec, snapshotRouting, spawnNodeInNs } from '../helpers/netns.js';
-import { NGINX_IP, ROOT, makeTopology, startGateway, startNginx, tunsteerArgv, waitForGateway } from '../helpers/topology.js';
+import { nsExec, snapshotRouting } from '../helpers/netns.js';
+import { DNS_IP, NGINX_IP, clientResolvConf, makeTopology, startDnsPeer, startGateway, startNginx, tunsteerArgv, waitForGateway } from '../helpers/topology.js';
 
 t.setTimeout(300_000);
-const DNS_IP = '203.0.113.53';
 const topo = await makeTopology(t);
-await nsExec(topo.servers, ['ip', 'addr', 'add', `${DNS_IP}/32`, 'dev', 'lo']);
 await startNginx(t, topo);
-const dnsPeer = spawnNodeInNs(t, topo.servers, join(ROOT, 'test/helpers/dns-peer.ts'), [DNS_IP]);
-await dnsPeer.waitForLine((l) => l.includes('listening'));
-
-// The client namespace's own resolv.conf: `ip netns exec` bind-mounts it over
-// /etc/resolv.conf, so nothing here can touch this machine's resolver.
-const etcDir = `/etc/netns/${topo.client}`;
-mkdirSync(etcDir, { recursive: true });
-t.teardown(() => rmSync(etcDir, { recursive: true, force: true }));
+await startDnsPeer(t, topo);
 const original = `# test resolver\nsearch example.com\nnameserver ${DNS_IP}\noptions timeout:2\n`;
-writeFileSync(join(etcDir, 'resolv.conf'), original);
-const seen = await nsExec(topo.client, ['cat', '/etc/resolv.conf']);
-if (seen.stdout !== original) throw new Error('the client namespace does not see its own resolv.conf: refusing to run');
-
-const resolvNow = () => readFileSync(join(etcDir, 'resolv.conf'), 'utf8');
+const resolvNow = await clientResolvConf(t, topo.client, original);
 const before = await snapshotRouting(topo.client);
 const stateDir = join(topo.tmp, 'state');
 const args = ['--mode', 'per-host', '--host', 'api.example.com', '--host', '*.corp.example', '--state-dir', stateDir, '--tun-name', 'tsh0'];

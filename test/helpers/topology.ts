@@ -5,7 +5,7 @@
 //   default via 192.0.2.2                                   203.0.113.10 nginx :80
 //                                                           203.0.113.11 iperf3 :5201
 //                                                           203.0.113.12 tcp-peer :7000
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createNetns, nsExec, spawnInNs, spawnNodeInNs, veth, type NsChild, type TeardownHost } from './netns.js';
@@ -113,4 +113,30 @@ export async function waitForGateway(ns: string, stateDir: string, gw: NsChild, 
     await new Promise((r) => setTimeout(r, 200));
   }
   throw new Error(`gateway not up within ${timeoutMs} ms: ${gw.stderrText()}; last status: ${last}`);
+}
+
+export const DNS_IP = '203.0.113.53';
+
+/** Starts the test DNS server (test/helpers/dns-peer.ts) on DNS_IP in the servers namespace. */
+export async function startDnsPeer(t: TeardownHost, topo: Topology): Promise<NsChild> {
+  await nsExec(topo.servers, ['ip', 'addr', 'add', `${DNS_IP}/32`, 'dev', 'lo']);
+  const p = spawnNodeInNs(t, topo.servers, join(ROOT, 'test/helpers/dns-peer.ts'), [DNS_IP]);
+  await p.waitForLine((l) => l.includes('listening'));
+  return p;
+}
+
+/**
+ * Gives the client namespace its own resolv.conf (/etc/netns/NS/resolv.conf,
+ * bind-mounted over /etc/resolv.conf by `ip netns exec`) and checks that the
+ * namespace sees it, so nothing a test does can reach this machine's resolver.
+ * Returns a reader of the file's current text.
+ */
+export async function clientResolvConf(t: TeardownHost, ns: string, text: string): Promise<() => string> {
+  const dir = `/etc/netns/${ns}`;
+  mkdirSync(dir, { recursive: true });
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'resolv.conf'), text);
+  const seen = await nsExec(ns, ['cat', '/etc/resolv.conf']);
+  if (seen.stdout !== text) throw new Error(`${ns} does not see its own resolv.conf: refusing to run`);
+  return () => readFileSync(join(dir, 'resolv.conf'), 'utf8');
 }
