@@ -48,6 +48,17 @@ t.test('curl to the mapped name goes through the gateway, which knows the hostna
   t.equal(rec.end, 'closed');
 });
 
+t.test('a fake IP with no mapping (a stale cached answer) is refused with a RST and logged', async (t) => {
+  const n = await nsExec(
+    topo.client,
+    [process.execPath, '-e', `require('net').connect(80,'198.18.3.3').on('error',e=>{console.log(e.code);process.exit(0)}).on('connect',()=>{console.log('connected');process.exit(1)})`],
+    { timeoutMs: 15_000, allowFail: true },
+  );
+  t.equal(n.stdout.trim(), 'ECONNREFUSED');
+  const line = JSON.parse(await gw.waitForLine((l) => l.includes('198.18.3.3:80'), 5000));
+  t.equal(line.end, 'stale-fake-ip');
+});
+
 t.test('an unmapped name resolves to its real address and never touches the gateway', async (t) => {
   const totalBefore = (await status()).status.counters.proxy_total;
   t.equal((await dig('+short', 'other.example.com')).trim(), NGINX_IP);
