@@ -210,6 +210,8 @@ export interface NsChild extends ChildProcess {
   exited(): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** Everything written to stderr so far. */
   stderrText(): string;
+  /** Every stdout line so far. */
+  stdoutLines(): readonly string[];
 }
 
 /**
@@ -238,6 +240,7 @@ export function spawnInNs(t: TeardownHost, ns: string, argv: string[], opts: Spa
   child.stderrText = () => err;
 
   const lines: string[] = [];
+  child.stdoutLines = () => lines;
   const lineWaiters = new Set<(l: string | null) => void>();
   if (child.stdout) {
     createInterface({ input: child.stdout }).on('line', (l) => {
