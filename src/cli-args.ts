@@ -5,6 +5,8 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { LOG_LEVELS } from './log.js';
 import { parseCidr } from './cidr.js';
 import { isHostPattern } from './routing/host-patterns.js';
+import { ConfigError, readConfig, parseHostPort } from './config/load-config.js';
+import type { ConfigFile } from './config/schema.js';
 
 export class UsageError extends Error {}
 
@@ -37,6 +39,30 @@ export interface UpArgs {
   udpIdleMs: number;
   maxUdpFlows: number;
   blockQuic: boolean;
+  /** The config file's contents (rules, upstreams); flags already merged over it. */
+  config: ConfigFile;
+  sniffTimeoutMs: number;
+  httpInspect: boolean;
+  /** host:port of the Prometheus endpoint, loopback only; undefined = off. */
+  metrics?: { host: string; port: number };
+  /** Also serve the explicit proxy on this loopback address. */
+  listen?: { host: string; port: number };
+}
+
+export interface ProxyArgs {
+  command: 'proxy';
+  listen: { host: string; port: number };
+  config: ConfigFile;
+  logLevel: (typeof LOG_LEVELS)[number];
+  connectTimeoutMs: number;
+  sniffTimeoutMs: number;
+  httpInspect: boolean;
+  metrics?: { host: string; port: number };
+}
+
+export interface CheckConfigArgs {
+  command: 'check-config';
+  file: string;
 }
 
 export interface DownArgs {
@@ -55,18 +81,22 @@ export interface HelpArgs {
   topic?: string;
 }
 
-export type CliArgs = UpArgs | DownArgs | StatusArgs | HelpArgs;
+export type CliArgs = UpArgs | DownArgs | StatusArgs | HelpArgs | ProxyArgs | CheckConfigArgs;
 
 export const HELP = `tunsteer: a transparent traffic-steering gateway for Linux
 
 Usage:
   tunsteer up --mode route-all [options]   run the gateway in the foreground until SIGINT/SIGTERM
   tunsteer up --mode per-host --host PATTERN... [options]
+  tunsteer proxy [--listen 127.0.0.1:8080] [--config FILE]
+                                           explicit proxy only (HTTP proxy and SOCKS5 on one port); no root, no TUN
+  tunsteer check-config FILE               validate a config file; names every bad field, exit 2 if any
   tunsteer down [--state-dir DIR]          restore what a dead gateway left behind
   tunsteer status [--state-dir DIR] [--json]  mode, device, routes and live counters; exit 1 when none runs
   tunsteer --help
 
-Options of up:
+Options of up (flags override the config file):
+  --config FILE           YAML or JSON: mode, hosts, rules, upstreams, limits, logging (see tunsteer.example.yaml)
   --mode route-all        default route through the TUN, the gateway's own sockets kept out (policy routing)
   --mode per-host         only names matching --host resolve to fake IPs routed into the TUN; DNS overridden
   --host PATTERN          per-host: api.example.com (that name) or *.corp.example (names below it); repeatable
@@ -91,6 +121,13 @@ Options of up:
   --udp-idle-timeout MS   a UDP flow without traffic expires after this (default 60000; DNS flows 10000)
   --max-udp-flows N       UDP flows held at once; datagrams of new flows beyond it are dropped (default 4096)
   --block-quic            answer UDP to port 443 with port unreachable, so browsers use TCP where rules must see it
+  --sniff-timeout MS      how long to wait for a client's first bytes (TLS SNI, HTTP Host) (default 300)
+  --no-http-inspect       relay HTTP as opaque bytes unless a header rule needs it (no per-request log lines)
+  --metrics HOST:PORT     Prometheus metrics on a loopback address (default off)
+  --listen HOST:PORT      also serve the explicit proxy (HTTP proxy + SOCKS5) on a loopback address
+
+Options of proxy: --listen HOST:PORT (default 127.0.0.1:8080), --config, --log-level, --connect-timeout,
+  --sniff-timeout, --no-http-inspect, --metrics
 `;
 
 function int(flag: string, v: string | undefined, def: number, min: number, max: number): number {
@@ -127,6 +164,12 @@ export function parseCli(argv: string[]): CliArgs {
   switch (command) {
     case 'up':
       return parseUp(rest);
+    case 'proxy':
+      return parseProxy(rest);
+    case 'check-config': {
+      if (rest.length !== 1 || rest[0].startsWith('-')) throw new UsageError('check-config: give exactly one FILE');
+      return { command: 'check-config', file: rest[0] };
+    }
     case 'down': {
       const { values } = parse(rest, { 'state-dir': { type: 'string' } });
       return { command: 'down', stateDir: (values['state-dir'] as string | undefined) ?? DEFAULT_STATE_DIR };
@@ -140,12 +183,38 @@ export function parseCli(argv: string[]): CliArgs {
       };
     }
     default:
-      throw new UsageError(`unknown command "${command}" (try: up, down, status, --help)`);
+      throw new UsageError(`unknown command "${command}" (try: up, proxy, check-config, down, status, --help)`);
   }
 }
 
+function loadConfig(file: string | undefined): ConfigFile {
+  if (file === undefined) return {};
+  try {
+    return readConfig(file);
+  } catch (e) {
+    if (e instanceof ConfigError) throw new UsageError(e.message);
+    throw e;
+  }
+}
+
+/** host:port on loopback: these listeners never face the network. */
+function loopbackAddress(flag: string, v: string | undefined): { host: string; port: number } | undefined {
+  if (v === undefined) return undefined;
+  const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(v);
+  if (!m || Number(m[2]) > 65535) throw new UsageError(`--${flag}: "${v}" is not HOST:PORT`);
+  const { host, port } = parseHostPort(v);
+  if (!(host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host))) {
+    throw new UsageError(`--${flag}: "${host}" is not a loopback address (127.0.0.0/8, ::1 or localhost)`);
+  }
+  return { host, port };
+}
+
+const str = (v: unknown) => v as string | undefined;
+const num = (v: number | undefined) => (v === undefined ? undefined : String(v));
+
 function parseUp(argv: string[]): UpArgs {
   const { values: v } = parse(argv, {
+    config: { type: 'string' },
     mode: { type: 'string' },
     host: { type: 'string', multiple: true },
     'fake-pool': { type: 'string' },
@@ -168,26 +237,34 @@ function parseUp(argv: string[]): UpArgs {
     'udp-idle-timeout': { type: 'string' },
     'max-udp-flows': { type: 'string' },
     'block-quic': { type: 'boolean' },
+    'sniff-timeout': { type: 'string' },
+    'no-http-inspect': { type: 'boolean' },
+    metrics: { type: 'string' },
+    listen: { type: 'string' },
   });
+  const c = loadConfig(str(v.config));
+  const lim = c.limits ?? {};
+  // a flag wins over the file, the file over the default
   const s = (k: string) => v[k] as string | undefined;
-  if (s('mode') === undefined) throw new UsageError('--mode: required (route-all or per-host)');
-  const mode = oneOf('mode', s('mode'), 'route-all', ['route-all', 'per-host'] as const);
-  const hosts = (v.host as string[] | undefined) ?? [];
+  const modeText = s('mode') ?? c.mode;
+  if (modeText === undefined) throw new UsageError('--mode: required (route-all or per-host), as a flag or `mode:` in the config');
+  const mode = oneOf('mode', modeText, 'route-all', ['route-all', 'per-host'] as const);
+  const hosts = (v.host as string[] | undefined) ?? c.hosts ?? [];
   for (const h of hosts) if (!isHostPattern(h)) throw new UsageError(`--host: "${h}" is not a host name or *.suffix pattern`);
   if (mode === 'per-host' && hosts.length === 0) throw new UsageError('--host: per-host mode needs at least one --host PATTERN');
-  const fakePool = s('fake-pool') ?? '198.18.0.0/15';
+  const fakePool = s('fake-pool') ?? c.fake_pool ?? '198.18.0.0/15';
   const fp = parseCidr(fakePool);
   if (!fp || fp.family !== 4 || fp.prefix > 28) throw new UsageError(`--fake-pool: "${fakePool}" is not an IPv4 network of /28 or larger`);
-  const tunName = s('tun-name') ?? 'tunsteer0';
+  const tunName = s('tun-name') ?? c.tun?.name ?? 'tunsteer0';
   if (!/^[A-Za-z0-9_.-]{1,15}$/.test(tunName)) {
     throw new UsageError(`--tun-name: "${tunName}" is not a valid interface name (1-15 of A-Z a-z 0-9 _ . -)`);
   }
-  const excludes = ((v.exclude as string[] | undefined) ?? []).map((c) => {
-    const p = parseCidr(c);
-    if (!p) throw new UsageError(`--exclude: "${c}" is not a CIDR such as 203.0.113.0/24`);
+  const excludes = ((v.exclude as string[] | undefined) ?? c.exclude ?? []).map((x) => {
+    const p = parseCidr(x);
+    if (!p) throw new UsageError(`--exclude: "${x}" is not a CIDR such as 203.0.113.0/24`);
     return p.text;
   });
-  const tunAddress = s('tun-address') ?? '198.18.0.1/30';
+  const tunAddress = s('tun-address') ?? c.tun?.address ?? '198.18.0.1/30';
   const ta = parseCidr(tunAddress, { hostBits: true });
   if (!ta || ta.family !== 4) throw new UsageError(`--tun-address: "${tunAddress}" is not an IPv4 address/prefix`);
   return {
@@ -196,23 +273,52 @@ function parseUp(argv: string[]): UpArgs {
     hosts,
     fakePool: fp.text,
     resolvConf: s('resolv-conf') ?? '/etc/resolv.conf',
-    dnsHijack: v['no-dns-hijack'] !== true,
+    dnsHijack: v['no-dns-hijack'] === true ? false : (c.dns_hijack ?? true),
     tunName,
-    mtu: int('mtu', s('mtu'), 65520, 576, 65520),
+    mtu: int('mtu', s('mtu') ?? num(c.tun?.mtu), 65520, 576, 65520),
     tunAddress,
     excludes,
-    stateDir: s('state-dir') ?? DEFAULT_STATE_DIR,
-    logLevel: oneOf('log-level', s('log-level'), 'info', LOG_LEVELS),
+    stateDir: s('state-dir') ?? c.state_dir ?? DEFAULT_STATE_DIR,
+    logLevel: oneOf('log-level', s('log-level') ?? c.logging?.level, 'info', LOG_LEVELS),
     dryRun: v['dry-run'] === true,
     table: int('table', s('table'), 2022, 1, 2 ** 31 - 1),
     rulePriority: int('rule-priority', s('rule-priority'), 9000, 1, 32000),
-    connectTimeoutMs: int('connect-timeout', s('connect-timeout'), 10_000, 100, 600_000),
-    maxConnections: int('max-connections', s('max-connections'), 100_000, 1, 10_000_000),
-    tunBackend: oneOf('tun-backend', s('tun-backend'), 'native', ['native', 'tuntap2'] as const),
-    tcpRcvBuf: int('tcp-rcvbuf', s('tcp-rcvbuf'), 1 << 20, 4096, 1 << 30),
-    tcpSndBuf: int('tcp-sndbuf', s('tcp-sndbuf'), 1 << 20, 4096, 1 << 30),
-    udpIdleMs: int('udp-idle-timeout', s('udp-idle-timeout'), 60_000, 1000, 86_400_000),
-    maxUdpFlows: int('max-udp-flows', s('max-udp-flows'), 4096, 1, 1_000_000),
-    blockQuic: v['block-quic'] === true,
+    connectTimeoutMs: int('connect-timeout', s('connect-timeout') ?? num(lim.connect_timeout_ms), 10_000, 100, 600_000),
+    maxConnections: int('max-connections', s('max-connections') ?? num(lim.max_connections), 100_000, 1, 10_000_000),
+    tunBackend: oneOf('tun-backend', s('tun-backend') ?? c.tun?.backend, 'native', ['native', 'tuntap2'] as const),
+    tcpRcvBuf: int('tcp-rcvbuf', s('tcp-rcvbuf') ?? num(lim.tcp_rcvbuf), 1 << 20, 4096, 1 << 30),
+    tcpSndBuf: int('tcp-sndbuf', s('tcp-sndbuf') ?? num(lim.tcp_sndbuf), 1 << 20, 4096, 1 << 30),
+    udpIdleMs: int('udp-idle-timeout', s('udp-idle-timeout') ?? num(lim.udp_idle_timeout_ms), 60_000, 1000, 86_400_000),
+    maxUdpFlows: int('max-udp-flows', s('max-udp-flows') ?? num(lim.max_udp_flows), 4096, 1, 1_000_000),
+    blockQuic: v['block-quic'] === true || c.block_quic === true,
+    config: c,
+    sniffTimeoutMs: int('sniff-timeout', s('sniff-timeout') ?? num(c.sniff?.timeout_ms), 300, 1, 10_000),
+    httpInspect: v['no-http-inspect'] === true ? false : (c.sniff?.http_inspect ?? true),
+    metrics: loopbackAddress('metrics', s('metrics') ?? c.metrics),
+    listen: loopbackAddress('listen', s('listen') ?? c.listen),
+  };
+}
+
+function parseProxy(argv: string[]): ProxyArgs {
+  const { values: v } = parse(argv, {
+    config: { type: 'string' },
+    listen: { type: 'string' },
+    'log-level': { type: 'string' },
+    'connect-timeout': { type: 'string' },
+    'sniff-timeout': { type: 'string' },
+    'no-http-inspect': { type: 'boolean' },
+    metrics: { type: 'string' },
+  });
+  const c = loadConfig(str(v.config));
+  const s = (k: string) => v[k] as string | undefined;
+  return {
+    command: 'proxy',
+    listen: loopbackAddress('listen', s('listen') ?? c.listen ?? '127.0.0.1:8080')!,
+    config: c,
+    logLevel: oneOf('log-level', s('log-level') ?? c.logging?.level, 'info', LOG_LEVELS),
+    connectTimeoutMs: int('connect-timeout', s('connect-timeout') ?? num(c.limits?.connect_timeout_ms), 10_000, 100, 600_000),
+    sniffTimeoutMs: int('sniff-timeout', s('sniff-timeout') ?? num(c.sniff?.timeout_ms), 300, 1, 10_000),
+    httpInspect: v['no-http-inspect'] === true ? false : (c.sniff?.http_inspect ?? true),
+    metrics: loopbackAddress('metrics', s('metrics') ?? c.metrics),
   };
 }

@@ -24,6 +24,9 @@ import { HostPatterns } from './routing/host-patterns.js';
 import { DnsOverride } from './routing/dns-override.js';
 import { renderPlan } from './routing/route-plan.js';
 import { statusPath, writeStatus, type StatusSnapshot } from './status-file.js';
+import { policyFromConfig } from './config/build-policy.js';
+import { ExplicitProxy } from './proxy/explicit-proxy.js';
+import { metricsRegistry, serveMetrics } from './metrics.js';
 
 const TICK_MS = 10;
 
@@ -64,6 +67,8 @@ export async function runUp(args: UpArgs): Promise<number> {
     return 1;
   }
 
+  // secrets and upstreams are read before anything changes on the system
+  const policy = policyFromConfig(args.config);
   const log = createLogger(args.logLevel);
   const dev = await openTun({ backend: args.tunBackend, name: args.tunName, mtu: args.mtu, addresses: [tunAddress] });
   let stack: Stack | null = null;
@@ -89,7 +94,14 @@ export async function runUp(args: UpArgs): Promise<number> {
     args.mode === 'route-all'
       ? setupRouteAll(args, planCfg, liveTo, log)
       : await setupPerHost(args, dnsAddress, liveTo, log);
-  const core = new ProxyCore({ log, connectTimeoutMs: args.connectTimeoutMs, ...mode.proxy });
+  const core = new ProxyCore({
+    log,
+    connectTimeoutMs: args.connectTimeoutMs,
+    policy,
+    sniffTimeoutMs: args.sniffTimeoutMs,
+    httpInspect: args.httpInspect,
+    ...mode.proxy,
+  });
   const errorLog = new RateLimit(10_000);
   const s = (stack = new Stack(dev, (c) => core.handle(c), {
     maxConnections: args.maxConnections,
@@ -134,6 +146,11 @@ export async function runUp(args: UpArgs): Promise<number> {
   };
   publish();
   setInterval(publish, 1000).unref();
+  if (args.listen) await new ExplicitProxy(core).listen(args.listen.host, args.listen.port);
+  if (args.metrics) {
+    const stackView = () => ({ counters: { ...s.counters }, drops: Object.fromEntries(s.drops.entries()) });
+    await serveMetrics(args.metrics, metricsRegistry({ proxy: core, stack: stackView }));
+  }
   log.info({ mode: args.mode, tun: dev.name, mtu: dev.mtu, uplink: m.uplink, plan: m.plan }, 'gateway up');
   return -1;
 }

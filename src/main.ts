@@ -2,6 +2,7 @@
 // The tunsteer CLI: parse, dispatch, map failures to exit codes
 // (2 = usage, 1 = runtime failure).
 import { HELP, parseCli, UsageError } from './cli-args.js';
+import { ConfigError } from './config/load-config.js';
 
 async function main(argv: string[]): Promise<number> {
   let args;
@@ -30,6 +31,14 @@ async function main(argv: string[]): Promise<number> {
       const { runStatus } = await import('./status.js');
       return runStatus(args);
     }
+    case 'proxy': {
+      const { runProxy } = await import('./proxy-command.js');
+      return runProxy(args);
+    }
+    case 'check-config': {
+      const { runCheckConfig } = await import('./proxy-command.js');
+      return runCheckConfig(args);
+    }
   }
 }
 
@@ -40,6 +49,7 @@ main(process.argv.slice(2)).then(
   },
   (e: Error) => {
     process.stderr.write(`tunsteer: ${e.message}\n`);
-    process.exitCode = 1;
+    // a config that parses but cannot be used (an unset variable) is still the user's input
+    process.exitCode = e instanceof ConfigError ? 2 : 1;
   },
 );

@@ -7,8 +7,12 @@ import type { Endpoint } from '../stack/contracts.js';
 
 export type InboundKind = 'tun' | 'http-proxy' | 'socks5' | 'redirect' | 'tproxy';
 
-/** How a refused connection is answered: a TCP reset, or an ICMP unreachable. */
-export type RejectHow = 'rst' | 'unreachable';
+/**
+ * Why a connection is refused, so each inbound answers in its own terms: the
+ * TUN with a RST or an ICMP unreachable, an HTTP proxy with 502 or 403, SOCKS5
+ * with its reply codes. `forbidden` is a rule's reject.
+ */
+export type RejectHow = 'rst' | 'unreachable' | 'forbidden';
 
 export interface InboundConnection {
   readonly id: number;
@@ -17,7 +21,10 @@ export interface InboundConnection {
   readonly src: Endpoint;
   /** The original destination the client addressed. */
   readonly dst: Endpoint;
-  /** Known before any byte flows when the destination is a fake IP (per-host mode). */
+  /**
+   * Known before any byte flows when the destination is a fake IP (per-host
+   * mode) or the client named it (explicit proxy: then dst.address is that name).
+   */
   readonly hostname?: string;
   /** Completes the client's handshake; returns the byte stream (half-close aware). */
   accept(): Duplex;

@@ -1,7 +1,7 @@
 // Opens the upstream side of a proxied connection. Direct dials bind to the
 // uplink source address: the route-all policy rule sends sockets bound there
 // through the main table, so the gateway never loops back into its own TUN.
-import net from 'node:net';
+import net, { isIP } from 'node:net';
 import type { Endpoint } from '../stack/contracts.js';
 
 export interface DialOptions {
@@ -42,7 +42,8 @@ export function dialDirect(dst: Endpoint, opts: DialOptions): Promise<net.Socket
     const sock = net.connect({
       host: dst.address,
       port: dst.port,
-      family: dst.family,
+      // a name (explicit proxy) is resolved by the system, either family
+      family: isIP(dst.address) ? dst.family : undefined,
       localAddress: opts.localAddress,
       noDelay: true,
       allowHalfOpen: true,

@@ -38,6 +38,6 @@ t.test('a --host name gets a fake IP and its connection carries the name', async
   t.match(ip, /^198\.1[89]\./);
   const r = await nsExec(topo.client, ['curl', '-sSf', '--max-time', '10', 'http://api.example.com/hello']);
   t.equal(r.stdout, 'hello from nginx\n');
-  const line = JSON.parse(await gw.waitForLine((l) => l.includes('"host":"api.example.com"'), 10_000));
+  const line = JSON.parse(await gw.waitForLine((l) => l.includes('"msg":"conn"') && l.includes('"host":"api.example.com"'), 10_000));
   t.equal(line.dst, `${ip}:80`);
 });

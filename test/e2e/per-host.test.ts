@@ -42,7 +42,7 @@ t.test('a mapped name resolves to a pool address, the same one twice (dig and ge
 t.test('curl to the mapped name goes through the gateway, which knows the hostname', async (t) => {
   const r = await nsExec(topo.client, ['curl', '-sSf', '--max-time', '10', 'http://api.example.com/hello']);
   t.equal(r.stdout, 'hello from nginx\n');
-  const line = await gw.waitForLine((l) => l.includes('"host":"api.example.com"'), 10_000);
+  const line = await gw.waitForLine((l) => l.includes('"msg":"conn"') && l.includes('"host":"api.example.com"'), 10_000);
   const rec = JSON.parse(line);
   t.equal(rec.dst, `${fakeIp}:80`);
   t.equal(rec.end, 'closed');

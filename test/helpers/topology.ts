@@ -5,6 +5,7 @@
 //   default via 192.0.2.2                                   203.0.113.10 nginx :80
 //                                                           203.0.113.11 iperf3 :5201
 //                                                           203.0.113.12 tcp-peer :7000
+import type { SpawnOptions } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -97,8 +98,8 @@ export function tunsteerArgv(args: string[]): string[] {
   return [process.execPath, '--import', 'tsx', join(ROOT, 'src/main.ts'), ...args];
 }
 
-export function startGateway(t: TeardownHost, ns: string, args: string[]): NsChild {
-  return spawnInNs(t, ns, tunsteerArgv(['up', ...args]));
+export function startGateway(t: TeardownHost, ns: string, args: string[], opts: SpawnOptions = {}): NsChild {
+  return spawnInNs(t, ns, tunsteerArgv(['up', ...args]), opts);
 }
 
 /** Polls `tunsteer status` until it exits 0 (the routes are in place). */

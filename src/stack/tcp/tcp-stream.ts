@@ -73,6 +73,19 @@ export class TcpStream extends Duplex {
     this.destroy(new ResetError(reason));
   }
 
+  // ---- the parts of net.Socket that Node's HTTP server calls ----
+  // Idle and keepalive timing belong to the TCP connection (its keepalive and
+  // RTO), and Nagle does not apply: these are deliberate no-ops.
+  setTimeout(_ms: number, _cb?: () => void): this {
+    return this;
+  }
+  setNoDelay(_noDelay?: boolean): this {
+    return this;
+  }
+  setKeepAlive(_enable?: boolean, _delay?: number): this {
+    return this;
+  }
+
   // ---- Duplex implementation ----
 
   override _read(): void {

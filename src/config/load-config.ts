@@ -1,0 +1,126 @@
+// Reads a YAML or JSON config file, validates it, and turns it into the
+// models the gateway runs with. Every error names the field and the reason.
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import type { z } from 'zod';
+import { configSchema, type ConfigFile, type RuleConfig } from './schema.js';
+import type { PortRange, Rule, RuleAction, RuleMatch } from '../proxy/rules/rule-types.js';
+import { cidrMatch } from '../proxy/rules/cidr-match.js';
+import type { UpstreamProxy } from '../proxy/upstream-proxies.js';
+
+export class ConfigError extends Error {}
+
+function fieldPath(path: readonly PropertyKey[]): string {
+  let s = '';
+  for (const p of path) s += typeof p === 'number' ? `[${p}]` : s ? `.${String(p)}` : String(p);
+  return s || '(top level)';
+}
+
+export function formatIssues(file: string, issues: readonly z.core.$ZodIssue[]): string {
+  return issues
+    .map((i) => {
+      if (i.code === 'unrecognized_keys') {
+        const at = i.path.length ? `${fieldPath(i.path)}.` : '';
+        return `${file}: ${i.keys.map((k) => at + k).join(', ')}: unknown field`;
+      }
+      return `${file}: ${fieldPath(i.path)}: ${i.message}`;
+    })
+    .join('\n');
+}
+
+/** Parses and validates; throws ConfigError with one line per problem. */
+export function readConfig(file: string): ConfigFile {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ConfigError(`${file}: cannot read: ${(e as Error).message}`);
+  }
+  let raw: unknown;
+  try {
+    // YAML is a superset of JSON, so one parser reads both
+    raw = parseYaml(text, { prettyErrors: true }) ?? {};
+  } catch (e) {
+    throw new ConfigError(`${file}: not valid YAML/JSON: ${(e as Error).message.split('\n')[0]}`);
+  }
+  const r = configSchema.safeParse(raw);
+  if (!r.success) throw new ConfigError(formatIssues(file, r.error.issues));
+  return r.data;
+}
+
+function portRange(p: number | string): PortRange {
+  if (typeof p === 'number') return { from: p, to: p };
+  const [a, b = a] = p.split('-').map(Number);
+  return { from: a, to: b };
+}
+
+export function toRule(r: RuleConfig, index: number): Rule {
+  const match: RuleMatch = {};
+  if (r.domain) match.domain = r.domain;
+  if (r.domain_suffix) match.domainSuffix = r.domain_suffix;
+  if (r.domain_keyword) match.domainKeyword = r.domain_keyword;
+  if (r.cidr) match.cidr = r.cidr.map((c) => cidrMatch(c)!);
+  if (r.port) match.port = r.port.map(portRange);
+  if (r.protocol) match.protocol = r.protocol;
+  if (r.source_cidr) match.sourceCidr = r.source_cidr.map((c) => cidrMatch(c)!);
+  let action: RuleAction;
+  switch (r.action) {
+    case 'direct':
+    case 'reject':
+      action = { type: r.action };
+      break;
+    case 'proxy':
+      action = { type: 'proxy', upstream: r.upstream! };
+      break;
+    case 'set-header':
+      action = {
+        type: 'set-header',
+        header: r.header!,
+        value: r.value_env !== undefined ? { env: r.value_env } : { file: r.value_file! },
+        upstream: r.upstream,
+      };
+      break;
+    case 'remove-header':
+      action = { type: 'remove-header', header: r.header!, upstream: r.upstream };
+      break;
+  }
+  return { index, name: r.name, match, action };
+}
+
+export function rulesOf(c: ConfigFile): Rule[] {
+  return (c.rules ?? []).map(toRule);
+}
+
+function splitAddress(a: string): { host: string; port: number } {
+  const colon = a.lastIndexOf(':');
+  const host = a.slice(0, colon).replace(/^\[(.*)\]$/, '$1');
+  return { host, port: Number(a.slice(colon + 1)) };
+}
+
+export { splitAddress as parseHostPort };
+
+/** Reads a secret named by `env` or `file`; the value never appears in an error. */
+export function readSecret(where: string, src: { env: string } | { file: string }, env: NodeJS.ProcessEnv = process.env): string {
+  if ('env' in src) {
+    const v = env[src.env];
+    if (v === undefined) throw new ConfigError(`${where}: environment variable ${src.env} is not set`);
+    return v;
+  }
+  try {
+    return readFileSync(src.file, 'utf8').replace(/\r?\n$/, '');
+  } catch (e) {
+    throw new ConfigError(`${where}: cannot read ${src.file}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`);
+  }
+}
+
+export function upstreamsOf(c: ConfigFile, env: NodeJS.ProcessEnv = process.env): Map<string, UpstreamProxy> {
+  const out = new Map<string, UpstreamProxy>();
+  for (const [name, u] of Object.entries(c.upstreams ?? {})) {
+    const { host, port } = splitAddress(u.address);
+    let password: string | undefined;
+    if (u.password_env !== undefined) password = readSecret(`upstreams.${name}.password_env`, { env: u.password_env }, env);
+    if (u.password_file !== undefined) password = readSecret(`upstreams.${name}.password_file`, { file: u.password_file }, env);
+    out.set(name, { name, type: u.type, host, port, username: u.username, password });
+  }
+  return out;
+}

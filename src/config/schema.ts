@@ -1,0 +1,149 @@
+// The config file's schema (zod). Field names are the file's (snake_case);
+// unknown keys are errors, so a typo is named instead of silently ignored.
+// Secrets never live in the file: header values and proxy passwords come from
+// an environment variable or a file the config names.
+import { z } from 'zod';
+import { parseCidr } from '../cidr.js';
+import { isHostPattern } from '../routing/host-patterns.js';
+import { LOG_LEVELS } from '../log.js';
+
+const hostName = z
+  .string()
+  .transform((s) => s.trim().toLowerCase().replace(/\.$/, ''))
+  .refine((s) => /^[a-z0-9_*-]+(\.[a-z0-9_-]+)*$/.test(s) && s.length <= 253, 'not a domain name');
+
+const oneOrMany = <T extends z.ZodType>(t: T) => z.union([t, z.array(t).min(1)]).transform((v) => (Array.isArray(v) ? v : [v]) as z.output<T>[]);
+
+const cidrText = z.string().refine((s) => parseCidr(s) !== null, 'not a CIDR such as 203.0.113.0/24 or 2001:db8::/32 (host bits must be zero)');
+
+const portSpec = z.union([
+  z.number().int().min(1).max(65535),
+  z
+    .string()
+    .regex(/^\d{1,5}(-\d{1,5})?$/, 'a port is a number or "from-to"')
+    .refine((s) => {
+      const [a, b = a] = s.split('-').map(Number);
+      return a >= 1 && b <= 65535 && a <= b;
+    }, 'ports are 1..65535 and from <= to'),
+]);
+
+const headerName = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'not an HTTP header name');
+const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'not an environment variable name');
+
+const address = z.string().refine((s) => /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(s) && Number(s.slice(s.lastIndexOf(':') + 1)) <= 65535, 'expected host:port');
+
+export const upstreamSchema = z.strictObject({
+  type: z.enum(['socks5', 'http']),
+  address,
+  username: z.string().optional(),
+  password_env: envName.optional(),
+  password_file: z.string().optional(),
+});
+
+export const ruleSchema = z
+  .strictObject({
+    name: z.string().optional(),
+    domain: oneOrMany(hostName).optional(),
+    domain_suffix: oneOrMany(hostName).optional(),
+    domain_keyword: oneOrMany(z.string().min(1).transform((s) => s.toLowerCase())).optional(),
+    cidr: oneOrMany(cidrText).optional(),
+    port: oneOrMany(portSpec).optional(),
+    protocol: oneOrMany(z.enum(['http', 'tls', 'tcp', 'udp'])).optional(),
+    source_cidr: oneOrMany(cidrText).optional(),
+    action: z.enum(['direct', 'proxy', 'reject', 'set-header', 'remove-header']),
+    upstream: z.string().optional(),
+    header: headerName.optional(),
+    value_env: envName.optional(),
+    value_file: z.string().optional(),
+    /** Named so the error can say where secrets belong. */
+    value: z.unknown().optional(),
+  })
+  .superRefine((r, ctx) => {
+    const need = (key: keyof typeof r, why: string) => {
+      if (r[key] === undefined) ctx.addIssue({ code: 'custom', path: [key], message: why });
+    };
+    const forbid = (key: keyof typeof r, why: string) => {
+      if (r[key] !== undefined) ctx.addIssue({ code: 'custom', path: [key], message: why });
+    };
+    forbid('value', 'secrets never go in the config text: use value_env or value_file');
+    if (r.action === 'proxy') need('upstream', `action "proxy" needs the name of an upstream`);
+    if (r.action === 'set-header' || r.action === 'remove-header') need('header', `action "${r.action}" needs a header name`);
+    if (r.action === 'set-header') {
+      if (r.value_env === undefined && r.value_file === undefined) {
+        ctx.addIssue({ code: 'custom', path: ['value_env'], message: 'action "set-header" needs value_env or value_file' });
+      }
+      if (r.value_env !== undefined && r.value_file !== undefined) forbid('value_file', 'give value_env or value_file, not both');
+    } else {
+      forbid('value_env', `only action "set-header" takes a value`);
+      forbid('value_file', `only action "set-header" takes a value`);
+    }
+    if (r.action === 'direct' || r.action === 'reject') {
+      forbid('upstream', `action "${r.action}" takes no upstream`);
+      forbid('header', `action "${r.action}" takes no header`);
+    }
+    if (r.action === 'proxy') forbid('header', 'action "proxy" takes no header');
+  });
+
+export const configSchema = z
+  .strictObject({
+    mode: z.enum(['route-all', 'per-host']).optional(),
+    hosts: z.array(z.string().refine(isHostPattern, 'not a host name or *.suffix pattern')).optional(),
+    fake_pool: cidrText.optional(),
+    exclude: z.array(cidrText).optional(),
+    dns_hijack: z.boolean().optional(),
+    block_quic: z.boolean().optional(),
+    state_dir: z.string().min(1).optional(),
+    tun: z
+      .strictObject({
+        name: z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/, '1-15 of A-Z a-z 0-9 _ . -').optional(),
+        mtu: z.number().int().min(576).max(65520).optional(),
+        address: z.string().optional(),
+        backend: z.enum(['native', 'tuntap2']).optional(),
+      })
+      .optional(),
+    upstreams: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/, 'upstream names are A-Z a-z 0-9 _ . -'), upstreamSchema).optional(),
+    rules: z.array(ruleSchema).optional(),
+    sniff: z
+      .strictObject({
+        timeout_ms: z.number().int().min(1).max(10_000).optional(),
+        http_inspect: z.boolean().optional(),
+      })
+      .optional(),
+    limits: z
+      .strictObject({
+        max_connections: z.number().int().min(1).max(10_000_000).optional(),
+        connect_timeout_ms: z.number().int().min(100).max(600_000).optional(),
+        tcp_rcvbuf: z.number().int().min(4096).max(2 ** 30).optional(),
+        tcp_sndbuf: z.number().int().min(4096).max(2 ** 30).optional(),
+        max_udp_flows: z.number().int().min(1).max(1_000_000).optional(),
+        udp_idle_timeout_ms: z.number().int().min(1000).max(86_400_000).optional(),
+      })
+      .optional(),
+    logging: z.strictObject({ level: z.enum(LOG_LEVELS).optional() }).optional(),
+    listen: address.optional(),
+    metrics: address.optional(),
+  })
+  .superRefine((c, ctx) => {
+    const names = Object.keys(c.upstreams ?? {});
+    (c.rules ?? []).forEach((r, i) => {
+      if (r.upstream !== undefined && !names.includes(r.upstream)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['rules', i, 'upstream'],
+          message: `unknown upstream "${r.upstream}" (${names.length ? `known: ${names.join(', ')}` : 'no upstreams are configured'})`,
+        });
+      }
+    });
+    if (c.mode === 'per-host' && (c.hosts ?? []).length === 0) {
+      ctx.addIssue({ code: 'custom', path: ['hosts'], message: 'per-host mode needs at least one host pattern' });
+    }
+    for (const [name, u] of Object.entries(c.upstreams ?? {})) {
+      if (u.password_env !== undefined && u.password_file !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['upstreams', name, 'password_file'], message: 'give password_env or password_file, not both' });
+      }
+    }
+  });
+
+export type ConfigFile = z.output<typeof configSchema>;
+export type RuleConfig = z.output<typeof ruleSchema>;
+export type UpstreamConfig = z.output<typeof upstreamSchema>;

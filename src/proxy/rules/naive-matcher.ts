@@ -1,0 +1,79 @@
+// The reference matcher: a plain first-match loop, written to be obviously right.
+// The compiled matcher must give the same answer for every input (see the property test).
+//
+// Decisions beyond rule-types.ts, shared with the compiled matcher:
+// - a key with an empty list counts as absent (as in sing-box), so it does not constrain;
+// - hostnames and config names compare lower-case with one trailing dot removed;
+//   keywords are only lower-cased (a dot in a keyword is part of the substring);
+// - a destination/source address that is not an IP address matches no CIDR;
+// - protocols compare by equality ('http' does not match a 'tcp' rule).
+import { addressBytes, cidrContains } from './cidr-match.js';
+import type { MatchInput, Rule, RuleMatch, RuleMatcher } from './rule-types.js';
+
+export function normaliseName(name: string): string {
+  const lower = name.toLowerCase();
+  return lower.endsWith('.') ? lower.slice(0, -1) : lower;
+}
+
+export interface Suffix {
+  /** The name the suffix is anchored at. */
+  base: string;
+  /** Written with a leading dot: only names strictly below `base`. */
+  strict: boolean;
+}
+
+export function parseSuffix(value: string): Suffix {
+  const strict = value.startsWith('.');
+  return { base: normaliseName(strict ? value.slice(1) : value), strict };
+}
+
+export function suffixMatches(s: Suffix, name: string): boolean {
+  return (!s.strict && name === s.base) || name.endsWith('.' + s.base);
+}
+
+/** A key counts only with at least one value. */
+export function present<T>(values: T[] | undefined): values is T[] {
+  return values !== undefined && values.length > 0;
+}
+
+export function hasDomainGroup(m: RuleMatch): boolean {
+  return present(m.domain) || present(m.domainSuffix) || present(m.domainKeyword);
+}
+
+export class NaiveMatcher implements RuleMatcher {
+  private readonly rules: Rule[];
+
+  constructor(rules: Rule[]) {
+    this.rules = rules;
+  }
+
+  match(input: MatchInput): Rule | undefined {
+    return this.rules.find((rule) => ruleMatches(rule.match, input));
+  }
+}
+
+function ruleMatches(m: RuleMatch, input: MatchInput): boolean {
+  if (hasDomainGroup(m)) {
+    if (input.hostname === undefined) return false;
+    const name = normaliseName(input.hostname);
+    const exact = (m.domain ?? []).some((d) => normaliseName(d) === name);
+    const suffix = (m.domainSuffix ?? []).some((s) => suffixMatches(parseSuffix(s), name));
+    const keyword = (m.domainKeyword ?? []).some((k) => name.includes(k.toLowerCase()));
+    if (!exact && !suffix && !keyword) return false;
+  }
+  if (present(m.cidr)) {
+    const dst = addressBytes(input.dstAddress);
+    if (!dst || !m.cidr.some((c) => cidrContains(c, dst))) return false;
+  }
+  if (present(m.sourceCidr)) {
+    const src = addressBytes(input.srcAddress);
+    if (!src || !m.sourceCidr.some((c) => cidrContains(c, src))) return false;
+  }
+  if (present(m.port)) {
+    if (!m.port.some((r) => r.from <= input.dstPort && input.dstPort <= r.to)) return false;
+  }
+  if (present(m.protocol)) {
+    if (!m.protocol.includes(input.protocol)) return false;
+  }
+  return true;
+}
