@@ -106,9 +106,25 @@ export async function runUp(args: UpArgs): Promise<number> {
   const s = (stack = new Stack(dev, (c) => core.handle(c), {
     maxConnections: args.maxConnections,
     tcp: { rcvBuf: args.tcpRcvBuf, sndBuf: args.tcpSndBuf },
-    onUdpFlowEnd: (e) => log.info({ inbound: 'tun', proto: 'udp', rule: 'default', action: 'direct', ...e }, 'conn'),
+    onUdpFlowEnd: (e) => log.info({ inbound: 'tun', proto: 'udp', ...e }, 'conn'),
     ...mode.stack,
-    udp: { idleMs: args.udpIdleMs, maxFlows: args.maxUdpFlows, blockQuic: args.blockQuic, ...mode.stack.udp },
+    udp: {
+      idleMs: args.udpIdleMs,
+      maxFlows: args.maxUdpFlows,
+      blockQuic: args.blockQuic,
+      // UDP is relayed direct: a proxy rule cannot carry it (no SOCKS5 UDP yet), so only reject applies
+      admit: (f) => {
+        const d = policy.decide({
+          hostname: mode?.stack.hostnameOf?.(f.serverIp),
+          protocol: 'udp',
+          dstAddress: ipv4ToString(f.serverIp),
+          dstPort: f.serverPort,
+          srcAddress: ipv4ToString(f.clientIp),
+        });
+        return { rule: d.rule, action: d.action === 'reject' ? 'reject' : 'direct' };
+      },
+      ...mode.stack.udp,
+    },
   }));
   dev.start((batch) => {
     const now = performance.now();

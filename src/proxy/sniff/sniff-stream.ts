@@ -18,7 +18,8 @@ export interface Sniffed {
 }
 
 /** The most we hold back from the upstream while deciding. */
-const SNIFF_LIMIT = 16 * 1024;
+// a 16 KiB ClientHello plus its record headers still fits
+const SNIFF_LIMIT = 17 * 1024;
 
 export function classify(buf: Buffer): Sniffed | null {
   if (buf.length === 0) return null;

@@ -92,7 +92,7 @@ export function sniffTlsClientHello(buf: Buffer): TlsSniff {
 
   if (data.length < 4) return final ? { kind: 'tls' } : { kind: 'need-more' };
   const msgEnd = 4 + data.readUIntBE(1, 3);
-  // legacy_version: 3.0 to 3.3 (TLS 1.3 keeps 3.3 here, RFC 8446 §4.1.2)
+  // legacy_version is 3.x, x <= 4 (TLS 1.3 clients put 3.3 here, RFC 8446 §4.1.2)
   if (data.length > 4 && data[4] !== 3) return { kind: 'not-tls' };
   if (data.length > 5 && data[5] > 4) return { kind: 'not-tls' };
   if (msgEnd > MAX_HELLO) {

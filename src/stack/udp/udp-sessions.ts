@@ -36,6 +36,11 @@ export interface UdpSessionOptions {
    * when it has none (stale: answered with port unreachable). Absent: relay as addressed.
    */
   resolveTarget?: (dst: number) => Promise<string | null> | string | null;
+  /**
+   * The rules' say on a new flow: a reject is answered with port unreachable
+   * (UDP's RST), per datagram, without opening a socket. Absent: all admitted.
+   */
+  admit?: (flow: UdpFlowKey) => { rule: string; action: string };
 }
 
 export const DEFAULT_UDP_OPTIONS: UdpSessionOptions = {
@@ -62,6 +67,8 @@ export interface UdpFlowEnd {
   down: number;
   ms: number;
   end: string;
+  rule: string;
+  action: string;
 }
 
 class UdpFlow implements UdpFlowKey {
@@ -72,6 +79,8 @@ class UdpFlow implements UdpFlowKey {
   lastActive: number;
   up = 0;
   down = 0;
+  rule = 'default';
+  action = 'direct';
   constructor(
     readonly clientIp: number,
     readonly serverIp: number,
@@ -117,7 +126,18 @@ export class UdpSessions {
         this.counters.udpDropped++;
         return;
       }
+      const verdict = this.opts.admit?.({ clientIp: src, serverIp: dst, clientPort: sport, serverPort: dport });
+      if (verdict?.action === 'reject') {
+        this.counters.udpDropped++;
+        this.counters.udpUnreachable++;
+        this.out.sendPortUnreachable({ clientIp: src, serverIp: dst, clientPort: sport, serverPort: dport });
+        return;
+      }
       flow = this.open(src, dst, sport, dport, now);
+      if (verdict) {
+        flow.rule = verdict.rule;
+        flow.action = verdict.action;
+      }
     }
     flow.lastActive = now;
     const copy = Buffer.allocUnsafe(len); // the kernel may keep it until the send completes
@@ -217,6 +237,8 @@ export class UdpSessions {
       down: flow.down,
       ms: Math.round(this.clock() - flow.started),
       end,
+      rule: flow.rule,
+      action: flow.action,
     });
   }
 }
