@@ -37,7 +37,7 @@ function ms(s: string): number {
 async function wrk(ns: string, connections: number, close: boolean): Promise<WrkResult> {
   const runs: WrkResult[] = [];
   for (let i = 0; i < RUNS; i++) {
-    const argv = ['wrk', '-t', '2', '-c', String(connections), '-d', `${SECONDS}s`, '--latency', '--timeout', '5s'];
+    const argv = ['wrk', '-t', String(Math.min(2, connections)), '-c', String(connections), '-d', `${SECONDS}s`, '--latency', '--timeout', '5s'];
     if (close) argv.push('-H', 'Connection: close');
     const r = await nsExec(ns, [...argv, `http://${NGINX_IP}/hello`], { timeoutMs: (SECONDS + 30) * 1000 });
     const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(r.stdout)?.[1] ?? NaN);

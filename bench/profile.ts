@@ -1,8 +1,9 @@
 // CPU profile of the gateway under one iperf3 stream (5 s) in namespaces of
 // its own; writes a .cpuprofile to /tmp/prof (open in Chrome DevTools, or sum
 // self time per function with any cpuprofile reader).
-//   npm run build && node --import tsx bench/profile.ts [up|down|conn]
-// conn: wrk with a new connection per request against nginx's small response.
+//   npm run build && node --import tsx bench/profile.ts [up|down|conn|keepalive]
+// conn: wrk with a new connection per request against nginx's small response;
+// keepalive: wrk with 8 kept-alive connections (the HTTP-inspecting path).
 import { join } from 'node:path';
 import { mkdtempSync } from 'node:fs';
 import { nsExec, spawnInNs } from '../test/helpers/netns.js';
@@ -16,9 +17,10 @@ try {
   const sd = mkdtempSync('/tmp/tsE-prof-');
   const gw = spawnInNs(host, topo.client, [process.execPath, '--cpu-prof', '--cpu-prof-dir=/tmp/prof', join(ROOT, 'dist/src/main.js'), 'up', '--mode', 'route-all', '--state-dir', sd, '--tun-name', 'tsp0', '--log-level', 'warn']);
   await waitForGateway(topo.client, sd, gw);
-  if (dir === 'conn') {
+  if (dir === 'conn' || dir === 'keepalive') {
     await startNginx(host, topo);
-    const r = await nsExec(topo.client, ['wrk', '-t', '1', '-c', '32', '-d', '5', '-H', 'Connection: close', '--latency', `http://${NGINX_IP}/hello`], { timeoutMs: 60000 });
+    const close = dir === 'conn' ? ['-H', 'Connection: close'] : [];
+    const r = await nsExec(topo.client, ['wrk', '-t', '1', '-c', dir === 'conn' ? '32' : '8', '-d', '5', ...close, '--latency', `http://${NGINX_IP}/hello`], { timeoutMs: 60000 });
     console.log(r.stdout);
   } else {
     const r = await nsExec(topo.client, ['iperf3', '-c', IPERF_IP, '-t', '5', '-J', ...(dir === 'down' ? ['-R'] : [])], { timeoutMs: 60000 });

@@ -3,9 +3,9 @@
 // mapped names resolve to fake IPs routed into the TUN; everything else
 // resolves and flows as before, past the gateway.
 import t from 'tap';
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { nsExec, snapshotRouting } from '../helpers/netns.js';
+import { nsExec, snapshotRouting, spawnInNs } from '../helpers/netns.js';
 import { DNS_IP, NGINX_IP, clientResolvConf, makeTopology, startDnsPeer, startGateway, startNginx, tunsteerArgv, waitForGateway } from '../helpers/topology.js';
 
 t.setTimeout(300_000);
@@ -102,4 +102,22 @@ t.test('kill -9 then `tunsteer down` restores resolv.conf and routes byte for by
   t.equal(resolvNow(), original);
   t.equal((await snapshotRouting(topo.client)).text, before.text);
   t.ok(existsSync(join(stateDir, 'fake-ip.json')), 'the mappings stay for the next start');
+});
+
+t.test('the same from a config file: mode, hosts, pool, device and state dir', async (t) => {
+  const cfgState = join(topo.tmp, 'state-cfg');
+  const cfg = join(topo.tmp, 'per-host.yaml');
+  writeFileSync(cfg, `mode: per-host\nhosts: ["cfg.example.com", "*.cfg.example"]\nfake_pool: 198.18.0.0/16\nstate_dir: ${cfgState}\ntun: { name: tsh1 }\nrules:\n  - { domain: blocked.cfg.example, action: reject }\n`);
+  const g = spawnInNs(t, topo.client, tunsteerArgv(['up', '--config', cfg]));
+  await waitForGateway(topo.client, cfgState, g);
+  t.match(resolvNow(), /^nameserver 198\.18\.0\.2$/m);
+  t.match((await dig('+short', 'cfg.example.com')).trim(), /^198\.18\.\d+\.\d+$/, 'a configured name maps into the configured pool');
+  t.match((await dig('+short', 'x.cfg.example')).trim(), /^198\.18\./);
+  t.equal((await dig('+short', 'api.example.com')).trim(), NGINX_IP, 'a name only the flags had named is forwarded now');
+  const r = await nsExec(topo.client, ['curl', '-sS', '--max-time', '10', 'http://blocked.cfg.example/hello'], { allowFail: true });
+  t.match(r.stdout, /Blocked by tunsteer rule/, 'the config file\'s rules apply');
+  g.kill('SIGTERM');
+  t.equal((await g.exited()).code, 143);
+  t.equal(resolvNow(), original);
+  t.equal((await snapshotRouting(topo.client)).text, before.text);
 });
