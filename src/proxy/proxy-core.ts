@@ -143,7 +143,10 @@ export class ProxyCore {
       if (d.upstream) line.upstream = d.upstream.name;
       if (s) {
         line.proto = s.protocol;
-        if (s.protocol === 'tls') line.sni = s.host;
+        if (s.protocol === 'tls') {
+          line.sni = s.host;
+          if (s.alpn) line.alpn = s.alpn;
+        }
         if (line.host === undefined && s.host !== undefined) line.host = s.host;
       }
     };

@@ -15,6 +15,7 @@ const SOCKS_IP = '203.0.113.20';
 const HTTP_PROXY_IP = '203.0.113.21';
 const L7_IP = '203.0.113.30';
 const TOKEN = 'Bearer s3cret-token-4d7f1';
+const SOCKS_PASSWORD = 's3cret-socks-pw';
 
 const topo = await makeTopology(t);
 for (const ip of [SOCKS_IP, HTTP_PROXY_IP, L7_IP]) await nsExec(topo.servers, ['ip', 'addr', 'add', `${ip}/32`, 'dev', 'lo']);
@@ -71,6 +72,7 @@ http {
   );
   spawnInNs(t, topo.servers, ['nginx', '-c', `${d}/nginx.conf`, '-p', d]);
   const socks = spawnInNs(t, topo.servers, ['microsocks', '-i', SOCKS_IP, '-p', '1080']);
+  spawnInNs(t, topo.servers, ['microsocks', '-i', SOCKS_IP, '-p', '1081', '-u', 'tsuser', '-P', SOCKS_PASSWORD]);
   const tinyproxyLog = `${d}/tinyproxy.log`;
   writeFileSync(tinyproxyLog, '');
   chmodSync(tinyproxyLog, 0o666);
@@ -85,6 +87,7 @@ http {
   await Promise.all([
     waitForPort(topo.servers, NGINX_IP, 443),
     waitForPort(topo.servers, SOCKS_IP, 1080),
+    waitForPort(topo.servers, SOCKS_IP, 1081),
     waitForPort(topo.servers, HTTP_PROXY_IP, 3128),
   ]);
   return { socks, tinyproxyLog };
@@ -102,6 +105,8 @@ writeFileSync(
   socks: { type: socks5, address: "${SOCKS_IP}:1080" }
   corp-http: { type: http, address: "${HTTP_PROXY_IP}:3128" }
   dead: { type: socks5, address: "203.0.113.99:1080" }
+  socks-auth: { type: socks5, address: "${SOCKS_IP}:1081", username: tsuser, password_env: SOCKS_PASSWORD }
+  socks-badauth: { type: socks5, address: "${SOCKS_IP}:1081", username: tsuser, password_file: ${join(topo.tmp, 'wrong-pw')} }
 rules:
   - { domain: api.example.com, action: set-header, header: Authorization, value_env: API_TOKEN }
   - { domain: strip.example, action: remove-header, header: Cookie }
@@ -109,13 +114,16 @@ rules:
   - { domain_suffix: via-socks.example, action: proxy, upstream: socks }
   - { domain_suffix: via-http.example, action: proxy, upstream: corp-http }
   - { domain: dead.example, action: proxy, upstream: dead }
+  - { domain: auth.example, action: proxy, upstream: socks-auth }
+  - { domain: badauth.example, action: proxy, upstream: socks-badauth }
 `,
 );
+writeFileSync(join(topo.tmp, 'wrong-pw'), 'not-the-password\n');
 const stateDir = join(topo.tmp, 'state');
 const gw = startGateway(t, topo.client, [
   '--mode', 'route-all', '--config', config, '--state-dir', stateDir, '--tun-name', 'tsl0', '--connect-timeout', '3000',
   '--listen', '127.0.0.1:8080', '--metrics', '127.0.0.1:9090', '--resolv-conf', '/dev/null',
-], { env: { ...process.env, API_TOKEN: TOKEN } });
+], { env: { ...process.env, API_TOKEN: TOKEN, SOCKS_PASSWORD } });
 await waitForGateway(topo.client, stateDir, gw);
 
 const curl = (args: string[], ns = topo.client) => nsExec(ns, ['curl', '-sS', '--max-time', '20', ...args], { allowFail: true, timeoutMs: 60_000 });
@@ -185,6 +193,30 @@ t.test('upstreams: SOCKS5 and HTTP CONNECT carry the traffic (their logs show it
   t.match(deadLine.end, /^upstream-/);
 });
 
+t.test('SOCKS5 with username/password: the right one passes, a wrong one fails cleanly; neither is logged', async (t) => {
+  const ok = await curl([...resolve('auth.example'), 'http://auth.example/hello']);
+  t.equal(ok.stdout, 'hello from nginx\n', ok.stderr);
+  const bad = await curl([...resolve('badauth.example'), '-w', '\n%{http_code}', 'http://badauth.example/hello']);
+  t.match(bad.stdout, /\n502$/);
+  const line = JSON.parse(await gw.waitForLine((l) => l.includes('"upstream":"socks-badauth"') && l.includes('"msg":"conn"')));
+  t.match(line.end, /^upstream-/);
+  t.notOk(gatewayOutput().includes(SOCKS_PASSWORD), 'the password is never logged');
+  t.notOk(gatewayOutput().includes('not-the-password'));
+});
+
+t.test('pipelined requests on one connection are answered in order, each under its own rule', async (t) => {
+  const script = `const s=require('net').connect(80,'${NGINX_IP}');let b='';s.on('data',d=>b+=d);s.on('end',()=>{console.log(JSON.stringify(b));process.exit(0)});` +
+    `s.write('GET /echo HTTP/1.1\\r\\nHost: api.example.com\\r\\n\\r\\nGET /echo HTTP/1.1\\r\\nHost: other.example\\r\\n\\r\\nGET /echo HTTP/1.1\\r\\nHost: api.example.com\\r\\nConnection: close\\r\\n\\r\\n');setTimeout(()=>process.exit(1),10000)`;
+  const r = await nsExec(topo.client, [process.execPath, '-e', script], { allowFail: true });
+  const text: string = JSON.parse(r.stdout || '""');
+  const bodies = text.split('\r\n\r\n').slice(1).map((p) => p.split('\n')[0]);
+  t.same(bodies, [
+    `host=[api.example.com] auth=[${TOKEN}] cookie=[]`,
+    'host=[other.example] auth=[] cookie=[]',
+    `host=[api.example.com] auth=[${TOKEN}] cookie=[]`,
+  ]);
+});
+
 t.test('WebSocket upgrade and a 100 MB chunked upload pass unchanged', async (t) => {
   const ws = await peer('ws', L7_IP, '8080', String(4 << 20));
   t.equal(ws.status, 101);
@@ -223,7 +255,8 @@ t.test('explicit proxy: HTTP proxy and SOCKS5 on one port, under the same rules'
 
 t.test('`tunsteer proxy` runs without root and applies the config', async (t) => {
   const p = spawnInNs(t, topo.servers, ['setpriv', '--reuid', 'nobody', '--regid', 'nogroup', '--clear-groups', ...tunsteerArgv(['proxy', '--listen', '127.0.0.1:8081', '--config', config])], {
-    env: { ...process.env, API_TOKEN: TOKEN, HOME: '/tmp' },
+    // without tap's NODE_OPTIONS: its process-info hooks would write into the repo as nobody
+    env: { ...process.env, NODE_OPTIONS: '', API_TOKEN: TOKEN, SOCKS_PASSWORD, HOME: '/tmp' },
   });
   const up = JSON.parse(await p.waitForLine((l) => l.includes('proxy listening')));
   t.equal(up.user, 65534, 'runs as nobody');
