@@ -8,7 +8,7 @@ import type { Duplex } from 'node:stream';
 import type { Endpoint } from '../stack/contracts.js';
 import type { InboundConnection, InboundKind, RejectHow } from './inbound.js';
 import type { ProxyCore } from './proxy-core.js';
-import { hostWithoutPort } from './http/http-session.js';
+import { hostWithoutPort } from './http/http-forward.js';
 import { readSocks5Request, SOCKS_REPLY, socksReply } from './socks5-server.js';
 
 let nextId = 1;

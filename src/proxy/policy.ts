@@ -5,7 +5,7 @@ import type { HeaderEdit } from './http/header-edits.js';
 import type { MatchInput, Rule, RuleMatcher } from './rules/rule-types.js';
 import { compileRules } from './rules/compiled-matcher.js';
 import type { UpstreamProxy } from './upstream-proxies.js';
-import type { RequestVerdict } from './http/http-session.js';
+import type { RequestVerdict } from './http/http-forward.js';
 
 export interface Decision {
   /** The rule's name for logs: its `name`, or rules[i]; "default" when none matched. */

@@ -23,7 +23,8 @@ import { relay } from './relay.js';
 import { serveDnsOverTcp } from './dns-over-tcp.js';
 import { Policy, type Decision } from './policy.js';
 import { sniffStream, type Sniffed } from './sniff/sniff-stream.js';
-import { forbidden, forwardRequest, serveHttp, type HttpExchange } from './http/http-session.js';
+import { forbidden, forwardRequest, type HttpExchange } from './http/http-forward.js';
+import { relayHttp } from './http/http-relay.js';
 import type { HeaderEdit } from './http/header-edits.js';
 import type { MatchInput } from './rules/rule-types.js';
 
@@ -167,7 +168,7 @@ export class ProxyCore {
         else resetClient(client);
         return finish(`upstream-${err.kind ?? 'error'}`, err.message);
       }
-      return this.serve(conn, client, upstream, sniffed, d, input, finish);
+      return this.serve(conn, client, upstream, sniffed, input, finish);
     }
 
     const d = this.policy.decide(input);
@@ -214,7 +215,7 @@ export class ProxyCore {
       upstream.off('readable', onServer);
       note(d, sniffed);
     }
-    return this.serve(conn, client, upstream, sniffed, d, input, finish);
+    return this.serve(conn, client, upstream, sniffed, input, finish);
   }
 
   private async serve(
@@ -222,24 +223,17 @@ export class ProxyCore {
     client: Duplex,
     upstream: net.Socket,
     sniffed: Sniffed,
-    d: Decision,
     input: MatchInput,
     finish: (end: string, error?: string) => void,
   ): Promise<void> {
     if (sniffed.protocol === 'http' && (this.httpInspect || this.policy.hasHeaderRules)) {
-      let first: net.Socket | null = upstream;
-      await serveHttp(client, {
-        connect: () => {
-          const s = first;
-          first = null;
-          return s ? Promise.resolve(s) : this.dial(conn, d);
-        },
+      const r = await relayHttp(client, upstream, {
         decide: (req) =>
           this.policy.requestVerdict({ ...input, protocol: 'http', hostname: conn.hostname ?? req.host ?? sniffed.host }),
         onExchange: (e) => this.logRequest(conn, e),
       });
-      first?.destroy();
-      return finish('closed');
+      if (r.end === 'rejected') this.counters.rejected++;
+      return finish(r.end, r.error);
     }
     const r = await relay(client, upstream);
     finish(r.end, r.error);

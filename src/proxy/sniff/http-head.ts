@@ -1,6 +1,6 @@
 // A minimal, bounded scan of an HTTP/1.x request head, only to tell whether
 // a stream is HTTP and which host it is for. The real parsing is Node's
-// llhttp (see ../http/http-session.ts). Pure, looks at no more than 16 KiB,
+// llhttp (see ../http/http-relay.ts). Pure, looks at no more than 16 KiB,
 // never throws and never reads past buf.length.
 //
 // Verdicts are stable: once a prefix gets 'http' or 'not-http', any longer
