@@ -47,6 +47,16 @@ export interface UpArgs {
   metrics?: { host: string; port: number };
   /** Also serve the explicit proxy on this loopback address. */
   listen?: { host: string; port: number };
+  /** The TUN goes into this network namespace (a path); set by `tunsteer run`. */
+  netns?: string;
+}
+
+export interface RunArgs {
+  command: 'run';
+  /** The gateway's settings (route-all inside the program's own namespace). */
+  up: UpArgs;
+  /** The program and its arguments. */
+  argv: string[];
 }
 
 export interface ProxyArgs {
@@ -81,13 +91,16 @@ export interface HelpArgs {
   topic?: string;
 }
 
-export type CliArgs = UpArgs | DownArgs | StatusArgs | HelpArgs | ProxyArgs | CheckConfigArgs;
+export type CliArgs = UpArgs | DownArgs | StatusArgs | HelpArgs | ProxyArgs | CheckConfigArgs | RunArgs;
 
 export const HELP = `tunsteer: a transparent traffic-steering gateway for Linux
 
 Usage:
   tunsteer up --mode route-all [options]   run the gateway in the foreground until SIGINT/SIGTERM
   tunsteer up --mode per-host --host PATTERN... [options]
+  tunsteer run [--config FILE] [--host PATTERN]... -- CMD [ARGS...]
+                                           run one program in a network namespace of its own, all of its
+                                           traffic through the gateway; exits with the program's status
   tunsteer proxy [--listen 127.0.0.1:8080] [--config FILE]
                                            explicit proxy only (HTTP proxy and SOCKS5 on one port); no root, no TUN
   tunsteer check-config FILE               validate a config file; names every bad field, exit 2 if any
@@ -160,6 +173,7 @@ export function parseCli(argv: string[]): CliArgs {
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
     return { command: 'help', topic: rest[0] };
   }
+  if (command === 'run') return parseRun(rest);
   if (rest.includes('--help') || rest.includes('-h')) return { command: 'help', topic: command };
   switch (command) {
     case 'up':
@@ -297,6 +311,24 @@ function parseUp(argv: string[]): UpArgs {
     metrics: loopbackAddress('metrics', s('metrics') ?? c.metrics),
     listen: loopbackAddress('listen', s('listen') ?? c.listen),
   };
+}
+
+/** Options of up that make sense for run; the rest (routing tables, exclusions, modes) do not apply. */
+const RUN_OPTIONS = new Set(['--config', '--host', '--log-level', '--connect-timeout', '--sniff-timeout', '--no-http-inspect', '--mtu', '--tun-name', '--resolv-conf', '--max-connections', '--tcp-rcvbuf', '--tcp-sndbuf', '--udp-idle-timeout', '--max-udp-flows', '--block-quic', '--tun-backend']);
+
+function parseRun(argv: string[]): RunArgs | HelpArgs {
+  const sep = argv.indexOf('--');
+  const own = sep < 0 ? argv : argv.slice(0, sep);
+  if (own.includes('--help') || own.includes('-h')) return { command: 'help', topic: 'run' };
+  const cmd = sep < 0 ? [] : argv.slice(sep + 1);
+  if (cmd.length === 0) throw new UsageError('run: give the program after --, as in: tunsteer run -- curl https://example.com');
+  for (const a of own) {
+    if (a.startsWith('--') && !RUN_OPTIONS.has(a.split('=')[0])) throw new UsageError(`run: ${a.split('=')[0]} does not apply to run`);
+  }
+  const stateDir = `/run/tunsteer-run-${process.pid}`;
+  // route-all inside the program's namespace, DNS answered by the gateway
+  const up = parseUp(['--mode', 'route-all', '--state-dir', stateDir, ...own]);
+  return { command: 'run', up: { ...up, dnsHijack: true }, argv: cmd };
 }
 
 function parseProxy(argv: string[]): ProxyArgs {

@@ -6,7 +6,9 @@ import { readFileSync, rmSync, writeFileSync, renameSync, mkdirSync } from 'node
 import { join } from 'node:path';
 import { Resolver } from 'node:dns/promises';
 import type { UpArgs } from './cli-args.js';
+import { pino } from 'pino';
 import { createLogger, type Logger } from './log.js';
+import { ip as ipInNetns } from './tun/ip-link.js';
 import { ipv4ToInt, parseCidr } from './cidr.js';
 import { openTun } from './tun/open-tun.js';
 import { Stack, type StackOptions } from './stack/stack.js';
@@ -69,8 +71,9 @@ export async function runUp(args: UpArgs): Promise<number> {
 
   // secrets and upstreams are read before anything changes on the system
   const policy = policyFromConfig(args.config);
-  const log = createLogger(args.logLevel);
-  const dev = await openTun({ backend: args.tunBackend, name: args.tunName, mtu: args.mtu, addresses: [tunAddress] });
+  // `tunsteer run` keeps its program's stdout clean: the gateway logs to stderr there
+  const log = createLogger(args.logLevel, args.netns ? pino.destination({ dest: 2, sync: true }) : undefined);
+  const dev = await openTun({ backend: args.tunBackend, name: args.tunName, mtu: args.mtu, addresses: [tunAddress], netns: args.netns });
   let stack: Stack | null = null;
   let mode: ModeSetup | null = null;
   installExitHandlers(
@@ -90,8 +93,9 @@ export async function runUp(args: UpArgs): Promise<number> {
   );
 
   const liveTo = (ip: number) => stack?.hasFlowsTo(ip) ?? false;
-  mode =
-    args.mode === 'route-all'
+  mode = args.netns
+    ? setupInNetns(args, dev.name, liveTo, log)
+    : args.mode === 'route-all'
       ? setupRouteAll(args, planCfg, liveTo, log)
       : await setupPerHost(args, dnsAddress, liveTo, log);
   const core = new ProxyCore({
@@ -160,6 +164,7 @@ export async function runUp(args: UpArgs): Promise<number> {
     };
     writeStatus(args.stateDir, snap);
   };
+  mkdirSync(args.stateDir, { recursive: true });
   publish();
   setInterval(publish, 1000).unref();
   if (args.listen) await new ExplicitProxy(core).listen(args.listen.host, args.listen.port);
@@ -169,6 +174,34 @@ export async function runUp(args: UpArgs): Promise<number> {
   }
   log.info({ mode: args.mode, tun: dev.name, mtu: dev.mtu, uplink: m.uplink, plan: m.plan }, 'gateway up');
   return -1;
+}
+
+/**
+ * The TUN lives in another network namespace (tunsteer run): everything there
+ * goes into it, while this process and its upstream sockets stay outside, on
+ * the outer namespace's routes, so no policy routing is needed. DNS to any
+ * address:53 is answered here (forwarded to this namespace's resolvers).
+ */
+function setupInNetns(args: UpArgs, tunName: string, liveTo: (ip: number) => boolean, log: Logger): ModeSetup {
+  const ns = args.netns!;
+  ipInNetns(['link', 'set', 'dev', 'lo', 'up'], ns);
+  ipInNetns(['route', 'add', 'default', 'dev', tunName], ns);
+  let upstreams: string[] = [];
+  try {
+    upstreams = nameservers(readFileSync(args.resolvConf, 'utf8'));
+  } catch {
+    // no resolver file: DNS questions for unmapped names get SERVFAIL
+  }
+  if (upstreams.length === 0) log.warn({ resolvConf: args.resolvConf }, 'no nameserver to forward DNS to');
+  const d = gatewayDns(args, upstreams, undefined, liveTo);
+  return {
+    uplink: { dev: 'outer namespace', source: '' },
+    plan: [`ip route add default dev ${tunName} (in ${ns})`],
+    stack: { ...d.stack, dns: { address: -1, answer: (q) => d.dns.answer(q) } },
+    proxy: { ...d.proxy, dnsOverTcp: { address: '*', answer: (q) => d.dns.answer(q, true) } },
+    counters: d.counters,
+    onExit: d.save,
+  };
 }
 
 function setupRouteAll(args: UpArgs, planCfg: RoutePlanConfig, liveTo: (ip: number) => boolean, log: Logger): ModeSetup {

@@ -31,6 +31,10 @@ async function main(argv: string[]): Promise<number> {
       const { runStatus } = await import('./status.js');
       return runStatus(args);
     }
+    case 'run': {
+      const { runRun } = await import('./run-command.js');
+      return runRun(args);
+    }
     case 'proxy': {
       const { runProxy } = await import('./proxy-command.js');
       return runProxy(args);
@@ -50,6 +54,7 @@ main(process.argv.slice(2)).then(
   (e: Error) => {
     process.stderr.write(`tunsteer: ${e.message}\n`);
     // a config that parses but cannot be used (an unset variable) is still the user's input
-    process.exitCode = e instanceof ConfigError ? 2 : 1;
+    // exit now: a half-started gateway may hold a TUN and timers open (the exit handlers restore)
+    process.exit(e instanceof ConfigError ? 2 : 1);
   },
 );

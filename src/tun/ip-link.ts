@@ -2,9 +2,11 @@
 // network namespace of this process: the caller picks it (ip netns exec).
 import { execFileSync } from 'node:child_process';
 
-function ip(args: string[]): void {
+/** `ip ARGS`, inside another network namespace (by path) when netns is given. */
+export function ip(args: string[], netns?: string): void {
+  const [bin, argv] = netns ? ['nsenter', [`--net=${netns}`, 'ip', ...args]] : ['ip', args];
   try {
-    execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'], timeout: 10_000 });
+    execFileSync(bin, argv, { stdio: ['ignore', 'ignore', 'pipe'], timeout: 10_000 });
   } catch (e) {
     const err = e as { stderr?: Buffer; message: string };
     const why = err.stderr?.toString().trim() || err.message;
@@ -20,14 +22,17 @@ export interface LinkConfig {
   txQueueLen?: number;
   /** Default true. */
   up?: boolean;
+  /** Configure inside this network namespace (a path). */
+  netns?: string;
 }
 
 /** MTU, addresses, then link up (an address added while down still applies on up). */
 export function configureLink(name: string, cfg: LinkConfig): void {
-  ip(['link', 'set', 'dev', name, 'mtu', String(cfg.mtu)]);
-  if (cfg.txQueueLen !== undefined) ip(['link', 'set', 'dev', name, 'txqueuelen', String(cfg.txQueueLen)]);
-  for (const a of cfg.addresses ?? []) ip(['addr', 'add', a, 'dev', name]);
-  if (cfg.up ?? true) ip(['link', 'set', 'dev', name, 'up']);
+  const ns = cfg.netns;
+  ip(['link', 'set', 'dev', name, 'mtu', String(cfg.mtu)], ns);
+  if (cfg.txQueueLen !== undefined) ip(['link', 'set', 'dev', name, 'txqueuelen', String(cfg.txQueueLen)], ns);
+  for (const a of cfg.addresses ?? []) ip(['addr', 'add', a, 'dev', name], ns);
+  if (cfg.up ?? true) ip(['link', 'set', 'dev', name, 'up'], ns);
 }
 
 /** Rename a link; it must be down. */

@@ -23,6 +23,12 @@ export interface TunOptions {
    * A longer queue absorbs the reader's scheduling hiccups instead of dropping.
    */
   txQueueLen?: number;
+  /**
+   * Create and configure the device in this network namespace (a path such as
+   * /proc/PID/ns/net) while this process stays where it is: its upstream
+   * sockets keep the outer namespace's routes (tunsteer run, up --netns).
+   */
+  netns?: string;
   /** Called when the device fails (read error, write on a dead fd). Default: process warning. */
   onError?: (err: Error) => void;
 }
@@ -150,11 +156,11 @@ class NativeTun implements TunHandle {
 export function openLinuxTun(opts: TunOptions = {}): TunHandle {
   const { mtu, batch, txBatch } = checkOptions(opts);
   const addon = loadTunAddon();
-  const { fd, name } = addon.open(opts.name ?? '', 0);
+  const { fd, name } = addon.open(opts.name ?? '', 0, opts.netns);
   let dev: NativeTun | null = null;
   try {
     dev = new NativeTun(fd, name, mtu, batch, txBatch, opts.onError);
-    configureLink(name, { mtu, addresses: opts.addresses, txQueueLen: opts.txQueueLen });
+    configureLink(name, { mtu, addresses: opts.addresses, txQueueLen: opts.txQueueLen, netns: opts.netns });
     return dev;
   } catch (e) {
     if (dev) dev.close();

@@ -30,7 +30,8 @@ export interface NativeTunReader {
 export type ReaderCallback = (count: number, err: NodeJS.ErrnoException | undefined) => void;
 
 export interface TunAddon {
-  open(name: string, flags: number): { fd: number; name: string };
+  /** netns: create the device in that network namespace (a path such as /proc/PID/ns/net). */
+  open(name: string, flags: number, netns?: string): { fd: number; name: string };
   createReader(
     fd: number, slab: Uint8Array, lengths: Uint32Array, slotSize: number, maxBatch: number, cb: ReaderCallback,
   ): NativeTunReader;

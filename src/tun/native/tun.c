@@ -1,8 +1,11 @@
 // tunsteer_tun: batched TUN I/O for Node, plain C N-API (no node-addon-api).
 //
 // Contract (the JS side is src/tun/native-addon.ts):
-//   open(name, flags)          -> { fd, name }   TUNSETIFF with IFF_TUN|IFF_NO_PI|flags,
-//                                                fd is O_NONBLOCK|O_CLOEXEC
+//   open(name, flags[, netns]) -> { fd, name }   TUNSETIFF with IFF_TUN|IFF_NO_PI|flags,
+//                                                fd is O_NONBLOCK|O_CLOEXEC. With netns (a
+//                                                path such as /proc/PID/ns/net) the device is
+//                                                created in that namespace: this thread
+//                                                enters it for the two syscalls and returns.
 //   createReader(fd, slab, lengths, slotSize, maxBatch, cb) -> reader (paused)
 //       reader.resume() / pause() / close() / stats()
 //       When the fd is readable the reader read()s up to maxBatch packets into
@@ -30,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 #include <net/if.h>
@@ -116,9 +120,60 @@ static bool arg_typed(napi_env env, napi_value v, napi_typedarray_type want, con
 
 // ---------------------------------------------------------------- open
 
+// Creates the TUN device; errno on failure (the fd is closed then).
+static int tun_create(char name[IFNAMSIZ + 1], int64_t flags, int* out_fd, const char** syscall) {
+  int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    *syscall = "open";
+    return errno;
+  }
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  ifr.ifr_flags = (short)(IFF_TUN | IFF_NO_PI | flags);
+  memcpy(ifr.ifr_name, name, IFNAMSIZ - 1);
+  if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+    int e = errno;
+    close(fd);
+    *syscall = "ioctl(TUNSETIFF)";
+    return e;
+  }
+  memcpy(name, ifr.ifr_name, IFNAMSIZ - 1);
+  name[IFNAMSIZ - 1] = 0;
+  *out_fd = fd;
+  return 0;
+}
+
+// The network namespace is per thread: this (JS) thread enters the target,
+// creates the device there, and comes back before any JS runs again.
+static int tun_create_in(const char* netns, char name[IFNAMSIZ + 1], int64_t flags, int* out_fd, const char** syscall) {
+  int home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+  if (home < 0) {
+    *syscall = "open(/proc/thread-self/ns/net)";
+    return errno;
+  }
+  int target = open(netns, O_RDONLY | O_CLOEXEC);
+  if (target < 0) {
+    int e = errno;
+    close(home);
+    *syscall = "open(netns)";
+    return e;
+  }
+  int err = 0;
+  if (setns(target, CLONE_NEWNET) < 0) {
+    err = errno;
+    *syscall = "setns";
+  } else {
+    err = tun_create(name, flags, out_fd, syscall);
+    if (setns(home, CLONE_NEWNET) < 0) abort(); // cannot go home: nothing after this would be safe
+  }
+  close(target);
+  close(home);
+  return err;
+}
+
 static napi_value Open(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
+  size_t argc = 3;
+  napi_value argv[3];
   NAPI_OK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   char name[IFNAMSIZ + 1];
   memset(name, 0, sizeof name);
@@ -149,27 +204,36 @@ static napi_value Open(napi_env env, napi_callback_info info) {
     return NULL;
   }
 
-  int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
-  if (fd < 0) {
-    throw_errno(env, errno, "open");
+  char netns[256];
+  netns[0] = 0;
+  if (argc >= 3) {
+    napi_valuetype t;
+    napi_typeof(env, argv[2], &t);
+    if (t == napi_string) {
+      size_t n = 0;
+      napi_get_value_string_utf8(env, argv[2], NULL, 0, &n);
+      if (n == 0 || n >= sizeof netns) {
+        napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "netns path must be 1..255 bytes");
+        return NULL;
+      }
+      napi_get_value_string_utf8(env, argv[2], netns, sizeof netns, &n);
+    } else if (t != napi_undefined && t != napi_null) {
+      napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "netns must be a path string");
+      return NULL;
+    }
+  }
+  int fd = -1;
+  const char* syscall = "";
+  int err = netns[0] ? tun_create_in(netns, name, flags, &fd, &syscall) : tun_create(name, flags, &fd, &syscall);
+  if (err) {
+    throw_errno(env, err, syscall);
     return NULL;
   }
-  struct ifreq ifr;
-  memset(&ifr, 0, sizeof ifr);
-  ifr.ifr_flags = (short)(IFF_TUN | IFF_NO_PI | flags);
-  memcpy(ifr.ifr_name, name, IFNAMSIZ - 1);
-  if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
-    int e = errno;
-    close(fd);
-    throw_errno(env, e, "ioctl(TUNSETIFF)");
-    return NULL;
-  }
-  ifr.ifr_name[IFNAMSIZ - 1] = 0;
 
   napi_value res, fdv, namev;
   NAPI_OK(env, napi_create_object(env, &res));
   NAPI_OK(env, napi_create_int32(env, fd, &fdv));
-  NAPI_OK(env, napi_create_string_utf8(env, ifr.ifr_name, NAPI_AUTO_LENGTH, &namev));
+  NAPI_OK(env, napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &namev));
   NAPI_OK(env, napi_set_named_property(env, res, "fd", fdv));
   NAPI_OK(env, napi_set_named_property(env, res, "name", namev));
   return res;

@@ -1,0 +1,76 @@
+// `tunsteer run -- CMD`: one program in a namespace of its own, all its
+// traffic through the gateway, which stays outside; nothing left behind.
+import t from 'tap';
+import { join } from 'node:path';
+import { readdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { nsExec, snapshotRouting, spawnInNs } from '../helpers/netns.js';
+import { DNS_IP, NGINX_IP, ROOT, clientResolvConf, makeTopology, startDnsPeer, startNginx, tunsteerArgv } from '../helpers/topology.js';
+
+t.setTimeout(300_000);
+const L7_IP = '203.0.113.30';
+const TOKEN = 'Bearer run-s3cret-77';
+const topo = await makeTopology(t);
+await nsExec(topo.servers, ['ip', 'addr', 'add', `${L7_IP}/32`, 'dev', 'lo']);
+await startNginx(t, topo);
+await startDnsPeer(t, topo);
+const peer = spawnInNs(t, topo.servers, [process.execPath, '--import', 'tsx', join(ROOT, 'test/helpers/l7-peer.ts'), 'server', L7_IP]);
+await peer.waitForLine((l) => l.includes('listening'));
+const resolv = `nameserver ${DNS_IP}\n`;
+await clientResolvConf(t, topo.client, resolv);
+const cfg = join(topo.tmp, 'run.yaml');
+writeFileSync(cfg, 'rules:\n  - { domain: api.example.com, action: set-header, header: Authorization, value_env: API_TOKEN }\n');
+const before = await snapshotRouting(topo.client);
+
+const run = (args: string[], env: NodeJS.ProcessEnv = {}) =>
+  nsExec(topo.client, tunsteerArgv(['run', '--config', cfg, ...args]), { allowFail: true, timeoutMs: 60_000, env: { ...process.env, API_TOKEN: TOKEN, ...env } });
+
+t.test('curl through the gateway: the name resolves to a fake IP, the log shows it, the header rule applies', async (t) => {
+  const r = await run(['--host', 'api.example.com', '--', 'curl', '-sS', '--max-time', '10', 'http://api.example.com/hello']);
+  t.equal(r.code, 0, r.stderr);
+  t.equal(r.stdout, 'hello from nginx\n', 'stdout is the program\'s alone');
+  const conn = r.stderr.split('\n').filter((l) => l.includes('"msg":"conn"') && l.includes('"host":"api.example.com"'));
+  t.equal(conn.length, 1, 'the gateway logged the connection, with its name');
+  t.match(JSON.parse(conn[0]).dst, /^198\.1[89]\.\d+\.\d+:80$/);
+  const h = await run(['--', 'curl', '-sS', '--max-time', '10', '-H', 'Host: api.example.com', `http://${L7_IP}:8080/headers`]);
+  t.equal(JSON.parse(h.stdout).authorization, TOKEN, h.stderr);
+  t.notOk(h.stderr.includes('s3cret'), 'the secret is not logged');
+});
+
+t.test('the program sees only the TUN and the gateway\'s resolver; DNS for other names is forwarded', async (t) => {
+  const r = await run(['--', 'sh', '-c', 'ip -o route; cat /etc/resolv.conf; getent hosts other.example.com']);
+  t.equal(r.code, 0, r.stderr);
+  t.match(r.stdout, /^default dev tunsteer0/m);
+  t.match(r.stdout, /^nameserver 198\.18\.0\.2$/m);
+  t.match(r.stdout, new RegExp(`^${NGINX_IP.replaceAll('.', '\\.')}\\s+other\\.example\\.com$`, 'm'), 'forwarded to the outer resolver');
+});
+
+t.test('the exit status is the program\'s; nothing is left behind; the outside is untouched', async (t) => {
+  const r = await run(['--', 'sh', '-c', 'readlink /proc/self/ns/net; exit 7']);
+  t.equal(r.code, 7);
+  const inode = r.stdout.trim();
+  t.match(inode, /^net:\[\d+\]$/);
+  const outer = (await nsExec(topo.client, ['readlink', '/proc/self/ns/net'])).stdout.trim();
+  t.not(inode, outer, 'the program ran in a namespace of its own');
+  const still = readdirSync('/proc').filter((p) => /^\d+$/.test(p)).some((p) => {
+    try {
+      return readlinkSync(`/proc/${p}/ns/net`) === inode;
+    } catch {
+      return false;
+    }
+  });
+  t.notOk(still, 'no process is left in the program\'s namespace');
+  t.equal((await nsExec(topo.client, ['cat', '/etc/resolv.conf'])).stdout, resolv, 'the outer resolv.conf is the same');
+  t.equal((await snapshotRouting(topo.client)).text, before.text, 'the outer routes are the same');
+  const direct = await nsExec(topo.client, ['curl', '-sS', '--max-time', '10', `http://${NGINX_IP}/hello`]);
+  t.equal(direct.stdout, 'hello from nginx\n', 'a program outside goes direct as before');
+  t.equal((await nsExec(topo.client, ['ip', '-o', 'link', 'show', 'type', 'tun'])).stdout, '', 'no TUN outside');
+});
+
+t.test('bad use is refused with a clear message', async (t) => {
+  const r = await nsExec(topo.client, tunsteerArgv(['run', 'curl']), { allowFail: true });
+  t.equal(r.code, 2);
+  t.match(r.stderr, /give the program after --/);
+  const r2 = await nsExec(topo.client, tunsteerArgv(['run', '--exclude', '1.2.3.4/32', '--', 'true']), { allowFail: true });
+  t.equal(r2.code, 2);
+  t.match(r2.stderr, /--exclude does not apply to run/);
+});
