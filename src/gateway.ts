@@ -156,6 +156,7 @@ export async function runUp(args: UpArgs): Promise<number> {
       counters: {
         ...s.counters,
         connections: s.connections,
+        ...s.tcpStates(),
         ...s.udp?.counters,
         ...prefixed('proxy_', core.counters),
         ...m.counters?.(),

@@ -245,6 +245,16 @@ export class Stack implements UdpOutput {
     return this.flows.size;
   }
 
+  /** Connections by TCP state, for the status file (O(connections): call it rarely). */
+  tcpStates(): Record<string, number> {
+    const out: Record<string, number> = {};
+    this.flows.forEach((f) => {
+      const k = `tcp_state_${f.conn.state.toLowerCase().replace('-', '_')}`;
+      out[k] = (out[k] ?? 0) + 1;
+    });
+    return out;
+  }
+
   /** Connections to this address are open (a fake IP in use must not be recycled). */
   hasFlowsTo(ip: number): boolean {
     return (this.perServer.get(ip) ?? 0) > 0;

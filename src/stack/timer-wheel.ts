@@ -16,7 +16,10 @@ export class TimerWheel<T> {
 
   schedule(item: T, deadline: number): void {
     if (deadline === Infinity) return;
-    let tick = Math.floor(deadline / this.tickMs);
+    // The first tick at or after the deadline: when the wheel reaches it, now >=
+    // deadline, so the item fires then. (Flooring filed it in a tick the wheel
+    // could reach a little before the deadline; it then waited a full turn.)
+    let tick = Math.ceil(deadline / this.tickMs);
     if (this.cursor >= 0 && tick <= this.cursor) tick = this.cursor + 1;
     const i = tick % this.size;
     this.slots[i].push(item);
