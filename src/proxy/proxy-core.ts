@@ -158,17 +158,12 @@ export class ProxyCore {
       const d = this.policy.decide({ ...input, hostname: conn.hostname ?? sniffed.host, protocol: sniffed.protocol });
       note(d, sniffed);
       if (d.action === 'reject') return this.refuse(client, sniffed, d, finish);
-      let upstream: net.Socket;
-      try {
-        upstream = await this.dial(conn, d);
-      } catch (e) {
-        this.counters.failed++;
-        const err = e as DialError;
+      const upstream = await this.dialOrAnswer(conn, d, finish, (err) => {
         if (sniffed.protocol === 'http') respondAndClose(client, 502, `Bad gateway: ${err.message}\n`);
         else resetClient(client);
-        return finish(`upstream-${err.kind ?? 'error'}`, err.message);
-      }
-      return this.serve(conn, client, upstream, sniffed, input, finish);
+      });
+      if (upstream) return this.serve(conn, client, upstream, sniffed, input, finish);
+      return;
     }
 
     const d = this.policy.decide(input);
@@ -187,16 +182,8 @@ export class ProxyCore {
       note(d, sniffed);
       return this.refuse(client, sniffed, d, finish);
     }
-    let upstream: net.Socket;
-    try {
-      upstream = await this.dial(conn, d);
-    } catch (e) {
-      this.counters.failed++;
-      const err = e as DialError;
-      const kind = err instanceof DialError ? err.kind : 'unresolved';
-      conn.reject(kind === 'refused' ? 'rst' : 'unreachable');
-      return finish(`upstream-${kind}`, err.message);
-    }
+    const upstream = await this.dialOrAnswer(conn, d, finish, (_err, kind) => conn.reject(kind === 'refused' ? 'rst' : 'unreachable'));
+    if (!upstream) return;
     let client: Duplex;
     try {
       client = conn.accept();
@@ -287,6 +274,25 @@ export class ProxyCore {
       agents.set(key, agent);
     }
     forwardRequest(req, res, agent, verdict, (e) => this.logRequest({ id, src: target.src, dst }, { ...e, host: e.host ?? target.host }), target.path);
+  }
+
+  /** dial(), or on failure: count it, let `answer` tell the client, log the end, and give null. */
+  private async dialOrAnswer(
+    conn: InboundConnection,
+    d: Decision,
+    finish: (end: string, error?: string) => void,
+    answer: (err: Error, kind: DialError['kind'] | 'unresolved') => void,
+  ): Promise<net.Socket | null> {
+    try {
+      return await this.dial(conn, d);
+    } catch (e) {
+      const err = e as Error;
+      const kind = err instanceof DialError ? err.kind : 'unresolved';
+      this.counters.failed++;
+      answer(err, kind);
+      finish(`upstream-${kind}`, err.message);
+      return null;
+    }
   }
 
   /** Opens the upstream side: direct (the real address of a mapped name), or through the rule's proxy. */

@@ -21,17 +21,25 @@ export function relay(client: Duplex, upstream: net.Socket): Promise<RelayResult
     client.on('close', done);
     upstream.on('close', done);
 
-    client.on('error', (err: NodeJS.ErrnoException) => {
-      result ??= { end: err.code === 'ECONNRESET' ? 'client-reset' : 'client-error', error: err.message };
-      if (!upstream.destroyed) upstream.resetAndDestroy();
-    });
-    upstream.on('error', (err: NodeJS.ErrnoException) => {
-      result ??= { end: err.code === 'ECONNRESET' ? 'upstream-reset' : 'upstream-error', error: err.message };
-      if (!client.destroyed) client.destroy(err);
-    });
+    passErrors(client, upstream, (r) => (result ??= r));
 
     // pipe() ends the destination on the source's end: exactly a half-close.
     client.pipe(upstream);
     upstream.pipe(client);
+  });
+}
+
+/**
+ * A reset on one side resets the other (the client sees what the server did,
+ * and the reverse); the first failure is reported as the relay's end.
+ */
+export function passErrors(client: Duplex, upstream: net.Socket, report: (r: RelayResult) => void): void {
+  client.on('error', (err: NodeJS.ErrnoException) => {
+    report({ end: err.code === 'ECONNRESET' ? 'client-reset' : 'client-error', error: err.message });
+    if (!upstream.destroyed) upstream.resetAndDestroy();
+  });
+  upstream.on('error', (err: NodeJS.ErrnoException) => {
+    report({ end: err.code === 'ECONNRESET' ? 'upstream-reset' : 'upstream-error', error: err.message });
+    if (!client.destroyed) client.destroy(err);
   });
 }

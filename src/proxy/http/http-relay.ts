@@ -19,6 +19,7 @@ import { performance } from 'node:perf_hooks';
 // @ts-ignore: no types for this internal module
 import { HTTPParser, methods } from '_http_common';
 import { applyHeaderEdits } from './header-edits.js';
+import { passErrors } from '../relay.js';
 import { forbidden, hostWithoutPort, pathOnly, type HttpExchange, type HttpRequestInfo, type RequestVerdict } from './http-forward.js';
 
 interface Parser {
@@ -183,13 +184,6 @@ export function relayHttp(client: Duplex, upstream: net.Socket, opts: HttpRelayO
       if (!client.writableEnded) client.end();
     });
 
-    client.on('error', (err: NodeJS.ErrnoException) => {
-      result ??= { end: err.code === 'ECONNRESET' ? 'client-reset' : 'client-error', error: err.message };
-      if (!upstream.destroyed) upstream.resetAndDestroy();
-    });
-    upstream.on('error', (err: NodeJS.ErrnoException) => {
-      result ??= { end: err.code === 'ECONNRESET' ? 'upstream-reset' : 'upstream-error', error: err.message };
-      if (!client.destroyed) client.destroy(err);
-    });
+    passErrors(client, upstream, (r) => (result ??= r));
   });
 }

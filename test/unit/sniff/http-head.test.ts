@@ -1,42 +1,10 @@
 import t from 'tap';
 import http from 'node:http';
 import type net from 'node:net';
-import tls from 'node:tls';
-import { Duplex } from 'node:stream';
 import { sniffHttpHead, type HttpSniff } from '../../../src/proxy/sniff/http-head.js';
+import { captureClientHello, prng, randInt, randomBytes, sink } from '../../helpers/sniff-capture.js';
 
 // ---- helpers -------------------------------------------------------------
-
-/** Deterministic PRNG (mulberry32) so fuzz failures can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const randInt = (rnd: () => number, lo: number, hi: number) => lo + Math.floor(rnd() * (hi - lo + 1));
-function randomBytes(rnd: () => number, n: number): Buffer {
-  const b = Buffer.allocUnsafe(n);
-  for (let i = 0; i < n; i++) b[i] = (rnd() * 256) | 0;
-  return b;
-}
-
-/** A Duplex that keeps what is written to it and never answers. */
-function sink(): { raw: Duplex; written: () => Buffer } {
-  const chunks: Buffer[] = [];
-  const raw = new Duplex({
-    read() {},
-    write(chunk: Buffer, _enc, cb) {
-      chunks.push(Buffer.from(chunk));
-      cb();
-    },
-  });
-  return { raw, written: () => Buffer.concat(chunks) };
-}
 
 /** The request head Node's own HTTP client writes. */
 async function captureRequest(opts: http.RequestOptions): Promise<Buffer> {
@@ -46,16 +14,6 @@ async function captureRequest(opts: http.RequestOptions): Promise<Buffer> {
   req.end();
   await new Promise((r) => setImmediate(r));
   req.destroy();
-  raw.destroy();
-  return written();
-}
-
-async function captureClientHello(): Promise<Buffer> {
-  const { raw, written } = sink();
-  const sock = tls.connect({ socket: raw, servername: 'api.example.com' });
-  sock.on('error', () => {});
-  await new Promise((r) => setImmediate(r));
-  sock.destroy();
   raw.destroy();
   return written();
 }
@@ -83,7 +41,7 @@ const realRequest = await captureRequest({
   path: '/v1/items?x=1',
   headers: { 'user-agent': 'sniff-test', accept: '*/*' },
 });
-const realHello = await captureClientHello();
+const realHello = await captureClientHello({ servername: 'api.example.com' });
 
 // ---- requests ----------------------------------------------------------------
 

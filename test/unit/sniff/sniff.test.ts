@@ -2,51 +2,25 @@
 // client), HTTP request heads, garbage, and the stream wrapper that puts the
 // bytes back.
 import t from 'tap';
-import tls from 'node:tls';
-import { Duplex, PassThrough } from 'node:stream';
+import { PassThrough } from 'node:stream';
 import { sniffTlsClientHello } from '../../../src/proxy/sniff/tls-client-hello.js';
 import { sniffHttpHead } from '../../../src/proxy/sniff/http-head.js';
 import { sniffStream } from '../../../src/proxy/sniff/sniff-stream.js';
-
-/** The first flight of Node's TLS client, captured without a network. */
-function clientHello(opts: tls.ConnectionOptions): Promise<Buffer> {
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    const sink = new Duplex({
-      read() {},
-      write(c: Buffer, _e, cb) {
-        chunks.push(c);
-        cb();
-        resolve(Buffer.concat(chunks));
-      },
-    });
-    const s = tls.connect({ socket: sink, rejectUnauthorized: false, ...opts });
-    s.on('error', () => {});
-    setTimeout(() => s.destroy(), 50);
-  });
-}
-
-function rng(seed: number) {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
-    return x;
-  };
-}
+import { captureClientHello, prng } from '../../helpers/sniff-capture.js';
 
 t.test('real ClientHellos: SNI and ALPN', async (t) => {
-  const h = await clientHello({ servername: 'API.Example.com', ALPNProtocols: ['h2', 'http/1.1'] });
+  const h = await captureClientHello({ servername: 'API.Example.com', ALPNProtocols: ['h2', 'http/1.1'] });
   t.same(sniffTlsClientHello(h), { kind: 'tls', sni: 'api.example.com', alpn: ['h2', 'http/1.1'] });
-  const noName = await clientHello({ host: '192.0.2.1' });
+  const noName = await captureClientHello({ host: '192.0.2.1' });
   const r = sniffTlsClientHello(noName);
   t.equal(r.kind, 'tls');
   t.equal((r as { sni?: string }).sni, undefined, 'an IP address sends no SNI');
-  const v12 = await clientHello({ servername: 'old.example', maxVersion: 'TLSv1.2' });
+  const v12 = await captureClientHello({ servername: 'old.example', maxVersion: 'TLSv1.2' });
   t.match(sniffTlsClientHello(v12), { kind: 'tls', sni: 'old.example' });
 });
 
 t.test('every prefix needs more; the hello split over two records still parses', async (t) => {
-  const h = await clientHello({ servername: 'split.example' });
+  const h = await captureClientHello({ servername: 'split.example' });
   let wrong = 0;
   for (let i = 0; i < h.length; i++) if (sniffTlsClientHello(h.subarray(0, i)).kind !== 'need-more') wrong++;
   t.equal(wrong, 0, 'no prefix is decided early');
@@ -59,8 +33,9 @@ t.test('every prefix needs more; the hello split over two records still parses',
 });
 
 t.test('garbage and mutated hellos never throw', async (t) => {
-  const h = await clientHello({ servername: 'fuzz.example', ALPNProtocols: ['h2'] });
-  const next = rng(7);
+  const h = await captureClientHello({ servername: 'fuzz.example', ALPNProtocols: ['h2'] });
+  const rnd = prng(7);
+  const next = () => (rnd() * 2 ** 32) >>> 0;
   const kinds = new Set(['tls', 'need-more', 'not-tls']);
   const hkinds = new Set(['http', 'need-more', 'not-http']);
   let bad = 0;

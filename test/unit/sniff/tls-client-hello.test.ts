@@ -1,54 +1,8 @@
 import t from 'tap';
-import tls from 'node:tls';
-import { Duplex } from 'node:stream';
 import { sniffTlsClientHello, type TlsSniff } from '../../../src/proxy/sniff/tls-client-hello.js';
+import { captureClientHello, prng, randInt, randomBytes } from '../../helpers/sniff-capture.js';
 
 // ---- helpers -------------------------------------------------------------
-
-/** Deterministic PRNG (mulberry32) so fuzz failures can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const randInt = (rnd: () => number, lo: number, hi: number) => lo + Math.floor(rnd() * (hi - lo + 1));
-function randomBytes(rnd: () => number, n: number): Buffer {
-  const b = Buffer.allocUnsafe(n);
-  for (let i = 0; i < n; i++) b[i] = (rnd() * 256) | 0;
-  return b;
-}
-
-/** What Node's TLS client writes first, captured from a Duplex that never answers. */
-function captureClientHello(opts: tls.ConnectionOptions): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let done = false;
-    const raw = new Duplex({
-      read() {},
-      write(chunk: Buffer, _enc, cb) {
-        chunks.push(Buffer.from(chunk));
-        cb();
-        if (done) return;
-        done = true;
-        // let any same-tick follow-up writes land before tearing down
-        setImmediate(() => {
-          sock.destroy();
-          raw.destroy();
-          resolve(Buffer.concat(chunks));
-        });
-      },
-    });
-    const sock = tls.connect({ ...opts, socket: raw });
-    sock.on('error', (err) => {
-      if (!done) reject(err);
-    });
-  });
-}
 
 const u8 = (n: number) => Buffer.from([n & 0xff]);
 const u16 = (n: number) => Buffer.from([(n >> 8) & 0xff, n & 0xff]);
