@@ -11,6 +11,8 @@ import { createLogger, type Logger } from './log.js';
 import { ip as ipInNetns } from './tun/ip-link.js';
 import { ipv4ToInt, parseCidr } from './cidr.js';
 import { openTun } from './tun/open-tun.js';
+import { FaultyTun, parseFaultSpec } from './tun/faulty-tun.js';
+import type { TunDevice } from './tun/tun-device.js';
 import { Stack, type StackOptions } from './stack/stack.js';
 import { Drop } from './stack/drop-counters.js';
 import { ipv4ToString, parseIpv4 } from './stack/wire/addr.js';
@@ -73,7 +75,10 @@ export async function runUp(args: UpArgs): Promise<number> {
   const policy = policyFromConfig(args.config);
   // `tunsteer run` keeps its program's stdout clean: the gateway logs to stderr there
   const log = createLogger(args.logLevel, args.netns ? pino.destination({ dest: 2, sync: true }) : undefined);
-  const dev = await openTun({ backend: args.tunBackend, name: args.tunName, mtu: args.mtu, addresses: [tunAddress], netns: args.netns });
+  const tun = await openTun({ backend: args.tunBackend, name: args.tunName, mtu: args.mtu, addresses: [tunAddress], netns: args.netns });
+  const faults = parseFaultSpec(process.env.TUNSTEER_TEST_FAULTS);
+  const dev: TunDevice = faults ? new FaultyTun(tun, faults) : tun;
+  if (faults) log.warn({ faults }, 'TEST FAULT INJECTION on the TUN path (TUNSTEER_TEST_FAULTS)');
   let stack: Stack | null = null;
   let mode: ModeSetup | null = null;
   installExitHandlers(
@@ -142,6 +147,10 @@ export async function runUp(args: UpArgs): Promise<number> {
     }
   });
   setInterval(() => s.tick(performance.now()), TICK_MS);
+  // kill -USR2 PID: every connection's sequence space, windows and timers, one warn line each
+  process.on('SIGUSR2', () => {
+    for (const f of s.debugFlows()) log.warn(f, 'tcp debug');
+  });
 
   const startedAt = new Date().toISOString();
   const m = mode;
@@ -159,6 +168,7 @@ export async function runUp(args: UpArgs): Promise<number> {
         ...s.tcpStates(),
         ...s.udp?.counters,
         ...prefixed('proxy_', core.counters),
+        ...(dev instanceof FaultyTun ? { ...prefixed('fault_rx_', dev.counters.rx), ...prefixed('fault_tx_', dev.counters.tx) } : {}),
         ...m.counters?.(),
       },
       drops: Object.fromEntries(s.drops.entries()),

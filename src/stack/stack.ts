@@ -245,6 +245,17 @@ export class Stack implements UdpOutput {
     return this.flows.size;
   }
 
+  /** Up to `max` connections' variables and timers, for a diagnostic dump. */
+  debugFlows(max = 50): Record<string, unknown>[] {
+    const out: Record<string, unknown>[] = [];
+    const now = performance.now();
+    this.flows.forEach((f) => {
+      if (out.length >= max) return;
+      out.push({ src: `${ipv4ToString(f.clientIp)}:${f.clientPort}`, dst: `${ipv4ToString(f.serverIp)}:${f.serverPort}`, wheelIn: Math.round(f.wheelDue - now), ...f.conn.debugState(now) });
+    });
+    return out;
+  }
+
   /** Connections by TCP state, for the status file (O(connections): call it rarely). */
   tcpStates(): Record<string, number> {
     const out: Record<string, number> = {};

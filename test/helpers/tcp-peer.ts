@@ -1,6 +1,7 @@
 // Small TCP peers for end-to-end tests, run inside a namespace with
 // `ip netns exec NS node --import tsx test/helpers/tcp-peer.ts MODE ...`.
-// Every mode is bounded in time and prints one JSON line with its result.
+// Every client mode is bounded in time and prints one JSON line with its
+// result; the server runs until the test that started it ends it.
 //
 //   server HOST PORT           hash-sink + echo + scripted behaviours, chosen by the first line:
 //                                "HASH\n"     → read to EOF, reply sha256 hex, close
@@ -25,6 +26,7 @@ const deadline = setTimeout(() => {
   process.exit(3);
 }, 120_000);
 deadline.unref();
+if (mode === 'server') clearTimeout(deadline);
 
 function seeded(n: number, seed = 1): Buffer {
   const b = Buffer.allocUnsafe(n);

@@ -287,6 +287,22 @@ export class TcpConnection implements OutSegment {
     void now;
   }
 
+  /** The connection's variables, sequence numbers relative to the ISNs: for diagnostics (SIGUSR2). */
+  debugState(now: number): Record<string, number | string | boolean> {
+    const rel = (x: number, base: number) => (x - base) >>> 0;
+    const at = (x: number) => (x === Infinity ? -1 : Math.round(x - now));
+    return {
+      state: this.state,
+      sndUna: rel(this.sndUna, this.iss), sndNxt: rel(this.sndNxt, this.iss), sndMax: rel(this.sndMax, this.iss),
+      sndWnd: this.sndWnd, queued: this.queued, finQueued: this.finQueued, rcvNxt: rel(this.rcvNxt, this.irs),
+      unconsumed: this.unconsumed, ooo: this.ooo.length, oooBytes: this.oooBytes,
+      cwnd: this.cwnd, ssthresh: this.ssthresh, dupAcks: this.dupAcks, inRecovery: this.inRecovery,
+      rto: this.rto, backoff: this.backoff, retries: this.retries, retransmits: this.retransmits,
+      rtoIn: at(this.rtoAt), ackIn: at(this.ackAt), persistIn: at(this.persistAt), keepaliveIn: at(this.keepaliveAt), timeWaitIn: at(this.timeWaitAt),
+      sackPerm: this.sackPerm, tsOk: this.tsOk, mssPeer: this.mssPeer,
+    };
+  }
+
   // ---------------------------------------------------------------- timers
 
   nextDeadline(): number {
