@@ -49,6 +49,10 @@ export interface UpArgs {
   listen?: { host: string; port: number };
   /** The TUN goes into this network namespace (a path); set by `tunsteer run`. */
   netns?: string;
+  /** The data plane drops to this user (name, uid or uid:gid); undefined: nobody if it exists; "root" keeps root. */
+  user?: string;
+  /** Restart a data plane that dies, keeping the routes, instead of restoring and exiting. */
+  restart: boolean;
 }
 
 export interface RunArgs {
@@ -138,6 +142,9 @@ Options of up (flags override the config file):
   --no-http-inspect       relay HTTP as opaque bytes unless a header rule needs it (no per-request log lines)
   --metrics HOST:PORT     Prometheus metrics on a loopback address (default off)
   --listen HOST:PORT      also serve the explicit proxy (HTTP proxy + SOCKS5) on a loopback address
+  --user USER             the data plane's user once the TUN is open and its listeners bound
+                          (default nobody; root keeps root); routes stay with a root supervisor
+  --restart               restart a data plane that dies, keeping the routes (default: restore and exit)
 
 Options of proxy: --listen HOST:PORT (default 127.0.0.1:8080), --config, --log-level, --connect-timeout,
   --sniff-timeout, --no-http-inspect, --metrics
@@ -255,6 +262,8 @@ function parseUp(argv: string[]): UpArgs {
     'no-http-inspect': { type: 'boolean' },
     metrics: { type: 'string' },
     listen: { type: 'string' },
+    user: { type: 'string' },
+    restart: { type: 'boolean' },
   });
   const c = loadConfig(str(v.config));
   const lim = c.limits ?? {};
@@ -310,6 +319,8 @@ function parseUp(argv: string[]): UpArgs {
     httpInspect: v['no-http-inspect'] === true ? false : (c.sniff?.http_inspect ?? true),
     metrics: loopbackAddress('metrics', s('metrics') ?? c.metrics),
     listen: loopbackAddress('listen', s('listen') ?? c.listen),
+    user: s('user') ?? c.user,
+    restart: v.restart === true || c.restart === true,
   };
 }
 

@@ -12,6 +12,8 @@ export interface StatusSnapshot {
   updatedAt: string;
   counters: Record<string, number>;
   drops: Record<string, number>;
+  /** The data-plane child, when the supervisor runs one. */
+  dataPlane?: { pid: number; user: string; uid: number; gid: number; restarts: number };
 }
 
 export function statusPath(stateDir: string): string {

@@ -1,7 +1,7 @@
 // `tunsteer status` and `tunsteer down`: read the state dir a gateway keeps.
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import type { DownArgs, StatusArgs } from './cli-args.js';
-import { currentNetns, describeNetns, ownerAlive, readJournal, sameNetns } from './routing/route-journal.js';
+import { currentNetns, describeNetns, ownerAlive, processStartTime, readJournal, sameNetns } from './routing/route-journal.js';
 import { renderPlan } from './routing/route-plan.js';
 import { restoreFromJournal } from './routing/restore.js';
 import { readStatus, statusPath } from './status-file.js';
@@ -10,7 +10,8 @@ export function runStatus(args: StatusArgs): number {
   const j = readJournal(args.stateDir);
   const live = readStatus(args.stateDir);
   const alive = j !== null && ownerAlive(j);
-  const up = alive && j.upAt !== undefined;
+  // up: routes in place and the data plane publishing (the supervisor writes its status)
+  const up = alive && j.upAt !== undefined && live !== null && live.pid === j.pid;
   if (args.json) {
     process.stdout.write(JSON.stringify({ running: up, journal: j, status: live }, null, 2) + '\n');
     return up ? 0 : 1;
@@ -44,6 +45,7 @@ export function runStatus(args: StatusArgs): number {
 
 export function runDown(args: DownArgs): number {
   try {
+    endOrphanedDataPlane(args.stateDir);
     const r = restoreFromJournal(args.stateDir, { log: (l) => process.stderr.write(`${l}\n`) });
     rmSync(statusPath(args.stateDir), { force: true });
     process.stdout.write(
@@ -55,5 +57,34 @@ export function runDown(args: DownArgs): number {
   } catch (e) {
     process.stderr.write(`tunsteer: ${(e as Error).message}\n`);
     return 1;
+  }
+}
+
+/**
+ * A supervisor killed with -9 leaves its data plane to notice the broken IPC
+ * channel and go; until it has, it holds the TUN open. `down` does not wait
+ * on that: the data plane the status file names goes first, if it is still
+ * one of ours (its command line says so, not a reused pid).
+ */
+function endOrphanedDataPlane(stateDir: string): void {
+  const j = readJournal(stateDir);
+  if (j && ownerAlive(j)) return; // restore refuses anyway, and says why
+  const pid = readStatus(stateDir)?.dataPlane?.pid;
+  if (!pid) return;
+  try {
+    if (!readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('__data-plane')) return;
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    return; // gone already
+  }
+  const sleeper = new Int32Array(new SharedArrayBuffer(4));
+  for (let i = 0; i < 200 && processStartTime(pid) !== undefined && !zombie(pid); i++) Atomics.wait(sleeper, 0, 0, 10);
+}
+
+function zombie(pid: number): boolean {
+  try {
+    return / Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\)/s, ')'));
+  } catch {
+    return true;
   }
 }

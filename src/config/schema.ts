@@ -122,6 +122,9 @@ export const configSchema = z
     logging: z.strictObject({ level: z.enum(LOG_LEVELS).optional() }).optional(),
     listen: address.optional(),
     metrics: address.optional(),
+    /** The data plane's user after startup: a name, uid or uid:gid; "root" keeps root. */
+    user: z.string().regex(/^([a-z_][a-z0-9_.-]*\$?|\d+(:\d+)?)$/, 'a user name, uid or uid:gid').optional(),
+    restart: z.boolean().optional(),
   })
   .superRefine((c, ctx) => {
     const names = Object.keys(c.upstreams ?? {});

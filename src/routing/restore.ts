@@ -154,6 +154,12 @@ export interface ExitHandlerOptions {
    * the restore threw. Replaces report when given.
    */
   onError?: (err: unknown, what: 'uncaughtException' | 'unhandledRejection' | 'restore') => void;
+  /**
+   * Takes over SIGINT/SIGTERM/SIGHUP (with the exit code they map to) for a
+   * caller that must do asynchronous work first; it ends with process.exit,
+   * and the restore runs then, from the exit handler.
+   */
+  onSignal?: (code: number) => void;
 }
 
 /** 128 + signal number, as shells report it. */
@@ -194,6 +200,7 @@ export function installExitHandlers(
   };
   for (const [sig, code] of Object.entries(SIGNAL_EXIT_CODES)) {
     add(sig, () => {
+      if (opts.onSignal) return opts.onSignal(code);
       const ok = restoreOnce();
       target.exit(ok ? code : 1);
     });

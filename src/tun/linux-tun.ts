@@ -44,6 +44,8 @@ export interface TunHandle extends TunDevice {
   pause(): void;
   resume(): void;
   stats(): TunStats;
+  /** The device's fd, to hand to a data-plane child (native backend only). */
+  readonly fd?: number;
 }
 
 export const DEFAULT_MTU = 1500;
@@ -76,7 +78,7 @@ class NativeTun implements TunHandle {
   private readonly onError: (err: Error) => void;
 
   constructor(
-    private readonly fd: number,
+    readonly fd: number,
     readonly name: string,
     readonly mtu: number,
     batch: number,
@@ -167,4 +169,13 @@ export function openLinuxTun(opts: TunOptions = {}): TunHandle {
     else closeSync(fd);
     throw e;
   }
+}
+
+/**
+ * A TUN whose fd this process inherited, already configured and up (the
+ * supervisor opened it): no ioctl, no iproute2, so no privilege needed.
+ */
+export function adoptLinuxTun(fd: number, name: string, opts: TunOptions = {}): TunHandle {
+  const { mtu, batch, txBatch } = checkOptions(opts);
+  return new NativeTun(fd, name, mtu, batch, txBatch, opts.onError);
 }

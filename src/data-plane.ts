@@ -1,0 +1,210 @@
+// The data plane: the stack on the TUN, the proxy core behind it, the
+// gateway's DNS and its listeners. It changes nothing on the system: routes
+// and DNS belong to the supervisor (gateway.ts), which hands this a TUN and a
+// plain-data description of what it set up, so it can run in a child process
+// without root (data-plane-child.ts) or in-process (tunsteer run).
+import { performance } from 'node:perf_hooks';
+import { Resolver } from 'node:dns/promises';
+import type { UpArgs } from './cli-args.js';
+import type { Logger } from './log.js';
+import type { TunDevice } from './tun/tun-device.js';
+import { FaultyTun } from './tun/faulty-tun.js';
+import { Stack } from './stack/stack.js';
+import { Drop } from './stack/drop-counters.js';
+import { ipv4ToString, parseIpv4 } from './stack/wire/addr.js';
+import { RateLimit } from './rate-limit.js';
+import { ProxyCore } from './proxy/proxy-core.js';
+import type { Policy } from './proxy/policy.js';
+import { FakeIpPool } from './routing/fake-ip-pool.js';
+import { HostPatterns } from './routing/host-patterns.js';
+import { DnsOverride } from './routing/dns-override.js';
+import { ExplicitProxy } from './proxy/explicit-proxy.js';
+import { metricsRegistry, serveMetrics } from './metrics.js';
+
+const TICK_MS = 10;
+const STATUS_MS = 1000;
+const FAKE_IP_SAVE_MS = 5000;
+
+/** What the supervisor set up, as plain data (it crosses a process boundary). */
+export interface DataPlaneInit {
+  args: UpArgs;
+  /** The TUN's address as configured (for the status file). */
+  tunAddress: string;
+  /** Source address for upstream sockets: route-all binds them to the uplink's address so policy routing keeps them out of the TUN. */
+  localAddress?: string;
+  /** DNS answered by the gateway at this address ('*': any address, port 53), forwarded to these resolvers. Absent: DNS is relayed like any UDP. */
+  dns?: { address: string; upstreams: string[] };
+  /** Fake-IP mappings the previous run saved. */
+  fakeIps?: unknown;
+}
+
+export interface LiveStatus {
+  counters: Record<string, number>;
+  drops: Record<string, number>;
+}
+
+/** Where the data plane reports to: a file writer in-process, IPC messages in a child. */
+export interface DataPlaneHost {
+  log: Logger;
+  publish(live: LiveStatus): void;
+  saveFakeIps(data: unknown): void;
+}
+
+export interface DataPlane {
+  /** Reset every connection (clients see RST, not a hang), flush, save the mappings. Synchronous. */
+  stop(): void;
+}
+
+export async function startDataPlane(init: DataPlaneInit, dev: TunDevice, policy: Policy, host: DataPlaneHost): Promise<DataPlane> {
+  const { args } = init;
+  const { log } = host;
+  let stack: Stack | null = null;
+  const liveTo = (ip: number) => stack?.hasFlowsTo(ip) ?? false;
+  const d = init.dns ? gatewayDns(args, init.dns.upstreams, init.localAddress, liveTo, init.fakeIps, host) : null;
+  const core = new ProxyCore({
+    log,
+    connectTimeoutMs: args.connectTimeoutMs,
+    policy,
+    sniffTimeoutMs: args.sniffTimeoutMs,
+    httpInspect: args.httpInspect,
+    localAddress: init.localAddress,
+    ...(d && init.dns ? { ...d.proxy, dnsOverTcp: { address: init.dns.address, answer: (q: Buffer) => d.dns.answer(q, true) } } : {}),
+  });
+  const errorLog = new RateLimit(10_000);
+  const dnsAt = init.dns ? (init.dns.address === '*' ? -1 : parseIpv4(init.dns.address)!) : 0;
+  const s = (stack = new Stack(dev, (c) => core.handle(c), {
+    maxConnections: args.maxConnections,
+    tcp: { rcvBuf: args.tcpRcvBuf, sndBuf: args.tcpSndBuf },
+    onUdpFlowEnd: (e) => log.info({ inbound: 'tun', proto: 'udp', ...e }, 'conn'),
+    ...(d ? { hostnameOf: d.hostnameOf, dns: { address: dnsAt, answer: (q: Buffer) => d.dns.answer(q) } } : {}),
+    udp: {
+      idleMs: args.udpIdleMs,
+      maxFlows: args.maxUdpFlows,
+      blockQuic: args.blockQuic,
+      localAddress: init.localAddress,
+      ...(d ? { resolveTarget: d.resolveTarget } : {}),
+      // UDP is relayed direct: a proxy rule cannot carry it (no SOCKS5 UDP yet), so only reject applies
+      admit: (f) => {
+        const dec = policy.decide({
+          hostname: d?.hostnameOf(f.serverIp),
+          protocol: 'udp',
+          dstAddress: ipv4ToString(f.serverIp),
+          dstPort: f.serverPort,
+          srcAddress: ipv4ToString(f.clientIp),
+        });
+        return { rule: dec.rule, action: dec.action === 'reject' ? 'reject' : 'direct' };
+      },
+    },
+  }));
+  dev.start((batch) => {
+    const now = performance.now();
+    try {
+      for (let i = 0; i < batch.count; i++) s.input(batch.slots[i], 0, batch.lengths[i], now);
+      s.tick(now);
+    } catch (err) {
+      // One guard per batch: a bug costs the rest of this batch, never the gateway.
+      s.drops.count(Drop.internal_error);
+      if (errorLog.allow(now)) log.error({ err }, 'internal error in packet input');
+    }
+  });
+  setInterval(() => s.tick(performance.now()), TICK_MS);
+  // kill -USR2 PID: every connection's sequence space, windows and timers, one warn line each
+  process.on('SIGUSR2', () => {
+    for (const f of s.debugFlows()) log.warn(f, 'tcp debug');
+  });
+
+  const publish = () =>
+    host.publish({
+      counters: {
+        ...s.counters,
+        connections: s.connections,
+        ...s.tcpStates(),
+        ...s.udp?.counters,
+        ...prefixed('proxy_', core.counters),
+        ...(dev instanceof FaultyTun ? { ...prefixed('fault_rx_', dev.counters.rx), ...prefixed('fault_tx_', dev.counters.tx) } : {}),
+        ...d?.counters(),
+      },
+      drops: Object.fromEntries(s.drops.entries()),
+    });
+  publish();
+  setInterval(publish, STATUS_MS).unref();
+  if (args.listen) await new ExplicitProxy(core).listen(args.listen.host, args.listen.port);
+  if (args.metrics) {
+    const stackView = () => ({ counters: { ...s.counters }, drops: Object.fromEntries(s.drops.entries()) });
+    await serveMetrics(args.metrics, metricsRegistry({ proxy: core, stack: stackView }));
+  }
+  return {
+    stop() {
+      try {
+        s.abortAll();
+        s.udp?.closeAll();
+        dev.flushTx();
+      } finally {
+        d?.save();
+      }
+    },
+  };
+}
+
+/**
+ * The gateway's DNS and fake-IP pool, shared by both modes: answers, the
+ * stack's and the proxy core's view of fake IPs, and mapping persistence
+ * (clients may have cached an answer across a restart).
+ */
+function gatewayDns(
+  args: UpArgs,
+  upstreams: string[],
+  localAddress: string | undefined,
+  liveTo: (ip: number) => boolean,
+  saved: unknown,
+  host: DataPlaneHost,
+) {
+  const pool = new FakeIpPool({ cidr: args.fakePool, reserved: 4 }, liveTo);
+  try {
+    if (saved !== undefined) pool.load(saved as Parameters<FakeIpPool['load']>[0]);
+  } catch {
+    // unreadable: start empty
+  }
+  let last = '';
+  const save = () => {
+    const data = pool.save();
+    const text = JSON.stringify(data);
+    if (text === last) return;
+    host.saveFakeIps(data);
+    last = text;
+  };
+  setInterval(save, FAKE_IP_SAVE_MS).unref();
+  const resolver = new Resolver({ timeout: 2000, tries: 2 });
+  resolver.setServers(upstreams);
+  if (localAddress) resolver.setLocalAddress(localAddress);
+  const lookup = async (name: string) => {
+    const [a] = await resolver.resolve4(name);
+    if (!a) throw new Error(`${name}: no address`);
+    return a;
+  };
+  const dns = new DnsOverride({ hosts: new HostPatterns(args.hosts), pool, upstreams, timeoutMs: 2000, ttl: 10, localAddress });
+  return {
+    dns,
+    save,
+    hostnameOf: (ip: number) => (pool.contains(ip) ? pool.nameOf(ip) : undefined),
+    resolveTarget: async (dst: number) => {
+      if (!pool.contains(dst)) return ipv4ToString(dst);
+      const name = pool.nameOf(dst);
+      return name === undefined ? null : lookup(name);
+    },
+    proxy: {
+      lookup,
+      isFakeAddress: (a: string) => {
+        const ip = parseIpv4(a);
+        return ip !== null && pool.contains(ip);
+      },
+    },
+    counters: () => ({ ...prefixed('dns_', dns.counters), fake_mappings: pool.mappings, upstream_resolvers: upstreams.length }),
+  };
+}
+
+export function prefixed(p: string, o: object): Record<string, number> {
+  const r: Record<string, number> = {};
+  for (const [k, v] of Object.entries(o)) r[p + k] = v as number;
+  return r;
+}

@@ -1,0 +1,147 @@
+// The supervisor's side of the data plane: one child process that gets the
+// TUN's fd and a plain-data description of the system changes, drops root,
+// and reports status over IPC. The supervisor keeps its own copy of the fd,
+// so the device and the routes through it outlive a child that dies: they are
+// restored at once, or the child is restarted within a second (--restart).
+import { spawn, type ChildProcess } from 'node:child_process';
+import type { UpArgs } from './cli-args.js';
+import type { Logger } from './log.js';
+import type { TunHandle } from './tun/linux-tun.js';
+import type { DataPlaneInit, LiveStatus } from './data-plane.js';
+import type { Identity } from './privileges.js';
+import { writeStatus, type StatusSnapshot } from './status-file.js';
+import { loadFakeIps, saveFakeIps } from './fake-ip-file.js';
+
+/** The child's fd for the TUN: stdio 0-2, then the IPC channel at 3. */
+export const CHILD_TUN_FD = 4;
+const READY_TIMEOUT_MS = 30_000;
+const STOP_GRACE_MS = 3000;
+const RESTART_DELAY_MS = 100;
+/** More restarts than this within RESTART_WINDOW_MS: give up and restore. */
+const MAX_RESTARTS = 5;
+const RESTART_WINDOW_MS = 60_000;
+
+export interface ChildInit {
+  init: DataPlaneInit;
+  tun: { fd: number; name: string; mtu: number };
+  user: Identity | null;
+}
+
+export type ChildMessage =
+  | { type: 'ready'; identity: { user: string; uid: number; gid: number; groups: number[]; capEff: string } }
+  | { type: 'status'; live: LiveStatus }
+  | { type: 'fakeips'; data: unknown }
+  | { type: 'bye' };
+
+export interface SupervisorOptions {
+  args: UpArgs;
+  init: DataPlaneInit;
+  tun: TunHandle;
+  user: Identity | null;
+  log: Logger;
+  snapshot: (live: LiveStatus, extra?: Partial<StatusSnapshot>) => StatusSnapshot;
+}
+
+export class Supervisor {
+  private child: ChildProcess | null = null;
+  private stopping = false;
+  private restarts = 0;
+  private readonly recent: number[] = [];
+  private identity: { user: string; uid: number; gid: number } = { user: 'root', uid: 0, gid: 0 };
+
+  constructor(private readonly o: SupervisorOptions) {}
+
+  /** Resolves once the first child runs (its listeners bound, root dropped); rejects if it dies first. */
+  start(): Promise<void> {
+    return this.spawnChild();
+  }
+
+  /** Signal path: ask the child to reset its connections and go, then exit (the exit handler restores). */
+  async shutdown(code: number): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    const c = this.child;
+    if (c && alive(c)) {
+      const gone = new Promise<void>((r) => c.once('exit', () => r()));
+      c.kill('SIGTERM');
+      const timer = setTimeout(() => c.kill('SIGKILL'), STOP_GRACE_MS);
+      await gone;
+      clearTimeout(timer);
+    }
+    process.exit(code);
+  }
+
+  /** Exit and error paths, where nothing asynchronous can run: the child goes at once. */
+  killNow(): void {
+    this.stopping = true;
+    if (this.child && alive(this.child)) this.child.kill('SIGKILL');
+  }
+
+  private spawnChild(): Promise<void> {
+    const { args, tun, log } = this.o;
+    const child = spawn(process.execPath, [...process.execArgv, process.argv[1], '__data-plane'], {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc', tun.fd!],
+    });
+    this.child = child;
+    const msg: ChildInit = {
+      init: { ...this.o.init, fakeIps: loadFakeIps(args.stateDir) ?? this.o.init.fakeIps },
+      tun: { fd: CHILD_TUN_FD, name: tun.name, mtu: tun.mtu },
+      user: this.o.user,
+    };
+    child.send(msg);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => child.kill('SIGKILL'), READY_TIMEOUT_MS);
+      let ready = false;
+      child.on('message', (m: ChildMessage) => {
+        if (m.type === 'ready') {
+          ready = true;
+          clearTimeout(timer);
+          this.identity = { user: m.identity.user, uid: m.identity.uid, gid: m.identity.gid };
+          log.info({ dataPlanePid: child.pid, ...m.identity, restarts: this.restarts, listening: listeners(args) }, 'data plane running');
+          resolve();
+        } else if (m.type === 'status') {
+          if (!this.stopping) writeStatus(args.stateDir, this.o.snapshot(m.live, { dataPlane: { pid: child.pid!, ...this.identity, restarts: this.restarts } }));
+        } else if (m.type === 'fakeips') {
+          saveFakeIps(args.stateDir, m.data);
+        }
+      });
+      child.on('exit', (code, signal) => {
+        clearTimeout(timer);
+        if (!ready) {
+          reject(new Error(`the data plane did not start (exit ${code ?? signal})`));
+          return;
+        }
+        if (this.stopping) return;
+        this.onChildDied(code, signal);
+      });
+    });
+  }
+
+  private onChildDied(code: number | null, signal: NodeJS.Signals | null): void {
+    const { args, log } = this.o;
+    const now = Date.now();
+    while (this.recent.length && now - this.recent[0] > RESTART_WINDOW_MS) this.recent.shift();
+    if (!args.restart || this.recent.length >= MAX_RESTARTS) {
+      log.error({ code, signal, restart: args.restart }, args.restart ? 'data plane keeps dying; restoring routes' : 'data plane died; restoring routes');
+      process.exit(1); // the exit handler restores
+    }
+    this.recent.push(now);
+    this.restarts++;
+    log.error({ code, signal, restarts: this.restarts }, 'data plane died; restarting it, routes kept');
+    setTimeout(() => {
+      if (this.stopping) return;
+      this.spawnChild().catch((err: Error) => {
+        log.fatal({ err }, 'data plane restart failed; restoring routes');
+        process.exit(1);
+      });
+    }, RESTART_DELAY_MS);
+  }
+}
+
+function alive(c: ChildProcess): boolean {
+  return c.exitCode === null && c.signalCode === null;
+}
+
+function listeners(args: UpArgs): string[] {
+  return [args.listen, args.metrics].filter((l) => l !== undefined).map((l) => `${l!.host}:${l!.port}`);
+}
