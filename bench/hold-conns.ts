@@ -1,0 +1,55 @@
+// Opens N TCP connections to HOST:PORT and holds them idle, for memory
+// measurements. Prints {"held":N} once all are up, then closes them all on
+// SIGTERM or after HOLD_MS and prints {"closed":N}. Bounded: connects at most
+// 256 at a time and gives up after 120 s.
+//
+//   node --import tsx bench/hold-conns.ts HOST PORT N [HOLD_MS]
+import net from 'node:net';
+
+const [host, portText, nText, holdText] = process.argv.slice(2);
+const port = Number(portText);
+const n = Number(nText);
+const holdMs = Number(holdText ?? 60_000);
+const IN_FLIGHT = 256;
+const socks: net.Socket[] = [];
+let connected = 0;
+let started = 0;
+let failed = 0;
+
+const giveUp = setTimeout(() => {
+  console.log(JSON.stringify({ error: 'timeout', connected, failed }));
+  process.exit(3);
+}, 120_000);
+
+function next(): void {
+  while (started < n && started - connected - failed < IN_FLIGHT) {
+    started++;
+    const s = net.connect({ host, port });
+    s.setNoDelay(true);
+    s.on('connect', () => {
+      connected++;
+      if (connected + failed === n) allUp();
+      else next();
+    });
+    s.on('error', () => {
+      failed++;
+      if (connected + failed === n) allUp();
+      else next();
+    });
+    socks.push(s);
+  }
+}
+
+function allUp(): void {
+  clearTimeout(giveUp);
+  console.log(JSON.stringify({ held: connected, failed }));
+  const close = () => {
+    for (const s of socks) s.destroy();
+    console.log(JSON.stringify({ closed: connected }));
+    process.exit(0);
+  };
+  process.on('SIGTERM', close);
+  setTimeout(close, holdMs);
+}
+
+next();

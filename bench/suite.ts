@@ -1,0 +1,315 @@
+// The benchmark suite (issue 6): every path side by side in one run, one table.
+//
+//   paths     kernel (veth, no gateway); slirp4netns (MTU 65520); pasta (when
+//             this machine lets it run); tunsteer with its defaults; tunsteer
+//             with its best settings
+//   measures  bulk TCP, 1 and 4 streams, each direction (iperf3, median of
+//             RUNS); new connections/s (wrk, a new connection per request,
+//             nginx /hello); keep-alive latency p50/p99 at 1 and 64
+//             connections (wrk --latency); CPU seconds of the userspace
+//             process per GB moved; RSS per idle connection with IDLE held
+//
+//   npm run bench                 10 s per iperf3 run, 3 runs, 10,000 idle connections
+//   npm run bench -- --quick      about a minute: 2 s, 1 run, 1,000 idle connections
+//   npm run bench -- --out FILE   also write the table (markdown) to FILE
+//   --only kernel,slirp,pasta,tunsteer,best   a subset of the paths
+//   --source                      run tunsteer from src/ with tsx, not from dist/
+//
+// Builds and removes its own namespaces; traffic stays between them.
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { IPERF_IP, NGINX_IP, PEER_IP, PEER_PORT, ROOT, makeTopology, startIperf, startNginx, tunsteerArgv, waitForGateway } from '../test/helpers/topology.js';
+import { createNetns, nsExec, spawnInNs, type NsChild } from '../test/helpers/netns.js';
+
+const { values } = parseArgs({
+  options: {
+    quick: { type: 'boolean' },
+    seconds: { type: 'string' },
+    runs: { type: 'string' },
+    idle: { type: 'string' },
+    out: { type: 'string' },
+    only: { type: 'string' },
+    source: { type: 'boolean' },
+  },
+});
+const QUICK = values.quick === true;
+const SECONDS = Number(values.seconds ?? (QUICK ? 2 : 10));
+const RUNS = Number(values.runs ?? (QUICK ? 1 : 3));
+const IDLE = Number(values.idle ?? (QUICK ? 1000 : 10_000));
+const WRK_SECONDS = QUICK ? 2 : 5;
+
+const teardowns: (() => unknown)[] = [];
+const host = { teardown: (fn: () => unknown) => void teardowns.push(fn) };
+async function cleanup() {
+  for (const fn of teardowns.reverse()) {
+    try {
+      await fn();
+    } catch {
+      // keep cleaning
+    }
+  }
+}
+process.on('SIGINT', () => void cleanup().then(() => process.exit(130)));
+
+interface Path {
+  name: string;
+  /** The namespace the clients run in. */
+  ns: string;
+  /** The userspace process(es) doing the work, for CPU and RSS; empty for the kernel path. */
+  pids: () => number[];
+  stop: () => Promise<void>;
+}
+
+interface Row {
+  path: string;
+  up1: number; down1: number; up4: number; down4: number;
+  connPerSec: number;
+  p50x1: number; p99x1: number; p50x64: number; p99x64: number;
+  cpuPerGb: number | null;
+  bytesPerIdle: number | null;
+  note: string;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+function cpuSeconds(pids: number[]): number {
+  let s = 0;
+  for (const pid of pids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      s += (Number(f[11]) + Number(f[12])) / 100;
+    } catch {
+      // gone
+    }
+  }
+  return s;
+}
+
+function rssBytes(pids: number[]): number {
+  let b = 0;
+  for (const pid of pids) {
+    try {
+      b += Number(/^VmRSS:\s*(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
+    } catch {
+      // gone
+    }
+  }
+  return b;
+}
+
+/** Gbit/s received, and bytes moved. */
+async function iperf(ns: string, streams: number, reverse: boolean): Promise<{ gbps: number; bytes: number }> {
+  const r = await nsExec(ns, ['iperf3', '-c', IPERF_IP, '-t', String(SECONDS), '-P', String(streams), '-J', ...(reverse ? ['-R'] : [])], {
+    timeoutMs: (SECONDS + 30) * 1000,
+  });
+  const j = JSON.parse(r.stdout);
+  if (j.error) throw new Error(j.error);
+  return { gbps: j.end.sum_received.bits_per_second / 1e9, bytes: j.end.sum_received.bytes };
+}
+
+/** wrk's requests/s and latency percentiles (ms). */
+async function wrk(ns: string, conns: number, newConnEach: boolean): Promise<{ rps: number; p50: number; p99: number }> {
+  const threads = Math.min(2, conns);
+  const args = ['wrk', '-t', String(threads), '-c', String(conns), '-d', `${WRK_SECONDS}s`, '--latency', ...(newConnEach ? ['-H', 'Connection: close'] : []), `http://${NGINX_IP}/hello`];
+  const r = await nsExec(ns, args, { timeoutMs: (WRK_SECONDS + 30) * 1000 });
+  const rps = Number(/Requests\/sec:\s*([\d.]+)/.exec(r.stdout)?.[1] ?? 0);
+  const pct = (p: string) => toMs(new RegExp(`^\\s*${p}%\\s+([\\d.]+\\w+)`, 'm').exec(r.stdout)?.[1] ?? '0us');
+  return { rps, p50: pct('50'), p99: pct('99') };
+}
+
+function toMs(v: string): number {
+  const m = /^([\d.]+)(us|ms|s)$/.exec(v);
+  if (!m) return NaN;
+  const x = Number(m[1]);
+  return m[2] === 'us' ? x / 1000 : m[2] === 's' ? x * 1000 : x;
+}
+
+async function idleBytesPerConn(p: Path): Promise<number | null> {
+  if (p.pids().length === 0) return null;
+  const base = rssBytes(p.pids());
+  const holder = spawnInNs(host, p.ns, ['sh', '-c', `ulimit -n 65536; exec ${process.execPath} --import tsx ${join(ROOT, 'bench/hold-conns.ts')} ${PEER_IP} ${PEER_PORT} ${IDLE} 60000`]);
+  const line = JSON.parse(await holder.waitForLine((l) => l.includes('held') || l.includes('error'), 130_000));
+  if (!line.held) throw new Error(`${p.name}: could not hold ${IDLE} connections: ${JSON.stringify(line)}`);
+  await new Promise((r) => setTimeout(r, 1000));
+  const held = rssBytes(p.pids());
+  holder.kill('SIGTERM');
+  await holder.exited();
+  return (held - base) / line.held;
+}
+
+async function measure(p: Path): Promise<Row> {
+  const up1: number[] = [], down1: number[] = [], up4: number[] = [], down4: number[] = [];
+  let bytes = 0;
+  const cpu0 = cpuSeconds(p.pids());
+  for (let i = 0; i < RUNS; i++) {
+    for (const [arr, streams, rev] of [[up1, 1, false], [down1, 1, true], [up4, 4, false], [down4, 4, true]] as const) {
+      const r = await iperf(p.ns, streams, rev);
+      arr.push(r.gbps);
+      bytes += r.bytes;
+    }
+  }
+  const cpu = cpuSeconds(p.pids()) - cpu0;
+  const cc: number[] = [], l1: { p50: number; p99: number }[] = [], l64: { p50: number; p99: number }[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    cc.push((await wrk(p.ns, 16, true)).rps);
+    l1.push(await wrk(p.ns, 1, false));
+    l64.push(await wrk(p.ns, 64, false));
+  }
+  const bytesPerIdle = await idleBytesPerConn(p);
+  return {
+    path: p.name,
+    up1: median(up1), down1: median(down1), up4: median(up4), down4: median(down4),
+    connPerSec: median(cc),
+    p50x1: median(l1.map((x) => x.p50)), p99x1: median(l1.map((x) => x.p99)),
+    p50x64: median(l64.map((x) => x.p50)), p99x64: median(l64.map((x) => x.p99)),
+    cpuPerGb: p.pids().length ? cpu / (bytes / 1e9) : null,
+    bytesPerIdle,
+    note: '',
+  };
+}
+
+async function tunsteerPath(ns: string, name: string, extra: string[]): Promise<Path> {
+  const stateDir = mkdtempSync(join(tmpdir(), 'tsE-bench-'));
+  teardowns.push(() => rmSync(stateDir, { recursive: true, force: true }));
+  const main = join(ROOT, 'dist/src/main.js');
+  const argv = existsSync(main) && !values.source ? [process.execPath, main] : tunsteerArgv([]);
+  const gw = spawnInNs(host, ns, [...argv, 'up', '--mode', 'route-all', '--state-dir', stateDir, '--tun-name', 'tsb0', '--log-level', 'warn', ...extra]);
+  await waitForGateway(ns, stateDir, gw);
+  const st = JSON.parse((await nsExec(ns, [...argv, 'status', '--state-dir', stateDir, '--json'])).stdout).status;
+  const dp: number = st.dataPlane?.pid ?? gw.pid!;
+  return {
+    name,
+    ns,
+    pids: () => [gw.pid!, dp].filter((x, i, a) => a.indexOf(x) === i),
+    stop: async () => {
+      gw.kill('SIGTERM');
+      await gw.exited();
+    },
+  };
+}
+
+async function slirpPath(outer: string): Promise<Path | string> {
+  if (!existsSync('/usr/bin/slirp4netns')) return 'slirp4netns is not installed';
+  const inner = await createNetns(host, 'tsE-');
+  const slirp = spawnInNs(host, outer, ['slirp4netns', '--configure', '--mtu=65520', '--disable-host-loopback', '--netns-type=path', `/run/netns/${inner}`, 'tap0']);
+  await waitFor(async () => (await nsExec(inner, ['ip', 'route', 'show', 'default'])).stdout.includes('tap0'));
+  return { name: 'slirp4netns (MTU 65520)', ns: inner, pids: () => [slirp.pid!], stop: async () => void slirp.kill('SIGTERM') };
+}
+
+/**
+ * pasta attaches to a namespace it creates with a user namespace of its own;
+ * started by root it drops to nobody and must be able to enter it. Where the
+ * machine does not allow that, the row says why.
+ */
+async function pastaPath(outer: string): Promise<Path | string> {
+  if (!existsSync('/usr/bin/pasta')) return 'pasta is not installed';
+  const inner = await createNetns(host, 'tsE-');
+  const pasta: NsChild = spawnInNs(host, outer, ['pasta', '-f', '--config-net', '--mtu', '65520', '--netns', `/run/netns/${inner}`]);
+  try {
+    await waitFor(async () => (await nsExec(inner, ['ip', 'route', 'show', 'default'])).stdout.includes('default'), 5000);
+  } catch {
+    pasta.kill('SIGTERM');
+    const why = pasta.stderrText().split('\n').filter((l) => l && !l.includes('syslog')).slice(-1)[0] ?? 'no route appeared';
+    return `pasta did not start here: ${why.trim()}`;
+  }
+  return { name: 'pasta (MTU 65520)', ns: inner, pids: () => [pasta.pid!], stop: async () => void pasta.kill('SIGTERM') };
+}
+
+async function waitFor(cond: () => Promise<boolean>, ms = 10_000) {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    if (await cond().catch(() => false)) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error('timed out waiting');
+}
+
+async function main() {
+  const topo = await makeTopology(host);
+  await Promise.all([startIperf(host, topo), startNginx(host, topo)]);
+  // the idle connections' server needs more descriptors than the default
+  spawnInNs(host, topo.servers, ['sh', '-c', `ulimit -n 65536; exec ${process.execPath} --import tsx ${join(ROOT, 'test/helpers/tcp-peer.ts')} server ${PEER_IP} ${PEER_PORT}`]);
+  await waitFor(async () => (await nsExec(topo.servers, ['ss', '-Hltn', `src ${PEER_IP}:${PEER_PORT}`])).stdout.trim() !== '');
+
+  const rows: Row[] = [];
+  const missing: string[] = [];
+  const only = values.only?.split(',');
+  const want = (k: string) => !only || only.includes(k);
+  const run = async (key: string, make: () => Promise<Path | string>) => {
+    if (!want(key)) return;
+    const p = await make();
+    if (typeof p === 'string') {
+      missing.push(p);
+      console.error(`skip: ${p}`);
+      return;
+    }
+    try {
+      console.error(`measuring ${p.name} ...`);
+      rows.push(await measure(p));
+    } finally {
+      await p.stop();
+    }
+  };
+  await run('kernel', async () => ({ name: 'kernel (veth, no gateway)', ns: topo.client, pids: () => [], stop: async () => {} }));
+  await run('slirp', () => slirpPath(topo.client));
+  await run('pasta', () => pastaPath(topo.client));
+  await run('tunsteer', () => tunsteerPath(topo.client, 'tunsteer, defaults', []));
+  await run('best', () => tunsteerPath(topo.client, 'tunsteer, best (--no-http-inspect, 4 MB buffers)', ['--no-http-inspect', '--tcp-rcvbuf', String(4 << 20), '--tcp-sndbuf', String(4 << 20)]));
+
+  const table = render(rows, missing);
+  console.log(table);
+  if (values.out) writeFileSync(values.out, table + '\n');
+}
+
+function render(rows: Row[], missing: string[]): string {
+  const kernel = rows.find((r) => r.path.startsWith('kernel'));
+  const slirp = rows.find((r) => r.path.startsWith('slirp4netns'));
+  const n = (x: number | null, d = 2) => (x === null || Number.isNaN(x) ? '-' : x.toFixed(d));
+  const ratio = (a: number, b: number | undefined) => (b ? `${(a / b).toFixed(2)}x` : '-');
+  const both = (k: keyof Row, r: Row, d = 2) => `${n(r[k] as number, d)} (${ratio(r[k] as number, kernel?.[k] as number)} k, ${ratio(r[k] as number, slirp?.[k] as number)} s)`;
+  const version = (cmd: string[]) => {
+    try {
+      return execFileSync(cmd[0], cmd.slice(1), { encoding: 'utf8' }).split('\n')[0].trim();
+    } catch (e) {
+      // wrk prints its version and exits 1
+      return String((e as { stdout?: string }).stdout ?? '?').split('\n')[0].trim() || '?';
+    }
+  };
+  const lines = [
+    `${new Date().toISOString()}; node ${process.version}; ${version(['iperf3', '--version'])}; ${version(['wrk', '--version']).replace(/ \[.*$/, '')}; ${version(['slirp4netns', '--version'])}; ` +
+      `iperf3 ${SECONDS} s x ${RUNS} (median), wrk ${WRK_SECONDS} s x ${RUNS} (median), ${IDLE} idle connections${QUICK ? ' (--quick)' : ''}`,
+    '',
+    'Throughput, Gbit/s (ratio to the kernel path "k" and to slirp4netns "s"):',
+    '',
+    '| path | 1 stream up | 1 stream down | 4 streams up | 4 streams down |',
+    '| --- | ---: | ---: | ---: | ---: |',
+    ...rows.map((r) => `| ${r.path} | ${both('up1', r)} | ${both('down1', r)} | ${both('up4', r)} | ${both('down4', r)} |`),
+    '',
+    'Connections and latency (wrk against nginx /hello; latency with keep-alive), CPU and memory of the userspace process:',
+    '',
+    '| path | new conns/s | p50 ms, 1 conn | p99 ms, 1 conn | p50 ms, 64 conns | p99 ms, 64 conns | CPU s per GB | RSS bytes per idle conn |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ...rows.map(
+      (r) =>
+        `| ${r.path} | ${both('connPerSec', r, 0)} | ${n(r.p50x1, 3)} | ${n(r.p99x1, 3)} | ${n(r.p50x64, 3)} | ${n(r.p99x64, 3)} | ${n(r.cpuPerGb)} | ${n(r.bytesPerIdle, 0)} |`,
+    ),
+    '',
+    'Added p50 latency over the kernel path (ms): ' +
+      rows.filter((r) => r !== kernel).map((r) => `${r.path}: ${n(r.p50x1 - (kernel?.p50x1 ?? 0), 3)} (1 conn), ${n(r.p50x64 - (kernel?.p50x64 ?? 0), 3)} (64 conns)`).join('; '),
+    ...missing.map((m) => `Not measured: ${m}.`),
+  ];
+  return lines.join('\n');
+}
+
+main().then(
+  () => cleanup(),
+  async (e) => {
+    console.error(e);
+    await cleanup();
+    process.exit(1);
+  },
+);
