@@ -72,9 +72,12 @@ async function main() {
       '--tun-name', 'tsb0', '--mtu', String(MTU), '--log-level', 'warn', '--tun-backend', backend,
     ]);
     await waitForGateway(topo.client, stateDir, gw);
-    const cpu0 = cpuSeconds(gw.pid!);
+    // the data plane is the supervisor's child (tuntap2 runs in-process)
+    const st = JSON.parse((await nsExec(topo.client, [process.execPath, join(ROOT, 'dist/src/main.js'), 'status', '--state-dir', stateDir, '--json'])).stdout).status;
+    const pid: number = st.dataPlane?.pid ?? gw.pid!;
+    const cpu0 = cpuSeconds(pid);
     const t = await measure(topo.client);
-    const cpu = cpuSeconds(gw.pid!) - cpu0;
+    const cpu = cpuSeconds(pid) - cpu0;
     rows.push({ path: `tunsteer ${backend} TUN I/O (MTU ${MTU})`, ...t, note: `gateway CPU ${cpu.toFixed(1)} s` });
     gw.kill('SIGTERM');
     await gw.exited();
