@@ -47,8 +47,10 @@ export interface UpArgs {
   metrics?: { host: string; port: number };
   /** Also serve the explicit proxy on this loopback address. */
   listen?: { host: string; port: number };
-  /** The TUN goes into this network namespace (a path); set by `tunsteer run`. */
+  /** The TUN and the routes go into this network namespace (a path): up --netns/--pid, and `tunsteer run`. */
   netns?: string;
+  /** The namespace dies with its program (tunsteer run): no journal, nothing to restore outside it. */
+  ephemeralNetns?: boolean;
   /** The data plane drops to this user (name, uid or uid:gid); undefined: nobody if it exists; "root" keeps root. */
   user?: string;
   /** Restart a data plane that dies, keeping the routes, instead of restoring and exiting. */
@@ -145,6 +147,9 @@ Options of up (flags override the config file):
   --user USER             the data plane's user once the TUN is open and its listeners bound
                           (default nobody; root keeps root); routes stay with a root supervisor
   --restart               restart a data plane that dies, keeping the routes (default: restore and exit)
+  --netns NAME|PATH       steer another network namespace (a container's): the TUN and the routes go
+                          there, the gateway and its upstream sockets stay here (route-all only)
+  --pid PID               the same, for the namespace of process PID
 
 Options of proxy: --listen HOST:PORT (default 127.0.0.1:8080), --config, --log-level, --connect-timeout,
   --sniff-timeout, --no-http-inspect, --metrics
@@ -264,6 +269,8 @@ function parseUp(argv: string[]): UpArgs {
     listen: { type: 'string' },
     user: { type: 'string' },
     restart: { type: 'boolean' },
+    netns: { type: 'string' },
+    pid: { type: 'string' },
   });
   const c = loadConfig(str(v.config));
   const lim = c.limits ?? {};
@@ -321,7 +328,22 @@ function parseUp(argv: string[]): UpArgs {
     listen: loopbackAddress('listen', s('listen') ?? c.listen),
     user: s('user') ?? c.user,
     restart: v.restart === true || c.restart === true,
+    netns: targetNetns(s('netns'), s('pid'), mode),
   };
+}
+
+/** --netns NAME (an `ip netns` name) or PATH, or --pid PID (that process's namespace): a path. */
+function targetNetns(netns: string | undefined, pid: string | undefined, mode: UpArgs['mode']): string | undefined {
+  if (netns === undefined && pid === undefined) return undefined;
+  if (netns !== undefined && pid !== undefined) throw new UsageError('--netns and --pid: give one of them');
+  if (mode !== 'route-all') throw new UsageError('--netns/--pid: only route-all mode steers another namespace (its DNS is answered through the TUN)');
+  if (pid !== undefined) {
+    if (!/^[1-9]\d*$/.test(pid)) throw new UsageError(`--pid: "${pid}" is not a process id`);
+    return `/proc/${pid}/ns/net`;
+  }
+  if (netns!.includes('/')) return netns;
+  if (!/^[A-Za-z0-9_.-]+$/.test(netns!)) throw new UsageError(`--netns: "${netns}" is not a namespace name or a path`);
+  return `/run/netns/${netns}`;
 }
 
 /** Options of up that make sense for run; the rest (routing tables, exclusions, modes) do not apply. */

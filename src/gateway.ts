@@ -13,7 +13,7 @@ import { FaultyTun, parseFaultSpec } from './tun/faulty-tun.js';
 import type { TunDevice } from './tun/tun-device.js';
 import { ipv4ToString } from './stack/wire/addr.js';
 import { dryRunRouteAll, upRouteAll } from './routing/route-all.js';
-import { RouteJournal } from './routing/route-journal.js';
+import { netnsAt, RouteJournal } from './routing/route-journal.js';
 import { installExitHandlers, restoreFromJournal } from './routing/restore.js';
 import type { RoutePlanConfig } from './routing/route-plan.js';
 import { nameservers, planPerHost, upPerHost } from './routing/per-host.js';
@@ -52,6 +52,13 @@ export async function runUp(args: UpArgs): Promise<number> {
     return 1;
   }
 
+  if (args.netns && !args.ephemeralNetns) {
+    try {
+      netnsAt(args.netns);
+    } catch (e) {
+      throw new UsageError(`--netns/--pid: ${args.netns} is not a network namespace (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    }
+  }
   // secrets and upstreams are read before anything changes on the system
   const policy = policyFromConfig(args.config);
   // `tunsteer run` keeps its program's stdout clean: the gateway logs to stderr there
@@ -59,7 +66,7 @@ export async function runUp(args: UpArgs): Promise<number> {
   // the data plane runs as a child (crash-safe routing, least privilege) unless
   // its TUN lives in a namespace of its own (tunsteer run: nothing to restore
   // outside it) or the backend cannot hand its fd over (tuntap2)
-  const split = !args.netns && args.tunBackend === 'native';
+  const split = !args.ephemeralNetns && args.tunBackend === 'native';
   const dropTo = split ? dataPlaneUser(args) : null;
   rmSync(statusPath(args.stateDir), { force: true });
   const tun = await openTun({ backend: args.tunBackend, name: args.tunName, mtu: args.mtu, addresses: [tunAddress], netns: args.netns });
@@ -82,9 +89,11 @@ export async function runUp(args: UpArgs): Promise<number> {
     },
   );
 
-  const system = args.netns
+  const system = args.ephemeralNetns
     ? setupInNetns(args, tun.name, log)
-    : args.mode === 'route-all'
+    : args.netns
+      ? setupRouteAllElsewhere(args, planCfg, log)
+      : args.mode === 'route-all'
       ? setupRouteAll(args, planCfg, log)
       : setupPerHost(args, dnsAddress, log);
   const init: DataPlaneInit = { args, tunAddress, localAddress: system.localAddress, dns: system.dns, fakeIps: loadFakeIps(args.stateDir) };
@@ -158,6 +167,23 @@ function setupRouteAll(args: UpArgs, planCfg: RoutePlanConfig, log: Logger): Sys
   // DNS to any address:53 is answered by the gateway: names matching --host get
   // fake IPs (so rules see the name), the rest is forwarded to the system's resolvers.
   return { ...base, dns: { address: '*', upstreams } };
+}
+
+/**
+ * up --netns/--pid: the plan goes into another namespace (a container's),
+ * journalled there for `down`; the gateway's sockets stay in this one, on its
+ * routes, so they need no bypass and bind to no particular address. DNS sent
+ * from there to any address:53 is answered here.
+ */
+function setupRouteAllElsewhere(args: UpArgs, planCfg: RoutePlanConfig, log: Logger): SystemSetup {
+  const route = upRouteAll({ ...planCfg, stateDir: args.stateDir, netnsPath: args.netns, log: (l) => log.warn(l) });
+  const upstreams = systemResolvers(args);
+  if (upstreams.length === 0) log.warn({ resolvConf: args.resolvConf }, 'no nameserver to forward to: DNS is relayed, not hijacked');
+  return {
+    uplink: { ...route.uplink, dev: `${route.uplink.dev} (in ${args.netns})` },
+    plan: route.steps.map((st) => `${st.desc} (in ${args.netns})`),
+    ...(args.dnsHijack && upstreams.length ? { dns: { address: '*', upstreams } } : {}),
+  };
 }
 
 function setupPerHost(args: UpArgs, dnsAddress: string, log: Logger): SystemSetup {

@@ -42,7 +42,7 @@ export async function runRun(args: RunArgs): Promise<number> {
     const netns = await newNetns(child.pid!, exited);
     // our own signals reach the program too; its exit ends the gateway
     for (const sig of ['SIGTERM', 'SIGHUP'] as const) process.on(sig, () => child.kill(sig));
-    await runUp({ ...args.up, netns });
+    await runUp({ ...args.up, netns, ephemeralNetns: true });
     (child.stdio[3] as Writable).end('go\n');
   } catch (e) {
     child.kill('SIGKILL');

@@ -35,9 +35,16 @@ export interface SysctlIo {
 const IP_BIN = 'ip';
 const TIMEOUT_MS = 10_000;
 
-export const ipExecSync: IpExecSync = (argv) => {
+export const ipExecSync: IpExecSync = (argv) => runIp(IP_BIN, [], argv);
+
+/** `ip` run inside the network namespace at path (nsenter), this process staying where it is. */
+export function ipExecInNetns(path: string): IpExecSync {
+  return (argv) => runIp('nsenter', [`--net=${path}`, IP_BIN], argv);
+}
+
+function runIp(bin: string, prefix: string[], argv: readonly string[]): IpResult {
   try {
-    const stdout = execFileSync(IP_BIN, [...argv], {
+    const stdout = execFileSync(bin, [...prefix, ...argv], {
       timeout: TIMEOUT_MS,
       encoding: 'utf8',
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -46,11 +53,11 @@ export const ipExecSync: IpExecSync = (argv) => {
   } catch (e) {
     const err = e as { status?: number | null; stderr?: string | Buffer; message: string; code?: string };
     if (err.code === 'ETIMEDOUT') throw new IpCommandError(argv, null, `timed out after ${TIMEOUT_MS} ms`);
-    if (typeof err.code === 'string') throw new Error(`cannot run ${IP_BIN}: ${err.message}`);
+    if (typeof err.code === 'string') throw new Error(`cannot run ${bin}: ${err.message}`);
     const stderr = err.stderr === undefined ? err.message : String(err.stderr);
     throw new IpCommandError(argv, err.status ?? null, stderr);
   }
-};
+}
 
 /**
  * sysctl(8) key → /proc/sys path. As in sysctl(8), a "/" inside a component

@@ -7,11 +7,12 @@
 // the journal was not written in: two gateways in two network namespaces may
 // share /run, and deleting "the same" rule in the wrong one would hit a
 // stranger's routing.
-import { ipExecSync, procSysctl, type IpExecSync, type SysctlIo } from './ip-exec.js';
+import { ipExecInNetns, ipExecSync, procSysctl, type IpExecSync, type SysctlIo } from './ip-exec.js';
 import {
   currentNetns,
   describeNetns,
   journalPath,
+  netnsAt,
   ownerAlive,
   processStartTime,
   readJournal,
@@ -111,7 +112,17 @@ export function restoreFromJournal(stateDir: string, opts: RestoreOptions = {}):
   const self = j.pid === process.pid && (j.pidStart === undefined || j.pidStart === processStartTime(process.pid));
   if (opts.ownOnly && !self) return { found: false, undone: 0, alreadyGone: 0 };
   const here = opts.netns ?? currentNetns();
-  if (!sameNetns(j.netns, here)) {
+  let exec = opts.exec ?? ipExecSync;
+  if (!sameNetns(j.netns, here) && j.netnsPath) {
+    // up --netns: the steps live in another namespace, entered by its path
+    if (!self && !opts.force && ownerAlive(j)) throw ownerAliveError(j);
+    if (!reachable(j.netnsPath, j.netns)) {
+      opts.log?.(`namespace ${j.netnsPath} is gone, and the routes that were in it with it`);
+      removeJournal(stateDir);
+      return { found: true, undone: 0, alreadyGone: j.steps.length, pid: j.pid };
+    }
+    exec = opts.exec ?? ipExecInNetns(j.netnsPath);
+  } else if (!sameNetns(j.netns, here)) {
     throw new RestoreRefusedError(
       'netns-mismatch',
       `the routing journal ${journalPath(stateDir)} was written in ${describeNetns(j.netns)} by pid ${j.pid}, ` +
@@ -120,20 +131,30 @@ export function restoreFromJournal(stateDir: string, opts: RestoreOptions = {}):
         ', or give each namespace its own --state-dir',
     );
   }
-  if (!self && !opts.force && ownerAlive(j)) {
-    throw new RestoreRefusedError(
-      'owner-alive',
-      `tunsteer pid ${j.pid} still runs and owns this routing; stop it (SIGTERM restores on exit), ` +
-        'or use --force if it is wedged',
-    );
-  }
-  const r = undoAll(j.steps, opts.exec ?? ipExecSync, opts.sysctl ?? procSysctl, opts.log);
+  if (!self && !opts.force && ownerAlive(j)) throw ownerAliveError(j);
+  const r = undoAll(j.steps, exec, opts.sysctl ?? procSysctl, opts.log);
   if (r.failures.length) {
     replaceJournal(stateDir, { ...j, steps: r.left, applied: r.left.length });
     throw new RestoreFailedError(r.failures);
   }
   removeJournal(stateDir);
   return { found: true, undone: r.undone, alreadyGone: r.alreadyGone, pid: j.pid };
+}
+
+function ownerAliveError(j: { pid: number }): RestoreRefusedError {
+  return new RestoreRefusedError(
+    'owner-alive',
+    `tunsteer pid ${j.pid} still runs and owns this routing; stop it (SIGTERM restores on exit), ` + 'or use --force if it is wedged',
+  );
+}
+
+/** Does path still lead to the namespace the journal names? (A deleted name or a dead pid's /proc entry does not.) */
+function reachable(path: string, id: NetnsId): boolean {
+  try {
+    return sameNetns(netnsAt(path), id);
+  } catch {
+    return false;
+  }
 }
 
 /** What installExitHandlers listens on and calls; `process` in production, a fake in tests. */

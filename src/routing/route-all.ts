@@ -2,9 +2,9 @@
 // check, apply; and the dry run. The steps themselves live in route-plan.ts,
 // the bookkeeping in route-journal.ts, the undo in restore.ts. All
 // synchronous: a handful of `ip` calls at start-up (see route-runner.ts).
-import { ipExecSync, procSysctl, type IpExecSync, type SysctlIo } from './ip-exec.js';
+import { ipExecInNetns, ipExecSync, procSysctl, type IpExecSync, type SysctlIo } from './ip-exec.js';
 import { planRouteAll, renderPlan, type RoutePlanConfig, type Step } from './route-plan.js';
-import { currentNetns, RouteJournal, sameNetns, StaleJournalError, type JournaledStep } from './route-journal.js';
+import { currentNetns, netnsAt, RouteJournal, sameNetns, StaleJournalError, type JournaledStep } from './route-journal.js';
 import { applySteps, preflight } from './route-runner.js';
 import { restoreFromJournal, type RestoreReport } from './restore.js';
 import { discoverUplink, type Uplink } from './uplink.js';
@@ -18,6 +18,8 @@ export interface RouteAllOptions extends RoutePlanConfig {
   exec?: IpExecSync;
   sysctl?: SysctlIo;
   log?: (line: string) => void;
+  /** Apply the plan inside the network namespace at this path (up --netns); this process stays outside. */
+  netnsPath?: string;
 }
 
 export interface RouteAllHandle {
@@ -43,19 +45,23 @@ export function dryRunRouteAll(cfg: RoutePlanConfig, exec: IpExecSync = ipExecSy
  * so a signal at any point undoes exactly what the journal lists.
  */
 export function upRouteAll(opts: RouteAllOptions): RouteAllHandle {
-  const exec = opts.exec ?? ipExecSync;
+  const exec = opts.exec ?? (opts.netnsPath ? ipExecInNetns(opts.netnsPath) : ipExecSync);
   const sysctl = opts.sysctl ?? procSysctl;
   const uplink = discoverUplink(exec);
   const steps = planRouteAll(opts, uplink);
+  // sysctl keys under net. are per namespace, and /proc/sys is this process's
+  if (opts.netnsPath && steps.some((st) => st.kind === 'sysctl')) throw new Error('--netns: a rp_filter setting cannot be applied in another namespace');
   const meta = { mode: 'route-all' as const, tunName: opts.tunName, table: opts.table, priorityBase: opts.priorityBase, uplink };
+  const where = opts.netnsPath ? { netns: netnsAt(opts.netnsPath), netnsPath: opts.netnsPath } : {};
   let journal: RouteJournal;
   try {
-    journal = RouteJournal.acquire(opts.stateDir, meta);
+    journal = RouteJournal.acquire(opts.stateDir, meta, where);
   } catch (e) {
-    if (!(e instanceof StaleJournalError) || opts.restoreStale === false || !sameNetns(e.journal.netns, currentNetns())) throw e;
+    if (!(e instanceof StaleJournalError) || opts.restoreStale === false) throw e;
+    if (!e.journal.netnsPath && !sameNetns(e.journal.netns, currentNetns())) throw e;
     opts.log?.(`undoing what dead tunsteer pid ${e.journal.pid} left in place`);
-    restoreFromJournal(opts.stateDir, { exec, sysctl, log: opts.log });
-    journal = RouteJournal.acquire(opts.stateDir, meta);
+    restoreFromJournal(opts.stateDir, { sysctl, log: opts.log, ...(opts.exec ? { exec: opts.exec } : {}) });
+    journal = RouteJournal.acquire(opts.stateDir, meta, where);
   }
   let applied: JournaledStep[];
   try {
@@ -73,6 +79,6 @@ export function upRouteAll(opts: RouteAllOptions): RouteAllHandle {
     steps,
     applied,
     journal,
-    restore: () => restoreFromJournal(opts.stateDir, { exec, sysctl, log: opts.log }),
+    restore: () => restoreFromJournal(opts.stateDir, { sysctl, log: opts.log, ...(opts.exec ? { exec: opts.exec } : {}) }),
   };
 }

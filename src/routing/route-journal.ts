@@ -61,6 +61,8 @@ export interface JournalData extends JournalMeta {
   applied: number;
   /** Set once every step is in place. */
   upAt?: string;
+  /** The steps were applied in another namespace than the gateway's (up --netns): where to enter it again. */
+  netnsPath?: string;
 }
 
 export class JournalLockedError extends Error {
@@ -106,7 +108,12 @@ export function journalPath(stateDir: string): string {
  * identify` does: the /run/netns entry bind-mounted from the same nsfs inode.
  */
 export function currentNetns(netnsDir = '/run/netns'): NetnsId {
-  const st = statSync('/proc/self/ns/net');
+  return netnsAt('/proc/self/ns/net', netnsDir);
+}
+
+/** The namespace a path refers to (/run/netns/NAME, /proc/PID/ns/net), named as currentNetns does. Throws if there is none. */
+export function netnsAt(path: string, netnsDir = '/run/netns'): NetnsId {
+  const st = statSync(path);
   const id: NetnsId = { inode: st.ino, dev: st.dev };
   let names: string[] = [];
   try {
@@ -212,6 +219,8 @@ function unlinkQuiet(path: string): void {
 
 export interface AcquireOptions {
   netns?: NetnsId;
+  /** Entered by path to apply the steps (up --netns); recorded so `down` can enter it too. */
+  netnsPath?: string;
   pid?: number;
 }
 
@@ -265,6 +274,7 @@ export class RouteJournal {
       pid,
       pidStart: processStartTime(pid),
       netns: this.opts.netns ?? currentNetns(),
+      ...(this.opts.netnsPath ? { netnsPath: this.opts.netnsPath } : {}),
       ...meta,
       createdAt: now,
       updatedAt: now,
