@@ -9,12 +9,17 @@
 //                                "SEND n\n"   → send n bytes of seeded data, then FIN first
 //                                "RESET\n"    → send 1000 bytes then reset the connection
 //                                "WATCH\n"    → read, and print {"watch":"reset"|"end"} when the client goes
+//                                "STALL\n"    → accept and never read (a paused socket sees no reset: check with ss)
+//                                "HALF n\n"   → send n bytes of seeded data and FIN first, keep reading; at the
+//                                               client's FIN print {"half":{"bytes":N,"sha256":HEX}}
 //   upload HOST PORT FILE      send FILE after "HASH\n", half-close, print the server's hash
 //   concurrent HOST PORT N     N parallel ECHO connections each moving 64 KiB, print ok count
 //   client-first HOST PORT     send data, half-close, expect echo then EOF
 //   server-first HOST PORT N   ask the server to close first, check N bytes and EOF
 //   reset HOST PORT            expect a reset after some data
 //   client-reset HOST PORT     send some data after "WATCH\n", then reset the connection
+//   stall HOST PORT BYTES MS   after "STALL\n", write BYTES until done or MS pass, then reset; print how far it got
+//   half-close HOST PORT N M   "HALF N\n": read N bytes to the server's FIN, then send M more bytes and close
 import net from 'node:net';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
@@ -78,6 +83,19 @@ function serve(): void {
         sock.removeAllListeners('error');
         sock.on('error', (e: NodeJS.ErrnoException) => console.log(JSON.stringify({ watch: e.code === 'ECONNRESET' ? 'reset' : e.code })));
         sock.on('end', () => console.log(JSON.stringify({ watch: 'end' })));
+        sock.resume();
+      } else if (line === 'STALL') {
+        // paused by readLine and never resumed: the receive window closes
+      } else if (line.startsWith('HALF ')) {
+        const h = createHash('sha256');
+        let bytes = rest.length;
+        h.update(rest);
+        sock.on('data', (d: Buffer) => {
+          bytes += d.length;
+          h.update(d);
+        });
+        sock.on('end', () => console.log(JSON.stringify({ half: { bytes, sha256: h.digest('hex') } })));
+        sock.end(seeded(Number(line.slice(5)), 7));
         sock.resume();
       } else if (line === 'RESET') {
         sock.write(seeded(1000, 9), () => setTimeout(() => sock.resetAndDestroy(), 100));
@@ -182,6 +200,61 @@ function clientReset(): void {
   }, 200)));
 }
 
+/** Writes until `total` bytes are flushed to the kernel or `ms` pass; backpressure shows as flushed < total. */
+function stall(total: number, ms: number): void {
+  const s = connect();
+  const chunk = seeded(64 * 1024, 13);
+  let queued = 0;
+  let flushed = 0;
+  const started = Date.now();
+  const report = (finished: boolean) => {
+    s.removeAllListeners('error');
+    s.on('error', () => {});
+    s.resetAndDestroy();
+    done({ ok: true, finished, flushed, queued, ms: Date.now() - started });
+  };
+  const timer = setTimeout(() => report(false), ms);
+  const pump = () => {
+    while (queued < total) {
+      const n = Math.min(chunk.length, total - queued);
+      queued += n;
+      const more = s.write(n === chunk.length ? chunk : chunk.subarray(0, n), () => {
+        flushed += n;
+        if (flushed === total) {
+          clearTimeout(timer);
+          report(true);
+        }
+      });
+      if (!more) return void s.once('drain', pump);
+    }
+  };
+  s.on('connect', () => {
+    s.write('STALL\n');
+    pump();
+  });
+}
+
+/** The server sends n bytes and its FIN first; the client reads them all, then sends m bytes and closes its side. */
+function halfClose(n: number, m: number): void {
+  const s = connect();
+  const h = createHash('sha256');
+  let got = 0;
+  const later = seeded(m, 17);
+  s.on('connect', () => s.write(`HALF ${n}\n`));
+  s.on('data', (d) => {
+    got += d.length;
+    h.update(d);
+  });
+  s.on('end', () => {
+    // the server's FIN has arrived: our direction stays open
+    const ok = got === n && h.digest('hex') === createHash('sha256').update(seeded(n, 7)).digest('hex');
+    s.end(later);
+    s.on('close', (hadError) =>
+      done({ ok: ok && !hadError, got, sent: m, sentSha256: createHash('sha256').update(later).digest('hex') }),
+    );
+  });
+}
+
 switch (mode) {
   case 'server': serve(); break;
   case 'upload': upload(arg); break;
@@ -190,5 +263,7 @@ switch (mode) {
   case 'server-first': serverFirst(Number(arg)); break;
   case 'reset': expectReset(); break;
   case 'client-reset': clientReset(); break;
+  case 'stall': stall(Number(arg), Number(process.argv[6])); break;
+  case 'half-close': halfClose(Number(arg), Number(process.argv[6])); break;
   default: done({ ok: false, error: `unknown mode ${mode}` }, 2);
 }
