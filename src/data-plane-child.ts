@@ -23,9 +23,9 @@ export async function runDataPlaneChild(): Promise<number> {
   const { init, tun, user } = await new Promise<ChildInit>((r) => process.once('message', (m) => r(m as ChildInit)));
   const log = createLogger(init.args.logLevel);
   const policy = policyFromConfig(init.args.config);
-  const handle = adoptLinuxTun(tun.fd, tun.name, { mtu: tun.mtu, onError: (err) => log.error({ err }, 'TUN error') });
+  const handle = tun && adoptLinuxTun(tun.fd, tun.name, { mtu: tun.mtu, onError: (err) => log.error({ err }, 'TUN error') });
   const faults = parseFaultSpec(process.env.TUNSTEER_TEST_FAULTS);
-  const dev: TunDevice = faults ? new FaultyTun(handle, faults) : handle;
+  const dev: TunDevice | null = handle && faults ? new FaultyTun(handle, faults) : handle;
   if (faults) log.warn({ faults }, 'TEST FAULT INJECTION on the TUN path (TUNSTEER_TEST_FAULTS)');
   const dp = await startDataPlane(init, dev, policy, {
     log,

@@ -20,6 +20,7 @@ import { HostPatterns } from './routing/host-patterns.js';
 import { DnsOverride } from './routing/dns-override.js';
 import { ExplicitProxy } from './proxy/explicit-proxy.js';
 import { metricsRegistry, serveMetrics } from './metrics.js';
+import { RedirectInbound } from './proxy/redirect-inbound.js';
 
 const TICK_MS = 10;
 const STATUS_MS = 1000;
@@ -36,6 +37,8 @@ export interface DataPlaneInit {
   dns?: { address: string; upstreams: string[] };
   /** Fake-IP mappings the previous run saved. */
   fakeIps?: unknown;
+  /** redirect mode: the port nftables sends TCP to. */
+  redirectPort?: number;
 }
 
 export interface LiveStatus {
@@ -55,7 +58,8 @@ export interface DataPlane {
   stop(): void;
 }
 
-export async function startDataPlane(init: DataPlaneInit, dev: TunDevice, policy: Policy, host: DataPlaneHost): Promise<DataPlane> {
+/** dev is null in redirect mode: connections come from a listener, not from a TUN. */
+export async function startDataPlane(init: DataPlaneInit, dev: TunDevice | null, policy: Policy, host: DataPlaneHost): Promise<DataPlane> {
   const { args } = init;
   const { log } = host;
   let stack: Stack | null = null;
@@ -70,9 +74,50 @@ export async function startDataPlane(init: DataPlaneInit, dev: TunDevice, policy
     localAddress: init.localAddress,
     ...(d && init.dns ? { ...d.proxy, dnsOverTcp: { address: init.dns.address, answer: (q: Buffer) => d.dns.answer(q, true) } } : {}),
   });
+  const s = dev ? (stack = startStack(init, dev, policy, core, d, log)) : null;
+  const redirect = init.redirectPort ? new RedirectInbound(core) : null;
+  if (redirect) await redirect.listen(init.redirectPort!);
+
+  const publish = () =>
+    host.publish({
+      counters: {
+        ...s?.counters,
+        connections: s?.connections ?? 0,
+        ...s?.tcpStates(),
+        ...s?.udp?.counters,
+        ...prefixed('proxy_', core.counters),
+        ...(redirect ? prefixed('redirect_', redirect.counters) : {}),
+        ...(dev instanceof FaultyTun ? { ...prefixed('fault_rx_', dev.counters.rx), ...prefixed('fault_tx_', dev.counters.tx) } : {}),
+        ...d?.counters(),
+      },
+      drops: s ? Object.fromEntries(s.drops.entries()) : {},
+    });
+  publish();
+  setInterval(publish, STATUS_MS).unref();
+  if (args.listen) await new ExplicitProxy(core).listen(args.listen.host, args.listen.port);
+  if (args.metrics) {
+    const stackView = () => ({ counters: { ...s?.counters }, drops: s ? Object.fromEntries(s.drops.entries()) : {} });
+    await serveMetrics(args.metrics, metricsRegistry({ proxy: core, stack: stackView }));
+  }
+  return {
+    stop() {
+      try {
+        redirect?.close();
+        s?.abortAll();
+        s?.udp?.closeAll();
+        dev?.flushTx();
+      } finally {
+        d?.save();
+      }
+    },
+  };
+}
+
+function startStack(init: DataPlaneInit, dev: TunDevice, policy: Policy, core: ProxyCore, d: GatewayDns | null, log: Logger): Stack {
+  const { args } = init;
   const errorLog = new RateLimit(10_000);
   const dnsAt = init.dns ? (init.dns.address === '*' ? -1 : parseIpv4(init.dns.address)!) : 0;
-  const s = (stack = new Stack(dev, (c) => core.handle(c), {
+  const s = new Stack(dev, (c) => core.handle(c), {
     maxConnections: args.maxConnections,
     tcp: { rcvBuf: args.tcpRcvBuf, sndBuf: args.tcpSndBuf },
     onUdpFlowEnd: (e) => log.info({ inbound: 'tun', proto: 'udp', ...e }, 'conn'),
@@ -95,7 +140,7 @@ export async function startDataPlane(init: DataPlaneInit, dev: TunDevice, policy
         return { rule: dec.rule, action: dec.action === 'reject' ? 'reject' : 'direct' };
       },
     },
-  }));
+  });
   dev.start((batch) => {
     const now = performance.now();
     try {
@@ -113,37 +158,7 @@ export async function startDataPlane(init: DataPlaneInit, dev: TunDevice, policy
     for (const f of s.debugFlows()) log.warn(f, 'tcp debug');
   });
 
-  const publish = () =>
-    host.publish({
-      counters: {
-        ...s.counters,
-        connections: s.connections,
-        ...s.tcpStates(),
-        ...s.udp?.counters,
-        ...prefixed('proxy_', core.counters),
-        ...(dev instanceof FaultyTun ? { ...prefixed('fault_rx_', dev.counters.rx), ...prefixed('fault_tx_', dev.counters.tx) } : {}),
-        ...d?.counters(),
-      },
-      drops: Object.fromEntries(s.drops.entries()),
-    });
-  publish();
-  setInterval(publish, STATUS_MS).unref();
-  if (args.listen) await new ExplicitProxy(core).listen(args.listen.host, args.listen.port);
-  if (args.metrics) {
-    const stackView = () => ({ counters: { ...s.counters }, drops: Object.fromEntries(s.drops.entries()) });
-    await serveMetrics(args.metrics, metricsRegistry({ proxy: core, stack: stackView }));
-  }
-  return {
-    stop() {
-      try {
-        s.abortAll();
-        s.udp?.closeAll();
-        dev.flushTx();
-      } finally {
-        d?.save();
-      }
-    },
-  };
+  return s;
 }
 
 /**
@@ -151,6 +166,8 @@ export async function startDataPlane(init: DataPlaneInit, dev: TunDevice, policy
  * stack's and the proxy core's view of fake IPs, and mapping persistence
  * (clients may have cached an answer across a restart).
  */
+type GatewayDns = ReturnType<typeof gatewayDns>;
+
 function gatewayDns(
   args: UpArgs,
   upstreams: string[],

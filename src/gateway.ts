@@ -23,6 +23,8 @@ import { policyFromConfig } from './config/build-policy.js';
 import { startDataPlane, type DataPlaneInit, type LiveStatus } from './data-plane.js';
 import { loadFakeIps, saveFakeIps } from './fake-ip-file.js';
 import { Supervisor } from './supervisor.js';
+import { upRedirect } from './routing/redirect.js';
+import { planRedirect } from './routing/redirect-plan.js';
 import { resolveUser, type Identity } from './privileges.js';
 
 export async function runUp(args: UpArgs): Promise<number> {
@@ -40,7 +42,9 @@ export async function runUp(args: UpArgs): Promise<number> {
     const lines =
       args.mode === 'route-all'
         ? dryRunRouteAll(planCfg).lines
-        : renderPlan(
+        : args.mode === 'redirect'
+          ? renderPlan(planRedirect({ port: args.redirectPort, uid: dataPlaneUser(args)?.uid ?? 0, excludes: args.excludes }))
+          : renderPlan(
             planPerHost({ tunName: args.tunName, pool: args.fakePool, dnsAddress, resolvConf: args.resolvConf, resolvConfText: readFileSync(args.resolvConf, 'utf8') }),
           );
     process.stdout.write(lines.join('\n') + '\n');
@@ -66,10 +70,11 @@ export async function runUp(args: UpArgs): Promise<number> {
   // the data plane runs as a child (crash-safe routing, least privilege) unless
   // its TUN lives in a namespace of its own (tunsteer run: nothing to restore
   // outside it) or the backend cannot hand its fd over (tuntap2)
-  const split = !args.ephemeralNetns && args.tunBackend === 'native';
+  const split = !args.ephemeralNetns && (args.tunBackend === 'native' || args.mode === 'redirect');
   const dropTo = split ? dataPlaneUser(args) : null;
   rmSync(statusPath(args.stateDir), { force: true });
-  const tun = await openTun({ backend: args.tunBackend, name: args.tunName, mtu: args.mtu, addresses: [tunAddress], netns: args.netns });
+  // redirect mode needs no TUN: nftables brings the connections to a listener
+  const tun = args.mode === 'redirect' ? null : await openTun({ backend: args.tunBackend, name: args.tunName, mtu: args.mtu, addresses: [tunAddress], netns: args.netns });
   let stopDataPlane: (() => void) | null = null;
   let supervisor: Supervisor | null = null;
   installExitHandlers(
@@ -79,7 +84,7 @@ export async function runUp(args: UpArgs): Promise<number> {
       } finally {
         restoreFromJournal(args.stateDir, { ownOnly: true });
         rmSync(statusPath(args.stateDir), { force: true });
-        tun.close();
+        tun?.close();
       }
     },
     {
@@ -90,18 +95,20 @@ export async function runUp(args: UpArgs): Promise<number> {
   );
 
   const system = args.ephemeralNetns
-    ? setupInNetns(args, tun.name, log)
+    ? setupInNetns(args, tun!.name, log)
     : args.netns
       ? setupRouteAllElsewhere(args, planCfg, log)
-      : args.mode === 'route-all'
-      ? setupRouteAll(args, planCfg, log)
-      : setupPerHost(args, dnsAddress, log);
-  const init: DataPlaneInit = { args, tunAddress, localAddress: system.localAddress, dns: system.dns, fakeIps: loadFakeIps(args.stateDir) };
+      : args.mode === 'redirect'
+        ? setupRedirect(args, dropTo?.uid ?? 0, log)
+        : args.mode === 'route-all'
+          ? setupRouteAll(args, planCfg, log)
+          : setupPerHost(args, dnsAddress, log);
+  const init: DataPlaneInit = { args, tunAddress, localAddress: system.localAddress, dns: system.dns, redirectPort: system.redirectPort, fakeIps: loadFakeIps(args.stateDir) };
   const startedAt = new Date().toISOString();
   const snapshot = (live: LiveStatus, extra: Partial<StatusSnapshot> = {}): StatusSnapshot => ({
     pid: process.pid,
     mode: args.mode,
-    tun: { name: tun.name, mtu: tun.mtu, address: tunAddress },
+    tun: tun ? { name: tun.name, mtu: tun.mtu, address: tunAddress } : { name: '', mtu: 0, address: '' },
     uplink: system.uplink,
     startedAt,
     updatedAt: new Date().toISOString(),
@@ -114,7 +121,7 @@ export async function runUp(args: UpArgs): Promise<number> {
     await supervisor.start();
   } else {
     const faults = parseFaultSpec(process.env.TUNSTEER_TEST_FAULTS);
-    const dev: TunDevice = faults ? new FaultyTun(tun, faults) : tun;
+    const dev: TunDevice | null = tun && faults ? new FaultyTun(tun, faults) : tun;
     if (faults) log.warn({ faults }, 'TEST FAULT INJECTION on the TUN path (TUNSTEER_TEST_FAULTS)');
     mkdirSync(args.stateDir, { recursive: true });
     const dp = await startDataPlane(init, dev, policy, {
@@ -124,7 +131,7 @@ export async function runUp(args: UpArgs): Promise<number> {
     });
     stopDataPlane = () => dp.stop();
   }
-  log.info({ mode: args.mode, tun: tun.name, mtu: tun.mtu, uplink: system.uplink, plan: system.plan }, 'gateway up');
+  log.info({ mode: args.mode, tun: tun?.name, mtu: tun?.mtu, uplink: system.uplink, plan: system.plan }, 'gateway up');
   return -1;
 }
 
@@ -134,6 +141,7 @@ interface SystemSetup {
   plan: string[];
   localAddress?: string;
   dns?: DataPlaneInit['dns'];
+  redirectPort?: number;
 }
 
 /**
@@ -184,6 +192,12 @@ function setupRouteAllElsewhere(args: UpArgs, planCfg: RoutePlanConfig, log: Log
     plan: route.steps.map((st) => `${st.desc} (in ${args.netns})`),
     ...(args.dnsHijack && upstreams.length ? { dns: { address: '*', upstreams } } : {}),
   };
+}
+
+/** redirect: an nftables table sends TCP to the data plane's listener; the data plane's own uid is exempt. */
+function setupRedirect(args: UpArgs, uid: number, log: Logger): SystemSetup {
+  const r = upRedirect({ port: args.redirectPort, uid, excludes: args.excludes, stateDir: args.stateDir, log: (l) => log.warn(l) });
+  return { uplink: { dev: 'nftables', source: '' }, plan: r.steps.map((st) => st.desc), redirectPort: args.redirectPort };
 }
 
 function setupPerHost(args: UpArgs, dnsAddress: string, log: Logger): SystemSetup {

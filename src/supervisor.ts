@@ -23,7 +23,8 @@ const RESTART_WINDOW_MS = 60_000;
 
 export interface ChildInit {
   init: DataPlaneInit;
-  tun: { fd: number; name: string; mtu: number };
+  /** null in redirect mode (no TUN). */
+  tun: { fd: number; name: string; mtu: number } | null;
   user: Identity | null;
 }
 
@@ -36,7 +37,7 @@ export type ChildMessage =
 export interface SupervisorOptions {
   args: UpArgs;
   init: DataPlaneInit;
-  tun: TunHandle;
+  tun: TunHandle | null;
   user: Identity | null;
   log: Logger;
   snapshot: (live: LiveStatus, extra?: Partial<StatusSnapshot>) => StatusSnapshot;
@@ -80,12 +81,12 @@ export class Supervisor {
   private spawnChild(): Promise<void> {
     const { args, tun, log } = this.o;
     const child = spawn(process.execPath, [...process.execArgv, process.argv[1], '__data-plane'], {
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc', tun.fd!],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc', ...(tun ? [tun.fd!] : [])],
     });
     this.child = child;
     const msg: ChildInit = {
       init: { ...this.o.init, fakeIps: loadFakeIps(args.stateDir) ?? this.o.init.fakeIps },
-      tun: { fd: CHILD_TUN_FD, name: tun.name, mtu: tun.mtu },
+      tun: tun && { fd: CHILD_TUN_FD, name: tun.name, mtu: tun.mtu },
       user: this.o.user,
     };
     child.send(msg);

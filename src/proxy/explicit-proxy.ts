@@ -17,7 +17,8 @@ function endpoint(host: string, port: number): Endpoint {
   return { family: isIP(host) === 6 ? 6 : 4, address: host, port };
 }
 
-function inbound(
+/** An InboundConnection over an accepted socket (explicit proxy, REDIRECT, TPROXY). */
+export function inbound(
   kind: InboundKind,
   socket: net.Socket,
   host: string,

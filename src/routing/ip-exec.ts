@@ -37,17 +37,23 @@ const TIMEOUT_MS = 10_000;
 
 export const ipExecSync: IpExecSync = (argv) => runIp(IP_BIN, [], argv);
 
+/** Runs `nft ARGV...`, with input on stdin (for `nft -f -`); throws IpCommandError on failure. */
+export type NftExecSync = (argv: readonly string[], input?: string) => IpResult;
+
+export const nftExecSync: NftExecSync = (argv, input) => runIp('nft', [], argv, input);
+
 /** `ip` run inside the network namespace at path (nsenter), this process staying where it is. */
 export function ipExecInNetns(path: string): IpExecSync {
   return (argv) => runIp('nsenter', [`--net=${path}`, IP_BIN], argv);
 }
 
-function runIp(bin: string, prefix: string[], argv: readonly string[]): IpResult {
+function runIp(bin: string, prefix: string[], argv: readonly string[], input?: string): IpResult {
   try {
     const stdout = execFileSync(bin, [...prefix, ...argv], {
       timeout: TIMEOUT_MS,
       encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      input,
     });
     return { stdout, stderr: '' };
   } catch (e) {

@@ -22,7 +22,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import type { FileStep, IpStep, SysctlStep } from './route-plan.js';
+import type { FileStep, IpStep, NftStep, SysctlStep } from './route-plan.js';
 import type { Uplink } from './uplink.js';
 
 export const JOURNAL_FILE = 'routes.json';
@@ -37,10 +37,10 @@ export interface NetnsId {
 
 /** A step as journaled: sysctl steps carry the value found before they were applied. */
 /** `old`: a sysctl's previous value, or a file's previous bytes in base64. */
-export type JournaledStep = IpStep | (SysctlStep & { old?: string }) | (FileStep & { old?: string });
+export type JournaledStep = IpStep | NftStep | (SysctlStep & { old?: string }) | (FileStep & { old?: string });
 
 export interface JournalMeta {
-  mode: 'route-all' | 'per-host';
+  mode: 'route-all' | 'per-host' | 'redirect';
   tunName: string;
   table?: number;
   priorityBase?: number;

@@ -62,7 +62,17 @@ export interface FileStep {
   desc: string;
 }
 
-export type Step = IpStep | SysctlStep | FileStep;
+/** An nftables table of our own: created from a script, undone by deleting the table. */
+export interface NftStep {
+  kind: 'nft';
+  /** `nft -f -` input. */
+  script: string;
+  /** nft argv that takes it back, e.g. ['delete', 'table', 'inet', 'tunsteer']. */
+  undo: string[];
+  desc: string;
+}
+
+export type Step = IpStep | SysctlStep | FileStep | NftStep;
 
 export class RoutePlanError extends Error {
   override name = 'RoutePlanError';
@@ -164,6 +174,7 @@ export function planPriorities(steps: readonly Step[]): number[] {
 function renderStep(s: Step): string {
   if (s.kind === 'ip') return formatArgv(s.do);
   if (s.kind === 'sysctl') return `sysctl -w ${s.key}=${s.value}`;
+  if (s.kind === 'nft') return `nft -f - <<'EOF'\n${s.script.trimEnd()}\nEOF`;
   return `write ${s.path}: ${JSON.stringify(s.content)}`;
 }
 
@@ -181,6 +192,8 @@ export function renderUndo(steps: readonly (Step & { old?: string })[]): string[
         ? formatArgv(s.undo)
         : s.kind === 'sysctl'
           ? `sysctl -w ${s.key}=${s.old ?? '<value before start>'}`
-          : `write back the original ${s.path}`,
+          : s.kind === 'nft'
+            ? `nft ${formatArgv(s.undo)}`
+            : `write back the original ${s.path}`,
     );
 }

@@ -7,7 +7,7 @@
 // while a step is half-way between journal and kernel: the exit handlers run
 // between JS turns, i.e. between steps, and undo exactly what is journaled.
 import { readFileSync, writeFileSync } from 'node:fs';
-import { formatArgv, IpCommandError, ipExecSync, isAlreadyGone, procSysctl, type IpExecSync, type SysctlIo } from './ip-exec.js';
+import { formatArgv, IpCommandError, ipExecSync, isAlreadyGone, nftExecSync, procSysctl, type IpExecSync, type SysctlIo } from './ip-exec.js';
 import { planPriorities, RoutePlanError, type Step } from './route-plan.js';
 import type { JournaledStep } from './route-journal.js';
 
@@ -43,11 +43,13 @@ export interface RunnerOptions {
 
 export function doCommand(s: JournaledStep): string {
   if (s.kind === 'file') return `write ${s.path}`;
+  if (s.kind === 'nft') return `nft -f - <<< ${JSON.stringify(s.script.split('\n')[0])}...`;
   return s.kind === 'ip' ? formatArgv(s.do) : `sysctl -w ${s.key}=${s.value}`;
 }
 
 export function undoCommand(s: JournaledStep): string {
   if (s.kind === 'file') return `write back the original ${s.path}`;
+  if (s.kind === 'nft') return `nft ${formatArgv(s.undo)}`;
   return s.kind === 'ip' ? formatArgv(s.undo) : `sysctl -w ${s.key}=${s.old ?? '?'}`;
 }
 
@@ -60,6 +62,7 @@ function writeInPlace(path: string, bytes: Buffer | string): void {
 export function undoStep(s: JournaledStep, exec: IpExecSync, sysctl: SysctlIo): 'undone' | 'gone' {
   try {
     if (s.kind === 'ip') exec(s.undo);
+    else if (s.kind === 'nft') nftExecSync(s.undo);
     else if (s.old === undefined) return 'gone'; // never read, so never written
     else if (s.kind === 'sysctl') sysctl.write(s.key, s.old);
     else writeInPlace(s.path, Buffer.from(s.old, 'base64'));
@@ -87,6 +90,7 @@ export function applySteps(steps: readonly Step[], journalOrOpts: StepRecorder |
       if (step.kind === 'file') js = { ...step, old: readFileSync(step.path).toString('base64') };
       opts.journal.record([...done, js], done.length);
       if (js.kind === 'ip') exec(js.do);
+      else if (js.kind === 'nft') nftExecSync(['-f', '-'], js.script);
       else if (js.kind === 'sysctl') sysctl.write(js.key, js.value);
       else writeInPlace(js.path, js.content);
     } catch (e) {

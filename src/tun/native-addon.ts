@@ -37,6 +37,10 @@ export interface TunAddon {
   ): NativeTunReader;
   /** Packets written; count - written were dropped. Throws only if the fd is unusable. */
   writeBatch(fd: number, slab: Uint8Array, lengths: Uint32Array, count: number, slotSize: number): number;
+  /** The destination before an nftables/iptables redirect; null if the connection was not redirected. */
+  originalDst(fd: number): { family: 4 | 6; address: string; port: number } | null;
+  /** A listening TCP socket with IP_TRANSPARENT (TPROXY); needs CAP_NET_ADMIN. */
+  transparentListener(address: string, port: number, family: 4 | 6, backlog: number): number;
   readonly IFF_MULTI_QUEUE: number;
   readonly IFF_VNET_HDR: number;
 }

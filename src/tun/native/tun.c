@@ -18,6 +18,12 @@
 //       rejects (EINVAL/EFAULT/EMSGSIZE); the caller counts count - written as drops.
 //       Throws only when the fd itself is unusable (EBADF, EBADFD, ...).
 //   IFF_MULTI_QUEUE, IFF_VNET_HDR: flag values for open().
+//   originalDst(fd) -> { family, address, port } | null
+//       The destination a connection had before an nftables/iptables redirect
+//       (SO_ORIGINAL_DST, IP6T_SO_ORIGINAL_DST); null when it was not redirected.
+//   transparentListener(address, port, family, backlog) -> fd
+//       A listening TCP socket with IP_TRANSPARENT (TPROXY), O_NONBLOCK|O_CLOEXEC,
+//       for net.Server.listen({ fd }). Needs CAP_NET_ADMIN when called.
 //
 // Errors are JS Errors with code ('EBUSY'), errno (negative, as in Node), syscall.
 // Nothing here aborts the process: bad arguments throw TypeError/RangeError.
@@ -37,7 +43,12 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 #include <net/if.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <linux/if_tun.h>
+#include <linux/netfilter_ipv4.h>
+#include <linux/netfilter_ipv6/ip6_tables.h>
 #include <uv.h>
 
 // Bounded retries of a syscall interrupted by a signal.
@@ -563,6 +574,123 @@ fail: {
 }
 }
 
+// ---------------------------------------------------------------- redirect / tproxy sockets
+
+static napi_value endpoint_value(napi_env env, const struct sockaddr_storage* ss) {
+  char text[INET6_ADDRSTRLEN] = {0};
+  int family, port;
+  if (ss->ss_family == AF_INET) {
+    const struct sockaddr_in* a = (const struct sockaddr_in*)ss;
+    inet_ntop(AF_INET, &a->sin_addr, text, sizeof text);
+    family = 4;
+    port = ntohs(a->sin_port);
+  } else {
+    const struct sockaddr_in6* a = (const struct sockaddr_in6*)ss;
+    inet_ntop(AF_INET6, &a->sin6_addr, text, sizeof text);
+    family = 6;
+    port = ntohs(a->sin6_port);
+  }
+  napi_value obj, v;
+  NAPI_OK(env, napi_create_object(env, &obj));
+  NAPI_OK(env, napi_create_int32(env, family, &v));
+  NAPI_OK(env, napi_set_named_property(env, obj, "family", v));
+  NAPI_OK(env, napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &v));
+  NAPI_OK(env, napi_set_named_property(env, obj, "address", v));
+  NAPI_OK(env, napi_create_int32(env, port, &v));
+  NAPI_OK(env, napi_set_named_property(env, obj, "port", v));
+  return obj;
+}
+
+static napi_value OriginalDst(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  NAPI_OK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int64_t fd;
+  if (argc < 1 || !arg_int(env, argv[0], "fd", 0, INT32_MAX, &fd)) return NULL;
+  struct sockaddr_storage local;
+  socklen_t len = sizeof local;
+  if (getsockname((int)fd, (struct sockaddr*)&local, &len) != 0) {
+    throw_errno(env, errno, "getsockname");
+    return NULL;
+  }
+  struct sockaddr_storage orig;
+  memset(&orig, 0, sizeof orig);
+  len = sizeof orig;
+  int rc = local.ss_family == AF_INET6 ? getsockopt((int)fd, SOL_IPV6, IP6T_SO_ORIGINAL_DST, &orig, &len)
+                                       : getsockopt((int)fd, SOL_IP, SO_ORIGINAL_DST, &orig, &len);
+  napi_value out;
+  if (rc != 0) {
+    // ENOENT: no conntrack entry with a NAT (the connection was not redirected)
+    if (errno == ENOENT || errno == ENOPROTOOPT) {
+      NAPI_OK(env, napi_get_null(env, &out));
+      return out;
+    }
+    throw_errno(env, errno, "getsockopt(SO_ORIGINAL_DST)");
+    return NULL;
+  }
+  return endpoint_value(env, &orig);
+}
+
+static napi_value TransparentListener(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  NAPI_OK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  char addr[INET6_ADDRSTRLEN + 1] = {0};
+  size_t n = 0;
+  int64_t port, family, backlog;
+  if (argc < 4 || napi_get_value_string_utf8(env, argv[0], addr, sizeof addr, &n) != napi_ok) {
+    napi_throw_type_error(env, "EINVAL", "address must be a string");
+    return NULL;
+  }
+  if (!arg_int(env, argv[1], "port", 0, 65535, &port) || !arg_int(env, argv[2], "family", 4, 6, &family) ||
+      !arg_int(env, argv[3], "backlog", 1, 65535, &backlog))
+    return NULL;
+  struct sockaddr_storage ss;
+  memset(&ss, 0, sizeof ss);
+  socklen_t len;
+  if (family == 6) {
+    struct sockaddr_in6* a = (struct sockaddr_in6*)&ss;
+    a->sin6_family = AF_INET6;
+    a->sin6_port = htons((uint16_t)port);
+    if (inet_pton(AF_INET6, addr, &a->sin6_addr) != 1) goto bad_addr;
+    len = sizeof *a;
+  } else {
+    struct sockaddr_in* a = (struct sockaddr_in*)&ss;
+    a->sin_family = AF_INET;
+    a->sin_port = htons((uint16_t)port);
+    if (inet_pton(AF_INET, addr, &a->sin_addr) != 1) goto bad_addr;
+    len = sizeof *a;
+  }
+  int fd = socket(family == 6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    throw_errno(env, errno, "socket");
+    return NULL;
+  }
+  int one = 1;
+  const char* step = "setsockopt(IP_TRANSPARENT)";
+  if ((family == 6 ? setsockopt(fd, SOL_IPV6, IPV6_TRANSPARENT, &one, sizeof one)
+                   : setsockopt(fd, SOL_IP, IP_TRANSPARENT, &one, sizeof one)) != 0)
+    goto fail;
+  step = "setsockopt(SO_REUSEADDR)";
+  if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0) goto fail;
+  step = "bind";
+  if (bind(fd, (struct sockaddr*)&ss, len) != 0) goto fail;
+  step = "listen";
+  if (listen(fd, (int)backlog) != 0) goto fail;
+  napi_value v;
+  NAPI_OK(env, napi_create_int32(env, fd, &v));
+  return v;
+fail: {
+  int e = errno;
+  close(fd);
+  throw_errno(env, e, step);
+  return NULL;
+}
+bad_addr:
+  napi_throw_type_error(env, "EINVAL", "address is not an IP address of that family");
+  return NULL;
+}
+
 // ---------------------------------------------------------------- module
 
 static napi_value Init(napi_env env, napi_value exports) {
@@ -573,6 +701,8 @@ static napi_value Init(napi_env env, napi_value exports) {
   FN("open", Open)
   FN("createReader", CreateReader)
   FN("writeBatch", WriteBatch)
+  FN("originalDst", OriginalDst)
+  FN("transparentListener", TransparentListener)
 #undef FN
   NAPI_OK(env, napi_create_int32(env, IFF_MULTI_QUEUE, &v));
   NAPI_OK(env, napi_set_named_property(env, exports, "IFF_MULTI_QUEUE", v));

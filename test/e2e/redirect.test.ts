@@ -1,0 +1,76 @@
+// --mode redirect on a router: a LAN client's TCP, IPv4 and IPv6, routed
+// through the router namespace, is redirected by nftables to tunsteer, which
+// reads the original destination and connects there itself. The server sees
+// the request as the client made it; the nftables ruleset is the original
+// after exit, and after kill -9 followed by `tunsteer down`.
+//
+//   lan ns 198.51.100.2, 2001:db8:1::2 ── router ns (gateway) ── servers ns 203.0.113.30, 2001:db8:3::10 (:8080)
+import t from 'tap';
+import { join } from 'node:path';
+import { createNetns, nsExec, spawnInNs, veth } from '../helpers/netns.js';
+import { ROOT, makeTopology, startGateway, tunsteerArgv, waitForGateway } from '../helpers/topology.js';
+
+t.setTimeout(300_000);
+const topo = await makeTopology(t);
+const router = topo.client;
+const lan = await createNetns(t, 'tsE-');
+await veth(lan, router, { aAddr: '198.51.100.2/24', bAddr: '198.51.100.1/24' });
+const sh = (ns: string, cmd: string) => nsExec(ns, ['sh', '-c', cmd]);
+await sh(lan, 'ip route add default via 198.51.100.1');
+// IPv6 on both links and a server address behind the servers namespace
+const lanIf = (await sh(lan, "ip -o link show type veth | awk -F': ' '{print $2}' | cut -d@ -f1")).stdout.trim();
+const routerLanIf = (await sh(router, "ip -o link show type veth | awk -F': ' '{print $2}' | cut -d@ -f1 | grep -v \"$(ip -o route show default | awk '{print $5}')\"")).stdout.trim();
+const routerUpIf = (await sh(router, "ip -o route show default | awk '{print $5}'")).stdout.trim();
+const serversIf = (await sh(topo.servers, "ip -o link show type veth | awk -F': ' '{print $2}' | cut -d@ -f1")).stdout.trim();
+await sh(lan, `ip -6 addr add 2001:db8:1::2/64 dev ${lanIf} nodad && ip -6 route add default via 2001:db8:1::1`);
+await sh(router, `ip -6 addr add 2001:db8:1::1/64 dev ${routerLanIf} nodad && ip -6 addr add 2001:db8:2::1/64 dev ${routerUpIf} nodad && ip -6 route add default via 2001:db8:2::2`);
+await sh(topo.servers, `ip -6 addr add 2001:db8:2::2/64 dev ${serversIf} nodad && ip -6 addr add 2001:db8:3::10/128 dev lo && ip addr add 203.0.113.30/32 dev lo`);
+await sh(router, 'sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1');
+for (const ip of ['203.0.113.30', '2001:db8:3::10']) {
+  const p = spawnInNs(t, topo.servers, [process.execPath, '--import', 'tsx', join(ROOT, 'test/helpers/l7-peer.ts'), 'server', ip]);
+  await p.waitForLine((l) => l.includes('listening'));
+}
+const ruleset = async () => (await nsExec(router, ['nft', 'list', 'ruleset'])).stdout;
+const before = await ruleset();
+const headers = async (url: string) => {
+  const r = await nsExec(lan, ['curl', '-sS', '--max-time', '10', '-H', 'X-Probe: redirect', url], { allowFail: true });
+  return r.code === 0 ? JSON.parse(r.stdout) : { error: r.stderr };
+};
+
+t.test('without the gateway the servers cannot answer the LAN (no route back): every success below went through it', async (t) => {
+  const r = await nsExec(lan, ['curl', '-sS', '--max-time', '2', 'http://203.0.113.30:8080/headers'], { allowFail: true });
+  t.not(r.code, 0);
+});
+
+t.test('IPv4 and IPv6 through the redirect: the server sees the original Host and port; the log names the inbound', async (t) => {
+  const dir = join(topo.tmp, 'state-r');
+  const gw = startGateway(t, router, ['--mode', 'redirect', '--state-dir', dir]);
+  await waitForGateway(router, dir, gw);
+  t.match(await ruleset(), /table inet tunsteer/);
+  const v4 = await headers('http://203.0.113.30:8080/headers');
+  t.equal(v4.host, '203.0.113.30:8080', `IPv4: ${JSON.stringify(v4)}`);
+  t.equal(v4['x-probe'], 'redirect');
+  const v6 = await headers('http://[2001:db8:3::10]:8080/headers');
+  t.equal(v6.host, '[2001:db8:3::10]:8080', `IPv6: ${JSON.stringify(v6)}`);
+  const line = JSON.parse(await gw.waitForLine((l) => l.includes('"msg":"conn"') && l.includes('2001:db8:3::10'), 10_000));
+  t.equal(line.inbound, 'redirect');
+  const direct = await nsExec(router, ['curl', '-sS', '--max-time', '3', 'http://127.0.0.1:15001/'], { allowFail: true });
+  t.not(direct.code, 0, 'a connection straight to the listener (not redirected) is closed, not looped');
+  gw.kill('SIGTERM');
+  t.equal((await gw.exited()).code, 143);
+  t.equal(await ruleset(), before, 'the ruleset is the original after exit');
+});
+
+t.test('kill -9, then `tunsteer down`: the ruleset is the original', async (t) => {
+  const dir = join(topo.tmp, 'state-k');
+  const gw = startGateway(t, router, ['--mode', 'redirect', '--state-dir', dir]);
+  await waitForGateway(router, dir, gw);
+  const dp = JSON.parse((await nsExec(router, tunsteerArgv(['status', '--state-dir', dir, '--json']))).stdout).status.dataPlane.pid as number;
+  gw.kill('SIGKILL');
+  process.kill(dp, 'SIGKILL');
+  await gw.exited();
+  t.not(await ruleset(), before, 'left in place by kill -9');
+  const d = await nsExec(router, tunsteerArgv(['down', '--state-dir', dir]));
+  t.equal(d.code, 0, d.stdout + d.stderr);
+  t.equal(await ruleset(), before);
+});
