@@ -14,9 +14,9 @@ export const DEFAULT_STATE_DIR = '/run/tunsteer';
 
 export interface UpArgs {
   command: 'up';
-  mode: 'route-all' | 'per-host' | 'redirect';
-  /** redirect mode: the port nftables sends TCP to. */
-  redirectPort: number;
+  mode: 'route-all' | 'per-host' | 'redirect' | 'tproxy';
+  /** redirect and tproxy modes: the port nftables sends TCP to. */
+  interceptPort: number;
   /** per-host: the host patterns whose names get fake IPs. */
   hosts: string[];
   fakePool: string;
@@ -149,7 +149,7 @@ Options of up (flags override the config file):
   --user USER             the data plane's user once the TUN is open and its listeners bound
                           (default nobody; root keeps root); routes stay with a root supervisor
   --restart               restart a data plane that dies, keeping the routes (default: restore and exit)
-  --redirect-port N       redirect mode: the listener's port (default 15001); nftables sends TCP there
+  --intercept-port N      redirect and tproxy modes: the listener's port (default 15001); nftables sends TCP there
   --netns NAME|PATH       steer another network namespace (a container's): the TUN and the routes go
                           there, the gateway and its upstream sockets stay here (route-all only)
   --pid PID               the same, for the namespace of process PID
@@ -274,15 +274,15 @@ function parseUp(argv: string[]): UpArgs {
     restart: { type: 'boolean' },
     netns: { type: 'string' },
     pid: { type: 'string' },
-    'redirect-port': { type: 'string' },
+    'intercept-port': { type: 'string' },
   });
   const c = loadConfig(str(v.config));
   const lim = c.limits ?? {};
   // a flag wins over the file, the file over the default
   const s = (k: string) => v[k] as string | undefined;
   const modeText = s('mode') ?? c.mode;
-  if (modeText === undefined) throw new UsageError('--mode: required (route-all, per-host or redirect), as a flag or `mode:` in the config');
-  const mode = oneOf('mode', modeText, 'route-all', ['route-all', 'per-host', 'redirect'] as const);
+  if (modeText === undefined) throw new UsageError('--mode: required (route-all, per-host, redirect or tproxy), as a flag or `mode:` in the config');
+  const mode = oneOf('mode', modeText, 'route-all', ['route-all', 'per-host', 'redirect', 'tproxy'] as const);
   const hosts = (v.host as string[] | undefined) ?? c.hosts ?? [];
   for (const h of hosts) if (!isHostPattern(h)) throw new UsageError(`--host: "${h}" is not a host name or *.suffix pattern`);
   if (mode === 'per-host' && hosts.length === 0) throw new UsageError('--host: per-host mode needs at least one --host PATTERN');
@@ -333,7 +333,7 @@ function parseUp(argv: string[]): UpArgs {
     user: s('user') ?? c.user,
     restart: v.restart === true || c.restart === true,
     netns: targetNetns(s('netns'), s('pid'), mode),
-    redirectPort: int('redirect-port', s('redirect-port') ?? num(c.redirect_port), 15001, 1, 65535),
+    interceptPort: int('intercept-port', s('intercept-port') ?? num(c.intercept_port), 15001, 1, 65535),
   };
 }
 

@@ -20,7 +20,7 @@ import { HostPatterns } from './routing/host-patterns.js';
 import { DnsOverride } from './routing/dns-override.js';
 import { ExplicitProxy } from './proxy/explicit-proxy.js';
 import { metricsRegistry, serveMetrics } from './metrics.js';
-import { RedirectInbound } from './proxy/redirect-inbound.js';
+import { InterceptInbound } from './proxy/intercept-inbound.js';
 
 const TICK_MS = 10;
 const STATUS_MS = 1000;
@@ -37,8 +37,8 @@ export interface DataPlaneInit {
   dns?: { address: string; upstreams: string[] };
   /** Fake-IP mappings the previous run saved. */
   fakeIps?: unknown;
-  /** redirect mode: the port nftables sends TCP to. */
-  redirectPort?: number;
+  /** redirect and tproxy modes: the listener nftables sends TCP to. */
+  intercept?: { kind: 'redirect' | 'tproxy'; port: number };
 }
 
 export interface LiveStatus {
@@ -58,7 +58,7 @@ export interface DataPlane {
   stop(): void;
 }
 
-/** dev is null in redirect mode: connections come from a listener, not from a TUN. */
+/** dev is null in redirect and tproxy modes: connections come from a listener, not from a TUN. */
 export async function startDataPlane(init: DataPlaneInit, dev: TunDevice | null, policy: Policy, host: DataPlaneHost): Promise<DataPlane> {
   const { args } = init;
   const { log } = host;
@@ -75,8 +75,8 @@ export async function startDataPlane(init: DataPlaneInit, dev: TunDevice | null,
     ...(d && init.dns ? { ...d.proxy, dnsOverTcp: { address: init.dns.address, answer: (q: Buffer) => d.dns.answer(q, true) } } : {}),
   });
   const s = dev ? (stack = startStack(init, dev, policy, core, d, log)) : null;
-  const redirect = init.redirectPort ? new RedirectInbound(core) : null;
-  if (redirect) await redirect.listen(init.redirectPort!);
+  const intercept = init.intercept ? new InterceptInbound(core, init.intercept.kind) : null;
+  if (intercept) await intercept.listen(init.intercept!.port);
 
   const publish = () =>
     host.publish({
@@ -86,7 +86,7 @@ export async function startDataPlane(init: DataPlaneInit, dev: TunDevice | null,
         ...s?.tcpStates(),
         ...s?.udp?.counters,
         ...prefixed('proxy_', core.counters),
-        ...(redirect ? prefixed('redirect_', redirect.counters) : {}),
+        ...(intercept ? prefixed(`${init.intercept!.kind}_`, intercept.counters) : {}),
         ...(dev instanceof FaultyTun ? { ...prefixed('fault_rx_', dev.counters.rx), ...prefixed('fault_tx_', dev.counters.tx) } : {}),
         ...d?.counters(),
       },
@@ -102,7 +102,7 @@ export async function startDataPlane(init: DataPlaneInit, dev: TunDevice | null,
   return {
     stop() {
       try {
-        redirect?.close();
+        intercept?.close();
         s?.abortAll();
         s?.udp?.closeAll();
         dev?.flushTx();

@@ -23,8 +23,8 @@ import { policyFromConfig } from './config/build-policy.js';
 import { startDataPlane, type DataPlaneInit, type LiveStatus } from './data-plane.js';
 import { loadFakeIps, saveFakeIps } from './fake-ip-file.js';
 import { Supervisor } from './supervisor.js';
-import { upRedirect } from './routing/redirect.js';
-import { planRedirect } from './routing/redirect-plan.js';
+import { upIntercept } from './routing/intercept.js';
+import { planIntercept } from './routing/intercept-plan.js';
 import { resolveUser, type Identity } from './privileges.js';
 
 export async function runUp(args: UpArgs): Promise<number> {
@@ -42,8 +42,8 @@ export async function runUp(args: UpArgs): Promise<number> {
     const lines =
       args.mode === 'route-all'
         ? dryRunRouteAll(planCfg).lines
-        : args.mode === 'redirect'
-          ? renderPlan(planRedirect({ port: args.redirectPort, uid: dataPlaneUser(args)?.uid ?? 0, excludes: args.excludes }))
+        : args.mode === 'redirect' || args.mode === 'tproxy'
+          ? renderPlan(planIntercept(interceptConfig(args, dataPlaneUser(args)?.uid ?? 0)))
           : renderPlan(
             planPerHost({ tunName: args.tunName, pool: args.fakePool, dnsAddress, resolvConf: args.resolvConf, resolvConfText: readFileSync(args.resolvConf, 'utf8') }),
           );
@@ -70,11 +70,12 @@ export async function runUp(args: UpArgs): Promise<number> {
   // the data plane runs as a child (crash-safe routing, least privilege) unless
   // its TUN lives in a namespace of its own (tunsteer run: nothing to restore
   // outside it) or the backend cannot hand its fd over (tuntap2)
-  const split = !args.ephemeralNetns && (args.tunBackend === 'native' || args.mode === 'redirect');
+  const intercepting = args.mode === 'redirect' || args.mode === 'tproxy';
+  const split = !args.ephemeralNetns && (args.tunBackend === 'native' || intercepting);
   const dropTo = split ? dataPlaneUser(args) : null;
   rmSync(statusPath(args.stateDir), { force: true });
-  // redirect mode needs no TUN: nftables brings the connections to a listener
-  const tun = args.mode === 'redirect' ? null : await openTun({ backend: args.tunBackend, name: args.tunName, mtu: args.mtu, addresses: [tunAddress], netns: args.netns });
+  // redirect and tproxy need no TUN: nftables brings the connections to a listener
+  const tun = intercepting ? null : await openTun({ backend: args.tunBackend, name: args.tunName, mtu: args.mtu, addresses: [tunAddress], netns: args.netns });
   let stopDataPlane: (() => void) | null = null;
   let supervisor: Supervisor | null = null;
   installExitHandlers(
@@ -98,12 +99,12 @@ export async function runUp(args: UpArgs): Promise<number> {
     ? setupInNetns(args, tun!.name, log)
     : args.netns
       ? setupRouteAllElsewhere(args, planCfg, log)
-      : args.mode === 'redirect'
-        ? setupRedirect(args, dropTo?.uid ?? 0, log)
+      : intercepting
+        ? setupIntercept(args, dropTo?.uid ?? 0, log)
         : args.mode === 'route-all'
           ? setupRouteAll(args, planCfg, log)
           : setupPerHost(args, dnsAddress, log);
-  const init: DataPlaneInit = { args, tunAddress, localAddress: system.localAddress, dns: system.dns, redirectPort: system.redirectPort, fakeIps: loadFakeIps(args.stateDir) };
+  const init: DataPlaneInit = { args, tunAddress, localAddress: system.localAddress, dns: system.dns, intercept: system.intercept, fakeIps: loadFakeIps(args.stateDir) };
   const startedAt = new Date().toISOString();
   const snapshot = (live: LiveStatus, extra: Partial<StatusSnapshot> = {}): StatusSnapshot => ({
     pid: process.pid,
@@ -141,7 +142,7 @@ interface SystemSetup {
   plan: string[];
   localAddress?: string;
   dns?: DataPlaneInit['dns'];
-  redirectPort?: number;
+  intercept?: DataPlaneInit['intercept'];
 }
 
 /**
@@ -194,10 +195,15 @@ function setupRouteAllElsewhere(args: UpArgs, planCfg: RoutePlanConfig, log: Log
   };
 }
 
-/** redirect: an nftables table sends TCP to the data plane's listener; the data plane's own uid is exempt. */
-function setupRedirect(args: UpArgs, uid: number, log: Logger): SystemSetup {
-  const r = upRedirect({ port: args.redirectPort, uid, excludes: args.excludes, stateDir: args.stateDir, log: (l) => log.warn(l) });
-  return { uplink: { dev: 'nftables', source: '' }, plan: r.steps.map((st) => st.desc), redirectPort: args.redirectPort };
+/** redirect, tproxy: nftables sends TCP to the data plane's listener (the data plane's own uid is exempt from redirect). */
+function setupIntercept(args: UpArgs, uid: number, log: Logger): SystemSetup {
+  const cfg = interceptConfig(args, uid);
+  const r = upIntercept({ ...cfg, stateDir: args.stateDir, log: (l) => log.warn(l) });
+  return { uplink: { dev: 'nftables', source: '' }, plan: r.steps.map((st) => st.desc), intercept: { kind: cfg.kind, port: cfg.port } };
+}
+
+function interceptConfig(args: UpArgs, uid: number) {
+  return { kind: args.mode as 'redirect' | 'tproxy', port: args.interceptPort, uid, excludes: args.excludes, table: args.table, priority: args.rulePriority };
 }
 
 function setupPerHost(args: UpArgs, dnsAddress: string, log: Logger): SystemSetup {

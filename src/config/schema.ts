@@ -86,8 +86,8 @@ export const ruleSchema = z
 
 export const configSchema = z
   .strictObject({
-    mode: z.enum(['route-all', 'per-host', 'redirect']).optional(),
-    redirect_port: z.number().int().min(1).max(65535).optional(),
+    mode: z.enum(['route-all', 'per-host', 'redirect', 'tproxy']).optional(),
+    intercept_port: z.number().int().min(1).max(65535).optional(),
     hosts: z.array(z.string().refine(isHostPattern, 'not a host name or *.suffix pattern')).optional(),
     fake_pool: cidrText.optional(),
     exclude: z.array(cidrText).optional(),

@@ -40,7 +40,7 @@ export interface NetnsId {
 export type JournaledStep = IpStep | NftStep | (SysctlStep & { old?: string }) | (FileStep & { old?: string });
 
 export interface JournalMeta {
-  mode: 'route-all' | 'per-host' | 'redirect';
+  mode: 'route-all' | 'per-host' | 'redirect' | 'tproxy';
   tunName: string;
   table?: number;
   priorityBase?: number;

@@ -193,7 +193,7 @@ export function renderUndo(steps: readonly (Step & { old?: string })[]): string[
         : s.kind === 'sysctl'
           ? `sysctl -w ${s.key}=${s.old ?? '<value before start>'}`
           : s.kind === 'nft'
-            ? `nft ${formatArgv(s.undo)}`
+            ? formatArgv(s.undo, 'nft')
             : `write back the original ${s.path}`,
     );
 }

@@ -49,7 +49,7 @@ export function doCommand(s: JournaledStep): string {
 
 export function undoCommand(s: JournaledStep): string {
   if (s.kind === 'file') return `write back the original ${s.path}`;
-  if (s.kind === 'nft') return `nft ${formatArgv(s.undo)}`;
+  if (s.kind === 'nft') return formatArgv(s.undo, 'nft');
   return s.kind === 'ip' ? formatArgv(s.undo) : `sysctl -w ${s.key}=${s.old ?? '?'}`;
 }
 

@@ -671,6 +671,9 @@ static napi_value TransparentListener(napi_env env, napi_callback_info info) {
   if ((family == 6 ? setsockopt(fd, SOL_IPV6, IPV6_TRANSPARENT, &one, sizeof one)
                    : setsockopt(fd, SOL_IP, IP_TRANSPARENT, &one, sizeof one)) != 0)
     goto fail;
+  // [::] takes IPv6 only: 0.0.0.0 on the same port has its own socket
+  step = "setsockopt(IPV6_V6ONLY)";
+  if (family == 6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) != 0) goto fail;
   step = "setsockopt(SO_REUSEADDR)";
   if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0) goto fail;
   step = "bind";

@@ -1,21 +1,21 @@
-// Redirect mode from the gateway's point of view: lock the state dir, check
-// that our nftables table is not taken, apply the plan journalled, mark up.
-// `tunsteer down` undoes it like any other journal (nft delete table).
+// Redirect and tproxy modes from the gateway's point of view: lock the state
+// dir, check that our nftables table is not taken, apply the plan journalled,
+// mark up. `tunsteer down` undoes it like any other journal.
 import { nftExecSync } from './ip-exec.js';
-import { NFT_TABLE, planRedirect, type RedirectPlanConfig } from './redirect-plan.js';
+import { NFT_TABLE, planIntercept, type InterceptPlanConfig } from './intercept-plan.js';
 import { currentNetns, RouteJournal, sameNetns, StaleJournalError } from './route-journal.js';
 import { applySteps } from './route-runner.js';
 import { restoreFromJournal } from './restore.js';
 import type { Step } from './route-plan.js';
 
-export interface RedirectOptions extends RedirectPlanConfig {
+export interface InterceptOptions extends InterceptPlanConfig {
   stateDir: string;
   log?: (line: string) => void;
 }
 
-export function upRedirect(opts: RedirectOptions): { steps: Step[] } {
-  const steps = planRedirect(opts);
-  const meta = { mode: 'redirect' as const, tunName: '' };
+export function upIntercept(opts: InterceptOptions): { steps: Step[] } {
+  const steps = planIntercept(opts);
+  const meta = { mode: opts.kind, tunName: '' };
   let journal: RouteJournal;
   try {
     journal = RouteJournal.acquire(opts.stateDir, meta);

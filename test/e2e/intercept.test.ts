@@ -1,13 +1,14 @@
-// --mode redirect on a router: a LAN client's TCP, IPv4 and IPv6, routed
-// through the router namespace, is redirected by nftables to tunsteer, which
-// reads the original destination and connects there itself. The server sees
+// --mode redirect and --mode tproxy on a router: a LAN client's TCP, IPv4 and
+// IPv6, routed through the router namespace, is sent by nftables to tunsteer
+// (REDIRECT: it reads the original destination back; TPROXY: the destination
+// was never rewritten), which connects there itself. The server sees
 // the request as the client made it; the nftables ruleset is the original
 // after exit, and after kill -9 followed by `tunsteer down`.
 //
 //   lan ns 198.51.100.2, 2001:db8:1::2 ── router ns (gateway) ── servers ns 203.0.113.30, 2001:db8:3::10 (:8080)
 import t from 'tap';
 import { join } from 'node:path';
-import { createNetns, nsExec, spawnInNs, veth } from '../helpers/netns.js';
+import { createNetns, nsExec, snapshotRouting, spawnInNs, veth } from '../helpers/netns.js';
 import { ROOT, makeTopology, startGateway, tunsteerArgv, waitForGateway } from '../helpers/topology.js';
 
 t.setTimeout(300_000);
@@ -32,6 +33,7 @@ for (const ip of ['203.0.113.30', '2001:db8:3::10']) {
 }
 const ruleset = async () => (await nsExec(router, ['nft', 'list', 'ruleset'])).stdout;
 const before = await ruleset();
+const routingBefore = await snapshotRouting(router);
 const headers = async (url: string) => {
   const r = await nsExec(lan, ['curl', '-sS', '--max-time', '10', '-H', 'X-Probe: redirect', url], { allowFail: true });
   return r.code === 0 ? JSON.parse(r.stdout) : { error: r.stderr };
@@ -42,9 +44,10 @@ t.test('without the gateway the servers cannot answer the LAN (no route back): e
   t.not(r.code, 0);
 });
 
-t.test('IPv4 and IPv6 through the redirect: the server sees the original Host and port; the log names the inbound', async (t) => {
-  const dir = join(topo.tmp, 'state-r');
-  const gw = startGateway(t, router, ['--mode', 'redirect', '--state-dir', dir]);
+for (const mode of ['redirect', 'tproxy']) {
+t.test(`${mode}: IPv4 and IPv6 reach the server with the original Host and port; the log names the inbound`, async (t) => {
+  const dir = join(topo.tmp, `state-${mode}`);
+  const gw = startGateway(t, router, ['--mode', mode, '--state-dir', dir]);
   await waitForGateway(router, dir, gw);
   t.match(await ruleset(), /table inet tunsteer/);
   const v4 = await headers('http://203.0.113.30:8080/headers');
@@ -53,17 +56,18 @@ t.test('IPv4 and IPv6 through the redirect: the server sees the original Host an
   const v6 = await headers('http://[2001:db8:3::10]:8080/headers');
   t.equal(v6.host, '[2001:db8:3::10]:8080', `IPv6: ${JSON.stringify(v6)}`);
   const line = JSON.parse(await gw.waitForLine((l) => l.includes('"msg":"conn"') && l.includes('2001:db8:3::10'), 10_000));
-  t.equal(line.inbound, 'redirect');
+  t.equal(line.inbound, mode);
   const direct = await nsExec(router, ['curl', '-sS', '--max-time', '3', 'http://127.0.0.1:15001/'], { allowFail: true });
   t.not(direct.code, 0, 'a connection straight to the listener (not redirected) is closed, not looped');
   gw.kill('SIGTERM');
   t.equal((await gw.exited()).code, 143);
   t.equal(await ruleset(), before, 'the ruleset is the original after exit');
+  t.equal((await snapshotRouting(router)).text, routingBefore.text, 'and the rules and routes');
 });
 
-t.test('kill -9, then `tunsteer down`: the ruleset is the original', async (t) => {
-  const dir = join(topo.tmp, 'state-k');
-  const gw = startGateway(t, router, ['--mode', 'redirect', '--state-dir', dir]);
+t.test(`${mode}: kill -9, then \`tunsteer down\`: the ruleset, rules and routes are the originals`, async (t) => {
+  const dir = join(topo.tmp, `state-${mode}-k`);
+  const gw = startGateway(t, router, ['--mode', mode, '--state-dir', dir]);
   await waitForGateway(router, dir, gw);
   const dp = JSON.parse((await nsExec(router, tunsteerArgv(['status', '--state-dir', dir, '--json']))).stdout).status.dataPlane.pid as number;
   gw.kill('SIGKILL');
@@ -73,4 +77,6 @@ t.test('kill -9, then `tunsteer down`: the ruleset is the original', async (t) =
   const d = await nsExec(router, tunsteerArgv(['down', '--state-dir', dir]));
   t.equal(d.code, 0, d.stdout + d.stderr);
   t.equal(await ruleset(), before);
+  t.equal((await snapshotRouting(router)).text, routingBefore.text);
 });
+}
