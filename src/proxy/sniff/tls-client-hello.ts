@@ -95,6 +95,9 @@ export function sniffTlsClientHello(buf: Buffer): TlsSniff {
   // legacy_version is 3.x, x <= 4 (TLS 1.3 clients put 3.3 here, RFC 8446 §4.1.2)
   if (data.length > 4 && data[4] !== 3) return { kind: 'not-tls' };
   if (data.length > 5 && data[5] > 4) return { kind: 'not-tls' };
+  // No verdict until the version bytes are in (or never can be): they may still
+  // say not-tls, and a hello too short for its fields would otherwise say tls first.
+  if (data.length < 6 && !final) return { kind: 'need-more' };
   if (msgEnd > MAX_HELLO) {
     // too big to reassemble, but wait for the version bytes so the verdict is stable
     return data.length >= 6 || final ? { kind: 'tls' } : { kind: 'need-more' };
