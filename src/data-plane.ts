@@ -56,6 +56,8 @@ export interface DataPlaneHost {
 export interface DataPlane {
   /** Reset every connection (clients see RST, not a hang), flush, save the mappings. Synchronous. */
   stop(): void;
+  /** Resolves once no connection is open (each has logged its line), or after maxMs. */
+  settle(maxMs: number): Promise<void>;
 }
 
 /** dev is null in redirect and tproxy modes: connections come from a listener, not from a TUN. */
@@ -100,6 +102,9 @@ export async function startDataPlane(init: DataPlaneInit, dev: TunDevice | null,
     await serveMetrics(args.metrics, metricsRegistry({ proxy: core, stack: stackView }));
   }
   return {
+    async settle(maxMs) {
+      for (const until = Date.now() + maxMs; core.counters.active > 0 && Date.now() < until; ) await new Promise((r) => setTimeout(r, 10));
+    },
     stop() {
       try {
         intercept?.close();

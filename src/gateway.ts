@@ -27,6 +27,13 @@ import { upIntercept } from './routing/intercept.js';
 import { planIntercept } from './routing/intercept-plan.js';
 import { resolveUser, type Identity } from './privileges.js';
 
+let settleInProcess: (maxMs: number) => Promise<void> = async () => {};
+
+/** For `tunsteer run`: once its program is gone, let the in-process data plane finish (and log) what is still open. */
+export function settleDataPlane(maxMs: number): Promise<void> {
+  return settleInProcess(maxMs);
+}
+
 export async function runUp(args: UpArgs): Promise<number> {
   const planCfg: RoutePlanConfig = {
     tunName: args.tunName,
@@ -131,6 +138,7 @@ export async function runUp(args: UpArgs): Promise<number> {
       saveFakeIps: (data) => saveFakeIps(args.stateDir, data),
     });
     stopDataPlane = () => dp.stop();
+    settleInProcess = (ms) => dp.settle(ms);
   }
   log.info({ mode: args.mode, tun: tun?.name, mtu: tun?.mtu, uplink: system.uplink, plan: system.plan }, 'gateway up');
   return -1;

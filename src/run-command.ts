@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Writable } from 'node:stream';
 import type { RunArgs } from './cli-args.js';
-import { runUp } from './gateway.js';
+import { runUp, settleDataPlane } from './gateway.js';
 
 /** The resolver the program sees: any address routed into the TUN works, the gateway answers port 53. */
 const RUN_RESOLVER = '198.18.0.2';
@@ -50,6 +50,8 @@ export async function runRun(args: RunArgs): Promise<number> {
     throw e;
   }
   const code = await exited;
+  // its last connections may still be closing on the gateway's side: their log lines first
+  await settleDataPlane(1000);
   cleanup();
   rmSync(args.up.stateDir, { recursive: true, force: true });
   // the exit handlers restore (close the TUN) on the way out
