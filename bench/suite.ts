@@ -2,7 +2,7 @@
 //
 //   paths     kernel (veth, no gateway); slirp4netns (MTU 65520); pasta (when
 //             this machine lets it run); tunsteer with its defaults; tunsteer
-//             with its best settings
+//             with its best settings; tunsteer's REDIRECT and TPROXY inbounds
 //   measures  bulk TCP, 1 and 4 streams, each direction (iperf3, median of
 //             RUNS); new connections/s (wrk, a new connection per request,
 //             nginx /hello); keep-alive latency p50/p99 at 1 and 64
@@ -12,7 +12,7 @@
 //   npm run bench                 10 s per iperf3 run, 3 runs, 10,000 idle connections
 //   npm run bench -- --quick      about a minute: 2 s, 1 run, 1,000 idle connections
 //   npm run bench -- --out FILE   also write the table (markdown) to FILE
-//   --only kernel,slirp,pasta,tunsteer,best   a subset of the paths
+//   --only kernel,slirp,pasta,tunsteer,best,redirect,tproxy   a subset of the paths
 //   --source                      run tunsteer from src/ with tsx, not from dist/
 //
 // Builds and removes its own namespaces; traffic stays between them.
@@ -22,7 +22,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { IPERF_IP, NGINX_IP, PEER_IP, PEER_PORT, ROOT, makeTopology, startIperf, startNginx, tunsteerArgv, waitForGateway } from '../test/helpers/topology.js';
-import { createNetns, nsExec, spawnInNs, type NsChild } from '../test/helpers/netns.js';
+import { createNetns, nsExec, spawnInNs, veth, type NsChild } from '../test/helpers/netns.js';
 
 const { values } = parseArgs({
   options: {
@@ -177,7 +177,7 @@ async function tunsteerPath(ns: string, name: string, extra: string[]): Promise<
   teardowns.push(() => rmSync(stateDir, { recursive: true, force: true }));
   const main = join(ROOT, 'dist/src/main.js');
   const argv = existsSync(main) && !values.source ? [process.execPath, main] : tunsteerArgv([]);
-  const gw = spawnInNs(host, ns, [...argv, 'up', '--mode', 'route-all', '--state-dir', stateDir, '--tun-name', 'tsb0', '--log-level', 'warn', ...extra]);
+  const gw = spawnInNs(host, ns, [...argv, 'up', '--mode', 'route-all', '--state-dir', stateDir, '--tun-name', 'tsb0', '--log-level', 'warn', ...extra]); // a later --mode wins
   await waitForGateway(ns, stateDir, gw);
   const st = JSON.parse((await nsExec(ns, [...argv, 'status', '--state-dir', stateDir, '--json'])).stdout).status;
   const dp: number = st.dataPlane?.pid ?? gw.pid!;
@@ -190,6 +190,15 @@ async function tunsteerPath(ns: string, name: string, extra: string[]): Promise<
       await gw.exited();
     },
   };
+}
+
+/** tproxy works on routed traffic: a LAN namespace in front of the gateway's, which forwards. */
+async function lanBehind(router: string): Promise<string> {
+  const lan = await createNetns(host, 'tsE-');
+  await veth(lan, router, { aAddr: '198.51.100.2/24', bAddr: '198.51.100.1/24' });
+  await nsExec(lan, ['ip', 'route', 'add', 'default', 'via', '198.51.100.1']);
+  await nsExec(router, ['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
+  return lan;
 }
 
 async function slirpPath(outer: string): Promise<Path | string> {
@@ -259,6 +268,12 @@ async function main() {
   await run('pasta', () => pastaPath(topo.client));
   await run('tunsteer', () => tunsteerPath(topo.client, 'tunsteer, defaults', []));
   await run('best', () => tunsteerPath(topo.client, 'tunsteer, best (--no-http-inspect, 4 MB buffers)', ['--no-http-inspect', '--tcp-rcvbuf', String(4 << 20), '--tcp-sndbuf', String(4 << 20)]));
+  // the other inbounds: nftables REDIRECT of this namespace's own TCP, and TPROXY of a LAN's routed TCP
+  await run('redirect', () => tunsteerPath(topo.client, 'tunsteer --mode redirect', ['--mode', 'redirect']));
+  if (want('tproxy')) {
+    const lan = await lanBehind(topo.client);
+    await run('tproxy', async () => ({ ...(await tunsteerPath(topo.client, 'tunsteer --mode tproxy (LAN behind it)', ['--mode', 'tproxy'])), ns: lan }));
+  }
 
   const table = render(rows, missing);
   console.log(table);
