@@ -853,6 +853,8 @@ export class TcpConnection implements OutSegment {
 
   private sendData(seq: number, len: number, now: number): void {
     this.fillHeader(len > 0 ? ACK | PSH : ACK, seq, now);
+    // effMss leaves no room for SACK blocks: a full segment carries as many as fit (2 NOPs + kind/len, 8 each)
+    if (len > 0 && this.sackCount > 0) this.sackCount = Math.max(0, Math.min(this.sackCount, (this.effMss - len - 4) >> 3));
     this.payloadSeq = seq;
     this.payloadLength = len;
     this.emit();
