@@ -147,7 +147,8 @@ export function udpQuery(query: Buffer, host: string, port: number, timeoutMs: n
       // Only the answer to this query (same id) counts.
       if (m.length >= 12 && m.readUInt16BE(0) === query.readUInt16BE(0)) finish(m);
     });
-    sock.bind({ address: localAddress, port: 0 }, () => sock.send(query, port, host));
+    // connected: only the resolver's answers reach this socket, never an unconnected wildcard one
+    sock.bind({ address: localAddress, port: 0 }, () => sock.connect(port, host, () => sock.send(query)));
   });
 }
 
