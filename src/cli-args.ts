@@ -2,6 +2,8 @@
 // names the flag; main.ts prints it and exits 2. Scripts outside the repo depend
 // on these names, so they only ever grow.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { LOG_LEVELS } from './log.js';
 import { parseCidr } from './cidr.js';
 import { isHostPattern } from './routing/host-patterns.js';
@@ -53,6 +55,8 @@ export interface UpArgs {
   netns?: string;
   /** The namespace dies with its program (tunsteer run): no journal, nothing to restore outside it. */
   ephemeralNetns?: boolean;
+  /** tunsteer run without root: the TUN was opened inside the namespace and handed over (fd), its routes set there. */
+  adoptTun?: { fd: number; name: string };
   /** The data plane drops to this user (name, uid or uid:gid); undefined: nobody if it exists; "root" keeps root. */
   user?: string;
   /** Restart a data plane that dies, keeping the routes, instead of restoring and exiting. */
@@ -363,7 +367,8 @@ function parseRun(argv: string[]): RunArgs | HelpArgs {
   for (const a of own) {
     if (a.startsWith('--') && !RUN_OPTIONS.has(a.split('=')[0])) throw new UsageError(`run: ${a.split('=')[0]} does not apply to run`);
   }
-  const stateDir = `/run/tunsteer-run-${process.pid}`;
+  // without root /run is not ours to write
+  const stateDir = process.getuid?.() === 0 ? `/run/tunsteer-run-${process.pid}` : join(tmpdir(), `tunsteer-run-${process.pid}`);
   // route-all inside the program's namespace, DNS answered by the gateway
   const up = parseUp(['--mode', 'route-all', '--state-dir', stateDir, ...own]);
   return { command: 'run', up: { ...up, dnsHijack: true }, argv: cmd };

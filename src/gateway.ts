@@ -9,6 +9,7 @@ import { createLogger, type Logger } from './log.js';
 import { ip as ipInNetns } from './tun/ip-link.js';
 import { ipv4ToInt, parseCidr } from './cidr.js';
 import { openTun } from './tun/open-tun.js';
+import { adoptLinuxTun } from './tun/linux-tun.js';
 import { FaultyTun, parseFaultSpec } from './tun/faulty-tun.js';
 import type { TunDevice } from './tun/tun-device.js';
 import { ipv4ToString } from './stack/wire/addr.js';
@@ -82,7 +83,11 @@ export async function runUp(args: UpArgs): Promise<number> {
   const dropTo = split ? dataPlaneUser(args) : null;
   rmSync(statusPath(args.stateDir), { force: true });
   // redirect and tproxy need no TUN: nftables brings the connections to a listener
-  const tun = intercepting ? null : await openTun({ backend: args.tunBackend, name: args.tunName, mtu: args.mtu, addresses: [tunAddress], netns: args.netns });
+  const tun = intercepting
+    ? null
+    : args.adoptTun
+      ? adoptLinuxTun(args.adoptTun.fd, args.adoptTun.name, { mtu: args.mtu })
+      : await openTun({ backend: args.tunBackend, name: args.tunName, mtu: args.mtu, addresses: [tunAddress], netns: args.netns });
   let stopDataPlane: (() => void) | null = null;
   let supervisor: Supervisor | null = null;
   installExitHandlers(
@@ -161,8 +166,11 @@ interface SystemSetup {
  */
 function setupInNetns(args: UpArgs, tunName: string, log: Logger): SystemSetup {
   const ns = args.netns!;
-  ipInNetns(['link', 'set', 'dev', 'lo', 'up'], ns);
-  ipInNetns(['route', 'add', 'default', 'dev', tunName], ns);
+  // an adopted TUN came with its routes (set inside, where we could not go)
+  if (!args.adoptTun) {
+    ipInNetns(['link', 'set', 'dev', 'lo', 'up'], ns);
+    ipInNetns(['route', 'add', 'default', 'dev', tunName], ns);
+  }
   const upstreams = systemResolvers(args);
   if (upstreams.length === 0) log.warn({ resolvConf: args.resolvConf }, 'no nameserver to forward DNS to');
   return {

@@ -5,6 +5,10 @@ import { HELP, parseCli, UsageError } from './cli-args.js';
 import { ConfigError } from './config/load-config.js';
 
 async function main(argv: string[]): Promise<number> {
+  if (argv[0] === '__tun-inside') {
+    const { runTunInside } = await import('./run-inside.js');
+    return runTunInside(argv.slice(1));
+  }
   if (argv[0] === '__data-plane') {
     const { runDataPlaneChild } = await import('./data-plane-child.js');
     return runDataPlaneChild();

@@ -41,6 +41,12 @@ export interface TunAddon {
   originalDst(fd: number): { family: 4 | 6; address: string; port: number } | null;
   /** A listening TCP socket with IP_TRANSPARENT (TPROXY); needs CAP_NET_ADMIN. */
   transparentListener(address: string, port: number, family: 4 | 6, backlog: number): number;
+  /** A UNIX stream socketpair (O_CLOEXEC), outside libuv's reach. */
+  socketPair(): [number, number];
+  /** Passes fd over a UNIX socket (SCM_RIGHTS). */
+  sendFd(socketFd: number, fd: number): void;
+  /** One passed fd, or -1 if none has arrived yet; throws EPIPE when the peer closed without sending. */
+  recvFd(socketFd: number): number;
   readonly IFF_MULTI_QUEUE: number;
   readonly IFF_VNET_HDR: number;
 }

@@ -2,7 +2,8 @@
 // traffic through the gateway, which stays outside; nothing left behind.
 import t from 'tap';
 import { join } from 'node:path';
-import { readdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { nsExec, snapshotRouting, spawnInNs } from '../helpers/netns.js';
 import { DNS_IP, NGINX_IP, ROOT, clientResolvConf, makeTopology, startDnsPeer, startNginx, tunsteerArgv } from '../helpers/topology.js';
 
@@ -73,4 +74,38 @@ t.test('bad use is refused with a clear message', async (t) => {
   const r2 = await nsExec(topo.client, tunsteerArgv(['run', '--exclude', '1.2.3.4/32', '--', 'true']), { allowFail: true });
   t.equal(r2.code, 2);
   t.match(r2.stderr, /--exclude does not apply to run/);
+});
+
+t.test('without root, through a user namespace: the same curl, its log line, its exit status', async (t) => {
+  // nobody must be able to read the code it runs; tap's preload (NODE_OPTIONS) could not write its files as nobody
+  const nobody = ['setpriv', '--reuid=nobody', '--regid=nogroup', '--clear-groups'];
+  if ((await nsExec(topo.client, [...nobody, 'test', '-r', join(ROOT, 'src/main.ts')], { allowFail: true })).code !== 0) {
+    t.skip('the repository is not readable by nobody on this machine');
+    return;
+  }
+  // A root in a user namespace is "other" to /dev/net/tun: it must be mode 666, as
+  // most distributions ship it. Where it is not, a private mount namespace gets a 666
+  // node of its own (the machine's stays as it is).
+  const dev = mkdtempSync(join(tmpdir(), 'tsE-dev-'));
+  t.teardown(() => rmSync(dev, { recursive: true, force: true }));
+  chmodSync(dev, 0o755);
+  const cfgOpen = join(dev, 'run.yaml');
+  writeFileSync(cfgOpen, readFileSync(cfg));
+  chmodSync(cfgOpen, 0o644);
+  const open666 = (statSync('/dev/net/tun').mode & 0o777) === 0o666;
+  if (!open666) await nsExec(topo.client, ['sh', '-c', `mknod ${dev}/tun c 10 200 && chmod 666 ${dev}/tun`]);
+  const tunNode = open666 ? '' : `mount --bind ${dev}/tun /dev/net/tun && `;
+  const asNobody = (args: string[]) =>
+    nsExec(topo.client, ['unshare', '--mount', '--propagation', 'private', 'sh', '-c', `${tunNode}exec "$@"`, 'sh', ...nobody, 'env', '-u', 'NODE_OPTIONS', 'HOME=/tmp', `API_TOKEN=${TOKEN}`, ...tunsteerArgv(['run', '--config', cfgOpen, ...args])], {
+      allowFail: true,
+      timeoutMs: 60_000,
+    });
+  const r = await asNobody(['--host', 'api.example.com', '--', 'curl', '-sS', '--max-time', '10', 'http://api.example.com/hello']);
+  t.equal(r.code, 0, r.stderr);
+  t.equal(r.stdout, 'hello from nginx\n');
+  const conn = r.stderr.split('\n').filter((l) => l.includes('"msg":"conn"') && l.includes('"host":"api.example.com"'));
+  t.equal(conn.length, 1, 'the gateway, running as nobody, logged the connection with its name');
+  const s = await asNobody(['--', 'sh', '-c', 'exit 9']);
+  t.equal(s.code, 9, `the program's exit status: ${s.stderr}`);
+  t.equal((await snapshotRouting(topo.client)).text, before.text, 'the outer routes are the same');
 });

@@ -694,6 +694,93 @@ bad_addr:
   return NULL;
 }
 
+// ---------------------------------------------------------------- fd passing
+
+static napi_value SocketPair(napi_env env, napi_callback_info info) {
+  (void)info;
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+    throw_errno(env, errno, "socketpair");
+    return NULL;
+  }
+  napi_value arr, v;
+  NAPI_OK(env, napi_create_array_with_length(env, 2, &arr));
+  for (uint32_t i = 0; i < 2; i++) {
+    NAPI_OK(env, napi_create_int32(env, sv[i], &v));
+    NAPI_OK(env, napi_set_element(env, arr, i, v));
+  }
+  return arr;
+}
+
+static napi_value SendFd(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  NAPI_OK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int64_t sock, fd;
+  if (argc < 2 || !arg_int(env, argv[0], "socketFd", 0, INT32_MAX, &sock) || !arg_int(env, argv[1], "fd", 0, INT32_MAX, &fd)) return NULL;
+  char byte = 'T';
+  struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+  union {
+    struct cmsghdr h;
+    char buf[CMSG_SPACE(sizeof(int))];
+  } u;
+  memset(&u, 0, sizeof u);
+  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf};
+  struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  int f = (int)fd;
+  memcpy(CMSG_DATA(c), &f, sizeof f);
+  ssize_t n;
+  int tries = 0;
+  do n = sendmsg((int)sock, &msg, MSG_NOSIGNAL);
+  while (n < 0 && errno == EINTR && ++tries < EINTR_RETRIES);
+  if (n < 0) {
+    throw_errno(env, errno, "sendmsg");
+    return NULL;
+  }
+  napi_value undef;
+  NAPI_OK(env, napi_get_undefined(env, &undef));
+  return undef;
+}
+
+static napi_value RecvFd(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  NAPI_OK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int64_t sock;
+  if (argc < 1 || !arg_int(env, argv[0], "socketFd", 0, INT32_MAX, &sock)) return NULL;
+  char byte;
+  struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+  union {
+    struct cmsghdr h;
+    char buf[CMSG_SPACE(sizeof(int))];
+  } u;
+  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf};
+  ssize_t n = recvmsg((int)sock, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+  int fd = -1;
+  if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+    throw_errno(env, errno, "recvmsg");
+    return NULL;
+  }
+  if (n == 0) {
+    throw_errno(env, EPIPE, "recvmsg");
+    return NULL;
+  }
+  if (n > 0) {
+    struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    if (!c || c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) {
+      throw_errno(env, EPROTO, "recvmsg: no fd passed");
+      return NULL;
+    }
+    memcpy(&fd, CMSG_DATA(c), sizeof fd);
+  }
+  napi_value v;
+  NAPI_OK(env, napi_create_int32(env, fd, &v));
+  return v;
+}
+
 // ---------------------------------------------------------------- module
 
 static napi_value Init(napi_env env, napi_value exports) {
@@ -706,6 +793,9 @@ static napi_value Init(napi_env env, napi_value exports) {
   FN("writeBatch", WriteBatch)
   FN("originalDst", OriginalDst)
   FN("transparentListener", TransparentListener)
+  FN("socketPair", SocketPair)
+  FN("sendFd", SendFd)
+  FN("recvFd", RecvFd)
 #undef FN
   NAPI_OK(env, napi_create_int32(env, IFF_MULTI_QUEUE, &v));
   NAPI_OK(env, napi_set_named_property(env, exports, "IFF_MULTI_QUEUE", v));
