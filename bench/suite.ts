@@ -23,6 +23,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { IPERF_IP, NGINX_IP, PEER_IP, PEER_PORT, ROOT, makeTopology, startIperf, startNginx, tunsteerArgv, waitForGateway } from '../test/helpers/topology.js';
 import { createNetns, nsExec, spawnInNs, veth, type NsChild } from '../test/helpers/netns.js';
+import { cpuSeconds, median, teardownHost, waitFor } from './bench-kit.js';
 
 const { values } = parseArgs({
   options: {
@@ -41,18 +42,7 @@ const RUNS = Number(values.runs ?? (QUICK ? 1 : 3));
 const IDLE = Number(values.idle ?? (QUICK ? 1000 : 10_000));
 const WRK_SECONDS = QUICK ? 2 : 5;
 
-const teardowns: (() => unknown)[] = [];
-const host = { teardown: (fn: () => unknown) => void teardowns.push(fn) };
-async function cleanup() {
-  for (const fn of teardowns.reverse()) {
-    try {
-      await fn();
-    } catch {
-      // keep cleaning
-    }
-  }
-}
-process.on('SIGINT', () => void cleanup().then(() => process.exit(130)));
+const { host, cleanup } = teardownHost();
 
 interface Path {
   name: string;
@@ -73,21 +63,6 @@ interface Row {
   note: string;
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-
-function cpuSeconds(pids: number[]): number {
-  let s = 0;
-  for (const pid of pids) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      s += (Number(f[11]) + Number(f[12])) / 100;
-    } catch {
-      // gone
-    }
-  }
-  return s;
-}
 
 function rssBytes(pids: number[]): number {
   let b = 0;
@@ -174,7 +149,7 @@ async function measure(p: Path): Promise<Row> {
 
 async function tunsteerPath(ns: string, name: string, extra: string[]): Promise<Path> {
   const stateDir = mkdtempSync(join(tmpdir(), 'tsE-bench-'));
-  teardowns.push(() => rmSync(stateDir, { recursive: true, force: true }));
+  host.teardown(() => rmSync(stateDir, { recursive: true, force: true }));
   const main = join(ROOT, 'dist/src/main.js');
   const argv = existsSync(main) && !values.source ? [process.execPath, main] : tunsteerArgv([]);
   const gw = spawnInNs(host, ns, [...argv, 'up', '--mode', 'route-all', '--state-dir', stateDir, '--tun-name', 'tsb0', '--log-level', 'warn', ...extra]); // a later --mode wins
@@ -226,15 +201,6 @@ async function pastaPath(outer: string): Promise<Path | string> {
     return `pasta did not start here: ${why.trim()}`;
   }
   return { name: 'pasta (MTU 65520)', ns: inner, pids: () => [pasta.pid!], stop: async () => void pasta.kill('SIGTERM') };
-}
-
-async function waitFor(cond: () => Promise<boolean>, ms = 10_000) {
-  const until = Date.now() + ms;
-  while (Date.now() < until) {
-    if (await cond().catch(() => false)) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('timed out waiting');
 }
 
 async function main() {

@@ -7,13 +7,13 @@
 // own namespaces; traffic stays between them.
 //
 //   node --import tsx bench/tcp-throughput.ts [--quick] [--seconds N] [--runs N] [--mtu N]
-import { execFileSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { IPERF_IP, ROOT, makeTopology, startIperf, tunsteerArgv, waitForGateway } from '../test/helpers/topology.js';
 import { createNetns, nsExec, spawnInNs } from '../test/helpers/netns.js';
+import { cpuSeconds, median, teardownHost, waitFor } from './bench-kit.js';
 
 const { values } = parseArgs({
   options: { quick: { type: 'boolean' }, seconds: { type: 'string' }, runs: { type: 'string' }, mtu: { type: 'string' } },
@@ -22,20 +22,8 @@ const SECONDS = Number(values.seconds ?? (values.quick ? 2 : 10));
 const RUNS = Number(values.runs ?? (values.quick ? 1 : 3));
 const MTU = Number(values.mtu ?? 65520);
 
-const teardowns: (() => unknown)[] = [];
-const host = { teardown: (fn: () => unknown) => void teardowns.push(fn) };
-async function cleanup() {
-  for (const fn of teardowns.reverse()) {
-    try {
-      await fn();
-    } catch {
-      // keep cleaning
-    }
-  }
-}
-process.on('SIGINT', () => void cleanup().then(() => process.exit(130)));
+const { host, cleanup } = teardownHost();
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function iperf(ns: string, reverse: boolean): Promise<number> {
   const r = await nsExec(ns, ['iperf3', '-c', IPERF_IP, '-t', String(SECONDS), '-J', ...(reverse ? ['-R'] : [])], {
@@ -66,7 +54,7 @@ async function main() {
   // tunsteer: the client namespace steered by the gateway, once per TUN backend.
   for (const backend of ['native', 'tuntap2']) {
     const stateDir = mkdtempSync(join(tmpdir(), 'tsE-bench-'));
-    teardowns.push(() => rmSync(stateDir, { recursive: true, force: true }));
+    host.teardown(() => rmSync(stateDir, { recursive: true, force: true }));
     const gw = spawnInNs(host, topo.client, [
       process.execPath, join(ROOT, 'dist/src/main.js'), 'up', '--mode', 'route-all', '--state-dir', stateDir,
       '--tun-name', 'tsb0', '--mtu', String(MTU), '--log-level', 'warn', '--tun-backend', backend,
@@ -75,9 +63,9 @@ async function main() {
     // the data plane is the supervisor's child (tuntap2 runs in-process)
     const st = JSON.parse((await nsExec(topo.client, [process.execPath, join(ROOT, 'dist/src/main.js'), 'status', '--state-dir', stateDir, '--json'])).stdout).status;
     const pid: number = st.dataPlane?.pid ?? gw.pid!;
-    const cpu0 = cpuSeconds(pid);
+    const cpu0 = cpuSeconds([pid]);
     const t = await measure(topo.client);
-    const cpu = cpuSeconds(pid) - cpu0;
+    const cpu = cpuSeconds([pid]) - cpu0;
     rows.push({ path: `tunsteer ${backend} TUN I/O (MTU ${MTU})`, ...t, note: `gateway CPU ${cpu.toFixed(1)} s` });
     gw.kill('SIGTERM');
     await gw.exited();
@@ -110,21 +98,6 @@ async function main() {
     ),
   ];
   console.log(lines.join('\n'));
-}
-
-function cpuSeconds(pid: number): number {
-  const stat = execFileSync('cat', [`/proc/${pid}/stat`], { encoding: 'utf8' });
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) / 100;
-}
-
-async function waitFor(cond: () => Promise<boolean>, ms = 10_000) {
-  const until = Date.now() + ms;
-  while (Date.now() < until) {
-    if (await cond().catch(() => false)) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('timed out waiting');
 }
 
 main().then(

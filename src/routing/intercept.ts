@@ -3,9 +3,8 @@
 // mark up. `tunsteer down` undoes it like any other journal.
 import { nftExecSync } from './ip-exec.js';
 import { NFT_TABLE, planIntercept, type InterceptPlanConfig } from './intercept-plan.js';
-import { currentNetns, RouteJournal, sameNetns, StaleJournalError } from './route-journal.js';
 import { applySteps } from './route-runner.js';
-import { restoreFromJournal } from './restore.js';
+import { acquireJournal } from './restore.js';
 import type { Step } from './route-plan.js';
 
 export interface InterceptOptions extends InterceptPlanConfig {
@@ -16,15 +15,7 @@ export interface InterceptOptions extends InterceptPlanConfig {
 export function upIntercept(opts: InterceptOptions): { steps: Step[] } {
   const steps = planIntercept(opts);
   const meta = { mode: opts.kind, tunName: '' };
-  let journal: RouteJournal;
-  try {
-    journal = RouteJournal.acquire(opts.stateDir, meta);
-  } catch (e) {
-    if (!(e instanceof StaleJournalError) || !sameNetns(e.journal.netns, currentNetns())) throw e;
-    opts.log?.(`undoing what dead tunsteer pid ${e.journal.pid} left in place`);
-    restoreFromJournal(opts.stateDir, { log: opts.log });
-    journal = RouteJournal.acquire(opts.stateDir, meta);
-  }
+  const journal = acquireJournal(opts.stateDir, meta, { restore: { log: opts.log } });
   try {
     if (tableExists()) throw new Error(`nftables table inet ${NFT_TABLE} exists already: another gateway, or a dead one (\`tunsteer down\`)`);
     applySteps(steps, { journal });

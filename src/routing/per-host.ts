@@ -5,9 +5,9 @@
 import { readFileSync } from 'node:fs';
 import { parseCidr } from '../cidr.js';
 import { ipExecSync, procSysctl, type IpExecSync } from './ip-exec.js';
-import { currentNetns, RouteJournal, sameNetns, StaleJournalError, type JournaledStep } from './route-journal.js';
+import type { JournaledStep } from './route-journal.js';
 import { applySteps } from './route-runner.js';
-import { restoreFromJournal } from './restore.js';
+import { acquireJournal } from './restore.js';
 import type { Step } from './route-plan.js';
 
 export interface PerHostPlanConfig {
@@ -71,15 +71,7 @@ export function upPerHost(
   cfg: Omit<PerHostPlanConfig, 'resolvConfText'> & { stateDir: string; log?: (l: string) => void; exec?: IpExecSync },
 ): PerHostHandle {
   const meta = { mode: 'per-host' as const, tunName: cfg.tunName };
-  let journal: RouteJournal;
-  try {
-    journal = RouteJournal.acquire(cfg.stateDir, meta);
-  } catch (e) {
-    if (!(e instanceof StaleJournalError) || !sameNetns(e.journal.netns, currentNetns())) throw e;
-    cfg.log?.(`undoing what dead tunsteer pid ${e.journal.pid} left in place`);
-    restoreFromJournal(cfg.stateDir, { log: cfg.log });
-    journal = RouteJournal.acquire(cfg.stateDir, meta);
-  }
+  const journal = acquireJournal(cfg.stateDir, meta, { restore: { log: cfg.log } });
   // Read after any stale restore, so the resolvers are the real ones and not our own address.
   const text = readFileSync(cfg.resolvConf, 'utf8');
   const upstreams = nameservers(text).filter((n) => n !== cfg.dnsAddress);

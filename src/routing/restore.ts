@@ -19,6 +19,10 @@ import {
   removeJournal,
   replaceJournal,
   sameNetns,
+  RouteJournal,
+  StaleJournalError,
+  type AcquireOptions,
+  type JournalMeta,
   type JournaledStep,
   type NetnsId,
 } from './route-journal.js';
@@ -241,4 +245,24 @@ export function installExitHandlers(
   return () => {
     for (const [event, fn] of listeners) target.off(event, fn);
   };
+}
+
+/**
+ * Takes the state dir for a mode: a dead gateway's journal from this
+ * namespace (or one it entered by path) is restored first, then taken over.
+ */
+export function acquireJournal(
+  stateDir: string,
+  meta: JournalMeta,
+  opts: { where?: AcquireOptions; restore?: RestoreOptions; restoreStale?: boolean } = {},
+): RouteJournal {
+  try {
+    return RouteJournal.acquire(stateDir, meta, opts.where);
+  } catch (e) {
+    if (!(e instanceof StaleJournalError) || opts.restoreStale === false) throw e;
+    if (!e.journal.netnsPath && !sameNetns(e.journal.netns, currentNetns())) throw e;
+    opts.restore?.log?.(`undoing what dead tunsteer pid ${e.journal.pid} left in place`);
+    restoreFromJournal(stateDir, opts.restore);
+    return RouteJournal.acquire(stateDir, meta, opts.where);
+  }
 }

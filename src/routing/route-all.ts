@@ -4,9 +4,9 @@
 // synchronous: a handful of `ip` calls at start-up (see route-runner.ts).
 import { ipExecInNetns, ipExecSync, procSysctl, type IpExecSync, type SysctlIo } from './ip-exec.js';
 import { planRouteAll, renderPlan, type RoutePlanConfig, type Step } from './route-plan.js';
-import { currentNetns, netnsAt, RouteJournal, sameNetns, StaleJournalError, type JournaledStep } from './route-journal.js';
+import { netnsAt, type JournaledStep, type RouteJournal } from './route-journal.js';
 import { applySteps, preflight } from './route-runner.js';
-import { restoreFromJournal, type RestoreReport } from './restore.js';
+import { acquireJournal, restoreFromJournal, type RestoreReport } from './restore.js';
 import { discoverUplink, type Uplink } from './uplink.js';
 
 export interface RouteAllOptions extends RoutePlanConfig {
@@ -53,16 +53,7 @@ export function upRouteAll(opts: RouteAllOptions): RouteAllHandle {
   if (opts.netnsPath && steps.some((st) => st.kind === 'sysctl')) throw new Error('--netns: a rp_filter setting cannot be applied in another namespace');
   const meta = { mode: 'route-all' as const, tunName: opts.tunName, table: opts.table, priorityBase: opts.priorityBase, uplink };
   const where = opts.netnsPath ? { netns: netnsAt(opts.netnsPath), netnsPath: opts.netnsPath } : {};
-  let journal: RouteJournal;
-  try {
-    journal = RouteJournal.acquire(opts.stateDir, meta, where);
-  } catch (e) {
-    if (!(e instanceof StaleJournalError) || opts.restoreStale === false) throw e;
-    if (!e.journal.netnsPath && !sameNetns(e.journal.netns, currentNetns())) throw e;
-    opts.log?.(`undoing what dead tunsteer pid ${e.journal.pid} left in place`);
-    restoreFromJournal(opts.stateDir, { sysctl, log: opts.log, ...(opts.exec ? { exec: opts.exec } : {}) });
-    journal = RouteJournal.acquire(opts.stateDir, meta, where);
-  }
+  const journal = acquireJournal(opts.stateDir, meta, { where, restoreStale: opts.restoreStale, restore: { sysctl, log: opts.log, ...(opts.exec ? { exec: opts.exec } : {}) } });
   let applied: JournaledStep[];
   try {
     if (!opts.skipPreflight) preflight(steps, opts.table, exec);

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { nsExec } from '../helpers/netns.js';
 import { PEER_IP, PEER_PORT, ROOT, makeTopology, startGateway, startPeer, tunsteerArgv, waitForGateway } from '../helpers/topology.js';
+import { seeded } from '../helpers/seeded-bytes.js';
 
 t.setTimeout(300_000);
 
@@ -192,7 +193,7 @@ t.test('server half-closes: the client gets every byte and its later data still 
   const seen = JSON.parse(await peerServer.waitForLine((l) => l.includes('"half"'), 10_000)).half;
   t.equal(seen.bytes, M, 'the server read every byte the client sent after the server FIN');
   t.equal(seen.sha256, r.sentSha256, 'byte-exact');
-  t.equal(seen.sha256, createHash('sha256').update(seededCopy(M, 17)).digest('hex'), 'and they are the client\'s seeded bytes');
+  t.equal(seen.sha256, createHash('sha256').update(seeded(M, 17)).digest('hex'), 'and they are the client\'s seeded bytes');
   const d = await drain();
   t.same(d.left, {}, `drained in ${d.ms} ms`);
 });
@@ -242,14 +243,3 @@ t.test('with a name rule the client is accepted first: a silent upstream ends in
   const d = await drain();
   t.same(d.left, {}, `drained in ${d.ms} ms`);
 });
-
-/** tcp-peer.ts's seeded bytes, computed here too so the test does not trust the client's own hash alone. */
-function seededCopy(n: number, seed: number): Buffer {
-  const b = Buffer.allocUnsafe(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
-    b[i] = x & 0xff;
-  }
-  return b;
-}

@@ -23,6 +23,7 @@
 import net from 'node:net';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
+import { seeded } from './seeded-bytes.js';
 
 const [mode, host, portText, arg] = process.argv.slice(2);
 const port = Number(portText);
@@ -32,16 +33,6 @@ const deadline = setTimeout(() => {
 }, 120_000);
 deadline.unref();
 if (mode === 'server') clearTimeout(deadline);
-
-function seeded(n: number, seed = 1): Buffer {
-  const b = Buffer.allocUnsafe(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
-    b[i] = x & 0xff;
-  }
-  return b;
-}
 
 function done(result: object, code = 0): never {
   console.log(JSON.stringify(result));

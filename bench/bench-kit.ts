@@ -1,0 +1,44 @@
+// What every benchmark script needs: teardowns run once at the end (also on
+// SIGINT), medians, a process's CPU seconds, and polling for a condition.
+import { readFileSync } from 'node:fs';
+
+export function teardownHost(): { host: { teardown: (fn: () => unknown) => void }; cleanup: () => Promise<void> } {
+  const teardowns: (() => unknown)[] = [];
+  const cleanup = async () => {
+    for (const fn of teardowns.splice(0).reverse()) {
+      try {
+        await fn();
+      } catch {
+        // keep cleaning
+      }
+    }
+  };
+  process.on('SIGINT', () => void cleanup().then(() => process.exit(130)));
+  return { host: { teardown: (fn) => void teardowns.push(fn) }, cleanup };
+}
+
+export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/** User + system CPU seconds of the processes (those gone count 0). */
+export function cpuSeconds(pids: number[]): number {
+  let s = 0;
+  for (const pid of pids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      s += (Number(f[11]) + Number(f[12])) / 100;
+    } catch {
+      // gone
+    }
+  }
+  return s;
+}
+
+export async function waitFor(cond: () => Promise<boolean>, ms = 10_000): Promise<void> {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    if (await cond().catch(() => false)) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error('timed out waiting');
+}
