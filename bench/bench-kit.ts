@@ -17,6 +17,18 @@ export function teardownHost(): { host: { teardown: (fn: () => unknown) => void 
   return { host: { teardown: (fn) => void teardowns.push(fn) }, cleanup };
 }
 
+/** Runs a benchmark's main, cleaning up after it either way; a failure exits 1. */
+export function runBench(main: () => Promise<void>, cleanup: () => Promise<void>): void {
+  main().then(
+    () => cleanup(),
+    async (e) => {
+      console.error(e);
+      await cleanup();
+      process.exit(1);
+    },
+  );
+}
+
 export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /** User + system CPU seconds of the processes (those gone count 0). */

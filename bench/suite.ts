@@ -23,7 +23,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { IPERF_IP, NGINX_IP, PEER_IP, PEER_PORT, ROOT, makeTopology, startIperf, startNginx, tunsteerArgv, waitForGateway } from '../test/helpers/topology.js';
 import { createNetns, nsExec, spawnInNs, veth, type NsChild } from '../test/helpers/netns.js';
-import { cpuSeconds, median, teardownHost, waitFor } from './bench-kit.js';
+import { cpuSeconds, median, runBench, teardownHost, waitFor } from './bench-kit.js';
 
 const { values } = parseArgs({
   options: {
@@ -286,11 +286,4 @@ function render(rows: Row[], missing: string[]): string {
   return lines.join('\n');
 }
 
-main().then(
-  () => cleanup(),
-  async (e) => {
-    console.error(e);
-    await cleanup();
-    process.exit(1);
-  },
-);
+runBench(main, cleanup);

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { IPERF_IP, ROOT, makeTopology, startIperf, tunsteerArgv, waitForGateway } from '../test/helpers/topology.js';
 import { createNetns, nsExec, spawnInNs } from '../test/helpers/netns.js';
-import { cpuSeconds, median, teardownHost, waitFor } from './bench-kit.js';
+import { cpuSeconds, median, runBench, teardownHost, waitFor } from './bench-kit.js';
 
 const { values } = parseArgs({
   options: { quick: { type: 'boolean' }, seconds: { type: 'string' }, runs: { type: 'string' }, mtu: { type: 'string' } },
@@ -100,11 +100,4 @@ async function main() {
   console.log(lines.join('\n'));
 }
 
-main().then(
-  () => cleanup(),
-  async (e) => {
-    console.error(e);
-    await cleanup();
-    process.exit(1);
-  },
-);
+runBench(main, cleanup);
