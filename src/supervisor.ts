@@ -16,7 +16,6 @@ import { loadFakeIps, saveFakeIps } from './fake-ip-file.js';
 export const CHILD_TUN_FD = 4;
 const READY_TIMEOUT_MS = 30_000;
 const STOP_GRACE_MS = 3000;
-const RESTART_DELAY_MS = 100;
 /** More restarts than this within RESTART_WINDOW_MS: give up and restore. */
 const MAX_RESTARTS = 5;
 const RESTART_WINDOW_MS = 60_000;
@@ -45,6 +44,7 @@ export interface SupervisorOptions {
 
 export class Supervisor {
   private child: ChildProcess | null = null;
+  private spare: ChildProcess | null = null;
   private stopping = false;
   private restarts = 0;
   private readonly recent: number[] = [];
@@ -53,14 +53,16 @@ export class Supervisor {
   constructor(private readonly o: SupervisorOptions) {}
 
   /** Resolves once the first child runs (its listeners bound, root dropped); rejects if it dies first. */
-  start(): Promise<void> {
-    return this.spawnChild();
+  async start(): Promise<void> {
+    await this.activate(this.spawnProcess());
+    this.refillSpare();
   }
 
   /** Signal path: ask the child to reset its connections and go, then exit (the exit handler restores). */
   async shutdown(code: number): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    this.dropSpare();
     const c = this.child;
     if (c && alive(c)) {
       const gone = new Promise<void>((r) => c.once('exit', () => r()));
@@ -75,14 +77,39 @@ export class Supervisor {
   /** Exit and error paths, where nothing asynchronous can run: the child goes at once. */
   killNow(): void {
     this.stopping = true;
+    this.dropSpare();
     if (this.child && alive(this.child)) this.child.kill('SIGKILL');
   }
 
-  private spawnChild(): Promise<void> {
-    const { args, tun, log } = this.o;
-    const child = spawn(process.execPath, [...process.execArgv, process.argv[1], '__data-plane'], {
+  /** A data-plane process with the TUN fd and its modules loaded, waiting for its init message. */
+  private spawnProcess(): ChildProcess {
+    const { tun } = this.o;
+    return spawn(process.execPath, [...process.execArgv, process.argv[1], '__data-plane'], {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc', ...(tun ? [tun.fd!] : [])],
     });
+  }
+
+  /**
+   * With --restart a spare waits, started and loaded, so a restart is one
+   * message: node and the modules' start-up (a second or more on a busy
+   * machine) is paid before a crash, not after.
+   */
+  private refillSpare(): void {
+    if (!this.o.args.restart || this.stopping || (this.spare && alive(this.spare))) return;
+    const spare = this.spawnProcess();
+    this.spare = spare;
+    spare.on('exit', () => {
+      if (this.spare === spare) this.spare = null;
+    });
+  }
+
+  private dropSpare(): void {
+    if (this.spare && alive(this.spare)) this.spare.kill('SIGKILL');
+    this.spare = null;
+  }
+
+  private activate(child: ChildProcess): Promise<void> {
+    const { args, tun, log } = this.o;
     this.child = child;
     const msg: ChildInit = {
       init: { ...this.o.init, fakeIps: loadFakeIps(args.stateDir) ?? this.o.init.fakeIps },
@@ -129,13 +156,15 @@ export class Supervisor {
     this.recent.push(now);
     this.restarts++;
     log.error({ code, signal, restarts: this.restarts }, 'data plane died; restarting it, routes kept');
-    setTimeout(() => {
-      if (this.stopping) return;
-      this.spawnChild().catch((err: Error) => {
+    const next = this.spare && alive(this.spare) ? this.spare : this.spawnProcess();
+    this.spare = null;
+    this.activate(next).then(
+      () => this.refillSpare(),
+      (err: Error) => {
         log.fatal({ err }, 'data plane restart failed; restoring routes');
         process.exit(1);
-      });
-    }, RESTART_DELAY_MS);
+      },
+    );
   }
 }
 
