@@ -42,6 +42,8 @@ export interface UpArgs {
   tcpSndBuf: number;
   udpIdleMs: number;
   maxUdpFlows: number;
+  /** Gateway-wide cap on bytes buffered in TCP connections; 0 = none. */
+  memoryBudgetMb: number;
   blockQuic: boolean;
   /** The config file's contents (rules, upstreams); flags already merged over it. */
   config: ConfigFile;
@@ -145,6 +147,7 @@ Options of up (flags override the config file):
   --tcp-sndbuf BYTES      per-connection send buffer towards the client (default 1048576)
   --udp-idle-timeout MS   a UDP flow without traffic expires after this (default 60000; DNS flows 10000)
   --max-udp-flows N       UDP flows held at once; datagrams of new flows beyond it are dropped (default 4096)
+  --memory-budget-mb N    bytes buffered in all TCP connections; over it new SYNs get a RST and reading pauses (default 256; 0 = none)
   --block-quic            answer UDP to port 443 with port unreachable, so browsers use TCP where rules must see it
   --sniff-timeout MS      how long to wait for a client's first bytes (TLS SNI, HTTP Host) (default 300)
   --no-http-inspect       relay HTTP as opaque bytes unless a header rule needs it (no per-request log lines)
@@ -269,6 +272,7 @@ function parseUp(argv: string[]): UpArgs {
     'tcp-sndbuf': { type: 'string' },
     'udp-idle-timeout': { type: 'string' },
     'max-udp-flows': { type: 'string' },
+    'memory-budget-mb': { type: 'string' },
     'block-quic': { type: 'boolean' },
     'sniff-timeout': { type: 'string' },
     'no-http-inspect': { type: 'boolean' },
@@ -328,6 +332,7 @@ function parseUp(argv: string[]): UpArgs {
     tcpSndBuf: int('tcp-sndbuf', s('tcp-sndbuf') ?? num(lim.tcp_sndbuf), 1 << 20, 4096, 1 << 30),
     udpIdleMs: int('udp-idle-timeout', s('udp-idle-timeout') ?? num(lim.udp_idle_timeout_ms), 60_000, 1000, 86_400_000),
     maxUdpFlows: int('max-udp-flows', s('max-udp-flows') ?? num(lim.max_udp_flows), 4096, 1, 1_000_000),
+    memoryBudgetMb: int('memory-budget-mb', s('memory-budget-mb') ?? num(lim.memory_budget_mb), 256, 0, 1_048_576),
     blockQuic: v['block-quic'] === true || c.block_quic === true,
     config: c,
     sniffTimeoutMs: int('sniff-timeout', s('sniff-timeout') ?? num(c.sniff?.timeout_ms), 300, 1, 10_000),
@@ -356,7 +361,7 @@ function targetNetns(netns: string | undefined, pid: string | undefined, mode: U
 }
 
 /** Options of up that make sense for run; the rest (routing tables, exclusions, modes) do not apply. */
-const RUN_OPTIONS = new Set(['--config', '--host', '--log-level', '--connect-timeout', '--sniff-timeout', '--no-http-inspect', '--mtu', '--tun-name', '--resolv-conf', '--max-connections', '--tcp-rcvbuf', '--tcp-sndbuf', '--udp-idle-timeout', '--max-udp-flows', '--block-quic', '--tun-backend']);
+const RUN_OPTIONS = new Set(['--config', '--host', '--log-level', '--connect-timeout', '--sniff-timeout', '--no-http-inspect', '--mtu', '--tun-name', '--resolv-conf', '--max-connections', '--tcp-rcvbuf', '--tcp-sndbuf', '--udp-idle-timeout', '--max-udp-flows', '--memory-budget-mb', '--block-quic', '--tun-backend']);
 
 function parseRun(argv: string[]): RunArgs | HelpArgs {
   const sep = argv.indexOf('--');

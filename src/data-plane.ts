@@ -124,6 +124,7 @@ function startStack(init: DataPlaneInit, dev: TunDevice, policy: Policy, core: P
   const dnsAt = init.dns ? (init.dns.address === '*' ? -1 : parseIpv4(init.dns.address)!) : 0;
   const s = new Stack(dev, (c) => core.handle(c), {
     maxConnections: args.maxConnections,
+    memoryBudget: args.memoryBudgetMb * 1024 * 1024,
     tcp: { rcvBuf: args.tcpRcvBuf, sndBuf: args.tcpSndBuf },
     onUdpFlowEnd: (e) => log.info({ inbound: 'tun', proto: 'udp', ...e }, 'conn'),
     ...(d ? { hostnameOf: d.hostnameOf, dns: { address: dnsAt, answer: (q: Buffer) => d.dns.answer(q) } } : {}),

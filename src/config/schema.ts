@@ -117,6 +117,8 @@ export const configSchema = z
         tcp_rcvbuf: z.number().int().min(4096).max(2 ** 30).optional(),
         tcp_sndbuf: z.number().int().min(4096).max(2 ** 30).optional(),
         max_udp_flows: z.number().int().min(1).max(1_000_000).optional(),
+        /** Gateway-wide cap on bytes buffered in TCP connections, in MiB; 0 = none. */
+        memory_budget_mb: z.number().int().min(0).max(1_048_576).optional(),
         udp_idle_timeout_ms: z.number().int().min(1000).max(86_400_000).optional(),
       })
       .optional(),

@@ -21,6 +21,11 @@ export const Drop = {
   syn_over_limit: 18,
   internal_error: 19,
   udp_too_big: 20,
+  syn_over_memory: 21,
+  /** A half-open connection reset to make room in the SYN backlog. */
+  syn_backlog_evicted: 22,
+  /** A half-open connection reset because its handshake never completed. */
+  syn_backlog_timeout: 23,
 } as const;
 export type DropReason = (typeof Drop)[keyof typeof Drop];
 const NAMES: string[] = [];

