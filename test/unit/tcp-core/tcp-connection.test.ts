@@ -117,6 +117,19 @@ for (const [label, irs, iss] of ISNS) {
     t.equal(rec.take()[0].ack, add(client, 3000), 'and is answered with an ACK');
   });
 
+  t.test(`a window of segments behind one late segment is all kept (${label})`, async (t) => {
+    // 1000-byte segments: #0 is late, #1..#63 arrive first (more than a small hole cap would keep)
+    const { c, rec, client, server } = established(irs, iss, { rcvBuf: 256 * 1024 }, { sackOk: true });
+    const d = bytes(64 * 1000, 9);
+    for (let k = 1; k < 64; k++) c.receive(seg({ flags: ACK, seq: add(client, k * 1000), ack: server, data: d.subarray(k * 1000, (k + 1) * 1000) }), 10 + k);
+    const acks = rec.take();
+    t.same(acks[acks.length - 1].sack.slice(0, 2), [add(client, 1000), add(client, 64_000)], 'one SACK block covers all 63');
+    t.equal(rec.received().length, 0);
+    c.receive(seg({ flags: ACK, seq: client, ack: server, data: d.subarray(0, 1000) }), 100);
+    t.ok(rec.received().equals(d), 'the late segment releases all 64 KB, nothing to resend');
+    t.equal(rec.take().pop()!.ack, add(client, 64_000));
+  });
+
   t.test(`retransmission with backoff and the retry limit (${label})`, async (t) => {
     const { c, rec, client, server } = established(irs, iss, { rtoInitial: 1000, rtoMin: 200, maxRetries: 3 });
     c.write(bytes(500), 100);
