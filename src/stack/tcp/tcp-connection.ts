@@ -25,6 +25,11 @@ const TS_OPT_LEN = 12;
  * dropping those past a small count turned each reordering into a loss.
  */
 const MAX_OOO_SEGMENTS = 2048;
+/** SACKed ranges the sender tracks; more are merged away or dropped (recovery then falls back to the head). */
+const MAX_SACKED_RANGES = 16;
+/** Holes resent per arriving ACK in SACK recovery: ACK-clocked, with a little room to catch up. */
+const SACK_RETX_PER_ACK = 2;
+const MAX_DUP_THRESH = 64;
 
 interface OooSeg {
   seq: number;
@@ -74,6 +79,19 @@ export class TcpConnection implements OutSegment {
   private dupAcks = 0;
   private inRecovery = false;
   private recover = 0;
+  /** Duplicate ACKs that start fast retransmit: 3, raised each time one proves spurious (reordering). */
+  private dupThresh = 3;
+  /** Limited transmit (RFC 3042): new segments allowed past cwnd on duplicate ACKs, so a small window still gets its three. */
+  private limitedExtra = 0;
+  /** The peer's SACK blocks within (sndUna, sndMax], merged, as pairs: the holes between them are what to resend. */
+  private readonly sacked = new Uint32Array(2 * MAX_SACKED_RANGES);
+  private sackedCount = 0;
+  /** In SACK recovery: the next sequence number to consider resending. */
+  private retxNext = 0;
+  /** Eifel (RFC 3522): tsVal of this recovery's first retransmission, and the window to restore if it was needless. */
+  private undoTs = -1;
+  private undoCwnd = 0;
+  private undoSsthresh = 0;
   // ---- RTO (RFC 6298) ----
   private srtt = -1;
   private rttvar = 0;
@@ -356,6 +374,9 @@ export class TcpConnection implements OutSegment {
     this.cwnd = this.effMss;
     this.inRecovery = false;
     this.dupAcks = 0;
+    this.limitedExtra = 0;
+    this.sackedCount = 0; // RFC 6675 §5.1: after a timeout the scoreboard may be stale
+    this.undoTs = -1;
     this.sndNxt = this.sndUna;
     this.rtoAt = Infinity;
     this.output(now, true);
@@ -531,6 +552,7 @@ export class TcpConnection implements OutSegment {
       return false;
     }
     const wnd = seg.window << this.sndShift;
+    if (seg.sackCount > 0 && this.sackPerm) this.noteSack(seg);
     if (seqGt(ack, this.sndUna)) {
       this.ackAdvanced(ack, seg, now);
     } else if (ack === this.sndUna && seg.payloadLength === 0 && !(seg.flags & FIN) && wnd === this.sndWnd && this.inFlight() > 0) {
@@ -581,14 +603,21 @@ export class TcpConnection implements OutSegment {
     this.dropAcked(dataAcked);
     this.sndUna = ack;
     if (seqLt(this.sndNxt, ack)) this.sndNxt = ack;
+    this.trimSacked();
     // Congestion control.
-    if (this.inRecovery) {
+    if (this.inRecovery && this.spuriousRetransmit(seg)) {
+      // The ACK echoes the original's timestamp, not the retransmission's: it was reordering, not loss.
+      this.inRecovery = false;
+      this.cwnd = Math.max(this.cwnd, this.undoCwnd);
+      this.ssthresh = Math.max(this.ssthresh, this.undoSsthresh);
+      this.dupThresh = Math.min(this.dupThresh * 2, MAX_DUP_THRESH);
+    } else if (this.inRecovery) {
       if (seqGe(ack, this.recover)) {
         this.inRecovery = false;
         this.cwnd = this.ssthresh; // RFC 6582 §3.2 step 3 (full ACK)
       } else {
-        // Partial ACK: retransmit the next hole, deflate (RFC 6582 §3.2 step 4).
-        this.retransmitHead(now);
+        // Partial ACK: resend the holes the SACK blocks show, else the next one (RFC 6582 §3.2 step 4); deflate.
+        if (!this.retransmitHoles(now) && !seqGt(this.retxNext, this.sndUna)) this.retransmitHead(now);
         this.cwnd = Math.max(this.cwnd - dataAcked + this.effMss, this.effMss);
       }
     } else if (this.cwnd < this.ssthresh) {
@@ -597,6 +626,7 @@ export class TcpConnection implements OutSegment {
       this.cwnd += Math.max(1, Math.floor((this.effMss * this.effMss) / this.cwnd)); // congestion avoidance
     }
     this.dupAcks = 0;
+    this.limitedExtra = 0;
     this.rtoAt = this.inFlight() > 0 ? now + this.rto : Infinity;
     if (this.writeBlocked && this.queued < this.opts.sndBuf) {
       this.writeBlocked = false;
@@ -607,17 +637,117 @@ export class TcpConnection implements OutSegment {
   private onDupAck(now: number): void {
     if (this.inRecovery) {
       this.cwnd += this.effMss; // inflate (RFC 5681 §3.2 step 4)
+      this.retransmitHoles(now);
       this.output(now);
       return;
     }
-    if (++this.dupAcks === 3) {
+    this.dupAcks++;
+    // Early retransmit (RFC 5827): with nothing new to send and few segments out, fewer duplicates can come.
+    const segsOut = Math.ceil(this.inFlight() / this.effMss);
+    const unsent = this.queued - this.inFlight() > 0;
+    // (not once reordering has been seen: then duplicates mean little)
+    const thresh = unsent || this.dupThresh > 3 ? this.dupThresh : Math.max(1, Math.min(this.dupThresh, segsOut - 1));
+    if (this.dupAcks < thresh) {
+      // one new segment per duplicate: each says one segment left the network
+      this.limitedExtra = this.dupAcks * this.effMss;
+      this.output(now);
+    } else {
+      this.limitedExtra = 0;
       // Fast retransmit (RFC 5681 §3.2).
+      this.undoCwnd = this.cwnd;
+      this.undoSsthresh = this.ssthresh;
       this.ssthresh = Math.max(this.inFlight() >> 1, 2 * this.effMss);
       this.recover = this.sndMax;
       this.inRecovery = true;
+      this.retxNext = this.sndUna;
       this.retransmitHead(now);
+      this.undoTs = this.tsOk ? this.tsVal : -1;
       this.cwnd = this.ssthresh + 3 * this.effMss;
     }
+  }
+
+  /** Eifel detection: the first ACK past the retransmitted head echoes a timestamp older than the retransmission. */
+  private spuriousRetransmit(seg: Segment): boolean {
+    if (this.undoTs < 0 || seg.tsEcr === 0) return false;
+    const spurious = ((seg.tsEcr - this.undoTs) | 0) < 0;
+    this.undoTs = -1;
+    return spurious;
+  }
+
+  /** Records the peer's SACK blocks (RFC 2018), ignoring any outside (sndUna, sndMax]. */
+  private noteSack(seg: Segment): void {
+    for (let i = 0; i < seg.sackCount; i++) {
+      const l = seg.sack[2 * i];
+      const r = seg.sack[2 * i + 1];
+      if (!seqLt(l, r) || !seqLt(this.sndUna, l) || seqGt(r, this.sndMax)) continue;
+      this.addSacked(l, r);
+    }
+  }
+
+  private addSacked(l: number, r: number): void {
+    const a = this.sacked;
+    let n = this.sackedCount;
+    // merge every range that overlaps or touches [l, r), then insert in order
+    let i = 0;
+    while (i < n) {
+      if (seqLt(a[2 * i + 1], l) || seqGt(a[2 * i], r)) {
+        i++;
+        continue;
+      }
+      if (seqLt(a[2 * i], l)) l = a[2 * i];
+      if (seqGt(a[2 * i + 1], r)) r = a[2 * i + 1];
+      a.copyWithin(2 * i, 2 * i + 2, 2 * n);
+      n--;
+    }
+    if (n === MAX_SACKED_RANGES) n--; // full: the highest range goes
+    let k = n;
+    while (k > 0 && seqGt(a[2 * (k - 1)], l)) k--;
+    a.copyWithin(2 * k + 2, 2 * k, 2 * n);
+    a[2 * k] = l;
+    a[2 * k + 1] = r;
+    this.sackedCount = n + 1;
+  }
+
+  /** Forgets SACKed ranges the cumulative ACK has passed. */
+  private trimSacked(): void {
+    const a = this.sacked;
+    let drop = 0;
+    while (drop < this.sackedCount && seqLe(a[2 * drop + 1], this.sndUna)) drop++;
+    if (drop > 0) {
+      a.copyWithin(0, 2 * drop, 2 * this.sackedCount);
+      this.sackedCount -= drop;
+    }
+    if (this.sackedCount > 0 && seqLt(a[0], this.sndUna)) a[0] = this.sndUna;
+  }
+
+  /**
+   * SACK recovery (after RFC 6675's NextSeg, simplified): resend the unSACKed
+   * holes below the highest SACKed byte, each once per recovery, a few per
+   * ACK. False when the blocks show nothing to resend.
+   */
+  private retransmitHoles(now: number): boolean {
+    if (!this.sackPerm || this.sackedCount === 0) return false;
+    if (seqLt(this.retxNext, this.sndUna)) this.retxNext = this.sndUna;
+    const high = this.sacked[2 * this.sackedCount - 1];
+    let sent = 0;
+    let i = 0;
+    while (sent < SACK_RETX_PER_ACK && seqLt(this.retxNext, high)) {
+      // skip the ranges the peer has
+      while (i < this.sackedCount && seqLe(this.sacked[2 * i + 1], this.retxNext)) i++;
+      if (i < this.sackedCount && seqLe(this.sacked[2 * i], this.retxNext)) {
+        this.retxNext = this.sacked[2 * i + 1];
+        continue;
+      }
+      const holeEnd = i < this.sackedCount ? this.sacked[2 * i] : high;
+      const len = Math.min(this.effMss, seqDiff(holeEnd, this.retxNext), this.queued - seqDiff(this.retxNext, this.sndUna));
+      if (len <= 0) break;
+      this.retransmits++;
+      this.timedSeq = -1;
+      this.sendData(this.retxNext, len, now);
+      this.retxNext = seqAdd(this.retxNext, len);
+      sent++;
+    }
+    return sent > 0;
   }
 
   private retransmitHead(now: number): void {
@@ -626,6 +756,7 @@ export class TcpConnection implements OutSegment {
       this.retransmits++;
       this.timedSeq = -1;
       this.sendData(this.sndUna, len, now);
+      if (seqLt(this.retxNext, seqAdd(this.sndUna, len))) this.retxNext = seqAdd(this.sndUna, len);
     } else if (this.finSeq >= 0 && this.sndUna === this.finSeq) {
       this.retransmits++;
       this.sendFin(now);
@@ -819,7 +950,7 @@ export class TcpConnection implements OutSegment {
       const offset = this.inFlight();
       const unsent = this.queued - offset;
       if (unsent <= 0) break;
-      const wnd = Math.min(this.sndWnd, this.cwnd);
+      const wnd = Math.min(this.sndWnd, this.cwnd + this.limitedExtra);
       const usable = wnd - offset;
       if (usable <= 0) {
         if (this.sndWnd === 0 && offset === 0 && this.persistAt === Infinity) this.persistAt = now + this.rto;
