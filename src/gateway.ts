@@ -74,7 +74,7 @@ export async function runUp(args: UpArgs): Promise<number> {
   // secrets and upstreams are read before anything changes on the system
   const policy = policyFromConfig(args.config);
   // `tunsteer run` keeps its program's stdout clean: the gateway logs to stderr there
-  const log = createLogger(args.logLevel, args.netns ? pino.destination({ dest: 2, sync: true }) : undefined);
+  const log = createLogger(args.logLevel, args.ephemeralNetns ? pino.destination({ dest: 2, sync: true }) : undefined);
   // the data plane runs as a child (crash-safe routing, least privilege) unless
   // its TUN lives in a namespace of its own (tunsteer run: nothing to restore
   // outside it) or the backend cannot hand its fd over (tuntap2)
