@@ -205,6 +205,8 @@ class TcpFlow implements TcpSink, ConnectionPort, InboundConnection {
 
 const RUN_ACCEPT = 0;
 const RUN_ABORT = 1;
+/** Abort without a RST to a connection not yet answered (SYN backlog eviction). */
+const RUN_DROP = 8;
 const RUN_WRITE = 2;
 const RUN_CONSUMED = 3;
 const RUN_CLOSE = 4;
@@ -472,6 +474,9 @@ export class Stack implements UdpOutput {
         case RUN_ABORT:
           conn.abort(now);
           break;
+        case RUN_DROP:
+          conn.abort(now, true);
+          break;
         case RUN_WRITE:
           result = conn.write(data!, now);
           break;
@@ -524,7 +529,9 @@ export class Stack implements UdpOutput {
     const f = this.oldestHalfOpen();
     if (f === undefined) return;
     this.drops.count(Drop.syn_backlog_evicted);
-    this.run(f, RUN_ABORT, null, 0);
+    // Unanswered, it goes silently: a real client's SYN comes again in a second and
+    // gets another chance, where a RST would have failed its connect at once.
+    this.run(f, RUN_DROP, null, 0);
     if (!f.closed) this.forget(f, 'aborted'); // abort always closes; this only guards the count
   }
 

@@ -292,8 +292,13 @@ export class TcpConnection implements OutSegment {
     }
   }
 
-  abort(now: number): void {
+  /** silent: forget a connection not yet answered without a word, as a full SYN queue does (the client retries its SYN). */
+  abort(now: number, silent = false): void {
     if (this.state === 'CLOSED') return;
+    if (silent && this.pending) {
+      this.closed('aborted');
+      return;
+    }
     if (this.pending) {
       // Refused before answering: RST|ACK acknowledging the SYN (RFC 9293 §3.10.7.1).
       this.sendRst(0, this.rcvNxt, RST | ACK, now);
