@@ -601,12 +601,21 @@ static napi_value endpoint_value(napi_env env, const struct sockaddr_storage* ss
   return obj;
 }
 
-static napi_value OriginalDst(napi_env env, napi_callback_info info) {
+/** The one argument of a call that takes a single fd; false (with an exception pending) if it is not one. */
+static bool fd_arg(napi_env env, napi_callback_info info, const char* what, int64_t* out) {
   size_t argc = 1;
   napi_value argv[1];
-  NAPI_OK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return false;
+  if (argc < 1) {
+    napi_throw_type_error(env, "EINVAL", "an fd argument is required");
+    return false;
+  }
+  return arg_int(env, argv[0], what, 0, INT32_MAX, out);
+}
+
+static napi_value OriginalDst(napi_env env, napi_callback_info info) {
   int64_t fd;
-  if (argc < 1 || !arg_int(env, argv[0], "fd", 0, INT32_MAX, &fd)) return NULL;
+  if (!fd_arg(env, info, "fd", &fd)) return NULL;
   struct sockaddr_storage local;
   socklen_t len = sizeof local;
   if (getsockname((int)fd, (struct sockaddr*)&local, &len) != 0) {
@@ -746,11 +755,8 @@ static napi_value SendFd(napi_env env, napi_callback_info info) {
 }
 
 static napi_value RecvFd(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  NAPI_OK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   int64_t sock;
-  if (argc < 1 || !arg_int(env, argv[0], "socketFd", 0, INT32_MAX, &sock)) return NULL;
+  if (!fd_arg(env, info, "socketFd", &sock)) return NULL;
   char byte;
   struct iovec iov = {.iov_base = &byte, .iov_len = 1};
   union {
