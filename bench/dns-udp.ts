@@ -11,13 +11,12 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { nsExec, spawnNodeInNs } from '../test/helpers/netns.js';
 import { DNS_IP, PEER_IP, ROOT, clientResolvConf, makeTopology, startDnsPeer, startGateway, waitForGateway } from '../test/helpers/topology.js';
+import { median, runBench, teardownHost } from './bench-kit.js';
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean' } } });
 const SECONDS = values.quick ? 2 : 5;
 const RUNS = values.quick ? 1 : 3;
-const teardowns: (() => unknown)[] = [];
-const host = { teardown: (fn: () => unknown) => void teardowns.push(fn) };
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const { host, cleanup } = teardownHost();
 
 async function load(ns: string, ...a: string[]): Promise<number> {
   const rates: number[] = [];
@@ -57,13 +56,4 @@ async function main() {
   for (const [m, k, g] of rows) console.log(`| ${m} | ${k} | ${g} | ${(g / k).toFixed(2)}x |`);
 }
 
-main().then(
-  async () => {
-    for (const fn of teardowns.reverse()) await fn();
-  },
-  async (e) => {
-    console.error(e);
-    for (const fn of teardowns.reverse()) await fn();
-    process.exit(1);
-  },
-);
+runBench(main, cleanup);

@@ -14,13 +14,12 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { nsExec } from '../test/helpers/netns.js';
 import { NGINX_IP, makeTopology, startGateway, startNginx, waitForGateway } from '../test/helpers/topology.js';
+import { median, runBench, teardownHost } from './bench-kit.js';
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean' } } });
 const SECONDS = values.quick ? 2 : 5;
 const RUNS = values.quick ? 1 : 3;
-const teardowns: (() => unknown)[] = [];
-const host = { teardown: (fn: () => unknown) => void teardowns.push(fn) };
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const { host, cleanup } = teardownHost();
 
 interface WrkResult {
   rps: number;
@@ -95,13 +94,4 @@ async function main() {
   }
 }
 
-main().then(
-  async () => {
-    for (const fn of teardowns.reverse()) await fn();
-  },
-  async (e) => {
-    console.error(e);
-    for (const fn of teardowns.reverse()) await fn();
-    process.exit(1);
-  },
-);
+runBench(main, cleanup);
