@@ -32,7 +32,61 @@ export function parseCidr(s: string, opts: { hostBits?: boolean } = {}): Cidr | 
     const mask = prefix === 0 ? 0 : (~0 << (32 - prefix)) >>> 0;
     if (((n & mask) >>> 0) !== n) return null;
   }
+  if (family === 6) {
+    // zone ids (fe80::1%eth0) are no CIDR; the text is canonical (RFC 5952) so `ip` output and ours compare equal
+    if (address.includes('%')) return null;
+    const n = ipv6ToBigInt(address);
+    if (!opts.hostBits && prefix < 128 && (n & ((1n << BigInt(128 - prefix)) - 1n)) !== 0n) return null;
+    const canon = bigIntToIpv6(n);
+    return { family, address: canon, prefix, text: `${canon}/${prefix}` };
+  }
   return { family, address, prefix, text: `${address}/${prefix}` };
+}
+
+/** An IPv6 address (any valid text, IPv4-embedded forms too) as a 128-bit number. Check with isIP first. */
+export function ipv6ToBigInt(a: string): bigint {
+  let text = a;
+  const dotted = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
+  if (dotted) {
+    const v4 = ipv4ToInt(dotted[1]);
+    text = `${text.slice(0, dotted.index)}${(v4 >>> 16).toString(16)}:${(v4 & 0xffff).toString(16)}`;
+  }
+  const [head, tail] = text.includes('::') ? text.split('::') : [text, undefined];
+  const h = head ? head.split(':') : [];
+  const tl = tail === undefined ? [] : tail ? tail.split(':') : [];
+  const groups = tail === undefined ? h : [...h, ...Array<string>(8 - h.length - tl.length).fill('0'), ...tl];
+  let n = 0n;
+  for (const g of groups) n = (n << 16n) | BigInt(parseInt(g || '0', 16));
+  return n;
+}
+
+/** RFC 5952 text: lower case, leading zeros dropped, the longest run (2+) of zero groups as "::", the first on ties. */
+export function bigIntToIpv6(n: bigint): string {
+  const g: number[] = [];
+  for (let i = 7; i >= 0; i--) g.push(Number((n >> BigInt(i * 16)) & 0xffffn));
+  let best = -1;
+  let bestLen = 1;
+  for (let i = 0; i < 8; ) {
+    if (g[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && g[j] === 0) j++;
+    if (j - i > bestLen) {
+      best = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  const hex = g.map((x) => x.toString(16));
+  if (best < 0) return hex.join(':');
+  return `${hex.slice(0, best).join(':')}::${hex.slice(best + bestLen).join(':')}`;
+}
+
+/** Canonical (RFC 5952) text of an IPv6 address, or null when the text is none. */
+export function canonicalIpv6(a: string): string | null {
+  return isIP(a) === 6 && !a.includes('%') ? bigIntToIpv6(ipv6ToBigInt(a)) : null;
 }
 
 export function ipv4ToInt(a: string): number {

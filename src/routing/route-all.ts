@@ -7,7 +7,8 @@ import { planRouteAll, renderPlan, type RoutePlanConfig, type Step } from './rou
 import { netnsAt, type JournaledStep, type RouteJournal } from './route-journal.js';
 import { applySteps, preflight } from './route-runner.js';
 import { acquireJournal, restoreFromJournal, type RestoreReport } from './restore.js';
-import { discoverUplink, type Uplink } from './uplink.js';
+import { existsSync } from 'node:fs';
+import { discoverUplink, discoverUplink6, type Uplink, type Uplink6 } from './uplink.js';
 
 export interface RouteAllOptions extends RoutePlanConfig {
   stateDir: string;
@@ -24,6 +25,8 @@ export interface RouteAllOptions extends RoutePlanConfig {
 
 export interface RouteAllHandle {
   uplink: Uplink;
+  /** null: no IPv6 default route (::/0 still goes into the TUN; the gateway refuses IPv6 destinations). */
+  uplink6: Uplink6 | null;
   steps: Step[];
   applied: JournaledStep[];
   journal: RouteJournal;
@@ -32,11 +35,24 @@ export interface RouteAllHandle {
 }
 
 /** Discovers the uplink and renders the plan; changes nothing, takes no lock. */
-export function dryRunRouteAll(cfg: RoutePlanConfig, exec: IpExecSync = ipExecSync): { uplink: Uplink; steps: Step[]; lines: string[] } {
-  const uplink = discoverUplink(exec);
-  const steps = planRouteAll(cfg, uplink);
+export function dryRunRouteAll(cfg: RoutePlanConfig, exec: IpExecSync = ipExecSync): { uplink: Uplink; uplink6: Uplink6 | null; steps: Step[]; lines: string[] } {
+  const { uplink, uplink6, steps } = discoverAndPlan(cfg, exec);
   const head = `# uplink ${uplink.dev}${uplink.gateway ? ` via ${uplink.gateway}` : ''}, gateway sockets bind ${uplink.source}`;
-  return { uplink, steps, lines: [head, ...renderPlan(steps)] };
+  const head6 = !cfg.route6
+    ? []
+    : [uplink6 ? `# IPv6 uplink ${uplink6.dev}${uplink6.gateway ? ` via ${uplink6.gateway}` : ''}, gateway sockets bind ${uplink6.source}` : '# no IPv6 uplink: ::/0 still into the TUN, IPv6 destinations refused'];
+  return { uplink, uplink6, steps, lines: [head, ...head6, ...renderPlan(steps)] };
+}
+
+/** True when this kernel has IPv6 at all (not booted with ipv6.disable=1): otherwise there is nothing to steer, nor to leak. */
+export function kernelHasIpv6(): boolean {
+  return existsSync('/proc/net/if_inet6');
+}
+
+function discoverAndPlan(cfg: RoutePlanConfig, exec: IpExecSync): { uplink: Uplink; uplink6: Uplink6 | null; steps: Step[] } {
+  const uplink = discoverUplink(exec);
+  const uplink6 = cfg.route6 ? discoverUplink6(exec) : null;
+  return { uplink, uplink6, steps: planRouteAll(cfg, uplink, uplink6) };
 }
 
 /**
@@ -47,11 +63,10 @@ export function dryRunRouteAll(cfg: RoutePlanConfig, exec: IpExecSync = ipExecSy
 export function upRouteAll(opts: RouteAllOptions): RouteAllHandle {
   const exec = opts.exec ?? (opts.netnsPath ? ipExecInNetns(opts.netnsPath) : ipExecSync);
   const sysctl = opts.sysctl ?? procSysctl;
-  const uplink = discoverUplink(exec);
-  const steps = planRouteAll(opts, uplink);
+  const { uplink, uplink6, steps } = discoverAndPlan(opts, exec);
   // sysctl keys under net. are per namespace, and /proc/sys is this process's
   if (opts.netnsPath && steps.some((st) => st.kind === 'sysctl')) throw new Error('--netns: a rp_filter setting cannot be applied in another namespace');
-  const meta = { mode: 'route-all' as const, tunName: opts.tunName, table: opts.table, priorityBase: opts.priorityBase, uplink };
+  const meta = { mode: 'route-all' as const, tunName: opts.tunName, table: opts.table, priorityBase: opts.priorityBase, uplink, ...(uplink6 ? { uplink6 } : {}) };
   const where = opts.netnsPath ? { netns: netnsAt(opts.netnsPath), netnsPath: opts.netnsPath } : {};
   const journal = acquireJournal(opts.stateDir, meta, { where, restoreStale: opts.restoreStale, restore: { sysctl, log: opts.log, ...(opts.exec ? { exec: opts.exec } : {}) } });
   let applied: JournaledStep[];
@@ -67,6 +82,7 @@ export function upRouteAll(opts: RouteAllOptions): RouteAllHandle {
   journal.markUp();
   return {
     uplink,
+    uplink6,
     steps,
     applied,
     journal,

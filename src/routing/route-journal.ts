@@ -23,7 +23,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import type { FileStep, IpStep, NftStep, SysctlStep } from './route-plan.js';
-import type { Uplink } from './uplink.js';
+import type { Uplink, Uplink6 } from './uplink.js';
 
 export const JOURNAL_FILE = 'routes.json';
 export const JOURNAL_VERSION = 1;
@@ -45,6 +45,7 @@ export interface JournalMeta {
   table?: number;
   priorityBase?: number;
   uplink?: Uplink;
+  uplink6?: Uplink6;
 }
 
 export interface JournalData extends JournalMeta {

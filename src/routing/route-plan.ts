@@ -13,9 +13,17 @@
 // Added top to bottom, so traffic is steered only once every bypass exists;
 // undone bottom to top, so it stops being steered first. See docs/DECISIONS.md
 // "## Route-all routing".
+//
+// IPv6 (route6) gets the same layout in its own rule list (`ip -6 rule`, same
+// priorities, same table number: each family has its own tables), after the
+// IPv4 steps: from the uplink's IPv6 source, to its next hop when global
+// (a link-local one is on-link: suppress_prefixlength 0 keeps fe80::/64),
+// IPv6 excludes, suppress_prefixlength 0, lookup T. Without an IPv6 uplink the
+// bypass rules are left out and ::/0 still goes into the TUN: nothing leaks
+// around the gateway. See docs/DECISIONS.md "## IPv6 routing".
 import { parseCidr } from '../cidr.js';
 import { formatArgv } from './ip-exec.js';
-import type { Uplink } from './uplink.js';
+import type { Uplink, Uplink6 } from './uplink.js';
 
 export interface RoutePlanConfig {
   tunName: string;
@@ -23,8 +31,10 @@ export interface RoutePlanConfig {
   table: number;
   /** Priority of the first policy rule; the plan uses priorityBase .. priorityBase+n-1. */
   priorityBase: number;
-  /** IPv4 CIDRs that keep the direct path (main table). */
+  /** CIDRs that keep the direct path (main table); IPv6 ones only with route6. */
   excludes: string[];
+  /** Also steer IPv6: ::/0 into the TUN, with its own bypass rules (default false here; route-all always sets it). */
+  route6?: boolean;
   /** Keep traffic addressed to the uplink's next hop direct (default true). */
   keepGatewayDirect?: boolean;
   /**
@@ -82,12 +92,12 @@ export class RoutePlanError extends Error {
 export const MAIN_RULE_PRIORITY = 32766;
 const RESERVED_TABLES = new Set([0, 253, 254, 255]);
 
-function ruleStep(selector: string[], table: string, priority: number, desc: string, extra: string[] = []): IpStep {
+function ruleStep(selector: string[], table: string, priority: number, desc: string, extra: string[] = [], family: '-4' | '-6' = '-4'): IpStep {
   const tail = [...selector, 'lookup', table, ...extra, 'priority', String(priority)];
-  return { kind: 'ip', do: ['-4', 'rule', 'add', ...tail], undo: ['-4', 'rule', 'del', ...tail], desc };
+  return { kind: 'ip', do: [family, 'rule', 'add', ...tail], undo: [family, 'rule', 'del', ...tail], desc };
 }
 
-function checkConfig(cfg: RoutePlanConfig, uplink: Uplink): string[] {
+function checkConfig(cfg: RoutePlanConfig, uplink: Uplink): { excludes: string[]; excludes6: string[] } {
   if (!/^[A-Za-z0-9_.-]{1,15}$/.test(cfg.tunName)) {
     throw new RoutePlanError(`TUN name "${cfg.tunName}" is not a valid interface name`);
   }
@@ -108,20 +118,22 @@ function checkConfig(cfg: RoutePlanConfig, uplink: Uplink): string[] {
     throw new RoutePlanError(`uplink gateway "${uplink.gateway}" is not an IPv4 address`);
   }
   const excludes: string[] = [];
+  const excludes6: string[] = [];
   for (const c of cfg.excludes) {
     const p = parseCidr(c);
-    if (!p) throw new RoutePlanError(`exclude "${c}" is not a CIDR such as 203.0.113.0/24 (network address, no host bits)`);
-    if (p.family !== 4) {
-      throw new RoutePlanError(`exclude "${c}" is IPv6; route-all steers IPv4 only, so IPv6 already stays direct`);
+    if (!p) throw new RoutePlanError(`exclude "${c}" is not a CIDR such as 203.0.113.0/24 or 2001:db8::/32 (network address, no host bits)`);
+    if (p.family === 6 && !cfg.route6) {
+      throw new RoutePlanError(`exclude "${c}" is IPv6; this plan steers IPv4 only, so IPv6 already stays direct`);
     }
-    if (!excludes.includes(p.text)) excludes.push(p.text);
+    const list = p.family === 4 ? excludes : excludes6;
+    if (!list.includes(p.text)) list.push(p.text);
   }
-  return excludes;
+  return { excludes, excludes6 };
 }
 
 /** The ordered steps that put route-all in place. Throws RoutePlanError on a config it cannot honour. */
-export function planRouteAll(cfg: RoutePlanConfig, uplink: Uplink): Step[] {
-  const excludes = checkConfig(cfg, uplink);
+export function planRouteAll(cfg: RoutePlanConfig, uplink: Uplink, uplink6: Uplink6 | null = null): Step[] {
+  const { excludes, excludes6 } = checkConfig(cfg, uplink);
   const table = String(cfg.table);
   const steps: Step[] = [];
 
@@ -159,13 +171,59 @@ export function planRouteAll(cfg: RoutePlanConfig, uplink: Uplink): Step[] {
     );
   }
   if (cfg.priorityBase < 1) throw new RoutePlanError(`rule priority ${cfg.priorityBase} must be at least 1 (0 is the local table)`);
+  if (cfg.route6) steps.push(...planRoute6(cfg, uplink6, excludes6));
   return steps;
 }
 
-/** Priorities the plan occupies, for a conflict check against `ip rule show`. */
-export function planPriorities(steps: readonly Step[]): number[] {
+/** The IPv6 half: the same layout in `ip -6 rule`, same priorities and table number (each family has its own). */
+function planRoute6(cfg: RoutePlanConfig, uplink6: Uplink6 | null, excludes6: string[]): Step[] {
+  const table = String(cfg.table);
+  if (uplink6) {
+    if (uplink6.dev === cfg.tunName) {
+      throw new RoutePlanError(`the IPv6 default route already goes through ${cfg.tunName}; is another gateway running, or did one die? try \`tunsteer down\``);
+    }
+    const src = parseCidr(uplink6.source);
+    if (!src || src.family !== 6 || src.prefix !== 128) throw new RoutePlanError(`IPv6 uplink source "${uplink6.source}" is not an IPv6 address`);
+    if (uplink6.gateway !== undefined && parseCidr(uplink6.gateway.split('%')[0])?.family !== 6) {
+      throw new RoutePlanError(`IPv6 uplink gateway "${uplink6.gateway}" is not an IPv6 address`);
+    }
+  }
+  const steps: Step[] = [
+    {
+      kind: 'ip',
+      do: ['-6', 'route', 'add', 'default', 'dev', cfg.tunName, 'table', table],
+      undo: ['-6', 'route', 'del', 'default', 'dev', cfg.tunName, 'table', table],
+      desc: `IPv6 table ${table}: everything to ${cfg.tunName}`,
+    },
+  ];
+  let p = cfg.priorityBase;
+  const rule = (sel: string[], t: string, desc: string, extra: string[] = []) => steps.push(ruleStep(sel, t, p++, desc, extra, '-6'));
+  if (uplink6) {
+    const src = parseCidr(uplink6.source)!.address;
+    rule(['from', src], 'main', `sockets bound to the IPv6 uplink address ${src} bypass the TUN`);
+    const gw = uplink6.gateway === undefined ? undefined : parseCidr(uplink6.gateway.split('%')[0]);
+    // a link-local next hop (the usual, from RAs) is on-link: suppress_prefixlength 0 keeps fe80::/64
+    if (gw && !isLinkLocal6(gw.address) && cfg.keepGatewayDirect !== false) {
+      rule(['to', `${gw.address}/128`], 'main', `the IPv6 uplink next hop ${gw.address} stays direct`);
+    }
+  }
+  for (const x of excludes6) rule(['to', x], 'main', `excluded ${x} stays direct`);
+  rule([], 'main', 'IPv6 on-link and specific main routes win, main default does not', ['suppress_prefixlength', '0']);
+  rule([], table, uplink6 ? `all other IPv6 into table ${table}` : `all other IPv6 into table ${table} (no IPv6 uplink: the gateway refuses IPv6 destinations, nothing leaks)`);
+  if (p - 1 >= MAIN_RULE_PRIORITY) {
+    throw new RoutePlanError(`IPv6 rule priorities ${cfg.priorityBase}..${p - 1} reach main's ${MAIN_RULE_PRIORITY}; lower --rule-priority or use fewer excludes`);
+  }
+  return steps;
+}
+
+function isLinkLocal6(a: string): boolean {
+  return /^fe[89ab]/i.test(a);
+}
+
+/** Priorities the plan occupies, for a conflict check against `ip rule show` (one family, or both). */
+export function planPriorities(steps: readonly Step[], family?: '-4' | '-6'): number[] {
   return steps.flatMap((s) => {
-    if (s.kind !== 'ip' || s.do[1] !== 'rule') return [];
+    if (s.kind !== 'ip' || s.do[1] !== 'rule' || (family !== undefined && s.do[0] !== family)) return [];
     const i = s.do.indexOf('priority');
     return i < 0 ? [] : [Number(s.do[i + 1])];
   });

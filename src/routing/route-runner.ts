@@ -127,19 +127,22 @@ export function findConflicts(
   table: number,
   rulesJson: string,
   tableRoutesJson: string,
+  /** Check this family's rules only (the JSON is that family's `ip -j rule show`); default: every rule of the plan. */
+  family?: '-4' | '-6',
 ): string[] {
-  const ours = new Set(planPriorities(steps));
+  const ours = new Set(planPriorities(steps, family));
+  const v6 = family === '-6' ? 'IPv6 ' : '';
   const rules = JSON.parse(rulesJson || '[]') as { priority?: number; table?: string }[];
   const out: string[] = [];
   for (const r of rules) {
     if (r.priority !== undefined && ours.has(r.priority)) {
-      out.push(`policy rule priority ${r.priority} is taken (lookup ${r.table ?? '?'})`);
+      out.push(`${v6}policy rule priority ${r.priority} is taken (lookup ${r.table ?? '?'})`);
     }
   }
   const routes = JSON.parse(tableRoutesJson || '[]') as { dst?: string; dev?: string }[];
   if (routes.length) {
     out.push(
-      `routing table ${table} is not empty (${routes.map((r) => `${r.dst ?? '?'}${r.dev ? ` dev ${r.dev}` : ''}`).join(', ')})`,
+      `${v6}routing table ${table} is not empty (${routes.map((r) => `${r.dst ?? '?'}${r.dev ? ` dev ${r.dev}` : ''}`).join(', ')})`,
     );
   }
   return out;
@@ -147,15 +150,19 @@ export function findConflicts(
 
 /** Reads the rules and our table (read-only); throws RoutePlanError listing every conflict. */
 export function preflight(steps: readonly Step[], table: number, exec: IpExecSync = ipExecSync): void {
-  const rules = exec(['-j', '-4', 'rule', 'show']);
-  let routes = '[]';
-  try {
-    routes = exec(['-j', '-4', 'route', 'show', 'table', String(table)]).stdout;
-  } catch (e) {
-    // A table nobody has used yet does not exist until its first route: that is the good case.
-    if (!(e instanceof IpCommandError && /table does not exist/i.test(e.stderr))) throw e;
+  const conflicts: string[] = [];
+  const families = steps.some((s) => s.kind === 'ip' && s.do[0] === '-6') ? (['-4', '-6'] as const) : (['-4'] as const);
+  for (const f of families) {
+    const rules = exec(['-j', f, 'rule', 'show']);
+    let routes = '[]';
+    try {
+      routes = exec(['-j', f, 'route', 'show', 'table', String(table)]).stdout;
+    } catch (e) {
+      // A table nobody has used yet does not exist until its first route: that is the good case.
+      if (!(e instanceof IpCommandError && /table does not exist/i.test(e.stderr))) throw e;
+    }
+    conflicts.push(...findConflicts(steps, table, rules.stdout, routes, families.length > 1 ? f : undefined));
   }
-  const conflicts = findConflicts(steps, table, rules.stdout, routes);
   if (conflicts.length) {
     throw new RoutePlanError(
       `routing state is in the way: ${conflicts.join('; ')}. Another tool (or a dead tunsteer: \`tunsteer down\`) uses them; ` +

@@ -108,3 +108,62 @@ export function discoverUplink(exec: IpExecSync = ipExecSync): Uplink {
   const source = route.prefsrc ?? pickSourceAddress(exec(['-j', '-4', 'addr', 'show', 'dev', route.dev]).stdout, route.dev, route.gateway);
   return route.gateway ? { dev: route.dev, gateway: route.gateway, source } : { dev: route.dev, source };
 }
+
+/** The IPv6 uplink: the main table's IPv6 default route and the address the gateway's own IPv6 sockets bind to. */
+export interface Uplink6 {
+  dev: string;
+  /** Next hop, usually link-local (fe80::1, from router advertisements); absent on point-to-point links. */
+  gateway?: string;
+  /** A usable global (or ULA) IPv6 address of dev, the source of the gateway's own IPv6 sockets. */
+  source: string;
+}
+
+interface JsonAddrInfo6 extends JsonAddrInfo {
+  temporary?: boolean;
+  dadfailed?: boolean;
+  optimistic?: boolean;
+}
+
+/**
+ * The IPv6 address the gateway binds its own IPv6 sockets to: scope global,
+ * not tentative or failed, not deprecated (when any other is left), stable
+ * before temporary (privacy addresses rotate away under long connections),
+ * global unicast before ULA (fc00::/7 reaches less), first listed on ties.
+ */
+export function pickSourceAddress6(addrJson: string, dev: string): string | undefined {
+  let links: { addr_info?: JsonAddrInfo6[] }[];
+  try {
+    links = JSON.parse(addrJson || '[]') as typeof links;
+  } catch {
+    throw new UplinkError(`cannot parse \`ip -j -6 addr show dev ${dev}\` output: ${addrJson.slice(0, 200)}`);
+  }
+  const addrs = links
+    .flatMap((l) => l.addr_info ?? [])
+    .filter((a) => a.family === 'inet6' && a.local && a.scope === 'global' && !a.tentative && !a.dadfailed);
+  const fresh = addrs.filter((a) => !a.deprecated);
+  const pool = fresh.length ? fresh : addrs;
+  const ula = (a: JsonAddrInfo6) => /^f[cd]/i.test(a.local!);
+  const chosen = [...pool].sort((a, b) => Number(!!a.temporary) - Number(!!b.temporary) || Number(ula(a)) - Number(ula(b)))[0];
+  return chosen?.local;
+}
+
+/**
+ * The IPv6 uplink, or null when the main table has no usable IPv6 default route
+ * (or its dev has no global address): route-all then still sends ::/0 into the
+ * TUN, so nothing leaks around the gateway, and the gateway refuses IPv6
+ * destinations itself (there is no direct path to reach them). Read-only `ip -j`.
+ */
+export function discoverUplink6(exec: IpExecSync = ipExecSync): Uplink6 | null {
+  let route: { dev: string; gateway?: string; prefsrc?: string };
+  try {
+    route = pickDefaultRoute(exec(['-j', '-6', 'route', 'show', 'table', 'main', 'default']).stdout);
+  } catch (e) {
+    // none, or only unreachable ones: no IPv6 uplink; multipath is a real error, as for IPv4
+    if (e instanceof UplinkError && /multipath/.test(e.message)) throw new UplinkError(e.message.replace('IPv4', 'IPv6'));
+    if (e instanceof UplinkError) return null;
+    throw e;
+  }
+  const source = route.prefsrc ?? pickSourceAddress6(exec(['-j', '-6', 'addr', 'show', 'dev', route.dev]).stdout, route.dev);
+  if (source === undefined) return null;
+  return route.gateway ? { dev: route.dev, gateway: route.gateway, source } : { dev: route.dev, source };
+}
