@@ -1,6 +1,7 @@
 // The gateway's DNS answers (per-host mode, and route-all with --dns-hijack):
 // names that match the configured hosts get A answers from the fake-IP pool
-// (AAAA: an empty NOERROR answer for now); every other query is forwarded
+// and AAAA answers from its IPv6 side (an empty NOERROR answer when the pool
+// has none: --ipv6 off); every other query is forwarded
 // unchanged to the resolvers the system had, over UDP with a TCP retry when
 // the answer is truncated, and their answer is returned unchanged. A resolver
 // that does not answer gives SERVFAIL after the timeout, never silence.
@@ -23,6 +24,8 @@ export interface DnsOverrideOptions {
   ttl: number;
   /** Source address for forwarded queries (the uplink's in route-all mode). */
   localAddress?: string;
+  /** Source address for queries forwarded to an IPv6 resolver (the IPv6 uplink's in route-all mode). */
+  localAddress6?: string;
 }
 
 export interface DnsCounters {
@@ -82,15 +85,24 @@ export class DnsOverride {
   private answerMapped(q: Packet, name: string): Buffer {
     const question = q.questions![0];
     const answers: dnsPacket.Answer[] = [];
-    if (question.type === 'A' && (question.class ?? 'IN') === 'IN') {
+    const inClass = (question.class ?? 'IN') === 'IN';
+    if (question.type === 'A' && inClass) {
       const ip = this.opts.pool.assign(name);
       if (ip === null) {
         this.counters.servfail++;
         return encode(q, [], RCODE_SERVFAIL);
       }
       answers.push({ name: question.name, type: 'A', class: 'IN', ttl: this.opts.ttl, data: ipv4ToString(ip) });
+    } else if (question.type === 'AAAA' && inClass && this.opts.pool.base6 !== null) {
+      // the same index as the name's A answer: one mapping, two addresses
+      const ip6 = this.opts.pool.assign6(name);
+      if (ip6 === null) {
+        this.counters.servfail++;
+        return encode(q, [], RCODE_SERVFAIL);
+      }
+      answers.push({ name: question.name, type: 'AAAA', class: 'IN', ttl: this.opts.ttl, data: ip6 });
     }
-    // AAAA and every other type: NOERROR with no records (NODATA), until IPv6 fake pools exist.
+    // every other type, and AAAA without an IPv6 pool (--ipv6 off): NOERROR with no records (NODATA)
     this.counters.mapped++;
     return encode(q, answers, 0);
   }
@@ -98,9 +110,10 @@ export class DnsOverride {
   private async forward(query: Buffer, viaTcp: boolean): Promise<Buffer | null> {
     for (const up of this.opts.upstreams) {
       const [host, port] = splitHostPort(up);
+      const local = net.isIPv6(host) ? this.opts.localAddress6 : this.opts.localAddress;
       const r = viaTcp
-        ? await tcpQuery(query, host, port, this.opts.timeoutMs, this.opts.localAddress)
-        : await udpQuery(query, host, port, this.opts.timeoutMs, this.opts.localAddress);
+        ? await tcpQuery(query, host, port, this.opts.timeoutMs, local)
+        : await udpQuery(query, host, port, this.opts.timeoutMs, local);
       if (r === null) continue;
       // A truncated UDP answer is passed on as it is: the client retries over TCP, which we forward over TCP.
       return r;

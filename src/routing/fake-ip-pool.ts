@@ -3,8 +3,14 @@
 // while the mapping lives; when the pool is full the least recently used
 // mapping is recycled, never one whose address has live connections. The map
 // can be saved and loaded so a restart does not break clients that cached an answer.
+//
+// IPv6 side (cidr6, default fc00::/18): one index space for both families. A
+// name's IPv6 fake is the IPv6 prefix plus the same offset as its IPv4 fake,
+// so one LRU, one liveness check and one state file serve both, and a name
+// has exactly one pair of addresses. See docs/DECISIONS.md "## IPv6 routing".
 import { LRUCache } from 'lru-cache';
-import { parseCidr, ipv4ToInt } from '../cidr.js';
+import { isIP } from 'node:net';
+import { parseCidr, ipv4ToInt, ipv6ToBigInt, bigIntToIpv6 } from '../cidr.js';
 import { ipv4ToString } from '../stack/wire/addr.js';
 import { normalizeName } from './host-patterns.js';
 
@@ -14,9 +20,12 @@ export interface FakeIpPoolOptions {
   reserved: number;
   /** Most mappings held at once (also bounded by the pool's size). */
   maxMappings: number;
+  /** The IPv6 pool (must hold at least as many addresses as the IPv4 one), or null for none. */
+  cidr6: string | null;
 }
 
-export const DEFAULT_FAKE_POOL: FakeIpPoolOptions = { cidr: '198.18.0.0/15', reserved: 4, maxMappings: 65_536 };
+export const DEFAULT_FAKE_POOL6 = 'fc00::/18';
+export const DEFAULT_FAKE_POOL: FakeIpPoolOptions = { cidr: '198.18.0.0/15', reserved: 4, maxMappings: 65_536, cidr6: DEFAULT_FAKE_POOL6 };
 
 export class FakeIpPool {
   readonly base: number;
@@ -26,6 +35,9 @@ export class FakeIpPool {
   private readonly byIp = new Map<number, string>();
   private next: number;
   private readonly reserved: number;
+  /** First address of the IPv6 pool, or null. */
+  readonly base6: bigint | null;
+  readonly prefix6: number;
 
   constructor(
     opts: Partial<FakeIpPoolOptions> = {},
@@ -43,6 +55,43 @@ export class FakeIpPool {
     this.next = this.reserved = o.reserved;
     // max is one above capacity so the cache never evicts on its own: recycling is ours.
     this.byName = new LRUCache<string, number>({ max: this.capacity + 1 });
+    if (o.cidr6 === null) {
+      this.base6 = null;
+      this.prefix6 = 128;
+    } else {
+      const c6 = parseCidr(o.cidr6);
+      if (!c6 || c6.family !== 6) throw new Error(`fake pool: "${o.cidr6}" is not an IPv6 CIDR`);
+      if (2 ** (128 - c6.prefix) < this.size) throw new Error(`fake pool: ${o.cidr6} is smaller than ${o.cidr}`);
+      this.base6 = ipv6ToBigInt(c6.address);
+      this.prefix6 = c6.prefix;
+    }
+  }
+
+  /** The IPv6 fake with the same offset as this IPv4 address of the pool (RFC 5952 text); null without an IPv6 pool. */
+  toV6(ip4: number): string | null {
+    if (this.base6 === null) return null;
+    return bigIntToIpv6(this.base6 + BigInt((ip4 - this.base) >>> 0));
+  }
+
+  /** The IPv4 address of the pool with the same offset as this IPv6 address, or undefined when it is none of ours. */
+  fromV6(text: string): number | undefined {
+    if (this.base6 === null || isIP(text) !== 6) return undefined;
+    const off = ipv6ToBigInt(text) - this.base6;
+    if (off < 0n || off >= BigInt(this.size)) return undefined;
+    return (this.base + Number(off)) >>> 0;
+  }
+
+  /** The IPv6 fake of a name, assigning one if needed (the same index as its IPv4 fake); null when every mapping is live or there is no IPv6 pool. */
+  assign6(name: string): string | null {
+    if (this.base6 === null) return null;
+    const ip = this.assign(name);
+    return ip === null ? null : this.toV6(ip);
+  }
+
+  /** The name behind an IPv6 fake address, or undefined. */
+  nameOf6(text: string): string | undefined {
+    const ip = this.fromV6(text);
+    return ip === undefined ? undefined : this.nameOf(ip);
   }
 
   get mappings(): number {

@@ -1,5 +1,6 @@
 // The gateway's DNS answers against a fake upstream resolver on loopback.
 import t from 'tap';
+import { ipv4ToInt } from '../../../src/cidr.js';
 import dgram from 'node:dgram';
 import net from 'node:net';
 import dnsPacket from 'dns-packet';
@@ -69,10 +70,38 @@ t.test('a mapped name gets a pool address, the same one twice, with a short TTL'
   t.not((w.answers![0] as { data: string }).data, ip, 'another name, another address');
 });
 
-t.test('AAAA for a mapped name: an empty NOERROR answer', async (t) => {
+t.test('AAAA for a mapped name: the IPv6 fake with the same index as its A answer', async (t) => {
+  const a = dnsPacket.decode((await dns.answer(query('api.example.com', 'A')))!);
   const r = dnsPacket.decode((await dns.answer(query('api.example.com', 'AAAA')))!);
   t.equal(r.rcode, 'NOERROR');
+  t.equal(r.answers!.length, 1);
+  t.equal(r.answers![0].type, 'AAAA');
+  t.equal(r.answers![0].ttl, 5);
+  const v6 = (r.answers![0] as { data: string }).data;
+  t.match(v6, /^fc00:/, 'in fc00::/18');
+  const v4 = (a.answers![0] as { data: string }).data;
+  const p = dns.opts.pool;
+  t.equal(p.fromV6(v6), ipv4ToInt(v4), 'same index as the A answer');
+  t.equal(p.nameOf6(v6), 'api.example.com');
+  const again = dnsPacket.decode((await dns.answer(query('API.Example.com.', 'AAAA')))!);
+  t.equal((again.answers![0] as { data: string }).data, v6, 'stable');
+  const first = dnsPacket.decode((await dns.answer(query('new6.corp.example', 'AAAA')))!);
+  const thenA = dnsPacket.decode((await dns.answer(query('new6.corp.example', 'A')))!);
+  t.equal(p.fromV6((first.answers![0] as { data: string }).data), ipv4ToInt((thenA.answers![0] as { data: string }).data), 'AAAA first, then A: one mapping');
+});
+
+t.test('AAAA for a mapped name without an IPv6 pool (--ipv6 off): NODATA', async (t) => {
+  const off = new DnsOverride({ hosts: new HostPatterns(['api.example.com']), pool: new FakeIpPool({ cidr6: null }), upstreams: [`127.0.0.1:${port}`], timeoutMs: 500, ttl: 5 });
+  const r = dnsPacket.decode((await off.answer(query('api.example.com', 'AAAA')))!);
+  t.equal(r.rcode, 'NOERROR');
   t.same(r.answers, []);
+  t.equal(off.opts.pool.mappings, 0, 'no mapping made for a NODATA answer');
+});
+
+t.test('AAAA for other names is forwarded, answered unchanged', async (t) => {
+  const q = query('known.test', 'AAAA', 98);
+  const raw = (await dns.answer(q))!;
+  t.ok(raw.equals(upstreamAnswer(dnsPacket.decode(q), false)), 'byte for byte what the upstream said');
 });
 
 t.test('other names are forwarded and answered unchanged; NXDOMAIN passes through', async (t) => {
