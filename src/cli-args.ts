@@ -13,6 +13,9 @@ import type { ConfigFile } from './config/schema.js';
 export class UsageError extends Error {}
 
 export const DEFAULT_STATE_DIR = '/run/tunsteer';
+/** A ULA (RFC 4193, Global ID 84ff6e64cb drawn at random once): the TUN's IPv6 source for steered traffic. See DECISIONS. */
+export const DEFAULT_TUN_ADDRESS6 = 'fd84:ff6e:64cb::1/64';
+export const DEFAULT_FAKE_POOL6 = 'fc00::/18';
 
 export interface UpArgs {
   command: 'up';
@@ -22,6 +25,12 @@ export interface UpArgs {
   /** per-host: the host patterns whose names get fake IPs. */
   hosts: string[];
   fakePool: string;
+  /** The IPv6 side of the fake pool (same index as the IPv4 fake), default fc00::/18. */
+  fakePool6: string;
+  /** IPv6 on: steered and answered like IPv4. Off: IPv6 still goes into the TUN (route-all) and is refused there; per-host gives mapped names no AAAA. */
+  ipv6: boolean;
+  /** The TUN's IPv6 address in route-all mode (a ULA). */
+  tunAddress6: string;
   resolvConf: string;
   /** route-all: answer DNS to any address:53 with the gateway's DNS. */
   dnsHijack: boolean;
@@ -128,12 +137,16 @@ Options of up (flags override the config file):
   --mode per-host         only names matching --host resolve to fake IPs routed into the TUN; DNS overridden
   --host PATTERN          per-host: api.example.com (that name) or *.corp.example (names below it); repeatable
   --fake-pool CIDR        per-host: the fake-IP pool (default 198.18.0.0/15)
+  --fake-pool6 CIDR       its IPv6 side, for AAAA answers (default fc00::/18)
+  --ipv6 on|off           on (default): IPv6 steered like IPv4; off: IPv6 is refused at the TUN (ICMPv6
+                          administratively prohibited; route-all still takes ::/0, so none leaks), no AAAA fakes
   --resolv-conf PATH      the resolver file: per-host overrides and restores it; route-all reads its resolvers
   --no-dns-hijack         route-all: relay DNS like any UDP instead of answering port 53 itself (default: answer,
                           with fake IPs for --host names so rules can see them)
   --tun-name NAME         TUN device name (default tunsteer0)
   --mtu N                 TUN MTU, 576..65520 (default 65520)
   --tun-address CIDR      TUN address (default 198.18.0.1/30)
+  --tun-address6 CIDR     TUN IPv6 address in route-all (default ${DEFAULT_TUN_ADDRESS6}, a ULA)
   --exclude CIDR          destination that stays on the direct path; repeatable
   --state-dir DIR         where the routing journal and status live (default ${DEFAULT_STATE_DIR})
   --log-level LEVEL       ${LOG_LEVELS.join(', ')} (default info)
@@ -171,6 +184,14 @@ function int(flag: string, v: string | undefined, def: number, min: number, max:
   const n = Number(v);
   if (n < min || n > max) throw new UsageError(`--${flag}: ${n} is out of range ${min}..${max}`);
   return n;
+}
+
+/** on|off (flag), or true/false/"on"/"off" (config). */
+function onOff(flag: string, v: string | boolean | undefined, def: boolean): boolean {
+  if (v === undefined) return def;
+  if (v === true || v === 'on') return true;
+  if (v === false || v === 'off') return false;
+  throw new UsageError(`--${flag}: "${String(v)}" is not on or off`);
 }
 
 function oneOf<T extends string>(flag: string, v: string | undefined, def: T, allowed: readonly T[]): T {
@@ -254,6 +275,9 @@ function parseUp(argv: string[]): UpArgs {
     mode: { type: 'string' },
     host: { type: 'string', multiple: true },
     'fake-pool': { type: 'string' },
+    'fake-pool6': { type: 'string' },
+    ipv6: { type: 'string' },
+    'tun-address6': { type: 'string' },
     'resolv-conf': { type: 'string' },
     'no-dns-hijack': { type: 'boolean' },
     'tun-name': { type: 'string' },
@@ -297,6 +321,16 @@ function parseUp(argv: string[]): UpArgs {
   const fakePool = s('fake-pool') ?? c.fake_pool ?? '198.18.0.0/15';
   const fp = parseCidr(fakePool);
   if (!fp || fp.family !== 4 || fp.prefix > 28) throw new UsageError(`--fake-pool: "${fakePool}" is not an IPv4 network of /28 or larger`);
+  const ipv6 = onOff('ipv6', s('ipv6') ?? c.ipv6, true);
+  const fakePool6 = s('fake-pool6') ?? c.fake_pool6 ?? DEFAULT_FAKE_POOL6;
+  const fp6 = parseCidr(fakePool6);
+  // the IPv6 side holds the IPv4 pool's index space
+  if (!fp6 || fp6.family !== 6 || 128 - fp6.prefix < 32 - fp.prefix) {
+    throw new UsageError(`--fake-pool6: "${fakePool6}" is not an IPv6 network holding as many addresses as --fake-pool ${fp.text} (/${96 + fp.prefix} or larger)`);
+  }
+  const tunAddress6 = s('tun-address6') ?? c.tun?.address6 ?? DEFAULT_TUN_ADDRESS6;
+  const ta6 = parseCidr(tunAddress6, { hostBits: true });
+  if (!ta6 || ta6.family !== 6 || ta6.prefix === 0) throw new UsageError(`--tun-address6: "${tunAddress6}" is not an IPv6 address/prefix such as ${DEFAULT_TUN_ADDRESS6}`);
   const tunName = s('tun-name') ?? c.tun?.name ?? 'tunsteer0';
   if (!/^[A-Za-z0-9_.-]{1,15}$/.test(tunName)) {
     throw new UsageError(`--tun-name: "${tunName}" is not a valid interface name (1-15 of A-Z a-z 0-9 _ . -)`);
@@ -314,6 +348,9 @@ function parseUp(argv: string[]): UpArgs {
     mode,
     hosts,
     fakePool: fp.text,
+    fakePool6: fp6.text,
+    ipv6,
+    tunAddress6: `${ta6.address}/${ta6.prefix}`,
     resolvConf: s('resolv-conf') ?? '/etc/resolv.conf',
     dnsHijack: v['no-dns-hijack'] === true ? false : (c.dns_hijack ?? true),
     tunName,
@@ -361,7 +398,7 @@ function targetNetns(netns: string | undefined, pid: string | undefined, mode: U
 }
 
 /** Options of up that make sense for run; the rest (routing tables, exclusions, modes) do not apply. */
-const RUN_OPTIONS = new Set(['--config', '--host', '--log-level', '--connect-timeout', '--sniff-timeout', '--no-http-inspect', '--mtu', '--tun-name', '--resolv-conf', '--max-connections', '--tcp-rcvbuf', '--tcp-sndbuf', '--udp-idle-timeout', '--max-udp-flows', '--memory-budget-mb', '--block-quic', '--tun-backend']);
+const RUN_OPTIONS = new Set(['--config', '--host', '--ipv6', '--log-level', '--connect-timeout', '--sniff-timeout', '--no-http-inspect', '--mtu', '--tun-name', '--resolv-conf', '--max-connections', '--tcp-rcvbuf', '--tcp-sndbuf', '--udp-idle-timeout', '--max-udp-flows', '--memory-budget-mb', '--block-quic', '--tun-backend']);
 
 function parseRun(argv: string[]): RunArgs | HelpArgs {
   const sep = argv.indexOf('--');

@@ -90,6 +90,10 @@ export const configSchema = z
     intercept_port: z.number().int().min(1).max(65535).optional(),
     hosts: z.array(z.string().refine(isHostPattern, 'not a host name or *.suffix pattern')).optional(),
     fake_pool: cidrText.optional(),
+    /** The fake pool's IPv6 side (AAAA answers), default fc00::/18. */
+    fake_pool6: cidrText.refine((x) => parseCidr(x)?.family === 6, 'not an IPv6 CIDR such as fc00::/18').optional(),
+    /** IPv6 steered (on, the default) or refused at the TUN (off): true/false or "on"/"off". */
+    ipv6: z.union([z.boolean(), z.enum(['on', 'off'])], { message: 'expected true, false, "on" or "off"' }).optional(),
     exclude: z.array(cidrText).optional(),
     dns_hijack: z.boolean().optional(),
     block_quic: z.boolean().optional(),
@@ -99,6 +103,8 @@ export const configSchema = z
         name: z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/, '1-15 of A-Z a-z 0-9 _ . -').optional(),
         mtu: z.number().int().min(576).max(65520).optional(),
         address: z.string().optional(),
+        /** The TUN's IPv6 address (route-all). */
+        address6: z.string().optional(),
         backend: z.enum(['native', 'tuntap2']).optional(),
       })
       .optional(),

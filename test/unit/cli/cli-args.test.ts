@@ -30,7 +30,29 @@ const bad: [string[], RegExp][] = [
   [['up', '--mode', 'route-all', '--log-level', 'loud'], /--log-level/],
   [['up', '--mode', 'route-all', '--frobnicate'], /frobnicate/],
   [['launch'], /unknown command "launch"/],
+  [['up', '--mode', 'route-all', '--ipv6', 'maybe'], /--ipv6: "maybe" is not on or off/],
+  [['up', '--mode', 'route-all', '--ipv6', 'true'], /--ipv6: "true" is not on or off/],
+  [['up', '--mode', 'route-all', '--fake-pool6', '198.18.0.0/15'], /--fake-pool6: "198.18.0.0\/15" is not an IPv6 network/],
+  [['up', '--mode', 'route-all', '--fake-pool6', 'fc00::/112'], /--fake-pool6: .*\/111 or larger/],
+  [['up', '--mode', 'route-all', '--tun-address6', '192.0.2.1/24'], /--tun-address6/],
+  [['up', '--mode', 'route-all', '--exclude', '2001:db8::1/32'], /--exclude: "2001:db8::1\/32" is not a CIDR/],
 ];
+
+t.test('up: IPv6 defaults and flags', async (t) => {
+  const a = parseCli(['up', '--mode', 'route-all']);
+  if (a.command !== 'up') return t.fail('not up');
+  t.equal(a.ipv6, true, 'on by default');
+  t.equal(a.fakePool6, 'fc00::/18');
+  t.match(a.tunAddress6, /^fd[0-9a-f]{2}:/, 'a ULA');
+  const b = parseCli(['up', '--mode', 'per-host', '--host', 'a.example', '--ipv6', 'off', '--fake-pool6', 'FD00:AB::/96', '--exclude', '2001:DB8:1::/48', '--tun-address6', 'fd00:1::1/64']);
+  if (b.command !== 'up') return t.fail('not up');
+  t.equal(b.ipv6, false);
+  t.equal(b.fakePool6, 'fd00:ab::/96', 'canonical text');
+  t.same(b.excludes, ['2001:db8:1::/48'], 'IPv6 excludes accepted, canonical');
+  t.equal(b.tunAddress6, 'fd00:1::1/64');
+  const r = parseCli(['run', '--ipv6', 'off', '--', 'true']);
+  t.equal(r.command === 'run' && r.up.ipv6, false, 'run takes --ipv6');
+});
 for (const [argv, re] of bad) {
   t.test(`rejects ${argv.join(' ')}`, async (t) => {
     let err: unknown = null;

@@ -50,6 +50,10 @@ const BAD: [string, string, RegExp][] = [
   ['mode: per-host', 'hosts', /at least one/],
   ['hosts: ["bad host!"]', 'hosts[0]', /host name/],
   ['fake_pool: 198.18.0.1/15', 'fake_pool', /CIDR/],
+  ['ipv6: maybe', 'ipv6', /true, false, "on" or "off"/],
+  ['ipv6: 1', 'ipv6', /true, false, "on" or "off"/],
+  ['fake_pool6: 198.18.0.0/15', 'fake_pool6', /IPv6 CIDR/],
+  ['fake_pool6: "fc00::1/18"', 'fake_pool6', /CIDR/],
   ['upstreams: { u: { type: socks4, address: "127.0.0.1:1080" } }', 'upstreams.u.type', /socks5|http/],
   ['upstreams: { u: { type: http, address: "no-port" } }', 'upstreams.u.address', /host:port/],
   ['rules: [{ action: proxy }]', 'rules[0].upstream', /needs the name of an upstream/],
@@ -124,4 +128,14 @@ t.test('check-config: exit 0 with the example, 2 naming the field with a bad one
   const bad = spawnSync(process.execPath, [...cli, file('rules: [{ action: proxy, upstream: x }]')], { encoding: 'utf8' });
   t.equal(bad.status, 2);
   t.match(bad.stderr, /rules\[0\]\.upstream: unknown upstream "x"/);
+});
+
+t.test('ipv6 in the file: booleans or on/off; the flag wins', async (t) => {
+  t.equal((parseCli(['up', '--config', file('mode: route-all\n')]) as UpArgs).ipv6, true, 'default on');
+  t.equal((parseCli(['up', '--config', file('mode: route-all\nipv6: false\n')]) as UpArgs).ipv6, false);
+  t.equal((parseCli(['up', '--config', file('mode: route-all\nipv6: "off"\n')]) as UpArgs).ipv6, false);
+  t.equal((parseCli(['up', '--config', file('mode: route-all\nipv6: false\n'), '--ipv6', 'on']) as UpArgs).ipv6, true);
+  const a = parseCli(['up', '--config', file('mode: route-all\nfake_pool6: "2001:db8:ff::/96"\ntun: { address6: "fd00:1::1/64" }\n')]) as UpArgs;
+  t.equal(a.fakePool6, '2001:db8:ff::/96');
+  t.equal(a.tunAddress6, 'fd00:1::1/64');
 });
