@@ -5,6 +5,7 @@
 // nextDeadline().
 import { ACK, FIN, PSH, RST, SYN, type OutSegment, type Segment, type TcpOptions, type TcpSink } from '../contracts.js';
 import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt } from '../seq.js';
+import { encodeTsOptions, type CookieDecoded } from './syn-cookie.js';
 
 export type TcpState =
   | 'SYN-SENT'
@@ -36,10 +37,39 @@ interface OooSeg {
   data: Buffer;
 }
 
+/** Our timestamp clock's offset for a connection with ISN iss (a cookie SYN-ACK must use the same). */
+function tsOffsetFor(iss: number): number {
+  return (iss * 2654435761) >>> 0;
+}
+
+/** A segment sent without a connection (the cookie SYN-ACK): no payload, no SACK blocks. */
+export class StatelessSegment implements OutSegment {
+  flags = 0;
+  seq = 0;
+  ack = 0;
+  window = 0;
+  mss = -1;
+  wscale = -1;
+  sackOk = false;
+  tsVal = -1;
+  tsEcr = 0;
+  readonly sack = new Uint32Array(8);
+  readonly sackCount = 0;
+  readonly payloadLength = 0;
+  copyPayload(_target: Buffer, _offset: number): void {}
+}
+
 export class TcpConnection implements OutSegment {
   state: TcpState = 'CLOSED';
   /** Passive open not yet answered (no SYN-ACK sent). */
   pending = false;
+  /**
+   * Established from a SYN cookie but not yet accept()ed by the app: bytes and
+   * a FIN that arrive are held (and shrink the window) until accept().
+   */
+  private unaccepted = false;
+  private held: Buffer[] = [];
+  private heldFin = false;
 
   // ---- send sequence space (RFC 9293 §3.3.1) ----
   private iss = 0;
@@ -138,7 +168,7 @@ export class TcpConnection implements OutSegment {
     this.iss = iss >>> 0;
     this.sndUna = this.sndNxt = this.sndMax = this.iss;
     this.rto = opts.rtoInitial;
-    this.tsOffset = (iss * 2654435761) >>> 0;
+    this.tsOffset = tsOffsetFor(iss);
   }
 
   /** State read through a call, so the compiler does not narrow it across callbacks. */
@@ -169,6 +199,60 @@ export class TcpConnection implements OutSegment {
     return c;
   }
 
+  /**
+   * The SYN-ACK answering a SYN with a cookie ISN, written into out; no
+   * connection, nothing remembered. Window scale and SACK are offered only when
+   * the SYN had timestamps: they come back in the ACK's tsEcr (see syn-cookie.ts).
+   */
+  static cookieSynAck(out: StatelessSegment, opts: TcpOptions, iss: number, syn: Segment, now: number): StatelessSegment {
+    const tsOk = opts.timestamps && syn.tsVal >= 0;
+    const wsOk = tsOk && syn.wscale >= 0 && opts.wscale >= 0;
+    const sackOk = tsOk && opts.sack && syn.sackOk;
+    out.flags = SYN | ACK;
+    out.seq = iss >>> 0;
+    out.ack = seqAdd(syn.seq, 1);
+    out.window = Math.min(opts.rcvBuf, 0xffff); // never scaled in a SYN (RFC 7323 §2.2)
+    out.mss = opts.mss;
+    out.wscale = wsOk ? opts.wscale : -1;
+    out.sackOk = sackOk;
+    out.tsVal = tsOk ? encodeTsOptions((tsOffsetFor(iss >>> 0) + Math.floor(now)) >>> 0, wsOk ? syn.wscale : -1, sackOk) : -1;
+    out.tsEcr = tsOk ? syn.tsVal : 0;
+    return out;
+  }
+
+  /**
+   * The client's ACK of a cookie SYN-ACK (ack - 1 = iss, already checked):
+   * the connection starts ESTABLISHED, with the options the cookie decoded, but
+   * not yet accepted. Data or a FIN on the ACK itself is taken in (and held).
+   * accept() then sends nothing and hands over what was held; abort() (a
+   * reject) sends a RST. No onOpen: the owner creates it established.
+   */
+  static fromCookie(sink: TcpSink, opts: TcpOptions, iss: number, ack: Segment, d: CookieDecoded, now: number): TcpConnection {
+    const c = new TcpConnection(sink, opts, iss);
+    c.state = 'ESTABLISHED';
+    c.unaccepted = true;
+    c.mssPeer = d.mss;
+    c.tsOk = opts.timestamps && d.tsOk;
+    c.wsOk = c.tsOk && d.wscale >= 0 && opts.wscale >= 0;
+    c.sndShift = c.wsOk ? d.wscale : 0;
+    c.rcvShift = c.wsOk ? opts.wscale : 0;
+    c.sackPerm = c.tsOk && opts.sack && d.sackOk;
+    if (c.tsOk) c.tsRecent = ack.tsVal;
+    c.irs = seqAdd(ack.seq, -1);
+    c.rcvNxt = ack.seq;
+    // The right edge the cookie SYN-ACK advertised.
+    c.lastWndSent = Math.min(opts.rcvBuf, 0xffff);
+    c.rcvAdvRight = seqAdd(c.rcvNxt, c.lastWndSent);
+    c.sndUna = c.sndNxt = c.sndMax = seqAdd(iss, 1);
+    c.sndWnd = ack.window << c.sndShift;
+    c.sndWl1 = ack.seq;
+    c.sndWl2 = ack.ack;
+    c.cwnd = 10 * c.effMss; // RFC 6928
+    c.armKeepalive(now);
+    if (ack.payloadLength > 0 || ack.flags & FIN) c.receive(ack, now);
+    return c;
+  }
+
   /** Active open (used by simulations): sends the SYN. */
   static connect(sink: TcpSink, opts: TcpOptions, iss: number, now: number): TcpConnection {
     const c = new TcpConnection(sink, opts, iss);
@@ -193,10 +277,26 @@ export class TcpConnection implements OutSegment {
   }
 
   accept(now: number): void {
+    if (this.unaccepted) return this.releaseHeld();
     if (!this.pending) return;
     this.pending = false;
     this.cwnd = 10 * this.effMss; // RFC 6928
     this.sendSyn(true, now);
+  }
+
+  /** A cookie connection's app arrived: hand over the bytes and FIN that came first. */
+  private releaseHeld(): void {
+    this.unaccepted = false;
+    const held = this.held;
+    this.held = [];
+    for (const b of held) {
+      if (this.isClosed()) return;
+      this.sink.onData(b, 0, b.length); // already counted in unconsumed and rcvNxt
+    }
+    if (this.heldFin && !this.isClosed()) {
+      this.heldFin = false;
+      this.sink.onPeerFin();
+    }
   }
 
   private sendSyn(withAck: boolean, now: number): void {
@@ -332,7 +432,7 @@ export class TcpConnection implements OutSegment {
       cwnd: this.cwnd, ssthresh: this.ssthresh, dupAcks: this.dupAcks, inRecovery: this.inRecovery,
       rto: this.rto, backoff: this.backoff, retries: this.retries, retransmits: this.retransmits,
       rtoIn: at(this.rtoAt), ackIn: at(this.ackAt), persistIn: at(this.persistAt), keepaliveIn: at(this.keepaliveAt), timeWaitIn: at(this.timeWaitAt),
-      sackPerm: this.sackPerm, tsOk: this.tsOk, mssPeer: this.mssPeer,
+      sackPerm: this.sackPerm, tsOk: this.tsOk, mssPeer: this.mssPeer, unaccepted: this.unaccepted,
     };
   }
 
@@ -824,6 +924,11 @@ export class TcpConnection implements OutSegment {
     this.rcvNxt = seqAdd(this.rcvNxt, len);
     this.unconsumed += len;
     this.bytesReceived += len;
+    if (this.unaccepted) {
+      // No app yet: keep a copy; unconsumed keeps the window shut by as much.
+      this.held.push(Buffer.from(buf.subarray(off, off + len)));
+      return;
+    }
     this.sink.onData(buf, off, len);
   }
 
@@ -899,7 +1004,8 @@ export class TcpConnection implements OutSegment {
       case 'SYN-RECEIVED':
       case 'ESTABLISHED':
         this.state = 'CLOSE-WAIT';
-        this.sink.onPeerFin();
+        if (this.unaccepted) this.heldFin = true;
+        else this.sink.onPeerFin();
         break;
       case 'FIN-WAIT-1':
         // Our FIN not yet acknowledged: simultaneous close.
@@ -1052,6 +1158,8 @@ export class TcpConnection implements OutSegment {
     this.rtoAt = this.ackAt = this.persistAt = this.keepaliveAt = this.timeWaitAt = Infinity;
     this.chunks = [];
     this.ooo = [];
+    this.held = [];
+    this.unaccepted = false;
     this.sink.onClosed(reason);
   }
 }
