@@ -29,6 +29,15 @@ export interface NativeTunReader {
 /** err set: the fd failed and the reader paused itself; count packets were read before. */
 export type ReaderCallback = (count: number, err: NodeJS.ErrnoException | undefined) => void;
 
+export interface Endpoint {
+  family: 4 | 6;
+  address: string;
+  port: number;
+}
+
+/** What udpRecv read: the payload is buf[0, length); dst is the address the client sent to. */
+export type UdpDatagram = { length: number; truncated: boolean; src: Endpoint; dst: Endpoint } | { length: -1; truncated?: undefined; src?: undefined; dst?: undefined };
+
 export interface TunAddon {
   /** netns: create the device in that network namespace (a path such as /proc/PID/ns/net). */
   open(name: string, flags: number, netns?: string): { fd: number; name: string };
@@ -47,6 +56,16 @@ export interface TunAddon {
   sendFd(socketFd: number, fd: number): void;
   /** One passed fd, or -1 if none has arrived yet; throws EPIPE when the peer closed without sending. */
   recvFd(socketFd: number): number;
+  /** cb(0, undefined) whenever fd is readable (level-triggered): drain it with udpRecv. Paused at first. */
+  watchReadable(fd: number, cb: ReaderCallback): NativeTunReader;
+  /** A UDP socket with IP(V6)_TRANSPARENT and IP(V6)_RECVORIGDSTADDR, bound (TPROXY); needs CAP_NET_ADMIN or CAP_NET_RAW. */
+  transparentUdp(address: string, port: number, family: 4 | 6): number;
+  /** One datagram into buf, or null when none waits; length -1: a datagram without an original destination, skipped. */
+  udpRecv(fd: number, buf: Uint8Array): UdpDatagram | null;
+  /** A raw UDP socket with IP(V6)_TRANSPARENT that sends from any address and receives nothing; needs CAP_NET_RAW. */
+  udpReplySocket(family: 4 | 6): number;
+  /** One datagram from src (any address) to dst through a udpReplySocket: payload bytes sent, or -1 when the buffer is full (dropped). */
+  udpSendFrom(fd: number, buf: Uint8Array, srcAddress: string, srcPort: number, dstAddress: string, dstPort: number): number;
   readonly IFF_MULTI_QUEUE: number;
   readonly IFF_VNET_HDR: number;
 }

@@ -24,6 +24,8 @@
 //   transparentListener(address, port, family, backlog) -> fd
 //       A listening TCP socket with IP_TRANSPARENT (TPROXY), O_NONBLOCK|O_CLOEXEC,
 //       for net.Server.listen({ fd }). Needs CAP_NET_ADMIN when called.
+//   watchReadable, transparentUdp, udpRecv, udpReplySocket, udpSendFrom: TPROXY's
+//       UDP path, described at "tproxy UDP" below.
 //
 // Errors are JS Errors with code ('EBUSY'), errno (negative, as in Node), syscall.
 // Nothing here aborts the process: bad arguments throw TypeError/RangeError.
@@ -47,6 +49,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <linux/if_tun.h>
+#include <linux/filter.h>
 #include <linux/netfilter_ipv4.h>
 #include <linux/netfilter_ipv6/ip6_tables.h>
 #include <uv.h>
@@ -315,6 +318,7 @@ typedef struct reader {
   bool uv_closed;   // uv_close finished: the handle memory is free to go
   bool js_gone;     // the JS object was finalized
   bool in_callback; // inside napi_make_callback: keep actx until it returns
+  bool notify_only; // a watcher (watchReadable): no reads here, cb(0) when readable
   double wakes, batches, packets, bytes, truncated, errors;
 } reader_t;
 
@@ -396,6 +400,11 @@ static void on_poll(uv_poll_t* h, int status, int events) {
     uv_poll_stop(&r->poll);
     r->polling = false;
     deliver(r, 0, -status);
+    return;
+  }
+  if (r->notify_only) {
+    r->batches++;
+    deliver(r, 0, 0);
     return;
   }
   uint32_t n = 0;
@@ -703,6 +712,429 @@ bad_addr:
   return NULL;
 }
 
+// ---------------------------------------------------------------- tproxy UDP
+//
+// watchReadable(fd, cb) -> watcher { resume, pause, close, stats }
+//     cb(0, undefined) whenever fd is readable (level-triggered, on the loop's
+//     thread); the caller drains it with udpRecv. On a poll error: cb(0, err), paused.
+// transparentUdp(address, port, family) -> fd
+//     A UDP socket with IP_TRANSPARENT / IPV6_TRANSPARENT (TPROXY delivers to it
+//     datagrams addressed elsewhere) and IP(V6)_RECVORIGDSTADDR. Needs CAP_NET_ADMIN
+//     or CAP_NET_RAW when called.
+// udpRecv(fd, buf) -> { length, truncated, src, dst } | null
+//     One datagram, non-blocking (null: none waiting). dst is the address the client
+//     sent to (IP_ORIGDSTADDR), src the client; each { family, address, port }.
+// udpReplySocket(family) -> fd
+//     A raw IPPROTO_UDP socket with IP(V6)_TRANSPARENT, for replies from addresses
+//     that are not this host's. Receiving is shut off by a locked drop-all filter.
+//     Made while privileged; sending needs no privilege afterwards.
+// udpSendFrom(fd, buf, srcAddress, srcPort, dstAddress, dstPort) -> bytes | -1
+//     One UDP datagram from src to dst through the reply socket (the UDP header and
+//     checksum built here, the IP header and any fragmentation by the kernel).
+//     -1: the socket buffer is full (EAGAIN, ENOBUFS), the datagram dropped.
+#ifndef IP_RECVORIGDSTADDR
+#define IP_RECVORIGDSTADDR 20
+#endif
+#ifndef IP_ORIGDSTADDR
+#define IP_ORIGDSTADDR 20
+#endif
+#ifndef IPV6_RECVORIGDSTADDR
+#define IPV6_RECVORIGDSTADDR 74
+#endif
+#ifndef IPV6_ORIGDSTADDR
+#define IPV6_ORIGDSTADDR 74
+#endif
+
+static napi_value CreateWatcher(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  NAPI_OK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int64_t fd;
+  if (argc < 2) {
+    napi_throw_type_error(env, "ERR_MISSING_ARGS", "watchReadable(fd, cb)");
+    return NULL;
+  }
+  if (!arg_int(env, argv[0], "fd", 0, INT32_MAX, &fd)) return NULL;
+  napi_valuetype t;
+  napi_typeof(env, argv[1], &t);
+  if (t != napi_function) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "cb must be a function");
+    return NULL;
+  }
+  uv_loop_t* loop;
+  NAPI_OK(env, napi_get_uv_event_loop(env, (struct uv_loop_s**)&loop));
+  reader_t* r = (reader_t*)calloc(1, sizeof *r);
+  if (!r) {
+    throw_errno(env, ENOMEM, "calloc");
+    return NULL;
+  }
+  int rc = uv_poll_init(loop, &r->poll, (int)fd);
+  if (rc < 0) {
+    free(r);
+    throw_errno(env, -rc, "uv_poll_init");
+    return NULL;
+  }
+  r->poll.data = r;
+  r->env = env;
+  r->fd = (int)fd;
+  r->notify_only = true;
+  napi_value obj, fn, name;
+  if (napi_create_object(env, &obj) != napi_ok) goto fail;
+#define METHOD(js, c)                                                              \
+  if (napi_create_function(env, js, NAPI_AUTO_LENGTH, c, NULL, &fn) != napi_ok ||  \
+      napi_set_named_property(env, obj, js, fn) != napi_ok)                        \
+    goto fail;
+  METHOD("resume", ReaderResume)
+  METHOD("pause", ReaderPause)
+  METHOD("close", ReaderClose)
+  METHOD("stats", ReaderStats)
+#undef METHOD
+  if (napi_create_string_utf8(env, "tunsteer:FdWatcher", NAPI_AUTO_LENGTH, &name) != napi_ok) goto fail;
+  if (napi_async_init(env, obj, name, &r->actx) != napi_ok) goto fail;
+  if (napi_create_reference(env, argv[1], 1, &r->cb_ref) != napi_ok) goto fail;
+  if (napi_wrap(env, obj, r, reader_finalize, NULL, NULL) != napi_ok) goto fail;
+  return obj;
+fail: {
+  bool pending = false;
+  napi_is_exception_pending(env, &pending);
+  if (!pending) napi_throw_error(env, "EINTERNAL", "watchReadable failed");
+  reader_shutdown(r);
+  r->js_gone = true;
+  return NULL;
+}
+}
+
+/** address (string) and port (number) of the given family into ss; false with an exception pending if not. */
+static bool arg_endpoint(napi_env env, napi_value addrv, napi_value portv, int family, struct sockaddr_storage* ss, socklen_t* len) {
+  char addr[INET6_ADDRSTRLEN + 1] = {0};
+  size_t n = 0;
+  napi_valuetype t;
+  if (napi_typeof(env, addrv, &t) != napi_ok || t != napi_string ||
+      napi_get_value_string_utf8(env, addrv, addr, sizeof addr, &n) != napi_ok) {
+    napi_throw_type_error(env, "EINVAL", "address must be a string");
+    return false;
+  }
+  int64_t port;
+  if (!arg_int(env, portv, "port", 0, 65535, &port)) return false;
+  memset(ss, 0, sizeof *ss);
+  int ok;
+  if (family == 6) {
+    struct sockaddr_in6* a = (struct sockaddr_in6*)ss;
+    a->sin6_family = AF_INET6;
+    a->sin6_port = htons((uint16_t)port);
+    ok = inet_pton(AF_INET6, addr, &a->sin6_addr);
+    *len = sizeof *a;
+  } else {
+    struct sockaddr_in* a = (struct sockaddr_in*)ss;
+    a->sin_family = AF_INET;
+    a->sin_port = htons((uint16_t)port);
+    ok = inet_pton(AF_INET, addr, &a->sin_addr);
+    *len = sizeof *a;
+  }
+  if (ok != 1) {
+    napi_throw_type_error(env, "EINVAL", "address is not an IP address of that family");
+    return false;
+  }
+  return true;
+}
+
+static int set_transparent(int fd, int family) {
+  int one = 1;
+  return family == 6 ? setsockopt(fd, SOL_IPV6, IPV6_TRANSPARENT, &one, sizeof one)
+                     : setsockopt(fd, SOL_IP, IP_TRANSPARENT, &one, sizeof one);
+}
+
+static napi_value TransparentUdp(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  NAPI_OK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 3) {
+    napi_throw_type_error(env, "ERR_MISSING_ARGS", "transparentUdp(address, port, family)");
+    return NULL;
+  }
+  int64_t family;
+  if (!arg_int(env, argv[2], "family", 4, 6, &family)) return NULL;
+  if (family == 5) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "family must be 4 or 6");
+    return NULL;
+  }
+  struct sockaddr_storage ss;
+  socklen_t len;
+  if (!arg_endpoint(env, argv[0], argv[1], (int)family, &ss, &len)) return NULL;
+  int fd = socket(family == 6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    throw_errno(env, errno, "socket");
+    return NULL;
+  }
+  int one = 1;
+  const char* step = "setsockopt(IP_TRANSPARENT)";
+  if (set_transparent(fd, (int)family) != 0) goto fail;
+  step = "setsockopt(IP_RECVORIGDSTADDR)";
+  if ((family == 6 ? setsockopt(fd, SOL_IPV6, IPV6_RECVORIGDSTADDR, &one, sizeof one)
+                   : setsockopt(fd, SOL_IP, IP_RECVORIGDSTADDR, &one, sizeof one)) != 0)
+    goto fail;
+  step = "setsockopt(IPV6_V6ONLY)";
+  if (family == 6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) != 0) goto fail;
+  step = "setsockopt(SO_REUSEADDR)";
+  if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0) goto fail;
+  // bursts of datagrams wait here while JS is busy; the kernel caps it at rmem_max
+  int rcvbuf = 4 << 20;
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+  step = "bind";
+  if (bind(fd, (struct sockaddr*)&ss, len) != 0) goto fail;
+  napi_value v;
+  NAPI_OK(env, napi_create_int32(env, fd, &v));
+  return v;
+fail: {
+  int e = errno;
+  close(fd);
+  throw_errno(env, e, step);
+  return NULL;
+}
+}
+
+static napi_value UdpRecv(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  NAPI_OK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int64_t fd;
+  uint8_t* buf;
+  size_t buf_len;
+  if (argc < 2) {
+    napi_throw_type_error(env, "ERR_MISSING_ARGS", "udpRecv(fd, buf)");
+    return NULL;
+  }
+  if (!arg_int(env, argv[0], "fd", 0, INT32_MAX, &fd)) return NULL;
+  if (!arg_typed(env, argv[1], napi_uint8_array, "buf", (void**)&buf, &buf_len)) return NULL;
+  struct sockaddr_storage src, dst;
+  memset(&src, 0, sizeof src);
+  memset(&dst, 0, sizeof dst);
+  struct iovec iov = {.iov_base = buf, .iov_len = buf_len};
+  union {
+    struct cmsghdr h;
+    char buf[CMSG_SPACE(sizeof(struct sockaddr_in6)) + CMSG_SPACE(sizeof(struct sockaddr_in6))];
+  } u;
+  struct msghdr msg;
+  ssize_t n;
+  int tries = 0;
+  do {
+    memset(&msg, 0, sizeof msg);
+    msg.msg_name = &src;
+    msg.msg_namelen = sizeof src;
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = u.buf;
+    msg.msg_controllen = sizeof u.buf;
+    n = recvmsg((int)fd, &msg, MSG_DONTWAIT);
+  } while (n < 0 && errno == EINTR && ++tries < EINTR_RETRIES);
+  napi_value out;
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+      NAPI_OK(env, napi_get_null(env, &out));
+      return out;
+    }
+    throw_errno(env, errno, "recvmsg");
+    return NULL;
+  }
+  bool found = false;
+  for (struct cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level == SOL_IP && c->cmsg_type == IP_ORIGDSTADDR && c->cmsg_len >= CMSG_LEN(sizeof(struct sockaddr_in))) {
+      memcpy(&dst, CMSG_DATA(c), sizeof(struct sockaddr_in));
+      found = true;
+    } else if (c->cmsg_level == SOL_IPV6 && c->cmsg_type == IPV6_ORIGDSTADDR && c->cmsg_len >= CMSG_LEN(sizeof(struct sockaddr_in6))) {
+      memcpy(&dst, CMSG_DATA(c), sizeof(struct sockaddr_in6));
+      found = true;
+    }
+  }
+  if (!found || (src.ss_family != AF_INET && src.ss_family != AF_INET6) || dst.ss_family != src.ss_family) {
+    // not a datagram we can answer (no original destination): skip it, as empty
+    NAPI_OK(env, napi_create_object(env, &out));
+    napi_value v;
+    NAPI_OK(env, napi_create_int32(env, -1, &v));
+    NAPI_OK(env, napi_set_named_property(env, out, "length", v));
+    return out;
+  }
+  napi_value v, srcv, dstv;
+  NAPI_OK(env, napi_create_object(env, &out));
+  NAPI_OK(env, napi_create_int32(env, (int32_t)n, &v));
+  NAPI_OK(env, napi_set_named_property(env, out, "length", v));
+  NAPI_OK(env, napi_get_boolean(env, (msg.msg_flags & MSG_TRUNC) != 0, &v));
+  NAPI_OK(env, napi_set_named_property(env, out, "truncated", v));
+  srcv = endpoint_value(env, &src);
+  if (!srcv) return NULL;
+  dstv = endpoint_value(env, &dst);
+  if (!dstv) return NULL;
+  NAPI_OK(env, napi_set_named_property(env, out, "src", srcv));
+  NAPI_OK(env, napi_set_named_property(env, out, "dst", dstv));
+  return out;
+}
+
+static napi_value UdpReplySocket(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  NAPI_OK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int64_t family;
+  if (argc < 1) {
+    napi_throw_type_error(env, "ERR_MISSING_ARGS", "udpReplySocket(family)");
+    return NULL;
+  }
+  if (!arg_int(env, argv[0], "family", 4, 6, &family)) return NULL;
+  if (family == 5) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "family must be 4 or 6");
+    return NULL;
+  }
+  int fd = socket(family == 6 ? AF_INET6 : AF_INET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP);
+  if (fd < 0) {
+    throw_errno(env, errno, "socket(SOCK_RAW)");
+    return NULL;
+  }
+  // a raw UDP socket gets a copy of every UDP datagram the host receives: drop them all, for good
+  struct sock_filter drop_all[] = {BPF_STMT(BPF_RET | BPF_K, 0)};
+  struct sock_fprog prog = {.len = 1, .filter = drop_all};
+  int one = 1;
+  const char* step = "setsockopt(SO_ATTACH_FILTER)";
+  if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) != 0) goto fail;
+  step = "setsockopt(SO_LOCK_FILTER)";
+  if (setsockopt(fd, SOL_SOCKET, SO_LOCK_FILTER, &one, sizeof one) != 0) goto fail;
+  step = "setsockopt(IP_TRANSPARENT)";
+  if (set_transparent(fd, (int)family) != 0) goto fail;
+  int sndbuf = 4 << 20;
+  setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+  napi_value v;
+  NAPI_OK(env, napi_create_int32(env, fd, &v));
+  return v;
+fail: {
+  int e = errno;
+  close(fd);
+  throw_errno(env, e, step);
+  return NULL;
+}
+}
+
+static uint32_t csum_add(uint32_t sum, const uint8_t* p, size_t n) {
+  for (; n > 1; p += 2, n -= 2) sum += (uint32_t)((p[0] << 8) | p[1]);
+  if (n) sum += (uint32_t)(p[0] << 8);
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return sum;
+}
+
+static napi_value UdpSendFrom(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6];
+  NAPI_OK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 6) {
+    napi_throw_type_error(env, "ERR_MISSING_ARGS", "udpSendFrom(fd, buf, srcAddress, srcPort, dstAddress, dstPort)");
+    return NULL;
+  }
+  int64_t fd;
+  uint8_t* data;
+  size_t data_len;
+  if (!arg_int(env, argv[0], "fd", 0, INT32_MAX, &fd)) return NULL;
+  if (!arg_typed(env, argv[1], napi_uint8_array, "buf", (void**)&data, &data_len)) return NULL;
+  struct sockaddr_storage local;
+  socklen_t llen = sizeof local;
+  if (getsockname((int)fd, (struct sockaddr*)&local, &llen) != 0) {
+    throw_errno(env, errno, "getsockname");
+    return NULL;
+  }
+  int family = local.ss_family == AF_INET6 ? 6 : 4;
+  struct sockaddr_storage src, dst;
+  socklen_t slen, dlen;
+  if (!arg_endpoint(env, argv[2], argv[3], family, &src, &slen)) return NULL;
+  if (!arg_endpoint(env, argv[4], argv[5], family, &dst, &dlen)) return NULL;
+  if (data_len > 65535 - 8) {
+    throw_errno(env, EMSGSIZE, "sendmsg");
+    return NULL;
+  }
+  uint8_t hdr[8];
+  uint16_t ulen = (uint16_t)(data_len + 8);
+  uint32_t sum = 0;
+  union {
+    struct cmsghdr h;
+    char buf[CMSG_SPACE(sizeof(struct in6_pktinfo))];
+  } u;
+  memset(&u, 0, sizeof u);
+  struct msghdr msg;
+  memset(&msg, 0, sizeof msg);
+  msg.msg_control = u.buf;
+  struct cmsghdr* c;
+  if (family == 6) {
+    struct sockaddr_in6* s6 = (struct sockaddr_in6*)&src;
+    struct sockaddr_in6* d6 = (struct sockaddr_in6*)&dst;
+    memcpy(hdr, &s6->sin6_port, 2);
+    memcpy(hdr + 2, &d6->sin6_port, 2);
+    uint8_t pseudo[40] = {0};
+    memcpy(pseudo, &s6->sin6_addr, 16);
+    memcpy(pseudo + 16, &d6->sin6_addr, 16);
+    pseudo[34] = (uint8_t)(ulen >> 8);
+    pseudo[35] = (uint8_t)ulen;
+    pseudo[39] = IPPROTO_UDP;
+    sum = csum_add(sum, pseudo, sizeof pseudo);
+    msg.msg_controllen = CMSG_SPACE(sizeof(struct in6_pktinfo));
+    c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_IPV6;
+    c->cmsg_type = IPV6_PKTINFO;
+    c->cmsg_len = CMSG_LEN(sizeof(struct in6_pktinfo));
+    struct in6_pktinfo pi;
+    memset(&pi, 0, sizeof pi);
+    pi.ipi6_addr = s6->sin6_addr;
+    memcpy(CMSG_DATA(c), &pi, sizeof pi);
+    d6->sin6_port = 0;  // a raw socket takes 0 or its protocol here
+  } else {
+    struct sockaddr_in* s4 = (struct sockaddr_in*)&src;
+    struct sockaddr_in* d4 = (struct sockaddr_in*)&dst;
+    memcpy(hdr, &s4->sin_port, 2);
+    memcpy(hdr + 2, &d4->sin_port, 2);
+    uint8_t pseudo[12] = {0};
+    memcpy(pseudo, &s4->sin_addr, 4);
+    memcpy(pseudo + 4, &d4->sin_addr, 4);
+    pseudo[9] = IPPROTO_UDP;
+    pseudo[10] = (uint8_t)(ulen >> 8);
+    pseudo[11] = (uint8_t)ulen;
+    sum = csum_add(sum, pseudo, sizeof pseudo);
+    msg.msg_controllen = CMSG_SPACE(sizeof(struct in_pktinfo));
+    c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_IP;
+    c->cmsg_type = IP_PKTINFO;
+    c->cmsg_len = CMSG_LEN(sizeof(struct in_pktinfo));
+    struct in_pktinfo pi;
+    memset(&pi, 0, sizeof pi);
+    pi.ipi_spec_dst = s4->sin_addr;
+    memcpy(CMSG_DATA(c), &pi, sizeof pi);
+    d4->sin_port = 0;
+  }
+  hdr[4] = (uint8_t)(ulen >> 8);
+  hdr[5] = (uint8_t)ulen;
+  hdr[6] = hdr[7] = 0;
+  sum = csum_add(sum, hdr, 8);
+  // the payload's sum: an odd-length header never precedes it, so 16-bit words line up
+  sum = csum_add(sum, data, data_len);
+  uint16_t check = (uint16_t)~sum;
+  if (check == 0) check = 0xffff;  // 0 means "no checksum" (and is illegal in IPv6)
+  hdr[6] = (uint8_t)(check >> 8);
+  hdr[7] = (uint8_t)check;
+  struct iovec iov[2] = {{.iov_base = hdr, .iov_len = 8}, {.iov_base = data, .iov_len = data_len}};
+  msg.msg_name = &dst;
+  msg.msg_namelen = dlen;
+  msg.msg_iov = iov;
+  msg.msg_iovlen = 2;
+  ssize_t n;
+  int tries = 0;
+  do n = sendmsg((int)fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+  while (n < 0 && errno == EINTR && ++tries < EINTR_RETRIES);
+  napi_value v;
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) {
+      NAPI_OK(env, napi_create_int32(env, -1, &v));
+      return v;
+    }
+    throw_errno(env, errno, "sendmsg");
+    return NULL;
+  }
+  NAPI_OK(env, napi_create_int32(env, (int32_t)(n >= 8 ? n - 8 : 0), &v));
+  return v;
+}
+
 // ---------------------------------------------------------------- fd passing
 
 static napi_value SocketPair(napi_env env, napi_callback_info info) {
@@ -802,6 +1234,11 @@ static napi_value Init(napi_env env, napi_value exports) {
   FN("socketPair", SocketPair)
   FN("sendFd", SendFd)
   FN("recvFd", RecvFd)
+  FN("watchReadable", CreateWatcher)
+  FN("transparentUdp", TransparentUdp)
+  FN("udpRecv", UdpRecv)
+  FN("udpReplySocket", UdpReplySocket)
+  FN("udpSendFrom", UdpSendFrom)
 #undef FN
   NAPI_OK(env, napi_create_int32(env, IFF_MULTI_QUEUE, &v));
   NAPI_OK(env, napi_set_named_property(env, exports, "IFF_MULTI_QUEUE", v));
