@@ -7,7 +7,7 @@ export const Drop = {
   ipv4_bad_total_length: 4,
   ipv4_bad_checksum: 5,
   ipv4_fragment: 6,
-  ipv6_unsupported: 7,
+  ipv6_truncated: 7,
   tcp_truncated: 8,
   tcp_bad_offset: 9,
   tcp_bad_checksum: 10,
@@ -26,6 +26,23 @@ export const Drop = {
   syn_backlog_evicted: 22,
   /** A half-open connection reset because its handshake never completed. */
   syn_backlog_timeout: 23,
+  ipv6_bad_length: 24,
+  /** A malformed extension-header chain or an option that says "discard". */
+  ipv6_bad_ext_header: 25,
+  /** A routing header with segments left: we are not a router on its path. */
+  ipv6_routing_header: 26,
+  ipv6_fragment: 27,
+  ipv6_no_next_header: 28,
+  /** IPv6 while `ipv6: false`: answered with ICMPv6 administratively prohibited. */
+  ipv6_disabled: 29,
+  icmp_truncated: 30,
+  icmp_bad_checksum: 31,
+  /** ICMP types we neither answer nor need (errors from the client, timestamps...). */
+  icmp_unsupported: 32,
+  /** Larger than the MTU: answered with "fragmentation needed" / "packet too big". */
+  packet_too_big: 33,
+  /** An ICMP error we would have sent, held back by the rate limit (RFC 4443 §2.4 f). */
+  icmp_rate_limited: 34,
 } as const;
 export type DropReason = (typeof Drop)[keyof typeof Drop];
 const NAMES: string[] = [];

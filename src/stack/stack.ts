@@ -1,7 +1,9 @@
-// The userspace TCP/IP stack: IP packets in, IP packets out, TCP connections
-// terminated for any destination routed into the TUN. The caller drives it:
-// `input()` per received packet, `tick()` on a timer. No per-packet allocation
-// on the way in: one reused view per layer and one reused Segment.
+// The userspace TCP/IP stack: IPv4 and IPv6 packets in, packets out, TCP
+// connections terminated and UDP relayed for any destination routed into the
+// TUN, ICMP echo answered and ICMP errors sent where TCP and UDP need them.
+// The caller drives it: `input()` per received packet, `tick()` on a timer. No
+// per-packet allocation on the way in: one reused view per layer, one reused
+// Segment, and addresses as numbers (IPv6 ones interned in an Ip6Table).
 import { randomFillSync } from 'node:crypto';
 import type { TunDevice } from '../tun/tun-device.js';
 import {
@@ -12,6 +14,7 @@ import {
   SYN,
   type CloseReason,
   type Endpoint,
+  type Family,
   type OutSegment,
   type Segment,
   type TcpOptions,
@@ -21,24 +24,52 @@ import { Drop, DropCounters } from './drop-counters.js';
 import { FlowTable } from './flow-table.js';
 import { TimerWheel } from './timer-wheel.js';
 import { Ipv4View } from './wire/ipv4-view.js';
-import { TcpView } from './wire/tcp-view.js';
+import { Ipv6View } from './wire/ipv6-view.js';
+import { Ip6Table, isIp6Id, parseIpv6Into } from './wire/ip6-table.js';
+import { TcpView, addressSum, transportChecksumOk } from './wire/tcp-view.js';
 import { fillSegment } from './wire/tcp-options.js';
-import { tcpChecksumOk } from './wire/tcp-view.js';
+import { fold, sumWords } from './wire/checksum.js';
 import { writeTcpRst, writeTcpSegment } from './wire/segment-writer.js';
 import { UdpView } from './wire/udp-view.js';
-import { ICMP_PORT_UNREACHABLE, writeIcmpUnreachable, writeUdpDatagram } from './wire/datagram-writer.js';
+import {
+  ICMP4,
+  ICMP6,
+  writeEchoReply,
+  writeIcmpError,
+  writeQuotedTcpHeaders,
+  writeQuotedUdpHeaders,
+  writeUdpDatagram,
+} from './wire/datagram-writer.js';
 import { UdpSessions, type UdpFlowEnd, type UdpFlowKey, type UdpOutput, type UdpSessionOptions } from './udp/udp-sessions.js';
-import { ipv4ToString } from './wire/addr.js';
+import { ipv4ToString, parseIpv4 } from './wire/addr.js';
 import { TcpConnection } from './tcp/tcp-connection.js';
 import { TcpStream, type ConnectionPort } from './tcp/tcp-stream.js';
 import type { InboundConnection, RejectHow } from '../proxy/inbound.js';
 
+const PROTO_ICMP = 1;
 const PROTO_TCP = 6;
 const PROTO_UDP = 17;
+const PROTO_ICMP6 = 58;
 const IPV4_TCP_HEADERS = 40;
+const IPV6_TCP_HEADERS = 60;
+/** ICMP errors sent per second at most, and the burst (RFC 4443 §2.4 f; Linux's icmp_msgs_per_sec is 1000). */
+const ICMP_ERRORS_PER_SEC = 1000;
+const ICMP_ERROR_BURST = 50;
 
 export interface StackOptions {
   tcp: Partial<TcpOptions>;
+  /**
+   * The largest packet accepted from the client side; bigger ones are answered
+   * with "fragmentation needed" (IPv4 with DF) or "packet too big" (IPv6).
+   * Default: the device's MTU (a TUN never hands over more, so this only bites
+   * when set lower, e.g. to the uplink's path MTU).
+   */
+  mtu?: number;
+  /**
+   * IPv6 on (default). Off: every IPv6 packet is answered with ICMPv6
+   * "administratively prohibited", so connects fail at once and nothing is relayed.
+   */
+  ipv6: boolean;
   /** Connections held at once (any state); a SYN beyond it gets a RST. */
   maxConnections: number;
   /** Connections waiting for their upstream (SYN seen, no SYN-ACK yet). */
@@ -73,6 +104,8 @@ export interface StackOptions {
   dns?: { address: number; answer: (query: Buffer) => Promise<Buffer | null> };
   /** The hostname behind a destination address (a fake IP), known before any byte flows. */
   hostnameOf?: (ip: number) => string | undefined;
+  /** The same for an IPv6 destination, given in RFC 5952 text (once per connection). */
+  hostnameOf6?: (address: string) => string | undefined;
 }
 
 export interface StackCounters {
@@ -93,6 +126,12 @@ export interface StackCounters {
   retransmits: number;
   /** Bytes buffered in TCP connections now, as counted against memoryBudget. */
   tcpBuffered: number;
+  /** Echo requests answered (ICMP and ICMPv6). */
+  icmpEchoReplies: number;
+  /** ICMP and ICMPv6 errors sent to clients. */
+  icmpErrors: number;
+  /** Neighbour discovery, router solicitations, MLD and other link-local chatter, ignored on purpose. */
+  ndIgnored: number;
 }
 
 export type ConnectHandler = (conn: InboundConnection) => void;
@@ -122,6 +161,8 @@ class TcpFlow implements TcpSink, ConnectionPort, InboundConnection {
   budgetHeldConsumed = 0;
   /** A write refused for the memory budget: retry it when memory frees up. */
   budgetBlocked = false;
+  /** The client's initial sequence number: an ICMP error about its SYN must quote it. */
+  clientIsn = 0;
   private srcEp: Endpoint | null = null;
   private dstEp: Endpoint | null = null;
 
@@ -134,14 +175,18 @@ class TcpFlow implements TcpSink, ConnectionPort, InboundConnection {
     readonly serverPort: number,
   ) {}
 
+  get family(): Family {
+    return isIp6Id(this.clientIp) ? 6 : 4;
+  }
   get src(): Endpoint {
-    return (this.srcEp ??= { family: 4, address: ipv4ToString(this.clientIp), port: this.clientPort });
+    return (this.srcEp ??= { family: this.family, address: this.stack.addressText(this.clientIp), port: this.clientPort });
   }
   get dst(): Endpoint {
-    return (this.dstEp ??= { family: 4, address: ipv4ToString(this.serverIp), port: this.serverPort });
+    return (this.dstEp ??= { family: this.family, address: this.stack.addressText(this.serverIp), port: this.serverPort });
   }
   get hostname(): string | undefined {
-    return this.stack.opts.hostnameOf?.(this.serverIp);
+    const o = this.stack.opts;
+    return this.family === 4 ? o.hostnameOf?.(this.serverIp) : o.hostnameOf6?.(this.dst.address);
   }
 
   // ---- InboundConnection ----
@@ -154,8 +199,14 @@ class TcpFlow implements TcpSink, ConnectionPort, InboundConnection {
     this.stack.run(this, RUN_ACCEPT, null, 0);
     return this.stream;
   }
-  reject(_how: RejectHow): void {
+  reject(how: RejectHow): void {
     if (this.closed) return;
+    if (how === 'unreachable' && this.pending) {
+      // The client still waits for its SYN-ACK: tell it the host cannot be reached, as a router would.
+      this.stack.sendTcpHostUnreachable(this);
+      this.stack.run(this, RUN_DROP, null, 0);
+      return;
+    }
     this.stack.run(this, RUN_ABORT, null, 0);
   }
   /** Bytes relayed: delivered from the client, and accepted for the client. */
@@ -230,7 +281,22 @@ export class Stack implements UdpOutput {
     rstSent: 0,
     retransmits: 0,
     tcpBuffered: 0,
+    icmpEchoReplies: 0,
+    icmpErrors: 0,
+    ndIgnored: 0,
   };
+  /** IPv6 addresses as numeric ids, shared with the UDP relay. */
+  readonly ip6 = new Ip6Table();
+  private readonly ip6View = new Ipv6View();
+  /** The same TCP options with the MSS for IPv6's longer header. */
+  readonly tcpOpts6: TcpOptions;
+  /** Largest packet accepted from the client side. */
+  readonly mtu: number;
+  /** Token bucket for ICMP errors. */
+  private icmpTokens = ICMP_ERROR_BURST;
+  private icmpRefilledAt = 0;
+  /** Rebuilt headers quoted by errors sent after the packet is gone. */
+  private readonly quote = Buffer.alloc(64);
   private readonly flows = new FlowTable<TcpFlow>();
   private readonly wheel = new TimerWheel<TcpFlow>(10);
   private readonly ip = new Ipv4View();
@@ -269,9 +335,11 @@ export class Stack implements UdpOutput {
       streamHighWaterMark: opts.streamHighWaterMark ?? 256 * 1024,
       memoryBudget: opts.memoryBudget ?? 0,
       memoryFloorPerFlow: opts.memoryFloorPerFlow ?? 16 * 1024,
+      ipv6: opts.ipv6 ?? true,
     };
-    this.udp = opts.udp ? new UdpSessions(this, opts.udp, opts.onUdpFlowEnd) : null;
-    const tcp = { ...DEFAULT_TCP_OPTIONS, mss: dev.mtu - IPV4_TCP_HEADERS, ...opts.tcp };
+    this.mtu = Math.min(opts.mtu ?? dev.mtu, dev.mtu);
+    this.udp = opts.udp ? new UdpSessions(this, opts.udp, opts.onUdpFlowEnd, undefined, this.ip6) : null;
+    const tcp = { ...DEFAULT_TCP_OPTIONS, mss: this.mtu - IPV4_TCP_HEADERS, ...opts.tcp };
     // The smallest window-scale shift that can advertise the whole receive buffer (RFC 7323 §2.3).
     if (opts.tcp?.wscale === undefined) {
       let shift = 0;
@@ -279,6 +347,12 @@ export class Stack implements UdpOutput {
       tcp.wscale = shift;
     }
     this.tcpOpts = tcp;
+    this.tcpOpts6 = { ...tcp, mss: Math.min(tcp.mss, this.mtu - IPV6_TCP_HEADERS) };
+  }
+
+  /** An address number as text: per connection, never per packet. */
+  addressText(ip: number): string {
+    return isIp6Id(ip) ? this.ip6.toString(ip) : ipv4ToString(ip);
   }
 
   get connections(): number {
@@ -291,7 +365,7 @@ export class Stack implements UdpOutput {
     const now = performance.now();
     this.flows.forEach((f) => {
       if (out.length >= max) return;
-      out.push({ src: `${ipv4ToString(f.clientIp)}:${f.clientPort}`, dst: `${ipv4ToString(f.serverIp)}:${f.serverPort}`, wheelIn: Math.round(f.wheelDue - now), ...f.conn.debugState(now) });
+      out.push({ src: `${this.addressText(f.clientIp)}:${f.clientPort}`, dst: `${this.addressText(f.serverIp)}:${f.serverPort}`, wheelIn: Math.round(f.wheelDue - now), ...f.conn.debugState(now) });
     });
     return out;
   }
@@ -312,6 +386,15 @@ export class Stack implements UdpOutput {
   }
   private readonly perServer = new Map<number, number>();
 
+  /** hasFlowsTo for an address in text, IPv4 or IPv6. */
+  hasFlowsToAddress(address: string): boolean {
+    const v4 = parseIpv4(address);
+    if (v4 !== null) return this.hasFlowsTo(v4);
+    if (!parseIpv6Into(address, this.quote, 0)) return false;
+    const id = this.ip6.lookup(this.quote, 0);
+    return id >= 0 && this.hasFlowsTo(id);
+  }
+
   /** One IP packet from the device. The buffer is only read during the call. */
   input(buf: Buffer, offset: number, length: number, now: number): void {
     this.lastNow = now;
@@ -319,22 +402,100 @@ export class Stack implements UdpOutput {
     this.counters.bytesIn += length;
     if (length < 1) return this.drops.count(Drop.ipv4_truncated);
     const version = buf[offset] >> 4;
-    if (version !== 4) return this.drops.count(version === 6 ? Drop.ipv6_unsupported : Drop.ipv4_bad_version);
+    if (version === 4) return this.input4(buf, offset, length, now);
+    if (version === 6) return this.input6(buf, offset, length, now);
+    this.drops.count(Drop.ipv4_bad_version);
+  }
+
+  private input4(buf: Buffer, offset: number, length: number, now: number): void {
     const ip = this.ip;
     const reason = ip.reset(buf, offset, length);
     if (reason !== 0) return this.drops.count(reason);
+    if (ip.totalLength > this.mtu) return this.tooBig(buf, offset, ip.totalLength, ip.dst, ip.src, (buf[offset + 6] & 0x40) !== 0);
     if (ip.isFragment) return this.drops.count(Drop.ipv4_fragment);
     const proto = ip.protocol;
-    if (proto === PROTO_TCP) return this.inputTcp(buf, ip.payloadOffset, ip.payloadLength, ip.src, ip.dst, now);
-    if (proto === PROTO_UDP) return this.inputUdp(buf, ip.payloadOffset, ip.payloadLength, ip.src, ip.dst, now);
+    const src = ip.src;
+    const dst = ip.dst;
+    if (proto === PROTO_TCP) return this.inputTcp(buf, ip.payloadOffset, ip.payloadLength, src, dst, addressSum(buf, offset, 4), now);
+    if (proto === PROTO_UDP) return this.inputUdp(buf, ip.payloadOffset, ip.payloadLength, src, dst, addressSum(buf, offset, 4), 4, now);
+    if (proto === PROTO_ICMP) return this.inputIcmp(buf, ip.payloadOffset, ip.payloadLength, src, dst, -1);
     this.drops.count(Drop.unknown_protocol);
   }
 
-  private inputUdp(buf: Buffer, off: number, len: number, src: number, dst: number, now: number): void {
+  private input6(buf: Buffer, offset: number, length: number, now: number): void {
+    const ip = this.ip6View;
+    const reason = ip.reset(buf, offset, length);
+    if (reason !== 0) return this.drops.count(reason);
+    const proto = ip.protocol;
+    // Router solicitations, MLD reports, neighbour discovery: the kernel's chatter on any new link.
+    if (ip.dstIsMulticast || (proto === PROTO_ICMP6 && ip.payloadLength > 0 && isLinkLocalIcmp6(buf[ip.payloadOffset]))) {
+      this.counters.ndIgnored++;
+      return;
+    }
+    const total = ip.payloadOffset + ip.payloadLength - offset;
+    const src = this.ip6.intern(buf, ip.srcOffset);
+    const dst = this.ip6.intern(buf, ip.dstOffset);
+    try {
+      if (!this.opts.ipv6) {
+        this.drops.count(Drop.ipv6_disabled);
+        this.sendIcmpError(dst, src, ICMP6.unreachable, ICMP6.adminProhibited, 0, buf, offset, total);
+        return;
+      }
+      if (total > this.mtu) return this.tooBig(buf, offset, total, dst, src, true);
+      const asum = addressSum(buf, offset, 6);
+      if (proto === PROTO_TCP) return this.inputTcp(buf, ip.payloadOffset, ip.payloadLength, src, dst, asum, now);
+      if (proto === PROTO_UDP) return this.inputUdp(buf, ip.payloadOffset, ip.payloadLength, src, dst, asum, 6, now);
+      if (proto === PROTO_ICMP6) return this.inputIcmp(buf, ip.payloadOffset, ip.payloadLength, src, dst, asum);
+      this.drops.count(Drop.unknown_protocol);
+    } finally {
+      this.ip6.release(src);
+      this.ip6.release(dst);
+    }
+  }
+
+  /** Answers a packet over the MTU with "fragmentation needed" / "packet too big" carrying our MTU. */
+  private tooBig(buf: Buffer, offset: number, total: number, from: number, to: number, dontFragment: boolean): void {
+    this.drops.count(Drop.packet_too_big);
+    // Without DF an IPv4 router would fragment; we do not reassemble, so it is only dropped.
+    if (!dontFragment) return;
+    if (isIp6Id(from)) this.sendIcmpError(from, to, ICMP6.packetTooBig, 0, this.mtu, buf, offset, total);
+    else this.sendIcmpError(from, to, ICMP4.unreachable, ICMP4.fragNeeded, this.mtu & 0xffff, buf, offset, total);
+  }
+
+  /**
+   * Echo requests get replies from the address they were sent to: the gateway
+   * answers for every destination routed into the TUN (see DECISIONS "ICMP").
+   * addrSum is -1 for ICMP over IPv4 (no pseudo-header).
+   */
+  private inputIcmp(buf: Buffer, off: number, len: number, src: number, dst: number, addrSum: number): void {
+    if (len < 8) return this.drops.count(Drop.icmp_truncated);
+    const ok = addrSum < 0 ? fold(sumWords(buf, off, len, 0)) === 0xffff : transportChecksumOk(buf, off, len, addrSum, PROTO_ICMP6);
+    if (!ok) return this.drops.count(Drop.icmp_bad_checksum);
+    const type = buf[off];
+    if (type !== (addrSum < 0 ? ICMP4.echoRequest : ICMP6.echoRequest)) return this.drops.count(Drop.icmp_unsupported);
+    if (len + (addrSum < 0 ? 20 : 40) > this.dev.mtu) return this.drops.count(Drop.icmp_unsupported);
+    this.counters.icmpEchoReplies++;
+    this.commit(writeEchoReply(this.dev.txSlot(), dst, src, buf, off, len, this.ip6));
+  }
+
+  /** One ICMP error to the client, within the rate limit. */
+  private sendIcmpError(from: number, to: number, type: number, code: number, rest: number, quote: Buffer, qoff: number, qlen: number): void {
+    const now = this.lastNow;
+    if (this.icmpTokens < ICMP_ERROR_BURST) {
+      this.icmpTokens = Math.min(ICMP_ERROR_BURST, this.icmpTokens + ((now - this.icmpRefilledAt) * ICMP_ERRORS_PER_SEC) / 1000);
+    }
+    this.icmpRefilledAt = now;
+    if (this.icmpTokens < 1) return this.drops.count(Drop.icmp_rate_limited);
+    this.icmpTokens--;
+    this.counters.icmpErrors++;
+    this.commit(writeIcmpError(this.dev.txSlot(), from, to, type, code, rest, quote, qoff, qlen, this.ip6));
+  }
+
+  private inputUdp(buf: Buffer, off: number, len: number, src: number, dst: number, addrSum: number, family: Family, now: number): void {
     const dns = this.opts.dns;
     if (this.udp === null && dns === undefined) return this.drops.count(Drop.udp_unsupported);
     const u = this.udpView;
-    const r = u.reset(buf, off, len, src, dst);
+    const r = u.reset(buf, off, len, addrSum, family);
     if (r !== 0) return this.drops.count(r);
     if (dns !== undefined && u.dstPort === 53 && (dst === dns.address || dns.address === -1)) {
       return this.answerDns(dns, src, dst, u.srcPort, buf.subarray(u.payloadOffset, u.payloadOffset + u.payloadLength));
@@ -345,35 +506,62 @@ export class Stack implements UdpOutput {
 
   private answerDns(dns: NonNullable<StackOptions['dns']>, client: number, server: number, port: number, view: Buffer): void {
     this.counters.dnsQueries++;
+    const v6 = isIp6Id(client);
+    if (v6) {
+      // The reply comes later: hold both addresses until then.
+      this.ip6.acquire(client);
+      this.ip6.acquire(server);
+    }
     dns.answer(Buffer.from(view)).then(
       (reply) => {
         // The answer comes from the address the client asked.
         if (reply) this.sendUdp(server, client, 53, port, reply, 0, reply.length);
       },
       () => this.drops.count(Drop.internal_error),
-    );
+    ).finally(() => {
+      if (v6) {
+        this.ip6.release(client);
+        this.ip6.release(server);
+      }
+    });
   }
 
   // ---- UdpOutput: datagrams and ICMP errors towards the client ----
   sendUdp(src: number, dst: number, sport: number, dport: number, payload: Buffer, off: number, len: number): void {
-    if (len + 28 > this.dev.mtu) {
+    if (len + (isIp6Id(src) ? 48 : 28) > this.dev.mtu) {
       this.drops.count(Drop.udp_too_big);
       return;
     }
-    this.commit(writeUdpDatagram(this.dev.txSlot(), src, dst, sport, dport, payload, off, len));
+    this.commit(writeUdpDatagram(this.dev.txSlot(), src, dst, sport, dport, payload, off, len, this.ip6));
   }
 
   sendPortUnreachable(f: UdpFlowKey): void {
-    this.commit(
-      writeIcmpUnreachable(this.dev.txSlot(), f.serverIp, f.clientIp, ICMP_PORT_UNREACHABLE, f.clientIp, f.serverIp, f.clientPort, f.serverPort, 8),
+    this.sendUdpError(f, isIp6Id(f.serverIp) ? ICMP6.portUnreachable : ICMP4.portUnreachable);
+  }
+
+  sendHostUnreachable(f: UdpFlowKey): void {
+    this.sendUdpError(f, isIp6Id(f.serverIp) ? ICMP6.addressUnreachable : ICMP4.hostUnreachable);
+  }
+
+  private sendUdpError(f: UdpFlowKey, code: number): void {
+    const n = writeQuotedUdpHeaders(this.quote, f.clientIp, f.serverIp, f.clientPort, f.serverPort, 8, this.ip6);
+    this.sendIcmpError(f.serverIp, f.clientIp, isIp6Id(f.serverIp) ? ICMP6.unreachable : ICMP4.unreachable, code, 0, this.quote, 0, n);
+  }
+
+  /** The upstream of a connection not yet answered cannot be reached: ICMP host unreachable about its SYN. */
+  sendTcpHostUnreachable(flow: TcpFlow): void {
+    const v6 = isIp6Id(flow.serverIp);
+    const n = writeQuotedTcpHeaders(this.quote, flow.clientIp, flow.serverIp, flow.clientPort, flow.serverPort, flow.clientIsn, this.ip6);
+    this.sendIcmpError(
+      flow.serverIp, flow.clientIp, v6 ? ICMP6.unreachable : ICMP4.unreachable, v6 ? ICMP6.addressUnreachable : ICMP4.hostUnreachable, 0, this.quote, 0, n,
     );
   }
 
-  private inputTcp(buf: Buffer, off: number, len: number, src: number, dst: number, now: number): void {
+  private inputTcp(buf: Buffer, off: number, len: number, src: number, dst: number, addrSum: number, now: number): void {
     const tcp = this.tcp;
     const r = tcp.reset(buf, off, len);
     if (r !== 0) return this.drops.count(r);
-    if (!tcpChecksumOk(buf, src, dst, off, len)) return this.drops.count(Drop.tcp_bad_checksum);
+    if (!transportChecksumOk(buf, off, len, addrSum, PROTO_TCP)) return this.drops.count(Drop.tcp_bad_checksum);
     const seg = this.seg;
     const optReason = fillSegment(tcp, seg);
     if (optReason !== 0) return this.drops.count(optReason);
@@ -409,7 +597,13 @@ export class Stack implements UdpOutput {
     }
     if (this.counters.tcpHalfOpen >= this.opts.maxHalfOpen) this.evictOldestHalfOpen();
     const flow = new TcpFlow(this, src, dst, sport, dport);
-    flow.conn = TcpConnection.fromSyn(flow, this.tcpOpts, this.nextIsn(), this.seg, now);
+    const v6 = isIp6Id(src);
+    if (v6) {
+      this.ip6.acquire(src);
+      this.ip6.acquire(dst);
+    }
+    flow.clientIsn = this.seg.seq;
+    flow.conn = TcpConnection.fromSyn(flow, v6 ? this.tcpOpts6 : this.tcpOpts, this.nextIsn(), this.seg, now);
     flow.bornAt = now;
     this.halfOpenQueue.push(flow);
     this.counters.tcpHalfOpen++;
@@ -669,11 +863,15 @@ export class Stack implements UdpOutput {
     this.counters.retransmits += flow.conn.retransmits;
     this.counters.tcpBuffered -= flow.accounted;
     flow.accounted = 0;
+    if (isIp6Id(flow.clientIp)) {
+      this.ip6.release(flow.clientIp);
+      this.ip6.release(flow.serverIp);
+    }
   }
 
   emitSegment(flow: TcpFlow, seg: OutSegment): void {
     const slot = this.dev.txSlot();
-    const len = writeTcpSegment(slot, flow.serverIp, flow.clientIp, flow.serverPort, flow.clientPort, seg);
+    const len = writeTcpSegment(slot, flow.serverIp, flow.clientIp, flow.serverPort, flow.clientPort, seg, this.ip6);
     this.commit(len);
     if (seg.flags & RST) this.counters.rstSent++;
   }
@@ -683,10 +881,10 @@ export class Stack implements UdpOutput {
     const slot = this.dev.txSlot();
     let len: number;
     if (seg.flags & ACK) {
-      len = writeTcpRst(slot, dst, src, dport, sport, seg.ack, 0, RST);
+      len = writeTcpRst(slot, dst, src, dport, sport, seg.ack, 0, RST, this.ip6);
     } else {
       const segLen = seg.payloadLength + (seg.flags & SYN ? 1 : 0) + (seg.flags & FIN ? 1 : 0);
-      len = writeTcpRst(slot, dst, src, dport, sport, 0, (seg.seq + segLen) >>> 0, RST | ACK);
+      len = writeTcpRst(slot, dst, src, dport, sport, 0, (seg.seq + segLen) >>> 0, RST | ACK, this.ip6);
     }
     this.commit(len);
     this.counters.rstSent++;
@@ -720,4 +918,9 @@ export class Stack implements UdpOutput {
     this.flows.forEach((f) => all.push(f));
     for (const f of all) if (!f.closed) this.run(f, RUN_ABORT, null, 0);
   }
+}
+
+/** ICMPv6 types of the link itself (RFC 4861 ND, RFC 3810 MLD): never for a proxied destination. */
+function isLinkLocalIcmp6(type: number): boolean {
+  return (type >= 130 && type <= 137) || type === 143;
 }

@@ -186,8 +186,9 @@ export async function settle(h: FuzzStack, ms = 200): Promise<void> {
 export function accounting(h: FuzzStack) {
   const c = h.stack.counters;
   const d = h.stack.drops;
-  const inputDrops = d.total() - d.get(Drop.udp_too_big) - d.get(Drop.internal_error);
-  const handled = c.tcpTotal + c.tcpSegments + c.dnsQueries + (h.stack.udp?.counters.udpIn ?? 0);
+  // Drops of what the stack would send, not of a received packet.
+  const inputDrops = d.total() - d.get(Drop.udp_too_big) - d.get(Drop.internal_error) - d.get(Drop.icmp_rate_limited);
+  const handled = c.tcpTotal + c.tcpSegments + c.dnsQueries + (h.stack.udp?.counters.udpIn ?? 0) + c.icmpEchoReplies + c.ndIgnored;
   return { packetsIn: c.packetsIn, inputDrops, handled, unaccounted: c.packetsIn - inputDrops - handled };
 }
 

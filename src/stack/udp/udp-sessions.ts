@@ -2,15 +2,19 @@
 // destination ip:port). Replies return to the client with the original
 // addresses; an ICMP port unreachable from the destination (ECONNREFUSED on
 // the connected socket) goes back to the client as ICMP port unreachable.
-// Idle flows expire; the number of flows is bounded.
+// Idle flows expire; the number of flows is bounded. Addresses are the stack's
+// numbers: IPv4 as uint32, IPv6 as ids of its Ip6Table (a flow holds its two).
 import dgram from 'node:dgram';
 import { FlowTable } from '../flow-table.js';
 import { ipv4ToString } from '../wire/addr.js';
+import { isIp6Id, type Ip6Table } from '../wire/ip6-table.js';
 
 export interface UdpOutput {
   /** Write a datagram into the TUN: from (ip, port) to the client. */
   sendUdp(src: number, dst: number, sport: number, dport: number, payload: Buffer, off: number, len: number): void;
   sendPortUnreachable(flow: UdpFlowKey): void;
+  /** The destination's network cannot be reached (EHOSTUNREACH, ENETUNREACH upstream). */
+  sendHostUnreachable(flow: UdpFlowKey): void;
 }
 
 export interface UdpFlowKey {
@@ -23,6 +27,8 @@ export interface UdpFlowKey {
 export interface UdpSessionOptions {
   /** Source address for upstream sockets (the uplink's in route-all mode). */
   localAddress?: string;
+  /** The same for IPv6 destinations. */
+  localAddress6?: string;
   /** Idle time before a flow expires, ms; DNS flows (port 53) use dnsIdleMs. */
   idleMs: number;
   dnsIdleMs: number;
@@ -35,7 +41,7 @@ export interface UdpSessionOptions {
    * The real address behind a destination (a fake IP in per-host mode), or null
    * when it has none (stale: answered with port unreachable). Absent: relay as addressed.
    */
-  resolveTarget?: (dst: number) => Promise<string | null> | string | null;
+  resolveTarget?: (dst: number, dstText: string) => Promise<string | null> | string | null;
   /**
    * The rules' say on a new flow: a reject is answered with port unreachable
    * (UDP's RST), per datagram, without opening a socket. Absent: all admitted.
@@ -103,8 +109,13 @@ export class UdpSessions {
     opts: Partial<UdpSessionOptions> = {},
     private readonly onFlowEnd?: (e: UdpFlowEnd) => void,
     private readonly clock: () => number = () => performance.now(),
+    private readonly ip6: Ip6Table | null = null,
   ) {
     this.opts = { ...DEFAULT_UDP_OPTIONS, ...opts };
+  }
+
+  private text(ip: number): string {
+    return isIp6Id(ip) ? this.ip6!.toString(ip) : ipv4ToString(ip);
   }
 
   get size(): number {
@@ -157,7 +168,12 @@ export class UdpSessions {
     this.flows.set4(src, dst, sport, dport, flow);
     this.counters.udpFlows++;
     this.counters.udpFlowsTotal++;
-    const sock = dgram.createSocket({ type: 'udp4' });
+    const v6 = isIp6Id(src);
+    if (v6) {
+      this.ip6!.acquire(src);
+      this.ip6!.acquire(dst);
+    }
+    const sock = dgram.createSocket({ type: v6 ? 'udp6' : 'udp4' });
     flow.socket = sock;
     sock.on('error', (err: NodeJS.ErrnoException) => {
       if (flow.closed) return;
@@ -165,6 +181,9 @@ export class UdpSessions {
         // The destination answered ICMP port unreachable: tell the client the same.
         this.counters.udpUnreachable++;
         this.out.sendPortUnreachable(flow);
+      } else if (err.code === 'EHOSTUNREACH' || err.code === 'ENETUNREACH') {
+        this.counters.udpUnreachable++;
+        this.out.sendHostUnreachable(flow);
       } else {
         this.close(flow, `error ${err.code ?? err.message}`);
       }
@@ -176,12 +195,13 @@ export class UdpSessions {
       this.counters.udpOut++;
       this.out.sendUdp(flow.serverIp, flow.clientIp, flow.serverPort, flow.clientPort, msg, 0, msg.length);
     });
-    sock.bind({ address: this.opts.localAddress, port: 0 }, async () => {
+    sock.bind({ address: v6 ? this.opts.localAddress6 : this.opts.localAddress, port: 0 }, async () => {
       if (flow.closed) return;
-      let target: string | null = ipv4ToString(dst);
+      const dstText = this.text(dst);
+      let target: string | null = dstText;
       if (this.opts.resolveTarget) {
         try {
-          target = await this.opts.resolveTarget(dst);
+          target = await this.opts.resolveTarget(dst, dstText);
         } catch {
           target = null;
         }
@@ -230,9 +250,15 @@ export class UdpSessions {
     } catch {
       // already closed
     }
+    const src = endpointText(this.text(flow.clientIp), flow.clientPort);
+    const dst = endpointText(this.text(flow.serverIp), flow.serverPort);
+    if (isIp6Id(flow.clientIp)) {
+      this.ip6!.release(flow.clientIp);
+      this.ip6!.release(flow.serverIp);
+    }
     this.onFlowEnd?.({
-      src: `${ipv4ToString(flow.clientIp)}:${flow.clientPort}`,
-      dst: `${ipv4ToString(flow.serverIp)}:${flow.serverPort}`,
+      src,
+      dst,
       up: flow.up,
       down: flow.down,
       ms: Math.round(this.clock() - flow.started),
@@ -241,4 +267,9 @@ export class UdpSessions {
       action: flow.action,
     });
   }
+}
+
+/** "192.0.2.1:53" or "[2001:db8::1]:53". */
+function endpointText(address: string, port: number): string {
+  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
 }

@@ -58,6 +58,20 @@ export function pseudoSum4(src: number, dst: number, protocol: number, length: n
   return (src >>> 16) + (src & 0xffff) + (dst >>> 16) + (dst & 0xffff) + protocol + length;
 }
 
+/**
+ * Pseudo-header sum for either family (RFC 9293 §3.1, RFC 8200 §8.1). Addresses
+ * are numbers: IPv4 ones as they are, IPv6 ids resolved through the table.
+ */
+export function pseudoSum(src: number, dst: number, protocol: number, length: number, t: AddressSums | null): number {
+  if (src < 0x100000000) return pseudoSum4(src, dst, protocol, length);
+  return t!.sum(src) + t!.sum(dst) + (length >>> 16) + (length & 0xffff) + protocol;
+}
+
+/** What pseudoSum needs of the IPv6 address table. */
+export interface AddressSums {
+  sum(id: number): number;
+}
+
 /** RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m') for one 16-bit field changing from m to m2. */
 export function updateChecksum16(hc: number, m: number, m2: number): number {
   return ~fold((~hc & 0xffff) + (~m & 0xffff) + (m2 & 0xffff)) & 0xffff;

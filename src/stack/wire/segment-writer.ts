@@ -1,8 +1,10 @@
-// Contract: writes one IPv4+TCP packet into a TX slot and returns its length.
-// Options only as needed (Linux order); checksums computed over the slot; no
-// allocation per call.
+// Contract: writes one IPv4 or IPv6 TCP packet into a TX slot and returns its
+// length. Options only as needed (Linux order); checksums computed over the
+// slot; no allocation per call. Addresses are numbers: an IPv6 id (>= 2^32)
+// needs the stack's Ip6Table, IPv4 callers may leave it out.
 import { ACK, SYN, type OutSegment } from '../contracts.js';
-import { checksum, pseudoSum4 } from './checksum.js';
+import { checksum, pseudoSum } from './checksum.js';
+import type { Ip6Table } from './ip6-table.js';
 
 let ipId = 0;
 
@@ -23,8 +25,33 @@ export function writeIpv4Header(b: Buffer, src: number, dst: number, total: numb
   b.writeUInt16BE(checksum(b, 0, 20), 10);
 }
 
-export function writeTcpSegment(b: Buffer, src: number, dst: number, sport: number, dport: number, s: OutSegment): number {
-  const t = 20;
+/** Length of the IP header in front of a transport header between these addresses. */
+export function ipHeaderLength(src: number): number {
+  return src < 0x100000000 ? 20 : 40;
+}
+
+/** A 40-byte IPv6 header at the start of the slot: hop limit 64, no flow label. */
+export function writeIpv6Header(b: Buffer, src: number, dst: number, payloadLength: number, nextHeader: number, t: Ip6Table): void {
+  b.writeUInt32BE(0x60000000, 0);
+  b.writeUInt16BE(payloadLength, 4);
+  b[6] = nextHeader;
+  b[7] = 64;
+  t.write(src, b, 8);
+  t.write(dst, b, 24);
+}
+
+/** The IP header for either family, once the transport part behind it is written. */
+export function writeIpHeader(b: Buffer, src: number, dst: number, transportLength: number, protocol: number, t: Ip6Table | null): number {
+  if (src < 0x100000000) {
+    writeIpv4Header(b, src, dst, 20 + transportLength, protocol);
+    return 20 + transportLength;
+  }
+  writeIpv6Header(b, src, dst, transportLength, protocol, t!);
+  return 40 + transportLength;
+}
+
+export function writeTcpSegment(b: Buffer, src: number, dst: number, sport: number, dport: number, s: OutSegment, ip6: Ip6Table | null = null): number {
+  const t = ipHeaderLength(src);
   let p = t + 20;
   if (s.flags & SYN) {
     if (s.mss >= 0) {
@@ -63,9 +90,8 @@ export function writeTcpSegment(b: Buffer, src: number, dst: number, sport: numb
   b[t + 16] = 0; b[t + 17] = 0; b[t + 18] = 0; b[t + 19] = 0;
   if (s.payloadLength > 0) s.copyPayload(b, p);
   const tcpLen = hl + s.payloadLength;
-  b.writeUInt16BE(checksum(b, t, tcpLen, pseudoSum4(src, dst, 6, tcpLen)), t + 16);
-  writeIpv4Header(b, src, dst, 20 + tcpLen);
-  return 20 + tcpLen;
+  b.writeUInt16BE(checksum(b, t, tcpLen, pseudoSum(src, dst, 6, tcpLen, ip6)), t + 16);
+  return writeIpHeader(b, src, dst, tcpLen, 6, ip6);
 }
 
 function writeTs(b: Buffer, p: number, s: OutSegment, pad: boolean): number {
@@ -78,8 +104,10 @@ function writeTs(b: Buffer, p: number, s: OutSegment, pad: boolean): number {
   return p + 10;
 }
 
-export function writeTcpRst(b: Buffer, src: number, dst: number, sport: number, dport: number, seq: number, ack: number, flags: number): number {
-  const t = 20;
+export function writeTcpRst(
+  b: Buffer, src: number, dst: number, sport: number, dport: number, seq: number, ack: number, flags: number, ip6: Ip6Table | null = null,
+): number {
+  const t = ipHeaderLength(src);
   b.writeUInt16BE(sport, t);
   b.writeUInt16BE(dport, t + 2);
   b.writeUInt32BE(seq >>> 0, t + 4);
@@ -88,7 +116,6 @@ export function writeTcpRst(b: Buffer, src: number, dst: number, sport: number, 
   b[t + 13] = flags;
   b.writeUInt16BE(0, t + 14);
   b.writeUInt32BE(0, t + 16);
-  b.writeUInt16BE(checksum(b, t, 20, pseudoSum4(src, dst, 6, 20)), t + 16);
-  writeIpv4Header(b, src, dst, 40);
-  return 40;
+  b.writeUInt16BE(checksum(b, t, 20, pseudoSum(src, dst, 6, 20, ip6)), t + 16);
+  return writeIpHeader(b, src, dst, 20, 6, ip6);
 }

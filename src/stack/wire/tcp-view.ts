@@ -34,3 +34,16 @@ export class TcpView {
 export function tcpChecksumOk(b: Buffer, src: number, dst: number, off: number, len: number): boolean {
   return fold(sumWords(b, off, len, pseudoSum4(src, dst, 6, len))) === 0xffff;
 }
+
+/**
+ * The sum of both addresses of a received packet straight from its header,
+ * for the pseudo-header checksum of either family without interning anything.
+ */
+export function addressSum(b: Buffer, ipOff: number, family: 4 | 6): number {
+  return family === 4 ? sumWords(b, ipOff + 12, 8, 0) : sumWords(b, ipOff + 8, 32, 0);
+}
+
+/** Transport checksum over b[off, off+len) given the address sum; true when it verifies. */
+export function transportChecksumOk(b: Buffer, off: number, len: number, addrSum: number, protocol: number): boolean {
+  return fold(sumWords(b, off, len, addrSum + protocol + (len >>> 16) + (len & 0xffff))) === 0xffff;
+}

@@ -1,8 +1,8 @@
 // Contract: reset() validates a UDP header (RFC 768) against the IP payload:
-// length field within bounds, checksum verified when present (0 = none over
-// IPv4). Afterwards the getters cannot fail.
+// length field within bounds, checksum verified when present (0 = none, which
+// only IPv4 allows: RFC 8200 §8.1). Afterwards the getters cannot fail.
 import { Drop } from '../drop-counters.js';
-import { fold, pseudoSum4, sumWords } from './checksum.js';
+import { fold, sumWords } from './checksum.js';
 
 export const UDP_HEADER = 8;
 
@@ -11,12 +11,13 @@ export class UdpView {
   private o = 0;
   private n = 0;
 
-  reset(b: Buffer, off: number, len: number, srcIp: number, dstIp: number): number {
+  /** addrSum: both addresses' pseudo-header share (see addressSum in tcp-view.ts). */
+  reset(b: Buffer, off: number, len: number, addrSum: number, family: 4 | 6 = 4): number {
     if (len < UDP_HEADER) return Drop.udp_truncated;
     const ulen = (b[off + 4] << 8) | b[off + 5];
     if (ulen < UDP_HEADER || ulen > len) return Drop.udp_bad_length;
     const ck = (b[off + 6] << 8) | b[off + 7];
-    if (ck !== 0 && fold(sumWords(b, off, ulen, pseudoSum4(srcIp, dstIp, 17, ulen))) !== 0xffff) {
+    if (ck === 0 ? family === 6 : fold(sumWords(b, off, ulen, addrSum + 17 + ulen)) !== 0xffff) {
       return Drop.udp_bad_checksum;
     }
     this.b = b;

@@ -138,7 +138,7 @@ t.test('malformed and unsupported packets are counted and answered with nothing'
   const v6 = Buffer.alloc(60);
   v6[0] = 0x60;
   stack.input(v6, 0, 60, 0);
-  t.equal(stack.drops.get(Drop.ipv6_unsupported), 1);
+  t.equal(stack.drops.get(Drop.ipv6_bad_length), 1, "an IPv6 header with payload length 0 (a jumbogram) is dropped");
   const frag = Buffer.from(slot.subarray(0, len));
   frag[6] = 0x20; // MF
   frag.writeUInt16BE(0, 10);

@@ -25,6 +25,7 @@ function harness(opts: ConstructorParameters<typeof UdpSessions>[1]) {
     {
       sendUdp: (_s, _d, sport, dport, p, off, len) => replies.push({ sport, dport, data: p.toString('latin1', off, off + len) }),
       sendPortUnreachable: (f) => unreachable.push({ ...f }),
+      sendHostUnreachable: (f) => unreachable.push({ ...f }),
     },
     opts,
     (e) => ended.push(e),
