@@ -6,10 +6,11 @@
 // redirect   prerouting (nat)  TCP from other hosts, routed through this one
 //            output (nat)      TCP from this host's own programs, except the
 //                              data plane's (by uid: its upstream sockets go out as they are)
-// tproxy     prerouting (mangle) TCP routed through this host goes to the
-//                              transparent listener, destination kept; marked
-//                              packets are delivered locally (rule + local table)
-// both       input: the listener takes intercepted connections only.
+// tproxy     prerouting (mangle) TCP and UDP routed through this host go to the
+//                              transparent listener / datagram socket (same
+//                              port), destination kept; marked packets are
+//                              delivered locally (rule + local table)
+// both       input: the listener takes intercepted traffic only.
 // Local destinations and --exclude prefixes are left alone.
 import { parseCidr } from '../cidr.js';
 import type { IpStep, NftStep, Step } from './route-plan.js';
@@ -68,17 +69,20 @@ export function planIntercept(cfg: InterceptPlanConfig): Step[] {
           `    meta l4proto tcp socket transparent 1 meta mark set ${mark} accept`,
           `    meta nfproto ipv4 meta l4proto tcp tproxy ip to :${cfg.port} meta mark set ${mark} accept`,
           `    meta nfproto ipv6 meta l4proto tcp tproxy ip6 to :${cfg.port} meta mark set ${mark} accept`,
+          `    meta nfproto ipv4 meta l4proto udp tproxy ip to :${cfg.port} meta mark set ${mark} accept`,
+          `    meta nfproto ipv6 meta l4proto udp tproxy ip6 to :${cfg.port} meta mark set ${mark} accept`,
           '  }',
           '  chain input {',
           '    type filter hook input priority filter; policy accept;',
           `    tcp dport ${cfg.port} meta mark != ${mark} iifname != "lo" drop`,
+          `    udp dport ${cfg.port} meta mark != ${mark} iifname != "lo" drop`,
           '  }',
         ];
   const nft: NftStep = {
     kind: 'nft',
     script: [`table inet ${NFT_TABLE} {`, ...chains, '}', ''].join('\n'),
     undo: ['delete', 'table', 'inet', NFT_TABLE],
-    desc: `nftables table inet ${NFT_TABLE}: TCP ${cfg.kind === 'redirect' ? 'redirected' : 'sent by TPROXY'} to :${cfg.port}`,
+    desc: `nftables table inet ${NFT_TABLE}: ${cfg.kind === 'redirect' ? 'TCP redirected' : 'TCP and UDP sent by TPROXY'} to :${cfg.port}`,
   };
   if (cfg.kind === 'redirect') return [nft];
   const ip = (fam: '-4' | '-6', obj: string[], desc: string): IpStep => ({ kind: 'ip', do: [fam, ...obj.slice(0, 1), 'add', ...obj.slice(1)], undo: [fam, ...obj.slice(0, 1), 'del', ...obj.slice(1)], desc });

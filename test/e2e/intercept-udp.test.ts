@@ -1,0 +1,120 @@
+// --mode tproxy on a router relays UDP too: a LAN client's datagrams, IPv4 and
+// IPv6, routed through the router namespace, are delivered by nftables TPROXY
+// to tunsteer's transparent socket with their original destination; tunsteer
+// relays them from its own socket and sends the replies back FROM the
+// original destination. The client's socket is connected, so it takes replies
+// from the server's address only: receiving them proves the source. The
+// server hashes what it got, the client what it sent and what came back: all
+// three equal. The servers namespace has no route back to the LAN, so nothing
+// below can succeed without the gateway. A rule's reject drops a flow; dig
+// reaches a DNS server through it; each flow logs one line (inbound tproxy,
+// proto udp); the ruleset, rules and routes are the originals after exit.
+//
+//   lan ns 198.51.100.2, 2001:db8:1::2 ── router ns (gateway) ── servers ns 203.0.113.30, 2001:db8:3::10 (:5300, :5301)
+//                                                                           203.0.113.53 DNS
+import t from 'tap';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createNetns, nsExec, snapshotRouting, spawnInNs, veth } from '../helpers/netns.js';
+import { DNS_IP, ROOT, makeTopology, startDnsPeer, startGateway, tunsteerArgv, waitForGateway } from '../helpers/topology.js';
+
+t.setTimeout(300_000);
+const topo = await makeTopology(t);
+const router = topo.client;
+const lan = await createNetns(t, 'tsE-');
+await veth(lan, router, { aAddr: '198.51.100.2/24', bAddr: '198.51.100.1/24' });
+const sh = (ns: string, cmd: string) => nsExec(ns, ['sh', '-c', cmd]);
+await sh(lan, 'ip route add default via 198.51.100.1');
+const lanIf = (await sh(lan, "ip -o link show type veth | awk -F': ' '{print $2}' | cut -d@ -f1")).stdout.trim();
+const routerLanIf = (await sh(router, "ip -o link show type veth | awk -F': ' '{print $2}' | cut -d@ -f1 | grep -v \"$(ip -o route show default | awk '{print $5}')\"")).stdout.trim();
+const routerUpIf = (await sh(router, "ip -o route show default | awk '{print $5}'")).stdout.trim();
+const serversIf = (await sh(topo.servers, "ip -o link show type veth | awk -F': ' '{print $2}' | cut -d@ -f1")).stdout.trim();
+await sh(lan, `ip -6 addr add 2001:db8:1::2/64 dev ${lanIf} nodad && ip -6 route add default via 2001:db8:1::1`);
+await sh(router, `ip -6 addr add 2001:db8:1::1/64 dev ${routerLanIf} nodad && ip -6 addr add 2001:db8:2::1/64 dev ${routerUpIf} nodad && ip -6 route add default via 2001:db8:2::2`);
+await sh(topo.servers, `ip -6 addr add 2001:db8:2::2/64 dev ${serversIf} nodad && ip -6 addr add 2001:db8:3::10/128 dev lo && ip addr add 203.0.113.30/32 dev lo`);
+await sh(router, 'sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1');
+const PEER = join(ROOT, 'test/helpers/udp-hash-peer.ts');
+const servers = new Map<string, ReturnType<typeof spawnInNs>>();
+for (const ip of ['203.0.113.30', '2001:db8:3::10']) {
+  for (const port of ['5300', '5301']) {
+    const p = spawnInNs(t, topo.servers, [process.execPath, '--import', 'tsx', PEER, 'server', ip, port]);
+    await p.waitForLine((l) => l.includes('listening'));
+    servers.set(`${ip}|${port}`, p);
+  }
+}
+await startDnsPeer(t, topo);
+const ruleset = async () => (await nsExec(router, ['nft', 'list', 'ruleset'])).stdout;
+const before = await ruleset();
+const routingBefore = await snapshotRouting(router);
+const client = async (host: string, port: number, n: number, seed: number) => {
+  const r = await nsExec(lan, [process.execPath, '--import', 'tsx', PEER, 'client', host, String(port), String(n), String(seed)], { allowFail: true, timeoutMs: 90_000 });
+  try {
+    return JSON.parse(r.stdout.trim().split('\n').pop() ?? '');
+  } catch {
+    return { ok: false, error: r.stdout + r.stderr };
+  }
+};
+
+t.test('without the gateway the servers cannot answer the LAN (no route back): every success below went through it', async (t) => {
+  const r = await client('203.0.113.30', 5300, 1, 1);
+  t.equal(r.ok, false, JSON.stringify(r));
+});
+
+t.test('tproxy: UDP over IPv4 and IPv6 relayed byte for byte, replies from the original destination; reject drops; dig works; the log names tproxy/udp', async (t) => {
+  const dir = join(topo.tmp, 'state-tproxy-udp');
+  const config = join(topo.tmp, 'udp-rules.json');
+  writeFileSync(config, JSON.stringify({ rules: [{ name: 'no-5301', cidr: '203.0.113.30/32', port: 5301, action: 'reject' }] }));
+  const gw = startGateway(t, router, ['--mode', 'tproxy', '--state-dir', dir, '--config', config, '--udp-idle-timeout', '1000']);
+  await waitForGateway(router, dir, gw);
+  t.match(await ruleset(), /meta l4proto udp tproxy ip to :15001/);
+
+  const expect = [
+    { host: '203.0.113.30', gwAddr: '192.0.2.1', dst: '203.0.113.30:5300' },
+    { host: '2001:db8:3::10', gwAddr: '2001:db8:2::1', dst: '[2001:db8:3::10]:5300' },
+  ];
+  let seed = 7;
+  for (const e of expect) {
+    const r = await client(e.host, 5300, 96, seed++);
+    t.equal(r.ok, true, `${e.host}: ${JSON.stringify(r)}`);
+    if (!r.ok) continue;
+    t.ok(r.bytes > 80_000, `${e.host}: ${r.n} datagrams, ${r.bytes} bytes (some fragmented)`);
+    t.equal(r.server.n, r.n, `${e.host}: the server got every datagram`);
+    t.equal(r.server.bytes, r.bytes);
+    t.equal(r.server.sha256, r.sha256, `${e.host}: the server's sha256 of the payloads is the client's`);
+    t.equal(r.echoSha256, r.sha256, `${e.host}: and so is that of the replies, which came from ${e.host}:5300 (connected socket)`);
+    t.match(r.server.from, new RegExp(`^${e.gwAddr.replace(/\./g, '\\.')}:\\d+$`), `${e.host}: relayed by the gateway (the server saw ${r.server.from})`);
+    const line = JSON.parse(
+      await gw.waitForLine((l) => l.includes('"msg":"conn"') && l.includes('"proto":"udp"') && l.includes(`"dst":"${e.dst}"`) && l.includes(`:${r.localPort}"`), 15_000),
+    );
+    t.equal(line.inbound, 'tproxy');
+    t.equal(line.proto, 'udp');
+    t.equal(line.end, 'idle');
+    t.equal(line.rule, 'default');
+    t.equal(line.up, r.bytes + 3, 'up: the payloads and FIN');
+    t.ok(line.down >= r.bytes, `down ${line.down} >= ${r.bytes}`);
+    t.match(line.src, e.host.includes(':') ? /^\[2001:db8:1::2\]:\d+$/ : /^198\.51\.100\.2:\d+$/);
+  }
+
+  const rejected = await client('203.0.113.30', 5301, 1, 99);
+  t.equal(rejected.ok, false, 'a flow the rules reject gets nothing back');
+  const v6ok = await client('2001:db8:3::10', 5301, 4, 5);
+  t.equal(v6ok.ok, true, `the rule is per destination: [2001:db8:3::10]:5301 goes through (${JSON.stringify(v6ok)})`);
+
+  const dig = await nsExec(lan, ['dig', `@${DNS_IP}`, 'api.example.com', 'A', '+short', '+tries=1', '+time=3'], { allowFail: true });
+  t.equal(dig.stdout.trim(), '203.0.113.10', `dig through tproxy: ${dig.stdout}${dig.stderr}`);
+  const dnsLine = JSON.parse(await gw.waitForLine((l) => l.includes('"msg":"conn"') && l.includes(`"dst":"${DNS_IP}:53"`), 15_000));
+  t.equal(dnsLine.inbound, 'tproxy');
+  t.equal(dnsLine.proto, 'udp');
+
+  const status = JSON.parse((await nsExec(router, tunsteerArgv(['status', '--state-dir', dir, '--json']))).stdout).status;
+  const c = status.counters ?? status;
+  t.ok(c.tproxy_udpRejected >= 1, `rejected datagrams counted: ${c.tproxy_udpRejected}`);
+  t.ok(c.tproxy_udpFlowsTotal >= 4, `flows: ${c.tproxy_udpFlowsTotal}`);
+  t.equal(c.tproxy_udpReplyErrors, 0);
+  t.not(status.dataPlane.uid, 0, `the data plane relayed all this without root (uid ${status.dataPlane.uid}): its sockets were made before it dropped it`);
+
+  gw.kill('SIGTERM');
+  t.equal((await gw.exited()).code, 143);
+  t.equal(await ruleset(), before, 'the ruleset is the original after exit');
+  t.equal((await snapshotRouting(router)).text, routingBefore.text, 'and the rules and routes');
+});
