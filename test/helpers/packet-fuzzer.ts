@@ -2,8 +2,9 @@
 // stack: TCP (random flags, bad options, bad data offsets, bad checksums,
 // truncation, segments on live flows), UDP (bad lengths, bad checksums), DNS
 // queries to the gateway's resolver (garbage names, compression loops, bad
-// counts, truncation), ICMP, other protocols, random bytes, and bad IP header
-// fields (version, IHL, total length, checksum, fragments, options).
+// counts, truncation), ICMP, other protocols, random bytes, bad IP header
+// fields (version, IHL, total length, checksum, fragments, options), and IPv6
+// packets (extension-header chains, some broken; TCP, UDP, ICMPv6, ND).
 //
 //   const fz = new PacketFuzzer({ seed: 7, dnsAddress: DNS });
 //   const len = fz.next(buf);          // one packet in buf[0, len); fz.lastKind says what it is
@@ -22,20 +23,22 @@ export const FUZZ_KINDS = [
   'dns',
   'icmp',
   'other_protocol',
+  'ipv6',
 ] as const;
 export type FuzzKind = (typeof FUZZ_KINDS)[number];
 
 /** Cumulative weights per kind, out of 100. */
 const WEIGHTS: [FuzzKind, number][] = [
-  ['random_bytes', 8],
+  ['random_bytes', 6],
   ['ip_header', 12],
   ['tcp_malformed', 16],
   ['tcp_options', 12],
-  ['tcp_flow', 20],
+  ['tcp_flow', 17],
   ['udp', 10],
-  ['dns', 16],
+  ['dns', 13],
   ['icmp', 3],
   ['other_protocol', 3],
+  ['ipv6', 8],
 ];
 
 export interface PacketFuzzerOptions {
@@ -146,6 +149,8 @@ export class PacketFuzzer {
         return this.icmp(out);
       case 'other_protocol':
         return this.otherProtocol(out);
+      case 'ipv6':
+        return this.ipv6(out);
     }
   }
 
@@ -548,6 +553,73 @@ export class PacketFuzzer {
     if (this.chance(50)) { b.writeUInt16BE(0, 22); b.writeUInt16BE(checksum(b, 20, n), 22); }
     this.ipHeader(b, 1, this.src(), this.dst(), n);
     return 20 + n;
+  }
+
+  /**
+   * An IPv6 packet: 0-3 extension headers (hop-by-hop, destination options,
+   * routing with or without segments left, fragment), then TCP, UDP or ICMPv6
+   * (echo, ND, MLD, random) with a right checksum most of the time; then
+   * perhaps broken: a lying payload length, a header length past the end, truncation.
+   */
+  private ipv6(b: Buffer): number {
+    b.writeUInt32BE(0x60000000 | (this.chance(90) ? 0 : this.u32() & 0xfffffff), 0);
+    b[7] = 64;
+    b.writeUInt32BE(0x20010db8, 8);
+    b.writeUInt32BE(0, 12);
+    b.writeUInt32BE(this.chance(50) ? 0 : this.u32(), 16);
+    b.writeUInt32BE(this.chance(80) ? 1 + this.int(4) : this.u32(), 20);
+    const multicast = this.chance(10);
+    b.writeUInt32BE(multicast ? 0xff020000 : 0x20010db8, 24);
+    b.writeUInt32BE(0, 28);
+    b.writeUInt32BE(0, 32);
+    b.writeUInt32BE(multicast ? 2 : 0x10 + this.int(4), 36);
+    const types = [0, 60, 43, 44];
+    let p = 40;
+    let nextAt = 6;
+    for (let n = this.chance(60) ? 0 : 1 + this.int(3); n > 0; n--) {
+      const t = this.pick(types);
+      b[nextAt] = t;
+      const len = t === 44 ? 8 : 8 * (1 + this.int(3));
+      b.fill(0, p, p + len);
+      if (t !== 44) b[p + 1] = len / 8 - 1;
+      if (t === 0 || t === 60) {
+        b[p + 2] = 1; // PadN over the rest, or an option of a random type
+        b[p + 3] = len - 4;
+        if (this.chance(20)) b[p + 2] = this.u32() & 0xff;
+      }
+      if (t === 43) b[p + 3] = this.chance(50) ? 0 : 1 + this.int(3);
+      nextAt = p;
+      p += len;
+    }
+    const proto = this.pick([6, 17, 58, 58, this.int(256)]);
+    b[nextAt] = proto;
+    const up = p;
+    let n = 8 + this.int(40);
+    this.fill(b, up, n);
+    if (proto === 6) {
+      n = Math.max(n, 20);
+      b[up + 12] = 5 << 4;
+      b[up + 13] = this.chance(50) ? SYN : this.u32() & 0x3f;
+      b.writeUInt16BE(80, up + 2);
+    } else if (proto === 17) {
+      b.writeUInt16BE(this.chance(30) ? 53 : this.int(65536), up + 2);
+      b.writeUInt16BE(this.chance(90) ? n : this.int(65536), up + 4);
+    } else if (proto === 58) {
+      b[up] = this.pick([128, 129, 133, 135, 143, 1, this.int(256)]);
+      b[up + 1] = 0;
+    }
+    b.writeUInt16BE(p - 40 + n, 4);
+    const ckAt = proto === 6 ? 16 : proto === 17 ? 6 : proto === 58 ? 2 : -1;
+    if (ckAt >= 0 && this.chance(85)) {
+      b.writeUInt16BE(0, up + ckAt);
+      const sum = sumWords(b, up, n, sumWords(b, 8, 32, 0) + proto + n);
+      b.writeUInt16BE(~fold(sum) & 0xffff, up + ckAt);
+    }
+    let len = up + n;
+    if (this.chance(10)) b.writeUInt16BE(this.int(65536), 4);
+    if (this.chance(10)) len = this.int(len + 1);
+    if (this.chance(5) && p > 40) b[41] = this.u32() & 0xff;
+    return len;
   }
 
   private otherProtocol(b: Buffer): number {

@@ -16,6 +16,7 @@ const EXPECTED_DROPS = [
   'ipv4_truncated', 'ipv4_bad_version', 'ipv4_bad_ihl', 'ipv4_bad_total_length', 'ipv4_bad_checksum', 'ipv4_fragment',
   'tcp_truncated', 'tcp_bad_offset', 'tcp_bad_checksum', 'tcp_bad_option',
   'udp_truncated', 'udp_bad_length', 'udp_bad_checksum', 'unknown_protocol', 'no_flow',
+  'ipv6_truncated', 'ipv6_bad_length', 'ipv6_bad_ext_header', 'ipv6_routing_header', 'ipv6_fragment', 'icmp_bad_checksum', 'icmp_unsupported',
 ];
 
 t.test(`fuzz: ${N.toLocaleString('en')} seeded malformed packets (seed ${SEED}): nothing throws, every packet is accounted for, service continues`, async (t) => {
