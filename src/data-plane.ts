@@ -21,7 +21,6 @@ import { DnsOverride } from './routing/dns-override.js';
 import { ExplicitProxy } from './proxy/explicit-proxy.js';
 import { metricsRegistry, serveMetrics } from './metrics.js';
 import { InterceptInbound } from './proxy/intercept-inbound.js';
-import { TproxyUdp } from './proxy/tproxy-udp.js';
 
 const TICK_MS = 10;
 const STATUS_MS = 1000;
@@ -34,11 +33,15 @@ export interface DataPlaneInit {
   tunAddress: string;
   /** Source address for upstream sockets: route-all binds them to the uplink's address so policy routing keeps them out of the TUN. */
   localAddress?: string;
+  /** The same for IPv6 destinations (the IPv6 uplink's); null: route-all without an IPv6 uplink, IPv6 destinations refused. */
+  localAddress6?: string | null;
+  /** IPv6 relayed (default: args.ipv6). Off: the stack refuses IPv6 (ICMPv6 administratively prohibited) and mapped names get no AAAA. */
+  ipv6?: boolean;
   /** DNS answered by the gateway at this address ('*': any address, port 53), forwarded to these resolvers. Absent: DNS is relayed like any UDP. */
   dns?: { address: string; upstreams: string[] };
   /** Fake-IP mappings the previous run saved. */
   fakeIps?: unknown;
-  /** redirect and tproxy modes: the listener nftables sends TCP to (tproxy: and UDP, same port). */
+  /** redirect and tproxy modes: the listener nftables sends TCP to. */
   intercept?: { kind: 'redirect' | 'tproxy'; port: number };
 }
 
@@ -66,8 +69,8 @@ export async function startDataPlane(init: DataPlaneInit, dev: TunDevice | null,
   const { args } = init;
   const { log } = host;
   let stack: Stack | null = null;
-  const liveTo = (ip: number) => stack?.hasFlowsTo(ip) ?? false;
-  const d = init.dns ? gatewayDns(args, init.dns.upstreams, init.localAddress, liveTo, init.fakeIps, host) : null;
+  const liveTo = (ip: number, ip6: string | null) => (stack?.hasFlowsTo(ip) ?? false) || (ip6 !== null && hasFlowsTo6(stack, ip6));
+  const d = init.dns ? gatewayDns(init, init.dns.upstreams, liveTo, init.fakeIps, host) : null;
   const core = new ProxyCore({
     log,
     connectTimeoutMs: args.connectTimeoutMs,
@@ -75,12 +78,12 @@ export async function startDataPlane(init: DataPlaneInit, dev: TunDevice | null,
     sniffTimeoutMs: args.sniffTimeoutMs,
     httpInspect: args.httpInspect,
     localAddress: init.localAddress,
+    localAddress6: init.localAddress6,
     ...(d && init.dns ? { ...d.proxy, dnsOverTcp: { address: init.dns.address, answer: (q: Buffer) => d.dns.answer(q, true) } } : {}),
   });
   const s = dev ? (stack = startStack(init, dev, policy, core, d, log)) : null;
   const intercept = init.intercept ? new InterceptInbound(core, init.intercept.kind) : null;
   if (intercept) await intercept.listen(init.intercept!.port);
-  const udpTproxy = init.intercept?.kind === 'tproxy' ? startTproxyUdp(args, policy, log, init.intercept.port) : null;
 
   const publish = () =>
     host.publish({
@@ -91,7 +94,6 @@ export async function startDataPlane(init: DataPlaneInit, dev: TunDevice | null,
         ...s?.udp?.counters,
         ...prefixed('proxy_', core.counters),
         ...(intercept ? prefixed(`${init.intercept!.kind}_`, intercept.counters) : {}),
-        ...(udpTproxy ? prefixed('tproxy_', udpTproxy.counters) : {}),
         ...(dev instanceof FaultyTun ? { ...prefixed('fault_rx_', dev.counters.rx), ...prefixed('fault_tx_', dev.counters.tx) } : {}),
         ...d?.counters(),
       },
@@ -111,7 +113,6 @@ export async function startDataPlane(init: DataPlaneInit, dev: TunDevice | null,
     stop() {
       try {
         intercept?.close();
-        udpTproxy?.close();
         s?.abortAll();
         s?.udp?.closeAll();
         dev?.flushTx();
@@ -171,22 +172,6 @@ function startStack(init: DataPlaneInit, dev: TunDevice, policy: Policy, core: P
   return s;
 }
 
-/** tproxy's UDP: relayed direct unless a rule rejects it (no SOCKS5 UDP), logged like the TUN's UDP flows. Binds while still root. */
-function startTproxyUdp(args: UpArgs, policy: Policy, log: Logger, port: number): TproxyUdp {
-  const udp = new TproxyUdp({
-    idleMs: args.udpIdleMs,
-    maxFlows: args.maxUdpFlows,
-    admit: (src, dst) => {
-      const dec = policy.decide({ protocol: 'udp', dstAddress: dst.address, dstPort: dst.port, srcAddress: src.address });
-      return { rule: dec.rule, action: dec.action === 'reject' ? 'reject' : 'direct' };
-    },
-    onFlowEnd: (e) => log.info({ inbound: 'tproxy', proto: 'udp', ...e }, 'conn'),
-    onError: (err) => log.error({ err }, 'tproxy UDP socket failed'),
-  });
-  udp.listen(port);
-  return udp;
-}
-
 /**
  * The gateway's DNS and fake-IP pool, shared by both modes: answers, the
  * stack's and the proxy core's view of fake IPs, and mapping persistence
@@ -195,14 +180,17 @@ function startTproxyUdp(args: UpArgs, policy: Policy, log: Logger, port: number)
 type GatewayDns = ReturnType<typeof gatewayDns>;
 
 function gatewayDns(
-  args: UpArgs,
+  init: DataPlaneInit,
   upstreams: string[],
-  localAddress: string | undefined,
-  liveTo: (ip: number) => boolean,
+  liveTo: (ip: number, ip6: string | null) => boolean,
   saved: unknown,
   host: DataPlaneHost,
 ) {
-  const pool = new FakeIpPool({ cidr: args.fakePool, reserved: 4 }, liveTo);
+  const { args, localAddress } = init;
+  const localAddress6 = init.localAddress6 ?? undefined;
+  const ipv6 = init.ipv6 ?? args.ipv6;
+  // one index space: a fake's IPv4 and IPv6 addresses are live if either has flows
+  const pool: FakeIpPool = new FakeIpPool({ cidr: args.fakePool, reserved: 4, cidr6: ipv6 ? args.fakePool6 : null }, (ip) => liveTo(ip, pool.toV6(ip)));
   try {
     if (saved !== undefined) pool.load(saved as Parameters<FakeIpPool['load']>[0]);
   } catch {
@@ -219,18 +207,34 @@ function gatewayDns(
   setInterval(save, FAKE_IP_SAVE_MS).unref();
   const resolver = new Resolver({ timeout: 2000, tries: 2 });
   resolver.setServers(upstreams);
-  if (localAddress) resolver.setLocalAddress(localAddress);
-  const lookup = async (name: string) => {
-    const [a] = await resolver.resolve4(name);
-    if (!a) throw new Error(`${name}: no address`);
-    return a;
+  if (localAddress || localAddress6) resolver.setLocalAddress(localAddress ?? '0.0.0.0', localAddress6 ?? '::0');
+  // the real address of a mapped name: the family the client used first (it asked for that fake), then the other
+  const lookup = async (name: string, family: 4 | 6 = 4) => {
+    const order = !ipv6 ? [4] : family === 6 ? [6, 4] : [4, 6];
+    let last: unknown = new Error(`${name}: no address`);
+    for (const f of order) {
+      try {
+        const [a] = f === 6 ? await resolver.resolve6(name) : await resolver.resolve4(name);
+        if (a) return a;
+      } catch (e) {
+        last = e;
+      }
+    }
+    throw last;
   };
-  const dns = new DnsOverride({ hosts: new HostPatterns(args.hosts), pool, upstreams, timeoutMs: 2000, ttl: 10, localAddress });
+  const dns = new DnsOverride({ hosts: new HostPatterns(args.hosts), pool, upstreams, timeoutMs: 2000, ttl: 10, localAddress, localAddress6 });
   return {
     dns,
     save,
     hostnameOf: (ip: number) => (pool.contains(ip) ? pool.nameOf(ip) : undefined),
-    resolveTarget: async (dst: number) => {
+    hostnameOf6: (address: string) => pool.nameOf6(address),
+    resolveTarget: async (dst: number, dstText?: string) => {
+      if (dstText !== undefined && dstText.includes(':')) {
+        const ip = pool.fromV6(dstText);
+        if (ip === undefined) return dstText;
+        const name6 = pool.nameOf(ip);
+        return name6 === undefined ? null : lookup(name6, 6);
+      }
       if (!pool.contains(dst)) return ipv4ToString(dst);
       const name = pool.nameOf(dst);
       return name === undefined ? null : lookup(name);
@@ -239,11 +243,17 @@ function gatewayDns(
       lookup,
       isFakeAddress: (a: string) => {
         const ip = parseIpv4(a);
-        return ip !== null && pool.contains(ip);
+        return ip !== null ? pool.contains(ip) : pool.fromV6(a) !== undefined;
       },
     },
     counters: () => ({ ...prefixed('dns_', dns.counters), fake_mappings: pool.mappings, upstream_resolvers: upstreams.length }),
   };
+}
+
+/** The stack's liveness check for an IPv6 address, where the stack has one (IPv6 stacks). */
+function hasFlowsTo6(stack: Stack | null, address: string): boolean {
+  const s = stack as (Stack & { hasFlowsToAddress?: (a: string) => boolean }) | null;
+  return s?.hasFlowsToAddress?.(address) ?? false;
 }
 
 export function prefixed(p: string, o: object): Record<string, number> {

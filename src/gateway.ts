@@ -7,13 +7,13 @@ import { UsageError, type UpArgs } from './cli-args.js';
 import { pino } from 'pino';
 import { createLogger, type Logger } from './log.js';
 import { ip as ipInNetns } from './tun/ip-link.js';
-import { ipv4ToInt, parseCidr } from './cidr.js';
+import { bigIntToIpv6, ipv4ToInt, ipv6ToBigInt, parseCidr } from './cidr.js';
 import { openTun } from './tun/open-tun.js';
 import { adoptLinuxTun } from './tun/linux-tun.js';
 import { FaultyTun, parseFaultSpec } from './tun/faulty-tun.js';
 import type { TunDevice } from './tun/tun-device.js';
 import { ipv4ToString } from './stack/wire/addr.js';
-import { dryRunRouteAll, upRouteAll } from './routing/route-all.js';
+import { dryRunRouteAll, kernelHasIpv6, upRouteAll } from './routing/route-all.js';
 import { netnsAt, RouteJournal } from './routing/route-journal.js';
 import { installExitHandlers, restoreFromJournal } from './routing/restore.js';
 import type { RoutePlanConfig } from './routing/route-plan.js';
@@ -35,17 +35,30 @@ export function settleDataPlane(maxMs: number): Promise<void> {
   return settleInProcess(maxMs);
 }
 
+/** IPv6 on a TUN needs an MTU of 1280 or more: below it the kernel turns IPv6 off on the link. */
+const IPV6_MIN_MTU = 1280;
+
 export async function runUp(args: UpArgs): Promise<number> {
+  // IPv6 exists in this kernel: route-all takes ::/0 even with --ipv6 off (the stack refuses it), so nothing leaks
+  const v6Kernel = kernelHasIpv6();
+  const tunIpv6 = v6Kernel && args.mtu >= IPV6_MIN_MTU;
   const planCfg: RoutePlanConfig = {
     tunName: args.tunName,
     table: args.table,
     priorityBase: args.rulePriority,
     excludes: args.excludes,
+    route6: v6Kernel,
+    tunIpv6,
   };
   const pool = parseCidr(args.fakePool)!;
   const poolBase = ipv4ToInt(pool.address);
   const dnsAddress = ipv4ToString((poolBase + 2) >>> 0);
   const tunAddress = args.mode === 'per-host' ? `${ipv4ToString((poolBase + 1) >>> 0)}/32` : args.tunAddress;
+  // per-host: the IPv6 pool's second address (index 1, as the IPv4 TUN address); route-all: the ULA
+  const perHost6 = args.mode === 'per-host' && args.ipv6 && tunIpv6;
+  const tunAddress6 = args.mode === 'per-host'
+    ? perHost6 ? `${bigIntToIpv6(ipv6ToBigInt(parseCidr(args.fakePool6)!.address) + 1n)}/128` : undefined
+    : tunIpv6 ? args.tunAddress6 : undefined;
   if (args.dryRun) {
     const lines =
       args.mode === 'route-all'
@@ -53,7 +66,7 @@ export async function runUp(args: UpArgs): Promise<number> {
         : args.mode === 'redirect' || args.mode === 'tproxy'
           ? renderPlan(planIntercept(interceptConfig(args, dataPlaneUser(args)?.uid ?? 0)))
           : renderPlan(
-            planPerHost({ tunName: args.tunName, pool: args.fakePool, dnsAddress, resolvConf: args.resolvConf, resolvConfText: readFileSync(args.resolvConf, 'utf8') }),
+            planPerHost({ tunName: args.tunName, pool: args.fakePool, ...(perHost6 ? { pool6: args.fakePool6 } : {}), dnsAddress, resolvConf: args.resolvConf, resolvConfText: readFileSync(args.resolvConf, 'utf8') }),
           );
     process.stdout.write(lines.join('\n') + '\n');
     return 0;
@@ -87,7 +100,7 @@ export async function runUp(args: UpArgs): Promise<number> {
     ? null
     : args.adoptTun
       ? adoptLinuxTun(args.adoptTun.fd, args.adoptTun.name, { mtu: args.mtu })
-      : await openTun({ backend: args.tunBackend, name: args.tunName, mtu: args.mtu, addresses: [tunAddress], netns: args.netns });
+      : await openTun({ backend: args.tunBackend, name: args.tunName, mtu: args.mtu, addresses: [tunAddress, ...(tunAddress6 && !args.ephemeralNetns ? [tunAddress6] : [])], netns: args.netns });
   let stopDataPlane: (() => void) | null = null;
   let supervisor: Supervisor | null = null;
   installExitHandlers(
@@ -108,15 +121,25 @@ export async function runUp(args: UpArgs): Promise<number> {
   );
 
   const system = args.ephemeralNetns
-    ? setupInNetns(args, tun!.name, log)
+    ? setupInNetns(args, tun!.name, log, tunIpv6)
     : args.netns
       ? setupRouteAllElsewhere(args, planCfg, log)
       : intercepting
         ? setupIntercept(args, dropTo?.uid ?? 0, log)
         : args.mode === 'route-all'
           ? setupRouteAll(args, planCfg, log)
-          : setupPerHost(args, dnsAddress, log);
-  const init: DataPlaneInit = { args, tunAddress, localAddress: system.localAddress, dns: system.dns, intercept: system.intercept, fakeIps: loadFakeIps(args.stateDir) };
+          : setupPerHost(args, dnsAddress, log, perHost6);
+  const init: DataPlaneInit = {
+    args,
+    tunAddress,
+    localAddress: system.localAddress,
+    ...(system.localAddress6 !== undefined ? { localAddress6: system.localAddress6 } : {}),
+    // IPv6 relayed only when asked for and the TUN can carry it; else the stack refuses it and no AAAA fakes are given
+    ipv6: args.ipv6 && tunIpv6,
+    dns: system.dns,
+    intercept: system.intercept,
+    fakeIps: loadFakeIps(args.stateDir),
+  };
   const startedAt = new Date().toISOString();
   const snapshot = (live: LiveStatus, extra: Partial<StatusSnapshot> = {}): StatusSnapshot => ({
     pid: process.pid,
@@ -145,7 +168,7 @@ export async function runUp(args: UpArgs): Promise<number> {
     stopDataPlane = () => dp.stop();
     settleInProcess = (ms) => dp.settle(ms);
   }
-  log.info({ mode: args.mode, tun: tun?.name, mtu: tun?.mtu, uplink: system.uplink, plan: system.plan }, 'gateway up');
+  log.info({ mode: args.mode, tun: tun?.name, mtu: tun?.mtu, uplink: system.uplink, ...(system.uplink6 !== undefined ? { uplink6: system.uplink6 } : {}), ipv6: args.ipv6, plan: system.plan }, 'gateway up');
   return -1;
 }
 
@@ -154,6 +177,9 @@ interface SystemSetup {
   uplink: StatusSnapshot['uplink'];
   plan: string[];
   localAddress?: string;
+  /** The IPv6 uplink's address; null: route-all found no IPv6 uplink, so IPv6 destinations are refused. */
+  localAddress6?: string | null;
+  uplink6?: StatusSnapshot['uplink'] | null;
   dns?: DataPlaneInit['dns'];
   intercept?: DataPlaneInit['intercept'];
 }
@@ -164,12 +190,21 @@ interface SystemSetup {
  * the outer namespace's routes, so no policy routing is needed. DNS to any
  * address:53 is answered here (forwarded to this namespace's resolvers).
  */
-function setupInNetns(args: UpArgs, tunName: string, log: Logger): SystemSetup {
+function setupInNetns(args: UpArgs, tunName: string, log: Logger, tunIpv6: boolean): SystemSetup {
   const ns = args.netns!;
   // an adopted TUN came with its routes (set inside, where we could not go)
   if (!args.adoptTun) {
     ipInNetns(['link', 'set', 'dev', 'lo', 'up'], ns);
     ipInNetns(['route', 'add', 'default', 'dev', tunName], ns);
+    // IPv6 too; best effort: a new namespace has no other IPv6 route, so without these IPv6 is unreachable, never leaked
+    if (tunIpv6) {
+      try {
+        ipInNetns(['addr', 'add', args.tunAddress6, 'dev', tunName, 'nodad'], ns);
+        ipInNetns(['-6', 'route', 'add', 'default', 'dev', tunName], ns);
+      } catch (e) {
+        log.warn({ err: (e as Error).message }, 'no IPv6 in the namespace');
+      }
+    }
   }
   const upstreams = systemResolvers(args);
   if (upstreams.length === 0) log.warn({ resolvConf: args.resolvConf }, 'no nameserver to forward DNS to');
@@ -182,7 +217,14 @@ function setupInNetns(args: UpArgs, tunName: string, log: Logger): SystemSetup {
 
 function setupRouteAll(args: UpArgs, planCfg: RoutePlanConfig, log: Logger): SystemSetup {
   const route = upRouteAll({ ...planCfg, stateDir: args.stateDir, log: (l) => log.warn(l) });
-  const base: SystemSetup = { uplink: route.uplink, plan: route.steps.map((st) => st.desc), localAddress: route.uplink.source };
+  const base: SystemSetup = {
+    uplink: route.uplink,
+    uplink6: route.uplink6,
+    plan: route.steps.map((st) => st.desc),
+    localAddress: route.uplink.source,
+    // ::/0 goes into the TUN: without an IPv6 uplink the gateway's own IPv6 sockets would loop, so they are refused (null)
+    ...(planCfg.route6 ? { localAddress6: route.uplink6?.source ?? null } : {}),
+  };
   if (!args.dnsHijack) return base;
   const upstreams = systemResolvers(args);
   if (upstreams.length === 0) {
@@ -222,8 +264,8 @@ function interceptConfig(args: UpArgs, uid: number) {
   return { kind: args.mode as 'redirect' | 'tproxy', port: args.interceptPort, uid, excludes: args.excludes, table: args.table, priority: args.rulePriority };
 }
 
-function setupPerHost(args: UpArgs, dnsAddress: string, log: Logger): SystemSetup {
-  const h = upPerHost({ tunName: args.tunName, pool: args.fakePool, dnsAddress, resolvConf: args.resolvConf, stateDir: args.stateDir, log: (l) => log.warn(l) });
+function setupPerHost(args: UpArgs, dnsAddress: string, log: Logger, route6: boolean): SystemSetup {
+  const h = upPerHost({ tunName: args.tunName, pool: args.fakePool, ...(route6 ? { pool6: args.fakePool6 } : {}), dnsAddress, resolvConf: args.resolvConf, stateDir: args.stateDir, log: (l) => log.warn(l) });
   return { uplink: { dev: args.tunName, source: dnsAddress }, plan: h.steps.map((st) => st.desc), dns: { address: dnsAddress, upstreams: h.upstreams } };
 }
 

@@ -5,7 +5,9 @@
 // unprivileged gateway outside could not enter the namespace to open it
 // itself, the way slirp4netns and pasta get their TAP.
 import { loadTunAddon } from './tun/native-addon.js';
+import { existsSync } from 'node:fs';
 import { configureLink, ip } from './tun/ip-link.js';
+import { DEFAULT_TUN_ADDRESS6 } from './cli-args.js';
 
 /** The fd the parent listens on for the TUN. */
 export const TUN_HANDOFF_FD = 4;
@@ -24,6 +26,15 @@ export function runTunInside(argv: string[]): number {
   configureLink(tun.name, { mtu: Number(mtuText), addresses: [address] });
   ip(['link', 'set', 'dev', 'lo', 'up']);
   ip(['route', 'add', 'default', 'dev', tun.name]);
+  // IPv6 into the TUN as well; best effort: this new namespace has no other IPv6 route, so a failure leaves IPv6 unreachable, never leaked
+  if (Number(mtuText) >= 1280 && existsSync('/proc/net/if_inet6')) {
+    try {
+      ip(['addr', 'add', DEFAULT_TUN_ADDRESS6, 'dev', tun.name, 'nodad']);
+      ip(['-6', 'route', 'add', 'default', 'dev', tun.name]);
+    } catch {
+      // IPv6 disabled here
+    }
+  }
   addon.sendFd(TUN_HANDOFF_FD, tun.fd);
   return 0;
 }

@@ -32,9 +32,11 @@ export interface ProxyCoreOptions {
   log: Logger;
   /** Source address for direct dials (the uplink's in route-all mode). */
   localAddress?: string;
+  /** For IPv6 destinations (the IPv6 uplink's); null: no IPv6 path, IPv6 dials fail at once. */
+  localAddress6?: string | null;
   connectTimeoutMs: number;
-  /** Resolves a hostname for dialling (per-host mode: through the resolvers the system had). */
-  lookup?: (hostname: string) => Promise<string>;
+  /** Resolves a hostname for dialling (per-host mode: through the resolvers the system had); family: the one the client used, tried first. */
+  lookup?: (hostname: string, family?: 4 | 6) => Promise<string>;
   /** True for addresses of the fake-IP pool: without a hostname such a connection is stale. */
   isFakeAddress?: (address: string) => boolean;
   /**
@@ -298,17 +300,17 @@ export class ProxyCore {
   /** Opens the upstream side: direct (the real address of a mapped name), or through the rule's proxy. */
   private async dial(conn: Pick<InboundConnection, 'dst' | 'hostname'>, d: Decision): Promise<net.Socket> {
     const timeoutMs = this.opts.connectTimeoutMs;
-    const localAddress = this.opts.localAddress;
+    const { localAddress, localAddress6 } = this.opts;
     if (d.upstream) {
-      return dialViaProxy(d.upstream, { host: conn.hostname ?? conn.dst.address, port: conn.dst.port }, { localAddress, timeoutMs });
+      return dialViaProxy(d.upstream, { host: conn.hostname ?? conn.dst.address, port: conn.dst.port }, { localAddress, localAddress6, timeoutMs });
     }
-    return dialDirect(await this.target(conn), { localAddress, timeoutMs });
+    return dialDirect(await this.target(conn), { localAddress, localAddress6, timeoutMs });
   }
 
   /** Where to dial: the original destination, or the real address of a mapped hostname. */
   private async target(conn: Pick<InboundConnection, 'dst' | 'hostname'>): Promise<Endpoint> {
     if (conn.hostname === undefined || !this.opts.lookup || !this.opts.isFakeAddress?.(conn.dst.address)) return conn.dst;
-    const address = await this.opts.lookup(conn.hostname);
+    const address = await this.opts.lookup(conn.hostname, conn.dst.family);
     return { family: isIP(address) === 6 ? 6 : 4, address, port: conn.dst.port };
   }
 }

@@ -1,12 +1,17 @@
 // Opens the upstream side of a proxied connection. Direct dials bind to the
 // uplink source address: the route-all policy rule sends sockets bound there
 // through the main table, so the gateway never loops back into its own TUN.
+// IPv6 destinations bind the IPv6 uplink's address (localAddress6) the same
+// way; when route-all found no IPv6 uplink (null) they are refused at once,
+// since ::/0 goes into the TUN and an unbound socket would loop.
 import net, { isIP } from 'node:net';
 import type { Endpoint } from '../stack/contracts.js';
 
 export interface DialOptions {
-  /** Source address to bind (the uplink's), or undefined to let the kernel choose. */
+  /** Source address to bind for IPv4 destinations (the uplink's), or undefined to let the kernel choose. */
   localAddress?: string;
+  /** The same for IPv6 destinations; null: there is no direct IPv6 path (route-all without an IPv6 uplink), refuse them. */
+  localAddress6?: string | null;
   timeoutMs: number;
 }
 
@@ -37,14 +42,23 @@ export function classifyDialError(err: NodeJS.ErrnoException): DialError['kind']
   }
 }
 
+/** The source address for a destination: by its family; a name goes with the IPv4 one, as before. */
+export function localAddressFor(dst: Endpoint, opts: Pick<DialOptions, 'localAddress' | 'localAddress6'>): string | null | undefined {
+  return isIP(dst.address) === 6 ? opts.localAddress6 : opts.localAddress;
+}
+
 export function dialDirect(dst: Endpoint, opts: DialOptions): Promise<net.Socket> {
+  const localAddress = localAddressFor(dst, opts);
+  if (localAddress === null) {
+    return Promise.reject(new DialError(`connect to [${dst.address}]:${dst.port}: no IPv6 uplink (the host has no IPv6 default route)`, 'unreachable', 'ENETUNREACH'));
+  }
   return new Promise((resolve, reject) => {
     const sock = net.connect({
       host: dst.address,
       port: dst.port,
       // a name (explicit proxy) is resolved by the system, either family
       family: isIP(dst.address) ? dst.family : undefined,
-      localAddress: opts.localAddress,
+      localAddress,
       noDelay: true,
       allowHalfOpen: true,
     });

@@ -14,6 +14,8 @@ export interface PerHostPlanConfig {
   tunName: string;
   /** The fake-IP pool, e.g. 198.18.0.0/15. */
   pool: string;
+  /** Its IPv6 side (fc00::/18), routed into the TUN too; absent with --ipv6 off (AAAA gets NODATA, nothing to route). */
+  pool6?: string;
   /** The gateway's DNS address inside the pool. */
   dnsAddress: string;
   resolvConf: string;
@@ -40,7 +42,20 @@ export function overrideResolvConf(text: string, dnsAddress: string): string {
 export function planPerHost(cfg: PerHostPlanConfig): Step[] {
   const pool = parseCidr(cfg.pool);
   if (!pool || pool.family !== 4) throw new Error(`--fake-pool: "${cfg.pool}" is not an IPv4 CIDR`);
+  const pool6 = cfg.pool6 === undefined ? null : parseCidr(cfg.pool6);
+  if (pool6 !== null && pool6.family !== 6) throw new Error(`--fake-pool6: "${cfg.pool6}" is not an IPv6 CIDR`);
+  const v6: Step[] = pool6
+    ? [
+        {
+          kind: 'ip',
+          do: ['-6', 'route', 'add', pool6.text, 'dev', cfg.tunName],
+          undo: ['-6', 'route', 'del', pool6.text, 'dev', cfg.tunName],
+          desc: `IPv6 fake IPs ${pool6.text} into ${cfg.tunName}`,
+        },
+      ]
+    : [];
   return [
+    ...v6,
     {
       kind: 'ip',
       do: ['-4', 'route', 'add', pool.text, 'dev', cfg.tunName],

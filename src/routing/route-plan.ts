@@ -35,6 +35,12 @@ export interface RoutePlanConfig {
   excludes: string[];
   /** Also steer IPv6: ::/0 into the TUN, with its own bypass rules (default false here; route-all always sets it). */
   route6?: boolean;
+  /**
+   * The TUN carries IPv6 (default true). False when it cannot (an MTU below
+   * 1280 turns IPv6 off on a link): table T then holds `prohibit default`, so
+   * IPv6 fails at once (EACCES) instead of leaking around the gateway.
+   */
+  tunIpv6?: boolean;
   /** Keep traffic addressed to the uplink's next hop direct (default true). */
   keepGatewayDirect?: boolean;
   /**
@@ -188,12 +194,13 @@ function planRoute6(cfg: RoutePlanConfig, uplink6: Uplink6 | null, excludes6: st
       throw new RoutePlanError(`IPv6 uplink gateway "${uplink6.gateway}" is not an IPv6 address`);
     }
   }
+  const target = cfg.tunIpv6 === false ? ['prohibit', 'default'] : ['default', 'dev', cfg.tunName];
   const steps: Step[] = [
     {
       kind: 'ip',
-      do: ['-6', 'route', 'add', 'default', 'dev', cfg.tunName, 'table', table],
-      undo: ['-6', 'route', 'del', 'default', 'dev', cfg.tunName, 'table', table],
-      desc: `IPv6 table ${table}: everything to ${cfg.tunName}`,
+      do: ['-6', 'route', 'add', ...target, 'table', table],
+      undo: ['-6', 'route', 'del', ...target, 'table', table],
+      desc: cfg.tunIpv6 === false ? `IPv6 table ${table}: prohibit (the TUN's MTU is below IPv6's 1280)` : `IPv6 table ${table}: everything to ${cfg.tunName}`,
     },
   ];
   let p = cfg.priorityBase;

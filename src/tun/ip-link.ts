@@ -31,7 +31,8 @@ export function configureLink(name: string, cfg: LinkConfig): void {
   const ns = cfg.netns;
   ip(['link', 'set', 'dev', name, 'mtu', String(cfg.mtu)], ns);
   if (cfg.txQueueLen !== undefined) ip(['link', 'set', 'dev', name, 'txqueuelen', String(cfg.txQueueLen)], ns);
-  for (const a of cfg.addresses ?? []) ip(['addr', 'add', a, 'dev', name], ns);
+  // IPv6: no duplicate address detection (nobody else is on a TUN): usable at once, not tentative for a second or two
+  for (const a of cfg.addresses ?? []) ip(['addr', 'add', a, 'dev', name, ...(a.includes(':') ? ['nodad'] : [])], ns);
   if (cfg.up ?? true) ip(['link', 'set', 'dev', name, 'up'], ns);
 }
 

@@ -134,3 +134,8 @@ t.test('discoverUplink6: default route (RA style), prefsrc, none, unreachable on
   const multi: IpExecSync = () => ({ stdout: '[{"dst":"default","nexthops":[{"gateway":"fe80::1","dev":"a"},{"gateway":"fe80::2","dev":"b"}]}]', stderr: '' });
   t.throws(() => discoverUplink6(multi), /IPv6 default route is multipath/);
 });
+
+t.test('a TUN without IPv6 (MTU below 1280): table T prohibits, nothing leaks', async (t) => {
+  const [first] = v6(planRouteAll({ ...base, tunIpv6: false }, uplink, up6));
+  t.strictSame(first, { kind: 'ip', do: ['-6', 'route', 'add', 'prohibit', 'default', 'table', '2022'], undo: ['-6', 'route', 'del', 'prohibit', 'default', 'table', '2022'], desc: '' });
+});
