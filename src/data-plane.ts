@@ -21,6 +21,7 @@ import { DnsOverride } from './routing/dns-override.js';
 import { ExplicitProxy } from './proxy/explicit-proxy.js';
 import { metricsRegistry, serveMetrics } from './metrics.js';
 import { InterceptInbound } from './proxy/intercept-inbound.js';
+import { TproxyUdp } from './proxy/tproxy-udp.js';
 
 const TICK_MS = 10;
 const STATUS_MS = 1000;
@@ -41,7 +42,7 @@ export interface DataPlaneInit {
   dns?: { address: string; upstreams: string[] };
   /** Fake-IP mappings the previous run saved. */
   fakeIps?: unknown;
-  /** redirect and tproxy modes: the listener nftables sends TCP to. */
+  /** redirect and tproxy modes: the listener nftables sends TCP to (tproxy: and UDP, same port). */
   intercept?: { kind: 'redirect' | 'tproxy'; port: number };
 }
 
@@ -84,6 +85,7 @@ export async function startDataPlane(init: DataPlaneInit, dev: TunDevice | null,
   const s = dev ? (stack = startStack(init, dev, policy, core, d, log)) : null;
   const intercept = init.intercept ? new InterceptInbound(core, init.intercept.kind) : null;
   if (intercept) await intercept.listen(init.intercept!.port);
+  const udpTproxy = init.intercept?.kind === 'tproxy' ? startTproxyUdp(args, policy, log, init.intercept.port) : null;
 
   const publish = () =>
     host.publish({
@@ -94,6 +96,7 @@ export async function startDataPlane(init: DataPlaneInit, dev: TunDevice | null,
         ...s?.udp?.counters,
         ...prefixed('proxy_', core.counters),
         ...(intercept ? prefixed(`${init.intercept!.kind}_`, intercept.counters) : {}),
+        ...(udpTproxy ? prefixed('tproxy_', udpTproxy.counters) : {}),
         ...(dev instanceof FaultyTun ? { ...prefixed('fault_rx_', dev.counters.rx), ...prefixed('fault_tx_', dev.counters.tx) } : {}),
         ...d?.counters(),
       },
@@ -113,6 +116,7 @@ export async function startDataPlane(init: DataPlaneInit, dev: TunDevice | null,
     stop() {
       try {
         intercept?.close();
+        udpTproxy?.close();
         s?.abortAll();
         s?.udp?.closeAll();
         dev?.flushTx();
@@ -170,6 +174,22 @@ function startStack(init: DataPlaneInit, dev: TunDevice, policy: Policy, core: P
   });
 
   return s;
+}
+
+/** tproxy's UDP: relayed direct unless a rule rejects it (no SOCKS5 UDP), logged like the TUN's UDP flows. Binds while still root. */
+function startTproxyUdp(args: UpArgs, policy: Policy, log: Logger, port: number): TproxyUdp {
+  const udp = new TproxyUdp({
+    idleMs: args.udpIdleMs,
+    maxFlows: args.maxUdpFlows,
+    admit: (src, dst) => {
+      const dec = policy.decide({ protocol: 'udp', dstAddress: dst.address, dstPort: dst.port, srcAddress: src.address });
+      return { rule: dec.rule, action: dec.action === 'reject' ? 'reject' : 'direct' };
+    },
+    onFlowEnd: (e) => log.info({ inbound: 'tproxy', proto: 'udp', ...e }, 'conn'),
+    onError: (err) => log.error({ err }, 'tproxy UDP socket failed'),
+  });
+  udp.listen(port);
+  return udp;
 }
 
 /**

@@ -29,6 +29,8 @@ export interface TproxyUdpOptions {
   onFlowEnd?: (e: TproxyUdpFlowEnd) => void;
   /** A transparent socket failed (its poll reported an error): it reads no more. */
   onError?: (err: Error) => void;
+  /** Sends a reply from `from` to `to`: bytes sent, -1 dropped (buffer full); throws on failure. Default: the raw reply socket. Tests replace it. */
+  sendReply?: (from: Endpoint, to: Endpoint, msg: Buffer) => number;
 }
 
 export interface TproxyUdpFlowEnd {
@@ -178,11 +180,13 @@ export class TproxyUdp {
         this.counters.udpDropped++;
         continue;
       }
-      this.onDatagram(d.src, d.dst, this.buf.subarray(0, d.length));
+      this.input(d.src, d.dst, this.buf.subarray(0, d.length));
     }
   }
 
-  private onDatagram(src: Endpoint, dst: Endpoint, payload: Buffer): void {
+  /** One datagram from the client src to its original destination dst; payload is only valid during the call. */
+  input(src: Endpoint, dst: Endpoint, payload: Buffer): void {
+    if (this.closed) return;
     if (dst.port === this.port && (this.localAddresses.has(dst.address) || dst.address.startsWith('127.'))) {
       // sent straight to our port, not through TPROXY: relaying it would loop back to us
       this.counters.udpNotIntercepted++;
@@ -231,15 +235,19 @@ export class TproxyUdp {
   }
 
   private reply(flow: Flow, msg: Buffer): void {
-    const side = this.sides.find((s) => s.family === flow.dst.family);
-    if (!side) return;
     try {
-      const n = loadTunAddon().udpSendFrom(side.replyFd, msg, flow.dst.address, flow.dst.port, flow.src.address, flow.src.port);
+      const n = this.opts.sendReply ? this.opts.sendReply(flow.dst, flow.src, msg) : this.sendFrom(flow.dst, flow.src, msg);
       if (n < 0) this.counters.udpDropped++;
       else this.counters.udpOut++;
     } catch {
       this.counters.udpReplyErrors++;
     }
+  }
+
+  private sendFrom(from: Endpoint, to: Endpoint, msg: Buffer): number {
+    const side = this.sides.find((s) => s.family === from.family);
+    if (!side) throw new Error(`no IPv${from.family} reply socket`);
+    return loadTunAddon().udpSendFrom(side.replyFd, msg, from.address, from.port, to.address, to.port);
   }
 
   private end(flow: Flow, end: string): void {

@@ -106,8 +106,16 @@ t.test('tproxy: UDP over IPv4 and IPv6 relayed byte for byte, replies from the o
   t.equal(dnsLine.inbound, 'tproxy');
   t.equal(dnsLine.proto, 'udp');
 
-  const status = JSON.parse((await nsExec(router, tunsteerArgv(['status', '--state-dir', dir, '--json']))).stdout).status;
+  // straight to the port from the router itself (not through TPROXY): dropped, not relayed back to ourselves
+  await nsExec(router, [process.execPath, '-e', "const s=require('dgram').createSocket('udp4');s.send('x',15001,'127.0.0.1',()=>s.close())"], { env: { ...process.env, NODE_OPTIONS: '' } });
+  let status: Record<string, any> = {};
+  for (let i = 0; i < 50; i++) {
+    status = JSON.parse((await nsExec(router, tunsteerArgv(['status', '--state-dir', dir, '--json']))).stdout).status;
+    if ((status.counters ?? status).tproxy_udpNotIntercepted >= 1) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
   const c = status.counters ?? status;
+  t.equal(c.tproxy_udpNotIntercepted, 1, 'a datagram sent straight to the port is dropped and counted');
   t.ok(c.tproxy_udpRejected >= 1, `rejected datagrams counted: ${c.tproxy_udpRejected}`);
   t.ok(c.tproxy_udpFlowsTotal >= 4, `flows: ${c.tproxy_udpFlowsTotal}`);
   t.equal(c.tproxy_udpReplyErrors, 0);
