@@ -42,7 +42,8 @@ import {
 } from './wire/datagram-writer.js';
 import { UdpSessions, type UdpFlowEnd, type UdpFlowKey, type UdpOutput, type UdpSessionOptions } from './udp/udp-sessions.js';
 import { ipv4ToString, parseIpv4 } from './wire/addr.js';
-import { TcpConnection } from './tcp/tcp-connection.js';
+import { StatelessSegment, TcpConnection } from './tcp/tcp-connection.js';
+import { SynCookies, TUPLE_WORDS_V6, newCookieDecoded } from './tcp/syn-cookie.js';
 import { TcpStream, type ConnectionPort } from './tcp/tcp-stream.js';
 import type { InboundConnection, RejectHow } from '../proxy/inbound.js';
 
@@ -76,11 +77,17 @@ export interface StackOptions {
   maxPending: number;
   /**
    * Half-open connections (SYN seen, handshake not complete): the SYN backlog.
-   * When full, a new SYN evicts the oldest half-open entry (a flood's spoofed
-   * SYNs never complete, a real client completes within an RTT), so memory is
+   * When full, a new SYN is answered with a SYN cookie and leaves no state
+   * (synCookies), or evicts the oldest half-open entry; either way memory is
    * bounded and real clients still get in.
    */
   maxHalfOpen: number;
+  /**
+   * With the SYN backlog full, answer SYNs with SYN cookies (RFC 4987 §3.6, as
+   * Linux does): the client's ACK then creates the connection. Default true;
+   * false evicts the oldest half-open entry instead.
+   */
+  synCookies: boolean;
   /** A half-open connection older than this is reset (Linux gives up after ~63 s of SYN-ACK retries). */
   halfOpenTimeoutMs: number;
   /** Readable/writable high-water mark of each TcpStream. */
@@ -117,6 +124,9 @@ export interface StackCounters {
   tcpPending: number;
   /** Connections whose handshake has not completed (SYN-RECEIVED). */
   tcpHalfOpen: number;
+  /** SYNs answered with a SYN cookie (the backlog was full), and cookie ACKs that opened a connection. */
+  synCookiesSent: number;
+  synCookiesAccepted: number;
   tcpTotal: number;
   synRefused: number;
   dnsQueries: number;
@@ -201,7 +211,7 @@ class TcpFlow implements TcpSink, ConnectionPort, InboundConnection {
   }
   reject(how: RejectHow): void {
     if (this.closed) return;
-    if (how === 'unreachable' && this.pending) {
+    if (how === 'unreachable' && this.pending && this.halfOpen) {
       // The client still waits for its SYN-ACK: tell it the host cannot be reached, as a router would.
       this.stack.sendTcpHostUnreachable(this);
       this.stack.run(this, RUN_DROP, null, 0);
@@ -254,6 +264,9 @@ class TcpFlow implements TcpSink, ConnectionPort, InboundConnection {
   }
 }
 
+/** Flowless ACKs are checked for cookies until this long after the last cookie went out (two key periods). */
+const COOKIE_RECENT_MS = 130_000;
+
 const RUN_ACCEPT = 0;
 const RUN_ABORT = 1;
 /** Abort without a RST to a connection not yet answered (SYN backlog eviction). */
@@ -274,6 +287,8 @@ export class Stack implements UdpOutput {
     tcpActive: 0,
     tcpPending: 0,
     tcpHalfOpen: 0,
+    synCookiesSent: 0,
+    synCookiesAccepted: 0,
     tcpTotal: 0,
     synRefused: 0,
     dnsQueries: 0,
@@ -331,6 +346,7 @@ export class Stack implements UdpOutput {
       maxConnections: opts.maxConnections ?? 100_000,
       maxPending: opts.maxPending ?? 4096,
       maxHalfOpen: opts.maxHalfOpen ?? 4096,
+      synCookies: opts.synCookies ?? true,
       halfOpenTimeoutMs: opts.halfOpenTimeoutMs ?? 20_000,
       streamHighWaterMark: opts.streamHighWaterMark ?? 256 * 1024,
       memoryBudget: opts.memoryBudget ?? 0,
@@ -579,6 +595,7 @@ export class Stack implements UdpOutput {
     }
     if (flow === undefined) {
       if ((flags & (SYN | ACK | RST | FIN)) === SYN) return this.openFlow(src, dst, sport, dport, now);
+      if ((flags & (SYN | ACK | RST)) === ACK && now - this.lastCookieAt < COOKIE_RECENT_MS && this.openFromCookie(src, dst, sport, dport, now)) return;
       this.drops.count(Drop.no_flow);
       if ((flags & RST) === 0) this.replyRst(src, dst, sport, dport, seg);
       return;
@@ -595,7 +612,10 @@ export class Stack implements UdpOutput {
       this.replyRst(src, dst, sport, dport, this.seg);
       return;
     }
-    if (this.counters.tcpHalfOpen >= this.opts.maxHalfOpen) this.evictOldestHalfOpen();
+    if (this.counters.tcpHalfOpen >= this.opts.maxHalfOpen) {
+      if (this.opts.synCookies) return this.sendCookie(src, dst, sport, dport, now);
+      this.evictOldestHalfOpen();
+    }
     const flow = new TcpFlow(this, src, dst, sport, dport);
     const v6 = isIp6Id(src);
     if (v6) {
@@ -607,13 +627,79 @@ export class Stack implements UdpOutput {
     flow.bornAt = now;
     this.halfOpenQueue.push(flow);
     this.counters.tcpHalfOpen++;
-    this.flows.set4(src, dst, sport, dport, flow);
-    this.perServer.set(dst, (this.perServer.get(dst) ?? 0) + 1);
+    this.addFlow(flow);
+  }
+
+  /** Files a new flow (its IPv6 ids already acquired) and hands it to the proxy core. */
+  private addFlow(flow: TcpFlow): void {
+    this.flows.set4(flow.clientIp, flow.serverIp, flow.clientPort, flow.serverPort, flow);
+    this.perServer.set(flow.serverIp, (this.perServer.get(flow.serverIp) ?? 0) + 1);
     this.counters.tcpActive++;
     this.counters.tcpPending++;
     this.counters.tcpTotal++;
     this.reschedule(flow);
+    this.account(flow);
     this.onConnect(flow);
+  }
+
+  private readonly cookies = new SynCookies();
+  private readonly cookieSeg = new StatelessSegment();
+  private readonly cookieDecoded = newCookieDecoded();
+  /** When the last cookie went out: flowless ACKs are checked for cookies only for a while after. */
+  private lastCookieAt = -Infinity;
+
+  /** The 4-tuple as words for the cookie codec (an IPv6 id unfolded into its address). */
+  private cookieTuple(src: number, dst: number, sport: number, dport: number): number {
+    const c = this.cookies;
+    if (!isIp6Id(src)) return c.setV4(src, dst, sport, dport);
+    const w = c.tuple;
+    for (let k = 0; k < 4; k++) {
+      w[k] = this.ip6.word(src, k);
+      w[4 + k] = this.ip6.word(dst, k);
+    }
+    w[8] = ((sport << 16) | dport) >>> 0;
+    return TUPLE_WORDS_V6;
+  }
+
+  /** The SYN backlog is full: answer with a SYN cookie and keep nothing (RFC 4987 §3.6). */
+  private sendCookie(src: number, dst: number, sport: number, dport: number, now: number): void {
+    const seg = this.seg;
+    const iss = this.cookies.make(this.cookieTuple(src, dst, sport, dport), seg.seq, seg.mss, now);
+    TcpConnection.cookieSynAck(this.cookieSeg, isIp6Id(src) ? this.tcpOpts6 : this.tcpOpts, iss, seg, now);
+    this.commit(writeTcpSegment(this.dev.txSlot(), dst, src, dport, sport, this.cookieSeg, this.ip6));
+    this.counters.synCookiesSent++;
+    this.lastCookieAt = now;
+  }
+
+  /**
+   * An ACK without a flow: when ack - 1 is one of our cookies the connection is
+   * created ESTABLISHED (not half-open) and, like any new one, waits for the
+   * proxy core's accept. False when it is not a cookie.
+   */
+  private openFromCookie(src: number, dst: number, sport: number, dport: number, now: number): boolean {
+    const seg = this.seg;
+    const d = this.cookieDecoded;
+    if (!this.cookies.checkAck(this.cookieTuple(src, dst, sport, dport), seg.seq, seg.ack, seg.tsVal, seg.tsEcr, now, d)) return false;
+    const overLimit = this.flows.size >= this.opts.maxConnections || this.counters.tcpPending >= this.opts.maxPending;
+    if (overLimit || this.overBudget()) {
+      this.counters.synRefused++;
+      this.drops.count(overLimit ? Drop.syn_over_limit : Drop.syn_over_memory);
+      this.replyRst(src, dst, sport, dport, seg);
+      return true;
+    }
+    const flow = new TcpFlow(this, src, dst, sport, dport);
+    const v6 = isIp6Id(src);
+    if (v6) {
+      this.ip6.acquire(src);
+      this.ip6.acquire(dst);
+    }
+    flow.halfOpen = false;
+    flow.clientIsn = (seg.seq - 1) >>> 0;
+    flow.bornAt = now;
+    flow.conn = TcpConnection.fromCookie(flow, v6 ? this.tcpOpts6 : this.tcpOpts, (seg.ack - 1) >>> 0, seg, d, now);
+    this.counters.synCookiesAccepted++;
+    this.addFlow(flow);
+    return true;
   }
 
   /**

@@ -135,7 +135,7 @@ t.test('without a budget nothing is refused for memory', async (t) => {
 t.test('SYN backlog: when full the oldest half-open entry is evicted; stale ones expire; completed ones leave it', async (t) => {
   const dev = new MemoryTun({ mtu: 1500 });
   const conns: InboundConnection[] = [];
-  const stack = new Stack(dev, (c) => conns.push(c), { maxHalfOpen: 2, halfOpenTimeoutMs: 1000 });
+  const stack = new Stack(dev, (c) => conns.push(c), { maxHalfOpen: 2, halfOpenTimeoutMs: 1000, synCookies: false });
   rawSyn(stack, 50000, 0);
   rawSyn(stack, 50001, 1);
   t.equal(stack.counters.tcpHalfOpen, 2);
