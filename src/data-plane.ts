@@ -131,31 +131,43 @@ function startStack(init: DataPlaneInit, dev: TunDevice, policy: Policy, core: P
   const { args } = init;
   const errorLog = new RateLimit(10_000);
   const dnsAt = init.dns ? (init.dns.address === '*' ? -1 : parseIpv4(init.dns.address)!) : 0;
+  // UDP flow keys hold IPv6 addresses as the stack's interned ids: their text comes from the stack
+  let text = (ip: number) => ipv4ToString(ip);
+  const hostOf = (ip: number) => {
+    const t = text(ip);
+    return t.includes(':') ? d?.hostnameOf6(t) : d?.hostnameOf(ip);
+  };
   const s = new Stack(dev, (c) => core.handle(c), {
+    ipv6: init.ipv6 ?? args.ipv6,
     maxConnections: args.maxConnections,
     memoryBudget: args.memoryBudgetMb * 1024 * 1024,
     tcp: { rcvBuf: args.tcpRcvBuf, sndBuf: args.tcpSndBuf },
     onUdpFlowEnd: (e) => log.info({ inbound: 'tun', proto: 'udp', ...e }, 'conn'),
-    ...(d ? { hostnameOf: d.hostnameOf, dns: { address: dnsAt, answer: (q: Buffer) => d.dns.answer(q) } } : {}),
+    ...(d ? { hostnameOf: d.hostnameOf, hostnameOf6: d.hostnameOf6, dns: { address: dnsAt, answer: (q: Buffer) => d.dns.answer(q) } } : {}),
     udp: {
       idleMs: args.udpIdleMs,
       maxFlows: args.maxUdpFlows,
       blockQuic: args.blockQuic,
       localAddress: init.localAddress,
+      // null (no IPv6 uplink): IPv6 flows are rejected in admit below
+      ...(init.localAddress6 ? { localAddress6: init.localAddress6 } : {}),
       ...(d ? { resolveTarget: d.resolveTarget } : {}),
       // UDP is relayed direct: a proxy rule cannot carry it (no SOCKS5 UDP yet), so only reject applies
       admit: (f) => {
+        // no IPv6 uplink while ::/0 goes into the TUN: an unbound IPv6 socket would send into our own TUN (a loop)
+        if (init.localAddress6 === null && text(f.serverIp).includes(':')) return { rule: 'no IPv6 uplink', action: 'reject' };
         const dec = policy.decide({
-          hostname: d?.hostnameOf(f.serverIp),
+          hostname: hostOf(f.serverIp),
           protocol: 'udp',
-          dstAddress: ipv4ToString(f.serverIp),
+          dstAddress: text(f.serverIp),
           dstPort: f.serverPort,
-          srcAddress: ipv4ToString(f.clientIp),
+          srcAddress: text(f.clientIp),
         });
         return { rule: dec.rule, action: dec.action === 'reject' ? 'reject' : 'direct' };
       },
     },
   });
+  text = (ip: number) => s.addressText(ip);
   dev.start((batch) => {
     const now = performance.now();
     try {
@@ -208,6 +220,8 @@ function gatewayDns(
 ) {
   const { args, localAddress } = init;
   const localAddress6 = init.localAddress6 ?? undefined;
+  // IPv6 resolvers are unreachable without an IPv6 uplink (and asking them would loop through the TUN)
+  if (init.localAddress6 === null) upstreams = upstreams.filter((u) => !u.replace(/^\[/, '').includes(':') || /^[^:]+:\d+$/.test(u));
   const ipv6 = init.ipv6 ?? args.ipv6;
   // one index space: a fake's IPv4 and IPv6 addresses are live if either has flows
   const pool: FakeIpPool = new FakeIpPool({ cidr: args.fakePool, reserved: 4, cidr6: ipv6 ? args.fakePool6 : null }, (ip) => liveTo(ip, pool.toV6(ip)));
