@@ -187,7 +187,7 @@ export class TproxyUdp {
   /** One datagram from the client src to its original destination dst; payload is only valid during the call. */
   input(src: Endpoint, dst: Endpoint, payload: Buffer): void {
     if (this.closed) return;
-    if (dst.port === this.port && (this.localAddresses.has(dst.address) || dst.address.startsWith('127.'))) {
+    if (dst.port === this.port && this.isLocal(dst.address)) {
       // sent straight to our port, not through TPROXY: relaying it would loop back to us
       this.counters.udpNotIntercepted++;
       return;
@@ -214,6 +214,13 @@ export class TproxyUdp {
     flow.sock.send(Buffer.from(payload), dst.port, dst.address, (err) => {
       if (err) this.counters.udpDropped++;
     });
+  }
+
+  /** An address of this host; the list is read again on a miss (addresses come and go), which only datagrams to our own port pay for. */
+  private isLocal(address: string): boolean {
+    if (address.startsWith('127.') || this.localAddresses.has(address)) return true;
+    this.localAddresses = hostAddresses();
+    return this.localAddresses.has(address);
   }
 
   private open(key: string, src: Endpoint, dst: Endpoint, now: number, verdict: { rule: string; action: string }): Flow {

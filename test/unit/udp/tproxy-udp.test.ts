@@ -165,3 +165,14 @@ t.test('a reply the reply socket cannot send is counted, the flow goes on', asyn
   t.equal(h.relay.counters.udpOut, 1);
   t.equal(h.relay.size, 1);
 });
+
+t.test("a datagram to our own port on one of this host's addresses is not relayed (it would come back to us)", async (t) => {
+  const h = harness(t);
+  // not listening: our port is 0 here
+  const addresses = Object.values((await import('node:os')).networkInterfaces()).flatMap((l) => (l ?? []).map((a) => a.address));
+  h.relay.input(ep('127.0.0.1', 40001), ep('127.0.0.1', 0), Buffer.from('x'));
+  h.relay.input(ep('::1', 40001), ep('::1', 0), Buffer.from('x'));
+  for (const a of addresses) h.relay.input(ep('127.0.0.1', 40001), ep(a, 0), Buffer.from('x'));
+  t.equal(h.relay.counters.udpNotIntercepted, 2 + addresses.length);
+  t.equal(h.relay.size, 0);
+});
