@@ -38,7 +38,31 @@ export async function makeTopology(t: TeardownHost, opts: { mtu?: number } = {})
   return { client, servers, www, tmp };
 }
 
-export async function startNginx(t: TeardownHost, topo: Topology): Promise<NsChild> {
+/** IPv6 test hosts (addIpv6): the client's veth end, the servers' end, and the servers' own addresses. */
+export const CLIENT_IP6 = '2001:db8:1::1';
+export const SERVERS_LINK_IP6 = '2001:db8:1::2';
+export const NGINX_IP6 = '2001:db8:10::10';
+export const IPERF_IP6 = '2001:db8:10::11';
+
+/**
+ * Adds IPv6 to a topology: 2001:db8:1::/64 on the veth (nodad, so usable at
+ * once), the client's IPv6 default route via the servers' end, and the
+ * servers' hosts on their lo. Returns the veth names.
+ */
+export async function addIpv6(topo: Topology): Promise<{ clientIf: string; serversIf: string }> {
+  const dev = async (ns: string) => {
+    const r = await nsExec(ns, ['ip', '-o', 'link', 'show', 'type', 'veth']);
+    return r.stdout.split(':')[1].trim().split('@')[0];
+  };
+  const [clientIf, serversIf] = await Promise.all([dev(topo.client), dev(topo.servers)]);
+  await nsExec(topo.client, ['ip', '-6', 'addr', 'add', `${CLIENT_IP6}/64`, 'dev', clientIf, 'nodad']);
+  await nsExec(topo.servers, ['ip', '-6', 'addr', 'add', `${SERVERS_LINK_IP6}/64`, 'dev', serversIf, 'nodad']);
+  await nsExec(topo.client, ['ip', '-6', 'route', 'add', 'default', 'via', SERVERS_LINK_IP6, 'dev', clientIf]);
+  for (const ip of [NGINX_IP6, IPERF_IP6]) await nsExec(topo.servers, ['ip', '-6', 'addr', 'add', `${ip}/128`, 'dev', 'lo', 'nodad']);
+  return { clientIf, serversIf };
+}
+
+export async function startNginx(t: TeardownHost, topo: Topology, opts: { ipv6?: boolean } = {}): Promise<NsChild> {
   const conf = join(topo.tmp, 'nginx.conf');
   writeFileSync(
     conf,
@@ -59,7 +83,7 @@ http {
   scgi_temp_path ${topo.tmp}/scgi;
   keepalive_requests 100000;
   server {
-    listen ${NGINX_IP}:80 reuseport backlog=4096;
+    listen ${NGINX_IP}:80 reuseport backlog=4096;${opts.ipv6 ? `\n    listen [${NGINX_IP6}]:80 reuseport backlog=4096;` : ''}
     root ${topo.www};
     location = /hello { return 200 "hello from nginx\\n"; }
   }
