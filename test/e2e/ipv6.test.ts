@@ -177,3 +177,29 @@ t.test('per-host --ipv6 off: AAAA of a mapped name is NODATA, the IPv6 pool is n
   t.equal((await gw.exited()).code, 143);
   t.equal((await snapshotRouting(topo.client)).text, before.text);
 });
+
+t.test('route-all without an IPv6 default route: ::/0 still into the TUN, IPv6 connects fail fast, nothing leaks or loops', async (t) => {
+  const via = (await nsExec(topo.client, ['ip', '-6', 'route', 'show', 'default'])).stdout.trim();
+  await nsExec(topo.client, ['ip', '-6', 'route', 'del', 'default']);
+  t.teardown(() => nsExec(topo.client, ['sh', '-c', `ip -6 route replace ${via}`], { allowFail: true }));
+  const noV6 = await snapshotRouting(topo.client);
+  const stateDir = join(topo.tmp, 'state-nov6');
+  const gw = startGateway(t, topo.client, ['--mode', 'route-all', '--state-dir', stateDir, '--tun-name', 'tsv5']);
+  await waitForGateway(topo.client, stateDir, gw);
+  const up = JSON.parse(await gw.waitForLine((l) => l.includes('"gateway up"'), 5000));
+  t.equal(up.uplink6, null, 'no IPv6 uplink');
+  t.match((await nsExec(topo.client, ['ip', '-6', 'route', 'get', NGINX_IP6])).stdout, /dev tsv5/, '::/0 into the TUN');
+  t.notMatch((await nsExec(topo.client, ['ip', '-6', 'rule', 'show'])).stdout, /from 2001:db8:1::1/, 'no bypass rule');
+  const count = await ipv6Counter();
+  const c = await timedConnect(NGINX_IP6, 80);
+  t.not(c.outcome, 'connected');
+  t.ok(c.ms < 1000, `failed in ${c.ms.toFixed(1)} ms (${c.outcome})`);
+  await new Promise((r) => setTimeout(r, 500));
+  t.equal(await count(), 0, 'nothing reached the servers namespace');
+  const st = JSON.parse((await nsExec(topo.client, tunsteerArgv(['status', '--state-dir', stateDir, '--json']))).stdout);
+  t.ok((st.status.counters.proxy_total ?? 0) <= 2, `no loop: ${st.status.counters.proxy_total} proxied connection(s)`);
+  gw.kill('SIGTERM');
+  t.equal((await gw.exited()).code, 143);
+  t.equal((await snapshotRouting(topo.client)).text, noV6.text, 'routes byte for byte');
+  await nsExec(topo.servers, ['nft', 'delete', 'table', 'inet', 'tsv6count']);
+});
