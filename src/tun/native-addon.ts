@@ -66,6 +66,10 @@ export interface TunAddon {
   udpReplySocket(family: 4 | 6): number;
   /** One datagram from src (any address) to dst through a udpReplySocket: payload bytes sent, or -1 when the buffer is full (dropped). */
   udpSendFrom(fd: number, buf: Uint8Array, srcAddress: string, srcPort: number, dstAddress: string, dstPort: number): number;
+  /** A raw ICMP (ICMPv6) socket with IP(V6)_TRANSPARENT that sends errors from any address and receives nothing; needs CAP_NET_RAW. */
+  icmpReplySocket(family: 4 | 6): number;
+  /** ICMP port unreachable from dst to the client, quoting the client's datagram (udpLength bytes of UDP): bytes sent, -1 when the buffer is full. */
+  udpPortUnreachable(fd: number, clientAddress: string, clientPort: number, dstAddress: string, dstPort: number, udpLength: number): number;
   readonly IFF_MULTI_QUEUE: number;
   readonly IFF_VNET_HDR: number;
 }

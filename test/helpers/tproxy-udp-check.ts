@@ -4,7 +4,8 @@
 // Makes the transparent and reply sockets as root, drops to nobody, then
 // checks that a datagram sent to the transparent socket is read with its
 // client and destination, and that replies go out FROM an address that is not
-// this host's, IPv4 and IPv6; and that bad arguments and failures come back
+// this host's, IPv4 and IPv6, and so does ICMP port unreachable (a connected
+// client fails with ECONNREFUSED); and that bad arguments and failures come back
 // as errors with a code, never a crash. Prints one JSON line {checks}; each
 // value true when the check held.
 import dgram from 'node:dgram';
@@ -42,6 +43,8 @@ const listen4 = a.transparentUdp('127.0.0.1', PORT, 4);
 const listen6 = a.transparentUdp('::1', PORT, 6);
 const reply4 = a.udpReplySocket(4);
 const reply6 = a.udpReplySocket(6);
+const icmp4 = a.icmpReplySocket(4);
+const icmp6 = a.icmpReplySocket(6);
 
 expectThrow('family 5 refused', () => a.transparentUdp('127.0.0.1', PORT, 5 as 4), 'ERR_OUT_OF_RANGE');
 expectThrow('address of the wrong family refused', () => a.transparentUdp('::1', PORT, 4), 'EINVAL');
@@ -61,6 +64,8 @@ process.setgid!(65534);
 process.setuid!(65534);
 expectThrow('without privileges a new transparent socket is EPERM', () => a.transparentUdp('127.0.0.1', PORT + 1, 4), 'EPERM');
 expectThrow('and so is a new reply socket', () => a.udpReplySocket(4), 'EPERM');
+expectThrow('and a new ICMP socket', () => a.icmpReplySocket(6), 'EPERM');
+expectThrow('udpPortUnreachable: a UDP length below 8 refused', () => a.udpPortUnreachable(icmp4, '127.0.0.1', 1, '192.0.2.1', 1, 7), 'ERR_OUT_OF_RANGE');
 
 async function roundTrip(family: 4 | 6): Promise<void> {
   const [lo, fake, listen, reply] = family === 4 ? ['127.0.0.1', '192.0.2.77', listen4, reply4] : ['::1', '2001:db8::77', listen6, reply6];
@@ -90,6 +95,25 @@ async function roundTrip(family: 4 | 6): Promise<void> {
   client.close();
 }
 
+/** The test routes 192.0.2.0/24 and 2001:db8::/64 to lo, so a socket can connect there. */
+async function refused(family: 4 | 6): Promise<void> {
+  const [fake, icmp] = family === 4 ? ['192.0.2.78', icmp4] : ['2001:db8::78', icmp6];
+  const client = dgram.createSocket(family === 4 ? 'udp4' : 'udp6');
+  await new Promise<void>((r) => client.connect(5353, fake, () => r()));
+  const me = client.address();
+  const err = new Promise<string>((resolve) => {
+    client.once('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
+    setTimeout(() => resolve('no error within 3 s'), 3000);
+  });
+  const n = a.udpPortUnreachable(icmp, me.address, me.port, fake, 5353, 8 + 5);
+  check(`IPv${family}: udpPortUnreachable as nobody sent it`, n > 0, n);
+  const code = await err;
+  check(`IPv${family}: the client's socket connected to ${fake}:5353 fails with ECONNREFUSED`, code === 'ECONNREFUSED', code);
+  client.close();
+}
+
 await roundTrip(4);
 await roundTrip(6);
+await refused(4);
+await refused(6);
 done();

@@ -24,8 +24,9 @@
 //   transparentListener(address, port, family, backlog) -> fd
 //       A listening TCP socket with IP_TRANSPARENT (TPROXY), O_NONBLOCK|O_CLOEXEC,
 //       for net.Server.listen({ fd }). Needs CAP_NET_ADMIN when called.
-//   watchReadable, transparentUdp, udpRecv, udpReplySocket, udpSendFrom: TPROXY's
-//       UDP path, described at "tproxy UDP" below.
+//   watchReadable, transparentUdp, udpRecv, udpReplySocket, udpSendFrom,
+//       icmpReplySocket, udpPortUnreachable: TPROXY's UDP path, described at
+//       "tproxy UDP" below.
 //
 // Errors are JS Errors with code ('EBUSY'), errno (negative, as in Node), syscall.
 // Nothing here aborts the process: bad arguments throw TypeError/RangeError.
@@ -1135,6 +1136,179 @@ static napi_value UdpSendFrom(napi_env env, napi_callback_info info) {
   return v;
 }
 
+// icmpReplySocket(family) -> fd
+//     A raw ICMP / ICMPv6 socket with IP(V6)_TRANSPARENT and the same locked
+//     drop-all filter: it sends errors from addresses that are not this host's.
+// udpPortUnreachable(fd, clientAddress, clientPort, dstAddress, dstPort, udpLength) -> bytes | -1
+//     ICMP port unreachable (ICMPv6 port unreachable) from dst to the client,
+//     quoting the headers of the client's datagram (client -> dst, udpLength
+//     bytes of UDP) as the kernel would, so the client's socket finds it and
+//     fails with ECONNREFUSED. The ICMPv6 checksum is the kernel's.
+static napi_value IcmpReplySocket(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  NAPI_OK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int64_t family;
+  if (argc < 1) {
+    napi_throw_type_error(env, "ERR_MISSING_ARGS", "icmpReplySocket(family)");
+    return NULL;
+  }
+  if (!arg_int(env, argv[0], "family", 4, 6, &family)) return NULL;
+  if (family == 5) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "family must be 4 or 6");
+    return NULL;
+  }
+  int fd = family == 6 ? socket(AF_INET6, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_ICMPV6)
+                       : socket(AF_INET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_ICMP);
+  if (fd < 0) {
+    throw_errno(env, errno, "socket(SOCK_RAW)");
+    return NULL;
+  }
+  struct sock_filter drop_all[] = {BPF_STMT(BPF_RET | BPF_K, 0)};
+  struct sock_fprog prog = {.len = 1, .filter = drop_all};
+  int one = 1;
+  const char* step = "setsockopt(SO_ATTACH_FILTER)";
+  if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) != 0) goto fail;
+  step = "setsockopt(SO_LOCK_FILTER)";
+  if (setsockopt(fd, SOL_SOCKET, SO_LOCK_FILTER, &one, sizeof one) != 0) goto fail;
+  step = "setsockopt(IP_TRANSPARENT)";
+  if (set_transparent(fd, (int)family) != 0) goto fail;
+  napi_value v;
+  NAPI_OK(env, napi_create_int32(env, fd, &v));
+  return v;
+fail: {
+  int e = errno;
+  close(fd);
+  throw_errno(env, e, step);
+  return NULL;
+}
+}
+
+static napi_value UdpPortUnreachable(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6];
+  NAPI_OK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 6) {
+    napi_throw_type_error(env, "ERR_MISSING_ARGS", "udpPortUnreachable(fd, clientAddress, clientPort, dstAddress, dstPort, udpLength)");
+    return NULL;
+  }
+  int64_t fd, ulen64;
+  if (!arg_int(env, argv[0], "fd", 0, INT32_MAX, &fd)) return NULL;
+  struct sockaddr_storage local;
+  socklen_t llen = sizeof local;
+  if (getsockname((int)fd, (struct sockaddr*)&local, &llen) != 0) {
+    throw_errno(env, errno, "getsockname");
+    return NULL;
+  }
+  int family = local.ss_family == AF_INET6 ? 6 : 4;
+  struct sockaddr_storage client, dst;
+  socklen_t clen, dlen;
+  if (!arg_endpoint(env, argv[1], argv[2], family, &client, &clen)) return NULL;
+  if (!arg_endpoint(env, argv[3], argv[4], family, &dst, &dlen)) return NULL;
+  if (!arg_int(env, argv[5], "udpLength", 8, 65535, &ulen64)) return NULL;
+  uint16_t ulen = (uint16_t)ulen64;
+  uint8_t msg_buf[8 + 40 + 8];
+  memset(msg_buf, 0, sizeof msg_buf);
+  size_t mlen;
+  union {
+    struct cmsghdr h;
+    char buf[CMSG_SPACE(sizeof(struct in6_pktinfo))];
+  } u;
+  memset(&u, 0, sizeof u);
+  struct msghdr msg;
+  memset(&msg, 0, sizeof msg);
+  msg.msg_control = u.buf;
+  struct cmsghdr* c;
+  struct sockaddr_storage to;  // the ICMP goes to the client
+  memcpy(&to, &client, sizeof to);
+  if (family == 6) {
+    struct sockaddr_in6* c6 = (struct sockaddr_in6*)&client;
+    struct sockaddr_in6* d6 = (struct sockaddr_in6*)&dst;
+    msg_buf[0] = 1;  // destination unreachable
+    msg_buf[1] = 4;  // port unreachable
+    uint8_t* ip = msg_buf + 8;
+    ip[0] = 0x60;
+    ip[4] = (uint8_t)(ulen >> 8);
+    ip[5] = (uint8_t)ulen;
+    ip[6] = IPPROTO_UDP;
+    ip[7] = 64;
+    memcpy(ip + 8, &c6->sin6_addr, 16);
+    memcpy(ip + 24, &d6->sin6_addr, 16);
+    uint8_t* udp = ip + 40;
+    memcpy(udp, &c6->sin6_port, 2);
+    memcpy(udp + 2, &d6->sin6_port, 2);
+    udp[4] = (uint8_t)(ulen >> 8);
+    udp[5] = (uint8_t)ulen;
+    mlen = 8 + 40 + 8;
+    msg.msg_controllen = CMSG_SPACE(sizeof(struct in6_pktinfo));
+    c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_IPV6;
+    c->cmsg_type = IPV6_PKTINFO;
+    c->cmsg_len = CMSG_LEN(sizeof(struct in6_pktinfo));
+    struct in6_pktinfo pi;
+    memset(&pi, 0, sizeof pi);
+    pi.ipi6_addr = d6->sin6_addr;
+    memcpy(CMSG_DATA(c), &pi, sizeof pi);
+    ((struct sockaddr_in6*)&to)->sin6_port = 0;
+  } else {
+    struct sockaddr_in* c4 = (struct sockaddr_in*)&client;
+    struct sockaddr_in* d4 = (struct sockaddr_in*)&dst;
+    msg_buf[0] = 3;  // destination unreachable
+    msg_buf[1] = 3;  // port unreachable
+    uint8_t* ip = msg_buf + 8;
+    uint16_t tot = (uint16_t)(ulen64 + 20 > 65535 ? 65535 : ulen64 + 20);
+    ip[0] = 0x45;
+    ip[2] = (uint8_t)(tot >> 8);
+    ip[3] = (uint8_t)tot;
+    ip[8] = 64;
+    ip[9] = IPPROTO_UDP;
+    memcpy(ip + 12, &c4->sin_addr, 4);
+    memcpy(ip + 16, &d4->sin_addr, 4);
+    uint16_t ipsum = (uint16_t)~csum_add(0, ip, 20);
+    ip[10] = (uint8_t)(ipsum >> 8);
+    ip[11] = (uint8_t)ipsum;
+    uint8_t* udp = ip + 20;
+    memcpy(udp, &c4->sin_port, 2);
+    memcpy(udp + 2, &d4->sin_port, 2);
+    udp[4] = (uint8_t)(ulen >> 8);
+    udp[5] = (uint8_t)ulen;
+    mlen = 8 + 20 + 8;
+    uint16_t sum = (uint16_t)~csum_add(0, msg_buf, mlen);
+    msg_buf[2] = (uint8_t)(sum >> 8);
+    msg_buf[3] = (uint8_t)sum;
+    msg.msg_controllen = CMSG_SPACE(sizeof(struct in_pktinfo));
+    c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_IP;
+    c->cmsg_type = IP_PKTINFO;
+    c->cmsg_len = CMSG_LEN(sizeof(struct in_pktinfo));
+    struct in_pktinfo pi;
+    memset(&pi, 0, sizeof pi);
+    pi.ipi_spec_dst = d4->sin_addr;
+    memcpy(CMSG_DATA(c), &pi, sizeof pi);
+    ((struct sockaddr_in*)&to)->sin_port = 0;
+  }
+  struct iovec iov = {.iov_base = msg_buf, .iov_len = mlen};
+  msg.msg_name = &to;
+  msg.msg_namelen = clen;
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  ssize_t n;
+  int tries = 0;
+  do n = sendmsg((int)fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+  while (n < 0 && errno == EINTR && ++tries < EINTR_RETRIES);
+  napi_value v;
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) {
+      NAPI_OK(env, napi_create_int32(env, -1, &v));
+      return v;
+    }
+    throw_errno(env, errno, "sendmsg");
+    return NULL;
+  }
+  NAPI_OK(env, napi_create_int32(env, (int32_t)n, &v));
+  return v;
+}
+
 // ---------------------------------------------------------------- fd passing
 
 static napi_value SocketPair(napi_env env, napi_callback_info info) {
@@ -1239,6 +1413,8 @@ static napi_value Init(napi_env env, napi_value exports) {
   FN("udpRecv", UdpRecv)
   FN("udpReplySocket", UdpReplySocket)
   FN("udpSendFrom", UdpSendFrom)
+  FN("icmpReplySocket", IcmpReplySocket)
+  FN("udpPortUnreachable", UdpPortUnreachable)
 #undef FN
   NAPI_OK(env, napi_create_int32(env, IFF_MULTI_QUEUE, &v));
   NAPI_OK(env, napi_set_named_property(env, exports, "IFF_MULTI_QUEUE", v));
