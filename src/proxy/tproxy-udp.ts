@@ -2,11 +2,13 @@
 // addressed elsewhere, on one transparent socket per family (the TCP
 // listener's port); each comes with the address the client sent to
 // (IP_ORIGDSTADDR). Per flow (client addr:port, original addr:port) one
-// ordinary dgram socket relays to the real destination; its replies go back
-// to the client FROM the original address through a raw reply socket
-// (IP_TRANSPARENT, made while the data plane is still root: a per-flow
+// ordinary dgram socket, connected to the real destination, relays; its
+// replies go back to the client FROM the original address through a raw reply
+// socket (IP_TRANSPARENT, made while the data plane is still root: a per-flow
 // transparent socket would need CAP_NET_ADMIN/CAP_NET_RAW for each new flow,
-// long after the data plane dropped them). Rules: reject drops the flow's
+// long after the data plane dropped them), and a port unreachable from the
+// destination (ECONNREFUSED) goes back as ICMP port unreachable from it, through
+// a raw ICMP socket made the same way. Rules: reject drops the flow's
 // datagrams (counted); anything else is relayed direct, as on the TUN path
 // (no SOCKS5 UDP). Idle flows expire; the number of flows is bounded; each
 // flow's end is one connection-log line.
@@ -20,6 +22,8 @@ import { endpointText } from './proxy-core.js';
 /** Datagrams read per readable wake before yielding to the event loop (the watcher fires again if more wait). */
 const RECV_BATCH = 64;
 const DNS_IDLE_MS = 10_000;
+/** Datagrams held per flow while its socket connects. */
+const MAX_PENDING = 16;
 
 export interface TproxyUdpOptions {
   idleMs: number;
@@ -31,6 +35,8 @@ export interface TproxyUdpOptions {
   onError?: (err: Error) => void;
   /** Sends a reply from `from` to `to`: bytes sent, -1 dropped (buffer full); throws on failure. Default: the raw reply socket. Tests replace it. */
   sendReply?: (from: Endpoint, to: Endpoint, msg: Buffer) => number;
+  /** Sends ICMP port unreachable from dst to the client, quoting a datagram of udpLength bytes (UDP header included). Default: the raw ICMP socket. */
+  sendUnreachable?: (dst: Endpoint, client: Endpoint, udpLength: number) => number;
 }
 
 export interface TproxyUdpFlowEnd {
@@ -53,6 +59,7 @@ export interface TproxyUdpCounters {
   udpRejected: number;
   udpNotIntercepted: number;
   udpReplyErrors: number;
+  udpUnreachable: number;
 }
 
 interface Flow {
@@ -60,6 +67,10 @@ interface Flow {
   src: Endpoint;
   dst: Endpoint;
   sock: dgram.Socket;
+  ready: boolean;
+  pending: Buffer[];
+  /** The UDP length of the client's last datagram: an ICMP error quotes it. */
+  lastLength: number;
   started: number;
   lastActive: number;
   up: number;
@@ -73,6 +84,7 @@ interface Side {
   family: 4 | 6;
   fd: number;
   replyFd: number;
+  icmpFd: number;
   watcher: NativeTunReader | null;
 }
 
@@ -86,6 +98,7 @@ export class TproxyUdp {
     udpRejected: 0,
     udpNotIntercepted: 0,
     udpReplyErrors: 0,
+    udpUnreachable: 0,
   };
   private readonly flows = new Map<string, Flow>();
   private readonly sides: Side[] = [];
@@ -115,10 +128,11 @@ export class TproxyUdp {
     this.localAddresses = hostAddresses();
     try {
       for (const [host, family] of [['0.0.0.0', 4], ['::', 6]] as const) {
-        const side: Side = { family, fd: -1, replyFd: -1, watcher: null };
+        const side: Side = { family, fd: -1, replyFd: -1, icmpFd: -1, watcher: null };
         this.sides.push(side);
         side.fd = addon.transparentUdp(host, port, family);
         side.replyFd = addon.udpReplySocket(family);
+        side.icmpFd = addon.icmpReplySocket(family);
         side.watcher = addon.watchReadable(side.fd, (_n, err) => {
           if (err) this.opts.onError?.(err);
           else this.drain(side);
@@ -140,7 +154,7 @@ export class TproxyUdp {
     if (this.sweeper) clearInterval(this.sweeper);
     for (const s of this.sides) {
       s.watcher?.close();
-      for (const fd of [s.fd, s.replyFd]) {
+      for (const fd of [s.fd, s.replyFd, s.icmpFd]) {
         if (fd < 0) continue;
         try {
           closeSync(fd);
@@ -210,8 +224,16 @@ export class TproxyUdp {
     }
     flow.lastActive = now;
     flow.up += payload.length;
+    flow.lastLength = payload.length + 8;
     // a copy: the receive buffer is reused before the send completes
-    flow.sock.send(Buffer.from(payload), dst.port, dst.address, (err) => {
+    const copy = Buffer.from(payload);
+    if (flow.ready) this.send(flow, copy);
+    else if (flow.pending.length < MAX_PENDING) flow.pending.push(copy);
+    else this.counters.udpDropped++;
+  }
+
+  private send(flow: Flow, data: Buffer): void {
+    flow.sock.send(data, (err) => {
       if (err) this.counters.udpDropped++;
     });
   }
@@ -225,20 +247,55 @@ export class TproxyUdp {
 
   private open(key: string, src: Endpoint, dst: Endpoint, now: number, verdict: { rule: string; action: string }): Flow {
     const sock = dgram.createSocket({ type: dst.family === 6 ? 'udp6' : 'udp4' });
-    const flow: Flow = { key, src, dst, sock, started: now, lastActive: now, up: 0, down: 0, rule: verdict.rule, action: verdict.action, closed: false };
+    const flow: Flow = {
+      key, src, dst, sock, ready: false, pending: [], lastLength: 8,
+      started: now, lastActive: now, up: 0, down: 0, rule: verdict.rule, action: verdict.action, closed: false,
+    };
     this.flows.set(key, flow);
     this.counters.udpFlows++;
     this.counters.udpFlowsTotal++;
-    sock.on('error', (err: NodeJS.ErrnoException) => this.end(flow, `error ${err.code ?? err.message}`));
+    sock.on('error', (err: NodeJS.ErrnoException) => {
+      if (flow.closed) return;
+      if (err.code === 'ECONNREFUSED') {
+        // the destination answered port unreachable: the client hears the same, from it
+        this.counters.udpUnreachable++;
+        this.unreachable(flow);
+      } else {
+        this.end(flow, `error ${err.code ?? err.message}`);
+      }
+    });
     sock.on('message', (msg, rinfo) => {
       if (flow.closed) return;
-      // unconnected: only the destination's own replies go back
+      // connected, so only the destination answers; checked all the same
       if (rinfo.port !== dst.port || rinfo.address !== dst.address) return;
       flow.lastActive = this.clock();
       flow.down += msg.length;
       this.reply(flow, msg);
     });
+    sock.connect(dst.port, dst.address, () => {
+      if (flow.closed) return;
+      flow.ready = true;
+      for (const p of flow.pending) this.send(flow, p);
+      flow.pending = [];
+    });
     return flow;
+  }
+
+  private unreachable(flow: Flow): void {
+    try {
+      const n = this.opts.sendUnreachable
+        ? this.opts.sendUnreachable(flow.dst, flow.src, flow.lastLength)
+        : this.icmpFrom(flow.dst, flow.src, flow.lastLength);
+      if (n < 0) this.counters.udpDropped++;
+    } catch {
+      this.counters.udpReplyErrors++;
+    }
+  }
+
+  private icmpFrom(dst: Endpoint, client: Endpoint, udpLength: number): number {
+    const side = this.sides.find((s) => s.family === dst.family);
+    if (!side) throw new Error(`no IPv${dst.family} ICMP socket`);
+    return loadTunAddon().udpPortUnreachable(side.icmpFd, client.address, client.port, dst.address, dst.port, udpLength);
   }
 
   private reply(flow: Flow, msg: Buffer): void {

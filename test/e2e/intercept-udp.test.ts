@@ -6,9 +6,11 @@
 // from the server's address only: receiving them proves the source. The
 // server hashes what it got, the client what it sent and what came back: all
 // three equal. The servers namespace has no route back to the LAN, so nothing
-// below can succeed without the gateway. A rule's reject drops a flow; dig
-// reaches a DNS server through it; each flow logs one line (inbound tproxy,
-// proto udp); the ruleset, rules and routes are the originals after exit.
+// below can succeed without the gateway. A closed port's port unreachable
+// reaches the client; a burst and 300 flows at once pass; a rule's reject
+// drops a flow; dig reaches a DNS server through it; each flow logs one line
+// (inbound tproxy, proto udp) and expires; the ruleset, rules and routes are
+// the originals after exit.
 //
 //   lan ns 198.51.100.2, 2001:db8:1::2 ── router ns (gateway) ── servers ns 203.0.113.30, 2001:db8:3::10 (:5300, :5301)
 //                                                                           203.0.113.53 DNS
@@ -59,6 +61,13 @@ for (let i = 0; i < N; i++) {
   s.connect(5400, '203.0.113.30', () => s.send('flow ' + i));
 }
 function end() { console.log(JSON.stringify({ answered })); }
+`;
+// a connected socket to a closed port: the error it reports (3 s), or none
+const REFUSED = (host: string) => `
+const s = require('dgram').createSocket('${host.includes(':') ? 'udp6' : 'udp4'}');
+s.on('error', (e) => { console.log(JSON.stringify({ code: e.code })); process.exit(0); });
+s.connect(5999, '${host}', () => s.send('anyone?'));
+setTimeout(() => { console.log(JSON.stringify({ code: null })); process.exit(0); }, 3000);
 `;
 const ruleset = async () => (await nsExec(router, ['nft', 'list', 'ruleset'])).stdout;
 const before = await ruleset();
@@ -132,6 +141,11 @@ t.test('tproxy: UDP over IPv4 and IPv6 relayed byte for byte, replies from the o
   t.ok(routerAfter.InDatagrams - routerBefore.InDatagrams >= 10_000, 'it received both directions of the burst');
   const many = await nsExec(lan, [process.execPath, '-e', MANY_FLOWS], { allowFail: true, timeoutMs: 30_000, env: { ...process.env, NODE_OPTIONS: '' } });
   t.equal(JSON.parse(many.stdout.trim() || '{}').answered, 300, `300 flows at once all answered: ${many.stdout}${many.stderr}`);
+
+  for (const host of ['203.0.113.30', '2001:db8:3::10']) {
+    const r = await nsExec(lan, [process.execPath, '-e', REFUSED(host)], { timeoutMs: 10_000 });
+    t.equal(JSON.parse(r.stdout.trim()).code, 'ECONNREFUSED', `${host}:5999 is closed: the client hears port unreachable (ECONNREFUSED on its connected socket)`);
+  }
 
   const rejected = await client('203.0.113.30', 5301, 1, 99);
   t.equal(rejected.ok, false, 'a flow the rules reject gets nothing back');

@@ -176,3 +176,26 @@ t.test("a datagram to our own port on one of this host's addresses is not relaye
   t.equal(h.relay.counters.udpNotIntercepted, 2 + addresses.length);
   t.equal(h.relay.size, 0);
 });
+
+t.test('a port unreachable from the destination goes back to the client as one from the destination, quoting its datagram; the flow stays', async (t) => {
+  const closed = dgram.createSocket('udp4');
+  await new Promise<void>((r) => closed.bind(0, '127.0.0.1', r));
+  const port = closed.address().port;
+  await new Promise<void>((r) => closed.close(() => r()));
+  const sent: { dst: string; client: string; udpLength: number }[] = [];
+  const h = harness(t, {
+    sendUnreachable: (dst, client, udpLength) => {
+      sent.push({ dst: `${dst.address}:${dst.port}`, client: `${client.address}:${client.port}`, udpLength });
+      return 36;
+    },
+  });
+  const client = ep('127.0.0.1', 40001);
+  h.relay.input(client, ep('127.0.0.1', port), Buffer.from('anyone?'));
+  await h.until(() => sent.length === 1);
+  t.strictSame(sent, [{ dst: `127.0.0.1:${port}`, client: '127.0.0.1:40001', udpLength: 8 + 7 }]);
+  t.equal(h.relay.counters.udpUnreachable, 1);
+  t.equal(h.relay.size, 1, 'the flow stays: the client may try again');
+  h.relay.input(client, ep('127.0.0.1', port), Buffer.from('again'));
+  await h.until(() => sent.length === 2);
+  t.equal(sent[1]?.udpLength, 8 + 5);
+});
