@@ -7,7 +7,9 @@
 //             RUNS); new connections/s (wrk, a new connection per request,
 //             nginx /hello); keep-alive latency p50/p99 at 1 and 64
 //             connections (wrk --latency); CPU seconds of the userspace
-//             process per GB moved; RSS per idle connection with IDLE held
+//             process per GB moved; RSS per idle connection with IDLE held;
+//             IPv6 bulk TCP beside IPv4 (1 stream each way) for the kernel
+//             path and tunsteer's route-all paths
 //
 //   npm run bench                 10 s per iperf3 run, 3 runs, 10,000 idle connections
 //   npm run bench -- --quick      about a minute: 2 s, 1 run, 1,000 idle connections
@@ -21,7 +23,9 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { IPERF_IP, NGINX_IP, PEER_IP, PEER_PORT, ROOT, makeTopology, startIperf, startNginx, tunsteerArgv, waitForGateway } from '../test/helpers/topology.js';
+import {
+  IPERF_IP, IPERF_IP6, NGINX_IP, PEER_IP, PEER_PORT, ROOT, addIpv6, makeTopology, startIperf, startNginx, tunsteerArgv, waitForGateway, waitForPort,
+} from '../test/helpers/topology.js';
 import { createNetns, nsExec, spawnInNs, veth, type NsChild } from '../test/helpers/netns.js';
 import { cpuSeconds, median, runBench, teardownHost, waitFor } from './bench-kit.js';
 
@@ -51,6 +55,8 @@ interface Path {
   /** The userspace process(es) doing the work, for CPU and RSS; empty for the kernel path. */
   pids: () => number[];
   stop: () => Promise<void>;
+  /** Also measure IPv6 bulk TCP (paths that carry IPv6 the same way as IPv4). */
+  ipv6?: boolean;
 }
 
 interface Row {
@@ -60,6 +66,9 @@ interface Row {
   p50x1: number; p99x1: number; p50x64: number; p99x64: number;
   cpuPerGb: number | null;
   bytesPerIdle: number | null;
+  /** IPv6 single stream, when measured. */
+  up1v6: number | null;
+  down1v6: number | null;
   note: string;
 }
 
@@ -77,8 +86,8 @@ function rssBytes(pids: number[]): number {
 }
 
 /** Gbit/s received, and bytes moved. */
-async function iperf(ns: string, streams: number, reverse: boolean): Promise<{ gbps: number; bytes: number }> {
-  const r = await nsExec(ns, ['iperf3', '-c', IPERF_IP, '-t', String(SECONDS), '-P', String(streams), '-J', ...(reverse ? ['-R'] : [])], {
+async function iperf(ns: string, streams: number, reverse: boolean, server = IPERF_IP): Promise<{ gbps: number; bytes: number }> {
+  const r = await nsExec(ns, ['iperf3', '-c', server, '-t', String(SECONDS), '-P', String(streams), '-J', ...(reverse ? ['-R'] : [])], {
     timeoutMs: (SECONDS + 30) * 1000,
   });
   const j = JSON.parse(r.stdout);
@@ -128,6 +137,11 @@ async function measure(p: Path): Promise<Row> {
     }
   }
   const cpu = cpuSeconds(p.pids()) - cpu0;
+  const up1v6: number[] = [], down1v6: number[] = [];
+  for (let i = 0; p.ipv6 && i < RUNS; i++) {
+    up1v6.push((await iperf(p.ns, 1, false, IPERF_IP6)).gbps);
+    down1v6.push((await iperf(p.ns, 1, true, IPERF_IP6)).gbps);
+  }
   const cc: number[] = [], l1: { p50: number; p99: number }[] = [], l64: { p50: number; p99: number }[] = [];
   for (let i = 0; i < RUNS; i++) {
     cc.push((await wrk(p.ns, 16, true)).rps);
@@ -143,6 +157,8 @@ async function measure(p: Path): Promise<Row> {
     p50x64: median(l64.map((x) => x.p50)), p99x64: median(l64.map((x) => x.p99)),
     cpuPerGb: p.pids().length ? cpu / (bytes / 1e9) : null,
     bytesPerIdle,
+    up1v6: p.ipv6 ? median(up1v6) : null,
+    down1v6: p.ipv6 ? median(down1v6) : null,
     note: '',
   };
 }
@@ -205,7 +221,10 @@ async function pastaPath(outer: string): Promise<Path | string> {
 
 async function main() {
   const topo = await makeTopology(host);
+  await addIpv6(topo);
   await Promise.all([startIperf(host, topo), startNginx(host, topo)]);
+  spawnInNs(host, topo.servers, ['iperf3', '-s', '-B', IPERF_IP6]);
+  await waitForPort(topo.servers, `[${IPERF_IP6}]`, 5201);
   // the idle connections' server needs more descriptors than the default
   spawnInNs(host, topo.servers, ['sh', '-c', `ulimit -n 65536; exec ${process.execPath} --import tsx ${join(ROOT, 'test/helpers/tcp-peer.ts')} server ${PEER_IP} ${PEER_PORT}`]);
   await waitFor(async () => (await nsExec(topo.servers, ['ss', '-Hltn', `src ${PEER_IP}:${PEER_PORT}`])).stdout.trim() !== '');
@@ -229,11 +248,14 @@ async function main() {
       await p.stop();
     }
   };
-  await run('kernel', async () => ({ name: 'kernel (veth, no gateway)', ns: topo.client, pids: () => [], stop: async () => {} }));
+  await run('kernel', async () => ({ name: 'kernel (veth, no gateway)', ns: topo.client, pids: () => [], stop: async () => {}, ipv6: true }));
   await run('slirp', () => slirpPath(topo.client));
   await run('pasta', () => pastaPath(topo.client));
-  await run('tunsteer', () => tunsteerPath(topo.client, 'tunsteer, defaults', []));
-  await run('best', () => tunsteerPath(topo.client, 'tunsteer, best (--no-http-inspect, 4 MB buffers)', ['--no-http-inspect', '--tcp-rcvbuf', String(4 << 20), '--tcp-sndbuf', String(4 << 20)]));
+  await run('tunsteer', async () => ({ ...(await tunsteerPath(topo.client, 'tunsteer, defaults', [])), ipv6: true }));
+  await run('best', async () => ({
+    ...(await tunsteerPath(topo.client, 'tunsteer, best (--no-http-inspect, 4 MB buffers)', ['--no-http-inspect', '--tcp-rcvbuf', String(4 << 20), '--tcp-sndbuf', String(4 << 20)])),
+    ipv6: true,
+  }));
   // the other inbounds: nftables REDIRECT of this namespace's own TCP, and TPROXY of a LAN's routed TCP
   await run('redirect', () => tunsteerPath(topo.client, 'tunsteer --mode redirect', ['--mode', 'redirect']));
   if (want('tproxy')) {
@@ -278,6 +300,14 @@ function render(rows: Row[], missing: string[]): string {
       (r) =>
         `| ${r.path} | ${both('connPerSec', r, 0)} | ${n(r.p50x1, 3)} | ${n(r.p99x1, 3)} | ${n(r.p50x64, 3)} | ${n(r.p99x64, 3)} | ${n(r.cpuPerGb)} | ${n(r.bytesPerIdle, 0)} |`,
     ),
+    '',
+    'IPv6 beside IPv4, 1 stream, Gbit/s (the same run; slirp4netns and the REDIRECT/TPROXY paths are measured over IPv4 only):',
+    '',
+    '| path | IPv4 up | IPv6 up | IPv4 down | IPv6 down | IPv6/IPv4 up | IPv6/IPv4 down |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ...rows
+      .filter((r) => r.up1v6 !== null)
+      .map((r) => `| ${r.path} | ${n(r.up1)} | ${n(r.up1v6)} | ${n(r.down1)} | ${n(r.down1v6)} | ${ratio(r.up1v6!, r.up1)} | ${ratio(r.down1v6!, r.down1)} |`),
     '',
     'Added p50 latency over the kernel path (ms): ' +
       rows.filter((r) => r !== kernel).map((r) => `${r.path}: ${n(r.p50x1 - (kernel?.p50x1 ?? 0), 3)} (1 conn), ${n(r.p50x64 - (kernel?.p50x64 ?? 0), 3)} (64 conns)`).join('; '),
