@@ -31,7 +31,7 @@ t.test('curl through the gateway: the name resolves to a fake IP, the log shows 
   t.equal(r.stdout, 'hello from nginx\n', 'stdout is the program\'s alone');
   const conn = r.stderr.split('\n').filter((l) => l.includes('"msg":"conn"') && l.includes('"host":"api.example.com"'));
   t.equal(conn.length, 1, 'the gateway logged the connection, with its name');
-  t.match(JSON.parse(conn[0]).dst, /^198\.1[89]\.\d+\.\d+:80$/);
+  t.match(JSON.parse(conn[0]).dst, /^(198\.1[89]\.\d+\.\d+|\[fc00:[0-9a-f:]+\]):80$/, 'a fake IP, IPv4 or IPv6 (curl may prefer IPv6)');
   const h = await run(['--', 'curl', '-sS', '--max-time', '10', '-H', 'Host: api.example.com', `http://${L7_IP}:8080/headers`]);
   t.equal(JSON.parse(h.stdout).authorization, TOKEN, h.stderr);
   t.notOk(h.stderr.includes('s3cret'), 'the secret is not logged');

@@ -9,6 +9,7 @@ import type { SpawnOptions } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { bigIntToIpv6, ipv4ToInt } from '../../src/cidr.js';
 import { createNetns, nsExec, spawnInNs, spawnNodeInNs, veth, type NsChild, type TeardownHost } from './netns.js';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
@@ -60,6 +61,21 @@ export async function addIpv6(topo: Topology): Promise<{ clientIf: string; serve
   await nsExec(topo.client, ['ip', '-6', 'route', 'add', 'default', 'via', SERVERS_LINK_IP6, 'dev', clientIf]);
   for (const ip of [NGINX_IP6, IPERF_IP6]) await nsExec(topo.servers, ['ip', '-6', 'addr', 'add', `${ip}/128`, 'dev', 'lo', 'nodad']);
   return { clientIf, serversIf };
+}
+
+/**
+ * The IPv6 twin of a fake IPv4 address of the default pools (same offset in
+ * fc00::/18 as in 198.18.0.0/15): with IPv6 on, a mapped name has both, and a
+ * dual-stack client (curl) may use either.
+ */
+export function fakeTwin6(ip4: string): string {
+  const off = BigInt(ipv4ToInt(ip4) - ipv4ToInt('198.18.0.0'));
+  return bigIntToIpv6((0xfc00n << 112n) + off);
+}
+
+/** `dst` of a connection log line to a mapped name: its IPv4 fake or that fake's IPv6 twin. */
+export function fakeDsts(ip4: string, port: number): string[] {
+  return [`${ip4}:${port}`, `[${fakeTwin6(ip4)}]:${port}`];
 }
 
 export async function startNginx(t: TeardownHost, topo: Topology, opts: { ipv6?: boolean } = {}): Promise<NsChild> {
