@@ -193,6 +193,7 @@ interface SystemSetup {
 function setupInNetns(args: UpArgs, tunName: string, log: Logger, tunIpv6: boolean): SystemSetup {
   const ns = args.netns!;
   // an adopted TUN came with its routes (set inside, where we could not go)
+  const plan = [`ip route add default dev ${tunName} (in ${ns})`];
   if (!args.adoptTun) {
     ipInNetns(['link', 'set', 'dev', 'lo', 'up'], ns);
     ipInNetns(['route', 'add', 'default', 'dev', tunName], ns);
@@ -201,6 +202,7 @@ function setupInNetns(args: UpArgs, tunName: string, log: Logger, tunIpv6: boole
       try {
         ipInNetns(['addr', 'add', args.tunAddress6, 'dev', tunName, 'nodad'], ns);
         ipInNetns(['-6', 'route', 'add', 'default', 'dev', tunName], ns);
+        plan.push(`ip -6 route add default dev ${tunName} (in ${ns})`);
       } catch (e) {
         log.warn({ err: (e as Error).message }, 'no IPv6 in the namespace');
       }
@@ -210,7 +212,7 @@ function setupInNetns(args: UpArgs, tunName: string, log: Logger, tunIpv6: boole
   if (upstreams.length === 0) log.warn({ resolvConf: args.resolvConf }, 'no nameserver to forward DNS to');
   return {
     uplink: { dev: 'outer namespace', source: '' },
-    plan: [`ip route add default dev ${tunName} (in ${ns})`],
+    plan,
     dns: { address: '*', upstreams },
   };
 }

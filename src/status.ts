@@ -30,6 +30,7 @@ export function runStatus(args: StatusArgs): number {
     `netns     ${describeNetns(j.netns)}${sameNetns(j.netns, currentNetns()) ? '' : ' (not this one)'}`,
     `device    ${j.tunName}${live ? ` mtu ${live.tun.mtu} ${live.tun.address}` : ''}`,
     `uplink    ${j.uplink ? `${j.uplink.dev}${j.uplink.gateway ? ` via ${j.uplink.gateway}` : ''}, sockets bound to ${j.uplink.source}` : '?'}`,
+    ...(j.uplink6 ? [`uplink6   ${j.uplink6.dev}${j.uplink6.gateway ? ` via ${j.uplink6.gateway}` : ''}, sockets bound to ${j.uplink6.source}`] : []),
     'routing',
     ...renderPlan(j.steps, { comments: false }).map((l) => `  ${l}`),
   ];

@@ -71,6 +71,9 @@ t.test('route-all with IPv6 on', async (t) => {
     t.match((await nsExec(topo.client, ['ip', '-6', 'addr', 'show', 'dev', 'tsv0'])).stdout, new RegExp(`inet6 ${TUN_ULA}/64`), 'the TUN has its ULA');
     const up = JSON.parse(await gw.waitForLine((l) => l.includes('"gateway up"'), 5000));
     t.same(up.uplink6, { dev: up.uplink.dev, gateway: '2001:db8:1::2', source: CLIENT_IP6 }, 'IPv6 uplink discovered');
+    const st = (await nsExec(topo.client, tunsteerArgv(['status', '--state-dir', stateDir]))).stdout;
+    t.match(st, /uplink6\s+\S+ via 2001:db8:1::2, sockets bound to 2001:db8:1::1/, 'status shows the IPv6 uplink');
+    t.match(st, /ip -6 route add default dev tsv0 table 2022/, 'and the IPv6 steps');
   });
 
   t.test('curl -6 downloads 1 KB and 100 MB byte-exact', async (t) => {
@@ -202,4 +205,14 @@ t.test('route-all without an IPv6 default route: ::/0 still into the TUN, IPv6 c
   t.equal((await gw.exited()).code, 143);
   t.equal((await snapshotRouting(topo.client)).text, noV6.text, 'routes byte for byte');
   await nsExec(topo.servers, ['nft', 'delete', 'table', 'inet', 'tsv6count']);
+});
+
+t.test('tunsteer run: the program\'s IPv6 goes through the gateway too', async (t) => {
+  const r = await nsExec(topo.client, tunsteerArgv(['run', '--', 'sh', '-c', `ip -6 route; curl -6 -sS --max-time 10 http://[${NGINX_IP6}]/1k.bin | sha256sum`]), { allowFail: true, timeoutMs: 60_000 });
+  t.equal(r.code, 0, r.stderr);
+  t.match(r.stdout, /^default dev tunsteer0/m, 'IPv6 default route into the TUN inside');
+  t.match(r.stdout, new RegExp(sha1k), 'byte-exact over IPv6');
+  const conn = r.stderr.split('\n').filter((l) => l.includes('"msg":"conn"') && l.includes(`[${NGINX_IP6}]:80`));
+  t.equal(conn.length, 1, 'the gateway logged the IPv6 connection');
+  t.equal((await snapshotRouting(topo.client)).text, before.text, 'the outside untouched');
 });
