@@ -3,8 +3,10 @@
 // answers for every destination it steers, see DECISIONS "ICMP"), UDP to a
 // closed port comes back as port unreachable (ECONNREFUSED on the client's
 // connected socket), and a TCP connect to a network the servers cannot route
-// fails fast with "no route to host" from the gateway's ICMP error.
+// fails fast with "no route to host" from the gateway's ICMP error. And the
+// rules see IPv6: a CIDR rule with an IPv6 prefix rejects, logged in RFC 5952 form.
 import t from 'tap';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { nsExec } from '../helpers/netns.js';
 import { NGINX_IP, NGINX_IP6, addIpv6, makeTopology, startGateway, startNginx, waitForGateway, waitForPort } from '../helpers/topology.js';
@@ -16,7 +18,9 @@ await addIpv6(topo);
 await startNginx(t, topo, { ipv6: true });
 await waitForPort(topo.servers, `[${NGINX_IP6}]`, 80);
 const stateDir = join(topo.tmp, 'state');
-const gw = startGateway(t, topo.client, ['--mode', 'route-all', '--state-dir', stateDir, '--tun-name', 'tsi0', '--connect-timeout', '3000']);
+const config = join(topo.tmp, 'tunsteer.yaml');
+writeFileSync(config, 'rules:\n  - { name: no-v6-iperf, cidr: "2001:db8:10:0:0:0:0:11/128", action: reject }\n');
+const gw = startGateway(t, topo.client, ['--mode', 'route-all', '--config', config, '--state-dir', stateDir, '--tun-name', 'tsi0', '--connect-timeout', '3000']);
 await waitForGateway(topo.client, stateDir, gw);
 
 /** Runs a small node script in the client namespace and returns its JSON line. */
@@ -76,3 +80,14 @@ function timedConnect(host: string, localAddress?: string) {
       `setTimeout(()=>{console.log(JSON.stringify({outcome:'timeout',ms:performance.now()-t0}));process.exit(0)},10000)`,
   );
 }
+
+t.test('an IPv6 CIDR rule rejects its destination; the log prints the address in RFC 5952 form', async (t) => {
+  const blocked = await nsExec(topo.client, ['curl', '-6', '-sSf', '--max-time', '5', 'http://[2001:db8:10::11]/hello'], { allowFail: true });
+  t.not(blocked.code, 0, `curl to the rejected address fails: ${blocked.stderr.trim()}`);
+  const line = JSON.parse(await gw.waitForLine((l) => l.includes('"msg":"conn"') && l.includes('2001:db8:10::11'), 10_000));
+  t.equal(line.dst, '[2001:db8:10::11]:80', 'the destination as RFC 5952 text');
+  t.equal(line.rule, 'no-v6-iperf');
+  t.equal(line.action, 'reject');
+  const ok = await nsExec(topo.client, ['curl', '-6', '-sS', '--max-time', '5', `http://[${NGINX_IP6}]/hello`]);
+  t.equal(ok.stdout, 'hello from nginx\n', 'other IPv6 destinations pass');
+});
