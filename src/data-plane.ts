@@ -242,9 +242,11 @@ function gatewayDns(
   const resolver = new Resolver({ timeout: 2000, tries: 2 });
   resolver.setServers(upstreams);
   if (localAddress || localAddress6) resolver.setLocalAddress(localAddress ?? '0.0.0.0', localAddress6 ?? '::0');
-  // the real address of a mapped name: the family the client used first (it asked for that fake), then the other
+  // the real address of a mapped name: the family the client used first (it asked for that fake), then the
+  // other; IPv4 only when IPv6 is off or has no direct path (route-all without an IPv6 uplink)
+  const v6Direct = ipv6 && init.localAddress6 !== null;
   const lookup = async (name: string, family: 4 | 6 = 4) => {
-    const order = !ipv6 ? [4] : family === 6 ? [6, 4] : [4, 6];
+    const order = !v6Direct ? [4] : family === 6 ? [6, 4] : [4, 6];
     let last: unknown = new Error(`${name}: no address`);
     for (const f of order) {
       try {

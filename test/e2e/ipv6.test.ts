@@ -187,7 +187,7 @@ t.test('route-all without an IPv6 default route: ::/0 still into the TUN, IPv6 c
   t.teardown(() => nsExec(topo.client, ['sh', '-c', `ip -6 route replace ${via}`], { allowFail: true }));
   const noV6 = await snapshotRouting(topo.client);
   const stateDir = join(topo.tmp, 'state-nov6');
-  const gw = startGateway(t, topo.client, ['--mode', 'route-all', '--state-dir', stateDir, '--tun-name', 'tsv5']);
+  const gw = startGateway(t, topo.client, ['--mode', 'route-all', '--state-dir', stateDir, '--tun-name', 'tsv5', '--host', 'dual.example.com']);
   await waitForGateway(topo.client, stateDir, gw);
   const up = JSON.parse(await gw.waitForLine((l) => l.includes('"gateway up"'), 5000));
   t.equal(up.uplink6, null, 'no IPv6 uplink');
@@ -201,6 +201,13 @@ t.test('route-all without an IPv6 default route: ::/0 still into the TUN, IPv6 c
   t.equal(await count(), 0, 'nothing reached the servers namespace');
   const st = JSON.parse((await nsExec(topo.client, tunsteerArgv(['status', '--state-dir', stateDir, '--json']))).stdout);
   t.ok((st.status.counters.proxy_total ?? 0) <= 2, `no loop: ${st.status.counters.proxy_total} proxied connection(s)`);
+  // a mapped name's IPv6 fake still works: with no IPv6 path the gateway dials the name's IPv4 address
+  const fake6 = (await nsExec(topo.client, ['dig', '+time=3', '+tries=1', '+short', 'AAAA', 'dual.example.com'])).stdout.trim();
+  t.match(fake6, /^fc00:/, `AAAA of a --host name: ${fake6}`);
+  const r = await nsExec(topo.client, ['curl', '-6', '-sS', '--max-time', '10', 'http://dual.example.com/hello'], { allowFail: true });
+  t.equal(r.stdout, 'hello from nginx\n', `curl -6 to the IPv6 fake, dialled over IPv4: ${r.stderr}`);
+  const line = JSON.parse(await gw.waitForLine((l) => l.includes('"msg":"conn"') && l.includes('"host":"dual.example.com"'), 10_000));
+  t.equal(line.dst, `[${fake6}]:80`);
   gw.kill('SIGTERM');
   t.equal((await gw.exited()).code, 143);
   t.equal((await snapshotRouting(topo.client)).text, noV6.text, 'routes byte for byte');

@@ -3,6 +3,7 @@
 //   api.example.com, other.example.com, x.corp.example → A 203.0.113.10
 //   big.example.com → 40 A records; over UDP only a truncated (TC) answer
 //   v6.example.com → AAAA 2001:db8:10::10 only (no A)
+//   dual.example.com → A 203.0.113.10 and AAAA 2001:db8:10::10
 //   anything else → NXDOMAIN
 import dgram from 'node:dgram';
 import net from 'node:net';
@@ -23,6 +24,15 @@ function answer(msg: Buffer, tcp: boolean): Buffer {
   if (name === 'big.example.com') {
     if (!tcp) return dnsPacket.encode({ ...base, flags: 0x8180 | (1 << 9) });
     const answers = Array.from({ length: 40 }, (_, i) => ({ name: question.name, type: 'A' as const, ttl: 60, data: `203.0.113.${100 + i}` }));
+    return dnsPacket.encode({ ...base, flags: 0x8180, answers });
+  }
+  if (name === 'dual.example.com') {
+    const answers =
+      question.type === 'AAAA'
+        ? [{ name: question.name, type: 'AAAA' as const, ttl: 60, data: '2001:db8:10::10' }]
+        : question.type === 'A'
+          ? [{ name: question.name, type: 'A' as const, ttl: 60, data: '203.0.113.10' }]
+          : [];
     return dnsPacket.encode({ ...base, flags: 0x8180, answers });
   }
   if (name === 'v6.example.com') {
