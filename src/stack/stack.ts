@@ -79,7 +79,9 @@ export interface StackOptions {
    * Half-open connections (SYN seen, handshake not complete): the SYN backlog.
    * When full, a new SYN is answered with a SYN cookie and leaves no state
    * (synCookies), or evicts the oldest half-open entry; either way memory is
-   * bounded and real clients still get in.
+   * bounded and real clients still get in. Default 1024: each entry costs an
+   * upstream dial (we answer only once the upstream is up), so this also caps
+   * the connections a spoofed flood makes us open per halfOpenTimeoutMs.
    */
   maxHalfOpen: number;
   /**
@@ -345,7 +347,7 @@ export class Stack implements UdpOutput {
       tcp: opts.tcp ?? {},
       maxConnections: opts.maxConnections ?? 100_000,
       maxPending: opts.maxPending ?? 4096,
-      maxHalfOpen: opts.maxHalfOpen ?? 4096,
+      maxHalfOpen: opts.maxHalfOpen ?? 1024,
       synCookies: opts.synCookies ?? true,
       halfOpenTimeoutMs: opts.halfOpenTimeoutMs ?? 20_000,
       streamHighWaterMark: opts.streamHighWaterMark ?? 256 * 1024,

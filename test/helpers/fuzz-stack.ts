@@ -188,7 +188,8 @@ export function accounting(h: FuzzStack) {
   const d = h.stack.drops;
   // Drops of what the stack would send, not of a received packet.
   const inputDrops = d.total() - d.get(Drop.udp_too_big) - d.get(Drop.internal_error) - d.get(Drop.icmp_rate_limited);
-  const handled = c.tcpTotal + c.tcpSegments + c.dnsQueries + (h.stack.udp?.counters.udpIn ?? 0) + c.icmpEchoReplies + c.ndIgnored;
+  // A SYN answered with a SYN cookie (backlog full) is handled without a connection.
+  const handled = c.tcpTotal + c.synCookiesSent + c.tcpSegments + c.dnsQueries + (h.stack.udp?.counters.udpIn ?? 0) + c.icmpEchoReplies + c.ndIgnored;
   return { packetsIn: c.packetsIn, inputDrops, handled, unaccounted: c.packetsIn - inputDrops - handled };
 }
 
