@@ -13,7 +13,7 @@ import { adoptLinuxTun } from './tun/linux-tun.js';
 import { FaultyTun, parseFaultSpec } from './tun/faulty-tun.js';
 import type { TunDevice } from './tun/tun-device.js';
 import { ipv4ToString } from './stack/wire/addr.js';
-import { dryRunRouteAll, kernelHasIpv6, upRouteAll } from './routing/route-all.js';
+import { dryRunRouteAll, ipv6OnNewLinks, kernelHasIpv6, upRouteAll } from './routing/route-all.js';
 import { netnsAt, RouteJournal } from './routing/route-journal.js';
 import { installExitHandlers, restoreFromJournal } from './routing/restore.js';
 import type { RoutePlanConfig } from './routing/route-plan.js';
@@ -41,7 +41,9 @@ const IPV6_MIN_MTU = 1280;
 export async function runUp(args: UpArgs): Promise<number> {
   // IPv6 exists in this kernel: route-all takes ::/0 even with --ipv6 off (the stack refuses it), so nothing leaks
   const v6Kernel = kernelHasIpv6();
-  const tunIpv6 = v6Kernel && args.mtu >= IPV6_MIN_MTU;
+  // the TUN carries IPv6 only with a big enough MTU and where new links get IPv6 (not in a container that disables it);
+  // run's namespace is new and has the kernel's defaults
+  const tunIpv6 = v6Kernel && args.mtu >= IPV6_MIN_MTU && (args.ephemeralNetns === true || ipv6OnNewLinks(args.netns));
   const planCfg: RoutePlanConfig = {
     tunName: args.tunName,
     table: args.table,
@@ -225,7 +227,8 @@ function setupRouteAll(args: UpArgs, planCfg: RoutePlanConfig, log: Logger): Sys
     plan: route.steps.map((st) => st.desc),
     localAddress: route.uplink.source,
     // ::/0 goes into the TUN: without an IPv6 uplink the gateway's own IPv6 sockets would loop, so they are refused (null)
-    ...(planCfg.route6 ? { localAddress6: route.uplink6?.source ?? null } : {}),
+    // with a TUN that carries no IPv6 (prohibit), there is no bypass rule either: refuse IPv6 likewise
+    ...(planCfg.route6 ? { localAddress6: (planCfg.tunIpv6 !== false && route.uplink6?.source) || null } : {}),
   };
   if (!args.dnsHijack) return base;
   const upstreams = systemResolvers(args);

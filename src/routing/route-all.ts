@@ -7,7 +7,8 @@ import { planRouteAll, renderPlan, type RoutePlanConfig, type Step } from './rou
 import { netnsAt, type JournaledStep, type RouteJournal } from './route-journal.js';
 import { applySteps, preflight } from './route-runner.js';
 import { acquireJournal, restoreFromJournal, type RestoreReport } from './restore.js';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { discoverUplink, discoverUplink6, type Uplink, type Uplink6 } from './uplink.js';
 
 export interface RouteAllOptions extends RoutePlanConfig {
@@ -47,6 +48,24 @@ export function dryRunRouteAll(cfg: RoutePlanConfig, exec: IpExecSync = ipExecSy
 /** True when this kernel has IPv6 at all (not booted with ipv6.disable=1): otherwise there is nothing to steer, nor to leak. */
 export function kernelHasIpv6(): boolean {
   return existsSync('/proc/net/if_inet6');
+}
+
+/**
+ * Whether a new link (our TUN) gets IPv6 in that namespace (this one, or the
+ * one at netnsPath): net.ipv6.conf.default.disable_ipv6 is 0. Containers
+ * often run with it 1 (Docker's default); the TUN then takes no IPv6 address
+ * nor route, and route-all uses `prohibit default` for ::/0 instead.
+ */
+export function ipv6OnNewLinks(netnsPath?: string): boolean {
+  const file = '/proc/sys/net/ipv6/conf/default/disable_ipv6';
+  try {
+    const text = netnsPath
+      ? execFileSync('nsenter', [`--net=${netnsPath}`, 'cat', file], { encoding: 'utf8', timeout: 10_000, stdio: ['ignore', 'pipe', 'ignore'] })
+      : readFileSync(file, 'utf8');
+    return text.trim() === '0';
+  } catch {
+    return false;
+  }
 }
 
 function discoverAndPlan(cfg: RoutePlanConfig, exec: IpExecSync): { uplink: Uplink; uplink6: Uplink6 | null; steps: Step[] } {

@@ -205,7 +205,10 @@ function planRoute6(cfg: RoutePlanConfig, uplink6: Uplink6 | null, excludes6: st
   ];
   let p = cfg.priorityBase;
   const rule = (sel: string[], t: string, desc: string, extra: string[] = []) => steps.push(ruleStep(sel, t, p++, desc, extra, '-6'));
-  if (uplink6) {
+  // With `prohibit` the gateway relays no IPv6, so its own sockets need no bypass; and a `from UPLINK6` rule
+  // would leak: the kernel, refused by the first lookup, picks a source address without a route and looks up
+  // again with it (ip6_dst_lookup_tail), which that rule would send out through main.
+  if (uplink6 && cfg.tunIpv6 !== false) {
     const src = parseCidr(uplink6.source)!.address;
     rule(['from', src], 'main', `sockets bound to the IPv6 uplink address ${src} bypass the TUN`);
     const gw = uplink6.gateway === undefined ? undefined : parseCidr(uplink6.gateway.split('%')[0]);

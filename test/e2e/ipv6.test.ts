@@ -223,3 +223,22 @@ t.test('tunsteer run: the program\'s IPv6 goes through the gateway too', async (
   t.equal(conn.length, 1, 'the gateway logged the IPv6 connection');
   t.equal((await snapshotRouting(topo.client)).text, before.text, 'the outside untouched');
 });
+
+t.test('route-all where new links get no IPv6 (a container\'s disable_ipv6): the gateway starts, ::/0 is prohibited, nothing leaks', async (t) => {
+  await nsExec(topo.client, ['sysctl', '-q', '-w', 'net.ipv6.conf.default.disable_ipv6=1']);
+  t.teardown(() => nsExec(topo.client, ['sysctl', '-q', '-w', 'net.ipv6.conf.default.disable_ipv6=0'], { allowFail: true }));
+  const stateDir = join(topo.tmp, 'state-dis');
+  const gw = startGateway(t, topo.client, ['--mode', 'route-all', '--state-dir', stateDir, '--tun-name', 'tsv6']);
+  await waitForGateway(topo.client, stateDir, gw);
+  t.match((await nsExec(topo.client, ['ip', '-6', 'route', 'show', 'table', '2022'])).stdout, /^prohibit default/m, 'table 2022 prohibits IPv6');
+  const count = await ipv6Counter();
+  const c = await timedConnect(NGINX_IP6, 80);
+  t.not(c.outcome, 'connected');
+  t.ok(c.ms < 1000, `failed in ${c.ms.toFixed(1)} ms (${c.outcome})`);
+  t.equal(await count(), 0, 'nothing reached the servers namespace');
+  t.equal((await nsExec(topo.client, ['curl', '-sSf', '--max-time', '5', 'http://203.0.113.10/hello'])).stdout, 'hello from nginx\n', 'IPv4 through the gateway');
+  gw.kill('SIGTERM');
+  t.equal((await gw.exited()).code, 143);
+  t.equal((await snapshotRouting(topo.client)).text, before.text, 'routes byte for byte');
+  await nsExec(topo.servers, ['nft', 'delete', 'table', 'inet', 'tsv6count']);
+});

@@ -135,7 +135,11 @@ t.test('discoverUplink6: default route (RA style), prefsrc, none, unreachable on
   t.throws(() => discoverUplink6(multi), /IPv6 default route is multipath/);
 });
 
-t.test('a TUN without IPv6 (MTU below 1280): table T prohibits, nothing leaks', async (t) => {
-  const [first] = v6(planRouteAll({ ...base, tunIpv6: false }, uplink, up6));
-  t.strictSame(first, { kind: 'ip', do: ['-6', 'route', 'add', 'prohibit', 'default', 'table', '2022'], undo: ['-6', 'route', 'del', 'prohibit', 'default', 'table', '2022'], desc: '' });
+t.test('a TUN without IPv6 (MTU below 1280, disable_ipv6): table T prohibits, no bypass rules, nothing leaks', async (t) => {
+  t.strictSame(v6(planRouteAll({ ...base, tunIpv6: false, excludes: ['2001:db8:aa::/48'] }, uplink, up6)), [
+    { kind: 'ip', do: ['-6', 'route', 'add', 'prohibit', 'default', 'table', '2022'], undo: ['-6', 'route', 'del', 'prohibit', 'default', 'table', '2022'], desc: '' },
+    rule6(['to', '2001:db8:aa::/48', 'lookup', 'main', 'priority', '9000']),
+    rule6(['lookup', 'main', 'suppress_prefixlength', '0', 'priority', '9001']),
+    rule6(['lookup', '2022', 'priority', '9002']),
+  ]);
 });
