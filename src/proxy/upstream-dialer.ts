@@ -5,6 +5,7 @@
 // way; when route-all found no IPv6 uplink (null) they are refused at once,
 // since ::/0 goes into the TUN and an unbound socket would loop.
 import net, { isIP } from 'node:net';
+import { lookup } from 'node:dns/promises';
 import type { Endpoint } from '../stack/contracts.js';
 
 export interface DialOptions {
@@ -48,6 +49,9 @@ export function localAddressFor(dst: Endpoint, opts: Pick<DialOptions, 'localAdd
 }
 
 export function dialDirect(dst: Endpoint, opts: DialOptions): Promise<net.Socket> {
+  // a name (explicit proxy, an upstream proxy's host) with per-family source addresses (route-all):
+  // resolve it here, so each address is dialled from its own family's source
+  if (!isIP(dst.address) && opts.localAddress6 !== undefined) return dialName(dst, opts);
   const localAddress = localAddressFor(dst, opts);
   if (localAddress === null) {
     return Promise.reject(new DialError(`connect to [${dst.address}]:${dst.port}: no IPv6 uplink (the host has no IPv6 default route)`, 'unreachable', 'ENETUNREACH'));
@@ -77,4 +81,31 @@ export function dialDirect(dst: Endpoint, opts: DialOptions): Promise<net.Socket
       reject(new DialError(err.message, classifyDialError(err), err.code));
     });
   });
+}
+
+/**
+ * Resolves a name and dials its addresses in the resolver's order, at most one
+ * per family (IPv6 skipped when it has no path), each bound to its family's
+ * source address. The first to connect wins; the last error is reported.
+ */
+async function dialName(dst: Endpoint, opts: DialOptions): Promise<net.Socket> {
+  let addrs: { address: string; family: number }[];
+  try {
+    addrs = await lookup(dst.address, { all: true });
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    throw new DialError(`${dst.address}: ${err.message}`, classifyDialError(err), err.code);
+  }
+  const tried = new Set<number>();
+  let last: unknown = new DialError(`${dst.address}: no IPv4 address, and IPv6 has no path`, 'unreachable', 'ENETUNREACH');
+  for (const a of addrs) {
+    if (tried.has(a.family) || (a.family === 6 && opts.localAddress6 === null)) continue;
+    tried.add(a.family);
+    try {
+      return await dialDirect({ family: a.family === 6 ? 6 : 4, address: a.address, port: dst.port }, opts);
+    } catch (e) {
+      last = e;
+    }
+  }
+  throw last;
 }

@@ -58,7 +58,7 @@ async function timedConnect(host: string, port: number): Promise<{ outcome: stri
 
 t.test('route-all with IPv6 on', async (t) => {
   const stateDir = join(topo.tmp, 'state-ra');
-  const gw = startGateway(t, topo.client, ['--mode', 'route-all', '--state-dir', stateDir, '--tun-name', 'tsv0', '--connect-timeout', '1500']);
+  const gw = startGateway(t, topo.client, ['--mode', 'route-all', '--state-dir', stateDir, '--tun-name', 'tsv0', '--connect-timeout', '1500', '--listen', '127.0.0.1:18080']);
   await waitForGateway(topo.client, stateDir, gw);
 
   t.test('::/0 goes into the TUN, the gateway\'s own IPv6 source stays direct', async (t) => {
@@ -96,6 +96,11 @@ t.test('route-all with IPv6 on', async (t) => {
       const gbit = j.end?.sum_received?.bits_per_second / 1e9;
       t.ok(j.end?.sum_received?.bytes > 0, `iperf3 -6 ${reverse ? 'download' : 'upload'}: ${gbit.toFixed(2)} Gbit/s`);
     }
+  });
+
+  t.test('the explicit proxy dials a name with only IPv6 addresses from the IPv6 uplink address', async (t) => {
+    const r = await nsExec(topo.client, ['curl', '-sS', '--max-time', '10', '-x', 'http://127.0.0.1:18080', 'http://v6.example.com/hello'], { allowFail: true });
+    t.equal(r.stdout, 'hello from nginx\n', r.stderr);
   });
 
   t.test('exit restores ip -6 route/rule byte for byte', async (t) => {

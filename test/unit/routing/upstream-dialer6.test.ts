@@ -45,3 +45,26 @@ t.test('no IPv6 uplink (localAddress6 null): IPv6 dials are refused at once, IPv
   const ok = await dialDirect({ family: 4, address: '127.0.0.1', port: (s4.address() as net.AddressInfo).port }, { localAddress6: null, timeoutMs: 2000 });
   ok.destroy();
 });
+
+t.test('a name with per-family sources: each address from its own family, IPv6 skipped without a path', async (t) => {
+  const s6 = await listen('::1');
+  const port6 = (s6.address() as net.AddressInfo).port;
+  const s4 = await listen('127.0.0.1');
+  const port4 = (s4.address() as net.AddressInfo).port;
+  t.teardown(() => {
+    s6.close();
+    s4.close();
+  });
+  // "localhost" resolves to 127.0.0.1 and usually ::1 as well
+  const a = await dialDirect({ family: 4, address: 'localhost', port: port4 }, { localAddress: '127.0.0.1', localAddress6: null, timeoutMs: 2000 });
+  t.equal(a.localAddress, '127.0.0.1', 'IPv4, bound to the IPv4 source');
+  a.destroy();
+  // with an IPv6 source, localhost's ::1 (when /etc/hosts lists it first) is dialled from ::1; either way it connects
+  const b = await dialDirect({ family: 4, address: 'localhost', port: port6 }, { localAddress: '127.0.0.1', localAddress6: '::1', timeoutMs: 2000 }).catch((e: unknown) => e);
+  if (b instanceof net.Socket) {
+    t.equal(b.localAddress, '::1', 'IPv6, bound to the IPv6 source');
+    b.destroy();
+  } else {
+    t.ok(b instanceof DialError, 'localhost has no ::1 here: refused on IPv4, a DialError');
+  }
+});
