@@ -440,3 +440,18 @@ t.test('an IPv6 segment without a flow gets a RST over IPv6', async (t) => {
   t.equal(stack.drops.get(Drop.no_flow), 1);
   t.equal(stack.ip6.size, 0, 'no address left held');
 });
+
+t.test('through the stack: a SYN behind hop-by-hop and destination options opens a connection; one behind a routing header with segments left is dropped and counted', async (t) => {
+  const dev = new MemoryTun({ mtu: 1500 });
+  const conns: InboundConnection[] = [];
+  const stack = new Stack(dev, (c) => conns.push(c));
+  const ok = v6Packet(CLIENT6, SERVER6, [{ type: 0, body: PAD4 }, { type: 60, body: PAD4 }], 6, synHeader(40010, 80));
+  stack.input(ok, 0, ok.length, 1);
+  const rh = v6Packet(CLIENT6, SERVER6, [{ type: 43, body: Buffer.concat([Buffer.from([0, 1, 0, 0, 0, 0]), addr('2001:db8::99')]) }], 6, synHeader(40011, 80));
+  stack.input(rh, 0, rh.length, 1);
+  await tick();
+  t.equal(conns.length, 1, 'one connection');
+  t.equal(conns[0].src.port, 40010, 'from the packet with options');
+  t.equal(stack.drops.get(Drop.ipv6_routing_header), 1, 'the routing header is counted');
+  conns[0].reject('rst');
+});
