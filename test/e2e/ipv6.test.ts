@@ -7,7 +7,7 @@ import t from 'tap';
 import { join } from 'node:path';
 import { nsExec, snapshotRouting } from '../helpers/netns.js';
 import {
-  CLIENT_IP6, DNS_IP, IPERF_IP6, NGINX_IP6,
+  CLIENT_IP6, DNS_IP, IPERF_IP6, NGINX_IP6, ROOT,
   addIpv6, clientResolvConf, makeTopology, startDnsPeer, startGateway, startNginx, tunsteerArgv, waitForGateway, waitForPort,
 } from '../helpers/topology.js';
 import { spawnInNs } from '../helpers/netns.js';
@@ -22,6 +22,8 @@ await waitForPort(topo.servers, `[${NGINX_IP6}]`, 80);
 spawnInNs(t, topo.servers, ['iperf3', '-s', '-B', IPERF_IP6]);
 await waitForPort(topo.servers, `[${IPERF_IP6}]`, 5201);
 await startDnsPeer(t, topo);
+const udpEcho = spawnInNs(t, topo.servers, [process.execPath, '--import', 'tsx', join(ROOT, 'test/helpers/udp-peer.ts'), 'server', NGINX_IP6, '5400']);
+await udpEcho.waitForLine((l) => l.includes('listening'));
 await nsExec(topo.servers, ['sh', '-c', `head -c 1024 /dev/urandom > ${topo.www}/1k.bin && head -c 100M /dev/urandom > ${topo.www}/100m.bin`]);
 const sha = async (file: string) => (await nsExec(topo.servers, ['sha256sum', file])).stdout.split(' ')[0];
 const sha1k = await sha(`${topo.www}/1k.bin`);
@@ -58,7 +60,7 @@ async function timedConnect(host: string, port: number): Promise<{ outcome: stri
 
 t.test('route-all with IPv6 on', async (t) => {
   const stateDir = join(topo.tmp, 'state-ra');
-  const gw = startGateway(t, topo.client, ['--mode', 'route-all', '--state-dir', stateDir, '--tun-name', 'tsv0', '--connect-timeout', '1500', '--listen', '127.0.0.1:18080']);
+  const gw = startGateway(t, topo.client, ['--mode', 'route-all', '--state-dir', stateDir, '--tun-name', 'tsv0', '--connect-timeout', '1500', '--listen', '127.0.0.1:18080', '--udp-idle-timeout', '2000']);
   await waitForGateway(topo.client, stateDir, gw);
 
   t.test('::/0 goes into the TUN, the gateway\'s own IPv6 source stays direct', async (t) => {
@@ -96,6 +98,15 @@ t.test('route-all with IPv6 on', async (t) => {
       const gbit = j.end?.sum_received?.bits_per_second / 1e9;
       t.ok(j.end?.sum_received?.bytes > 0, `iperf3 -6 ${reverse ? 'download' : 'upload'}: ${gbit.toFixed(2)} Gbit/s`);
     }
+  });
+
+  t.test('UDP over IPv6: 300 datagrams echoed through the gateway, logged as a udp flow', async (t) => {
+    const r = await nsExec(topo.client, [process.execPath, '--import', 'tsx', join(ROOT, 'test/helpers/udp-peer.ts'), 'echo', NGINX_IP6, '5400', '300'], { allowFail: true, timeoutMs: 90_000 });
+    const res = JSON.parse(r.stdout.trim().split('\n').pop() || '{}');
+    t.equal(res.ok, true, JSON.stringify(res));
+    t.equal(res.lost, 0, 'none lost');
+    const line = await gw.waitForLine((l) => l.includes('"proto":"udp"') && l.includes(`[${NGINX_IP6}]:5400`), 15_000);
+    t.match(JSON.parse(line).src, new RegExp(`^\\[${TUN_ULA}\\]:`), 'from the TUN\'s ULA');
   });
 
   t.test('the explicit proxy dials a name with only IPv6 addresses from the IPv6 uplink address', async (t) => {

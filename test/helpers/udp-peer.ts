@@ -25,12 +25,12 @@ function payloadFor(i: number): Buffer {
 }
 
 if (mode === 'server') {
-  const s = dgram.createSocket('udp4');
+  const s = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4');
   s.on('message', (m, r) => s.send(m, r.port, r.address));
   s.bind(port, host, () => console.log(JSON.stringify({ listening: `${host}:${port}` })));
 } else if (mode === 'echo') {
   const n = Number(arg);
-  const s = dgram.createSocket('udp4');
+  const s = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4');
   const seen = new Uint8Array(n);
   let received = 0;
   let corrupt = 0;
@@ -69,7 +69,7 @@ if (mode === 'server') {
   });
   void idle;
 } else if (mode === 'refused') {
-  const s = dgram.createSocket('udp4');
+  const s = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4');
   s.on('error', (e: NodeJS.ErrnoException) => out({ ok: true, code: e.code }));
   s.connect(port, host, () => {
     s.send(Buffer.from('anyone?'));
