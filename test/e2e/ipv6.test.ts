@@ -109,6 +109,17 @@ t.test('route-all with IPv6 on', async (t) => {
     t.match(JSON.parse(line).src, new RegExp(`^\\[${TUN_ULA}\\]:`), 'from the TUN\'s ULA');
   });
 
+  t.test('DNS to any IPv6 address:53 is answered by the gateway (hijack), --dry-run shows the IPv6 plan', async (t) => {
+    // 2001:db8:10::99 exists nowhere: only the gateway can answer
+    const a = await nsExec(topo.client, ['dig', '+time=3', '+tries=1', '+short', '@2001:db8:10::99', 'A', 'other.example.com'], { allowFail: true });
+    t.equal(a.stdout.trim(), '203.0.113.10', 'answered (forwarded to the resolver resolv.conf names)');
+    const dry = await nsExec(topo.client, tunsteerArgv(['up', '--mode', 'route-all', '--dry-run', '--exclude', '2001:db8:99::/48', '--state-dir', join(topo.tmp, 'dry6')]));
+    t.match(dry.stdout, /# IPv6 uplink \S+ via 2001:db8:1::2, gateway sockets bind 2001:db8:1::1/);
+    t.match(dry.stdout, /ip -6 rule add to 2001:db8:99::\/48 lookup main priority 9002/);
+    t.match(dry.stdout, /ip -6 rule add to 2001:db8:1::2\/128 lookup main priority 9001/, 'a global next hop stays direct');
+    t.match(dry.stdout, /ip -6 rule add lookup 2022 priority 9004/);
+  });
+
   t.test('the explicit proxy dials a name with only IPv6 addresses from the IPv6 uplink address', async (t) => {
     const r = await nsExec(topo.client, ['curl', '-sS', '--max-time', '10', '-x', 'http://127.0.0.1:18080', 'http://v6.example.com/hello'], { allowFail: true });
     t.equal(r.stdout, 'hello from nginx\n', r.stderr);
