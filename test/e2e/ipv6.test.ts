@@ -5,7 +5,7 @@
 // hosts on 2001:db8:10::/64 in the servers namespace.
 import t from 'tap';
 import { join } from 'node:path';
-import { nsExec, snapshotRouting } from '../helpers/netns.js';
+import { createNetns, nsExec, snapshotRouting, veth } from '../helpers/netns.js';
 import {
   CLIENT_IP6, DNS_IP, IPERF_IP6, NGINX_IP6, ROOT,
   addIpv6, clientResolvConf, makeTopology, startDnsPeer, startGateway, startNginx, tunsteerArgv, waitForGateway, waitForPort,
@@ -268,4 +268,29 @@ t.test('route-all where new links get no IPv6 (a container\'s disable_ipv6): the
   t.equal((await gw.exited()).code, 143);
   t.equal((await snapshotRouting(topo.client)).text, before.text, 'routes byte for byte');
   await nsExec(topo.servers, ['nft', 'delete', 'table', 'inet', 'tsv6count']);
+});
+
+t.test('up --netns: a container\'s IPv6 is steered through the gateway in the host namespace', async (t) => {
+  const box = await createNetns(t, 'tsE-');
+  const { aIf, bIf } = await veth(box, topo.client, { aAddr: '198.51.100.2/24', bAddr: '198.51.100.1/24' });
+  await nsExec(box, ['ip', 'route', 'add', 'default', 'via', '198.51.100.1']);
+  await nsExec(box, ['ip', '-6', 'addr', 'add', '2001:db8:2::2/64', 'dev', aIf, 'nodad']);
+  await nsExec(topo.client, ['ip', '-6', 'addr', 'add', '2001:db8:2::1/64', 'dev', bIf, 'nodad']);
+  await nsExec(box, ['ip', '-6', 'route', 'add', 'default', 'via', '2001:db8:2::1']);
+  const r0 = await nsExec(box, ['curl', '-6', '-sS', '--max-time', '2', `http://[${NGINX_IP6}]/hello`], { allowFail: true });
+  t.not(r0.code, 0, 'without the gateway the container reaches nothing over IPv6 (the host does not forward)');
+  const boxBefore = await snapshotRouting(box);
+  const hostBefore = await snapshotRouting(topo.client);
+  const dir = join(topo.tmp, 'state-box');
+  const gw = startGateway(t, topo.client, ['--mode', 'route-all', '--netns', box, '--state-dir', dir, '--tun-name', 'tsv7']);
+  await waitForGateway(topo.client, dir, gw);
+  t.match((await nsExec(box, ['ip', '-6', 'rule'])).stdout, /from 2001:db8:2::2 lookup main/, 'the container\'s IPv6 uplink found inside it');
+  const r = await nsExec(box, ['sh', '-c', `curl -6 -sS --max-time 10 http://[${NGINX_IP6}]/1k.bin | sha256sum`]);
+  const line = JSON.parse(await gw.waitForLine((l) => l.includes('"msg":"conn"') && l.includes(`[${NGINX_IP6}]:80`), 10_000));
+  t.equal(r.stdout.split(' ')[0], sha1k, `byte-exact over IPv6 ${r.stderr.trim()}`);
+  t.ok(line.src.startsWith(`[${TUN_ULA}]:`), `from the container's TUN: ${line.src}`);
+  t.equal((await snapshotRouting(topo.client)).text, hostBefore.text, 'the host namespace untouched');
+  gw.kill('SIGTERM');
+  t.equal((await gw.exited()).code, 143);
+  t.equal((await snapshotRouting(box)).text, boxBefore.text, 'the container\'s ip -6 routes and rules are the originals');
 });
