@@ -294,3 +294,21 @@ t.test('up --netns: a container\'s IPv6 is steered through the gateway in the ho
   t.equal((await gw.exited()).code, 143);
   t.equal((await snapshotRouting(box)).text, boxBefore.text, 'the container\'s ip -6 routes and rules are the originals');
 });
+
+t.test('route-all with a TUN MTU below 1280 (no IPv6 on the link): ::/0 prohibited, nothing leaks', async (t) => {
+  const stateDir = join(topo.tmp, 'state-mtu');
+  const gw = startGateway(t, topo.client, ['--mode', 'route-all', '--state-dir', stateDir, '--tun-name', 'tsv8', '--mtu', '1200']);
+  await waitForGateway(topo.client, stateDir, gw);
+  t.match((await nsExec(topo.client, ['ip', '-6', 'route', 'show', 'table', '2022'])).stdout, /^prohibit default/m);
+  t.notMatch((await nsExec(topo.client, ['ip', '-6', 'rule'])).stdout, /from 2001:db8:1::1/, 'no bypass rule to leak through');
+  const count = await ipv6Counter();
+  const c = await timedConnect(NGINX_IP6, 80);
+  t.not(c.outcome, 'connected');
+  t.ok(c.ms < 1000, `failed in ${c.ms.toFixed(1)} ms (${c.outcome})`);
+  t.equal(await count(), 0, 'nothing reached the servers namespace');
+  t.equal((await nsExec(topo.client, ['curl', '-sSf', '--max-time', '5', 'http://203.0.113.10/hello'])).stdout, 'hello from nginx\n', 'IPv4 through the gateway');
+  gw.kill('SIGTERM');
+  t.equal((await gw.exited()).code, 143);
+  t.equal((await snapshotRouting(topo.client)).text, before.text, 'routes byte for byte');
+  await nsExec(topo.servers, ['nft', 'delete', 'table', 'inet', 'tsv6count']);
+});
