@@ -315,7 +315,8 @@ export class Stack implements UdpOutput {
   /** Rebuilt headers quoted by errors sent after the packet is gone. */
   private readonly quote = Buffer.alloc(64);
   private readonly flows = new FlowTable<TcpFlow>();
-  private readonly wheel = new TimerWheel<TcpFlow>(10);
+  /** Closed flows leave it when their slot next comes round, not at their far (keepalive) deadline. */
+  private readonly wheel = new TimerWheel<TcpFlow>(10, 4096, (f) => f.closed);
   private readonly ip = new Ipv4View();
   private readonly tcp = new TcpView();
   private readonly udpView = new UdpView();

@@ -1,6 +1,9 @@
 // A hashed timer wheel (GUIDE §5): items filed in slot floor(deadline/tick) % N,
 // fired when the wheel passes their slot. Cancellation is lazy: the owner re-checks
-// its real deadline when fired and files itself again if it moved.
+// its real deadline when fired and files itself again if it moved. An item the
+// owner calls dead is dropped the next time the wheel passes its slot (within a
+// turn), not kept until its far deadline: a closed connection filed for its 2 h
+// keepalive otherwise stayed referenced, with its stream, for 2 h.
 export class TimerWheel<T> {
   private readonly slots: T[][];
   private readonly dues: number[][];
@@ -9,6 +12,7 @@ export class TimerWheel<T> {
   constructor(
     private readonly tickMs = 10,
     private readonly size = 4096,
+    private readonly dead: ((item: T) => boolean) | null = null,
   ) {
     this.slots = Array.from({ length: size }, () => []);
     this.dues = Array.from({ length: size }, () => []);
@@ -42,7 +46,7 @@ export class TimerWheel<T> {
       this.dues[i] = [];
       for (let k = 0; k < items.length; k++) {
         if (dues[k] <= now) fire(items[k]);
-        else {
+        else if (this.dead === null || !this.dead(items[k])) {
           this.slots[i].push(items[k]);
           this.dues[i].push(dues[k]);
         }

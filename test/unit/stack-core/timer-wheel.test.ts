@@ -58,3 +58,21 @@ t.test('a deadline late in the current tick fires on the next advance past it', 
   wheel.advance(1011, (x) => fired.push(x));
   t.same(fired, ['a']);
 });
+
+t.test('a dead item is dropped when the wheel passes its slot, not kept until its far deadline', async (t) => {
+  const dead = new Set<number>();
+  const wheel = new TimerWheel<number>(10, 64, (i) => dead.has(i));
+  const fired: number[] = [];
+  wheel.advance(0, () => {});
+  wheel.schedule(1, 7_200_000); // a keepalive two hours out
+  wheel.schedule(2, 7_200_000);
+  dead.add(1);
+  const slots = (wheel as unknown as { slots: number[][] }).slots;
+  const held = () => slots.reduce((n, s) => n + s.length, 0);
+  t.equal(held(), 2);
+  wheel.advance(640, (i) => fired.push(i)); // one full turn
+  t.equal(held(), 1, 'the dead one is gone after a turn');
+  t.same(fired, []);
+  wheel.advance(7_200_000, (i) => fired.push(i));
+  t.same(fired, [2], 'the live one still fires at its deadline');
+});
