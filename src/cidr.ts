@@ -1,5 +1,6 @@
 // CIDR text parsing for flags and config (not the packet path).
 import { isIP } from 'node:net';
+import { ip6GroupsToString } from './stack/wire/ip6-table.js';
 
 export interface Cidr {
   family: 4 | 6;
@@ -60,28 +61,11 @@ export function ipv6ToBigInt(a: string): bigint {
   return n;
 }
 
-/** RFC 5952 text: lower case, leading zeros dropped, the longest run (2+) of zero groups as "::", the first on ties. */
+/** RFC 5952 text of a 128-bit number. */
 export function bigIntToIpv6(n: bigint): string {
   const g: number[] = [];
   for (let i = 7; i >= 0; i--) g.push(Number((n >> BigInt(i * 16)) & 0xffffn));
-  let best = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    if (g[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && g[j] === 0) j++;
-    if (j - i > bestLen) {
-      best = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = g.map((x) => x.toString(16));
-  if (best < 0) return hex.join(':');
-  return `${hex.slice(0, best).join(':')}::${hex.slice(best + bestLen).join(':')}`;
+  return ip6GroupsToString(g);
 }
 
 /** Canonical (RFC 5952) text of an IPv6 address, or null when the text is none. */

@@ -27,6 +27,7 @@ import { forbidden, forwardRequest, type HttpExchange } from './http/http-forwar
 import { relayHttp } from './http/http-relay.js';
 import type { HeaderEdit } from './http/header-edits.js';
 import type { MatchInput } from './rules/rule-types.js';
+import { hostPort } from '../stack/wire/addr.js';
 
 export interface ProxyCoreOptions {
   log: Logger;
@@ -63,7 +64,7 @@ export interface ProxyCounters {
 }
 
 export function endpointText(e: Endpoint): string {
-  return e.family === 6 ? `[${e.address}]:${e.port}` : `${e.address}:${e.port}`;
+  return hostPort(e.address, e.port);
 }
 
 const NO_RULES = new Policy([], new Map(), new Map());

@@ -18,6 +18,7 @@ import { networkInterfaces } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { loadTunAddon, type Endpoint, type NativeTunReader } from '../tun/native-addon.js';
 import { endpointText } from './proxy-core.js';
+import type { UdpFlowEnd } from '../stack/udp/udp-sessions.js';
 
 /** Datagrams read per readable wake before yielding to the event loop (the watcher fires again if more wait). */
 const RECV_BATCH = 64;
@@ -39,16 +40,8 @@ export interface TproxyUdpOptions {
   sendUnreachable?: (dst: Endpoint, client: Endpoint, udpLength: number) => number;
 }
 
-export interface TproxyUdpFlowEnd {
-  src: string;
-  dst: string;
-  up: number;
-  down: number;
-  ms: number;
-  end: string;
-  rule: string;
-  action: string;
-}
+/** A flow's end, as the TUN path's UDP relay reports it (one connection-log line). */
+export type TproxyUdpFlowEnd = UdpFlowEnd;
 
 export interface TproxyUdpCounters {
   udpFlows: number;

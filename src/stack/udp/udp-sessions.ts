@@ -6,7 +6,7 @@
 // numbers: IPv4 as uint32, IPv6 as ids of its Ip6Table (a flow holds its two).
 import dgram from 'node:dgram';
 import { FlowTable } from '../flow-table.js';
-import { ipv4ToString } from '../wire/addr.js';
+import { hostPort, ipv4ToString } from '../wire/addr.js';
 import { isIp6Id, type Ip6Table } from '../wire/ip6-table.js';
 
 export interface UdpOutput {
@@ -250,8 +250,8 @@ export class UdpSessions {
     } catch {
       // already closed
     }
-    const src = endpointText(this.text(flow.clientIp), flow.clientPort);
-    const dst = endpointText(this.text(flow.serverIp), flow.serverPort);
+    const src = hostPort(this.text(flow.clientIp), flow.clientPort);
+    const dst = hostPort(this.text(flow.serverIp), flow.serverPort);
     if (isIp6Id(flow.clientIp)) {
       this.ip6!.release(flow.clientIp);
       this.ip6!.release(flow.serverIp);
@@ -267,9 +267,4 @@ export class UdpSessions {
       action: flow.action,
     });
   }
-}
-
-/** "192.0.2.1:53" or "[2001:db8::1]:53". */
-function endpointText(address: string, port: number): string {
-  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
 }

@@ -9,3 +9,8 @@ export function parseIpv4(s: string): number | null {
   if (p.some((x) => x > 255)) return null;
   return ((p[0] << 24) | (p[1] << 16) | (p[2] << 8) | p[3]) >>> 0;
 }
+
+/** "192.0.2.1:53" or "[2001:db8::1]:53": an endpoint as logs print it. */
+export function hostPort(address: string, port: number): string {
+  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+}
