@@ -52,8 +52,10 @@ const quiet = async (): Promise<Status> => {
 };
 const sum = (o: Record<string, number>) => Object.values(o).reduce((a, b) => a + b, 0);
 /** Drops that are input verdicts (see accounting() in test/helpers/fuzz-stack.ts). */
-const inputDrops = (s: Status) => sum(s.drops) - (s.drops.udp_too_big ?? 0) - (s.drops.internal_error ?? 0);
-const handled = (s: Status) => s.counters.tcpTotal + (s.counters.synCookiesSent ?? 0) + s.counters.tcpSegments + s.counters.dnsQueries + (s.counters.udpIn ?? 0);
+const inputDrops = (s: Status) => sum(s.drops) - (s.drops.udp_too_big ?? 0) - (s.drops.internal_error ?? 0) - (s.drops.icmp_rate_limited ?? 0);
+const handled = (s: Status) =>
+  s.counters.tcpTotal + (s.counters.synCookiesSent ?? 0) + s.counters.tcpSegments + s.counters.dnsQueries + (s.counters.udpIn ?? 0) +
+  (s.counters.icmpEchoReplies ?? 0) + (s.counters.ndIgnored ?? 0);
 
 t.test(`${COUNT.toLocaleString('en')} malformed packets into the TUN: no crash, every packet read is accounted for, service continues`, async (t) => {
   // sources that are not the client's own addresses: its kernel drops the gateway's replies silently
