@@ -101,7 +101,7 @@ t.test('route-all with IPv6 on', async (t) => {
   });
 
   t.test('UDP over IPv6: 300 datagrams echoed through the gateway, logged as a udp flow', async (t) => {
-    const r = await nsExec(topo.client, [process.execPath, '--import', 'tsx', join(ROOT, 'test/helpers/udp-peer.ts'), 'echo', NGINX_IP6, '5400', '300'], { allowFail: true, timeoutMs: 90_000 });
+    const r = await nsExec(topo.client, [process.execPath, '--import', 'tsx', join(ROOT, 'test/helpers/udp-peer.ts'), 'echo', NGINX_IP6, '5400', '300', '16'], { allowFail: true, timeoutMs: 90_000 });
     const res = JSON.parse(r.stdout.trim().split('\n').pop() || '{}');
     t.equal(res.ok, true, JSON.stringify(res));
     t.equal(res.lost, 0, 'none lost');

@@ -1,13 +1,15 @@
 // UDP peers for end-to-end tests, run inside a namespace with
 // `ip netns exec NS node --import tsx test/helpers/udp-peer.ts MODE ...`.
 //   server HOST PORT          echo every datagram back to its sender
-//   echo HOST PORT N          send N numbered datagrams (at most 64 in flight), check every echo, print counts
+//   echo HOST PORT N [WINDOW] send N numbered datagrams (at most WINDOW, default 64, in flight), check every
+//                             echo, print counts; with a WINDOW the first datagram goes alone until answered,
+//                             as real protocols open a flow (the gateway holds only a few while it sets one up)
 //   refused HOST PORT         send to a closed port; print the error code the socket reports
 // Bounded in time; prints one JSON line.
 import dgram from 'node:dgram';
 import { createHash } from 'node:crypto';
 
-const [mode, host, portText, arg] = process.argv.slice(2);
+const [mode, host, portText, arg, windowText] = process.argv.slice(2);
 const port = Number(portText);
 const out = (o: object, code = 0) => {
   console.log(JSON.stringify(o));
@@ -36,8 +38,10 @@ if (mode === 'server') {
   let corrupt = 0;
   let next = 0;
   let inflight = 0;
+  const window = Number(windowText ?? 64);
+  let opened = windowText === undefined;
   const pump = () => {
-    while (inflight < 64 && next < n) {
+    while (inflight < (opened ? window : 1) && next < n) {
       s.send(payloadFor(next++));
       inflight++;
     }
@@ -49,6 +53,7 @@ if (mode === 'server') {
     if (i < n && !seen[i] && m.equals(payloadFor(i))) {
       seen[i] = 1;
       received++;
+      opened = true;
     } else corrupt++;
     inflight--;
     pump();
