@@ -69,9 +69,9 @@ t.test(`${COUNT.toLocaleString('en')} malformed packets into the TUN: no crash, 
   await nsExec(topo.client, ['ip', 'link', 'set', 'dev', TUN, 'txqueuelen', '4096']);
   const before = await quiet();
   const tx0 = await tunTx();
-  const r = await nsExec(topo.client, ['python3', join(ROOT, 'test/helpers/raw-fuzz.py'), path, TUN, '25', '2', '120'], { timeoutMs: 150_000 });
-  const sent = JSON.parse(r.stdout) as { sent: number; failed: number; seconds: number };
-  t.equal(sent.sent, file.packets, `all ${file.packets} packets written into the TUN (${sent.seconds} s, ${sent.failed} refused)`);
+  const r = await nsExec(topo.client, ['python3', join(ROOT, 'test/helpers/raw-fuzz.py'), path, TUN, '256', '120'], { timeoutMs: 150_000 });
+  const sent = JSON.parse(r.stdout) as { sent: number; failed: number; seconds: number; waits: number };
+  t.equal(sent.sent, file.packets, `all ${file.packets} packets written into the TUN (${sent.seconds} s, ${sent.failed} refused, ${sent.waits} waits for the gateway)`);
   const after = await quiet();
   const tx1 = await tunTx();
   t.equal(gw.exitCode, null, 'the gateway still runs');
@@ -84,7 +84,8 @@ t.test(`${COUNT.toLocaleString('en')} malformed packets into the TUN: no crash, 
   t.equal(read, delivered, 'the gateway counted every packet the TUN handed it');
   const extra = delivered + queueDrops - sent.sent;
   t.ok(extra >= 0 && extra <= 100, `every packet sent reached the TUN: read or dropped by its full queue (${extra} more from the namespace's own kernel)`);
-  t.ok(queueDrops <= sent.sent / 5, `the gateway kept up: the TUN queue overflowed for at most a fifth (${queueDrops}; a generous bound for a busy machine)`);
+  // the writer keeps at most 256 packets in a 4096-packet queue, so the gateway reads every one however slow it is
+  t.equal(queueDrops, 0, 'no packet lost to a full TUN queue: the gateway read all of them');
 
   const dropDelta = Object.fromEntries(Object.entries(after.drops).map(([k, v]) => [k, v - (before.drops[k] ?? 0)]).filter(([, v]) => (v as number) > 0));
   t.comment(`drops ${JSON.stringify(dropDelta)}`);
