@@ -22,6 +22,7 @@ import { ExplicitProxy } from './proxy/explicit-proxy.js';
 import { metricsRegistry, serveMetrics } from './metrics.js';
 import { InterceptInbound } from './proxy/intercept-inbound.js';
 import { TproxyUdp } from './proxy/tproxy-udp.js';
+import { IdleGc } from './idle-gc.js';
 
 const TICK_MS = 10;
 const STATUS_MS = 1000;
@@ -99,11 +100,17 @@ export async function startDataPlane(init: DataPlaneInit, dev: TunDevice | null,
         ...(udpTproxy ? prefixed('tproxy_', udpTproxy.counters) : {}),
         ...(dev instanceof FaultyTun ? { ...prefixed('fault_rx_', dev.counters.rx), ...prefixed('fault_tx_', dev.counters.tx) } : {}),
         ...d?.counters(),
+        ...memoryCounters(),
+        mem_idle_gcs: idleGc.runs,
       },
       drops: s ? Object.fromEntries(s.drops.entries()) : {},
     });
+  const idleGc = new IdleGc((globalThis as { gc?: () => void }).gc);
   publish();
-  setInterval(publish, STATUS_MS).unref();
+  setInterval(() => {
+    idleGc.sample(Math.max(s?.connections ?? 0, core.counters.active), performance.now());
+    publish();
+  }, STATUS_MS).unref();
   if (args.listen) await new ExplicitProxy(core).listen(args.listen.host, args.listen.port);
   if (args.metrics) {
     const stackView = () => ({ counters: { ...s?.counters }, drops: s ? Object.fromEntries(s.drops.entries()) : {} });
@@ -296,4 +303,10 @@ export function prefixed(p: string, o: object): Record<string, number> {
   const r: Record<string, number> = {};
   for (const [k, v] of Object.entries(o)) r[p + k] = v as number;
   return r;
+}
+
+/** Where the data plane's memory is (RSS against V8's heap and Buffers), to tell a leak from a heap V8 has kept. */
+function memoryCounters(): Record<string, number> {
+  const m = process.memoryUsage();
+  return { mem_rss: m.rss, mem_heap_total: m.heapTotal, mem_heap_used: m.heapUsed, mem_external: m.external, mem_array_buffers: m.arrayBuffers };
 }

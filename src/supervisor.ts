@@ -84,7 +84,8 @@ export class Supervisor {
   /** A data-plane process with the TUN fd and its modules loaded, waiting for its init message. */
   private spawnProcess(): ChildProcess {
     const { tun } = this.o;
-    return spawn(process.execPath, [...process.execArgv, process.argv[1], '__data-plane'], {
+    // --expose-gc: the data plane collects once after a crowd of connections has gone (src/idle-gc.ts)
+    return spawn(process.execPath, [...process.execArgv, '--expose-gc', process.argv[1], '__data-plane'], {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc', ...(tun ? [tun.fd!] : [])],
     });
   }

@@ -13,6 +13,11 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const topo = await makeTopology(t);
 await Promise.all([startNginx(t, topo), startPeer(t, topo)]);
+// Two rounds of 10,000 connections within a minute need more than the default 28,232 ephemeral
+// ports in the client namespace: the client's closed sockets wait in TIME-WAIT (60 s), and the
+// gateway's upstream sockets, bound to the uplink address before connect, hold ports from the same
+// range while they live and in their own TIME-WAIT (round 2 got EADDRNOTAVAIL for 820-1009).
+await nsExec(topo.client, ['sysctl', '-qw', 'net.ipv4.ip_local_port_range=10000 65000']);
 const stateDir = join(topo.tmp, 'state');
 const gw = startGateway(t, topo.client, ['--mode', 'route-all', '--state-dir', stateDir, '--tun-name', 'tsg0', '--connect-timeout', '1500']);
 await waitForGateway(topo.client, stateDir, gw);
@@ -46,6 +51,9 @@ const waitStatus = async (pred: (s: Status) => boolean, ms: number): Promise<Sta
   return s;
 };
 const mb = (b: number) => (b / MiB).toFixed(1);
+/** The data plane's own view of its memory (counters mem_*): V8 heap and Buffers beside RSS. */
+const memory = (s: Status) =>
+  `heap ${mb(s.counters.mem_heap_used ?? NaN)}/${mb(s.counters.mem_heap_total ?? NaN)} MiB, external ${mb(s.counters.mem_external ?? NaN)} MiB`;
 
 t.comment(`data plane pid ${dataPlanePid}, RSS at start ${mb(rss())} MiB`);
 
@@ -108,12 +116,12 @@ t.test('SYN flood of 100,000 spoofed SYNs: curl keeps working, RSS bounded, half
 const HOLD_CLIENT = `
 const net = require('node:net');
 const [host, port, n] = [process.argv[1], Number(process.argv[2]), Number(process.argv[3])];
-const socks = []; let open = 0, failed = 0, closed = 0;
+const socks = []; const errors = {}; let open = 0, failed = 0, closed = 0;
 function one() {
   return new Promise((res) => {
     // "ECHO" makes the peer close when we do; nothing more is sent: the connection idles.
     const s = net.connect({ host, port }, () => { open++; s.write('ECHO\\n'); res(); });
-    s.on('error', () => { failed++; res(); });
+    s.on('error', (e) => { failed++; errors[e.code] = (errors[e.code] || 0) + 1; res(); });
     s.on('close', () => { closed++; if (closing && closed === socks.length) { console.log(JSON.stringify({ closed })); process.exit(0); } });
     socks.push(s);
   });
@@ -121,7 +129,7 @@ function one() {
 let closing = false;
 (async () => {
   for (let i = 0; i < n; i += 200) await Promise.all(Array.from({ length: Math.min(200, n - i) }, one));
-  console.log(JSON.stringify({ open, failed }));
+  console.log(JSON.stringify({ open, failed, errors }));
   process.stdin.once('data', () => { closing = true; for (const s of socks) s.end(); });
 })();
 setTimeout(() => process.exit(2), 600000).unref();
@@ -134,10 +142,11 @@ t.test('10,000 idle connections held, then closed, twice: the table empties and 
     await waitStatus((s) => s.counters.connections === 0, 30_000);
     const base = rss();
     const client = spawnInNs(t, topo.client, ['sh', '-c', `ulimit -n 65536 2>/dev/null || ulimit -n $(ulimit -Hn); exec ${process.execPath} -e "$0" ${PEER_IP} ${PEER_PORT} ${N}`, HOLD_CLIENT], { stdio: ['pipe', 'pipe', 'pipe'] });
-    const opened = JSON.parse(await client.waitForLine((l) => l.includes('"open"'), 300_000)) as { open: number; failed: number };
+    const opened = JSON.parse(await client.waitForLine((l) => l.includes('"open"'), 300_000)) as { open: number; failed: number; errors: Record<string, number> };
     const held = await waitStatus((s) => (s.counters.tcp_state_established ?? 0) >= N, 60_000);
     const heldRss = rss();
-    t.comment(`round ${n}: opened ${opened.open} (failed ${opened.failed}); established ${held.counters.tcp_state_established}; RSS before ${mb(base)} MiB, held ${mb(heldRss)} MiB, ${Math.round((heldRss - base) / N)} bytes per connection`);
+    t.comment(`round ${n}: opened ${opened.open} (failed ${opened.failed}${opened.failed ? ` ${JSON.stringify(opened.errors)}` : ''}); established ${held.counters.tcp_state_established}; RSS before ${mb(base)} MiB, held ${mb(heldRss)} MiB, ${Math.round((heldRss - base) / N)} bytes per connection`);
+    if (opened.failed) t.comment(`round ${n}: proxy failed ${held.counters.proxy_failed}, drops ${JSON.stringify(Object.fromEntries(Object.entries(held.drops).filter(([, v]) => v > 0)))}`);
     t.equal(opened.open, N, `round ${n}: all connections opened`);
     t.ok((held.counters.tcp_state_established ?? 0) >= N, `round ${n}: the gateway holds them all`);
     client.stdin!.write('close\n');
@@ -145,21 +154,28 @@ t.test('10,000 idle connections held, then closed, twice: the table empties and 
     t.equal(closedLine.closed, N);
     const empty = await waitStatus((s) => s.counters.connections === 0, 60_000);
     t.equal(empty.counters.connections, 0, `round ${n}: connection table empty after close and TIME-WAIT`);
-    // Closed flows leave the timer wheel when it next passes their slot: one turn is 41 s.
-    await sleep(42_000);
+    // Closed flows leave the timer wheel when it next passes their slot (one turn is 41 s); the data
+    // plane then runs one full GC (src/idle-gc.ts, 45 s after the crowd fell) to give their memory back.
+    const gcs = empty.counters.mem_idle_gcs ?? 0;
+    const collected = await waitStatus((s) => (s.counters.mem_idle_gcs ?? 0) > gcs, 90_000);
+    t.ok((collected.counters.mem_idle_gcs ?? 0) > gcs, `round ${n}: the data plane collected once the crowd had gone`);
+    await sleep(2000);
     const afterRss = rss();
     const c = empty.counters;
+    t.comment(`round ${n}: memory held ${memory(held)}; after close ${memory(statusFile())}`);
     t.comment(`round ${n}: RSS after close ${mb(afterRss)} MiB; half-open ${c.tcpHalfOpen}, SYN cookies sent ${c.synCookiesSent ?? 0}, accepted ${c.synCookiesAccepted ?? 0}, tcpTotal ${c.tcpTotal}`);
     return { base, heldRss, afterRss };
   };
-  // V8 keeps the heap it grew, so RSS after the first round stays near its peak
-  // (measured 264-288 MiB from a 122 MiB start; the SYN flood before used to
-  // grow the heap first, which hid that). A leak shows as growth from one round
-  // to the next: each connection left behind would cost its ~12 KB again. (The
-  // timer wheel kept every closed flow until its 2 h keepalive deadline: round
+  // After the close V8 holds the crowd's garbage until something makes it collect; an idle
+  // gateway allocates too little for that, so RSS stayed at its peak (264-288 MiB from a 122 MiB
+  // start) until the data plane began to collect once after a crowd (src/idle-gc.ts). Measured
+  // since: 240 MiB held from 119, 158 after; the bound is half of what the crowd took given back.
+  // A leak shows as growth from one round to the next: each connection left behind would cost its
+  // ~12 KB again. (The timer wheel kept every closed flow until its 2 h keepalive deadline: round
   // 2 then grew by another 100-140 MiB.)
   const r1 = await round(1);
-  t.ok(r1.afterRss < r1.heldRss + 64 * MiB, `round 1: RSS after close ${mb(r1.afterRss)} MiB within 64 MiB of held ${mb(r1.heldRss)} MiB`);
+  const gaveBack = (r1.heldRss - r1.afterRss) / (r1.heldRss - r1.base);
+  t.ok(gaveBack >= 0.5, `round 1: RSS back near its baseline: ${mb(r1.afterRss)} MiB after close, ${mb(r1.base)} before, ${mb(r1.heldRss)} held (${Math.round(gaveBack * 100)} % given back)`);
   const r2 = await round(2);
   t.ok(r2.afterRss < r1.afterRss + 32 * MiB, `round 2 ends at ${mb(r2.afterRss)} MiB, within 32 MiB of round 1's ${mb(r1.afterRss)} MiB: nothing kept per connection`);
 });
