@@ -506,6 +506,67 @@ static napi_value ReaderStats(napi_env env, napi_callback_info info) {
   return o;
 }
 
+/** A reader polling fd, not yet visible to JS; NULL with an exception pending if cb is no function or the poll fails. */
+static reader_t* reader_alloc(napi_env env, int fd, napi_value cb) {
+  napi_valuetype t;
+  napi_typeof(env, cb, &t);
+  if (t != napi_function) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "cb must be a function");
+    return NULL;
+  }
+  uv_loop_t* loop;
+  if (napi_get_uv_event_loop(env, (struct uv_loop_s**)&loop) != napi_ok) {
+    napi_throw_error(env, "EINTERNAL", "no event loop");
+    return NULL;
+  }
+  reader_t* r = (reader_t*)calloc(1, sizeof *r);
+  if (!r) {
+    throw_errno(env, ENOMEM, "calloc");
+    return NULL;
+  }
+  int rc = uv_poll_init(loop, &r->poll, fd);
+  if (rc < 0) {
+    free(r);
+    throw_errno(env, -rc, "uv_poll_init");
+    return NULL;
+  }
+  r->poll.data = r;
+  r->env = env;
+  r->fd = fd;
+  return r;
+}
+
+/** Undoes reader_alloc (and any references made since); throws what unless an exception is pending. */
+static napi_value reader_fail(napi_env env, reader_t* r, const char* what) {
+  bool pending = false;
+  napi_is_exception_pending(env, &pending);
+  if (!pending) napi_throw_error(env, "EINTERNAL", what);
+  reader_shutdown(r);  // frees through on_uv_closed once the loop runs
+  r->js_gone = true;
+  return NULL;
+}
+
+/** The JS object of a reader: resume/pause/close/stats, the callback held, r freed with it. */
+static napi_value reader_wrap(napi_env env, reader_t* r, napi_value cb, const char* resource, const char* what) {
+  napi_value obj, fn, name;
+  if (napi_create_object(env, &obj) != napi_ok) return reader_fail(env, r, what);
+#define METHOD(js, c)                                                              \
+  if (napi_create_function(env, js, NAPI_AUTO_LENGTH, c, NULL, &fn) != napi_ok ||  \
+      napi_set_named_property(env, obj, js, fn) != napi_ok)                        \
+    return reader_fail(env, r, what);
+  METHOD("resume", ReaderResume)
+  METHOD("pause", ReaderPause)
+  METHOD("close", ReaderClose)
+  METHOD("stats", ReaderStats)
+#undef METHOD
+  if (napi_create_string_utf8(env, resource, NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_async_init(env, obj, name, &r->actx) != napi_ok ||
+      napi_create_reference(env, cb, 1, &r->cb_ref) != napi_ok ||
+      napi_wrap(env, obj, r, reader_finalize, NULL, NULL) != napi_ok)
+    return reader_fail(env, r, what);
+  return obj;
+}
+
 static napi_value CreateReader(napi_env env, napi_callback_info info) {
   size_t argc = 6;
   napi_value argv[6];
@@ -523,65 +584,20 @@ static napi_value CreateReader(napi_env env, napi_callback_info info) {
   if (!arg_typed(env, argv[2], napi_uint32_array, "lengths", (void**)&lengths, &lengths_len)) return NULL;
   if (!arg_int(env, argv[3], "slotSize", 1, 1 << 20, &slot)) return NULL;
   if (!arg_int(env, argv[4], "maxBatch", 1, (int64_t)lengths_len, &maxb)) return NULL;
-  napi_valuetype t;
-  napi_typeof(env, argv[5], &t);
-  if (t != napi_function) {
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "cb must be a function");
-    return NULL;
-  }
   if ((uint64_t)maxb * (uint64_t)slot > slab_len) {
     napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "maxBatch * slotSize exceeds the slab");
     return NULL;
   }
-  uv_loop_t* loop;
-  NAPI_OK(env, napi_get_uv_event_loop(env, (struct uv_loop_s**)&loop));
-
-  reader_t* r = (reader_t*)calloc(1, sizeof *r);
-  if (!r) {
-    throw_errno(env, ENOMEM, "calloc");
-    return NULL;
-  }
-  int rc = uv_poll_init(loop, &r->poll, (int)fd);
-  if (rc < 0) {
-    free(r);
-    throw_errno(env, -rc, "uv_poll_init");
-    return NULL;
-  }
-  r->poll.data = r;
-  r->env = env;
-  r->fd = (int)fd;
+  reader_t* r = reader_alloc(env, (int)fd, argv[5]);
+  if (!r) return NULL;
   r->slab = slab;
   r->lengths = lengths;
   r->slot_size = (uint32_t)slot;
   r->max_batch = (uint32_t)maxb;
-
-  napi_value obj, fn, name;
-  if (napi_create_object(env, &obj) != napi_ok) goto fail;
-#define METHOD(js, c)                                                              \
-  if (napi_create_function(env, js, NAPI_AUTO_LENGTH, c, NULL, &fn) != napi_ok ||  \
-      napi_set_named_property(env, obj, js, fn) != napi_ok)                        \
-    goto fail;
-  METHOD("resume", ReaderResume)
-  METHOD("pause", ReaderPause)
-  METHOD("close", ReaderClose)
-  METHOD("stats", ReaderStats)
-#undef METHOD
-  if (napi_create_string_utf8(env, "tunsteer:TunReader", NAPI_AUTO_LENGTH, &name) != napi_ok) goto fail;
-  if (napi_async_init(env, obj, name, &r->actx) != napi_ok) goto fail;
-  if (napi_create_reference(env, argv[5], 1, &r->cb_ref) != napi_ok) goto fail;
-  if (napi_create_reference(env, argv[1], 1, &r->slab_ref) != napi_ok) goto fail;
-  if (napi_create_reference(env, argv[2], 1, &r->lengths_ref) != napi_ok) goto fail;
-  if (napi_wrap(env, obj, r, reader_finalize, NULL, NULL) != napi_ok) goto fail;
-  return obj;
-
-fail: {
-  bool pending = false;
-  napi_is_exception_pending(env, &pending);
-  if (!pending) napi_throw_error(env, "EINTERNAL", "createReader failed");
-  reader_shutdown(r);  // frees through on_uv_closed once the loop runs
-  r->js_gone = true;
-  return NULL;
-}
+  if (napi_create_reference(env, argv[1], 1, &r->slab_ref) != napi_ok ||
+      napi_create_reference(env, argv[2], 1, &r->lengths_ref) != napi_ok)
+    return reader_fail(env, r, "createReader failed");
+  return reader_wrap(env, r, argv[5], "tunsteer:TunReader", "createReader failed");
 }
 
 // ---------------------------------------------------------------- redirect / tproxy sockets
@@ -756,53 +772,10 @@ static napi_value CreateWatcher(napi_env env, napi_callback_info info) {
     return NULL;
   }
   if (!arg_int(env, argv[0], "fd", 0, INT32_MAX, &fd)) return NULL;
-  napi_valuetype t;
-  napi_typeof(env, argv[1], &t);
-  if (t != napi_function) {
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "cb must be a function");
-    return NULL;
-  }
-  uv_loop_t* loop;
-  NAPI_OK(env, napi_get_uv_event_loop(env, (struct uv_loop_s**)&loop));
-  reader_t* r = (reader_t*)calloc(1, sizeof *r);
-  if (!r) {
-    throw_errno(env, ENOMEM, "calloc");
-    return NULL;
-  }
-  int rc = uv_poll_init(loop, &r->poll, (int)fd);
-  if (rc < 0) {
-    free(r);
-    throw_errno(env, -rc, "uv_poll_init");
-    return NULL;
-  }
-  r->poll.data = r;
-  r->env = env;
-  r->fd = (int)fd;
+  reader_t* r = reader_alloc(env, (int)fd, argv[1]);
+  if (!r) return NULL;
   r->notify_only = true;
-  napi_value obj, fn, name;
-  if (napi_create_object(env, &obj) != napi_ok) goto fail;
-#define METHOD(js, c)                                                              \
-  if (napi_create_function(env, js, NAPI_AUTO_LENGTH, c, NULL, &fn) != napi_ok ||  \
-      napi_set_named_property(env, obj, js, fn) != napi_ok)                        \
-    goto fail;
-  METHOD("resume", ReaderResume)
-  METHOD("pause", ReaderPause)
-  METHOD("close", ReaderClose)
-  METHOD("stats", ReaderStats)
-#undef METHOD
-  if (napi_create_string_utf8(env, "tunsteer:FdWatcher", NAPI_AUTO_LENGTH, &name) != napi_ok) goto fail;
-  if (napi_async_init(env, obj, name, &r->actx) != napi_ok) goto fail;
-  if (napi_create_reference(env, argv[1], 1, &r->cb_ref) != napi_ok) goto fail;
-  if (napi_wrap(env, obj, r, reader_finalize, NULL, NULL) != napi_ok) goto fail;
-  return obj;
-fail: {
-  bool pending = false;
-  napi_is_exception_pending(env, &pending);
-  if (!pending) napi_throw_error(env, "EINTERNAL", "watchReadable failed");
-  reader_shutdown(r);
-  r->js_gone = true;
-  return NULL;
-}
+  return reader_wrap(env, r, argv[1], "tunsteer:FdWatcher", "watchReadable failed");
 }
 
 /** address (string) and port (number) of the given family into ss; false with an exception pending if not. */
@@ -970,13 +943,18 @@ static napi_value UdpRecv(napi_env env, napi_callback_info info) {
   return out;
 }
 
-static napi_value UdpReplySocket(napi_env env, napi_callback_info info) {
+/**
+ * A raw socket of the family argv[0] names (4 or 6) for sending from any address (IP(V6)_TRANSPARENT),
+ * which receives nothing: a raw socket gets a copy of every datagram of its protocol the host
+ * receives, so a drop-all filter is attached and locked. sndbuf 0: the kernel's default.
+ */
+static napi_value send_only_raw_socket(napi_env env, napi_callback_info info, const char* usage, int proto4, int proto6, int sndbuf) {
   size_t argc = 1;
   napi_value argv[1];
   NAPI_OK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   int64_t family;
   if (argc < 1) {
-    napi_throw_type_error(env, "ERR_MISSING_ARGS", "udpReplySocket(family)");
+    napi_throw_type_error(env, "ERR_MISSING_ARGS", usage);
     return NULL;
   }
   if (!arg_int(env, argv[0], "family", 4, 6, &family)) return NULL;
@@ -984,12 +962,12 @@ static napi_value UdpReplySocket(napi_env env, napi_callback_info info) {
     napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "family must be 4 or 6");
     return NULL;
   }
-  int fd = socket(family == 6 ? AF_INET6 : AF_INET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP);
+  int fd = family == 6 ? socket(AF_INET6, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, proto6)
+                       : socket(AF_INET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, proto4);
   if (fd < 0) {
     throw_errno(env, errno, "socket(SOCK_RAW)");
     return NULL;
   }
-  // a raw UDP socket gets a copy of every UDP datagram the host receives: drop them all, for good
   struct sock_filter drop_all[] = {BPF_STMT(BPF_RET | BPF_K, 0)};
   struct sock_fprog prog = {.len = 1, .filter = drop_all};
   int one = 1;
@@ -999,8 +977,7 @@ static napi_value UdpReplySocket(napi_env env, napi_callback_info info) {
   if (setsockopt(fd, SOL_SOCKET, SO_LOCK_FILTER, &one, sizeof one) != 0) goto fail;
   step = "setsockopt(IP_TRANSPARENT)";
   if (set_transparent(fd, (int)family) != 0) goto fail;
-  int sndbuf = 4 << 20;
-  setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+  if (sndbuf > 0) setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
   napi_value v;
   NAPI_OK(env, napi_create_int32(env, fd, &v));
   return v;
@@ -1010,6 +987,10 @@ fail: {
   throw_errno(env, e, step);
   return NULL;
 }
+}
+
+static napi_value UdpReplySocket(napi_env env, napi_callback_info info) {
+  return send_only_raw_socket(env, info, "udpReplySocket(family)", IPPROTO_UDP, IPPROTO_UDP, 4 << 20);
 }
 
 static uint32_t csum_add(uint32_t sum, const uint8_t* p, size_t n) {
@@ -1145,43 +1126,7 @@ static napi_value UdpSendFrom(napi_env env, napi_callback_info info) {
 //     bytes of UDP) as the kernel would, so the client's socket finds it and
 //     fails with ECONNREFUSED. The ICMPv6 checksum is the kernel's.
 static napi_value IcmpReplySocket(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  NAPI_OK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  int64_t family;
-  if (argc < 1) {
-    napi_throw_type_error(env, "ERR_MISSING_ARGS", "icmpReplySocket(family)");
-    return NULL;
-  }
-  if (!arg_int(env, argv[0], "family", 4, 6, &family)) return NULL;
-  if (family == 5) {
-    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "family must be 4 or 6");
-    return NULL;
-  }
-  int fd = family == 6 ? socket(AF_INET6, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_ICMPV6)
-                       : socket(AF_INET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_ICMP);
-  if (fd < 0) {
-    throw_errno(env, errno, "socket(SOCK_RAW)");
-    return NULL;
-  }
-  struct sock_filter drop_all[] = {BPF_STMT(BPF_RET | BPF_K, 0)};
-  struct sock_fprog prog = {.len = 1, .filter = drop_all};
-  int one = 1;
-  const char* step = "setsockopt(SO_ATTACH_FILTER)";
-  if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) != 0) goto fail;
-  step = "setsockopt(SO_LOCK_FILTER)";
-  if (setsockopt(fd, SOL_SOCKET, SO_LOCK_FILTER, &one, sizeof one) != 0) goto fail;
-  step = "setsockopt(IP_TRANSPARENT)";
-  if (set_transparent(fd, (int)family) != 0) goto fail;
-  napi_value v;
-  NAPI_OK(env, napi_create_int32(env, fd, &v));
-  return v;
-fail: {
-  int e = errno;
-  close(fd);
-  throw_errno(env, e, step);
-  return NULL;
-}
+  return send_only_raw_socket(env, info, "icmpReplySocket(family)", IPPROTO_ICMP, IPPROTO_ICMPV6, 0);
 }
 
 static napi_value UdpPortUnreachable(napi_env env, napi_callback_info info) {
