@@ -8,25 +8,12 @@
 //   lan ns 198.51.100.2, 2001:db8:1::2 ── router ns (gateway) ── servers ns 203.0.113.30, 2001:db8:3::10 (:8080)
 import t from 'tap';
 import { join } from 'node:path';
-import { createNetns, nsExec, snapshotRouting, spawnInNs, veth } from '../helpers/netns.js';
-import { ROOT, makeTopology, startGateway, tunsteerArgv, waitForGateway } from '../helpers/topology.js';
+import { nsExec, snapshotRouting, spawnInNs } from '../helpers/netns.js';
+import { ROOT, makeTopology, routerWithLan, startGateway, tunsteerArgv, waitForGateway } from '../helpers/topology.js';
 
 t.setTimeout(300_000);
 const topo = await makeTopology(t);
-const router = topo.client;
-const lan = await createNetns(t, 'tsE-');
-await veth(lan, router, { aAddr: '198.51.100.2/24', bAddr: '198.51.100.1/24' });
-const sh = (ns: string, cmd: string) => nsExec(ns, ['sh', '-c', cmd]);
-await sh(lan, 'ip route add default via 198.51.100.1');
-// IPv6 on both links and a server address behind the servers namespace
-const lanIf = (await sh(lan, "ip -o link show type veth | awk -F': ' '{print $2}' | cut -d@ -f1")).stdout.trim();
-const routerLanIf = (await sh(router, "ip -o link show type veth | awk -F': ' '{print $2}' | cut -d@ -f1 | grep -v \"$(ip -o route show default | awk '{print $5}')\"")).stdout.trim();
-const routerUpIf = (await sh(router, "ip -o route show default | awk '{print $5}'")).stdout.trim();
-const serversIf = (await sh(topo.servers, "ip -o link show type veth | awk -F': ' '{print $2}' | cut -d@ -f1")).stdout.trim();
-await sh(lan, `ip -6 addr add 2001:db8:1::2/64 dev ${lanIf} nodad && ip -6 route add default via 2001:db8:1::1`);
-await sh(router, `ip -6 addr add 2001:db8:1::1/64 dev ${routerLanIf} nodad && ip -6 addr add 2001:db8:2::1/64 dev ${routerUpIf} nodad && ip -6 route add default via 2001:db8:2::2`);
-await sh(topo.servers, `ip -6 addr add 2001:db8:2::2/64 dev ${serversIf} nodad && ip -6 addr add 2001:db8:3::10/128 dev lo && ip addr add 203.0.113.30/32 dev lo`);
-await sh(router, 'sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1');
+const { router, lan } = await routerWithLan(t, topo);
 for (const ip of ['203.0.113.30', '2001:db8:3::10']) {
   const p = spawnInNs(t, topo.servers, [process.execPath, '--import', 'tsx', join(ROOT, 'test/helpers/l7-peer.ts'), 'server', ip]);
   await p.waitForLine((l) => l.includes('listening'));

@@ -39,6 +39,31 @@ export async function makeTopology(t: TeardownHost, opts: { mtu?: number } = {})
   return { client, servers, www, tmp };
 }
 
+/**
+ * A LAN namespace behind the client namespace, which becomes a router (the redirect and tproxy
+ * tests): the LAN at 198.51.100.2 and 2001:db8:1::2, the router's uplink 2001:db8:2::1 towards the
+ * servers namespace (2001:db8:2::2), which also holds the server addresses 203.0.113.30 and
+ * 2001:db8:3::10 on its loopback. Forwarding on in the router; no route back from the servers to
+ * the LAN, so only a gateway on the router answers for it.
+ */
+export async function routerWithLan(t: TeardownHost, topo: Topology): Promise<{ router: string; lan: string }> {
+  const router = topo.client;
+  const lan = await createNetns(t, 'tsE-');
+  await veth(lan, router, { aAddr: '198.51.100.2/24', bAddr: '198.51.100.1/24' });
+  const sh = (ns: string, cmd: string) => nsExec(ns, ['sh', '-c', cmd]);
+  await sh(lan, 'ip route add default via 198.51.100.1');
+  const vethOf = "ip -o link show type veth | awk -F': ' '{print $2}' | cut -d@ -f1";
+  const lanIf = (await sh(lan, vethOf)).stdout.trim();
+  const routerLanIf = (await sh(router, `${vethOf} | grep -v "$(ip -o route show default | awk '{print $5}')"`)).stdout.trim();
+  const routerUpIf = (await sh(router, "ip -o route show default | awk '{print $5}'")).stdout.trim();
+  const serversIf = (await sh(topo.servers, vethOf)).stdout.trim();
+  await sh(lan, `ip -6 addr add 2001:db8:1::2/64 dev ${lanIf} nodad && ip -6 route add default via 2001:db8:1::1`);
+  await sh(router, `ip -6 addr add 2001:db8:1::1/64 dev ${routerLanIf} nodad && ip -6 addr add 2001:db8:2::1/64 dev ${routerUpIf} nodad && ip -6 route add default via 2001:db8:2::2`);
+  await sh(topo.servers, `ip -6 addr add 2001:db8:2::2/64 dev ${serversIf} nodad && ip -6 addr add 2001:db8:3::10/128 dev lo && ip addr add 203.0.113.30/32 dev lo`);
+  await sh(router, 'sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1');
+  return { router, lan };
+}
+
 /** IPv6 test hosts (addIpv6): the client's veth end, the servers' end, and the servers' own addresses. */
 export const CLIENT_IP6 = '2001:db8:1::1';
 export const SERVERS_LINK_IP6 = '2001:db8:1::2';
