@@ -45,6 +45,12 @@ export const Drop = {
   icmp_rate_limited: 34,
 } as const;
 export type DropReason = (typeof Drop)[keyof typeof Drop];
+/**
+ * Counted with the drops but not a verdict on a packet read from the TUN: something the stack
+ * would have sent, or a connection it reset later (its SYN was counted as handled when it came).
+ * Every packet read is one input drop or handled; the fuzz tests check that identity.
+ */
+export const NOT_INPUT_VERDICTS: readonly (keyof typeof Drop)[] = ['udp_too_big', 'internal_error', 'icmp_rate_limited', 'syn_backlog_evicted', 'syn_backlog_timeout'];
 const NAMES: string[] = [];
 for (const [k, v] of Object.entries(Drop)) NAMES[v] = k;
 

@@ -15,6 +15,7 @@ import { nsExec } from '../helpers/netns.js';
 import { DNS_IP, NGINX_IP, ROOT, clientResolvConf, makeTopology, startDnsPeer, startGateway, startNginx, tunsteerArgv, waitForGateway } from '../helpers/topology.js';
 import { packetFile } from '../helpers/packet-fuzzer.js';
 import { parseIpv4 } from '../../src/stack/wire/addr.js';
+import { NOT_INPUT_VERDICTS } from '../../src/stack/drop-counters.js';
 
 const COUNT = 100_000;
 const SEED = 7;
@@ -52,7 +53,7 @@ const quiet = async (): Promise<Status> => {
 };
 const sum = (o: Record<string, number>) => Object.values(o).reduce((a, b) => a + b, 0);
 /** Drops that are input verdicts (see accounting() in test/helpers/fuzz-stack.ts). */
-const inputDrops = (s: Status) => sum(s.drops) - (s.drops.udp_too_big ?? 0) - (s.drops.internal_error ?? 0) - (s.drops.icmp_rate_limited ?? 0);
+const inputDrops = (s: Status) => sum(s.drops) - NOT_INPUT_VERDICTS.reduce((n, k) => n + (s.drops[k] ?? 0), 0);
 const handled = (s: Status) =>
   s.counters.tcpTotal + (s.counters.synCookiesSent ?? 0) + s.counters.tcpSegments + s.counters.dnsQueries + (s.counters.udpIn ?? 0) +
   (s.counters.icmpEchoReplies ?? 0) + (s.counters.ndIgnored ?? 0);

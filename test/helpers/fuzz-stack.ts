@@ -7,7 +7,7 @@
 // Used by the in-process fuzz test and `npm run fuzz`.
 import { performance } from 'node:perf_hooks';
 import { Stack } from '../../src/stack/stack.js';
-import { Drop } from '../../src/stack/drop-counters.js';
+import { Drop, NOT_INPUT_VERDICTS } from '../../src/stack/drop-counters.js';
 import { MemoryTun } from '../../src/tun/memory-tun.js';
 import { DnsOverride } from '../../src/routing/dns-override.js';
 import { FakeIpPool } from '../../src/routing/fake-ip-pool.js';
@@ -186,8 +186,7 @@ export async function settle(h: FuzzStack, ms = 200): Promise<void> {
 export function accounting(h: FuzzStack) {
   const c = h.stack.counters;
   const d = h.stack.drops;
-  // Drops of what the stack would send, not of a received packet.
-  const inputDrops = d.total() - d.get(Drop.udp_too_big) - d.get(Drop.internal_error) - d.get(Drop.icmp_rate_limited);
+  const inputDrops = d.total() - NOT_INPUT_VERDICTS.reduce((n, k) => n + d.get(Drop[k]), 0);
   // A SYN answered with a SYN cookie (backlog full) is handled without a connection.
   const handled = c.tcpTotal + c.synCookiesSent + c.tcpSegments + c.dnsQueries + (h.stack.udp?.counters.udpIn ?? 0) + c.icmpEchoReplies + c.ndIgnored;
   return { packetsIn: c.packetsIn, inputDrops, handled, unaccounted: c.packetsIn - inputDrops - handled };
