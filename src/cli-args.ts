@@ -45,6 +45,9 @@ export interface UpArgs {
   rulePriority: number;
   connectTimeoutMs: number;
   maxConnections: number;
+  /** Half-open connections held (the SYN backlog); beyond it SYN cookies, or eviction without them. */
+  synBacklog: number;
+  synCookies: boolean;
   tunBackend: 'native' | 'tuntap2';
   /** Per-connection TCP buffer bounds in bytes (receive window, send queue). */
   tcpRcvBuf: number;
@@ -155,6 +158,8 @@ Options of up (flags override the config file):
   --rule-priority N       first policy-rule priority (default 9000)
   --connect-timeout MS    upstream connect timeout before the client gets a RST (default 10000)
   --max-connections N     connections held at once; new SYNs beyond it get a RST (default 100000)
+  --syn-backlog N         half-open connections held; beyond it SYNs get SYN cookies (default 1024)
+  --no-syn-cookies        with the backlog full, evict the oldest half-open connection instead
   --tun-backend NAME      native (batched reads, default) or tuntap2
   --tcp-rcvbuf BYTES      per-connection receive buffer: the most a client may send ahead (default 1048576)
   --tcp-sndbuf BYTES      per-connection send buffer towards the client (default 1048576)
@@ -291,6 +296,8 @@ function parseUp(argv: string[]): UpArgs {
     'rule-priority': { type: 'string' },
     'connect-timeout': { type: 'string' },
     'max-connections': { type: 'string' },
+    'syn-backlog': { type: 'string' },
+    'no-syn-cookies': { type: 'boolean' },
     'tun-backend': { type: 'string' },
     'tcp-rcvbuf': { type: 'string' },
     'tcp-sndbuf': { type: 'string' },
@@ -364,6 +371,8 @@ function parseUp(argv: string[]): UpArgs {
     rulePriority: int('rule-priority', s('rule-priority'), 9000, 1, 32000),
     connectTimeoutMs: int('connect-timeout', s('connect-timeout') ?? num(lim.connect_timeout_ms), 10_000, 100, 600_000),
     maxConnections: int('max-connections', s('max-connections') ?? num(lim.max_connections), 100_000, 1, 10_000_000),
+    synBacklog: int('syn-backlog', s('syn-backlog') ?? num(lim.syn_backlog), 1024, 1, 1_000_000),
+    synCookies: v['no-syn-cookies'] === true ? false : (lim.syn_cookies ?? true),
     tunBackend: oneOf('tun-backend', s('tun-backend') ?? c.tun?.backend, 'native', ['native', 'tuntap2'] as const),
     tcpRcvBuf: int('tcp-rcvbuf', s('tcp-rcvbuf') ?? num(lim.tcp_rcvbuf), 1 << 20, 4096, 1 << 30),
     tcpSndBuf: int('tcp-sndbuf', s('tcp-sndbuf') ?? num(lim.tcp_sndbuf), 1 << 20, 4096, 1 << 30),
@@ -398,7 +407,7 @@ function targetNetns(netns: string | undefined, pid: string | undefined, mode: U
 }
 
 /** Options of up that make sense for run; the rest (routing tables, exclusions, modes) do not apply. */
-const RUN_OPTIONS = new Set(['--config', '--host', '--ipv6', '--log-level', '--connect-timeout', '--sniff-timeout', '--no-http-inspect', '--mtu', '--tun-name', '--resolv-conf', '--max-connections', '--tcp-rcvbuf', '--tcp-sndbuf', '--udp-idle-timeout', '--max-udp-flows', '--memory-budget-mb', '--block-quic', '--tun-backend']);
+const RUN_OPTIONS = new Set(['--config', '--host', '--ipv6', '--log-level', '--connect-timeout', '--sniff-timeout', '--no-http-inspect', '--mtu', '--tun-name', '--resolv-conf', '--max-connections', '--syn-backlog', '--no-syn-cookies', '--tcp-rcvbuf', '--tcp-sndbuf', '--udp-idle-timeout', '--max-udp-flows', '--memory-budget-mb', '--block-quic', '--tun-backend']);
 
 function parseRun(argv: string[]): RunArgs | HelpArgs {
   const sep = argv.indexOf('--');

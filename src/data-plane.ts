@@ -147,6 +147,8 @@ function startStack(init: DataPlaneInit, dev: TunDevice, policy: Policy, core: P
   const s = new Stack(dev, (c) => core.handle(c), {
     ipv6: init.ipv6 ?? args.ipv6,
     maxConnections: args.maxConnections,
+    maxHalfOpen: args.synBacklog,
+    synCookies: args.synCookies,
     memoryBudget: args.memoryBudgetMb * 1024 * 1024,
     tcp: { rcvBuf: args.tcpRcvBuf, sndBuf: args.tcpSndBuf },
     onUdpFlowEnd: (e) => log.info({ inbound: 'tun', proto: 'udp', ...e }, 'conn'),

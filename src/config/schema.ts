@@ -119,6 +119,8 @@ export const configSchema = z
     limits: z
       .strictObject({
         max_connections: z.number().int().min(1).max(10_000_000).optional(),
+        syn_backlog: z.number().int().min(1).max(1_000_000).optional(),
+        syn_cookies: z.boolean().optional(),
         connect_timeout_ms: z.number().int().min(100).max(600_000).optional(),
         tcp_rcvbuf: z.number().int().min(4096).max(2 ** 30).optional(),
         tcp_sndbuf: z.number().int().min(4096).max(2 ** 30).optional(),

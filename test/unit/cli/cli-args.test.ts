@@ -19,7 +19,21 @@ t.test('up: defaults and flags', async (t) => {
   t.equal(b.logLevel, 'debug');
 });
 
+t.test('up: SYN backlog and cookies', async (t) => {
+  const a = parseCli(['up', '--mode', 'route-all']);
+  if (a.command !== 'up') return t.fail('not up');
+  t.equal(a.synBacklog, 1024, 'backlog 1024 by default');
+  t.equal(a.synCookies, true, 'cookies on by default');
+  const b = parseCli(['up', '--mode', 'route-all', '--syn-backlog', '64', '--no-syn-cookies']);
+  if (b.command !== 'up') return t.fail('not up');
+  t.equal(b.synBacklog, 64);
+  t.equal(b.synCookies, false);
+  const r = parseCli(['run', '--syn-backlog', '32', '--', 'true']);
+  t.equal(r.command === 'run' && r.up.synBacklog, 32, 'run takes it too');
+});
+
 const bad: [string[], RegExp][] = [
+  [['up', '--mode', 'route-all', '--syn-backlog', '0'], /--syn-backlog: 0 is out of range 1\.\.1000000/],
   [['up'], /--mode: required/],
   [['up', '--mode', 'everything'], /--mode: "everything" is not one of/],
   [['up', '--mode', 'route-all', '--mtu', '70000'], /--mtu: 70000 is out of range/],
