@@ -82,7 +82,8 @@ t.test(`${COUNT.toLocaleString('en')} malformed packets into the TUN: no crash, 
   const delivered = tx1.packets - tx0.packets;
   const queueDrops = tx1.dropped - tx0.dropped;
   t.comment(`sent ${sent.sent} in ${sent.seconds} s, read by the gateway ${read}, TUN tx.packets +${delivered}, TUN queue drops +${queueDrops}`);
-  t.equal(read, delivered, 'the gateway counted every packet the TUN handed it');
+  // the namespace's own kernel may queue a packet (router solicitation, MLD) between the two readings
+  t.ok(Math.abs(read - delivered) <= 2, `the gateway counted every packet the TUN handed it (${read} read, ${delivered} handed)`);
   const extra = delivered + queueDrops - sent.sent;
   t.ok(extra >= 0 && extra <= 100, `every packet sent reached the TUN: read or dropped by its full queue (${extra} more from the namespace's own kernel)`);
   // the writer keeps at most 256 packets in a 4096-packet queue, so the gateway reads every one however slow it is

@@ -246,13 +246,19 @@ const hasPython = (() => {
 
 // Opens the TUN, takes the UDP datagram a plain socket sent, writes the reply back in.
 const TUN_ECHO = String.raw`
-import os, fcntl, struct, socket, select, sys
+import os, fcntl, struct, socket, select, sys, time
 fd = os.open('/dev/net/tun', os.O_RDWR)
 fcntl.ioctl(fd, 0x400454ca, struct.pack('16sH', b'tun0', 0x0001 | 0x1000))
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(1.5)
-s.connect(('203.0.113.5', 9999)); s.send(b'ping')
+s.connect(('203.0.113.5', 9999))
+# Attaching turns the carrier on, but the kernel swaps in the device's queue a moment later
+# (linkwatch): a datagram sent before that is dropped, so send again until one arrives.
+deadline = time.monotonic() + 3
+s.send(b'ping')
 while True:
-    if not select.select([fd], [], [], 2)[0]: print('nothing on the tun'); sys.exit(2)
+    if time.monotonic() > deadline: print('nothing on the tun'); sys.exit(2)
+    if not select.select([fd], [], [], 0.3)[0]:
+        s.send(b'ping'); continue
     p = os.read(fd, 65535)
     if p[0] >> 4 == 4 and p[9] == 17: break
 ihl = (p[0] & 15) * 4; sp, dp = struct.unpack('!HH', p[ihl:ihl + 4])
