@@ -88,6 +88,7 @@ export async function startDataPlane(init: DataPlaneInit, dev: TunDevice | null,
   if (intercept) await intercept.listen(init.intercept!.port);
   const udpTproxy = init.intercept?.kind === 'tproxy' ? startTproxyUdp(args, policy, log, init.intercept.port) : null;
 
+  const idleGc = new IdleGc((globalThis as { gc?: () => void }).gc);
   const publish = () =>
     host.publish({
       counters: {
@@ -105,7 +106,6 @@ export async function startDataPlane(init: DataPlaneInit, dev: TunDevice | null,
       },
       drops: s ? Object.fromEntries(s.drops.entries()) : {},
     });
-  const idleGc = new IdleGc((globalThis as { gc?: () => void }).gc);
   publish();
   setInterval(() => {
     idleGc.sample(Math.max(s?.connections ?? 0, core.counters.active), performance.now());
