@@ -644,6 +644,9 @@ export class TcpConnection implements OutSegment {
         this.sendRst(ack, 0, RST, now);
         return false;
       }
+      // The ACK of our SYN takes the SYN's sequence slot, not a data byte: data
+      // queued before the handshake completed starts at iss + 1 (RFC 9293 §3.4).
+      this.synAcked(seg, now);
       this.state = 'ESTABLISHED';
       this.sndWnd = seg.window << this.sndShift;
       this.sndWl1 = seg.seq;
@@ -691,6 +694,16 @@ export class TcpConnection implements OutSegment {
     }
     this.output(now);
     return true;
+  }
+
+  /** Our SYN is acknowledged: its slot leaves the send space, its timer stops (RTT sampled unless it was resent). */
+  private synAcked(seg: Segment, now: number): void {
+    if (this.tsOk && seg.tsEcr !== 0 && this.backoff === 0) this.rttSample(this.tsNow(now) - seg.tsEcr);
+    this.sndUna = seqAdd(this.iss, 1);
+    if (seqLt(this.sndNxt, this.sndUna)) this.sndNxt = this.sndUna;
+    this.backoff = 0;
+    this.retries = 0;
+    this.rtoAt = Infinity;
   }
 
   private ackAdvanced(ack: number, seg: Segment, now: number): void {
