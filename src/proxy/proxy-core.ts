@@ -14,7 +14,7 @@ import { performance } from 'node:perf_hooks';
 import { isIP } from 'node:net';
 import type net from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { Logger } from '../log.js';
+import type { Logger } from '../logging/log.js';
 import type { Endpoint } from '../stack/contracts.js';
 import type { InboundConnection } from './inbound.js';
 import { DialError, dialDirect } from './upstream-dialer.js';

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { ConfigError, readConfig, rulesOf } from '../../../src/config/load-config.js';
 import { policyFromConfig } from '../../../src/config/build-policy.js';
-import { parseCli, UsageError, type UpArgs } from '../../../src/cli-args.js';
+import { parseCli, UsageError, type UpArgs } from '../../../src/cli/args.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tunsteer-config-'));
 let n = 0;
@@ -120,7 +120,7 @@ t.test('flags override the file; the file overrides defaults', async (t) => {
 });
 
 t.test('check-config: exit 0 with the example, 2 naming the field with a bad one', async (t) => {
-  const cli = ['--import', 'tsx', 'src/main.ts', 'check-config'];
+  const cli = ['--import', 'tsx', 'src/cli/main.ts', 'check-config'];
   const ok = spawnSync(process.execPath, [...cli, 'tunsteer.example.yaml'], { encoding: 'utf8' });
   t.equal(ok.status, 0, ok.stderr);
   t.match(ok.stdout, /ok \(6 rules, 2 upstreams\)/);

@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { parseCli } from '../../../src/cli-args.js';
+import { parseCli } from '../../../src/cli/args.js';
 import { configSchema } from '../../../src/config/schema.js';
 
 const DIR = join(import.meta.dirname, '../../../docs/sidecar');
@@ -22,7 +22,7 @@ t.test('Containerfile: known instructions, FROM first, exec forms are JSON array
     t.ok(INSTRUCTIONS.has(word), `known instruction: ${word}`);
     if (word === 'CMD' || word === 'ENTRYPOINT') t.ok(Array.isArray(JSON.parse(rest.join(' '))), `${word} is an exec-form JSON array`);
     if (word === 'COPY' && !rest[0].startsWith('--from')) {
-      for (const src of rest.slice(0, -1)) t.doesNotThrow(() => readFileSync(join(DIR, '../..', src === 'src' ? 'src/main.ts' : src)), `${src} exists`);
+      for (const src of rest.slice(0, -1)) t.doesNotThrow(() => readFileSync(join(DIR, '../..', src === 'src' ? 'src/cli/main.ts' : src)), `${src} exists`);
     }
   }
   const cmd = JSON.parse(lines.find((l) => l.startsWith('CMD'))!.slice(4));

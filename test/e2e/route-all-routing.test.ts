@@ -5,7 +5,7 @@
 //   ├─ default via 192.0.2.2
 //   └─ tun0 198.18.0.1/30 (persistent TUN, no reader: a stand-in for the gateway's)
 //
-// The worker is src/routing/route-cli.ts run with `ip netns exec` (same PID).
+// The worker is test/helpers/route-cli.ts run with `ip netns exec` (same PID).
 // Every test compares `ip route/rule` text before and after, byte for byte.
 import t from 'tap';
 import { mkdtempSync, existsSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -18,7 +18,7 @@ import { createNetns, nsExec, snapshotRouting, spawnInNs, spawnNodeInNs, veth, t
 type T = TeardownHost;
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const CLI = join(ROOT, 'src/routing/route-cli.ts');
+const CLI = join(ROOT, 'test/helpers/route-cli.ts');
 const UPLINK_SRC = '192.0.2.1';
 const GW = '192.0.2.2';
 

@@ -4,10 +4,10 @@
 // everything into it, and hands the fd out over fd 4 (SCM_RIGHTS): an
 // unprivileged gateway outside could not enter the namespace to open it
 // itself, the way slirp4netns and pasta get their TAP.
-import { loadTunAddon } from './tun/native-addon.js';
+import { loadTunAddon } from '../tun/native-addon.js';
 import { existsSync } from 'node:fs';
-import { configureLink, ip } from './tun/ip-link.js';
-import { DEFAULT_TUN_ADDRESS6 } from './cli-args.js';
+import { configureLink, ip } from '../tun/ip-link.js';
+import { DEFAULT_TUN_ADDRESS6 } from '../cli/args.js';
 
 /** The fd the parent listens on for the TUN. */
 export const TUN_HANDOFF_FD = 4;

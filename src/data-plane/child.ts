@@ -2,14 +2,14 @@
 // It adopts the TUN fd it inherited, builds the policy (reading secrets while
 // it still may), binds its listeners, then drops root for good. Routes and
 // DNS are not its business: if it dies, the supervisor restores or restarts.
-import { createLogger } from './log.js';
-import { policyFromConfig } from './config/build-policy.js';
-import { adoptLinuxTun } from './tun/linux-tun.js';
-import { FaultyTun, parseFaultSpec } from './tun/faulty-tun.js';
-import type { TunDevice } from './tun/tun-device.js';
+import { createLogger } from '../logging/log.js';
+import { policyFromConfig } from '../config/build-policy.js';
+import { adoptLinuxTun } from '../tun/linux-tun.js';
+import { FaultyTun, parseFaultSpec } from '../tun/faulty-tun.js';
+import type { TunDevice } from '../tun/tun-device.js';
 import { startDataPlane } from './data-plane.js';
-import { currentIdentity, dropTo } from './privileges.js';
-import type { ChildInit, ChildMessage } from './supervisor.js';
+import { currentIdentity, dropTo } from '../gateway/privileges.js';
+import type { ChildInit, ChildMessage } from '../gateway/supervisor.js';
 
 export async function runDataPlaneChild(): Promise<number> {
   if (!process.send) {

@@ -4,11 +4,11 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LOG_LEVELS } from './log.js';
-import { parseCidr } from './cidr.js';
-import { isHostPattern } from './routing/host-patterns.js';
-import { ConfigError, readConfig, parseHostPort } from './config/load-config.js';
-import type { ConfigFile } from './config/schema.js';
+import { LOG_LEVELS } from '../logging/log.js';
+import { parseCidr } from '../cidr.js';
+import { isHostPattern } from '../routing/host-patterns.js';
+import { ConfigError, readConfig, parseHostPort } from '../config/load-config.js';
+import type { ConfigFile } from '../config/schema.js';
 
 export class UsageError extends Error {}
 

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { parseCli, UsageError } from '../../../src/cli-args.js';
+import { parseCli, UsageError } from '../../../src/cli/args.js';
 
 t.test('up: defaults and flags', async (t) => {
   const a = parseCli(['up', '--mode', 'route-all']);
@@ -81,7 +81,7 @@ for (const [argv, re] of bad) {
 }
 
 t.test('the CLI exits 2 on a bad flag, naming it, and 0 on --help', async (t) => {
-  const main = join(import.meta.dirname, '../../../src/main.ts');
+  const main = join(import.meta.dirname, '../../../src/cli/main.ts');
   const r = spawnSync(process.execPath, ['--import', 'tsx', main, 'up', '--mode', 'route-all', '--mtu', '9'], { encoding: 'utf8' });
   t.equal(r.status, 2);
   t.match(r.stderr, /--mtu: 9 is out of range/);

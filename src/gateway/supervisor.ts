@@ -4,13 +4,13 @@
 // so the device and the routes through it outlive a child that dies: they are
 // restored at once, or the child is restarted within a second (--restart).
 import { spawn, type ChildProcess } from 'node:child_process';
-import type { UpArgs } from './cli-args.js';
-import type { Logger } from './log.js';
-import type { TunHandle } from './tun/linux-tun.js';
-import type { DataPlaneInit, LiveStatus } from './data-plane.js';
+import type { UpArgs } from '../cli/args.js';
+import type { Logger } from '../logging/log.js';
+import type { TunHandle } from '../tun/linux-tun.js';
+import type { DataPlaneInit, LiveStatus } from '../data-plane/data-plane.js';
 import type { Identity } from './privileges.js';
-import { writeStatus, type StatusSnapshot } from './status-file.js';
-import { loadFakeIps, saveFakeIps } from './fake-ip-file.js';
+import { writeStatus, type StatusSnapshot } from './state/status-file.js';
+import { loadFakeIps, saveFakeIps } from './state/fake-ip-file.js';
 
 /** The child's fd for the TUN: stdio 0-2, then the IPC channel at 3. */
 export const CHILD_TUN_FD = 4;
@@ -84,7 +84,7 @@ export class Supervisor {
   /** A data-plane process with the TUN fd and its modules loaded, waiting for its init message. */
   private spawnProcess(): ChildProcess {
     const { tun } = this.o;
-    // --expose-gc: the data plane collects once after a crowd of connections has gone (src/idle-gc.ts)
+    // --expose-gc: the data plane collects once after a crowd of connections has gone (src/data-plane/idle-gc.ts)
     return spawn(process.execPath, [...process.execArgv, '--expose-gc', process.argv[1], '__data-plane'], {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc', ...(tun ? [tun.fd!] : [])],
     });

@@ -2,7 +2,7 @@
 // gone and the gateway has stayed quiet for the delay; never for small peaks,
 // never while connections stay up, once per crowd.
 import t from 'tap';
-import { IdleGc } from '../../../src/idle-gc.js';
+import { IdleGc } from '../../../src/data-plane/idle-gc.js';
 
 const DELAY = 45_000;
 

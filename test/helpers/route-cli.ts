@@ -1,18 +1,18 @@
 // A small stand-alone entry to route-all routing, for the end-to-end tests
 // (run as a worker inside a namespace) and for debugging on a host:
 //
-//   node --import tsx src/routing/route-cli.ts up   --tun NAME --state-dir DIR [--exclude CIDR]... [--table N] [--priority N] [--rp-filter 0|1|2]
-//   node --import tsx src/routing/route-cli.ts plan --tun NAME [--exclude CIDR]... [--table N] [--priority N]
-//   node --import tsx src/routing/route-cli.ts down --state-dir DIR [--force]
+//   node --import tsx test/helpers/route-cli.ts up   --tun NAME --state-dir DIR [--exclude CIDR]... [--table N] [--priority N] [--rp-filter 0|1|2]
+//   node --import tsx test/helpers/route-cli.ts plan --tun NAME [--exclude CIDR]... [--table N] [--priority N]
+//   node --import tsx test/helpers/route-cli.ts down --state-dir DIR [--force]
 //
 // `up` applies, prints one JSON line {"ready":true,...} and holds the routing
 // until SIGINT/SIGTERM/SIGHUP, then restores and exits 130/143/129. `down`
 // prints one JSON line and exits 0 (also when there was nothing to do), 1 when
-// refused or failed (the reason on stderr). `tunsteer` itself is src/main.ts.
+// refused or failed (the reason on stderr). `tunsteer` itself is src/cli/main.ts.
 import { parseArgs } from 'node:util';
-import { installExitHandlers, restoreFromJournal } from './restore.js';
-import { dryRunRouteAll, upRouteAll } from './route-all.js';
-import type { RoutePlanConfig } from './route-plan.js';
+import { installExitHandlers, restoreFromJournal } from '../../src/routing/restore.js';
+import { dryRunRouteAll, upRouteAll } from '../../src/routing/route-all.js';
+import type { RoutePlanConfig } from '../../src/routing/route-plan.js';
 
 function planConfig(v: Record<string, unknown>): RoutePlanConfig {
   const rp = v['rp-filter'] as string | undefined;
@@ -61,7 +61,7 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     default:
-      process.stderr.write('usage: route-cli.ts up|plan|down [options] (see the header of src/routing/route-cli.ts)\n');
+      process.stderr.write('usage: route-cli.ts up|plan|down [options] (see the header of test/helpers/route-cli.ts)\n');
       return 2;
   }
 }

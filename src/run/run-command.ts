@@ -11,9 +11,9 @@ import { closeSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Writable } from 'node:stream';
-import type { RunArgs } from './cli-args.js';
-import { runUp, settleDataPlane } from './gateway.js';
-import { loadTunAddon } from './tun/native-addon.js';
+import type { RunArgs } from '../cli/args.js';
+import { runUp, settleDataPlane } from '../gateway/gateway.js';
+import { loadTunAddon } from '../tun/native-addon.js';
 
 /** The resolver the program sees: any address routed into the TUN works, the gateway answers port 53. */
 const RUN_RESOLVER = '198.18.0.2';

@@ -3,7 +3,7 @@
 // path touches prom-client.
 import http from 'node:http';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import type { ProxyCore } from './proxy/proxy-core.js';
+import type { ProxyCore } from '../proxy/proxy-core.js';
 
 export interface MetricSources {
   proxy: ProxyCore;

@@ -1,13 +1,13 @@
 // `tunsteer proxy`: the explicit-proxy inbound alone, in the foreground. No
 // TUN, no routes, no root: applications opt in with http_proxy / https_proxy
 // or a SOCKS5 setting, and get the same rules as the gateway's.
-import type { ProxyArgs, CheckConfigArgs } from './cli-args.js';
-import { createLogger } from './log.js';
-import { ProxyCore } from './proxy/proxy-core.js';
-import { ExplicitProxy } from './proxy/explicit-proxy.js';
-import { policyFromConfig, runtimeProblems } from './config/build-policy.js';
-import { ConfigError, readConfig } from './config/load-config.js';
-import { metricsRegistry, serveMetrics } from './metrics.js';
+import type { ProxyArgs, CheckConfigArgs } from '../args.js';
+import { createLogger } from '../../logging/log.js';
+import { ProxyCore } from '../../proxy/proxy-core.js';
+import { ExplicitProxy } from '../../proxy/explicit-proxy.js';
+import { policyFromConfig, runtimeProblems } from '../../config/build-policy.js';
+import { ConfigError, readConfig } from '../../config/load-config.js';
+import { metricsRegistry, serveMetrics } from '../../data-plane/metrics.js';
 
 export async function runProxy(args: ProxyArgs): Promise<number> {
   const log = createLogger(args.logLevel);

@@ -1,10 +1,10 @@
 // `tunsteer status` and `tunsteer down`: read the state dir a gateway keeps.
 import { readFileSync, rmSync } from 'node:fs';
-import type { DownArgs, StatusArgs } from './cli-args.js';
-import { currentNetns, describeNetns, ownerAlive, processStartTime, readJournal, sameNetns } from './routing/route-journal.js';
-import { renderPlan } from './routing/route-plan.js';
-import { restoreFromJournal } from './routing/restore.js';
-import { readStatus, statusPath } from './status-file.js';
+import type { DownArgs, StatusArgs } from '../args.js';
+import { currentNetns, describeNetns, ownerAlive, processStartTime, readJournal, sameNetns } from '../../routing/route-journal.js';
+import { renderPlan } from '../../routing/route-plan.js';
+import { restoreFromJournal } from '../../routing/restore.js';
+import { readStatus, statusPath } from '../../gateway/state/status-file.js';
 
 export function runStatus(args: StatusArgs): number {
   const j = readJournal(args.stateDir);

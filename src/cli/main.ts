@@ -1,16 +1,16 @@
 #!/usr/bin/env node
 // The tunsteer CLI: parse, dispatch, map failures to exit codes
 // (2 = usage, 1 = runtime failure).
-import { HELP, parseCli, UsageError } from './cli-args.js';
-import { ConfigError } from './config/load-config.js';
+import { HELP, parseCli, UsageError } from './args.js';
+import { ConfigError } from '../config/load-config.js';
 
 async function main(argv: string[]): Promise<number> {
   if (argv[0] === '__tun-inside') {
-    const { runTunInside } = await import('./run-inside.js');
+    const { runTunInside } = await import('../run/run-inside.js');
     return runTunInside(argv.slice(1));
   }
   if (argv[0] === '__data-plane') {
-    const { runDataPlaneChild } = await import('./data-plane-child.js');
+    const { runDataPlaneChild } = await import('../data-plane/child.js');
     return runDataPlaneChild();
   }
   let args;
@@ -28,27 +28,27 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(HELP);
       return 0;
     case 'up': {
-      const { runUp } = await import('./gateway.js');
+      const { runUp } = await import('../gateway/gateway.js');
       return runUp(args);
     }
     case 'down': {
-      const { runDown } = await import('./status.js');
+      const { runDown } = await import('./commands/status.js');
       return runDown(args);
     }
     case 'status': {
-      const { runStatus } = await import('./status.js');
+      const { runStatus } = await import('./commands/status.js');
       return runStatus(args);
     }
     case 'run': {
-      const { runRun } = await import('./run-command.js');
+      const { runRun } = await import('../run/run-command.js');
       return runRun(args);
     }
     case 'proxy': {
-      const { runProxy } = await import('./proxy-command.js');
+      const { runProxy } = await import('./commands/proxy.js');
       return runProxy(args);
     }
     case 'check-config': {
-      const { runCheckConfig } = await import('./proxy-command.js');
+      const { runCheckConfig } = await import('./commands/proxy.js');
       return runCheckConfig(args);
     }
   }
