@@ -1,8 +1,11 @@
 #!/usr/bin/env node
-// The tunsteer CLI: parse, dispatch, map failures to exit codes
-// (2 = usage, 1 = runtime failure).
-import { HELP, parseCli, UsageError } from './args.js';
-import { ConfigError } from '../config/load-config.js';
+// The tunsteer CLI: parse, dispatch to one command (src/cli/commands), map
+// failures to exit codes (usage-error.ts: 2 = the user's input, 1 = running
+// failed). Two hidden commands start the other processes tunsteer is made of:
+// the data plane (the supervisor's child) and run's helper in a new namespace.
+import { parseCommandLine } from './args.js';
+import { HELP } from './help.js';
+import { exitCodeOf, isUsageError } from './usage-error.js';
 
 async function main(argv: string[]): Promise<number> {
   if (argv[0] === '__tun-inside') {
@@ -13,56 +16,34 @@ async function main(argv: string[]): Promise<number> {
     const { runDataPlaneChild } = await import('../data-plane/child.js');
     return runDataPlaneChild();
   }
-  let args;
-  try {
-    args = parseCli(argv);
-  } catch (e) {
-    if (e instanceof UsageError) {
-      process.stderr.write(`tunsteer: ${e.message}\n(see tunsteer --help)\n`);
-      return 2;
-    }
-    throw e;
-  }
-  switch (args.command) {
+  const parsed = parseCommandLine(argv);
+  switch (parsed.command) {
     case 'help':
       process.stdout.write(HELP);
       return 0;
-    case 'up': {
-      const { runUp } = await import('../gateway/gateway.js');
-      return runUp(args);
-    }
-    case 'down': {
-      const { runDown } = await import('./commands/status.js');
-      return runDown(args);
-    }
-    case 'status': {
-      const { runStatus } = await import('./commands/status.js');
-      return runStatus(args);
-    }
-    case 'run': {
-      const { runRun } = await import('../run/run-command.js');
-      return runRun(args);
-    }
-    case 'proxy': {
-      const { runProxy } = await import('./commands/proxy.js');
-      return runProxy(args);
-    }
-    case 'check-config': {
-      const { runCheckConfig } = await import('./commands/proxy.js');
-      return runCheckConfig(args);
-    }
+    case 'up':
+      return (await import('./commands/up.js')).up(parsed.flags);
+    case 'run':
+      return (await import('./commands/run.js')).run(parsed.flags, parsed.argv);
+    case 'down':
+      return (await import('./commands/down.js')).down(parsed.stateDir);
+    case 'status':
+      return (await import('./commands/status.js')).status(parsed.stateDir, parsed.json);
+    case 'proxy':
+      return (await import('./commands/proxy.js')).proxy(parsed.flags);
+    case 'check-config':
+      return (await import('./commands/check-config.js')).checkConfig(parsed.file);
   }
 }
 
 main(process.argv.slice(2)).then(
   (code) => {
-    // `up` keeps the process alive itself; the others end here.
+    // `up` and `proxy` keep the process alive themselves (-1); the others end here.
     if (code !== -1) process.exitCode = code;
   },
   (e: Error) => {
-    process.stderr.write(`tunsteer: ${e.message}\n`);
-    // a config that parses but cannot be used (an unset variable) is still the user's input
+    process.stderr.write(`tunsteer: ${e.message}\n${isUsageError(e) ? '(see tunsteer --help)\n' : ''}`);
     // exit now: a half-started gateway may hold a TUN and timers open (the exit handlers restore)
-    process.exit(e instanceof ConfigError ? 2 : 1);
+    process.exit(exitCodeOf(e));
   },
 );

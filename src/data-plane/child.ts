@@ -5,11 +5,10 @@
 import { createLogger } from '../logging/log.js';
 import { policyFromConfig } from '../config/build-policy.js';
 import { adoptLinuxTun } from '../tun/linux-tun.js';
-import { FaultyTun, parseFaultSpec } from '../tun/faulty-tun.js';
-import type { TunDevice } from '../tun/tun-device.js';
 import { startDataPlane } from './data-plane.js';
-import { currentIdentity, dropTo } from '../gateway/privileges.js';
-import type { ChildInit, ChildMessage } from '../gateway/supervisor.js';
+import { currentIdentity, dropTo } from './drop-root.js';
+import type { ChildInit, ChildMessage } from './ipc.js';
+import { withTestFaults } from './test-faults.js';
 
 export async function runDataPlaneChild(): Promise<number> {
   if (!process.send) {
@@ -20,14 +19,11 @@ export async function runDataPlaneChild(): Promise<number> {
     if (process.connected) process.send!(m, undefined, {}, cb);
     else cb?.();
   };
-  const { init, tun, user } = await new Promise<ChildInit>((r) => process.once('message', (m) => r(m as ChildInit)));
-  const log = createLogger(init.args.logLevel);
-  const policy = policyFromConfig(init.args.config);
+  const { config, tun, user } = await new Promise<ChildInit>((r) => process.once('message', (m) => r(m as ChildInit)));
+  const log = createLogger(config.logLevel);
+  const policy = policyFromConfig(config.policy);
   const handle = tun && adoptLinuxTun(tun.fd, tun.name, { mtu: tun.mtu, onError: (err) => log.error({ err }, 'TUN error') });
-  const faults = parseFaultSpec(process.env.TUNSTEER_TEST_FAULTS);
-  const dev: TunDevice | null = handle && faults ? new FaultyTun(handle, faults) : handle;
-  if (faults) log.warn({ faults }, 'TEST FAULT INJECTION on the TUN path (TUNSTEER_TEST_FAULTS)');
-  const dp = await startDataPlane(init, dev, policy, {
+  const dp = await startDataPlane(config, withTestFaults(handle, log), policy, {
     log,
     publish: (live) => send({ type: 'status', live }),
     saveFakeIps: (data) => send({ type: 'fakeips', data }),

@@ -1,11 +1,10 @@
 // The data plane: the stack on the TUN, the proxy core behind it, the
 // gateway's DNS and its listeners. It changes nothing on the system: routes
-// and DNS belong to the supervisor (gateway.ts), which hands this a TUN and a
-// plain-data description of what it set up, so it can run in a child process
-// without root (data-plane-child.ts) or in-process (tunsteer run).
+// and DNS belong to the supervisor (src/gateway), which hands this a TUN and
+// a plain-data config (config.ts) that includes what it set up, so it runs in
+// a child process without root (child.ts), or in the supervisor's own process
+// where the TUN cannot be handed over (tunsteer run, the tuntap2 backend).
 import { performance } from 'node:perf_hooks';
-import { Resolver } from 'node:dns/promises';
-import type { UpArgs } from '../cli/args.js';
 import type { Logger } from '../logging/log.js';
 import type { TunDevice } from '../tun/tun-device.js';
 import { FaultyTun } from '../tun/faulty-tun.js';
@@ -15,37 +14,17 @@ import { ipv4ToString, parseIpv4 } from '../stack/wire/addr.js';
 import { RateLimit } from '../logging/rate-limit.js';
 import { ProxyCore } from '../proxy/proxy-core.js';
 import type { Policy } from '../proxy/policy.js';
-import { FakeIpPool } from '../routing/fake-ip-pool.js';
-import { HostPatterns } from '../routing/host-patterns.js';
-import { DnsOverride } from '../routing/dns-override.js';
 import { ExplicitProxy } from '../proxy/explicit-proxy.js';
 import { metricsRegistry, serveMetrics } from './metrics.js';
 import { InterceptInbound } from '../proxy/intercept-inbound.js';
 import { TproxyUdp } from '../proxy/tproxy-udp.js';
 import { IdleGc } from './idle-gc.js';
+import type { DataPlaneConfig } from './config.js';
+import { gatewayDns, type GatewayDns } from './gateway-dns.js';
+import { memoryCounters, prefixed } from './counters.js';
 
 const TICK_MS = 10;
 const STATUS_MS = 1000;
-const FAKE_IP_SAVE_MS = 5000;
-
-/** What the supervisor set up, as plain data (it crosses a process boundary). */
-export interface DataPlaneInit {
-  args: UpArgs;
-  /** The TUN's address as configured (for the status file). */
-  tunAddress: string;
-  /** Source address for upstream sockets: route-all binds them to the uplink's address so policy routing keeps them out of the TUN. */
-  localAddress?: string;
-  /** The same for IPv6 destinations (the IPv6 uplink's); null: route-all without an IPv6 uplink, IPv6 destinations refused. */
-  localAddress6?: string | null;
-  /** IPv6 relayed (default: args.ipv6). Off: the stack refuses IPv6 (ICMPv6 administratively prohibited) and mapped names get no AAAA. */
-  ipv6?: boolean;
-  /** DNS answered by the gateway at this address ('*': any address, port 53), forwarded to these resolvers. Absent: DNS is relayed like any UDP. */
-  dns?: { address: string; upstreams: string[] };
-  /** Fake-IP mappings the previous run saved. */
-  fakeIps?: unknown;
-  /** redirect and tproxy modes: the listener nftables sends TCP to (tproxy: and UDP, same port). */
-  intercept?: { kind: 'redirect' | 'tproxy'; port: number };
-}
 
 export interface LiveStatus {
   counters: Record<string, number>;
@@ -67,26 +46,25 @@ export interface DataPlane {
 }
 
 /** dev is null in redirect and tproxy modes: connections come from a listener, not from a TUN. */
-export async function startDataPlane(init: DataPlaneInit, dev: TunDevice | null, policy: Policy, host: DataPlaneHost): Promise<DataPlane> {
-  const { args } = init;
+export async function startDataPlane(config: DataPlaneConfig, dev: TunDevice | null, policy: Policy, host: DataPlaneHost): Promise<DataPlane> {
   const { log } = host;
   let stack: Stack | null = null;
   const liveTo = (ip: number, ip6: string | null) => (stack?.hasFlowsTo(ip) ?? false) || (ip6 !== null && hasFlowsTo6(stack, ip6));
-  const d = init.dns ? gatewayDns(init, init.dns.upstreams, liveTo, init.fakeIps, host) : null;
+  const d = config.dns ? gatewayDns(config, config.dns.upstreams, liveTo, (data) => host.saveFakeIps(data)) : null;
   const core = new ProxyCore({
     log,
-    connectTimeoutMs: args.connectTimeoutMs,
+    connectTimeoutMs: config.connectTimeoutMs,
     policy,
-    sniffTimeoutMs: args.sniffTimeoutMs,
-    httpInspect: args.httpInspect,
-    localAddress: init.localAddress,
-    localAddress6: init.localAddress6,
-    ...(d && init.dns ? { ...d.proxy, dnsOverTcp: { address: init.dns.address, answer: (q: Buffer) => d.dns.answer(q, true) } } : {}),
+    sniffTimeoutMs: config.sniffTimeoutMs,
+    httpInspect: config.httpInspect,
+    localAddress: config.localAddress,
+    localAddress6: config.localAddress6,
+    ...(d && config.dns ? { ...d.proxy, dnsOverTcp: { address: config.dns.address, answer: (q: Buffer) => d.dns.answer(q, true) } } : {}),
   });
-  const s = dev ? (stack = startStack(init, dev, policy, core, d, log)) : null;
-  const intercept = init.intercept ? new InterceptInbound(core, init.intercept.kind) : null;
-  if (intercept) await intercept.listen(init.intercept!.port);
-  const udpTproxy = init.intercept?.kind === 'tproxy' ? startTproxyUdp(args, policy, log, init.intercept.port) : null;
+  const s = dev ? (stack = startStack(config, dev, policy, core, d, log)) : null;
+  const intercept = config.intercept ? new InterceptInbound(core, config.intercept.kind) : null;
+  if (intercept) await intercept.listen(config.intercept!.port);
+  const udpTproxy = config.intercept?.kind === 'tproxy' ? startTproxyUdp(config, policy, log, config.intercept.port) : null;
 
   const idleGc = new IdleGc((globalThis as { gc?: () => void }).gc);
   const publish = () =>
@@ -97,7 +75,7 @@ export async function startDataPlane(init: DataPlaneInit, dev: TunDevice | null,
         ...s?.tcpStates(),
         ...s?.udp?.counters,
         ...prefixed('proxy_', core.counters),
-        ...(intercept ? prefixed(`${init.intercept!.kind}_`, intercept.counters) : {}),
+        ...(intercept ? prefixed(`${config.intercept!.kind}_`, intercept.counters) : {}),
         ...(udpTproxy ? prefixed('tproxy_', udpTproxy.counters) : {}),
         ...(dev instanceof FaultyTun ? { ...prefixed('fault_rx_', dev.counters.rx), ...prefixed('fault_tx_', dev.counters.tx) } : {}),
         ...d?.counters(),
@@ -111,10 +89,10 @@ export async function startDataPlane(init: DataPlaneInit, dev: TunDevice | null,
     idleGc.sample(Math.max(s?.connections ?? 0, core.counters.active), performance.now());
     publish();
   }, STATUS_MS).unref();
-  if (args.listen) await new ExplicitProxy(core).listen(args.listen.host, args.listen.port);
-  if (args.metrics) {
+  if (config.listen) await new ExplicitProxy(core).listen(config.listen.host, config.listen.port);
+  if (config.metrics) {
     const stackView = () => ({ counters: { ...s?.counters }, drops: s ? Object.fromEntries(s.drops.entries()) : {} });
-    await serveMetrics(args.metrics, metricsRegistry({ proxy: core, stack: stackView }));
+    await serveMetrics(config.metrics, metricsRegistry({ proxy: core, stack: stackView }));
   }
   return {
     async settle(maxMs) {
@@ -134,10 +112,9 @@ export async function startDataPlane(init: DataPlaneInit, dev: TunDevice | null,
   };
 }
 
-function startStack(init: DataPlaneInit, dev: TunDevice, policy: Policy, core: ProxyCore, d: GatewayDns | null, log: Logger): Stack {
-  const { args } = init;
+function startStack(config: DataPlaneConfig, dev: TunDevice, policy: Policy, core: ProxyCore, d: GatewayDns | null, log: Logger): Stack {
   const errorLog = new RateLimit(10_000);
-  const dnsAt = init.dns ? (init.dns.address === '*' ? -1 : parseIpv4(init.dns.address)!) : 0;
+  const dnsAt = config.dns ? (config.dns.address === '*' ? -1 : parseIpv4(config.dns.address)!) : 0;
   // UDP flow keys hold IPv6 addresses as the stack's interned ids: their text comes from the stack
   let text = (ip: number) => ipv4ToString(ip);
   const hostOf = (ip: number) => {
@@ -145,26 +122,26 @@ function startStack(init: DataPlaneInit, dev: TunDevice, policy: Policy, core: P
     return t.includes(':') ? d?.hostnameOf6(t) : d?.hostnameOf(ip);
   };
   const s = new Stack(dev, (c) => core.handle(c), {
-    ipv6: init.ipv6 ?? args.ipv6,
-    maxConnections: args.maxConnections,
-    maxHalfOpen: args.synBacklog,
-    synCookies: args.synCookies,
-    memoryBudget: args.memoryBudgetMb * 1024 * 1024,
-    tcp: { rcvBuf: args.tcpRcvBuf, sndBuf: args.tcpSndBuf },
+    ipv6: config.ipv6,
+    maxConnections: config.maxConnections,
+    maxHalfOpen: config.synBacklog,
+    synCookies: config.synCookies,
+    memoryBudget: config.memoryBudgetMb * 1024 * 1024,
+    tcp: { rcvBuf: config.tcpRcvBuf, sndBuf: config.tcpSndBuf },
     onUdpFlowEnd: (e) => log.info({ inbound: 'tun', proto: 'udp', ...e }, 'conn'),
     ...(d ? { hostnameOf: d.hostnameOf, hostnameOf6: d.hostnameOf6, dns: { address: dnsAt, answer: (q: Buffer) => d.dns.answer(q) } } : {}),
     udp: {
-      idleMs: args.udpIdleMs,
-      maxFlows: args.maxUdpFlows,
-      blockQuic: args.blockQuic,
-      localAddress: init.localAddress,
+      idleMs: config.udpIdleMs,
+      maxFlows: config.maxUdpFlows,
+      blockQuic: config.blockQuic,
+      localAddress: config.localAddress,
       // null (no IPv6 uplink): IPv6 flows are rejected in admit below
-      ...(init.localAddress6 ? { localAddress6: init.localAddress6 } : {}),
+      ...(config.localAddress6 ? { localAddress6: config.localAddress6 } : {}),
       ...(d ? { resolveTarget: d.resolveTarget } : {}),
       // UDP is relayed direct: a proxy rule cannot carry it (no SOCKS5 UDP yet), so only reject applies
       admit: (f) => {
         // no IPv6 uplink while ::/0 goes into the TUN: an unbound IPv6 socket would send into our own TUN (a loop)
-        if (init.localAddress6 === null && text(f.serverIp).includes(':')) return { rule: 'no IPv6 uplink', action: 'reject' };
+        if (config.localAddress6 === null && text(f.serverIp).includes(':')) return { rule: 'no IPv6 uplink', action: 'reject' };
         const dec = policy.decide({
           hostname: hostOf(f.serverIp),
           protocol: 'udp',
@@ -198,10 +175,10 @@ function startStack(init: DataPlaneInit, dev: TunDevice, policy: Policy, core: P
 }
 
 /** tproxy's UDP: relayed direct unless a rule rejects it (no SOCKS5 UDP), logged like the TUN's UDP flows. Binds while still root. */
-function startTproxyUdp(args: UpArgs, policy: Policy, log: Logger, port: number): TproxyUdp {
+function startTproxyUdp(config: DataPlaneConfig, policy: Policy, log: Logger, port: number): TproxyUdp {
   const udp = new TproxyUdp({
-    idleMs: args.udpIdleMs,
-    maxFlows: args.maxUdpFlows,
+    idleMs: config.udpIdleMs,
+    maxFlows: config.maxUdpFlows,
     admit: (src, dst) => {
       const dec = policy.decide({ protocol: 'udp', dstAddress: dst.address, dstPort: dst.port, srcAddress: src.address });
       return { rule: dec.rule, action: dec.action === 'reject' ? 'reject' : 'direct' };
@@ -213,102 +190,8 @@ function startTproxyUdp(args: UpArgs, policy: Policy, log: Logger, port: number)
   return udp;
 }
 
-/**
- * The gateway's DNS and fake-IP pool, shared by both modes: answers, the
- * stack's and the proxy core's view of fake IPs, and mapping persistence
- * (clients may have cached an answer across a restart).
- */
-type GatewayDns = ReturnType<typeof gatewayDns>;
-
-function gatewayDns(
-  init: DataPlaneInit,
-  upstreams: string[],
-  liveTo: (ip: number, ip6: string | null) => boolean,
-  saved: unknown,
-  host: DataPlaneHost,
-) {
-  const { args, localAddress } = init;
-  const localAddress6 = init.localAddress6 ?? undefined;
-  // IPv6 resolvers are unreachable without an IPv6 uplink (and asking them would loop through the TUN)
-  if (init.localAddress6 === null) upstreams = upstreams.filter((u) => !u.replace(/^\[/, '').includes(':') || /^[^:]+:\d+$/.test(u));
-  const ipv6 = init.ipv6 ?? args.ipv6;
-  // one index space: a fake's IPv4 and IPv6 addresses are live if either has flows
-  const pool: FakeIpPool = new FakeIpPool({ cidr: args.fakePool, reserved: 4, cidr6: ipv6 ? args.fakePool6 : null }, (ip) => liveTo(ip, pool.toV6(ip)));
-  try {
-    if (saved !== undefined) pool.load(saved as Parameters<FakeIpPool['load']>[0]);
-  } catch {
-    // unreadable: start empty
-  }
-  let last = '';
-  const save = () => {
-    const data = pool.save();
-    const text = JSON.stringify(data);
-    if (text === last) return;
-    host.saveFakeIps(data);
-    last = text;
-  };
-  setInterval(save, FAKE_IP_SAVE_MS).unref();
-  const resolver = new Resolver({ timeout: 2000, tries: 2 });
-  resolver.setServers(upstreams);
-  if (localAddress || localAddress6) resolver.setLocalAddress(localAddress ?? '0.0.0.0', localAddress6 ?? '::0');
-  // the real address of a mapped name: the family the client used first (it asked for that fake), then the
-  // other; IPv4 only when IPv6 is off or has no direct path (route-all without an IPv6 uplink)
-  const v6Direct = ipv6 && init.localAddress6 !== null;
-  const lookup = async (name: string, family: 4 | 6 = 4) => {
-    const order = !v6Direct ? [4] : family === 6 ? [6, 4] : [4, 6];
-    let last: unknown = new Error(`${name}: no address`);
-    for (const f of order) {
-      try {
-        const [a] = f === 6 ? await resolver.resolve6(name) : await resolver.resolve4(name);
-        if (a) return a;
-      } catch (e) {
-        last = e;
-      }
-    }
-    throw last;
-  };
-  const dns = new DnsOverride({ hosts: new HostPatterns(args.hosts), pool, upstreams, timeoutMs: 2000, ttl: 10, localAddress, localAddress6 });
-  return {
-    dns,
-    save,
-    hostnameOf: (ip: number) => (pool.contains(ip) ? pool.nameOf(ip) : undefined),
-    hostnameOf6: (address: string) => pool.nameOf6(address),
-    resolveTarget: async (dst: number, dstText?: string) => {
-      if (dstText !== undefined && dstText.includes(':')) {
-        const ip = pool.fromV6(dstText);
-        if (ip === undefined) return dstText;
-        const name6 = pool.nameOf(ip);
-        return name6 === undefined ? null : lookup(name6, 6);
-      }
-      if (!pool.contains(dst)) return ipv4ToString(dst);
-      const name = pool.nameOf(dst);
-      return name === undefined ? null : lookup(name);
-    },
-    proxy: {
-      lookup,
-      isFakeAddress: (a: string) => {
-        const ip = parseIpv4(a);
-        return ip !== null ? pool.contains(ip) : pool.fromV6(a) !== undefined;
-      },
-    },
-    counters: () => ({ ...prefixed('dns_', dns.counters), fake_mappings: pool.mappings, upstream_resolvers: upstreams.length }),
-  };
-}
-
 /** The stack's liveness check for an IPv6 address, where the stack has one (IPv6 stacks). */
 function hasFlowsTo6(stack: Stack | null, address: string): boolean {
   const s = stack as (Stack & { hasFlowsToAddress?: (a: string) => boolean }) | null;
   return s?.hasFlowsToAddress?.(address) ?? false;
-}
-
-export function prefixed(p: string, o: object): Record<string, number> {
-  const r: Record<string, number> = {};
-  for (const [k, v] of Object.entries(o)) r[p + k] = v as number;
-  return r;
-}
-
-/** Where the data plane's memory is (RSS against V8's heap and Buffers), to tell a leak from a heap V8 has kept. */
-function memoryCounters(): Record<string, number> {
-  const m = process.memoryUsage();
-  return { mem_rss: m.rss, mem_heap_total: m.heapTotal, mem_heap_used: m.heapUsed, mem_external: m.external, mem_array_buffers: m.arrayBuffers };
 }

@@ -1,12 +1,21 @@
-// Dropping root in the data plane: who to become, and becoming it. The data
-// plane needs root only to be handed the TUN and to bind its listeners; after
-// that it reads and writes an fd it already holds and opens ordinary sockets.
+// Who the data plane becomes once it no longer needs root: --user, else
+// nobody where there is one. The data plane drops to it itself
+// (data-plane/drop-root.ts).
 import { readFileSync } from 'node:fs';
+import { ConfigError } from '../config/config-error.js';
+import type { GatewaySettings } from '../config/settings.js';
+import type { Identity } from '../data-plane/drop-root.js';
 
-export interface Identity {
-  user: string;
-  uid: number;
-  gid: number;
+/** The user the data plane drops to: --user, else nobody when there is one, else it stays root (also when we are not root). */
+export function dataPlaneUser(s: Pick<GatewaySettings, 'user'>): Identity | null {
+  if (process.getuid?.() !== 0) return null;
+  if (s.user === 'root' || s.user === '0') return null;
+  try {
+    return resolveUser(s.user ?? 'nobody');
+  } catch (e) {
+    if (s.user !== undefined) throw new ConfigError((e as Error).message);
+    return null;
+  }
 }
 
 /** "NAME", "UID" or "UID:GID", looked up in /etc/passwd where a name is given. */
@@ -35,24 +44,4 @@ function readPasswd(): Identity[] {
     if (f.length >= 4 && /^\d+$/.test(f[2]) && /^\d+$/.test(f[3])) out.push({ user: f[0], uid: Number(f[2]), gid: Number(f[3]) });
   }
   return out;
-}
-
-/** Supplementary groups first, then the group, then the user: afterwards no way back and no capabilities left. */
-export function dropTo(id: Identity): void {
-  if (process.getuid?.() !== 0) return;
-  if (id.uid === 0) return;
-  process.setgroups!([id.gid]);
-  process.setgid!(id.gid);
-  process.setuid!(id.uid);
-}
-
-/** What the process runs as now, for the startup report. */
-export function currentIdentity(): { uid: number; gid: number; groups: number[]; capEff: string } {
-  let capEff = 'unknown';
-  try {
-    capEff = /^CapEff:\s*(\S+)/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? 'unknown';
-  } catch {
-    // no /proc: leave it unknown
-  }
-  return { uid: process.getuid?.() ?? -1, gid: process.getgid?.() ?? -1, groups: process.getgroups?.() ?? [], capEff };
 }

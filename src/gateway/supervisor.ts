@@ -4,38 +4,25 @@
 // so the device and the routes through it outlive a child that dies: they are
 // restored at once, or the child is restarted within a second (--restart).
 import { spawn, type ChildProcess } from 'node:child_process';
-import type { UpArgs } from '../cli/args.js';
+import type { GatewaySettings } from '../config/settings.js';
 import type { Logger } from '../logging/log.js';
 import type { TunHandle } from '../tun/linux-tun.js';
-import type { DataPlaneInit, LiveStatus } from '../data-plane/data-plane.js';
-import type { Identity } from './privileges.js';
+import type { LiveStatus } from '../data-plane/data-plane.js';
+import type { DataPlaneConfig } from '../data-plane/config.js';
+import type { Identity } from '../data-plane/drop-root.js';
+import { CHILD_TUN_FD, type ChildInit, type ChildMessage } from '../data-plane/ipc.js';
 import { writeStatus, type StatusSnapshot } from './state/status-file.js';
 import { loadFakeIps, saveFakeIps } from './state/fake-ip-file.js';
 
-/** The child's fd for the TUN: stdio 0-2, then the IPC channel at 3. */
-export const CHILD_TUN_FD = 4;
 const READY_TIMEOUT_MS = 30_000;
 const STOP_GRACE_MS = 3000;
 /** More restarts than this within RESTART_WINDOW_MS: give up and restore. */
 const MAX_RESTARTS = 5;
 const RESTART_WINDOW_MS = 60_000;
 
-export interface ChildInit {
-  init: DataPlaneInit;
-  /** null in redirect mode (no TUN). */
-  tun: { fd: number; name: string; mtu: number } | null;
-  user: Identity | null;
-}
-
-export type ChildMessage =
-  | { type: 'ready'; identity: { user: string; uid: number; gid: number; groups: number[]; capEff: string } }
-  | { type: 'status'; live: LiveStatus }
-  | { type: 'fakeips'; data: unknown }
-  | { type: 'bye' };
-
 export interface SupervisorOptions {
-  args: UpArgs;
-  init: DataPlaneInit;
+  settings: Pick<GatewaySettings, 'restart' | 'stateDir' | 'listen' | 'metrics'>;
+  config: DataPlaneConfig;
   tun: TunHandle | null;
   user: Identity | null;
   log: Logger;
@@ -96,7 +83,7 @@ export class Supervisor {
    * machine) is paid before a crash, not after.
    */
   private refillSpare(): void {
-    if (!this.o.args.restart || this.stopping || (this.spare && alive(this.spare))) return;
+    if (!this.o.settings.restart || this.stopping || (this.spare && alive(this.spare))) return;
     const spare = this.spawnProcess();
     this.spare = spare;
     spare.on('exit', () => {
@@ -110,10 +97,11 @@ export class Supervisor {
   }
 
   private activate(child: ChildProcess): Promise<void> {
-    const { args, tun, log } = this.o;
+    const { settings: s, tun, log } = this.o;
     this.child = child;
     const msg: ChildInit = {
-      init: { ...this.o.init, fakeIps: loadFakeIps(args.stateDir) ?? this.o.init.fakeIps },
+      // the mappings a previous child saved, so a restart keeps the names clients hold
+      config: { ...this.o.config, fakeIps: loadFakeIps(s.stateDir) ?? this.o.config.fakeIps },
       tun: tun && { fd: CHILD_TUN_FD, name: tun.name, mtu: tun.mtu },
       user: this.o.user,
     };
@@ -126,12 +114,12 @@ export class Supervisor {
           ready = true;
           clearTimeout(timer);
           this.identity = { user: m.identity.user, uid: m.identity.uid, gid: m.identity.gid };
-          log.info({ dataPlanePid: child.pid, ...m.identity, restarts: this.restarts, listening: listeners(args) }, 'data plane running');
+          log.info({ dataPlanePid: child.pid, ...m.identity, restarts: this.restarts, listening: listeners(s) }, 'data plane running');
           resolve();
         } else if (m.type === 'status') {
-          if (!this.stopping) writeStatus(args.stateDir, this.o.snapshot(m.live, { dataPlane: { pid: child.pid!, ...this.identity, restarts: this.restarts } }));
+          if (!this.stopping) writeStatus(s.stateDir, this.o.snapshot(m.live, { dataPlane: { pid: child.pid!, ...this.identity, restarts: this.restarts } }));
         } else if (m.type === 'fakeips') {
-          saveFakeIps(args.stateDir, m.data);
+          saveFakeIps(s.stateDir, m.data);
         }
       });
       child.on('exit', (code, signal) => {
@@ -147,11 +135,11 @@ export class Supervisor {
   }
 
   private onChildDied(code: number | null, signal: NodeJS.Signals | null): void {
-    const { args, log } = this.o;
+    const { settings: s, log } = this.o;
     const now = Date.now();
     while (this.recent.length && now - this.recent[0] > RESTART_WINDOW_MS) this.recent.shift();
-    if (!args.restart || this.recent.length >= MAX_RESTARTS) {
-      log.error({ code, signal, restart: args.restart }, args.restart ? 'data plane keeps dying; restoring routes' : 'data plane died; restoring routes');
+    if (!s.restart || this.recent.length >= MAX_RESTARTS) {
+      log.error({ code, signal, restart: s.restart }, s.restart ? 'data plane keeps dying; restoring routes' : 'data plane died; restoring routes');
       process.exit(1); // the exit handler restores
     }
     this.recent.push(now);
@@ -173,6 +161,6 @@ function alive(c: ChildProcess): boolean {
   return c.exitCode === null && c.signalCode === null;
 }
 
-function listeners(args: UpArgs): string[] {
-  return [args.listen, args.metrics].filter((l) => l !== undefined).map((l) => `${l!.host}:${l!.port}`);
+function listeners(s: SupervisorOptions['settings']): string[] {
+  return [s.listen, s.metrics].filter((l) => l !== undefined).map((l) => `${l!.host}:${l!.port}`);
 }

@@ -11,8 +11,8 @@ import { closeSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Writable } from 'node:stream';
-import type { RunArgs } from '../cli/args.js';
-import { runUp, settleDataPlane } from '../gateway/gateway.js';
+import type { GatewaySettings } from '../config/settings.js';
+import { runGateway, settleDataPlane } from '../gateway/gateway.js';
 import { loadTunAddon } from '../tun/native-addon.js';
 
 /** The resolver the program sees: any address routed into the TUN works, the gateway answers port 53. */
@@ -26,7 +26,8 @@ const CHILD_SCRIPT = 'read -r go <&3 && exec 3<&- && mount --bind "$0" /etc/reso
 // its fd handed out on fd 4, by `tunsteer __tun-inside` (run-inside.ts).
 const CHILD_SCRIPT_USERNS = `"$TS_NODE" $TS_NODE_ARGS "$TS_MAIN" __tun-inside "$TS_TUN_NAME" "$TS_TUN_MTU" "$TS_TUN_ADDRESS" || exit 125; exec 4>&-; ${CHILD_SCRIPT}`;
 
-export async function runRun(args: RunArgs): Promise<number> {
+/** up: the gateway's settings (route-all, its own state dir); argv: the program and its arguments. */
+export async function runProgram(up: GatewaySettings, argv: string[]): Promise<number> {
   const root = process.getuid?.() === 0;
   if (!root) {
     const why = userNamespacesForbidden();
@@ -38,13 +39,12 @@ export async function runRun(args: RunArgs): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'tunsteer-run-'));
   const resolv = join(dir, 'resolv.conf');
   writeFileSync(resolv, `# tunsteer run: DNS is answered by the gateway\nnameserver ${RUN_RESOLVER}\n`);
-  const up = args.up;
   const [ours, theirs] = root ? [-1, -1] : loadTunAddon().socketPair();
   const child = root
-    ? spawn('unshare', ['--net', '--mount', '--propagation', 'private', '--', 'sh', '-c', CHILD_SCRIPT, resolv, ...args.argv], {
+    ? spawn('unshare', ['--net', '--mount', '--propagation', 'private', '--', 'sh', '-c', CHILD_SCRIPT, resolv, ...argv], {
         stdio: ['inherit', 'inherit', 'inherit', 'pipe'],
       })
-    : spawn('unshare', ['--user', '--map-root-user', '--net', '--mount', '--propagation', 'private', '--', 'sh', '-c', CHILD_SCRIPT_USERNS, resolv, ...args.argv], {
+    : spawn('unshare', ['--user', '--map-root-user', '--net', '--mount', '--propagation', 'private', '--', 'sh', '-c', CHILD_SCRIPT_USERNS, resolv, ...argv], {
         stdio: ['inherit', 'inherit', 'inherit', 'pipe', theirs],
         env: {
           ...process.env,
@@ -71,7 +71,7 @@ export async function runRun(args: RunArgs): Promise<number> {
     if (!root) closeSync(theirs);
     const adoptTun = root ? undefined : { fd: await receiveTun(ours, exited), name: up.tunName };
     if (!root) closeSync(ours);
-    await runUp({ ...up, netns, ephemeralNetns: true, adoptTun });
+    await runGateway({ ...up, netns, ephemeralNetns: true, adoptTun });
     (child.stdio[3] as Writable).end('go\n');
   } catch (e) {
     child.kill('SIGKILL');
@@ -82,7 +82,7 @@ export async function runRun(args: RunArgs): Promise<number> {
   // its last connections may still be closing on the gateway's side: their log lines first
   await settleDataPlane(1000);
   cleanup();
-  rmSync(args.up.stateDir, { recursive: true, force: true });
+  rmSync(up.stateDir, { recursive: true, force: true });
   // the exit handlers restore (close the TUN) on the way out
   process.exit(code);
 }

@@ -10,7 +10,8 @@
 // prints one JSON line and exits 0 (also when there was nothing to do), 1 when
 // refused or failed (the reason on stderr). `tunsteer` itself is src/cli/main.ts.
 import { parseArgs } from 'node:util';
-import { installExitHandlers, restoreFromJournal } from '../../src/routing/restore.js';
+import { restoreFromJournal } from '../../src/routing/restore.js';
+import { installExitHandlers } from '../../src/gateway/exit-handlers.js';
 import { dryRunRouteAll, upRouteAll } from '../../src/routing/route-all.js';
 import type { RoutePlanConfig } from '../../src/routing/route-plan.js';
 

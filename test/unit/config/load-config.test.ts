@@ -1,13 +1,12 @@
-// The config file: the example passes, every bad config names its field, and
-// flags override the file.
+// The config file: the example passes and becomes a policy, every bad config
+// names its field. (Flags over the file: settings.test.ts.)
 import t from 'tap';
 import { writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawnSync } from 'node:child_process';
-import { ConfigError, readConfig, rulesOf } from '../../../src/config/load-config.js';
+import { readConfig, rulesOf } from '../../../src/config/load-config.js';
+import { ConfigError } from '../../../src/config/config-error.js';
 import { policyFromConfig } from '../../../src/config/build-policy.js';
-import { parseCli, UsageError, type UpArgs } from '../../../src/cli/args.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tunsteer-config-'));
 let n = 0;
@@ -92,50 +91,4 @@ t.test('every bad config is rejected with its field named', async (t) => {
       t.ok(msg.startsWith(f), 'names the file');
     }
   }
-});
-
-t.test('flags override the file; the file overrides defaults', async (t) => {
-  const f = file('mode: per-host\nhosts: [a.example]\nlimits: { connect_timeout_ms: 2500, max_connections: 7 }\nsniff: { timeout_ms: 50 }\ntun: { mtu: 9000 }\n');
-  const a = parseCli(['up', '--config', f]) as UpArgs;
-  t.equal(a.mode, 'per-host');
-  t.same(a.hosts, ['a.example']);
-  t.equal(a.connectTimeoutMs, 2500);
-  t.equal(a.maxConnections, 7);
-  t.equal(a.sniffTimeoutMs, 50);
-  t.equal(a.mtu, 9000);
-  const b = parseCli(['up', '--config', f, '--mode', 'route-all', '--connect-timeout', '900', '--mtu', '1500', '--host', 'b.example']) as UpArgs;
-  t.equal(b.mode, 'route-all');
-  t.equal(b.connectTimeoutMs, 900);
-  t.equal(b.mtu, 1500);
-  t.same(b.hosts, ['b.example']);
-  t.equal(b.maxConnections, 7);
-  const bad = file('mode: sideways');
-  t.throws(() => parseCli(['up', '--config', bad]), { name: 'Error', message: new RegExp(`^${bad}: mode: `) });
-  try {
-    parseCli(['up', '--config', bad]);
-  } catch (e) {
-    t.ok(e instanceof UsageError, 'a usage error: exit 2');
-  }
-  t.throws(() => parseCli(['up', '--mode', 'route-all', '--metrics', '0.0.0.0:9090']), /not a loopback address/);
-});
-
-t.test('check-config: exit 0 with the example, 2 naming the field with a bad one', async (t) => {
-  const cli = ['--import', 'tsx', 'src/cli/main.ts', 'check-config'];
-  const ok = spawnSync(process.execPath, [...cli, 'tunsteer.example.yaml'], { encoding: 'utf8' });
-  t.equal(ok.status, 0, ok.stderr);
-  t.match(ok.stdout, /ok \(6 rules, 2 upstreams\)/);
-  t.match(ok.stderr, /warning: rules\[0\]\.value_env: environment variable API_TOKEN is not set/);
-  const bad = spawnSync(process.execPath, [...cli, file('rules: [{ action: proxy, upstream: x }]')], { encoding: 'utf8' });
-  t.equal(bad.status, 2);
-  t.match(bad.stderr, /rules\[0\]\.upstream: unknown upstream "x"/);
-});
-
-t.test('ipv6 in the file: booleans or on/off; the flag wins', async (t) => {
-  t.equal((parseCli(['up', '--config', file('mode: route-all\n')]) as UpArgs).ipv6, true, 'default on');
-  t.equal((parseCli(['up', '--config', file('mode: route-all\nipv6: false\n')]) as UpArgs).ipv6, false);
-  t.equal((parseCli(['up', '--config', file('mode: route-all\nipv6: "off"\n')]) as UpArgs).ipv6, false);
-  t.equal((parseCli(['up', '--config', file('mode: route-all\nipv6: false\n'), '--ipv6', 'on']) as UpArgs).ipv6, true);
-  const a = parseCli(['up', '--config', file('mode: route-all\nfake_pool6: "2001:db8:ff::/96"\ntun: { address6: "fd00:1::1/64" }\n')]) as UpArgs;
-  t.equal(a.fakePool6, '2001:db8:ff::/96');
-  t.equal(a.tunAddress6, 'fd00:1::1/64');
 });
