@@ -25,6 +25,17 @@ import { memoryCounters, prefixed } from './counters.js';
 
 const TICK_MS = 10;
 const STATUS_MS = 1000;
+/** How a connection still open when the data plane stops ended, in its log line (TCP and UDP alike). */
+export const STOP_END = 'gateway-stop';
+
+/**
+ * A UDP flow's log line. The UDP relays (the stack's, tproxy's) end every flow
+ * with 'shutdown' when closed all at once, which only the stop does: the line
+ * says so in the words the TCP lines use.
+ */
+function udpFlowLine(inbound: 'tun' | 'tproxy', e: { end: string }): object {
+  return { inbound, proto: 'udp', ...e, end: e.end === 'shutdown' ? STOP_END : e.end };
+}
 
 export interface LiveStatus {
   counters: Record<string, number>;
@@ -39,7 +50,11 @@ export interface DataPlaneHost {
 }
 
 export interface DataPlane {
-  /** Reset every connection (clients see RST, not a hang), flush, save the mappings. Synchronous. */
+  /**
+   * Log every connection still open (end "gateway-stop"), reset them (clients
+   * see RST, not a hang), flush, save the mappings. Synchronous: the process
+   * may exit right after.
+   */
   stop(): void;
   /** Resolves once no connection is open (each has logged its line), or after maxMs. */
   settle(maxMs: number): Promise<void>;
@@ -100,6 +115,8 @@ export async function startDataPlane(config: DataPlaneConfig, dev: TunDevice | n
     },
     stop() {
       try {
+        // their lines first, while this process can still write them: what follows ends them for good
+        core.finishAll(STOP_END);
         intercept?.close();
         udpTproxy?.close();
         s?.abortAll();
@@ -128,7 +145,7 @@ function startStack(config: DataPlaneConfig, dev: TunDevice, policy: Policy, cor
     synCookies: config.synCookies,
     memoryBudget: config.memoryBudgetMb * 1024 * 1024,
     tcp: { rcvBuf: config.tcpRcvBuf, sndBuf: config.tcpSndBuf },
-    onUdpFlowEnd: (e) => log.info({ inbound: 'tun', proto: 'udp', ...e }, 'conn'),
+    onUdpFlowEnd: (e) => log.info(udpFlowLine('tun', e), 'conn'),
     ...(d ? { hostnameOf: d.hostnameOf, hostnameOf6: d.hostnameOf6, dns: { address: dnsAt, answer: (q: Buffer) => d.dns.answer(q) } } : {}),
     udp: {
       idleMs: config.udpIdleMs,
@@ -183,7 +200,7 @@ function startTproxyUdp(config: DataPlaneConfig, policy: Policy, log: Logger, po
       const dec = policy.decide({ protocol: 'udp', dstAddress: dst.address, dstPort: dst.port, srcAddress: src.address });
       return { rule: dec.rule, action: dec.action === 'reject' ? 'reject' : 'direct' };
     },
-    onFlowEnd: (e) => log.info({ inbound: 'tproxy', proto: 'udp', ...e }, 'conn'),
+    onFlowEnd: (e) => log.info(udpFlowLine('tproxy', e), 'conn'),
     onError: (err) => log.error({ err }, 'tproxy UDP socket failed'),
   });
   udp.listen(port);

@@ -7,6 +7,7 @@ import { ExplicitProxy } from '../../proxy/explicit-proxy.js';
 import { policyFromConfig } from '../../config/build-policy.js';
 import { proxySettings, type ProxyFlags } from '../../config/settings.js';
 import { metricsRegistry, serveMetrics } from '../../data-plane/metrics.js';
+import { STOP_END } from '../../data-plane/data-plane.js';
 
 export async function proxy(flags: ProxyFlags): Promise<number> {
   const s = proxySettings(flags);
@@ -23,6 +24,8 @@ export async function proxy(flags: ProxyFlags): Promise<number> {
   if (s.metrics) await serveMetrics(s.metrics, metricsRegistry({ proxy: core }));
   const stop = () => {
     explicit.close();
+    // every connection still open gets its line, as in the gateway
+    core.finishAll(STOP_END);
     process.exit(0);
   };
   process.once('SIGINT', stop);
