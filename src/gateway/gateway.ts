@@ -88,7 +88,7 @@ export async function runGateway(s: GatewaySettings): Promise<number> {
   );
 
   const system = setUpSystem(s, a, tun?.name, dropTo?.uid ?? 0, log);
-  const config = dataPlaneConfig(s, a.tunIpv6, system);
+  const config = dataPlaneConfig(s, a.tunIpv6, system, loadFakeIps(s.stateDir));
   const startedAt = new Date().toISOString();
   const snapshot = (live: LiveStatus, extra: Partial<StatusSnapshot> = {}): StatusSnapshot => ({
     pid: process.pid,
@@ -113,11 +113,16 @@ export async function runGateway(s: GatewaySettings): Promise<number> {
   return -1;
 }
 
-/** The data plane's config: the settings it runs with and what the system setup made. */
-function dataPlaneConfig(s: GatewaySettings, tunIpv6: boolean, system: SystemSetup): DataPlaneConfig {
+/**
+ * The data plane's config: the settings it runs with, what the system setup
+ * made, the fake-IP mappings a previous run saved. No undefined fields: it
+ * arrives in the child exactly as built.
+ */
+export function dataPlaneConfig(s: GatewaySettings, tunIpv6: boolean, system: SystemSetup, fakeIps: unknown): DataPlaneConfig {
+  const { rules, upstreams } = s.config;
   return {
     logLevel: s.logLevel,
-    policy: { rules: s.config.rules, upstreams: s.config.upstreams },
+    policy: { ...(rules ? { rules } : {}), ...(upstreams ? { upstreams } : {}) },
     connectTimeoutMs: s.connectTimeoutMs,
     sniffTimeoutMs: s.sniffTimeoutMs,
     httpInspect: s.httpInspect,
@@ -135,7 +140,7 @@ function dataPlaneConfig(s: GatewaySettings, tunIpv6: boolean, system: SystemSet
     hosts: s.hosts,
     fakePool: s.fakePool,
     fakePool6: s.fakePool6,
-    fakeIps: loadFakeIps(s.stateDir),
+    ...(fakeIps !== undefined ? { fakeIps } : {}),
     ...(system.localAddress !== undefined ? { localAddress: system.localAddress } : {}),
     ...(system.localAddress6 !== undefined ? { localAddress6: system.localAddress6 } : {}),
     ...(system.dns ? { dns: system.dns } : {}),
