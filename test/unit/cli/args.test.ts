@@ -3,16 +3,7 @@
 import t from 'tap';
 import { parseCommandLine } from '../../../src/cli/args.js';
 import { UsageError } from '../../../src/cli/usage-error.js';
-
-/** What fn throws (null if nothing). */
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (e) {
-    return e;
-  }
-  return null;
-}
+import { thrown } from '../../helpers/thrown.js';
 
 t.test('up: flags as given, nothing checked or defaulted yet', async (t) => {
   const p = parseCommandLine(['up', '--mode', 'route-all', '--mtu', 'big', '--exclude', '203.0.113.0/24', '--exclude', 'x', '--dry-run']);

@@ -8,16 +8,7 @@ import { join } from 'node:path';
 import { parseCommandLine } from '../../../src/cli/args.js';
 import { gatewaySettings, proxySettings, runSettings, type GatewaySettings } from '../../../src/config/settings.js';
 import { ConfigError } from '../../../src/config/config-error.js';
-
-/** What fn throws (null if nothing). */
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (e) {
-    return e;
-  }
-  return null;
-}
+import { thrown } from '../../helpers/thrown.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tunsteer-settings-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));

@@ -2,6 +2,7 @@
 import t from 'tap';
 import { dataPlaneUser, resolveUser } from '../../../src/gateway/privileges.js';
 import { ConfigError } from '../../../src/config/config-error.js';
+import { thrown } from '../../helpers/thrown.js';
 
 const PASSWD = [
   { user: 'root', uid: 0, gid: 0 },
@@ -20,11 +21,5 @@ t.test('a name, a uid, a uid:gid', async (t) => {
 t.test('dataPlaneUser: root keeps root; an unknown --user is a usage error (exit 2)', { skip: process.getuid?.() === 0 ? false : 'needs root' }, async (t) => {
   t.equal(dataPlaneUser({ user: 'root' }), null);
   t.equal(dataPlaneUser({ user: '0' }), null);
-  let err: unknown = null;
-  try {
-    dataPlaneUser({ user: 'tunsteer-no-such-user' });
-  } catch (e) {
-    err = e;
-  }
-  t.ok(err instanceof ConfigError, 'a ConfigError');
+  t.ok(thrown(() => dataPlaneUser({ user: 'tunsteer-no-such-user' })) instanceof ConfigError, 'a ConfigError');
 });
