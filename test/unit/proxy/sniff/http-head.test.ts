@@ -1,8 +1,8 @@
 import t from 'tap';
 import http from 'node:http';
 import type net from 'node:net';
-import { sniffHttpHead, type HttpSniff } from '../../../src/proxy/sniff/http-head.js';
-import { captureClientHello, prng, randInt, randomBytes, sink } from '../../helpers/sniff-capture.js';
+import { sniffHttpHead, type HttpSniff } from '../../../../src/proxy/sniff/http-head.js';
+import { captureClientHello, prng, randInt, randomBytes, sink } from '../../../helpers/sniff-capture.js';
 
 // ---- helpers -------------------------------------------------------------
 

@@ -3,10 +3,10 @@
 // bytes back.
 import t from 'tap';
 import { PassThrough } from 'node:stream';
-import { sniffTlsClientHello } from '../../../src/proxy/sniff/tls-client-hello.js';
-import { sniffHttpHead } from '../../../src/proxy/sniff/http-head.js';
-import { sniffStream } from '../../../src/proxy/sniff/sniff-stream.js';
-import { captureClientHello, prng } from '../../helpers/sniff-capture.js';
+import { sniffTlsClientHello } from '../../../../src/proxy/sniff/tls-client-hello.js';
+import { sniffHttpHead } from '../../../../src/proxy/sniff/http-head.js';
+import { sniffStream } from '../../../../src/proxy/sniff/sniff-stream.js';
+import { captureClientHello, prng } from '../../../helpers/sniff-capture.js';
 
 t.test('real ClientHellos: SNI and ALPN', async (t) => {
   const h = await captureClientHello({ servername: 'API.Example.com', ALPNProtocols: ['h2', 'http/1.1'] });

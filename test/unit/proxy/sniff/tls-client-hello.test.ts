@@ -1,6 +1,6 @@
 import t from 'tap';
-import { sniffTlsClientHello, type TlsSniff } from '../../../src/proxy/sniff/tls-client-hello.js';
-import { captureClientHello, prng, randInt, randomBytes } from '../../helpers/sniff-capture.js';
+import { sniffTlsClientHello, type TlsSniff } from '../../../../src/proxy/sniff/tls-client-hello.js';
+import { captureClientHello, prng, randInt, randomBytes } from '../../../helpers/sniff-capture.js';
 
 // ---- helpers -------------------------------------------------------------
 

@@ -2,10 +2,10 @@
 // a property test that the compiled matcher agrees with the naive one, and a 10,000-rule set.
 import t from 'tap';
 import fc from 'fast-check';
-import { addressBytes, cidrContains, cidrMatch } from '../../../src/proxy/rules/cidr-match.js';
-import { compileRules } from '../../../src/proxy/rules/compiled-matcher.js';
-import { NaiveMatcher } from '../../../src/proxy/rules/naive-matcher.js';
-import type { CidrMatch, MatchInput, Rule, RuleMatch, RuleMatcher, SniffedProtocol } from '../../../src/proxy/rules/rule-types.js';
+import { addressBytes, cidrContains, cidrMatch } from '../../../../src/proxy/rules/cidr-match.js';
+import { compileRules } from '../../../../src/proxy/rules/compiled-matcher.js';
+import { NaiveMatcher } from '../../../../src/proxy/rules/naive-matcher.js';
+import type { CidrMatch, MatchInput, Rule, RuleMatch, RuleMatcher, SniffedProtocol } from '../../../../src/proxy/rules/rule-types.js';
 
 function cidr(text: string): CidrMatch {
   const c = cidrMatch(text);
