@@ -23,7 +23,7 @@ try {
   }
   const t0 = Date.now();
   const p = nsExec(topo.client, ['sh', '-c', `curl -sS --max-time 20 -o /dev/null -w '%{size_download} %{time_total}' http://${NGINX_IP}/100m.bin`], { timeoutMs: 60_000, allowFail: true });
-  const st = JSON.parse((await nsExec(topo.client, [process.execPath, '--import', 'tsx', join(ROOT, 'src/main.ts'), 'status', '--state-dir', sd, '--json'])).stdout).status;
+  const st = JSON.parse((await nsExec(topo.client, [process.execPath, '--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'status', '--state-dir', sd, '--json'])).stdout).status;
   setTimeout(() => process.kill(st.dataPlane.pid, 'SIGUSR2'), 15_000);
   const r = await p;
   console.log('curl:', r.stdout, r.stderr, Date.now() - t0, 'ms');

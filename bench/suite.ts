@@ -168,7 +168,7 @@ async function measure(p: Path): Promise<Row> {
 async function tunsteerPath(ns: string, name: string, extra: string[]): Promise<Path> {
   const stateDir = mkdtempSync(join(tmpdir(), 'tsE-bench-'));
   host.teardown(() => rmSync(stateDir, { recursive: true, force: true }));
-  const main = join(ROOT, 'dist/src/main.js');
+  const main = join(ROOT, 'dist/src/cli/main.js');
   const argv = existsSync(main) && !values.source ? [process.execPath, main] : tunsteerArgv([]);
   const gw = spawnInNs(host, ns, [...argv, 'up', '--mode', 'route-all', '--state-dir', stateDir, '--tun-name', 'tsb0', '--log-level', 'warn', ...extra]); // a later --mode wins
   await waitForGateway(ns, stateDir, gw);

@@ -56,12 +56,12 @@ async function main() {
     const stateDir = mkdtempSync(join(tmpdir(), 'tsE-bench-'));
     host.teardown(() => rmSync(stateDir, { recursive: true, force: true }));
     const gw = spawnInNs(host, topo.client, [
-      process.execPath, join(ROOT, 'dist/src/main.js'), 'up', '--mode', 'route-all', '--state-dir', stateDir,
+      process.execPath, join(ROOT, 'dist/src/cli/main.js'), 'up', '--mode', 'route-all', '--state-dir', stateDir,
       '--tun-name', 'tsb0', '--mtu', String(MTU), '--log-level', 'warn', '--tun-backend', backend,
     ]);
     await waitForGateway(topo.client, stateDir, gw);
     // the data plane is the supervisor's child (tuntap2 runs in-process)
-    const st = JSON.parse((await nsExec(topo.client, [process.execPath, join(ROOT, 'dist/src/main.js'), 'status', '--state-dir', stateDir, '--json'])).stdout).status;
+    const st = JSON.parse((await nsExec(topo.client, [process.execPath, join(ROOT, 'dist/src/cli/main.js'), 'status', '--state-dir', stateDir, '--json'])).stdout).status;
     const pid: number = st.dataPlane?.pid ?? gw.pid!;
     const cpu0 = cpuSeconds([pid]);
     const t = await measure(topo.client);

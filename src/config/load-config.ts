@@ -7,8 +7,7 @@ import { configSchema, type ConfigFile, type RuleConfig } from './schema.js';
 import type { PortRange, Rule, RuleAction, RuleMatch } from '../proxy/rules/rule-types.js';
 import { cidrMatch } from '../proxy/rules/cidr-match.js';
 import type { UpstreamProxy } from '../proxy/upstream-proxies.js';
-
-export class ConfigError extends Error {}
+import { ConfigError } from './config-error.js';
 
 function fieldPath(path: readonly PropertyKey[]): string {
   let s = '';
@@ -46,6 +45,11 @@ export function readConfig(file: string): ConfigFile {
   const r = configSchema.safeParse(raw);
   if (!r.success) throw new ConfigError(formatIssues(file, r.error.issues));
   return r.data;
+}
+
+/** The file --config names, or an empty config when there is none. */
+export function loadConfigFile(file: string | undefined): ConfigFile {
+  return file === undefined ? {} : readConfig(file);
 }
 
 function portRange(p: number | string): PortRange {

@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { parseCidr } from '../cidr.js';
 import { isHostPattern } from '../routing/host-patterns.js';
-import { LOG_LEVELS } from '../log.js';
+import { LOG_LEVELS } from '../logging/log.js';
 
 const hostName = z
   .string()

@@ -14,7 +14,7 @@ import { performance } from 'node:perf_hooks';
 import { isIP } from 'node:net';
 import type net from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { Logger } from '../log.js';
+import type { Logger } from '../logging/log.js';
 import type { Endpoint } from '../stack/contracts.js';
 import type { InboundConnection } from './inbound.js';
 import { DialError, dialDirect } from './upstream-dialer.js';
@@ -82,6 +82,8 @@ export class ProxyCore {
   readonly counters: ProxyCounters = { active: 0, total: 0, failed: 0, rejected: 0, bytesUp: 0, bytesDown: 0, httpRequests: 0 };
   readonly policy: Policy;
   private proxyRequestId = 1_000_000_000;
+  /** How to finish each connection not yet logged (finishAll). */
+  private readonly open = new Set<(end: string) => void>();
   private readonly sniffTimeoutMs: number;
   private readonly httpInspect: boolean;
 
@@ -109,12 +111,14 @@ export class ProxyCore {
     const finish = (end: string, error?: string) => {
       if (finished) return;
       finished = true;
+      this.open.delete(finish);
       const { up, down } = conn.counters();
       this.counters.active--;
       this.counters.bytesUp += up;
       this.counters.bytesDown += down;
       this.opts.log.info({ ...line, up, down, ms: Math.round(performance.now() - started), end, error }, 'conn');
     };
+    this.open.add(finish);
     const dns = this.opts.dnsOverTcp;
     if (dns && conn.dst.port === 53 && (conn.dst.address === dns.address || dns.address === '*')) {
       line.action = 'dns';
@@ -131,6 +135,15 @@ export class ProxyCore {
       this.counters.failed++;
       finish('internal-error', e.message);
     });
+  }
+
+  /**
+   * Writes the line of every connection still open, with this end, now: for
+   * a process about to go (the gateway stopping), whose sockets go with it.
+   * What the connections do afterwards logs nothing more.
+   */
+  finishAll(end: string): void {
+    for (const finish of [...this.open]) finish(end);
   }
 
   private async run(conn: InboundConnection, line: Record<string, unknown>, finish: (end: string, error?: string) => void): Promise<void> {

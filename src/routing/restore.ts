@@ -1,6 +1,7 @@
-// Puts routing back from the journal: on exit, on a signal, on a crash, and
-// from `tunsteer down` after kill -9. Synchronous throughout (execFileSync), so
-// it completes inside an 'exit' or signal handler before the process ends.
+// Puts routing back from the journal: on exit, on a signal, on a crash (see
+// gateway/exit-handlers.ts), and from `tunsteer down` after kill -9.
+// Synchronous throughout (execFileSync), so it completes inside an 'exit' or
+// signal handler before the process ends.
 //
 // Idempotent: an undo whose object is already gone counts as done, and a
 // missing journal means there is nothing to do. Refuses to touch a namespace
@@ -159,92 +160,6 @@ function reachable(path: string, id: NetnsId): boolean {
   } catch {
     return false;
   }
-}
-
-/** What installExitHandlers listens on and calls; `process` in production, a fake in tests. */
-export interface ExitTarget {
-  on(event: string, listener: (...args: unknown[]) => void): unknown;
-  off(event: string, listener: (...args: unknown[]) => void): unknown;
-  exit(code?: number): void;
-  exitCode?: number | string | null;
-}
-
-export interface ExitHandlerOptions {
-  target?: ExitTarget;
-  /** Where to report the error that brought us down, and a failed restore, as text. Default: stderr. */
-  report?: (message: string) => void;
-  /**
-   * Gets those errors as objects instead (e.g. to log them with pino), called
-   * after the restore: an uncaught exception or rejection reason, or the error
-   * the restore threw. Replaces report when given.
-   */
-  onError?: (err: unknown, what: 'uncaughtException' | 'unhandledRejection' | 'restore') => void;
-  /**
-   * Takes over SIGINT/SIGTERM/SIGHUP (with the exit code they map to) for a
-   * caller that must do asynchronous work first; it ends with process.exit,
-   * and the restore runs then, from the exit handler.
-   */
-  onSignal?: (code: number) => void;
-}
-
-/** 128 + signal number, as shells report it. */
-export const SIGNAL_EXIT_CODES = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 } as const;
-
-/**
- * On SIGINT, SIGTERM, SIGHUP, uncaughtException, unhandledRejection and a
- * plain exit: run restoreFn once, then exit with 130/143/129, 1 after an
- * error, or 1 when the restore itself failed. restoreFn must be synchronous.
- * The second argument is options, or just an onError callback.
- * Returns a function that removes the handlers (after an orderly shutdown
- * that restored by itself).
- */
-export function installExitHandlers(
-  restoreFn: () => void,
-  optsOrOnError: ExitHandlerOptions | ExitHandlerOptions['onError'] = {},
-): () => void {
-  const opts: ExitHandlerOptions = typeof optsOrOnError === 'function' ? { onError: optsOrOnError } : (optsOrOnError ?? {});
-  const target: ExitTarget = opts.target ?? (process as unknown as ExitTarget);
-  const report = opts.report ?? ((m: string) => process.stderr.write(`tunsteer: ${m}\n`));
-  let restored = false;
-  const restoreOnce = (): boolean => {
-    if (restored) return true;
-    restored = true;
-    try {
-      restoreFn();
-      return true;
-    } catch (e) {
-      if (opts.onError) opts.onError(e, 'restore');
-      else report(`restoring routing failed: ${(e as Error).message ?? String(e)}`);
-      return false;
-    }
-  };
-  const listeners: [string, (...args: unknown[]) => void][] = [];
-  const add = (event: string, fn: (...args: unknown[]) => void) => {
-    listeners.push([event, fn]);
-    target.on(event, fn);
-  };
-  for (const [sig, code] of Object.entries(SIGNAL_EXIT_CODES)) {
-    add(sig, () => {
-      if (opts.onSignal) return opts.onSignal(code);
-      const ok = restoreOnce();
-      target.exit(ok ? code : 1);
-    });
-  }
-  const fatal = (what: 'uncaughtException' | 'unhandledRejection') => (err: unknown) => {
-    if (!opts.onError) report(`${what}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-    restoreOnce();
-    opts.onError?.(err, what);
-    target.exit(1);
-  };
-  add('uncaughtException', fatal('uncaughtException'));
-  add('unhandledRejection', fatal('unhandledRejection'));
-  // Last chance for process.exit() elsewhere and a drained event loop; only sync work runs here.
-  add('exit', () => {
-    if (!restoreOnce()) target.exitCode = 1;
-  });
-  return () => {
-    for (const [event, fn] of listeners) target.off(event, fn);
-  };
 }
 
 /**

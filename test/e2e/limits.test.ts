@@ -155,7 +155,7 @@ t.test('10,000 idle connections held, then closed, twice: the table empties and 
     const empty = await waitStatus((s) => s.counters.connections === 0, 60_000);
     t.equal(empty.counters.connections, 0, `round ${n}: connection table empty after close and TIME-WAIT`);
     // Closed flows leave the timer wheel when it next passes their slot (one turn is 41 s); the data
-    // plane then runs one full GC (src/idle-gc.ts, 45 s after the crowd fell) to give their memory back.
+    // plane then runs one full GC (src/data-plane/idle-gc.ts, 45 s after the crowd fell) to give their memory back.
     const gcs = empty.counters.mem_idle_gcs ?? 0;
     const collected = await waitStatus((s) => (s.counters.mem_idle_gcs ?? 0) > gcs, 90_000);
     t.ok((collected.counters.mem_idle_gcs ?? 0) > gcs, `round ${n}: the data plane collected once the crowd had gone`);
@@ -168,7 +168,7 @@ t.test('10,000 idle connections held, then closed, twice: the table empties and 
   };
   // After the close V8 holds the crowd's garbage until something makes it collect; an idle
   // gateway allocates too little for that, so RSS stayed at its peak (264-288 MiB from a 122 MiB
-  // start) until the data plane began to collect once after a crowd (src/idle-gc.ts). Measured
+  // start) until the data plane began to collect once after a crowd (src/data-plane/idle-gc.ts). Measured
   // since: 240 MiB held from 119, 158 after; the bound is half of what the crowd took given back.
   // A leak shows as growth from one round to the next: each connection left behind would cost its
   // ~12 KB again. (The timer wheel kept every closed flow until its 2 h keepalive deadline: round

@@ -79,7 +79,7 @@ t.test('bad use is refused with a clear message', async (t) => {
 t.test('without root, through a user namespace: the same curl, its log line, its exit status', async (t) => {
   // nobody must be able to read the code it runs; tap's preload (NODE_OPTIONS) could not write its files as nobody
   const nobody = ['setpriv', '--reuid=nobody', '--regid=nogroup', '--clear-groups'];
-  if ((await nsExec(topo.client, [...nobody, 'test', '-r', join(ROOT, 'src/main.ts')], { allowFail: true })).code !== 0) {
+  if ((await nsExec(topo.client, [...nobody, 'test', '-r', join(ROOT, 'src/cli/main.ts')], { allowFail: true })).code !== 0) {
     t.skip('the repository is not readable by nobody on this machine', () => {});
     return;
   }

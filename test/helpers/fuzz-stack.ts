@@ -1,4 +1,4 @@
-// The stack wired the way the data plane wires it (src/data-plane.ts): a UDP
+// The stack wired the way the data plane wires it (src/data-plane/data-plane.ts): a UDP
 // relay with admission and target resolution, the gateway's DNS (DnsOverride
 // with a fake-IP pool) on a resolver address, hostnames for fake IPs; over a
 // MemoryTun, with nothing that reaches the network: DNS has no upstreams (a

@@ -160,7 +160,7 @@ export async function waitForPort(ns: string, ip: string, port: number, timeoutM
 
 /** Runs the tunsteer CLI from source inside a namespace. */
 export function tunsteerArgv(args: string[]): string[] {
-  return [process.execPath, '--import', 'tsx', join(ROOT, 'src/main.ts'), ...args];
+  return [process.execPath, '--import', 'tsx', join(ROOT, 'src/cli/main.ts'), ...args];
 }
 
 export function startGateway(t: TeardownHost, ns: string, args: string[], opts: SpawnOptions = {}): NsChild {

@@ -8,7 +8,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { parseCli } from '../../../src/cli-args.js';
+import { parseCommandLine } from '../../../src/cli/args.js';
+import { gatewaySettings } from '../../../src/config/settings.js';
 import { configSchema } from '../../../src/config/schema.js';
 
 const DIR = join(import.meta.dirname, '../../../docs/sidecar');
@@ -22,11 +23,13 @@ t.test('Containerfile: known instructions, FROM first, exec forms are JSON array
     t.ok(INSTRUCTIONS.has(word), `known instruction: ${word}`);
     if (word === 'CMD' || word === 'ENTRYPOINT') t.ok(Array.isArray(JSON.parse(rest.join(' '))), `${word} is an exec-form JSON array`);
     if (word === 'COPY' && !rest[0].startsWith('--from')) {
-      for (const src of rest.slice(0, -1)) t.doesNotThrow(() => readFileSync(join(DIR, '../..', src === 'src' ? 'src/main.ts' : src)), `${src} exists`);
+      for (const src of rest.slice(0, -1)) t.doesNotThrow(() => readFileSync(join(DIR, '../..', src === 'src' ? 'src/cli/main.ts' : src)), `${src} exists`);
     }
   }
   const cmd = JSON.parse(lines.find((l) => l.startsWith('CMD'))!.slice(4));
-  t.equal(parseCli(cmd).command, 'up', 'its default command is a valid `tunsteer up`');
+  const parsed = parseCommandLine(cmd);
+  t.equal(parsed.command, 'up', 'its default command is a `tunsteer up`');
+  if (parsed.command === 'up') t.doesNotThrow(() => gatewaySettings(parsed.flags), 'with valid settings');
 });
 
 t.test('pod.yaml: a Pod with a tunsteer sidecar that needs only NET_ADMIN (and the ids to drop root)', async (t) => {
@@ -51,7 +54,7 @@ t.test('pod.yaml: a Pod with a tunsteer sidecar that needs only NET_ADMIN (and t
   const local = join(dir, 'tunsteer.yaml');
   writeFileSync(local, cm.data['tunsteer.yaml']);
   const args = side.args.map((a: string) => (a === '/etc/tunsteer/tunsteer.yaml' ? local : a));
-  const up = parseCli(args);
-  t.equal(up.command, 'up');
-  t.match(up, { mode: 'route-all', restart: true, stateDir: '/run/tunsteer' });
+  const up = parseCommandLine(args);
+  if (up.command !== 'up') return t.fail('not a `tunsteer up`');
+  t.match(gatewaySettings(up.flags), { mode: 'route-all', restart: true, stateDir: '/run/tunsteer' });
 });

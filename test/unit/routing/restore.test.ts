@@ -1,7 +1,6 @@
 // Restore from a real journal file with a fake executor: reverse order,
-// idempotent, refuses the wrong namespace and a live owner; exit handlers.
+// idempotent, refuses the wrong namespace and a live owner.
 import t from 'tap';
-import { EventEmitter } from 'node:events';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,13 +8,7 @@ import { join } from 'node:path';
 import { planRouteAll } from '../../../src/routing/route-plan.js';
 import { applySteps } from '../../../src/routing/route-runner.js';
 import { journalPath, processStartTime, readJournal, RouteJournal } from '../../../src/routing/route-journal.js';
-import {
-  installExitHandlers,
-  restoreFromJournal,
-  RestoreFailedError,
-  RestoreRefusedError,
-  type ExitTarget,
-} from '../../../src/routing/restore.js';
+import { restoreFromJournal, RestoreFailedError, RestoreRefusedError } from '../../../src/routing/restore.js';
 import { FakeKernel } from './fixtures/fake-kernel.js';
 
 type Teardown = { teardown(fn: () => unknown): void };
@@ -142,79 +135,4 @@ t.test('a live owner other than us: refused, unless forced; ownOnly leaves it al
   t.strictSame(k.log, []);
   t.equal(restoreFromJournal(dir, { exec: k.exec, sysctl: k.sysctl, force: true }).undone, steps.length);
   t.equal(k.objects.size, 0);
-});
-
-class FakeProcess extends EventEmitter implements ExitTarget {
-  exits: number[] = [];
-  exitCode?: number | string | null;
-  exit(code?: number): void {
-    this.exits.push(code ?? 0);
-  }
-}
-
-t.test('exit handlers: restore once, then the proper exit code', async (t) => {
-  for (const [event, arg, code] of [
-    ['SIGINT', undefined, 130],
-    ['SIGTERM', undefined, 143],
-    ['SIGHUP', undefined, 129],
-    ['uncaughtException', new Error('boom'), 1],
-    ['unhandledRejection', new Error('nope'), 1],
-  ] as const) {
-    const p = new FakeProcess();
-    const reports: string[] = [];
-    let restores = 0;
-    installExitHandlers(() => void restores++, { target: p, report: (m) => reports.push(m) });
-    p.emit(event, arg);
-    p.emit('exit', code);
-    p.emit(event, arg);
-    t.equal(restores, 1, `${event}: restored exactly once`);
-    t.strictSame(p.exits, [code, code], `${event}: exit ${code}`);
-    if (arg) t.match(reports[0], arg.message);
-  }
-});
-
-t.test('exit handlers: a failing restore is reported and exits 1; plain exit restores too', async (t) => {
-  const p = new FakeProcess();
-  const reports: string[] = [];
-  installExitHandlers(
-    () => {
-      throw new Error('RTNETLINK answers: Operation not permitted');
-    },
-    { target: p, report: (m) => reports.push(m) },
-  );
-  p.emit('SIGTERM');
-  t.strictSame(p.exits, [1]);
-  t.match(reports[0], 'restoring routing failed: RTNETLINK answers: Operation not permitted');
-
-  const q = new FakeProcess();
-  let restores = 0;
-  installExitHandlers(() => void restores++, { target: q, report: () => {} });
-  q.emit('exit', 0);
-  t.equal(restores, 1, 'process.exit() elsewhere still restores');
-  t.strictSame(q.exits, [], 'and does not call exit again');
-
-  // Function form on the real process: installed, then removed again at once.
-  const counts = () => ['SIGINT', 'SIGTERM', 'SIGHUP', 'uncaughtException', 'unhandledRejection', 'exit'].map((ev) => process.listenerCount(ev));
-  const was = counts();
-  const off = installExitHandlers(() => {}, () => {});
-  t.strictSame(counts(), was.map((n) => n + 1), 'function form listens on process');
-  off();
-  t.strictSame(counts(), was, 'and lets go');
-
-  const f = new FakeProcess();
-  const seen2: [string, string][] = [];
-  installExitHandlers(
-    () => {
-      throw new Error('restore broke');
-    },
-    { target: f, onError: (err, what) => seen2.push([what, (err as Error).message]) },
-  );
-  f.emit('uncaughtException', new Error('boom'));
-  t.strictSame(seen2, [['restore', 'restore broke'], ['uncaughtException', 'boom']], 'onError gets the objects, restore first');
-  t.strictSame(f.exits, [1]);
-
-  const r = new FakeProcess();
-  const dispose = installExitHandlers(() => void restores++, { target: r, report: () => {} });
-  dispose();
-  t.equal(r.eventNames().length, 0, 'dispose removes every listener');
 });

@@ -1,0 +1,49 @@
+#!/usr/bin/env node
+// The tunsteer CLI: parse, dispatch to one command (src/cli/commands), map
+// failures to exit codes (usage-error.ts: 2 = the user's input, 1 = running
+// failed). Two hidden commands start the other processes tunsteer is made of:
+// the data plane (the supervisor's child) and run's helper in a new namespace.
+import { parseCommandLine } from './args.js';
+import { HELP } from './help.js';
+import { exitCodeOf, isUsageError } from './usage-error.js';
+
+async function main(argv: string[]): Promise<number> {
+  if (argv[0] === '__tun-inside') {
+    const { runTunInside } = await import('../run/run-inside.js');
+    return runTunInside(argv.slice(1));
+  }
+  if (argv[0] === '__data-plane') {
+    const { runDataPlaneChild } = await import('../data-plane/child.js');
+    return runDataPlaneChild();
+  }
+  const parsed = parseCommandLine(argv);
+  switch (parsed.command) {
+    case 'help':
+      process.stdout.write(HELP);
+      return 0;
+    case 'up':
+      return (await import('./commands/up.js')).up(parsed.flags);
+    case 'run':
+      return (await import('./commands/run.js')).run(parsed.flags, parsed.argv);
+    case 'down':
+      return (await import('./commands/down.js')).down(parsed.stateDir);
+    case 'status':
+      return (await import('./commands/status.js')).status(parsed.stateDir, parsed.json);
+    case 'proxy':
+      return (await import('./commands/proxy.js')).proxy(parsed.flags);
+    case 'check-config':
+      return (await import('./commands/check-config.js')).checkConfig(parsed.file);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    // `up` and `proxy` keep the process alive themselves (-1); the others end here.
+    if (code !== -1) process.exitCode = code;
+  },
+  (e: Error) => {
+    process.stderr.write(`tunsteer: ${e.message}\n${isUsageError(e) ? '(see tunsteer --help)\n' : ''}`);
+    // exit now: a half-started gateway may hold a TUN and timers open (the exit handlers restore)
+    process.exit(exitCodeOf(e));
+  },
+);

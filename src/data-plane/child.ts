@@ -1,0 +1,67 @@
+// `tunsteer __data-plane`: the child the supervisor starts (not for users).
+// It adopts the TUN fd it inherited, builds the policy (reading secrets while
+// it still may), binds its listeners, then drops root for good. Routes and
+// DNS are not its business: if it dies, the supervisor restores or restarts.
+import { createLogger } from '../logging/log.js';
+import { policyFromConfig } from '../config/build-policy.js';
+import { adoptLinuxTun } from '../tun/linux-tun.js';
+import { startDataPlane } from './data-plane.js';
+import { currentIdentity, dropTo } from './drop-root.js';
+import type { ChildInit, ChildMessage } from './ipc.js';
+import { withTestFaults } from './test-faults.js';
+
+export async function runDataPlaneChild(): Promise<number> {
+  if (!process.send) {
+    process.stderr.write('tunsteer: __data-plane is started by `tunsteer up`, not by hand\n');
+    return 2;
+  }
+  const send = (m: ChildMessage, cb?: () => void) => {
+    if (process.connected) process.send!(m, undefined, {}, cb);
+    else cb?.();
+  };
+  const { config, tun, user } = await new Promise<ChildInit>((r) => process.once('message', (m) => r(m as ChildInit)));
+  const log = createLogger(config.logLevel);
+  const policy = policyFromConfig(config.policy);
+  const handle = tun && adoptLinuxTun(tun.fd, tun.name, { mtu: tun.mtu, onError: (err) => log.error({ err }, 'TUN error') });
+  const dp = await startDataPlane(config, withTestFaults(handle, log), policy, {
+    log,
+    publish: (live) => send({ type: 'status', live }),
+    saveFakeIps: (data) => send({ type: 'fakeips', data }),
+  });
+
+  // An exit listener that throws (a preloaded tool, such as a test runner's,
+  // that cannot write its files as the dropped user) must not keep the data
+  // plane alive after its supervisor is gone.
+  const exit = (code: number): never => {
+    try {
+      process.exit(code);
+    } finally {
+      (process as unknown as { reallyExit(code: number): never }).reallyExit(code);
+    }
+  };
+  let stopping = false;
+  const stop = (code: number) => {
+    if (stopping) return;
+    stopping = true;
+    try {
+      dp.stop(); // clients see RSTs; the last mappings go to the supervisor
+    } finally {
+      send({ type: 'bye' }, () => exit(code));
+    }
+  };
+  process.on('SIGTERM', () => stop(0));
+  process.on('SIGINT', () => stop(0));
+  // the supervisor is gone (kill -9): nothing may outlive it; `tunsteer down` restores
+  process.on('disconnect', () => stop(1));
+  process.on('uncaughtException', (err) => {
+    log.fatal({ err }, 'data plane failed');
+    if (stopping) exit(1);
+    stop(1);
+  });
+
+  // everything that needs root is done: the fd is ours, the listeners are bound
+  if (user) dropTo(user);
+  const me = currentIdentity();
+  send({ type: 'ready', identity: { user: user && me.uid === user.uid ? user.user : me.uid === 0 ? 'root' : String(me.uid), ...me } });
+  return -1;
+}

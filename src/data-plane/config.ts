@@ -1,0 +1,52 @@
+// What the data plane runs with: plain data, made by the supervisor from its
+// settings and from what it set up on the system. It crosses the process
+// boundary to the child as one IPC message (ipc.ts), so it holds no
+// functions, handles or classes, and only what the data plane reads.
+import type { ConfigFile } from '../config/schema.js';
+import type { LogLevel } from '../config/settings.js';
+
+export interface DataPlaneConfig {
+  logLevel: LogLevel;
+  /** The config file's rules and upstreams: the data plane builds its policy from them, reading the secrets they name itself. */
+  policy: Pick<ConfigFile, 'rules' | 'upstreams'>;
+
+  // the proxy core
+  connectTimeoutMs: number;
+  sniffTimeoutMs: number;
+  httpInspect: boolean;
+
+  // the stack's limits
+  maxConnections: number;
+  synBacklog: number;
+  synCookies: boolean;
+  memoryBudgetMb: number;
+  tcpRcvBuf: number;
+  tcpSndBuf: number;
+
+  // UDP, from the TUN and in tproxy mode
+  udpIdleMs: number;
+  maxUdpFlows: number;
+  blockQuic: boolean;
+
+  /** IPv6 relayed: asked for and the TUN can carry it. Off: the stack refuses IPv6 (ICMPv6 administratively prohibited) and mapped names get no AAAA. */
+  ipv6: boolean;
+  /** Names matching these patterns get fake IPs from the pools when the gateway answers DNS. */
+  hosts: string[];
+  fakePool: string;
+  fakePool6: string;
+  /** Fake-IP mappings the previous run saved. */
+  fakeIps?: unknown;
+
+  /** Source address for upstream sockets: route-all binds them to the uplink's address so policy routing keeps them out of the TUN. */
+  localAddress?: string;
+  /** The same for IPv6 destinations (the IPv6 uplink's); null: route-all without an IPv6 uplink, IPv6 destinations refused. */
+  localAddress6?: string | null;
+  /** DNS answered by the gateway at this address ('*': any address, port 53), forwarded to these resolvers. Absent: DNS is relayed like any UDP. */
+  dns?: { address: string; upstreams: string[] };
+  /** redirect and tproxy modes: the listener nftables sends TCP to (tproxy: and UDP, same port). */
+  intercept?: { kind: 'redirect' | 'tproxy'; port: number };
+  /** The explicit proxy, on a loopback address. */
+  listen?: { host: string; port: number };
+  /** Prometheus metrics, on a loopback address. */
+  metrics?: { host: string; port: number };
+}

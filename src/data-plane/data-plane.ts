@@ -1,0 +1,214 @@
+// The data plane: the stack on the TUN, the proxy core behind it, the
+// gateway's DNS and its listeners. It changes nothing on the system: routes
+// and DNS belong to the supervisor (src/gateway), which hands this a TUN and
+// a plain-data config (config.ts) that includes what it set up, so it runs in
+// a child process without root (child.ts), or in the supervisor's own process
+// where the TUN cannot be handed over (tunsteer run, the tuntap2 backend).
+import { performance } from 'node:perf_hooks';
+import type { Logger } from '../logging/log.js';
+import type { TunDevice } from '../tun/tun-device.js';
+import { FaultyTun } from '../tun/faulty-tun.js';
+import { Stack } from '../stack/stack.js';
+import { Drop } from '../stack/drop-counters.js';
+import { ipv4ToString, parseIpv4 } from '../stack/wire/addr.js';
+import { RateLimit } from '../logging/rate-limit.js';
+import { ProxyCore } from '../proxy/proxy-core.js';
+import type { Policy } from '../proxy/policy.js';
+import { ExplicitProxy } from '../proxy/explicit-proxy.js';
+import { metricsRegistry, serveMetrics } from './metrics.js';
+import { InterceptInbound } from '../proxy/intercept-inbound.js';
+import { TproxyUdp } from '../proxy/tproxy-udp.js';
+import { IdleGc } from './idle-gc.js';
+import type { DataPlaneConfig } from './config.js';
+import { gatewayDns, type GatewayDns } from './gateway-dns.js';
+import { memoryCounters, prefixed } from './counters.js';
+
+const TICK_MS = 10;
+const STATUS_MS = 1000;
+/** How a connection still open when the data plane stops ended, in its log line (TCP and UDP alike). */
+export const STOP_END = 'gateway-stop';
+
+/**
+ * A UDP flow's log line. The UDP relays (the stack's, tproxy's) end every flow
+ * with 'shutdown' when closed all at once, which only the stop does: the line
+ * says so in the words the TCP lines use.
+ */
+function udpFlowLine(inbound: 'tun' | 'tproxy', e: { end: string }): object {
+  return { inbound, proto: 'udp', ...e, end: e.end === 'shutdown' ? STOP_END : e.end };
+}
+
+export interface LiveStatus {
+  counters: Record<string, number>;
+  drops: Record<string, number>;
+}
+
+/** Where the data plane reports to: a file writer in-process, IPC messages in a child. */
+export interface DataPlaneHost {
+  log: Logger;
+  publish(live: LiveStatus): void;
+  saveFakeIps(data: unknown): void;
+}
+
+export interface DataPlane {
+  /**
+   * Log every connection still open (end "gateway-stop"), reset them (clients
+   * see RST, not a hang), flush, save the mappings. Synchronous: the process
+   * may exit right after.
+   */
+  stop(): void;
+  /** Resolves once no connection is open (each has logged its line), or after maxMs. */
+  settle(maxMs: number): Promise<void>;
+}
+
+/** dev is null in redirect and tproxy modes: connections come from a listener, not from a TUN. */
+export async function startDataPlane(config: DataPlaneConfig, dev: TunDevice | null, policy: Policy, host: DataPlaneHost): Promise<DataPlane> {
+  const { log } = host;
+  let stack: Stack | null = null;
+  const liveTo = (ip: number, ip6: string | null) => (stack?.hasFlowsTo(ip) ?? false) || (ip6 !== null && hasFlowsTo6(stack, ip6));
+  const d = config.dns ? gatewayDns(config, config.dns.upstreams, liveTo, (data) => host.saveFakeIps(data)) : null;
+  const core = new ProxyCore({
+    log,
+    connectTimeoutMs: config.connectTimeoutMs,
+    policy,
+    sniffTimeoutMs: config.sniffTimeoutMs,
+    httpInspect: config.httpInspect,
+    localAddress: config.localAddress,
+    localAddress6: config.localAddress6,
+    ...(d && config.dns ? { ...d.proxy, dnsOverTcp: { address: config.dns.address, answer: (q: Buffer) => d.dns.answer(q, true) } } : {}),
+  });
+  const s = dev ? (stack = startStack(config, dev, policy, core, d, log)) : null;
+  const intercept = config.intercept ? new InterceptInbound(core, config.intercept.kind) : null;
+  if (intercept) await intercept.listen(config.intercept!.port);
+  const udpTproxy = config.intercept?.kind === 'tproxy' ? startTproxyUdp(config, policy, log, config.intercept.port) : null;
+
+  const idleGc = new IdleGc((globalThis as { gc?: () => void }).gc);
+  const publish = () =>
+    host.publish({
+      counters: {
+        ...s?.counters,
+        connections: s?.connections ?? 0,
+        ...s?.tcpStates(),
+        ...s?.udp?.counters,
+        ...prefixed('proxy_', core.counters),
+        ...(intercept ? prefixed(`${config.intercept!.kind}_`, intercept.counters) : {}),
+        ...(udpTproxy ? prefixed('tproxy_', udpTproxy.counters) : {}),
+        ...(dev instanceof FaultyTun ? { ...prefixed('fault_rx_', dev.counters.rx), ...prefixed('fault_tx_', dev.counters.tx) } : {}),
+        ...d?.counters(),
+        ...memoryCounters(),
+        mem_idle_gcs: idleGc.runs,
+      },
+      drops: s ? Object.fromEntries(s.drops.entries()) : {},
+    });
+  publish();
+  setInterval(() => {
+    idleGc.sample(Math.max(s?.connections ?? 0, core.counters.active), performance.now());
+    publish();
+  }, STATUS_MS).unref();
+  if (config.listen) await new ExplicitProxy(core).listen(config.listen.host, config.listen.port);
+  if (config.metrics) {
+    const stackView = () => ({ counters: { ...s?.counters }, drops: s ? Object.fromEntries(s.drops.entries()) : {} });
+    await serveMetrics(config.metrics, metricsRegistry({ proxy: core, stack: stackView }));
+  }
+  return {
+    async settle(maxMs) {
+      for (const until = Date.now() + maxMs; core.counters.active > 0 && Date.now() < until; ) await new Promise((r) => setTimeout(r, 10));
+    },
+    stop() {
+      try {
+        // their lines first, while this process can still write them: what follows ends them for good
+        core.finishAll(STOP_END);
+        intercept?.close();
+        udpTproxy?.close();
+        s?.abortAll();
+        s?.udp?.closeAll();
+        dev?.flushTx();
+      } finally {
+        d?.save();
+      }
+    },
+  };
+}
+
+function startStack(config: DataPlaneConfig, dev: TunDevice, policy: Policy, core: ProxyCore, d: GatewayDns | null, log: Logger): Stack {
+  const errorLog = new RateLimit(10_000);
+  const dnsAt = config.dns ? (config.dns.address === '*' ? -1 : parseIpv4(config.dns.address)!) : 0;
+  // UDP flow keys hold IPv6 addresses as the stack's interned ids: their text comes from the stack
+  let text = (ip: number) => ipv4ToString(ip);
+  const hostOf = (ip: number) => {
+    const t = text(ip);
+    return t.includes(':') ? d?.hostnameOf6(t) : d?.hostnameOf(ip);
+  };
+  const s = new Stack(dev, (c) => core.handle(c), {
+    ipv6: config.ipv6,
+    maxConnections: config.maxConnections,
+    maxHalfOpen: config.synBacklog,
+    synCookies: config.synCookies,
+    memoryBudget: config.memoryBudgetMb * 1024 * 1024,
+    tcp: { rcvBuf: config.tcpRcvBuf, sndBuf: config.tcpSndBuf },
+    onUdpFlowEnd: (e) => log.info(udpFlowLine('tun', e), 'conn'),
+    ...(d ? { hostnameOf: d.hostnameOf, hostnameOf6: d.hostnameOf6, dns: { address: dnsAt, answer: (q: Buffer) => d.dns.answer(q) } } : {}),
+    udp: {
+      idleMs: config.udpIdleMs,
+      maxFlows: config.maxUdpFlows,
+      blockQuic: config.blockQuic,
+      localAddress: config.localAddress,
+      // null (no IPv6 uplink): IPv6 flows are rejected in admit below
+      ...(config.localAddress6 ? { localAddress6: config.localAddress6 } : {}),
+      ...(d ? { resolveTarget: d.resolveTarget } : {}),
+      // UDP is relayed direct: a proxy rule cannot carry it (no SOCKS5 UDP yet), so only reject applies
+      admit: (f) => {
+        // no IPv6 uplink while ::/0 goes into the TUN: an unbound IPv6 socket would send into our own TUN (a loop)
+        if (config.localAddress6 === null && text(f.serverIp).includes(':')) return { rule: 'no IPv6 uplink', action: 'reject' };
+        const dec = policy.decide({
+          hostname: hostOf(f.serverIp),
+          protocol: 'udp',
+          dstAddress: text(f.serverIp),
+          dstPort: f.serverPort,
+          srcAddress: text(f.clientIp),
+        });
+        return { rule: dec.rule, action: dec.action === 'reject' ? 'reject' : 'direct' };
+      },
+    },
+  });
+  text = (ip: number) => s.addressText(ip);
+  dev.start((batch) => {
+    const now = performance.now();
+    try {
+      for (let i = 0; i < batch.count; i++) s.input(batch.slots[i], 0, batch.lengths[i], now);
+      s.tick(now);
+    } catch (err) {
+      // One guard per batch: a bug costs the rest of this batch, never the gateway.
+      s.drops.count(Drop.internal_error);
+      if (errorLog.allow(now)) log.error({ err }, 'internal error in packet input');
+    }
+  });
+  setInterval(() => s.tick(performance.now()), TICK_MS);
+  // kill -USR2 PID: every connection's sequence space, windows and timers, one warn line each
+  process.on('SIGUSR2', () => {
+    for (const f of s.debugFlows()) log.warn(f, 'tcp debug');
+  });
+
+  return s;
+}
+
+/** tproxy's UDP: relayed direct unless a rule rejects it (no SOCKS5 UDP), logged like the TUN's UDP flows. Binds while still root. */
+function startTproxyUdp(config: DataPlaneConfig, policy: Policy, log: Logger, port: number): TproxyUdp {
+  const udp = new TproxyUdp({
+    idleMs: config.udpIdleMs,
+    maxFlows: config.maxUdpFlows,
+    admit: (src, dst) => {
+      const dec = policy.decide({ protocol: 'udp', dstAddress: dst.address, dstPort: dst.port, srcAddress: src.address });
+      return { rule: dec.rule, action: dec.action === 'reject' ? 'reject' : 'direct' };
+    },
+    onFlowEnd: (e) => log.info(udpFlowLine('tproxy', e), 'conn'),
+    onError: (err) => log.error({ err }, 'tproxy UDP socket failed'),
+  });
+  udp.listen(port);
+  return udp;
+}
+
+/** The stack's liveness check for an IPv6 address, where the stack has one (IPv6 stacks). */
+function hasFlowsTo6(stack: Stack | null, address: string): boolean {
+  const s = stack as (Stack & { hasFlowsToAddress?: (a: string) => boolean }) | null;
+  return s?.hasFlowsToAddress?.(address) ?? false;
+}

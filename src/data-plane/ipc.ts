@@ -1,0 +1,24 @@
+// The data plane's side of the channel to its supervisor: what the child is
+// sent once at start and what it reports back. The data plane defines it; the
+// supervisor (gateway/supervisor.ts) speaks it.
+import type { DataPlaneConfig } from './config.js';
+import type { LiveStatus } from './data-plane.js';
+import type { Identity } from './drop-root.js';
+
+/** The child's fd for the TUN: stdio 0-2, then the IPC channel at 3. */
+export const CHILD_TUN_FD = 4;
+
+/** The one message the child waits for after start. */
+export interface ChildInit {
+  config: DataPlaneConfig;
+  /** null in redirect and tproxy modes (no TUN). */
+  tun: { fd: number; name: string; mtu: number } | null;
+  /** Who to become once the TUN is adopted and the listeners bound; null keeps the identity it has. */
+  user: Identity | null;
+}
+
+export type ChildMessage =
+  | { type: 'ready'; identity: { user: string; uid: number; gid: number; groups: number[]; capEff: string } }
+  | { type: 'status'; live: LiveStatus }
+  | { type: 'fakeips'; data: unknown }
+  | { type: 'bye' };

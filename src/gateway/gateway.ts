@@ -1,0 +1,173 @@
+// The gateway, as `tunsteer up` (and `tunsteer run`) starts it: open the TUN,
+// make the mode's system changes (system-setup.ts, journalled before each
+// step), run the data plane (src/data-plane) in a child process without root
+// (supervisor.ts), and restore on every exit path (exit-handlers.ts): its own
+// signals and errors, and the child's death (or restart it, --restart).
+import { rmSync, mkdirSync } from 'node:fs';
+import { pino } from 'pino';
+import type { GatewaySettings } from '../config/settings.js';
+import { ConfigError } from '../config/config-error.js';
+import { policyFromConfig } from '../config/build-policy.js';
+import { createLogger, type Logger } from '../logging/log.js';
+import { openTun } from '../tun/open-tun.js';
+import { adoptLinuxTun, type TunHandle } from '../tun/linux-tun.js';
+import type { TunDevice } from '../tun/tun-device.js';
+import type { Policy } from '../proxy/policy.js';
+import { netnsAt, RouteJournal } from '../routing/route-journal.js';
+import { restoreFromJournal } from '../routing/restore.js';
+import { startDataPlane, type DataPlane, type LiveStatus } from '../data-plane/data-plane.js';
+import type { DataPlaneConfig } from '../data-plane/config.js';
+import { withTestFaults } from '../data-plane/test-faults.js';
+import { installExitHandlers } from './exit-handlers.js';
+import { dataPlaneUser } from './privileges.js';
+import { addressing, dryRunPlan, setUpSystem, type SystemSetup } from './system-setup.js';
+import { Supervisor } from './supervisor.js';
+import { statusPath, writeStatus, type StatusSnapshot } from './state/status-file.js';
+import { loadFakeIps, saveFakeIps } from './state/fake-ip-file.js';
+
+let settleInProcess: (maxMs: number) => Promise<void> = async () => {};
+
+/** For `tunsteer run`: once its program is gone, let the in-process data plane finish (and log) what is still open. */
+export function settleDataPlane(maxMs: number): Promise<void> {
+  return settleInProcess(maxMs);
+}
+
+export async function runGateway(s: GatewaySettings): Promise<number> {
+  const a = addressing(s);
+  if (s.dryRun) {
+    process.stdout.write(dryRunPlan(s, a).join('\n') + '\n');
+    return 0;
+  }
+  const held = new RouteJournal(s.stateDir).holder();
+  if (held !== null) {
+    process.stderr.write(`tunsteer: a gateway (pid ${held}) already runs with state dir ${s.stateDir}\n`);
+    return 1;
+  }
+
+  if (s.netns && !s.ephemeralNetns) {
+    try {
+      netnsAt(s.netns);
+    } catch (e) {
+      throw new ConfigError(`--netns/--pid: ${s.netns} is not a network namespace (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    }
+  }
+  // secrets and upstreams are read before anything changes on the system
+  const policy = policyFromConfig(s.config);
+  // `tunsteer run` keeps its program's stdout clean: the gateway logs to stderr there
+  const log = createLogger(s.logLevel, s.ephemeralNetns ? pino.destination({ dest: 2, sync: true }) : undefined);
+  // the data plane runs as a child (crash-safe routing, least privilege) unless
+  // its TUN lives in a namespace of its own (tunsteer run: nothing to restore
+  // outside it) or the backend cannot hand its fd over (tuntap2)
+  const intercepting = s.mode === 'redirect' || s.mode === 'tproxy';
+  const split = !s.ephemeralNetns && (s.tunBackend === 'native' || intercepting);
+  const dropTo = split ? dataPlaneUser(s) : null;
+  rmSync(statusPath(s.stateDir), { force: true });
+  // redirect and tproxy need no TUN: nftables brings the connections to a listener
+  const tun = intercepting
+    ? null
+    : s.adoptTun
+      ? adoptLinuxTun(s.adoptTun.fd, s.adoptTun.name, { mtu: s.mtu })
+      : await openTun({ backend: s.tunBackend, name: s.tunName, mtu: s.mtu, addresses: [a.tunAddress, ...(a.tunAddress6 && !s.ephemeralNetns ? [a.tunAddress6] : [])], netns: s.netns });
+  let stopDataPlane: (() => void) | null = null;
+  let supervisor: Supervisor | null = null;
+  installExitHandlers(
+    () => {
+      try {
+        stopDataPlane?.();
+      } finally {
+        restoreFromJournal(s.stateDir, { ownOnly: true });
+        rmSync(statusPath(s.stateDir), { force: true });
+        tun?.close();
+      }
+    },
+    {
+      onError: (err, what) => log.fatal({ err, what }, what === 'restore' ? 'restoring routes failed' : 'gateway failed; routes restored'),
+      // a child data plane is asked to stop and given time to reset its connections first
+      onSignal: split ? (code) => (supervisor ? void supervisor.shutdown(code) : process.exit(code)) : undefined,
+    },
+  );
+
+  const system = setUpSystem(s, a, tun?.name, dropTo?.uid ?? 0, log);
+  const config = dataPlaneConfig(s, a.tunIpv6, system, loadFakeIps(s.stateDir));
+  const startedAt = new Date().toISOString();
+  const snapshot = (live: LiveStatus, extra: Partial<StatusSnapshot> = {}): StatusSnapshot => ({
+    pid: process.pid,
+    mode: s.mode,
+    tun: tun ? { name: tun.name, mtu: tun.mtu, address: a.tunAddress } : { name: '', mtu: 0, address: '' },
+    uplink: system.uplink,
+    startedAt,
+    updatedAt: new Date().toISOString(),
+    ...live,
+    ...extra,
+  });
+  if (split) {
+    supervisor = new Supervisor({ settings: s, config, tun, user: dropTo, log, snapshot });
+    stopDataPlane = () => supervisor?.killNow();
+    await supervisor.start();
+  } else {
+    const dp = await runInProcess(s, config, tun, policy, log, snapshot);
+    stopDataPlane = () => dp.stop();
+    settleInProcess = (ms) => dp.settle(ms);
+  }
+  log.info({ mode: s.mode, tun: tun?.name, mtu: tun?.mtu, uplink: system.uplink, ...(system.uplink6 !== undefined ? { uplink6: system.uplink6 } : {}), ipv6: s.ipv6, plan: system.plan }, 'gateway up');
+  return -1;
+}
+
+/**
+ * The data plane's config: the settings it runs with, what the system setup
+ * made, the fake-IP mappings a previous run saved. No undefined fields: it
+ * arrives in the child exactly as built.
+ */
+export function dataPlaneConfig(s: GatewaySettings, tunIpv6: boolean, system: SystemSetup, fakeIps: unknown): DataPlaneConfig {
+  const { rules, upstreams } = s.config;
+  return {
+    logLevel: s.logLevel,
+    policy: { ...(rules ? { rules } : {}), ...(upstreams ? { upstreams } : {}) },
+    connectTimeoutMs: s.connectTimeoutMs,
+    sniffTimeoutMs: s.sniffTimeoutMs,
+    httpInspect: s.httpInspect,
+    maxConnections: s.maxConnections,
+    synBacklog: s.synBacklog,
+    synCookies: s.synCookies,
+    memoryBudgetMb: s.memoryBudgetMb,
+    tcpRcvBuf: s.tcpRcvBuf,
+    tcpSndBuf: s.tcpSndBuf,
+    udpIdleMs: s.udpIdleMs,
+    maxUdpFlows: s.maxUdpFlows,
+    blockQuic: s.blockQuic,
+    // IPv6 relayed only when asked for and the TUN can carry it; else the stack refuses it and no AAAA fakes are given
+    ipv6: s.ipv6 && tunIpv6,
+    hosts: s.hosts,
+    fakePool: s.fakePool,
+    fakePool6: s.fakePool6,
+    ...(fakeIps !== undefined ? { fakeIps } : {}),
+    ...(system.localAddress !== undefined ? { localAddress: system.localAddress } : {}),
+    ...(system.localAddress6 !== undefined ? { localAddress6: system.localAddress6 } : {}),
+    ...(system.dns ? { dns: system.dns } : {}),
+    ...(system.intercept ? { intercept: system.intercept } : {}),
+    ...(s.listen ? { listen: s.listen } : {}),
+    ...(s.metrics ? { metrics: s.metrics } : {}),
+  };
+}
+
+/**
+ * The data plane in this process, where the TUN cannot be handed to a child
+ * (tunsteer run: it lives in the program's namespace; the tuntap2 backend):
+ * it reports straight into the state dir.
+ */
+async function runInProcess(
+  s: GatewaySettings,
+  config: DataPlaneConfig,
+  tun: TunHandle | null,
+  policy: Policy,
+  log: Logger,
+  snapshot: (live: LiveStatus) => StatusSnapshot,
+): Promise<DataPlane> {
+  const dev: TunDevice | null = withTestFaults(tun, log);
+  mkdirSync(s.stateDir, { recursive: true });
+  return startDataPlane(config, dev, policy, {
+    log,
+    publish: (live) => writeStatus(s.stateDir, snapshot(live)),
+    saveFakeIps: (data) => saveFakeIps(s.stateDir, data),
+  });
+}

@@ -1,0 +1,166 @@
+// The supervisor's side of the data plane: one child process that gets the
+// TUN's fd and a plain-data description of the system changes, drops root,
+// and reports status over IPC. The supervisor keeps its own copy of the fd,
+// so the device and the routes through it outlive a child that dies: they are
+// restored at once, or the child is restarted within a second (--restart).
+import { spawn, type ChildProcess } from 'node:child_process';
+import type { GatewaySettings } from '../config/settings.js';
+import type { Logger } from '../logging/log.js';
+import type { TunHandle } from '../tun/linux-tun.js';
+import type { LiveStatus } from '../data-plane/data-plane.js';
+import type { DataPlaneConfig } from '../data-plane/config.js';
+import type { Identity } from '../data-plane/drop-root.js';
+import { CHILD_TUN_FD, type ChildInit, type ChildMessage } from '../data-plane/ipc.js';
+import { writeStatus, type StatusSnapshot } from './state/status-file.js';
+import { loadFakeIps, saveFakeIps } from './state/fake-ip-file.js';
+
+const READY_TIMEOUT_MS = 30_000;
+const STOP_GRACE_MS = 3000;
+/** More restarts than this within RESTART_WINDOW_MS: give up and restore. */
+const MAX_RESTARTS = 5;
+const RESTART_WINDOW_MS = 60_000;
+
+export interface SupervisorOptions {
+  settings: Pick<GatewaySettings, 'restart' | 'stateDir' | 'listen' | 'metrics'>;
+  config: DataPlaneConfig;
+  tun: TunHandle | null;
+  user: Identity | null;
+  log: Logger;
+  snapshot: (live: LiveStatus, extra?: Partial<StatusSnapshot>) => StatusSnapshot;
+}
+
+export class Supervisor {
+  private child: ChildProcess | null = null;
+  private spare: ChildProcess | null = null;
+  private stopping = false;
+  private restarts = 0;
+  private readonly recent: number[] = [];
+  private identity: { user: string; uid: number; gid: number } = { user: 'root', uid: 0, gid: 0 };
+
+  constructor(private readonly o: SupervisorOptions) {}
+
+  /** Resolves once the first child runs (its listeners bound, root dropped); rejects if it dies first. */
+  async start(): Promise<void> {
+    await this.activate(this.spawnProcess());
+    this.refillSpare();
+  }
+
+  /** Signal path: ask the child to reset its connections and go, then exit (the exit handler restores). */
+  async shutdown(code: number): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.dropSpare();
+    const c = this.child;
+    if (c && alive(c)) {
+      const gone = new Promise<void>((r) => c.once('exit', () => r()));
+      c.kill('SIGTERM');
+      const timer = setTimeout(() => c.kill('SIGKILL'), STOP_GRACE_MS);
+      await gone;
+      clearTimeout(timer);
+    }
+    process.exit(code);
+  }
+
+  /** Exit and error paths, where nothing asynchronous can run: the child goes at once. */
+  killNow(): void {
+    this.stopping = true;
+    this.dropSpare();
+    if (this.child && alive(this.child)) this.child.kill('SIGKILL');
+  }
+
+  /** A data-plane process with the TUN fd and its modules loaded, waiting for its init message. */
+  private spawnProcess(): ChildProcess {
+    const { tun } = this.o;
+    // --expose-gc: the data plane collects once after a crowd of connections has gone (src/data-plane/idle-gc.ts)
+    return spawn(process.execPath, [...process.execArgv, '--expose-gc', process.argv[1], '__data-plane'], {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc', ...(tun ? [tun.fd!] : [])],
+    });
+  }
+
+  /**
+   * With --restart a spare waits, started and loaded, so a restart is one
+   * message: node and the modules' start-up (a second or more on a busy
+   * machine) is paid before a crash, not after.
+   */
+  private refillSpare(): void {
+    if (!this.o.settings.restart || this.stopping || (this.spare && alive(this.spare))) return;
+    const spare = this.spawnProcess();
+    this.spare = spare;
+    spare.on('exit', () => {
+      if (this.spare === spare) this.spare = null;
+    });
+  }
+
+  private dropSpare(): void {
+    if (this.spare && alive(this.spare)) this.spare.kill('SIGKILL');
+    this.spare = null;
+  }
+
+  private activate(child: ChildProcess): Promise<void> {
+    const { settings: s, tun, log } = this.o;
+    this.child = child;
+    const msg: ChildInit = {
+      // the mappings a previous child saved, so a restart keeps the names clients hold
+      config: { ...this.o.config, fakeIps: loadFakeIps(s.stateDir) ?? this.o.config.fakeIps },
+      tun: tun && { fd: CHILD_TUN_FD, name: tun.name, mtu: tun.mtu },
+      user: this.o.user,
+    };
+    child.send(msg);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => child.kill('SIGKILL'), READY_TIMEOUT_MS);
+      let ready = false;
+      child.on('message', (m: ChildMessage) => {
+        if (m.type === 'ready') {
+          ready = true;
+          clearTimeout(timer);
+          this.identity = { user: m.identity.user, uid: m.identity.uid, gid: m.identity.gid };
+          log.info({ dataPlanePid: child.pid, ...m.identity, restarts: this.restarts, listening: listeners(s) }, 'data plane running');
+          resolve();
+        } else if (m.type === 'status') {
+          if (!this.stopping) writeStatus(s.stateDir, this.o.snapshot(m.live, { dataPlane: { pid: child.pid!, ...this.identity, restarts: this.restarts } }));
+        } else if (m.type === 'fakeips') {
+          saveFakeIps(s.stateDir, m.data);
+        }
+      });
+      child.on('exit', (code, signal) => {
+        clearTimeout(timer);
+        if (!ready) {
+          reject(new Error(`the data plane did not start (exit ${code ?? signal})`));
+          return;
+        }
+        if (this.stopping) return;
+        this.onChildDied(code, signal);
+      });
+    });
+  }
+
+  private onChildDied(code: number | null, signal: NodeJS.Signals | null): void {
+    const { settings: s, log } = this.o;
+    const now = Date.now();
+    while (this.recent.length && now - this.recent[0] > RESTART_WINDOW_MS) this.recent.shift();
+    if (!s.restart || this.recent.length >= MAX_RESTARTS) {
+      log.error({ code, signal, restart: s.restart }, s.restart ? 'data plane keeps dying; restoring routes' : 'data plane died; restoring routes');
+      process.exit(1); // the exit handler restores
+    }
+    this.recent.push(now);
+    this.restarts++;
+    log.error({ code, signal, restarts: this.restarts }, 'data plane died; restarting it, routes kept');
+    const next = this.spare && alive(this.spare) ? this.spare : this.spawnProcess();
+    this.spare = null;
+    this.activate(next).then(
+      () => this.refillSpare(),
+      (err: Error) => {
+        log.fatal({ err }, 'data plane restart failed; restoring routes');
+        process.exit(1);
+      },
+    );
+  }
+}
+
+function alive(c: ChildProcess): boolean {
+  return c.exitCode === null && c.signalCode === null;
+}
+
+function listeners(s: SupervisorOptions['settings']): string[] {
+  return [s.listen, s.metrics].filter((l) => l !== undefined).map((l) => `${l!.host}:${l!.port}`);
+}

@@ -1,0 +1,94 @@
+// The config file: the example passes and becomes a policy, every bad config
+// names its field. (Flags over the file: settings.test.ts.)
+import t from 'tap';
+import { writeFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { readConfig, rulesOf } from '../../../src/config/load-config.js';
+import { ConfigError } from '../../../src/config/config-error.js';
+import { policyFromConfig } from '../../../src/config/build-policy.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'tunsteer-config-'));
+let n = 0;
+function file(text: string, ext = 'yaml'): string {
+  const f = join(dir, `c${n++}.${ext}`);
+  writeFileSync(f, text);
+  return f;
+}
+
+t.test('the example config passes and becomes rules and upstreams', async (t) => {
+  const c = readConfig('tunsteer.example.yaml');
+  t.equal(c.mode, 'per-host');
+  t.same(c.hosts, ['api.example.com', '*.corp.example']);
+  const rules = rulesOf(c);
+  t.equal(rules.length, 6);
+  t.same(rules[0].match.domain, ['api.example.com']);
+  t.same(rules[0].action, { type: 'set-header', header: 'Authorization', value: { env: 'API_TOKEN' }, upstream: undefined });
+  t.same(rules[3].match.port, [{ from: 22, to: 22 }]);
+  t.equal(rules[3].match.cidr?.[0].prefix, 24);
+  const p = policyFromConfig(c, { API_TOKEN: 'secret-value' });
+  const d = p.peek({ hostname: 'x.corp.example', protocol: 'tls', dstAddress: '198.18.0.9', dstPort: 443, srcAddress: '10.0.0.2' });
+  t.equal(d.action, 'proxy');
+  t.equal(d.upstream?.name, 'corp-socks');
+  t.equal(p.peek({ hostname: 'api.example.com', protocol: 'http', dstAddress: '198.18.0.9', dstPort: 80, srcAddress: '10.0.0.2' }).edits[0].op, 'set');
+});
+
+t.test('JSON works too, and an unset header variable is named at startup', async (t) => {
+  const f = file(JSON.stringify({ rules: [{ domain: 'a.example', action: 'set-header', header: 'X-Key', value_env: 'NOPE_UNSET' }] }), 'json');
+  const c = readConfig(f);
+  t.throws(() => policyFromConfig(c, {}), /rules\[0\]\.value_env: environment variable NOPE_UNSET is not set/);
+  const secretFile = join(dir, 'token');
+  writeFileSync(secretFile, 'from-file\n');
+  const c2 = readConfig(file(`rules: [{ domain: a.example, action: set-header, header: X-Key, value_file: ${secretFile} }]`));
+  t.equal(policyFromConfig(c2, {}).peek({ hostname: 'a.example', protocol: 'http', dstAddress: '192.0.2.1', dstPort: 80, srcAddress: '10.0.0.2' }).edits[0].op, 'set');
+});
+
+// [config text, the field the error must name, a word of the reason]
+const BAD: [string, string, RegExp][] = [
+  ['mode: everything', 'mode', /route-all|per-host/],
+  ['mode: per-host', 'hosts', /at least one/],
+  ['hosts: ["bad host!"]', 'hosts[0]', /host name/],
+  ['fake_pool: 198.18.0.1/15', 'fake_pool', /CIDR/],
+  ['ipv6: maybe', 'ipv6', /true, false, "on" or "off"/],
+  ['ipv6: 1', 'ipv6', /true, false, "on" or "off"/],
+  ['fake_pool6: 198.18.0.0/15', 'fake_pool6', /IPv6 CIDR/],
+  ['fake_pool6: "fc00::1/18"', 'fake_pool6', /CIDR/],
+  ['upstreams: { u: { type: socks4, address: "127.0.0.1:1080" } }', 'upstreams.u.type', /socks5|http/],
+  ['upstreams: { u: { type: http, address: "no-port" } }', 'upstreams.u.address', /host:port/],
+  ['rules: [{ action: proxy }]', 'rules[0].upstream', /needs the name of an upstream/],
+  ['rules: [{ action: proxy, upstream: nowhere }]', 'rules[0].upstream', /unknown upstream "nowhere"/],
+  ['rules: [{ action: explode }]', 'rules[0].action', /direct/],
+  ['rules: [{ domain: a.example }]', 'rules[0].action', /expected|required|Invalid/],
+  ['rules: [{ action: set-header, header: X }]', 'rules[0].value_env', /value_env or value_file/],
+  ['rules: [{ action: set-header, header: X, value: hunter2 }]', 'rules[0].value', /secrets never go in the config/],
+  ['rules: [{ action: set-header, header: "bad header", value_env: T }]', 'rules[0].header', /header name/],
+  ['rules: [{ action: remove-header }]', 'rules[0].header', /needs a header/],
+  ['rules: [{ action: direct, value_env: T }]', 'rules[0].value_env', /only action "set-header"/],
+  ['rules: [{ port: 70000, action: direct }]', 'rules[0].port', /./],
+  ['rules: [{ port: "90-80", action: direct }]', 'rules[0].port', /./],
+  ['rules: [{ cidr: 10.0.0.1/8, action: direct }]', 'rules[0].cidr', /CIDR/],
+  ['rules: [{ protocol: quic, action: direct }]', 'rules[0].protocol', /./],
+  ['rules: [{ domian: a.example, action: direct }]', 'rules[0].domian', /unknown field/],
+  ['limits: { max_connections: 0 }', 'limits.max_connections', /./],
+  ['tun: { mtu: 100000 }', 'tun.mtu', /./],
+  ['logging: { level: loud }', 'logging.level', /./],
+  ['metrics: 9090', 'metrics', /./],
+  ['surprise: 1', 'surprise', /unknown field/],
+  ['rules: [ {', '', /not valid YAML/],
+];
+
+t.test('every bad config is rejected with its field named', async (t) => {
+  for (const [text, field, why] of BAD) {
+    const f = file(text);
+    try {
+      readConfig(f);
+      t.fail(`accepted: ${text}`);
+    } catch (e) {
+      t.ok(e instanceof ConfigError, text);
+      const msg = (e as Error).message;
+      if (field) t.ok(msg.includes(`: ${field}`), `${text} → names ${field}: ${msg}`);
+      t.match(msg, why, `${text} → reason`);
+      t.ok(msg.startsWith(f), 'names the file');
+    }
+  }
+});

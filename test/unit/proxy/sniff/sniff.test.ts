@@ -1,0 +1,105 @@
+// Sniffing the first client bytes: TLS ClientHello (real ones from Node's TLS
+// client), HTTP request heads, garbage, and the stream wrapper that puts the
+// bytes back.
+import t from 'tap';
+import { PassThrough } from 'node:stream';
+import { sniffTlsClientHello } from '../../../../src/proxy/sniff/tls-client-hello.js';
+import { sniffHttpHead } from '../../../../src/proxy/sniff/http-head.js';
+import { sniffStream } from '../../../../src/proxy/sniff/sniff-stream.js';
+import { captureClientHello, prng } from '../../../helpers/sniff-capture.js';
+
+t.test('real ClientHellos: SNI and ALPN', async (t) => {
+  const h = await captureClientHello({ servername: 'API.Example.com', ALPNProtocols: ['h2', 'http/1.1'] });
+  t.same(sniffTlsClientHello(h), { kind: 'tls', sni: 'api.example.com', alpn: ['h2', 'http/1.1'] });
+  const noName = await captureClientHello({ host: '192.0.2.1' });
+  const r = sniffTlsClientHello(noName);
+  t.equal(r.kind, 'tls');
+  t.equal((r as { sni?: string }).sni, undefined, 'an IP address sends no SNI');
+  const v12 = await captureClientHello({ servername: 'old.example', maxVersion: 'TLSv1.2' });
+  t.match(sniffTlsClientHello(v12), { kind: 'tls', sni: 'old.example' });
+});
+
+t.test('every prefix needs more; the hello split over two records still parses', async (t) => {
+  const h = await captureClientHello({ servername: 'split.example' });
+  let wrong = 0;
+  for (let i = 0; i < h.length; i++) if (sniffTlsClientHello(h.subarray(0, i)).kind !== 'need-more') wrong++;
+  t.equal(wrong, 0, 'no prefix is decided early');
+  const body = h.subarray(5, 5 + h.readUInt16BE(3));
+  const cut = 60;
+  const rec = (b: Buffer) => Buffer.concat([Buffer.from([22, 3, 1, b.length >> 8, b.length & 0xff]), b]);
+  const split = Buffer.concat([rec(body.subarray(0, cut)), rec(body.subarray(cut))]);
+  t.match(sniffTlsClientHello(split), { kind: 'tls', sni: 'split.example' });
+  t.equal(sniffTlsClientHello(split.subarray(0, 5 + cut + 3)).kind, 'need-more');
+});
+
+t.test('garbage and mutated hellos never throw', async (t) => {
+  const h = await captureClientHello({ servername: 'fuzz.example', ALPNProtocols: ['h2'] });
+  const rnd = prng(7);
+  const next = () => (rnd() * 2 ** 32) >>> 0;
+  const kinds = new Set(['tls', 'need-more', 'not-tls']);
+  const hkinds = new Set(['http', 'need-more', 'not-http']);
+  let bad = 0;
+  for (let i = 0; i < 50_000; i++) {
+    const b = Buffer.allocUnsafe(next() % 600);
+    for (let k = 0; k < b.length; k++) b[k] = next() & 0xff;
+    if (i % 3 === 0 && b.length > 3) b[0] = 22, b[1] = 3, b[2] = 1;
+    if (!kinds.has(sniffTlsClientHello(b).kind) || !hkinds.has(sniffHttpHead(b).kind)) bad++;
+  }
+  for (let i = 0; i < 20_000; i++) {
+    const m = Buffer.from(h.subarray(0, h.length - (next() % 8 === 0 ? next() % h.length : 0)));
+    for (let k = next() % 6; k >= 0; k--) if (m.length) m[next() % m.length] = next() & 0xff;
+    if (!kinds.has(sniffTlsClientHello(m).kind)) bad++;
+  }
+  t.equal(bad, 0, '70,000 inputs, every answer one of the three kinds');
+});
+
+t.test('HTTP heads', async (t) => {
+  const b = (s: string) => Buffer.from(s, 'latin1');
+  t.same(sniffHttpHead(b('GET /a?b=1 HTTP/1.1\r\nAccept: */*\r\nHost: Example.COM\r\n\r\n')), { kind: 'http', method: 'GET', path: '/a?b=1', host: 'example.com', version: '1.1' });
+  t.match(sniffHttpHead(b('POST / HTTP/1.1\r\nhost: a.example:8080\r\n')), { kind: 'http', host: 'a.example' }, 'decided once Host is complete');
+  t.match(sniffHttpHead(b('GET / HTTP/1.1\r\nHost: [2001:db8::1]:80\r\n\r\n')), { host: '2001:db8::1' });
+  t.match(sniffHttpHead(b('GET http://abs.example:81/x HTTP/1.1\r\n\r\n')), { kind: 'http', host: 'abs.example' });
+  t.match(sniffHttpHead(b('GET / HTTP/1.0\r\n\r\n')), { kind: 'http', host: undefined, version: '1.0' });
+  t.equal(sniffHttpHead(b('SSH-2.0-OpenSSH_9.2\r\n')).kind, 'not-http');
+  t.equal(sniffHttpHead(b('\x16\x03\x01\x02\x00')).kind, 'not-http');
+  t.equal(sniffHttpHead(b('get / HTTP/1.1\r\n')).kind, 'not-http');
+  t.equal(sniffHttpHead(b('GET / HTTP/2.0\r\n')).kind, 'not-http');
+  t.equal(sniffHttpHead(b('GET / HTTP/1.1\r\nAccept: x\r\n')).kind, 'need-more');
+  const req = b('PUT /up HTTP/1.1\r\nUser-Agent: t\r\nHost: one.example\r\n\r\n');
+  let early = 0;
+  for (let i = 1; i < req.indexOf('Host') + 18; i++) if (sniffHttpHead(req.subarray(0, i)).kind !== 'need-more') early++;
+  t.equal(early, 0, 'byte by byte: undecided until the Host line ends');
+  t.match(sniffHttpHead(req), { kind: 'http', method: 'PUT', host: 'one.example' });
+});
+
+t.test('sniffStream puts the bytes back, and stops on timeout or when the server speaks first', async (t) => {
+  const s1 = new PassThrough();
+  s1.write('GET / HTTP/1.1\r\nHost: back.example\r\n\r\n');
+  const r1 = await sniffStream(s1, 1000);
+  t.match(r1, { protocol: 'http', host: 'back.example', by: 'verdict' });
+  t.equal(String(s1.read()), 'GET / HTTP/1.1\r\nHost: back.example\r\n\r\n', 'the same bytes are read next');
+
+  const s2 = new PassThrough();
+  s2.write('SSH-');
+  const t0 = Date.now();
+  const r2 = await sniffStream(s2, 100);
+  t.match(r2, { protocol: 'tcp', by: 'verdict' }, 'a banner is opaque at once');
+  t.ok(Date.now() - t0 < 100);
+
+  const s3 = new PassThrough();
+  const r3 = await sniffStream(s3, 80);
+  t.match(r3, { protocol: 'tcp', by: 'timeout' });
+
+  const s4 = new PassThrough();
+  const ac = new AbortController();
+  setTimeout(() => ac.abort(), 10);
+  t.match(await sniffStream(s4, 5000, ac.signal), { protocol: 'tcp', by: 'aborted' });
+
+  const s5 = new PassThrough();
+  s5.end('GE');
+  const r5 = await sniffStream(s5, 1000);
+  t.match(r5, { protocol: 'tcp', by: 'end' });
+  const rest: Buffer[] = [];
+  for await (const c of s5) rest.push(c as Buffer);
+  t.equal(Buffer.concat(rest).toString(), 'GE', 'bytes before a FIN still arrive, then the end');
+});
