@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { LOG_LEVELS } from './log.js';
 import { parseCidr } from './cidr.js';
 import { isHostPattern } from './routing/host-patterns.js';
+import { DEFAULT_FAKE_IP_HOLD_MS } from './routing/fake-ip-pool.js';
 import { ConfigError, readConfig, parseHostPort } from './config/load-config.js';
 import type { ConfigFile } from './config/schema.js';
 
@@ -27,6 +28,8 @@ export interface UpArgs {
   fakePool: string;
   /** The IPv6 side of the fake pool (same index as the IPv4 fake), default fc00::/18. */
   fakePool6: string;
+  /** A fake IP is not given to another name until this long after its last answer and connection. */
+  fakeIpHoldMs: number;
   /** IPv6 on: steered and answered like IPv4. Off: IPv6 still goes into the TUN (route-all) and is refused there; per-host gives mapped names no AAAA. */
   ipv6: boolean;
   /** The TUN's IPv6 address in route-all mode (a ULA). */
@@ -141,6 +144,8 @@ Options of up (flags override the config file):
   --host PATTERN          per-host: api.example.com (that name) or *.corp.example (names below it); repeatable
   --fake-pool CIDR        per-host: the fake-IP pool (default 198.18.0.0/15)
   --fake-pool6 CIDR       its IPv6 side, for AAAA answers (default fc00::/18)
+  --fake-ip-hold MS       a fake IP goes to no other name until this long after its last answer and
+                          last connection (default 3600000; a full pool of held ones answers SERVFAIL)
   --ipv6 on|off           on (default): IPv6 steered like IPv4; off: IPv6 is refused at the TUN (ICMPv6
                           administratively prohibited; route-all still takes ::/0, so none leaks), no AAAA fakes
   --resolv-conf PATH      the resolver file: per-host overrides and restores it; route-all reads its resolvers
@@ -281,6 +286,7 @@ function parseUp(argv: string[]): UpArgs {
     host: { type: 'string', multiple: true },
     'fake-pool': { type: 'string' },
     'fake-pool6': { type: 'string' },
+    'fake-ip-hold': { type: 'string' },
     ipv6: { type: 'string' },
     'tun-address6': { type: 'string' },
     'resolv-conf': { type: 'string' },
@@ -356,6 +362,7 @@ function parseUp(argv: string[]): UpArgs {
     hosts,
     fakePool: fp.text,
     fakePool6: fp6.text,
+    fakeIpHoldMs: int('fake-ip-hold', s('fake-ip-hold') ?? num(c.fake_ip_hold_ms), DEFAULT_FAKE_IP_HOLD_MS, 1000, 30 * 86_400_000),
     ipv6,
     tunAddress6: `${ta6.address}/${ta6.prefix}`,
     resolvConf: s('resolv-conf') ?? '/etc/resolv.conf',
