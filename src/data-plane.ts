@@ -19,6 +19,7 @@ import { FakeIpPool } from './routing/fake-ip-pool.js';
 import { HostPatterns } from './routing/host-patterns.js';
 import { DnsOverride } from './routing/dns-override.js';
 import { ExplicitProxy } from './proxy/explicit-proxy.js';
+import { DestinationCheck, resolverLookup } from './proxy/destination-check.js';
 import { metricsRegistry, serveMetrics } from './metrics.js';
 import { InterceptInbound } from './proxy/intercept-inbound.js';
 import { TproxyUdp } from './proxy/tproxy-udp.js';
@@ -72,7 +73,9 @@ export async function startDataPlane(init: DataPlaneInit, dev: TunDevice | null,
   const { log } = host;
   let stack: Stack | null = null;
   const liveTo = (ip: number, ip6: string | null) => (stack?.hasFlowsTo(ip) ?? false) || (ip6 !== null && hasFlowsTo6(stack, ip6));
-  const d = init.dns ? gatewayDns(init, init.dns.upstreams, liveTo, init.fakeIps, host) : null;
+  // where secret headers may go: addresses the gateway resolved (or told a client) for a name
+  const destinations = new DestinationCheck(resolverLookup(init.dns?.upstreams, init.localAddress, init.localAddress6 ?? undefined));
+  const d = init.dns ? gatewayDns(init, init.dns.upstreams, liveTo, init.fakeIps, host, destinations) : null;
   const core = new ProxyCore({
     log,
     connectTimeoutMs: args.connectTimeoutMs,
@@ -81,6 +84,7 @@ export async function startDataPlane(init: DataPlaneInit, dev: TunDevice | null,
     httpInspect: args.httpInspect,
     localAddress: init.localAddress,
     localAddress6: init.localAddress6,
+    destinations,
     ...(d && init.dns ? { ...d.proxy, dnsOverTcp: { address: init.dns.address, answer: (q: Buffer) => d.dns.answer(q, true) } } : {}),
   });
   const s = dev ? (stack = startStack(init, dev, policy, core, d, log)) : null;
@@ -151,7 +155,10 @@ function startStack(init: DataPlaneInit, dev: TunDevice, policy: Policy, core: P
     synCookies: args.synCookies,
     memoryBudget: args.memoryBudgetMb * 1024 * 1024,
     tcp: { rcvBuf: args.tcpRcvBuf, sndBuf: args.tcpSndBuf },
-    onUdpFlowEnd: (e) => log.info({ inbound: 'tun', proto: 'udp', ...e }, 'conn'),
+    onUdpFlowEnd: (e) => {
+      d?.proxy.fakeAddressUsed(e.dst.slice(0, e.dst.lastIndexOf(':')).replace(/^\[|\]$/g, ''));
+      log.info({ inbound: 'tun', proto: 'udp', ...e }, 'conn');
+    },
     ...(d ? { hostnameOf: d.hostnameOf, hostnameOf6: d.hostnameOf6, dns: { address: dnsAt, answer: (q: Buffer) => d.dns.answer(q) } } : {}),
     udp: {
       idleMs: args.udpIdleMs,
@@ -226,6 +233,7 @@ function gatewayDns(
   liveTo: (ip: number, ip6: string | null) => boolean,
   saved: unknown,
   host: DataPlaneHost,
+  destinations: DestinationCheck,
 ) {
   const { args, localAddress } = init;
   const localAddress6 = init.localAddress6 ?? undefined;
@@ -233,7 +241,7 @@ function gatewayDns(
   if (init.localAddress6 === null) upstreams = upstreams.filter((u) => !u.replace(/^\[/, '').includes(':') || /^[^:]+:\d+$/.test(u));
   const ipv6 = init.ipv6 ?? args.ipv6;
   // one index space: a fake's IPv4 and IPv6 addresses are live if either has flows
-  const pool: FakeIpPool = new FakeIpPool({ cidr: args.fakePool, reserved: 4, cidr6: ipv6 ? args.fakePool6 : null }, (ip) => liveTo(ip, pool.toV6(ip)));
+  const pool: FakeIpPool = new FakeIpPool({ cidr: args.fakePool, reserved: 4, cidr6: ipv6 ? args.fakePool6 : null, holdMs: args.fakeIpHoldMs }, (ip) => liveTo(ip, pool.toV6(ip)));
   try {
     if (saved !== undefined) pool.load(saved as Parameters<FakeIpPool['load']>[0]);
   } catch {
@@ -267,7 +275,20 @@ function gatewayDns(
     }
     throw last;
   };
-  const dns = new DnsOverride({ hosts: new HostPatterns(args.hosts), pool, upstreams, timeoutMs: 2000, ttl: 10, localAddress, localAddress6 });
+  const dns = new DnsOverride({
+    hosts: new HostPatterns(args.hosts),
+    pool,
+    upstreams,
+    timeoutMs: 2000,
+    ttl: 10,
+    localAddress,
+    localAddress6,
+    onAnswer: (name, addresses, ttl) => destinations.learn(name, addresses, ttl),
+  });
+  const poolIndex = (a: string) => {
+    const ip = parseIpv4(a);
+    return ip !== null ? (pool.contains(ip) ? ip : undefined) : pool.fromV6(a);
+  };
   return {
     dns,
     save,
@@ -286,12 +307,20 @@ function gatewayDns(
     },
     proxy: {
       lookup,
-      isFakeAddress: (a: string) => {
-        const ip = parseIpv4(a);
-        return ip !== null ? pool.contains(ip) : pool.fromV6(a) !== undefined;
+      isFakeAddress: (a: string) => poolIndex(a) !== undefined,
+      fakeAddressUsed: (a: string) => {
+        const ip = poolIndex(a);
+        if (ip !== undefined) pool.touch(ip);
       },
     },
-    counters: () => ({ ...prefixed('dns_', dns.counters), fake_mappings: pool.mappings, upstream_resolvers: upstreams.length }),
+    counters: () => ({
+      ...prefixed('dns_', dns.counters),
+      fake_mappings: pool.mappings,
+      fake_capacity: pool.capacity,
+      fake_recycled: pool.counters.recycled,
+      fake_exhausted: pool.counters.exhausted,
+      upstream_resolvers: upstreams.length,
+    }),
   };
 }
 
