@@ -183,10 +183,11 @@ export async function waitForGateway(ns: string, stateDir: string, gw: NsChild, 
 
 export const DNS_IP = '203.0.113.53';
 
-/** Starts the test DNS server (test/helpers/dns-peer.ts) on DNS_IP in the servers namespace. */
-export async function startDnsPeer(t: TeardownHost, topo: Topology): Promise<NsChild> {
+/** Starts the test DNS server (test/helpers/dns-peer.ts) on DNS_IP in the servers namespace; `zone` adds names. */
+export async function startDnsPeer(t: TeardownHost, topo: Topology, zone: Record<string, string[]> = {}): Promise<NsChild> {
   await nsExec(topo.servers, ['ip', 'addr', 'add', `${DNS_IP}/32`, 'dev', 'lo']);
-  const p = spawnNodeInNs(t, topo.servers, join(ROOT, 'test/helpers/dns-peer.ts'), [DNS_IP]);
+  const extra = Object.entries(zone).map(([name, ips]) => `${name}=${ips.join(',')}`);
+  const p = spawnNodeInNs(t, topo.servers, join(ROOT, 'test/helpers/dns-peer.ts'), [DNS_IP, ...extra]);
   await p.waitForLine((l) => l.includes('listening'));
   return p;
 }
