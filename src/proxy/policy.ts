@@ -43,6 +43,7 @@ export class Policy {
   /** Index of the first rule a sniffed name or protocol could change the outcome of. */
   private readonly firstNameSensitive: number;
   private readonly firstProtocolSensitive: number;
+  private readonly firstUdpSensitive: number;
   readonly hasHeaderRules: boolean;
   /** Some rule depends on the name: every HTTP request is then read, whatever --no-http-inspect says. */
   readonly namesMatter: boolean;
@@ -84,6 +85,7 @@ export class Policy {
     const byProtocol = (r: Rule) => !!r.match.protocol?.some((p) => p !== 'udp' && p !== 'quic');
     this.firstNameSensitive = rules.findIndex((r) => byName(r) || byProtocol(r));
     this.firstProtocolSensitive = rules.findIndex(byProtocol);
+    this.firstUdpSensitive = rules.findIndex((r) => byName(r) || !!r.match.protocol?.some((p) => p === 'quic' || p === 'unknown'));
     this.hasHeaderRules = rules.some((r) => r.action.type === 'set-header' || r.action.type === 'remove-header');
     this.namesMatter = rules.some(byName);
   }
@@ -98,6 +100,18 @@ export class Policy {
     const d = this.peek(input);
     this.hits.set(d.rule, (this.hits.get(d.rule) ?? 0) + 1);
     return d;
+  }
+
+  /**
+   * True when what a UDP flow's first datagrams say (a QUIC Initial's SNI, or
+   * that UDP to port 443 is no readable QUIC) could change its decision: a
+   * rule on names, or on protocol quic or unknown, at or before the match.
+   */
+  udpNeedsSniff(input: MatchInput): boolean {
+    const first = this.firstUdpSensitive;
+    if (first < 0) return false;
+    const r = this.matcher.match(input);
+    return r === undefined || first <= r.index;
   }
 
   /**
