@@ -20,6 +20,7 @@ import { HostPatterns } from './routing/host-patterns.js';
 import { DnsOverride } from './routing/dns-override.js';
 import { ExplicitProxy } from './proxy/explicit-proxy.js';
 import { DestinationCheck, resolverLookup } from './proxy/destination-check.js';
+import { admitUdp } from './proxy/udp-admission.js';
 import { metricsRegistry, serveMetrics } from './metrics.js';
 import { InterceptInbound } from './proxy/intercept-inbound.js';
 import { TproxyUdp } from './proxy/tproxy-udp.js';
@@ -168,18 +169,13 @@ function startStack(init: DataPlaneInit, dev: TunDevice, policy: Policy, core: P
       // null (no IPv6 uplink): IPv6 flows are rejected in admit below
       ...(init.localAddress6 ? { localAddress6: init.localAddress6 } : {}),
       ...(d ? { resolveTarget: d.resolveTarget } : {}),
-      // UDP is relayed direct: a proxy rule cannot carry it (no SOCKS5 UDP yet), so only reject applies
-      admit: (f) => {
+      // UDP is relayed direct: a proxy rule cannot carry it (no SOCKS5 UDP yet), so only reject applies;
+      // a QUIC Initial's SNI is its name (src/proxy/udp-admission.ts)
+      admit: (f, payload) => {
         // no IPv6 uplink while ::/0 goes into the TUN: an unbound IPv6 socket would send into our own TUN (a loop)
         if (init.localAddress6 === null && text(f.serverIp).includes(':')) return { rule: 'no IPv6 uplink', action: 'reject' };
-        const dec = policy.decide({
-          hostname: hostOf(f.serverIp),
-          protocol: 'udp',
-          dstAddress: text(f.serverIp),
-          dstPort: f.serverPort,
-          srcAddress: text(f.clientIp),
-        });
-        return { rule: dec.rule, action: dec.action === 'reject' ? 'reject' : 'direct' };
+        const flow = { hostname: hostOf(f.serverIp), dstAddress: text(f.serverIp), dstPort: f.serverPort, srcAddress: text(f.clientIp) };
+        return admitUdp(policy, flow, payload, (mapped, sni) => log.warn({ dst: `${flow.dstAddress}:${flow.dstPort}`, mapped, sni }, 'fake IP names another host: QUIC refused'));
       },
     },
   });
