@@ -20,9 +20,8 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from '../log.js';
 import type { Endpoint } from '../stack/contracts.js';
 import type { InboundConnection } from './inbound.js';
-import { DialError, dialDirect } from './upstream-dialer.js';
-import { dialViaProxy } from './upstream-proxies.js';
-import { originateTls } from './upstream-tls.js';
+import { DialError } from './upstream-dialer.js';
+import { openUpstream, type Opened } from './upstream-open.js';
 import { relay } from './relay.js';
 import { serveDnsOverTcp } from './dns-over-tcp.js';
 import { Policy, type Decision } from './policy.js';
@@ -32,7 +31,7 @@ import { relayHttp } from './http/http-relay.js';
 import type { HeaderEdit } from './http/header-edits.js';
 import type { MatchInput } from './rules/rule-types.js';
 import { DestinationCheck, resolverLookup } from './destination-check.js';
-import { requestDecider, type Dialled, type RequestContext } from './request-policy.js';
+import { requestDecider, type RequestContext } from './request-policy.js';
 import { hostPort } from '../stack/wire/addr.js';
 
 export interface ProxyCoreOptions {
@@ -373,45 +372,9 @@ export class ProxyCore {
     }
   }
 
-  /**
-   * Opens the upstream side: direct (the real address of a mapped name), or
-   * through the rule's proxy; over TLS to `tlsName` when the rule originates
-   * TLS. Says where it really goes, for the secret-header check.
-   */
-  private async open(conn: Pick<InboundConnection, 'dst' | 'hostname'>, d: Decision, tlsName?: string): Promise<Opened> {
-    const timeoutMs = this.opts.connectTimeoutMs;
-    const { localAddress, localAddress6 } = this.opts;
-    const port = d.upstreamTls && tlsName !== undefined ? d.upstreamTls.port : conn.dst.port;
-    let socket: net.Socket;
-    let dialled: Dialled;
-    if (d.upstream) {
-      const host = conn.hostname ?? conn.dst.address;
-      socket = await dialViaProxy(d.upstream, { host, port }, { localAddress, localAddress6, timeoutMs });
-      dialled = isIP(host) ? { address: host } : { name: host };
-    } else {
-      const target = await this.target(conn);
-      socket = await dialDirect({ ...target, port }, { localAddress, localAddress6, timeoutMs });
-      // a name we resolved ourselves (a fake IP's, or one an explicit-proxy client gave), or the address the client chose
-      dialled = conn.hostname !== undefined ? { name: conn.hostname, address: socket.remoteAddress } : { address: target.address };
-    }
-    if (d.upstreamTls && tlsName !== undefined) {
-      const tls = await originateTls(socket, tlsName, d.upstreamTls.ca, timeoutMs);
-      return { socket: tls, dialled: { ...dialled, tls } };
-    }
-    return { socket, dialled };
+  private open(conn: Pick<InboundConnection, 'dst' | 'hostname'>, d: Decision, tlsName?: string): Promise<Opened> {
+    return openUpstream(conn, d, tlsName, this.opts);
   }
-
-  /** Where to dial: the original destination, or the real address of a mapped hostname. */
-  private async target(conn: Pick<InboundConnection, 'dst' | 'hostname'>): Promise<Endpoint> {
-    if (conn.hostname === undefined || !this.opts.lookup || !this.opts.isFakeAddress?.(conn.dst.address)) return conn.dst;
-    const address = await this.opts.lookup(conn.hostname, conn.dst.family);
-    return { family: isIP(address) === 6 ? 6 : 4, address, port: conn.dst.port };
-  }
-}
-
-interface Opened {
-  socket: net.Socket;
-  dialled: Dialled;
 }
 
 function respondAndClose(client: Duplex, status: 403 | 502, body: string): void {
