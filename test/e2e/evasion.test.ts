@@ -15,7 +15,7 @@ import { writeFileSync } from 'node:fs';
 import { nsExec, spawnInNs } from '../helpers/netns.js';
 import {
   DNS_IP, NGINX_IP, ROOT,
-  clientResolvConf, makeTopology, startDnsPeer, startGateway, waitForGateway, waitForPort, type Topology,
+  clientResolvConf, makeTopology, startDnsPeer, startGateway, waitForGateway, waitForPort, nginxConfig, type Topology,
 } from '../helpers/topology.js';
 import { captureClientHello } from '../helpers/sniff-capture.js';
 import { QUIC_V2, clientHelloMessage, initialDatagrams } from '../helpers/quic-initial-encoder.js';
@@ -47,30 +47,17 @@ async function startServers(topo: Topology): Promise<void> {
   const echo = (what: string) => `return 200 "${what} host=[$host] auth=[$http_authorization] x-internal=[$http_x_internal] https=[$https]\\n";`;
   writeFileSync(
     `${d}/nginx.conf`,
-    `daemon off;
-master_process off;
-worker_processes 1;
-user root;
-pid ${d}/nginx.pid;
-error_log ${d}/nginx-error.log warn;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  client_body_temp_path ${d}/body;
-  proxy_temp_path ${d}/proxy;
-  fastcgi_temp_path ${d}/fcgi;
-  uwsgi_temp_path ${d}/uwsgi;
-  scgi_temp_path ${d}/scgi;
-  server { listen ${NGINX_IP}:80 default_server; server_name _; location / { ${echo('DEFAULT')} } }
+    nginxConfig(
+      d,
+      `  server { listen ${NGINX_IP}:80 default_server; server_name _; location / { ${echo('DEFAULT')} } }
   server { listen ${NGINX_IP}:80; server_name blocked.example.test; location / { ${echo(BLOCKED)} } }
   server { listen ${APP_IP}:80; location / { ${echo('APP')} } }
   server { listen ${OTHER_IP}:80; location / { ${echo('OTHER')} } }
   server { listen ${NGINX_IP}:443 ssl default_server; server_name ok.example.test; ssl_certificate ${d}/web.pem; ssl_certificate_key ${d}/web.key; location / { ${echo('TLS-OK')} } }
   server { listen ${NGINX_IP}:443 ssl; server_name blocked.example.test; ssl_certificate ${d}/web.pem; ssl_certificate_key ${d}/web.key; location / { ${echo('TLS-BLOCKED')} } }
   server { listen ${APP_IP}:443 ssl; ssl_certificate ${d}/app.pem; ssl_certificate_key ${d}/app.key; location / { ${echo('TLS-APP')} } }
-  server { listen ${OTHER_IP}:443 ssl; ssl_certificate ${d}/other.pem; ssl_certificate_key ${d}/other.key; location / { ${echo('TLS-OTHER')} } }
-}
-`,
+  server { listen ${OTHER_IP}:443 ssl; ssl_certificate ${d}/other.pem; ssl_certificate_key ${d}/other.key; location / { ${echo('TLS-OTHER')} } }`,
+    ),
   );
   spawnInNs(t, topo.servers, ['nginx', '-c', `${d}/nginx.conf`, '-p', d]);
   const udp = spawnInNs(t, topo.servers, [process.execPath, '--import', 'tsx', join(ROOT, 'test/helpers/udp-peer.ts'), 'server', NGINX_IP, '443']);

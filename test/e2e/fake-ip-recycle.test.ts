@@ -12,7 +12,7 @@ import t from 'tap';
 import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
 import { nsExec, spawnInNs } from '../helpers/netns.js';
-import { DNS_IP, ROOT, clientResolvConf, makeTopology, startDnsPeer, startGateway, tunsteerArgv, waitForGateway, waitForPort } from '../helpers/topology.js';
+import { DNS_IP, ROOT, clientResolvConf, makeTopology, nginxConfig, startDnsPeer, startGateway, tunsteerArgv, waitForGateway, waitForPort } from '../helpers/topology.js';
 
 t.setTimeout(300_000);
 
@@ -26,23 +26,10 @@ const d = topo.tmp;
 await nsExec(topo.servers, ['openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2', '-keyout', `${d}/key.pem`, '-out', `${d}/cert.pem`, '-subj', '/CN=any.example.test']);
 writeFileSync(
   `${d}/nginx.conf`,
-  `daemon off;
-master_process off;
-worker_processes 1;
-user root;
-pid ${d}/nginx.pid;
-error_log ${d}/nginx-error.log warn;
-events { worker_connections 256; }
-http {
-  access_log off;
-  client_body_temp_path ${d}/body;
-  proxy_temp_path ${d}/proxy;
-  fastcgi_temp_path ${d}/fcgi;
-  uwsgi_temp_path ${d}/uwsgi;
-  scgi_temp_path ${d}/scgi;
-  server { listen 80; listen 443 ssl; ssl_certificate ${d}/cert.pem; ssl_certificate_key ${d}/key.pem; location / { return 200 "server=[$server_addr] host=[$host]\\n"; } }
-}
-`,
+  nginxConfig(
+    d,
+    `  server { listen 80; listen 443 ssl; ssl_certificate ${d}/cert.pem; ssl_certificate_key ${d}/key.pem; location / { return 200 "server=[$server_addr] host=[$host]\\n"; } }`,
+  ),
 );
 spawnInNs(t, topo.servers, ['nginx', '-c', `${d}/nginx.conf`, '-p', d]);
 await waitForPort(topo.servers, '0.0.0.0', 443);
