@@ -53,6 +53,7 @@ async function startServers(topo: Topology): Promise<void> {
   server { listen ${NGINX_IP}:80; server_name blocked.example.test; location / { ${echo(BLOCKED)} } }
   server { listen ${APP_IP}:80; location / { ${echo('APP')} } }
   server { listen ${OTHER_IP}:80; location / { ${echo('OTHER')} } }
+  server { listen ${NGINX_IP}:8081; location / { ${echo('PLAIN')} } }
   server { listen ${NGINX_IP}:443 ssl default_server; server_name ok.example.test; ssl_certificate ${d}/web.pem; ssl_certificate_key ${d}/web.key; location / { ${echo('TLS-OK')} } }
   server { listen ${NGINX_IP}:443 ssl; server_name blocked.example.test; ssl_certificate ${d}/web.pem; ssl_certificate_key ${d}/web.key; location / { ${echo('TLS-BLOCKED')} } }
   server { listen ${APP_IP}:443 ssl; ssl_certificate ${d}/app.pem; ssl_certificate_key ${d}/app.key; location / { ${echo('TLS-APP')} } }
@@ -84,6 +85,7 @@ writeFileSync(
   - { domain: blocked.example.test, action: reject }
   - { domain: app.example.test, action: set-header, header: Authorization, value_env: TOK }
   - { domain: strip.example.test, action: remove-header, header: X-Internal }
+  - { name: strip-by-port, port: 8081, action: remove-header, header: X-Internal }
   - { domain: [tlsapp.example.test, tlsbad.example.test], action: set-header, header: Authorization, value_env: TOK, upstream_tls: { ca_file: ${topo.tmp}/ca.pem } }
   - { name: fail-closed, protocol: [unknown, tcp], port: [80, 443], action: reject }
 `,
@@ -191,6 +193,17 @@ t.test('header rules hold whatever the spelling: set-header and remove-header on
   t.match(app.got, new RegExp(`APP host=\\[app\\.example\\.test\\] auth=\\[${TOKEN}\\]`), 'the secret replaced the client\'s own, bare LF and all');
   const strip = await raw(topo.client, NGINX_IP, 80, ['GET / HTTP/1.1\nHost: strip.example.test\nX-INTERNAL: yes\nx-internal: again\nConnection: close\n\n']);
   t.match(strip.got, /x-internal=\[\]/, 'every X-Internal removed');
+});
+
+t.test('a header rule on a stream it cannot read (h2c, a slow request line) resets it, never passes it unedited', async (t) => {
+  const [h2c, slow, plain] = await rawMany(topo.client, [
+    { host: NGINX_IP, port: 8081, parts: ['PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'] },
+    { host: NGINX_IP, port: 8081, parts: ['GE', 'T / HTTP/1.1\r\nHost: x\r\nX-Internal: yes\r\nConnection: close\r\n\r\n'], gapMs: 700 },
+    { host: NGINX_IP, port: 8081, parts: ['GET / HTTP/1.1\nHost: x\nX-INTERNAL: yes\nConnection: close\n\n'] },
+  ]);
+  t.equal(h2c.end, 'reset', 'h2c prior knowledge: reset');
+  t.equal(slow.end, 'reset', 'unknown: reset');
+  t.match(plain.got, /^HTTP\/1\.1 200 [^]*PLAIN host=\[x\] auth=\[\] x-internal=\[\]/, 'readable HTTP: the header removed');
 });
 
 t.test('TLS: a hello for the blocked name is reset however it is written; nginx answers each one', async (t) => {
