@@ -30,6 +30,7 @@ const GATEWAY_OPTIONS: Options<GatewayFlags> = {
   host: { type: 'string', multiple: true },
   'fake-pool': { type: 'string' },
   'fake-pool6': { type: 'string' },
+  'fake-ip-hold': { type: 'string' },
   ipv6: { type: 'string' },
   'tun-address6': { type: 'string' },
   'resolv-conf': { type: 'string' },

@@ -24,6 +24,8 @@ Options of up (flags override the config file):
   --host PATTERN          per-host: api.example.com (that name) or *.corp.example (names below it); repeatable
   --fake-pool CIDR        per-host: the fake-IP pool (default 198.18.0.0/15)
   --fake-pool6 CIDR       its IPv6 side, for AAAA answers (default fc00::/18)
+  --fake-ip-hold MS       a fake IP goes to no other name until this long after its last answer and
+                          last connection (default 3600000; a full pool of held ones answers SERVFAIL)
   --ipv6 on|off           on (default): IPv6 steered like IPv4; off: IPv6 is refused at the TUN (ICMPv6
                           administratively prohibited; route-all still takes ::/0, so none leaks), no AAAA fakes
   --resolv-conf PATH      the resolver file: per-host overrides and restores it; route-all reads its resolvers

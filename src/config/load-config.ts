@@ -3,11 +3,14 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
-import { configSchema, type ConfigFile, type RuleConfig } from './schema.js';
+import { configSchema, credentialProblem, fieldValueProblem, type ConfigFile, type RuleConfig } from './schema.js';
 import type { PortRange, Rule, RuleAction, RuleMatch } from '../proxy/rules/rule-types.js';
 import { cidrMatch } from '../proxy/rules/cidr-match.js';
 import type { UpstreamProxy } from '../proxy/upstream-proxies.js';
 import { ConfigError } from './config-error.js';
+
+/** A secret that is there but cannot go on the wire: an error for check-config too, not a warning. */
+export class SecretValueError extends ConfigError {}
 
 function fieldPath(path: readonly PropertyKey[]): string {
   let s = '';
@@ -83,6 +86,10 @@ export function toRule(r: RuleConfig, index: number): Rule {
         value: r.value_env !== undefined ? { env: r.value_env } : { file: r.value_file! },
         upstream: r.upstream,
       };
+      if (r.upstream_tls !== undefined) {
+        const o = r.upstream_tls === true ? {} : r.upstream_tls;
+        action.upstreamTls = { port: o.port ?? 443, ...(o.ca_file !== undefined ? { caFile: o.ca_file } : {}) };
+      }
       break;
     case 'remove-header':
       action = { type: 'remove-header', header: r.header!, upstream: r.upstream };
@@ -103,18 +110,31 @@ function splitAddress(a: string): { host: string; port: number } {
 
 export { splitAddress as parseHostPort };
 
-/** Reads a secret named by `env` or `file`; the value never appears in an error. */
-export function readSecret(where: string, src: { env: string } | { file: string }, env: NodeJS.ProcessEnv = process.env): string {
+/**
+ * Reads a secret named by `env` or `file` (one trailing newline of a file
+ * trimmed: people write secrets with echo); the value never appears in an
+ * error. `check` says why the value cannot go on the wire.
+ */
+export function readSecret(
+  where: string,
+  src: { env: string } | { file: string },
+  env: NodeJS.ProcessEnv = process.env,
+  check: (v: string) => string | null = fieldValueProblem,
+): string {
+  let v: string | undefined;
   if ('env' in src) {
-    const v = env[src.env];
+    v = env[src.env];
     if (v === undefined) throw new ConfigError(`${where}: environment variable ${src.env} is not set`);
-    return v;
+  } else {
+    try {
+      v = readFileSync(src.file, 'utf8').replace(/\r?\n$/, '');
+    } catch (e) {
+      throw new ConfigError(`${where}: cannot read ${src.file}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`);
+    }
   }
-  try {
-    return readFileSync(src.file, 'utf8').replace(/\r?\n$/, '');
-  } catch (e) {
-    throw new ConfigError(`${where}: cannot read ${src.file}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`);
-  }
+  const problem = check(v);
+  if (problem) throw new SecretValueError(`${where}: the value of ${'env' in src ? `environment variable ${src.env}` : src.file} ${problem}`);
+  return v;
 }
 
 export function upstreamsOf(c: ConfigFile, env: NodeJS.ProcessEnv = process.env): Map<string, UpstreamProxy> {
@@ -122,8 +142,9 @@ export function upstreamsOf(c: ConfigFile, env: NodeJS.ProcessEnv = process.env)
   for (const [name, u] of Object.entries(c.upstreams ?? {})) {
     const { host, port } = splitAddress(u.address);
     let password: string | undefined;
-    if (u.password_env !== undefined) password = readSecret(`upstreams.${name}.password_env`, { env: u.password_env }, env);
-    if (u.password_file !== undefined) password = readSecret(`upstreams.${name}.password_file`, { file: u.password_file }, env);
+    const check = (v: string) => credentialProblem(u.type, v, 'password');
+    if (u.password_env !== undefined) password = readSecret(`upstreams.${name}.password_env`, { env: u.password_env }, env, check);
+    if (u.password_file !== undefined) password = readSecret(`upstreams.${name}.password_file`, { file: u.password_file }, env, check);
     out.set(name, { name, type: u.type, host, port, username: u.username, password });
   }
   return out;

@@ -27,7 +27,36 @@ const portSpec = z.union([
     }, 'ports are 1..65535 and from <= to'),
 ]);
 
-const headerName = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'not an HTTP header name');
+const FRAMING_HEADERS = new Set(['host', 'content-length', 'transfer-encoding', 'connection', 'upgrade', 'te', 'trailer', 'keep-alive', 'proxy-connection', 'http2-settings']);
+const headerName = z
+  .string()
+  .regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'not an HTTP header name (a token, RFC 9110 §5.1)')
+  .superRefine((h, ctx) => {
+    // these frame the message or route it: changing them would make the server read another request than the rules saw
+    if (FRAMING_HEADERS.has(h.toLowerCase().replaceAll('_', '-'))) ctx.addIssue({ code: 'custom', message: `${h} frames or routes the request: a rule may not set or remove it` });
+  });
+
+/**
+ * Why a header value or credential cannot go on the wire, or null: RFC 9110
+ * §5.5 allows visible characters, space, tab and obs-text in a field value,
+ * never CR, LF, NUL or another control (a CR LF would start a header of the
+ * value's own).
+ */
+export function fieldValueProblem(v: string): string | null {
+  for (let i = 0; i < v.length; i++) {
+    const c = v.charCodeAt(i);
+    if (c > 0xff) return `holds a character outside Latin-1 at position ${i} (encode it first)`;
+    if ((c < 0x20 && c !== 0x09) || c === 0x7f) {
+      const name = c === 0x0d ? 'CR' : c === 0x0a ? 'LF' : c === 0 ? 'NUL' : `control 0x${c.toString(16).padStart(2, '0')}`;
+      return `holds ${name} at position ${i}: not allowed in an HTTP field value (RFC 9110 §5.5)`;
+    }
+  }
+  return null;
+}
+const wireText = z.string().superRefine((v, ctx) => {
+  const p = fieldValueProblem(v);
+  if (p) ctx.addIssue({ code: 'custom', message: p });
+});
 const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'not an environment variable name');
 
 const address = z.string().refine((s) => /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(s) && Number(s.slice(s.lastIndexOf(':') + 1)) <= 65535, 'expected host:port');
@@ -35,7 +64,7 @@ const address = z.string().refine((s) => /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\
 export const upstreamSchema = z.strictObject({
   type: z.enum(['socks5', 'http']),
   address,
-  username: z.string().optional(),
+  username: wireText.optional(),
   password_env: envName.optional(),
   password_file: z.string().optional(),
 });
@@ -48,13 +77,17 @@ export const ruleSchema = z
     domain_keyword: oneOrMany(z.string().min(1).transform((s) => s.toLowerCase())).optional(),
     cidr: oneOrMany(cidrText).optional(),
     port: oneOrMany(portSpec).optional(),
-    protocol: oneOrMany(z.enum(['http', 'tls', 'tcp', 'udp'])).optional(),
+    protocol: oneOrMany(z.enum(['http', 'tls', 'tcp', 'udp', 'quic', 'unknown'])).optional(),
     source_cidr: oneOrMany(cidrText).optional(),
     action: z.enum(['direct', 'proxy', 'reject', 'set-header', 'remove-header']),
     upstream: z.string().optional(),
     header: headerName.optional(),
     value_env: envName.optional(),
     value_file: z.string().optional(),
+    /** TLS origination: the program speaks plain HTTP, the gateway HTTPS to the destination (port 443 unless given). */
+    upstream_tls: z
+      .union([z.literal(true), z.strictObject({ port: z.number().int().min(1).max(65535).optional(), ca_file: z.string().min(1).optional() })])
+      .optional(),
     /** Named so the error can say where secrets belong. */
     value: z.unknown().optional(),
   })
@@ -82,6 +115,10 @@ export const ruleSchema = z
       forbid('header', `action "${r.action}" takes no header`);
     }
     if (r.action === 'proxy') forbid('header', 'action "proxy" takes no header');
+    if (r.upstream_tls !== undefined) {
+      if (r.action !== 'set-header') forbid('upstream_tls', 'only action "set-header" originates TLS (it keeps its secret off the network)');
+      else if (r.domain === undefined && r.domain_suffix === undefined) forbid('upstream_tls', 'upstream_tls needs domain or domain_suffix: the certificate is checked against the name');
+    }
   });
 
 export const configSchema = z
@@ -90,6 +127,8 @@ export const configSchema = z
     intercept_port: z.number().int().min(1).max(65535).optional(),
     hosts: z.array(z.string().refine(isHostPattern, 'not a host name or *.suffix pattern')).optional(),
     fake_pool: cidrText.optional(),
+    /** A fake IP is not given to another name until this long after its last answer and last connection. */
+    fake_ip_hold_ms: z.number().int().min(1000).max(30 * 86_400_000).optional(),
     /** The fake pool's IPv6 side (AAAA answers), default fc00::/18. */
     fake_pool6: cidrText.refine((x) => parseCidr(x)?.family === 6, 'not an IPv6 CIDR such as fc00::/18').optional(),
     /** IPv6 steered (on, the default) or refused at the TUN (off): true/false or "on"/"off". */
@@ -155,9 +194,25 @@ export const configSchema = z
       if (u.password_env !== undefined && u.password_file !== undefined) {
         ctx.addIssue({ code: 'custom', path: ['upstreams', name, 'password_file'], message: 'give password_env or password_file, not both' });
       }
+      const problem = u.username === undefined ? null : credentialProblem(u.type, u.username, 'username');
+      if (problem) ctx.addIssue({ code: 'custom', path: ['upstreams', name, 'username'], message: problem });
     }
   });
 
 export type ConfigFile = z.output<typeof configSchema>;
 export type RuleConfig = z.output<typeof ruleSchema>;
 export type UpstreamConfig = z.output<typeof upstreamSchema>;
+
+/**
+ * Why a proxy credential cannot be sent to this kind of upstream, or null:
+ * bytes a field value may not hold (HTTP CONNECT sends it in
+ * Proxy-Authorization), a ':' in an HTTP username (RFC 7617 §2), more than
+ * 255 bytes for SOCKS5 (RFC 1929 §2).
+ */
+export function credentialProblem(type: 'socks5' | 'http', value: string, what: 'username' | 'password'): string | null {
+  const p = fieldValueProblem(value);
+  if (p) return p;
+  if (type === 'http' && what === 'username' && value.includes(':')) return 'an HTTP proxy username may not hold ":" (RFC 7617 §2)';
+  if (type === 'socks5' && (Buffer.byteLength(value, 'utf8') > 255 || value.length === 0)) return `a SOCKS5 ${what} is 1 to 255 bytes (RFC 1929 §2)`;
+  return null;
+}

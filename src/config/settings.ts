@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { LOG_LEVELS } from '../logging/log.js';
 import { parseCidr } from '../cidr.js';
 import { isHostPattern } from '../routing/host-patterns.js';
+import { DEFAULT_FAKE_IP_HOLD_MS } from '../routing/fake-ip-pool.js';
 import { loadConfigFile, parseHostPort } from './load-config.js';
 import { ConfigError } from './config-error.js';
 import type { ConfigFile } from './schema.js';
@@ -28,6 +29,7 @@ export interface GatewayFlags {
   host?: string[];
   'fake-pool'?: string;
   'fake-pool6'?: string;
+  'fake-ip-hold'?: string;
   ipv6?: string;
   'tun-address6'?: string;
   'resolv-conf'?: string;
@@ -84,6 +86,8 @@ export interface GatewaySettings {
   fakePool: string;
   /** The IPv6 side of the fake pool (same index as the IPv4 fake), default fc00::/18. */
   fakePool6: string;
+  /** A fake IP is not given to another name until this long after its last answer and connection. */
+  fakeIpHoldMs: number;
   /** IPv6 on: steered and answered like IPv4. Off: IPv6 still goes into the TUN (route-all) and is refused there; per-host gives mapped names no AAAA. */
   ipv6: boolean;
   /** The TUN's IPv6 address in route-all mode (a ULA). */
@@ -222,6 +226,7 @@ export function gatewaySettings(f: GatewayFlags, c: ConfigFile = loadConfigFile(
     hosts,
     fakePool: fp.text,
     fakePool6: fp6.text,
+    fakeIpHoldMs: int('fake-ip-hold', f['fake-ip-hold'] ?? num(c.fake_ip_hold_ms), DEFAULT_FAKE_IP_HOLD_MS, 1000, 30 * 86_400_000),
     ipv6,
     tunAddress6: `${ta6.address}/${ta6.prefix}`,
     resolvConf: f['resolv-conf'] ?? '/etc/resolv.conf',

@@ -34,6 +34,8 @@ export interface DataPlaneConfig {
   hosts: string[];
   fakePool: string;
   fakePool6: string;
+  /** A fake IP is not given to another name until this long after its last answer and connection. */
+  fakeIpHoldMs: number;
   /** Fake-IP mappings the previous run saved. */
   fakeIps?: unknown;
 

@@ -15,6 +15,8 @@ import { RateLimit } from '../logging/rate-limit.js';
 import { ProxyCore } from '../proxy/proxy-core.js';
 import type { Policy } from '../proxy/policy.js';
 import { ExplicitProxy } from '../proxy/explicit-proxy.js';
+import { DestinationCheck, resolverLookup } from '../proxy/destination-check.js';
+import { admitUdp } from '../proxy/udp-admission.js';
 import { metricsRegistry, serveMetrics } from './metrics.js';
 import { InterceptInbound } from '../proxy/intercept-inbound.js';
 import { TproxyUdp } from '../proxy/tproxy-udp.js';
@@ -65,7 +67,9 @@ export async function startDataPlane(config: DataPlaneConfig, dev: TunDevice | n
   const { log } = host;
   let stack: Stack | null = null;
   const liveTo = (ip: number, ip6: string | null) => (stack?.hasFlowsTo(ip) ?? false) || (ip6 !== null && hasFlowsTo6(stack, ip6));
-  const d = config.dns ? gatewayDns(config, config.dns.upstreams, liveTo, (data) => host.saveFakeIps(data)) : null;
+  // where secret headers may go: addresses the gateway resolved (or told a client) for a name
+  const destinations = new DestinationCheck(resolverLookup(config.dns?.upstreams, config.localAddress, config.localAddress6 ?? undefined));
+  const d = config.dns ? gatewayDns(config, config.dns.upstreams, liveTo, (data) => host.saveFakeIps(data), destinations) : null;
   const core = new ProxyCore({
     log,
     connectTimeoutMs: config.connectTimeoutMs,
@@ -74,6 +78,7 @@ export async function startDataPlane(config: DataPlaneConfig, dev: TunDevice | n
     httpInspect: config.httpInspect,
     localAddress: config.localAddress,
     localAddress6: config.localAddress6,
+    destinations,
     ...(d && config.dns ? { ...d.proxy, dnsOverTcp: { address: config.dns.address, answer: (q: Buffer) => d.dns.answer(q, true) } } : {}),
   });
   const s = dev ? (stack = startStack(config, dev, policy, core, d, log)) : null;
@@ -145,7 +150,10 @@ function startStack(config: DataPlaneConfig, dev: TunDevice, policy: Policy, cor
     synCookies: config.synCookies,
     memoryBudget: config.memoryBudgetMb * 1024 * 1024,
     tcp: { rcvBuf: config.tcpRcvBuf, sndBuf: config.tcpSndBuf },
-    onUdpFlowEnd: (e) => log.info(udpFlowLine('tun', e), 'conn'),
+    onUdpFlowEnd: (e) => {
+      d?.proxy.fakeAddressUsed(e.dst.slice(0, e.dst.lastIndexOf(':')).replace(/^\[|\]$/g, ''));
+      log.info(udpFlowLine('tun', e), 'conn');
+    },
     ...(d ? { hostnameOf: d.hostnameOf, hostnameOf6: d.hostnameOf6, dns: { address: dnsAt, answer: (q: Buffer) => d.dns.answer(q) } } : {}),
     udp: {
       idleMs: config.udpIdleMs,
@@ -155,18 +163,13 @@ function startStack(config: DataPlaneConfig, dev: TunDevice, policy: Policy, cor
       // null (no IPv6 uplink): IPv6 flows are rejected in admit below
       ...(config.localAddress6 ? { localAddress6: config.localAddress6 } : {}),
       ...(d ? { resolveTarget: d.resolveTarget } : {}),
-      // UDP is relayed direct: a proxy rule cannot carry it (no SOCKS5 UDP yet), so only reject applies
-      admit: (f) => {
+      // UDP is relayed direct: a proxy rule cannot carry it (no SOCKS5 UDP yet), so only reject applies;
+      // a QUIC Initial's SNI is its name (src/proxy/udp-admission.ts)
+      admit: (f, payload) => {
         // no IPv6 uplink while ::/0 goes into the TUN: an unbound IPv6 socket would send into our own TUN (a loop)
         if (config.localAddress6 === null && text(f.serverIp).includes(':')) return { rule: 'no IPv6 uplink', action: 'reject' };
-        const dec = policy.decide({
-          hostname: hostOf(f.serverIp),
-          protocol: 'udp',
-          dstAddress: text(f.serverIp),
-          dstPort: f.serverPort,
-          srcAddress: text(f.clientIp),
-        });
-        return { rule: dec.rule, action: dec.action === 'reject' ? 'reject' : 'direct' };
+        const flow = { hostname: hostOf(f.serverIp), dstAddress: text(f.serverIp), dstPort: f.serverPort, srcAddress: text(f.clientIp) };
+        return admitUdp(policy, flow, payload, (mapped, sni) => log.warn({ dst: `${flow.dstAddress}:${flow.dstPort}`, mapped, sni }, 'fake IP names another host: QUIC refused'));
       },
     },
   });

@@ -8,6 +8,7 @@ import { ipv4ToString, parseIpv4 } from '../stack/wire/addr.js';
 import { FakeIpPool } from '../routing/fake-ip-pool.js';
 import { HostPatterns } from '../routing/host-patterns.js';
 import { DnsOverride } from '../routing/dns-override.js';
+import type { DestinationCheck } from '../proxy/destination-check.js';
 import type { DataPlaneConfig } from './config.js';
 import { prefixed } from './counters.js';
 
@@ -20,13 +21,14 @@ export function gatewayDns(
   upstreams: string[],
   liveTo: (ip: number, ip6: string | null) => boolean,
   saveFakeIps: (data: unknown) => void,
+  destinations: DestinationCheck,
 ) {
   const { localAddress, ipv6 } = config;
   const localAddress6 = config.localAddress6 ?? undefined;
   // IPv6 resolvers are unreachable without an IPv6 uplink (and asking them would loop through the TUN)
   if (config.localAddress6 === null) upstreams = upstreams.filter((u) => !u.replace(/^\[/, '').includes(':') || /^[^:]+:\d+$/.test(u));
   // one index space: a fake's IPv4 and IPv6 addresses are live if either has flows
-  const pool: FakeIpPool = new FakeIpPool({ cidr: config.fakePool, reserved: 4, cidr6: ipv6 ? config.fakePool6 : null }, (ip) => liveTo(ip, pool.toV6(ip)));
+  const pool: FakeIpPool = new FakeIpPool({ cidr: config.fakePool, reserved: 4, cidr6: ipv6 ? config.fakePool6 : null, holdMs: config.fakeIpHoldMs }, (ip) => liveTo(ip, pool.toV6(ip)));
   try {
     if (config.fakeIps !== undefined) pool.load(config.fakeIps as Parameters<FakeIpPool['load']>[0]);
   } catch {
@@ -60,7 +62,20 @@ export function gatewayDns(
     }
     throw last;
   };
-  const dns = new DnsOverride({ hosts: new HostPatterns(config.hosts), pool, upstreams, timeoutMs: 2000, ttl: 10, localAddress, localAddress6 });
+  const dns = new DnsOverride({
+    hosts: new HostPatterns(config.hosts),
+    pool,
+    upstreams,
+    timeoutMs: 2000,
+    ttl: 10,
+    localAddress,
+    localAddress6,
+    onAnswer: (name, addresses, ttl) => destinations.learn(name, addresses, ttl),
+  });
+  const poolIndex = (a: string) => {
+    const ip = parseIpv4(a);
+    return ip !== null ? (pool.contains(ip) ? ip : undefined) : pool.fromV6(a);
+  };
   return {
     dns,
     save,
@@ -79,11 +94,19 @@ export function gatewayDns(
     },
     proxy: {
       lookup,
-      isFakeAddress: (a: string) => {
-        const ip = parseIpv4(a);
-        return ip !== null ? pool.contains(ip) : pool.fromV6(a) !== undefined;
+      isFakeAddress: (a: string) => poolIndex(a) !== undefined,
+      fakeAddressUsed: (a: string) => {
+        const ip = poolIndex(a);
+        if (ip !== undefined) pool.touch(ip);
       },
     },
-    counters: () => ({ ...prefixed('dns_', dns.counters), fake_mappings: pool.mappings, upstream_resolvers: upstreams.length }),
+    counters: () => ({
+      ...prefixed('dns_', dns.counters),
+      fake_mappings: pool.mappings,
+      fake_capacity: pool.capacity,
+      fake_recycled: pool.counters.recycled,
+      fake_exhausted: pool.counters.exhausted,
+      upstream_resolvers: upstreams.length,
+    }),
   };
 }

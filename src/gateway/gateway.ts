@@ -140,6 +140,7 @@ export function dataPlaneConfig(s: GatewaySettings, tunIpv6: boolean, system: Sy
     hosts: s.hosts,
     fakePool: s.fakePool,
     fakePool6: s.fakePool6,
+    fakeIpHoldMs: s.fakeIpHoldMs,
     ...(fakeIps !== undefined ? { fakeIps } : {}),
     ...(system.localAddress !== undefined ? { localAddress: system.localAddress } : {}),
     ...(system.localAddress6 !== undefined ? { localAddress6: system.localAddress6 } : {}),

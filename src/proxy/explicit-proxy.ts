@@ -140,7 +140,7 @@ export class ExplicitProxy {
     }
     const host = hostWithoutPort(url.host) ?? '';
     const port = url.port ? Number(url.port) : 80;
-    this.core.forwardProxyRequest(req, res, { src: endpoint(req.socket.remoteAddress ?? '', req.socket.remotePort ?? 0), host, port, path: url.pathname + url.search });
+    this.core.forwardProxyRequest(req, res, { src: endpoint(req.socket.remoteAddress ?? '', req.socket.remotePort ?? 0), host, port, path: url.pathname + url.search, authority: url.host });
   }
 }
 

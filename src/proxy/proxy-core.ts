@@ -5,10 +5,13 @@
 //    names or protocols ahead of the match), the upstream is dialled first and
 //    the client's SYN-ACK is sent only once it stands (a refusal is a RST);
 //  - otherwise the client is accepted, its first bytes are sniffed (TLS SNI,
-//    HTTP Host, or opaque after a short timeout), the rules decide, and an
-//    upstream failure resets the client (or answers 502 to HTTP).
-// HTTP streams are then served request by request (header rules, 403, logs);
-// everything else is relayed byte for byte.
+//    HTTP Host, opaque, or unknown when the budget runs out), the rules decide,
+//    and an upstream failure resets the client (or answers 502 to HTTP).
+// HTTP streams are then served request by request (each decided on its own
+// Host, see request-policy.ts); everything else is relayed byte for byte.
+//
+// A fake IP stands for one name: when the SNI or Host says another, the
+// connection is reset (TLS, opaque) or answered 421 (HTTP), with a log line.
 import http from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { isIP } from 'node:net';
@@ -17,16 +20,18 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from '../logging/log.js';
 import type { Endpoint } from '../stack/contracts.js';
 import type { InboundConnection } from './inbound.js';
-import { DialError, dialDirect } from './upstream-dialer.js';
-import { dialViaProxy } from './upstream-proxies.js';
+import { DialError } from './upstream-dialer.js';
+import { openUpstream, type Opened } from './upstream-open.js';
 import { relay } from './relay.js';
 import { serveDnsOverTcp } from './dns-over-tcp.js';
 import { Policy, type Decision } from './policy.js';
 import { sniffStream, type Sniffed } from './sniff/sniff-stream.js';
-import { forbidden, forwardRequest, type HttpExchange } from './http/http-forward.js';
+import { forbidden, forwardRequest, refusalResponse, type HttpExchange, type HttpRequestInfo } from './http/http-forward.js';
 import { relayHttp } from './http/http-relay.js';
 import type { HeaderEdit } from './http/header-edits.js';
 import type { MatchInput } from './rules/rule-types.js';
+import { DestinationCheck, resolverLookup } from './destination-check.js';
+import { requestDecider, type RequestContext } from './request-policy.js';
 import { hostPort } from '../stack/wire/addr.js';
 
 export interface ProxyCoreOptions {
@@ -40,6 +45,10 @@ export interface ProxyCoreOptions {
   lookup?: (hostname: string, family?: 4 | 6) => Promise<string>;
   /** True for addresses of the fake-IP pool: without a hostname such a connection is stale. */
   isFakeAddress?: (address: string) => boolean;
+  /** Told when a connection to a fake IP ends: the address is not recycled until its hold time after that. */
+  fakeAddressUsed?: (address: string) => void;
+  /** Where secrets may go: addresses the gateway resolved for a name. Default: the system's resolvers. */
+  destinations?: DestinationCheck;
   /**
    * The gateway's own DNS over TCP (clients retry there after a truncated answer);
    * address '*' takes port 53 of every destination (route-all's DNS hijack).
@@ -49,7 +58,7 @@ export interface ProxyCoreOptions {
   policy?: Policy;
   /** How long to wait for a client's first bytes (default 300 ms). */
   sniffTimeoutMs?: number;
-  /** Serve HTTP request by request with a log line each (default true). */
+  /** Serve HTTP request by request with a log line each (default true; always when a rule depends on names). */
   httpInspect?: boolean;
 }
 
@@ -61,6 +70,10 @@ export interface ProxyCounters {
   bytesUp: number;
   bytesDown: number;
   httpRequests: number;
+  /** Connections to a fake IP whose SNI or Host named another host (reset or 421). */
+  fakeIpMismatch: number;
+  /** Requests refused because a secret header would have gone to an address that is not the name's. */
+  secretWithheld: number;
 }
 
 export function endpointText(e: Endpoint): string {
@@ -78,19 +91,23 @@ const PROXY_HEADERS: HeaderEdit[] = [
 /** An explicit-proxy client connection's kept-alive upstream agents, by target. */
 const proxyAgents = new WeakMap<object, Map<string, http.Agent>>();
 
+type Finish = (end: string, error?: string) => void;
+
 export class ProxyCore {
-  readonly counters: ProxyCounters = { active: 0, total: 0, failed: 0, rejected: 0, bytesUp: 0, bytesDown: 0, httpRequests: 0 };
+  readonly counters: ProxyCounters = { active: 0, total: 0, failed: 0, rejected: 0, bytesUp: 0, bytesDown: 0, httpRequests: 0, fakeIpMismatch: 0, secretWithheld: 0 };
   readonly policy: Policy;
   private proxyRequestId = 1_000_000_000;
   /** How to finish each connection not yet logged (finishAll). */
   private readonly open = new Set<(end: string) => void>();
   private readonly sniffTimeoutMs: number;
   private readonly httpInspect: boolean;
+  private readonly destinations: DestinationCheck;
 
   constructor(private readonly opts: ProxyCoreOptions) {
     this.policy = opts.policy ?? NO_RULES;
     this.sniffTimeoutMs = opts.sniffTimeoutMs ?? 300;
-    this.httpInspect = opts.httpInspect ?? true;
+    this.httpInspect = (opts.httpInspect ?? true) || this.policy.namesMatter || this.policy.hasHeaderRules;
+    this.destinations = opts.destinations ?? new DestinationCheck(resolverLookup(undefined, opts.localAddress, opts.localAddress6 ?? undefined));
   }
 
   handle(conn: InboundConnection): void {
@@ -107,8 +124,9 @@ export class ProxyCore {
       rule: 'default',
       action: 'direct',
     };
+    const fake = this.opts.isFakeAddress?.(conn.dst.address) === true;
     let finished = false;
-    const finish = (end: string, error?: string) => {
+    const finish: Finish = (end, error) => {
       if (finished) return;
       finished = true;
       this.open.delete(finish);
@@ -116,6 +134,7 @@ export class ProxyCore {
       this.counters.active--;
       this.counters.bytesUp += up;
       this.counters.bytesDown += down;
+      if (fake) this.opts.fakeAddressUsed?.(conn.dst.address);
       this.opts.log.info({ ...line, up, down, ms: Math.round(performance.now() - started), end, error }, 'conn');
     };
     this.open.add(finish);
@@ -125,13 +144,13 @@ export class ProxyCore {
       serveDnsOverTcp(conn.accept(), dns.answer).then((end) => finish(end));
       return;
     }
-    if (conn.hostname === undefined && this.opts.isFakeAddress?.(conn.dst.address)) {
+    if (conn.hostname === undefined && fake) {
       // A fake IP we no longer map (a client cached an old answer): refuse it.
       this.counters.failed++;
       conn.reject('rst');
       return finish('stale-fake-ip');
     }
-    this.run(conn, line, finish).catch((e: Error) => {
+    this.run(conn, fake ? conn.hostname : undefined, line, finish).catch((e: Error) => {
       this.counters.failed++;
       finish('internal-error', e.message);
     });
@@ -146,7 +165,7 @@ export class ProxyCore {
     for (const finish of [...this.open]) finish(end);
   }
 
-  private async run(conn: InboundConnection, line: Record<string, unknown>, finish: (end: string, error?: string) => void): Promise<void> {
+  private async run(conn: InboundConnection, fakeName: string | undefined, line: Record<string, unknown>, finish: Finish): Promise<void> {
     const input: MatchInput = {
       hostname: conn.hostname,
       protocol: 'tcp',
@@ -158,12 +177,16 @@ export class ProxyCore {
       line.rule = d.rule;
       line.action = d.action;
       if (d.upstream) line.upstream = d.upstream.name;
+      if (d.upstreamTls) line.upstream_tls = d.upstreamTls.port;
       if (s) {
         line.proto = s.protocol;
         if (s.protocol === 'tls') {
           line.sni = s.host;
           if (s.alpn) line.alpn = s.alpn;
+          if (s.ech) line.ech = true;
         }
+        if (s.h2c) line.h2c = true;
+        if (s.unreadable) line.unreadable = s.unreadable;
         if (line.host === undefined && s.host !== undefined) line.host = s.host;
       }
     };
@@ -171,14 +194,16 @@ export class ProxyCore {
     if (this.policy.needsSniff(input)) {
       const client = conn.accept();
       const sniffed = await sniffStream(client, this.sniffTimeoutMs);
+      if (this.misdirected(conn, fakeName, sniffed, line, client, finish)) return;
       const d = this.policy.decide({ ...input, hostname: conn.hostname ?? sniffed.host, protocol: sniffed.protocol });
       note(d, sniffed);
       if (d.action === 'reject') return this.refuse(client, sniffed, d, finish);
-      const upstream = await this.dialOrAnswer(conn, d, finish, (err) => {
+      if (this.cannotApply(d, sniffed, client, finish)) return;
+      const opened = await this.openOrAnswer(conn, d, sniffed, finish, (err) => {
         if (sniffed.protocol === 'http') respondAndClose(client, 502, `Bad gateway: ${err.message}\n`);
         else resetClient(client);
       });
-      if (upstream) return this.serve(conn, client, upstream, sniffed, input, finish);
+      if (opened) return this.serve(conn, client, opened, sniffed, input, d, fakeName, finish);
       return;
     }
 
@@ -198,43 +223,80 @@ export class ProxyCore {
       note(d, sniffed);
       return this.refuse(client, sniffed, d, finish);
     }
-    const upstream = await this.dialOrAnswer(conn, d, finish, (_err, kind) => conn.reject(kind === 'refused' ? 'rst' : 'unreachable'));
-    if (!upstream) return;
+    const opened = await this.openOrAnswer(conn, d, undefined, finish, (_err, kind) => conn.reject(kind === 'refused' ? 'rst' : 'unreachable'));
+    if (!opened) return;
     let client: Duplex;
     try {
       client = conn.accept();
     } catch (e) {
-      upstream.destroy();
+      opened.socket.destroy();
       this.counters.failed++;
       return finish('client-gone', (e as Error).message);
     }
     let sniffed: Sniffed = { protocol: 'tcp', by: 'verdict' };
-    if (this.httpInspect || this.policy.hasHeaderRules) {
+    if (this.httpInspect || fakeName !== undefined) {
       // the server may speak first (SSH, SMTP): then the stream is opaque at once
       const serverFirst = new AbortController();
       const onServer = () => serverFirst.abort();
-      upstream.once('readable', onServer);
+      opened.socket.once('readable', onServer);
       sniffed = await sniffStream(client, this.sniffTimeoutMs, serverFirst.signal);
-      upstream.off('readable', onServer);
+      opened.socket.off('readable', onServer);
       note(d, sniffed);
+      if (this.misdirected(conn, fakeName, sniffed, line, client, finish, opened.socket)) return;
+      if (this.cannotApply(d, sniffed, client, finish, opened.socket)) return;
     }
-    return this.serve(conn, client, upstream, sniffed, input, finish);
+    return this.serve(conn, client, opened, sniffed, input, d, fakeName, finish);
+  }
+
+  /**
+   * A fake IP stands for one name: a TLS hello for another is reset here, an
+   * HTTP request for another is answered 421 by the request policy.
+   */
+  private misdirected(conn: InboundConnection, fakeName: string | undefined, s: Sniffed, line: Record<string, unknown>, client: Duplex, finish: Finish, upstream?: net.Socket): boolean {
+    if (fakeName === undefined || s.protocol !== 'tls' || s.host === undefined || s.host === fakeName) return false;
+    this.counters.fakeIpMismatch++;
+    line.sni = s.host;
+    this.opts.log.warn({ id: conn.id, dst: endpointText(conn.dst), mapped: fakeName, sni: s.host }, 'fake IP names another host: reset');
+    upstream?.destroy();
+    resetClient(client);
+    finish('fake-ip-mismatch');
+    return true;
+  }
+
+  /** A header rule on a stream that is not readable HTTP (unknown, h2c): reset rather than pass it unedited. */
+  private cannotApply(d: Decision, s: Sniffed, client: Duplex, finish: Finish, upstream?: net.Socket): boolean {
+    const headerRule = d.action === 'set-header' || d.action === 'remove-header';
+    if (!headerRule || s.protocol === 'http' || s.protocol === 'tls' || (s.protocol === 'tcp' && !s.h2c)) return false;
+    this.counters.rejected++;
+    upstream?.destroy();
+    resetClient(client);
+    finish('header-rule-not-applicable');
+    return true;
   }
 
   private async serve(
     conn: InboundConnection,
     client: Duplex,
-    upstream: net.Socket,
+    opened: Opened,
     sniffed: Sniffed,
     input: MatchInput,
-    finish: (end: string, error?: string) => void,
+    d: Decision,
+    fakeName: string | undefined,
+    finish: Finish,
   ): Promise<void> {
-    if (sniffed.protocol === 'http' && (this.httpInspect || this.policy.hasHeaderRules)) {
-      const r = await relayHttp(client, upstream, {
-        decide: (req) =>
-          this.policy.requestVerdict({ ...input, protocol: 'http', hostname: conn.hostname ?? req.host ?? sniffed.host }),
-        onExchange: (e) => this.logRequest(conn, e),
-      });
+    const upstream = opened.socket;
+    if (sniffed.protocol === 'http' && (this.httpInspect || fakeName !== undefined)) {
+      const ctx: RequestContext = {
+        policy: this.policy,
+        destinations: this.destinations,
+        input,
+        decision: d,
+        ...(fakeName !== undefined ? { fakeName } : {}),
+        ...(conn.hostname !== undefined && fakeName === undefined ? { hostname: conn.hostname } : {}),
+        dialled: opened.dialled,
+        onRefused: (why, info, rule) => this.refusedRequest(conn, why, info, rule),
+      };
+      const r = await relayHttp(client, upstream, { decide: requestDecider(ctx), onExchange: (e) => this.logRequest(conn, e) });
       if (r.end === 'rejected') this.counters.rejected++;
       return finish(r.end, r.error);
     }
@@ -242,7 +304,14 @@ export class ProxyCore {
     finish(r.end, r.error);
   }
 
-  private refuse(client: Duplex, sniffed: Sniffed, d: Decision, finish: (end: string, error?: string) => void): void {
+  private refusedRequest(conn: InboundConnection, why: 'secret-withheld' | 'fake-ip-mismatch' | 'route-mismatch', info: HttpRequestInfo, rule: string): void {
+    if (why === 'secret-withheld') this.counters.secretWithheld++;
+    if (why === 'fake-ip-mismatch') this.counters.fakeIpMismatch++;
+    const msg = { 'secret-withheld': 'secret withheld: the destination is not an address of the name', 'fake-ip-mismatch': 'fake IP names another host: 421', 'route-mismatch': 'request goes another way than its connection: 421' }[why];
+    this.opts.log.warn({ id: conn.id, dst: endpointText(conn.dst), mapped: conn.hostname, host: info.host, rule }, msg);
+  }
+
+  private refuse(client: Duplex, sniffed: Sniffed, d: Decision, finish: Finish): void {
     this.counters.rejected++;
     if (sniffed.protocol === 'http') respondAndClose(client, 403, forbidden(d.rule));
     else resetClient(client);
@@ -257,20 +326,22 @@ export class ProxyCore {
   /**
    * An explicit-proxy request with an absolute URI: decided by the rules on its
    * own, and forwarded over a kept-alive upstream connection per target of
-   * the client's proxy connection.
+   * the client's proxy connection. The Host header is the URI's authority
+   * (RFC 9112 §3.2.2), so the server answers for the name the rules saw.
    */
   forwardProxyRequest(
     req: http.IncomingMessage,
     res: http.ServerResponse,
-    target: { src: Endpoint; host: string; port: number; path: string },
+    target: { src: Endpoint; host: string; port: number; path: string; authority: string },
   ): void {
     const id = this.proxyRequestId++;
     const dst: Endpoint = { family: isIP(target.host) === 6 ? 6 : 4, address: target.host, port: target.port };
     const conn = { id, src: target.src, dst, hostname: isIP(target.host) ? undefined : target.host };
     const input: MatchInput = { hostname: conn.hostname, protocol: 'http', dstAddress: target.host, dstPort: target.port, srcAddress: target.src.address };
     const d = this.policy.decide(input);
-    const verdict = { rule: d.rule, action: d.action, reject: d.action === 'reject', edits: [...PROXY_HEADERS, ...d.edits] };
-    if (verdict.reject) this.counters.rejected++;
+    const edits: HeaderEdit[] = [...PROXY_HEADERS, { op: 'set', name: 'Host', value: target.authority }, ...d.edits];
+    const verdict = d.action === 'reject' ? { rule: d.rule, action: d.action, edits: [], refuse: { status: 403 as const, body: forbidden(d.rule) } } : { rule: d.rule, action: d.action, edits };
+    if (verdict.refuse) this.counters.rejected++;
     let agents = proxyAgents.get(req.socket);
     if (!agents) {
       const m = (agents = new Map());
@@ -279,12 +350,12 @@ export class ProxyCore {
         for (const a of m.values()) a.destroy();
       });
     }
-    const key = `${d.upstream?.name ?? ''}|${target.host}|${target.port}`;
+    const key = `${d.upstream?.name ?? ''}|${d.upstreamTls ? 'tls' : ''}|${target.host}|${target.port}`;
     let agent = agents.get(key);
     if (!agent) {
       agent = new http.Agent({ keepAlive: true, maxSockets: 1, maxFreeSockets: 1 });
       (agent as unknown as { createConnection: unknown }).createConnection = (_o: unknown, cb: (err: Error | null, s?: net.Socket) => void) => {
-        this.dial(conn, d).then((s) => cb(null, s), (e: Error) => cb(e));
+        this.open(conn, d, conn.hostname).then((o) => cb(null, o.socket), (e: Error) => cb(e));
         return undefined;
       };
       agents.set(key, agent);
@@ -292,15 +363,18 @@ export class ProxyCore {
     forwardRequest(req, res, agent, verdict, (e) => this.logRequest({ id, src: target.src, dst }, { ...e, host: e.host ?? target.host }), target.path);
   }
 
-  /** dial(), or on failure: count it, let `answer` tell the client, log the end, and give null. */
-  private async dialOrAnswer(
+  /** open(), or on failure: count it, let `answer` tell the client, log the end, and give null. */
+  private async openOrAnswer(
     conn: InboundConnection,
     d: Decision,
-    finish: (end: string, error?: string) => void,
+    sniffed: Sniffed | undefined,
+    finish: Finish,
     answer: (err: Error, kind: DialError['kind'] | 'unresolved') => void,
-  ): Promise<net.Socket | null> {
+  ): Promise<Opened | null> {
     try {
-      return await this.dial(conn, d);
+      // TLS origination only for a stream the program speaks plain HTTP on
+      const tlsName = d.upstreamTls && sniffed?.protocol === 'http' ? (conn.hostname ?? sniffed.host) : undefined;
+      return await this.open(conn, d, tlsName);
     } catch (e) {
       const err = e as Error;
       const kind = err instanceof DialError ? err.kind : 'unresolved';
@@ -311,31 +385,16 @@ export class ProxyCore {
     }
   }
 
-  /** Opens the upstream side: direct (the real address of a mapped name), or through the rule's proxy. */
-  private async dial(conn: Pick<InboundConnection, 'dst' | 'hostname'>, d: Decision): Promise<net.Socket> {
-    const timeoutMs = this.opts.connectTimeoutMs;
-    const { localAddress, localAddress6 } = this.opts;
-    if (d.upstream) {
-      return dialViaProxy(d.upstream, { host: conn.hostname ?? conn.dst.address, port: conn.dst.port }, { localAddress, localAddress6, timeoutMs });
-    }
-    return dialDirect(await this.target(conn), { localAddress, localAddress6, timeoutMs });
-  }
-
-  /** Where to dial: the original destination, or the real address of a mapped hostname. */
-  private async target(conn: Pick<InboundConnection, 'dst' | 'hostname'>): Promise<Endpoint> {
-    if (conn.hostname === undefined || !this.opts.lookup || !this.opts.isFakeAddress?.(conn.dst.address)) return conn.dst;
-    const address = await this.opts.lookup(conn.hostname, conn.dst.family);
-    return { family: isIP(address) === 6 ? 6 : 4, address, port: conn.dst.port };
+  private open(conn: Pick<InboundConnection, 'dst' | 'hostname'>, d: Decision, tlsName?: string): Promise<Opened> {
+    return openUpstream(conn, d, tlsName, this.opts);
   }
 }
 
 function respondAndClose(client: Duplex, status: 403 | 502, body: string): void {
-  const reason = status === 403 ? 'Forbidden' : 'Bad Gateway';
   client.on('error', () => {});
   client.resume(); // what the client sent is read and dropped
-  client.end(
-    `HTTP/1.1 ${status} ${reason}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
-  );
+  if (status === 403) return void client.end(refusalResponse({ status, body }));
+  client.end(`HTTP/1.1 502 Bad Gateway\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
 }
 
 /** Aborts the client's connection with a RST. */

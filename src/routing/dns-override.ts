@@ -26,6 +26,12 @@ export interface DnsOverrideOptions {
   localAddress?: string;
   /** Source address for queries forwarded to an IPv6 resolver (the IPv6 uplink's in route-all mode). */
   localAddress6?: string;
+  /**
+   * Told the A/AAAA addresses of each forwarded answer (with its smallest
+   * TTL): what the gateway told a client a name's addresses are, so a secret
+   * header may go to them (../proxy/destination-check.ts).
+   */
+  onAnswer?: (name: string, addresses: string[], ttl: number) => void;
 }
 
 export interface DnsCounters {
@@ -77,7 +83,10 @@ export class DnsOverride {
     if (this.opts.hosts.matches(name)) return this.answerMapped(q, name);
     this.counters.forwarded++;
     const r = await this.forward(query, viaTcp);
-    if (r) return r;
+    if (r) {
+      if (this.opts.onAnswer) learnAnswer(r, name, this.opts.onAnswer);
+      return r;
+    }
     this.counters.servfail++;
     return errorReply(query, RCODE_SERVFAIL);
   }
@@ -120,6 +129,25 @@ export class DnsOverride {
     }
     return null;
   }
+}
+
+/** The addresses in an answer for `name` (CNAME chains included: they answer the question), and the smallest TTL. */
+function learnAnswer(reply: Buffer, name: string, tell: (name: string, addresses: string[], ttl: number) => void): void {
+  let a: Packet;
+  try {
+    a = dnsPacket.decode(reply);
+  } catch {
+    return;
+  }
+  const addresses: string[] = [];
+  let ttl = Infinity;
+  for (const r of a.answers ?? []) {
+    if ((r.type === 'A' || r.type === 'AAAA') && typeof r.data === 'string') {
+      addresses.push(r.data);
+      ttl = Math.min(ttl, r.ttl ?? 0);
+    }
+  }
+  if (addresses.length > 0) tell(name, addresses, ttl);
 }
 
 function encode(q: Packet, answers: dnsPacket.Answer[], rcode: number): Buffer {

@@ -1,8 +1,13 @@
 // Fake IPs for per-host mode: a bounded two-way map between names and
 // addresses of a pool (default 198.18.0.0/15). The same name keeps its address
 // while the mapping lives; when the pool is full the least recently used
-// mapping is recycled, never one whose address has live connections. The map
-// can be saved and loaded so a restart does not break clients that cached an answer.
+// mapping is recycled, never one whose address has live connections, and
+// never one used (answered, or connected to or from) within the hold time:
+// a client that cached the answer past its TTL must not reach another name's
+// server through it (issue 20). With every mapping held the pool is full and
+// new names get no address (SERVFAIL), counted. The map can be saved and
+// loaded so a restart does not break clients that cached an answer; loaded
+// mappings are held from the start.
 //
 // IPv6 side (cidr6, default fc00::/18): one index space for both families. A
 // name's IPv6 fake is the IPv6 prefix plus the same offset as its IPv4 fake,
@@ -22,10 +27,21 @@ export interface FakeIpPoolOptions {
   maxMappings: number;
   /** The IPv6 pool (must hold at least as many addresses as the IPv4 one), or null for none. */
   cidr6: string | null;
+  /** A mapping is not recycled until this long after its last answer and last connection, ms. */
+  holdMs: number;
 }
 
 export const DEFAULT_FAKE_POOL6 = 'fc00::/18';
-export const DEFAULT_FAKE_POOL: FakeIpPoolOptions = { cidr: '198.18.0.0/15', reserved: 4, maxMappings: 65_536, cidr6: DEFAULT_FAKE_POOL6 };
+/** An hour: longer than programs keep answers they were given with a 10 s TTL (JVMs 30 s, browsers a minute, nscd's default an hour). */
+export const DEFAULT_FAKE_IP_HOLD_MS = 3_600_000;
+export const DEFAULT_FAKE_POOL: FakeIpPoolOptions = { cidr: '198.18.0.0/15', reserved: 4, maxMappings: 65_536, cidr6: DEFAULT_FAKE_POOL6, holdMs: DEFAULT_FAKE_IP_HOLD_MS };
+
+export interface FakeIpPoolCounters {
+  /** Mappings recycled for another name. */
+  recycled: number;
+  /** Names that got no address: every mapping live or held. */
+  exhausted: number;
+}
 
 export class FakeIpPool {
   readonly base: number;
@@ -33,6 +49,10 @@ export class FakeIpPool {
   readonly capacity: number;
   private readonly byName: LRUCache<string, number>;
   private readonly byIp = new Map<number, string>();
+  /** Last answer or connection per address, ms. */
+  private readonly lastUsed = new Map<number, number>();
+  private readonly holdMs: number;
+  readonly counters: FakeIpPoolCounters = { recycled: 0, exhausted: 0 };
   private next: number;
   private readonly reserved: number;
   /** First address of the IPv6 pool, or null. */
@@ -43,8 +63,10 @@ export class FakeIpPool {
     opts: Partial<FakeIpPoolOptions> = {},
     /** True when the address has connections: such a mapping is never recycled. */
     private readonly isLive: (ip: number) => boolean = () => false,
+    private readonly now: () => number = Date.now,
   ) {
     const o = { ...DEFAULT_FAKE_POOL, ...opts };
+    this.holdMs = o.holdMs;
     const c = parseCidr(o.cidr);
     if (!c || c.family !== 4) throw new Error(`fake pool: "${o.cidr}" is not an IPv4 CIDR`);
     this.base = ipv4ToInt(c.address);
@@ -102,30 +124,49 @@ export class FakeIpPool {
     return ip - this.base >= 0 && ip - this.base < this.size;
   }
 
-  /** The name behind a fake address, or undefined (stale or never handed out). */
+  /** The name behind a fake address, or undefined (stale or never handed out). A lookup is a connection: it counts as use. */
   nameOf(ip: number): string | undefined {
     const name = this.byIp.get(ip);
-    if (name !== undefined) this.byName.get(name); // a connection counts as use
+    if (name !== undefined) this.use(name, ip);
     return name;
+  }
+
+  /** A connection to this address ended: its hold time starts again. */
+  touch(ip: number): void {
+    const name = this.byIp.get(ip);
+    if (name !== undefined) this.use(name, ip);
+  }
+
+  private use(name: string, ip: number): void {
+    this.byName.get(name); // most recently used
+    this.lastUsed.set(ip, this.now());
   }
 
   /** The address of a name, assigning one if needed; null when every mapping is live. */
   assign(name: string): number | null {
     const n = normalizeName(name);
-    const have = this.byName.get(n);
-    if (have !== undefined) return have;
+    const have = this.byName.peek(n);
+    if (have !== undefined) {
+      this.use(n, have);
+      return have;
+    }
     let ip: number;
     if (this.byName.size < this.capacity) {
       ip = this.freeAddress();
     } else {
       const victim = this.leastRecentIdle();
-      if (victim === undefined) return null;
+      if (victim === undefined) {
+        this.counters.exhausted++;
+        return null;
+      }
       ip = this.byName.peek(victim)!;
       this.byName.delete(victim);
       this.byIp.delete(ip);
+      this.counters.recycled++;
     }
     this.byName.set(n, ip);
     this.byIp.set(ip, n);
+    this.lastUsed.set(ip, this.now());
     return ip;
   }
 
@@ -138,10 +179,15 @@ export class FakeIpPool {
     }
   }
 
+  /** The least recently used mapping that has no connection and is past its hold time. */
   private leastRecentIdle(): string | undefined {
+    const now = this.now();
     for (const name of this.byName.rkeys()) {
       const ip = this.byName.peek(name);
-      if (ip !== undefined && !this.isLive(ip)) return name;
+      if (ip === undefined || this.isLive(ip)) continue;
+      // recency order is use order: when this one is held, every later one is too
+      if (now - (this.lastUsed.get(ip) ?? 0) < this.holdMs) return undefined;
+      return name;
     }
     return undefined;
   }
@@ -160,6 +206,8 @@ export class FakeIpPool {
       const n = normalizeName(name);
       this.byName.set(n, ip);
       this.byIp.set(ip, n);
+      // a client may hold any of these answers from before the restart
+      this.lastUsed.set(ip, this.now());
     }
   }
 }

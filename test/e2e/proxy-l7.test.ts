@@ -7,7 +7,7 @@ import t from 'tap';
 import { join } from 'node:path';
 import { writeFileSync, mkdirSync, rmSync, chmodSync } from 'node:fs';
 import { nsExec, spawnInNs, type NsChild } from '../helpers/netns.js';
-import { NGINX_IP, ROOT, makeTopology, startGateway, tunsteerArgv, waitForGateway, waitForPort, type Topology } from '../helpers/topology.js';
+import { DNS_IP, NGINX_IP, ROOT, makeTopology, startDnsPeer, startGateway, tunsteerArgv, waitForGateway, waitForPort, type Topology } from '../helpers/topology.js';
 
 t.setTimeout(600_000);
 
@@ -97,6 +97,10 @@ http {
 await hostsFile(topo.client);
 await hostsFile(topo.servers);
 const servers = await startServers(topo);
+// the gateway's resolver: a secret header goes only to an address it resolved for the name (api.example.com is on nginx and the L7 peer)
+await startDnsPeer(t, topo, { 'api.example.com': [NGINX_IP, L7_IP] });
+const resolvConf = join(topo.tmp, 'resolv.conf');
+writeFileSync(resolvConf, `nameserver ${DNS_IP}\n`);
 
 const config = join(topo.tmp, 'tunsteer.yaml');
 writeFileSync(
@@ -122,7 +126,7 @@ writeFileSync(join(topo.tmp, 'wrong-pw'), 'not-the-password\n');
 const stateDir = join(topo.tmp, 'state');
 const gw = startGateway(t, topo.client, [
   '--mode', 'route-all', '--config', config, '--state-dir', stateDir, '--tun-name', 'tsl0', '--connect-timeout', '3000',
-  '--listen', '127.0.0.1:8080', '--metrics', '127.0.0.1:9090', '--resolv-conf', '/dev/null',
+  '--listen', '127.0.0.1:8080', '--metrics', '127.0.0.1:9090', '--resolv-conf', resolvConf,
 ], { env: { ...process.env, API_TOKEN: TOKEN, SOCKS_PASSWORD } });
 await waitForGateway(topo.client, stateDir, gw);
 

@@ -13,7 +13,8 @@ const TOKEN = 'Bearer run-s3cret-77';
 const topo = await makeTopology(t);
 await nsExec(topo.servers, ['ip', 'addr', 'add', `${L7_IP}/32`, 'dev', 'lo']);
 await startNginx(t, topo);
-await startDnsPeer(t, topo);
+// api.example.com is on nginx and the L7 peer: the header rule's secret goes only to the name's own addresses
+await startDnsPeer(t, topo, { 'api.example.com': [NGINX_IP, L7_IP] });
 const peer = spawnInNs(t, topo.servers, [process.execPath, '--import', 'tsx', join(ROOT, 'test/helpers/l7-peer.ts'), 'server', L7_IP]);
 await peer.waitForLine((l) => l.includes('listening'));
 const resolv = `nameserver ${DNS_IP}\n`;

@@ -1,5 +1,6 @@
 // A small authoritative-style DNS server for end-to-end tests (UDP and TCP),
-// run inside the servers namespace: `dns-peer.ts HOST` on port 53.
+// run inside the servers namespace: `dns-peer.ts HOST [NAME=IP[,IP...]]...` on port 53
+// (the extra arguments add names or replace their addresses).
 //   api.example.com, other.example.com, x.corp.example → A 203.0.113.10
 //   big.example.com → 40 A records; over UDP only a truncated (TC) answer
 //   v6.example.com → AAAA 2001:db8:10::10 only (no A)
@@ -10,11 +11,15 @@ import net from 'node:net';
 import dnsPacket from 'dns-packet';
 
 const host = process.argv[2];
-const ZONE: Record<string, string> = {
-  'api.example.com': '203.0.113.10',
-  'other.example.com': '203.0.113.10',
-  'x.corp.example': '203.0.113.10',
+const ZONE: Record<string, string[]> = {
+  'api.example.com': ['203.0.113.10'],
+  'other.example.com': ['203.0.113.10'],
+  'x.corp.example': ['203.0.113.10'],
 };
+for (const arg of process.argv.slice(3)) {
+  const [name, ips] = arg.split('=');
+  ZONE[name.toLowerCase()] = ips.split(',');
+}
 
 function answer(msg: Buffer, tcp: boolean): Buffer {
   const q = dnsPacket.decode(msg);
@@ -39,9 +44,9 @@ function answer(msg: Buffer, tcp: boolean): Buffer {
     const answers = question.type === 'AAAA' ? [{ name: question.name, type: 'AAAA' as const, ttl: 60, data: '2001:db8:10::10' }] : [];
     return dnsPacket.encode({ ...base, flags: 0x8180, answers });
   }
-  const ip = ZONE[name];
-  if (!ip) return dnsPacket.encode({ ...base, flags: 0x8183 });
-  const answers = question.type === 'A' ? [{ name: question.name, type: 'A' as const, ttl: 60, data: ip }] : [];
+  const ips = ZONE[name];
+  if (!ips) return dnsPacket.encode({ ...base, flags: 0x8183 });
+  const answers = question.type === 'A' ? ips.map((ip) => ({ name: question.name, type: 'A' as const, ttl: 60, data: ip })) : [];
   return dnsPacket.encode({ ...base, flags: 0x8180, answers });
 }
 

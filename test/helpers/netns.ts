@@ -39,6 +39,8 @@ export interface NsExecOptions {
 }
 
 const live = new Set<string>();
+/** Children of spawnInNs still running: a test that dies before its teardown must not leave them (a gateway, its peers) behind. */
+const running = new Set<ChildProcess>();
 const swept = new Set<string>();
 let safetyNetInstalled = false;
 
@@ -75,6 +77,7 @@ function installSafetyNet(): void {
   if (safetyNetInstalled) return;
   safetyNetInstalled = true;
   process.on('exit', () => {
+    killRunning();
     for (const n of [...live]) deleteNow(n);
   });
   for (const [sig, code] of [
@@ -83,9 +86,20 @@ function installSafetyNet(): void {
     ['SIGHUP', 129],
   ] as const) {
     process.on(sig, () => {
+      killRunning();
       for (const n of [...live]) deleteNow(n);
       process.exit(code);
     });
+  }
+}
+
+function killRunning(): void {
+  for (const c of running) {
+    try {
+      c.kill('SIGKILL');
+    } catch {
+      // gone already
+    }
   }
 }
 
@@ -220,7 +234,10 @@ export interface NsChild extends ChildProcess {
  * SIGKILL by that PID if it is still running and waits for it to go.
  */
 export function spawnInNs(t: TeardownHost, ns: string, argv: string[], opts: SpawnOptions = {}): NsChild {
+  installSafetyNet();
   const child = spawn('ip', ['netns', 'exec', ns, ...argv], { stdio: ['ignore', 'pipe', 'pipe'], ...opts }) as NsChild;
+  running.add(child);
+  child.on('exit', () => running.delete(child));
   let done: { code: number | null; signal: NodeJS.Signals | null } | null = null;
   const exitWaiters: ((v: { code: number | null; signal: NodeJS.Signals | null }) => void)[] = [];
   child.on('exit', (code, signal) => {

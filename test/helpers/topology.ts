@@ -103,6 +103,27 @@ export function fakeDsts(ip4: string, port: number): string[] {
   return [`${ip4}:${port}`, `[${fakeTwin6(ip4)}]:${port}`];
 }
 
+/** An nginx.conf for a test: one worker in the foreground as root, its files in `dir`, no access log, `body` in the http block. */
+export function nginxConfig(dir: string, body: string, workerConnections = 1024): string {
+  return `daemon off;
+master_process off;
+worker_processes 1;
+user root;
+pid ${dir}/nginx.pid;
+error_log ${dir}/nginx-error.log warn;
+events { worker_connections ${workerConnections}; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/body;
+  proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;
+${body}
+}
+`;
+}
+
 export async function startNginx(t: TeardownHost, topo: Topology, opts: { ipv6?: boolean } = {}): Promise<NsChild> {
   const conf = join(topo.tmp, 'nginx.conf');
   writeFileSync(
@@ -183,10 +204,11 @@ export async function waitForGateway(ns: string, stateDir: string, gw: NsChild, 
 
 export const DNS_IP = '203.0.113.53';
 
-/** Starts the test DNS server (test/helpers/dns-peer.ts) on DNS_IP in the servers namespace. */
-export async function startDnsPeer(t: TeardownHost, topo: Topology): Promise<NsChild> {
+/** Starts the test DNS server (test/helpers/dns-peer.ts) on DNS_IP in the servers namespace; `zone` adds names. */
+export async function startDnsPeer(t: TeardownHost, topo: Topology, zone: Record<string, string[]> = {}): Promise<NsChild> {
   await nsExec(topo.servers, ['ip', 'addr', 'add', `${DNS_IP}/32`, 'dev', 'lo']);
-  const p = spawnNodeInNs(t, topo.servers, join(ROOT, 'test/helpers/dns-peer.ts'), [DNS_IP]);
+  const extra = Object.entries(zone).map(([name, ips]) => `${name}=${ips.join(',')}`);
+  const p = spawnNodeInNs(t, topo.servers, join(ROOT, 'test/helpers/dns-peer.ts'), [DNS_IP, ...extra]);
   await p.waitForLine((l) => l.includes('listening'));
   return p;
 }

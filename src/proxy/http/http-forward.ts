@@ -13,11 +13,25 @@ export interface HttpRequestInfo {
   path: string;
 }
 
+/** A request the gateway answers itself: 403 a rule's reject, 421 another route or host than the connection's, 400 unreadable. */
+export interface Refusal {
+  status: 400 | 403 | 421;
+  body: string;
+}
+
 export interface RequestVerdict {
   rule: string;
   action: string;
-  reject: boolean;
+  /** Set: the request is not forwarded; the client gets this answer and the connection closes. */
+  refuse?: Refusal;
   edits: HeaderEdit[];
+}
+
+const REASON: Record<Refusal['status'], string> = { 400: 'Bad Request', 403: 'Forbidden', 421: 'Misdirected Request' };
+
+/** The whole response for a refusal; the connection closes after it. */
+export function refusalResponse(r: Refusal): string {
+  return `HTTP/1.1 ${r.status} ${REASON[r.status]}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(r.body)}\r\nconnection: close\r\n\r\n${r.body}`;
 }
 
 export interface HttpExchange extends HttpRequestInfo {
@@ -73,12 +87,12 @@ export function forwardRequest(
     onExchange({ ...info, status, up, down, ms: Math.round(performance.now() - started), rule: verdict.rule, action: verdict.action, error });
   };
   res.sendDate = false;
-  if (verdict.reject) {
-    const body = forbidden(verdict.rule);
+  if (verdict.refuse) {
+    const { status, body } = verdict.refuse;
     req.resume();
-    res.writeHead(403, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+    res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) });
     res.end(body);
-    return report(403);
+    return report(status);
   }
   const upReq = http.request({
     agent,

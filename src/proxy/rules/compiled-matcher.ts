@@ -6,7 +6,7 @@
 // input actually hits, not on the size of the rule set. Same semantics as NaiveMatcher.
 import { addressBytes, cidrContains } from './cidr-match.js';
 import { hasDomainGroup, normaliseName, parseSuffix, present } from './naive-matcher.js';
-import type { CidrMatch, MatchInput, PortRange, Rule, RuleMatcher, SniffedProtocol } from './rule-types.js';
+import { protocolTags, type CidrMatch, type MatchInput, type PortRange, type Rule, type RuleMatcher, type SniffedProtocol } from './rule-types.js';
 
 type Primary = 'domain' | 'cidr' | 'sourceCidr' | 'port' | 'protocol' | 'always';
 
@@ -147,11 +147,14 @@ class CompiledMatcher implements RuleMatcher {
       }
       if (inRange.length) lists.push(inRange);
     }
-    const proto = this.protocols.get(input.protocol);
-    if (proto) lists.push(proto);
+    const tags = protocolTags(input);
+    for (const tag of tags) {
+      const proto = this.protocols.get(tag);
+      if (proto) lists.push(proto);
+    }
     if (this.always.length) lists.push(this.always);
 
-    const pos = firstInOrder(lists, (p) => this.rest(this.entries[p], input, dst, src));
+    const pos = firstInOrder(lists, (p) => this.rest(this.entries[p], input, dst, src, tags));
     return pos < 0 ? undefined : this.entries[pos].rule;
   }
 
@@ -179,7 +182,7 @@ class CompiledMatcher implements RuleMatcher {
   }
 
   /** The groups other than the primary one, which the index hit already proved. */
-  private rest(e: Entry, input: MatchInput, dst: Uint8Array | null, src: Uint8Array | null): boolean {
+  private rest(e: Entry, input: MatchInput, dst: Uint8Array | null, src: Uint8Array | null, tags: readonly SniffedProtocol[]): boolean {
     if (e.cidr && e.primary !== 'cidr' && !(dst && e.cidr.some((c) => cidrContains(c, dst)))) return false;
     if (e.sourceCidr && e.primary !== 'sourceCidr' && !(src && e.sourceCidr.some((c) => cidrContains(c, src)))) {
       return false;
@@ -187,7 +190,7 @@ class CompiledMatcher implements RuleMatcher {
     if (e.port && e.primary !== 'port' && !e.port.some((r) => r.from <= input.dstPort && input.dstPort <= r.to)) {
       return false;
     }
-    if (e.protocol && e.primary !== 'protocol' && !e.protocol.includes(input.protocol)) return false;
+    if (e.protocol && e.primary !== 'protocol' && !e.protocol.some((p) => tags.includes(p))) return false;
     return true;
   }
 }

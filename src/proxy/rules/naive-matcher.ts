@@ -6,9 +6,10 @@
 // - hostnames and config names compare lower-case with one trailing dot removed;
 //   keywords are only lower-cased (a dot in a keyword is part of the substring);
 // - a destination/source address that is not an IP address matches no CIDR;
-// - protocols compare by equality ('http' does not match a 'tcp' rule).
+// - protocols compare by equality ('http' does not match a 'tcp' rule), except that a
+//   QUIC or unknown UDP flow is also 'udp' (protocolTags).
 import { addressBytes, cidrContains } from './cidr-match.js';
-import type { MatchInput, Rule, RuleMatch, RuleMatcher } from './rule-types.js';
+import { protocolTags, type MatchInput, type Rule, type RuleMatch, type RuleMatcher } from './rule-types.js';
 
 export function normaliseName(name: string): string {
   const lower = name.toLowerCase();
@@ -73,7 +74,8 @@ function ruleMatches(m: RuleMatch, input: MatchInput): boolean {
     if (!m.port.some((r) => r.from <= input.dstPort && input.dstPort <= r.to)) return false;
   }
   if (present(m.protocol)) {
-    if (!m.protocol.includes(input.protocol)) return false;
+    const tags = protocolTags(input);
+    if (!m.protocol.some((p) => tags.includes(p))) return false;
   }
   return true;
 }

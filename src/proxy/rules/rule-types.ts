@@ -6,7 +6,14 @@
 // together form one group; different groups must all match. A rule with no
 // match keys matches everything. The first matching rule wins; none means direct.
 
-export type SniffedProtocol = 'http' | 'tls' | 'tcp' | 'udp';
+/**
+ * What a connection was found to be. TCP: http, tls, tcp (read: neither), or
+ * unknown (could not be told within the sniff budget, or a TLS hello whose
+ * name cannot be read). UDP: quic (an Initial whose SNI was read), udp, or
+ * unknown (UDP to port 443 that is not a readable QUIC Initial). A rule's
+ * `udp` matches every UDP flow, QUIC and unknown ones included.
+ */
+export type SniffedProtocol = 'http' | 'tls' | 'tcp' | 'udp' | 'quic' | 'unknown';
 
 export interface CidrMatch {
   family: 4 | 6;
@@ -39,9 +46,19 @@ export type RuleAction =
   | { type: 'direct' }
   | { type: 'proxy'; upstream: string }
   | { type: 'reject' }
-  /** Header rules apply to HTTP requests; the request then continues direct (or via `upstream`). */
-  | { type: 'set-header'; header: string; value: HeaderValueSource; upstream?: string }
+  /**
+   * Header rules apply to HTTP requests; the request then continues direct (or via `upstream`).
+   * set-header values are secrets: added only where the connection really goes to the name.
+   */
+  | { type: 'set-header'; header: string; value: HeaderValueSource; upstream?: string; upstreamTls?: UpstreamTls }
   | { type: 'remove-header'; header: string; upstream?: string };
+
+/** TLS origination: the program speaks plain HTTP, the gateway HTTPS to the destination (this port). */
+export interface UpstreamTls {
+  port: number;
+  /** A CA file (PEM) to verify the server with, instead of the system's store. */
+  caFile?: string;
+}
 
 /** Where a header's value comes from: never the config text itself. */
 export type HeaderValueSource = { env: string } | { file: string };
@@ -59,6 +76,8 @@ export interface MatchInput {
   /** Lower case, no trailing dot; from the DNS mapping, SNI or Host, in that order. */
   hostname?: string;
   protocol: SniffedProtocol;
+  /** UDP for a flow whose protocol is 'unknown' (udp and quic imply it). */
+  transport?: 'tcp' | 'udp';
   dstAddress: string;
   dstPort: number;
   srcAddress: string;
@@ -68,3 +87,21 @@ export interface RuleMatcher {
   /** The first rule that matches, or undefined (direct). */
   match(input: MatchInput): Rule | undefined;
 }
+
+/** The protocol values a rule's `protocol` key is compared with: a QUIC or unknown UDP flow is UDP too. */
+export function protocolTags(input: Pick<MatchInput, 'protocol' | 'transport'>): readonly SniffedProtocol[] {
+  if (input.protocol === 'quic') return QUIC_TAGS;
+  if (input.protocol === 'unknown' && input.transport === 'udp') return UNKNOWN_UDP_TAGS;
+  return TAGS[input.protocol];
+}
+
+const QUIC_TAGS: readonly SniffedProtocol[] = ['quic', 'udp'];
+const UNKNOWN_UDP_TAGS: readonly SniffedProtocol[] = ['unknown', 'udp'];
+const TAGS: Record<SniffedProtocol, readonly SniffedProtocol[]> = {
+  http: ['http'],
+  tls: ['tls'],
+  tcp: ['tcp'],
+  udp: ['udp'],
+  quic: QUIC_TAGS,
+  unknown: ['unknown'],
+};

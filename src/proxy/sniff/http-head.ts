@@ -1,138 +1,111 @@
-// A minimal, bounded scan of an HTTP/1.x request head, only to tell whether
-// a stream is HTTP and which host it is for. The real parsing is Node's
-// llhttp (see ../http/http-relay.ts). Pure, looks at no more than 16 KiB,
-// never throws and never reads past buf.length.
+// A bounded scan of an HTTP/1.x request head, only to tell whether a stream
+// is HTTP and which host its first request is for. The real parsing is
+// llhttp's (../http/http-relay.ts), which refuses with a 400 what it cannot
+// read; so this scan is liberal: everything a common server could take as an
+// HTTP/1.x request line is 'http' here, and the relay then reads it or refuses
+// it, never passes it unseen. Accepted as servers accept them (nginx was the
+// reference): bare LF line ends, leading empty lines (RFC 9112 §2.2), any
+// token as method in any case, several spaces between the parts, any letter
+// case in names. Pure, looks at no more than 16 KiB, never throws.
 //
 // Verdicts are stable: once a prefix gets 'http' or 'not-http', any longer
 // prefix gets the same answer.
-import { isIPv6 } from 'node:net';
+import { requestHost } from '../http/request-host.js';
 
 export type HttpSniff =
-  | { kind: 'http'; method: string; path: string; host?: string; version: '1.0' | '1.1' }
+  | { kind: 'http'; method: string; path: string; host?: string; version: string }
   | { kind: 'need-more' }
   | { kind: 'not-http' };
 
-/** Node's default --max-http-header-size: a longer head would be refused anyway. */
+/** Node's default --max-http-header-size: a longer head is refused by the relay anyway. */
 const MAX_HEAD = 16 * 1024;
 const MAX_METHOD = 20;
 const SP = 0x20;
+const HTAB = 0x09;
 const CR = 0x0d;
 const LF = 0x0a;
-const VERSION_PREFIX = 'HTTP/1.';
 
-const isUpper = (c: number) => c >= 0x41 && c <= 0x5a;
+/** tchar (RFC 9110 §5.6.2). */
+const TCHAR = new Uint8Array(256);
+for (const c of "!#$%&'*+-.^_`|~") TCHAR[c.charCodeAt(0)] = 1;
+for (let c = 0x30; c <= 0x39; c++) TCHAR[c] = 1;
+for (let c = 0x41; c <= 0x5a; c++) TCHAR[c] = TCHAR[c + 0x20] = 1;
 
-export function sniffHttpHead(buf: Buffer): HttpSniff {
+const isBlank = (c: number) => c === SP || c === HTAB;
+const isEol = (c: number) => c === CR || c === LF;
+
+/**
+ * `final`: no more bytes will come (the sniff budget ran out, or the client
+ * closed). An HTTP request line is then 'http' even without its headers.
+ */
+export function sniffHttpHead(buf: Buffer, final = false): HttpSniff {
   const head = buf.length > MAX_HEAD ? buf.subarray(0, MAX_HEAD) : buf;
   const n = head.length;
-  // at the bound no later byte will be looked at, so "incomplete" is final
   const capped = n >= MAX_HEAD;
-  // A request line that does not fit is refused by Node's parser too, and
-  // without its version and target there is nothing to report.
-  const shortLine = (): HttpSniff => (capped ? { kind: 'not-http' } : { kind: 'need-more' });
+  const more = (): HttpSniff => ({ kind: 'need-more' });
 
-  // Method: uppercase letters only, so binary, TLS (0x16) and banners such as
-  // "SSH-2.0-" fail on the first byte that cannot belong to one.
+  // leading empty lines are ignored by servers (RFC 9112 §2.2)
   let i = 0;
-  while (i < n && isUpper(head[i])) {
-    if (++i > MAX_METHOD) return { kind: 'not-http' };
+  while (i < n && isEol(head[i])) i++;
+  if (i === n) return capped ? { kind: 'not-http' } : more();
+
+  // method: a token, any case (nginx refuses lower case with a 400, Go takes it)
+  const methodStart = i;
+  while (i < n && TCHAR[head[i]]) {
+    if (++i - methodStart > MAX_METHOD) return { kind: 'not-http' };
   }
-  if (i === n) return { kind: 'need-more' };
-  if (i < 3 || head[i] !== SP) return { kind: 'not-http' };
-  const method = head.toString('latin1', 0, i);
+  if (i === n) return more();
+  if (i === methodStart || !isBlank(head[i])) return { kind: 'not-http' };
+  const method = head.toString('latin1', methodStart, i);
+  while (i < n && isBlank(head[i])) i++;
+  if (i === n) return more();
 
-  // Target: visible ASCII; bytes >= 0x80 are tolerated as raw UTF-8.
-  const targetStart = ++i;
-  while (i < n && head[i] > SP && head[i] !== 0x7f) i++;
-  if (i === n) return shortLine();
-  if (i === targetStart || head[i] !== SP) return { kind: 'not-http' };
-  const target = head.toString('utf8', targetStart, i);
-  i++;
+  // target: anything up to the next blank or line end; llhttp judges its bytes
+  const targetStart = i;
+  while (i < n && !isBlank(head[i]) && !isEol(head[i])) i++;
+  if (i === n) return more();
+  if (i === targetStart || isEol(head[i])) return { kind: 'not-http' }; // HTTP/0.9 or a two-word line: not HTTP/1.x
+  const target = head.toString('latin1', targetStart, i);
+  while (i < n && isBlank(head[i])) i++;
 
-  // "HTTP/1.0" or "HTTP/1.1", then CRLF; HTTP/0.9 and the HTTP/2 preface fail here.
-  for (let k = 0; k < VERSION_PREFIX.length; k++, i++) {
-    if (i === n) return shortLine();
-    if (head[i] !== VERSION_PREFIX.charCodeAt(k)) return { kind: 'not-http' };
+  // "HTTP/" in any case: a request line (a wrong case or version gets a 400 from the relay)
+  const versionStart = i;
+  for (let k = 0; k < 5; k++, i++) {
+    if (i === n) return more();
+    if ((head[i] | (k < 4 ? 0x20 : 0)) !== 'http/'.charCodeAt(k)) return { kind: 'not-http' };
   }
-  if (i === n) return shortLine();
-  const minor = head[i++];
-  if (minor !== 0x30 && minor !== 0x31) return { kind: 'not-http' };
-  const version = minor === 0x30 ? '1.0' : '1.1';
-  if (i === n) return shortLine();
-  if (head[i++] !== CR) return { kind: 'not-http' };
-  if (i === n) return shortLine();
-  if (head[i++] !== LF) return { kind: 'not-http' };
+  while (i < n && !isEol(head[i])) i++;
+  if (i === n) return more();
+  const version = head.toString('latin1', versionStart + 5, i).replace(/[ \t]+$/, '');
+  // the HTTP/2 connection preface (RFC 9113 §3.4) is not HTTP/1.x
+  if (method === 'PRI' && target === '*' && version === '2.0') return { kind: 'not-http' };
+  // a CR may still be followed by its LF
+  if (head[i] === CR && i + 1 === n && !final && !capped) return more();
+  i = lineEnd(head, i);
 
-  const { path, authority } = splitTarget(method, target);
-  const http = (headerHost: string | undefined): HttpSniff => {
-    const host = headerHost ?? (authority === undefined ? undefined : hostOf(authority));
-    const out: HttpSniff = { kind: 'http', method, path, version };
-    if (host !== undefined) out.host = host;
+  // an incomplete head (the budget is spent) is judged on what came: a missing Host may still have come
+  const http = (hosts: string[], complete: boolean): HttpSniff => {
+    const r = requestHost(method, target, hosts, complete && version !== '1.0' && version !== '0.9');
+    const out: HttpSniff = { kind: 'http', method, path: r.ok ? r.path : target, version };
+    if (r.ok && r.host !== undefined) out.host = r.host;
     return out;
   };
 
-  // Header lines until the blank line. The request line made this HTTP, so
-  // odd header lines are skipped rather than judged.
+  // header lines until the empty line: every Host value, to judge them as the relay will
+  const hosts: string[] = [];
   while (true) {
-    const eol = head.indexOf('\r\n', i, 'latin1');
-    if (eol < 0) return capped ? http(undefined) : { kind: 'need-more' };
-    if (eol === i) return http(undefined);
-    if (isHostLine(head, i, eol)) {
-      // the first Host header decides; nothing later in the head can change that
-      return http(hostOf(trimOws(head.toString('latin1', i + 5, eol))));
-    }
-    i = eol + 2;
+    let eol = i;
+    while (eol < n && head[eol] !== LF) eol++;
+    if (eol === n) return final || capped ? http(hosts, false) : more();
+    const end = eol > i && head[eol - 1] === CR ? eol - 1 : eol;
+    if (end === i) return http(hosts, true);
+    if (end - i >= 5 && head.toString('latin1', i, i + 5).toLowerCase() === 'host:') hosts.push(head.toString('latin1', i + 5, end));
+    i = eol + 1;
   }
 }
 
-/** "Host:" with any case and no space before the colon (RFC 9112 §5.1). */
-function isHostLine(b: Buffer, s: number, e: number): boolean {
-  return (
-    e - s >= 5 &&
-    (b[s] | 0x20) === 0x68 &&
-    (b[s + 1] | 0x20) === 0x6f &&
-    (b[s + 2] | 0x20) === 0x73 &&
-    (b[s + 3] | 0x20) === 0x74 &&
-    b[s + 4] === 0x3a
-  );
-}
-
-function trimOws(s: string): string {
-  return s.replace(/^[ \t]+|[ \t]+$/g, '');
-}
-
-/** The path to report and, for absolute-form and CONNECT targets, the authority in them. */
-function splitTarget(method: string, target: string): { path: string; authority?: string } {
-  // authority-form (RFC 9112 §3.2.3) names the host itself
-  if (method === 'CONNECT') return { path: target, authority: target };
-  const m = /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\/([^/?#]*)(.*)$/.exec(target);
-  if (m === null) return { path: target };
-  const rest = m[2];
-  const at = m[1].lastIndexOf('@');
-  return { path: rest === '' || rest[0] !== '/' ? `/${rest}` : rest, authority: m[1].slice(at + 1) };
-}
-
-const REG_NAME = /^[a-z0-9_-]{1,63}(\.[a-z0-9_-]{1,63})*$/;
-
-/** "name", "name:port", "[v6]" or "[v6]:port" to a lower-case host, or undefined. */
-function hostOf(value: string): string | undefined {
-  let host: string;
-  let rest: string;
-  if (value.startsWith('[')) {
-    const close = value.indexOf(']');
-    if (close < 0) return undefined;
-    host = value.slice(1, close).toLowerCase();
-    rest = value.slice(close + 1);
-    if (!isIPv6(host)) return undefined;
-  } else {
-    const colon = value.indexOf(':');
-    host = (colon < 0 ? value : value.slice(0, colon)).toLowerCase();
-    rest = colon < 0 ? '' : value.slice(colon);
-    // "example.com." names the same host as "example.com"
-    if (host.endsWith('.')) host = host.slice(0, -1);
-    if (host.length > 253 || !REG_NAME.test(host)) return undefined;
-  }
-  // the port may be empty (RFC 3986 §3.2.3)
-  if (rest !== '' && !/^:[0-9]{0,5}$/.test(rest)) return undefined;
-  return host;
+/** Index after the line end at i (CRLF, LF, or a bare CR as llhttp reads it). */
+function lineEnd(b: Buffer, i: number): number {
+  if (b[i] === CR && i + 1 < b.length && b[i + 1] === LF) return i + 2;
+  return i + 1;
 }

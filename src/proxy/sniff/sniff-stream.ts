@@ -2,18 +2,30 @@
 // request head, TLS ClientHello, or opaque TCP), then puts them back so the
 // upstream receives them unchanged. A short timeout keeps server-speaks-first
 // protocols (SSH, SMTP) from waiting on a client that says nothing.
+//
+// What cannot be told within the budget (time, bytes, or the client's FIN)
+// is 'unknown', never opaque TCP: a client that sends its request line slowly,
+// or a ClientHello that does not fit, must not walk past a name rule. Rules
+// can match 'unknown' (and 'tcp') to fail closed.
 import type { Duplex } from 'node:stream';
 import { sniffHttpHead } from './http-head.js';
 import { sniffTlsClientHello } from './tls-client-hello.js';
 
 export interface Sniffed {
-  protocol: 'http' | 'tls' | 'tcp';
+  /** tcp: read, and neither HTTP/1.x nor TLS; unknown: could not be told, or a TLS hello whose name cannot be read. */
+  protocol: 'http' | 'tls' | 'tcp' | 'unknown';
   /** Host header or SNI, lower case. */
   host?: string;
   alpn?: string[];
   method?: string;
   path?: string;
-  /** Why sniffing stopped: a verdict, the timeout, the client's FIN, or the bound. */
+  /** The HTTP/2 connection preface (h2c with prior knowledge): opaque, nothing in it is read. */
+  h2c?: true;
+  /** The ClientHello offers Encrypted Client Hello: the SNI is the outer, public name. */
+  ech?: true;
+  /** Why a TLS hello is unknown. */
+  unreadable?: string;
+  /** Why sniffing stopped: a verdict, the timeout, the client's FIN, the bound, or the server speaking first. */
   by: 'verdict' | 'timeout' | 'end' | 'limit' | 'aborted';
 }
 
@@ -21,14 +33,28 @@ export interface Sniffed {
 // a 16 KiB ClientHello plus its record headers still fits
 const SNIFF_LIMIT = 17 * 1024;
 
-export function classify(buf: Buffer): Sniffed | null {
-  if (buf.length === 0) return null;
+const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
+
+/**
+ * The verdict on the first bytes, or null while more could change it.
+ * `final`: no more bytes will come; what is still undecided is then unknown.
+ */
+export function classify(buf: Buffer, final = false): Sniffed | null {
+  if (buf.length === 0) return final ? { protocol: 'unknown', by: 'verdict' } : null;
   const tls = sniffTlsClientHello(buf);
-  if (tls.kind === 'tls') return { protocol: 'tls', host: tls.sni, alpn: tls.alpn, by: 'verdict' };
-  const http = sniffHttpHead(buf);
+  if (tls.kind === 'tls') {
+    const out: Sniffed = { protocol: 'tls', host: tls.sni, alpn: tls.alpn, by: 'verdict' };
+    if (tls.ech) out.ech = true;
+    return out;
+  }
+  if (tls.kind === 'unreadable') return { protocol: 'unknown', unreadable: tls.reason, by: 'verdict' };
+  const http = sniffHttpHead(buf, final);
   if (http.kind === 'http') return { protocol: 'http', host: http.host, method: http.method, path: http.path, by: 'verdict' };
-  if (tls.kind === 'not-tls' && http.kind === 'not-http') return { protocol: 'tcp', by: 'verdict' };
-  return null;
+  if (tls.kind === 'not-tls' && http.kind === 'not-http') {
+    const prefix = buf.length >= H2_PREFACE.length ? buf.subarray(0, H2_PREFACE.length) : null;
+    return prefix && prefix.equals(H2_PREFACE) ? { protocol: 'tcp', h2c: true, by: 'verdict' } : { protocol: 'tcp', by: 'verdict' };
+  }
+  return final ? { protocol: 'unknown', by: 'verdict' } : null;
 }
 
 /**
@@ -52,9 +78,10 @@ export function sniffStream(client: Duplex, timeoutMs: number, abort?: AbortSign
       if (length > 0 && !client.destroyed) client.unshift(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, length));
       resolve(result);
     };
+    // the budget is spent: decide on what came, undecided means unknown
     const verdictOr = (by: Sniffed['by']): Sniffed => {
       const all = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, length);
-      return classify(all) ?? { protocol: 'tcp', by };
+      return { ...classify(all, true)!, by };
     };
     const onReadable = () => {
       // read(n) of exactly what is buffered never triggers 'end' (read() would),
@@ -71,13 +98,14 @@ export function sniffStream(client: Duplex, timeoutMs: number, abort?: AbortSign
       }
       const verdict = classify(all);
       if (verdict) return finish(verdict);
-      if (length >= SNIFF_LIMIT) return finish({ protocol: 'tcp', by: 'limit' });
+      if (length >= SNIFF_LIMIT) return finish(verdictOr('limit'));
       if (sawEof()) finish(verdictOr('end'));
     };
     // Node has no public "EOF seen, 'end' not yet emitted" flag
     const sawEof = () => (client as unknown as { _readableState?: { ended?: boolean } })._readableState?.ended === true;
-    const onError = () => finish({ protocol: 'tcp', by: 'end' });
-    const onAbort = () => finish(verdictOr('aborted'));
+    const onError = () => finish({ protocol: 'unknown', by: 'end' });
+    // the server spoke first: HTTP and TLS servers never do, so a silent client is plain TCP
+    const onAbort = () => finish(length === 0 ? { protocol: 'tcp', by: 'aborted' } : verdictOr('aborted'));
     const timer = setTimeout(() => finish(verdictOr('timeout')), timeoutMs);
     client.on('readable', onReadable);
     client.on('error', onError);

@@ -43,10 +43,28 @@ export interface UdpSessionOptions {
    */
   resolveTarget?: (dst: number, dstText: string) => Promise<string | null> | string | null;
   /**
-   * The rules' say on a new flow: a reject is answered with port unreachable
-   * (UDP's RST), per datagram, without opening a socket. Absent: all admitted.
+   * The rules' say on a new flow, from its first datagram's payload (a view,
+   * valid during the call): a reject is answered with port unreachable (UDP's
+   * RST), per datagram, without opening a socket. Or "not yet" (a QUIC hello
+   * spanning datagrams): the flow's datagrams are then held, no socket opened,
+   * and each next payload is handed to `next` until it decides; `next(null)`
+   * must decide (the hold is full, or admitMs passed). Absent: all admitted.
    */
-  admit?: (flow: UdpFlowKey) => { rule: string; action: string };
+  admit?: (flow: UdpFlowKey, payload: Buffer) => AdmitVerdict | AdmitPending;
+  /** How long a flow may wait undecided, ms (checked by sweep). */
+  admitMs: number;
+}
+
+export interface AdmitVerdict {
+  rule: string;
+  action: string;
+  /** What the flow was found to be, and its name (a QUIC SNI), for its log line. */
+  proto?: string;
+  sni?: string;
+}
+
+export interface AdmitPending {
+  next(payload: Buffer | null): AdmitVerdict | undefined;
 }
 
 export const DEFAULT_UDP_OPTIONS: UdpSessionOptions = {
@@ -55,6 +73,7 @@ export const DEFAULT_UDP_OPTIONS: UdpSessionOptions = {
   maxFlows: 4096,
   blockQuic: false,
   maxPending: 16,
+  admitMs: 1000,
 };
 
 export interface UdpCounters {
@@ -75,6 +94,8 @@ export interface UdpFlowEnd {
   end: string;
   rule: string;
   action: string;
+  proto?: string;
+  sni?: string;
 }
 
 class UdpFlow implements UdpFlowKey {
@@ -87,6 +108,9 @@ class UdpFlow implements UdpFlowKey {
   down = 0;
   rule = 'default';
   action = 'direct';
+  /** Set while the rules wait for more of the flow; no socket yet. */
+  deciding: AdmitPending | null = null;
+  verdict: AdmitVerdict | null = null;
   constructor(
     readonly clientIp: number,
     readonly serverIp: number,
@@ -132,23 +156,27 @@ export class UdpSessions {
       return;
     }
     let flow = this.flows.get4(src, dst, sport, dport);
+    let verdict: AdmitVerdict | undefined;
     if (flow === undefined) {
       if (this.flows.size >= this.opts.maxFlows) {
         this.counters.udpDropped++;
         return;
       }
-      const verdict = this.opts.admit?.({ clientIp: src, serverIp: dst, clientPort: sport, serverPort: dport });
-      if (verdict?.action === 'reject') {
+      const r = this.opts.admit?.({ clientIp: src, serverIp: dst, clientPort: sport, serverPort: dport }, buf.subarray(off, off + len));
+      if (r && 'next' in r) {
+        flow = this.open(src, dst, sport, dport, now, false);
+        flow.deciding = r;
+      } else if (r?.action === 'reject') {
         this.counters.udpDropped++;
         this.counters.udpUnreachable++;
         this.out.sendPortUnreachable({ clientIp: src, serverIp: dst, clientPort: sport, serverPort: dport });
         return;
+      } else {
+        flow = this.open(src, dst, sport, dport, now, true);
+        if (r) this.note(flow, r);
       }
-      flow = this.open(src, dst, sport, dport, now);
-      if (verdict) {
-        flow.rule = verdict.rule;
-        flow.action = verdict.action;
-      }
+    } else if (flow.deciding) {
+      verdict = flow.deciding.next(buf.subarray(off, off + len)) ?? (flow.pending.length + 1 >= this.opts.maxPending ? flow.deciding.next(null) : undefined);
     }
     flow.lastActive = now;
     const copy = Buffer.allocUnsafe(len); // the kernel may keep it until the send completes
@@ -161,18 +189,44 @@ export class UdpSessions {
     } else {
       this.counters.udpDropped++;
     }
+    if (verdict) this.admitted(flow, verdict);
   }
 
-  private open(src: number, dst: number, sport: number, dport: number, now: number): UdpFlow {
+  /** An undecided flow is decided: rejected (port unreachable, no socket ever), or relayed with what it held. */
+  private admitted(flow: UdpFlow, v: AdmitVerdict): void {
+    flow.deciding = null;
+    this.note(flow, v);
+    if (v.action !== 'reject') return this.connect(flow);
+    this.counters.udpDropped += flow.pending.length;
+    this.counters.udpUnreachable++;
+    flow.pending = [];
+    this.out.sendPortUnreachable(flow);
+    this.close(flow, 'rejected');
+  }
+
+  private note(flow: UdpFlow, v: AdmitVerdict): void {
+    flow.rule = v.rule;
+    flow.action = v.action;
+    flow.verdict = v;
+  }
+
+  private open(src: number, dst: number, sport: number, dport: number, now: number, connect: boolean): UdpFlow {
     const flow = new UdpFlow(src, dst, sport, dport, now);
     this.flows.set4(src, dst, sport, dport, flow);
     this.counters.udpFlows++;
     this.counters.udpFlowsTotal++;
-    const v6 = isIp6Id(src);
-    if (v6) {
+    if (isIp6Id(src)) {
       this.ip6!.acquire(src);
       this.ip6!.acquire(dst);
     }
+    if (connect) this.connect(flow);
+    return flow;
+  }
+
+  /** Opens the flow's socket: bound, connected to the real destination, then what was held is sent. */
+  private connect(flow: UdpFlow): void {
+    const { serverIp: dst, serverPort: dport } = flow;
+    const v6 = isIp6Id(flow.clientIp);
     const sock = dgram.createSocket({ type: v6 ? 'udp6' : 'udp4' });
     flow.socket = sock;
     sock.on('error', (err: NodeJS.ErrnoException) => {
@@ -219,7 +273,6 @@ export class UdpSessions {
         flow.pending = [];
       });
     });
-    return flow;
   }
 
   /** Expires idle flows; cheap to call often (works at most once a second). */
@@ -227,11 +280,15 @@ export class UdpSessions {
     if (now - this.lastSweep < 1000) return;
     this.lastSweep = now;
     const expired: UdpFlow[] = [];
+    const overdue: UdpFlow[] = [];
     this.flows.forEach((f) => {
       const idle = f.serverPort === 53 ? this.opts.dnsIdleMs : this.opts.idleMs;
       if (now - f.lastActive >= idle) expired.push(f);
+      else if (f.deciding && now - f.started >= this.opts.admitMs) overdue.push(f);
     });
     for (const f of expired) this.close(f, 'idle');
+    // the rules waited long enough for more of these flows: they decide on what came
+    for (const f of overdue) if (f.deciding && !f.closed) this.admitted(f, f.deciding.next(null) ?? { rule: f.rule, action: 'reject' });
   }
 
   closeAll(): void {
@@ -265,6 +322,8 @@ export class UdpSessions {
       end,
       rule: flow.rule,
       action: flow.action,
+      ...(flow.verdict?.proto !== undefined ? { proto: flow.verdict.proto } : {}),
+      ...(flow.verdict?.sni !== undefined ? { sni: flow.verdict.sni } : {}),
     });
   }
 }

@@ -40,6 +40,16 @@ t.test('check-config: exit 0 with the example, 2 naming the field with a bad one
   const bad = tunsteer('check-config', f);
   t.equal(bad.status, 2);
   t.match(bad.stderr, /rules\[0\]\.upstream: unknown upstream "x"/);
+  // a secret that is set but would split the header: refused, not a warning
+  const sf = join(dir, 'split.yaml');
+  writeFileSync(sf, 'rules: [{ domain: a.example, action: set-header, header: Authorization, value_env: TOK }]');
+  const split = spawnSync(process.execPath, ['--import', 'tsx', MAIN, 'check-config', sf], {
+    encoding: 'utf8',
+    env: { ...process.env, TOK: 'Bearer x\r\nX-Evil: 1' },
+  });
+  t.equal(split.status, 2, split.stdout);
+  t.match(split.stderr, /rules\[0\]\.value_env: the value of environment variable TOK holds CR/);
+  t.notMatch(split.stderr, /Bearer x/, 'the value itself is not printed');
 });
 
 t.test('a usage error found once up runs exits 2 too', async (t) => {

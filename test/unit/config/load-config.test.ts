@@ -67,7 +67,17 @@ const BAD: [string, string, RegExp][] = [
   ['rules: [{ port: 70000, action: direct }]', 'rules[0].port', /./],
   ['rules: [{ port: "90-80", action: direct }]', 'rules[0].port', /./],
   ['rules: [{ cidr: 10.0.0.1/8, action: direct }]', 'rules[0].cidr', /CIDR/],
-  ['rules: [{ protocol: quic, action: direct }]', 'rules[0].protocol', /./],
+  ['rules: [{ protocol: sctp, action: direct }]', 'rules[0].protocol', /./],
+  ['rules: [{ domain: a.example, action: set-header, header: Host, value_env: T }]', 'rules[0].header', /frames or routes/],
+  ['rules: [{ domain: a.example, action: remove-header, header: Transfer_Encoding }]', 'rules[0].header', /frames or routes/],
+  ['rules: [{ domain: a.example, action: remove-header, header: "X:Y" }]', 'rules[0].header', /token/],
+  ['rules: [{ cidr: 203.0.113.0/24, action: set-header, header: X-Key, value_env: T, upstream_tls: true }]', 'rules[0].upstream_tls', /needs domain/],
+  ['rules: [{ domain: a.example, action: direct, upstream_tls: true }]', 'rules[0].upstream_tls', /only action "set-header"/],
+  ['rules: [{ domain: a.example, action: set-header, header: X-Key, value_env: T, upstream_tls: { port: 0 } }]', 'rules[0].upstream_tls', /./],
+  ['upstreams: { u: { type: http, address: "127.0.0.1:3128", username: "a\\r\\nX-Evil: 1" } }', 'upstreams.u.username', /CR at position 1/],
+  ['upstreams: { u: { type: socks5, address: "127.0.0.1:1080", username: "a\\u0000b" } }', 'upstreams.u.username', /NUL/],
+  ['upstreams: { u: { type: http, address: "127.0.0.1:3128", username: "a:b" } }', 'upstreams.u.username', /RFC 7617/],
+  ['fake_ip_hold_ms: 10', 'fake_ip_hold_ms', /./],
   ['rules: [{ domian: a.example, action: direct }]', 'rules[0].domian', /unknown field/],
   ['limits: { max_connections: 0 }', 'limits.max_connections', /./],
   ['tun: { mtu: 100000 }', 'tun.mtu', /./],
@@ -76,6 +86,28 @@ const BAD: [string, string, RegExp][] = [
   ['surprise: 1', 'surprise', /unknown field/],
   ['rules: [ {', '', /not valid YAML/],
 ];
+
+t.test('secrets that cannot go on the wire are refused at start, naming the field; one trailing newline of a file is trimmed', async (t) => {
+  const env = (v: string) => ({ TOK: v });
+  const c = readConfig(file('rules: [{ domain: a.example, action: set-header, header: Authorization, value_env: TOK }]'));
+  t.throws(() => policyFromConfig(c, env('Bearer x\r\nX-Evil: 1')), /rules\[0\]\.value_env: the value of environment variable TOK holds CR at position 8/);
+  t.throws(() => policyFromConfig(c, env('Bearer x\n')), /holds LF/, 'an environment value is taken as it is');
+  t.throws(() => policyFromConfig(c, env('a\u0000b')), /holds NUL/);
+  t.throws(() => policyFromConfig(c, env('a\u0007b')), /control 0x07/);
+  t.throws(() => policyFromConfig(c, env('a\u007fb')), /control 0x7f/);
+  t.doesNotThrow(() => policyFromConfig(c, env('Bearer a\tb \xe9')), 'tab, space and obs-text are allowed');
+  for (const [text, ok] of [['tok\n', true], ['tok\r\n', true], ['tok', true], ['Bearer x\r\nX-Evil: 1\r\n', false], ['tok\n\n', false]] as const) {
+    const f = join(dir, `secret${n++}`);
+    writeFileSync(f, text);
+    const cf = readConfig(file(`rules: [{ domain: a.example, action: set-header, header: X-Key, value_file: ${f} }]`));
+    if (ok) t.equal(policyFromConfig(cf, {}).peek({ hostname: 'a.example', protocol: 'http', dstAddress: '192.0.2.1', dstPort: 80, srcAddress: '10.0.0.2' }).edits[0].op, 'set', JSON.stringify(text));
+    else t.throws(() => policyFromConfig(cf, {}), new RegExp(`rules\\[0\\]\\.value_file: the value of ${f} holds`), JSON.stringify(text));
+  }
+  const u = readConfig(file('upstreams: { s: { type: socks5, address: "127.0.0.1:1080", username: u, password_env: PW } }'));
+  t.throws(() => policyFromConfig(u, { PW: 'a\r\nb' }), /upstreams\.s\.password_env: .*holds CR/);
+  t.throws(() => policyFromConfig(u, { PW: 'x'.repeat(256) }), /upstreams\.s\.password_env: .*1 to 255 bytes/);
+  t.doesNotThrow(() => policyFromConfig(u, { PW: 'x'.repeat(255) }));
+});
 
 t.test('every bad config is rejected with its field named', async (t) => {
   for (const [text, field, why] of BAD) {

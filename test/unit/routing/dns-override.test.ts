@@ -149,3 +149,19 @@ t.test('an upstream that never answers gives SERVFAIL after the timeout', async 
   t.equal(r.rcode, 'SERVFAIL');
   t.equal(d.counters.servfail, 1);
 });
+
+t.test('forwarded answers are told to whoever checks destinations: what the gateway told a client', async (t) => {
+  const learned: [string, string[], number][] = [];
+  const d = new DnsOverride({ ...dns.opts, onAnswer: (n, a, ttl) => learned.push([n, a, ttl]) });
+  await d.answer(query('known.test', 'A', 5));
+  await d.answer(query('nowhere.test'));
+  t.same(learned, [['known.test', ['192.0.2.55'], 60]], 'the addresses and TTL of an answer; nothing for NXDOMAIN');
+});
+
+t.test('a full pool whose mappings are all held answers SERVFAIL, counted', async (t) => {
+  const pool = new FakeIpPool({ cidr: '198.18.0.0/29', reserved: 1, holdMs: 60_000 });
+  const d = new DnsOverride({ ...dns.opts, pool });
+  for (let i = 0; i < pool.capacity; i++) t.equal(dnsPacket.decode((await d.answer(query(`n${i}.corp.example`)))!).rcode, 'NOERROR');
+  t.equal(dnsPacket.decode((await d.answer(query('late.corp.example')))!).rcode, 'SERVFAIL');
+  t.same(pool.counters, { recycled: 0, exhausted: 1 });
+});

@@ -34,7 +34,7 @@ t.test('the same name keeps its address; addresses come from the pool, past the 
 
 t.test('a full pool recycles the least recently used idle mapping, never a live one', async (t) => {
   const live = new Set<number>();
-  const p = new FakeIpPool({ cidr: '198.18.0.0/29', reserved: 1 }, (ip) => live.has(ip));
+  const p = new FakeIpPool({ cidr: '198.18.0.0/29', reserved: 1, holdMs: 0 }, (ip) => live.has(ip));
   t.equal(p.capacity, 6);
   const ips = ['a', 'b', 'c', 'd', 'e', 'f'].map((n) => p.assign(`${n}.test`)!);
   t.equal(new Set(ips).size, 6);
@@ -62,4 +62,43 @@ t.test('mappings survive save and load (a restart)', async (t) => {
   t.equal(q.nameOf(b), 'two.test');
   const c = q.assign('three.test')!;
   t.notOk(c === a || c === b, 'new names do not collide with loaded ones');
+});
+
+t.test('a mapping is held after its last answer and its last connection: a client holding the answer never reaches another name', async (t) => {
+  let now = 0;
+  const live = new Set<number>();
+  const p = new FakeIpPool({ cidr: '198.18.0.0/28', reserved: 4, holdMs: 60_000 }, (ip) => live.has(ip), () => now);
+  t.equal(p.capacity, 11);
+  const a = p.assign('a.example.test')!;
+  for (let i = 1; i <= 10; i++) p.assign(`n${i}.example.test`);
+  now = 30_000;
+  t.equal(p.assign('n11.example.test'), null, 'full, and every mapping answered within the hold: no address (SERVFAIL)');
+  t.equal(p.counters.exhausted, 1);
+  t.equal(p.nameOf(a), 'a.example.test', 'a still holds its address');
+  // a's answer is 30 s old, but a connection now renews its hold; n1's does not
+  now = 61_000;
+  live.add(a);
+  const n11 = p.assign('n11.example.test')!;
+  t.not(n11, a, 'a has a connection: never recycled');
+  t.equal(p.counters.recycled, 1, 'n1 (held until 60 s) was recycled');
+  t.equal(p.nameOf(n11), 'n11.example.test');
+  live.delete(a);
+  p.touch(a); // its connection ended at 61 s
+  now = 100_000;
+  t.equal(p.assign('n12.example.test') !== a, true, 'a is held for 60 s after its last connection ended');
+  now = 200_000;
+  const again = p.assign('a.example.test');
+  t.equal(again, a, 'a name keeps its address while it is mapped');
+  t.same(p.counters, { recycled: 2, exhausted: 1 });
+});
+
+t.test('loaded mappings are held from the start: clients may hold answers from before the restart', async (t) => {
+  let now = 5_000_000;
+  const p = new FakeIpPool({ cidr: '198.18.0.0/29', reserved: 1, holdMs: 60_000 }, undefined, () => now);
+  const saved = ['a', 'b', 'c', 'd', 'e', 'f'].map((n) => [`${n}.test`, ipv4ToString(p.assign(`${n}.test`)!)] as [string, string]);
+  const q = new FakeIpPool({ cidr: '198.18.0.0/29', reserved: 1, holdMs: 60_000 }, undefined, () => now);
+  q.load(saved);
+  t.equal(q.assign('g.test'), null);
+  now += 60_001;
+  t.not(q.assign('g.test'), null);
 });

@@ -41,7 +41,7 @@ t.test('a custom IPv6 pool, and none', async (t) => {
 
 t.test('recycling frees both addresses; liveness is asked by index', async (t) => {
   const live = new Set<number>();
-  const p = new FakeIpPool({ cidr: '198.18.0.0/29', reserved: 1 }, (ip) => live.has(ip));
+  const p = new FakeIpPool({ cidr: '198.18.0.0/29', reserved: 1, holdMs: 0 }, (ip) => live.has(ip));
   const names = ['a', 'b', 'c', 'd', 'e', 'f'].map((n) => `${n}.test`);
   const v6 = names.map((n) => p.assign6(n)!);
   live.add(p.fromV6(v6[0])!); // a connection to a's IPv6 fake keeps a

@@ -80,3 +80,47 @@ t.test('idle flows expire and log their rule', async (t) => {
   t.equal(h.u.size, 0);
   t.match(h.ended, [{ end: 'idle', rule: 'rules[3]', action: 'direct' }]);
 });
+
+t.test('a flow the rules cannot decide yet: its datagrams are held, no socket, until they decide', async (t) => {
+  const port = await echoServer(t);
+  // decides on the third datagram: direct for "go", reject for "no"
+  const admit = () => {
+    let seen = '';
+    const step = (p: Buffer | null) => {
+      seen += p === null ? '|end' : p.toString();
+      if (seen.includes('go')) return { rule: 'r0', action: 'direct', proto: 'quic', sni: 'a.example' };
+      if (seen.includes('no') || p === null) return { rule: 'r1', action: 'reject' };
+      return undefined;
+    };
+    return (_f: UdpFlowKey, p: Buffer) => step(p) ?? { next: step };
+  };
+  const h = harness({ idleMs: 60_000, admitMs: 1000, admit: admit() });
+  h.send(41001, port, 'one,');
+  h.send(41001, port, 'two,');
+  t.equal(h.u.size, 1, 'one flow, undecided');
+  await new Promise((r) => setTimeout(r, 100));
+  t.same(h.replies, [], 'nothing sent while undecided');
+  h.send(41001, port, 'go');
+  t.ok(await until(() => h.replies.length === 3), 'decided: everything held goes, in order');
+  t.same(h.replies.map((r) => r.data), ['one,', 'two,', 'go']);
+  h.u.closeAll();
+  t.match(h.ended[0], { rule: 'r0', action: 'direct', proto: 'quic', sni: 'a.example' }, 'the log line says what the flow was');
+
+  const r = harness({ idleMs: 60_000, admit: admit() });
+  r.send(41002, port, 'x,');
+  r.send(41002, port, 'no');
+  t.equal(r.unreachable.length, 1, 'a reject after holding: port unreachable');
+  t.equal(r.u.size, 0);
+  t.match(r.ended[0], { end: 'rejected', rule: 'r1' });
+
+  const s = harness({ idleMs: 60_000, admitMs: 1000, admit: admit() });
+  s.send(41003, port, 'quiet');
+  s.advance(1500);
+  s.u.sweep(1500);
+  t.equal(s.unreachable.length, 1, 'past admitMs the rules decide on what came');
+  t.equal(s.u.size, 0);
+
+  const full = harness({ idleMs: 60_000, maxPending: 4, admit: admit() });
+  for (let i = 0; i < 4; i++) full.send(41004, port, `d${i},`);
+  t.equal(full.unreachable.length, 1, 'the hold full: decided with what came');
+});

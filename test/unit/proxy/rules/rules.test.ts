@@ -178,8 +178,20 @@ t.test('protocol', async (t) => {
   expectMatches(t, rules({ protocol: ['http', 'udp'] }), [
     [{ protocol: 'http' }, 0],
     [{ protocol: 'udp' }, 0],
+    [{ protocol: 'quic' }, 0],
+    [{ protocol: 'unknown', transport: 'udp' }, 0],
+    [{ protocol: 'unknown' }, undefined],
     [{ protocol: 'tls' }, undefined],
     [{ protocol: 'tcp' }, undefined],
+  ]);
+  expectMatches(t, rules({ protocol: ['unknown'], port: [80, 443].map((p) => ({ from: p, to: p })) }, { protocol: ['quic'] }), [
+    [{ protocol: 'unknown', dstPort: 443 }, 0],
+    [{ protocol: 'unknown', transport: 'udp', dstPort: 443 }, 0],
+    [{ protocol: 'unknown', dstPort: 22 }, undefined],
+    [{ protocol: 'tls', dstPort: 443 }, undefined],
+    [{ protocol: 'quic', dstPort: 443 }, 1],
+    [{ protocol: 'quic', dstPort: 8443 }, 1],
+    [{ protocol: 'udp', dstPort: 8443 }, undefined],
   ]);
 });
 
@@ -259,7 +271,7 @@ const ADDRESSES = [
   '::ffff:10.1.2.3', '::ffff:8.8.8.8', 'fe80::1', '::1', 'not-an-ip',
 ];
 const PORTS = [22, 53, 80, 443, 8080, 8443, 9000];
-const PROTOCOLS: SniffedProtocol[] = ['http', 'tls', 'tcp', 'udp'];
+const PROTOCOLS: SniffedProtocol[] = ['http', 'tls', 'tcp', 'udp', 'quic', 'unknown'];
 
 // Each key is absent most of the time, so that a rule has one or two keys and often matches.
 const key = <T>(arb: fc.Arbitrary<T>) =>
@@ -291,6 +303,7 @@ const hostname = fc.option(
 const matchInput: fc.Arbitrary<MatchInput> = fc.record({
   hostname,
   protocol: fc.constantFrom(...PROTOCOLS),
+  transport: fc.constantFrom(undefined, 'tcp' as const, 'udp' as const),
   dstAddress: fc.constantFrom(...ADDRESSES),
   dstPort: fc.oneof(fc.constantFrom(...PORTS), fc.integer({ min: 1, max: 65535 })),
   srcAddress: fc.constantFrom(...ADDRESSES),

@@ -36,7 +36,7 @@ t.test('garbage and mutated hellos never throw', async (t) => {
   const h = await captureClientHello({ servername: 'fuzz.example', ALPNProtocols: ['h2'] });
   const rnd = prng(7);
   const next = () => (rnd() * 2 ** 32) >>> 0;
-  const kinds = new Set(['tls', 'need-more', 'not-tls']);
+  const kinds = new Set(['tls', 'need-more', 'not-tls', 'unreadable']);
   const hkinds = new Set(['http', 'need-more', 'not-http']);
   let bad = 0;
   for (let i = 0; i < 50_000; i++) {
@@ -56,19 +56,19 @@ t.test('garbage and mutated hellos never throw', async (t) => {
 t.test('HTTP heads', async (t) => {
   const b = (s: string) => Buffer.from(s, 'latin1');
   t.same(sniffHttpHead(b('GET /a?b=1 HTTP/1.1\r\nAccept: */*\r\nHost: Example.COM\r\n\r\n')), { kind: 'http', method: 'GET', path: '/a?b=1', host: 'example.com', version: '1.1' });
-  t.match(sniffHttpHead(b('POST / HTTP/1.1\r\nhost: a.example:8080\r\n')), { kind: 'http', host: 'a.example' }, 'decided once Host is complete');
+  t.match(sniffHttpHead(b('POST / HTTP/1.1\r\nhost: a.example:8080\r\n\r\n')), { kind: 'http', host: 'a.example' }, 'decided once the head is complete');
   t.match(sniffHttpHead(b('GET / HTTP/1.1\r\nHost: [2001:db8::1]:80\r\n\r\n')), { host: '2001:db8::1' });
-  t.match(sniffHttpHead(b('GET http://abs.example:81/x HTTP/1.1\r\n\r\n')), { kind: 'http', host: 'abs.example' });
+  t.match(sniffHttpHead(b('GET http://abs.example:81/x HTTP/1.1\r\nHost: other.example\r\n\r\n')), { kind: 'http', host: 'abs.example' });
   t.match(sniffHttpHead(b('GET / HTTP/1.0\r\n\r\n')), { kind: 'http', host: undefined, version: '1.0' });
   t.equal(sniffHttpHead(b('SSH-2.0-OpenSSH_9.2\r\n')).kind, 'not-http');
   t.equal(sniffHttpHead(b('\x16\x03\x01\x02\x00')).kind, 'not-http');
-  t.equal(sniffHttpHead(b('get / HTTP/1.1\r\n')).kind, 'not-http');
-  t.equal(sniffHttpHead(b('GET / HTTP/2.0\r\n')).kind, 'not-http');
+  t.equal(sniffHttpHead(b('get / HTTP/1.1\r\n\r\n')).kind, 'http', 'a lower-case method is HTTP to a server that takes it: the relay answers 400');
+  t.equal(sniffHttpHead(b('PRI * HTTP/2.0\r\n')).kind, 'not-http');
   t.equal(sniffHttpHead(b('GET / HTTP/1.1\r\nAccept: x\r\n')).kind, 'need-more');
   const req = b('PUT /up HTTP/1.1\r\nUser-Agent: t\r\nHost: one.example\r\n\r\n');
   let early = 0;
-  for (let i = 1; i < req.indexOf('Host') + 18; i++) if (sniffHttpHead(req.subarray(0, i)).kind !== 'need-more') early++;
-  t.equal(early, 0, 'byte by byte: undecided until the Host line ends');
+  for (let i = 1; i < req.length; i++) if (sniffHttpHead(req.subarray(0, i)).kind !== 'need-more') early++;
+  t.equal(early, 0, 'byte by byte: undecided until the head ends');
   t.match(sniffHttpHead(req), { kind: 'http', method: 'PUT', host: 'one.example' });
 });
 
@@ -80,7 +80,7 @@ t.test('sniffStream puts the bytes back, and stops on timeout or when the server
   t.equal(String(s1.read()), 'GET / HTTP/1.1\r\nHost: back.example\r\n\r\n', 'the same bytes are read next');
 
   const s2 = new PassThrough();
-  s2.write('SSH-');
+  s2.write('SSH-2.0-OpenSSH_9.6\r\n');
   const t0 = Date.now();
   const r2 = await sniffStream(s2, 100);
   t.match(r2, { protocol: 'tcp', by: 'verdict' }, 'a banner is opaque at once');
@@ -88,18 +88,45 @@ t.test('sniffStream puts the bytes back, and stops on timeout or when the server
 
   const s3 = new PassThrough();
   const r3 = await sniffStream(s3, 80);
-  t.match(r3, { protocol: 'tcp', by: 'timeout' });
+  t.match(r3, { protocol: 'unknown', by: 'timeout' }, 'a silent client is unknown, not opaque: rules can refuse it');
 
   const s4 = new PassThrough();
   const ac = new AbortController();
   setTimeout(() => ac.abort(), 10);
-  t.match(await sniffStream(s4, 5000, ac.signal), { protocol: 'tcp', by: 'aborted' });
+  t.match(await sniffStream(s4, 5000, ac.signal), { protocol: 'tcp', by: 'aborted' }, 'the server spoke first: not HTTP, not TLS');
 
   const s5 = new PassThrough();
   s5.end('GE');
   const r5 = await sniffStream(s5, 1000);
-  t.match(r5, { protocol: 'tcp', by: 'end' });
+  t.match(r5, { protocol: 'unknown', by: 'end' });
   const rest: Buffer[] = [];
   for await (const c of s5) rest.push(c as Buffer);
   t.equal(Buffer.concat(rest).toString(), 'GE', 'bytes before a FIN still arrive, then the end');
+});
+
+t.test('what the budget leaves undecided is unknown, never opaque TCP', async (t) => {
+  // a request line sent slowly: the name rule must not be walked around by waiting
+  const slow = new PassThrough();
+  slow.write('GET / HT');
+  t.match(await sniffStream(slow, 60), { protocol: 'unknown', by: 'timeout' });
+  // the request line is in, the headers are not: HTTP (the relay reads the rest, request by request)
+  const head = new PassThrough();
+  head.write('GET / HTTP/1.1\r\nHost: slow.example\r\nX-A: ');
+  t.match(await sniffStream(head, 60), { protocol: 'http', host: 'slow.example', by: 'timeout' });
+  // a ClientHello cut short
+  const hello = await captureClientHello({ servername: 'cut.example' });
+  const cut = new PassThrough();
+  cut.write(hello.subarray(0, 40));
+  t.match(await sniffStream(cut, 60), { protocol: 'unknown', by: 'timeout' });
+  // a hello whose name cannot be read is unknown at once
+  const bad = Buffer.from(hello);
+  const at = bad.indexOf(Buffer.from('cut.example'));
+  bad[at + 3] = 0x20;
+  const u = new PassThrough();
+  u.write(bad);
+  t.match(await sniffStream(u, 1000), { protocol: 'unknown', by: 'verdict', unreadable: 'server name is not a DNS name' });
+  // the HTTP/2 preface (h2c with prior knowledge): opaque, and said so
+  const h2 = new PassThrough();
+  h2.write('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
+  t.match(await sniffStream(h2, 1000), { protocol: 'tcp', h2c: true, by: 'verdict' });
 });

@@ -81,14 +81,15 @@ function extensionTypes(rec: Buffer): number[] {
   return types;
 }
 
-const KINDS = new Set(['tls', 'need-more', 'not-tls']);
+const KINDS = new Set(['tls', 'need-more', 'not-tls', 'unreadable']);
 const HOST_RE = /^[a-z0-9_-]{1,63}(\.[a-z0-9_-]{1,63})*$/;
 /** Why a result is not well-formed, or '' when it is. */
 function shapeError(r: TlsSniff): string {
   if (!KINDS.has(r.kind)) return `kind ${String(r.kind)}`;
   const keys = Object.keys(r);
+  if (r.kind === 'unreadable') return keys.length === 2 && typeof r.reason === 'string' ? '' : `bad unreadable ${keys}`;
   if (r.kind !== 'tls') return keys.length === 1 ? '' : `extra keys ${keys}`;
-  if (keys.some((k) => k !== 'kind' && k !== 'sni' && k !== 'alpn')) return `extra keys ${keys}`;
+  if (keys.some((k) => k !== 'kind' && k !== 'sni' && k !== 'alpn' && k !== 'ech')) return `extra keys ${keys}`;
   if (r.sni !== undefined && (!HOST_RE.test(r.sni) || r.sni.length > 253)) return `bad sni ${JSON.stringify(r.sni)}`;
   if (r.alpn !== undefined) {
     if (!Array.isArray(r.alpn) || r.alpn.length === 0) return 'empty alpn';
@@ -160,6 +161,29 @@ t.test('a hello split over several handshake records', async (t) => {
   t.equal(sniffTlsClientHello(ones.subarray(0, ones.length - 1)).kind, 'need-more');
 });
 
+t.test('what OpenSSL (nginx) takes, tried with raw bytes, is read the same', async (t) => {
+  // each of these got a ServerHello from nginx (see test/e2e/evasion.test.ts); before, each was "not TLS" here and passed opaque
+  const want = { kind: 'tls', sni: 'api.example.com', alpn: ['h2', 'http/1.1'] };
+  const mut = (f: (c: Buffer) => void) => {
+    const c = Buffer.from(real.apiH2);
+    f(c);
+    return c;
+  };
+  const hs = fragmentOf(real.apiH2);
+  const cases: [string, Buffer][] = [
+    ['record version 3.0', mut((c) => (c[2] = 0))],
+    ['record version 3.9', mut((c) => (c[2] = 9))],
+    ['legacy_version 3.9', mut((c) => (c[10] = 9))],
+    ['legacy_version 4.3', mut((c) => ((c[9] = 4), (c[10] = 3)))],
+    ['an empty handshake record first', Buffer.concat([record(Buffer.alloc(0)), real.apiH2])],
+    ['three records', records(hs, [50, 50])],
+    ['three records, split inside the SNI', records(hs, [hs.indexOf(Buffer.from('api.example')) + 3, 7])],
+  ];
+  for (const [name, b] of cases) t.strictSame(sniffTlsClientHello(b), want, name);
+  const upper = await captureClientHello({ servername: 'API.EXAMPLE.COM.' });
+  t.match(sniffTlsClientHello(upper), { kind: 'tls', sni: 'api.example.com' }, 'upper case and a trailing dot: the same name');
+});
+
 t.test('bytes after the hello do not matter', async (t) => {
   const want = sniffTlsClientHello(real.apiH2);
   // middlebox-compat ChangeCipherSpec and 0-RTT application data may follow at once
@@ -185,19 +209,20 @@ t.test('record header and first bytes', async (t) => {
     ['alert record', [0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x28], 'not-tls'],
     ['SSL 2 hello', [0x80, 0x2e, 0x01, 0x03, 0x01], 'not-tls'],
     ['major 2', [0x16, 0x02], 'not-tls'],
-    ['version 3.0', [0x16, 0x03, 0x00], 'not-tls'],
-    ['version 3.5', [0x16, 0x03, 0x05], 'not-tls'],
+    // OpenSSL (nginx) answers these with a ServerHello: any record minor version, any legacy_version
+    ['record version 3.0', [0x16, 0x03, 0x00], 'need-more'],
+    ['record version 3.5', [0x16, 0x03, 0x05], 'need-more'],
     ['length over 2^14 (high byte)', [0x16, 0x03, 0x01, 0x41], 'not-tls'],
     ['length 2^14 + 1', [0x16, 0x03, 0x01, 0x40, 0x01], 'not-tls'],
     ['length 2^14', [0x16, 0x03, 0x01, 0x40, 0x00], 'need-more'],
-    ['empty record', [0x16, 0x03, 0x01, 0x00, 0x00], 'not-tls'],
+    ['empty record (OpenSSL skips it)', [0x16, 0x03, 0x01, 0x00, 0x00], 'need-more'],
     ['ServerHello', [0x16, 0x03, 0x03, 0x00, 0x40, 0x02], 'not-tls'],
-    ['legacy_version 2.0', [0x16, 0x03, 0x01, 0x00, 0x40, 0x01, 0x00, 0x00, 0x3c, 0x02], 'not-tls'],
-    ['legacy_version 3.9', [0x16, 0x03, 0x01, 0x00, 0x40, 0x01, 0x00, 0x00, 0x3c, 0x03, 0x09], 'not-tls'],
+    ['legacy_version 2.0', [0x16, 0x03, 0x01, 0x00, 0x40, 0x01, 0x00, 0x00, 0x3c, 0x02], 'need-more'],
+    ['legacy_version 3.9', [0x16, 0x03, 0x01, 0x00, 0x40, 0x01, 0x00, 0x00, 0x3c, 0x03, 0x09], 'need-more'],
     ['legacy_version 3.3', [0x16, 0x03, 0x01, 0x00, 0x40, 0x01, 0x00, 0x00, 0x3c, 0x03, 0x03], 'need-more'],
-    // found by npm run fuzz:parsers: a hello length too short for its fields said tls here, then not-tls at the version byte
-    ['hello too short for its fields, no version yet', [0x16, 0x03, 0x01, 0x01, 0x15, 0x01, 0x00, 0x00, 0x16], 'need-more'],
-    ['hello too short for its fields, version 0.x', [0x16, 0x03, 0x01, 0x01, 0x15, 0x01, 0x00, 0x00, 0x16, 0x00], 'not-tls'],
+    // a hello length too short for its own fields can never be read
+    ['hello too short for its fields', [0x16, 0x03, 0x01, 0x01, 0x15, 0x01, 0x00, 0x00, 0x16], 'unreadable'],
+    ['hello larger than 16 KiB', [0x16, 0x03, 0x01, 0x01, 0x15, 0x01, 0x00, 0x40, 0x01], 'unreadable'],
   ];
   for (const [name, bytes, kind] of cases) t.equal(sniffTlsClientHello(Buffer.from(bytes)).kind, kind, name);
   t.equal(sniffTlsClientHello(Buffer.from('GET / HTTP/1.1\r\nHost: a\r\n\r\n')).kind, 'not-tls', 'HTTP');
@@ -226,18 +251,22 @@ t.test('server_name', async (t) => {
     ['IPv6 literal', '2001:db8::1'],
     ['slash', 'example.com/x'],
   ];
-  for (const [name, value] of invalid) t.strictSame(sni(value), { kind: 'tls', alpn: ['h2'] }, `${name}: omitted`);
+  // a name no rule could match is not "no name": the hello is unreadable, and rules can refuse unknown traffic
+  for (const [name, value] of invalid) t.equal(sni(value).kind, 'unreadable', `${name}: unreadable`);
 
-  // other name types are skipped, the host_name entry is used
+  // other name types are skipped, the host_name entry is used (as Go does)
   const mixed = ext(0, vec16(Buffer.concat([u8(7), vec16(Buffer.from('zzz')), u8(0), vec16(Buffer.from('b.example'))])));
   t.strictSame(sniffTlsClientHello(helloRecord([mixed])), { kind: 'tls', sni: 'b.example' });
-  // the first server_name extension counts
-  t.strictSame(sniffTlsClientHello(helloRecord([sniExt('one.example'), sniExt('two.example')])), { kind: 'tls', sni: 'one.example' });
-  // an invalid first one is not replaced by a duplicate
-  t.strictSame(sniffTlsClientHello(helloRecord([sniExt('bad name'), sniExt('two.example')])), { kind: 'tls' });
+  // two server_name extensions, or two host names: servers refuse them, and which one counts is anyone's guess
+  t.equal(sniffTlsClientHello(helloRecord([sniExt('one.example'), sniExt('two.example')])).kind, 'unreadable');
+  t.equal(sniffTlsClientHello(helloRecord([sniExt('bad name'), sniExt('two.example')])).kind, 'unreadable');
+  const twoNames = ext(0, vec16(Buffer.concat([u8(0), vec16(Buffer.from('a.example')), u8(0), vec16(Buffer.from('b.example'))])));
+  t.equal(sniffTlsClientHello(helloRecord([twoNames])).kind, 'unreadable');
   // a name length past the list
   const over = ext(0, Buffer.concat([u16(14), u8(0), u16(200), Buffer.from('a.example.c')]));
-  t.strictSame(sniffTlsClientHello(helloRecord([over, alpnExt(['h2'])])), { kind: 'tls', alpn: ['h2'] });
+  t.equal(sniffTlsClientHello(helloRecord([over, alpnExt(['h2'])])).kind, 'unreadable');
+  // Encrypted Client Hello: the SNI is the outer, public name; said so
+  t.strictSame(sniffTlsClientHello(helloRecord([sniExt('public.example'), ext(0xfe0d, Buffer.alloc(20))])), { kind: 'tls', sni: 'public.example', ech: true });
 });
 
 t.test('ALPN', async (t) => {
@@ -254,43 +283,44 @@ t.test('ALPN', async (t) => {
 
 t.test('length fields that point past the data', async (t) => {
   // extensions block: one SNI then an ALPN extension whose length runs past the message
+  // a malformed hello is refused by servers; its name, even if one was seen, cannot be relied on
   const good = sniExt('found.example');
   const broken = Buffer.concat([u16(16), u16(500), Buffer.from([0, 3, 2, 0x68, 0x32])]);
   const hs = handshake(helloBody([good, broken]));
-  t.strictSame(sniffTlsClientHello(records(hs)), { kind: 'tls', sni: 'found.example' }, 'extension length: keeps what came before');
+  t.equal(sniffTlsClientHello(records(hs)).kind, 'unreadable', 'extension length past the hello');
 
-  // extensions block length larger than the message: the extensions that fit still count
+  // extensions block length other than the rest of the message (OpenSSL refuses it)
   const body = helloBody([sniExt('fits.example')]);
   const extLenAt = body.length - sniExt('fits.example').length - 2;
   body.writeUInt16BE(60000, extLenAt);
-  t.strictSame(sniffTlsClientHello(records(handshake(body))), { kind: 'tls', sni: 'fits.example' });
+  t.equal(sniffTlsClientHello(records(handshake(body))).kind, 'unreadable');
 
   // session id / cipher suites / compression lengths past the message
   for (const [name, at] of [['session id', 34], ['cipher suites', 34 + 33], ['compression', 34 + 33 + 8]] as const) {
     const b = helloBody([sniExt('never.example')]);
     if (name === 'cipher suites') b.writeUInt16BE(0xfff0, at);
     else b[at] = 0xff;
-    t.strictSame(sniffTlsClientHello(records(handshake(b))), { kind: 'tls' }, name);
+    t.equal(sniffTlsClientHello(records(handshake(b))).kind, 'unreadable', name);
   }
 
   // handshake length shorter than the body: the hello ends early, inside the extensions
   const short = handshake(helloBody([sniExt('cut.example')]));
   short.writeUIntBE(short.length - 4 - 5, 1, 3);
-  t.strictSame(sniffTlsClientHello(records(short)), { kind: 'tls' }, 'hello shorter than its extensions');
+  t.equal(sniffTlsClientHello(records(short)).kind, 'unreadable', 'hello shorter than its extensions');
 
   // handshake length longer than what the record carries, and the next record is not handshake
   const long = fragmentOf(real.apiH2);
   const cut = records(long.subarray(0, 200));
   const next = record(Buffer.from([1]), 20);
   t.equal(sniffTlsClientHello(cut).kind, 'need-more', 'the rest may still come');
-  t.strictSame(sniffTlsClientHello(Buffer.concat([cut, next])), { kind: 'tls' }, 'then a non-handshake record: TLS without a name');
-  t.strictSame(sniffTlsClientHello(Buffer.concat([cut, Buffer.from([0x16, 0x02])])), { kind: 'tls' }, 'a bad record header after the first');
+  t.equal(sniffTlsClientHello(Buffer.concat([cut, next])).kind, 'unreadable', 'then a non-handshake record: the name can never be read');
+  t.equal(sniffTlsClientHello(Buffer.concat([cut, Buffer.from([0x16, 0x02])])).kind, 'unreadable', 'a bad record header after the first');
 
   // a hello that ends after the compression methods has no extensions: that is fine
   t.strictSame(sniffTlsClientHello(helloRecord(null)), { kind: 'tls' });
   // a truncated 2-byte extensions length inside a complete record
   const trunc = handshake(Buffer.concat([helloBody(null), Buffer.from([0x00])]));
-  t.strictSame(sniffTlsClientHello(records(trunc)), { kind: 'tls' });
+  t.equal(sniffTlsClientHello(records(trunc)).kind, 'unreadable');
 });
 
 t.test('a hello larger than the 16 KiB bound', async (t) => {
@@ -298,9 +328,9 @@ t.test('a hello larger than the 16 KiB bound', async (t) => {
   const hs = handshake(helloBody([padding, sniExt('late.example')]));
   t.ok(hs.length > 16 * 1024);
   const all = records(hs, [16384]);
-  t.strictSame(sniffTlsClientHello(all), { kind: 'tls' }, 'complete: TLS, no name');
-  t.strictSame(sniffTlsClientHello(all.subarray(0, 5 + 6)), { kind: 'tls' }, 'decided from the headers alone');
-  t.equal(sniffTlsClientHello(all.subarray(0, 5 + 5)).kind, 'need-more', 'not before the version bytes');
+  t.equal(sniffTlsClientHello(all).kind, 'unreadable', 'complete: TLS whose name is past the bound (padding can push it there)');
+  t.equal(sniffTlsClientHello(all.subarray(0, 5 + 4)).kind, 'unreadable', 'decided from the handshake length alone');
+  t.equal(sniffTlsClientHello(all.subarray(0, 5 + 3)).kind, 'need-more', 'not before it');
   // exactly at the bound is still reassembled
   const body = helloBody([sniExt('edge.example')]);
   const fill = 16 * 1024 - 4 - body.length - 4;
@@ -329,7 +359,7 @@ t.test('100,000 random buffers', async (t) => {
   const rnd = prng(0x5eed1);
   let thrown = 0;
   const malformed: string[] = [];
-  const kinds: Record<string, number> = { tls: 0, 'need-more': 0, 'not-tls': 0 };
+  const kinds: Record<string, number> = { tls: 0, 'need-more': 0, 'not-tls': 0, unreadable: 0 };
   for (let i = 0; i < 100_000; i++) {
     const b = randomBytes(rnd, randInt(rnd, 0, 600));
     // most buffers get a plausible start so the parser's inner paths are reached
@@ -354,7 +384,7 @@ t.test('100,000 random buffers', async (t) => {
   }
   t.equal(thrown, 0, 'never throws');
   t.strictSame(malformed, [], 'always a well-formed answer');
-  t.ok(kinds.tls > 0 && kinds['need-more'] > 0 && kinds['not-tls'] > 0, `all kinds seen: ${JSON.stringify(kinds)}`);
+  t.ok(kinds.unreadable > 0 && kinds['need-more'] > 0 && kinds['not-tls'] > 0, `all kinds seen: ${JSON.stringify(kinds)}`);
 });
 
 t.test('20,000 mutations of real hellos', async (t) => {
@@ -364,7 +394,7 @@ t.test('20,000 mutations of real hellos', async (t) => {
   let thrown = 0;
   const malformed: string[] = [];
   const unstable: string[] = [];
-  const kinds: Record<string, number> = { tls: 0, 'need-more': 0, 'not-tls': 0 };
+  const kinds: Record<string, number> = { tls: 0, 'need-more': 0, 'not-tls': 0, unreadable: 0 };
   let withSni = 0;
   for (let i = 0; i < 20_000; i++) {
     const which = i % bases.length;
@@ -406,6 +436,6 @@ t.test('20,000 mutations of real hellos', async (t) => {
   t.equal(thrown, 0, 'never throws');
   t.strictSame(malformed, [], 'always a well-formed answer');
   t.strictSame(unstable, [], 'verdicts are stable as data arrives');
-  t.ok(kinds.tls > 1000 && kinds['need-more'] > 1000 && kinds['not-tls'] > 100, `all kinds seen: ${JSON.stringify(kinds)}`);
+  t.ok(kinds.tls > 1000 && kinds['need-more'] > 1000 && kinds['not-tls'] > 100 && kinds.unreadable > 100, `all kinds seen: ${JSON.stringify(kinds)}`);
   t.ok(withSni > 1000, `many mutants still yield a name (${withSni})`);
 });
