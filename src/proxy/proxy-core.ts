@@ -98,7 +98,7 @@ export class ProxyCore {
   readonly policy: Policy;
   private proxyRequestId = 1_000_000_000;
   /** How to finish each connection not yet logged (finishAll). */
-  private readonly open = new Set<(end: string) => void>();
+  private readonly unlogged = new Set<(end: string) => void>();
   private readonly sniffTimeoutMs: number;
   private readonly httpInspect: boolean;
   private readonly destinations: DestinationCheck;
@@ -129,7 +129,7 @@ export class ProxyCore {
     const finish: Finish = (end, error) => {
       if (finished) return;
       finished = true;
-      this.open.delete(finish);
+      this.unlogged.delete(finish);
       const { up, down } = conn.counters();
       this.counters.active--;
       this.counters.bytesUp += up;
@@ -137,7 +137,7 @@ export class ProxyCore {
       if (fake) this.opts.fakeAddressUsed?.(conn.dst.address);
       this.opts.log.info({ ...line, up, down, ms: Math.round(performance.now() - started), end, error }, 'conn');
     };
-    this.open.add(finish);
+    this.unlogged.add(finish);
     const dns = this.opts.dnsOverTcp;
     if (dns && conn.dst.port === 53 && (conn.dst.address === dns.address || dns.address === '*')) {
       line.action = 'dns';
@@ -162,7 +162,7 @@ export class ProxyCore {
    * What the connections do afterwards logs nothing more.
    */
   finishAll(end: string): void {
-    for (const finish of [...this.open]) finish(end);
+    for (const finish of [...this.unlogged]) finish(end);
   }
 
   private async run(conn: InboundConnection, fakeName: string | undefined, line: Record<string, unknown>, finish: Finish): Promise<void> {
