@@ -40,6 +40,17 @@ export function passErrors(client: Duplex, upstream: net.Socket, report: (r: Rel
   });
   upstream.on('error', (err: NodeJS.ErrnoException) => {
     report({ end: err.code === 'ECONNRESET' ? 'upstream-reset' : 'upstream-error', error: err.message });
-    if (!client.destroyed) client.destroy(err);
+    if (!client.destroyed) abort(client, err);
   });
+}
+
+/**
+ * A RST to the client. The TUN's stream sends one on destroy(err); a kernel
+ * socket (redirect, tproxy, the explicit proxy) would send a FIN, which the
+ * client reads as a complete response: it needs SO_LINGER 0 (resetAndDestroy).
+ */
+function abort(client: Duplex, err: Error): void {
+  const socket = client as Duplex & { resetAndDestroy?: () => void };
+  if (typeof socket.resetAndDestroy === 'function') socket.resetAndDestroy();
+  else client.destroy(err);
 }
