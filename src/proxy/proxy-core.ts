@@ -287,7 +287,12 @@ export class ProxyCore {
     answer: (err: Error, kind: DialError['kind'] | 'unresolved') => void,
   ): Promise<net.Socket | null> {
     try {
-      return await this.dial(conn, d);
+      const upstream = await this.dial(conn, d);
+      // until the relay listens, a reset from the server (one that aborts at
+      // once) must not be an unhandled 'error' that ends the data plane; the
+      // relay finds it in upstream.errored
+      upstream.on('error', () => {});
+      return upstream;
     } catch (e) {
       const err = e as Error;
       const kind = err instanceof DialError ? err.kind : 'unresolved';

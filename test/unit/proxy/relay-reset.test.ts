@@ -99,3 +99,23 @@ t.test('an orderly close stays orderly both ways (half-close first)', async (t) 
   t.same(await atClient, { bytes: 7, end: 'EOF' });
   t.equal((await result).end, 'closed');
 });
+
+t.test('a reset that came before the relay started (while dialling or sniffing) still passes on, and the relay ends', async (t) => {
+  const origin = net.createServer({ allowHalfOpen: true }, (s) => s.resetAndDestroy());
+  origin.listen(0, '127.0.0.1');
+  await once(origin, 'listening');
+  t.teardown(() => origin.close());
+  let result!: Promise<RelayResult>;
+  const front = await listen(async (accepted) => {
+    accepted.on('error', () => {});
+    const upstream = net.connect({ port: (origin.address() as net.AddressInfo).port, host: '127.0.0.1', allowHalfOpen: true });
+    upstream.on('error', () => {});
+    await new Promise((r) => upstream.once('close', r)); // the server's RST is in
+    result = relay(accepted, upstream);
+  });
+  t.teardown(() => front.close());
+  const client = net.connect({ port: (front.address() as net.AddressInfo).port, host: '127.0.0.1', allowHalfOpen: true });
+  client.on('error', () => {});
+  t.equal((await drain(client)).end, 'ECONNRESET', 'the client is reset');
+  t.equal((await result).end, 'upstream-reset', 'and the relay resolves');
+});
