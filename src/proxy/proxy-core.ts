@@ -185,13 +185,19 @@ export class ProxyCore {
       note(d, sniffed);
       return this.refuse(client, sniffed, d, finish);
     }
-    const upstream = await this.dialOrAnswer(conn, d, finish, (_err, kind) => conn.reject(kind === 'refused' ? 'rst' : 'unreachable'));
+    const upstream = await this.dialOrAnswer(conn, d, finish, (err, kind) => {
+      // a server that accepted and reset at once (before the connect was seen) fails the
+      // dial with ECONNRESET: the client gets what it would directly, a connection then a RST
+      if ((err as DialError).code === 'ECONNRESET') resetClient(conn.accept());
+      else conn.reject(kind === 'refused' ? 'rst' : 'unreachable');
+    });
     if (!upstream) return;
     let client: Duplex;
     try {
       client = conn.accept();
     } catch (e) {
-      upstream.destroy();
+      // the client reset while we dialled (a kernel socket in redirect/tproxy): so is the server
+      upstream.resetAndDestroy();
       this.counters.failed++;
       return finish('client-gone', (e as Error).message);
     }
