@@ -39,11 +39,11 @@ export class Agent {
     return new Agent(child);
   }
 
-  /** A listener on [::]:port (both families) that plays the server's part for the first connection. */
-  listen(port: number, proto: string, script: object): { ready: Promise<void>; result: Promise<SideResult> } {
+  /** TCP: a listener on [::]:port (both families) that plays the server's part for the first connection; UDP: an echo socket on each of `bind`. */
+  listen(port: number, proto: string, script: object, bind: string[]): { ready: Promise<void>; result: Promise<SideResult> } {
     let ready!: () => void;
     const readyP = new Promise<void>((r) => (ready = r));
-    const result = this.send({ op: 'listen', port, proto, script }, ready);
+    const result = this.send({ op: 'listen', port, proto, script, bind }, ready);
     return { ready: readyP, result };
   }
 

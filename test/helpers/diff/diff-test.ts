@@ -11,7 +11,7 @@ export async function diffTest(t: Test, mode: Mode, arb: fc.Arbitrary<Scenario>,
   t.setTimeout(900_000);
   const setup = await setupMode(t, mode, opts);
   for (const family of [4, 6] as const) {
-    t.test(`${mode} IPv${family}${opts.mtu ? ` MTU ${opts.mtu}` : ''}: ${what} end as over the kernel path`, async (t) => {
+    await t.test(`${mode} IPv${family}${opts.mtu ? ` MTU ${opts.mtu}` : ''}: ${what} end as over the kernel path`, async (t) => {
       const ctx = { mode, family, mtu: setup.mtu } as const;
       const r = await runDiff(family === 4 ? setup.v4 : setup.v6, ctx, arb, diffRuns(opts.runs ?? 300));
       t.comment(summary(ctx, r));

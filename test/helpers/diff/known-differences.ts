@@ -43,16 +43,23 @@ export const KNOWN_DIFFERENCES: KnownDifference[] = [
     kind: 'temporary',
     why:
       'route-all and per-host: a UDP datagram larger than the TUN MTU allows reaches the TUN as IP fragments, which the ' +
-      'stack drops until fragment reassembly lands (issue 14 item 5): such datagrams are lost',
+      'stack drops until fragment reassembly lands (issue 14 item 5): such datagrams are lost, and to a closed port no port unreachable comes back',
     explains: (ctx, s, k, g) => {
-      if ((ctx.mode !== 'route-all' && ctx.mode !== 'per-host') || s.proto !== 'udp' || s.closedPort) return false;
+      if ((ctx.mode !== 'route-all' && ctx.mode !== 'per-host') || s.proto !== 'udp') return false;
       const kk = k.c.end.split(',');
       const gg = g.c.end.split(',');
+      const big = (i: number) => s.datagrams[i] > udpFits(ctx);
+      if (s.closedPort) {
+        // the oversized ones are lost instead of refused; the first that fits is refused
+        if (kk.join() !== 'ECONNREFUSED' || !gg.slice(0, -1).every((e, i) => e === 'lost' && big(i))) return false;
+        const last = gg.length - 1;
+        return (gg[last] === 'lost' && big(last) && gg.length === s.datagrams.length) || (gg[last] === 'ECONNREFUSED' && !big(last) && last > 0);
+      }
       if (kk.length !== s.datagrams.length || gg.length !== s.datagrams.length) return false;
       let explained = false;
       for (let i = 0; i < s.datagrams.length; i++) {
         if (kk[i] === gg[i]) continue;
-        if (s.datagrams[i] > udpFits(ctx) && kk[i] === 'echoed' && gg[i] === 'lost') explained = true;
+        if (big(i) && kk[i] === 'echoed' && gg[i] === 'lost') explained = true;
         else return false;
       }
       return explained;

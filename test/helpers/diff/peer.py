@@ -8,11 +8,12 @@
 #
 # Commands arrive as JSON lines on stdin; each runs in a thread of its own and
 # answers one JSON line on stdout:
-#   {"op":"listen","id":..,"port":P,"proto":"tcp"|"udp","script":S} -> {"id","ready":true} then {"id","result":R}
+#   {"op":"listen","id":..,"port":P,"proto":"tcp"|"udp","bind":[addresses, UDP only],"script":S}
+#       -> {"id","ready":true} then {"id","result":R}
 #   {"op":"connect","id":..,"host":H,"port":P,"proto":..,"script":S}  -> {"id","result":R}
 # R = {"rx": bytes received, "sha": sha256 hex of them, "end": how it ended}
 # Every wait has a deadline (script "limitMs"), so nothing hangs.
-import errno, fcntl, hashlib, json, random, socket, struct, sys, termios, threading, time
+import errno, fcntl, hashlib, json, random, select, socket, struct, sys, termios, threading, time
 
 out_lock = threading.Lock()
 
@@ -172,15 +173,23 @@ def udp_script(sock, script, me, peer=None):
     """UDP: the client sends each datagram and waits for its echo (3 tries); the server echoes."""
     deadline = time.monotonic() + script.get("limitMs", 20000) / 1000
     if me == "s":
+        # one socket per address, so each echo leaves from the address the client sent to
+        # (a socket bound to :: would answer from the route's source address, which a
+        # connected client socket does not accept)
+        socks = sock
         n = 0
-        while n < len(script["datagrams"]) * 3 and time.monotonic() < deadline:
-            sock.settimeout(max(0.01, deadline - time.monotonic()))
-            try:
-                d, addr = sock.recvfrom(70000)
-            except OSError:
-                break
-            sock.sendto(d, addr)
-            n += 1
+        idle_until = deadline
+        while n < len(script["datagrams"]) * 3 and time.monotonic() < min(deadline, idle_until):
+            ready, _, _ = select.select(socks, [], [], max(0.01, min(deadline, idle_until) - time.monotonic()))
+            # the client is done once it has been quiet for a while after its last datagram
+            idle_until = time.monotonic() + 3 * script.get("waitMs", 1000) / 1000 + 1
+            for r in ready:
+                try:
+                    d, addr = r.recvfrom(70000)
+                    r.sendto(d, addr)
+                except OSError:
+                    pass
+                n += 1
         return None
     h = hashlib.sha256()
     got = []
@@ -215,19 +224,25 @@ def family_of(host):
 
 def do_listen(cmd):
     proto = cmd.get("proto", "tcp")
-    s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM)
+    script = cmd["script"]
+    if proto == "udp":
+        socks = []
+        for addr in cmd["bind"]:
+            u = socket.socket(family_of(addr), socket.SOCK_DGRAM)
+            u.bind((addr, cmd["port"]))
+            socks.append(u)
+        say({"id": cmd["id"], "ready": True})
+        try:
+            udp_script(socks, script, "s")
+        finally:
+            for u in socks:
+                u.close()
+        say({"id": cmd["id"], "result": {"rx": 0, "sha": "", "end": "done"}})
+        return
+    s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
     s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     s.bind(("::", cmd["port"]))
-    script = cmd["script"]
-    if proto == "udp":
-        say({"id": cmd["id"], "ready": True})
-        try:
-            udp_script(s, script, "s")
-        finally:
-            s.close()
-        say({"id": cmd["id"], "result": {"rx": 0, "sha": "", "end": "done"}})
-        return
     s.listen(16)
     say({"id": cmd["id"], "ready": True})
     s.settimeout(script.get("limitMs", 20000) / 1000)

@@ -39,8 +39,18 @@ export async function setupMode(t: TeardownHost, mode: Mode, opts: { mtu?: numbe
   return mode === 'redirect' || mode === 'tproxy' ? setupIntercept(t, mode) : setupTun(t, mode, opts.mtu ?? 1500);
 }
 
+/**
+ * The servers' kernel limits ICMP errors per peer (1 a second after a burst of
+ * 6), and every scenario comes from the same peer: closed-port answers would
+ * depend on timing, on both paths.
+ */
+async function noIcmpRateLimit(ns: string): Promise<void> {
+  await nsExec(ns, ['sysctl', '-qw', 'net.ipv4.icmp_ratelimit=0', 'net.ipv6.icmp.ratelimit=0']);
+}
+
 async function setupTun(t: TeardownHost, mode: 'route-all' | 'per-host', mtu: number): Promise<DiffSetup> {
   const topo = await makeTopology(t);
+  await noIcmpRateLimit(topo.servers);
   await addIpv6(topo);
   await nsExec(topo.servers, ['ip', 'addr', 'add', `${KERNEL_IP}/32`, 'dev', 'lo']);
   await nsExec(topo.servers, ['ip', '-6', 'addr', 'add', `${KERNEL_IP6_TUN}/128`, 'dev', 'lo', 'nodad']);
@@ -71,8 +81,8 @@ async function setupTun(t: TeardownHost, mode: 'route-all' | 'per-host', mtu: nu
     k6 = NGINX_IP6;
   }
   return {
-    v4: { client, server, kernelHost: k4, gatewayHost: gw4 },
-    v6: { client, server, kernelHost: k6, gatewayHost: gw6 },
+    v4: { client, server, kernelHost: k4, gatewayHost: gw4, serverAddrs: [NGINX_IP, KERNEL_IP] },
+    v6: { client, server, kernelHost: k6, gatewayHost: gw6, serverAddrs: [NGINX_IP6, KERNEL_IP6_TUN] },
     mtu,
     gatewayLog: () => gw.stdoutLines(),
   };
@@ -81,16 +91,23 @@ async function setupTun(t: TeardownHost, mode: 'route-all' | 'per-host', mtu: nu
 async function setupIntercept(t: TeardownHost, mode: 'redirect' | 'tproxy'): Promise<DiffSetup> {
   const topo = await makeTopology(t);
   const { router, lan } = await routerWithLan(t, topo);
-  // the kernel path: addresses the gateway leaves alone, and a route back to the LAN for them
+  await noIcmpRateLimit(topo.servers);
+  // the kernel path: addresses the gateway leaves alone, and a route back to the LAN for their
+  // answers only (a rule by source), so the other addresses still answer only through the gateway
   await nsExec(topo.servers, ['sh', '-c', `ip addr add ${KERNEL_IP}/32 dev lo && ip -6 addr add ${KERNEL_IP6_LAN}/128 dev lo nodad`]);
-  await nsExec(topo.servers, ['sh', '-c', 'ip route add 198.51.100.0/24 via 192.0.2.1 && ip -6 route add 2001:db8:1::/64 via 2001:db8:2::1']);
+  await nsExec(topo.servers, [
+    'sh',
+    '-c',
+    `ip rule add from ${KERNEL_IP} lookup 100 && ip route add 198.51.100.0/24 via 192.0.2.1 table 100 && ` +
+      `ip -6 rule add from ${KERNEL_IP6_LAN} lookup 100 && ip -6 route add 2001:db8:1::/64 via 2001:db8:2::1 table 100`,
+  ]);
   const dir = join(topo.tmp, `state-${mode}`);
   const gw = startGateway(t, router, ['--mode', mode, '--state-dir', dir, '--exclude', `${KERNEL_IP}/32`, '--exclude', `${KERNEL_IP6_LAN}/128`]);
   await waitForGateway(router, dir, gw);
   const [client, server] = await Promise.all([Agent.start(t, lan), Agent.start(t, topo.servers)]);
   return {
-    v4: { client, server, kernelHost: KERNEL_IP, gatewayHost: '203.0.113.30' },
-    v6: { client, server, kernelHost: KERNEL_IP6_LAN, gatewayHost: '2001:db8:3::10' },
+    v4: { client, server, kernelHost: KERNEL_IP, gatewayHost: '203.0.113.30', serverAddrs: ['203.0.113.30', KERNEL_IP] },
+    v6: { client, server, kernelHost: KERNEL_IP6_LAN, gatewayHost: '2001:db8:3::10', serverAddrs: ['2001:db8:3::10', KERNEL_IP6_LAN] },
     mtu: 1500,
     gatewayLog: () => gw.stdoutLines(),
   };
