@@ -97,3 +97,57 @@ export function randomFile(path: string, mb: number): string {
 }
 
 export const fileSha = (path: string) => sha256(readFileSync(path));
+
+export const TLS_PORT = 8443;
+
+/**
+ * nginx serving `www` over TLS 1.3 only, with HTTP/2, on each address; the
+ * certificate is self-signed, made here for those addresses (curl verifies it
+ * with --cacert). Returns the certificate's path.
+ */
+export async function startTlsNginx(t: TeardownHost, ns: string, tmp: string, www: string, addrs: string[]): Promise<string> {
+  const dir = join(tmp, 'tls');
+  mkdirSync(dir, { recursive: true });
+  const cert = join(dir, 'cert.pem');
+  const key = join(dir, 'key.pem');
+  const san = addrs.map((a) => `IP:${a}`).join(',');
+  await nsExec(ns, ['openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2', '-subj', '/CN=tunsteer test', '-addext', `subjectAltName=${san}`, '-keyout', key, '-out', cert]);
+  const conf = join(dir, 'nginx.conf');
+  writeFileSync(
+    conf,
+    `daemon off;
+master_process off;
+worker_processes 1;
+user root;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  sendfile on;
+  client_body_temp_path ${dir}/body;
+  proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;
+  server {
+${addrs.map((a) => `    listen ${a.includes(':') ? `[${a}]` : a}:${TLS_PORT} ssl http2;`).join('\n')}
+    ssl_certificate ${cert};
+    ssl_certificate_key ${key};
+    ssl_protocols TLSv1.3;
+    root ${www};
+  }
+}
+`,
+  );
+  spawnInNs(t, ns, ['nginx', '-c', conf, '-p', dir]);
+  for (const a of addrs) await waitForPort(ns, a.includes(':') ? `[${a}]` : a, TLS_PORT);
+  return cert;
+}
+
+export async function startWsEcho(t: TeardownHost, ns: string, addrs: string[]): Promise<void> {
+  for (const ip of addrs) {
+    const p = spawnNodeInNs(t, ns, join(ROOT, 'test/helpers/real/ws-peer.ts'), ['server', ip, String(WS_PORT)]);
+    await p.waitForLine((l) => l === 'listening');
+  }
+}
