@@ -13,11 +13,13 @@ export async function diffTest(t: Test, mode: Mode, arb: fc.Arbitrary<Scenario>,
   for (const family of [4, 6] as const) {
     await t.test(`${mode} IPv${family}${opts.mtu ? ` MTU ${opts.mtu}` : ''}: ${what} end as over the kernel path`, async (t) => {
       const ctx = { mode, family, mtu: setup.mtu } as const;
+      const dropsBefore = await setup.tunQueueDrops();
       const r = await runDiff(family === 4 ? setup.v4 : setup.v6, ctx, arb, diffRuns(opts.runs ?? 300));
-      t.comment(summary(ctx, r));
-      if (process.env.TUNSTEER_DIFF_SCENARIO) t.comment(setup.gatewayLog().slice(-6).join('\n'));
+      t.comment(`packets dropped on the TUN's queue during the run: ${(await setup.tunQueueDrops()) - dropsBefore}`);
+      const log = (port: number) => setup.gatewayLog().filter((l) => l.includes(`:${port}"`));
+      t.comment(summary(ctx, r, log));
       t.same(r.kernelOffModel, [], 'the kernel path does what each script says');
-      t.equal(r.unexplained.length, 0, summary(ctx, r));
+      t.equal(r.unexplained.length, 0, summary(ctx, r, log));
     });
   }
 }

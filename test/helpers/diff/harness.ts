@@ -25,6 +25,8 @@ export interface Paths {
   gatewayHost: string;
   /** the servers' addresses of both paths (UDP echo sockets bind each) */
   serverAddrs: string[];
+  /** packets dropped on the TUN's queue so far (TUN modes) */
+  tunQueueDrops?: () => Promise<number>;
 }
 
 let port = 20_000;
@@ -33,7 +35,7 @@ const nextPort = () => {
   return port;
 };
 
-async function runOne(p: Paths, host: string, s: Scenario): Promise<PairResult> {
+async function runOne(p: Paths, host: string, s: Scenario): Promise<PairResult & { port: number }> {
   const script = { ...s, limitMs: s.proto === 'udp' ? 15_000 : 20_000, waitMs: 400 };
   const at = nextPort();
   const noServer = s.proto === 'tcp' ? s.end.kind === 'refused' : s.closedPort;
@@ -45,12 +47,13 @@ async function runOne(p: Paths, host: string, s: Scenario): Promise<PairResult> 
   }
   const c = await p.client.connect(host, at, s.proto, script);
   // a UDP echo has nothing to report: it stops by itself once the client is quiet
-  return { c, s: server && s.proto === 'tcp' ? await server : null };
+  return { c, s: server && s.proto === 'tcp' ? await server : null, port: at };
 }
 
-export async function runPair(p: Paths, s: Scenario): Promise<{ kernel: PairResult; gateway: PairResult }> {
-  const [kernel, gateway] = await Promise.all([runOne(p, p.kernelHost, s), runOne(p, p.gatewayHost, s)]);
-  return { kernel, gateway };
+/** Both paths at once; `port` is the gateway path's (to find its log line). */
+export async function runPair(p: Paths, s: Scenario): Promise<{ kernel: PairResult; gateway: PairResult; port: number }> {
+  const [k, g] = await Promise.all([runOne(p, p.kernelHost, s), runOne(p, p.gatewayHost, s)]);
+  return { kernel: { c: k.c, s: k.s }, gateway: { c: g.c, s: g.s }, port: g.port };
 }
 
 const sideSame = (a: SideResult | null, b: SideResult | null) => (a === null ? b === null : b !== null && a.rx === b.rx && a.sha === b.sha && a.end === b.end);
@@ -81,7 +84,7 @@ export interface DiffReport {
   /** differences explained by known-differences.ts, by id */
   known: Record<string, number>;
   /** differences nothing explains: bugs */
-  unexplained: { index: number; scenario: Scenario; kernel: PairResult; gateway: PairResult }[];
+  unexplained: { index: number; scenario: Scenario; kernel: PairResult; gateway: PairResult; port: number }[];
   /** the first unexplained difference, shrunk */
   shrunk?: string;
   ms: number;
@@ -101,17 +104,19 @@ export async function runDiff(p: Paths, ctx: DiffContext, arb: fc.Arbitrary<Scen
   const probe: Scenario = { proto: 'tcp', phases: [{ from: 'c', n: 10, pause: 0 }, { from: 's', n: 10, pause: 0 }], slow: null, end: { kind: 'fin', who: 'c', tail: 0 }, seed: 1 };
   const probed = await runPair(p, probe);
   if (!matchesModel(probe, probed.kernel)) throw new Error(`the kernel path does not work: ${JSON.stringify(probed.kernel)}`);
+  const dropsAtStart = (await p.tunQueueDrops?.()) ?? 0;
   let next = 0;
   const worker = async () => {
     while (next < scenarios.length) {
       const index = next++;
       const s = scenarios[index];
-      const { kernel, gateway } = await runPair(p, s);
+      const { kernel, gateway, port } = await runPair(p, s);
       if (!matchesModel(s, kernel)) report.kernelOffModel.push({ scenario: describe(s), kernel });
       if (pairSame(kernel, gateway)) continue;
-      const known = explain(ctx, s, kernel, gateway);
+      const dropsSeen = ((await p.tunQueueDrops?.()) ?? 0) > dropsAtStart;
+      const known = explain({ ...ctx, tunDropsSeen: dropsSeen }, s, kernel, gateway);
       if (known) report.known[known.id] = (report.known[known.id] ?? 0) + 1;
-      else report.unexplained.push({ index, scenario: s, kernel, gateway });
+      else report.unexplained.push({ index, scenario: s, kernel, gateway, port });
     }
   };
   await Promise.all(Array.from({ length: CONCURRENCY }, worker));
@@ -121,14 +126,15 @@ export async function runDiff(p: Paths, ctx: DiffContext, arb: fc.Arbitrary<Scen
   return report;
 }
 
-/** A few lines for t.comment and failure messages. */
-export function summary(ctx: DiffContext, r: DiffReport): string {
+/** A few lines for t.comment and failure messages; `log` finds the gateway's log lines for a port. */
+export function summary(ctx: DiffContext, r: DiffReport, log: (port: number) => string[] = () => []): string {
   const lines = [
     `${ctx.mode} IPv${ctx.family}: ${r.runs} scenarios in ${(r.ms / 1000).toFixed(1)} s; known differences ${JSON.stringify(r.known)}; ` +
       `unexplained ${r.unexplained.length}; kernel off the model ${r.kernelOffModel.length}`,
   ];
   for (const u of r.unexplained.slice(0, 5)) {
     lines.push(`  #${u.index} ${describe(u.scenario)}\n    kernel:  ${JSON.stringify(u.kernel)}\n    gateway: ${JSON.stringify(u.gateway)}`);
+    for (const l of log(u.port)) lines.push(`    gateway log: ${l}`);
   }
   if (r.shrunk) lines.push(`  shrunk: ${r.shrunk}`);
   for (const k of r.kernelOffModel.slice(0, 3)) lines.push(`  kernel off the model: ${k.scenario} -> ${JSON.stringify(k.kernel)}`);

@@ -33,6 +33,8 @@ export interface DiffSetup {
   mtu: number;
   /** the gateway's stdout lines (its connection log) */
   gatewayLog: () => readonly string[];
+  /** packets the kernel dropped on the TUN's queue towards the gateway (its reader fell behind), or 0 without a TUN */
+  tunQueueDrops: () => Promise<number>;
 }
 
 export async function setupMode(t: TeardownHost, mode: Mode, opts: { mtu?: number } = {}): Promise<DiffSetup> {
@@ -66,7 +68,13 @@ async function setupTun(t: TeardownHost, mode: 'route-all' | 'per-host', mtu: nu
   }
   const gw = startGateway(t, topo.client, args);
   await waitForGateway(topo.client, dir, gw);
+  // the TUN's queue as shipped (500) unless asked: TUNSTEER_DIFF_TXQLEN=10000 shows what its drops cost
+  if (process.env.TUNSTEER_DIFF_TXQLEN) await nsExec(topo.client, ['ip', 'link', 'set', 'dev', 'tsd0', 'txqueuelen', process.env.TUNSTEER_DIFF_TXQLEN]);
   const [client, server] = await Promise.all([Agent.start(t, topo.client), Agent.start(t, topo.servers)]);
+  const tunQueueDrops = async () => {
+    const r = await nsExec(topo.client, ['ip', '-s', '-j', 'link', 'show', 'dev', 'tsd0']);
+    return (JSON.parse(r.stdout) as { stats64: { tx: { dropped: number } } }[])[0].stats64.tx.dropped;
+  };
   let gw4 = NGINX_IP;
   let gw6 = NGINX_IP6;
   let k4 = KERNEL_IP;
@@ -81,10 +89,11 @@ async function setupTun(t: TeardownHost, mode: 'route-all' | 'per-host', mtu: nu
     k6 = NGINX_IP6;
   }
   return {
-    v4: { client, server, kernelHost: k4, gatewayHost: gw4, serverAddrs: [NGINX_IP, KERNEL_IP] },
-    v6: { client, server, kernelHost: k6, gatewayHost: gw6, serverAddrs: [NGINX_IP6, KERNEL_IP6_TUN] },
+    v4: { client, server, kernelHost: k4, gatewayHost: gw4, serverAddrs: [NGINX_IP, KERNEL_IP], tunQueueDrops },
+    v6: { client, server, kernelHost: k6, gatewayHost: gw6, serverAddrs: [NGINX_IP6, KERNEL_IP6_TUN], tunQueueDrops },
     mtu,
     gatewayLog: () => gw.stdoutLines(),
+    tunQueueDrops,
   };
 }
 
@@ -110,5 +119,6 @@ async function setupIntercept(t: TeardownHost, mode: 'redirect' | 'tproxy'): Pro
     v6: { client, server, kernelHost: KERNEL_IP6_LAN, gatewayHost: '2001:db8:3::10', serverAddrs: ['2001:db8:3::10', KERNEL_IP6_LAN] },
     mtu: 1500,
     gatewayLog: () => gw.stdoutLines(),
+    tunQueueDrops: async () => 0,
   };
 }
