@@ -13,7 +13,7 @@
 #   {"op":"connect","id":..,"host":H,"port":P,"proto":..,"script":S}  -> {"id","result":R}
 # R = {"rx": bytes received, "sha": sha256 hex of them, "end": how it ended}
 # Every wait has a deadline (script "limitMs"), so nothing hangs.
-import errno, fcntl, hashlib, json, random, select, socket, struct, sys, termios, threading, time
+import errno, fcntl, hashlib, json, random, resource, select, socket, struct, sys, termios, threading, time
 
 out_lock = threading.Lock()
 
@@ -176,14 +176,19 @@ def udp_script(sock, script, me, peer=None):
         # one socket per address, so each echo leaves from the address the client sent to
         # (a socket bound to :: would answer from the route's source address, which a
         # connected client socket does not accept)
-        socks = sock
+        # poll, not select: with hundreds of scenarios at once the descriptors pass select()'s 1024
+        by_fd = {u.fileno(): u for u in sock}
+        poller = select.poll()
+        for fd in by_fd:
+            poller.register(fd, select.POLLIN)
         n = 0
         idle_until = deadline
         while n < len(script["datagrams"]) * 3 and time.monotonic() < min(deadline, idle_until):
-            ready, _, _ = select.select(socks, [], [], max(0.01, min(deadline, idle_until) - time.monotonic()))
+            events = poller.poll(max(10, int((min(deadline, idle_until) - time.monotonic()) * 1000)))
             # the client is done once it has been quiet for a while after its last datagram
             idle_until = time.monotonic() + 3 * script.get("waitMs", 1000) / 1000 + 1
-            for r in ready:
+            for fd, _ in events:
+                r = by_fd[fd]
                 try:
                     d, addr = r.recvfrom(70000)
                     r.sendto(d, addr)
@@ -290,6 +295,8 @@ def guarded(fn, cmd):
 
 def main():
     threading.stack_size(256 * 1024)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     say({"ready": "agent"})
     for line in sys.stdin:
         line = line.strip()
