@@ -53,7 +53,9 @@ export class InterceptInbound {
       return;
     }
     this.counters.accepted++;
-    const conn = inbound(this.kind, socket, dst.address, dst.port, () => {}, (how) => (how === 'unreachable' ? socket.destroy() : socket.resetAndDestroy()));
+    // the kernel has accepted already: whatever the refusal, the client is reset (a FIN would
+    // read as a complete, empty answer)
+    const conn = inbound(this.kind, socket, dst.address, dst.port, () => {}, () => socket.resetAndDestroy());
     this.core.handle(conn);
   }
 }

@@ -223,13 +223,19 @@ export class ProxyCore {
       note(d, sniffed);
       return this.refuse(client, sniffed, d, finish);
     }
-    const opened = await this.openOrAnswer(conn, d, undefined, finish, (_err, kind) => conn.reject(kind === 'refused' ? 'rst' : 'unreachable'));
+    const opened = await this.openOrAnswer(conn, d, undefined, finish, (err, kind) => {
+      // a server that accepted and reset at once (before the connect was seen) fails the
+      // dial with ECONNRESET: the client gets what it would directly, a connection then a RST
+      if ((err as DialError).code === 'ECONNRESET') resetClient(conn.accept());
+      else conn.reject(kind === 'refused' ? 'rst' : 'unreachable');
+    });
     if (!opened) return;
     let client: Duplex;
     try {
       client = conn.accept();
     } catch (e) {
-      opened.socket.destroy();
+      // the client reset while we dialled (a kernel socket in redirect/tproxy): so is the server
+      opened.socket.resetAndDestroy();
       this.counters.failed++;
       return finish('client-gone', (e as Error).message);
     }
@@ -374,7 +380,12 @@ export class ProxyCore {
     try {
       // TLS origination only for a stream the program speaks plain HTTP on
       const tlsName = d.upstreamTls && sniffed?.protocol === 'http' ? (conn.hostname ?? sniffed.host) : undefined;
-      return await this.open(conn, d, tlsName);
+      const opened = await this.open(conn, d, tlsName);
+      // until the relay listens, a reset from the server (one that aborts at
+      // once) must not be an unhandled 'error' that ends the data plane; the
+      // relay finds it in upstream.errored
+      opened.socket.on('error', () => {});
+      return opened;
     } catch (e) {
       const err = e as Error;
       const kind = err instanceof DialError ? err.kind : 'unresolved';

@@ -18,8 +18,12 @@ export function relay(client: Duplex, upstream: net.Socket): Promise<RelayResult
     const done = () => {
       if (--open === 0) resolve(result ?? { end: 'closed' });
     };
-    client.on('close', done);
-    upstream.on('close', done);
+    // either side may have failed or gone while the connection was being set
+    // up (dial, sniff): its 'error' and 'close' are not emitted again
+    for (const s of [client, upstream]) {
+      if (s.closed) queueMicrotask(done);
+      else s.on('close', done);
+    }
 
     passErrors(client, upstream, (r) => (result ??= r));
 
@@ -34,12 +38,28 @@ export function relay(client: Duplex, upstream: net.Socket): Promise<RelayResult
  * and the reverse); the first failure is reported as the relay's end.
  */
 export function passErrors(client: Duplex, upstream: net.Socket, report: (r: RelayResult) => void): void {
-  client.on('error', (err: NodeJS.ErrnoException) => {
+  const fromClient = (err: NodeJS.ErrnoException) => {
     report({ end: err.code === 'ECONNRESET' ? 'client-reset' : 'client-error', error: err.message });
     if (!upstream.destroyed) upstream.resetAndDestroy();
-  });
-  upstream.on('error', (err: NodeJS.ErrnoException) => {
+  };
+  const fromUpstream = (err: NodeJS.ErrnoException) => {
     report({ end: err.code === 'ECONNRESET' ? 'upstream-reset' : 'upstream-error', error: err.message });
-    if (!client.destroyed) client.destroy(err);
-  });
+    if (!client.destroyed) abort(client, err);
+  };
+  client.on('error', fromClient);
+  upstream.on('error', fromUpstream);
+  // a reset that came before the relay (while dialling or sniffing) passes on now
+  if (client.errored) fromClient(client.errored as NodeJS.ErrnoException);
+  if (upstream.errored) fromUpstream(upstream.errored as NodeJS.ErrnoException);
+}
+
+/**
+ * A RST to the client. The TUN's stream sends one on destroy(err); a kernel
+ * socket (redirect, tproxy, the explicit proxy) would send a FIN, which the
+ * client reads as a complete response: it needs SO_LINGER 0 (resetAndDestroy).
+ */
+function abort(client: Duplex, err: Error): void {
+  const socket = client as Duplex & { resetAndDestroy?: () => void };
+  if (typeof socket.resetAndDestroy === 'function') socket.resetAndDestroy();
+  else client.destroy(err);
 }

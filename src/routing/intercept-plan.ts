@@ -66,6 +66,9 @@ export function planIntercept(cfg: InterceptPlanConfig): Step[] {
           '  chain prerouting {',
           '    type filter hook prerouting priority mangle; policy accept;',
           ...skip,
+          // replies of flows the gateway did not take (an --exclude'd destination, or any flow
+          // routed through untouched) are not new connections: TPROXY would swallow them
+          '    ct direction reply return',
           `    meta l4proto tcp socket transparent 1 meta mark set ${mark} accept`,
           `    meta nfproto ipv4 meta l4proto tcp tproxy ip to :${cfg.port} meta mark set ${mark} accept`,
           `    meta nfproto ipv6 meta l4proto tcp tproxy ip6 to :${cfg.port} meta mark set ${mark} accept`,

@@ -7,7 +7,7 @@ import type { NftStep } from '../../../src/routing/route-plan.js';
 const base: InterceptPlanConfig = { kind: 'tproxy', port: 15001, uid: 65534, excludes: ['10.0.0.0/8', '2001:db8:ff::/48'], table: 2023, priority: 9000 };
 const nftOf = (cfg: InterceptPlanConfig) => planIntercept(cfg).find((s): s is NftStep => s.kind === 'nft')!;
 
-t.test('tproxy: TCP and UDP, IPv4 and IPv6, to the one port with the one mark; the input chain guards the port for both', async (t) => {
+t.test('tproxy: TCP and UDP, IPv4 and IPv6, to the one port with the one mark; replies of flows it did not take pass (an excluded server answering); the input chain guards the port for both', async (t) => {
   const nft = nftOf(base);
   t.equal(
     nft.script,
@@ -18,6 +18,7 @@ t.test('tproxy: TCP and UDP, IPv4 and IPv6, to the one port with the one mark; t
       '    fib daddr type local return',
       '    ip daddr { 127.0.0.0/8, 10.0.0.0/8 } return',
       '    ip6 daddr { ::1/128, 2001:db8:ff::/48 } return',
+      '    ct direction reply return',
       '    meta l4proto tcp socket transparent 1 meta mark set 2023 accept',
       '    meta nfproto ipv4 meta l4proto tcp tproxy ip to :15001 meta mark set 2023 accept',
       '    meta nfproto ipv6 meta l4proto tcp tproxy ip6 to :15001 meta mark set 2023 accept',
