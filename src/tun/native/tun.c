@@ -27,6 +27,7 @@
 //   watchReadable, transparentUdp, udpRecv, udpReplySocket, udpSendFrom,
 //       icmpReplySocket, udpPortUnreachable: TPROXY's UDP path, described at
 //       "tproxy UDP" below.
+//   netlinkOpen: an rtnetlink socket for the network watcher (netlink.c).
 //
 // Errors are JS Errors with code ('EBUSY'), errno (negative, as in Node), syscall.
 // Nothing here aborts the process: bad arguments throw TypeError/RangeError.
@@ -54,6 +55,7 @@
 #include <linux/netfilter_ipv4.h>
 #include <linux/netfilter_ipv6/ip6_tables.h>
 #include <uv.h>
+#include "netlink.h"
 
 // Bounded retries of a syscall interrupted by a signal.
 #define EINTR_RETRIES 8
@@ -1360,6 +1362,7 @@ static napi_value Init(napi_env env, napi_value exports) {
   FN("udpSendFrom", UdpSendFrom)
   FN("icmpReplySocket", IcmpReplySocket)
   FN("udpPortUnreachable", UdpPortUnreachable)
+  FN("netlinkOpen", NetlinkOpen)
 #undef FN
   NAPI_OK(env, napi_create_int32(env, IFF_MULTI_QUEUE, &v));
   NAPI_OK(env, napi_set_named_property(env, exports, "IFF_MULTI_QUEUE", v));
