@@ -31,8 +31,8 @@ import { hostPort } from '../stack/wire/addr.js';
 
 export interface ProxyCoreOptions {
   log: Logger;
-  /** Source address for direct dials (the uplink's in route-all mode). */
-  localAddress?: string;
+  /** Source address for direct dials (the uplink's in route-all mode); null: no IPv4 uplink now. Read at each dial, so it may change. */
+  localAddress?: string | null;
   /** For IPv6 destinations (the IPv6 uplink's); null: no IPv6 path, IPv6 dials fail at once. */
   localAddress6?: string | null;
   connectTimeoutMs: number;
