@@ -54,13 +54,32 @@ t.test('excludes, custom table and priority', async (t) => {
   t.strictSame(planPriorities(steps), [100, 101, 102, 103, 104, 105, 106]);
 });
 
-t.test('point-to-point uplink (no gateway) and keepGatewayDirect=false', async (t) => {
+t.test('point-to-point uplink (no gateway) and keepGatewayDirect=false: the gateway slot stays empty', async (t) => {
   const p2p = planRouteAll(base, { dev: 'ppp0', source: '100.64.3.4' });
-  t.strictSame(planPriorities(p2p), [9000, 9001, 9002]);
+  t.strictSame(planPriorities(p2p), [9000, 9002, 9003], 'the catch-all where it is with a gateway, so an uplink change never moves it');
   t.notOk(p2p.some((s) => s.kind === 'ip' && s.do.includes('192.0.2.2/32')));
   const noGw = planRouteAll({ ...base, keepGatewayDirect: false }, uplink);
-  t.strictSame(planPriorities(noGw), [9000, 9001, 9002]);
+  t.strictSame(planPriorities(noGw), [9000, 9002, 9003]);
   t.notOk(noGw.some((s) => s.kind === 'ip' && s.do.includes('192.0.2.2/32')));
+});
+
+t.test('no IPv4 uplink: no bypass rules, everything into the TUN, the same priorities', async (t) => {
+  t.strictSame(strip(planRouteAll({ ...base, excludes: ['203.0.113.0/24'] }, null)).slice(1), [
+    rule(['to', '203.0.113.0/24', 'lookup', 'main', 'priority', '9002']),
+    rule(['lookup', 'main', 'suppress_prefixlength', '0', 'priority', '9003']),
+    rule(['lookup', '2022', 'priority', '9004']),
+  ]);
+});
+
+t.test('former uplink addresses still on the host keep their bypass at the same priority', async (t) => {
+  const steps = planRouteAll(base, { dev: 'eth1', gateway: '198.51.100.1', source: '198.51.100.7' }, null, { sources4: ['192.0.2.1', '198.51.100.7'] });
+  t.strictSame(strip(steps).slice(1, 4), [
+    rule(['from', '198.51.100.7', 'lookup', 'main', 'priority', '9000']),
+    rule(['from', '192.0.2.1', 'lookup', 'main', 'priority', '9000']),
+    rule(['to', '198.51.100.1/32', 'lookup', 'main', 'priority', '9001']),
+  ], 'the current source first, each once');
+  t.match(steps[2].desc, /former uplink address 192\.0\.2\.1/);
+  t.strictSame(strip(planRouteAll(base, null, null, { sources4: ['192.0.2.1'] })).slice(1, 2), [rule(['from', '192.0.2.1', 'lookup', 'main', 'priority', '9000'])], 'kept with no uplink at all');
 });
 
 t.test('rp_filter as a sysctl step, first, when asked for', async (t) => {
@@ -84,8 +103,8 @@ t.test('every do has the matching undo, and priorities are ours alone', async (t
       t.ok(verb === 2, `verb position: ${s.do.join(' ')}`);
       t.strictSame(s.undo, [...s.do.slice(0, verb), 'del', ...s.do.slice(verb + 1)], `undo of ${s.do.join(' ')}`);
     }
-    const prios = planPriorities(steps);
-    t.strictSame(prios, prios.map((_, i) => cfg.priorityBase + i), 'consecutive from the base');
+    const prios = planPriorities(steps).filter((p) => p !== cfg.priorityBase + 1);
+    t.strictSame(prios, prios.map((_, i) => cfg.priorityBase + (i === 0 ? 0 : i + 1)), 'consecutive from the base, the gateway slot reserved');
     t.ok(prios.every((p) => p > 0 && p < MAIN_RULE_PRIORITY), 'between local (0) and main (32766)');
     const last = steps[steps.length - 1] as IpStep;
     t.strictSame(last.do.slice(-4), ['lookup', String(cfg.table), 'priority', String(prios[prios.length - 1])], 'steering rule last');

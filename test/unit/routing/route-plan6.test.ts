@@ -26,12 +26,12 @@ t.test('IPv6 after IPv4, same layout: link-local next hop needs no rule', async 
   t.strictSame(v6(steps), [
     table6,
     rule6(['from', '2001:db8:1::1', 'lookup', 'main', 'priority', '9000']),
-    rule6(['lookup', 'main', 'suppress_prefixlength', '0', 'priority', '9001']),
-    rule6(['lookup', '2022', 'priority', '9002']),
+    rule6(['lookup', 'main', 'suppress_prefixlength', '0', 'priority', '9002']),
+    rule6(['lookup', '2022', 'priority', '9003']),
   ]);
   for (const s of steps) t.ok(s.desc.length > 10, s.desc);
   t.strictSame(planPriorities(steps, '-4'), [9000, 9001, 9002, 9003]);
-  t.strictSame(planPriorities(steps, '-6'), [9000, 9001, 9002]);
+  t.strictSame(planPriorities(steps, '-6'), [9000, 9002, 9003], 'the next-hop slot (9001) kept empty');
 });
 
 t.test('global next hop and IPv6 excludes (canonical text, duplicates dropped), IPv4 excludes stay IPv4', async (t) => {
@@ -56,9 +56,9 @@ t.test('global next hop and IPv6 excludes (canonical text, duplicates dropped), 
 t.test('no IPv6 uplink: ::/0 still into the TUN, no bypass rules', async (t) => {
   t.strictSame(v6(planRouteAll({ ...base, excludes: ['2001:db8:aa::/48'] }, uplink, null)), [
     table6,
-    rule6(['to', '2001:db8:aa::/48', 'lookup', 'main', 'priority', '9000']),
-    rule6(['lookup', 'main', 'suppress_prefixlength', '0', 'priority', '9001']),
-    rule6(['lookup', '2022', 'priority', '9002']),
+    rule6(['to', '2001:db8:aa::/48', 'lookup', 'main', 'priority', '9002']),
+    rule6(['lookup', 'main', 'suppress_prefixlength', '0', 'priority', '9003']),
+    rule6(['lookup', '2022', 'priority', '9004']),
   ]);
 });
 
@@ -72,7 +72,7 @@ t.test('bad IPv6 input is refused with a reason', async (t) => {
   t.throws(() => planRouteAll({ ...base, excludes: ['2001:db8::1/32'] }, uplink), /not a CIDR .*no host bits/);
   t.throws(() => planRouteAll(base, uplink, { ...up6, source: '192.0.2.1' }), /IPv6 uplink source/);
   t.throws(() => planRouteAll(base, uplink, { ...up6, dev: 'tun0' }), /IPv6 default route already goes through tun0/);
-  t.throws(() => planRouteAll({ ...base, priorityBase: 32762, excludes: ['2001:db8::/32', '2001:db9::/32'] }, uplink, up6), /IPv6 rule priorities 32762..32766/);
+  t.throws(() => planRouteAll({ ...base, priorityBase: 32762, excludes: ['2001:db8::/32', '2001:db9::/32'] }, uplink, up6), /IPv6 rule priorities 32762..32767/);
 });
 
 t.test('every IPv6 step applies and undoes on a kernel stand-in, leaving nothing', async (t) => {
@@ -88,7 +88,7 @@ t.test('conflicts are checked per family', async (t) => {
   const steps = planRouteAll(base, uplink, up6);
   const rules = '[{"priority":9002,"table":"100"}]';
   t.strictSame(findConflicts(steps, 2022, rules, '[]', '-6'), ['IPv6 policy rule priority 9002 is taken (lookup 100)']);
-  t.strictSame(findConflicts(steps, 2022, '[{"priority":9003,"table":"100"}]', '[]', '-6'), [], '9003 is only an IPv4 priority');
+  t.strictSame(findConflicts(steps, 2022, '[{"priority":9001,"table":"100"}]', '[]', '-6'), [], '9001 is only an IPv4 priority here (no global IPv6 next hop)');
   t.strictSame(findConflicts(steps, 2022, '[]', '[{"dst":"default","dev":"wg0"}]', '-6'), ['IPv6 routing table 2022 is not empty (default dev wg0)']);
 });
 
@@ -138,8 +138,8 @@ t.test('discoverUplink6: default route (RA style), prefsrc, none, unreachable on
 t.test('a TUN without IPv6 (MTU below 1280, disable_ipv6): table T prohibits, no bypass rules, nothing leaks', async (t) => {
   t.strictSame(v6(planRouteAll({ ...base, tunIpv6: false, excludes: ['2001:db8:aa::/48'] }, uplink, up6)), [
     { kind: 'ip', do: ['-6', 'route', 'add', 'prohibit', 'default', 'table', '2022'], undo: ['-6', 'route', 'del', 'prohibit', 'default', 'table', '2022'], desc: '' },
-    rule6(['to', '2001:db8:aa::/48', 'lookup', 'main', 'priority', '9000']),
-    rule6(['lookup', 'main', 'suppress_prefixlength', '0', 'priority', '9001']),
-    rule6(['lookup', '2022', 'priority', '9002']),
+    rule6(['to', '2001:db8:aa::/48', 'lookup', 'main', 'priority', '9002']),
+    rule6(['lookup', 'main', 'suppress_prefixlength', '0', 'priority', '9003']),
+    rule6(['lookup', '2022', 'priority', '9004']),
   ]);
 });
