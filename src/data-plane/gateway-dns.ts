@@ -21,10 +21,7 @@ export function gatewayDns(
   liveTo: (ip: number, ip6: string | null) => boolean,
   saveFakeIps: (data: unknown) => void,
 ) {
-  const { localAddress, ipv6 } = config;
-  const localAddress6 = config.localAddress6 ?? undefined;
-  // IPv6 resolvers are unreachable without an IPv6 uplink (and asking them would loop through the TUN)
-  if (config.localAddress6 === null) upstreams = upstreams.filter((u) => !u.replace(/^\[/, '').includes(':') || /^[^:]+:\d+$/.test(u));
+  const { ipv6 } = config;
   // one index space: a fake's IPv4 and IPv6 addresses are live if either has flows
   const pool: FakeIpPool = new FakeIpPool({ cidr: config.fakePool, reserved: 4, cidr6: ipv6 ? config.fakePool6 : null }, (ip) => liveTo(ip, pool.toV6(ip)));
   try {
@@ -41,13 +38,20 @@ export function gatewayDns(
     last = text;
   };
   setInterval(save, FAKE_IP_SAVE_MS).unref();
+  // the resolver for mapped names' real addresses: its servers and source follow the network (update below);
+  // a family without an uplink (null) is left out, as asking it unbound would loop through the TUN
   const resolver = new Resolver({ timeout: 2000, tries: 2 });
-  resolver.setServers(upstreams);
-  if (localAddress || localAddress6) resolver.setLocalAddress(localAddress ?? '0.0.0.0', localAddress6 ?? '::0');
+  const net = { localAddress: config.localAddress, localAddress6: config.localAddress6, upstreams };
+  const reachable = () => net.upstreams.filter((u) => (isIpv6Server(u) ? net.localAddress6 !== null : net.localAddress !== null));
+  const configure = () => {
+    resolver.setServers(reachable());
+    if (net.localAddress || net.localAddress6) resolver.setLocalAddress(net.localAddress || '0.0.0.0', net.localAddress6 || '::0');
+  };
+  configure();
   // the real address of a mapped name: the family the client used first (it asked for that fake), then the
   // other; IPv4 only when IPv6 is off or has no direct path (route-all without an IPv6 uplink)
-  const v6Direct = ipv6 && config.localAddress6 !== null;
   const lookup = async (name: string, family: 4 | 6 = 4) => {
+    const v6Direct = ipv6 && net.localAddress6 !== null;
     const order = !v6Direct ? [4] : family === 6 ? [6, 4] : [4, 6];
     let last: unknown = new Error(`${name}: no address`);
     for (const f of order) {
@@ -60,10 +64,17 @@ export function gatewayDns(
     }
     throw last;
   };
-  const dns = new DnsOverride({ hosts: new HostPatterns(config.hosts), pool, upstreams, timeoutMs: 2000, ttl: 10, localAddress, localAddress6 });
+  const dns = new DnsOverride({ hosts: new HostPatterns(config.hosts), pool, upstreams, timeoutMs: 2000, ttl: 10, localAddress: config.localAddress, localAddress6: config.localAddress6 });
   return {
     dns,
     save,
+    /** The network moved: new source addresses (null: no uplink of that family), or new resolvers. */
+    update(u: { localAddress?: string | null; localAddress6?: string | null; upstreams?: string[] }) {
+      if (u.localAddress !== undefined) net.localAddress = dns.opts.localAddress = u.localAddress;
+      if (u.localAddress6 !== undefined) net.localAddress6 = dns.opts.localAddress6 = u.localAddress6;
+      if (u.upstreams !== undefined) net.upstreams = dns.opts.upstreams = u.upstreams;
+      configure();
+    },
     hostnameOf: (ip: number) => (pool.contains(ip) ? pool.nameOf(ip) : undefined),
     hostnameOf6: (address: string) => pool.nameOf6(address),
     resolveTarget: async (dst: number, dstText?: string) => {
@@ -84,6 +95,11 @@ export function gatewayDns(
         return ip !== null ? pool.contains(ip) : pool.fromV6(a) !== undefined;
       },
     },
-    counters: () => ({ ...prefixed('dns_', dns.counters), fake_mappings: pool.mappings, upstream_resolvers: upstreams.length }),
+    counters: () => ({ ...prefixed('dns_', dns.counters), fake_mappings: pool.mappings, upstream_resolvers: net.upstreams.length }),
   };
+}
+
+/** "2001:db8::53", "[2001:db8::53]:5353": an IPv6 resolver; "192.0.2.53", "192.0.2.53:5353": not. */
+function isIpv6Server(u: string): boolean {
+  return u.startsWith('[') || (u.includes(':') && !/^[^:]+:\d+$/.test(u));
 }
