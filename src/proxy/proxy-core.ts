@@ -198,7 +198,9 @@ export class ProxyCore {
       note(d, sniffed);
       return this.refuse(client, sniffed, d, finish);
     }
-    const upstream = await this.dialOrAnswer(conn, d, finish, (_err, kind) => conn.reject(kind === 'refused' ? 'rst' : 'unreachable'));
+    const upstream = await this.dialOrAnswer(conn, d, finish, (err, kind) =>
+      conn.reject(kind === 'refused' ? 'rst' : 'unreachable', err instanceof DialError && err.code === 'ENETUNREACH'),
+    );
     if (!upstream) return;
     let client: Duplex;
     try {
