@@ -8,9 +8,11 @@
 //                                                      from this host's uplink address
 //                                                      (and from a former uplink address
 //                                                      still on the host: see `keep`)
-//   P+1       to UPLINK_GW/32 lookup main              (when there is a gateway: the slot
+//   P+1       from UPLINK_SRC unreachable              with no route in main, those sockets fail
+//                                                      (ENETUNREACH) instead of looping into the TUN
+//   P+2       to UPLINK_GW/32 lookup main              (when there is a gateway: the slot
 //                                                      is kept either way)
-//   P+2..     to EXCLUDE lookup main                   one per --exclude
+//   P+3..     to EXCLUDE lookup main                   one per --exclude
 //   P+k       lookup main suppress_prefixlength 0      LAN, TUN subnet, host routes; not main's default
 //   P+k+1     lookup T                                 everything else into the TUN
 // Added top to bottom, so traffic is steered only once every bypass exists;
@@ -19,7 +21,7 @@
 //
 // The priorities do not depend on the uplink (a gateway or none, an IPv6
 // uplink or none), so when the uplink changes under a running gateway only the
-// bypass rules at P+0 and P+1 differ between the old plan and the new one, and
+// bypass rules at P+0 to P+2 differ between the old plan and the new one, and
 // the catch-all never moves (route-follow.ts applies the difference). With no
 // IPv4 uplink at all (null) the bypass rules are left out: everything goes
 // into the TUN and the gateway refuses what it cannot send (nothing loops).
@@ -114,6 +116,27 @@ function ruleStep(selector: string[], table: string, priority: number, desc: str
 }
 
 /**
+ * `from SRC lookup main` falls through when main has no route (the uplink
+ * went: cable out, no default route): the next rules would send the
+ * gateway's own socket into the TUN, where the stack resets it (a loop). So a
+ * source's bypass ends in `from SRC unreachable` at the next priority: with no
+ * route, its sockets get ENETUNREACH, as on a host without the gateway.
+ */
+function sourceRules(source: string, p: number, desc: string, family: '-4' | '-6'): IpStep[] {
+  const tail = ['from', source, 'unreachable', 'priority', String(p + 1)];
+  return [
+    ruleStep(['from', source], 'main', p, desc, [], family),
+    { kind: 'ip', do: [family, 'rule', 'add', ...tail], undo: [family, 'rule', 'del', ...tail], desc: `with no route in main, sockets bound to ${source} fail (network unreachable) instead of looping into the TUN` },
+  ];
+}
+
+/** Both rules of each source, every `lookup main` before every `unreachable` (they are at P and P+1). */
+function sourcesSteps(sources: { source: string; desc: string }[], p: number, family: '-4' | '-6'): IpStep[] {
+  const pairs = sources.map(({ source, desc }) => sourceRules(source, p, desc, family));
+  return [...pairs.map((x) => x[0]), ...pairs.map((x) => x[1])];
+}
+
+/**
  * Former uplink addresses whose `from ADDR lookup main` rule stays while the
  * address is still on the host: connections bound to it keep the direct path,
  * as they would without the gateway (removing the rule would send them into
@@ -187,11 +210,12 @@ export function planRouteAll(cfg: RoutePlanConfig, uplink: Uplink | null, uplink
   });
 
   let p = cfg.priorityBase;
-  for (const source of sourcesOf(uplink?.source, keep.sources4)) {
-    const desc = source === uplink?.source ? `sockets bound to the uplink address ${source} bypass the TUN` : `connections still bound to the former uplink address ${source} keep the direct path`;
-    steps.push(ruleStep(['from', source], 'main', p, desc));
-  }
-  p++;
+  const sources = sourcesOf(uplink?.source, keep.sources4).map((source) => ({
+    source,
+    desc: source === uplink?.source ? `sockets bound to the uplink address ${source} bypass the TUN` : `connections still bound to the former uplink address ${source} keep the direct path`,
+  }));
+  steps.push(...sourcesSteps(sources, p, '-4'));
+  p += 2;
   if (uplink?.gateway !== undefined && cfg.keepGatewayDirect !== false) {
     steps.push(ruleStep(['to', `${uplink.gateway}/32`], 'main', p, `the uplink next hop ${uplink.gateway} stays direct`));
   }
@@ -246,11 +270,12 @@ function planRoute6(cfg: RoutePlanConfig, uplink6: Uplink6 | null, excludes6: st
   // again with it (ip6_dst_lookup_tail), which that rule would send out through main.
   const bypass = cfg.tunIpv6 !== false;
   const current = uplink6 && bypass ? parseCidr(uplink6.source)!.address : undefined;
-  for (const src of bypass ? sourcesOf(current, kept6) : []) {
-    const desc = src === current ? `sockets bound to the IPv6 uplink address ${src} bypass the TUN` : `connections still bound to the former IPv6 uplink address ${src} keep the direct path`;
-    steps.push(ruleStep(['from', src], 'main', p, desc, [], '-6'));
-  }
-  p++;
+  const sources = (bypass ? sourcesOf(current, kept6) : []).map((src) => ({
+    source: src,
+    desc: src === current ? `sockets bound to the IPv6 uplink address ${src} bypass the TUN` : `connections still bound to the former IPv6 uplink address ${src} keep the direct path`,
+  }));
+  steps.push(...sourcesSteps(sources, p, '-6'));
+  p += 2;
   const gw = uplink6?.gateway === undefined || !bypass ? undefined : parseCidr(uplink6.gateway.split('%')[0]);
   // a link-local next hop (the usual, from RAs) is on-link: suppress_prefixlength 0 keeps fe80::/64
   if (gw && !isLinkLocal6(gw.address) && cfg.keepGatewayDirect !== false) {
