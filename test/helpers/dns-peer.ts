@@ -1,5 +1,6 @@
 // A small authoritative-style DNS server for end-to-end tests (UDP and TCP),
-// run inside the servers namespace: `dns-peer.ts HOST` on port 53.
+// run inside the servers namespace: `dns-peer.ts HOST [OTHER_IP]` on port 53
+// (OTHER_IP: what other.example.com resolves to here, so a test can tell two servers apart).
 //   api.example.com, other.example.com, x.corp.example → A 203.0.113.10
 //   big.example.com → 40 A records; over UDP only a truncated (TC) answer
 //   v6.example.com → AAAA 2001:db8:10::10 only (no A)
@@ -12,7 +13,7 @@ import dnsPacket from 'dns-packet';
 const host = process.argv[2];
 const ZONE: Record<string, string> = {
   'api.example.com': '203.0.113.10',
-  'other.example.com': '203.0.113.10',
+  'other.example.com': process.argv[3] ?? '203.0.113.10',
   'x.corp.example': '203.0.113.10',
 };
 
