@@ -68,6 +68,8 @@ export function endpointText(e: Endpoint): string {
 }
 
 const NO_RULES = new Policy([], new Map(), new Map());
+/** How long a dial whose source address vanished waits for the supervisor to hand over the new one (it takes ~150 ms). */
+const ADDR_GONE_RETRY_MS = 400;
 
 /** Meant for the proxy itself, not the server. */
 const PROXY_HEADERS: HeaderEdit[] = [
@@ -313,8 +315,22 @@ export class ProxyCore {
     }
   }
 
-  /** Opens the upstream side: direct (the real address of a mapped name), or through the rule's proxy. */
+  /**
+   * dialOnce, and once more after ADDR_GONE_RETRY_MS when the source address it bound has just gone
+   * (EADDRNOTAVAIL: the uplink changed, as with a new DHCP lease, and the gateway is switching to the
+   * new one): the retry reads the local addresses again, as a kernel-path connect would simply use the new one.
+   */
   private async dial(conn: Pick<InboundConnection, 'dst' | 'hostname'>, d: Decision): Promise<net.Socket> {
+    try {
+      return await this.dialOnce(conn, d);
+    } catch (e) {
+      if (!(e instanceof DialError && e.code === 'EADDRNOTAVAIL')) throw e;
+      await new Promise((r) => setTimeout(r, ADDR_GONE_RETRY_MS));
+      return this.dialOnce(conn, d);
+    }
+  }
+
+  private async dialOnce(conn: Pick<InboundConnection, 'dst' | 'hostname'>, d: Decision): Promise<net.Socket> {
     const timeoutMs = this.opts.connectTimeoutMs;
     const { localAddress, localAddress6 } = this.opts;
     if (d.upstream) {
