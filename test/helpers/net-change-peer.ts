@@ -4,12 +4,12 @@
 // bounded in time and prints JSON lines.
 //
 //   server HOST PORT                  "PACED n ms\n": n chunks of 8 KiB of seeded data, one every ms, then FIN;
-//                                     "HELLO\n": "hi\n", then FIN
+//                                     "HELLO\n": "hi FROM\n" (FROM: the address the connection came from), then FIN
 //   paced HOST PORT N MS STALL_MS     a paced download: prints {"started":true} at the first bytes, then one line:
 //                                     {"outcome":"complete"|"stalled"|"error", code?, bytes, intact}
 //                                     (stalled: nothing arrived for STALL_MS; intact: the bytes are the seeded ones)
-//   connect HOST PORT                 one connection and "HELLO": {"ok":true} or {"ok":false,"code":...}
-//   until HOST PORT MAX_MS            connections (1 s each) until one gets "hi": {"ok",ms,attempts,codes}
+//   connect HOST PORT                 one connection and "HELLO": {"ok":true,"from":...} or {"ok":false,"code":...}
+//   until HOST PORT MAX_MS            connections (1 s each) until one gets "hi": {"ok",from,ms,attempts,codes}
 import net from 'node:net';
 import { seeded } from './seeded-bytes.js';
 
@@ -29,7 +29,7 @@ function serve(): void {
       if (nl < 0) return;
       s.off('data', onData);
       const [cmd, a, b] = line.slice(0, nl).split(' ');
-      if (cmd === 'HELLO') return void s.end('hi\n');
+      if (cmd === 'HELLO') return void s.end(`hi ${s.remoteAddress?.replace(/^::ffff:/, '')}\n`);
       if (cmd !== 'PACED') return void s.destroy();
       const data = seeded(Number(a) * CHUNK);
       let i = 0;
@@ -79,14 +79,14 @@ function paced(n: number, ms: number, stallMs: number): void {
   s.on('error', (e: NodeJS.ErrnoException) => finish('error', e.code));
 }
 
-function hello(timeoutMs: number): Promise<{ ok: boolean; code?: string }> {
+function hello(timeoutMs: number): Promise<{ ok: boolean; code?: string; from?: string }> {
   return new Promise((resolve) => {
     const s = net.connect({ host, port });
     const t = setTimeout(() => (s.destroy(), resolve({ ok: false, code: 'timeout' })), timeoutMs);
     let got = '';
     s.on('connect', () => s.write('HELLO\n'));
     s.on('data', (d) => (got += d));
-    s.on('end', () => (clearTimeout(t), resolve(got === 'hi\n' ? { ok: true } : { ok: false, code: 'short' })));
+    s.on('end', () => (clearTimeout(t), resolve(/^hi \S+\n$/.test(got) ? { ok: true, from: got.slice(3, -1) } : { ok: false, code: 'short' })));
     s.on('error', (e: NodeJS.ErrnoException) => (clearTimeout(t), resolve({ ok: false, code: e.code })));
   });
 }
@@ -96,7 +96,7 @@ async function until(maxMs: number): Promise<void> {
   const codes: string[] = [];
   for (let attempts = 1; ; attempts++) {
     const r = await hello(1000);
-    if (r.ok) return out({ ok: true, ms: Math.round(performance.now() - t0), attempts, codes });
+    if (r.ok) return out({ ok: true, from: r.from, ms: Math.round(performance.now() - t0), attempts, codes });
     codes.push(r.code ?? '?');
     if (performance.now() - t0 > maxMs) return out({ ok: false, ms: Math.round(performance.now() - t0), attempts, codes: codes.slice(-5) });
     await new Promise((r) => setTimeout(r, 20));
