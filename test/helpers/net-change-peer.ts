@@ -10,6 +10,8 @@
 //                                     (stalled: nothing arrived for STALL_MS; intact: the bytes are the seeded ones)
 //   connect HOST PORT                 one connection and "HELLO": {"ok":true,"from":...} or {"ok":false,"code":...}
 //   until HOST PORT MAX_MS            connections (1 s each) until one gets "hi": {"ok",from,ms,attempts,codes}
+//   probe HOST PORT MS                for MS, a connection every 20 ms (1 s each), one line per try:
+//                                     {"t": epoch ms at its end, "ok", "from"|"code"} (bench/uplink-change.ts)
 import net from 'node:net';
 import { seeded } from './seeded-bytes.js';
 
@@ -103,10 +105,18 @@ async function until(maxMs: number): Promise<void> {
   }
 }
 
+async function probe(ms: number): Promise<void> {
+  for (const until = Date.now() + ms; Date.now() < until; await new Promise((r) => setTimeout(r, 20))) {
+    const r = await hello(1000);
+    out({ t: Date.now(), ...r });
+  }
+}
+
 switch (mode) {
   case 'server': serve(); break;
   case 'paced': paced(Number(rest[0]), Number(rest[1]), Number(rest[2])); break;
   case 'connect': hello(5000).then((r) => (out(r), process.exit(0))); break;
   case 'until': until(Number(rest[0])).then(() => process.exit(0)); break;
+  case 'probe': probe(Number(rest[0])).then(() => process.exit(0)); break;
   default: out({ ok: false, code: `unknown mode ${mode}` }); process.exit(2);
 }
