@@ -14,13 +14,13 @@
 #define _GNU_SOURCE
 #define NAPI_VERSION 8
 #include "netlink.h"
+#include "netns.h"
 
 #ifdef __linux__
 
 #include <errno.h>
-#include <fcntl.h>
-#include <sched.h>
-#include <stdlib.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/socket.h>
@@ -67,31 +67,14 @@ static int nl_socket(uint32_t groups, int* out_fd, const char** syscall) {
   return 0;
 }
 
-// As tun.c's tun_create_in: this thread enters the namespace for one syscall and comes back.
-static int nl_socket_in(const char* netns, uint32_t groups, int* out_fd, const char** syscall) {
-  int home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-  if (home < 0) {
-    *syscall = "open(/proc/thread-self/ns/net)";
-    return errno;
-  }
-  int target = open(netns, O_RDONLY | O_CLOEXEC);
-  if (target < 0) {
-    int e = errno;
-    close(home);
-    *syscall = "open(netns)";
-    return e;
-  }
-  int err = 0;
-  if (setns(target, CLONE_NEWNET) < 0) {
-    err = errno;
-    *syscall = "setns";
-  } else {
-    err = nl_socket(groups, out_fd, syscall);
-    if (setns(home, CLONE_NEWNET) < 0) abort(); // cannot go home: nothing after this would be safe
-  }
-  close(target);
-  close(home);
-  return err;
+struct nl_args {
+  uint32_t groups;
+  int* out_fd;
+};
+
+static int nl_socket_cb(void* arg, const char** syscall) {
+  struct nl_args* a = arg;
+  return nl_socket(a->groups, a->out_fd, syscall);
 }
 
 napi_value NetlinkOpen(napi_env env, napi_callback_info info) {
@@ -117,7 +100,8 @@ napi_value NetlinkOpen(napi_env env, napi_callback_info info) {
   }
   int fd = -1;
   const char* syscall = "";
-  int err = netns[0] ? nl_socket_in(netns, groups, &fd, &syscall) : nl_socket(groups, &fd, &syscall);
+  struct nl_args a = {groups, &fd};
+  int err = netns[0] ? in_netns(netns, nl_socket_cb, &a, &syscall) : nl_socket(groups, &fd, &syscall);
   if (err) {
     throw_errno_nl(env, err, syscall);
     return NULL;

@@ -56,6 +56,7 @@
 #include <linux/netfilter_ipv6/ip6_tables.h>
 #include <uv.h>
 #include "netlink.h"
+#include "netns.h"
 
 // Bounded retries of a syscall interrupted by a signal.
 #define EINTR_RETRIES 8
@@ -160,32 +161,15 @@ static int tun_create(char name[IFNAMSIZ + 1], int64_t flags, int* out_fd, const
   return 0;
 }
 
-// The network namespace is per thread: this (JS) thread enters the target,
-// creates the device there, and comes back before any JS runs again.
-static int tun_create_in(const char* netns, char name[IFNAMSIZ + 1], int64_t flags, int* out_fd, const char** syscall) {
-  int home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-  if (home < 0) {
-    *syscall = "open(/proc/thread-self/ns/net)";
-    return errno;
-  }
-  int target = open(netns, O_RDONLY | O_CLOEXEC);
-  if (target < 0) {
-    int e = errno;
-    close(home);
-    *syscall = "open(netns)";
-    return e;
-  }
-  int err = 0;
-  if (setns(target, CLONE_NEWNET) < 0) {
-    err = errno;
-    *syscall = "setns";
-  } else {
-    err = tun_create(name, flags, out_fd, syscall);
-    if (setns(home, CLONE_NEWNET) < 0) abort(); // cannot go home: nothing after this would be safe
-  }
-  close(target);
-  close(home);
-  return err;
+struct tun_args {
+  char* name;
+  int64_t flags;
+  int* out_fd;
+};
+
+static int tun_create_cb(void* arg, const char** syscall) {
+  struct tun_args* a = arg;
+  return tun_create(a->name, a->flags, a->out_fd, syscall);
 }
 
 static napi_value Open(napi_env env, napi_callback_info info) {
@@ -241,7 +225,8 @@ static napi_value Open(napi_env env, napi_callback_info info) {
   }
   int fd = -1;
   const char* syscall = "";
-  int err = netns[0] ? tun_create_in(netns, name, flags, &fd, &syscall) : tun_create(name, flags, &fd, &syscall);
+  struct tun_args a = {name, flags, &fd};
+  int err = netns[0] ? in_netns(netns, tun_create_cb, &a, &syscall) : tun_create(name, flags, &fd, &syscall);
   if (err) {
     throw_errno(env, err, syscall);
     return NULL;
