@@ -7,16 +7,15 @@
 //   node --import tsx bench/uplink-change.ts [--quick]
 import { parseArgs } from 'node:util';
 import { join } from 'node:path';
-import { nsExec, spawnNodeInNs, veth } from '../test/helpers/netns.js';
-import { ROOT, makeTopology, startGateway, waitForGateway, type Topology } from '../test/helpers/topology.js';
+import { nsExec, spawnNodeInNs } from '../test/helpers/netns.js';
+import { startGateway, waitForGateway, type Topology } from '../test/helpers/topology.js';
+import { CHANGE_PEER, PEER, PEER6, PEER_PORT, movingNetwork } from '../test/helpers/moving-network.js';
 import { median, runBench, teardownHost } from './bench-kit.js';
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean' } } });
 const RUNS = values.quick ? 2 : 7;
-const PORT = 7100;
-const PEER = '203.0.113.12';
-const PEER6 = '2001:db8:10::12';
-const HELPER = join(ROOT, 'test/helpers/net-change-peer.ts');
+const PORT = PEER_PORT;
+const HELPER = CHANGE_PEER;
 const { host, cleanup } = teardownHost();
 const sh = (ns: string, cmd: string) => nsExec(ns, ['sh', '-c', cmd]);
 
@@ -83,13 +82,7 @@ async function measure(topo: Topology, ifs: string[], c: Case): Promise<number[]
 }
 
 async function main() {
-  const topo = await makeTopology(host);
-  const vethOf = async (ns: string) => (await nsExec(ns, ['ip', '-o', 'link', 'show', 'type', 'veth'])).stdout.split(':')[1].trim().split('@')[0];
-  const [a, sa] = [await vethOf(topo.client), await vethOf(topo.servers)];
-  const { aIf: b } = await veth(topo.client, topo.servers, { aAddr: '198.51.100.1/24', bAddr: '198.51.100.2/24' });
-  await nsExec(topo.servers, ['ip', '-6', 'addr', 'add', `${PEER6}/128`, 'dev', 'lo', 'nodad']);
-  await nsExec(topo.servers, ['ip', '-6', 'addr', 'add', '2001:db8:1::2/64', 'dev', sa, 'nodad']);
-  for (const h of [PEER, PEER6]) await spawnNodeInNs(host, topo.servers, HELPER, ['server', h, String(PORT)]).waitForLine((l) => l.includes('listening'));
+  const { topo, if1: a, if2: b } = await movingNetwork(host);
   const ifs = [a, b];
   const rows: string[] = [];
   const fmt = (xs: number[]) => `${median(xs)} | ${Math.max(...xs)}`;

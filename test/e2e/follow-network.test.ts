@@ -10,44 +10,22 @@
 // as it stood at exit, not at start. Timings are for bench/uplink-change.ts.
 import t from 'tap';
 import { join } from 'node:path';
-import { nsExec, snapshotRouting, spawnNodeInNs, veth, type NsChild } from '../helpers/netns.js';
-import { ROOT, makeTopology, startGateway, tunsteerArgv, waitForGateway, type Topology } from '../helpers/topology.js';
+import { nsExec, snapshotRouting, spawnNodeInNs, type NsChild } from '../helpers/netns.js';
+import { startGateway, tunsteerArgv, waitForGateway } from '../helpers/topology.js';
+import { CHANGE_PEER, PEER, PEER6, PEER_PORT, movingNetwork, type MovingNetwork } from '../helpers/moving-network.js';
 
 t.setTimeout(900_000);
 
-/** makeTopology puts it on the servers' lo (PEER_IP). */
-const PEER = '203.0.113.12';
-const PEER6 = '2001:db8:10::12';
-const PORT = 7100;
-const HELPER = join(ROOT, 'test/helpers/net-change-peer.ts');
+const PORT = PEER_PORT;
+const HELPER = CHANGE_PEER;
 /**
  * The paced download: 60 chunks of 8 KiB, one every 50 ms (3 s); "stalled" after 10 s without a byte
  * (longer than a 4 s outage plus the server's retransmission backoff).
  */
 const PACED = ['60', '50', '10000'];
 
-interface Net {
-  topo: Topology;
-  /** The client's first uplink (192.0.2.1/24, default via 192.0.2.2). */
-  if1: string;
-  /** A second link to the servers: 198.51.100.1/24, the servers at 198.51.100.2; no route uses it at first. */
-  if2: string;
-  serversIf1: string;
-}
-
-async function network(t: Tap.Test): Promise<Net> {
-  const topo = await makeTopology(t);
-  const dev = async (ns: string) => (await nsExec(ns, ['ip', '-o', 'link', 'show', 'type', 'veth'])).stdout.split(':')[1].trim().split('@')[0];
-  const [if1, serversIf1] = [await dev(topo.client), await dev(topo.servers)];
-  const { aIf: if2 } = await veth(topo.client, topo.servers, { aAddr: '198.51.100.1/24', bAddr: '198.51.100.2/24' });
-  await nsExec(topo.servers, ['ip', '-6', 'addr', 'add', `${PEER6}/128`, 'dev', 'lo', 'nodad']);
-  await nsExec(topo.servers, ['ip', '-6', 'addr', 'add', '2001:db8:1::2/64', 'dev', serversIf1, 'nodad']);
-  for (const host of [PEER, PEER6]) {
-    const srv = spawnNodeInNs(t, topo.servers, HELPER, ['server', host, String(PORT)]);
-    await srv.waitForLine((l) => l.includes('listening'));
-  }
-  return { topo, if1, if2, serversIf1 };
-}
+type Net = MovingNetwork;
+const network = movingNetwork;
 
 const sh = (ns: string, cmd: string) => nsExec(ns, ['sh', '-c', cmd]);
 const sortedLines = (text: string) => text.split('\n').sort();
