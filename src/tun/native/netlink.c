@@ -89,15 +89,7 @@ napi_value NetlinkOpen(napi_env env, napi_callback_info info) {
   }
   char netns[256];
   netns[0] = 0;
-  if (argc >= 2 && napi_typeof(env, argv[1], &t) == napi_ok && t == napi_string) {
-    size_t n = 0;
-    napi_get_value_string_utf8(env, argv[1], NULL, 0, &n);
-    if (n == 0 || n >= sizeof netns) {
-      napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "netns path must be 1..255 bytes");
-      return NULL;
-    }
-    napi_get_value_string_utf8(env, argv[1], netns, sizeof netns, &n);
-  }
+  if (argc >= 2 && !arg_netns_path(env, argv[1], netns, sizeof netns)) return NULL;
   int fd = -1;
   const char* syscall = "";
   struct nl_args a = {groups, &fd};

@@ -2,6 +2,7 @@
 // makes the fd there, and comes back before any JS runs again. An fd made
 // there stays bound to that namespace (a TUN device, a netlink socket).
 #define _GNU_SOURCE
+#define NAPI_VERSION 8
 #include "netns.h"
 
 #ifdef __linux__
@@ -35,5 +36,23 @@ int in_netns(const char* path, int (*fn)(void* arg, const char** syscall), void*
   close(target);
   close(home);
   return err;
+}
+
+bool arg_netns_path(napi_env env, napi_value v, char* out, size_t size) {
+  out[0] = 0;
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok || t == napi_undefined || t == napi_null) return true;
+  if (t != napi_string) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "netns must be a path string");
+    return false;
+  }
+  size_t n = 0;
+  napi_get_value_string_utf8(env, v, NULL, 0, &n);
+  if (n == 0 || n >= size) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "netns path must be 1..255 bytes");
+    return false;
+  }
+  napi_get_value_string_utf8(env, v, out, size, &n);
+  return true;
 }
 #endif

@@ -207,22 +207,7 @@ static napi_value Open(napi_env env, napi_callback_info info) {
 
   char netns[256];
   netns[0] = 0;
-  if (argc >= 3) {
-    napi_valuetype t;
-    napi_typeof(env, argv[2], &t);
-    if (t == napi_string) {
-      size_t n = 0;
-      napi_get_value_string_utf8(env, argv[2], NULL, 0, &n);
-      if (n == 0 || n >= sizeof netns) {
-        napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "netns path must be 1..255 bytes");
-        return NULL;
-      }
-      napi_get_value_string_utf8(env, argv[2], netns, sizeof netns, &n);
-    } else if (t != napi_undefined && t != napi_null) {
-      napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "netns must be a path string");
-      return NULL;
-    }
-  }
+  if (argc >= 3 && !arg_netns_path(env, argv[2], netns, sizeof netns)) return NULL;
   int fd = -1;
   const char* syscall = "";
   struct tun_args a = {name, flags, &fd};
