@@ -9,7 +9,8 @@ import t from 'tap';
 import { renameSync, writeFileSync, readFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { nsExec, snapshotRouting, spawnNodeInNs } from '../helpers/netns.js';
-import { DNS_IP, ROOT, clientResolvConf, makeTopology, startGateway, waitForGateway } from '../helpers/topology.js';
+import { DNS_IP, ROOT, clientResolvConf, makeTopology } from '../helpers/topology.js';
+import { upFor } from '../helpers/moving-network.js';
 
 t.setTimeout(600_000);
 
@@ -35,8 +36,7 @@ const waitFor = async (what: () => boolean | Promise<boolean>, ms = 10_000) => {
 t.test('per-host: resolv.conf rewritten in place by someone else', async (t) => {
   const before = await snapshotRouting(topo.client);
   const stateDir = join(topo.tmp, 'ph');
-  const gw = startGateway(t, topo.client, ['--mode', 'per-host', '--host', 'api.example.com', '--state-dir', stateDir, '--tun-name', 'tsp0']);
-  await waitForGateway(topo.client, stateDir, gw);
+  const gw = await upFor(t, topo.client, stateDir, ['--mode', 'per-host', '--host', 'api.example.com', '--state-dir', stateDir, '--tun-name', 'tsp0']);
   t.match(resolvNow(), /^nameserver 198\.18\.0\.2$/m);
   t.equal(await dig('other.example.com'), '203.0.113.10', 'forwarded to the first resolver');
 
@@ -63,8 +63,7 @@ t.test('per-host: a new file renamed over resolv.conf, then kill -9 and `tunstee
   const file = join(dir, 'resolv.conf');
   writeFileSync(file, original);
   const stateDir = join(topo.tmp, 'ph2');
-  const gw = startGateway(t, topo.client, ['--mode', 'per-host', '--host', 'api.example.com', '--resolv-conf', file, '--state-dir', stateDir, '--tun-name', 'tsp1']);
-  await waitForGateway(topo.client, stateDir, gw);
+  const gw = await upFor(t, topo.client, stateDir, ['--mode', 'per-host', '--host', 'api.example.com', '--resolv-conf', file, '--state-dir', stateDir, '--tun-name', 'tsp1']);
   t.match(readFileSync(file, 'utf8'), /^nameserver 198\.18\.0\.2$/m);
   writeFileSync(`${file}.new`, renewed);
   renameSync(`${file}.new`, file);
@@ -82,8 +81,7 @@ t.test('per-host: a new file renamed over resolv.conf, then kill -9 and `tunstee
 t.test('route-all: the DNS forwarder follows resolv.conf', async (t) => {
   writeFileSync(resolvFile, original);
   const stateDir = join(topo.tmp, 'ra');
-  const gw = startGateway(t, topo.client, ['--mode', 'route-all', '--state-dir', stateDir, '--tun-name', 'tsr0']);
-  await waitForGateway(topo.client, stateDir, gw);
+  const gw = await upFor(t, topo.client, stateDir, ['--mode', 'route-all', '--state-dir', stateDir, '--tun-name', 'tsr0']);
   // any address:53 is answered by the gateway, which forwards to the system's resolvers
   t.equal(await dig('@198.51.100.99', 'other.example.com'), '203.0.113.10');
   writeFileSync(resolvFile, renewed);
@@ -101,8 +99,7 @@ t.test('after a stall (timers fire late, as after a suspend): a dead upstream co
   const srv = spawnNodeInNs(t, topo.servers, join(ROOT, 'test/helpers/net-change-peer.ts'), ['server', '203.0.113.12', String(PORT)]);
   await srv.waitForLine((l) => l.includes('listening'));
   const stateDir = join(topo.tmp, 'wake');
-  const gw = startGateway(t, topo.client, ['--mode', 'route-all', '--state-dir', stateDir, '--tun-name', 'tsw0']);
-  await waitForGateway(topo.client, stateDir, gw);
+  const gw = await upFor(t, topo.client, stateDir, ['--mode', 'route-all', '--state-dir', stateDir, '--tun-name', 'tsw0']);
   // a long download (60 s), which the server's side will silently forget, as a NAT does during a long sleep
   const dl = spawnNodeInNs(t, topo.client, join(ROOT, 'test/helpers/net-change-peer.ts'), ['paced', '203.0.113.12', String(PORT), '600', '100', '90000']);
   await dl.waitForLine((l) => l.includes('"started"'), 20_000);
@@ -130,3 +127,4 @@ t.test('after a stall (timers fire late, as after a suspend): a dead upstream co
   gw.kill('SIGTERM');
   await gw.exited();
 });
+

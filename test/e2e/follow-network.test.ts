@@ -11,8 +11,8 @@
 import t from 'tap';
 import { join } from 'node:path';
 import { nsExec, snapshotRouting, spawnNodeInNs, type NsChild } from '../helpers/netns.js';
-import { startGateway, tunsteerArgv, waitForGateway } from '../helpers/topology.js';
-import { CHANGE_PEER, PEER, PEER6, PEER_PORT, movingNetwork, type MovingNetwork } from '../helpers/moving-network.js';
+import { tunsteerArgv } from '../helpers/topology.js';
+import { CHANGE_PEER, PEER, PEER6, PEER_PORT, movingNetwork, upFor, type MovingNetwork } from '../helpers/moving-network.js';
 
 t.setTimeout(900_000);
 
@@ -103,8 +103,7 @@ async function run(t: Tap.Test, s: Scenario): Promise<void> {
 
   // 2. through the gateway
   const stateDir = join(n.topo.tmp, 'state');
-  const gw = startGateway(t, n.topo.client, ['--mode', 'route-all', '--state-dir', stateDir, '--tun-name', 'tsn0', '--connect-timeout', '3000']);
-  await waitForGateway(n.topo.client, stateDir, gw);
+  const gw = await upFor(t, n.topo.client, stateDir, ['--mode', 'route-all', '--state-dir', stateDir, '--tun-name', 'tsn0', '--connect-timeout', '3000']);
   t.match((await connectOnce(n, s.host)).ok, true, 'through the gateway before the change');
   const gDl = await startDownload(t, n, s.host);
   const changedAt = Date.now();
@@ -225,3 +224,4 @@ async function untilGone(n: Net, host: string): Promise<{ ok: boolean; code?: st
   }
   return r;
 }
+

@@ -4,8 +4,8 @@
 // side of the first link (2001:db8:1::2/64) for the client to take when a test adds it, and
 // net-change-peer.ts servers on PEER and PEER6.
 import { join } from 'node:path';
-import { nsExec, spawnNodeInNs, veth, type TeardownHost } from './netns.js';
-import { PEER_IP, ROOT, makeTopology, type Topology } from './topology.js';
+import { nsExec, spawnNodeInNs, veth, type NsChild, type TeardownHost } from './netns.js';
+import { PEER_IP, ROOT, makeTopology, startGateway, tunsteerArgv, waitForGateway, type Topology } from './topology.js';
 
 export const PEER = PEER_IP;
 export const PEER6 = '2001:db8:10::12';
@@ -32,4 +32,17 @@ export async function movingNetwork(t: TeardownHost): Promise<MovingNetwork> {
     await srv.waitForLine((l) => l.includes('listening'));
   }
   return { topo, if1, if2 };
+}
+
+/**
+ * A gateway for one subtest: up (a cold start of the data plane, node and tsx, took over 20 s
+ * at a load average of 20 on this shared 2-vCPU machine, so it gets 60 s), and restored by
+ * `tunsteer down` if the subtest ends with it still there (its teardown kills it with -9), so a
+ * failure leaves no rules for the next subtest in the same namespace.
+ */
+export async function upFor(t: TeardownHost, ns: string, stateDir: string, args: string[]): Promise<NsChild> {
+  const gw = startGateway(t, ns, args);
+  t.teardown(() => nsExec(ns, tunsteerArgv(['down', '--state-dir', stateDir]), { allowFail: true }));
+  await waitForGateway(ns, stateDir, gw, 60_000);
+  return gw;
 }
