@@ -6,9 +6,9 @@
 //   its resolver) bind the new address; null refuses that family (network
 //   unreachable). TCP connections on the old address are left to the kernel,
 //   which ends them as it would without the gateway. UDP flows bound to an
-//   address that is no longer the uplink's are closed: their socket cannot
-//   change its source, and the client's next datagram opens a flow on the new
-//   path (as an unconnected socket would pick the new source).
+//   address that another one replaced are closed: their socket cannot change
+//   its source, and the client's next datagram opens a flow on the new path
+//   (as an unconnected socket would pick the new source).
 // - resolvers: the DNS forwarder asks the new ones.
 // - wake: after a suspend the upstream TCP sockets may be dead (the peer or a
 //   NAT on the path forgot them while we slept). Each gets a short keepalive
@@ -28,6 +28,8 @@ export const PROBE_WINDOW_MS = 15_000;
 export interface LiveUplink {
   localAddress?: string | null;
   localAddress6?: string | null;
+  /** The last address each family bound (kept through a spell of null): UDP flows on it are closed only when another replaces it. */
+  lastBound?: { v4?: string; v6?: string };
 }
 
 export interface UpdateTargets {
@@ -39,13 +41,19 @@ export interface UpdateTargets {
 
 export function applyNetworkUpdate(u: NetworkUpdate, t: UpdateTargets): void {
   if (u.type === 'uplink') {
-    const before = [t.uplink.localAddress, t.uplink.localAddress6].filter((a): a is string => !!a);
+    const last = (t.uplink.lastBound ??= { v4: t.uplink.localAddress ?? undefined, v6: t.uplink.localAddress6 ?? undefined });
+    // a flow's socket keeps its source: close those on an address another one replaced; through a spell
+    // of no uplink (null) they stay, failing as the kernel's would, and work again if the same address comes back
+    const gone = new Set<string>();
+    if (u.localAddress && last.v4 && u.localAddress !== last.v4) gone.add(last.v4);
+    if (u.localAddress6 && last.v6 && u.localAddress6 !== last.v6) gone.add(last.v6);
+    if (u.localAddress) last.v4 = u.localAddress;
+    if (u.localAddress6) last.v6 = u.localAddress6;
     t.uplink.localAddress = u.localAddress;
     t.uplink.localAddress6 = u.localAddress6;
     if (t.udp) {
       t.udp.opts.localAddress = u.localAddress ?? undefined;
       t.udp.opts.localAddress6 = u.localAddress6 ?? undefined;
-      const gone = new Set(before.filter((a) => a !== u.localAddress && a !== u.localAddress6));
       if (gone.size) t.udp.closeBoundTo(gone, 'uplink-changed');
     }
     t.dns?.update({ localAddress: u.localAddress, localAddress6: u.localAddress6 });
