@@ -31,8 +31,8 @@ import { systemResolvers } from '../routing/resolvers.js';
 import { SleepDetector, DEFAULT_SLEEP_OPTIONS, type Wake } from './sleep-detector.js';
 
 /** After the first event of a burst, read the network once the burst is over (each event restarts it, up to MAX_WAIT_MS). */
-const DEBOUNCE_MS = 100;
-const MAX_WAIT_MS = 400;
+const DEBOUNCE_MS = 50;
+const MAX_WAIT_MS = 300;
 /** A read of the network that failed (an `ip` that timed out) is tried again after this. */
 const RETRY_MS = 1000;
 /** Changes kept in the status file. */

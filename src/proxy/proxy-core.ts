@@ -68,8 +68,8 @@ export function endpointText(e: Endpoint): string {
 }
 
 const NO_RULES = new Policy([], new Map(), new Map());
-/** How long a dial whose source address vanished waits for the supervisor to hand over the new one (it takes ~150 ms). */
-const ADDR_GONE_RETRY_MS = 400;
+/** How long a dial whose source address vanished waits for the supervisor to hand over the new one (it takes 100 to 250 ms). */
+const ADDR_GONE_WAIT_MS = 1000;
 
 /** Meant for the proxy itself, not the server. */
 const PROXY_HEADERS: HeaderEdit[] = [
@@ -316,16 +316,19 @@ export class ProxyCore {
   }
 
   /**
-   * dialOnce, and once more after ADDR_GONE_RETRY_MS when the source address it bound has just gone
-   * (EADDRNOTAVAIL: the uplink changed, as with a new DHCP lease, and the gateway is switching to the
-   * new one): the retry reads the local addresses again, as a kernel-path connect would simply use the new one.
+   * dialOnce, and once more when the source address it bound has just gone (EADDRNOTAVAIL: the uplink
+   * changed, as with a new DHCP lease, and the supervisor is handing over the new one): as soon as the
+   * local addresses change, at most ADDR_GONE_WAIT_MS later, as a kernel-path connect would simply use the new one.
    */
   private async dial(conn: Pick<InboundConnection, 'dst' | 'hostname'>, d: Decision): Promise<net.Socket> {
     try {
       return await this.dialOnce(conn, d);
     } catch (e) {
       if (!(e instanceof DialError && e.code === 'EADDRNOTAVAIL')) throw e;
-      await new Promise((r) => setTimeout(r, ADDR_GONE_RETRY_MS));
+      const { localAddress, localAddress6 } = this.opts;
+      for (let waited = 0; waited < ADDR_GONE_WAIT_MS && this.opts.localAddress === localAddress && this.opts.localAddress6 === localAddress6; waited += 20) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
       return this.dialOnce(conn, d);
     }
   }
