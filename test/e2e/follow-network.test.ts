@@ -76,6 +76,8 @@ interface Scenario {
   revert(n: Net): Promise<void>;
   /** What a new connection gets right after the change: 'ok' (it works again) or the kernel path's error code. */
   after: 'ok' | 'ENETUNREACH';
+  /** Waits until the change is over (e.g. a link back up has its IPv6 link-local route), before the at-exit snapshots. */
+  settle?(n: Net): Promise<void>;
   /** Extra checks through the gateway right after the change (and the new-connection check). */
   whileChanged?(t: Tap.Test, n: Net, stateDir: string): Promise<void>;
   /** Extra checks while the gateway runs, once the transfer under way has ended. */
@@ -94,6 +96,7 @@ async function run(t: Tap.Test, s: Scenario): Promise<void> {
   await s.change(n);
   const kNew = s.after === 'ok' ? await untilWorks(n, s.host) : await connectOnce(n, s.host);
   const kEnd = await outcome(kDl);
+  await s.settle?.(n);
   const atExit = await snapshotRouting(n.topo.client);
   await s.revert(n);
   // the same routes and rules (a link that went down and up lists its IPv6 routes in another order)
@@ -131,6 +134,7 @@ async function run(t: Tap.Test, s: Scenario): Promise<void> {
   const st = await statusShows(n, stateDir, /network changes\n {2}\d{4}-/);
   t.match(st, /network changes\n {2}\d{4}-\d\d-\d\dT[\d:.]+Z {2}/, '`tunsteer status` lists the change with its time');
 
+  await s.settle?.(n);
   gw.kill('SIGTERM');
   t.equal((await gw.exited()).code, 143);
   t.equal((await snapshotRouting(n.topo.client)).text, atExit.text, 'after exit: the routes and rules as the network left them, none of the gateway\'s');
@@ -178,6 +182,15 @@ t.test('uplink removed (cable out), then restored', (t) => {
       back = new Promise((r) => setTimeout(r, OUTAGE_MS)).then(() => sh(n.topo.client, `ip link set ${n.if1} up && ip route add default via 192.0.2.2`));
     },
     revert: () => back,
+    // the link is back once the kernel has given it its IPv6 link-local route again (it does so a moment after link up)
+    settle: async (n) => {
+      await back;
+      for (let i = 0; i < 50; i++) {
+        const r6 = (await nsExec(n.topo.client, ['ip', '-6', 'route', 'show', 'table', 'all', 'dev', n.if1])).stdout;
+        if (['fe80::/64', 'local fe80::', 'multicast ff00::/8'].every((x) => r6.includes(x))) return;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    },
     after: 'ENETUNREACH',
     whileChanged: async (t, n, stateDir) => {
       t.match(await statusShows(n, stateDir, /uplink +no uplink/), /uplink +no uplink since \d{4}-/, '`tunsteer status` says "no uplink", since when');
