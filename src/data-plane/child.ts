@@ -7,7 +7,7 @@ import { policyFromConfig } from '../config/build-policy.js';
 import { adoptLinuxTun } from '../tun/linux-tun.js';
 import { startDataPlane } from './data-plane.js';
 import { currentIdentity, dropTo } from './drop-root.js';
-import type { ChildInit, ChildMessage } from './ipc.js';
+import type { ChildInit, ChildMessage, NetworkUpdate } from './ipc.js';
 import { withTestFaults } from './test-faults.js';
 
 export async function runDataPlaneChild(): Promise<number> {
@@ -27,6 +27,11 @@ export async function runDataPlaneChild(): Promise<number> {
     log,
     publish: (live) => send({ type: 'status', live }),
     saveFakeIps: (data) => send({ type: 'fakeips', data }),
+  });
+
+  // the network changed under the gateway: the supervisor follows it and says what is new
+  process.on('message', (m: NetworkUpdate | ChildInit) => {
+    if ('type' in m) dp.update(m);
   });
 
   // An exit listener that throws (a preloaded tool, such as a test runner's,

@@ -39,8 +39,11 @@ export interface DataPlaneConfig {
   /** Fake-IP mappings the previous run saved. */
   fakeIps?: unknown;
 
-  /** Source address for upstream sockets: route-all binds them to the uplink's address so policy routing keeps them out of the TUN. */
-  localAddress?: string;
+  /**
+   * Source address for upstream sockets: route-all binds them to the uplink's address so policy routing keeps them out of the TUN.
+   * null: route-all with no IPv4 uplink (now): IPv4 destinations are refused (network unreachable). Changes while running (NetworkUpdate).
+   */
+  localAddress?: string | null;
   /** The same for IPv6 destinations (the IPv6 uplink's); null: route-all without an IPv6 uplink, IPv6 destinations refused. */
   localAddress6?: string | null;
   /** DNS answered by the gateway at this address ('*': any address, port 53), forwarded to these resolvers. Absent: DNS is relayed like any UDP. */

@@ -24,6 +24,8 @@ import { IdleGc } from './idle-gc.js';
 import type { DataPlaneConfig } from './config.js';
 import { gatewayDns, type GatewayDns } from './gateway-dns.js';
 import { memoryCounters, prefixed } from './counters.js';
+import type { NetworkUpdate } from './ipc.js';
+import { applyNetworkUpdate, type LiveUplink } from './network-update.js';
 
 const TICK_MS = 10;
 const STATUS_MS = 1000;
@@ -60,6 +62,8 @@ export interface DataPlane {
   stop(): void;
   /** Resolves once no connection is open (each has logged its line), or after maxMs. */
   settle(maxMs: number): Promise<void>;
+  /** The network changed under the gateway (the supervisor follows it): see network-update.ts. */
+  update(u: NetworkUpdate): void;
 }
 
 /** dev is null in redirect and tproxy modes: connections come from a listener, not from a TUN. */
@@ -67,21 +71,30 @@ export async function startDataPlane(config: DataPlaneConfig, dev: TunDevice | n
   const { log } = host;
   let stack: Stack | null = null;
   const liveTo = (ip: number, ip6: string | null) => (stack?.hasFlowsTo(ip) ?? false) || (ip6 !== null && hasFlowsTo6(stack, ip6));
+  // where upstream sockets bind: the proxy core reads it at each dial, so it follows the network (update below)
+  const uplink: LiveUplink = { localAddress: config.localAddress, localAddress6: config.localAddress6 };
   // where secret headers may go: addresses the gateway resolved (or told a client) for a name
-  const destinations = new DestinationCheck(resolverLookup(config.dns?.upstreams, config.localAddress, config.localAddress6 ?? undefined));
-  const d = config.dns ? gatewayDns(config, config.dns.upstreams, liveTo, (data) => host.saveFakeIps(data), destinations) : null;
+  let d: GatewayDns | null = null;
+  const destinations = new DestinationCheck(
+    resolverLookup(() => ({ servers: d?.upstreams ?? config.dns?.upstreams, localAddress: uplink.localAddress, localAddress6: uplink.localAddress6 })),
+  );
+  d = config.dns ? gatewayDns(config, config.dns.upstreams, liveTo, (data) => host.saveFakeIps(data), destinations) : null;
   const core = new ProxyCore({
     log,
     connectTimeoutMs: config.connectTimeoutMs,
     policy,
     sniffTimeoutMs: config.sniffTimeoutMs,
     httpInspect: config.httpInspect,
-    localAddress: config.localAddress,
-    localAddress6: config.localAddress6,
     destinations,
     ...(d && config.dns ? { ...d.proxy, dnsOverTcp: { address: config.dns.address, answer: (q: Buffer) => d.dns.answer(q, true) } } : {}),
+    get localAddress() {
+      return uplink.localAddress;
+    },
+    get localAddress6() {
+      return uplink.localAddress6;
+    },
   });
-  const s = dev ? (stack = startStack(config, dev, policy, core, d, log)) : null;
+  const s = dev ? (stack = startStack(config, dev, policy, core, d, log, uplink)) : null;
   const intercept = config.intercept ? new InterceptInbound(core, config.intercept.kind) : null;
   if (intercept) await intercept.listen(config.intercept!.port);
   const udpTproxy = config.intercept?.kind === 'tproxy' ? startTproxyUdp(config, policy, log, config.intercept.port) : null;
@@ -115,6 +128,7 @@ export async function startDataPlane(config: DataPlaneConfig, dev: TunDevice | n
     await serveMetrics(config.metrics, metricsRegistry({ proxy: core, stack: stackView }));
   }
   return {
+    update: (u) => applyNetworkUpdate(u, { uplink, udp: s?.udp ?? null, dns: d, log }),
     async settle(maxMs) {
       for (const until = Date.now() + maxMs; core.counters.active > 0 && Date.now() < until; ) await new Promise((r) => setTimeout(r, 10));
     },
@@ -134,7 +148,7 @@ export async function startDataPlane(config: DataPlaneConfig, dev: TunDevice | n
   };
 }
 
-function startStack(config: DataPlaneConfig, dev: TunDevice, policy: Policy, core: ProxyCore, d: GatewayDns | null, log: Logger): Stack {
+function startStack(config: DataPlaneConfig, dev: TunDevice, policy: Policy, core: ProxyCore, d: GatewayDns | null, log: Logger, uplink: LiveUplink): Stack {
   const errorLog = new RateLimit(10_000);
   const dnsAt = config.dns ? (config.dns.address === '*' ? -1 : parseIpv4(config.dns.address)!) : 0;
   // UDP flow keys hold IPv6 addresses as the stack's interned ids: their text comes from the stack
@@ -159,15 +173,16 @@ function startStack(config: DataPlaneConfig, dev: TunDevice, policy: Policy, cor
       idleMs: config.udpIdleMs,
       maxFlows: config.maxUdpFlows,
       blockQuic: config.blockQuic,
-      localAddress: config.localAddress,
-      // null (no IPv6 uplink): IPv6 flows are rejected in admit below
+      // null (no uplink of that family): its flows are rejected in admit below; both follow the network (network-update.ts)
+      ...(config.localAddress ? { localAddress: config.localAddress } : {}),
       ...(config.localAddress6 ? { localAddress6: config.localAddress6 } : {}),
       ...(d ? { resolveTarget: d.resolveTarget } : {}),
       // UDP is relayed direct: a proxy rule cannot carry it (no SOCKS5 UDP yet), so only reject applies;
       // a QUIC Initial's SNI is its name (src/proxy/udp-admission.ts)
       admit: (f, payload) => {
-        // no IPv6 uplink while ::/0 goes into the TUN: an unbound IPv6 socket would send into our own TUN (a loop)
-        if (config.localAddress6 === null && text(f.serverIp).includes(':')) return { rule: 'no IPv6 uplink', action: 'reject' };
+        // no uplink of the flow's family while everything goes into the TUN: an unbound socket would send into our own TUN (a loop)
+        const v6 = text(f.serverIp).includes(':');
+        if (v6 ? uplink.localAddress6 === null : uplink.localAddress === null) return { rule: v6 ? 'no IPv6 uplink' : 'no uplink', action: 'reject' };
         const flow = { hostname: hostOf(f.serverIp), dstAddress: text(f.serverIp), dstPort: f.serverPort, srcAddress: text(f.clientIp) };
         return admitUdp(policy, flow, payload, (mapped, sni) => log.warn({ dst: `${flow.dstAddress}:${flow.dstPort}`, mapped, sni }, 'fake IP names another host: QUIC refused'));
       },

@@ -23,10 +23,7 @@ export function gatewayDns(
   saveFakeIps: (data: unknown) => void,
   destinations: DestinationCheck,
 ) {
-  const { localAddress, ipv6 } = config;
-  const localAddress6 = config.localAddress6 ?? undefined;
-  // IPv6 resolvers are unreachable without an IPv6 uplink (and asking them would loop through the TUN)
-  if (config.localAddress6 === null) upstreams = upstreams.filter((u) => !u.replace(/^\[/, '').includes(':') || /^[^:]+:\d+$/.test(u));
+  const { ipv6 } = config;
   // one index space: a fake's IPv4 and IPv6 addresses are live if either has flows
   const pool: FakeIpPool = new FakeIpPool({ cidr: config.fakePool, reserved: 4, cidr6: ipv6 ? config.fakePool6 : null, holdMs: config.fakeIpHoldMs }, (ip) => liveTo(ip, pool.toV6(ip)));
   try {
@@ -43,13 +40,20 @@ export function gatewayDns(
     last = text;
   };
   setInterval(save, FAKE_IP_SAVE_MS).unref();
+  // the resolver for mapped names' real addresses: its servers and source follow the network (update below);
+  // a family without an uplink (null) is left out, as asking it unbound would loop through the TUN
   const resolver = new Resolver({ timeout: 2000, tries: 2 });
-  resolver.setServers(upstreams);
-  if (localAddress || localAddress6) resolver.setLocalAddress(localAddress ?? '0.0.0.0', localAddress6 ?? '::0');
+  const net = { localAddress: config.localAddress, localAddress6: config.localAddress6, upstreams };
+  const reachable = () => net.upstreams.filter((u) => (isIpv6Server(u) ? net.localAddress6 !== null : net.localAddress !== null));
+  const configure = () => {
+    resolver.setServers(reachable());
+    if (net.localAddress || net.localAddress6) resolver.setLocalAddress(net.localAddress || '0.0.0.0', net.localAddress6 || '::0');
+  };
+  configure();
   // the real address of a mapped name: the family the client used first (it asked for that fake), then the
   // other; IPv4 only when IPv6 is off or has no direct path (route-all without an IPv6 uplink)
-  const v6Direct = ipv6 && config.localAddress6 !== null;
   const lookup = async (name: string, family: 4 | 6 = 4) => {
+    const v6Direct = ipv6 && net.localAddress6 !== null;
     const order = !v6Direct ? [4] : family === 6 ? [6, 4] : [4, 6];
     let last: unknown = new Error(`${name}: no address`);
     for (const f of order) {
@@ -68,8 +72,8 @@ export function gatewayDns(
     upstreams,
     timeoutMs: 2000,
     ttl: 10,
-    localAddress,
-    localAddress6,
+    localAddress: config.localAddress,
+    localAddress6: config.localAddress6,
     onAnswer: (name, addresses, ttl) => destinations.learn(name, addresses, ttl),
   });
   const poolIndex = (a: string) => {
@@ -79,6 +83,17 @@ export function gatewayDns(
   return {
     dns,
     save,
+    /** The network moved: new source addresses (null: no uplink of that family), or new resolvers. */
+    /** The resolvers forwarded to now. */
+    get upstreams(): readonly string[] {
+      return net.upstreams;
+    },
+    update(u: { localAddress?: string | null; localAddress6?: string | null; upstreams?: string[] }) {
+      if (u.localAddress !== undefined) net.localAddress = dns.opts.localAddress = u.localAddress;
+      if (u.localAddress6 !== undefined) net.localAddress6 = dns.opts.localAddress6 = u.localAddress6;
+      if (u.upstreams !== undefined) net.upstreams = dns.opts.upstreams = u.upstreams;
+      configure();
+    },
     hostnameOf: (ip: number) => (pool.contains(ip) ? pool.nameOf(ip) : undefined),
     hostnameOf6: (address: string) => pool.nameOf6(address),
     resolveTarget: async (dst: number, dstText?: string) => {
@@ -106,7 +121,12 @@ export function gatewayDns(
       fake_capacity: pool.capacity,
       fake_recycled: pool.counters.recycled,
       fake_exhausted: pool.counters.exhausted,
-      upstream_resolvers: upstreams.length,
+      upstream_resolvers: net.upstreams.length,
     }),
   };
+}
+
+/** "2001:db8::53", "[2001:db8::53]:5353": an IPv6 resolver; "192.0.2.53", "192.0.2.53:5353": not. */
+function isIpv6Server(u: string): boolean {
+  return u.startsWith('[') || (u.includes(':') && !/^[^:]+:\d+$/.test(u));
 }

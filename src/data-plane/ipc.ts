@@ -17,6 +17,19 @@ export interface ChildInit {
   user: Identity | null;
 }
 
+/**
+ * What the supervisor tells a running data plane when the network changes
+ * (gateway/follow-network.ts): the addresses new upstream sockets bind to
+ * (null: no uplink of that family now, so those destinations are refused
+ * with "network unreachable"), the resolvers to forward DNS to, or that the
+ * machine woke from a suspend (sleptMs: how long it was away, as far as
+ * the clocks tell).
+ */
+export type NetworkUpdate =
+  | { type: 'uplink'; localAddress: string | null; localAddress6: string | null }
+  | { type: 'resolvers'; upstreams: string[] }
+  | { type: 'wake'; sleptMs: number };
+
 export type ChildMessage =
   | { type: 'ready'; identity: { user: string; uid: number; gid: number; groups: number[]; capEff: string } }
   | { type: 'status'; live: LiveStatus }

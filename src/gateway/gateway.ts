@@ -17,11 +17,13 @@ import { netnsAt, RouteJournal } from '../routing/route-journal.js';
 import { restoreFromJournal } from '../routing/restore.js';
 import { startDataPlane, type DataPlane, type LiveStatus } from '../data-plane/data-plane.js';
 import type { DataPlaneConfig } from '../data-plane/config.js';
+import type { NetworkUpdate } from '../data-plane/ipc.js';
 import { withTestFaults } from '../data-plane/test-faults.js';
 import { installExitHandlers } from './exit-handlers.js';
 import { dataPlaneUser } from './privileges.js';
 import { addressing, dryRunPlan, setUpSystem, type SystemSetup } from './system-setup.js';
 import { Supervisor } from './supervisor.js';
+import { NetworkFollower } from './follow-network.js';
 import { statusPath, writeStatus, type StatusSnapshot } from './state/status-file.js';
 import { loadFakeIps, saveFakeIps } from './state/fake-ip-file.js';
 
@@ -70,9 +72,11 @@ export async function runGateway(s: GatewaySettings): Promise<number> {
       : await openTun({ backend: s.tunBackend, name: s.tunName, mtu: s.mtu, addresses: [a.tunAddress, ...(a.tunAddress6 && !s.ephemeralNetns ? [a.tunAddress6] : [])], netns: s.netns });
   let stopDataPlane: (() => void) | null = null;
   let supervisor: Supervisor | null = null;
+  let follower: NetworkFollower | null = null;
   installExitHandlers(
     () => {
       try {
+        follower?.stop();
         stopDataPlane?.();
       } finally {
         restoreFromJournal(s.stateDir, { ownOnly: true });
@@ -94,20 +98,29 @@ export async function runGateway(s: GatewaySettings): Promise<number> {
     pid: process.pid,
     mode: s.mode,
     tun: tun ? { name: tun.name, mtu: tun.mtu, address: a.tunAddress } : { name: '', mtu: 0, address: '' },
-    uplink: system.uplink,
+    // route-all follows the network: the uplink now (null: none), and each change with its time
+    uplink: follower && system.follow?.route?.binds ? follower.state.uplink : system.uplink,
+    ...(follower ? { network: follower.state } : {}),
     startedAt,
     updatedAt: new Date().toISOString(),
     ...live,
     ...extra,
   });
+  let notify: (u: NetworkUpdate) => void;
   if (split) {
     supervisor = new Supervisor({ settings: s, config, tun, user: dropTo, log, snapshot });
     stopDataPlane = () => supervisor?.killNow();
     await supervisor.start();
+    notify = (u) => supervisor!.send(u);
   } else {
     const dp = await runInProcess(s, config, tun, policy, log, snapshot);
     stopDataPlane = () => dp.stop();
     settleInProcess = (ms) => dp.settle(ms);
+    notify = (u) => dp.update(u);
+  }
+  if (system.follow) {
+    follower = new NetworkFollower({ log, ...system.follow, ...(tun ? { tunName: tun.name } : {}), notify });
+    follower.start();
   }
   log.info({ mode: s.mode, tun: tun?.name, mtu: tun?.mtu, uplink: system.uplink, ...(system.uplink6 !== undefined ? { uplink6: system.uplink6 } : {}), ipv6: s.ipv6, plan: system.plan }, 'gateway up');
   return -1;

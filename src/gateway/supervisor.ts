@@ -10,7 +10,7 @@ import type { TunHandle } from '../tun/linux-tun.js';
 import type { LiveStatus } from '../data-plane/data-plane.js';
 import type { DataPlaneConfig } from '../data-plane/config.js';
 import type { Identity } from '../data-plane/drop-root.js';
-import { CHILD_TUN_FD, type ChildInit, type ChildMessage } from '../data-plane/ipc.js';
+import { CHILD_TUN_FD, type ChildInit, type ChildMessage, type NetworkUpdate } from '../data-plane/ipc.js';
 import { writeStatus, type StatusSnapshot } from './state/status-file.js';
 import { loadFakeIps, saveFakeIps } from './state/fake-ip-file.js';
 
@@ -36,8 +36,26 @@ export class Supervisor {
   private restarts = 0;
   private readonly recent: number[] = [];
   private identity: { user: string; uid: number; gid: number } = { user: 'root', uid: 0, gid: 0 };
+  /** What the network changed since start (uplink addresses, resolvers): a restarted child starts with it. */
+  private network: Partial<Pick<DataPlaneConfig, 'localAddress' | 'localAddress6'>> & { upstreams?: string[] } = {};
 
   constructor(private readonly o: SupervisorOptions) {}
+
+  /** The network changed (follow-network.ts): tell the running child, and remember it for a restarted one. */
+  send(u: NetworkUpdate): void {
+    if (u.type === 'uplink') Object.assign(this.network, { localAddress: u.localAddress, localAddress6: u.localAddress6 });
+    if (u.type === 'resolvers') this.network.upstreams = u.upstreams;
+    const c = this.child;
+    if (c && alive(c) && c.connected) c.send(u);
+  }
+
+  /** The data plane's config as it stands now: the one given at start, with what the network changed since. */
+  private currentConfig(): DataPlaneConfig {
+    const { upstreams, ...addresses } = this.network;
+    const c = { ...this.o.config, ...addresses };
+    if (upstreams && c.dns) c.dns = { ...c.dns, upstreams };
+    return c;
+  }
 
   /** Resolves once the first child runs (its listeners bound, root dropped); rejects if it dies first. */
   async start(): Promise<void> {
@@ -101,7 +119,7 @@ export class Supervisor {
     this.child = child;
     const msg: ChildInit = {
       // the mappings a previous child saved, so a restart keeps the names clients hold
-      config: { ...this.o.config, fakeIps: loadFakeIps(s.stateDir) ?? this.o.config.fakeIps },
+      config: { ...this.currentConfig(), fakeIps: loadFakeIps(s.stateDir) ?? this.o.config.fakeIps },
       tun: tun && { fd: CHILD_TUN_FD, name: tun.name, mtu: tun.mtu },
       user: this.o.user,
     };

@@ -12,7 +12,10 @@ import { bigIntToIpv6, ipv4ToInt, ipv6ToBigInt, parseCidr } from '../cidr.js';
 import { ipv4ToString } from '../stack/wire/addr.js';
 import { dryRunRouteAll, ipv6OnNewLinks, kernelHasIpv6, upRouteAll } from '../routing/route-all.js';
 import { renderPlan, type RoutePlanConfig } from '../routing/route-plan.js';
-import { nameservers, planPerHost, upPerHost } from '../routing/per-host.js';
+import { planPerHost, upPerHost } from '../routing/per-host.js';
+import { systemResolvers as resolversOf } from '../routing/resolvers.js';
+import { ipExecInNetns, ipExecSync } from '../routing/ip-exec.js';
+import type { FollowOptions } from './follow-network.js';
 import { upIntercept } from '../routing/intercept.js';
 import { planIntercept } from '../routing/intercept-plan.js';
 import type { StatusSnapshot } from './state/status-file.js';
@@ -79,6 +82,8 @@ export interface SystemSetup {
   uplink6?: StatusSnapshot['uplink'] | null;
   dns?: DataPlaneConfig['dns'];
   intercept?: DataPlaneConfig['intercept'];
+  /** What follow-network.ts needs to follow the uplink and the resolvers while the gateway runs. */
+  follow?: Pick<FollowOptions, 'route' | 'resolv'>;
 }
 
 /** The mode's changes, applied; tunName: the TUN's (none in redirect and tproxy); uid: the data plane's. */
@@ -120,11 +125,13 @@ function setupInNetns(s: GatewaySettings, tunName: string, log: Logger, tunIpv6:
     uplink: { dev: 'outer namespace', source: '' },
     plan,
     dns: { address: '*', upstreams },
+    follow: { resolv: { path: s.resolvConf, upstreams } },
   };
 }
 
 function setupRouteAll(s: GatewaySettings, planCfg: RoutePlanConfig, log: Logger): SystemSetup {
   const route = upRouteAll({ ...planCfg, stateDir: s.stateDir, log: (l) => log.warn(l) });
+  const follow = { route: { journal: route.journal, planCfg, exec: ipExecSync, uplink: route.uplink, uplink6: route.uplink6, binds: true } };
   const base: SystemSetup = {
     uplink: route.uplink,
     uplink6: route.uplink6,
@@ -133,6 +140,7 @@ function setupRouteAll(s: GatewaySettings, planCfg: RoutePlanConfig, log: Logger
     // ::/0 goes into the TUN: without an IPv6 uplink the gateway's own IPv6 sockets would loop, so they are refused (null)
     // with a TUN that carries no IPv6 (prohibit), there is no bypass rule either: refuse IPv6 likewise
     ...(planCfg.route6 ? { localAddress6: (planCfg.tunIpv6 !== false && route.uplink6?.source) || null } : {}),
+    follow,
   };
   if (!s.dnsHijack) return base;
   const upstreams = systemResolvers(s);
@@ -142,7 +150,7 @@ function setupRouteAll(s: GatewaySettings, planCfg: RoutePlanConfig, log: Logger
   }
   // DNS to any address:53 is answered by the gateway: names matching --host get
   // fake IPs (so rules see the name), the rest is forwarded to the system's resolvers.
-  return { ...base, dns: { address: '*', upstreams } };
+  return { ...base, dns: { address: '*', upstreams }, follow: { ...follow, resolv: { path: s.resolvConf, upstreams } } };
 }
 
 /**
@@ -155,10 +163,17 @@ function setupRouteAllElsewhere(s: GatewaySettings, planCfg: RoutePlanConfig, lo
   const route = upRouteAll({ ...planCfg, stateDir: s.stateDir, netnsPath: s.netns, log: (l) => log.warn(l) });
   const upstreams = systemResolvers(s);
   if (upstreams.length === 0) log.warn({ resolvConf: s.resolvConf }, 'no nameserver to forward to: DNS is relayed, not hijacked');
+  const dns = s.dnsHijack && upstreams.length > 0;
+  const exec = ipExecInNetns(s.netns!);
   return {
     uplink: { ...route.uplink, dev: `${route.uplink.dev} (in ${s.netns})` },
     plan: route.steps.map((st) => `${st.desc} (in ${s.netns})`),
-    ...(s.dnsHijack && upstreams.length ? { dns: { address: '*', upstreams } } : {}),
+    ...(dns ? { dns: { address: '*', upstreams } } : {}),
+    // the routes in that namespace follow its uplink; this process's sockets stay here, unbound
+    follow: {
+      route: { journal: route.journal, planCfg, exec, netnsPath: s.netns, uplink: route.uplink, uplink6: route.uplink6, binds: false },
+      ...(dns ? { resolv: { path: s.resolvConf, upstreams } } : {}),
+    },
   };
 }
 
@@ -175,13 +190,16 @@ function interceptConfig(s: GatewaySettings, uid: number) {
 
 function setupPerHost(s: GatewaySettings, dnsAddress: string, log: Logger, route6: boolean): SystemSetup {
   const h = upPerHost({ tunName: s.tunName, pool: s.fakePool, ...(route6 ? { pool6: s.fakePool6 } : {}), dnsAddress, resolvConf: s.resolvConf, stateDir: s.stateDir, log: (l) => log.warn(l) });
-  return { uplink: { dev: s.tunName, source: dnsAddress }, plan: h.steps.map((st) => st.desc), dns: { address: dnsAddress, upstreams: h.upstreams } };
+  return {
+    uplink: { dev: s.tunName, source: dnsAddress },
+    plan: h.steps.map((st) => st.desc),
+    dns: { address: dnsAddress, upstreams: h.upstreams },
+    // the override stays in place when something else rewrites resolv.conf; the newest original is kept for restore
+    follow: { resolv: { path: s.resolvConf, upstreams: h.upstreams, perHost: { journal: h.journal, dnsAddress } } },
+  };
 }
 
+/** The resolvers to forward to: resolv.conf's, or systemd-resolved's own behind its stub (routing/resolvers.ts). */
 function systemResolvers(s: GatewaySettings): string[] {
-  try {
-    return nameservers(readFileSync(s.resolvConf, 'utf8'));
-  } catch {
-    return []; // no resolver file: nothing to forward to
-  }
+  return resolversOf(s.resolvConf).upstreams;
 }

@@ -100,11 +100,26 @@ export class DestinationCheck {
 }
 
 /** A lookup through these resolvers (none: the system's), from these source addresses (route-all: the uplink's). */
-export function resolverLookup(servers: readonly string[] | undefined, localAddress?: string, localAddress6?: string): NameLookup {
+/** Where the name lookups go and from which source addresses; read at each lookup, so it may follow the network. */
+export interface LookupSource {
+  servers?: readonly string[];
+  localAddress?: string | null;
+  localAddress6?: string | null;
+}
+
+export function resolverLookup(source: () => LookupSource): NameLookup {
   const r = new Resolver({ timeout: 2000, tries: 2 });
-  if (servers && servers.length > 0) r.setServers([...servers]);
-  if (localAddress || localAddress6) r.setLocalAddress(localAddress ?? '0.0.0.0', localAddress6 ?? '::0');
+  let applied = '';
+  const configure = () => {
+    const s = source();
+    const key = `${s.servers?.join(',') ?? ''}|${s.localAddress ?? ''}|${s.localAddress6 ?? ''}`;
+    if (key === applied) return;
+    applied = key;
+    if (s.servers && s.servers.length > 0) r.setServers([...s.servers]);
+    if (s.localAddress || s.localAddress6) r.setLocalAddress(s.localAddress || '0.0.0.0', s.localAddress6 || '::0');
+  };
   return async (name) => {
+    configure();
     const [v4, v6] = await Promise.allSettled([r.resolve4(name, { ttl: true }), r.resolve6(name, { ttl: true })]);
     const out: ResolvedAddress[] = [];
     if (v4.status === 'fulfilled') out.push(...v4.value);

@@ -28,7 +28,11 @@ export interface InboundConnection {
   readonly hostname?: string;
   /** Completes the client's handshake; returns the byte stream (half-close aware). */
   accept(): Duplex;
-  reject(how: RejectHow): void;
+  /**
+   * netUnreachable (with 'unreachable'): the upstream's network has no route (ENETUNREACH: no uplink now),
+   * which the TUN tells the client as the kernel would (ICMP net unreachable); other inbounds ignore it.
+   */
+  reject(how: RejectHow, netUnreachable?: boolean): void;
   /** Bytes from client to us, and from us to client, as counted by the inbound. */
   counters(): { up: number; down: number };
 }

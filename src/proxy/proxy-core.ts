@@ -36,8 +36,8 @@ import { hostPort } from '../stack/wire/addr.js';
 
 export interface ProxyCoreOptions {
   log: Logger;
-  /** Source address for direct dials (the uplink's in route-all mode). */
-  localAddress?: string;
+  /** Source address for direct dials (the uplink's in route-all mode); null: no IPv4 uplink now. Read at each dial, so it may change. */
+  localAddress?: string | null;
   /** For IPv6 destinations (the IPv6 uplink's); null: no IPv6 path, IPv6 dials fail at once. */
   localAddress6?: string | null;
   connectTimeoutMs: number;
@@ -81,6 +81,8 @@ export function endpointText(e: Endpoint): string {
 }
 
 const NO_RULES = new Policy([], new Map(), new Map());
+/** How long a dial whose source address vanished waits for the supervisor to hand over the new one (it takes 100 to 250 ms). */
+const ADDR_GONE_WAIT_MS = 1000;
 
 /** Meant for the proxy itself, not the server. */
 const PROXY_HEADERS: HeaderEdit[] = [
@@ -107,7 +109,7 @@ export class ProxyCore {
     this.policy = opts.policy ?? NO_RULES;
     this.sniffTimeoutMs = opts.sniffTimeoutMs ?? 300;
     this.httpInspect = (opts.httpInspect ?? true) || this.policy.namesMatter || this.policy.hasHeaderRules;
-    this.destinations = opts.destinations ?? new DestinationCheck(resolverLookup(undefined, opts.localAddress, opts.localAddress6 ?? undefined));
+    this.destinations = opts.destinations ?? new DestinationCheck(resolverLookup(() => ({ localAddress: opts.localAddress, localAddress6: opts.localAddress6 })));
   }
 
   handle(conn: InboundConnection): void {
@@ -227,7 +229,7 @@ export class ProxyCore {
       // a server that accepted and reset at once (before the connect was seen) fails the
       // dial with ECONNRESET: the client gets what it would directly, a connection then a RST
       if ((err as DialError).code === 'ECONNRESET') resetClient(conn.accept());
-      else conn.reject(kind === 'refused' ? 'rst' : 'unreachable');
+      else conn.reject(kind === 'refused' ? 'rst' : 'unreachable', err instanceof DialError && err.code === 'ENETUNREACH');
     });
     if (!opened) return;
     let client: Duplex;
@@ -396,8 +398,22 @@ export class ProxyCore {
     }
   }
 
-  private open(conn: Pick<InboundConnection, 'dst' | 'hostname'>, d: Decision, tlsName?: string): Promise<Opened> {
-    return openUpstream(conn, d, tlsName, this.opts);
+  /**
+   * openUpstream, and once more when the source address it bound has just gone (EADDRNOTAVAIL: the uplink
+   * changed, as with a new DHCP lease, and the supervisor is handing over the new one): as soon as the
+   * local addresses change, at most ADDR_GONE_WAIT_MS later, as a kernel-path connect would simply use the new one.
+   */
+  private async open(conn: Pick<InboundConnection, 'dst' | 'hostname'>, d: Decision, tlsName?: string): Promise<Opened> {
+    try {
+      return await openUpstream(conn, d, tlsName, this.opts);
+    } catch (e) {
+      if (!(e instanceof DialError && e.code === 'EADDRNOTAVAIL')) throw e;
+      const { localAddress, localAddress6 } = this.opts;
+      for (let waited = 0; waited < ADDR_GONE_WAIT_MS && this.opts.localAddress === localAddress && this.opts.localAddress6 === localAddress6; waited += 20) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      return openUpstream(conn, d, tlsName, this.opts);
+    }
   }
 }
 

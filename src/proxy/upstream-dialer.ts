@@ -9,8 +9,11 @@ import { lookup } from 'node:dns/promises';
 import type { Endpoint } from '../stack/contracts.js';
 
 export interface DialOptions {
-  /** Source address to bind for IPv4 destinations (the uplink's), or undefined to let the kernel choose. */
-  localAddress?: string;
+  /**
+   * Source address to bind for IPv4 destinations (the uplink's), or undefined to let the kernel choose;
+   * null: there is no IPv4 uplink now (route-all, the network gone), refuse them as the kernel would (ENETUNREACH).
+   */
+  localAddress?: string | null;
   /** The same for IPv6 destinations; null: there is no direct IPv6 path (route-all without an IPv6 uplink), refuse them. */
   localAddress6?: string | null;
   timeoutMs: number;
@@ -43,6 +46,9 @@ export function classifyDialError(err: NodeJS.ErrnoException): DialError['kind']
   }
 }
 
+/** Every connected upstream socket not yet closed: after a suspend the data plane probes them (keepalive). */
+export const liveUpstreams = new Set<net.Socket>();
+
 /** The source address for a destination: by its family; a name goes with the IPv4 one, as before. */
 export function localAddressFor(dst: Endpoint, opts: Pick<DialOptions, 'localAddress' | 'localAddress6'>): string | null | undefined {
   return isIP(dst.address) === 6 ? opts.localAddress6 : opts.localAddress;
@@ -54,7 +60,8 @@ export function dialDirect(dst: Endpoint, opts: DialOptions): Promise<net.Socket
   if (!isIP(dst.address) && opts.localAddress6 !== undefined) return dialName(dst, opts);
   const localAddress = localAddressFor(dst, opts);
   if (localAddress === null) {
-    return Promise.reject(new DialError(`connect to [${dst.address}]:${dst.port}: no IPv6 uplink (the host has no IPv6 default route)`, 'unreachable', 'ENETUNREACH'));
+    const what = isIP(dst.address) === 6 ? `[${dst.address}]:${dst.port}: no IPv6 uplink (the host has no IPv6 default route)` : `${dst.address}:${dst.port}: no uplink (the host has no default route)`;
+    return Promise.reject(new DialError(`connect to ${what}`, 'unreachable', 'ENETUNREACH'));
   }
   return new Promise((resolve, reject) => {
     const sock = net.connect({
@@ -73,6 +80,8 @@ export function dialDirect(dst: Endpoint, opts: DialOptions): Promise<net.Socket
     sock.once('connect', () => {
       clearTimeout(timer);
       sock.removeAllListeners('error');
+      liveUpstreams.add(sock);
+      sock.once('close', () => liveUpstreams.delete(sock));
       resolve(sock);
     });
     sock.once('error', (err: NodeJS.ErrnoException) => {

@@ -20,7 +20,7 @@ export interface Opened {
 }
 
 export interface OpenOptions {
-  localAddress?: string;
+  localAddress?: string | null;
   localAddress6?: string | null;
   connectTimeoutMs: number;
   /** The real address of a fake IP's name; family: the one the client used, tried first. */

@@ -22,10 +22,14 @@ export interface DnsOverrideOptions {
   timeoutMs: number;
   /** TTL of fake answers: short, so clients come back to us. */
   ttl: number;
-  /** Source address for forwarded queries (the uplink's in route-all mode). */
-  localAddress?: string;
-  /** Source address for queries forwarded to an IPv6 resolver (the IPv6 uplink's in route-all mode). */
-  localAddress6?: string;
+  /**
+   * Source address for forwarded queries (the uplink's in route-all mode); null: no IPv4 uplink now, IPv4
+   * resolvers are skipped (asking them unbound would loop through the TUN). The options may change while
+   * running (the network moved): they are read at each query.
+   */
+  localAddress?: string | null;
+  /** Source address for queries forwarded to an IPv6 resolver (the IPv6 uplink's in route-all mode); null: skip IPv6 resolvers. */
+  localAddress6?: string | null;
   /**
    * Told the A/AAAA addresses of each forwarded answer (with its smallest
    * TTL): what the gateway told a client a name's addresses are, so a secret
@@ -120,6 +124,7 @@ export class DnsOverride {
     for (const up of this.opts.upstreams) {
       const [host, port] = splitHostPort(up);
       const local = net.isIPv6(host) ? this.opts.localAddress6 : this.opts.localAddress;
+      if (local === null) continue; // no uplink of that family: SERVFAIL at once, as a resolver with no route fails at once
       const r = viaTcp
         ? await tcpQuery(query, host, port, this.opts.timeoutMs, local)
         : await udpQuery(query, host, port, this.opts.timeoutMs, local);

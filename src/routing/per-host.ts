@@ -2,10 +2,10 @@
 // gateway's DNS address) into the TUN, and point resolv.conf at that DNS
 // address. No default route is touched. Like route-all, every step is
 // journaled before it runs, so `tunsteer down` undoes it after a crash.
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { parseCidr } from '../cidr.js';
 import { ipExecSync, procSysctl, type IpExecSync } from './ip-exec.js';
-import type { JournaledStep } from './route-journal.js';
+import type { JournaledStep, RouteJournal } from './route-journal.js';
 import { applySteps } from './route-runner.js';
 import { acquireJournal } from './restore.js';
 import type { Step } from './route-plan.js';
@@ -74,6 +74,7 @@ export function planPerHost(cfg: PerHostPlanConfig): Step[] {
 export interface PerHostHandle {
   steps: Step[];
   applied: JournaledStep[];
+  journal: RouteJournal;
   /** The resolvers the system had: the gateway forwards other names to them. */
   upstreams: string[];
 }
@@ -103,5 +104,32 @@ export function upPerHost(
     throw e;
   }
   journal.markUp();
-  return { steps, applied, upstreams };
+  return { steps, applied, journal, upstreams };
+}
+
+/**
+ * Something else rewrote resolv.conf under per-host mode (a DHCP client with a
+ * new lease). Its text is the newest original: the journal takes it as what
+ * restore writes back, then the override goes back in place, keeping the new
+ * search and options lines. Journal first, so a crash between the two still
+ * restores the newest original. Our own write (the text is the override)
+ * changes nothing. Returns the resolvers the new text names.
+ */
+export function reassertOverride(
+  journal: Pick<RouteJournal, 'data' | 'record'>,
+  path: string,
+  dnsAddress: string,
+  text: string,
+): { rewritten: boolean; upstreams: string[] } {
+  const steps = journal.data.steps;
+  const i = steps.findIndex((st) => st.kind === 'file' && st.path === path);
+  if (i < 0) return { rewritten: false, upstreams: [] };
+  const step = steps[i] as Extract<JournaledStep, { kind: 'file' }>;
+  const upstreams = nameservers(text).filter((n) => n !== dnsAddress);
+  if (text === step.content) return { rewritten: false, upstreams: nameservers(Buffer.from(step.old ?? '', 'base64').toString('utf8')).filter((n) => n !== dnsAddress) };
+  const content = overrideResolvConf(text, dnsAddress);
+  const next = steps.map((st, k) => (k === i ? { ...step, content, old: Buffer.from(text).toString('base64') } : st));
+  journal.record(next);
+  writeFileSync(path, content); // in place: the same inode, so a bind mount stays intact
+  return { rewritten: true, upstreams };
 }

@@ -44,8 +44,9 @@ export interface JournalMeta {
   tunName: string;
   table?: number;
   priorityBase?: number;
-  uplink?: Uplink;
-  uplink6?: Uplink6;
+  /** null: route-all runs with no IPv4 uplink now (it follows the network: see route-follow.ts). */
+  uplink?: Uplink | null;
+  uplink6?: Uplink6 | null;
 }
 
 export interface JournalData extends JournalMeta {
@@ -328,6 +329,11 @@ export class RouteJournal {
   /** Replaces the journal atomically: steps applied so far (plus one in flight when applied < steps.length). */
   record(steps: readonly JournaledStep[], applied: number = steps.length): void {
     this.write({ ...this.held(), steps: steps.map((s) => ({ ...s })), applied });
+  }
+
+  /** The uplinks changed (route-all follows the network): for `tunsteer status`. */
+  setUplinks(uplink: Uplink | null, uplink6: Uplink6 | null): void {
+    this.write({ ...this.held(), uplink, uplink6 });
   }
 
   /** Every step is in place and the gateway serves: for `tunsteer status`. */

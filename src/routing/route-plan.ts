@@ -6,19 +6,31 @@
 //   table T:  default dev TUN
 //   P+0       from UPLINK_SRC lookup main              gateway's own sockets, and replies
 //                                                      from this host's uplink address
-//   P+1       to UPLINK_GW/32 lookup main              (when there is a gateway)
-//   P+2..     to EXCLUDE lookup main                   one per --exclude
+//                                                      (and from a former uplink address
+//                                                      still on the host: see `keep`)
+//   P+1       from UPLINK_SRC unreachable              with no route in main, those sockets fail
+//                                                      (ENETUNREACH) instead of looping into the TUN
+//   P+2       to UPLINK_GW/32 lookup main              (when there is a gateway: the slot
+//                                                      is kept either way)
+//   P+3..     to EXCLUDE lookup main                   one per --exclude
 //   P+k       lookup main suppress_prefixlength 0      LAN, TUN subnet, host routes; not main's default
 //   P+k+1     lookup T                                 everything else into the TUN
 // Added top to bottom, so traffic is steered only once every bypass exists;
 // undone bottom to top, so it stops being steered first. See docs/DECISIONS.md
 // "## Route-all routing".
 //
+// The priorities do not depend on the uplink (a gateway or none, an IPv6
+// uplink or none), so when the uplink changes under a running gateway only the
+// bypass rules at P+0 to P+2 differ between the old plan and the new one, and
+// the catch-all never moves (route-follow.ts applies the difference). With no
+// IPv4 uplink at all (null) the bypass rules are left out: everything goes
+// into the TUN and the gateway refuses what it cannot send (nothing loops).
+//
 // IPv6 (route6) gets the same layout in its own rule list (`ip -6 rule`, same
 // priorities, same table number: each family has its own tables), after the
 // IPv4 steps: from the uplink's IPv6 source, to its next hop when global
 // (a link-local one is on-link: suppress_prefixlength 0 keeps fe80::/64),
-// IPv6 excludes, suppress_prefixlength 0, lookup T. Without an IPv6 uplink the
+// IPv6 excludes, suppress_prefixlength 0, lookup T; the same fixed slots. Without an IPv6 uplink the
 // bypass rules are left out and ::/0 still goes into the TUN: nothing leaks
 // around the gateway. See docs/DECISIONS.md "## IPv6 routing".
 import { parseCidr } from '../cidr.js';
@@ -103,11 +115,43 @@ function ruleStep(selector: string[], table: string, priority: number, desc: str
   return { kind: 'ip', do: [family, 'rule', 'add', ...tail], undo: [family, 'rule', 'del', ...tail], desc };
 }
 
-function checkConfig(cfg: RoutePlanConfig, uplink: Uplink): { excludes: string[]; excludes6: string[] } {
+/**
+ * `from SRC lookup main` falls through when main has no route (the uplink
+ * went: cable out, no default route): the next rules would send the
+ * gateway's own socket into the TUN, where the stack resets it (a loop). So a
+ * source's bypass ends in `from SRC unreachable` at the next priority: with no
+ * route, its sockets get ENETUNREACH, as on a host without the gateway.
+ */
+function sourceRules(source: string, p: number, desc: string, family: '-4' | '-6'): IpStep[] {
+  const tail = ['from', source, 'unreachable', 'priority', String(p + 1)];
+  return [
+    ruleStep(['from', source], 'main', p, desc, [], family),
+    { kind: 'ip', do: [family, 'rule', 'add', ...tail], undo: [family, 'rule', 'del', ...tail], desc: `with no route in main, sockets bound to ${source} fail (network unreachable) instead of looping into the TUN` },
+  ];
+}
+
+/** Both rules of each source, every `lookup main` before every `unreachable` (they are at P and P+1). */
+function sourcesSteps(sources: { source: string; desc: string }[], p: number, family: '-4' | '-6'): IpStep[] {
+  const pairs = sources.map(({ source, desc }) => sourceRules(source, p, desc, family));
+  return [...pairs.map((x) => x[0]), ...pairs.map((x) => x[1])];
+}
+
+/**
+ * Former uplink addresses whose `from ADDR lookup main` rule stays while the
+ * address is still on the host: connections bound to it keep the direct path,
+ * as they would without the gateway (removing the rule would send them into
+ * the TUN, a loop). Once the address is gone its sockets cannot send anyway.
+ */
+export interface KeptSources {
+  sources4?: readonly string[];
+  sources6?: readonly string[];
+}
+
+function checkConfig(cfg: RoutePlanConfig, uplink: Uplink | null): { excludes: string[]; excludes6: string[] } {
   if (!/^[A-Za-z0-9_.-]{1,15}$/.test(cfg.tunName)) {
     throw new RoutePlanError(`TUN name "${cfg.tunName}" is not a valid interface name`);
   }
-  if (cfg.tunName === uplink.dev) {
+  if (uplink && cfg.tunName === uplink.dev) {
     throw new RoutePlanError(
       `the IPv4 default route already goes through ${cfg.tunName}; route-all needs the real uplink ` +
         '(is another gateway running, or did one die? try `tunsteer down`)',
@@ -116,12 +160,14 @@ function checkConfig(cfg: RoutePlanConfig, uplink: Uplink): { excludes: string[]
   if (!Number.isInteger(cfg.table) || cfg.table < 1 || cfg.table > 0xffffffff || RESERVED_TABLES.has(cfg.table)) {
     throw new RoutePlanError(`routing table ${cfg.table} is not usable (1..4294967295, not 253/254/255)`);
   }
-  const src = parseCidr(uplink.source);
-  if (!src || src.family !== 4 || src.prefix !== 32) {
-    throw new RoutePlanError(`uplink source "${uplink.source}" is not an IPv4 address`);
-  }
-  if (uplink.gateway !== undefined && parseCidr(uplink.gateway)?.family !== 4) {
-    throw new RoutePlanError(`uplink gateway "${uplink.gateway}" is not an IPv4 address`);
+  if (uplink) {
+    const src = parseCidr(uplink.source);
+    if (!src || src.family !== 4 || src.prefix !== 32) {
+      throw new RoutePlanError(`uplink source "${uplink.source}" is not an IPv4 address`);
+    }
+    if (uplink.gateway !== undefined && parseCidr(uplink.gateway)?.family !== 4) {
+      throw new RoutePlanError(`uplink gateway "${uplink.gateway}" is not an IPv4 address`);
+    }
   }
   const excludes: string[] = [];
   const excludes6: string[] = [];
@@ -137,8 +183,11 @@ function checkConfig(cfg: RoutePlanConfig, uplink: Uplink): { excludes: string[]
   return { excludes, excludes6 };
 }
 
-/** The ordered steps that put route-all in place. Throws RoutePlanError on a config it cannot honour. */
-export function planRouteAll(cfg: RoutePlanConfig, uplink: Uplink, uplink6: Uplink6 | null = null): Step[] {
+/**
+ * The ordered steps that put route-all in place. Throws RoutePlanError on a
+ * config it cannot honour. uplink null: no IPv4 uplink (no default route).
+ */
+export function planRouteAll(cfg: RoutePlanConfig, uplink: Uplink | null, uplink6: Uplink6 | null = null, keep: KeptSources = {}): Step[] {
   const { excludes, excludes6 } = checkConfig(cfg, uplink);
   const table = String(cfg.table);
   const steps: Step[] = [];
@@ -161,10 +210,16 @@ export function planRouteAll(cfg: RoutePlanConfig, uplink: Uplink, uplink6: Upli
   });
 
   let p = cfg.priorityBase;
-  steps.push(ruleStep(['from', uplink.source], 'main', p++, `sockets bound to the uplink address ${uplink.source} bypass the TUN`));
-  if (uplink.gateway !== undefined && cfg.keepGatewayDirect !== false) {
-    steps.push(ruleStep(['to', `${uplink.gateway}/32`], 'main', p++, `the uplink next hop ${uplink.gateway} stays direct`));
+  const sources = sourcesOf(uplink?.source, keep.sources4).map((source) => ({
+    source,
+    desc: source === uplink?.source ? `sockets bound to the uplink address ${source} bypass the TUN` : `connections still bound to the former uplink address ${source} keep the direct path`,
+  }));
+  steps.push(...sourcesSteps(sources, p, '-4'));
+  p += 2;
+  if (uplink?.gateway !== undefined && cfg.keepGatewayDirect !== false) {
+    steps.push(ruleStep(['to', `${uplink.gateway}/32`], 'main', p, `the uplink next hop ${uplink.gateway} stays direct`));
   }
+  p++;
   for (const x of excludes) steps.push(ruleStep(['to', x], 'main', p++, `excluded ${x} stays direct`));
   steps.push(
     ruleStep([], 'main', p++, 'on-link and specific main routes win, main default does not', ['suppress_prefixlength', '0']),
@@ -177,12 +232,17 @@ export function planRouteAll(cfg: RoutePlanConfig, uplink: Uplink, uplink6: Upli
     );
   }
   if (cfg.priorityBase < 1) throw new RoutePlanError(`rule priority ${cfg.priorityBase} must be at least 1 (0 is the local table)`);
-  if (cfg.route6) steps.push(...planRoute6(cfg, uplink6, excludes6));
+  if (cfg.route6) steps.push(...planRoute6(cfg, uplink6, excludes6, keep.sources6 ?? []));
   return steps;
 }
 
+/** The current source first, then the kept former ones, each once. */
+function sourcesOf(current: string | undefined, kept: readonly string[] = []): string[] {
+  return [...new Set([...(current !== undefined ? [current] : []), ...kept])];
+}
+
 /** The IPv6 half: the same layout in `ip -6 rule`, same priorities and table number (each family has its own). */
-function planRoute6(cfg: RoutePlanConfig, uplink6: Uplink6 | null, excludes6: string[]): Step[] {
+function planRoute6(cfg: RoutePlanConfig, uplink6: Uplink6 | null, excludes6: string[], kept6: readonly string[]): Step[] {
   const table = String(cfg.table);
   if (uplink6) {
     if (uplink6.dev === cfg.tunName) {
@@ -208,15 +268,20 @@ function planRoute6(cfg: RoutePlanConfig, uplink6: Uplink6 | null, excludes6: st
   // With `prohibit` the gateway relays no IPv6, so its own sockets need no bypass; and a `from UPLINK6` rule
   // would leak: the kernel, refused by the first lookup, picks a source address without a route and looks up
   // again with it (ip6_dst_lookup_tail), which that rule would send out through main.
-  if (uplink6 && cfg.tunIpv6 !== false) {
-    const src = parseCidr(uplink6.source)!.address;
-    rule(['from', src], 'main', `sockets bound to the IPv6 uplink address ${src} bypass the TUN`);
-    const gw = uplink6.gateway === undefined ? undefined : parseCidr(uplink6.gateway.split('%')[0]);
-    // a link-local next hop (the usual, from RAs) is on-link: suppress_prefixlength 0 keeps fe80::/64
-    if (gw && !isLinkLocal6(gw.address) && cfg.keepGatewayDirect !== false) {
-      rule(['to', `${gw.address}/128`], 'main', `the IPv6 uplink next hop ${gw.address} stays direct`);
-    }
+  const bypass = cfg.tunIpv6 !== false;
+  const current = uplink6 && bypass ? parseCidr(uplink6.source)!.address : undefined;
+  const sources = (bypass ? sourcesOf(current, kept6) : []).map((src) => ({
+    source: src,
+    desc: src === current ? `sockets bound to the IPv6 uplink address ${src} bypass the TUN` : `connections still bound to the former IPv6 uplink address ${src} keep the direct path`,
+  }));
+  steps.push(...sourcesSteps(sources, p, '-6'));
+  p += 2;
+  const gw = uplink6?.gateway === undefined || !bypass ? undefined : parseCidr(uplink6.gateway.split('%')[0]);
+  // a link-local next hop (the usual, from RAs) is on-link: suppress_prefixlength 0 keeps fe80::/64
+  if (gw && !isLinkLocal6(gw.address) && cfg.keepGatewayDirect !== false) {
+    steps.push(ruleStep(['to', `${gw.address}/128`], 'main', p, `the IPv6 uplink next hop ${gw.address} stays direct`, [], '-6'));
   }
+  p++;
   for (const x of excludes6) rule(['to', x], 'main', `excluded ${x} stays direct`);
   rule([], 'main', 'IPv6 on-link and specific main routes win, main default does not', ['suppress_prefixlength', '0']);
   rule([], table, uplink6 ? `all other IPv6 into table ${table}` : `all other IPv6 into table ${table} (no IPv6 uplink: the gateway refuses IPv6 destinations, nothing leaks)`);

@@ -167,3 +167,60 @@ export function discoverUplink6(exec: IpExecSync = ipExecSync): Uplink6 | null {
   if (source === undefined) return null;
   return route.gateway ? { dev: route.dev, gateway: route.gateway, source } : { dev: route.dev, source };
 }
+
+/** The network as the gateway follows it: both uplinks (null: none) and every address the host holds now. */
+export interface NetworkView {
+  uplink: Uplink | null;
+  uplink6: Uplink6 | null;
+  /** Addresses on any interface now, both families: a former uplink address keeps its bypass while it is one of them. */
+  local: string[];
+  /** Why there is no IPv4 uplink (no default route, multipath, no address), for the log and status. */
+  why?: string;
+}
+
+interface JsonLink {
+  ifname?: string;
+  addr_info?: (JsonAddrInfo6 & { local?: string })[];
+}
+
+function parseLinks(text: string, what: string): JsonLink[] {
+  try {
+    return JSON.parse(text || '[]') as JsonLink[];
+  } catch {
+    throw new UplinkError(`cannot parse \`${what}\` output: ${text.slice(0, 200)}`);
+  }
+}
+
+/**
+ * The uplinks and the host's addresses, read again after the network changed:
+ * four read-only `ip -j` calls. Unlike discoverUplink, no IPv4 uplink is an
+ * answer (null, with the reason), not an error: a running gateway waits for
+ * one to come back.
+ */
+export function discoverNetwork(exec: IpExecSync = ipExecSync, route6 = true): NetworkView {
+  const links4 = parseLinks(exec(['-j', '-4', 'addr', 'show']).stdout, 'ip -j -4 addr show');
+  const links6 = route6 ? parseLinks(exec(['-j', '-6', 'addr', 'show']).stdout, 'ip -j -6 addr show') : [];
+  const local = [...links4, ...links6].flatMap((l) => (l.addr_info ?? []).map((a) => a.local).filter((a): a is string => !!a));
+  const onDev = (links: JsonLink[], dev: string) => JSON.stringify(links.filter((l) => l.ifname === dev));
+  let uplink: Uplink | null = null;
+  let why: string | undefined;
+  try {
+    const r = pickDefaultRoute(exec(['-j', '-4', 'route', 'show', 'table', 'main', 'default']).stdout);
+    const source = r.prefsrc ?? pickSourceAddress(onDev(links4, r.dev), r.dev, r.gateway);
+    uplink = r.gateway ? { dev: r.dev, gateway: r.gateway, source } : { dev: r.dev, source };
+  } catch (e) {
+    if (!(e instanceof UplinkError)) throw e;
+    why = e.message.replace(/: route-all needs .*$/s, '');
+  }
+  let uplink6: Uplink6 | null = null;
+  if (route6) {
+    try {
+      const r = pickDefaultRoute(exec(['-j', '-6', 'route', 'show', 'table', 'main', 'default']).stdout);
+      const source = r.prefsrc ?? pickSourceAddress6(onDev(links6, r.dev), r.dev);
+      if (source !== undefined) uplink6 = r.gateway ? { dev: r.dev, gateway: r.gateway, source } : { dev: r.dev, source };
+    } catch (e) {
+      if (!(e instanceof UplinkError)) throw e; // none, multipath: no IPv6 uplink to follow
+    }
+  }
+  return { uplink, uplink6, local, ...(why !== undefined ? { why } : {}) };
+}

@@ -211,11 +211,11 @@ class TcpFlow implements TcpSink, ConnectionPort, InboundConnection {
     this.stack.run(this, RUN_ACCEPT, null, 0);
     return this.stream;
   }
-  reject(how: RejectHow): void {
+  reject(how: RejectHow, netUnreachable = false): void {
     if (this.closed) return;
     if (how === 'unreachable' && this.pending && this.halfOpen) {
-      // The client still waits for its SYN-ACK: tell it the host cannot be reached, as a router would.
-      this.stack.sendTcpHostUnreachable(this);
+      // The client still waits for its SYN-ACK: tell it the host (or its network) cannot be reached, as a router would.
+      this.stack.sendTcpHostUnreachable(this, netUnreachable);
       this.stack.run(this, RUN_DROP, null, 0);
       return;
     }
@@ -567,13 +567,16 @@ export class Stack implements UdpOutput {
     this.sendIcmpError(f.serverIp, f.clientIp, isIp6Id(f.serverIp) ? ICMP6.unreachable : ICMP4.unreachable, code, 0, this.quote, 0, n);
   }
 
-  /** The upstream of a connection not yet answered cannot be reached: ICMP host unreachable about its SYN. */
-  sendTcpHostUnreachable(flow: TcpFlow): void {
+  /**
+   * The upstream of a connection not yet answered cannot be reached: ICMP host unreachable about its SYN
+   * (connect: EHOSTUNREACH), or with net, network unreachable / no route (RFC 792, RFC 4443 §3.1 code 0;
+   * connect: ENETUNREACH, what the kernel path gives with no route at all).
+   */
+  sendTcpHostUnreachable(flow: TcpFlow, net = false): void {
     const v6 = isIp6Id(flow.serverIp);
     const n = writeQuotedTcpHeaders(this.quote, flow.clientIp, flow.serverIp, flow.clientPort, flow.serverPort, flow.clientIsn, this.ip6);
-    this.sendIcmpError(
-      flow.serverIp, flow.clientIp, v6 ? ICMP6.unreachable : ICMP4.unreachable, v6 ? ICMP6.addressUnreachable : ICMP4.hostUnreachable, 0, this.quote, 0, n,
-    );
+    const code = v6 ? (net ? ICMP6.noRoute : ICMP6.addressUnreachable) : net ? ICMP4.netUnreachable : ICMP4.hostUnreachable;
+    this.sendIcmpError(flow.serverIp, flow.clientIp, v6 ? ICMP6.unreachable : ICMP4.unreachable, code, 0, this.quote, 0, n);
   }
 
   private inputTcp(buf: Buffer, off: number, len: number, src: number, dst: number, addrSum: number, now: number): void {

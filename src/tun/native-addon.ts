@@ -70,6 +70,12 @@ export interface TunAddon {
   icmpReplySocket(family: 4 | 6): number;
   /** ICMP port unreachable from dst to the client, quoting the client's datagram (udpLength bytes of UDP): bytes sent, -1 when the buffer is full. */
   udpPortUnreachable(fd: number, clientAddress: string, clientPort: number, dstAddress: string, dstPort: number, udpLength: number): number;
+  /**
+   * An rtnetlink socket (non-blocking) subscribed to the RTMGRP_* groups in the bitmask,
+   * made in netns when given: watch it with watchReadable, read it with fs.readSync
+   * (ENOBUFS: events were lost, read the state again). src/tun/native/netlink.c.
+   */
+  netlinkOpen(groups: number, netns?: string): number;
   readonly IFF_MULTI_QUEUE: number;
   readonly IFF_VNET_HDR: number;
 }

@@ -115,9 +115,9 @@ t.test('route-all with IPv6 on', async (t) => {
     t.equal(a.stdout.trim(), '203.0.113.10', 'answered (forwarded to the resolver resolv.conf names)');
     const dry = await nsExec(topo.client, tunsteerArgv(['up', '--mode', 'route-all', '--dry-run', '--exclude', '2001:db8:99::/48', '--state-dir', join(topo.tmp, 'dry6')]));
     t.match(dry.stdout, /# IPv6 uplink \S+ via 2001:db8:1::2, gateway sockets bind 2001:db8:1::1/);
-    t.match(dry.stdout, /ip -6 rule add to 2001:db8:99::\/48 lookup main priority 9002/);
-    t.match(dry.stdout, /ip -6 rule add to 2001:db8:1::2\/128 lookup main priority 9001/, 'a global next hop stays direct');
-    t.match(dry.stdout, /ip -6 rule add lookup 2022 priority 9004/);
+    t.match(dry.stdout, /ip -6 rule add to 2001:db8:99::\/48 lookup main priority 9003/);
+    t.match(dry.stdout, /ip -6 rule add to 2001:db8:1::2\/128 lookup main priority 9002/, 'a global next hop stays direct');
+    t.match(dry.stdout, /ip -6 rule add lookup 2022 priority 9005/);
   });
 
   t.test('the explicit proxy dials a name with only IPv6 addresses from the IPv6 uplink address', async (t) => {

@@ -72,7 +72,7 @@ t.test('steers everything into the TUN except the uplink source, excludes and th
   const w = await world(t);
   const { child, ready } = await up(t, w, ['--exclude', '198.51.100.0/24']);
   t.strictSame(ready.uplink, { dev: w.aIf, gateway: GW, source: UPLINK_SRC }, 'uplink discovered');
-  t.equal(ready.steps, 6);
+  t.equal(ready.steps, 7);
   t.equal(ready.pid, child.pid, 'ip netns exec keeps the PID');
 
   t.equal((await routeGet(w.ns, '203.0.113.5')).dev, 'tun0', 'internet → TUN');
@@ -93,10 +93,11 @@ t.test('steers everything into the TUN except the uplink source, excludes and th
     [
       '0:\tfrom all lookup local',
       `9000:\tfrom ${UPLINK_SRC} lookup main`,
-      `9001:\tfrom all to ${GW} lookup main`,
-      '9002:\tfrom all to 198.51.100.0/24 lookup main',
-      '9003:\tfrom all lookup main suppress_prefixlength 0',
-      '9004:\tfrom all lookup 2022',
+      `9001:\tfrom ${UPLINK_SRC} unreachable`,
+      `9002:\tfrom all to ${GW} lookup main`,
+      '9003:\tfrom all to 198.51.100.0/24 lookup main',
+      '9004:\tfrom all lookup main suppress_prefixlength 0',
+      '9005:\tfrom all lookup 2022',
       '32766:\tfrom all lookup main',
       '32767:\tfrom all lookup default',
       '',
@@ -110,8 +111,8 @@ t.test('steers everything into the TUN except the uplink source, excludes and th
   t.equal(j.tunName, 'tun0');
   t.equal(j.netns.inode, statSync(`/run/netns/${w.ns}`).ino, 'journal names the namespace by inode');
   t.equal(j.netns.name, w.ns, '... and by name');
-  t.equal(j.steps.length, 6);
-  t.equal(j.applied, 6);
+  t.equal(j.steps.length, 7);
+  t.equal(j.applied, 7);
 
   // A second gateway on the same state dir is refused while the first lives, and changes nothing.
   const during = await snapshotRouting(w.ns);
@@ -153,7 +154,7 @@ t.test('kill -9, then restore from a second process: refused elsewhere, exact, a
 
   const down = await cli(w.ns, ['down', '--state-dir', w.dir]);
   t.equal(down.code, 0, `down exits 0 (${down.stderr})`);
-  t.strictSame(JSON.parse(down.stdout), { found: true, undone: 6, alreadyGone: 0, pid: child.pid });
+  t.strictSame(JSON.parse(down.stdout), { found: true, undone: 7, alreadyGone: 0, pid: child.pid });
   t.equal((await snapshotRouting(w.ns)).text, w.before.text, 'identical to before, byte for byte');
   t.equal(journal(w), null);
 
@@ -171,7 +172,7 @@ t.test('kill -9, TUN gone, restore: "already gone" is fine', async (t) => {
   await nsExec(w.ns, ['ip', 'tuntap', 'del', 'tun0', 'mode', 'tun']); // its table-2022 route goes with it
   const down = await cli(w.ns, ['down', '--state-dir', w.dir]);
   t.equal(down.code, 0, down.stderr);
-  t.strictSame(JSON.parse(down.stdout), { found: true, undone: 4, alreadyGone: 1, pid: child.pid });
+  t.strictSame(JSON.parse(down.stdout), { found: true, undone: 5, alreadyGone: 1, pid: child.pid });
   const after = await snapshotRouting(w.ns);
   t.equal(after.rule4, w.before.rule4, 'rules back exactly');
   t.notMatch(after.route4, 'table 2022');
@@ -305,10 +306,11 @@ t.test('dry run changes nothing; no default route is a clear error', async (t) =
     [
       'ip -4 route add default dev tun0 table 2022',
       `ip -4 rule add from ${UPLINK_SRC} lookup main priority 9000`,
-      `ip -4 rule add to ${GW}/32 lookup main priority 9001`,
-      'ip -4 rule add to 10.0.0.0/8 lookup main priority 9002',
-      'ip -4 rule add lookup main suppress_prefixlength 0 priority 9003',
-      'ip -4 rule add lookup 2022 priority 9004',
+      `ip -4 rule add from ${UPLINK_SRC} unreachable priority 9001`,
+      `ip -4 rule add to ${GW}/32 lookup main priority 9002`,
+      'ip -4 rule add to 10.0.0.0/8 lookup main priority 9003',
+      'ip -4 rule add lookup main suppress_prefixlength 0 priority 9004',
+      'ip -4 rule add lookup 2022 priority 9005',
     ].join('\n'),
   );
   t.match(plan.stdout, `# uplink ${w.aIf} via ${GW}, gateway sockets bind ${UPLINK_SRC}`);
@@ -324,11 +326,11 @@ t.test('dry run changes nothing; no default route is a clear error', async (t) =
 
 t.test('rules already at our priorities: refused before any change', async (t) => {
   const w = await world(t);
-  await nsExec(w.ns, ['ip', 'rule', 'add', 'to', '192.0.2.99', 'lookup', 'main', 'priority', '9002']);
+  await nsExec(w.ns, ['ip', 'rule', 'add', 'to', '192.0.2.99', 'lookup', 'main', 'priority', '9003']);
   const before = await snapshotRouting(w.ns);
   const r = await cli(w.ns, ['up', '--tun', 'tun0', '--state-dir', w.dir]);
   t.equal(r.code, 1);
-  t.match(r.stderr, 'routing state is in the way: policy rule priority 9002 is taken');
+  t.match(r.stderr, 'routing state is in the way: policy rule priority 9003 is taken');
   t.equal((await snapshotRouting(w.ns)).text, before.text);
   t.notOk(existsSync(join(w.dir, 'routes.json')), 'lock released');
 });

@@ -28,8 +28,11 @@ export function status(stateDir = DEFAULT_STATE_DIR, json = false): number {
     `pid       ${j.pid}`,
     `netns     ${describeNetns(j.netns)}${sameNetns(j.netns, currentNetns()) ? '' : ' (not this one)'}`,
     `device    ${j.tunName}${live ? ` mtu ${live.tun.mtu} ${live.tun.address}` : ''}`,
-    `uplink    ${j.uplink ? `${j.uplink.dev}${j.uplink.gateway ? ` via ${j.uplink.gateway}` : ''}, sockets bound to ${j.uplink.source}` : '?'}`,
-    ...(j.uplink6 ? [`uplink6   ${j.uplink6.dev}${j.uplink6.gateway ? ` via ${j.uplink6.gateway}` : ''}, sockets bound to ${j.uplink6.source}`] : []),
+    `uplink    ${j.uplink ? describeUplink(j.uplink) : j.uplink === null ? `no uplink${since(live, 'uplink')}` : '?'}`,
+    ...(j.uplink6 ? [`uplink6   ${describeUplink(j.uplink6)}`] : j.uplink6 === null && j.mode === 'route-all' ? [`uplink6   no IPv6 uplink${since(live, 'uplink6')}`] : []),
+    ...(live?.network?.resolvers ? [`resolvers ${live.network.resolvers.join(' ') || 'none'}`] : []),
+    ...(live?.network?.changes.length ? ['network changes', ...live.network.changes.map((c) => `  ${c.at}  ${c.uplink ? describeUplink(c.uplink) : 'no uplink'}; IPv6: ${c.uplink6 ? describeUplink(c.uplink6) : 'none'} (${c.cause})`)] : []),
+    ...(live?.network?.lastWake ? [`woke      ${live.network.lastWake.at} after ${Math.round(live.network.lastWake.sleptMs / 1000)} s (${live.network.lastWake.kind})`] : []),
     'routing',
     ...renderPlan(j.steps, { comments: false }).map((l) => `  ${l}`),
   ];
@@ -41,4 +44,14 @@ export function status(stateDir = DEFAULT_STATE_DIR, json = false): number {
   }
   process.stdout.write(lines.join('\n') + '\n');
   return up ? 0 : 1;
+}
+
+function describeUplink(u: { dev: string; gateway?: string; source: string }): string {
+  return `${u.dev}${u.gateway ? ` via ${u.gateway}` : ''}, sockets bound to ${u.source}`;
+}
+
+/** " since TIME" from the last change that left that family without an uplink. */
+function since(live: ReturnType<typeof readStatus>, which: 'uplink' | 'uplink6'): string {
+  const last = live?.network?.changes.at(-1);
+  return last && last[which] === null ? ` since ${last.at}${which === 'uplink' && last.why ? ` (${last.why})` : ''}` : '';
 }

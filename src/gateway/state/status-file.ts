@@ -2,12 +2,16 @@
 // once a second; `tunsteer status` reads them. Written atomically (tmp + rename).
 import { writeFileSync, renameSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { NetworkState } from '../follow-network.js';
 
 export interface StatusSnapshot {
   pid: number;
   mode: string;
   tun: { name: string; mtu: number; address: string };
-  uplink: { dev: string; gateway?: string; source: string };
+  /** null: route-all has no uplink now (it follows the network: see network). */
+  uplink: { dev: string; gateway?: string; source: string } | null;
+  /** Route-all and the DNS modes follow the network: the uplinks now, the resolvers, each change with its time, the last wake. */
+  network?: NetworkState;
   startedAt: string;
   updatedAt: string;
   counters: Record<string, number>;

@@ -291,6 +291,24 @@ export class UdpSessions {
     for (const f of overdue) if (f.deciding && !f.closed) this.admitted(f, f.deciding.next(null) ?? { rule: f.rule, action: 'reject' });
   }
 
+  /**
+   * Closes the flows whose socket is bound to one of these addresses (the
+   * uplink's address changed: a bound socket cannot change its source); the
+   * client's next datagram opens a new flow. Returns how many.
+   */
+  closeBoundTo(addresses: ReadonlySet<string>, end: string): number {
+    const stale: UdpFlow[] = [];
+    this.flows.forEach((f) => {
+      try {
+        if (f.socket && addresses.has(f.socket.address().address)) stale.push(f);
+      } catch {
+        // not bound yet: it binds the current address
+      }
+    });
+    for (const f of stale) this.close(f, end);
+    return stale.length;
+  }
+
   closeAll(): void {
     const all: UdpFlow[] = [];
     this.flows.forEach((f) => all.push(f));

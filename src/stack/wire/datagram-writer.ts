@@ -26,6 +26,7 @@ export function writeUdpDatagram(
 /** ICMP (type, code) pairs per family for the errors the stack generates. */
 export const ICMP4 = {
   unreachable: 3,
+  netUnreachable: 0,
   hostUnreachable: 1,
   portUnreachable: 3,
   fragNeeded: 4,

@@ -27,6 +27,7 @@
 //   watchReadable, transparentUdp, udpRecv, udpReplySocket, udpSendFrom,
 //       icmpReplySocket, udpPortUnreachable: TPROXY's UDP path, described at
 //       "tproxy UDP" below.
+//   netlinkOpen: an rtnetlink socket for the network watcher (netlink.c).
 //
 // Errors are JS Errors with code ('EBUSY'), errno (negative, as in Node), syscall.
 // Nothing here aborts the process: bad arguments throw TypeError/RangeError.
@@ -54,6 +55,8 @@
 #include <linux/netfilter_ipv4.h>
 #include <linux/netfilter_ipv6/ip6_tables.h>
 #include <uv.h>
+#include "netlink.h"
+#include "netns.h"
 
 // Bounded retries of a syscall interrupted by a signal.
 #define EINTR_RETRIES 8
@@ -158,32 +161,15 @@ static int tun_create(char name[IFNAMSIZ + 1], int64_t flags, int* out_fd, const
   return 0;
 }
 
-// The network namespace is per thread: this (JS) thread enters the target,
-// creates the device there, and comes back before any JS runs again.
-static int tun_create_in(const char* netns, char name[IFNAMSIZ + 1], int64_t flags, int* out_fd, const char** syscall) {
-  int home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-  if (home < 0) {
-    *syscall = "open(/proc/thread-self/ns/net)";
-    return errno;
-  }
-  int target = open(netns, O_RDONLY | O_CLOEXEC);
-  if (target < 0) {
-    int e = errno;
-    close(home);
-    *syscall = "open(netns)";
-    return e;
-  }
-  int err = 0;
-  if (setns(target, CLONE_NEWNET) < 0) {
-    err = errno;
-    *syscall = "setns";
-  } else {
-    err = tun_create(name, flags, out_fd, syscall);
-    if (setns(home, CLONE_NEWNET) < 0) abort(); // cannot go home: nothing after this would be safe
-  }
-  close(target);
-  close(home);
-  return err;
+struct tun_args {
+  char* name;
+  int64_t flags;
+  int* out_fd;
+};
+
+static int tun_create_cb(void* arg, const char** syscall) {
+  struct tun_args* a = arg;
+  return tun_create(a->name, a->flags, a->out_fd, syscall);
 }
 
 static napi_value Open(napi_env env, napi_callback_info info) {
@@ -221,25 +207,11 @@ static napi_value Open(napi_env env, napi_callback_info info) {
 
   char netns[256];
   netns[0] = 0;
-  if (argc >= 3) {
-    napi_valuetype t;
-    napi_typeof(env, argv[2], &t);
-    if (t == napi_string) {
-      size_t n = 0;
-      napi_get_value_string_utf8(env, argv[2], NULL, 0, &n);
-      if (n == 0 || n >= sizeof netns) {
-        napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "netns path must be 1..255 bytes");
-        return NULL;
-      }
-      napi_get_value_string_utf8(env, argv[2], netns, sizeof netns, &n);
-    } else if (t != napi_undefined && t != napi_null) {
-      napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "netns must be a path string");
-      return NULL;
-    }
-  }
+  if (argc >= 3 && !arg_netns_path(env, argv[2], netns, sizeof netns)) return NULL;
   int fd = -1;
   const char* syscall = "";
-  int err = netns[0] ? tun_create_in(netns, name, flags, &fd, &syscall) : tun_create(name, flags, &fd, &syscall);
+  struct tun_args a = {name, flags, &fd};
+  int err = netns[0] ? in_netns(netns, tun_create_cb, &a, &syscall) : tun_create(name, flags, &fd, &syscall);
   if (err) {
     throw_errno(env, err, syscall);
     return NULL;
@@ -1360,6 +1332,7 @@ static napi_value Init(napi_env env, napi_value exports) {
   FN("udpSendFrom", UdpSendFrom)
   FN("icmpReplySocket", IcmpReplySocket)
   FN("udpPortUnreachable", UdpPortUnreachable)
+  FN("netlinkOpen", NetlinkOpen)
 #undef FN
   NAPI_OK(env, napi_create_int32(env, IFF_MULTI_QUEUE, &v));
   NAPI_OK(env, napi_set_named_property(env, exports, "IFF_MULTI_QUEUE", v));

@@ -22,16 +22,17 @@ const v6 = (steps: Step[]) => strip(steps).filter((s) => s.kind === 'ip' && s.do
 
 t.test('IPv6 after IPv4, same layout: link-local next hop needs no rule', async (t) => {
   const steps = planRouteAll(base, uplink, up6);
-  t.equal(steps.findIndex((s) => s.kind === 'ip' && s.do[0] === '-6'), 5, 'the five IPv4 steps first');
+  t.equal(steps.findIndex((s) => s.kind === 'ip' && s.do[0] === '-6'), 6, 'the six IPv4 steps first');
   t.strictSame(v6(steps), [
     table6,
     rule6(['from', '2001:db8:1::1', 'lookup', 'main', 'priority', '9000']),
-    rule6(['lookup', 'main', 'suppress_prefixlength', '0', 'priority', '9001']),
-    rule6(['lookup', '2022', 'priority', '9002']),
+    rule6(['from', '2001:db8:1::1', 'unreachable', 'priority', '9001']),
+    rule6(['lookup', 'main', 'suppress_prefixlength', '0', 'priority', '9003']),
+    rule6(['lookup', '2022', 'priority', '9004']),
   ]);
   for (const s of steps) t.ok(s.desc.length > 10, s.desc);
-  t.strictSame(planPriorities(steps, '-4'), [9000, 9001, 9002, 9003]);
-  t.strictSame(planPriorities(steps, '-6'), [9000, 9001, 9002]);
+  t.strictSame(planPriorities(steps, '-4'), [9000, 9001, 9002, 9003, 9004]);
+  t.strictSame(planPriorities(steps, '-6'), [9000, 9001, 9003, 9004], 'the next-hop slot (9002) kept empty');
 });
 
 t.test('global next hop and IPv6 excludes (canonical text, duplicates dropped), IPv4 excludes stay IPv4', async (t) => {
@@ -43,11 +44,12 @@ t.test('global next hop and IPv6 excludes (canonical text, duplicates dropped), 
   t.strictSame(v6(steps), [
     table6,
     rule6(['from', '2001:db8:1::1', 'lookup', 'main', 'priority', '9000']),
-    rule6(['to', '2001:db8:1::fffe/128', 'lookup', 'main', 'priority', '9001']),
-    rule6(['to', '2001:db8:aa::/48', 'lookup', 'main', 'priority', '9002']),
-    rule6(['to', '2001:db8:bb::7/128', 'lookup', 'main', 'priority', '9003']),
-    rule6(['lookup', 'main', 'suppress_prefixlength', '0', 'priority', '9004']),
-    rule6(['lookup', '2022', 'priority', '9005']),
+    rule6(['from', '2001:db8:1::1', 'unreachable', 'priority', '9001']),
+    rule6(['to', '2001:db8:1::fffe/128', 'lookup', 'main', 'priority', '9002']),
+    rule6(['to', '2001:db8:aa::/48', 'lookup', 'main', 'priority', '9003']),
+    rule6(['to', '2001:db8:bb::7/128', 'lookup', 'main', 'priority', '9004']),
+    rule6(['lookup', 'main', 'suppress_prefixlength', '0', 'priority', '9005']),
+    rule6(['lookup', '2022', 'priority', '9006']),
   ]);
   t.ok(steps.some((s) => s.kind === 'ip' && s.do[0] === '-4' && s.do.includes('10.0.0.0/8')));
   t.notOk(steps.some((s) => s.kind === 'ip' && s.do[0] === '-4' && s.do.some((a) => a.includes(':'))), 'no IPv6 in IPv4 rules');
@@ -56,9 +58,9 @@ t.test('global next hop and IPv6 excludes (canonical text, duplicates dropped), 
 t.test('no IPv6 uplink: ::/0 still into the TUN, no bypass rules', async (t) => {
   t.strictSame(v6(planRouteAll({ ...base, excludes: ['2001:db8:aa::/48'] }, uplink, null)), [
     table6,
-    rule6(['to', '2001:db8:aa::/48', 'lookup', 'main', 'priority', '9000']),
-    rule6(['lookup', 'main', 'suppress_prefixlength', '0', 'priority', '9001']),
-    rule6(['lookup', '2022', 'priority', '9002']),
+    rule6(['to', '2001:db8:aa::/48', 'lookup', 'main', 'priority', '9003']),
+    rule6(['lookup', 'main', 'suppress_prefixlength', '0', 'priority', '9004']),
+    rule6(['lookup', '2022', 'priority', '9005']),
   ]);
 });
 
@@ -72,7 +74,7 @@ t.test('bad IPv6 input is refused with a reason', async (t) => {
   t.throws(() => planRouteAll({ ...base, excludes: ['2001:db8::1/32'] }, uplink), /not a CIDR .*no host bits/);
   t.throws(() => planRouteAll(base, uplink, { ...up6, source: '192.0.2.1' }), /IPv6 uplink source/);
   t.throws(() => planRouteAll(base, uplink, { ...up6, dev: 'tun0' }), /IPv6 default route already goes through tun0/);
-  t.throws(() => planRouteAll({ ...base, priorityBase: 32762, excludes: ['2001:db8::/32', '2001:db9::/32'] }, uplink, up6), /IPv6 rule priorities 32762..32766/);
+  t.throws(() => planRouteAll({ ...base, priorityBase: 32761, excludes: ['2001:db8::/32', '2001:db9::/32'] }, uplink, up6), /IPv6 rule priorities 32761..32767/);
 });
 
 t.test('every IPv6 step applies and undoes on a kernel stand-in, leaving nothing', async (t) => {
@@ -86,9 +88,9 @@ t.test('every IPv6 step applies and undoes on a kernel stand-in, leaving nothing
 
 t.test('conflicts are checked per family', async (t) => {
   const steps = planRouteAll(base, uplink, up6);
-  const rules = '[{"priority":9002,"table":"100"}]';
-  t.strictSame(findConflicts(steps, 2022, rules, '[]', '-6'), ['IPv6 policy rule priority 9002 is taken (lookup 100)']);
-  t.strictSame(findConflicts(steps, 2022, '[{"priority":9003,"table":"100"}]', '[]', '-6'), [], '9003 is only an IPv4 priority');
+  const rules = '[{"priority":9003,"table":"100"}]';
+  t.strictSame(findConflicts(steps, 2022, rules, '[]', '-6'), ['IPv6 policy rule priority 9003 is taken (lookup 100)']);
+  t.strictSame(findConflicts(steps, 2022, '[{"priority":9002,"table":"100"}]', '[]', '-6'), [], '9002 is only an IPv4 priority here (no global IPv6 next hop)');
   t.strictSame(findConflicts(steps, 2022, '[]', '[{"dst":"default","dev":"wg0"}]', '-6'), ['IPv6 routing table 2022 is not empty (default dev wg0)']);
 });
 
@@ -138,8 +140,8 @@ t.test('discoverUplink6: default route (RA style), prefsrc, none, unreachable on
 t.test('a TUN without IPv6 (MTU below 1280, disable_ipv6): table T prohibits, no bypass rules, nothing leaks', async (t) => {
   t.strictSame(v6(planRouteAll({ ...base, tunIpv6: false, excludes: ['2001:db8:aa::/48'] }, uplink, up6)), [
     { kind: 'ip', do: ['-6', 'route', 'add', 'prohibit', 'default', 'table', '2022'], undo: ['-6', 'route', 'del', 'prohibit', 'default', 'table', '2022'], desc: '' },
-    rule6(['to', '2001:db8:aa::/48', 'lookup', 'main', 'priority', '9000']),
-    rule6(['lookup', 'main', 'suppress_prefixlength', '0', 'priority', '9001']),
-    rule6(['lookup', '2022', 'priority', '9002']),
+    rule6(['to', '2001:db8:aa::/48', 'lookup', 'main', 'priority', '9003']),
+    rule6(['lookup', 'main', 'suppress_prefixlength', '0', 'priority', '9004']),
+    rule6(['lookup', '2022', 'priority', '9005']),
   ]);
 });
