@@ -22,7 +22,8 @@ const HELPER = CHANGE_PEER;
  * The paced download: 60 chunks of 8 KiB, one every 50 ms (3 s); "stalled" after 10 s without a byte
  * (longer than a 4 s outage plus the server's retransmission backoff).
  */
-const PACED = ['60', '50', '10000'];
+const STALL_MS = 10_000;
+const PACED = ['60', '50', String(STALL_MS)];
 
 type Net = MovingNetwork;
 const network = movingNetwork;
@@ -172,12 +173,13 @@ t.test('default route to another gateway on another interface (both links stay u
   }));
 
 t.test('uplink removed (cable out), then restored', (t) => {
-  // the link goes down for at least 4 s, its routes with it, and stays down until what is checked during
-  // the outage has been checked (on a loaded machine a fixed 4 s could end before the checks ran); then it
+  // the link goes down, its routes with it, for longer than the download's stall limit (so the transfer
+  // under way stalls on both paths, whatever the timing), and stays down until what is checked during the
+  // outage has been checked (on a loaded machine a fixed outage could end before the checks ran); then it
   // comes back and DHCP puts the default route back
   let back: Promise<unknown> = Promise.resolve();
   let release = () => {};
-  const OUTAGE_MS = 4000;
+  const OUTAGE_MS = STALL_MS + 2000;
   return run(t, {
     host: PEER,
     change: async (n) => {
