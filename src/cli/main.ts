@@ -4,7 +4,7 @@
 // failed). Two hidden commands start the other processes tunsteer is made of:
 // the data plane (the supervisor's child) and run's helper in a new namespace.
 import { parseCommandLine } from './args.js';
-import { HELP } from './help.js';
+import { helpPage } from './help.js';
 import { exitCodeOf, isUsageError } from './usage-error.js';
 
 async function main(argv: string[]): Promise<number> {
@@ -19,8 +19,13 @@ async function main(argv: string[]): Promise<number> {
   const parsed = parseCommandLine(argv);
   switch (parsed.command) {
     case 'help':
-      process.stdout.write(HELP);
+      process.stdout.write(helpPage(parsed.topic)!);
       return 0;
+    case 'version':
+      process.stdout.write(`tunsteer ${(await import('./version.js')).version()} (node ${process.version})\n`);
+      return 0;
+    case 'demo':
+      return (await import('./commands/demo.js')).demo();
     case 'up':
       return (await import('./commands/up.js')).up(parsed.flags);
     case 'run':
@@ -36,13 +41,17 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-main(process.argv.slice(2)).then(
+const argv = process.argv.slice(2);
+/** Where a usage error points: the command's own page when there is one. */
+const helpHint = argv[0] !== undefined && argv[0] !== 'help' && helpPage(argv[0]) !== undefined ? `tunsteer ${argv[0]} --help` : 'tunsteer --help';
+
+main(argv).then(
   (code) => {
     // `up` and `proxy` keep the process alive themselves (-1); the others end here.
     if (code !== -1) process.exitCode = code;
   },
   (e: Error) => {
-    process.stderr.write(`tunsteer: ${e.message}\n${isUsageError(e) ? '(see tunsteer --help)\n' : ''}`);
+    process.stderr.write(`tunsteer: ${e.message}\n${isUsageError(e) ? `(see ${helpHint})\n` : ''}`);
     // exit now: a half-started gateway may hold a TUN and timers open (the exit handlers restore)
     process.exit(exitCodeOf(e));
   },

@@ -31,6 +31,7 @@ export interface GatewayFlags {
   ipv6?: string;
   'tun-address6'?: string;
   'resolv-conf'?: string;
+  'shared-resolv-conf'?: boolean;
   'no-dns-hijack'?: boolean;
   'tun-name'?: string;
   mtu?: string;

@@ -16,7 +16,7 @@ t.test('exit 2 on a bad flag, naming it, and 0 on --help', async (t) => {
   const r = tunsteer('up', '--mode', 'route-all', '--mtu', '9');
   t.equal(r.status, 2);
   t.match(r.stderr, /--mtu: 9 is out of range/);
-  t.match(r.stderr, /see tunsteer --help/);
+  t.match(r.stderr, /see tunsteer up --help/);
   const u = tunsteer('up', '--frobnicate');
   t.equal(u.status, 2, 'an unknown flag');
   t.match(u.stderr, /frobnicate/);
