@@ -68,22 +68,41 @@ export async function runGateway(s: GatewaySettings): Promise<number> {
     : s.adoptTun
       ? adoptLinuxTun(s.adoptTun.fd, s.adoptTun.name, { mtu: s.mtu })
       : await openTun({ backend: s.tunBackend, name: s.tunName, mtu: s.mtu, addresses: [a.tunAddress, ...(a.tunAddress6 && !s.ephemeralNetns ? [a.tunAddress6] : [])], netns: s.netns });
-  let stopDataPlane: (() => void) | null = null;
+  let stopDataPlane: (() => number) | null = null;
   let supervisor: Supervisor | null = null;
+  // the stop in two lines: "restoring" when it begins, "restored, N connections closed" once all is back
+  let restoring = false;
+  const logRestoring = (why: string) => {
+    if (restoring) return;
+    restoring = true;
+    log.info({ why }, 'restoring');
+  };
   installExitHandlers(
-    () => {
+    (why) => {
+      logRestoring(why);
+      let closed = 0;
+      let undone = 0;
       try {
-        stopDataPlane?.();
+        closed = stopDataPlane?.() ?? 0;
       } finally {
-        restoreFromJournal(s.stateDir, { ownOnly: true });
+        undone = restoreFromJournal(s.stateDir, { ownOnly: true }).undone;
         rmSync(statusPath(s.stateDir), { force: true });
         tun?.close();
+        // tunsteer run: its state dir is its own, made for this one run; the data plane's last save is done
+        if (s.ephemeralNetns) rmSync(s.stateDir, { recursive: true, force: true });
       }
+      log.info({ closed, undone }, `restored, ${closed} connection${closed === 1 ? '' : 's'} closed`);
     },
     {
       onError: (err, what) => log.fatal({ err, what }, what === 'restore' ? 'restoring routes failed' : 'gateway failed; routes restored'),
       // a child data plane is asked to stop and given time to reset its connections first
-      onSignal: split ? (code) => (supervisor ? void supervisor.shutdown(code) : process.exit(code)) : undefined,
+      onSignal: split
+        ? (code, signal) => {
+            logRestoring(signal);
+            if (supervisor) void supervisor.shutdown(code);
+            else process.exit(code);
+          }
+        : undefined,
     },
   );
 
@@ -102,7 +121,10 @@ export async function runGateway(s: GatewaySettings): Promise<number> {
   });
   if (split) {
     supervisor = new Supervisor({ settings: s, config, tun, user: dropTo, log, snapshot });
-    stopDataPlane = () => supervisor?.killNow();
+    stopDataPlane = () => {
+      supervisor?.killNow();
+      return supervisor?.closedAtStop ?? 0;
+    };
     await supervisor.start();
   } else {
     const dp = await runInProcess(s, config, tun, policy, log, snapshot);
