@@ -8,6 +8,8 @@
 //   lan ns 198.51.100.2 ── client ns (the gateway; a router for the lan) ── servers ns: TCP echo :7000, UDP echo :7001
 import t from 'tap';
 import { join } from 'node:path';
+import { readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { nsExec, spawnInNs, spawnNodeInNs, type NsChild } from '../helpers/netns.js';
 import {
   DNS_IP, NGINX_IP, PEER_IP, ROOT, clientResolvConf, makeTopology, routerWithLan, startDnsPeer, startGateway, tunsteerArgv, waitForGateway,
@@ -139,4 +141,6 @@ t.test('tunsteer run, SIGTERM: every open connection of its program gets its lin
   checkLines(t, run.stderrText().split('\n'), held);
   checkStopLines(t, run.stderrText().split('\n'), held);
   t.equal((await nsExec(topo.client, ['ip', '-o', 'link', 'show', 'type', 'tun'])).stdout, '', 'no TUN left');
+  const left = ['/run', tmpdir()].flatMap((d) => readdirSync(d).filter((e) => e === `tunsteer-run-${run.pid}` || e.startsWith(`tunsteer-run-${run.pid}-`)));
+  t.same(left, [], 'no state dir or resolv.conf dir left by the stopped run');
 });
