@@ -69,7 +69,7 @@ export async function startDataPlane(config: DataPlaneConfig, dev: TunDevice | n
   const { log } = host;
   let stack: Stack | null = null;
   const liveTo = (ip: number, ip6: string | null) => (stack?.hasFlowsTo(ip) ?? false) || (ip6 !== null && hasFlowsTo6(stack, ip6));
-  const d = config.dns ? gatewayDns(config, config.dns.upstreams, liveTo, (data) => host.saveFakeIps(data)) : null;
+  const d = config.dns ? gatewayDns(config, config.dns.upstreams, liveTo, (data) => host.saveFakeIps(data), (f) => log.warn(f, 'dns lookup failed')) : null;
   const core = new ProxyCore({
     log,
     connectTimeoutMs: config.connectTimeoutMs,

@@ -7,7 +7,7 @@ import { Resolver } from 'node:dns/promises';
 import { ipv4ToString, parseIpv4 } from '../stack/wire/addr.js';
 import { FakeIpPool } from '../routing/fake-ip-pool.js';
 import { HostPatterns } from '../routing/host-patterns.js';
-import { DnsOverride } from '../routing/dns-override.js';
+import { DnsOverride, type DnsFailure } from '../routing/dns-override.js';
 import type { DataPlaneConfig } from './config.js';
 import { prefixed } from './counters.js';
 
@@ -20,6 +20,8 @@ export function gatewayDns(
   upstreams: string[],
   liveTo: (ip: number, ip6: string | null) => boolean,
   saveFakeIps: (data: unknown) => void,
+  /** Every lookup that failed, forwarded for a client or made for a mapped name's connection: one log line each. */
+  onFailure: (f: DnsFailure) => void = () => {},
 ) {
   const { localAddress, ipv6 } = config;
   const localAddress6 = config.localAddress6 ?? undefined;
@@ -47,20 +49,25 @@ export function gatewayDns(
   // the real address of a mapped name: the family the client used first (it asked for that fake), then the
   // other; IPv4 only when IPv6 is off or has no direct path (route-all without an IPv6 uplink)
   const v6Direct = ipv6 && config.localAddress6 !== null;
+  // a failure names each type it asked, in the order asked: c-ares's own message named only the last
+  // (queryA on an IPv6 connection, queryAaaa on an IPv4 one), which read as if the labels were swapped
   const lookup = async (name: string, family: 4 | 6 = 4) => {
     const order = !v6Direct ? [4] : family === 6 ? [6, 4] : [4, 6];
-    let last: unknown = new Error(`${name}: no address`);
+    const tried: string[] = [];
     for (const f of order) {
       try {
         const [a] = f === 6 ? await resolver.resolve6(name) : await resolver.resolve4(name);
         if (a) return a;
+        tried.push(`${f === 6 ? 'AAAA' : 'A'}: no address`);
       } catch (e) {
-        last = e;
+        tried.push(`${f === 6 ? 'AAAA' : 'A'}: ${caresReason(e as NodeJS.ErrnoException)}`);
       }
     }
-    throw last;
+    const failure = { name, type: family === 6 ? 'AAAA' : 'A', resolvers: upstreams, reason: tried.join('; ') };
+    onFailure(failure);
+    throw new Error(`cannot resolve ${name} (${failure.reason}; resolvers ${upstreams.join(', ') || 'none'})`);
   };
-  const dns = new DnsOverride({ hosts: new HostPatterns(config.hosts), pool, upstreams, timeoutMs: 2000, ttl: 10, localAddress, localAddress6 });
+  const dns = new DnsOverride({ hosts: new HostPatterns(config.hosts), pool, upstreams, timeoutMs: 2000, ttl: 10, localAddress, localAddress6, onFailure });
   return {
     dns,
     save,
@@ -86,4 +93,22 @@ export function gatewayDns(
     },
     counters: () => ({ ...prefixed('dns_', dns.counters), fake_mappings: pool.mappings, upstream_resolvers: upstreams.length }),
   };
+}
+
+/** c-ares's error codes in words. */
+function caresReason(e: NodeJS.ErrnoException): string {
+  switch (e.code) {
+    case 'ETIMEOUT':
+      return 'timeout (no resolver answered)';
+    case 'ECONNREFUSED':
+      return 'refused (nothing listens there)';
+    case 'ENOTFOUND':
+      return 'no such name (NXDOMAIN)';
+    case 'ENODATA':
+      return 'no address of this type';
+    case 'ESERVFAIL':
+      return 'the resolver failed (SERVFAIL)';
+    default:
+      return e.code ?? e.message;
+  }
 }

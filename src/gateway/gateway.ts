@@ -131,7 +131,21 @@ export async function runGateway(s: GatewaySettings): Promise<number> {
     stopDataPlane = () => dp.stop();
     settleInProcess = (ms) => dp.settle(ms);
   }
-  log.info({ mode: s.mode, tun: tun?.name, mtu: tun?.mtu, uplink: system.uplink, ...(system.uplink6 !== undefined ? { uplink6: system.uplink6 } : {}), ipv6: s.ipv6, plan: system.plan }, 'gateway up');
+  log.info(
+    {
+      mode: s.mode,
+      tun: tun?.name,
+      mtu: tun?.mtu,
+      // per-host has no uplink of its own: its sockets follow the main table
+      ...(s.mode === 'per-host' ? {} : { uplink: system.uplink }),
+      ...(system.uplink6 !== undefined ? { uplink6: system.uplink6 } : {}),
+      ipv6: s.ipv6,
+      // where names the gateway does not map are forwarded
+      ...(system.dns ? { dns: system.dns.address === '*' ? 'answers DNS to any address' : system.dns.address, resolvers: system.dns.upstreams } : {}),
+      plan: system.plan,
+    },
+    'gateway up',
+  );
   return -1;
 }
 
