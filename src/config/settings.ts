@@ -91,6 +91,8 @@ export interface GatewaySettings {
   /** The TUN's IPv6 address in route-all mode (a ULA). */
   tunAddress6: string;
   resolvConf: string;
+  /** per-host: rewrite resolvConf even where it is pid 1's resolver file while we run in another network namespace. */
+  sharedResolvConf: boolean;
   /** route-all: answer DNS to any address:53 with the gateway's DNS. */
   dnsHijack: boolean;
   tunName: string;
@@ -227,6 +229,7 @@ export function gatewaySettings(f: GatewayFlags, c: ConfigFile = loadConfigFile(
     ipv6,
     tunAddress6: `${ta6.address}/${ta6.prefix}`,
     resolvConf: f['resolv-conf'] ?? '/etc/resolv.conf',
+    sharedResolvConf: f['shared-resolv-conf'] === true,
     dnsHijack: f['no-dns-hijack'] === true ? false : (c.dns_hijack ?? true),
     tunName,
     mtu: int('mtu', f.mtu ?? num(c.tun?.mtu), 65520, 576, 65520),

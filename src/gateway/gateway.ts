@@ -22,6 +22,7 @@ import { installExitHandlers } from './exit-handlers.js';
 import { dataPlaneUser } from './privileges.js';
 import { addressing, dryRunPlan, setUpSystem, type SystemSetup } from './system-setup.js';
 import { Supervisor } from './supervisor.js';
+import { sharedResolvConfProblem } from './resolv-conf-owner.js';
 import { statusPath, writeStatus, type StatusSnapshot } from './state/status-file.js';
 import { loadFakeIps, saveFakeIps } from './state/fake-ip-file.js';
 
@@ -44,6 +45,11 @@ export async function runGateway(s: GatewaySettings): Promise<number> {
     return 1;
   }
 
+  if (s.mode === 'per-host' && !s.sharedResolvConf) {
+    // before anything changes: the resolver file must be this namespace's own
+    const shared = sharedResolvConfProblem(s.resolvConf);
+    if (shared) throw new ConfigError(`--resolv-conf: ${shared}`);
+  }
   if (s.netns && !s.ephemeralNetns) {
     try {
       netnsAt(s.netns);
