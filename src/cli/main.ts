@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // The tunsteer CLI: parse, dispatch to one command (src/cli/commands), map
 // failures to exit codes (usage-error.ts: 2 = the user's input, 1 = running
-// failed). Two hidden commands start the other processes tunsteer is made of:
-// the data plane (the supervisor's child) and run's helper in a new namespace.
+// failed). Hidden commands start the other processes tunsteer is made of:
+// the data plane (the supervisor's child), run's helper in a new namespace,
+// and the demo's server and client (src/demo).
 import { parseCommandLine } from './args.js';
 import { helpPage } from './help.js';
 import { exitCodeOf, isUsageError } from './usage-error.js';
@@ -12,6 +13,8 @@ async function main(argv: string[]): Promise<number> {
     const { runTunInside } = await import('../run/run-inside.js');
     return runTunInside(argv.slice(1));
   }
+  if (argv[0] === '__demo-server') return (await import('../demo/demo-server.js')).runDemoServer(argv.slice(1));
+  if (argv[0] === '__demo-fetch') return (await import('../demo/demo-fetch.js')).runDemoFetch(argv.slice(1));
   if (argv[0] === '__data-plane') {
     const { runDataPlaneChild } = await import('../data-plane/child.js');
     return runDataPlaneChild();

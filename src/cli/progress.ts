@@ -31,12 +31,14 @@ export function clock(ms: number): string {
 
 /**
  * The time left: what remains of the current step and the estimates of the
- * steps after it, times the pace so far (actual over estimated, of the steps
- * done; 1 before any is done, kept within 0.25..4 so one odd step cannot run away).
+ * steps after it, times the pace so far: actual over estimated time of the
+ * steps done, both with a quarter of the whole estimate added, so the first
+ * short steps move it a little and a long run a lot; kept within 0.25..4.
  */
 export function remainingMs(steps: readonly ProgressStep[], current: number, spentOnDone: number, spentOnCurrent: number): number {
   const estimatedDone = steps.slice(0, current).reduce((a, s) => a + s.estimateMs, 0);
-  const pace = estimatedDone > 0 ? Math.min(4, Math.max(0.25, spentOnDone / estimatedDone)) : 1;
+  const prior = steps.reduce((a, s) => a + s.estimateMs, 0) / 4;
+  const pace = Math.min(4, Math.max(0.25, (spentOnDone + prior) / (estimatedDone + prior)));
   const cur = steps[current] ? Math.max(0, steps[current].estimateMs * pace - spentOnCurrent) : 0;
   const after = steps.slice(current + 1).reduce((a, s) => a + s.estimateMs, 0) * pace;
   return cur + after;
