@@ -40,6 +40,11 @@ t.test('check-config: exit 0 with the example, 2 naming the field with a bad one
   const bad = tunsteer('check-config', f);
   t.equal(bad.status, 2);
   t.match(bad.stderr, /rules\[0\]\.upstream: unknown upstream "x"/);
+  const empty = join(dir, 'empty.yaml');
+  writeFileSync(empty, '# nothing yet\n');
+  const e = tunsteer('check-config', empty);
+  t.equal(e.status, 2, 'an empty config is not "ok (0 rules)"');
+  t.match(e.stderr, /empty\.yaml: holds no settings/);
 });
 
 t.test('a usage error found once up runs exits 2 too', async (t) => {
