@@ -33,7 +33,11 @@ export function settleDataPlane(maxMs: number): Promise<void> {
   return settleInProcess(maxMs);
 }
 
-export async function runGateway(s: GatewaySettings): Promise<number> {
+/**
+ * onSignal: who ends the process on SIGINT/SIGTERM/SIGHUP instead of the
+ * restore-and-exit (tunsteer run: its program, whose exit status run exits with).
+ */
+export async function runGateway(s: GatewaySettings, hooks: { onSignal?: (code: number, signal: string) => void } = {}): Promise<number> {
   const a = addressing(s);
   if (s.dryRun) {
     process.stdout.write(dryRunPlan(s, a).join('\n') + '\n');
@@ -108,7 +112,7 @@ export async function runGateway(s: GatewaySettings): Promise<number> {
             if (supervisor) void supervisor.shutdown(code);
             else process.exit(code);
           }
-        : undefined,
+        : hooks.onSignal,
     },
   );
 

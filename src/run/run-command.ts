@@ -83,7 +83,9 @@ export async function runProgram(up: GatewaySettings, argv: string[]): Promise<n
     if (!root) closeSync(theirs);
     const adoptTun = root ? undefined : { fd: await receiveTun(ours, exited), name: up.tunName };
     if (!root) closeSync(ours);
-    await runGateway({ ...up, netns, ephemeralNetns: true, adoptTun });
+    // a signal ends the program (passed on above; Ctrl-C reaches it from the terminal), and its exit ends
+    // run with its status: a script sees the interrupted program's 130 or 143, never a 0
+    await runGateway({ ...up, netns, ephemeralNetns: true, adoptTun }, { onSignal: () => {} });
     (child.stdio[3] as Writable).end('go\n');
   } catch (e) {
     child.kill('SIGKILL');

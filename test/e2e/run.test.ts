@@ -85,6 +85,19 @@ t.test('the exit status is the program\'s; nothing is left behind; the outside i
   t.equal((await nsExec(topo.client, ['ip', '-o', 'link', 'show', 'type', 'tun'])).stdout, '', 'no TUN outside');
 });
 
+t.test('Ctrl-C: the program is interrupted, and run exits with its status (130), not 0; nothing left', async (t) => {
+  // a process group of its own, as a shell's foreground job: Ctrl-C signals all of it
+  const c = spawnInNs(t, topo.client, tunsteerArgv(['run', '--', 'sleep', '60']), { detached: true });
+  // the program runs once the gateway is up: its startup line
+  for (let i = 0; i < 300 && !c.stderrText().includes('"msg":"gateway up"'); i++) await new Promise((r) => setTimeout(r, 100));
+  await new Promise((r) => setTimeout(r, 300));
+  process.kill(-c.pid!, 'SIGINT');
+  const { code } = await c.exited();
+  t.equal(code, 130, `the interrupted program's status: ${c.stderrText().slice(-500)}`);
+  t.match(c.stderrText(), /"msg":"restored, 0 connections closed"/);
+  t.same(leftovers(c.pid!), [], 'nothing left behind');
+});
+
 t.test('a program that cannot be found: one clear line, exit 127, nothing made', async (t) => {
   const r = await run(t, ['--', 'nosuchprog-tunsteer', '--x']);
   t.equal(r.code, 127, 'as shells say it');
