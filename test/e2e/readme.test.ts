@@ -60,7 +60,7 @@ t.test('"Trying it safely" works as pasted and leaves nothing behind', async (t)
   const conn = r.stdout.split('\n').find((l) => l.includes('"msg":"conn"'));
   t.ok(conn, 'the gateway logged the connection');
   t.match(JSON.parse(conn ?? '{}'), { dst: '203.0.113.10:8000', end: 'closed' });
-  t.match(r.stdout, /^exit 0$/m, 'the gateway stopped cleanly');
+  t.match(r.stdout, /"msg":"restoring"[\s\S]*"msg":"restored, \d+ connections? closed"/, 'the gateway stopped cleanly: its last two lines');
   for (const p of [`/run/netns/${ns}`, `/run/netns/${ns}-up`, `/etc/netns/${ns}`, `/run/tunsteer-try-${process.pid}`, `/tmp/tunsteer-try-${process.pid}.log`]) {
     t.notOk(existsSync(p), `${p} is gone`);
   }
