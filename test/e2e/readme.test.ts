@@ -1,9 +1,9 @@
 // The README as a newcomer follows it: the "Trying it safely" recipe, pasted
-// as it is (its names made unique to this run, `npx tunsteer` pointed at the
+// as it is (its names made unique to this run, `./tunsteer` pointed at the
 // source), builds its namespaces, runs the gateway, fetches through it, stops
 // it and removes everything. And the two commands at the top name what exists.
 import t from 'tap';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { accessSync, constants, existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT, tunsteerArgv } from '../helpers/topology.js';
@@ -29,10 +29,26 @@ t.test('the two commands at the top: setup, then the demo; setup --tests, then t
   t.match(readme, /about 10-15 min/, 'how long the tests take');
 });
 
+t.test('./tunsteer runs the built CLI as its own process', { skip: existsSync(join(ROOT, 'dist/src/cli/main.js')) ? false : 'not built (npm ci builds it)' }, async (t) => {
+  const version = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version;
+  t.match(execFileSync(join(ROOT, 'tunsteer'), ['--version'], { encoding: 'utf8' }), new RegExp(`^tunsteer ${version.replaceAll('.', '\\.')} `));
+  // exec, not a child: the pid a shell's $! gets is tunsteer's own, so kill reaches it and wait gets its status
+  const sh = spawn('sh', ['-c', `${join(ROOT, 'tunsteer')} proxy --listen 127.0.0.1:0 >/dev/null & echo $!; wait $!; echo "exit $?"`]);
+  let out = '';
+  sh.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  for (let i = 0; i < 100 && !/^\d+\n/.test(out); i++) await new Promise((r) => setTimeout(r, 50));
+  const pid = Number(out.split('\n')[0]);
+  await new Promise((r) => setTimeout(r, 1000));
+  t.match(readFileSync(`/proc/${pid}/cmdline`, 'utf8'), /dist\/src\/cli\/main\.js\0proxy/, '$! is the node process running tunsteer');
+  process.kill(pid, 'SIGTERM');
+  await new Promise((r) => sh.once('exit', r));
+  t.match(out, /^exit 0$/m, 'and its own exit status reaches the shell');
+});
+
 t.test('"Trying it safely" works as pasted and leaves nothing behind', async (t) => {
   const ns = `tsR${process.pid}`;
   const recipe = shBlock('## Trying it safely')
-    .replaceAll('npx tunsteer', tunsteerArgv([]).join(' '))
+    .replaceAll('./tunsteer', tunsteerArgv([]).join(' '))
     .replaceAll('tstry', ns)
     .replaceAll('tunsteer-try', `tunsteer-try-${process.pid}`);
   t.match(recipe, /ip netns add/, 'the recipe builds its namespace');
@@ -60,7 +76,8 @@ t.test('"Trying it safely" works as pasted and leaves nothing behind', async (t)
   const conn = r.stdout.split('\n').find((l) => l.includes('"msg":"conn"'));
   t.ok(conn, 'the gateway logged the connection');
   t.match(JSON.parse(conn ?? '{}'), { dst: '203.0.113.10:8000', end: 'closed' });
-  t.match(r.stdout, /"msg":"restoring"[\s\S]*"msg":"restored, \d+ connections? closed"/, 'the gateway stopped cleanly: its last two lines');
+  t.match(r.stdout, /^exit 0$/m, 'the gateway stopped cleanly: exit 0');
+  t.match(r.stdout, /"msg":"restoring"[\s\S]*"msg":"restored, \d+ connections? closed"/, 'and its last two lines say so');
   for (const p of [`/run/netns/${ns}`, `/run/netns/${ns}-up`, `/etc/netns/${ns}`, `/run/tunsteer-try-${process.pid}`, `/tmp/tunsteer-try-${process.pid}.log`]) {
     t.notOk(existsSync(p), `${p} is gone`);
   }
