@@ -33,12 +33,12 @@ t.test('./tunsteer runs the built CLI as its own process', { skip: existsSync(jo
   const version = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version;
   t.match(execFileSync(join(ROOT, 'tunsteer'), ['--version'], { encoding: 'utf8' }), new RegExp(`^tunsteer ${version.replaceAll('.', '\\.')} `));
   // exec, not a child: the pid a shell's $! gets is tunsteer's own, so kill reaches it and wait gets its status
-  const sh = spawn('sh', ['-c', `${join(ROOT, 'tunsteer')} proxy --listen 127.0.0.1:0 >/dev/null & echo $!; wait $!; echo "exit $?"`]);
+  const sh = spawn('sh', ['-c', `${join(ROOT, 'tunsteer')} proxy --listen 127.0.0.1:0 & echo $!; wait $!; echo "exit $?"`]);
   let out = '';
   sh.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  for (let i = 0; i < 100 && !/^\d+\n/.test(out); i++) await new Promise((r) => setTimeout(r, 50));
+  // running, its signal handlers in place, once it says it listens
+  for (let i = 0; i < 600 && !out.includes('"msg":"proxy listening"'); i++) await new Promise((r) => setTimeout(r, 50));
   const pid = Number(out.split('\n')[0]);
-  await new Promise((r) => setTimeout(r, 1000));
   t.match(readFileSync(`/proc/${pid}/cmdline`, 'utf8'), /dist\/src\/cli\/main\.js\0proxy/, '$! is the node process running tunsteer');
   process.kill(pid, 'SIGTERM');
   await new Promise((r) => sh.once('exit', r));
