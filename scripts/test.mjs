@@ -5,9 +5,12 @@
 //   one message, instead of tests failing one by one.
 //   After: nothing left behind by the suite's own runs: no /run or $TMPDIR
 //   tunsteer-run-PID, no /run/tunsteer-demo-PID, tsdemo- namespace or
-//   /etc/netns/tsdemo- dir of a process that is gone.
+//   /etc/netns/tsdemo- dir of a process that is gone. Ours: while the suite
+//   runs, each new entry's process is looked at (twice a second) and counted
+//   as the suite's when its environment carries the suite's mark, so other
+//   checkouts testing on the same machine at the same time are not blamed.
 // Arguments go to tap (npm test -- test/e2e/run.test.ts).
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
@@ -55,8 +58,8 @@ function alive(pid) {
   }
 }
 
-/** What runs of tunsteer (and its demo) left behind: entries named for a pid that is gone. */
-function leftovers() {
+/** Every entry a run of tunsteer (or its demo) makes, with the pid it is named for. */
+function entries() {
   const found = [];
   const scan = (dir, re) => {
     let names = [];
@@ -67,7 +70,7 @@ function leftovers() {
     }
     for (const n of names) {
       const m = re.exec(n);
-      if (m && !alive(Number(m[1]))) found.push(join(dir, n));
+      if (m) found.push({ path: join(dir, n), pid: Number(m[1]) });
     }
   };
   scan('/run', /^tunsteer-run-(\d+)$/);
@@ -78,16 +81,48 @@ function leftovers() {
   return found;
 }
 
+/** The suite's mark, in the environment every process it starts inherits. */
+const MARK = `TUNSTEER_TEST_SUITE=${process.pid}`;
+
+/** 'ours', 'theirs' (a process of another test run), or undefined when it cannot be told (gone, or unreadable). */
+function whose(pid) {
+  try {
+    return readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes(MARK) ? 'ours' : 'theirs';
+  } catch {
+    return undefined;
+  }
+}
+
 const problems = preflight();
 if (problems.length) {
   console.error(`npm test cannot run yet:\n${problems.map((p) => `- ${p}`).join('\n')}`);
   process.exit(1);
 }
-const before = new Set(leftovers());
-const tap = spawnSync(process.execPath, [join(ROOT, 'node_modules/tap/dist/esm/run.mjs'), ...process.argv.slice(2)], { cwd: ROOT, stdio: 'inherit' });
-const left = leftovers().filter((x) => !before.has(x));
-if (left.length) {
-  console.error(`npm test: the tests' runs of tunsteer left these behind (each named for a process that is gone):\n${left.map((x) => `  ${x}`).join('\n')}`);
-  process.exit(tap.status || 1);
-}
-process.exit(tap.status ?? 1);
+const before = new Set(entries().map((e) => e.path));
+const owner = new Map(); // path -> 'ours' | 'theirs', from the first look while its process lived
+const look = () => {
+  for (const e of entries()) if (!before.has(e.path) && !owner.has(e.path)) {
+    const w = whose(e.pid);
+    if (w) owner.set(e.path, w);
+  }
+};
+const watch = setInterval(look, 500);
+const tap = spawn(process.execPath, [join(ROOT, 'node_modules/tap/dist/esm/run.mjs'), ...process.argv.slice(2)], {
+  cwd: ROOT,
+  stdio: 'inherit',
+  env: { ...process.env, TUNSTEER_TEST_SUITE: String(process.pid) },
+});
+for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => tap.kill(sig));
+tap.on('exit', (code, signal) => {
+  clearInterval(watch);
+  look();
+  // left: new, its process gone, and not another run's (one never seen alive is counted: it cannot be told apart)
+  const left = entries().filter((e) => !before.has(e.path) && !alive(e.pid) && owner.get(e.path) !== 'theirs');
+  if (left.length) {
+    console.error(`npm test: the tests' runs of tunsteer left these behind (each named for a process that is gone):\n${left.map((e) => `  ${e.path}`).join('\n')}`);
+  }
+  const others = entries().filter((e) => !before.has(e.path) && !alive(e.pid) && owner.get(e.path) === 'theirs');
+  if (others.length) console.error(`npm test: left by other test runs on this machine, not this one's: ${others.map((e) => e.path).join(', ')}`);
+  const tapStatus = code ?? 1; // killed by a signal: a failure
+  process.exit(tapStatus !== 0 ? tapStatus : left.length ? 1 : 0);
+});
