@@ -24,12 +24,13 @@ t.test('the package list: the build tools and every test peer CI installs', asyn
 });
 
 t.test('setup, not as root: names the missing packages and the exact command', { skip: process.getuid?.() === 0 ? false : 'needs root to become nobody' }, async (t) => {
-  const r = spawnSync('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', 'env', `PATH=${process.env.PATH}`, 'bash', join(dir, 'scripts/setup')], { encoding: 'utf8', timeout: 60_000 });
+  // a clean environment: tap's NODE_OPTIONS loads its hooks from the repo, which nobody may not be able to read
+  const r = spawnSync('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', 'env', '-i', `PATH=${process.env.PATH}`, 'HOME=/tmp', 'bash', join(dir, 'scripts/setup')], { encoding: 'utf8', timeout: 60_000 });
   t.equal(r.status, 1, r.stderr);
   t.match(r.stdout, /setup: missing packages: tunsteer-no-such-pkg\n/);
   t.match(r.stdout, /^ {2}sudo apt-get install -y --no-install-recommends tunsteer-no-such-pkg$/m, 'the command, as one would paste it');
   t.notMatch(r.stdout, /tunsteer-no-such-peer/, 'the test peers only with --tests');
-  const tests = spawnSync('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', 'env', `PATH=${process.env.PATH}`, 'bash', join(dir, 'scripts/setup'), '--tests'], { encoding: 'utf8', timeout: 60_000 });
+  const tests = spawnSync('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', 'env', '-i', `PATH=${process.env.PATH}`, 'HOME=/tmp', 'bash', join(dir, 'scripts/setup'), '--tests'], { encoding: 'utf8', timeout: 60_000 });
   t.match(tests.stdout, /sudo apt-get install -y --no-install-recommends tunsteer-no-such-pkg tunsteer-no-such-peer/);
 });
 
