@@ -38,8 +38,12 @@ export const STOP_END = 'gateway-stop';
  * says so in the words the TCP lines use.
  */
 function udpFlowLine(inbound: 'tun' | 'tproxy', e: { end: string }): object {
+  if (e.end === 'shutdown') udpStopped++;
   return { inbound, proto: 'udp', ...e, end: e.end === 'shutdown' ? STOP_END : e.end };
 }
+
+/** UDP flows ended by the stop (their lines say gateway-stop), for the stop's "restored, N connections closed". */
+let udpStopped = 0;
 
 export interface LiveStatus {
   counters: Record<string, number>;
@@ -57,9 +61,9 @@ export interface DataPlane {
   /**
    * Log every connection still open (end "gateway-stop"), reset them (clients
    * see RST, not a hang), flush, save the mappings. Synchronous: the process
-   * may exit right after.
+   * may exit right after. Returns how many connections (TCP and UDP) it closed.
    */
-  stop(): void;
+  stop(): number;
   /** Resolves once no connection is open (each has logged its line), or after maxMs. */
   settle(maxMs: number): Promise<void>;
   /** The network changed under the gateway (the supervisor follows it): see network-update.ts. */
@@ -78,7 +82,7 @@ export async function startDataPlane(config: DataPlaneConfig, dev: TunDevice | n
   const destinations = new DestinationCheck(
     resolverLookup(() => ({ servers: d?.upstreams ?? config.dns?.upstreams, localAddress: uplink.localAddress, localAddress6: uplink.localAddress6 })),
   );
-  d = config.dns ? gatewayDns(config, config.dns.upstreams, liveTo, (data) => host.saveFakeIps(data), destinations) : null;
+  d = config.dns ? gatewayDns(config, config.dns.upstreams, liveTo, (data) => host.saveFakeIps(data), destinations, (f) => log.warn(f, 'dns lookup failed')) : null;
   const core = new ProxyCore({
     log,
     connectTimeoutMs: config.connectTimeoutMs,
@@ -133,6 +137,8 @@ export async function startDataPlane(config: DataPlaneConfig, dev: TunDevice | n
       for (const until = Date.now() + maxMs; core.counters.active > 0 && Date.now() < until; ) await new Promise((r) => setTimeout(r, 10));
     },
     stop() {
+      const tcp = core.counters.active;
+      const udpBefore = udpStopped;
       try {
         // their lines first, while this process can still write them: what follows ends them for good
         core.finishAll(STOP_END);
@@ -144,6 +150,7 @@ export async function startDataPlane(config: DataPlaneConfig, dev: TunDevice | n
       } finally {
         d?.save();
       }
+      return tcp + (udpStopped - udpBefore);
     },
   };
 }

@@ -34,4 +34,5 @@ export type ChildMessage =
   | { type: 'ready'; identity: { user: string; uid: number; gid: number; groups: number[]; capEff: string } }
   | { type: 'status'; live: LiveStatus }
   | { type: 'fakeips'; data: unknown }
-  | { type: 'bye' };
+  /** closed: the connections the stop closed (each logged with end gateway-stop). */
+  | { type: 'bye'; closed?: number };

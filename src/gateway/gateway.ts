@@ -24,6 +24,7 @@ import { dataPlaneUser } from './privileges.js';
 import { addressing, dryRunPlan, setUpSystem, type SystemSetup } from './system-setup.js';
 import { Supervisor } from './supervisor.js';
 import { NetworkFollower } from './follow-network.js';
+import { sharedResolvConfProblem } from './resolv-conf-owner.js';
 import { statusPath, writeStatus, type StatusSnapshot } from './state/status-file.js';
 import { loadFakeIps, saveFakeIps } from './state/fake-ip-file.js';
 
@@ -34,7 +35,11 @@ export function settleDataPlane(maxMs: number): Promise<void> {
   return settleInProcess(maxMs);
 }
 
-export async function runGateway(s: GatewaySettings): Promise<number> {
+/**
+ * onSignal: who ends the process on SIGINT/SIGTERM/SIGHUP instead of the
+ * restore-and-exit (tunsteer run: its program, whose exit status run exits with).
+ */
+export async function runGateway(s: GatewaySettings, hooks: { onSignal?: (code: number, signal: string) => void } = {}): Promise<number> {
   const a = addressing(s);
   if (s.dryRun) {
     process.stdout.write(dryRunPlan(s, a).join('\n') + '\n');
@@ -46,6 +51,11 @@ export async function runGateway(s: GatewaySettings): Promise<number> {
     return 1;
   }
 
+  if (s.mode === 'per-host' && !s.sharedResolvConf) {
+    // before anything changes: the resolver file must be this namespace's own
+    const shared = sharedResolvConfProblem(s.resolvConf);
+    if (shared) throw new ConfigError(`--resolv-conf: ${shared}`);
+  }
   if (s.netns && !s.ephemeralNetns) {
     try {
       netnsAt(s.netns);
@@ -70,24 +80,43 @@ export async function runGateway(s: GatewaySettings): Promise<number> {
     : s.adoptTun
       ? adoptLinuxTun(s.adoptTun.fd, s.adoptTun.name, { mtu: s.mtu })
       : await openTun({ backend: s.tunBackend, name: s.tunName, mtu: s.mtu, addresses: [a.tunAddress, ...(a.tunAddress6 && !s.ephemeralNetns ? [a.tunAddress6] : [])], netns: s.netns });
-  let stopDataPlane: (() => void) | null = null;
+  let stopDataPlane: (() => number) | null = null;
   let supervisor: Supervisor | null = null;
   let follower: NetworkFollower | null = null;
+  // the stop in two lines: "restoring" when it begins, "restored, N connections closed" once all is back
+  let restoring = false;
+  const logRestoring = (why: string) => {
+    if (restoring) return;
+    restoring = true;
+    log.info({ why }, 'restoring');
+  };
   installExitHandlers(
-    () => {
+    (why) => {
+      logRestoring(why);
+      let closed = 0;
+      let undone = 0;
       try {
         follower?.stop();
-        stopDataPlane?.();
+        closed = stopDataPlane?.() ?? 0;
       } finally {
-        restoreFromJournal(s.stateDir, { ownOnly: true });
+        undone = restoreFromJournal(s.stateDir, { ownOnly: true }).undone;
         rmSync(statusPath(s.stateDir), { force: true });
         tun?.close();
+        // tunsteer run: its state dir is its own, made for this one run; the data plane's last save is done
+        if (s.ephemeralNetns) rmSync(s.stateDir, { recursive: true, force: true });
       }
+      log.info({ closed, undone }, `restored, ${closed} connection${closed === 1 ? '' : 's'} closed`);
     },
     {
       onError: (err, what) => log.fatal({ err, what }, what === 'restore' ? 'restoring routes failed' : 'gateway failed; routes restored'),
       // a child data plane is asked to stop and given time to reset its connections first
-      onSignal: split ? (code) => (supervisor ? void supervisor.shutdown(code) : process.exit(code)) : undefined,
+      onSignal: split
+        ? (code, signal) => {
+            logRestoring(signal);
+            if (supervisor) void supervisor.shutdown(code);
+            else process.exit(code);
+          }
+        : hooks.onSignal,
     },
   );
 
@@ -109,7 +138,10 @@ export async function runGateway(s: GatewaySettings): Promise<number> {
   let notify: (u: NetworkUpdate) => void;
   if (split) {
     supervisor = new Supervisor({ settings: s, config, tun, user: dropTo, log, snapshot });
-    stopDataPlane = () => supervisor?.killNow();
+    stopDataPlane = () => {
+      supervisor?.killNow();
+      return supervisor?.closedAtStop ?? 0;
+    };
     await supervisor.start();
     notify = (u) => supervisor!.send(u);
   } else {
@@ -122,7 +154,21 @@ export async function runGateway(s: GatewaySettings): Promise<number> {
     follower = new NetworkFollower({ log, ...system.follow, ...(tun ? { tunName: tun.name } : {}), notify });
     follower.start();
   }
-  log.info({ mode: s.mode, tun: tun?.name, mtu: tun?.mtu, uplink: system.uplink, ...(system.uplink6 !== undefined ? { uplink6: system.uplink6 } : {}), ipv6: s.ipv6, plan: system.plan }, 'gateway up');
+  log.info(
+    {
+      mode: s.mode,
+      tun: tun?.name,
+      mtu: tun?.mtu,
+      // per-host has no uplink of its own: its sockets follow the main table
+      ...(s.mode === 'per-host' ? {} : { uplink: system.uplink }),
+      ...(system.uplink6 !== undefined ? { uplink6: system.uplink6 } : {}),
+      ipv6: s.ipv6,
+      // where names the gateway does not map are forwarded
+      ...(system.dns ? { dns: system.dns.address === '*' ? 'answers DNS to any address' : system.dns.address, resolvers: system.dns.upstreams } : {}),
+      plan: system.plan,
+    },
+    'gateway up',
+  );
   return -1;
 }
 

@@ -38,6 +38,8 @@ export class Supervisor {
   private identity: { user: string; uid: number; gid: number } = { user: 'root', uid: 0, gid: 0 };
   /** What the network changed since start (uplink addresses, resolvers): a restarted child starts with it. */
   private network: Partial<Pick<DataPlaneConfig, 'localAddress' | 'localAddress6'>> & { upstreams?: string[] } = {};
+  /** The connections the child's stop closed, as its goodbye said. */
+  closedAtStop = 0;
 
   constructor(private readonly o: SupervisorOptions) {}
 
@@ -71,9 +73,11 @@ export class Supervisor {
     const c = this.child;
     if (c && alive(c)) {
       const gone = new Promise<void>((r) => c.once('exit', () => r()));
+      // its goodbye (how many connections it closed) is read before the channel closes
+      const said = new Promise<void>((r) => (c.connected ? c.once('disconnect', () => r()) : r()));
       c.kill('SIGTERM');
       const timer = setTimeout(() => c.kill('SIGKILL'), STOP_GRACE_MS);
-      await gone;
+      await Promise.all([gone, said]);
       clearTimeout(timer);
     }
     process.exit(code);
@@ -138,6 +142,8 @@ export class Supervisor {
           if (!this.stopping) writeStatus(s.stateDir, this.o.snapshot(m.live, { dataPlane: { pid: child.pid!, ...this.identity, restarts: this.restarts } }));
         } else if (m.type === 'fakeips') {
           saveFakeIps(s.stateDir, m.data);
+        } else if (m.type === 'bye') {
+          this.closedAtStop = m.closed ?? 0;
         }
       });
       child.on('exit', (code, signal) => {
