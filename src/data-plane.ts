@@ -11,7 +11,7 @@ import type { TunDevice } from './tun/tun-device.js';
 import { FaultyTun } from './tun/faulty-tun.js';
 import { Stack } from './stack/stack.js';
 import { Drop } from './stack/drop-counters.js';
-import { ipv4ToString, parseIpv4 } from './stack/wire/addr.js';
+import { ipv4ToString, parseIpv4 } from './net/address.js';
 import { RateLimit } from './rate-limit.js';
 import { ProxyCore } from './proxy/proxy-core.js';
 import type { Policy } from './proxy/policy.js';

@@ -12,7 +12,7 @@ import { openTun } from './tun/open-tun.js';
 import { adoptLinuxTun } from './tun/linux-tun.js';
 import { FaultyTun, parseFaultSpec } from './tun/faulty-tun.js';
 import type { TunDevice } from './tun/tun-device.js';
-import { ipv4ToString } from './stack/wire/addr.js';
+import { ipv4ToString } from './net/address.js';
 import { dryRunRouteAll, ipv6OnNewLinks, kernelHasIpv6, upRouteAll } from './routing/route-all.js';
 import { netnsAt, RouteJournal } from './routing/route-journal.js';
 import { installExitHandlers, restoreFromJournal } from './routing/restore.js';

@@ -27,7 +27,7 @@ import { forbidden, forwardRequest, type HttpExchange } from './http/http-forwar
 import { relayHttp } from './http/http-relay.js';
 import type { HeaderEdit } from './http/header-edits.js';
 import type { MatchInput } from './rules/rule-types.js';
-import { hostPort } from '../stack/wire/addr.js';
+import { hostPort } from '../net/address.js';
 
 export interface ProxyCoreOptions {
   log: Logger;

@@ -14,7 +14,7 @@ import { writeFileSync } from 'node:fs';
 import { nsExec } from '../helpers/netns.js';
 import { DNS_IP, NGINX_IP, ROOT, clientResolvConf, makeTopology, startDnsPeer, startGateway, startNginx, tunsteerArgv, waitForGateway } from '../helpers/topology.js';
 import { packetFile } from '../helpers/packet-fuzzer.js';
-import { parseIpv4 } from '../../src/stack/wire/addr.js';
+import { parseIpv4 } from '../../src/net/address.js';
 import { NOT_INPUT_VERDICTS } from '../../src/stack/drop-counters.js';
 
 const COUNT = 100_000;

@@ -18,7 +18,7 @@ import { writeTcpSegment } from '../../src/stack/wire/segment-writer.js';
 import { Ipv4View } from '../../src/stack/wire/ipv4-view.js';
 import { TcpView } from '../../src/stack/wire/tcp-view.js';
 import { fillSegment } from '../../src/stack/wire/tcp-options.js';
-import { parseIpv4 } from '../../src/stack/wire/addr.js';
+import { parseIpv4 } from '../../src/net/address.js';
 import { writeUdpDatagram } from '../../src/stack/wire/datagram-writer.js';
 import dnsPacket from 'dns-packet';
 import type { InboundConnection } from '../../src/proxy/inbound.js';

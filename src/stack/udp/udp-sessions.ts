@@ -6,7 +6,7 @@
 // numbers: IPv4 as uint32, IPv6 as ids of its Ip6Table (a flow holds its two).
 import dgram from 'node:dgram';
 import { FlowTable } from '../flow-table.js';
-import { hostPort, ipv4ToString } from '../wire/addr.js';
+import { hostPort, ipv4ToString } from '../../net/address.js';
 import { isIp6Id, type Ip6Table } from '../wire/ip6-table.js';
 
 export interface UdpOutput {

@@ -13,7 +13,7 @@ import { Ipv6View } from '../../../src/stack/wire/ipv6-view.js';
 import { Ip6Table, ip6GroupsToString, parseIpv6Into } from '../../../src/stack/wire/ip6-table.js';
 import { TcpView } from '../../../src/stack/wire/tcp-view.js';
 import { fillSegment } from '../../../src/stack/wire/tcp-options.js';
-import { parseIpv4 } from '../../../src/stack/wire/addr.js';
+import { parseIpv4 } from '../../../src/net/address.js';
 import { Drop } from '../../../src/stack/drop-counters.js';
 import type { InboundConnection } from '../../../src/proxy/inbound.js';
 

@@ -3,7 +3,7 @@
 import t from 'tap';
 import dgram from 'node:dgram';
 import { UdpSessions, type UdpFlowKey } from '../../../src/stack/udp/udp-sessions.js';
-import { parseIpv4 } from '../../../src/stack/wire/addr.js';
+import { parseIpv4 } from '../../../src/net/address.js';
 
 const LO = parseIpv4('127.0.0.1')!;
 const CLIENT = parseIpv4('10.0.0.2')!;

@@ -9,7 +9,7 @@ import { writeTcpRst, writeTcpSegment } from '../../../src/stack/wire/segment-wr
 import { writeUdpDatagram } from '../../../src/stack/wire/datagram-writer.js';
 import { UdpView } from '../../../src/stack/wire/udp-view.js';
 import { checksum, fold, pseudoSum4, sumWords, updateChecksum16, updateChecksum32 } from '../../../src/stack/wire/checksum.js';
-import { parseIpv4, ipv4ToString } from '../../../src/stack/wire/addr.js';
+import { parseIpv4, ipv4ToString } from '../../../src/net/address.js';
 import { Drop } from '../../../src/stack/drop-counters.js';
 import { ACK, PSH, SYN, type OutSegment, type Segment } from '../../../src/stack/contracts.js';
 
