@@ -10,7 +10,8 @@ import { ACK, DEFAULT_TCP_OPTIONS, RST, SYN, type OutSegment, type Segment, type
 import { writeTcpSegment } from '../../../src/stack/wire/segment-writer.js';
 import { writeUdpDatagram } from '../../../src/stack/wire/datagram-writer.js';
 import { Ipv6View } from '../../../src/stack/wire/ipv6-view.js';
-import { Ip6Table, ip6GroupsToString, parseIpv6Into } from '../../../src/stack/wire/ip6-table.js';
+import { Ip6Table } from '../../../src/stack/wire/ip6-table.js';
+import { ip6GroupsToString, parseIpv6Into } from '../../../src/net/address.js';
 import { TcpView } from '../../../src/stack/wire/tcp-view.js';
 import { fillSegment } from '../../../src/stack/wire/tcp-options.js';
 import { parseIpv4 } from '../../../src/net/address.js';

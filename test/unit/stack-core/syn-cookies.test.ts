@@ -15,7 +15,8 @@ import { Drop } from '../../../src/stack/drop-counters.js';
 import type { InboundConnection } from '../../../src/proxy/inbound.js';
 import type { Duplex } from 'node:stream';
 import { Ipv6View } from '../../../src/stack/wire/ipv6-view.js';
-import { Ip6Table, parseIpv6Into } from '../../../src/stack/wire/ip6-table.js';
+import { Ip6Table } from '../../../src/stack/wire/ip6-table.js';
+import { parseIpv6Into } from '../../../src/net/address.js';
 
 const CLIENT = parseIpv4('198.18.0.1')!;
 const SERVER = parseIpv4('203.0.113.10')!;
