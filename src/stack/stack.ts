@@ -41,7 +41,7 @@ import {
   writeQuotedUdpHeaders,
   writeUdpDatagram,
 } from './wire/datagram-writer.js';
-import { UdpSessions, type UdpFlowEnd, type UdpFlowKey, type UdpOutput, type UdpSessionOptions } from './udp/udp-sessions.js';
+import { UdpSessions, type UdpFlowEnd, type UdpFlowKey, type UdpOutput, type UdpSessionOptions } from '../proxy/tun/udp-sessions.js';
 import { ipv4ToString, parseIpv4 } from '../net/address.js';
 import { StatelessSegment, TcpConnection } from './tcp/tcp-connection.js';
 import { SynCookies, TUPLE_WORDS_V6, newCookieDecoded } from './tcp/syn-cookie.js';

@@ -2,7 +2,7 @@
 // rules can refuse a flow with port unreachable, and idle flows expire.
 import t from 'tap';
 import dgram from 'node:dgram';
-import { UdpSessions, type UdpFlowKey } from '../../../src/stack/udp/udp-sessions.js';
+import { UdpSessions, type UdpFlowKey } from '../../../src/proxy/tun/udp-sessions.js';
 import { parseIpv4 } from '../../../src/net/address.js';
 
 const LO = parseIpv4('127.0.0.1')!;

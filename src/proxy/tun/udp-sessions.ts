@@ -5,9 +5,9 @@
 // Idle flows expire; the number of flows is bounded. Addresses are the stack's
 // numbers: IPv4 as uint32, IPv6 as ids of its Ip6Table (a flow holds its two).
 import dgram from 'node:dgram';
-import { FlowTable } from '../flow-table.js';
+import { FlowTable } from '../../stack/flow-table.js';
 import { hostPort, ipv4ToString } from '../../net/address.js';
-import { isIp6Id, type Ip6Table } from '../wire/ip6-table.js';
+import { isIp6Id, type Ip6Table } from '../../stack/wire/ip6-table.js';
 
 export interface UdpOutput {
   /** Write a datagram into the TUN: from (ip, port) to the client. */
