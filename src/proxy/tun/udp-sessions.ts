@@ -1,28 +1,17 @@
-// UDP relay: one connected kernel socket per client flow (client ip:port →
-// destination ip:port). Replies return to the client with the original
-// addresses; an ICMP port unreachable from the destination (ECONNREFUSED on
-// the connected socket) goes back to the client as ICMP port unreachable.
-// Idle flows expire; the number of flows is bounded. Addresses are the stack's
-// numbers: IPv4 as uint32, IPv6 as ids of its Ip6Table (a flow holds its two).
+// UDP relay for the TUN stack: one connected kernel socket per client flow
+// (client ip:port → destination ip:port). Replies return to the client with
+// the original addresses; an ICMP port unreachable from the destination
+// (ECONNREFUSED on the connected socket) goes back to the client as ICMP port
+// unreachable. Idle flows expire; the number of flows is bounded. The stack
+// hands datagrams up through its UdpHandler contract and offers its UdpPort
+// for the way back; addresses are the stack's numbers (a flow holds its two).
 import dgram from 'node:dgram';
+import { performance } from 'node:perf_hooks';
 import { FlowTable } from '../../stack/flow-table.js';
-import { hostPort, ipv4ToString } from '../../net/address.js';
-import { isIp6Id, type Ip6Table } from '../../stack/wire/ip6-table.js';
+import { hostPort } from '../../net/address.js';
+import type { UdpFlowKey, UdpHandler, UdpPort } from '../../stack/contracts.js';
 
-export interface UdpOutput {
-  /** Write a datagram into the TUN: from (ip, port) to the client. */
-  sendUdp(src: number, dst: number, sport: number, dport: number, payload: Buffer, off: number, len: number): void;
-  sendPortUnreachable(flow: UdpFlowKey): void;
-  /** The destination's network cannot be reached (EHOSTUNREACH, ENETUNREACH upstream). */
-  sendHostUnreachable(flow: UdpFlowKey): void;
-}
-
-export interface UdpFlowKey {
-  clientIp: number;
-  serverIp: number;
-  clientPort: number;
-  serverPort: number;
-}
+export type { UdpFlowKey } from '../../stack/contracts.js';
 
 export interface UdpSessionOptions {
   /** Source address for upstream sockets (the uplink's in route-all mode). */
@@ -43,10 +32,11 @@ export interface UdpSessionOptions {
    */
   resolveTarget?: (dst: number, dstText: string) => Promise<string | null> | string | null;
   /**
-   * The rules' say on a new flow: a reject is answered with port unreachable
-   * (UDP's RST), per datagram, without opening a socket. Absent: all admitted.
+   * The rules' say on a new flow, given its first datagram (a view valid during
+   * the call: enough to sniff QUIC's SNI): a reject is answered with port
+   * unreachable (UDP's RST), per datagram, without opening a socket. Absent: all admitted.
    */
-  admit?: (flow: UdpFlowKey) => { rule: string; action: string };
+  admit?: (flow: UdpFlowKey, payload: Buffer, offset: number, length: number) => { rule: string; action: string };
 }
 
 export const DEFAULT_UDP_OPTIONS: UdpSessionOptions = {
@@ -98,51 +88,54 @@ class UdpFlow implements UdpFlowKey {
   }
 }
 
-export class UdpSessions {
+export class UdpSessions implements UdpHandler {
   readonly opts: UdpSessionOptions;
   readonly counters: UdpCounters = { udpFlows: 0, udpFlowsTotal: 0, udpIn: 0, udpOut: 0, udpDropped: 0, udpUnreachable: 0 };
   private readonly flows = new FlowTable<UdpFlow>();
   private lastSweep = 0;
 
   constructor(
-    private readonly out: UdpOutput,
+    private readonly out: UdpPort,
     opts: Partial<UdpSessionOptions> = {},
     private readonly onFlowEnd?: (e: UdpFlowEnd) => void,
     private readonly clock: () => number = () => performance.now(),
-    private readonly ip6: Ip6Table | null = null,
   ) {
     this.opts = { ...DEFAULT_UDP_OPTIONS, ...opts };
   }
 
   private text(ip: number): string {
-    return isIp6Id(ip) ? this.ip6!.toString(ip) : ipv4ToString(ip);
+    return this.out.addresses.text(ip);
   }
 
   get size(): number {
     return this.flows.size;
   }
 
-  /** One datagram from the client; the payload view is only valid during the call. */
-  onDatagram(src: number, dst: number, sport: number, dport: number, buf: Buffer, off: number, len: number, now: number): void {
+  /** One datagram from the client; the key and payload are views valid only during the call. */
+  onDatagram(key: UdpFlowKey, buf: Buffer, off: number, len: number, now: number): boolean {
+    const src = key.clientIp;
+    const dst = key.serverIp;
+    const sport = key.clientPort;
+    const dport = key.serverPort;
     this.counters.udpIn++;
     if (this.opts.blockQuic && dport === 443) {
       this.counters.udpDropped++;
       this.counters.udpUnreachable++;
-      this.out.sendPortUnreachable({ clientIp: src, serverIp: dst, clientPort: sport, serverPort: dport });
-      return;
+      this.out.sendPortUnreachable(key);
+      return true;
     }
     let flow = this.flows.get4(src, dst, sport, dport);
     if (flow === undefined) {
       if (this.flows.size >= this.opts.maxFlows) {
         this.counters.udpDropped++;
-        return;
+        return true;
       }
-      const verdict = this.opts.admit?.({ clientIp: src, serverIp: dst, clientPort: sport, serverPort: dport });
+      const verdict = this.opts.admit?.(key, buf, off, len);
       if (verdict?.action === 'reject') {
         this.counters.udpDropped++;
         this.counters.udpUnreachable++;
-        this.out.sendPortUnreachable({ clientIp: src, serverIp: dst, clientPort: sport, serverPort: dport });
-        return;
+        this.out.sendPortUnreachable(key);
+        return true;
       }
       flow = this.open(src, dst, sport, dport, now);
       if (verdict) {
@@ -161,6 +154,7 @@ export class UdpSessions {
     } else {
       this.counters.udpDropped++;
     }
+    return true;
   }
 
   private open(src: number, dst: number, sport: number, dport: number, now: number): UdpFlow {
@@ -168,11 +162,9 @@ export class UdpSessions {
     this.flows.set4(src, dst, sport, dport, flow);
     this.counters.udpFlows++;
     this.counters.udpFlowsTotal++;
-    const v6 = isIp6Id(src);
-    if (v6) {
-      this.ip6!.acquire(src);
-      this.ip6!.acquire(dst);
-    }
+    const v6 = this.out.addresses.family(src) === 6;
+    this.out.addresses.hold(src);
+    this.out.addresses.hold(dst);
     const sock = dgram.createSocket({ type: v6 ? 'udp6' : 'udp4' });
     flow.socket = sock;
     sock.on('error', (err: NodeJS.ErrnoException) => {
@@ -252,10 +244,8 @@ export class UdpSessions {
     }
     const src = hostPort(this.text(flow.clientIp), flow.clientPort);
     const dst = hostPort(this.text(flow.serverIp), flow.serverPort);
-    if (isIp6Id(flow.clientIp)) {
-      this.ip6!.release(flow.clientIp);
-      this.ip6!.release(flow.serverIp);
-    }
+    this.out.addresses.release(flow.clientIp);
+    this.out.addresses.release(flow.serverIp);
     this.onFlowEnd?.({
       src,
       dst,

@@ -6,7 +6,7 @@
 // holds them while it is processed; an id whose count drops to zero is freed.
 // Lookup is open addressing over typed arrays: no allocation per packet.
 import { fold } from './checksum.js';
-import { ip6GroupsToString } from '../../net/address.js';
+import { ip6GroupsToString, ipv4ToString } from '../../net/address.js';
 
 /** The first IPv6 id; every IPv4 address is below it. */
 export const IP6_ID_BASE = 2 ** 32;
@@ -117,6 +117,11 @@ export class Ip6Table {
     const groups: number[] = [];
     for (let k = 0; k < 4; k++) groups.push(this.words[w + k] >>> 16, this.words[w + k] & 0xffff);
     return ip6GroupsToString(groups);
+  }
+
+  /** Text of any address number: an IPv4 uint32 or an id of this table. Per connection, never per packet. */
+  text(ip: number): string {
+    return isIp6Id(ip) ? this.toString(ip) : ipv4ToString(ip);
   }
 
   private hash(w0: number, w1: number, w2: number, w3: number): number {

@@ -4,6 +4,9 @@
 import t from 'tap';
 import dgram from 'node:dgram';
 import { Stack } from '../../../src/stack/stack.js';
+import { UdpSessions } from '../../../src/proxy/tun/udp-sessions.js';
+import { TunInbound } from '../../../src/proxy/tun/tun-inbound.js';
+import type { InboundConnection } from '../../../src/proxy/inbound.js';
 import { MemoryTun } from '../../../src/tun/memory-tun.js';
 import { TcpConnection } from '../../../src/stack/tcp/tcp-connection.js';
 import { ACK, DEFAULT_TCP_OPTIONS, RST, SYN, type OutSegment, type Segment, type TcpSink } from '../../../src/stack/contracts.js';
@@ -16,7 +19,7 @@ import { TcpView } from '../../../src/stack/wire/tcp-view.js';
 import { fillSegment } from '../../../src/stack/wire/tcp-options.js';
 import { parseIpv4 } from '../../../src/net/address.js';
 import { Drop } from '../../../src/stack/drop-counters.js';
-import type { InboundConnection } from '../../../src/proxy/inbound.js';
+import type { PendingConnection } from '../../../src/stack/contracts.js';
 
 const tick = () => new Promise((r) => setImmediate(r));
 const addr = (text: string) => {
@@ -207,13 +210,14 @@ t.test('TCP over IPv6: handshake, data both ways byte-exact, MSS for the 40-byte
   const dev = new MemoryTun({ mtu: 1500 });
   const conns: InboundConnection[] = [];
   let clock = 1;
-  const stack = new Stack(dev, (c) => conns.push(c), { hostnameOf6: (a) => (a === SERVER6 ? 'v6.example' : undefined) });
+  // the hostname behind a destination is the layer above's: the proxy-side adapter asks the data plane's lookup
+  const stack = new Stack(dev, (c) => conns.push(new TunInbound(c, (dst) => (dst.address === SERVER6 ? 'v6.example' : undefined))));
   const c = v6Client(stack, dev, 40001, () => clock);
   await tick();
   t.equal(conns.length, 1);
   t.same(conns[0].src, { family: 6, address: CLIENT6, port: 40001 });
   t.same(conns[0].dst, { family: 6, address: SERVER6, port: 80 });
-  t.equal(conns[0].hostname, 'v6.example', 'hostnameOf6 names an IPv6 destination');
+  t.equal(conns[0].hostname, 'v6.example', 'the lookup names an IPv6 destination');
   t.ok(stack.hasFlowsToAddress(SERVER6));
   const stream = conns[0].accept();
   await tick();
@@ -355,7 +359,7 @@ t.test('packets over the MTU get "packet too big" / "fragmentation needed" with 
 
 t.test('a connection whose upstream is unreachable gets ICMP host unreachable about its SYN, not a RST (IPv4 and IPv6)', async (t) => {
   const dev = new MemoryTun({ mtu: 1500 });
-  const conns: InboundConnection[] = [];
+  const conns: PendingConnection[] = [];
   const stack = new Stack(dev, (c) => conns.push(c));
   const syn6 = v6Packet(CLIENT6, SERVER6, [], 6, synHeader(40003, 80));
   stack.input(syn6, 0, syn6.length, 1);
@@ -365,8 +369,8 @@ t.test('a connection whose upstream is unreachable gets ICMP host unreachable ab
   stack.input(slot, 0, len, 1);
   await tick();
   t.equal(conns.length, 2);
-  conns[0].reject('unreachable');
-  conns[1].reject('unreachable');
+  conns[0].unreachable();
+  conns[1].unreachable();
   await tick();
   const out = dev.takeTx();
   t.equal(out.length, 2, 'one error each, nothing else');
@@ -393,8 +397,11 @@ t.test('UDP over IPv6 is relayed; a closed port upstream becomes ICMPv6 port unr
   const closedPort = closed.address().port;
   closed.close();
   const dev = new MemoryTun({ mtu: 1500 });
-  const stack = new Stack(dev, () => {}, { udp: { resolveTarget: (_d, text) => (text === SERVER6 ? '::1' : null) } });
-  t.teardown(() => stack.udp!.closeAll());
+  // the relay sits above the stack, as in the data plane
+  let relay: UdpSessions | null = null;
+  const stack = new Stack(dev, () => {}, { udp: { onDatagram: (k, b, o, l, now) => relay!.onDatagram(k, b, o, l, now) } });
+  relay = new UdpSessions(stack, { resolveTarget: (_d, text) => (text === SERVER6 ? '::1' : null) });
+  t.teardown(() => relay!.closeAll());
   const tab = new Ip6Table();
   const c = tab.intern(addr(CLIENT6), 0);
   const s = tab.intern(addr(SERVER6), 0);
@@ -444,7 +451,7 @@ t.test('an IPv6 segment without a flow gets a RST over IPv6', async (t) => {
 
 t.test('through the stack: a SYN behind hop-by-hop and destination options opens a connection; one behind a routing header with segments left is dropped and counted', async (t) => {
   const dev = new MemoryTun({ mtu: 1500 });
-  const conns: InboundConnection[] = [];
+  const conns: PendingConnection[] = [];
   const stack = new Stack(dev, (c) => conns.push(c));
   const ok = v6Packet(CLIENT6, SERVER6, [{ type: 0, body: PAD4 }, { type: 60, body: PAD4 }], 6, synHeader(40010, 80));
   stack.input(ok, 0, ok.length, 1);
@@ -454,5 +461,5 @@ t.test('through the stack: a SYN behind hop-by-hop and destination options opens
   t.equal(conns.length, 1, 'one connection');
   t.equal(conns[0].src.port, 40010, 'from the packet with options');
   t.equal(stack.drops.get(Drop.ipv6_routing_header), 1, 'the routing header is counted');
-  conns[0].reject('rst');
+  conns[0].reject();
 });

@@ -13,7 +13,7 @@ import { TcpView } from '../../../src/stack/wire/tcp-view.js';
 import { fillSegment } from '../../../src/stack/wire/tcp-options.js';
 import { parseIpv4 } from '../../../src/net/address.js';
 import { Drop } from '../../../src/stack/drop-counters.js';
-import type { InboundConnection } from '../../../src/proxy/inbound.js';
+import type { PendingConnection } from '../../../src/stack/contracts.js';
 
 const CLIENT = parseIpv4('198.18.0.1')!;
 const SERVER = parseIpv4('203.0.113.10')!;
@@ -61,7 +61,7 @@ function rawSyn(stack: Stack, port: number, now: number): void {
 
 t.test('over the memory budget: SYN refused with RST and counted, writes pause, then resume byte-exact', async (t) => {
   const dev = new MemoryTun({ mtu: 1500 });
-  const conns: InboundConnection[] = [];
+  const conns: PendingConnection[] = [];
   let clock = 0;
   const stack = new Stack(dev, (c) => conns.push(c), { memoryBudget: 64 * 1024, memoryFloorPerFlow: 16 * 1024 });
   const client = makeClient(stack, 40000, () => clock);
@@ -112,7 +112,7 @@ t.test('over the memory budget: SYN refused with RST and counted, writes pause, 
 
 t.test('without a budget nothing is refused for memory', async (t) => {
   const dev = new MemoryTun({ mtu: 1500 });
-  const conns: InboundConnection[] = [];
+  const conns: PendingConnection[] = [];
   const stack = new Stack(dev, (c) => conns.push(c));
   let clock = 0;
   const client = makeClient(stack, 40000, () => clock);
@@ -134,7 +134,7 @@ t.test('without a budget nothing is refused for memory', async (t) => {
 
 t.test('SYN backlog: when full the oldest half-open entry is evicted; stale ones expire; completed ones leave it', async (t) => {
   const dev = new MemoryTun({ mtu: 1500 });
-  const conns: InboundConnection[] = [];
+  const conns: PendingConnection[] = [];
   const stack = new Stack(dev, (c) => conns.push(c), { maxHalfOpen: 2, halfOpenTimeoutMs: 1000, synCookies: false });
   rawSyn(stack, 50000, 0);
   rawSyn(stack, 50001, 1);

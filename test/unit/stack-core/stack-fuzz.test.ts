@@ -25,14 +25,16 @@ t.test(`fuzz: ${N.toLocaleString('en')} seeded malformed packets (seed ${SEED}):
   const r = await feed(h, fz, N);
   await settle(h, 300);
   const c = h.stack.counters;
-  const udpIn = h.stack.udp!.counters.udpIn;
+  const udpIn = h.relay.counters.udpIn;
+  const dnsQueries = h.udp.counters.dnsQueries;
   t.comment(`${r.packets} packets in ${(r.ms / 1000).toFixed(1)} s (${Math.round(r.packets / (r.ms / 1000))} packets/s); by kind ${JSON.stringify(r.byKind)}`);
   t.comment(`drops ${JSON.stringify(dropsByReason(h))}`);
-  t.comment(`new connections ${c.tcpTotal}, segments on connections ${c.tcpSegments}, DNS queries ${c.dnsQueries}, UDP datagrams ${udpIn}; dns ${JSON.stringify(h.dns.counters)}`);
+  t.comment(`new connections ${c.tcpTotal}, segments on connections ${c.tcpSegments}, DNS queries ${dnsQueries}, UDP datagrams ${udpIn}; dns ${JSON.stringify(h.dns.counters)}`);
 
   t.equal(r.threw, 0, `nothing threw out of stack.input${r.firstError ? `: ${r.firstError.stack}\npacket ${r.firstErrorPacket}` : ''}`);
   t.equal(r.packets, N, 'every packet was fed');
   t.equal(c.packetsIn, N, 'packetsIn equals the count');
+  t.equal(c.udpDatagrams, dnsQueries + udpIn, 'every datagram handed up went to the DNS or the relay');
   // Each packet is a drop (counted by reason) or handled: a new connection, a
   // segment of one, a DNS query, or a UDP datagram (see accounting()).
   const acc = accounting(h);
@@ -40,8 +42,8 @@ t.test(`fuzz: ${N.toLocaleString('en')} seeded malformed packets (seed ${SEED}):
   t.ok(acc.inputDrops > N / 2, 'most were dropped');
   const drops = dropsByReason(h);
   for (const reason of EXPECTED_DROPS) t.ok((drops[reason] ?? 0) > 0, `reached the ${reason} check`);
-  t.ok(c.tcpTotal > 0 && c.tcpSegments > 0 && c.dnsQueries > 0 && udpIn > 0, 'connections, segments, DNS queries and UDP datagrams were all handled too');
-  t.equal(h.dns.counters.queries, c.dnsQueries, 'every DNS query reached the resolver');
+  t.ok(c.tcpTotal > 0 && c.tcpSegments > 0 && dnsQueries > 0 && udpIn > 0, 'connections, segments, DNS queries and UDP datagrams were all handled too');
+  t.equal(h.dns.counters.queries, dnsQueries, 'every DNS query reached the resolver');
   t.ok(h.dns.counters.formerr > 0 && h.dns.counters.mapped > 0, 'malformed queries got FORMERR, valid ones for mapped names an answer');
 
   // (the fuzzer once found full segments with SACK blocks over the MTU: test/unit/stack-core/sack-fits-mtu.test.ts)

@@ -12,7 +12,7 @@ import { TcpView } from '../../../src/stack/wire/tcp-view.js';
 import { fillSegment } from '../../../src/stack/wire/tcp-options.js';
 import { parseIpv4 } from '../../../src/net/address.js';
 import { Drop } from '../../../src/stack/drop-counters.js';
-import type { InboundConnection } from '../../../src/proxy/inbound.js';
+import type { PendingConnection } from '../../../src/stack/contracts.js';
 
 const CLIENT = parseIpv4('198.18.0.1')!;
 const SERVER = parseIpv4('203.0.113.10')!;
@@ -55,7 +55,7 @@ function pump(dev: MemoryTun, client: ReturnType<typeof makeClient>, now: number
 
 t.test('SYN → onConnect; nothing sent until accept; data both ways byte-exact; FIN both ways', async (t) => {
   const dev = new MemoryTun({ mtu: 1500 });
-  const conns: InboundConnection[] = [];
+  const conns: PendingConnection[] = [];
   let clock = 0;
   const stack = new Stack(dev, (c) => conns.push(c));
   const client = makeClient(stack, 40000, () => clock);
@@ -96,7 +96,7 @@ t.test('SYN → onConnect; nothing sent until accept; data both ways byte-exact;
 
 t.test('reject sends RST|ACK; unknown flows get a RST per RFC 9293 §3.10.7.1', async (t) => {
   const dev = new MemoryTun({ mtu: 1500 });
-  const stack = new Stack(dev, (c) => c.reject('rst'));
+  const stack = new Stack(dev, (c) => c.reject());
   const slot = Buffer.alloc(200);
   const syn = { flags: SYN, seq: 1000, ack: 0, window: 1000, mss: 1460, wscale: -1, sackOk: false, tsVal: -1, tsEcr: 0, sack: new Uint32Array(8), sackCount: 0, payloadLength: 0, copyPayload: () => {} };
   stack.input(slot, 0, writeTcpSegment(slot, CLIENT, SERVER, 5555, 80, syn), 0);

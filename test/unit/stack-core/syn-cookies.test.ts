@@ -12,7 +12,7 @@ import { TcpView } from '../../../src/stack/wire/tcp-view.js';
 import { fillSegment } from '../../../src/stack/wire/tcp-options.js';
 import { parseIpv4 } from '../../../src/net/address.js';
 import { Drop } from '../../../src/stack/drop-counters.js';
-import type { InboundConnection } from '../../../src/proxy/inbound.js';
+import type { PendingConnection } from '../../../src/stack/contracts.js';
 import type { Duplex } from 'node:stream';
 import { Ipv6View } from '../../../src/stack/wire/ipv6-view.js';
 import { Ip6Table } from '../../../src/stack/wire/ip6-table.js';
@@ -75,7 +75,7 @@ const readAll = (s: Duplex, n: number) =>
 
 t.test('backlog full: the SYN gets a cookie, no state; the ACK creates the connection; data before accept arrives', async (t) => {
   const dev = new MemoryTun({ mtu: 1500 });
-  const conns: InboundConnection[] = [];
+  const conns: PendingConnection[] = [];
   let clock = 1000;
   const stack = new Stack(dev, (c) => conns.push(c), { maxHalfOpen: 2, halfOpenTimeoutMs: 20_000 });
   rawSegment(stack, 50000, SYN, 1000, 0, clock);
@@ -129,7 +129,7 @@ t.test('backlog full: the SYN gets a cookie, no state; the ACK creates the conne
 
 t.test('an ACK that is not a cookie gets a RST; a rejected cookie connection gets a RST', async (t) => {
   const dev = new MemoryTun({ mtu: 1500 });
-  const conns: InboundConnection[] = [];
+  const conns: PendingConnection[] = [];
   let clock = 1000;
   const stack = new Stack(dev, (c) => conns.push(c), { maxHalfOpen: 0 });
   rawSegment(stack, 41000, ACK, 5000, 123456, clock);
@@ -149,7 +149,7 @@ t.test('an ACK that is not a cookie gets a RST; a rejected cookie connection get
   t.same(pump(dev, null, clock).map((s) => s.flags), [RST]);
   t.equal(stack.connections, 1);
 
-  conns[0].reject('rst');
+  conns[0].reject();
   await tick();
   t.same(pump(dev, client, ++clock).map((s) => s.flags), [RST | ACK], 'reject: RST');
   t.same(client.events, ['open', 'closed:reset-by-peer']);
@@ -169,7 +169,7 @@ t.test('synCookies: false keeps evicting the oldest half-open entry', async (t) 
 
 t.test('IPv6: the cookie covers the 128-bit addresses; the ACK opens the connection', async (t) => {
   const dev = new MemoryTun({ mtu: 1500 });
-  const conns: InboundConnection[] = [];
+  const conns: PendingConnection[] = [];
   let clock = 1000;
   const stack = new Stack(dev, (c) => conns.push(c), { maxHalfOpen: 0 });
   const tab = new Ip6Table();

@@ -3,7 +3,7 @@
 import t from 'tap';
 import dgram from 'node:dgram';
 import { UdpSessions, type UdpFlowKey } from '../../../src/proxy/tun/udp-sessions.js';
-import { parseIpv4 } from '../../../src/net/address.js';
+import { ipv4ToString, parseIpv4 } from '../../../src/net/address.js';
 
 const LO = parseIpv4('127.0.0.1')!;
 const CLIENT = parseIpv4('10.0.0.2')!;
@@ -26,6 +26,7 @@ function harness(opts: ConstructorParameters<typeof UdpSessions>[1]) {
       sendUdp: (_s, _d, sport, dport, p, off, len) => replies.push({ sport, dport, data: p.toString('latin1', off, off + len) }),
       sendPortUnreachable: (f) => unreachable.push({ ...f }),
       sendHostUnreachable: (f) => unreachable.push({ ...f }),
+      addresses: { text: ipv4ToString, family: () => 4, hold: () => {}, release: () => {} },
     },
     opts,
     (e) => ended.push(e),
@@ -33,7 +34,7 @@ function harness(opts: ConstructorParameters<typeof UdpSessions>[1]) {
   );
   const send = (sport: number, dport: number, text: string) => {
     const b = Buffer.from(text);
-    u.onDatagram(CLIENT, LO, sport, dport, b, 0, b.length, now);
+    u.onDatagram({ clientIp: CLIENT, serverIp: LO, clientPort: sport, serverPort: dport }, b, 0, b.length, now);
   };
   return { u, replies, unreachable, ended, send, advance: (ms: number) => (now += ms) };
 }
