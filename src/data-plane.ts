@@ -8,12 +8,16 @@ import { Resolver } from 'node:dns/promises';
 import type { UpArgs } from './cli-args.js';
 import type { Logger } from './log.js';
 import type { TunDevice } from './tun/tun-device.js';
+import type { Endpoint } from './net/endpoint.js';
 import { FaultyTun } from './tun/faulty-tun.js';
 import { Stack } from './stack/stack.js';
 import { Drop } from './stack/drop-counters.js';
 import { ipv4ToString, parseIpv4 } from './net/address.js';
 import { RateLimit } from './rate-limit.js';
 import { ProxyCore } from './proxy/proxy-core.js';
+import { TunInbound } from './proxy/tun/tun-inbound.js';
+import { UdpSessions } from './proxy/tun/udp-sessions.js';
+import { TunUdp } from './proxy/tun/tun-udp.js';
 import type { Policy } from './proxy/policy.js';
 import { FakeIpPool } from './routing/fake-ip-pool.js';
 import { HostPatterns } from './routing/host-patterns.js';
@@ -83,7 +87,8 @@ export async function startDataPlane(init: DataPlaneInit, dev: TunDevice | null,
     localAddress6: init.localAddress6,
     ...(d && init.dns ? { ...d.proxy, dnsOverTcp: { address: init.dns.address, answer: (q: Buffer) => d.dns.answer(q, true) } } : {}),
   });
-  const s = dev ? (stack = startStack(init, dev, policy, core, d, log)) : null;
+  const tun = dev ? startStack(init, dev, policy, core, d, log) : null;
+  const s = (stack = tun?.stack ?? null);
   const intercept = init.intercept ? new InterceptInbound(core, init.intercept.kind) : null;
   if (intercept) await intercept.listen(init.intercept!.port);
   const udpTproxy = init.intercept?.kind === 'tproxy' ? startTproxyUdp(args, policy, log, init.intercept.port) : null;
@@ -95,7 +100,8 @@ export async function startDataPlane(init: DataPlaneInit, dev: TunDevice | null,
         ...s?.counters,
         connections: s?.connections ?? 0,
         ...s?.tcpStates(),
-        ...s?.udp?.counters,
+        ...tun?.udp.counters,
+        ...tun?.relay.counters,
         ...prefixed('proxy_', core.counters),
         ...(intercept ? prefixed(`${init.intercept!.kind}_`, intercept.counters) : {}),
         ...(udpTproxy ? prefixed('tproxy_', udpTproxy.counters) : {}),
@@ -125,7 +131,7 @@ export async function startDataPlane(init: DataPlaneInit, dev: TunDevice | null,
         intercept?.close();
         udpTproxy?.close();
         s?.abortAll();
-        s?.udp?.closeAll();
+        tun?.relay.closeAll();
         dev?.flushTx();
       } finally {
         d?.save();
@@ -134,7 +140,7 @@ export async function startDataPlane(init: DataPlaneInit, dev: TunDevice | null,
   };
 }
 
-function startStack(init: DataPlaneInit, dev: TunDevice, policy: Policy, core: ProxyCore, d: GatewayDns | null, log: Logger): Stack {
+function startStack(init: DataPlaneInit, dev: TunDevice, policy: Policy, core: ProxyCore, d: GatewayDns | null, log: Logger) {
   const { args } = init;
   const errorLog = new RateLimit(10_000);
   const dnsAt = init.dns ? (init.dns.address === '*' ? -1 : parseIpv4(init.dns.address)!) : 0;
@@ -144,57 +150,65 @@ function startStack(init: DataPlaneInit, dev: TunDevice, policy: Policy, core: P
     const t = text(ip);
     return t.includes(':') ? d?.hostnameOf6(t) : d?.hostnameOf(ip);
   };
-  const s = new Stack(dev, (c) => core.handle(c), {
+  // The stack hands UDP up to tunUdp (the gateway's DNS, then the relay), built once the stack exists.
+  let tunUdp: TunUdp | null = null;
+  const s = new Stack(dev, (c) => core.handle(new TunInbound(c, d ? d.hostnameOfEndpoint : undefined)), {
     ipv6: init.ipv6 ?? args.ipv6,
     maxConnections: args.maxConnections,
     maxHalfOpen: args.synBacklog,
     synCookies: args.synCookies,
     memoryBudget: args.memoryBudgetMb * 1024 * 1024,
     tcp: { rcvBuf: args.tcpRcvBuf, sndBuf: args.tcpSndBuf },
-    onUdpFlowEnd: (e) => log.info({ inbound: 'tun', proto: 'udp', ...e }, 'conn'),
-    ...(d ? { hostnameOf: d.hostnameOf, hostnameOf6: d.hostnameOf6, dns: { address: dnsAt, answer: (q: Buffer) => d.dns.answer(q) } } : {}),
-    udp: {
-      idleMs: args.udpIdleMs,
-      maxFlows: args.maxUdpFlows,
-      blockQuic: args.blockQuic,
-      localAddress: init.localAddress,
-      // null (no IPv6 uplink): IPv6 flows are rejected in admit below
-      ...(init.localAddress6 ? { localAddress6: init.localAddress6 } : {}),
-      ...(d ? { resolveTarget: d.resolveTarget } : {}),
-      // UDP is relayed direct: a proxy rule cannot carry it (no SOCKS5 UDP yet), so only reject applies
-      admit: (f) => {
-        // no IPv6 uplink while ::/0 goes into the TUN: an unbound IPv6 socket would send into our own TUN (a loop)
-        if (init.localAddress6 === null && text(f.serverIp).includes(':')) return { rule: 'no IPv6 uplink', action: 'reject' };
-        const dec = policy.decide({
-          hostname: hostOf(f.serverIp),
-          protocol: 'udp',
-          dstAddress: text(f.serverIp),
-          dstPort: f.serverPort,
-          srcAddress: text(f.clientIp),
-        });
-        return { rule: dec.rule, action: dec.action === 'reject' ? 'reject' : 'direct' };
-      },
-    },
+    clock: () => performance.now(),
+    udp: { onDatagram: (k, b, o, l, now) => tunUdp!.onDatagram(k, b, o, l, now) },
   });
   text = (ip: number) => s.addressText(ip);
+  const relay = new UdpSessions(s, {
+    idleMs: args.udpIdleMs,
+    maxFlows: args.maxUdpFlows,
+    blockQuic: args.blockQuic,
+    localAddress: init.localAddress,
+    // null (no IPv6 uplink): IPv6 flows are rejected in admit below
+    ...(init.localAddress6 ? { localAddress6: init.localAddress6 } : {}),
+    ...(d ? { resolveTarget: d.resolveTarget } : {}),
+    // UDP is relayed direct: a proxy rule cannot carry it (no SOCKS5 UDP yet), so only reject applies
+    admit: (f) => {
+      // no IPv6 uplink while ::/0 goes into the TUN: an unbound IPv6 socket would send into our own TUN (a loop)
+      if (init.localAddress6 === null && text(f.serverIp).includes(':')) return { rule: 'no IPv6 uplink', action: 'reject' };
+      const dec = policy.decide({
+        hostname: hostOf(f.serverIp),
+        protocol: 'udp',
+        dstAddress: text(f.serverIp),
+        dstPort: f.serverPort,
+        srcAddress: text(f.clientIp),
+      });
+      return { rule: dec.rule, action: dec.action === 'reject' ? 'reject' : 'direct' };
+    },
+  }, (e) => log.info({ inbound: 'tun', proto: 'udp', ...e }, 'conn'));
+  const udp = (tunUdp = new TunUdp(s, d ? { address: dnsAt, answer: (q: Buffer) => d.dns.answer(q) } : null, relay));
   dev.start((batch) => {
     const now = performance.now();
     try {
       for (let i = 0; i < batch.count; i++) s.input(batch.slots[i], 0, batch.lengths[i], now);
       s.tick(now);
+      relay.sweep(now);
     } catch (err) {
       // One guard per batch: a bug costs the rest of this batch, never the gateway.
       s.drops.count(Drop.internal_error);
       if (errorLog.allow(now)) log.error({ err }, 'internal error in packet input');
     }
   });
-  setInterval(() => s.tick(performance.now()), TICK_MS);
+  setInterval(() => {
+    const now = performance.now();
+    s.tick(now);
+    relay.sweep(now);
+  }, TICK_MS);
   // kill -USR2 PID: every connection's sequence space, windows and timers, one warn line each
   process.on('SIGUSR2', () => {
     for (const f of s.debugFlows()) log.warn(f, 'tcp debug');
   });
 
-  return s;
+  return { stack: s, udp, relay };
 }
 
 /** tproxy's UDP: relayed direct unless a rule rejects it (no SOCKS5 UDP), logged like the TUN's UDP flows. Binds while still root. */
@@ -273,6 +287,12 @@ function gatewayDns(
     save,
     hostnameOf: (ip: number) => (pool.contains(ip) ? pool.nameOf(ip) : undefined),
     hostnameOf6: (address: string) => pool.nameOf6(address),
+    /** The same for a connection's destination endpoint. */
+    hostnameOfEndpoint: (dst: Endpoint) => {
+      if (dst.family === 6) return pool.nameOf6(dst.address);
+      const ip = parseIpv4(dst.address);
+      return ip !== null && pool.contains(ip) ? pool.nameOf(ip) : undefined;
+    },
     resolveTarget: async (dst: number, dstText?: string) => {
       if (dstText !== undefined && dstText.includes(':')) {
         const ip = pool.fromV6(dstText);
