@@ -15,7 +15,7 @@ import { isIP } from 'node:net';
 import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../log.js';
-import type { Endpoint } from '../stack/contracts.js';
+import type { Endpoint } from '../net/endpoint.js';
 import type { InboundConnection } from './inbound.js';
 import { DialError, dialDirect } from './upstream-dialer.js';
 import { dialViaProxy } from './upstream-proxies.js';
