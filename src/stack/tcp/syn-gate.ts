@@ -14,7 +14,8 @@ import { isIp6Id, type Ip6Table } from '../wire/ip6-table.js';
 import { writeTcpSegment } from '../wire/segment-writer.js';
 import type { FlowRunner } from './flow-runner.js';
 import { SynCookies, TUPLE_WORDS_V6, newCookieDecoded } from './syn-cookie.js';
-import { StatelessSegment, TcpConnection } from './tcp-connection.js';
+import { StatelessSegment, cookieSynAck } from './out-segment.js';
+import { TcpConnection } from './tcp-connection.js';
 import { TcpFlow } from './tcp-flow.js';
 import type { TcpFlows } from './tcp-flows.js';
 
@@ -167,7 +168,7 @@ export class SynGate {
   /** The SYN backlog is full: answer with a SYN cookie and keep nothing (RFC 4987 §3.6). */
   private sendCookie(src: number, dst: number, sport: number, dport: number, seg: Segment, now: number): void {
     const iss = this.cookies.make(this.cookieTuple(src, dst, sport, dport), seg.seq, seg.mss, now);
-    TcpConnection.cookieSynAck(this.cookieSeg, this.tcpOptions(src), iss, seg, now);
+    cookieSynAck(this.cookieSeg, this.tcpOptions(src), iss, seg, now);
     this.out.commit(writeTcpSegment(this.out.slot(), dst, src, dport, sport, this.cookieSeg, this.ip6));
     this.counters.synCookiesSent++;
     this.lastCookieAt = now;

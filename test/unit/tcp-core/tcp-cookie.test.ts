@@ -1,7 +1,8 @@
 // Connections from SYN cookies: the stateless SYN-ACK, and the connection the
 // client's ACK creates (ESTABLISHED, held until the app accepts it).
 import t from 'tap';
-import { TcpConnection, StatelessSegment } from '../../../src/stack/tcp/tcp-connection.js';
+import { TcpConnection } from '../../../src/stack/tcp/tcp-connection.js';
+import { StatelessSegment, cookieSynAck } from '../../../src/stack/tcp/out-segment.js';
 import { decodeTsOptions, newCookieDecoded, type CookieDecoded } from '../../../src/stack/tcp/syn-cookie.js';
 import { ACK, FIN, ISNS, PSH, RST, SYN, Recorder, add, bytes, opts, seg } from './harness.js';
 
@@ -10,7 +11,7 @@ const dec = (o: Partial<CookieDecoded>): CookieDecoded => ({ ...newCookieDecoded
 t.test('the cookie SYN-ACK: options offered only when they can come back', async (t) => {
   const out = new StatelessSegment();
   const o = opts({ wscale: 7, rcvBuf: 1 << 20, mss: 1460 });
-  TcpConnection.cookieSynAck(out, o, 0xdeadbeef, seg({ flags: SYN, seq: 1000, mss: 1460, wscale: 9, sackOk: true, tsVal: 4242 }), 5000);
+  cookieSynAck(out, o, 0xdeadbeef, seg({ flags: SYN, seq: 1000, mss: 1460, wscale: 9, sackOk: true, tsVal: 4242 }), 5000);
   t.same(
     { flags: out.flags, seq: out.seq, ack: out.ack, window: out.window, mss: out.mss, wscale: out.wscale, sackOk: out.sackOk, tsEcr: out.tsEcr },
     { flags: SYN | ACK, seq: 0xdeadbeef, ack: 1001, window: 0xffff, mss: 1460, wscale: 7, sackOk: true, tsEcr: 4242 },
@@ -20,7 +21,7 @@ t.test('the cookie SYN-ACK: options offered only when they can come back', async
   t.same([d.wscale, d.sackOk], [9, true], 'the client\'s shift and SACK-permitted are in our tsVal');
   t.equal(out.payloadLength, 0);
   // No timestamps in the SYN: nothing to carry wscale and SACK, so neither is offered.
-  TcpConnection.cookieSynAck(out, o, 1, seg({ flags: SYN, seq: 7, mss: 1460, wscale: 9, sackOk: true }), 5000);
+  cookieSynAck(out, o, 1, seg({ flags: SYN, seq: 7, mss: 1460, wscale: 9, sackOk: true }), 5000);
   t.same([out.wscale, out.sackOk, out.tsVal, out.ack], [-1, false, -1, 8]);
 });
 
@@ -135,7 +136,7 @@ t.test('SACK decoded from the cookie: out-of-order data is SACKed only when perm
 t.test('timestamps continue from the cookie SYN-ACK\'s clock', async (t) => {
   const out = new StatelessSegment();
   const o = opts();
-  TcpConnection.cookieSynAck(out, o, 777, seg({ flags: SYN, seq: 100, tsVal: 55, wscale: 2 }), 1000);
+  cookieSynAck(out, o, 777, seg({ flags: SYN, seq: 100, tsVal: 55, wscale: 2 }), 1000);
   const rec = new Recorder();
   const c = TcpConnection.fromCookie(rec, o, 777, seg({ flags: ACK, seq: 101, ack: 778, tsVal: 56, tsEcr: out.tsVal }), dec({ tsOk: true, wscale: 2 }), 1010);
   c.accept(1010);

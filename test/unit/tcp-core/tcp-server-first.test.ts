@@ -5,7 +5,7 @@
 import t from 'tap';
 import { TcpConnection } from '../../../src/stack/tcp/tcp-connection.js';
 import { decodeTsOptions, newCookieDecoded } from '../../../src/stack/tcp/syn-cookie.js';
-import { StatelessSegment } from '../../../src/stack/tcp/tcp-connection.js';
+import { StatelessSegment, cookieSynAck } from '../../../src/stack/tcp/out-segment.js';
 import { ACK, FIN, ISNS, PSH, Recorder, SYN, add, bytes, opts, seg, type Sent } from './harness.js';
 
 /** The data and FIN the connection sent, as [flags, seq relative to iss, length], and the bytes from iss + 1 on. */
@@ -114,7 +114,7 @@ for (const [label, irs, iss] of ISNS) {
     const rec = new Recorder();
     const o = opts({ timestamps: false });
     const out = new StatelessSegment();
-    TcpConnection.cookieSynAck(out, o, iss, seg({ flags: SYN, seq: irs, mss: 1000 }), 0);
+    cookieSynAck(out, o, iss, seg({ flags: SYN, seq: irs, mss: 1000 }), 0);
     t.equal(decodeTsOptions(out.tsVal, newCookieDecoded()), false, 'no timestamps: nothing encoded');
     const c = TcpConnection.fromCookie(rec, o, iss, seg({ flags: ACK, seq: add(irs, 1), ack: add(iss, 1) }), { ...newCookieDecoded(), mss: 1000 }, 1);
     c.accept(2);
