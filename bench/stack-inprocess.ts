@@ -4,6 +4,8 @@
 // writes (download) N MB. No loss: this measures the fast path of input,
 // the connection, the writers and the stream, i.e. what a refactor of the
 // stack may slow down. CPU-bound and single-threaded: run it on a quiet machine.
+// Besides wall-clock Gbit/s it reports Gbit per CPU-second of this process
+// (process.cpuUsage), which other load on the machine disturbs far less.
 //
 //   node --import tsx bench/stack-inprocess.ts [--mb N] [--runs N] [--mtu N]
 import { parseArgs } from 'node:util';
@@ -27,12 +29,12 @@ const CLIENT = ((198 << 24) | (18 << 16) | 1) >>> 0;
 const SERVER = ((203 << 24) | (113 << 8) | 10) >>> 0;
 const tick = () => new Promise((r) => setImmediate(r));
 
-async function once(mtu: number, upload: boolean): Promise<number> {
+async function once(mtu: number, upload: boolean): Promise<{ wall: number; cpu: number }> {
   const total = MB * 1024 * 1024;
   const dev = new MemoryTun({ mtu, capture: false, txBatch: 256 });
   let stream: Duplex | null = null;
   // The stack's clock is the real one here, as in the data plane.
-  const stack = new Stack(dev, (c) => (stream = c.accept() as Duplex), { clock: () => performance.now() } as never);
+  const stack = new Stack(dev, (c) => (stream = c.accept() as Duplex), { clock: () => performance.now() });
   const slot = Buffer.alloc(mtu + 100);
   let got = 0;
   const sink: TcpSink = {
@@ -73,6 +75,7 @@ async function once(mtu: number, upload: boolean): Promise<number> {
   const s = stream as Duplex;
   const chunk = Buffer.alloc(256 * 1024, 7);
   const t0 = performance.now();
+  const c0 = process.cpuUsage();
   if (upload) {
     let fromClient = 0;
     s.on('data', (d: Buffer) => (fromClient += d.length));
@@ -103,21 +106,26 @@ async function once(mtu: number, upload: boolean): Promise<number> {
     }
   }
   const ms = performance.now() - t0;
+  const cpu = process.cpuUsage(c0);
   s.destroy();
   stack.abortAll();
-  return (total * 8) / (ms / 1000) / 1e9;
+  const gbit = (total * 8) / 1e9;
+  return { wall: gbit / (ms / 1000), cpu: gbit / ((cpu.user + cpu.system) / 1e6) };
 }
 
 async function main() {
-  console.log(`stack in-process, ${MB} MB per run, median of ${RUNS} (Gbit/s)`);
+  console.log(`stack in-process, ${MB} MB per run, median of ${RUNS}: Gbit/s wall clock, and Gbit per CPU-second`);
+  const f = (xs: number[]) => median(xs).toFixed(2);
   for (const mtu of MTUS) {
-    const up: number[] = [];
-    const down: number[] = [];
+    const up: { wall: number; cpu: number }[] = [];
+    const down: { wall: number; cpu: number }[] = [];
     for (let i = 0; i < RUNS; i++) {
       up.push(await once(mtu, true));
       down.push(await once(mtu, false));
     }
-    console.log(`mtu ${mtu}: upload ${median(up).toFixed(2)}  download ${median(down).toFixed(2)}   (up ${up.map((x) => x.toFixed(2)).join(' ')}; down ${down.map((x) => x.toFixed(2)).join(' ')})`);
+    const w = (r: typeof up) => r.map((x) => x.wall);
+    const c = (r: typeof up) => r.map((x) => x.cpu);
+    console.log(`mtu ${mtu}: upload ${f(w(up))} wall, ${f(c(up))} per CPU-s; download ${f(w(down))} wall, ${f(c(down))} per CPU-s`);
   }
 }
 
