@@ -2,16 +2,16 @@
 // IPv4 encoder/decoder, plus malformed input of every kind.
 import t from 'tap';
 import ipPacket from 'ip-packet';
-import { Ipv4View } from '../../../src/stack/wire/ipv4-view.js';
-import { TcpView, addressSum, tcpChecksumOk } from '../../../src/stack/wire/tcp-view.js';
-import { fillSegment } from '../../../src/stack/wire/tcp-options.js';
-import { writeTcpRst, writeTcpSegment } from '../../../src/stack/wire/segment-writer.js';
-import { writeUdpDatagram } from '../../../src/stack/wire/datagram-writer.js';
-import { UdpView } from '../../../src/stack/wire/udp-view.js';
-import { checksum, fold, pseudoSum4, sumWords, updateChecksum16, updateChecksum32 } from '../../../src/stack/wire/checksum.js';
-import { parseIpv4, ipv4ToString } from '../../../src/net/address.js';
-import { Drop } from '../../../src/stack/drop-counters.js';
-import { ACK, PSH, SYN, type OutSegment, type Segment } from '../../../src/stack/contracts.js';
+import { Ipv4View } from '../../../../src/stack/wire/ipv4-view.js';
+import { TcpView, addressSum, tcpChecksumOk } from '../../../../src/stack/wire/tcp-view.js';
+import { fillSegment } from '../../../../src/stack/wire/tcp-options.js';
+import { writeTcpRst, writeTcpSegment } from '../../../../src/stack/wire/segment-writer.js';
+import { writeUdpDatagram } from '../../../../src/stack/wire/datagram-writer.js';
+import { UdpView } from '../../../../src/stack/wire/udp-view.js';
+import { checksum, fold, pseudoSum4, sumWords, updateChecksum16, updateChecksum32 } from '../../../../src/stack/wire/checksum.js';
+import { parseIpv4, ipv4ToString } from '../../../../src/net/address.js';
+import { Drop } from '../../../../src/stack/drop-counters.js';
+import { ACK, PSH, SYN, type OutSegment, type Segment } from '../../../../src/stack/contracts.js';
 
 const A = parseIpv4('192.0.2.1')!;
 const B = parseIpv4('203.0.113.10')!;

@@ -3,9 +3,9 @@
 // sequence slot must not be taken as the acknowledgement of the first queued
 // byte: every byte leaves, starting at iss + 1 (RFC 9293 §3.4, §3.10.7.4).
 import t from 'tap';
-import { TcpConnection } from '../../../src/stack/tcp/tcp-connection.js';
-import { decodeTsOptions, newCookieDecoded } from '../../../src/stack/tcp/syn-cookie.js';
-import { StatelessSegment, cookieSynAck } from '../../../src/stack/tcp/out-segment.js';
+import { TcpConnection } from '../../../../src/stack/tcp/tcp-connection.js';
+import { decodeTsOptions, newCookieDecoded } from '../../../../src/stack/tcp/syn-cookie.js';
+import { StatelessSegment, cookieSynAck } from '../../../../src/stack/tcp/out-segment.js';
 import { ACK, FIN, ISNS, PSH, Recorder, SYN, add, bytes, opts, seg, type Sent } from './harness.js';
 
 /** The data and FIN the connection sent, as [flags, seq relative to iss, length], and the bytes from iss + 1 on. */

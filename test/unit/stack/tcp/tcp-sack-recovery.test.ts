@@ -3,7 +3,7 @@
 // retransmit that the timestamps prove needless (reordering) is undone.
 import t from 'tap';
 import { ACK, add, bytes, established, seg, ISNS } from './harness.js';
-import type { Segment } from '../../../src/stack/contracts.js';
+import type { Segment } from '../../../../src/stack/contracts.js';
 
 function ackWith(seq: number, ack: number, blocks: [number, number][], tsEcr = 0): Segment {
   const s = seg({ flags: ACK, seq, ack, tsVal: tsEcr ? 100 : -1, tsEcr });

@@ -2,21 +2,21 @@
 // statelessly, and the client's ACK creates the connection (ESTABLISHED,
 // waiting for the proxy core like any new connection).
 import t from 'tap';
-import { Stack } from '../../../src/stack/stack.js';
-import { MemoryTun } from '../../../src/tun/memory-tun.js';
-import { TcpConnection } from '../../../src/stack/tcp/tcp-connection.js';
-import { DEFAULT_TCP_OPTIONS, ACK, RST, SYN, type OutSegment, type Segment, type TcpSink } from '../../../src/stack/contracts.js';
-import { writeTcpSegment } from '../../../src/stack/wire/segment-writer.js';
-import { Ipv4View } from '../../../src/stack/wire/ipv4-view.js';
-import { TcpView } from '../../../src/stack/wire/tcp-view.js';
-import { fillSegment } from '../../../src/stack/wire/tcp-options.js';
-import { parseIpv4 } from '../../../src/net/address.js';
-import { Drop } from '../../../src/stack/drop-counters.js';
-import type { PendingConnection } from '../../../src/stack/contracts.js';
+import { Stack } from '../../../../src/stack/stack.js';
+import { MemoryTun } from '../../../../src/tun/memory-tun.js';
+import { TcpConnection } from '../../../../src/stack/tcp/tcp-connection.js';
+import { DEFAULT_TCP_OPTIONS, ACK, RST, SYN, type OutSegment, type Segment, type TcpSink } from '../../../../src/stack/contracts.js';
+import { writeTcpSegment } from '../../../../src/stack/wire/segment-writer.js';
+import { Ipv4View } from '../../../../src/stack/wire/ipv4-view.js';
+import { TcpView } from '../../../../src/stack/wire/tcp-view.js';
+import { fillSegment } from '../../../../src/stack/wire/tcp-options.js';
+import { parseIpv4 } from '../../../../src/net/address.js';
+import { Drop } from '../../../../src/stack/drop-counters.js';
+import type { PendingConnection } from '../../../../src/stack/contracts.js';
 import type { Duplex } from 'node:stream';
-import { Ipv6View } from '../../../src/stack/wire/ipv6-view.js';
-import { Ip6Table } from '../../../src/stack/wire/ip6-table.js';
-import { parseIpv6Into } from '../../../src/net/address.js';
+import { Ipv6View } from '../../../../src/stack/wire/ipv6-view.js';
+import { Ip6Table } from '../../../../src/stack/wire/ip6-table.js';
+import { parseIpv6Into } from '../../../../src/net/address.js';
 
 const CLIENT = parseIpv4('198.18.0.1')!;
 const SERVER = parseIpv4('203.0.113.10')!;

@@ -7,7 +7,7 @@ import {
   encodeTsOptions,
   mssIndex,
   newCookieDecoded,
-} from '../../../src/stack/tcp/syn-cookie.js';
+} from '../../../../src/stack/tcp/syn-cookie.js';
 
 const CLIENT = 0xc0000201; // 192.0.2.1
 const SERVER = 0xc6336401; // 198.51.100.1

@@ -46,7 +46,7 @@ t.test(`fuzz: ${N.toLocaleString('en')} seeded malformed packets (seed ${SEED}):
   t.equal(h.dns.counters.queries, dnsQueries, 'every DNS query reached the resolver');
   t.ok(h.dns.counters.formerr > 0 && h.dns.counters.mapped > 0, 'malformed queries got FORMERR, valid ones for mapped names an answer');
 
-  // (the fuzzer once found full segments with SACK blocks over the MTU: test/unit/stack-core/sack-fits-mtu.test.ts)
+  // (the fuzzer once found full segments with SACK blocks over the MTU: test/unit/stack/tcp/sack-fits-mtu.test.ts)
   t.same(h.stack.internalErrors.map((e) => e.stack), [], 'no internal error');
   t.equal(h.stack.drops.get(Drop.internal_error), 0);
 

@@ -1,7 +1,7 @@
 // The TCP state machine driven by crafted segments and a fake clock, each case
 // with ISNs near zero and near the 2^32 wrap.
 import t from 'tap';
-import { TcpConnection } from '../../../src/stack/tcp/tcp-connection.js';
+import { TcpConnection } from '../../../../src/stack/tcp/tcp-connection.js';
 import { ACK, FIN, ISNS, PSH, RST, Recorder, SYN, add, bytes, established, opts, seg } from './harness.js';
 
 for (const [label, irs, iss] of ISNS) {

@@ -3,12 +3,12 @@
 // than the MTU, so the device refused it and the flow was reset.
 import t from 'tap';
 import type { Duplex } from 'node:stream';
-import { Stack } from '../../../src/stack/stack.js';
-import { MemoryTun } from '../../../src/tun/memory-tun.js';
-import { Drop } from '../../../src/stack/drop-counters.js';
-import { ACK, SYN, type OutSegment } from '../../../src/stack/contracts.js';
-import { writeTcpSegment } from '../../../src/stack/wire/segment-writer.js';
-import { parseIpv4 } from '../../../src/net/address.js';
+import { Stack } from '../../../../src/stack/stack.js';
+import { MemoryTun } from '../../../../src/tun/memory-tun.js';
+import { Drop } from '../../../../src/stack/drop-counters.js';
+import { ACK, SYN, type OutSegment } from '../../../../src/stack/contracts.js';
+import { writeTcpSegment } from '../../../../src/stack/wire/segment-writer.js';
+import { parseIpv4 } from '../../../../src/net/address.js';
 
 for (const timestamps of [false, true]) {
   t.test(`full segments with SACK blocks stay within the MTU (timestamps ${timestamps ? 'on' : 'off'})`, async (t) => {

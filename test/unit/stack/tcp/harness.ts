@@ -1,6 +1,6 @@
 // A recording sink and a segment builder for driving TcpConnection directly.
-import { ACK, DEFAULT_TCP_OPTIONS, FIN, PSH, RST, SYN, type OutSegment, type Segment, type TcpOptions, type TcpSink, type CloseReason } from '../../../src/stack/contracts.js';
-import { TcpConnection } from '../../../src/stack/tcp/tcp-connection.js';
+import { ACK, DEFAULT_TCP_OPTIONS, FIN, PSH, RST, SYN, type OutSegment, type Segment, type TcpOptions, type TcpSink, type CloseReason } from '../../../../src/stack/contracts.js';
+import { TcpConnection } from '../../../../src/stack/tcp/tcp-connection.js';
 
 export { ACK, FIN, PSH, RST, SYN };
 

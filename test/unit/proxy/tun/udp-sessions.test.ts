@@ -2,8 +2,8 @@
 // rules can refuse a flow with port unreachable, and idle flows expire.
 import t from 'tap';
 import dgram from 'node:dgram';
-import { UdpSessions, type UdpFlowKey } from '../../../src/proxy/tun/udp-sessions.js';
-import { ipv4ToString, parseIpv4 } from '../../../src/net/address.js';
+import { UdpSessions, type UdpFlowKey } from '../../../../src/proxy/tun/udp-sessions.js';
+import { ipv4ToString, parseIpv4 } from '../../../../src/net/address.js';
 
 const LO = parseIpv4('127.0.0.1')!;
 const CLIENT = parseIpv4('10.0.0.2')!;

@@ -1,9 +1,9 @@
 // Connections from SYN cookies: the stateless SYN-ACK, and the connection the
 // client's ACK creates (ESTABLISHED, held until the app accepts it).
 import t from 'tap';
-import { TcpConnection } from '../../../src/stack/tcp/tcp-connection.js';
-import { StatelessSegment, cookieSynAck } from '../../../src/stack/tcp/out-segment.js';
-import { decodeTsOptions, newCookieDecoded, type CookieDecoded } from '../../../src/stack/tcp/syn-cookie.js';
+import { TcpConnection } from '../../../../src/stack/tcp/tcp-connection.js';
+import { StatelessSegment, cookieSynAck } from '../../../../src/stack/tcp/out-segment.js';
+import { decodeTsOptions, newCookieDecoded, type CookieDecoded } from '../../../../src/stack/tcp/syn-cookie.js';
 import { ACK, FIN, ISNS, PSH, RST, SYN, Recorder, add, bytes, opts, seg } from './harness.js';
 
 const dec = (o: Partial<CookieDecoded>): CookieDecoded => ({ ...newCookieDecoded(), mss: 1460, ...o });
