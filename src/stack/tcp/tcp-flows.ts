@@ -50,6 +50,13 @@ export class TcpFlows implements TcpFlowHost {
       if (st === 'TIME-WAIT' || st === 'CLOSED') {
         this.forget(flow, 'time-wait-expired');
         flow = undefined;
+      } else if (flow.pending && flow.halfOpen && seg.seq !== flow.clientIsn) {
+        // Another ISN for a flow still waiting for its upstream: the client gave up on that
+        // attempt (it never had our SYN-ACK, so it loses nothing). Ignored as a "repeated SYN",
+        // this one went unanswered until the old dial ended (issue 14: no SYN-ACK within 3 s).
+        this.runner.dropSilently(flow);
+        if (!flow.closed) this.forget(flow, 'aborted');
+        flow = undefined;
       }
     }
     if (flow === undefined) {
