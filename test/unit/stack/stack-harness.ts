@@ -30,6 +30,8 @@ export class StackNet {
   now = 0;
   readonly conns: PendingConnection[] = [];
   private readonly clients = new Map<number, TestClient>();
+  /** Ports whose packets wait (a slow path) until resume(). */
+  private readonly paused = new Map<number, Buffer[]>();
   private readonly ip = new Ipv4View();
   private readonly tcp = new TcpView();
   private readonly seg: Segment = { seq: 0, ack: 0, flags: 0, window: 0, mss: -1, wscale: -1, sackOk: false, tsVal: -1, tsEcr: 0, sack: new Uint32Array(8), sackCount: 0, payload: Buffer.alloc(0), payloadOffset: 0, payloadLength: 0 };
@@ -63,6 +65,18 @@ export class StackNet {
     this.clients.delete(port);
   }
 
+  /** Hold packets to this port until resume(port). */
+  pause(port: number): void {
+    this.paused.set(port, []);
+  }
+
+  resume(port: number): void {
+    const held = this.paused.get(port) ?? [];
+    this.paused.delete(port);
+    for (const p of held) this.toClient(p);
+    this.deliver();
+  }
+
   /** Delivers everything the stack sent so far; returns how many packets. */
   deliver(): number {
     this.dev.flushTx();
@@ -70,16 +84,22 @@ export class StackNet {
     for (let out = this.dev.takeTx(); out.length > 0; out = (this.dev.flushTx(), this.dev.takeTx())) {
       for (const p of out) {
         n++;
-        if (this.ip.reset(p, 0, p.length) !== 0 || this.ip.protocol !== 6) continue;
-        if (this.tcp.reset(p, this.ip.payloadOffset, this.ip.payloadLength) !== 0) continue;
-        fillSegment(this.tcp, this.seg);
-        const c = this.clients.get(this.tcp.dstPort);
-        if (!c) continue;
-        c.seen.push([this.seg.flags, this.seg.seq, this.seg.ack]);
-        c.conn.receive(this.seg, this.now);
+        this.toClient(p);
       }
     }
     return n;
+  }
+
+  private toClient(p: Buffer): void {
+    if (this.ip.reset(p, 0, p.length) !== 0 || this.ip.protocol !== 6) return;
+    if (this.tcp.reset(p, this.ip.payloadOffset, this.ip.payloadLength) !== 0) return;
+    const held = this.paused.get(this.tcp.dstPort);
+    if (held) return void held.push(p);
+    fillSegment(this.tcp, this.seg);
+    const c = this.clients.get(this.tcp.dstPort);
+    if (!c) return;
+    c.seen.push([this.seg.flags, this.seg.seq, this.seg.ack]);
+    c.conn.receive(this.seg, this.now);
   }
 
   /** Moves time by ms in 10 ms ticks, delivering and running timers at each. */
