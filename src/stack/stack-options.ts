@@ -1,5 +1,6 @@
 // The stack's options with their defaults, and its counters.
 import { DEFAULT_TCP_OPTIONS, type TcpOptions, type UdpHandler } from './contracts.js';
+import type { ReassemblyOptions } from './ip-reassembly.js';
 
 const IPV4_TCP_HEADERS = 40;
 const IPV6_TCP_HEADERS = 60;
@@ -49,6 +50,8 @@ export interface StackOptions {
   memoryBudget: number;
   /** Over the budget a flow may still hold this much, so no connection starves. */
   memoryFloorPerFlow: number;
+  /** IP fragment reassembly: datagrams in progress, bytes held, and the timeouts (ms) per family. */
+  reassembly?: Partial<ReassemblyOptions>;
   /** Takes UDP datagrams (the relay above the stack); without it UDP is counted and dropped. */
   udp?: UdpHandler;
   /**
@@ -88,6 +91,12 @@ export interface StackCounters {
   icmpErrors: number;
   /** Neighbour discovery, router solicitations, MLD and other link-local chatter, ignored on purpose. */
   ndIgnored: number;
+  /** IP fragments taken into reassembly, and the datagrams they completed. */
+  fragmentsIn: number;
+  datagramsReassembled: number;
+  /** Packets over the device's MTU sent as fragments, and the fragments that made. */
+  packetsFragmented: number;
+  fragmentsOut: number;
 }
 
 export function newCounters(): StackCounters {
@@ -96,6 +105,7 @@ export function newCounters(): StackCounters {
     tcpActive: 0, tcpPending: 0, tcpHalfOpen: 0, synCookiesSent: 0, synCookiesAccepted: 0, tcpTotal: 0, synRefused: 0,
     tcpSegments: 0, rstSent: 0, retransmits: 0, tcpBuffered: 0,
     udpDatagrams: 0, icmpEchoReplies: 0, icmpErrors: 0, ndIgnored: 0,
+    fragmentsIn: 0, datagramsReassembled: 0, packetsFragmented: 0, fragmentsOut: 0,
   };
 }
 

@@ -14,9 +14,10 @@ import type { AddressIds, ConnectHandler, Family, TcpOptions, UdpFlowKey, UdpPor
 import { DropCounters } from './drop-counters.js';
 import { MemoryBudget } from './memory-budget.js';
 import { IpInput } from './ip-input.js';
+import { IpReassembly } from './ip-reassembly.js';
 import { TransportDemux } from './transport-demux.js';
 import { StackClock } from './stack-clock.js';
-import { StackOutput } from './stack-output.js';
+import { MAX_PACKET, StackOutput } from './stack-output.js';
 import { newCounters, resolveOptions, tcpOptionsFor, type StackCounters, type StackOptions } from './stack-options.js';
 import { IcmpErrors } from './icmp/icmp-errors.js';
 import { IcmpEcho } from './icmp/icmp-echo.js';
@@ -50,6 +51,7 @@ export class Stack implements UdpPort {
   private readonly flows: TcpFlows;
   private readonly gate: SynGate;
   private readonly ipInput: IpInput;
+  private readonly frags: IpReassembly;
   /** Scratch for hasFlowsToAddress. */
   private readonly addr16 = Buffer.alloc(16);
 
@@ -72,7 +74,8 @@ export class Stack implements UdpPort {
     this.gate = new SynGate(this.flows, this.runner, budget, this.out, ip6, drops, counters, this.opts, this.tcpOpts, this.tcpOpts6);
     this.flows.gate = this.gate;
     const demux = new TransportDemux(this.flows, new IcmpEcho(this.out, ip6, drops, counters), this.opts.udp ?? null, drops, counters);
-    this.ipInput = new IpInput(demux, this.icmp, ip6, drops, counters, this.mtu, this.opts.ipv6);
+    this.frags = new IpReassembly(ip6, drops, counters, this.opts.reassembly);
+    this.ipInput = new IpInput(demux, this.frags, this.icmp, ip6, drops, counters, this.mtu, this.opts.ipv6);
     this.addresses = {
       text: (ip) => ip6.text(ip),
       family: (ip): Family => (isIp6Id(ip) ? 6 : 4),
@@ -94,15 +97,18 @@ export class Stack implements UdpPort {
     this.clock.set(now);
     this.runner.advance(now);
     this.gate.expire(now);
+    this.frags.expire(now);
   }
 
   // ---- UdpPort: datagrams and ICMP errors towards clients ----
   sendUdp(src: number, dst: number, sport: number, dport: number, payload: Buffer, off: number, len: number): void {
-    if (len + (isIp6Id(src) ? 48 : 28) > this.out.mtu) {
-      this.drops.count(Drop.udp_too_big);
-      return;
-    }
-    this.out.commit(writeUdpDatagram(this.out.slot(), src, dst, sport, dport, payload, off, len, this.ip6));
+    const v6 = isIp6Id(src);
+    const total = len + (v6 ? 48 : 28);
+    if (total <= this.out.mtu) return this.out.commit(writeUdpDatagram(this.out.slot(), src, dst, sport, dport, payload, off, len, this.ip6));
+    // Over the MTU: fragmented, as the sending host would. Past IP's own limit it cannot be sent.
+    if (total > (v6 ? MAX_PACKET : 65535)) return this.drops.count(Drop.udp_too_big);
+    const whole = this.out.scratch;
+    this.out.sendWhole(whole, writeUdpDatagram(whole, src, dst, sport, dport, payload, off, len, this.ip6), v6);
   }
 
   sendPortUnreachable(f: UdpFlowKey): void {

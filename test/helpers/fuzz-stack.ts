@@ -189,7 +189,9 @@ export async function settle(h: FuzzStack, ms = 200): Promise<void> {
  * connection (tcpTotal), a segment of a connection (tcpSegments), a datagram
  * handed up (udpDatagrams: to the gateway's DNS or the relay, which counts
  * refused and over-limit datagrams too), an echo answered, or link chatter
- * ignored. The drop reasons that are not input verdicts (NOT_INPUT_VERDICTS:
+ * ignored, or a fragment taken into reassembly (fragmentsIn: a datagram it
+ * completes is counted as one more packet in, datagramsReassembled, with a
+ * verdict of its own). The drop reasons that are not input verdicts (NOT_INPUT_VERDICTS:
  * something we would have sent, or a connection reset later) are left out.
  */
 export function accounting(h: FuzzStack) {
@@ -197,8 +199,10 @@ export function accounting(h: FuzzStack) {
   const d = h.stack.drops;
   const inputDrops = d.total() - NOT_INPUT_VERDICTS.reduce((n, k) => n + d.get(Drop[k]), 0);
   // A SYN answered with a SYN cookie (backlog full) is handled without a connection.
-  const handled = c.tcpTotal + c.synCookiesSent + c.tcpSegments + c.udpDatagrams + c.icmpEchoReplies + c.ndIgnored;
-  return { packetsIn: c.packetsIn, inputDrops, handled, unaccounted: c.packetsIn - inputDrops - handled };
+  // A fragment taken into reassembly is handled; the datagram it completes is one more packet in, with its own verdict.
+  const handled = c.tcpTotal + c.synCookiesSent + c.tcpSegments + c.udpDatagrams + c.icmpEchoReplies + c.ndIgnored + c.fragmentsIn;
+  const packets = c.packetsIn + c.datagramsReassembled;
+  return { packetsIn: c.packetsIn, reassembled: c.datagramsReassembled, inputDrops, handled, unaccounted: packets - inputDrops - handled };
 }
 
 export function dropsByReason(h: FuzzStack): Record<string, number> {

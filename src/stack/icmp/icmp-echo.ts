@@ -1,5 +1,6 @@
 // Echo requests get replies from the address they were sent to: the gateway
-// answers for every destination routed into the TUN (see DECISIONS "ICMP").
+// answers for every destination routed into the TUN (see DECISIONS "ICMP"),
+// in fragments when the request came in fragments.
 // ICMP errors and other types from clients are counted and dropped.
 import { Drop, type DropCounters } from '../drop-counters.js';
 import type { StackCounters } from '../stack-options.js';
@@ -25,8 +26,10 @@ export class IcmpEcho {
     const ok = addrSum < 0 ? fold(sumWords(buf, off, len, 0)) === 0xffff : transportChecksumOk(buf, off, len, addrSum, PROTO_ICMP6);
     if (!ok) return this.drops.count(Drop.icmp_bad_checksum);
     if (buf[off] !== (addrSum < 0 ? ICMP4.echoRequest : ICMP6.echoRequest)) return this.drops.count(Drop.icmp_unsupported);
-    if (len + (addrSum < 0 ? 20 : 40) > this.out.mtu) return this.drops.count(Drop.icmp_unsupported);
     this.counters.icmpEchoReplies++;
-    this.out.commit(writeEchoReply(this.out.slot(), dst, src, buf, off, len, this.ip6));
+    if (len + (addrSum < 0 ? 20 : 40) <= this.out.mtu) return this.out.commit(writeEchoReply(this.out.slot(), dst, src, buf, off, len, this.ip6));
+    // a reassembled request: the reply goes in fragments, as the host asked would send it
+    const whole = this.out.scratch;
+    this.out.sendWhole(whole, writeEchoReply(whole, dst, src, buf, off, len, this.ip6), addrSum >= 0);
   }
 }

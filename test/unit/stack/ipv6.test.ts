@@ -90,7 +90,7 @@ function synHeader(sport: number, dport: number): Buffer {
 
 const PAD4 = Buffer.from([1, 2, 0, 0, 0, 0]); // PadN filling a 8-byte header
 
-t.test('Ipv6View walks hop-by-hop and destination options to TCP; drops routing headers with segments left, fragments, bad chains', async (t) => {
+t.test('Ipv6View walks hop-by-hop and destination options to TCP; finds fragments; drops routing headers with segments left, bad chains', async (t) => {
   const v = new Ipv6View();
   const syn = synHeader(40000, 80);
   const plain = v6Packet(CLIENT6, SERVER6, [], 6, syn);
@@ -110,8 +110,19 @@ t.test('Ipv6View walks hop-by-hop and destination options to TCP; drops routing 
   t.equal(v.reset(rtDone, 0, rtDone.length), 0, 'a routing header with segments left 0 is skipped (RFC 8200 §4.4)');
   const rt0 = v6Packet(CLIENT6, SERVER6, [{ type: 43, body: Buffer.concat([Buffer.from([0, 1, 0, 0, 0, 0]), addr('2001:db8::99')]) }], 6, syn);
   t.equal(v.reset(rt0, 0, rt0.length), Drop.ipv6_routing_header, 'type 0 routing header with a segment left is dropped');
-  const frag = v6Packet(CLIENT6, SERVER6, [{ type: 44, body: Buffer.from([0, 0, 0, 0, 0, 1]) }], 6, syn);
-  t.equal(v.reset(frag, 0, frag.length), Drop.ipv6_fragment);
+  // a Fragment header (offset 0, M set, id 1) ends the walk: the caller reassembles
+  const frag = v6Packet(CLIENT6, SERVER6, [{ type: 0, body: PAD4 }, { type: 44, body: Buffer.from([0, 1, 0, 0, 0, 1]) }], 6, syn);
+  t.equal(v.reset(frag, 0, frag.length), 0, 'a fragment is no drop');
+  t.ok(v.isFragment);
+  t.equal(v.fragOffset, 48, 'the Fragment header after the hop-by-hop header');
+  t.equal(v.fragNextAt, 40, 'named by the hop-by-hop header');
+  const atomic = v6Packet(CLIENT6, SERVER6, [{ type: 44, body: Buffer.from([0, 0, 0, 0, 0, 1]) }], 6, syn);
+  t.equal(v.reset(atomic, 0, atomic.length), 0);
+  t.notOk(v.isFragment, 'an atomic fragment (offset 0, no more) is read as unfragmented (RFC 6946)');
+  t.equal(v.protocol, 6);
+  t.equal(v.payloadOffset, 48);
+  const cut = v6Packet(CLIENT6, SERVER6, [], 44, Buffer.from([6, 0, 0, 1]));
+  t.equal(v.reset(cut, 0, cut.length), Drop.ipv6_fragment, 'a Fragment header cut short');
   const hbhLate = v6Packet(CLIENT6, SERVER6, [{ type: 60, body: PAD4 }, { type: 0, body: PAD4 }], 6, syn);
   t.equal(v.reset(hbhLate, 0, hbhLate.length), Drop.ipv6_bad_ext_header, 'hop-by-hop only right after the fixed header');
   const discardOpt = v6Packet(CLIENT6, SERVER6, [{ type: 60, body: Buffer.from([0x80, 4, 0, 0, 0, 0]) }], 6, syn);

@@ -140,12 +140,18 @@ t.test('malformed and unsupported packets are counted and answered with nothing'
   stack.input(v6, 0, 60, 0);
   t.equal(stack.drops.get(Drop.ipv6_bad_length), 1, "an IPv6 header with payload length 0 (a jumbogram) is dropped");
   const frag = Buffer.from(slot.subarray(0, len));
-  frag[6] = 0x20; // MF
+  frag[6] = 0x20; // MF: a first fragment of 24 bytes (a multiple of 8) is taken into reassembly
   frag.writeUInt16BE(0, 10);
   const { checksum } = await import('../../../src/stack/wire/checksum.js');
   frag.writeUInt16BE(checksum(frag, 0, 20), 10);
   stack.input(frag, 0, len, 0);
-  t.equal(stack.drops.get(Drop.ipv4_fragment), 1);
+  t.equal(stack.counters.fragmentsIn, 1, 'a fragment is held for reassembly');
+  const odd = Buffer.from(frag.subarray(0, len - 4)); // 20 bytes of payload with MF: not a multiple of 8
+  odd.writeUInt16BE(len - 4, 2);
+  odd.writeUInt16BE(0, 10);
+  odd.writeUInt16BE(checksum(odd, 0, 20), 10);
+  stack.input(odd, 0, odd.length, 0);
+  t.equal(stack.drops.get(Drop.ipv4_fragment), 1, 'a malformed fragment is dropped and counted');
   const udp = Buffer.from(frag);
   udp[6] = 0x40;
   udp[9] = 17;
