@@ -7,7 +7,7 @@
 // Besides wall-clock Gbit/s it reports Gbit per CPU-second of this process
 // (process.cpuUsage), which other load on the machine disturbs far less.
 //
-//   node --import tsx bench/stack-inprocess.ts [--mb N] [--runs N] [--mtu N]
+//   node --import tsx bench/stack-inprocess.ts [--mb N] [--runs N] [--mtu N] [--dir up|down]
 import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
@@ -21,7 +21,7 @@ import { TcpView } from '../src/stack/wire/tcp-view.js';
 import { fillSegment } from '../src/stack/wire/tcp-options.js';
 import { median } from './bench-kit.js';
 
-const { values } = parseArgs({ options: { mb: { type: 'string' }, runs: { type: 'string' }, mtu: { type: 'string' } } });
+const { values } = parseArgs({ options: { mb: { type: 'string' }, runs: { type: 'string' }, mtu: { type: 'string' }, dir: { type: 'string' } } });
 const MB = Number(values.mb ?? 256);
 const RUNS = Number(values.runs ?? 5);
 const MTUS = values.mtu ? [Number(values.mtu)] : [1500, 65520];
@@ -120,9 +120,11 @@ async function main() {
     const up: { wall: number; cpu: number }[] = [];
     const down: { wall: number; cpu: number }[] = [];
     for (let i = 0; i < RUNS; i++) {
-      up.push(await once(mtu, true));
-      down.push(await once(mtu, false));
+      if (values.dir !== 'down') up.push(await once(mtu, true));
+      if (values.dir !== 'up') down.push(await once(mtu, false));
     }
+    if (up.length === 0) up.push({ wall: NaN, cpu: NaN });
+    if (down.length === 0) down.push({ wall: NaN, cpu: NaN });
     const w = (r: typeof up) => r.map((x) => x.wall);
     const c = (r: typeof up) => r.map((x) => x.cpu);
     console.log(`mtu ${mtu}: upload ${f(w(up))} wall, ${f(c(up))} per CPU-s; download ${f(w(down))} wall, ${f(c(down))} per CPU-s`);

@@ -41,25 +41,17 @@ export class FlowRunner {
 
   /** The layer above accepted: SYN-ACK (or a cookie connection's held bytes). */
   accept(flow: TcpFlow): void {
-    if (this.running !== null) return queueMicrotask(() => this.accept(flow));
-    const now = this.clock.now();
-    this.running = flow;
-    try {
-      flow.conn.accept(now);
-    } catch (e) {
-      return this.failed(flow, e as Error);
-    }
-    this.done(flow);
+    this.control(flow, 'accept');
   }
 
   /** RST to the client (or RST|ACK to a SYN not yet answered). */
   abort(flow: TcpFlow): void {
-    this.stop(flow, false);
+    this.control(flow, 'abort');
   }
 
   /** Forget a connection not yet answered without a word (a full SYN queue: the client retries its SYN). */
   dropSilently(flow: TcpFlow): void {
-    this.stop(flow, true);
+    this.control(flow, 'drop');
   }
 
   /** Bytes for the client; returns how many the send buffer took (0: retry on writableAgain). */
@@ -104,15 +96,7 @@ export class FlowRunner {
 
   /** FIN after the queued data. */
   close(flow: TcpFlow): void {
-    if (this.running !== null) return queueMicrotask(() => this.close(flow));
-    const now = this.clock.now();
-    this.running = flow;
-    try {
-      flow.conn.close(now);
-    } catch (e) {
-      return this.failed(flow, e as Error);
-    }
-    this.done(flow);
+    this.control(flow, 'close');
   }
 
   /** Fires the timers due by now (tick). */
@@ -129,12 +113,16 @@ export class FlowRunner {
     }
   }
 
-  private stop(flow: TcpFlow, silent: boolean): void {
-    if (this.running !== null) return queueMicrotask(() => this.stop(flow, silent));
+  /** accept, close, abort, drop: from outside a segment, so they come with the clock and wait their turn. */
+  private control(flow: TcpFlow, what: 'accept' | 'close' | 'abort' | 'drop'): void {
+    if (this.running !== null) return queueMicrotask(() => this.control(flow, what));
     const now = this.clock.now();
+    const conn = flow.conn;
     this.running = flow;
     try {
-      flow.conn.abort(now, silent);
+      if (what === 'accept') conn.accept(now);
+      else if (what === 'close') conn.close(now);
+      else conn.abort(now, what === 'drop');
     } catch (e) {
       return this.failed(flow, e as Error);
     }

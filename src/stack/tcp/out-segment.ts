@@ -7,30 +7,6 @@ import { tsOffsetFor } from './negotiated.js';
 import type { SendBuffer } from './send-buffer.js';
 import { encodeTsOptions } from './syn-cookie.js';
 
-/** A connection's outgoing segment: fields set per send, the payload read from the send buffer at payloadSeq. */
-export class TcpOutSegment implements OutSegment {
-  flags = 0;
-  seq = 0;
-  ack = 0;
-  window = 0;
-  mss = -1;
-  wscale = -1;
-  sackOk = false;
-  tsVal = -1;
-  tsEcr = 0;
-  readonly sack = new Uint32Array(8);
-  sackCount = 0;
-  payloadLength = 0;
-  /** Sequence number of the payload's first byte. */
-  payloadSeq = 0;
-
-  constructor(private readonly source: SendBuffer) {}
-
-  copyPayload(target: Buffer, offset: number): void {
-    this.source.copyOut(this.payloadSeq, this.payloadLength, target, offset);
-  }
-}
-
 /** A segment sent without a connection (the cookie SYN-ACK): no payload, no SACK blocks. */
 export class StatelessSegment implements OutSegment {
   flags = 0;
@@ -43,9 +19,23 @@ export class StatelessSegment implements OutSegment {
   tsVal = -1;
   tsEcr = 0;
   readonly sack = new Uint32Array(8);
-  readonly sackCount = 0;
-  readonly payloadLength = 0;
+  sackCount = 0;
+  payloadLength = 0;
   copyPayload(_target: Buffer, _offset: number): void {}
+}
+
+/** A connection's outgoing segment: fields set per send, the payload read from the send buffer at payloadSeq. */
+export class TcpOutSegment extends StatelessSegment {
+  /** Sequence number of the payload's first byte. */
+  payloadSeq = 0;
+
+  constructor(private readonly source: SendBuffer) {
+    super();
+  }
+
+  override copyPayload(target: Buffer, offset: number): void {
+    this.source.copyOut(this.payloadSeq, this.payloadLength, target, offset);
+  }
 }
 
 /**
