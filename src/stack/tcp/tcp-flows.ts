@@ -79,7 +79,14 @@ export class TcpFlows implements TcpFlowHost {
     this.counters.tcpTotal++;
     this.runner.schedule(flow);
     this.budget.account(flow);
-    this.onConnect(flow);
+    try {
+      this.onConnect(flow);
+    } catch {
+      // The layer above failed to take it: left pending, the flow would ignore the client's
+      // SYN retransmissions until the backlog expired it (20 s). It goes; the next SYN retries.
+      this.drops.count(Drop.internal_error);
+      if (flow.pending && !flow.closed) this.runner.dropSilently(flow);
+    }
   }
 
   /** Called once per flow when its connection closes (or a new SYN takes over its 4-tuple). */

@@ -115,3 +115,16 @@ t.test('a retransmitted SYN (same ISN) on a pending flow still changes nothing',
   net.step(10);
   t.ok(a.events.includes('open'));
 });
+
+t.test('a layer above that throws on a new connection does not leave it pending: the SYN retransmission gets through', async (t) => {
+  let calls = 0;
+  const net = new StackNet({}, (c) => {
+    if (calls++ === 0) throw new Error('proxy core bug');
+    c.accept();
+  });
+  const a = net.client(P, 1000);
+  net.step(10);
+  t.equal(net.stack.connections, 0, 'the failed flow is gone');
+  net.step(1000);
+  t.ok(a.events.includes('open'), 'the retransmitted SYN opened the connection');
+});
