@@ -156,7 +156,7 @@ export class IpReassembly {
         return null;
       }
     }
-    while (this.count >= this.opts.maxDatagrams) this.evictOldest();
+    while (this.count >= this.opts.maxDatagrams && this.evictOldest());
     const d = new Datagram(h, v6, src, dst, proto, id, now + (v6 ? this.opts.timeout6Ms : this.opts.timeout4Ms));
     d.next = this.table.get(h) ?? null;
     this.table.set(h, d);
@@ -258,28 +258,32 @@ export class IpReassembly {
   private hold(d: Datagram, n: number): void {
     d.bytes += n;
     this.bytes += n;
-    while (this.bytes > this.opts.maxBytes && this.count > 1) this.evictOldest(d);
+    while (this.bytes > this.opts.maxBytes && this.evictOldest(d));
   }
 
-  /** Evicts the oldest datagram (of either family), never `keep`. */
-  private evictOldest(keep: Datagram | null = null): void {
-    const a = this.oldest(0);
-    const b = this.oldest(1);
-    let d = a === undefined ? b : b === undefined ? a : a.deadline - this.opts.timeout4Ms <= b.deadline - this.opts.timeout6Ms ? a : b;
-    if (d === keep) d = d === a ? b : a;
-    if (d === undefined || d === keep) return;
+  /** Evicts the oldest datagram of either family other than `keep`; false when there is none. */
+  private evictOldest(keep: Datagram | null = null): boolean {
+    const a = this.oldest(0, keep);
+    const b = this.oldest(1, keep);
+    const d = a === undefined ? b : b === undefined ? a : a.deadline - this.opts.timeout4Ms <= b.deadline - this.opts.timeout6Ms ? a : b;
+    if (d === undefined) return false;
     if (!d.dead) this.drops.count(Drop.frag_evicted);
     this.remove(d);
+    return true;
   }
 
-  private oldest(f: number): Datagram | undefined {
+  /** The oldest datagram of family f still held (skipping `skip`), dropping finished entries off the front. */
+  private oldest(f: number, skip: Datagram | null = null): Datagram | undefined {
     const q = this.queues[f];
     while (this.heads[f] < q.length && q[this.heads[f]].gone) this.heads[f]++;
     if (this.heads[f] > 1024 && this.heads[f] * 2 > q.length) {
       this.queues[f] = q.slice(this.heads[f]);
       this.heads[f] = 0;
     }
-    return this.queues[f][this.heads[f]];
+    const live = this.queues[f];
+    let i = this.heads[f];
+    while (i < live.length && (live[i].gone || live[i] === skip)) i++;
+    return live[i];
   }
 
   private remove(d: Datagram): void {

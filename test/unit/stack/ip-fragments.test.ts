@@ -250,3 +250,15 @@ for (const v6 of [false, true]) {
     t.ok(out.every((p) => p.length <= 1500));
   });
 }
+
+t.test('over the byte limit the datagram that grew is kept and an other one goes, whichever is older', async (t) => {
+  const { stack, got } = udpStack(1500, { reassembly: { maxDatagrams: 8, maxBytes: 3000 } });
+  const a = split(udpPacket(false, payload(3000, 10), 8001), false, 1024, 400);
+  const b = split(udpPacket(false, payload(3000, 11), 8002), false, 1024, 401);
+  stack.input(a[0], 0, a[0].length, 1); // the oldest
+  stack.input(b[0], 0, b[0].length, 1);
+  stack.input(a[1], 0, a[1].length, 1); // a grows past the limit: b, the only other, goes
+  t.equal(stack.drops.get(Drop.frag_evicted), 1);
+  stack.input(a[2], 0, a[2].length, 1);
+  t.same(got.map((g) => g.key.clientPort), [8001], 'the one that grew completes');
+});
