@@ -29,6 +29,7 @@ export class Negotiated {
     iss: number,
   ) {
     this.tsOffset = tsOffsetFor(iss);
+    this.settle();
   }
 
   /** The options of the peer's SYN: only what both sides offer is used. */
@@ -40,6 +41,7 @@ export class Negotiated {
     this.tsOk = this.opts.timestamps && syn.tsVal >= 0;
     if (this.tsOk) this.tsRecent = syn.tsVal;
     this.sackPerm = this.opts.sack && syn.sackOk;
+    this.settle();
   }
 
   /** The options a SYN cookie decoded, and the timestamp of the ACK that carried it. */
@@ -51,11 +53,14 @@ export class Negotiated {
     this.rcvShift = this.wsOk ? this.opts.wscale : 0;
     this.sackPerm = this.tsOk && this.opts.sack && d.sackOk;
     if (this.tsOk) this.tsRecent = ack.tsVal;
+    this.settle();
   }
 
-  /** Largest payload per segment: MSS less the options every segment carries. */
-  get effMss(): number {
-    return Math.max(1, Math.min(this.mssPeer, this.opts.mss) - (this.tsOk ? TS_OPT_LEN : 0));
+  /** Largest payload per segment: MSS less the options every segment carries (set with the options, read per segment). */
+  effMss = 0;
+
+  private settle(): void {
+    this.effMss = Math.max(1, Math.min(this.mssPeer, this.opts.mss) - (this.tsOk ? TS_OPT_LEN : 0));
   }
 
   /** Our timestamp value at now (ms). */
