@@ -7,10 +7,11 @@ import { seqGt, seqLe, seqLt } from '../seq.js';
 
 /** Ranges kept; more are merged away or the highest dropped (recovery then falls back to the head). */
 const MAX_RANGES = 16;
+const NONE = new Uint32Array(0);
 
 export class SackScoreboard {
-  /** Pairs [left, right) in sequence order. */
-  private readonly r = new Uint32Array(2 * MAX_RANGES);
+  /** Pairs [left, right) in sequence order; made on the first block (most connections never see one). */
+  private r = NONE;
   count = 0;
 
   /** Records the segment's blocks, ignoring any outside (sndUna, sndMax]. */
@@ -25,6 +26,7 @@ export class SackScoreboard {
 
   /** Merges [l, r) with every range it overlaps or touches, then inserts it in order. */
   add(l: number, r: number): void {
+    if (this.r === NONE) this.r = new Uint32Array(2 * MAX_RANGES);
     const a = this.r;
     let n = this.count;
     let i = 0;
