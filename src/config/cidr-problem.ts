@@ -2,7 +2,7 @@
 // range" rather than the one catch-all "host bits must be zero".
 import { isIP } from 'node:net';
 import { bigIntToIpv6, ipv4ToInt, ipv6ToBigInt, parseCidr } from '../cidr.js';
-import { ipv4ToString } from '../stack/wire/addr.js';
+import { ipv4ToString } from '../net/address.js';
 
 /** null when s is a network (no host bits set); else what is wrong with it. */
 export function cidrProblem(s: string): string | null {

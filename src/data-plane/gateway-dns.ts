@@ -4,7 +4,8 @@
 // and the mappings saved for the next run (a client may have cached an
 // answer across a restart).
 import { Resolver } from 'node:dns/promises';
-import { ipv4ToString, parseIpv4 } from '../stack/wire/addr.js';
+import { ipv4ToString, parseIpv4 } from '../net/address.js';
+import type { Endpoint } from '../net/endpoint.js';
 import { FakeIpPool } from '../routing/fake-ip-pool.js';
 import { HostPatterns } from '../routing/host-patterns.js';
 import { DnsOverride, type DnsFailure } from '../routing/dns-override.js';
@@ -104,6 +105,12 @@ export function gatewayDns(
     },
     hostnameOf: (ip: number) => (pool.contains(ip) ? pool.nameOf(ip) : undefined),
     hostnameOf6: (address: string) => pool.nameOf6(address),
+    /** The same for a connection's destination endpoint. */
+    hostnameOfEndpoint: (dst: Endpoint) => {
+      if (dst.family === 6) return pool.nameOf6(dst.address);
+      const ip = parseIpv4(dst.address);
+      return ip !== null && pool.contains(ip) ? pool.nameOf(ip) : undefined;
+    },
     resolveTarget: async (dst: number, dstText?: string) => {
       if (dstText !== undefined && dstText.includes(':')) {
         const ip = pool.fromV6(dstText);

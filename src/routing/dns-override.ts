@@ -12,7 +12,7 @@ import dnsPacket, { type Packet } from 'dns-packet';
 import type { FakeIpPool } from './fake-ip-pool.js';
 import type { HostPatterns } from './host-patterns.js';
 import { normalizeName } from './host-patterns.js';
-import { ipv4ToString } from '../stack/wire/addr.js';
+import { ipv4ToString } from '../net/address.js';
 
 export interface DnsOverrideOptions {
   hosts: HostPatterns;
