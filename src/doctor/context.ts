@@ -1,9 +1,9 @@
 // What doctor's checks look at, behind one interface so unit tests stage it:
-// files (under a root: `/`, or a fake one that only tests set with
-// TUNSTEER_DOCTOR_ROOT), `ip -j` answers and other commands, all of the
-// network namespace doctor runs in (`ip netns exec NS tunsteer doctor`
-// looks at NS). /proc/sys/net is read from the real /proc whatever the root:
-// it is per network namespace, so tests stage it in the namespace itself.
+// files, `ip -j` answers and other commands, all of the network and mount
+// namespaces doctor runs in (`ip netns exec NS tunsteer doctor` looks at NS
+// and NS's /etc/resolv.conf; the e2e test stages files with mounts in a
+// mount namespace of its own). /proc/sys/net is always the real /proc's: it
+// belongs to the network namespace, whatever the root.
 import { execFileSync } from 'node:child_process';
 import { accessSync, constants, lstatSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -37,7 +37,7 @@ export interface DoctorContext {
   isRoot: boolean;
 }
 
-export function systemContext(opts: DoctorOptions, root = process.env.TUNSTEER_DOCTOR_ROOT ?? '/'): DoctorContext {
+export function systemContext(opts: DoctorOptions, root = '/'): DoctorContext {
   const at = (p: string) => (p.startsWith('/proc/sys/net/') ? p : join(root, p));
   const run = (cmd: string, args: string[]): CommandResult => {
     try {

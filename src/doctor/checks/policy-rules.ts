@@ -15,6 +15,7 @@ interface Rule {
   dst?: string;
   dstlen?: number;
   fwmark?: string;
+  fwmask?: string;
   iif?: string;
   oif?: string;
   table?: string;
@@ -36,7 +37,7 @@ export function describeRule(r: Rule): string {
     'not' in r ? 'not' : '',
     `from ${r.src ?? 'all'}${r.srclen !== undefined ? `/${r.srclen}` : ''}`,
     r.dst ? `to ${r.dst}${r.dstlen !== undefined ? `/${r.dstlen}` : ''}` : '',
-    r.fwmark ? `fwmark ${r.fwmark}` : '',
+    r.fwmark ? `fwmark ${r.fwmark}${r.fwmask ? `/${r.fwmask}` : ''}` : '',
     r.iif ? `iif ${r.iif}` : '',
     r.oif ? `oif ${r.oif}` : '',
     r.table ? `lookup ${r.table}` : (r.action ?? ''),
