@@ -19,7 +19,7 @@ import { TunUdp } from '../proxy/tun/tun-udp.js';
 import type { Policy } from '../proxy/policy.js';
 import { ExplicitProxy } from '../proxy/explicit-proxy.js';
 import { DestinationCheck, resolverLookup } from '../proxy/destination-check.js';
-import { admitUdp } from '../proxy/udp-admission.js';
+import { admitUdp, udpAction } from '../proxy/udp-admission.js';
 import { metricsRegistry, serveMetrics } from './metrics.js';
 import { InterceptInbound } from '../proxy/intercept-inbound.js';
 import { TproxyUdp } from '../proxy/tproxy-udp.js';
@@ -234,14 +234,16 @@ function startStack(config: DataPlaneConfig, dev: TunDevice, policy: Policy, cor
   return { stack: s, udp, relay };
 }
 
-/** tproxy's UDP: relayed direct unless a rule rejects it (no SOCKS5 UDP), logged like the TUN's UDP flows. Binds while still root. */
+/** tproxy's UDP: direct, refused, or through a proxy rule's SOCKS5 upstream, logged like the TUN's UDP flows. Binds while still root. */
 function startTproxyUdp(config: DataPlaneConfig, policy: Policy, log: Logger, port: number): TproxyUdp {
   const udp = new TproxyUdp({
     idleMs: config.udpIdleMs,
     maxFlows: config.maxUdpFlows,
+    connectTimeoutMs: config.connectTimeoutMs,
     admit: (src, dst) => {
       const dec = policy.decide({ protocol: 'udp', dstAddress: dst.address, dstPort: dst.port, srcAddress: src.address });
-      return { rule: dec.rule, action: dec.action === 'reject' ? 'reject' : 'direct' };
+      const action = udpAction(dec);
+      return { rule: dec.rule, action, ...(action === 'proxy' ? { upstream: dec.upstream } : {}) };
     },
     onFlowEnd: (e) => log.info(udpFlowLine('tproxy', e), 'conn'),
     onError: (err) => log.error({ err }, 'tproxy UDP socket failed'),

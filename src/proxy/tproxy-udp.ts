@@ -9,8 +9,9 @@
 // long after the data plane dropped them), and a port unreachable from the
 // destination (ECONNREFUSED) goes back as ICMP port unreachable from it, through
 // a raw ICMP socket made the same way. Rules: reject drops the flow's
-// datagrams (counted); anything else is relayed direct, as on the TUN path
-// (no SOCKS5 UDP). Idle flows expire; the number of flows is bounded; each
+// datagrams (counted); a `proxy` rule's flow goes through its SOCKS5
+// upstream (one UDP association per flow, socks5/udp-association.ts, as on
+// the TUN path); anything else is relayed direct. Idle flows expire; the number of flows is bounded; each
 // flow's end is one connection-log line.
 import dgram from 'node:dgram';
 import { closeSync } from 'node:fs';
@@ -19,6 +20,8 @@ import { performance } from 'node:perf_hooks';
 import { loadTunAddon, type Endpoint, type NativeTunReader } from '../tun/native-addon.js';
 import { endpointText } from './proxy-core.js';
 import type { UdpFlowEnd } from './tun/udp-sessions.js';
+import type { UpstreamProxy } from './upstream-proxies.js';
+import { Socks5UdpAssociation } from './socks5/udp-association.js';
 
 /** Datagrams read per readable wake before yielding to the event loop (the watcher fires again if more wait). */
 const RECV_BATCH = 64;
@@ -29,8 +32,10 @@ const MAX_PENDING = 16;
 export interface TproxyUdpOptions {
   idleMs: number;
   maxFlows: number;
-  /** The rules' say on a new flow; reject: its datagrams are dropped. */
-  admit?: (src: Endpoint, dst: Endpoint) => { rule: string; action: string };
+  /** The rules' say on a new flow; reject: its datagrams are dropped; with an upstream, through its UDP association. */
+  admit?: (src: Endpoint, dst: Endpoint) => TproxyVerdict;
+  /** How long opening a SOCKS5 UDP association may take, ms (default 10000). */
+  connectTimeoutMs?: number;
   onFlowEnd?: (e: TproxyUdpFlowEnd) => void;
   /** A transparent socket failed (its poll reported an error): it reads no more. */
   onError?: (err: Error) => void;
@@ -38,6 +43,12 @@ export interface TproxyUdpOptions {
   sendReply?: (from: Endpoint, to: Endpoint, msg: Buffer) => number;
   /** Sends ICMP port unreachable from dst to the client, quoting a datagram of udpLength bytes (UDP header included). Default: the raw ICMP socket. */
   sendUnreachable?: (dst: Endpoint, client: Endpoint, udpLength: number) => number;
+}
+
+export interface TproxyVerdict {
+  rule: string;
+  action: string;
+  upstream?: UpstreamProxy;
 }
 
 /** A flow's end, as the TUN path's UDP relay reports it (one connection-log line). */
@@ -53,13 +64,18 @@ export interface TproxyUdpCounters {
   udpNotIntercepted: number;
   udpReplyErrors: number;
   udpUnreachable: number;
+  udpSocksFlows: number;
+  udpSocksDropped: number;
 }
 
 interface Flow {
   key: string;
   src: Endpoint;
   dst: Endpoint;
-  sock: dgram.Socket;
+  /** The direct socket, or null when an association carries the flow. */
+  sock: dgram.Socket | null;
+  assoc: Socks5UdpAssociation | null;
+  upstream?: UpstreamProxy;
   ready: boolean;
   pending: Buffer[];
   /** The UDP length of the client's last datagram: an ICMP error quotes it. */
@@ -92,6 +108,8 @@ export class TproxyUdp {
     udpNotIntercepted: 0,
     udpReplyErrors: 0,
     udpUnreachable: 0,
+    udpSocksFlows: 0,
+    udpSocksDropped: 0,
   };
   private readonly flows = new Map<string, Flow>();
   private readonly sides: Side[] = [];
@@ -226,7 +244,8 @@ export class TproxyUdp {
   }
 
   private send(flow: Flow, data: Buffer): void {
-    flow.sock.send(data, (err) => {
+    if (flow.assoc) return flow.assoc.send(data);
+    flow.sock!.send(data, (err) => {
       if (err) this.counters.udpDropped++;
     });
   }
@@ -238,15 +257,20 @@ export class TproxyUdp {
     return this.localAddresses.has(address);
   }
 
-  private open(key: string, src: Endpoint, dst: Endpoint, now: number, verdict: { rule: string; action: string }): Flow {
-    const sock = dgram.createSocket({ type: dst.family === 6 ? 'udp6' : 'udp4' });
+  private open(key: string, src: Endpoint, dst: Endpoint, now: number, verdict: TproxyVerdict): Flow {
     const flow: Flow = {
-      key, src, dst, sock, ready: false, pending: [], lastLength: 8,
+      key, src, dst, sock: null, assoc: null, ready: false, pending: [], lastLength: 8,
       started: now, lastActive: now, up: 0, down: 0, rule: verdict.rule, action: verdict.action, closed: false,
+      ...(verdict.upstream ? { upstream: verdict.upstream } : {}),
     };
     this.flows.set(key, flow);
     this.counters.udpFlows++;
     this.counters.udpFlowsTotal++;
+    if (verdict.upstream) {
+      void this.associate(flow, verdict.upstream);
+      return flow;
+    }
+    const sock = (flow.sock = dgram.createSocket({ type: dst.family === 6 ? 'udp6' : 'udp4' }));
     sock.on('error', (err: NodeJS.ErrnoException) => {
       if (flow.closed) return;
       if (err.code === 'ECONNREFUSED') {
@@ -272,6 +296,34 @@ export class TproxyUdp {
       flow.pending = [];
     });
     return flow;
+  }
+
+  /** The flow through its SOCKS5 upstream: an association of its own; the upstream failing is the client's port unreachable. */
+  private async associate(flow: Flow, upstream: UpstreamProxy): Promise<void> {
+    this.counters.udpSocksFlows++;
+    let assoc: Socks5UdpAssociation;
+    try {
+      assoc = await Socks5UdpAssociation.open(upstream, { host: flow.dst.address, port: flow.dst.port }, { timeoutMs: this.opts.connectTimeoutMs ?? 10_000 }, {
+        onMessage: (data) => {
+          if (flow.closed) return;
+          flow.lastActive = this.clock();
+          flow.down += data.length;
+          this.reply(flow, data);
+        },
+        onDrop: () => void this.counters.udpSocksDropped++,
+        onEnd: (why) => this.end(flow, why),
+      });
+    } catch (e) {
+      if (flow.closed) return;
+      this.counters.udpUnreachable++;
+      this.unreachable(flow);
+      return this.end(flow, `upstream-failed: ${(e as Error).message}`);
+    }
+    if (flow.closed) return assoc.close();
+    flow.assoc = assoc;
+    flow.ready = true;
+    for (const p of flow.pending) this.send(flow, p);
+    flow.pending = [];
   }
 
   private unreachable(flow: Flow): void {
@@ -313,10 +365,11 @@ export class TproxyUdp {
     this.flows.delete(flow.key);
     this.counters.udpFlows--;
     try {
-      flow.sock.close();
+      flow.sock?.close();
     } catch {
       // already closed
     }
+    flow.assoc?.close();
     this.opts.onFlowEnd?.({
       src: endpointText(flow.src),
       dst: endpointText(flow.dst),
@@ -326,6 +379,7 @@ export class TproxyUdp {
       end,
       rule: flow.rule,
       action: flow.action,
+      ...(flow.upstream ? { via: flow.upstream.name } : {}),
     });
   }
 }
