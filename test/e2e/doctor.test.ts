@@ -125,9 +125,14 @@ t.test('nft not installed (a PATH with ip only): a warning', async (t) => {
 t.test('a gateway: running it is said (its rules are its own); killed, its state is a warning until tunsteer down', async (t) => {
   const gw = startGateway(t, ns, ['--mode', 'route-all', '--state-dir', stateDir, '--tun-name', 'tsd0']);
   await waitForGateway(ns, stateDir, gw);
+  await sh('ip link add tsdbr1 type bridge && ip addr add 172.31.8.1/24 dev tsdbr1 && ip link set tsdbr1 up');
   let r = await doctor();
   t.equal(r.code, 0, 'its own rules and table are no collision');
-  t.match(r.lines, [/^info  state: a gateway runs \(pid \d+, route-all/]);
+  t.match(r.lines, [/^info  state: a gateway runs \(pid \d+, route-all/, /^info  bridges: bridge tsdbr1 \(172\.31\.8\.0\/24\) stays reachable in route-all/]);
+  // what doctor says of the bridge holds: with route-all up, its subnet is routed to it, not into the TUN
+  t.match((await sh('ip route get 172.31.8.9')).stdout, /dev tsdbr1/);
+  t.match((await sh('ip route get 203.0.113.9')).stdout, /dev tsd0/, 'while everything else goes into the TUN');
+  await sh('ip link del tsdbr1');
   const dp = JSON.parse(await gw.waitForLine((l) => l.includes('dataPlanePid'))).dataPlanePid as number;
   // kill -9 both: nothing restores
   process.kill(gw.pid!, 'SIGKILL');
