@@ -16,7 +16,8 @@ export type ParsedCommand =
   | { command: 'proxy'; flags: ProxyFlags }
   | { command: 'check-config'; file: string }
   | { command: 'down'; stateDir?: string }
-  | { command: 'status'; stateDir?: string; json: boolean };
+  | { command: 'status'; stateDir?: string; json: boolean }
+  | { command: 'doctor'; stateDir?: string; table?: number; rulePriority?: number };
 
 /** node:util's option table for a flags type: the compiler checks that every flag has its option and no option lacks a flag. */
 type Options<F> = {
@@ -93,7 +94,7 @@ function parse<F>(argv: string[], options: Options<F>): F {
 }
 
 /** The commands, for "unknown command" and its "did you mean". */
-const COMMAND_NAMES = ['demo', 'up', 'run', 'proxy', 'check-config', 'down', 'status', 'help', 'version'];
+const COMMAND_NAMES = ['demo', 'up', 'run', 'proxy', 'check-config', 'down', 'status', 'doctor', 'help', 'version'];
 
 export function parseCommandLine(argv: string[]): ParsedCommand {
   const [command, ...rest] = argv;
@@ -124,6 +125,20 @@ export function parseCommandLine(argv: string[]): ParsedCommand {
     case 'status': {
       const f = parse<{ 'state-dir'?: string; json?: boolean }>(rest, { 'state-dir': { type: 'string' }, json: { type: 'boolean' } });
       return { command: 'status', stateDir: f['state-dir'], json: f.json === true };
+    }
+    case 'doctor': {
+      const f = parse<{ 'state-dir'?: string; table?: string; 'rule-priority'?: string }>(rest, {
+        'state-dir': { type: 'string' },
+        table: { type: 'string' },
+        'rule-priority': { type: 'string' },
+      });
+      const int = (name: string, v: string | undefined, min: number, max: number) => {
+        if (v === undefined) return undefined;
+        const n = Number(v);
+        if (!/^\d+$/.test(v) || n < min || n > max) throw new UsageError(`doctor: --${name} must be a whole number from ${min} to ${max} (got "${v}")`);
+        return n;
+      };
+      return { command: 'doctor', stateDir: f['state-dir'], table: int('table', f.table, 1, 2 ** 31 - 1), rulePriority: int('rule-priority', f['rule-priority'], 1, 32000) };
     }
     default:
       throw unknownCommand(command);

@@ -90,6 +90,8 @@ const USAGE = `Usage:
   tunsteer check-config FILE               validate a config file; names every bad field, exit 2 if any
   tunsteer down [--state-dir DIR]          restore what a dead gateway left behind
   tunsteer status [--state-dir DIR] [--json]  mode, device, routes and live counters; exit 1 when none runs
+  tunsteer doctor [--state-dir DIR]        check this machine for what gets in the gateway's way; one line
+                                           per finding with what to do; exit 0 well, 1 warnings, 2 a blocker
   tunsteer help [COMMAND]                  this page, or one command's (also: tunsteer COMMAND --help)
   tunsteer --version                       the version (also -v, -V, version)`;
 
@@ -155,6 +157,15 @@ ${DEFAULT_STATE_DIR}); exits 0 also when there is nothing to restore. Run it in 
 
 Mode, device, routes and live counters of the gateway whose state dir is DIR (default ${DEFAULT_STATE_DIR});
 exits 0 when it runs with its routes in place, 1 otherwise (and says where it looked).
+`,
+  doctor: `tunsteer doctor [--state-dir DIR] [--table N] [--rule-priority N]
+
+Checks this machine, or the network namespace it runs in (\`ip netns exec NS tunsteer doctor\`), before
+and while a gateway runs, and prints one line per finding with what to do: the TUN device, the uplinks,
+a state dir left by a dead gateway, other programs' policy rules and routing tables against the ones
+route-all would use (--table, default 2022; --rule-priority, default 9000), who owns /etc/resolv.conf,
+bridges and whether they stay reachable, rp_filter, nftables, unprivileged user namespaces for run.
+Prints nothing when all is well. Exit 0 all well (or facts only, "info"), 1 warnings, 2 a blocker.
 `,
   demo: `tunsteer demo
 

@@ -39,6 +39,8 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./commands/status.js')).status(parsed.stateDir, parsed.json);
     case 'proxy':
       return (await import('./commands/proxy.js')).proxy(parsed.flags);
+    case 'doctor':
+      return (await import('./commands/doctor.js')).doctor(parsed);
     case 'check-config':
       return (await import('./commands/check-config.js')).checkConfig(parsed.file);
   }

@@ -188,11 +188,12 @@ function startStack(config: DataPlaneConfig, dev: TunDevice, policy: Policy, cor
       idleMs: config.udpIdleMs,
       maxFlows: config.maxUdpFlows,
       blockQuic: config.blockQuic,
+      connectTimeoutMs: config.connectTimeoutMs,
       // null (no uplink of that family): its flows are rejected in admit below; both follow the network (network-update.ts)
       ...(config.localAddress ? { localAddress: config.localAddress } : {}),
       ...(config.localAddress6 ? { localAddress6: config.localAddress6 } : {}),
       ...(d ? { resolveTarget: d.resolveTarget } : {}),
-      // UDP is relayed direct: a proxy rule cannot carry it (no SOCKS5 UDP yet), so only reject applies;
+      // direct, refused, or through a proxy rule's SOCKS5 upstream (UDP ASSOCIATE);
       // a QUIC Initial's SNI is its name (src/proxy/udp-admission.ts)
       admit: (f, payload) => {
         // no uplink of the flow's family while everything goes into the TUN: an unbound socket would send into our own TUN (a loop)
@@ -233,12 +234,13 @@ function startStack(config: DataPlaneConfig, dev: TunDevice, policy: Policy, cor
   return { stack: s, udp, relay };
 }
 
-/** tproxy's UDP: relayed direct unless a rule rejects it (no SOCKS5 UDP), logged like the TUN's UDP flows. Binds while still root. */
+/** tproxy's UDP: direct, refused, or through a proxy rule's SOCKS5 upstream, logged like the TUN's UDP flows. Binds while still root. */
 function startTproxyUdp(config: DataPlaneConfig, policy: Policy, log: Logger, port: number): TproxyUdp {
   const udp = new TproxyUdp({
     idleMs: config.udpIdleMs,
     maxFlows: config.maxUdpFlows,
-    // the TUN path's admission: a QUIC Initial's SNI is read, so name rules apply to HTTP/3 here too
+    connectTimeoutMs: config.connectTimeoutMs,
+    // the TUN path's admission: a QUIC Initial's SNI is read, so name rules apply to HTTP/3 here too; a proxy rule's upstream
     admit: (src, dst, payload) => admitUdp(policy, { dstAddress: dst.address, dstPort: dst.port, srcAddress: src.address }, payload),
     onFlowEnd: (e) => log.info(udpFlowLine('tproxy', e), 'conn'),
     onError: (err) => log.error({ err }, 'tproxy UDP socket failed'),

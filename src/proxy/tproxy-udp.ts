@@ -11,7 +11,9 @@
 // a raw ICMP socket made the same way. Rules: as on the TUN path, a flow's
 // first datagrams may be read (a QUIC Initial's SNI) before the rules decide:
 // they are held meanwhile (bounded, at most ADMIT_MS); reject drops the flow's
-// datagrams (counted); anything else is relayed direct (no SOCKS5 UDP). Idle flows expire; the number of flows is bounded; each
+// datagrams (counted); a `proxy` rule's flow goes through its SOCKS5
+// upstream (one UDP association per flow, socks5/udp-association.ts, as on
+// the TUN path); anything else is relayed direct. Idle flows expire; the number of flows is bounded; each
 // flow's end is one connection-log line.
 import dgram from 'node:dgram';
 import { closeSync } from 'node:fs';
@@ -20,6 +22,8 @@ import { performance } from 'node:perf_hooks';
 import { loadTunAddon, type Endpoint, type NativeTunReader } from '../tun/native-addon.js';
 import { endpointText } from './proxy-core.js';
 import type { UdpFlowEnd } from './tun/udp-sessions.js';
+import type { UpstreamProxy } from './upstream-proxies.js';
+import { Socks5UdpAssociation } from './socks5/udp-association.js';
 
 /** Datagrams read per readable wake before yielding to the event loop (the watcher fires again if more wait). */
 const RECV_BATCH = 64;
@@ -35,6 +39,8 @@ export interface TproxyUdpVerdict {
   /** what the flow was found to be (quic, udp, unknown) and its name, for its log line */
   proto?: string;
   sni?: string;
+  /** a `proxy` rule's SOCKS5 upstream: the flow goes through its UDP association */
+  upstream?: UpstreamProxy;
 }
 
 /** A verdict that needs more of the flow: each next datagram goes to `next`; `next(null)` must decide. */
@@ -45,8 +51,10 @@ export interface TproxyUdpPending {
 export interface TproxyUdpOptions {
   idleMs: number;
   maxFlows: number;
-  /** The rules' say on a new flow, from its first datagram; reject: its datagrams are dropped. */
+  /** The rules' say on a new flow, from its first datagram; reject: its datagrams are dropped; with an upstream, through its UDP association. */
   admit?: (src: Endpoint, dst: Endpoint, payload: Buffer) => TproxyUdpVerdict | TproxyUdpPending;
+  /** How long opening a SOCKS5 UDP association may take, ms (default 10000). */
+  connectTimeoutMs?: number;
   onFlowEnd?: (e: TproxyUdpFlowEnd) => void;
   /** A transparent socket failed (its poll reported an error): it reads no more. */
   onError?: (err: Error) => void;
@@ -69,14 +77,18 @@ export interface TproxyUdpCounters {
   udpNotIntercepted: number;
   udpReplyErrors: number;
   udpUnreachable: number;
+  udpSocksFlows: number;
+  udpSocksDropped: number;
 }
 
 interface Flow {
   key: string;
   src: Endpoint;
   dst: Endpoint;
-  /** null until the rules admitted the flow */
+  /** The direct socket, or null: the rules have not admitted the flow yet, or an association carries it. */
   sock: dgram.Socket | null;
+  assoc: Socks5UdpAssociation | null;
+  upstream?: UpstreamProxy;
   /** the rules are still reading the flow's first datagrams */
   deciding: TproxyUdpPending | null;
   ready: boolean;
@@ -113,6 +125,8 @@ export class TproxyUdp {
     udpNotIntercepted: 0,
     udpReplyErrors: 0,
     udpUnreachable: 0,
+    udpSocksFlows: 0,
+    udpSocksDropped: 0,
   };
   private readonly flows = new Map<string, Flow>();
   private readonly sides: Side[] = [];
@@ -262,6 +276,7 @@ export class TproxyUdp {
     flow.action = v.action;
     if (v.proto !== undefined) flow.proto = v.proto;
     if (v.sni !== undefined) flow.sni = v.sni;
+    if (v.upstream !== undefined) flow.upstream = v.upstream;
     if (v.action !== 'reject') return this.connect(flow);
     this.counters.udpRejected++;
     this.counters.udpDropped += flow.pending.length;
@@ -270,6 +285,7 @@ export class TproxyUdp {
   }
 
   private send(flow: Flow, data: Buffer): void {
+    if (flow.assoc) return flow.assoc.send(data);
     flow.sock!.send(data, (err) => {
       if (err) this.counters.udpDropped++;
     });
@@ -284,7 +300,7 @@ export class TproxyUdp {
 
   private open(key: string, src: Endpoint, dst: Endpoint, now: number): Flow {
     const flow: Flow = {
-      key, src, dst, sock: null, deciding: null, ready: false, pending: [], lastLength: 8,
+      key, src, dst, sock: null, assoc: null, deciding: null, ready: false, pending: [], lastLength: 8,
       started: now, lastActive: now, up: 0, down: 0, rule: 'default', action: 'direct', closed: false,
     };
     this.flows.set(key, flow);
@@ -293,11 +309,14 @@ export class TproxyUdp {
     return flow;
   }
 
-  /** The flow's own socket, connected to the real destination; what it held goes out once connected. */
+  /** The flow's own socket, connected to the real destination, or its SOCKS5 association; what it held goes out once ready. */
   private connect(flow: Flow): void {
     const { dst } = flow;
-    const sock = dgram.createSocket({ type: dst.family === 6 ? 'udp6' : 'udp4' });
-    flow.sock = sock;
+    if (flow.upstream) {
+      void this.associate(flow, flow.upstream);
+      return;
+    }
+    const sock = (flow.sock = dgram.createSocket({ type: dst.family === 6 ? 'udp6' : 'udp4' }));
     sock.on('error', (err: NodeJS.ErrnoException) => {
       if (flow.closed) return;
       if (err.code === 'ECONNREFUSED') {
@@ -322,6 +341,34 @@ export class TproxyUdp {
       for (const p of flow.pending) this.send(flow, p);
       flow.pending = [];
     });
+  }
+
+  /** The flow through its SOCKS5 upstream: an association of its own; the upstream failing is the client's port unreachable. */
+  private async associate(flow: Flow, upstream: UpstreamProxy): Promise<void> {
+    this.counters.udpSocksFlows++;
+    let assoc: Socks5UdpAssociation;
+    try {
+      assoc = await Socks5UdpAssociation.open(upstream, { host: flow.dst.address, port: flow.dst.port }, { timeoutMs: this.opts.connectTimeoutMs ?? 10_000 }, {
+        onMessage: (data) => {
+          if (flow.closed) return;
+          flow.lastActive = this.clock();
+          flow.down += data.length;
+          this.reply(flow, data);
+        },
+        onDrop: () => void this.counters.udpSocksDropped++,
+        onEnd: (why) => this.end(flow, why),
+      });
+    } catch (e) {
+      if (flow.closed) return;
+      this.counters.udpUnreachable++;
+      this.unreachable(flow);
+      return this.end(flow, `upstream-failed: ${(e as Error).message}`);
+    }
+    if (flow.closed) return assoc.close();
+    flow.assoc = assoc;
+    flow.ready = true;
+    for (const p of flow.pending) this.send(flow, p);
+    flow.pending = [];
   }
 
   private unreachable(flow: Flow): void {
@@ -367,6 +414,7 @@ export class TproxyUdp {
     } catch {
       // already closed
     }
+    flow.assoc?.close();
     this.opts.onFlowEnd?.({
       ...(flow.proto !== undefined ? { proto: flow.proto } : {}),
       ...(flow.sni !== undefined ? { sni: flow.sni } : {}),
@@ -378,6 +426,7 @@ export class TproxyUdp {
       end,
       rule: flow.rule,
       action: flow.action,
+      ...(flow.upstream ? { via: flow.upstream.name } : {}),
     });
   }
 }
