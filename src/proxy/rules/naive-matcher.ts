@@ -9,28 +9,8 @@
 // - protocols compare by equality ('http' does not match a 'tcp' rule), except that a
 //   QUIC or unknown UDP flow is also 'udp' (protocolTags).
 import { addressBytes, cidrContains } from './cidr-match.js';
+import { normaliseName, parseSuffix, suffixMatches } from './domain-names.js';
 import { protocolTags, type MatchInput, type Rule, type RuleMatch, type RuleMatcher } from './rule-types.js';
-
-export function normaliseName(name: string): string {
-  const lower = name.toLowerCase();
-  return lower.endsWith('.') ? lower.slice(0, -1) : lower;
-}
-
-export interface Suffix {
-  /** The name the suffix is anchored at. */
-  base: string;
-  /** Written with a leading dot: only names strictly below `base`. */
-  strict: boolean;
-}
-
-export function parseSuffix(value: string): Suffix {
-  const strict = value.startsWith('.');
-  return { base: normaliseName(strict ? value.slice(1) : value), strict };
-}
-
-export function suffixMatches(s: Suffix, name: string): boolean {
-  return (!s.strict && name === s.base) || name.endsWith('.' + s.base);
-}
 
 /** A key counts only with at least one value. */
 export function present<T>(values: T[] | undefined): values is T[] {
@@ -40,6 +20,8 @@ export function present<T>(values: T[] | undefined): values is T[] {
 export function hasDomainGroup(m: RuleMatch): boolean {
   return present(m.domain) || present(m.domainSuffix) || present(m.domainKeyword);
 }
+
+export { normaliseName, parseSuffix, suffixMatches, type Suffix } from './domain-names.js';
 
 export class NaiveMatcher implements RuleMatcher {
   private readonly rules: Rule[];
