@@ -33,6 +33,7 @@ import type { MatchInput } from './rules/rule-types.js';
 import { DestinationCheck, resolverLookup } from './destination-check.js';
 import { requestDecider, type RequestContext } from './request-policy.js';
 import { hostPort } from '../net/address.js';
+import { ownerFields, type OwnerAnswer, type OwnerLookup } from './owner-lookup.js';
 
 export interface ProxyCoreOptions {
   log: Logger;
@@ -60,6 +61,8 @@ export interface ProxyCoreOptions {
   sniffTimeoutMs?: number;
   /** Serve HTTP request by request with a log line each (default true; always when a rule depends on names). */
   httpInspect?: boolean;
+  /** Who made a connection (rules on user and process); none: such rules never match, and the line says why. */
+  owners?: OwnerLookup;
 }
 
 export interface ProxyCounters {
@@ -174,7 +177,14 @@ export class ProxyCore {
       dstAddress: conn.dst.address,
       dstPort: conn.dst.port,
       srcAddress: conn.src.address,
+      srcPort: conn.src.port,
     };
+    const need = this.policy.ownerNeed(input);
+    if (need > 0) {
+      const a = await this.ownerOf(conn, need === 2 ? 2 : 1);
+      input.owner = a.owner;
+      Object.assign(line, ownerFields(a));
+    }
     const note = (d: Decision, s?: Sniffed) => {
       line.rule = d.rule;
       line.action = d.action;
@@ -254,6 +264,17 @@ export class ProxyCore {
       if (this.cannotApply(d, sniffed, client, finish, opened.socket)) return;
     }
     return this.serve(conn, client, opened, sniffed, input, d, fakeName, finish);
+  }
+
+  /** Who made the connection: asked of the kernel for connections from this host (TUN, redirect, tproxy), never for explicit-proxy clients. */
+  private async ownerOf(conn: InboundConnection, need: 1 | 2): Promise<OwnerAnswer> {
+    if (conn.inbound === 'http-proxy' || conn.inbound === 'socks5') return { owner: null, why: 'an explicit-proxy client: its owner is not looked up' };
+    if (!this.opts.owners) return { owner: null, why: 'owner lookups are off here' };
+    try {
+      return await this.opts.owners.lookup('tcp', conn.src, conn.dst, need);
+    } catch (e) {
+      return { owner: null, why: `lookup failed: ${(e as Error).message}` };
+    }
   }
 
   /**

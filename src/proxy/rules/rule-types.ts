@@ -127,11 +127,12 @@ export interface RuleSetMatcher {
   matches(q: SetQuery): boolean;
   /** What matching it reads: a name (then the name a stream sniffs can change the outcome), the owner. */
   readonly needs: { names: boolean; owner: OwnerNeed };
+  /** Changes when the set's contents do (a reloaded file): what was derived from `needs` is stale then. */
+  readonly generation?: number;
 }
 
 /** Compiled rule-sets by name: what rules' `ruleSet` keys refer to. */
 export type RuleSets = ReadonlyMap<string, RuleSetMatcher>;
-
 
 export interface RuleMatcher {
   /** The first rule that matches, or undefined (direct). */
