@@ -23,6 +23,7 @@ export interface OwnerResolverOptions {
 
 const MISS_WHY: Record<DiagMiss, string> = {
   'no-socket': 'no socket on this host has this address pair (forwarded from another host, or already closed)',
+  closed: 'the socket is closed (its program let go of it; only the kernel still holds it)',
   'not-an-address': 'the connection has no IP addresses to look up',
   'no-answer': 'sock_diag gave no answer',
 };

@@ -34,7 +34,7 @@ export interface FourTuple {
 }
 
 /** Why a lookup found nothing, in the words a log line uses. */
-export type DiagMiss = 'no-socket' | 'not-an-address' | 'no-answer';
+export type DiagMiss = 'no-socket' | 'closed' | 'not-an-address' | 'no-answer';
 
 export class SockDiag {
   private fd: number;
@@ -87,7 +87,10 @@ export class SockDiag {
         if (this.res.readUInt32LE(8) !== seq) continue; // an answer to an earlier, abandoned request
         if (this.res.readUInt16LE(4) === NLMSG_ERROR) return 'no-socket';
         if (n < INODE_AT + 4) return 'no-answer';
-        return { uid: this.res.readUInt32LE(UID_AT), inode: this.res.readUInt32LE(INODE_AT) };
+        const inode = this.res.readUInt32LE(INODE_AT);
+        // TIME-WAIT and orphaned sockets (closed by their program) have no inode, and uid 0: nobody owns them
+        if (inode === 0) return 'closed';
+        return { uid: this.res.readUInt32LE(UID_AT), inode };
       }
     } catch {
       return 'no-answer';
