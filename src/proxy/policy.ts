@@ -45,8 +45,8 @@ export class Policy {
   private readonly firstProtocolSensitive: number;
   private firstUdpSensitive = -1;
   /** Index of the first rule that reads who made the connection (user, process, or a set that does), and how much of it. */
-  private firstOwnerSensitive = -1;
-  private ownerNeedMax: OwnerNeed = 0;
+  private ownerRules: RuleMatcher | null = null;
+  private readonly ownerNeeds: OwnerNeed[] = [];
   /** The rule-sets' generations the fields above were worked out for. */
   private setsSeen = -1;
   readonly hasHeaderRules: boolean;
@@ -110,8 +110,21 @@ export class Policy {
     const ownerNeed = (r: Rule): OwnerNeed => Math.max(r.match.process?.length ? 2 : r.match.user?.length ? 1 : 0, ...sets(r).map((s) => s.needs.owner)) as OwnerNeed;
     this.firstNameSensitive = this.rules.findIndex((r) => byName(r) || byProtocol(r));
     this.firstUdpSensitive = this.rules.findIndex((r) => byName(r) || !!r.match.protocol?.some((p) => p === 'quic' || p === 'unknown'));
-    this.firstOwnerSensitive = this.rules.findIndex((r) => ownerNeed(r) > 0);
-    this.ownerNeedMax = this.rules.reduce<OwnerNeed>((a, r) => Math.max(a, ownerNeed(r)) as OwnerNeed, 0);
+    // the rules that read the owner, without their owner keys (and without sets that read it):
+    // the owner matters for a connection only if one of them matches it otherwise
+    const readers = this.rules.filter((r) => ownerNeed(r) > 0);
+    this.ownerNeeds.length = 0;
+    for (const r of this.rules) this.ownerNeeds.push(ownerNeed(r));
+    this.ownerRules = readers.length
+      ? compileRules(
+          readers.map((r) => {
+            const { user: _u, process: _p, ruleSet, ...rest } = r.match;
+            const kept = (ruleSet ?? []).filter((n) => (this.ruleSets.get(n)?.needs.owner ?? 0) === 0);
+            return { ...r, match: kept.length && kept.length === (ruleSet ?? []).length ? { ...rest, ruleSet: kept } : rest };
+          }),
+          this.ruleSets,
+        )
+      : null;
     this.namesMatterNow = this.rules.some(byName);
   }
 
@@ -122,9 +135,16 @@ export class Policy {
    */
   ownerNeed(input: MatchInput): OwnerNeed {
     this.refresh();
-    if (this.firstOwnerSensitive < 0) return 0;
-    const r = this.matcher.match({ ...input, owner: undefined });
-    return r === undefined || this.firstOwnerSensitive <= r.index ? this.ownerNeedMax : 0;
+    if (!this.ownerRules) return 0;
+    const bare = { ...input, owner: undefined };
+    const reader = this.ownerRules.match(bare);
+    if (!reader) return 0;
+    const r = this.matcher.match(bare);
+    if (r !== undefined && r.index < reader.index) return 0;
+    // the first reader that could match decides how much is needed, and any later one might too
+    let need: OwnerNeed = 0;
+    for (let i = reader.index; i < this.ownerNeeds.length && (r === undefined || i <= r.index); i++) need = Math.max(need, this.ownerNeeds[i]) as OwnerNeed;
+    return need;
   }
 
   /** The rule that matches, without counting a hit. */

@@ -128,6 +128,14 @@ t.test('the policy asks for the owner only where a rule could read it', async (t
   t.equal(p.ownerNeed(input({ hostname: 'other.example' })), 2, 'the process rule may decide');
   t.equal(new Policy(rs.slice(0, 2), new Map(), new Map()).ownerNeed(input()), 1, 'a uid is enough');
   t.equal(new Policy([], new Map(), new Map()).ownerNeed(input()), 0);
+  const byPort: Rule[] = [
+    { index: 0, match: { port: [{ from: 80, to: 80 }], process: [{ name: 'wget' }] }, action: { type: 'reject' } },
+    { index: 1, match: { port: [{ from: 81, to: 81 }], user: [{ from: 1, to: 1 }] }, action: { type: 'reject' } },
+  ];
+  const pp = new Policy(byPort, new Map(), new Map());
+  t.equal(pp.ownerNeed(input({ dstPort: 443 })), 0, 'no reader could match this port: no lookup');
+  t.equal(pp.ownerNeed(input({ dstPort: 81 })), 1, 'only the uid reader could');
+  t.equal(pp.ownerNeed(input({ dstPort: 80 })), 2);
   t.ok(p.namesMatter, 'a set of names makes names matter');
 });
 
