@@ -8,6 +8,8 @@
 //    by `setpriv --reuid`;
 //  - process: curl (direct) and wget (through the proxy), both as root, so
 //    the data plane (dropped to nobody) must ask its supervisor for the process;
+//  - no owner: the same daemon through the explicit proxy (whose clients are
+//    not looked up) does not match the user rule, and its line says why;
 //  - rule_set: a file that steers port 8082, replaced (the next connection goes
 //    direct), then broken (the last good set stays, the log names the line).
 import t from 'tap';
@@ -48,7 +50,7 @@ rules:
 `,
 );
 const stateDir = join(topo.tmp, 'state');
-const gw = startGateway(t, topo.client, ['--mode', 'route-all', '--config', config, '--state-dir', stateDir, '--tun-name', 'tso0']);
+const gw = startGateway(t, topo.client, ['--mode', 'route-all', '--config', config, '--state-dir', stateDir, '--tun-name', 'tso0', '--listen', '127.0.0.1:8080']);
 await waitForGateway(topo.client, stateDir, gw);
 
 const url = (port: number) => `http://${NGINX_IP}:${port}/addr`;
@@ -84,6 +86,14 @@ t.test('user: root goes direct, daemon through the proxy', async (t) => {
   const [a, b] = await connLines(80, 2);
   t.match(a, { action: 'direct', owner: { uid: 0 } }, "root's line names its uid");
   t.match(b, { action: 'proxy', upstream: 'socks', owner: { uid: 1 } }, "daemon's line names its uid");
+});
+
+t.test('no owner: no match, and the line says why', async (t) => {
+  const r = await nsExec(topo.client, ['setpriv', '--reuid=daemon', '--regid=daemon', '--clear-groups', 'curl', '-sS', '--max-time', '20', '-x', 'http://127.0.0.1:8080', url(80)], { timeoutMs: 60_000 });
+  t.equal(r.stdout.trim(), CLIENT_IP, 'the user rule did not match: direct');
+  let line: Line | undefined;
+  for (let i = 0; i < 200 && !(line = lines().find((l) => l.msg === 'http' && l.owner === null)); i++) await new Promise((r) => setTimeout(r, 50));
+  t.match(line, { action: 'direct', owner: null, owner_why: /explicit-proxy client/ }, 'the request line has no owner, and says why');
 });
 
 t.test('process: curl goes direct, wget through the proxy', async (t) => {
