@@ -34,6 +34,7 @@ function addLine(b: DestinationsBuilder, entry: string): string | null {
   const c0 = entry.charCodeAt(0);
   // a digit first, or a ':' or '/' anywhere: an address (a domain label may start with a digit too)
   if ((c0 >= 0x30 && c0 <= 0x39) || entry.includes(':') || entry.includes('/')) {
+    if (c0 >= 0x30 && c0 <= 0x39 && b.addIpv4Text(entry)) return null;
     const c = cidrMatch(entry);
     if (c) {
       b.addCidr(c);

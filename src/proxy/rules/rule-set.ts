@@ -167,6 +167,11 @@ export class DestinationsBuilder {
     this.cidrs.add(c);
   }
 
+  /** An IPv4 address or CIDR written plainly, added without the general parser; false: not one, try that. */
+  addIpv4Text(text: string): boolean {
+    return this.cidrs.addIpv4Text(text);
+  }
+
   build(): Destinations {
     return new Destinations(this.domains.build(), this.keywords, this.regexes, this.cidrs.build());
   }

@@ -154,3 +154,32 @@ t.test('loadRuleSetFile picks the format, refuses .srs', async (t) => {
   t.match(problems(() => loadRuleSetFile('d', join(dir, 'd.srs')))[0].message, /decompile/);
   t.throws(() => loadRuleSetFile('e', join(dir, 'missing.txt')), { code: 'ENOENT' });
 });
+
+t.test("IPv4 lines: the fast path agrees with the general CIDR parser", async (t) => {
+  const { CidrSetBuilder } = await import('../../../../src/proxy/rules/cidr-set.js');
+  const { cidrMatch } = await import('../../../../src/proxy/rules/cidr-match.js');
+  const fc = (await import('fast-check')).default;
+  const texts = fc.sample(fc.tuple(fc.ipV4(), fc.option(fc.integer({ min: 0, max: 32 }), { nil: undefined })).map(([a, p]) => (p === undefined ? a : `${a}/${p}`)), { numRuns: 300, seed: 18 });
+  const fast = new CidrSetBuilder();
+  const slow = new CidrSetBuilder();
+  for (const x of texts) {
+    t.ok(fast.addIpv4Text(x), `fast path reads ${x}`);
+    slow.add(cidrMatch(x)!);
+  }
+  for (const bad of ['1.2.3', '1.2.3.4.5', '256.1.1.1', '01.2.3.4', '1.2.3.4/33', '1.2.3.4/', '1.2.3.4/x', '1..2.3']) {
+    t.notOk(new CidrSetBuilder().addIpv4Text(bad), `refuses ${bad}`);
+    t.equal(cidrMatch(bad), null, `and so does the general parser: ${bad}`);
+  }
+  const a = fast.build();
+  const b = slow.build();
+  const addrs = fc.sample(fc.ipV4(), { numRuns: 3000, seed: 7 }).concat(texts.map((x) => x.split('/')[0]));
+  let same = 0;
+  for (const x of addrs) {
+    const bytes = Uint8Array.from(x.split('.').map(Number));
+    if (a.has(bytes) === b.has(bytes)) same++;
+  }
+  t.equal(same, addrs.length, 'the same membership for every address');
+  const all = new CidrSetBuilder();
+  all.addIpv4Text('0.0.0.0/0');
+  t.ok(all.build().has(Uint8Array.of(255, 255, 255, 255)));
+});
