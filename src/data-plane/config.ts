@@ -9,6 +9,8 @@ export interface DataPlaneConfig {
   logLevel: LogLevel;
   /** The config file's rules, upstreams and rule-sets: the data plane builds its policy from them, reading the secrets and set files they name itself. */
   policy: Pick<ConfigFile, 'rules' | 'upstreams' | 'rule_sets'>;
+  /** The namespace the clients' sockets live in when it is not the data plane's (up --netns, tunsteer run): owner lookups ask there. */
+  clientNetns?: string;
 
   // the proxy core
   connectTimeoutMs: number;

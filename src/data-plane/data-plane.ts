@@ -95,7 +95,9 @@ export async function startDataPlane(config: DataPlaneConfig, dev: TunDevice | n
   );
   d = config.dns ? gatewayDns(config, config.dns.upstreams, liveTo, (data) => host.saveFakeIps(data), destinations, (f) => log.warn(f, 'dns lookup failed')) : null;
   // sock_diag answers in this process's namespace: where the TUN's or the redirected clients' sockets are
-  const owners = new OwnerResolver(host.findProcess ? { findProcess: host.findProcess } : {});
+  const owners = new OwnerResolver({ ...(host.findProcess ? { findProcess: host.findProcess } : {}), ...(config.clientNetns ? { netns: config.clientNetns } : {}) });
+  // entering another namespace takes privileges the data plane gives up once started
+  if (config.clientNetns) owners.open();
   const liveSets = [...policy.ruleSets.values()].filter((r): r is LiveRuleSet => r instanceof LiveRuleSet);
   const stopWatching = liveSets.length ? watchRuleSets(new Map(liveSets.map((r) => [r.name, r])), { log, onReload: (r) => host.onRuleSetReload?.(r.name) }) : null;
   const core = new ProxyCore({

@@ -182,6 +182,7 @@ export function dataPlaneConfig(s: GatewaySettings, tunIpv6: boolean, system: Sy
   return {
     logLevel: s.logLevel,
     policy: { ...(rules ? { rules } : {}), ...(upstreams ? { upstreams } : {}), ...(rule_sets ? { rule_sets } : {}) },
+    ...(s.netns ? { clientNetns: s.netns } : {}),
     connectTimeoutMs: s.connectTimeoutMs,
     sniffTimeoutMs: s.sniffTimeoutMs,
     httpInspect: s.httpInspect,

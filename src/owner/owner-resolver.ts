@@ -48,14 +48,28 @@ export class OwnerResolver implements OwnerLookup {
     this.cache = new LRUCache({ max: o.cacheSize ?? 4096, ttl: o.cacheTtlMs ?? 30_000 });
   }
 
+  private openError: string | null = null;
+
+  /**
+   * Makes the sock_diag socket now: in another namespace that takes privileges
+   * the data plane gives up once started. Otherwise it is made at the first lookup.
+   */
+  open(): void {
+    try {
+      this.diag ??= new SockDiag(this.o.netns);
+    } catch (e) {
+      this.openError = (e as Error).message;
+    }
+  }
+
   async lookup(proto: 'tcp' | 'udp', src: Endpoint, dst: Endpoint, need: 1 | 2): Promise<OwnerAnswer> {
     this.counters.owner_lookups++;
     let found;
     try {
+      if (this.openError !== null) throw new Error(this.openError);
       this.diag ??= new SockDiag(this.o.netns);
       found = this.diag.lookup(proto, { local: src, remote: dst });
     } catch (e) {
-      found = 'no-answer' as const;
       this.counters.owner_not_found++;
       return { owner: null, why: `sock_diag unavailable: ${(e as Error).message}` };
     }

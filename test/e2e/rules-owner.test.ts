@@ -16,7 +16,7 @@ import t from 'tap';
 import { chmodSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { nsExec, spawnInNs } from '../helpers/netns.js';
-import { DNS_IP, NGINX_IP, clientResolvConf, makeTopology, nginxConfig, startGateway, waitForGateway, waitForPort } from '../helpers/topology.js';
+import { DNS_IP, NGINX_IP, clientResolvConf, makeTopology, nginxConfig, startGateway, tunsteerArgv, waitForGateway, waitForPort } from '../helpers/topology.js';
 
 t.setTimeout(300_000);
 
@@ -125,4 +125,34 @@ t.test('rule_set: steered, replaced, broken', async (t) => {
   const all = await connLines(8082, 3);
   t.same(all.map((l) => l.action), ['proxy', 'direct', 'direct']);
   t.notOk(all.some((l) => 'owner' in l), 'no rule reads the owner here: none looked up');
+});
+
+t.test('tunsteer run: the owner is looked up in the program\'s own namespace', async (t) => {
+  const run = async (as?: string) => {
+    const c = spawnInNs(t, topo.client, [...tunsteerArgv(['run', '--config', config, '--']), ...(as ? ['setpriv', `--reuid=${as}`, `--regid=${as}`, '--clear-groups'] : []), 'curl', '-sS', '--max-time', '20', url(80)]);
+    let out = '';
+    c.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    const timer = setTimeout(() => c.kill('SIGKILL'), 90_000);
+    const { code } = await c.exited();
+    clearTimeout(timer);
+    const conn = c
+      .stderrText()
+      .split('\n')
+      .flatMap((l) => {
+        try {
+          return [JSON.parse(l) as Line];
+        } catch {
+          return [];
+        }
+      })
+      .find((l) => l.msg === 'conn' && l.dst === `${NGINX_IP}:80`);
+    return { code, out: out.trim(), conn };
+  };
+  const asRoot = await run();
+  const asDaemon = await run('daemon');
+  t.equal(asRoot.code, 0);
+  t.equal(asDaemon.code, 0);
+  t.match(asRoot.conn, { action: 'direct', owner: { uid: 0 } }, 'root: direct, its uid found');
+  t.match(asDaemon.conn, { action: 'proxy', upstream: 'socks', owner: { uid: 1 } }, 'daemon: through the proxy, its uid found');
+  t.not(asDaemon.out, asRoot.out, 'nginx saw two different sources');
 });
