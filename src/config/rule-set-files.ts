@@ -13,6 +13,9 @@ import { loadRuleSetFile } from '../proxy/rules/rule-set-file.js';
 import { ConfigError } from './config-error.js';
 import type { ConfigFile } from './schema.js';
 
+/** A set file that reads but does not parse: an error for check-config too (a missing file is only a warning there). */
+export class RuleSetFileError extends ConfigError {}
+
 /** Reads every set the config names; a set that does not load is a config error naming it, its file and line. */
 export function ruleSetsOf(c: Pick<ConfigFile, 'rule_sets'>): Map<string, LiveRuleSet> {
   const out = new Map<string, LiveRuleSet>();
@@ -20,8 +23,8 @@ export function ruleSetsOf(c: Pick<ConfigFile, 'rule_sets'>): Map<string, LiveRu
     try {
       out.set(name, new LiveRuleSet(name, path, loadRuleSetFile(name, path, format), format));
     } catch (e) {
-      const why = e instanceof RuleSetError ? e.message : `cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`;
-      throw new ConfigError(`rule_sets.${name}: ${why}`);
+      if (e instanceof RuleSetError) throw new RuleSetFileError(`rule_sets.${name}: ${e.message}`);
+      throw new ConfigError(`rule_sets.${name}: cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
     }
   }
   return out;

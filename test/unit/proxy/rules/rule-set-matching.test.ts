@@ -167,6 +167,10 @@ t.test('config: rule_sets, rule_set, user and process', async (t) => {
 
   const broken = configSchema.parse({ rule_sets: { bad: join(dir, 'bad.txt') } });
   t.throws(() => ruleSetsOf(broken), { message: `rule_sets.bad: ${join(dir, 'bad.txt')}:2: not a domain name (the character " ", which no DNS name holds): "not a name"` });
+  const { runtimeProblems } = await import('../../../../src/config/build-policy.js');
+  t.throws(() => runtimeProblems(broken), /bad\.txt:2:/, 'check-config: a set that does not parse is an error');
+  const missing = configSchema.parse({ rule_sets: { gone: join(dir, 'missing.txt') } });
+  t.match(runtimeProblems(missing), [/rule_sets\.gone: cannot read .*missing\.txt: ENOENT/], 'a missing file is a warning (it may be there where the gateway runs)');
 });
 
 t.test('a watched file: a good change is swapped in, a bad one keeps the last good set and says where', async (t) => {
