@@ -105,6 +105,8 @@ t.test('process: curl goes direct, wget through the proxy', async (t) => {
   t.match(a, { action: 'direct', owner: { uid: 0, exe: /\/curl$/ } }, "curl's line names the program");
   t.match(b, { action: 'proxy', upstream: 'socks', owner: { uid: 0, exe: /\/wget$/ } }, "wget's line names the program");
   t.ok(typeof b.owner?.pid === 'number' && b.owner.pid > 1, 'and its pid');
+  // the data plane could not have read root's /proc/PID/fd itself: its supervisor did
+  t.match(lines().find((l) => l.msg === 'data plane running'), { user: 'nobody' }, 'the data plane runs as nobody');
 });
 
 t.test('rule_set: steered, replaced, broken', async (t) => {
