@@ -45,8 +45,9 @@ export class Policy {
   private readonly firstProtocolSensitive: number;
   private firstUdpSensitive = -1;
   /** Index of the first rule that reads who made the connection (user, process, or a set that does), and how much of it. */
-  private ownerRules: RuleMatcher | null = null;
-  private readonly ownerNeeds: OwnerNeed[] = [];
+  /** The rules reading the owner (any of it, the process) with their owner keys taken off. */
+  private ownerReaders: RuleMatcher | null = null;
+  private processReaders: RuleMatcher | null = null;
   /** The rule-sets' generations the fields above were worked out for. */
   private setsSeen = -1;
   readonly hasHeaderRules: boolean;
@@ -112,19 +113,17 @@ export class Policy {
     this.firstUdpSensitive = this.rules.findIndex((r) => byName(r) || !!r.match.protocol?.some((p) => p === 'quic' || p === 'unknown'));
     // the rules that read the owner, without their owner keys (and without sets that read it):
     // the owner matters for a connection only if one of them matches it otherwise
-    const readers = this.rules.filter((r) => ownerNeed(r) > 0);
-    this.ownerNeeds.length = 0;
-    for (const r of this.rules) this.ownerNeeds.push(ownerNeed(r));
-    this.ownerRules = readers.length
-      ? compileRules(
-          readers.map((r) => {
-            const { user: _u, process: _p, ruleSet, ...rest } = r.match;
-            const kept = (ruleSet ?? []).filter((n) => (this.ruleSets.get(n)?.needs.owner ?? 0) === 0);
-            return { ...r, match: kept.length && kept.length === (ruleSet ?? []).length ? { ...rest, ruleSet: kept } : rest };
-          }),
-          this.ruleSets,
-        )
-      : null;
+    const strip = (r: Rule): Rule => {
+      const { user: _u, process: _p, ruleSet, ...rest } = r.match;
+      const kept = (ruleSet ?? []).filter((n) => (this.ruleSets.get(n)?.needs.owner ?? 0) === 0);
+      return { ...r, match: kept.length && kept.length === (ruleSet ?? []).length ? { ...rest, ruleSet: kept } : rest };
+    };
+    const readers = (min: OwnerNeed) => {
+      const list = this.rules.filter((r) => ownerNeed(r) >= min).map(strip);
+      return list.length ? compileRules(list, this.ruleSets) : null;
+    };
+    this.ownerReaders = readers(1);
+    this.processReaders = readers(2);
     this.namesMatterNow = this.rules.some(byName);
   }
 
@@ -135,16 +134,15 @@ export class Policy {
    */
   ownerNeed(input: MatchInput): OwnerNeed {
     this.refresh();
-    if (!this.ownerRules) return 0;
+    if (!this.ownerReaders) return 0;
     const bare = { ...input, owner: undefined };
-    const reader = this.ownerRules.match(bare);
+    const reader = this.ownerReaders.match(bare);
     if (!reader) return 0;
     const r = this.matcher.match(bare);
     if (r !== undefined && r.index < reader.index) return 0;
-    // the first reader that could match decides how much is needed, and any later one might too
-    let need: OwnerNeed = 0;
-    for (let i = reader.index; i < this.ownerNeeds.length && (r === undefined || i <= r.index); i++) need = Math.max(need, this.ownerNeeds[i]) as OwnerNeed;
-    return need;
+    // the process too only when a rule reading it could match, ahead of the match without an owner
+    const p = this.processReaders?.match(bare);
+    return p !== undefined && (r === undefined || p.index <= r.index) ? 2 : 1;
   }
 
   /** The rule that matches, without counting a hit. */
