@@ -256,10 +256,8 @@ function startTproxyUdp(config: DataPlaneConfig, policy: Policy, log: Logger, po
   const udp = new TproxyUdp({
     idleMs: config.udpIdleMs,
     maxFlows: config.maxUdpFlows,
-    admit: (src, dst) => {
-      const dec = policy.decide({ protocol: 'udp', dstAddress: dst.address, dstPort: dst.port, srcAddress: src.address });
-      return { rule: dec.rule, action: dec.action === 'reject' ? 'reject' : 'direct' };
-    },
+    // the TUN path's admission: a QUIC Initial's SNI is read, so name rules apply to HTTP/3 here too
+    admit: (src, dst, payload) => admitUdp(policy, { dstAddress: dst.address, dstPort: dst.port, srcAddress: src.address }, payload),
     onFlowEnd: (e) => log.info(udpFlowLine('tproxy', e), 'conn'),
     onError: (err) => log.error({ err }, 'tproxy UDP socket failed'),
   });

@@ -18,6 +18,7 @@ import t from 'tap';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { nsExec, snapshotRouting, spawnInNs } from '../helpers/netns.js';
+import { clientHelloMessage, initialDatagrams } from '../helpers/quic-initial-encoder.js';
 import { DNS_IP, ROOT, makeTopology, routerWithLan, startDnsPeer, startGateway, tunsteerArgv, waitForGateway } from '../helpers/topology.js';
 
 t.setTimeout(300_000);
@@ -175,4 +176,39 @@ t.test('tproxy: UDP over IPv4 and IPv6 relayed byte for byte, replies from the o
   t.equal((await gw.exited()).code, 0);
   t.equal(await ruleset(), before, 'the ruleset is the original after exit');
   t.equal((await snapshotRouting(router)).text, routingBefore.text, 'and the rules and routes');
+});
+
+// QUIC Initial datagrams to the echo server from a connected socket in the LAN; the count echoed in 1.5 s
+const QUIC_SEND = (hex: string[]) => `
+const s = require('dgram').createSocket('udp4');
+let answers = 0;
+s.on('message', () => answers++);
+s.connect(5400, '203.0.113.30', async () => {
+  for (const h of ${JSON.stringify(hex)}) { s.send(Buffer.from(h, 'hex')); await new Promise((r) => setTimeout(r, 20)); }
+  setTimeout(() => { console.log(JSON.stringify({ answers, local: s.address().port })); process.exit(0); }, 1500);
+});
+`;
+
+t.test('tproxy: QUIC is read as on the TUN path: its SNI decides the flow, a hello over datagrams is held until read, the line names it', async (t) => {
+  const dir = join(topo.tmp, 'state-tproxy-quic');
+  const config = join(topo.tmp, 'quic-rules.json');
+  writeFileSync(config, JSON.stringify({ rules: [{ name: 'no-blocked', domain: 'blocked.example.test', action: 'reject' }] }));
+  const gw = startGateway(t, router, ['--mode', 'tproxy', '--state-dir', dir, '--config', config, '--udp-idle-timeout', '1000']);
+  await waitForGateway(router, dir, gw);
+  const send = async (dgrams: Buffer[]) => {
+    const r = await nsExec(lan, [process.execPath, '-e', QUIC_SEND(dgrams.map((d) => d.toString('hex')))], { timeoutMs: 15_000, env: { ...process.env, NODE_OPTIONS: '' } });
+    return JSON.parse(r.stdout.trim()) as { answers: number; local: number };
+  };
+  const blocked = await send(initialDatagrams(await clientHelloMessage('blocked.example.test')));
+  t.equal(blocked.answers, 0, 'the blocked name: dropped, nothing echoed');
+  const spanning = initialDatagrams(await clientHelloMessage('blocked.example.test', ['h3'], 2600), { reverse: true });
+  t.ok(spanning.length >= 3, `the hello spans ${spanning.length} datagrams, frames reordered`);
+  t.equal((await send(spanning)).answers, 0, 'read across datagrams: dropped');
+  const okDgrams = initialDatagrams(await clientHelloMessage('ok.example.test', ['h3'], 2600), { reverse: true });
+  const ok = await send(okDgrams);
+  t.equal(ok.answers, okDgrams.length, 'an allowed name: every held datagram relayed and echoed');
+  const line = JSON.parse(await gw.waitForLine((l) => l.includes('"msg":"conn"') && l.includes(`:${ok.local}"`) && l.includes('"sni":"ok.example.test"'), 15_000));
+  t.match(line, { inbound: 'tproxy', proto: 'quic', rule: 'default', action: 'direct' });
+  gw.kill('SIGTERM');
+  t.equal((await gw.exited()).code, 0);
 });

@@ -292,14 +292,22 @@ export function spawnInNs(t: TeardownHost, ns: string, argv: string[], opts: Spa
       lineWaiters.add(w);
     });
 
+  // SIGTERM first, so a gateway whose test failed still restores its routes
+  // (later tests in the same namespace would find them in the way); SIGKILL
+  // what has not exited 5 s later.
   t.teardown(async () => {
     if (done || child.pid === undefined) return;
-    try {
-      process.kill(child.pid, 'SIGKILL');
-    } catch {
-      // exited meanwhile
-    }
+    const signal = (sig: NodeJS.Signals) => {
+      try {
+        process.kill(child.pid!, sig);
+      } catch {
+        // exited meanwhile
+      }
+    };
+    signal('SIGTERM');
+    const late = setTimeout(() => signal('SIGKILL'), 5_000);
     await child.exited();
+    clearTimeout(late);
   });
   return child;
 }

@@ -188,8 +188,14 @@ export function startGateway(t: TeardownHost, ns: string, args: string[], opts: 
   return spawnInNs(t, ns, tunsteerArgv(['up', ...args]), opts);
 }
 
-/** Polls `tunsteer status` until it exits 0 (the routes are in place). */
-export async function waitForGateway(ns: string, stateDir: string, gw: NsChild, timeoutMs = 20_000): Promise<void> {
+/**
+ * Polls `tunsteer status` until it exits 0 (the routes are in place). The limit
+ * is generous on purpose: starting `up` spawns two Node processes that load the
+ * sources through tsx, and on a 2-core machine under a load of 20+ (other
+ * suites running beside this one) that alone took more than 20 s; the time is
+ * not what is tested here.
+ */
+export async function waitForGateway(ns: string, stateDir: string, gw: NsChild, timeoutMs = 60_000): Promise<void> {
   const until = Date.now() + timeoutMs;
   let last = '';
   while (Date.now() < until) {

@@ -824,9 +824,11 @@ static napi_value TransparentUdp(napi_env env, napi_callback_info info) {
   if (family == 6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) != 0) goto fail;
   step = "setsockopt(SO_REUSEADDR)";
   if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0) goto fail;
-  // bursts of datagrams wait here while JS is busy; the kernel caps it at rmem_max
+  // bursts of datagrams wait here while JS is busy: 4 MiB, past rmem_max
+  // (208 KiB by default) with SO_RCVBUFFORCE while we are root, else capped
   int rcvbuf = 4 << 20;
-  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+  if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof rcvbuf) != 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
   step = "bind";
   if (bind(fd, (struct sockaddr*)&ss, len) != 0) goto fail;
   napi_value v;
