@@ -3,7 +3,7 @@
 // need, and a rule-set file watched: swapped on a good change, kept on a bad one.
 import t from 'tap';
 import fc from 'fast-check';
-import { mkdtempSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -141,6 +141,7 @@ t.test('the policy asks for the owner only where a rule could read it', async (t
 
 t.test('config: rule_sets, rule_set, user and process', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'rsc-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   writeFileSync(join(dir, 'ads.txt'), 'ads.example\n');
   writeFileSync(join(dir, 'bad.txt'), 'ok.example\nnot a name\n');
   const ok = configSchema.safeParse({
@@ -175,6 +176,7 @@ t.test('config: rule_sets, rule_set, user and process', async (t) => {
 
 t.test('a watched file: a good change is swapped in, a bad one keeps the last good set and says where', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'rsw-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const file = join(dir, 'set.txt');
   writeFileSync(file, 'one.example\n');
   const sets = ruleSetsOf({ rule_sets: { s: { path: file, format: undefined } } });

@@ -8,7 +8,7 @@ import { loadRuleSetFile } from '../../../../src/proxy/rules/rule-set-file.js';
 import { SetQuery } from '../../../../src/proxy/rules/set-query.js';
 import type { RuleSet } from '../../../../src/proxy/rules/rule-set.js';
 import type { MatchInput } from '../../../../src/proxy/rules/rule-types.js';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -145,6 +145,7 @@ t.test('sing-box: errors by file and line', async (t) => {
 
 t.test('loadRuleSetFile picks the format, refuses .srs', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'rs-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   writeFileSync(join(dir, 'a.json'), '{"version":1,"rules":[{"domain":"a.example"}]}');
   writeFileSync(join(dir, 'b.txt'), '  {"version":1,"rules":[{"domain":"b.example"}]}');
   writeFileSync(join(dir, 'c.list'), 'c.example\n');
