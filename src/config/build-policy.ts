@@ -6,6 +6,7 @@ import type { ConfigFile } from './schema.js';
 import { SecretValueError, readSecret, rulesOf, upstreamsOf } from './load-config.js';
 import { ConfigError } from './config-error.js';
 import { Policy } from '../proxy/policy.js';
+import { RuleSetFileError, ruleSetsOf } from './rule-set-files.js';
 
 export function policyFromConfig(c: ConfigFile, env: NodeJS.ProcessEnv = process.env): Policy {
   const rules = rulesOf(c);
@@ -24,7 +25,7 @@ export function policyFromConfig(c: ConfigFile, env: NodeJS.ProcessEnv = process
       }
     }
   }
-  return new Policy(rules, upstreamsOf(c, env), values, caFiles);
+  return new Policy(rules, upstreamsOf(c, env), values, caFiles, ruleSetsOf(c));
 }
 
 /**
@@ -37,7 +38,7 @@ export function runtimeProblems(c: ConfigFile, env: NodeJS.ProcessEnv = process.
     policyFromConfig(c, env);
     return [];
   } catch (e) {
-    if (e instanceof SecretValueError) throw e;
+    if (e instanceof SecretValueError || e instanceof RuleSetFileError) throw e;
     return [(e as Error).message];
   }
 }

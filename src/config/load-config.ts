@@ -10,6 +10,7 @@ import type { UpstreamProxy } from '../proxy/upstream-proxies.js';
 import { ConfigError } from './config-error.js';
 import { knownKeys, unknownKeyAdvice } from './config-keys.js';
 import { describeYamlError } from './yaml-error.js';
+import { addOwnerKeys } from './rule-set-config.js';
 
 /** A secret that is there but cannot go on the wire: an error for check-config too, not a warning. */
 export class SecretValueError extends ConfigError {}
@@ -78,6 +79,7 @@ export function toRule(r: RuleConfig, index: number): Rule {
   if (r.port) match.port = r.port.map(portRange);
   if (r.protocol) match.protocol = r.protocol;
   if (r.source_cidr) match.sourceCidr = r.source_cidr.map((c) => cidrMatch(c)!);
+  addOwnerKeys(r, match);
   let action: RuleAction;
   switch (r.action) {
     case 'direct':

@@ -7,6 +7,7 @@ import { parseCidr } from '../cidr.js';
 import { cidrProblem } from './cidr-problem.js';
 import { isHostPattern } from '../routing/host-patterns.js';
 import { LOG_LEVELS } from '../logging/log.js';
+import { ruleOwnerKeys, ruleSetReferenceProblems, ruleSetsSchema } from './rule-set-config.js';
 
 const hostName = z
   .string()
@@ -83,6 +84,7 @@ export const ruleSchema = z
     port: oneOrMany(portSpec).optional(),
     protocol: oneOrMany(z.enum(['http', 'tls', 'tcp', 'udp', 'quic', 'unknown'])).optional(),
     source_cidr: oneOrMany(cidrText).optional(),
+    ...ruleOwnerKeys,
     action: z.enum(['direct', 'proxy', 'reject', 'set-header', 'remove-header']),
     upstream: z.string().optional(),
     header: headerName.optional(),
@@ -154,6 +156,8 @@ export const configSchema = z
       .optional(),
     upstreams: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/, 'upstream names are A-Z a-z 0-9 _ . -'), upstreamSchema).optional(),
     rules: z.array(ruleSchema).optional(),
+    /** Named sets of domains and CIDRs, each from a file (rule-set-config.ts). */
+    rule_sets: ruleSetsSchema.optional(),
     sniff: z
       .strictObject({
         timeout_ms: z.number().int().min(1).max(10_000).optional(),
@@ -192,6 +196,7 @@ export const configSchema = z
         });
       }
     });
+    for (const [path, message] of ruleSetReferenceProblems(c)) ctx.addIssue({ code: 'custom', path, message });
     if (c.mode === 'per-host' && (c.hosts ?? []).length === 0) {
       ctx.addIssue({ code: 'custom', path: ['hosts'], message: 'per-host mode needs at least one host pattern' });
     }

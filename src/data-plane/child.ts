@@ -7,7 +7,8 @@ import { policyFromConfig } from '../config/build-policy.js';
 import { adoptLinuxTun } from '../tun/linux-tun.js';
 import { startDataPlane } from './data-plane.js';
 import { currentIdentity, dropTo } from './drop-root.js';
-import type { ChildInit, ChildMessage, NetworkUpdate } from './ipc.js';
+import type { ChildInit, ChildMessage, NetworkUpdate, ProcessFound } from './ipc.js';
+import type { ProcessInfo } from '../owner/proc-sockets.js';
 import { withTestFaults } from './test-faults.js';
 
 export async function runDataPlaneChild(): Promise<number> {
@@ -22,16 +23,36 @@ export async function runDataPlaneChild(): Promise<number> {
   const { config, tun, user } = await new Promise<ChildInit>((r) => process.once('message', (m) => r(m as ChildInit)));
   const log = createLogger(config.logLevel);
   const policy = policyFromConfig(config.policy);
+  // which process holds a socket: the supervisor searches /proc as root, for a data plane that is not
+  const asked = new Map<number, (p: ProcessInfo | null) => void>();
+  let nextAsk = 0;
+  const findProcess = (inode: number, uid: number) =>
+    new Promise<ProcessInfo | null>((resolve) => {
+      const id = ++nextAsk;
+      const t = setTimeout(() => {
+        asked.delete(id);
+        resolve(null);
+      }, 5000);
+      asked.set(id, (p) => {
+        clearTimeout(t);
+        asked.delete(id);
+        resolve(p);
+      });
+      send({ type: 'find-process', id, inode, uid });
+    });
   const handle = tun && adoptLinuxTun(tun.fd, tun.name, { mtu: tun.mtu, onError: (err) => log.error({ err }, 'TUN error') });
   const dp = await startDataPlane(config, withTestFaults(handle, log), policy, {
     log,
     publish: (live) => send({ type: 'status', live }),
     saveFakeIps: (data) => send({ type: 'fakeips', data }),
+    findProcess,
   });
 
   // the network changed under the gateway: the supervisor follows it and says what is new
-  process.on('message', (m: NetworkUpdate | ChildInit) => {
-    if ('type' in m) dp.update(m);
+  process.on('message', (m: NetworkUpdate | ProcessFound | ChildInit) => {
+    if (!('type' in m)) return;
+    if (m.type === 'process-found') asked.get(m.id)?.(m.process);
+    else dp.update(m);
   });
 
   // An exit listener that throws (a preloaded tool, such as a test runner's,

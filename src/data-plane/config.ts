@@ -7,8 +7,10 @@ import type { LogLevel } from '../config/settings.js';
 
 export interface DataPlaneConfig {
   logLevel: LogLevel;
-  /** The config file's rules and upstreams: the data plane builds its policy from them, reading the secrets they name itself. */
-  policy: Pick<ConfigFile, 'rules' | 'upstreams'>;
+  /** The config file's rules, upstreams and rule-sets: the data plane builds its policy from them, reading the secrets and set files they name itself. */
+  policy: Pick<ConfigFile, 'rules' | 'upstreams' | 'rule_sets'>;
+  /** The namespace the clients' sockets live in when it is not the data plane's (up --netns, tunsteer run): owner lookups ask there. */
+  clientNetns?: string;
 
   // the proxy core
   connectTimeoutMs: number;

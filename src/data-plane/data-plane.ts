@@ -29,6 +29,10 @@ import { gatewayDns, type GatewayDns } from './gateway-dns.js';
 import { memoryCounters, prefixed } from './counters.js';
 import type { NetworkUpdate } from './ipc.js';
 import { applyNetworkUpdate, type LiveUplink } from './network-update.js';
+import { OwnerResolver } from '../owner/owner-resolver.js';
+import type { ProcessInfo } from '../owner/proc-sockets.js';
+import { LiveRuleSet } from '../proxy/rules/live-rule-set.js';
+import { watchRuleSets } from '../config/rule-set-files.js';
 
 const TICK_MS = 10;
 const STATUS_MS = 1000;
@@ -58,6 +62,10 @@ export interface DataPlaneHost {
   log: Logger;
   publish(live: LiveStatus): void;
   saveFakeIps(data: unknown): void;
+  /** Which process holds a socket; default: search /proc here (a child without root asks its supervisor). */
+  findProcess?: (inode: number, uid: number) => Promise<ProcessInfo | null>;
+  /** Called after a rule-set file was reloaded and swapped in (the config reload's hook). */
+  onRuleSetReload?: (name: string) => void;
 }
 
 export interface DataPlane {
@@ -86,10 +94,17 @@ export async function startDataPlane(config: DataPlaneConfig, dev: TunDevice | n
     resolverLookup(() => ({ servers: d?.upstreams ?? config.dns?.upstreams, localAddress: uplink.localAddress, localAddress6: uplink.localAddress6 })),
   );
   d = config.dns ? gatewayDns(config, config.dns.upstreams, liveTo, (data) => host.saveFakeIps(data), destinations, (f) => log.warn(f, 'dns lookup failed')) : null;
+  // sock_diag answers in this process's namespace: where the TUN's or the redirected clients' sockets are
+  const owners = new OwnerResolver({ ...(host.findProcess ? { findProcess: host.findProcess } : {}), ...(config.clientNetns ? { netns: config.clientNetns } : {}) });
+  // entering another namespace takes privileges the data plane gives up once started
+  if (config.clientNetns) owners.open();
+  const liveSets = [...policy.ruleSets.values()].filter((r): r is LiveRuleSet => r instanceof LiveRuleSet);
+  const stopWatching = liveSets.length ? watchRuleSets(new Map(liveSets.map((r) => [r.name, r])), { log, onReload: (r) => host.onRuleSetReload?.(r.name) }) : null;
   const core = new ProxyCore({
     log,
     connectTimeoutMs: config.connectTimeoutMs,
     policy,
+    owners,
     sniffTimeoutMs: config.sniffTimeoutMs,
     httpInspect: config.httpInspect,
     destinations,
@@ -121,6 +136,7 @@ export async function startDataPlane(config: DataPlaneConfig, dev: TunDevice | n
         ...(udpTproxy ? prefixed('tproxy_', udpTproxy.counters) : {}),
         ...(dev instanceof FaultyTun ? { ...prefixed('fault_rx_', dev.counters.rx), ...prefixed('fault_tx_', dev.counters.tx) } : {}),
         ...d?.counters(),
+        ...owners.counters,
         ...memoryCounters(),
         mem_idle_gcs: idleGc.runs,
       },
@@ -147,6 +163,8 @@ export async function startDataPlane(config: DataPlaneConfig, dev: TunDevice | n
       try {
         // their lines first, while this process can still write them: what follows ends them for good
         core.finishAll(STOP_END);
+        stopWatching?.();
+        owners.close();
         intercept?.close();
         udpTproxy?.close();
         s?.abortAll();

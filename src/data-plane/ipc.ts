@@ -4,6 +4,7 @@
 import type { DataPlaneConfig } from './config.js';
 import type { LiveStatus } from './data-plane.js';
 import type { Identity } from './drop-root.js';
+import type { ProcessInfo } from '../owner/proc-sockets.js';
 
 /** The child's fd for the TUN: stdio 0-2, then the IPC channel at 3. */
 export const CHILD_TUN_FD = 4;
@@ -30,9 +31,18 @@ export type NetworkUpdate =
   | { type: 'resolvers'; upstreams: string[] }
   | { type: 'wake'; sleptMs: number };
 
+/** The supervisor's answer to find-process: the data plane, without root, cannot read other users' /proc/PID/fd. */
+export interface ProcessFound {
+  type: 'process-found';
+  id: number;
+  process: ProcessInfo | null;
+}
+
 export type ChildMessage =
   | { type: 'ready'; identity: { user: string; uid: number; gid: number; groups: number[]; capEff: string } }
   | { type: 'status'; live: LiveStatus }
   | { type: 'fakeips'; data: unknown }
+  /** Which process holds this socket (a rule on `process`): answered with ProcessFound. */
+  | { type: 'find-process'; id: number; inode: number; uid: number }
   /** closed: the connections the stop closed (each logged with end gateway-stop). */
   | { type: 'bye'; closed?: number };

@@ -178,10 +178,11 @@ export async function runGateway(s: GatewaySettings, hooks: { onSignal?: (code: 
  * arrives in the child exactly as built.
  */
 export function dataPlaneConfig(s: GatewaySettings, tunIpv6: boolean, system: SystemSetup, fakeIps: unknown): DataPlaneConfig {
-  const { rules, upstreams } = s.config;
+  const { rules, upstreams, rule_sets } = s.config;
   return {
     logLevel: s.logLevel,
-    policy: { ...(rules ? { rules } : {}), ...(upstreams ? { upstreams } : {}) },
+    policy: { ...(rules ? { rules } : {}), ...(upstreams ? { upstreams } : {}), ...(rule_sets ? { rule_sets } : {}) },
+    ...(s.netns ? { clientNetns: s.netns } : {}),
     connectTimeoutMs: s.connectTimeoutMs,
     sniffTimeoutMs: s.sniffTimeoutMs,
     httpInspect: s.httpInspect,

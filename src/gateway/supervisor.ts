@@ -10,7 +10,8 @@ import type { TunHandle } from '../tun/linux-tun.js';
 import type { LiveStatus } from '../data-plane/data-plane.js';
 import type { DataPlaneConfig } from '../data-plane/config.js';
 import type { Identity } from '../data-plane/drop-root.js';
-import { CHILD_TUN_FD, type ChildInit, type ChildMessage, type NetworkUpdate } from '../data-plane/ipc.js';
+import { CHILD_TUN_FD, type ChildInit, type ChildMessage, type NetworkUpdate, type ProcessFound } from '../data-plane/ipc.js';
+import { ProcSockets } from '../owner/proc-sockets.js';
 import { writeStatus, type StatusSnapshot } from './state/status-file.js';
 import { loadFakeIps, saveFakeIps } from './state/fake-ip-file.js';
 
@@ -40,6 +41,8 @@ export class Supervisor {
   private network: Partial<Pick<DataPlaneConfig, 'localAddress' | 'localAddress6'>> & { upstreams?: string[] } = {};
   /** The connections the child's stop closed, as its goodbye said. */
   closedAtStop = 0;
+
+  private readonly procSockets = new ProcSockets();
 
   constructor(private readonly o: SupervisorOptions) {}
 
@@ -142,6 +145,12 @@ export class Supervisor {
           if (!this.stopping) writeStatus(s.stateDir, this.o.snapshot(m.live, { dataPlane: { pid: child.pid!, ...this.identity, restarts: this.restarts } }));
         } else if (m.type === 'fakeips') {
           saveFakeIps(s.stateDir, m.data);
+        } else if (m.type === 'find-process') {
+          // root reads what the data plane may not: another user's /proc/PID/fd
+          this.procSockets.find(m.inode, m.uid).then(
+            (p) => alive(child) && child.connected && child.send({ type: 'process-found', id: m.id, process: p } satisfies ProcessFound),
+            () => alive(child) && child.connected && child.send({ type: 'process-found', id: m.id, process: null } satisfies ProcessFound),
+          );
         } else if (m.type === 'bye') {
           this.closedAtStop = m.closed ?? 0;
         }

@@ -33,6 +33,7 @@ import type { MatchInput } from './rules/rule-types.js';
 import { DestinationCheck, resolverLookup } from './destination-check.js';
 import { requestDecider, type RequestContext } from './request-policy.js';
 import { hostPort } from '../net/address.js';
+import { ownerFields, type OwnerAnswer, type OwnerLookup } from './owner-lookup.js';
 
 export interface ProxyCoreOptions {
   log: Logger;
@@ -60,6 +61,8 @@ export interface ProxyCoreOptions {
   sniffTimeoutMs?: number;
   /** Serve HTTP request by request with a log line each (default true; always when a rule depends on names). */
   httpInspect?: boolean;
+  /** Who made a connection (rules on user and process); none: such rules never match, and the line says why. */
+  owners?: OwnerLookup;
 }
 
 export interface ProxyCounters {
@@ -94,6 +97,8 @@ const PROXY_HEADERS: HeaderEdit[] = [
 const proxyAgents = new WeakMap<object, Map<string, http.Agent>>();
 
 type Finish = (end: string, error?: string) => void;
+
+const EXPLICIT_NO_OWNER = 'an explicit-proxy client: its owner is not looked up';
 
 export class ProxyCore {
   readonly counters: ProxyCounters = { active: 0, total: 0, failed: 0, rejected: 0, bytesUp: 0, bytesDown: 0, httpRequests: 0, fakeIpMismatch: 0, secretWithheld: 0 };
@@ -174,7 +179,14 @@ export class ProxyCore {
       dstAddress: conn.dst.address,
       dstPort: conn.dst.port,
       srcAddress: conn.src.address,
+      srcPort: conn.src.port,
     };
+    const need = this.policy.ownerNeed(input);
+    if (need > 0) {
+      const a = await this.ownerOf(conn, need === 2 ? 2 : 1);
+      input.owner = a.owner;
+      Object.assign(line, ownerFields(a));
+    }
     const note = (d: Decision, s?: Sniffed) => {
       line.rule = d.rule;
       line.action = d.action;
@@ -256,6 +268,17 @@ export class ProxyCore {
     return this.serve(conn, client, opened, sniffed, input, d, fakeName, finish);
   }
 
+  /** Who made the connection: asked of the kernel for connections from this host (TUN, redirect, tproxy), never for explicit-proxy clients. */
+  private async ownerOf(conn: InboundConnection, need: 1 | 2): Promise<OwnerAnswer> {
+    if (conn.inbound === 'http-proxy' || conn.inbound === 'socks5') return { owner: null, why: EXPLICIT_NO_OWNER };
+    if (!this.opts.owners) return { owner: null, why: 'owner lookups are off here' };
+    try {
+      return await this.opts.owners.lookup('tcp', conn.src, conn.dst, need);
+    } catch (e) {
+      return { owner: null, why: `lookup failed: ${(e as Error).message}` };
+    }
+  }
+
   /**
    * A fake IP stands for one name: a TLS hello for another is reset here, an
    * HTTP request for another is answered 421 by the request policy.
@@ -326,9 +349,9 @@ export class ProxyCore {
     finish('rejected');
   }
 
-  private logRequest(conn: Pick<InboundConnection, 'id' | 'src' | 'dst'>, e: HttpExchange): void {
+  private logRequest(conn: Pick<InboundConnection, 'id' | 'src' | 'dst'>, e: HttpExchange, extra?: Record<string, unknown>): void {
     this.counters.httpRequests++;
-    this.opts.log.info({ id: conn.id, src: endpointText(conn.src), dst: endpointText(conn.dst), ...e }, 'http');
+    this.opts.log.info({ id: conn.id, src: endpointText(conn.src), dst: endpointText(conn.dst), ...e, ...extra }, 'http');
   }
 
   /**
@@ -346,6 +369,8 @@ export class ProxyCore {
     const dst: Endpoint = { family: isIP(target.host) === 6 ? 6 : 4, address: target.host, port: target.port };
     const conn = { id, src: target.src, dst, hostname: isIP(target.host) ? undefined : target.host };
     const input: MatchInput = { hostname: conn.hostname, protocol: 'http', dstAddress: target.host, dstPort: target.port, srcAddress: target.src.address };
+    // an explicit-proxy client's socket is not looked up: rules on its owner do not match, and the line says so
+    const noOwner = this.policy.ownerNeed(input) > 0 ? ownerFields({ owner: null, why: EXPLICIT_NO_OWNER }) : undefined;
     const d = this.policy.decide(input);
     const edits: HeaderEdit[] = [...PROXY_HEADERS, { op: 'set', name: 'Host', value: target.authority }, ...d.edits];
     const verdict = d.action === 'reject' ? { rule: d.rule, action: d.action, edits: [], refuse: { status: 403 as const, body: forbidden(d.rule) } } : { rule: d.rule, action: d.action, edits };
@@ -368,7 +393,7 @@ export class ProxyCore {
       };
       agents.set(key, agent);
     }
-    forwardRequest(req, res, agent, verdict, (e) => this.logRequest({ id, src: target.src, dst }, { ...e, host: e.host ?? target.host }), target.path);
+    forwardRequest(req, res, agent, verdict, (e) => this.logRequest({ id, src: target.src, dst }, { ...e, host: e.host ?? target.host }, noOwner), target.path);
   }
 
   /** open(), or on failure: count it, let `answer` tell the client, log the end, and give null. */

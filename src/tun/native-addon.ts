@@ -76,6 +76,12 @@ export interface TunAddon {
    * (ENOBUFS: events were lost, read the state again). src/tun/native/netlink.c.
    */
   netlinkOpen(groups: number, netns?: string): number;
+  /**
+   * A NETLINK_SOCK_DIAG socket (non-blocking), made in netns when given: write one
+   * inet_diag request with fs.writeSync, read its answer with fs.readSync right after.
+   * src/tun/native/sock_diag.c, src/owner/sock-diag.ts.
+   */
+  sockDiagOpen(netns?: string): number;
   readonly IFF_MULTI_QUEUE: number;
   readonly IFF_VNET_HDR: number;
 }

@@ -56,6 +56,7 @@
 #include <linux/netfilter_ipv6/ip6_tables.h>
 #include <uv.h>
 #include "netlink.h"
+#include "sock_diag.h"
 #include "netns.h"
 
 // Bounded retries of a syscall interrupted by a signal.
@@ -1335,6 +1336,7 @@ static napi_value Init(napi_env env, napi_value exports) {
   FN("icmpReplySocket", IcmpReplySocket)
   FN("udpPortUnreachable", UdpPortUnreachable)
   FN("netlinkOpen", NetlinkOpen)
+  FN("sockDiagOpen", SockDiagOpen)
 #undef FN
   NAPI_OK(env, napi_create_int32(env, IFF_MULTI_QUEUE, &v));
   NAPI_OK(env, napi_set_named_property(env, exports, "IFF_MULTI_QUEUE", v));
