@@ -59,6 +59,7 @@ const GATEWAY_OPTIONS: Options<GatewayFlags> = {
   'no-http-inspect': { type: 'boolean' },
   metrics: { type: 'string' },
   listen: { type: 'string' },
+  control: { type: 'string' },
   user: { type: 'string' },
   restart: { type: 'boolean' },
   netns: { type: 'string' },
