@@ -48,6 +48,9 @@ export class Policy {
   /** Some rule depends on the name: every HTTP request is then read, whatever --no-http-inspect says. */
   readonly namesMatter: boolean;
   readonly hits = new Map<string, number>();
+  /** Decisions and the time of the last (epoch ms, 0: none), by rule index; the last slot is the default. */
+  readonly hitCounts: Float64Array;
+  readonly hitAt: Float64Array;
 
   /**
    * `headerValues` maps a set-header rule's index to its value, read once at
@@ -61,6 +64,8 @@ export class Policy {
     caFiles: ReadonlyMap<string, string> = new Map(),
   ) {
     this.matcher = compileRules(rules);
+    this.hitCounts = new Float64Array(rules.length + 1);
+    this.hitAt = new Float64Array(rules.length + 1);
     this.decisions = rules.map((r) => {
       const a = r.action;
       const upstreamName = a.type === 'proxy' ? a.upstream : a.type === 'set-header' || a.type === 'remove-header' ? a.upstream : undefined;
@@ -97,8 +102,12 @@ export class Policy {
   }
 
   decide(input: MatchInput): Decision {
-    const d = this.peek(input);
+    const r = this.matcher.match(input);
+    const d = r ? this.decisions[r.index] : DEFAULT;
     this.hits.set(d.rule, (this.hits.get(d.rule) ?? 0) + 1);
+    const i = r ? r.index : this.rules.length;
+    this.hitCounts[i]++;
+    this.hitAt[i] = Date.now();
     return d;
   }
 
