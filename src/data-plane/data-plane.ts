@@ -26,6 +26,12 @@ import { gatewayDns, type GatewayDns } from './gateway-dns.js';
 import { memoryCounters, prefixed } from './counters.js';
 import type { NetworkUpdate } from './ipc.js';
 import { applyNetworkUpdate, type LiveUplink } from './network-update.js';
+import type { LiveConfig } from './config.js';
+import { applyLive, type LiveTarget } from './live-apply.js';
+import { controlContext } from './control-context.js';
+import { ControlServer } from '../control/control-server.js';
+import type { ReloadResult } from '../control/contracts.js';
+import { LogTap } from '../logging/log-tap.js';
 
 const TICK_MS = 10;
 const STATUS_MS = 1000;
@@ -51,6 +57,10 @@ export interface DataPlaneHost {
   log: Logger;
   publish(live: LiveStatus): void;
   saveFakeIps(data: unknown): void;
+  /** The control API's reload (PUT /configs): the supervisor's, which reads the config file. Absent: this gateway cannot reload. */
+  reload?(force: boolean): Promise<ReloadResult>;
+  /** The log lines the control API streams (GET /logs); the logger must write through it. */
+  logs?: LogTap;
 }
 
 export interface DataPlane {
@@ -64,6 +74,8 @@ export interface DataPlane {
   settle(maxMs: number): Promise<void>;
   /** The network changed under the gateway (the supervisor follows it): see network-update.ts. */
   update(u: NetworkUpdate): void;
+  /** A reload: swap these in for new connections and requests (live-apply.ts); throws, changing nothing, if they cannot be built. */
+  apply(live: LiveConfig): void;
 }
 
 /** dev is null in redirect and tproxy modes: connections come from a listener, not from a TUN. */
@@ -94,14 +106,16 @@ export async function startDataPlane(config: DataPlaneConfig, dev: TunDevice | n
       return uplink.localAddress6;
     },
   });
-  const s = dev ? (stack = startStack(config, dev, policy, core, d, log, uplink)) : null;
+  const s = dev ? (stack = startStack(config, dev, core, d, log, uplink)) : null;
   const intercept = config.intercept ? new InterceptInbound(core, config.intercept.kind) : null;
   if (intercept) await intercept.listen(config.intercept!.port);
-  const udpTproxy = config.intercept?.kind === 'tproxy' ? startTproxyUdp(config, policy, log, config.intercept.port) : null;
+  const udpTproxy = config.intercept?.kind === 'tproxy' ? startTproxyUdp(config, core, log, config.intercept.port) : null;
+  const target: LiveTarget = { core, stack: s, dns: d, log, config };
+  let lastLive: LiveStatus = { counters: {}, drops: {} };
 
   const idleGc = new IdleGc((globalThis as { gc?: () => void }).gc);
   const publish = () =>
-    host.publish({
+    host.publish((lastLive = {
       counters: {
         ...s?.counters,
         connections: s?.connections ?? 0,
@@ -116,7 +130,7 @@ export async function startDataPlane(config: DataPlaneConfig, dev: TunDevice | n
         mem_idle_gcs: idleGc.runs,
       },
       drops: s ? Object.fromEntries(s.drops.entries()) : {},
-    });
+    }));
   publish();
   setInterval(() => {
     idleGc.sample(Math.max(s?.connections ?? 0, core.counters.active), performance.now());
@@ -127,8 +141,36 @@ export async function startDataPlane(config: DataPlaneConfig, dev: TunDevice | n
     const stackView = () => ({ counters: { ...s?.counters }, drops: s ? Object.fromEntries(s.drops.entries()) : {} });
     await serveMetrics(config.metrics, metricsRegistry({ proxy: core, stack: stackView }));
   }
+  let control: ControlServer | null = null;
+  if (config.control) {
+    const startedAt = new Date().toISOString();
+    control = new ControlServer(
+      controlContext({
+        config: () => target.config,
+        core,
+        dns: d,
+        log,
+        logs: host.logs ?? new LogTap(),
+        status: () => ({
+          mode: config.about?.mode,
+          device: dev ? { name: dev.name, mtu: dev.mtu } : null,
+          routes: config.about?.plan ?? [],
+          offloads: (dev as { offloads?: unknown } | null)?.offloads ?? [],
+          workers: 1,
+          uplink,
+          startedAt,
+          connections: core.connections.size,
+          ...lastLive,
+        }),
+        reload: host.reload ?? (async () => ({ ok: false, refused: 'unsupported', problems: ['this gateway cannot reload (tunsteer run): start it with tunsteer up'], applied: [], routing: [], restart: [], ms: 0 })),
+      }),
+      log,
+    );
+    await control.listen(config.control.host, config.control.port);
+  }
   return {
     update: (u) => applyNetworkUpdate(u, { uplink, udp: s?.udp ?? null, dns: d, log }),
+    apply: (live) => applyLive(target, live),
     async settle(maxMs) {
       for (const until = Date.now() + maxMs; core.counters.active > 0 && Date.now() < until; ) await new Promise((r) => setTimeout(r, 10));
     },
@@ -136,6 +178,7 @@ export async function startDataPlane(config: DataPlaneConfig, dev: TunDevice | n
       try {
         // their lines first, while this process can still write them: what follows ends them for good
         core.finishAll(STOP_END);
+        control?.close();
         intercept?.close();
         udpTproxy?.close();
         s?.abortAll();
@@ -148,7 +191,7 @@ export async function startDataPlane(config: DataPlaneConfig, dev: TunDevice | n
   };
 }
 
-function startStack(config: DataPlaneConfig, dev: TunDevice, policy: Policy, core: ProxyCore, d: GatewayDns | null, log: Logger, uplink: LiveUplink): Stack {
+function startStack(config: DataPlaneConfig, dev: TunDevice, core: ProxyCore, d: GatewayDns | null, log: Logger, uplink: LiveUplink): Stack {
   const errorLog = new RateLimit(10_000);
   const dnsAt = config.dns ? (config.dns.address === '*' ? -1 : parseIpv4(config.dns.address)!) : 0;
   // UDP flow keys hold IPv6 addresses as the stack's interned ids: their text comes from the stack
@@ -184,7 +227,8 @@ function startStack(config: DataPlaneConfig, dev: TunDevice, policy: Policy, cor
         const v6 = text(f.serverIp).includes(':');
         if (v6 ? uplink.localAddress6 === null : uplink.localAddress === null) return { rule: v6 ? 'no IPv6 uplink' : 'no uplink', action: 'reject' };
         const flow = { hostname: hostOf(f.serverIp), dstAddress: text(f.serverIp), dstPort: f.serverPort, srcAddress: text(f.clientIp) };
-        return admitUdp(policy, flow, payload, (mapped, sni) => log.warn({ dst: `${flow.dstAddress}:${flow.dstPort}`, mapped, sni }, 'fake IP names another host: QUIC refused'));
+        // the rules in force when the flow starts (a reload swaps them for the next flow)
+        return admitUdp(core.policy, flow, payload, (mapped, sni) => log.warn({ dst: `${flow.dstAddress}:${flow.dstPort}`, mapped, sni }, 'fake IP names another host: QUIC refused'));
       },
     },
   });
@@ -210,12 +254,12 @@ function startStack(config: DataPlaneConfig, dev: TunDevice, policy: Policy, cor
 }
 
 /** tproxy's UDP: relayed direct unless a rule rejects it (no SOCKS5 UDP), logged like the TUN's UDP flows. Binds while still root. */
-function startTproxyUdp(config: DataPlaneConfig, policy: Policy, log: Logger, port: number): TproxyUdp {
+function startTproxyUdp(config: DataPlaneConfig, core: ProxyCore, log: Logger, port: number): TproxyUdp {
   const udp = new TproxyUdp({
     idleMs: config.udpIdleMs,
     maxFlows: config.maxUdpFlows,
     admit: (src, dst) => {
-      const dec = policy.decide({ protocol: 'udp', dstAddress: dst.address, dstPort: dst.port, srcAddress: src.address });
+      const dec = core.policy.decide({ protocol: 'udp', dstAddress: dst.address, dstPort: dst.port, srcAddress: src.address });
       return { rule: dec.rule, action: dec.action === 'reject' ? 'reject' : 'direct' };
     },
     onFlowEnd: (e) => log.info(udpFlowLine('tproxy', e), 'conn'),

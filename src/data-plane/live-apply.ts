@@ -1,0 +1,49 @@
+// A reload reaching the data plane: the live part of its config (config.ts
+// LIVE_KEYS) swapped in at once, for new connections and new HTTP requests.
+// Everything is built first (the policy compiled from the rules and the
+// secrets the supervisor read); only then, in one synchronous run, the proxy
+// core's settings, the stack's and the UDP relay's limits, the DNS's host
+// patterns and the log level are assigned. An open connection keeps the
+// decision and upstream it was made with; nothing is reset.
+//
+// This is the one swap every reload uses (SIGHUP, `tunsteer reload`, the
+// API; rule-set files that change will too): applyLive(target, next).
+import type { Logger } from '../logging/log.js';
+import type { ProxyCore } from '../proxy/proxy-core.js';
+import type { Stack } from '../stack/stack.js';
+import { buildPolicy } from '../config/build-policy.js';
+import type { DataPlaneConfig, LiveConfig } from './config.js';
+import type { GatewayDns } from './gateway-dns.js';
+
+export interface LiveTarget {
+  core: ProxyCore;
+  stack: Stack | null;
+  dns: GatewayDns | null;
+  log: Logger;
+  /** The config in force; replaced (not mutated) by a swap. */
+  config: DataPlaneConfig;
+}
+
+/** Throws (and changes nothing) when the policy cannot be built. */
+export function applyLive(t: LiveTarget, live: LiveConfig): void {
+  const policy = buildPolicy(live.policy);
+  const next: DataPlaneConfig = { ...t.config, ...live };
+  // from here on nothing throws: one synchronous run, so no connection sees half of it
+  t.core.reconfigure({ policy, sniffTimeoutMs: next.sniffTimeoutMs, httpInspect: next.httpInspect, connectTimeoutMs: next.connectTimeoutMs });
+  if (t.stack) {
+    const o = t.stack.opts;
+    o.maxConnections = next.maxConnections;
+    o.maxHalfOpen = next.synBacklog;
+    o.synCookies = next.synCookies;
+    o.memoryBudget = next.memoryBudgetMb * 1024 * 1024;
+    const u = t.stack.udp?.opts;
+    if (u) {
+      u.idleMs = next.udpIdleMs;
+      u.maxFlows = next.maxUdpFlows;
+      u.blockQuic = next.blockQuic;
+    }
+  }
+  t.dns?.setHosts(next.hosts);
+  t.log.level = next.logLevel;
+  t.config = next;
+}
