@@ -27,6 +27,8 @@ export interface ExitHandlerOptions {
    * and the restore runs then, from the exit handler.
    */
   onSignal?: (code: number) => void;
+  /** Takes SIGHUP instead (`up` reloads its config on it): then it neither restores nor exits. */
+  onHangup?: () => void;
 }
 
 /** 128 + signal number, as shells report it. */
@@ -67,6 +69,7 @@ export function installExitHandlers(
   };
   for (const [sig, code] of Object.entries(SIGNAL_EXIT_CODES)) {
     add(sig, () => {
+      if (sig === 'SIGHUP' && opts.onHangup) return opts.onHangup();
       if (opts.onSignal) return opts.onSignal(code);
       const ok = restoreOnce();
       target.exit(ok ? code : 1);

@@ -7,8 +7,11 @@ import { rmSync, mkdirSync } from 'node:fs';
 import { pino } from 'pino';
 import type { GatewaySettings } from '../config/settings.js';
 import { ConfigError } from '../config/config-error.js';
-import { policyFromConfig } from '../config/build-policy.js';
+import { buildPolicy, readPolicySecrets, type PolicySecrets } from '../config/build-policy.js';
+import { readControlSecret } from '../config/control-secret.js';
+import { runningConfig } from '../config/running-config.js';
 import { createLogger, type Logger } from '../logging/log.js';
+import { LogTap } from '../logging/log-tap.js';
 import { openTun } from '../tun/open-tun.js';
 import { adoptLinuxTun, type TunHandle } from '../tun/linux-tun.js';
 import type { TunDevice } from '../tun/tun-device.js';
@@ -16,8 +19,8 @@ import type { Policy } from '../proxy/policy.js';
 import { netnsAt, RouteJournal } from '../routing/route-journal.js';
 import { restoreFromJournal } from '../routing/restore.js';
 import { startDataPlane, type DataPlane, type LiveStatus } from '../data-plane/data-plane.js';
-import type { DataPlaneConfig } from '../data-plane/config.js';
-import type { NetworkUpdate } from '../data-plane/ipc.js';
+import type { DataPlaneConfig, LiveConfig } from '../data-plane/config.js';
+import type { NetworkUpdate, ReloadResult } from '../data-plane/ipc.js';
 import { withTestFaults } from '../data-plane/test-faults.js';
 import { installExitHandlers } from './exit-handlers.js';
 import { dataPlaneUser } from './privileges.js';
@@ -26,6 +29,8 @@ import { Supervisor } from './supervisor.js';
 import { NetworkFollower } from './follow-network.js';
 import { statusPath, writeStatus, type StatusSnapshot } from './state/status-file.js';
 import { loadFakeIps, saveFakeIps } from './state/fake-ip-file.js';
+import { Reloader } from './reloader.js';
+import { reloadSocketPath, serveReloadSocket } from './reload-socket.js';
 
 let settleInProcess: (maxMs: number) => Promise<void> = async () => {};
 
@@ -34,7 +39,12 @@ export function settleDataPlane(maxMs: number): Promise<void> {
   return settleInProcess(maxMs);
 }
 
-export async function runGateway(s: GatewaySettings): Promise<number> {
+/**
+ * reread: the settings as the config file (under the same flags) gives them
+ * now, for reloads (SIGHUP, `tunsteer reload`, the control API); absent
+ * (tunsteer run), the gateway cannot reload.
+ */
+export async function runGateway(s: GatewaySettings, reread?: () => GatewaySettings): Promise<number> {
   const a = addressing(s);
   if (s.dryRun) {
     process.stdout.write(dryRunPlan(s, a).join('\n') + '\n');
@@ -54,9 +64,14 @@ export async function runGateway(s: GatewaySettings): Promise<number> {
     }
   }
   // secrets and upstreams are read before anything changes on the system
-  const policy = policyFromConfig(s.config);
+  const secrets = readPolicySecrets(s.config);
+  const policy = buildPolicy({ rules: s.config.rules, upstreams: s.config.upstreams, secrets });
+  const controlSecret = readControlSecret(s.control);
   // `tunsteer run` keeps its program's stdout clean: the gateway logs to stderr there
-  const log = createLogger(s.logLevel, s.ephemeralNetns ? pino.destination({ dest: 2, sync: true }) : undefined);
+  const logTo = pino.destination({ dest: s.ephemeralNetns ? 2 : 1, sync: true });
+  // a data plane in this process streams its log lines to the control API
+  const logs = s.control ? new LogTap() : undefined;
+  const log = createLogger(s.logLevel, logs ? logs.destination(logTo) : logTo);
   // the data plane runs as a child (crash-safe routing, least privilege) unless
   // its TUN lives in a namespace of its own (tunsteer run: nothing to restore
   // outside it) or the backend cannot hand its fd over (tuntap2)
@@ -73,6 +88,9 @@ export async function runGateway(s: GatewaySettings): Promise<number> {
   let stopDataPlane: (() => void) | null = null;
   let supervisor: Supervisor | null = null;
   let follower: NetworkFollower | null = null;
+  let reloader: Reloader | null = null;
+  const reload = (by: string, force: boolean): Promise<ReloadResult> =>
+    reloader ? reloader.reload(by, force) : Promise.resolve({ ok: false, refused: 'unsupported', problems: ['this gateway cannot reload: start it with tunsteer up'], applied: [], routing: [], restart: [], ms: 0 });
   installExitHandlers(
     () => {
       try {
@@ -81,6 +99,7 @@ export async function runGateway(s: GatewaySettings): Promise<number> {
       } finally {
         restoreFromJournal(s.stateDir, { ownOnly: true });
         rmSync(statusPath(s.stateDir), { force: true });
+        if (reread) rmSync(reloadSocketPath(s.stateDir), { force: true });
         tun?.close();
       }
     },
@@ -88,11 +107,13 @@ export async function runGateway(s: GatewaySettings): Promise<number> {
       onError: (err, what) => log.fatal({ err, what }, what === 'restore' ? 'restoring routes failed' : 'gateway failed; routes restored'),
       // a child data plane is asked to stop and given time to reset its connections first
       onSignal: split ? (code) => (supervisor ? void supervisor.shutdown(code) : process.exit(code)) : undefined,
+      // `up` reloads its config on SIGHUP (`tunsteer run` ends on it, as its program does)
+      onHangup: reread ? () => void reload('SIGHUP', false) : undefined,
     },
   );
 
   const system = setUpSystem(s, a, tun?.name, dropTo?.uid ?? 0, log);
-  const config = dataPlaneConfig(s, a.tunIpv6, system, loadFakeIps(s.stateDir));
+  const config = dataPlaneConfig(s, a.tunIpv6, system, loadFakeIps(s.stateDir), secrets, controlSecret);
   const startedAt = new Date().toISOString();
   const snapshot = (live: LiveStatus, extra: Partial<StatusSnapshot> = {}): StatusSnapshot => ({
     pid: process.pid,
@@ -107,20 +128,36 @@ export async function runGateway(s: GatewaySettings): Promise<number> {
     ...extra,
   });
   let notify: (u: NetworkUpdate) => void;
+  let apply: (live: LiveConfig) => Promise<void>;
   if (split) {
-    supervisor = new Supervisor({ settings: s, config, tun, user: dropTo, log, snapshot });
+    supervisor = new Supervisor({ settings: s, config, tun, user: dropTo, log, snapshot, reload: (force) => reload('control API', force) });
     stopDataPlane = () => supervisor?.killNow();
     await supervisor.start();
     notify = (u) => supervisor!.send(u);
+    apply = (live) => supervisor!.apply(live);
   } else {
-    const dp = await runInProcess(s, config, tun, policy, log, snapshot);
+    const dp = await runInProcess(s, config, tun, policy, log, snapshot, (force) => reload('control API', force), logs);
     stopDataPlane = () => dp.stop();
     settleInProcess = (ms) => dp.settle(ms);
     notify = (u) => dp.update(u);
+    apply = async (live) => dp.apply(live);
   }
   if (system.follow) {
     follower = new NetworkFollower({ log, ...system.follow, ...(tun ? { tunName: tun.name } : {}), notify });
     follower.start();
+  }
+  if (reread) {
+    const f = follower;
+    reloader = new Reloader({
+      settings: s,
+      reread,
+      liveConfig,
+      apply,
+      // route-all's excludes follow through the journal, as the uplink does
+      ...(f && system.follow?.route ? { replan: (excludes: string[]) => f.replan(excludes) } : {}),
+      log,
+    });
+    serveReloadSocket(s.stateDir, (by, force) => reload(by, force), (err) => log.error({ err: err.message }, 'the reload socket failed: tunsteer reload will not reach this gateway (SIGHUP still reloads)'));
   }
   log.info({ mode: s.mode, tun: tun?.name, mtu: tun?.mtu, uplink: system.uplink, ...(system.uplink6 !== undefined ? { uplink6: system.uplink6 } : {}), ipv6: s.ipv6, plan: system.plan }, 'gateway up');
   return -1;
@@ -131,26 +168,20 @@ export async function runGateway(s: GatewaySettings): Promise<number> {
  * made, the fake-IP mappings a previous run saved. No undefined fields: it
  * arrives in the child exactly as built.
  */
-export function dataPlaneConfig(s: GatewaySettings, tunIpv6: boolean, system: SystemSetup, fakeIps: unknown): DataPlaneConfig {
-  const { rules, upstreams } = s.config;
+export function dataPlaneConfig(
+  s: GatewaySettings,
+  tunIpv6: boolean,
+  system: SystemSetup,
+  fakeIps: unknown,
+  secrets: PolicySecrets = readPolicySecrets(s.config),
+  controlSecret?: string,
+): DataPlaneConfig {
   return {
-    logLevel: s.logLevel,
-    policy: { ...(rules ? { rules } : {}), ...(upstreams ? { upstreams } : {}) },
-    connectTimeoutMs: s.connectTimeoutMs,
-    sniffTimeoutMs: s.sniffTimeoutMs,
-    httpInspect: s.httpInspect,
-    maxConnections: s.maxConnections,
-    synBacklog: s.synBacklog,
-    synCookies: s.synCookies,
-    memoryBudgetMb: s.memoryBudgetMb,
+    ...liveConfig(s, secrets),
     tcpRcvBuf: s.tcpRcvBuf,
     tcpSndBuf: s.tcpSndBuf,
-    udpIdleMs: s.udpIdleMs,
-    maxUdpFlows: s.maxUdpFlows,
-    blockQuic: s.blockQuic,
     // IPv6 relayed only when asked for and the TUN can carry it; else the stack refuses it and no AAAA fakes are given
     ipv6: s.ipv6 && tunIpv6,
-    hosts: s.hosts,
     fakePool: s.fakePool,
     fakePool6: s.fakePool6,
     fakeIpHoldMs: s.fakeIpHoldMs,
@@ -161,6 +192,29 @@ export function dataPlaneConfig(s: GatewaySettings, tunIpv6: boolean, system: Sy
     ...(system.intercept ? { intercept: system.intercept } : {}),
     ...(s.listen ? { listen: s.listen } : {}),
     ...(s.metrics ? { metrics: s.metrics } : {}),
+    ...(s.control ? { control: { host: s.control.host, port: s.control.port, ...(controlSecret !== undefined ? { secret: controlSecret } : {}) } } : {}),
+    about: { mode: s.mode, plan: system.plan },
+  };
+}
+
+/** What a reload swaps in a running data plane (config.ts LIVE_KEYS), from the settings and the secrets they name. */
+export function liveConfig(s: GatewaySettings, secrets: PolicySecrets): LiveConfig {
+  const { rules, upstreams } = s.config;
+  return {
+    logLevel: s.logLevel,
+    policy: { ...(rules ? { rules } : {}), ...(upstreams ? { upstreams } : {}), secrets },
+    connectTimeoutMs: s.connectTimeoutMs,
+    sniffTimeoutMs: s.sniffTimeoutMs,
+    httpInspect: s.httpInspect,
+    maxConnections: s.maxConnections,
+    synBacklog: s.synBacklog,
+    synCookies: s.synCookies,
+    memoryBudgetMb: s.memoryBudgetMb,
+    udpIdleMs: s.udpIdleMs,
+    maxUdpFlows: s.maxUdpFlows,
+    blockQuic: s.blockQuic,
+    hosts: s.hosts,
+    running: runningConfig(s),
   };
 }
 
@@ -176,6 +230,8 @@ async function runInProcess(
   policy: Policy,
   log: Logger,
   snapshot: (live: LiveStatus) => StatusSnapshot,
+  reload: (force: boolean) => Promise<ReloadResult>,
+  logs: LogTap | undefined,
 ): Promise<DataPlane> {
   const dev: TunDevice | null = withTestFaults(tun, log);
   mkdirSync(s.stateDir, { recursive: true });
@@ -183,5 +239,7 @@ async function runInProcess(
     log,
     publish: (live) => writeStatus(s.stateDir, snapshot(live)),
     saveFakeIps: (data) => saveFakeIps(s.stateDir, data),
+    reload,
+    ...(logs ? { logs } : {}),
   });
 }
