@@ -11,7 +11,6 @@ import type { GatewaySettings } from './settings.js';
 /** Settings the data plane takes while running, by the config file's name for them. */
 const LIVE: Partial<Record<keyof GatewaySettings, string>> = {
   hosts: 'hosts',
-  fakeIpHoldMs: 'fake_ip_hold_ms',
   logLevel: 'logging.level',
   connectTimeoutMs: 'limits.connect_timeout_ms',
   sniffTimeoutMs: 'sniff.timeout_ms',
@@ -35,6 +34,7 @@ const RESTART: Partial<Record<keyof GatewaySettings, [string, string]>> = {
   tunBackend: ['tun.backend', 'the TUN is open'],
   fakePool: ['fake_pool', 'the pool is routed and its mappings are held by clients'],
   fakePool6: ['fake_pool6', 'the pool is routed and its mappings are held by clients'],
+  fakeIpHoldMs: ['fake_ip_hold_ms', 'the pool reads it when it starts'],
   ipv6: ['ipv6', 'the routes and the TUN’s addresses depend on it'],
   resolvConf: ['--resolv-conf', 'the DNS override is in place'],
   dnsHijack: ['dns_hijack', 'the data plane’s DNS is set up at start'],
@@ -85,4 +85,17 @@ export function diffSettings(now: GatewaySettings, next: GatewaySettings): Setti
     }
   }
   return d;
+}
+
+/**
+ * The settings after a reload: the running ones with what changes live (and
+ * route-all's excludes, once the journal has them) taken from the new; what
+ * needs a restart stays as it runs, so the next reload names it again.
+ */
+export function adoptLive(now: GatewaySettings, next: GatewaySettings, withExcludes: boolean): GatewaySettings {
+  const out: GatewaySettings = { ...now, config: { ...now.config, rules: next.config.rules, upstreams: next.config.upstreams } };
+  const set = <K extends keyof GatewaySettings>(k: K) => (out[k] = next[k]);
+  for (const k of Object.keys(LIVE) as (keyof GatewaySettings)[]) set(k);
+  if (withExcludes) set('excludes');
+  return out;
 }
