@@ -5,6 +5,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { GatewayFlags, ProxyFlags } from '../config/settings.js';
 import { UsageError } from './usage-error.js';
+import type { TopOptions } from './commands/top.js';
 
 export type ParsedCommand =
   | { command: 'help'; topic?: string }
@@ -13,7 +14,9 @@ export type ParsedCommand =
   | { command: 'proxy'; flags: ProxyFlags }
   | { command: 'check-config'; file: string }
   | { command: 'down'; stateDir?: string }
-  | { command: 'status'; stateDir?: string; json: boolean };
+  | { command: 'status'; stateDir?: string; json: boolean }
+  | { command: 'reload'; stateDir?: string; force: boolean }
+  | { command: 'top'; options: TopOptions };
 
 /** node:util's option table for a flags type: the compiler checks that every flag has its option and no option lacks a flag. */
 type Options<F> = {
@@ -113,9 +116,38 @@ export function parseCommandLine(argv: string[]): ParsedCommand {
       const f = parse<{ 'state-dir'?: string; json?: boolean }>(rest, { 'state-dir': { type: 'string' }, json: { type: 'boolean' } });
       return { command: 'status', stateDir: f['state-dir'], json: f.json === true };
     }
+    case 'reload': {
+      const f = parse<{ 'state-dir'?: string; force?: boolean }>(rest, { 'state-dir': { type: 'string' }, force: { type: 'boolean' } });
+      return { command: 'reload', stateDir: f['state-dir'], force: f.force === true };
+    }
+    case 'top':
+      return { command: 'top', options: parseTop(rest) };
     default:
-      throw new UsageError(`unknown command "${command}" (try: up, proxy, check-config, down, status, --help)`);
+      throw new UsageError(`unknown command "${command}" (try: up, proxy, check-config, down, status, reload, top, --help)`);
   }
+}
+
+function parseTop(argv: string[]): TopOptions {
+  const f = parse<{ control?: string; 'secret-file'?: string; once?: boolean; filter?: string; sort?: string; interval?: string }>(argv, {
+    control: { type: 'string' },
+    'secret-file': { type: 'string' },
+    once: { type: 'boolean' },
+    filter: { type: 'string' },
+    sort: { type: 'string' },
+    interval: { type: 'string' },
+  });
+  const sort = f.sort ?? 'bytes';
+  if (sort !== 'bytes' && sort !== 'age' && sort !== 'host' && sort !== 'rule') throw new UsageError(`--sort: "${sort}" is not bytes, age, host or rule`);
+  const interval = f.interval ?? '1000';
+  if (!/^\d+$/.test(interval) || Number(interval) < 100) throw new UsageError(`--interval: "${interval}" is not a number of milliseconds (100 or more)`);
+  return {
+    control: f.control ?? '127.0.0.1:9090',
+    ...(f['secret-file'] !== undefined ? { secretFile: f['secret-file'] } : {}),
+    once: f.once === true,
+    ...(f.filter !== undefined ? { filter: f.filter } : {}),
+    sort,
+    intervalMs: Number(interval),
+  };
 }
 
 function parseRun(argv: string[]): ParsedCommand {

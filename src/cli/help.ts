@@ -15,6 +15,14 @@ Usage:
   tunsteer check-config FILE               validate a config file; names every bad field, exit 2 if any
   tunsteer down [--state-dir DIR]          restore what a dead gateway left behind
   tunsteer status [--state-dir DIR] [--json]  mode, device, routes and live counters; exit 1 when none runs
+  tunsteer reload [--state-dir DIR] [--force]
+                                           the running up reads its config file again (as on SIGHUP): rules, upstreams,
+                                           header values, hosts, limits swap for new connections, open ones are kept;
+                                           exit 2 naming every problem (the running config kept) or a setting that needs
+                                           a restart (--force: apply the rest)
+  tunsteer top [--control HOST:PORT] [--once] [--filter TEXT] [--sort bytes|age|host|rule] [--secret-file FILE]
+                                           live connections from the control API (default 127.0.0.1:9090), refreshed
+                                           each second until q; the secret from TUNSTEER_CONTROL_SECRET or the file
   tunsteer --help
 
 Options of up (flags override the config file):
@@ -56,6 +64,8 @@ Options of up (flags override the config file):
   --no-http-inspect       relay HTTP as opaque bytes unless a header rule needs it (no per-request log lines)
   --metrics HOST:PORT     Prometheus metrics on a loopback address (default off)
   --listen HOST:PORT      also serve the explicit proxy (HTTP proxy + SOCKS5) on a loopback address
+  --control HOST:PORT     the control API (Clash-style, for dashboards) and its dashboard at /ui/ (default off);
+                          off loopback it needs control.secret_env or secret_file in the config
   --user USER             the data plane's user once the TUN is open and its listeners bound
                           (default nobody; root keeps root); routes stay with a root supervisor
   --restart               restart a data plane that dies, keeping the routes (default: restore and exit)
