@@ -214,6 +214,7 @@ function drawChart() {
   c.dataset.samples = String(pts.length);
   c.dataset.lastDown = String(pts.at(-1)?.down ?? 0);
   c.dataset.lastUp = String(pts.at(-1)?.up ?? 0);
+  c.dataset.recentDown = String(Math.max(0, ...pts.slice(-10).map((p) => p.down)));
 }
 
 // ---- rules, fake IPs, status, log ----
@@ -252,7 +253,7 @@ async function refreshFakeIps() {
 async function refreshStatus() {
   const s = await api('/tunsteer/status');
   const dev = s.device ? `${s.device.name} (mtu ${s.device.mtu})` : 'no TUN';
-  $('status').textContent = `${s.mode} · ${dev} · ${s.connections} connections · up since ${new Date(s.startedAt).toLocaleString()}`;
+  $('status').textContent = `${s.mode} · ${dev} · ${s.connections} connection${s.connections === 1 ? '' : 's'} · up since ${new Date(s.startedAt).toLocaleString()}`;
 }
 
 function addLog(l) {
