@@ -45,7 +45,7 @@ const report = {
   byKind: r.byKind,
   dropsByReason: dropsByReason(h),
   accounting: acc,
-  counters: { ...h.stack.counters, ...h.stack.udp?.counters },
+  counters: { ...h.stack.counters, ...h.udp.counters, ...h.relay.counters },
   dns: h.dns.counters,
   app: h.conns,
   threw: r.threw,

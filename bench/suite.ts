@@ -17,6 +17,9 @@
 //   --only kernel,slirp,pasta,tunsteer,best,redirect,tproxy   a subset of the paths
 //   --source                      run tunsteer from src/ with tsx, not from dist/
 //
+// A progress line on stderr says which path and measure it is on and about
+// how long is left (one updating line on a terminal, a line per step otherwise).
+//
 // Builds and removes its own namespaces; traffic stays between them.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -28,6 +31,7 @@ import {
 } from '../test/helpers/topology.js';
 import { createNetns, nsExec, spawnInNs, veth, type NsChild } from '../test/helpers/netns.js';
 import { cpuSeconds, median, runBench, teardownHost, waitFor } from './bench-kit.js';
+import { Progress, type ProgressStep } from '../src/cli/progress.js';
 
 const { values } = parseArgs({
   options: {
@@ -48,7 +52,30 @@ const WRK_SECONDS = QUICK ? 2 : 5;
 
 const { host, cleanup } = teardownHost();
 
+/** The paths in the order measured, with the key --only uses, and whether IPv6 is measured on them. */
+const PATHS = [
+  ['kernel', true], ['slirp', false], ['pasta', false], ['tunsteer', true], ['best', true], ['redirect', false], ['tproxy', false],
+] as const;
+const IPERF_RUN_MS = (SECONDS + 2) * 1000;
+const WRK_RUN_MS = (WRK_SECONDS + 1) * 1000;
+
+/** Every step of the run, with a rough estimate; the progress line corrects them by the pace it sees. */
+function plannedSteps(want: (k: string) => boolean): ProgressStep[] {
+  const steps: ProgressStep[] = [{ name: 'setup', estimateMs: 10_000 }];
+  for (const [key, v6] of PATHS) {
+    if (!want(key)) continue;
+    if (key !== 'kernel') steps.push({ name: `${key}: idle connections`, estimateMs: 8000 + IDLE * 3 });
+    steps.push({ name: `${key}: bulk TCP`, estimateMs: 4 * RUNS * IPERF_RUN_MS });
+    if (v6) steps.push({ name: `${key}: IPv6 bulk TCP`, estimateMs: 2 * RUNS * IPERF_RUN_MS });
+    steps.push({ name: `${key}: HTTP (wrk)`, estimateMs: 3 * RUNS * WRK_RUN_MS });
+  }
+  return steps;
+}
+let progress: Progress | null = null;
+
 interface Path {
+  /** --only's key: kernel, slirp, pasta, tunsteer, best, redirect, tproxy. */
+  key?: string;
   name: string;
   /** The namespace the clients run in. */
   ns: string;
@@ -126,9 +153,12 @@ async function idleBytesPerConn(p: Path): Promise<number | null> {
 }
 
 async function measure(p: Path): Promise<Row> {
+  const at = (what: string) => progress?.step(`${p.key}: ${what}`);
   // Memory first, on a fresh process: after the bulk runs V8's heap holds garbage that a
   // collection during the hold gives back, and the per-connection figure came out negative.
+  if (p.pids().length) at('idle connections');
   const bytesPerIdle = await idleBytesPerConn(p);
+  at('bulk TCP');
   const up1: number[] = [], down1: number[] = [], up4: number[] = [], down4: number[] = [];
   let bytes = 0;
   const cpu0 = cpuSeconds(p.pids());
@@ -141,11 +171,13 @@ async function measure(p: Path): Promise<Row> {
   }
   const cpu = cpuSeconds(p.pids()) - cpu0;
   const up1v6: number[] = [], down1v6: number[] = [];
+  if (p.ipv6) at('IPv6 bulk TCP');
   for (let i = 0; p.ipv6 && i < RUNS; i++) {
     up1v6.push((await iperf(p.ns, 1, false, IPERF_IP6)).gbps);
     down1v6.push((await iperf(p.ns, 1, true, IPERF_IP6)).gbps);
   }
   const cc: number[] = [], l1: { p50: number; p99: number }[] = [], l64: { p50: number; p99: number }[] = [];
+  at('HTTP (wrk)');
   for (let i = 0; i < RUNS; i++) {
     cc.push((await wrk(p.ns, 16, true)).rps);
     l1.push(await wrk(p.ns, 1, false));
@@ -222,6 +254,10 @@ async function pastaPath(outer: string): Promise<Path | string> {
 }
 
 async function main() {
+  const only = values.only?.split(',');
+  const want = (k: string) => !only || only.includes(k);
+  progress = new Progress(plannedSteps(want), { label: 'bench' });
+  progress.step('setup');
   const topo = await makeTopology(host);
   await addIpv6(topo);
   await Promise.all([startIperf(host, topo), startNginx(host, topo)]);
@@ -233,19 +269,18 @@ async function main() {
 
   const rows: Row[] = [];
   const missing: string[] = [];
-  const only = values.only?.split(',');
-  const want = (k: string) => !only || only.includes(k);
   const run = async (key: string, make: () => Promise<Path | string>) => {
     if (!want(key)) return;
     const p = await make();
     if (typeof p === 'string') {
       missing.push(p);
-      console.error(`skip: ${p}`);
+      progress?.skip(`${key}: `);
+      progress?.print(process.stderr, `skip: ${p}\n`);
       return;
     }
     try {
-      console.error(`measuring ${p.name} ...`);
-      rows.push(await measure(p));
+      progress?.print(process.stderr, `measuring ${p.name} ...\n`);
+      rows.push(await measure({ ...p, key }));
     } finally {
       await p.stop();
     }
@@ -266,6 +301,7 @@ async function main() {
   }
 
   const table = render(rows, missing);
+  progress.finish(`${rows.length} paths measured`);
   console.log(table);
   if (values.out) writeFileSync(values.out, table + '\n');
 }

@@ -5,10 +5,13 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { GatewayFlags, ProxyFlags } from '../config/settings.js';
 import { UsageError } from './usage-error.js';
+import { didYouMean } from '../config/did-you-mean.js';
 import type { TopOptions } from './commands/top.js';
 
 export type ParsedCommand =
   | { command: 'help'; topic?: string }
+  | { command: 'version' }
+  | { command: 'demo' }
   | { command: 'up'; flags: GatewayFlags }
   | { command: 'run'; flags: GatewayFlags; argv: string[] }
   | { command: 'proxy'; flags: ProxyFlags }
@@ -37,6 +40,7 @@ const GATEWAY_OPTIONS: Options<GatewayFlags> = {
   ipv6: { type: 'string' },
   'tun-address6': { type: 'string' },
   'resolv-conf': { type: 'string' },
+  'shared-resolv-conf': { type: 'boolean' },
   'no-dns-hijack': { type: 'boolean' },
   'tun-name': { type: 'string' },
   mtu: { type: 'string' },
@@ -70,8 +74,8 @@ const GATEWAY_OPTIONS: Options<GatewayFlags> = {
   'intercept-port': { type: 'string' },
 };
 
-/** Options of up that make sense for run; the rest (routing tables, exclusions, modes) do not apply. */
-const RUN_OPTIONS = new Set(['--config', '--host', '--ipv6', '--log-level', '--connect-timeout', '--sniff-timeout', '--no-http-inspect', '--mtu', '--tun-name', '--resolv-conf', '--max-connections', '--syn-backlog', '--no-syn-cookies', '--tcp-rcvbuf', '--tcp-sndbuf', '--udp-idle-timeout', '--max-udp-flows', '--memory-budget-mb', '--block-quic', '--tun-backend']);
+/** Flags of up that make sense for run; the rest (routing tables, exclusions, modes) do not apply. help.ts lists these on run's page. */
+export const RUN_FLAGS: ReadonlySet<string> = new Set(['--config', '--host', '--ipv6', '--log-level', '--connect-timeout', '--sniff-timeout', '--no-http-inspect', '--mtu', '--tun-name', '--resolv-conf', '--max-connections', '--syn-backlog', '--no-syn-cookies', '--tcp-rcvbuf', '--tcp-sndbuf', '--udp-idle-timeout', '--max-udp-flows', '--memory-budget-mb', '--block-quic', '--tun-backend']);
 
 const PROXY_OPTIONS: Options<ProxyFlags> = {
   config: { type: 'string' },
@@ -92,14 +96,23 @@ function parse<F>(argv: string[], options: Options<F>): F {
   }
 }
 
+/** The commands, for "unknown command" and its "did you mean". */
+const COMMAND_NAMES = ['demo', 'up', 'run', 'proxy', 'check-config', 'down', 'status', 'reload', 'top', 'help', 'version'];
+
 export function parseCommandLine(argv: string[]): ParsedCommand {
   const [command, ...rest] = argv;
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
-    return { command: 'help', topic: rest[0] };
+    const topic = rest.find((a) => !a.startsWith('-'));
+    if (topic !== undefined && !COMMAND_NAMES.includes(topic)) throw unknownCommand(topic);
+    return { command: 'help', topic };
   }
+  if (command === '--version' || command === '-v' || command === '-V' || command === 'version') return { command: 'version' };
   if (command === 'run') return parseRun(rest);
   if (rest.includes('--help') || rest.includes('-h')) return { command: 'help', topic: command };
   switch (command) {
+    case 'demo':
+      if (rest.length) throw new UsageError(`demo: takes no arguments (got ${rest.join(' ')})`);
+      return { command: 'demo' };
     case 'up':
       return { command: 'up', flags: parse(rest, GATEWAY_OPTIONS) };
     case 'proxy':
@@ -123,8 +136,13 @@ export function parseCommandLine(argv: string[]): ParsedCommand {
     case 'top':
       return { command: 'top', options: parseTop(rest) };
     default:
-      throw new UsageError(`unknown command "${command}" (try: up, proxy, check-config, down, status, reload, top, --help)`);
+      throw unknownCommand(command);
   }
+}
+
+function unknownCommand(command: string): UsageError {
+  const near = didYouMean(command.replace(/^-+/, ''), COMMAND_NAMES);
+  return new UsageError(`unknown command "${command}"${near ? ` (did you mean ${near}?)` : ''}; the commands: ${COMMAND_NAMES.join(', ')}`);
 }
 
 function parseTop(argv: string[]): TopOptions {
@@ -157,7 +175,7 @@ function parseRun(argv: string[]): ParsedCommand {
   const cmd = sep < 0 ? [] : argv.slice(sep + 1);
   if (cmd.length === 0) throw new UsageError('run: give the program after --, as in: tunsteer run -- curl https://example.com');
   for (const a of own) {
-    if (a.startsWith('--') && !RUN_OPTIONS.has(a.split('=')[0])) throw new UsageError(`run: ${a.split('=')[0]} does not apply to run`);
+    if (a.startsWith('--') && !RUN_FLAGS.has(a.split('=')[0])) throw new UsageError(`run: ${a.split('=')[0]} does not apply to run`);
   }
   return { command: 'run', flags: parse(own, GATEWAY_OPTIONS), argv: cmd };
 }

@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 // The tunsteer CLI: parse, dispatch to one command (src/cli/commands), map
 // failures to exit codes (usage-error.ts: 2 = the user's input, 1 = running
-// failed). Two hidden commands start the other processes tunsteer is made of:
-// the data plane (the supervisor's child) and run's helper in a new namespace.
+// failed). Hidden commands start the other processes tunsteer is made of:
+// the data plane (the supervisor's child), run's helper in a new namespace,
+// and the demo's server and client (src/demo).
 import { parseCommandLine } from './args.js';
-import { HELP } from './help.js';
+import { helpPage } from './help.js';
 import { exitCodeOf, isUsageError } from './usage-error.js';
 
 async function main(argv: string[]): Promise<number> {
@@ -12,6 +13,8 @@ async function main(argv: string[]): Promise<number> {
     const { runTunInside } = await import('../run/run-inside.js');
     return runTunInside(argv.slice(1));
   }
+  if (argv[0] === '__demo-server') return (await import('../demo/demo-server.js')).runDemoServer(argv.slice(1));
+  if (argv[0] === '__demo-fetch') return (await import('../demo/demo-fetch.js')).runDemoFetch(argv.slice(1));
   if (argv[0] === '__data-plane') {
     const { runDataPlaneChild } = await import('../data-plane/child.js');
     return runDataPlaneChild();
@@ -19,8 +22,13 @@ async function main(argv: string[]): Promise<number> {
   const parsed = parseCommandLine(argv);
   switch (parsed.command) {
     case 'help':
-      process.stdout.write(HELP);
+      process.stdout.write(helpPage(parsed.topic)!);
       return 0;
+    case 'version':
+      process.stdout.write(`tunsteer ${(await import('./version.js')).version()} (node ${process.version})\n`);
+      return 0;
+    case 'demo':
+      return (await import('./commands/demo.js')).demo();
     case 'up':
       return (await import('./commands/up.js')).up(parsed.flags);
     case 'run':
@@ -40,13 +48,17 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-main(process.argv.slice(2)).then(
+const argv = process.argv.slice(2);
+/** Where a usage error points: the command's own page when there is one. */
+const helpHint = argv[0] !== undefined && argv[0] !== 'help' && helpPage(argv[0]) !== undefined ? `tunsteer ${argv[0]} --help` : 'tunsteer --help';
+
+main(argv).then(
   (code) => {
     // `up` and `proxy` keep the process alive themselves (-1); the others end here.
     if (code !== -1) process.exitCode = code;
   },
   (e: Error) => {
-    process.stderr.write(`tunsteer: ${e.message}\n${isUsageError(e) ? '(see tunsteer --help)\n' : ''}`);
+    process.stderr.write(`tunsteer: ${e.message}\n${isUsageError(e) ? `(see ${helpHint})\n` : ''}`);
     // exit now: a half-started gateway may hold a TUN and timers open (the exit handlers restore)
     process.exit(exitCodeOf(e));
   },

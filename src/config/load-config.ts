@@ -1,13 +1,15 @@
 // Reads a YAML or JSON config file, validates it, and turns it into the
 // models the gateway runs with. Every error names the field and the reason.
 import { readFileSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
+import { parse as parseYaml, YAMLError } from 'yaml';
 import type { z } from 'zod';
 import { configSchema, credentialProblem, fieldValueProblem, type ConfigFile, type RuleConfig } from './schema.js';
 import type { PortRange, Rule, RuleAction, RuleMatch } from '../proxy/rules/rule-types.js';
 import { cidrMatch } from '../proxy/rules/cidr-match.js';
 import type { UpstreamProxy } from '../proxy/upstream-proxies.js';
 import { ConfigError } from './config-error.js';
+import { knownKeys, unknownKeyAdvice } from './config-keys.js';
+import { describeYamlError } from './yaml-error.js';
 
 /** A secret that is there but cannot go on the wire: an error for check-config too, not a warning. */
 export class SecretValueError extends ConfigError {}
@@ -23,7 +25,8 @@ export function formatIssues(file: string, issues: readonly z.core.$ZodIssue[]):
     .map((i) => {
       if (i.code === 'unrecognized_keys') {
         const at = i.path.length ? `${fieldPath(i.path)}.` : '';
-        return `${file}: ${i.keys.map((k) => at + k).join(', ')}: unknown field`;
+        const known = knownKeys(configSchema, i.path);
+        return i.keys.map((k) => `${file}: ${at}${k}: ${unknownKeyAdvice(k, known)}`).join('\n');
       }
       return `${file}: ${fieldPath(i.path)}: ${i.message}`;
     })
@@ -41,9 +44,14 @@ export function readConfig(file: string): ConfigFile {
   let raw: unknown;
   try {
     // YAML is a superset of JSON, so one parser reads both
-    raw = parseYaml(text, { prettyErrors: true }) ?? {};
+    raw = parseYaml(text, { prettyErrors: true });
   } catch (e) {
-    throw new ConfigError(`${file}: not valid YAML/JSON: ${(e as Error).message.split('\n')[0]}`);
+    if (e instanceof YAMLError) throw new ConfigError(`${file}: not valid YAML/JSON: ${describeYamlError(file, text, e).slice(file.length + 2)}`);
+    throw new ConfigError(`${file}: not valid YAML/JSON: ${(e as Error).message}`);
+  }
+  // an empty file (or only comments) is most likely the wrong file: say so rather than run with nothing
+  if (raw === null || raw === undefined || (typeof raw === 'object' && !Array.isArray(raw) && Object.keys(raw).length === 0)) {
+    throw new ConfigError(`${file}: holds no settings (empty, or only comments); a config names a mode, hosts, rules, upstreams... (see tunsteer.example.yaml)`);
   }
   const r = configSchema.safeParse(raw);
   if (!r.success) throw new ConfigError(formatIssues(file, r.error.issues));

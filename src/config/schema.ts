@@ -4,6 +4,7 @@
 // an environment variable or a file the config names.
 import { z } from 'zod';
 import { parseCidr } from '../cidr.js';
+import { cidrProblem } from './cidr-problem.js';
 import { isHostPattern } from '../routing/host-patterns.js';
 import { LOG_LEVELS } from '../logging/log.js';
 
@@ -14,7 +15,10 @@ const hostName = z
 
 const oneOrMany = <T extends z.ZodType>(t: T) => z.union([t, z.array(t).min(1)]).transform((v) => (Array.isArray(v) ? v : [v]) as z.output<T>[]);
 
-const cidrText = z.string().refine((s) => parseCidr(s) !== null, 'not a CIDR such as 203.0.113.0/24 or 2001:db8::/32 (host bits must be zero)');
+const cidrText = z.string().superRefine((s, ctx) => {
+  const problem = cidrProblem(s);
+  if (problem) ctx.addIssue({ code: 'custom', message: `not a CIDR: ${problem}` });
+});
 
 const portSpec = z.union([
   z.number().int().min(1).max(65535),
@@ -102,7 +106,8 @@ export const ruleSchema = z
     if (r.action === 'proxy') need('upstream', `action "proxy" needs the name of an upstream`);
     if (r.action === 'set-header' || r.action === 'remove-header') need('header', `action "${r.action}" needs a header name`);
     if (r.action === 'set-header') {
-      if (r.value_env === undefined && r.value_file === undefined) {
+      // an inline value already has its message (where secrets go): one error, not two
+      if (r.value_env === undefined && r.value_file === undefined && r.value === undefined) {
         ctx.addIssue({ code: 'custom', path: ['value_env'], message: 'action "set-header" needs value_env or value_file' });
       }
       if (r.value_env !== undefined && r.value_file !== undefined) forbid('value_file', 'give value_env or value_file, not both');

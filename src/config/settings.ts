@@ -12,6 +12,7 @@ import { isHostPattern } from '../routing/host-patterns.js';
 import { DEFAULT_FAKE_IP_HOLD_MS } from '../routing/fake-ip-pool.js';
 import { loadConfigFile, parseHostPort } from './load-config.js';
 import { ConfigError } from './config-error.js';
+import { cidrProblem } from './cidr-problem.js';
 import type { ConfigFile } from './schema.js';
 
 export const DEFAULT_STATE_DIR = '/run/tunsteer';
@@ -33,6 +34,7 @@ export interface GatewayFlags {
   ipv6?: string;
   'tun-address6'?: string;
   'resolv-conf'?: string;
+  'shared-resolv-conf'?: boolean;
   'no-dns-hijack'?: boolean;
   'tun-name'?: string;
   mtu?: string;
@@ -94,6 +96,8 @@ export interface GatewaySettings {
   /** The TUN's IPv6 address in route-all mode (a ULA). */
   tunAddress6: string;
   resolvConf: string;
+  /** per-host: rewrite resolvConf even where it is pid 1's resolver file while we run in another network namespace. */
+  sharedResolvConf: boolean;
   /** route-all: answer DNS to any address:53 with the gateway's DNS. */
   dnsHijack: boolean;
   tunName: string;
@@ -216,13 +220,13 @@ export function gatewaySettings(f: GatewayFlags, c: ConfigFile = loadConfigFile(
   if (mode === 'per-host' && hosts.length === 0) throw new ConfigError('--host: per-host mode needs at least one --host PATTERN');
   const fakePool = f['fake-pool'] ?? c.fake_pool ?? '198.18.0.0/15';
   const fp = parseCidr(fakePool);
-  if (!fp || fp.family !== 4 || fp.prefix > 28) throw new ConfigError(`--fake-pool: "${fakePool}" is not an IPv4 network of /28 or larger`);
+  if (!fp || fp.family !== 4 || fp.prefix > 28) throw new ConfigError(`--fake-pool: "${fakePool}" is not an IPv4 network of /28 or larger${fp ? '' : ` (${cidrProblem(fakePool)})`}`);
   const ipv6 = onOff('ipv6', f.ipv6 ?? c.ipv6, true);
   const fakePool6 = f['fake-pool6'] ?? c.fake_pool6 ?? DEFAULT_FAKE_POOL6;
   const fp6 = parseCidr(fakePool6);
   // the IPv6 side holds the IPv4 pool's index space
   if (!fp6 || fp6.family !== 6 || 128 - fp6.prefix < 32 - fp.prefix) {
-    throw new ConfigError(`--fake-pool6: "${fakePool6}" is not an IPv6 network holding as many addresses as --fake-pool ${fp.text} (/${96 + fp.prefix} or larger)`);
+    throw new ConfigError(`--fake-pool6: "${fakePool6}" is not an IPv6 network holding as many addresses as --fake-pool ${fp.text} (/${96 + fp.prefix} or larger)${fp6 ? '' : `: ${cidrProblem(fakePool6)}`}`);
   }
   const tunAddress6 = f['tun-address6'] ?? c.tun?.address6 ?? DEFAULT_TUN_ADDRESS6;
   const ta6 = parseCidr(tunAddress6, { hostBits: true });
@@ -233,7 +237,7 @@ export function gatewaySettings(f: GatewayFlags, c: ConfigFile = loadConfigFile(
   }
   const excludes = (f.exclude ?? c.exclude ?? []).map((x) => {
     const p = parseCidr(x);
-    if (!p) throw new ConfigError(`--exclude: "${x}" is not a CIDR such as 203.0.113.0/24`);
+    if (!p) throw new ConfigError(`--exclude: "${x}" is not a CIDR: ${cidrProblem(x)}`);
     return p.text;
   });
   const tunAddress = f['tun-address'] ?? c.tun?.address ?? '198.18.0.1/30';
@@ -248,6 +252,7 @@ export function gatewaySettings(f: GatewayFlags, c: ConfigFile = loadConfigFile(
     ipv6,
     tunAddress6: `${ta6.address}/${ta6.prefix}`,
     resolvConf: f['resolv-conf'] ?? '/etc/resolv.conf',
+    sharedResolvConf: f['shared-resolv-conf'] === true,
     dnsHijack: f['no-dns-hijack'] === true ? false : (c.dns_hijack ?? true),
     tunName,
     mtu: int('mtu', f.mtu ?? num(c.tun?.mtu), 65520, 576, 65520),

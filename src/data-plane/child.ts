@@ -77,10 +77,11 @@ export async function runDataPlaneChild(): Promise<number> {
   const stop = (code: number) => {
     if (stopping) return;
     stopping = true;
+    let closed = 0;
     try {
-      dp.stop(); // clients see RSTs; the last mappings go to the supervisor
+      closed = dp.stop(); // clients see RSTs; the last mappings go to the supervisor
     } finally {
-      send({ type: 'bye' }, () => exit(code));
+      send({ type: 'bye', closed }, () => exit(code));
     }
   };
   process.on('SIGTERM', () => stop(0));

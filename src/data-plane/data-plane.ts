@@ -10,9 +10,12 @@ import type { TunDevice } from '../tun/tun-device.js';
 import { FaultyTun } from '../tun/faulty-tun.js';
 import { Stack } from '../stack/stack.js';
 import { Drop } from '../stack/drop-counters.js';
-import { ipv4ToString, parseIpv4 } from '../stack/wire/addr.js';
+import { ipv4ToString, parseIpv4 } from '../net/address.js';
 import { RateLimit } from '../logging/rate-limit.js';
 import { ProxyCore } from '../proxy/proxy-core.js';
+import { TunInbound } from '../proxy/tun/tun-inbound.js';
+import { UdpSessions } from '../proxy/tun/udp-sessions.js';
+import { TunUdp } from '../proxy/tun/tun-udp.js';
 import type { Policy } from '../proxy/policy.js';
 import { ExplicitProxy } from '../proxy/explicit-proxy.js';
 import { DestinationCheck, resolverLookup } from '../proxy/destination-check.js';
@@ -44,8 +47,12 @@ export const STOP_END = 'gateway-stop';
  * says so in the words the TCP lines use.
  */
 function udpFlowLine(inbound: 'tun' | 'tproxy', e: { end: string }): object {
+  if (e.end === 'shutdown') udpStopped++;
   return { inbound, proto: 'udp', ...e, end: e.end === 'shutdown' ? STOP_END : e.end };
 }
+
+/** UDP flows ended by the stop (their lines say gateway-stop), for the stop's "restored, N connections closed". */
+let udpStopped = 0;
 
 export interface LiveStatus {
   counters: Record<string, number>;
@@ -67,9 +74,9 @@ export interface DataPlane {
   /**
    * Log every connection still open (end "gateway-stop"), reset them (clients
    * see RST, not a hang), flush, save the mappings. Synchronous: the process
-   * may exit right after.
+   * may exit right after. Returns how many connections (TCP and UDP) it closed.
    */
-  stop(): void;
+  stop(): number;
   /** Resolves once no connection is open (each has logged its line), or after maxMs. */
   settle(maxMs: number): Promise<void>;
   /** The network changed under the gateway (the supervisor follows it): see network-update.ts. */
@@ -90,7 +97,7 @@ export async function startDataPlane(config: DataPlaneConfig, dev: TunDevice | n
   const destinations = new DestinationCheck(
     resolverLookup(() => ({ servers: d?.upstreams ?? config.dns?.upstreams, localAddress: uplink.localAddress, localAddress6: uplink.localAddress6 })),
   );
-  d = config.dns ? gatewayDns(config, config.dns.upstreams, liveTo, (data) => host.saveFakeIps(data), destinations) : null;
+  d = config.dns ? gatewayDns(config, config.dns.upstreams, liveTo, (data) => host.saveFakeIps(data), destinations, (f) => log.warn(f, 'dns lookup failed')) : null;
   const core = new ProxyCore({
     log,
     connectTimeoutMs: config.connectTimeoutMs,
@@ -106,11 +113,12 @@ export async function startDataPlane(config: DataPlaneConfig, dev: TunDevice | n
       return uplink.localAddress6;
     },
   });
-  const s = dev ? (stack = startStack(config, dev, core, d, log, uplink)) : null;
+  const tun = dev ? startStack(config, dev, core, d, log, uplink) : null;
+  const s = (stack = tun?.stack ?? null);
   const intercept = config.intercept ? new InterceptInbound(core, config.intercept.kind) : null;
   if (intercept) await intercept.listen(config.intercept!.port);
   const udpTproxy = config.intercept?.kind === 'tproxy' ? startTproxyUdp(config, core, log, config.intercept.port) : null;
-  const target: LiveTarget = { core, stack: s, dns: d, log, config };
+  const target: LiveTarget = { core, stack: s, relay: tun?.relay ?? null, dns: d, log, config };
   let lastLive: LiveStatus = { counters: {}, drops: {} };
 
   const idleGc = new IdleGc((globalThis as { gc?: () => void }).gc);
@@ -120,7 +128,8 @@ export async function startDataPlane(config: DataPlaneConfig, dev: TunDevice | n
         ...s?.counters,
         connections: s?.connections ?? 0,
         ...s?.tcpStates(),
-        ...s?.udp?.counters,
+        ...tun?.udp.counters,
+        ...tun?.relay.counters,
         ...prefixed('proxy_', core.counters),
         ...(intercept ? prefixed(`${config.intercept!.kind}_`, intercept.counters) : {}),
         ...(udpTproxy ? prefixed('tproxy_', udpTproxy.counters) : {}),
@@ -169,12 +178,14 @@ export async function startDataPlane(config: DataPlaneConfig, dev: TunDevice | n
     await control.listen(config.control.host, config.control.port);
   }
   return {
-    update: (u) => applyNetworkUpdate(u, { uplink, udp: s?.udp ?? null, dns: d, log }),
+    update: (u) => applyNetworkUpdate(u, { uplink, udp: tun?.relay ?? null, dns: d, log }),
     apply: (live) => applyLive(target, live),
     async settle(maxMs) {
       for (const until = Date.now() + maxMs; core.counters.active > 0 && Date.now() < until; ) await new Promise((r) => setTimeout(r, 10));
     },
     stop() {
+      const tcp = core.counters.active;
+      const udpBefore = udpStopped;
       try {
         // their lines first, while this process can still write them: what follows ends them for good
         core.finishAll(STOP_END);
@@ -182,16 +193,17 @@ export async function startDataPlane(config: DataPlaneConfig, dev: TunDevice | n
         intercept?.close();
         udpTproxy?.close();
         s?.abortAll();
-        s?.udp?.closeAll();
+        tun?.relay.closeAll();
         dev?.flushTx();
       } finally {
         d?.save();
       }
+      return tcp + (udpStopped - udpBefore);
     },
   };
 }
 
-function startStack(config: DataPlaneConfig, dev: TunDevice, core: ProxyCore, d: GatewayDns | null, log: Logger, uplink: LiveUplink): Stack {
+function startStack(config: DataPlaneConfig, dev: TunDevice, core: ProxyCore, d: GatewayDns | null, log: Logger, uplink: LiveUplink) {
   const errorLog = new RateLimit(10_000);
   const dnsAt = config.dns ? (config.dns.address === '*' ? -1 : parseIpv4(config.dns.address)!) : 0;
   // UDP flow keys hold IPv6 addresses as the stack's interned ids: their text comes from the stack
@@ -200,19 +212,22 @@ function startStack(config: DataPlaneConfig, dev: TunDevice, core: ProxyCore, d:
     const t = text(ip);
     return t.includes(':') ? d?.hostnameOf6(t) : d?.hostnameOf(ip);
   };
-  const s = new Stack(dev, (c) => core.handle(c), {
+  // The stack hands UDP up to tunUdp (the gateway's DNS, then the relay), built once the stack exists.
+  let tunUdp: TunUdp | null = null;
+  const s = new Stack(dev, (c) => core.handle(new TunInbound(c, d ? d.hostnameOfEndpoint : undefined)), {
     ipv6: config.ipv6,
     maxConnections: config.maxConnections,
     maxHalfOpen: config.synBacklog,
     synCookies: config.synCookies,
     memoryBudget: config.memoryBudgetMb * 1024 * 1024,
     tcp: { rcvBuf: config.tcpRcvBuf, sndBuf: config.tcpSndBuf },
-    onUdpFlowEnd: (e) => {
-      d?.proxy.fakeAddressUsed(e.dst.slice(0, e.dst.lastIndexOf(':')).replace(/^\[|\]$/g, ''));
-      log.info(udpFlowLine('tun', e), 'conn');
-    },
-    ...(d ? { hostnameOf: d.hostnameOf, hostnameOf6: d.hostnameOf6, dns: { address: dnsAt, answer: (q: Buffer) => d.dns.answer(q) } } : {}),
-    udp: {
+    clock: () => performance.now(),
+    udp: { onDatagram: (k, b, o, l, now) => tunUdp!.onDatagram(k, b, o, l, now) },
+  });
+  text = (ip: number) => s.addressText(ip);
+  const relay = new UdpSessions(
+    s,
+    {
       idleMs: config.udpIdleMs,
       maxFlows: config.maxUdpFlows,
       blockQuic: config.blockQuic,
@@ -231,26 +246,35 @@ function startStack(config: DataPlaneConfig, dev: TunDevice, core: ProxyCore, d:
         return admitUdp(core.policy, flow, payload, (mapped, sni) => log.warn({ dst: `${flow.dstAddress}:${flow.dstPort}`, mapped, sni }, 'fake IP names another host: QUIC refused'));
       },
     },
-  });
-  text = (ip: number) => s.addressText(ip);
+    (e) => {
+      d?.proxy.fakeAddressUsed(e.dst.slice(0, e.dst.lastIndexOf(':')).replace(/^\[|\]$/g, ''));
+      log.info(udpFlowLine('tun', e), 'conn');
+    },
+  );
+  const udp = (tunUdp = new TunUdp(s, d ? { address: dnsAt, answer: (q: Buffer) => d.dns.answer(q) } : null, relay));
   dev.start((batch) => {
     const now = performance.now();
     try {
       for (let i = 0; i < batch.count; i++) s.input(batch.slots[i], 0, batch.lengths[i], now);
       s.tick(now);
+      relay.sweep(now);
     } catch (err) {
       // One guard per batch: a bug costs the rest of this batch, never the gateway.
       s.drops.count(Drop.internal_error);
       if (errorLog.allow(now)) log.error({ err }, 'internal error in packet input');
     }
   });
-  setInterval(() => s.tick(performance.now()), TICK_MS);
+  setInterval(() => {
+    const now = performance.now();
+    s.tick(now);
+    relay.sweep(now);
+  }, TICK_MS);
   // kill -USR2 PID: every connection's sequence space, windows and timers, one warn line each
   process.on('SIGUSR2', () => {
     for (const f of s.debugFlows()) log.warn(f, 'tcp debug');
   });
 
-  return s;
+  return { stack: s, udp, relay };
 }
 
 /** tproxy's UDP: relayed direct unless a rule rejects it (no SOCKS5 UDP), logged like the TUN's UDP flows. Binds while still root. */

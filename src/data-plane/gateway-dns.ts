@@ -4,11 +4,11 @@
 // and the mappings saved for the next run (a client may have cached an
 // answer across a restart).
 import { Resolver } from 'node:dns/promises';
-import { ipv4ToString, parseIpv4 } from '../stack/wire/addr.js';
-import { ipv4ToInt } from '../cidr.js';
+import { ipv4ToInt, ipv4ToString, parseIpv4 } from '../net/address.js';
+import type { Endpoint } from '../net/endpoint.js';
 import { FakeIpPool } from '../routing/fake-ip-pool.js';
 import { HostPatterns } from '../routing/host-patterns.js';
-import { DnsOverride } from '../routing/dns-override.js';
+import { DnsOverride, type DnsFailure } from '../routing/dns-override.js';
 import type { DestinationCheck } from '../proxy/destination-check.js';
 import type { DataPlaneConfig } from './config.js';
 import { prefixed } from './counters.js';
@@ -23,6 +23,8 @@ export function gatewayDns(
   liveTo: (ip: number, ip6: string | null) => boolean,
   saveFakeIps: (data: unknown) => void,
   destinations: DestinationCheck,
+  /** Every lookup that failed, forwarded for a client or made for a mapped name's connection: one log line each. */
+  onFailure: (f: DnsFailure) => void = () => {},
 ) {
   const { ipv6 } = config;
   // one index space: a fake's IPv4 and IPv6 addresses are live if either has flows
@@ -53,19 +55,24 @@ export function gatewayDns(
   configure();
   // the real address of a mapped name: the family the client used first (it asked for that fake), then the
   // other; IPv4 only when IPv6 is off or has no direct path (route-all without an IPv6 uplink)
+  // a failure names each type it asked, in the order asked: c-ares's own message named only the last
+  // (queryA on an IPv6 connection, queryAaaa on an IPv4 one), which read as if the labels were swapped
   const lookup = async (name: string, family: 4 | 6 = 4) => {
     const v6Direct = ipv6 && net.localAddress6 !== null;
     const order = !v6Direct ? [4] : family === 6 ? [6, 4] : [4, 6];
-    let last: unknown = new Error(`${name}: no address`);
+    const tried: string[] = [];
     for (const f of order) {
       try {
         const [a] = f === 6 ? await resolver.resolve6(name) : await resolver.resolve4(name);
         if (a) return a;
+        tried.push(`${f === 6 ? 'AAAA' : 'A'}: no address`);
       } catch (e) {
-        last = e;
+        tried.push(`${f === 6 ? 'AAAA' : 'A'}: ${caresReason(e as NodeJS.ErrnoException)}`);
       }
     }
-    throw last;
+    const failure = { name, type: family === 6 ? 'AAAA' : 'A', resolvers: net.upstreams, reason: tried.join('; ') };
+    onFailure(failure);
+    throw new Error(`cannot resolve ${name} (${failure.reason}; resolvers ${net.upstreams.join(', ') || 'none'})`);
   };
   const dns = new DnsOverride({
     hosts: new HostPatterns(config.hosts),
@@ -76,6 +83,7 @@ export function gatewayDns(
     localAddress: config.localAddress,
     localAddress6: config.localAddress6,
     onAnswer: (name, addresses, ttl) => destinations.learn(name, addresses, ttl),
+    onFailure,
   });
   const poolIndex = (a: string) => {
     const ip = parseIpv4(a);
@@ -108,6 +116,12 @@ export function gatewayDns(
     },
     hostnameOf: (ip: number) => (pool.contains(ip) ? pool.nameOf(ip) : undefined),
     hostnameOf6: (address: string) => pool.nameOf6(address),
+    /** The same for a connection's destination endpoint. */
+    hostnameOfEndpoint: (dst: Endpoint) => {
+      if (dst.family === 6) return pool.nameOf6(dst.address);
+      const ip = parseIpv4(dst.address);
+      return ip !== null && pool.contains(ip) ? pool.nameOf(ip) : undefined;
+    },
     resolveTarget: async (dst: number, dstText?: string) => {
       if (dstText !== undefined && dstText.includes(':')) {
         const ip = pool.fromV6(dstText);
@@ -141,4 +155,22 @@ export function gatewayDns(
 /** "2001:db8::53", "[2001:db8::53]:5353": an IPv6 resolver; "192.0.2.53", "192.0.2.53:5353": not. */
 function isIpv6Server(u: string): boolean {
   return u.startsWith('[') || (u.includes(':') && !/^[^:]+:\d+$/.test(u));
+}
+
+/** c-ares's error codes in words. */
+function caresReason(e: NodeJS.ErrnoException): string {
+  switch (e.code) {
+    case 'ETIMEOUT':
+      return 'timeout (no resolver answered)';
+    case 'ECONNREFUSED':
+      return 'refused (nothing listens there)';
+    case 'ENOTFOUND':
+      return 'no such name (NXDOMAIN)';
+    case 'ENODATA':
+      return 'no address of this type';
+    case 'ESERVFAIL':
+      return 'the resolver failed (SERVFAIL)';
+    default:
+      return e.code ?? e.message;
+  }
 }

@@ -44,7 +44,8 @@ export type ChildMessage =
   | { type: 'ready'; identity: { user: string; uid: number; gid: number; groups: number[]; capEff: string } }
   | { type: 'status'; live: LiveStatus }
   | { type: 'fakeips'; data: unknown }
-  | { type: 'bye' }
+  /** closed: the connections the stop closed (each logged with end gateway-stop). */
+  | { type: 'bye'; closed?: number }
   /** The control API asks for a reload (PUT /configs): the supervisor owns the config file and the secrets. */
   | { type: 'reload'; id: number; force: boolean }
   | { type: 'applied'; seq: number; error?: string };

@@ -11,6 +11,7 @@
 import type { Logger } from '../logging/log.js';
 import type { ProxyCore } from '../proxy/proxy-core.js';
 import type { Stack } from '../stack/stack.js';
+import type { UdpSessions } from '../proxy/tun/udp-sessions.js';
 import { buildPolicy } from '../config/build-policy.js';
 import type { DataPlaneConfig, LiveConfig } from './config.js';
 import type { GatewayDns } from './gateway-dns.js';
@@ -18,6 +19,8 @@ import type { GatewayDns } from './gateway-dns.js';
 export interface LiveTarget {
   core: ProxyCore;
   stack: Stack | null;
+  /** The TUN's UDP relay (its limits), where there is a TUN. */
+  relay: UdpSessions | null;
   dns: GatewayDns | null;
   log: Logger;
   /** The config in force; replaced (not mutated) by a swap. */
@@ -30,18 +33,12 @@ export function applyLive(t: LiveTarget, live: LiveConfig): void {
   const next: DataPlaneConfig = { ...t.config, ...live };
   // from here on nothing throws: one synchronous run, so no connection sees half of it
   t.core.reconfigure({ policy, sniffTimeoutMs: next.sniffTimeoutMs, httpInspect: next.httpInspect, connectTimeoutMs: next.connectTimeoutMs });
-  if (t.stack) {
-    const o = t.stack.opts;
-    o.maxConnections = next.maxConnections;
-    o.maxHalfOpen = next.synBacklog;
-    o.synCookies = next.synCookies;
-    o.memoryBudget = next.memoryBudgetMb * 1024 * 1024;
-    const u = t.stack.udp?.opts;
-    if (u) {
-      u.idleMs = next.udpIdleMs;
-      u.maxFlows = next.maxUdpFlows;
-      u.blockQuic = next.blockQuic;
-    }
+  t.stack?.setLimits({ maxConnections: next.maxConnections, maxHalfOpen: next.synBacklog, synCookies: next.synCookies, memoryBudget: next.memoryBudgetMb * 1024 * 1024 });
+  if (t.relay) {
+    const u = t.relay.opts;
+    u.idleMs = next.udpIdleMs;
+    u.maxFlows = next.maxUdpFlows;
+    u.blockQuic = next.blockQuic;
   }
   t.dns?.setHosts(next.hosts);
   t.log.level = next.logLevel;

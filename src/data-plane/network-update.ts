@@ -16,7 +16,7 @@
 //   libuv's 10 probes 1 s apart) and its client gets a reset; live ones answer
 //   and go on. Then keepalive is off again.
 import type { Logger } from '../logging/log.js';
-import type { UdpSessions } from '../stack/udp/udp-sessions.js';
+import type { UdpSessions } from '../proxy/tun/udp-sessions.js';
 import { liveUpstreams } from '../proxy/upstream-dialer.js';
 import type { NetworkUpdate } from './ipc.js';
 import type { GatewayDns } from './gateway-dns.js';

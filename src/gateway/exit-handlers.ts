@@ -1,7 +1,9 @@
 // Every way the gateway's process can end runs its restore once: SIGINT,
 // SIGTERM, SIGHUP, an uncaught exception or rejection, and process.exit()
 // from anywhere. The restore (routing/restore.ts) is synchronous, so it
-// completes inside these handlers before the process ends.
+// completes inside these handlers before the process ends. A stop asked for
+// with SIGINT or SIGTERM that restored everything exits 0: it is how the
+// gateway is meant to end (Ctrl-C, systemctl stop), not a failure.
 
 /** What installExitHandlers listens on and calls; `process` in production, a fake in tests. */
 export interface ExitTarget {
@@ -26,35 +28,35 @@ export interface ExitHandlerOptions {
    * caller that must do asynchronous work first; it ends with process.exit,
    * and the restore runs then, from the exit handler.
    */
-  onSignal?: (code: number) => void;
+  onSignal?: (code: number, signal: string) => void;
   /** Takes SIGHUP instead (`up` reloads its config on it): then it neither restores nor exits. */
   onHangup?: () => void;
 }
 
-/** 128 + signal number, as shells report it. */
-export const SIGNAL_EXIT_CODES = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 } as const;
+/** The exit code after a stop by each signal (once restored): SIGINT and SIGTERM ask for a stop, so 0; SIGHUP (the terminal went away) 128 + 1, as shells report it. */
+export const SIGNAL_EXIT_CODES = { SIGINT: 0, SIGTERM: 0, SIGHUP: 129 } as const;
 
 /**
  * On SIGINT, SIGTERM, SIGHUP, uncaughtException, unhandledRejection and a
- * plain exit: run restoreFn once, then exit with 130/143/129, 1 after an
+ * plain exit: run restoreFn once (told why), then exit with 0/0/129, 1 after an
  * error, or 1 when the restore itself failed. restoreFn must be synchronous.
  * The second argument is options, or just an onError callback.
  * Returns a function that removes the handlers (after an orderly shutdown
  * that restored by itself).
  */
 export function installExitHandlers(
-  restoreFn: () => void,
+  restoreFn: (why: string) => void,
   optsOrOnError: ExitHandlerOptions | ExitHandlerOptions['onError'] = {},
 ): () => void {
   const opts: ExitHandlerOptions = typeof optsOrOnError === 'function' ? { onError: optsOrOnError } : (optsOrOnError ?? {});
   const target: ExitTarget = opts.target ?? (process as unknown as ExitTarget);
   const report = opts.report ?? ((m: string) => process.stderr.write(`tunsteer: ${m}\n`));
   let restored = false;
-  const restoreOnce = (): boolean => {
+  const restoreOnce = (why: string): boolean => {
     if (restored) return true;
     restored = true;
     try {
-      restoreFn();
+      restoreFn(why);
       return true;
     } catch (e) {
       if (opts.onError) opts.onError(e, 'restore');
@@ -70,14 +72,14 @@ export function installExitHandlers(
   for (const [sig, code] of Object.entries(SIGNAL_EXIT_CODES)) {
     add(sig, () => {
       if (sig === 'SIGHUP' && opts.onHangup) return opts.onHangup();
-      if (opts.onSignal) return opts.onSignal(code);
-      const ok = restoreOnce();
+      if (opts.onSignal) return opts.onSignal(code, sig);
+      const ok = restoreOnce(sig);
       target.exit(ok ? code : 1);
     });
   }
   const fatal = (what: 'uncaughtException' | 'unhandledRejection') => (err: unknown) => {
     if (!opts.onError) report(`${what}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-    restoreOnce();
+    restoreOnce(what);
     opts.onError?.(err, what);
     target.exit(1);
   };
@@ -85,7 +87,7 @@ export function installExitHandlers(
   add('unhandledRejection', fatal('unhandledRejection'));
   // Last chance for process.exit() elsewhere and a drained event loop; only sync work runs here.
   add('exit', () => {
-    if (!restoreOnce()) target.exitCode = 1;
+    if (!restoreOnce('exit')) target.exitCode = 1;
   });
   return () => {
     for (const [event, fn] of listeners) target.off(event, fn);

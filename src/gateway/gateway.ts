@@ -27,6 +27,7 @@ import { dataPlaneUser } from './privileges.js';
 import { addressing, dryRunPlan, setUpSystem, type SystemSetup } from './system-setup.js';
 import { Supervisor } from './supervisor.js';
 import { NetworkFollower } from './follow-network.js';
+import { sharedResolvConfProblem } from './resolv-conf-owner.js';
 import { statusPath, writeStatus, type StatusSnapshot } from './state/status-file.js';
 import { loadFakeIps, saveFakeIps } from './state/fake-ip-file.js';
 import { Reloader } from './reloader.js';
@@ -40,11 +41,17 @@ export function settleDataPlane(maxMs: number): Promise<void> {
 }
 
 /**
+ * onSignal: who ends the process on SIGINT/SIGTERM/SIGHUP instead of the
+ * restore-and-exit (tunsteer run: its program, whose exit status run exits with).
  * reread: the settings as the config file (under the same flags) gives them
  * now, for reloads (SIGHUP, `tunsteer reload`, the control API); absent
  * (tunsteer run), the gateway cannot reload.
  */
-export async function runGateway(s: GatewaySettings, reread?: () => GatewaySettings): Promise<number> {
+export async function runGateway(
+  s: GatewaySettings,
+  hooks: { onSignal?: (code: number, signal: string) => void; reread?: () => GatewaySettings } = {},
+): Promise<number> {
+  const { reread } = hooks;
   const a = addressing(s);
   if (s.dryRun) {
     process.stdout.write(dryRunPlan(s, a).join('\n') + '\n');
@@ -56,6 +63,11 @@ export async function runGateway(s: GatewaySettings, reread?: () => GatewaySetti
     return 1;
   }
 
+  if (s.mode === 'per-host' && !s.sharedResolvConf) {
+    // before anything changes: the resolver file must be this namespace's own
+    const shared = sharedResolvConfProblem(s.resolvConf);
+    if (shared) throw new ConfigError(`--resolv-conf: ${shared}`);
+  }
   if (s.netns && !s.ephemeralNetns) {
     try {
       netnsAt(s.netns);
@@ -85,28 +97,47 @@ export async function runGateway(s: GatewaySettings, reread?: () => GatewaySetti
     : s.adoptTun
       ? adoptLinuxTun(s.adoptTun.fd, s.adoptTun.name, { mtu: s.mtu })
       : await openTun({ backend: s.tunBackend, name: s.tunName, mtu: s.mtu, addresses: [a.tunAddress, ...(a.tunAddress6 && !s.ephemeralNetns ? [a.tunAddress6] : [])], netns: s.netns });
-  let stopDataPlane: (() => void) | null = null;
+  let stopDataPlane: (() => number) | null = null;
   let supervisor: Supervisor | null = null;
   let follower: NetworkFollower | null = null;
   let reloader: Reloader | null = null;
   const reload = (by: string, force: boolean): Promise<ReloadResult> =>
     reloader ? reloader.reload(by, force) : Promise.resolve({ ok: false, refused: 'unsupported', problems: ['this gateway cannot reload: start it with tunsteer up'], applied: [], routing: [], restart: [], ms: 0 });
+  // the stop in two lines: "restoring" when it begins, "restored, N connections closed" once all is back
+  let restoring = false;
+  const logRestoring = (why: string) => {
+    if (restoring) return;
+    restoring = true;
+    log.info({ why }, 'restoring');
+  };
   installExitHandlers(
-    () => {
+    (why) => {
+      logRestoring(why);
+      let closed = 0;
+      let undone = 0;
       try {
         follower?.stop();
-        stopDataPlane?.();
+        closed = stopDataPlane?.() ?? 0;
       } finally {
-        restoreFromJournal(s.stateDir, { ownOnly: true });
+        undone = restoreFromJournal(s.stateDir, { ownOnly: true }).undone;
         rmSync(statusPath(s.stateDir), { force: true });
         if (reread) rmSync(reloadSocketPath(s.stateDir), { force: true });
         tun?.close();
+        // tunsteer run: its state dir is its own, made for this one run; the data plane's last save is done
+        if (s.ephemeralNetns) rmSync(s.stateDir, { recursive: true, force: true });
       }
+      log.info({ closed, undone }, `restored, ${closed} connection${closed === 1 ? '' : 's'} closed`);
     },
     {
       onError: (err, what) => log.fatal({ err, what }, what === 'restore' ? 'restoring routes failed' : 'gateway failed; routes restored'),
       // a child data plane is asked to stop and given time to reset its connections first
-      onSignal: split ? (code) => (supervisor ? void supervisor.shutdown(code) : process.exit(code)) : undefined,
+      onSignal: split
+        ? (code, signal) => {
+            logRestoring(signal);
+            if (supervisor) void supervisor.shutdown(code);
+            else process.exit(code);
+          }
+        : hooks.onSignal,
       // `up` reloads its config on SIGHUP (`tunsteer run` ends on it, as its program does)
       onHangup: reread ? () => void reload('SIGHUP', false) : undefined,
     },
@@ -131,7 +162,10 @@ export async function runGateway(s: GatewaySettings, reread?: () => GatewaySetti
   let apply: (live: LiveConfig) => Promise<void>;
   if (split) {
     supervisor = new Supervisor({ settings: s, config, tun, user: dropTo, log, snapshot, reload: (force) => reload('control API', force) });
-    stopDataPlane = () => supervisor?.killNow();
+    stopDataPlane = () => {
+      supervisor?.killNow();
+      return supervisor?.closedAtStop ?? 0;
+    };
     await supervisor.start();
     notify = (u) => supervisor!.send(u);
     apply = (live) => supervisor!.apply(live);
@@ -159,7 +193,21 @@ export async function runGateway(s: GatewaySettings, reread?: () => GatewaySetti
     });
     serveReloadSocket(s.stateDir, (by, force) => reload(by, force), (err) => log.error({ err: err.message }, 'the reload socket failed: tunsteer reload will not reach this gateway (SIGHUP still reloads)'));
   }
-  log.info({ mode: s.mode, tun: tun?.name, mtu: tun?.mtu, uplink: system.uplink, ...(system.uplink6 !== undefined ? { uplink6: system.uplink6 } : {}), ipv6: s.ipv6, plan: system.plan }, 'gateway up');
+  log.info(
+    {
+      mode: s.mode,
+      tun: tun?.name,
+      mtu: tun?.mtu,
+      // per-host has no uplink of its own: its sockets follow the main table
+      ...(s.mode === 'per-host' ? {} : { uplink: system.uplink }),
+      ...(system.uplink6 !== undefined ? { uplink6: system.uplink6 } : {}),
+      ipv6: s.ipv6,
+      // where names the gateway does not map are forwarded
+      ...(system.dns ? { dns: system.dns.address === '*' ? 'answers DNS to any address' : system.dns.address, resolvers: system.dns.upstreams } : {}),
+      plan: system.plan,
+    },
+    'gateway up',
+  );
   return -1;
 }
 

@@ -46,6 +46,8 @@ export class Supervisor {
   private live: LiveConfig | null = null;
   private applySeq = 0;
   private readonly applying = new Map<number, (error?: string) => void>();
+  /** The connections the child's stop closed, as its goodbye said. */
+  closedAtStop = 0;
 
   constructor(private readonly o: SupervisorOptions) {}
 
@@ -104,9 +106,11 @@ export class Supervisor {
     const c = this.child;
     if (c && alive(c)) {
       const gone = new Promise<void>((r) => c.once('exit', () => r()));
+      // its goodbye (how many connections it closed) is read before the channel closes
+      const said = new Promise<void>((r) => (c.connected ? c.once('disconnect', () => r()) : r()));
       c.kill('SIGTERM');
       const timer = setTimeout(() => c.kill('SIGKILL'), STOP_GRACE_MS);
-      await gone;
+      await Promise.all([gone, said]);
       clearTimeout(timer);
     }
     process.exit(code);
@@ -180,6 +184,8 @@ export class Supervisor {
           };
           if (!this.o.reload) answer({ ok: false, refused: 'unsupported', problems: ['this gateway cannot reload'], applied: [], routing: [], restart: [], ms: 0 });
           else void this.o.reload(m.force).then(answer);
+        } else if (m.type === 'bye') {
+          this.closedAtStop = m.closed ?? 0;
         }
       });
       child.on('exit', (code, signal) => {

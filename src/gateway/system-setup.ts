@@ -9,7 +9,7 @@ import type { Logger } from '../logging/log.js';
 import type { DataPlaneConfig } from '../data-plane/config.js';
 import { ip as ipInNetns } from '../tun/ip-link.js';
 import { bigIntToIpv6, ipv4ToInt, ipv6ToBigInt, parseCidr } from '../cidr.js';
-import { ipv4ToString } from '../stack/wire/addr.js';
+import { ipv4ToString } from '../net/address.js';
 import { dryRunRouteAll, ipv6OnNewLinks, kernelHasIpv6, upRouteAll } from '../routing/route-all.js';
 import { renderPlan, type RoutePlanConfig } from '../routing/route-plan.js';
 import { planPerHost, upPerHost } from '../routing/per-host.js';

@@ -9,7 +9,7 @@
 // data path is counted twice (bytes come from the inbound's own counters).
 import type net from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { Endpoint } from '../stack/contracts.js';
+import type { Endpoint } from '../net/endpoint.js';
 import type { InboundConnection, RejectHow } from './inbound.js';
 
 /** One live connection as the control API shows it: plain data. */

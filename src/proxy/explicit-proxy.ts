@@ -5,7 +5,7 @@
 import http from 'node:http';
 import net, { isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { Endpoint } from '../stack/contracts.js';
+import type { Endpoint } from '../net/endpoint.js';
 import type { InboundConnection, InboundKind, RejectHow } from './inbound.js';
 import type { ProxyCore } from './proxy-core.js';
 import { hostWithoutPort } from './http/http-forward.js';

@@ -3,7 +3,7 @@
 // metadata. The core decides, dials, and only then accepts or rejects, so a
 // TUN client sees its SYN-ACK only once the upstream connection stands.
 import type { Duplex } from 'node:stream';
-import type { Endpoint } from '../stack/contracts.js';
+import type { Endpoint } from '../net/endpoint.js';
 
 export type InboundKind = 'tun' | 'http-proxy' | 'socks5' | 'redirect' | 'tproxy';
 

@@ -18,7 +18,7 @@ import { isIP } from 'node:net';
 import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../logging/log.js';
-import type { Endpoint } from '../stack/contracts.js';
+import type { Endpoint } from '../net/endpoint.js';
 import type { InboundConnection } from './inbound.js';
 import { DialError } from './upstream-dialer.js';
 import { openUpstream, type Opened, type OpenOptions } from './upstream-open.js';
@@ -32,7 +32,7 @@ import type { HeaderEdit } from './http/header-edits.js';
 import type { MatchInput } from './rules/rule-types.js';
 import { DestinationCheck, resolverLookup } from './destination-check.js';
 import { requestDecider, type RequestContext } from './request-policy.js';
-import { hostPort } from '../stack/wire/addr.js';
+import { hostPort } from '../net/address.js';
 import { CLOSED_BY_CONTROL, ConnectionRegistry, resetStream, type TrackedConnection } from './connection-registry.js';
 
 export interface ProxyCoreOptions {

@@ -2,7 +2,7 @@
 // authentication (the listener is on loopback), CONNECT only. Reads exactly
 // the handshake bytes and leaves whatever follows in the socket.
 import type net from 'node:net';
-import { ipv4ToString } from '../stack/wire/addr.js';
+import { ipv4ToString } from '../net/address.js';
 
 export const SOCKS_REPLY = {
   succeeded: 0,

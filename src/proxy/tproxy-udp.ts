@@ -18,7 +18,7 @@ import { networkInterfaces } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { loadTunAddon, type Endpoint, type NativeTunReader } from '../tun/native-addon.js';
 import { endpointText } from './proxy-core.js';
-import type { UdpFlowEnd } from '../stack/udp/udp-sessions.js';
+import type { UdpFlowEnd } from './tun/udp-sessions.js';
 
 /** Datagrams read per readable wake before yielding to the event loop (the watcher fires again if more wait). */
 const RECV_BATCH = 64;

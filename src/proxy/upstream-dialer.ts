@@ -6,7 +6,7 @@
 // since ::/0 goes into the TUN and an unbound socket would loop.
 import net, { isIP } from 'node:net';
 import { lookup } from 'node:dns/promises';
-import type { Endpoint } from '../stack/contracts.js';
+import type { Endpoint } from '../net/endpoint.js';
 
 export interface DialOptions {
   /**

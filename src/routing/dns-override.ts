@@ -12,7 +12,7 @@ import dnsPacket, { type Packet } from 'dns-packet';
 import type { FakeIpPool } from './fake-ip-pool.js';
 import type { HostPatterns } from './host-patterns.js';
 import { normalizeName } from './host-patterns.js';
-import { ipv4ToString } from '../stack/wire/addr.js';
+import { ipv4ToString } from '../net/address.js';
 
 export interface DnsOverrideOptions {
   hosts: HostPatterns;
@@ -36,6 +36,16 @@ export interface DnsOverrideOptions {
    * header may go to them (../proxy/destination-check.ts).
    */
   onAnswer?: (name: string, addresses: string[], ttl: number) => void;
+  /** Told about every forwarded query no resolver answered (the client gets SERVFAIL): one log line each. */
+  onFailure?: (f: DnsFailure) => void;
+}
+
+/** A lookup that failed: the name and type asked, the resolvers tried, and what each did. */
+export interface DnsFailure {
+  name: string;
+  type: string;
+  resolvers: string[];
+  reason: string;
 }
 
 export interface DnsCounters {
@@ -87,11 +97,12 @@ export class DnsOverride {
     if (this.opts.hosts.matches(name)) return this.answerMapped(q, name);
     this.counters.forwarded++;
     const r = await this.forward(query, viaTcp);
-    if (r) {
+    if (typeof r !== 'string') {
       if (this.opts.onAnswer) learnAnswer(r, name, this.opts.onAnswer);
       return r;
     }
     this.counters.servfail++;
+    this.opts.onFailure?.({ name, type: String(question.type), resolvers: this.opts.upstreams, reason: r });
     return errorReply(query, RCODE_SERVFAIL);
   }
 
@@ -120,19 +131,21 @@ export class DnsOverride {
     return encode(q, answers, 0);
   }
 
-  private async forward(query: Buffer, viaTcp: boolean): Promise<Buffer | null> {
+  /** The first answer, or why none came: each resolver's reason. */
+  private async forward(query: Buffer, viaTcp: boolean): Promise<Buffer | string> {
+    const why: string[] = [];
     for (const up of this.opts.upstreams) {
       const [host, port] = splitHostPort(up);
       const local = net.isIPv6(host) ? this.opts.localAddress6 : this.opts.localAddress;
       if (local === null) continue; // no uplink of that family: SERVFAIL at once, as a resolver with no route fails at once
       const r = viaTcp
-        ? await tcpQuery(query, host, port, this.opts.timeoutMs, local)
-        : await udpQuery(query, host, port, this.opts.timeoutMs, local);
-      if (r === null) continue;
+        ? await tcpExchange(query, host, port, this.opts.timeoutMs, local)
+        : await udpExchange(query, host, port, this.opts.timeoutMs, local);
       // A truncated UDP answer is passed on as it is: the client retries over TCP, which we forward over TCP.
-      return r;
+      if (typeof r !== 'string') return r;
+      why.push(`${up}: ${r}${viaTcp ? ' (TCP)' : ''}`);
     }
-    return null;
+    return why.length ? why.join('; ') : 'no resolver to forward to';
   }
 }
 
@@ -176,19 +189,37 @@ function splitHostPort(s: string): [string, number] {
   return [s.slice(0, i), Number(s.slice(i + 1))];
 }
 
-export function udpQuery(query: Buffer, host: string, port: number, timeoutMs: number, localAddress?: string): Promise<Buffer | null> {
+/** What a failed exchange says: a socket error in words, or a timeout. */
+function socketReason(e: NodeJS.ErrnoException): string {
+  if (e.code === 'ECONNREFUSED') return 'refused (nothing listens there: port unreachable)';
+  if (e.code === 'ENETUNREACH' || e.code === 'EHOSTUNREACH') return `unreachable (${e.code})`;
+  return e.code ?? e.message;
+}
+
+export async function udpQuery(query: Buffer, host: string, port: number, timeoutMs: number, localAddress?: string): Promise<Buffer | null> {
+  const r = await udpExchange(query, host, port, timeoutMs, localAddress);
+  return typeof r === 'string' ? null : r;
+}
+
+export async function tcpQuery(query: Buffer, host: string, port: number, timeoutMs: number, localAddress?: string): Promise<Buffer | null> {
+  const r = await tcpExchange(query, host, port, timeoutMs, localAddress);
+  return typeof r === 'string' ? null : r;
+}
+
+/** The answer over UDP, or why there is none. */
+function udpExchange(query: Buffer, host: string, port: number, timeoutMs: number, localAddress?: string): Promise<Buffer | string> {
   return new Promise((resolve) => {
     const sock = dgram.createSocket(net.isIPv6(host) ? 'udp6' : 'udp4');
     let done = false;
-    const finish = (v: Buffer | null) => {
+    const finish = (v: Buffer | string) => {
       if (done) return;
       done = true;
       clearTimeout(timer);
       sock.close();
       resolve(v);
     };
-    const timer = setTimeout(() => finish(null), timeoutMs);
-    sock.on('error', () => finish(null));
+    const timer = setTimeout(() => finish(`no answer within ${timeoutMs} ms`), timeoutMs);
+    sock.on('error', (e) => finish(socketReason(e)));
     sock.on('message', (m) => {
       // Only the answer to this query (same id) counts.
       if (m.length >= 12 && m.readUInt16BE(0) === query.readUInt16BE(0)) finish(m);
@@ -198,20 +229,21 @@ export function udpQuery(query: Buffer, host: string, port: number, timeoutMs: n
   });
 }
 
-export function tcpQuery(query: Buffer, host: string, port: number, timeoutMs: number, localAddress?: string): Promise<Buffer | null> {
+/** The answer over TCP, or why there is none. */
+function tcpExchange(query: Buffer, host: string, port: number, timeoutMs: number, localAddress?: string): Promise<Buffer | string> {
   return new Promise((resolve) => {
     const sock = net.connect({ host, port, localAddress });
     let acc = Buffer.alloc(0);
     let done = false;
-    const finish = (v: Buffer | null) => {
+    const finish = (v: Buffer | string) => {
       if (done) return;
       done = true;
       clearTimeout(timer);
       sock.destroy();
       resolve(v);
     };
-    const timer = setTimeout(() => finish(null), timeoutMs);
-    sock.on('error', () => finish(null));
+    const timer = setTimeout(() => finish(`no answer within ${timeoutMs} ms`), timeoutMs);
+    sock.on('error', (e) => finish(socketReason(e)));
     sock.on('connect', () => {
       const len = Buffer.alloc(2);
       len.writeUInt16BE(query.length);
@@ -221,6 +253,6 @@ export function tcpQuery(query: Buffer, host: string, port: number, timeoutMs: n
       acc = Buffer.concat([acc, d]);
       if (acc.length >= 2 && acc.length >= 2 + acc.readUInt16BE(0)) finish(acc.subarray(2, 2 + acc.readUInt16BE(0)));
     });
-    sock.on('end', () => finish(null));
+    sock.on('end', () => finish('closed without an answer'));
   });
 }

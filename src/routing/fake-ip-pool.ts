@@ -16,7 +16,7 @@
 import { LRUCache } from 'lru-cache';
 import { isIP } from 'node:net';
 import { parseCidr, ipv4ToInt, ipv6ToBigInt, bigIntToIpv6 } from '../cidr.js';
-import { ipv4ToString } from '../stack/wire/addr.js';
+import { ipv4ToString } from '../net/address.js';
 import { normalizeName } from './host-patterns.js';
 
 export interface FakeIpPoolOptions {

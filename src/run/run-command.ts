@@ -7,9 +7,9 @@
 // handed out (run-inside.ts). Nothing is left behind: the namespace dies with
 // the program, the TUN with the gateway. Exits with CMD's status.
 import { spawn } from 'node:child_process';
-import { closeSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, closeSync, constants, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { delimiter, join } from 'node:path';
 import type { Writable } from 'node:stream';
 import type { GatewaySettings } from '../config/settings.js';
 import { runGateway, settleDataPlane } from '../gateway/gateway.js';
@@ -26,8 +26,17 @@ const CHILD_SCRIPT = 'read -r go <&3 && exec 3<&- && mount --bind "$0" /etc/reso
 // its fd handed out on fd 4, by `tunsteer __tun-inside` (run-inside.ts).
 const CHILD_SCRIPT_USERNS = `"$TS_NODE" $TS_NODE_ARGS "$TS_MAIN" __tun-inside "$TS_TUN_NAME" "$TS_TUN_MTU" "$TS_TUN_ADDRESS" || exit 125; exec 4>&-; ${CHILD_SCRIPT}`;
 
+/** The exit status of a program that cannot be found, as shells give it. */
+export const EXIT_NOT_FOUND = 127;
+
 /** up: the gateway's settings (route-all, its own state dir); argv: the program and its arguments. */
 export async function runProgram(up: GatewaySettings, argv: string[]): Promise<number> {
+  // said here, before anything is made: inside, the shell that starts it would name our resolv.conf instead
+  const missing = programProblem(argv[0]);
+  if (missing) {
+    process.stderr.write(`tunsteer run: ${missing}\n`);
+    return EXIT_NOT_FOUND;
+  }
   const root = process.getuid?.() === 0;
   if (!root) {
     const why = userNamespacesForbidden();
@@ -36,7 +45,11 @@ export async function runProgram(up: GatewaySettings, argv: string[]): Promise<n
       return 1;
     }
   }
-  const dir = mkdtempSync(join(tmpdir(), 'tunsteer-run-'));
+  // named for this process, like the state dir: what a run leaves (only a kill -9 may) says whose it was
+  const dir = mkdtempSync(join(tmpdir(), `tunsteer-run-${process.pid}-`));
+  const cleanup = () => rmSync(dir, { recursive: true, force: true });
+  // every way out (the program's end, a signal, an error) removes it
+  process.once('exit', cleanup);
   const resolv = join(dir, 'resolv.conf');
   writeFileSync(resolv, `# tunsteer run: DNS is answered by the gateway\nnameserver ${RUN_RESOLVER}\n`);
   const [ours, theirs] = root ? [-1, -1] : loadTunAddon().socketPair();
@@ -63,7 +76,6 @@ export async function runProgram(up: GatewaySettings, argv: string[]): Promise<n
       resolve(127);
     });
   });
-  const cleanup = () => rmSync(dir, { recursive: true, force: true });
   try {
     const netns = await newNetns(child.pid!, exited);
     // our own signals reach the program too; its exit ends the gateway
@@ -71,7 +83,9 @@ export async function runProgram(up: GatewaySettings, argv: string[]): Promise<n
     if (!root) closeSync(theirs);
     const adoptTun = root ? undefined : { fd: await receiveTun(ours, exited), name: up.tunName };
     if (!root) closeSync(ours);
-    await runGateway({ ...up, netns, ephemeralNetns: true, adoptTun });
+    // a signal ends the program (passed on above; Ctrl-C reaches it from the terminal), and its exit ends
+    // run with its status: a script sees the interrupted program's 130 or 143, never a 0
+    await runGateway({ ...up, netns, ephemeralNetns: true, adoptTun }, { onSignal: () => {} });
     (child.stdio[3] as Writable).end('go\n');
   } catch (e) {
     child.kill('SIGKILL');
@@ -82,9 +96,23 @@ export async function runProgram(up: GatewaySettings, argv: string[]): Promise<n
   // its last connections may still be closing on the gateway's side: their log lines first
   await settleDataPlane(1000);
   cleanup();
-  rmSync(up.stateDir, { recursive: true, force: true });
-  // the exit handlers restore (close the TUN) on the way out
+  // the exit handlers restore (close the TUN) and remove the state dir on the way out
   process.exit(code);
+}
+
+/** Why CMD cannot be run (not found in PATH, not executable), or null when it can. */
+export function programProblem(cmd: string, path = process.env.PATH ?? ''): string | null {
+  const runnable = (f: string) => {
+    try {
+      accessSync(f, constants.X_OK);
+      return !statSync(f).isDirectory();
+    } catch {
+      return false;
+    }
+  };
+  if (cmd.includes('/')) return runnable(cmd) ? null : `${cmd}: no such program, or not executable`;
+  if (path.split(delimiter).some((d) => runnable(join(d || '.', cmd)))) return null;
+  return `${cmd}: command not found (looked in PATH: ${path || '(empty)'})`;
 }
 
 /** The TUN's fd, passed by `__tun-inside` over the socket at the child's fd 4. */

@@ -1,5 +1,12 @@
-// Contracts between the layers of the stack. Everything here is a type: no
-// behaviour, so every layer can be built and tested against it on its own.
+// Contracts of the stack: between its own layers (wire, TCP core, the stack)
+// and with the layers above it (the pending connection the proxy side accepts,
+// the UDP datagrams the relay above takes). Types only, no behaviour, so every
+// layer can be built and tested against them on its own. Nothing here, and
+// nothing in src/stack, imports from the layers above: they adapt to this.
+import type { Duplex } from 'node:stream';
+import type { Endpoint, Family } from '../net/endpoint.js';
+
+export type { Endpoint, Family } from '../net/endpoint.js';
 
 /** TCP flag bits as they sit in byte 13 of the header (RFC 9293 §3.1). */
 export const FIN = 0x01;
@@ -128,12 +135,77 @@ export const DEFAULT_TCP_OPTIONS: TcpOptions = {
   keepaliveCount: 9,
 };
 
-/** Address family of a flow. */
-export type Family = 4 | 6;
+// ---------------------------------------------------------------- upward
 
-/** Endpoint as the proxy core sees it: strings are built once per connection, never per packet. */
-export interface Endpoint {
-  family: Family;
-  address: string;
-  port: number;
+/**
+ * A TCP connection a client opened into the TUN, handed to the layer above
+ * before it is answered: the client waits for its SYN-ACK until accept(), so
+ * the layer above can dial first and refuse in the client's own terms.
+ * Exactly one of accept(), reject() or unreachable() answers it; reject()
+ * also aborts an accepted connection (RST).
+ */
+export interface PendingConnection {
+  /** Unique per stack, for logs. */
+  readonly id: number;
+  /** The client (the packet's source). */
+  readonly src: Endpoint;
+  /** The address and port the client dialled. */
+  readonly dst: Endpoint;
+  /** Completes the client's handshake; returns the byte stream (half-close aware). Throws when the client is gone. */
+  accept(): Duplex;
+  /** RST to the client (RST|ACK acknowledging its SYN while unanswered). */
+  reject(): void;
+  /**
+   * While the client still waits for its SYN-ACK: ICMP host unreachable about its SYN, as a router says it
+   * (net: network unreachable / no route, what the kernel path gives with no route at all); else as reject().
+   */
+  unreachable(net?: boolean): void;
+  /** Bytes delivered from the client, and accepted for the client. */
+  counters(): { up: number; down: number };
+}
+
+/** Called once per new connection, synchronously inside input(). */
+export type ConnectHandler = (conn: PendingConnection) => void;
+
+/**
+ * A UDP flow's four-tuple as the stack's address numbers (IPv4 as uint32,
+ * IPv6 as ids of the stack's address table: see AddressIds). A reused object:
+ * copy the fields you keep.
+ */
+export interface UdpFlowKey {
+  readonly clientIp: number;
+  readonly serverIp: number;
+  readonly clientPort: number;
+  readonly serverPort: number;
+}
+
+/** Where the stack delivers UDP datagrams from clients (the relay above it). */
+export interface UdpHandler {
+  /**
+   * One datagram, its checksum verified (and reassembled when it came in
+   * fragments). key and payload are views valid only during the call.
+   * False when nothing takes it: the stack counts it as udp_unsupported.
+   */
+  onDatagram(key: UdpFlowKey, payload: Buffer, offset: number, length: number, now: number): boolean;
+}
+
+/** What the stack offers the UDP layer above it: datagrams and ICMP errors to clients. */
+export interface UdpPort {
+  /** A datagram into the TUN from (src, sport) to (dst, dport); fragmented when over the MTU. */
+  sendUdp(src: number, dst: number, sport: number, dport: number, payload: Buffer, offset: number, length: number): void;
+  /** ICMP port unreachable about the flow's datagrams (upstream refused, or a rule). */
+  sendPortUnreachable(flow: UdpFlowKey): void;
+  /** ICMP host unreachable: the destination's network cannot be reached. */
+  sendHostUnreachable(flow: UdpFlowKey): void;
+  readonly addresses: AddressIds;
+}
+
+/** The stack's address numbers: text for logs, and references a flow holds while it lives. */
+export interface AddressIds {
+  /** IPv4 dotted quad or RFC 5952 IPv6 text: per flow, never per packet. */
+  text(ip: number): string;
+  family(ip: number): Family;
+  /** Keep an IPv6 id valid beyond the call that handed it over (no-op for IPv4). */
+  hold(ip: number): void;
+  release(ip: number): void;
 }

@@ -6,6 +6,7 @@ export const Drop = {
   ipv4_bad_ihl: 3,
   ipv4_bad_total_length: 4,
   ipv4_bad_checksum: 5,
+  /** An IPv4 fragment refused: past 65,535 bytes, a non-final one not a multiple of 8 bytes, or one too many. */
   ipv4_fragment: 6,
   ipv6_truncated: 7,
   tcp_truncated: 8,
@@ -31,6 +32,7 @@ export const Drop = {
   ipv6_bad_ext_header: 25,
   /** A routing header with segments left: we are not a router on its path. */
   ipv6_routing_header: 26,
+  /** The same for IPv6 (RFC 8200 §4.5), or a Fragment header cut short. */
   ipv6_fragment: 27,
   ipv6_no_next_header: 28,
   /** IPv6 while `ipv6: false`: answered with ICMPv6 administratively prohibited. */
@@ -43,14 +45,27 @@ export const Drop = {
   packet_too_big: 33,
   /** An ICMP error we would have sent, held back by the rate limit (RFC 4443 §2.4 f). */
   icmp_rate_limited: 34,
+  /** A fragment overlapping another of its datagram: the datagram is abandoned (RFC 5722; Linux does the same for IPv4). */
+  frag_overlap: 35,
+  /** An exact duplicate of a fragment held: dropped, its datagram kept (RFC 8200 §4.5). */
+  frag_duplicate: 36,
+  /** A fragment of a datagram abandoned for an overlap, until that datagram's timeout (RFC 5722 §4). */
+  frag_abandoned: 37,
+  /** A datagram whose fragments did not all arrive in time (one per datagram). */
+  frag_timeout: 38,
+  /** A datagram dropped to keep reassembly within its memory and count bounds (one per datagram). */
+  frag_evicted: 39,
 } as const;
 export type DropReason = (typeof Drop)[keyof typeof Drop];
 /**
  * Counted with the drops but not a verdict on a packet read from the TUN: something the stack
- * would have sent, or a connection it reset later (its SYN was counted as handled when it came).
- * Every packet read is one input drop or handled; the fuzz tests check that identity.
+ * would have sent, a connection it reset later (its SYN was counted as handled when it came), or a
+ * datagram whose fragments it let go (each was counted as handled when taken). Every packet read,
+ * and every datagram reassembled, is one input drop or handled; the fuzz tests check that identity.
  */
-export const NOT_INPUT_VERDICTS: readonly (keyof typeof Drop)[] = ['udp_too_big', 'internal_error', 'icmp_rate_limited', 'syn_backlog_evicted', 'syn_backlog_timeout'];
+export const NOT_INPUT_VERDICTS: readonly (keyof typeof Drop)[] = [
+  'udp_too_big', 'internal_error', 'icmp_rate_limited', 'syn_backlog_evicted', 'syn_backlog_timeout', 'frag_timeout', 'frag_evicted',
+];
 const NAMES: string[] = [];
 for (const [k, v] of Object.entries(Drop)) NAMES[v] = k;
 

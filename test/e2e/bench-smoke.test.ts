@@ -31,4 +31,8 @@ t.test('npm run bench -- --quick produces the table', async (t) => {
   }
   t.match(table, /slirp4netns \(MTU 65520\)|Not measured: slirp4netns/, 'slirp4netns measured or its absence said');
   t.match(table, /pasta \(MTU 65520\)|Not measured: pasta/, 'pasta measured or why not said');
+  // without a terminal the progress line is a line per step on stderr: where it is and about how long is left
+  t.match(r.stderr, /^bench \[\d+\/\d+\] kernel: bulk TCP · \d+:\d\d elapsed, about \d+:\d\d left$/m, 'a progress line per step');
+  t.match(r.stderr, /^bench \[\d+\/\d+\] tunsteer: HTTP \(wrk\) · /m);
+  t.match(r.stderr, /^bench: \d+ paths measured in \d+:\d\d$/m, 'and how long it all took');
 });

@@ -3,9 +3,10 @@
 // mapped names resolve to fake IPs routed into the TUN; everything else
 // resolves and flows as before, past the gateway.
 import t from 'tap';
-import { existsSync, writeFileSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { nsExec, snapshotRouting, spawnInNs } from '../helpers/netns.js';
+import { createNetns, nsExec, snapshotRouting, spawnInNs } from '../helpers/netns.js';
 import { DNS_IP, NGINX_IP, clientResolvConf, fakeDsts, makeTopology, startDnsPeer, startGateway, startNginx, tunsteerArgv, waitForGateway } from '../helpers/topology.js';
 
 t.setTimeout(300_000);
@@ -82,7 +83,7 @@ t.test('an unknown name gives NXDOMAIN; a truncated answer makes dig retry over 
 
 t.test('normal exit restores resolv.conf and routes byte for byte', async (t) => {
   gw.kill('SIGTERM');
-  t.equal((await gw.exited()).code, 143);
+  t.equal((await gw.exited()).code, 0);
   t.equal(resolvNow(), original);
   t.equal((await snapshotRouting(topo.client)).text, before.text);
 });
@@ -117,7 +118,49 @@ t.test('the same from a config file: mode, hosts, pool, device and state dir', a
   const r = await nsExec(topo.client, ['curl', '-sS', '--max-time', '10', 'http://blocked.cfg.example/hello'], { allowFail: true });
   t.match(r.stdout, /Blocked by tunsteer rule/, 'the config file\'s rules apply');
   g.kill('SIGTERM');
-  t.equal((await g.exited()).code, 143);
+  t.equal((await g.exited()).code, 0);
   t.equal(resolvNow(), original);
   t.equal((await snapshotRouting(topo.client)).text, before.text);
 });
+
+// ip netns exec NS without /etc/netns/NS/resolv.conf: the file per-host would rewrite is pid 1's. To test
+// that without going near this machine's resolver, the gateway runs in a PID and mount namespace of its
+// own, where pid 1 is a shell whose /etc/resolv.conf is a temp file bind-mounted over (checked first).
+t.test('per-host refuses to rewrite pid 1\'s resolv.conf from another namespace, unless told', async (t) => {
+  const bare = await createNetns(t, 'tsE-'); // no /etc/netns/<bare>/resolv.conf
+  t.notOk(existsSync(`/etc/netns/${bare}`), 'the namespace has no resolv.conf of its own');
+  const sentinel = `# tunsteer test ${process.pid}\nnameserver ${DNS_IP}\n`;
+  const fake = join(topo.tmp, 'pid1-resolv.conf');
+  writeFileSync(fake, sentinel);
+  const dir = join(topo.tmp, 'state-shared');
+  const inPidNs = (extra: string[]) => {
+    const gw = tunsteerArgv(['up', '--mode', 'per-host', '--host', 'api.example.com', '--state-dir', dir, '--tun-name', 'tsh9', ...extra]).map((a) => `'${a}'`).join(' ');
+    // every step checks it sees the fake file, so nothing can reach the machine's own; `; exit $?` keeps sh (pid 1) from exec'ing away
+    const script = `mount --bind '${fake}' /etc/resolv.conf && grep -q 'tunsteer test ${process.pid}' /etc/resolv.conf && ip netns exec ${bare} sh -c "grep -q 'tunsteer test ${process.pid}' /etc/resolv.conf && exec ${gw.replaceAll('"', '\\"')}"; exit $?`;
+    return ['unshare', '--mount', '--propagation', 'private', '--pid', '--fork', '--mount-proc', '--kill-child', 'sh', '-c', script];
+  };
+  const refused = await nsExecPlain(inPidNs([]));
+  t.equal(refused.code, 2, refused.stderr);
+  t.match(refused.stderr, /--resolv-conf: \/etc\/resolv\.conf is the resolver file of pid 1's network namespace/);
+  t.match(refused.stderr, /--shared-resolv-conf/);
+  t.equal(readFileSync(fake, 'utf8'), sentinel, 'the file is as it was');
+
+  const told = spawn(inPidNs(['--shared-resolv-conf'])[0], inPidNs(['--shared-resolv-conf']).slice(1), { stdio: 'ignore' });
+  t.teardown(() => void told.kill('SIGKILL'));
+  let rewritten = '';
+  for (let i = 0; i < 200 && !rewritten.includes('nameserver 198.18.0.2'); i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    rewritten = readFileSync(fake, 'utf8');
+  }
+  t.match(rewritten, /^nameserver 198\.18\.0\.2$/m, 'with --shared-resolv-conf it does as told');
+  // unshare kills its pid 1, and the namespace's other processes with it; the namespace's routes go with it (teardown)
+  told.kill('SIGKILL');
+  await new Promise((r) => told.once('exit', r));
+});
+
+/** A command in this namespace, not inside a test namespace (it makes its own); SIGKILL on timeout: unshare --fork ignores SIGTERM, and its pid 1 too. */
+function nsExecPlain(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(argv[0], argv.slice(1), { timeout: 60_000, killSignal: 'SIGKILL', encoding: 'utf8' }, (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr }));
+  });
+}

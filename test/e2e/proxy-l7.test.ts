@@ -258,6 +258,12 @@ t.test('explicit proxy: HTTP proxy and SOCKS5 on one port, under the same rules'
 });
 
 t.test('`tunsteer proxy` runs without root and applies the config', async (t) => {
+  // nobody must be able to read the code it runs: a clone in /root or in a mktemp -d dir (mode 700) is not
+  const readable = await nsExec(topo.servers, ['setpriv', '--reuid', 'nobody', '--regid', 'nogroup', '--clear-groups', 'test', '-r', join(ROOT, 'src/cli/main.ts')], { allowFail: true });
+  if (readable.code !== 0) {
+    t.skip('the repository is not readable by nobody on this machine', () => {});
+    return;
+  }
   const p = spawnInNs(t, topo.servers, ['setpriv', '--reuid', 'nobody', '--regid', 'nogroup', '--clear-groups', ...tunsteerArgv(['proxy', '--listen', '127.0.0.1:8081', '--config', config])], {
     // without tap's NODE_OPTIONS: its process-info hooks would write into the repo as nobody
     env: { ...process.env, NODE_OPTIONS: '', API_TOKEN: TOKEN, SOCKS_PASSWORD, HOME: '/tmp' },
@@ -283,6 +289,6 @@ t.test('metrics on loopback: connections, rule hits, stack counters', async (t) 
 
 t.test('normal exit', async (t) => {
   gw.kill('SIGTERM');
-  t.equal((await gw.exited()).code, 143);
+  t.equal((await gw.exited()).code, 0);
   t.notOk(gatewayOutput().includes('s3cret'), 'the secret never reached a log line');
 });

@@ -8,6 +8,8 @@
 //   lan ns 198.51.100.2 ── client ns (the gateway; a router for the lan) ── servers ns: TCP echo :7000, UDP echo :7001
 import t from 'tap';
 import { join } from 'node:path';
+import { readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { nsExec, spawnInNs, spawnNodeInNs, type NsChild } from '../helpers/netns.js';
 import {
   DNS_IP, NGINX_IP, PEER_IP, ROOT, clientResolvConf, makeTopology, routerWithLan, startDnsPeer, startGateway, tunsteerArgv, waitForGateway,
@@ -56,25 +58,40 @@ async function holdOpen(holder: NsChild): Promise<Ready> {
 }
 
 /** Every held connection has exactly one line, and it says the stop ended it. */
-function checkLines(t: typeof import("tap").default, lines: string[], held: Ready): void {
+/** ends: how a held connection's line may say it ended (the stop's own word, unless the program's exit came first, as with run). */
+function checkLines(t: typeof import("tap").default, lines: string[], held: Ready, ends: readonly string[] = ['gateway-stop']): void {
   const conn: ConnLine[] = lines.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l)).filter((r) => r.msg === 'conn');
   for (const [proto, ports, dstPort] of [['tcp', held.tcp, TCP_PORT], ['udp', held.udp, UDP_PORT]] as const) {
     const of = (port: number) => conn.filter((c) => (c.proto === 'udp') === (proto === 'udp') && c.src.endsWith(`:${port}`) && c.dst.endsWith(`:${dstPort}`));
     const without = ports.filter((p) => of(p).length !== 1);
     t.same(without, [], `each of the ${ports.length} ${proto} connections has one line (${conn.length} conn lines in all)`);
-    const ends = [...new Set(ports.flatMap((p) => of(p).map((c) => c.end)))];
-    if (ports.length) t.same(ends, ['gateway-stop'], `and it says the stop ended it (${proto})`);
+    const seen = [...new Set(ports.flatMap((p) => of(p).map((c) => c.end)))];
+    if (ports.length) t.same(seen.filter((e) => !ends.includes(e)), [], `and it says what ended it: ${seen.join(', ')} (${proto})`);
     // like any other line: the bytes each way so far (the echo's)
     const short = ports.flatMap((p) => of(p)).filter((c) => !(c.up >= PROBE_UP[proto] && c.down >= PROBE_DOWN[proto]));
     t.same(short, [], `with the bytes moved so far (${proto})`);
   }
 }
 
+/** The stop in two lines: "restoring" as it begins, then "restored, N connections closed", N being the lines that say gateway-stop. */
+function checkStopLines(t: typeof import("tap").default, lines: string[], held: Ready, allHeldOpen = true): void {
+  const recs = lines.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { msg: string; end?: string; closed?: number });
+  const at = (m: (r: { msg: string }) => boolean) => recs.findIndex(m);
+  const restoring = at((r) => r.msg === 'restoring');
+  const restored = at((r) => /^restored, \d+ connections? closed$/.test(r.msg));
+  t.ok(restoring >= 0, 'a "restoring" line');
+  t.ok(restored > restoring, 'then a "restored, N connections closed" line');
+  const stopped = recs.filter((r) => r.msg === 'conn' && r.end === 'gateway-stop').length;
+  t.equal(recs[restored]?.closed, stopped, `N is the connections the stop closed (${stopped})`);
+  if (allHeldOpen) t.ok(stopped >= held.tcp.length + held.udp.length, 'at least the ones held open');
+  t.match(recs[restored]?.msg, `restored, ${stopped} connection`);
+}
+
 /** What hold-peer.ts moves on each connection before it holds it: at least this much each way. */
 const PROBE_UP = { tcp: 'ECHO\nhello\n'.length, udp: 'hold'.length };
 const PROBE_DOWN = { tcp: 'hello\n'.length, udp: 'hold'.length };
 
-const exitCode = { SIGTERM: 143, SIGINT: 130 } as const;
+const exitCode = { SIGTERM: 0, SIGINT: 0 } as const;
 
 const cases: { name: string; gatewayNs: string; clientNs: string; args: string[]; host: string; udp: number; signal: 'SIGTERM' | 'SIGINT' }[] = [
   { name: 'route-all, SIGTERM', gatewayNs: topo.client, clientNs: topo.client, args: ['--mode', 'route-all', '--tun-name', 'tsS0'], host: PEER_IP, udp: N_UDP, signal: 'SIGTERM' },
@@ -97,6 +114,7 @@ for (const c of cases) {
       gw.kill(c.signal);
       t.equal((await gw.exited()).code, exitCode[c.signal], `exit code after ${c.signal}`);
       checkLines(t, gw.stdoutLines(), held);
+      checkStopLines(t, gw.stdoutLines(), held);
     } finally {
       holder?.kill('SIGKILL');
       await holder?.exited();
@@ -119,8 +137,12 @@ t.test('tunsteer run, SIGTERM: every open connection of its program gets its lin
   );
   const held = await holdOpen(run);
   run.kill('SIGTERM');
-  t.equal((await run.exited()).code, 143, 'exit code after SIGTERM');
-  // run keeps stdout for its program: the gateway logs to stderr
-  checkLines(t, run.stderrText().split('\n'), held);
+  t.equal((await run.exited()).code, 143, 'the program\'s status: run passed the SIGTERM on, and the program died of it');
+  // run keeps stdout for its program: the gateway logs to stderr. run waits for its program, whose exit
+  // closes its TCP connections (closed, or reset with unread data) before the gateway stops; UDP has no close
+  checkLines(t, run.stderrText().split('\n'), held, ['closed', 'client-reset', 'gateway-stop']);
+  checkStopLines(t, run.stderrText().split('\n'), held, false);
   t.equal((await nsExec(topo.client, ['ip', '-o', 'link', 'show', 'type', 'tun'])).stdout, '', 'no TUN left');
+  const left = ['/run', tmpdir()].flatMap((d) => readdirSync(d).filter((e) => e === `tunsteer-run-${run.pid}` || e.startsWith(`tunsteer-run-${run.pid}-`)));
+  t.same(left, [], 'no state dir or resolv.conf dir left by the stopped run');
 });

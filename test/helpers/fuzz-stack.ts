@@ -1,6 +1,6 @@
-// The stack wired the way the data plane wires it (src/data-plane/data-plane.ts): a UDP
-// relay with admission and target resolution, the gateway's DNS (DnsOverride
-// with a fake-IP pool) on a resolver address, hostnames for fake IPs; over a
+// The stack wired the way the data plane wires it (src/data-plane/data-plane.ts): above
+// it the gateway's DNS (DnsOverride with a fake-IP pool) on a resolver
+// address and a UDP relay with admission and target resolution; over a
 // MemoryTun, with nothing that reaches the network: DNS has no upstreams (a
 // forwarded query gets SERVFAIL), UDP sockets bind to loopback and are never
 // connected (resolveTarget says "no target"), and no connection dials out.
@@ -18,10 +18,12 @@ import { writeTcpSegment } from '../../src/stack/wire/segment-writer.js';
 import { Ipv4View } from '../../src/stack/wire/ipv4-view.js';
 import { TcpView } from '../../src/stack/wire/tcp-view.js';
 import { fillSegment } from '../../src/stack/wire/tcp-options.js';
-import { parseIpv4 } from '../../src/stack/wire/addr.js';
+import { parseIpv4 } from '../../src/net/address.js';
 import { writeUdpDatagram } from '../../src/stack/wire/datagram-writer.js';
 import dnsPacket from 'dns-packet';
-import type { InboundConnection } from '../../src/proxy/inbound.js';
+import type { PendingConnection } from '../../src/stack/contracts.js';
+import { UdpSessions } from '../../src/proxy/tun/udp-sessions.js';
+import { TunUdp } from '../../src/proxy/tun/tun-udp.js';
 import type { Duplex } from 'node:stream';
 import { FUZZ_KINDS, PacketFuzzer, type FuzzKind } from './packet-fuzzer.js';
 
@@ -36,6 +38,9 @@ const BATCH = 64;
 
 export interface FuzzStack {
   stack: Stack;
+  /** Above the stack: the gateway's DNS, then the relay. */
+  udp: TunUdp;
+  relay: UdpSessions;
   dev: MemoryTun;
   dns: DnsOverride;
   pool: FakeIpPool;
@@ -44,7 +49,7 @@ export interface FuzzStack {
   /** Who is told about each packet the stack sends (the fuzzer learns SYN-ACKs). */
   onTx: ((p: Buffer) => void) | null;
   /** The app side of new connections (the fuzz handler, or an echo for the check afterwards). */
-  app: (c: InboundConnection) => void;
+  app: (c: PendingConnection) => void;
 }
 
 export function makeFuzzStack(): FuzzStack {
@@ -54,38 +59,40 @@ export function makeFuzzStack(): FuzzStack {
   const dns = new DnsOverride({ hosts: new HostPatterns(['fuzz.example', '*.fuzz.example']), pool, upstreams: [], timeoutMs: 50, ttl: 10 });
   const conns = { accepted: 0, deferred: 0, rejected: 0, streamErrors: 0 };
   let n = 0;
-  const h: FuzzStack = { stack: null as unknown as Stack, dev, dns, pool, conns, onTx: null, app: (c) => handle(c, n++, conns) };
+  let tunUdp: TunUdp | null = null;
+  const h: FuzzStack = { stack: null as unknown as Stack, udp: null as unknown as TunUdp, relay: null as unknown as UdpSessions, dev, dns, pool, conns, onTx: null, app: (c) => handle(c, n++, conns) };
   const s = (stack = new Stack(dev, (c) => h.app(c), {
     // the gateway's defaults: the fuzz opens tens of thousands of flows per million packets,
     // which must not lock out the normal connection afterwards
     maxConnections: 100_000,
     maxPending: 4096,
     streamHighWaterMark: 16 * 1024,
-    hostnameOf: (ip) => (pool.contains(ip) ? pool.nameOf(ip) : undefined),
-    dns: { address: FUZZ_DNS, answer: (q) => dns.answer(q) },
-    udp: {
-      localAddress: '127.0.0.1',
-      maxFlows: 64,
-      blockQuic: true,
-      idleMs: 2000,
-      dnsIdleMs: 1000,
-      // every fourth destination port is refused (port unreachable), like a reject rule
-      admit: (f) => (f.serverPort % 4 === 0 ? { rule: 'fuzz-reject', action: 'reject' } : { rule: 'default', action: 'direct' }),
-      // never a target: no datagram leaves this machine
-      resolveTarget: () => null,
-    },
+    clock: () => performance.now(),
+    udp: { onDatagram: (k, b, o, l, now) => tunUdp!.onDatagram(k, b, o, l, now) },
   }));
+  h.relay = new UdpSessions(s, {
+    localAddress: '127.0.0.1',
+    maxFlows: 64,
+    blockQuic: true,
+    idleMs: 2000,
+    dnsIdleMs: 1000,
+    // every fourth destination port is refused (port unreachable), like a reject rule
+    admit: (f) => (f.serverPort % 4 === 0 ? { rule: 'fuzz-reject', action: 'reject' } : { rule: 'default', action: 'direct' }),
+    // never a target: no datagram leaves this machine
+    resolveTarget: () => null,
+  });
+  h.udp = tunUdp = new TunUdp(s, { address: FUZZ_DNS, answer: (q) => dns.answer(q) }, h.relay);
   h.stack = s;
   dev.onTx((p) => h.onTx?.(p));
   return h;
 }
 
 /** The app side: accept most connections (some only later), reject some; echo a little and close some. */
-function handle(c: InboundConnection, i: number, counts: FuzzStack['conns']): void {
+function handle(c: PendingConnection, i: number, counts: FuzzStack['conns']): void {
   const r = i % 8;
   if (r === 0) {
     counts.rejected++;
-    c.reject('rst');
+    c.reject();
     return;
   }
   const use = (stream: Duplex) => {
@@ -156,6 +163,7 @@ export async function feed(h: FuzzStack, fz: PacketFuzzer, count: number, deadli
     }
     res.packets = i;
     h.stack.tick(now);
+    h.relay.sweep(now);
     if (i % yieldEvery === 0 || i === count) {
       await new Promise((r) => setImmediate(r));
       if (performance.now() - t0 > deadlineMs) break;
@@ -170,6 +178,7 @@ export async function settle(h: FuzzStack, ms = 200): Promise<void> {
   const until = performance.now() + ms;
   while (performance.now() < until) {
     h.stack.tick(performance.now());
+    h.relay.sweep(performance.now());
     await new Promise((r) => setTimeout(r, 10));
   }
 }
@@ -177,19 +186,23 @@ export async function settle(h: FuzzStack, ms = 200): Promise<void> {
 /**
  * Where every packet in went. Each one that stack.input() took ends in exactly
  * one of: a drop (counted by reason at the point it was refused), a new
- * connection (tcpTotal), a segment of a connection (tcpSegments), a query to
- * the gateway's DNS (dnsQueries), or a datagram to the UDP relay (udpIn, which
- * counts refused and over-limit datagrams too). Two drop reasons are not input
- * verdicts and are left out: udp_too_big (an answer too big to send back) and
- * internal_error (a connection's operation threw, its packet already counted).
+ * connection (tcpTotal), a segment of a connection (tcpSegments), a datagram
+ * handed up (udpDatagrams: to the gateway's DNS or the relay, which counts
+ * refused and over-limit datagrams too), an echo answered, or link chatter
+ * ignored, or a fragment taken into reassembly (fragmentsIn: a datagram it
+ * completes is counted as one more packet in, datagramsReassembled, with a
+ * verdict of its own). The drop reasons that are not input verdicts (NOT_INPUT_VERDICTS:
+ * something we would have sent, or a connection reset later) are left out.
  */
 export function accounting(h: FuzzStack) {
   const c = h.stack.counters;
   const d = h.stack.drops;
   const inputDrops = d.total() - NOT_INPUT_VERDICTS.reduce((n, k) => n + d.get(Drop[k]), 0);
   // A SYN answered with a SYN cookie (backlog full) is handled without a connection.
-  const handled = c.tcpTotal + c.synCookiesSent + c.tcpSegments + c.dnsQueries + (h.stack.udp?.counters.udpIn ?? 0) + c.icmpEchoReplies + c.ndIgnored;
-  return { packetsIn: c.packetsIn, inputDrops, handled, unaccounted: c.packetsIn - inputDrops - handled };
+  // A fragment taken into reassembly is handled; the datagram it completes is one more packet in, with its own verdict.
+  const handled = c.tcpTotal + c.synCookiesSent + c.tcpSegments + c.udpDatagrams + c.icmpEchoReplies + c.ndIgnored + c.fragmentsIn;
+  const packets = c.packetsIn + c.datagramsReassembled;
+  return { packetsIn: c.packetsIn, reassembled: c.datagramsReassembled, inputDrops, handled, unaccounted: packets - inputDrops - handled };
 }
 
 export function dropsByReason(h: FuzzStack): Record<string, number> {

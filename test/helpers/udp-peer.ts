@@ -15,7 +15,9 @@ const out = (o: object, code = 0) => {
   console.log(JSON.stringify(o));
   process.exit(code);
 };
-setTimeout(() => out({ ok: false, error: 'timeout' }, 3), 60_000).unref();
+// bounded: a client gives up after a minute; a server serves a whole test file (stop-logging's took
+// 80 s under the full suite, and its last cases found the server gone), then stops by itself
+setTimeout(() => out({ ok: false, error: 'timeout' }, 3), mode === 'server' ? 600_000 : 60_000).unref();
 
 function payloadFor(i: number): Buffer {
   const len = 16 + (i * 37) % 1200;

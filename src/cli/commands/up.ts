@@ -5,5 +5,5 @@ import { runGateway } from '../../gateway/gateway.js';
 
 export function up(flags: GatewayFlags): Promise<number> {
   // a reload reads the file again under the same flags
-  return runGateway(gatewaySettings(flags), () => gatewaySettings(flags));
+  return runGateway(gatewaySettings(flags), { reread: () => gatewaySettings(flags) });
 }

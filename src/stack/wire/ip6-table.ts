@@ -6,6 +6,7 @@
 // holds them while it is processed; an id whose count drops to zero is freed.
 // Lookup is open addressing over typed arrays: no allocation per packet.
 import { fold } from './checksum.js';
+import { ip6GroupsToString, ipv4ToString } from '../../net/address.js';
 
 /** The first IPv6 id; every IPv4 address is below it. */
 export const IP6_ID_BASE = 2 ** 32;
@@ -118,6 +119,11 @@ export class Ip6Table {
     return ip6GroupsToString(groups);
   }
 
+  /** Text of any address number: an IPv4 uint32 or an id of this table. Per connection, never per packet. */
+  text(ip: number): string {
+    return isIp6Id(ip) ? this.toString(ip) : ipv4ToString(ip);
+  }
+
   private hash(w0: number, w1: number, w2: number, w3: number): number {
     let h = Math.imul(w0 ^ 0x9e3779b9, 0x85ebca6b);
     h = Math.imul(h ^ (h >>> 13) ^ w1, 0xc2b2ae35);
@@ -191,51 +197,4 @@ export class Ip6Table {
       this.index[i] = e;
     }
   }
-}
-
-/** RFC 5952 §4: lower case, leading zeros dropped, the longest run (>1) of zero groups as "::". */
-export function ip6GroupsToString(g: readonly number[]): string {
-  let bestStart = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    if (g[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && g[j] === 0) j++;
-    if (j - i > bestLen) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = (a: number, b: number) => g.slice(a, b).map((x) => x.toString(16)).join(':');
-  if (bestStart < 0) return hex(0, 8);
-  return `${hex(0, bestStart)}::${hex(bestStart + bestLen, 8)}`;
-}
-
-/** Parses IPv6 text into 16 bytes at b[off]; false when it is not an IPv6 address. */
-export function parseIpv6Into(text: string, b: Buffer, off: number): boolean {
-  let s = text;
-  // An embedded IPv4 tail (::ffff:192.0.2.1) becomes two groups.
-  const v4 = /^(.*:)(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(s);
-  if (v4) {
-    const p = v4.slice(2).map(Number);
-    if (p.some((x) => x > 255)) return false;
-    s = `${v4[1]}${((p[0] << 8) | p[1]).toString(16)}:${((p[2] << 8) | p[3]).toString(16)}`;
-  }
-  const halves = s.split('::');
-  if (halves.length > 2) return false;
-  const parse = (part: string) => (part === '' ? [] : part.split(':'));
-  const head = parse(halves[0]);
-  const tail = halves.length === 2 ? parse(halves[1]) : [];
-  const missing = 8 - head.length - tail.length;
-  if (halves.length === 2 ? missing < 1 : missing !== 0) return false;
-  const groups = [...head, ...Array<string>(halves.length === 2 ? missing : 0).fill('0'), ...tail];
-  for (let i = 0; i < 8; i++) {
-    if (!/^[0-9a-fA-F]{1,4}$/.test(groups[i])) return false;
-    b.writeUInt16BE(parseInt(groups[i], 16), off + 2 * i);
-  }
-  return true;
 }

@@ -1,10 +1,13 @@
 // Contract: reset() validates the fixed IPv6 header (RFC 8200 §3) and walks the
 // extension-header chain to the upper layer: hop-by-hop (first only) and
 // destination options are skipped after their options are checked, a routing
-// header with segments left 0 is skipped (§4.4), anything else that is not an
-// upper layer (fragments, a routing header to follow, ESP/AH, no next header)
-// is a counted drop. Afterwards the getters cannot fail. Addresses stay in the
-// packet: src/dst give their offsets, the caller interns them.
+// header with segments left 0 is skipped (§4.4). A Fragment header (§4.5) ends
+// the walk: fragOffset says where it is, the caller reassembles, and the
+// reassembled packet is walked again; an atomic fragment (offset 0, no more
+// fragments, RFC 6946) is walked through as if unfragmented. Anything else
+// that is not an upper layer (a routing header to follow, ESP/AH, no next
+// header) is a counted drop. Afterwards the getters cannot fail. Addresses
+// stay in the packet: src/dst give their offsets, the caller interns them.
 import { Drop } from '../drop-counters.js';
 
 export const IPV6_HEADER = 40;
@@ -24,6 +27,10 @@ export class Ipv6View {
   private proto = 0;
   /** Extension headers skipped on the last packet. */
   extHeaders = 0;
+  /** Offset of the Fragment header, -1 when the packet is not a fragment. */
+  fragOffset = -1;
+  /** Offset of the next-header byte that names the Fragment header (to rewrite once reassembled). */
+  fragNextAt = -1;
 
   reset(b: Buffer, off: number, len: number): number {
     if (len < IPV6_HEADER) return Drop.ipv6_truncated;
@@ -33,8 +40,10 @@ export class Ipv6View {
     if (plen === 0 || IPV6_HEADER + plen > len) return Drop.ipv6_bad_length;
     const end = off + IPV6_HEADER + plen;
     let next = b[off + 6];
+    let nextAt = off + 6;
     let p = off + IPV6_HEADER;
     let n = 0;
+    this.fragOffset = -1;
     for (;;) {
       if (next === HOP_BY_HOP || next === DEST_OPTS || next === ROUTING) {
         if (next === HOP_BY_HOP && n > 0) return Drop.ipv6_bad_ext_header; // §4.3: only right after the header
@@ -47,10 +56,24 @@ export class Ipv6View {
           return Drop.ipv6_bad_ext_header;
         }
         next = b[p];
+        nextAt = p;
         p += hl;
         continue;
       }
-      if (next === FRAGMENT) return Drop.ipv6_fragment;
+      if (next === FRAGMENT) {
+        if (p + 8 > end) return Drop.ipv6_fragment;
+        if ((b.readUInt16BE(p + 2) & 0xfff9) === 0) {
+          // an atomic fragment (RFC 6946): offset 0, no more fragments (the reserved bits ignored)
+          if (++n > MAX_EXT_HEADERS) return Drop.ipv6_bad_ext_header;
+          next = b[p];
+          nextAt = p;
+          p += 8;
+          continue;
+        }
+        this.fragOffset = p;
+        this.fragNextAt = nextAt;
+        break;
+      }
       if (next === NO_NEXT) return Drop.ipv6_no_next_header;
       break;
     }
@@ -62,7 +85,9 @@ export class Ipv6View {
     this.extHeaders = n;
     return 0;
   }
-  /** The upper-layer protocol after the extension headers (6, 17, 58, or unknown). */
+  /** A fragment, to reassemble before the upper layer can be read. */
+  get isFragment() { return this.fragOffset >= 0; }
+  /** The upper-layer protocol after the extension headers (6, 17, 58, or unknown; 44 for a fragment). */
   get protocol() { return this.proto; }
   get payloadOffset() { return this.up; }
   get payloadLength() { return this.end - this.up; }

@@ -22,9 +22,6 @@ export interface KnownDifference {
   explains(ctx: DiffContext, s: Scenario, kernel: PairResult, gateway: PairResult): boolean;
 }
 
-/** The largest UDP payload that fits the TUN's MTU unfragmented. */
-const udpFits = (ctx: DiffContext) => ctx.mtu - (ctx.family === 4 ? 28 : 48);
-
 export const KNOWN_DIFFERENCES: KnownDifference[] = [
   {
     id: 'intercept-closed-port',
@@ -39,33 +36,6 @@ export const KNOWN_DIFFERENCES: KnownDifference[] = [
       k.c.end === 'ECONNREFUSED' &&
       g.c.end === 'ECONNRESET' &&
       g.c.rx === 0,
-  },
-  {
-    id: 'udp-fragments-dropped',
-    kind: 'temporary',
-    why:
-      'route-all and per-host: a UDP datagram larger than the TUN MTU allows reaches the TUN as IP fragments, which the ' +
-      'stack drops until fragment reassembly lands (issue 14 item 5): such datagrams are lost, and to a closed port no port unreachable comes back',
-    explains: (ctx, s, k, g) => {
-      if ((ctx.mode !== 'route-all' && ctx.mode !== 'per-host') || s.proto !== 'udp') return false;
-      const kk = k.c.end.split(',');
-      const gg = g.c.end.split(',');
-      const big = (i: number) => s.datagrams[i] > udpFits(ctx);
-      if (s.closedPort) {
-        // the oversized ones are lost instead of refused; the first that fits is refused
-        if (kk.join() !== 'ECONNREFUSED' || !gg.slice(0, -1).every((e, i) => e === 'lost' && big(i))) return false;
-        const last = gg.length - 1;
-        return (gg[last] === 'lost' && big(last) && gg.length === s.datagrams.length) || (gg[last] === 'ECONNREFUSED' && !big(last) && last > 0);
-      }
-      if (kk.length !== s.datagrams.length || gg.length !== s.datagrams.length) return false;
-      let explained = false;
-      for (let i = 0; i < s.datagrams.length; i++) {
-        if (kk[i] === gg[i]) continue;
-        if (big(i) && kk[i] === 'echoed' && gg[i] === 'lost') explained = true;
-        else return false;
-      }
-      return explained;
-    },
   },
   {
     id: 'rst-lost-in-tun-queue',

@@ -16,7 +16,7 @@ t.test('exit 2 on a bad flag, naming it, and 0 on --help', async (t) => {
   const r = tunsteer('up', '--mode', 'route-all', '--mtu', '9');
   t.equal(r.status, 2);
   t.match(r.stderr, /--mtu: 9 is out of range/);
-  t.match(r.stderr, /see tunsteer --help/);
+  t.match(r.stderr, /see tunsteer up --help/);
   const u = tunsteer('up', '--frobnicate');
   t.equal(u.status, 2, 'an unknown flag');
   t.match(u.stderr, /frobnicate/);
@@ -50,6 +50,11 @@ t.test('check-config: exit 0 with the example, 2 naming the field with a bad one
   t.equal(split.status, 2, split.stdout);
   t.match(split.stderr, /rules\[0\]\.value_env: the value of environment variable TOK holds CR/);
   t.notMatch(split.stderr, /Bearer x/, 'the value itself is not printed');
+  const empty = join(dir, 'empty.yaml');
+  writeFileSync(empty, '# nothing yet\n');
+  const e = tunsteer('check-config', empty);
+  t.equal(e.status, 2, 'an empty config is not "ok (0 rules)"');
+  t.match(e.stderr, /empty\.yaml: holds no settings/);
 });
 
 t.test('a usage error found once up runs exits 2 too', async (t) => {

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { readConfig, rulesOf } from '../../../src/config/load-config.js';
 import { ConfigError } from '../../../src/config/config-error.js';
 import { policyFromConfig } from '../../../src/config/build-policy.js';
+import { thrown } from '../../helpers/thrown.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tunsteer-config-'));
 let n = 0;
@@ -123,4 +124,55 @@ t.test('every bad config is rejected with its field named', async (t) => {
       t.ok(msg.startsWith(f), 'names the file');
     }
   }
+});
+
+// Messages a newcomer met (issue 19 item 7): each says what is wrong and how to put it right.
+t.test('a CIDR is told apart: prefix out of range, host bits set, not an address', async (t) => {
+  const msg = (text: string) => (thrown(() => readConfig(file(text))) as Error).message;
+  t.match(msg('rules: [{ cidr: 203.0.113.0/33, action: direct }]'), /rules\[0\]\.cidr: not a CIDR: the prefix \/33 is out of range: IPv4 prefixes are 0\.\.32/);
+  t.notMatch(msg('rules: [{ cidr: 203.0.113.0/33, action: direct }]'), /host bits/);
+  t.match(msg('rules: [{ cidr: "2001:db8::/129", action: direct }]'), /IPv6 prefixes are 0\.\.128/);
+  t.match(msg('rules: [{ cidr: 203.0.113.1/24, action: direct }]'), /host bits are set after the first 24: the network is 203\.0\.113\.0\/24/);
+  t.match(msg('exclude: [203.0.113.300/24]'), /"203\.0\.113\.300" is not an IPv4 or IPv6 address/);
+});
+
+t.test('a YAML syntax error shows the line at fault, with an excerpt and a caret', async (t) => {
+  const f = file('mode: per-host\nhosts: [a.example\nrules: []\n');
+  const m = (thrown(() => readConfig(f)) as Error).message;
+  t.match(m, /line 2, column 8: the \[ opened here is not closed/, 'the line of the [, not the line after it');
+  t.match(m, /> 2 \| hosts: \[a\.example\n +\| {8}\^/, 'the excerpt and a caret under the [');
+  t.match(m, / 3 \| rules: \[\]/, 'the line after, for context');
+  t.notMatch(m, /:\s*$/, 'no bare colon at the end');
+  const q = (thrown(() => readConfig(file("mode: 'route-all\nhosts: []\n"))) as Error).message;
+  t.match(q, /line 1, column 7: the ' opened here is not closed/);
+  const dup = (thrown(() => readConfig(file('mode: route-all\nmode: per-host\n'))) as Error).message;
+  t.match(dup, /line 2, column 1: Map keys must be unique\n/);
+});
+
+t.test('a secret written inline gets one message saying where secrets go, whatever its key', async (t) => {
+  const m = (thrown(() => readConfig(file('upstreams:\n  u: { type: socks5, address: "127.0.0.1:1080", password: hunter2 }\n'))) as Error).message;
+  t.match(m, /upstreams\.u\.password: secrets never go in the config text: use password_env .* or password_file/);
+  t.notMatch(m, /unknown field/);
+  const v = (thrown(() => readConfig(file('rules: [{ domain: a.example, action: set-header, header: X, value: hunter2 }]'))) as Error).message;
+  t.equal(v.split('\n').length, 1, `one error, not two: ${v}`);
+  t.match(v, /rules\[0\]\.value: secrets never go in the config text: use value_env or value_file/);
+  const tok = (thrown(() => readConfig(file('rules: [{ domain: a.example, action: direct, token: abc }]'))) as Error).message;
+  t.match(tok, /rules\[0\]\.token: secrets never go in the config text/);
+  for (const m2 of [m, v, tok]) t.notMatch(m2, /hunter2|abc\b/, 'the secret is not repeated');
+});
+
+t.test('an empty config is an error, not "ok (0 rules)"', async (t) => {
+  for (const text of ['', '# only a comment\n', '{}']) {
+    const e = thrown(() => readConfig(file(text)));
+    t.ok(e instanceof ConfigError, JSON.stringify(text));
+    t.match((e as Error).message, /holds no settings/);
+  }
+});
+
+t.test('an unknown key gets "did you mean" from the keys valid at its place', async (t) => {
+  const m = (thrown(() => readConfig(file('rules: [{ domian_suffix: a.example, action: direct }]\nmdoe: route-all\nlimits: { max_conections: 5 }\n'))) as Error).message;
+  t.match(m, /rules\[0\]\.domian_suffix: unknown field \(did you mean domain_suffix\?\)/);
+  t.match(m, /: mdoe: unknown field \(did you mean mode\?\)/);
+  t.match(m, /limits\.max_conections: unknown field \(did you mean max_connections\?\)/);
+  t.match((thrown(() => readConfig(file('tun: { zzz: 1 }'))) as Error).message, /tun\.zzz: unknown field \(known here: name, mtu, address, address6, backend\)/);
 });

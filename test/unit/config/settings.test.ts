@@ -138,3 +138,8 @@ t.test('proxy: a loopback listener by default, the file under the flags', async 
   t.same(proxySettings({}).listen, { host: '127.0.0.1', port: 8080 });
   t.ok(thrown(() => proxySettings({ listen: '192.0.2.1:8080' })) instanceof ConfigError, 'a listener off loopback is refused');
 });
+
+t.test('a CIDR flag says what is wrong with it (issue 19)', async (t) => {
+  t.throws(() => settings(['up', '--mode', 'route-all', '--exclude', '203.0.113.0/33']), { message: /--exclude: "203\.0\.113\.0\/33" is not a CIDR: the prefix \/33 is out of range/ });
+  t.throws(() => settings(['up', '--mode', 'per-host', '--host', 'a.example', '--fake-pool', '198.18.0.0/40']), { message: /--fake-pool: .*the prefix \/40 is out of range/ });
+});

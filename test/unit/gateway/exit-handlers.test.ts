@@ -11,10 +11,10 @@ class FakeProcess extends EventEmitter implements ExitTarget {
   }
 }
 
-t.test('exit handlers: restore once, then the proper exit code', async (t) => {
+t.test('exit handlers: restore once, then the proper exit code (0 after a stop asked for with SIGINT or SIGTERM)', async (t) => {
   for (const [event, arg, code] of [
-    ['SIGINT', undefined, 130],
-    ['SIGTERM', undefined, 143],
+    ['SIGINT', undefined, 0],
+    ['SIGTERM', undefined, 0],
     ['SIGHUP', undefined, 129],
     ['uncaughtException', new Error('boom'), 1],
     ['unhandledRejection', new Error('nope'), 1],
@@ -22,11 +22,13 @@ t.test('exit handlers: restore once, then the proper exit code', async (t) => {
     const p = new FakeProcess();
     const reports: string[] = [];
     let restores = 0;
-    installExitHandlers(() => void restores++, { target: p, report: (m) => reports.push(m) });
+    const whys: string[] = [];
+    installExitHandlers((why) => void (restores++, whys.push(why)), { target: p, report: (m) => reports.push(m) });
     p.emit(event, arg);
     p.emit('exit', code);
     p.emit(event, arg);
     t.equal(restores, 1, `${event}: restored exactly once`);
+    t.strictSame(whys, [event], 'the restore is told why');
     t.strictSame(p.exits, [code, code], `${event}: exit ${code}`);
     if (arg) t.match(reports[0], arg.message);
   }
@@ -90,5 +92,5 @@ t.test('onHangup: SIGHUP is `up`\'s reload, not an exit; the rest still restore'
   t.same(p.exits, [], 'no exit');
   p.emit('SIGTERM');
   t.equal(restores, 1);
-  t.same(p.exits, [143]);
+  t.same(p.exits, [0], 'a stop by SIGTERM exits 0');
 });

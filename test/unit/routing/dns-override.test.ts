@@ -143,11 +143,29 @@ t.test('malformed queries get FORMERR or nothing, never an exception', async (t)
   t.equal(threw, 0, '2000 random queries, no exception');
 });
 
-t.test('an upstream that never answers gives SERVFAIL after the timeout', async (t) => {
-  const d = new DnsOverride({ ...dns.opts, upstreams: [`127.0.0.1:${silent.address().port}`], timeoutMs: 200 });
+t.test('an upstream that never answers gives SERVFAIL after the timeout, and says so (name, type, resolver, reason)', async (t) => {
+  const failures: unknown[] = [];
+  const up = `127.0.0.1:${silent.address().port}`;
+  const d = new DnsOverride({ ...dns.opts, upstreams: [up], timeoutMs: 200, onFailure: (f) => failures.push(f) });
   const r = dnsPacket.decode((await d.answer(query('known.test')))!);
   t.equal(r.rcode, 'SERVFAIL');
   t.equal(d.counters.servfail, 1);
+  t.same(failures, [{ name: 'known.test', type: 'A', resolvers: [up], reason: `${up}: no answer within 200 ms` }]);
+});
+
+t.test('a resolver that refuses (nothing listens) is named with its reason, each resolver tried', async (t) => {
+  const closed = dgram.createSocket('udp4');
+  await new Promise<void>((r) => closed.bind(0, '127.0.0.1', () => r()));
+  const port = closed.address().port;
+  closed.close(); // nothing listens there now: the kernel answers port unreachable
+  const failures: { reason: string; type: string }[] = [];
+  const ups = [`127.0.0.1:${port}`, `127.0.0.1:${silent.address().port}`];
+  const d = new DnsOverride({ ...dns.opts, upstreams: ups, timeoutMs: 200, onFailure: (f) => failures.push(f) });
+  const q = dnsPacket.encode({ type: 'query', id: 7, flags: dnsPacket.RECURSION_DESIRED, questions: [{ type: 'AAAA', name: 'Other.Test.' }] });
+  t.equal(dnsPacket.decode((await d.answer(q))!).rcode, 'SERVFAIL');
+  t.equal(failures.length, 1);
+  t.equal(failures[0].type, 'AAAA');
+  t.match(failures[0].reason, new RegExp(`^127\\.0\\.0\\.1:${port}: refused \\(nothing listens there: port unreachable\\); 127\\.0\\.0\\.1:\\d+: no answer within 200 ms$`));
 });
 
 t.test('forwarded answers are told to whoever checks destinations: what the gateway told a client', async (t) => {

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { FakeIpPool } from '../../../src/routing/fake-ip-pool.js';
 import { HostPatterns, isHostPattern } from '../../../src/routing/host-patterns.js';
-import { ipv4ToString } from '../../../src/stack/wire/addr.js';
+import { ipv4ToString } from '../../../src/net/address.js';
 
 t.test('host patterns: exact and *.suffix, case and trailing dot ignored', async (t) => {
   const h = new HostPatterns(['api.example.com', '*.corp.example']);

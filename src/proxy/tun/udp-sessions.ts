@@ -1,0 +1,336 @@
+// UDP relay for the TUN stack: one connected kernel socket per client flow
+// (client ip:port → destination ip:port). Replies return to the client with
+// the original addresses; an ICMP port unreachable from the destination
+// (ECONNREFUSED on the connected socket) goes back to the client as ICMP port
+// unreachable. Idle flows expire; the number of flows is bounded. The stack
+// hands datagrams up through its UdpHandler contract and offers its UdpPort
+// for the way back; addresses are the stack's numbers (a flow holds its two).
+import dgram from 'node:dgram';
+import { performance } from 'node:perf_hooks';
+import { FlowTable } from '../../stack/flow-table.js';
+import { hostPort } from '../../net/address.js';
+import type { UdpFlowKey, UdpHandler, UdpPort } from '../../stack/contracts.js';
+
+export type { UdpFlowKey } from '../../stack/contracts.js';
+
+export interface UdpSessionOptions {
+  /** Source address for upstream sockets (the uplink's in route-all mode). */
+  localAddress?: string;
+  /** The same for IPv6 destinations. */
+  localAddress6?: string;
+  /** Idle time before a flow expires, ms; DNS flows (port 53) use dnsIdleMs. */
+  idleMs: number;
+  dnsIdleMs: number;
+  maxFlows: number;
+  /** Drop UDP to port 443 (QUIC) with a port unreachable, so browsers fall back to TCP. */
+  blockQuic: boolean;
+  /** Datagrams held per flow while its socket is being set up. */
+  maxPending: number;
+  /**
+   * The real address behind a destination (a fake IP in per-host mode), or null
+   * when it has none (stale: answered with port unreachable). Absent: relay as addressed.
+   */
+  resolveTarget?: (dst: number, dstText: string) => Promise<string | null> | string | null;
+  /**
+   * The rules' say on a new flow, from its first datagram's payload (a view,
+   * valid during the call): a reject is answered with port unreachable (UDP's
+   * RST), per datagram, without opening a socket. Or "not yet" (a QUIC hello
+   * spanning datagrams): the flow's datagrams are then held, no socket opened,
+   * and each next payload is handed to `next` until it decides; `next(null)`
+   * must decide (the hold is full, or admitMs passed). Absent: all admitted.
+   */
+  admit?: (flow: UdpFlowKey, payload: Buffer) => AdmitVerdict | AdmitPending;
+  /** How long a flow may wait undecided, ms (checked by sweep). */
+  admitMs: number;
+}
+
+export interface AdmitVerdict {
+  rule: string;
+  action: string;
+  /** What the flow was found to be, and its name (a QUIC SNI), for its log line. */
+  proto?: string;
+  sni?: string;
+}
+
+export interface AdmitPending {
+  next(payload: Buffer | null): AdmitVerdict | undefined;
+}
+
+export const DEFAULT_UDP_OPTIONS: UdpSessionOptions = {
+  idleMs: 60_000,
+  dnsIdleMs: 10_000,
+  maxFlows: 4096,
+  blockQuic: false,
+  maxPending: 16,
+  admitMs: 1000,
+};
+
+export interface UdpCounters {
+  udpFlows: number;
+  udpFlowsTotal: number;
+  udpIn: number;
+  udpOut: number;
+  udpDropped: number;
+  udpUnreachable: number;
+}
+
+export interface UdpFlowEnd {
+  src: string;
+  dst: string;
+  up: number;
+  down: number;
+  ms: number;
+  end: string;
+  rule: string;
+  action: string;
+  proto?: string;
+  sni?: string;
+}
+
+class UdpFlow implements UdpFlowKey {
+  socket: dgram.Socket | null = null;
+  ready = false;
+  closed = false;
+  pending: Buffer[] = [];
+  lastActive: number;
+  up = 0;
+  down = 0;
+  rule = 'default';
+  action = 'direct';
+  /** Set while the rules wait for more of the flow; no socket yet. */
+  deciding: AdmitPending | null = null;
+  verdict: AdmitVerdict | null = null;
+  constructor(
+    readonly clientIp: number,
+    readonly serverIp: number,
+    readonly clientPort: number,
+    readonly serverPort: number,
+    readonly started: number,
+  ) {
+    this.lastActive = started;
+  }
+}
+
+export class UdpSessions implements UdpHandler {
+  readonly opts: UdpSessionOptions;
+  readonly counters: UdpCounters = { udpFlows: 0, udpFlowsTotal: 0, udpIn: 0, udpOut: 0, udpDropped: 0, udpUnreachable: 0 };
+  private readonly flows = new FlowTable<UdpFlow>();
+  private lastSweep = 0;
+
+  constructor(
+    private readonly out: UdpPort,
+    opts: Partial<UdpSessionOptions> = {},
+    private readonly onFlowEnd?: (e: UdpFlowEnd) => void,
+    private readonly clock: () => number = () => performance.now(),
+  ) {
+    this.opts = { ...DEFAULT_UDP_OPTIONS, ...opts };
+  }
+
+  private text(ip: number): string {
+    return this.out.addresses.text(ip);
+  }
+
+  get size(): number {
+    return this.flows.size;
+  }
+
+  /** One datagram from the client; the key and payload are views valid only during the call. */
+  onDatagram(key: UdpFlowKey, buf: Buffer, off: number, len: number, now: number): boolean {
+    const src = key.clientIp;
+    const dst = key.serverIp;
+    const sport = key.clientPort;
+    const dport = key.serverPort;
+    this.counters.udpIn++;
+    if (this.opts.blockQuic && dport === 443) {
+      this.counters.udpDropped++;
+      this.counters.udpUnreachable++;
+      this.out.sendPortUnreachable(key);
+      return true;
+    }
+    let flow = this.flows.get4(src, dst, sport, dport);
+    let verdict: AdmitVerdict | undefined;
+    if (flow === undefined) {
+      if (this.flows.size >= this.opts.maxFlows) {
+        this.counters.udpDropped++;
+        return true;
+      }
+      const r = this.opts.admit?.(key, buf.subarray(off, off + len));
+      if (r && 'next' in r) {
+        flow = this.open(src, dst, sport, dport, now, false);
+        flow.deciding = r;
+      } else if (r?.action === 'reject') {
+        this.counters.udpDropped++;
+        this.counters.udpUnreachable++;
+        this.out.sendPortUnreachable(key);
+        return true;
+      } else {
+        flow = this.open(src, dst, sport, dport, now, true);
+        if (r) this.note(flow, r);
+      }
+    } else if (flow.deciding) {
+      verdict = flow.deciding.next(buf.subarray(off, off + len)) ?? (flow.pending.length + 1 >= this.opts.maxPending ? flow.deciding.next(null) : undefined);
+    }
+    flow.lastActive = now;
+    const copy = Buffer.allocUnsafe(len); // the kernel may keep it until the send completes
+    buf.copy(copy, 0, off, off + len);
+    flow.up += len;
+    if (flow.ready) {
+      flow.socket!.send(copy);
+    } else if (flow.pending.length < this.opts.maxPending) {
+      flow.pending.push(copy);
+    } else {
+      this.counters.udpDropped++;
+    }
+    if (verdict) this.admitted(flow, verdict);
+    return true;
+  }
+
+  /** An undecided flow is decided: rejected (port unreachable, no socket ever), or relayed with what it held. */
+  private admitted(flow: UdpFlow, v: AdmitVerdict): void {
+    flow.deciding = null;
+    this.note(flow, v);
+    if (v.action !== 'reject') return this.connect(flow);
+    this.counters.udpDropped += flow.pending.length;
+    this.counters.udpUnreachable++;
+    flow.pending = [];
+    this.out.sendPortUnreachable(flow);
+    this.close(flow, 'rejected');
+  }
+
+  private note(flow: UdpFlow, v: AdmitVerdict): void {
+    flow.rule = v.rule;
+    flow.action = v.action;
+    flow.verdict = v;
+  }
+
+  private open(src: number, dst: number, sport: number, dport: number, now: number, connect: boolean): UdpFlow {
+    const flow = new UdpFlow(src, dst, sport, dport, now);
+    this.flows.set4(src, dst, sport, dport, flow);
+    this.counters.udpFlows++;
+    this.counters.udpFlowsTotal++;
+    this.out.addresses.hold(src);
+    this.out.addresses.hold(dst);
+    if (connect) this.connect(flow);
+    return flow;
+  }
+
+  /** Opens the flow's socket: bound, connected to the real destination, then what was held is sent. */
+  private connect(flow: UdpFlow): void {
+    const { serverIp: dst, serverPort: dport } = flow;
+    const v6 = this.out.addresses.family(flow.clientIp) === 6;
+    const sock = dgram.createSocket({ type: v6 ? 'udp6' : 'udp4' });
+    flow.socket = sock;
+    sock.on('error', (err: NodeJS.ErrnoException) => {
+      if (flow.closed) return;
+      if (err.code === 'ECONNREFUSED') {
+        // The destination answered ICMP port unreachable: tell the client the same.
+        this.counters.udpUnreachable++;
+        this.out.sendPortUnreachable(flow);
+      } else if (err.code === 'EHOSTUNREACH' || err.code === 'ENETUNREACH') {
+        this.counters.udpUnreachable++;
+        this.out.sendHostUnreachable(flow);
+      } else {
+        this.close(flow, `error ${err.code ?? err.message}`);
+      }
+    });
+    sock.on('message', (msg) => {
+      if (flow.closed) return;
+      flow.lastActive = this.clock();
+      flow.down += msg.length;
+      this.counters.udpOut++;
+      this.out.sendUdp(flow.serverIp, flow.clientIp, flow.serverPort, flow.clientPort, msg, 0, msg.length);
+    });
+    sock.bind({ address: v6 ? this.opts.localAddress6 : this.opts.localAddress, port: 0 }, async () => {
+      if (flow.closed) return;
+      const dstText = this.text(dst);
+      let target: string | null = dstText;
+      if (this.opts.resolveTarget) {
+        try {
+          target = await this.opts.resolveTarget(dst, dstText);
+        } catch {
+          target = null;
+        }
+      }
+      if (flow.closed) return;
+      if (target === null) {
+        this.counters.udpUnreachable++;
+        this.out.sendPortUnreachable(flow);
+        return this.close(flow, 'no-target');
+      }
+      sock.connect(dport, target, () => {
+        if (flow.closed) return;
+        flow.ready = true;
+        for (const p of flow.pending) sock.send(p);
+        flow.pending = [];
+      });
+    });
+  }
+
+  /** Expires idle flows; cheap to call often (works at most once a second). */
+  sweep(now: number): void {
+    if (now - this.lastSweep < 1000) return;
+    this.lastSweep = now;
+    const expired: UdpFlow[] = [];
+    const overdue: UdpFlow[] = [];
+    this.flows.forEach((f) => {
+      const idle = f.serverPort === 53 ? this.opts.dnsIdleMs : this.opts.idleMs;
+      if (now - f.lastActive >= idle) expired.push(f);
+      else if (f.deciding && now - f.started >= this.opts.admitMs) overdue.push(f);
+    });
+    for (const f of expired) this.close(f, 'idle');
+    // the rules waited long enough for more of these flows: they decide on what came
+    for (const f of overdue) if (f.deciding && !f.closed) this.admitted(f, f.deciding.next(null) ?? { rule: f.rule, action: 'reject' });
+  }
+
+  /**
+   * Closes the flows whose socket is bound to one of these addresses (the
+   * uplink's address changed: a bound socket cannot change its source); the
+   * client's next datagram opens a new flow. Returns how many.
+   */
+  closeBoundTo(addresses: ReadonlySet<string>, end: string): number {
+    const stale: UdpFlow[] = [];
+    this.flows.forEach((f) => {
+      try {
+        if (f.socket && addresses.has(f.socket.address().address)) stale.push(f);
+      } catch {
+        // not bound yet: it binds the current address
+      }
+    });
+    for (const f of stale) this.close(f, end);
+    return stale.length;
+  }
+
+  closeAll(): void {
+    const all: UdpFlow[] = [];
+    this.flows.forEach((f) => all.push(f));
+    for (const f of all) this.close(f, 'shutdown');
+  }
+
+  private close(flow: UdpFlow, end: string): void {
+    if (flow.closed) return;
+    flow.closed = true;
+    this.flows.delete4(flow.clientIp, flow.serverIp, flow.clientPort, flow.serverPort);
+    this.counters.udpFlows--;
+    try {
+      flow.socket?.close();
+    } catch {
+      // already closed
+    }
+    const src = hostPort(this.text(flow.clientIp), flow.clientPort);
+    const dst = hostPort(this.text(flow.serverIp), flow.serverPort);
+    this.out.addresses.release(flow.clientIp);
+    this.out.addresses.release(flow.serverIp);
+    this.onFlowEnd?.({
+      src,
+      dst,
+      up: flow.up,
+      down: flow.down,
+      ms: Math.round(this.clock() - flow.started),
+      end,
+      rule: flow.rule,
+      action: flow.action,
+      ...(flow.verdict?.proto !== undefined ? { proto: flow.verdict.proto } : {}),
+      ...(flow.verdict?.sni !== undefined ? { sni: flow.verdict.sni } : {}),
+    });
+  }
+}

@@ -1,0 +1,72 @@
+// Packets out to the device: a TX slot is filled, committed and counted; the
+// device is flushed once after the current batch or callback (a microtask), so
+// every packet one event produced leaves in one write. A packet larger than
+// the device's MTU (a UDP reply, an echo reply) is written whole into a
+// scratch buffer and sent as fragments, as the sending host would.
+import { randomFillSync } from 'node:crypto';
+import type { TunDevice } from '../tun/tun-device.js';
+import type { StackCounters } from './stack-options.js';
+import { fragmentPayload, writeFragment } from './wire/fragment-writer.js';
+
+/** The largest packet we build: 65,535 bytes of IPv4, or an IPv6 header and 65,535 bytes of payload. */
+export const MAX_PACKET = 40 + 65535;
+
+export class StackOutput {
+  private flushQueued = false;
+  private scratchBuf: Buffer | null = null;
+  /** IPv6 fragment identification: a counter from a random start (RFC 7739 §5.1). */
+  private fragId6 = randomFillSync(new Uint32Array(1))[0];
+  private readonly flush = () => {
+    this.flushQueued = false;
+    this.dev.flushTx();
+  };
+
+  constructor(
+    private readonly dev: TunDevice,
+    private readonly counters: StackCounters,
+  ) {}
+
+  /** The device's MTU: the largest packet a slot holds. */
+  get mtu(): number {
+    return this.dev.mtu;
+  }
+
+  /** The slot to write the next packet into (the same one until commit). */
+  slot(): Buffer {
+    return this.dev.txSlot();
+  }
+
+  /** Where to build a packet that will not fit a slot (then sendWhole it). */
+  get scratch(): Buffer {
+    return (this.scratchBuf ??= Buffer.alloc(MAX_PACKET));
+  }
+
+  /** A whole packet of len bytes: into a slot as it is when it fits the MTU, else as fragments. */
+  sendWhole(whole: Buffer, len: number, v6: boolean): void {
+    const mtu = this.dev.mtu;
+    if (len <= mtu) {
+      whole.copy(this.slot(), 0, 0, len);
+      return this.commit(len);
+    }
+    const hl = v6 ? 40 : 20;
+    const payload = len - hl;
+    const step = fragmentPayload(mtu, v6);
+    const id = v6 ? (this.fragId6 = (this.fragId6 + 1) >>> 0) : 0;
+    this.counters.packetsFragmented++;
+    for (let at = 0; at < payload; at += step) {
+      const chunk = Math.min(step, payload - at);
+      this.commit(writeFragment(this.slot(), whole, at, chunk, at + chunk < payload, v6, id));
+      this.counters.fragmentsOut++;
+    }
+  }
+
+  commit(len: number): void {
+    this.dev.commitTx(len);
+    this.counters.packetsOut++;
+    this.counters.bytesOut += len;
+    if (!this.flushQueued) {
+      this.flushQueued = true;
+      queueMicrotask(this.flush);
+    }
+  }
+}

@@ -1,0 +1,72 @@
+// The transport layer of one received packet: the TCP, UDP or ICMP view is
+// pointed at the IP payload, the checksum verified against the addresses, and
+// the packet handed on: a TCP segment (its header and options in the one
+// reused Segment) to the TCP flows, a UDP datagram with its flow key to the
+// layer above, an ICMP message to echo.
+import { Drop, type DropCounters } from './drop-counters.js';
+import type { Family, Segment, UdpFlowKey, UdpHandler } from './contracts.js';
+import type { StackCounters } from './stack-options.js';
+import type { IcmpEcho } from './icmp/icmp-echo.js';
+import type { TcpFlows } from './tcp/tcp-flows.js';
+import { TcpView, transportChecksumOk } from './wire/tcp-view.js';
+import { fillSegment } from './wire/tcp-options.js';
+import { UdpView } from './wire/udp-view.js';
+
+const PROTO_TCP = 6;
+
+/** The one reused UDP flow key. */
+class MutableUdpKey implements UdpFlowKey {
+  clientIp = 0;
+  serverIp = 0;
+  clientPort = 0;
+  serverPort = 0;
+}
+
+export class TransportDemux {
+  private readonly tcpView = new TcpView();
+  private readonly udpView = new UdpView();
+  private readonly udpKey = new MutableUdpKey();
+  private readonly seg: Segment = {
+    seq: 0, ack: 0, flags: 0, window: 0, mss: -1, wscale: -1, sackOk: false, tsVal: -1, tsEcr: 0,
+    sack: new Uint32Array(8), sackCount: 0, payload: Buffer.alloc(0), payloadOffset: 0, payloadLength: 0,
+  };
+
+  constructor(
+    private readonly flows: TcpFlows,
+    private readonly echo: IcmpEcho,
+    private readonly udpHandler: UdpHandler | null,
+    private readonly drops: DropCounters,
+    private readonly counters: StackCounters,
+  ) {}
+
+  /** addrSum: both addresses' share of the pseudo-header checksum (addressSum in tcp-view.ts). */
+  tcp(buf: Buffer, off: number, len: number, src: number, dst: number, addrSum: number, now: number): void {
+    const tcp = this.tcpView;
+    const r = tcp.reset(buf, off, len);
+    if (r !== 0) return this.drops.count(r);
+    if (!transportChecksumOk(buf, off, len, addrSum, PROTO_TCP)) return this.drops.count(Drop.tcp_bad_checksum);
+    const seg = this.seg;
+    const optReason = fillSegment(tcp, seg);
+    if (optReason !== 0) return this.drops.count(optReason);
+    this.flows.segment(src, dst, tcp.srcPort, tcp.dstPort, seg, now);
+  }
+
+  udp(buf: Buffer, off: number, len: number, src: number, dst: number, addrSum: number, family: Family, now: number): void {
+    const handler = this.udpHandler;
+    if (handler === null) return this.drops.count(Drop.udp_unsupported);
+    const u = this.udpView;
+    const r = u.reset(buf, off, len, addrSum, family);
+    if (r !== 0) return this.drops.count(r);
+    const key = this.udpKey;
+    key.clientIp = src;
+    key.serverIp = dst;
+    key.clientPort = u.srcPort;
+    key.serverPort = u.dstPort;
+    if (!handler.onDatagram(key, buf, u.payloadOffset, u.payloadLength, now)) return this.drops.count(Drop.udp_unsupported);
+    this.counters.udpDatagrams++;
+  }
+
+  icmp(buf: Buffer, off: number, len: number, src: number, dst: number, addrSum: number): void {
+    this.echo.input(buf, off, len, src, dst, addrSum);
+  }
+}
