@@ -284,3 +284,93 @@ t.test('feeds: traffic as chunked HTTP and over a WebSocket, connections every i
   const tail = (await s.call('/tunsteer/logs?level=info')).json().lines;
   t.ok(tail.some((l: { message: string }) => l.message === 'conn'), 'the tail holds the lines written before');
 });
+
+// metacubexd (MetaCubeX/metacubexd, packages/ui/composables/useApi.ts and
+// useWebSocket.ts) as it calls a backend: ky with `Authorization: Bearer`,
+// WebSockets with ?token=, from a page served elsewhere. What it reads must
+// be there in its shape; what tunsteer does not serve must be a plain 4xx
+// with a message (the dashboard shows an error), never a 500 or a hang.
+t.test('metacubexd\'s requests, as it sends them', async (t) => {
+  const s = await serve(t, SECRET);
+  const origin = { origin: 'https://metacubex.github.io' };
+  // ky sends JSON with a content type and the bearer header: the browser asks first
+  const pre = await s.call('/configs', { method: 'OPTIONS', token: null, headers: { ...origin, 'access-control-request-method': 'PATCH', 'access-control-request-headers': 'authorization,content-type' } });
+  t.equal(pre.status, 204);
+  t.match(pre.headers.get('access-control-allow-headers'), /Authorization/i);
+  t.match(pre.headers.get('access-control-allow-methods'), /PATCH/);
+  // checkEndpointAPI: GET {url}/version; a 401 is "check the secret"
+  t.equal((await s.call('/version', { token: 'wrong', headers: origin })).status, 401);
+  const v = (await s.call('/version', { headers: origin })).json();
+  t.type(v.version, 'string');
+  t.equal(v.meta, true);
+  t.notMatch(v.version, /sing-box/i, 'not taken for sing-box (whose config shape differs)');
+  // the Config fields its pages read
+  const c = (await s.call('/configs', { headers: origin })).json();
+  for (const k of ['mode', 'mode-list', 'port', 'socks-port', 'redir-port', 'tproxy-port', 'mixed-port', 'allow-lan', 'bind-address', 'log-level', 'ipv6', 'tun']) t.ok(k in c, `configs has ${k}`);
+  t.match(c.tun, { enable: Boolean, device: String, stack: String, 'auto-route': Boolean });
+  // updateBackendConfigAPI('log-level', 'debug') and a mode switch to the only mode there is
+  t.equal((await s.call('/configs', { method: 'PATCH', headers: { ...origin, 'content-type': 'application/json' }, body: JSON.stringify({ 'log-level': 'debug' }) })).status, 204);
+  t.equal((await s.call('/configs', { method: 'PATCH', headers: { ...origin, 'content-type': 'application/json' }, body: JSON.stringify({ mode: 'rule' }) })).status, 204);
+  // reloadConfigFileAPI: PUT configs?force=true {path:'', payload:''}
+  t.equal((await s.call('/configs?force=true', { method: 'PUT', headers: { ...origin, 'content-type': 'application/json' }, body: JSON.stringify({ path: '', payload: '' }) })).status, 200);
+  // fetchRemoteConfigAPI sends the text of another config: refused, by name
+  const remote = await s.call('/configs?force=true', { method: 'PUT', body: JSON.stringify({ path: '', payload: 'mode: rule\n' }) });
+  t.equal(remote.status, 400);
+  t.match(remote.json().message, /config file it was started with/);
+  // the lists its pages load
+  const proxies = (await s.call('/proxies')).json().proxies;
+  for (const p of Object.values(proxies) as Record<string, unknown>[]) t.match(p, { name: String, type: String, history: Array, udp: Boolean, hidden: Boolean }, `proxy ${String(p.name)}`);
+  t.same((await s.call('/providers/proxies')).json(), { providers: {} });
+  const rules = (await s.call('/rules')).json().rules as Record<string, unknown>[];
+  for (const r of rules) t.match(r, { index: Number, type: String, payload: String, proxy: String, size: Number, extra: { hitCount: Number, disabled: Boolean } });
+  t.same((await s.call('/providers/rules')).json(), { providers: {} });
+  // useWebSocket: connections, traffic, memory, logs?level=
+  const ws = `ws://127.0.0.1:${s.port}`;
+  const conns = await wsOpen(`${ws}/connections?token=${SECRET}`, origin);
+  const msg = (await conns.next()) as { connections: Record<string, unknown>[]; downloadTotal: number; uploadTotal: number };
+  conns.ws.close();
+  t.match(msg, { downloadTotal: Number, uploadTotal: Number });
+  // every field of its ConnectionRawMessage, with its type
+  const metadataKeys = ['network', 'type', 'destinationIP', 'destinationPort', 'dnsMode', 'host', 'inboundIP', 'inboundName', 'inboundPort', 'inboundUser', 'process', 'processPath', 'remoteDestination', 'sniffHost', 'sourceIP', 'sourcePort', 'specialProxy', 'specialRules', 'uid'];
+  for (const conn of msg.connections) {
+    t.match(conn, { id: String, download: Number, upload: Number, chains: Array, rule: String, rulePayload: String, start: String });
+    const m = conn.metadata as Record<string, unknown>;
+    t.same(metadataKeys.filter((k) => !(k in m)), [], `connection ${String(conn.id)}: every metadata field`);
+    t.type(m.uid, 'number');
+  }
+  for (const [path, shape] of [['traffic', { up: Number, down: Number }], ['memory', { inuse: Number, oslimit: Number }]] as const) {
+    const feed = await wsOpen(`${ws}/${path}?token=${SECRET}`, origin);
+    t.match(await feed.next(), shape, `/${path}`);
+    feed.ws.close();
+  }
+  const logs = await wsOpen(`${ws}/logs?token=${SECRET}&level=debug`, origin);
+  s.log.info('a line');
+  t.same(await logs.next(), { type: 'info', payload: 'a line' });
+  logs.ws.close();
+  // closeSingleConnectionAPI, closeAllConnectionsAPI
+  t.equal((await s.call('/connections/7', { method: 'DELETE' })).status, 204);
+  t.equal((await s.call('/connections', { method: 'DELETE' })).status, 204);
+  // what it calls that tunsteer does not serve (README "Existing dashboards"): a 4xx with a message
+  const unserved: [string, string][] = [
+    ['PUT', '/proxies/GLOBAL'],
+    ['DELETE', '/proxies/GLOBAL'],
+    ['GET', '/proxies/DIRECT/delay?url=http%3A%2F%2Fwww.gstatic.com%2Fgenerate_204&timeout=5000'],
+    ['GET', '/group/GLOBAL/delay?url=x&timeout=5000'],
+    ['PUT', '/providers/proxies/p'],
+    ['GET', '/providers/proxies/p/healthcheck'],
+    ['PUT', '/providers/rules/r'],
+    ['PATCH', '/rules/disable'],
+    ['POST', '/cache/fakeip/flush'],
+    ['POST', '/cache/dns/flush'],
+    ['POST', '/configs/geo'],
+    ['POST', '/upgrade'],
+    ['POST', '/upgrade/ui'],
+    ['POST', '/restart'],
+  ];
+  for (const [method, path] of unserved) {
+    const r = await s.call(path, { method, body: method === 'GET' ? undefined : '{}' });
+    t.ok(r.status >= 400 && r.status < 500, `${method} ${path}: ${r.status}`);
+    t.type(r.json().message, 'string');
+  }
+  t.notOk(s.texts.some((x) => x.includes(SECRET)), 'the secret in no answer');
+});
