@@ -298,6 +298,8 @@ t.test('metacubexd\'s requests, as it sends them', async (t) => {
   t.equal(pre.status, 204);
   t.match(pre.headers.get('access-control-allow-headers'), /Authorization/i);
   t.match(pre.headers.get('access-control-allow-methods'), /PATCH/);
+  // yacd checks a backend with GET / and wants {hello: string}
+  t.type((await s.call('/', { headers: { ...origin, 'content-type': 'application/json' } })).json().hello, 'string');
   // checkEndpointAPI: GET {url}/version; a 401 is "check the secret"
   t.equal((await s.call('/version', { token: 'wrong', headers: origin })).status, 401);
   const v = (await s.call('/version', { headers: origin })).json();
