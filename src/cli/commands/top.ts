@@ -5,6 +5,7 @@
 // --secret-file, never from an argument other users could read in ps.
 import { readFileSync } from 'node:fs';
 import { ConfigError } from '../../config/config-error.js';
+import type { ListedConnection } from '../../control/contracts.js';
 
 export interface TopOptions {
   control: string;
@@ -17,20 +18,7 @@ export interface TopOptions {
 }
 
 /** A connection as GET /connections lists it, tunsteer's own fields (clash-shapes.ts). */
-interface Listed {
-  id: string;
-  inbound: string;
-  proto: string;
-  src: string;
-  dst: string;
-  host?: string;
-  rule: string;
-  action: string;
-  upstream?: string;
-  up: number;
-  down: number;
-  start: number;
-}
+type Listed = ListedConnection;
 
 export interface TopSnapshot {
   connections: Listed[];
