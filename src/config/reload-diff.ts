@@ -52,6 +52,14 @@ const RESTART: Partial<Record<keyof GatewaySettings, [string, string]>> = {
   interceptPort: ['intercept_port', 'nftables sends connections there'],
 };
 
+/** Settings a reload cannot change: flags only (the same flags are read again), or what `tunsteer run` sets. */
+const FIXED: (keyof GatewaySettings)[] = ['dryRun', 'sharedResolvConf', 'ephemeralNetns', 'adoptTun'];
+
+/** Every setting diffSettings looks at, or knows it need not: a new setting missing here would change silently at a reload (the unit test checks). */
+export function settingsKnownToReload(): Set<string> {
+  return new Set([...Object.keys(LIVE), ...Object.keys(RESTART), ...FIXED, 'excludes', 'config']);
+}
+
 export interface SettingsDiff {
   /** Config names of what changes live. */
   live: string[];

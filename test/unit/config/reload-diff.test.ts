@@ -3,7 +3,7 @@
 // why). And what runs after a forced reload: the live part only.
 import t from 'tap';
 import { gatewaySettings } from '../../../src/config/settings.js';
-import { adoptLive, diffSettings } from '../../../src/config/reload-diff.js';
+import { adoptLive, diffSettings, settingsKnownToReload } from '../../../src/config/reload-diff.js';
 import type { ConfigFile } from '../../../src/config/schema.js';
 
 const base: ConfigFile = {
@@ -55,4 +55,13 @@ t.test('adoptLive: takes the live part, keeps what waits for a restart', async (
   t.same(a.excludes, [], 'excludes only once the journal has them');
   t.same(adoptLive(now, next, true).excludes, ['203.0.113.0/24']);
   t.same(diffSettings(a, next).restart.length, 1, 'the next reload names the MTU again');
+});
+
+t.test('every setting is sorted: live, routing, restart, or fixed by the flags', async (t) => {
+  const all = s(
+    { listen: '127.0.0.1:8080', metrics: '127.0.0.1:9100', control: '127.0.0.1:9090', user: 'nobody' } as Partial<ConfigFile>,
+    { netns: '/proc/1/ns/net', 'dry-run': true, 'shared-resolv-conf': true },
+  );
+  const known = settingsKnownToReload();
+  t.same(Object.keys(all).filter((k) => !known.has(k)), [], 'a setting not listed would change silently, or never, at a reload');
 });
