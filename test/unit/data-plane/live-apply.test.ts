@@ -51,7 +51,7 @@ function target() {
 t.test('every live setting reaches what reads it', async (t) => {
   const x = target();
   const before = x.core.policy;
-  t.equal(before.decide({ hostname: 'a.example', protocol: 'tcp', dstAddress: '203.0.113.1', dstPort: 443 }).action, 'reject');
+  t.equal(before.decide({ hostname: 'a.example', protocol: 'tcp', dstAddress: '203.0.113.1', dstPort: 443, srcAddress: '198.18.0.1' }).action, 'reject');
   const next = live({
     policy: rules('direct'),
     logLevel: 'debug',
@@ -69,7 +69,7 @@ t.test('every live setting reaches what reads it', async (t) => {
   });
   applyLive(x.t, next);
   t.not(x.core.policy, before, 'a new policy');
-  t.equal(x.core.policy.decide({ hostname: 'a.example', protocol: 'tcp', dstAddress: '203.0.113.1', dstPort: 443 }).action, 'direct', 'new connections are decided by the new rules');
+  t.equal(x.core.policy.decide({ hostname: 'a.example', protocol: 'tcp', dstAddress: '203.0.113.1', dstPort: 443, srcAddress: '198.18.0.1' }).action, 'direct', 'new connections are decided by the new rules');
   t.match(x.core.settings, { sniffTimeoutMs: 50, httpInspect: false, connectTimeoutMs: 2000 });
   t.match(x.stack.opts, { maxConnections: 7, maxHalfOpen: 3, synCookies: false, memoryBudget: 1 << 20 });
   t.match(x.relay.opts, { idleMs: 5000, maxFlows: 9, blockQuic: true });
