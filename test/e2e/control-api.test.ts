@@ -8,7 +8,8 @@
 //  - PUT /configs, `tunsteer reload` and SIGHUP reload the file: an invalid
 //    one is refused by field (400, exit 2) and the old one keeps working; a
 //    valid one applies at once; a setting that needs a restart is refused
-//    (409) unless forced;
+//    (409) unless forced; route-all's exclude goes into the routing through
+//    the journal (a transfer to it bypasses the gateway) and out again;
 //  - `tunsteer top --once` prints the connection.
 import t from 'tap';
 import { writeFileSync } from 'node:fs';
@@ -195,6 +196,32 @@ t.test('reload: invalid refused by field, valid applied at once, restart-only re
   const viaCli = await reloadCli();
   t.equal(viaCli.code, 0, viaCli.stderr);
   t.match(viaCli.stdout, /reloaded in \d+ ms/);
+});
+
+t.test('reload: route-all\'s exclude goes into the routing through the journal, and out again', async (t) => {
+  const rules = async () => (await nsExec(topo.client, ['ip', '-4', 'rule', 'show'])).stdout;
+  t.notMatch(await rules(), /to 203\.0\.113\.10 lookup main/, 'no exclude before');
+  writeFileSync(cfg, config(ALLOW) + 'exclude: [203.0.113.10/32]\n');
+  const added = await call('PUT', '/configs');
+  t.equal(added.status, 200, added.text);
+  t.match(added.json().routing.join('\n'), /^\+ .*203\.0\.113\.10/m, 'the answer names the step added');
+  t.match(await rules(), /to 203\.0\.113\.10 lookup main/, 'the exclude\'s rule is in place');
+  // a transfer of a few seconds to the excluded address: it works, and the gateway never holds it
+  const download = curl(['--limit-rate', '500K', '-r', '0-1999999', '-o', '/dev/null', '-w', '%{size_download}', `http://${NGINX_IP}/50m.bin`], 60_000);
+  let seen = 0;
+  for (let i = 0; i < 10; i++) {
+    await new Promise((r) => setTimeout(r, 200));
+    seen += (await call('GET', '/connections')).json().connections.filter((c: { metadata: { destinationIP: string } }) => c.metadata.destinationIP === NGINX_IP).length;
+  }
+  const r = await download;
+  t.equal(r.code, 0, r.stderr);
+  t.equal(r.stdout, '2000000', 'every byte arrived');
+  t.equal(seen, 0, 'the excluded destination bypasses the gateway (never listed while the transfer ran)');
+  writeFileSync(cfg, config(ALLOW));
+  const viaCli = await reloadCli();
+  t.equal(viaCli.code, 0, viaCli.stderr);
+  t.match(viaCli.stdout, /routing - .*203\.0\.113\.10/, 'tunsteer reload names the step removed');
+  t.notMatch(await rules(), /to 203\.0\.113\.10 lookup main/, 'and the rule is gone');
 });
 
 t.test('the secrets are in no log line and no answer', async (t) => {
