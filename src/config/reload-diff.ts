@@ -1,6 +1,6 @@
 // What a reload would change: the running settings against the ones the
 // config file (under the same flags) gives now, each difference sorted by
-// what it takes to apply (docs/DECISIONS.md "Hot reload"):
+// what it takes to apply (docs/DECISIONS.md "Operating it live"):
 //  - live: the data plane swaps it for new connections and new HTTP requests
 //    (rules, upstreams, header values, hosts, limits, timeouts, log level);
 //  - routing: route-all's excludes, applied through the journal step by step;

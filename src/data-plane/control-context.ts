@@ -2,7 +2,7 @@
 // state: the proxy core's live connections and byte totals, the rules in
 // force with their hits, the upstreams, the fake-IP mappings, the status it
 // publishes, and the reload its supervisor runs. With worker threads each
-// worker would be one LiveSource (see docs/DECISIONS.md "The control API").
+// worker would be one LiveSource (see docs/DECISIONS.md "Operating it live").
 import type { Logger } from '../logging/log.js';
 import type { LogTap } from '../logging/log-tap.js';
 import type { ProxyCore } from '../proxy/proxy-core.js';
