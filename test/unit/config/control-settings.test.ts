@@ -61,3 +61,31 @@ t.test('the running config: every secret source redacted', async (t) => {
   for (const leak of ['/etc/tunsteer/control', 'PW', '/etc/k']) t.notOk(text.includes(leak), `${leak} is not shown`);
   t.match(runningConfig(s), { control: { address: '127.0.0.1:9090', secret: '[redacted]' }, upstreams: { u: { username: 'me', password_env: '[redacted]' } } });
 });
+
+t.test('check-config warns of a control secret up could not read, never showing one it could', async (t) => {
+  const { checkConfig } = await import('../../../src/cli/commands/check-config.js');
+  const dir = mkdtempSync(join(tmpdir(), 'tunsteer-ctl-check-'));
+  const file = join(dir, 'c.yaml');
+  writeFileSync(file, 'mode: route-all\ncontrol: { address: "127.0.0.1:9090", secret_env: CTL_SECRET }\n');
+  const run = (env: NodeJS.ProcessEnv) => {
+    let err = '';
+    const w = process.stderr.write.bind(process.stderr);
+    const o = process.stdout.write.bind(process.stdout);
+    process.stderr.write = ((s: string) => ((err += s), true)) as typeof process.stderr.write;
+    process.stdout.write = (() => true) as typeof process.stdout.write;
+    try {
+      return { code: checkConfig(file, env), err };
+    } finally {
+      process.stderr.write = w;
+      process.stdout.write = o;
+    }
+  };
+  const unset = run({});
+  t.equal(unset.code, 0, 'a warning, not an error: the variable is the running gateway\'s');
+  t.match(unset.err, /warning: control\.secret_env: .*CTL_SECRET/);
+  const set = run({ CTL_SECRET: 'fine-secret-value' });
+  t.equal(set.err, '', 'no warning when up could read it');
+  const spaced = run({ CTL_SECRET: 'has a space' });
+  t.match(spaced.err, /control\.secret_env/);
+  t.notMatch(spaced.err, /has a space/, 'the value is never shown');
+});
