@@ -31,8 +31,7 @@ import type { NetworkUpdate } from './ipc.js';
 import { applyNetworkUpdate, type LiveUplink } from './network-update.js';
 import type { LiveConfig } from './config.js';
 import { applyLive, type LiveTarget } from './live-apply.js';
-import { controlContext } from './control-context.js';
-import { ControlServer } from '../control/control-server.js';
+import type { ControlServer } from '../control/control-server.js';
 import type { ReloadResult } from '../control/contracts.js';
 import { LogTap } from '../logging/log-tap.js';
 
@@ -152,6 +151,8 @@ export async function startDataPlane(config: DataPlaneConfig, dev: TunDevice | n
   }
   let control: ControlServer | null = null;
   if (config.control) {
+    // loaded only when asked for: most gateways run without it, and each start pays for what it imports
+    const [{ ControlServer }, { controlContext }] = await Promise.all([import('../control/control-server.js'), import('./control-context.js')]);
     const startedAt = new Date().toISOString();
     control = new ControlServer(
       controlContext({
