@@ -65,6 +65,8 @@ t.test('the running config: every secret source redacted', async (t) => {
 t.test('check-config warns of a control secret up could not read, never showing one it could', async (t) => {
   const { checkConfig } = await import('../../../src/cli/commands/check-config.js');
   const dir = mkdtempSync(join(tmpdir(), 'tunsteer-ctl-check-'));
+  const { rmSync } = await import('node:fs');
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const file = join(dir, 'c.yaml');
   writeFileSync(file, 'mode: route-all\ncontrol: { address: "127.0.0.1:9090", secret_env: CTL_SECRET }\n');
   const run = (env: NodeJS.ProcessEnv) => {

@@ -3,7 +3,7 @@
 // outcome gives its exit code and its words (every problem named), the socket
 // is root's alone, and a gateway that is not there is said so.
 import t from 'tap';
-import { mkdtempSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,6 +30,7 @@ async function capture(fn: () => Promise<number>): Promise<{ code: number; out: 
 
 t.test('each outcome: its exit code and what it says', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'tunsteer-reload-sock-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const asked: { by: string; force: boolean }[] = [];
   let next: ReloadResult = base;
   const server = serveReloadSocket(dir, async (by, force) => (asked.push({ by, force }), next), (e) => t.fail(e.message));
@@ -73,6 +74,7 @@ t.test('each outcome: its exit code and what it says', async (t) => {
 
 t.test('no gateway: exit 1, saying where it looked', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'tunsteer-reload-none-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const r = await capture(() => reload(dir, false));
   t.equal(r.code, 1);
   t.match(r.err, new RegExp(`no gateway runs with state dir ${dir}`));
