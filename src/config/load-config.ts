@@ -108,7 +108,7 @@ export function toRule(r: RuleConfig, index: number): Rule {
   return { index, name: r.name, match, action };
 }
 
-export function rulesOf(c: ConfigFile): Rule[] {
+export function rulesOf(c: Pick<ConfigFile, 'rules'>): Rule[] {
   return (c.rules ?? []).map(toRule);
 }
 
@@ -147,15 +147,22 @@ export function readSecret(
   return v;
 }
 
-export function upstreamsOf(c: ConfigFile, env: NodeJS.ProcessEnv = process.env): Map<string, UpstreamProxy> {
+export function upstreamsOf(c: Pick<ConfigFile, 'upstreams'>, env: NodeJS.ProcessEnv = process.env): Map<string, UpstreamProxy> {
+  const passwords: Record<string, string> = {};
+  for (const [name, u] of Object.entries(c.upstreams ?? {})) {
+    const check = (v: string) => credentialProblem(u.type, v, 'password');
+    if (u.password_env !== undefined) passwords[name] = readSecret(`upstreams.${name}.password_env`, { env: u.password_env }, env, check);
+    if (u.password_file !== undefined) passwords[name] = readSecret(`upstreams.${name}.password_file`, { file: u.password_file }, env, check);
+  }
+  return upstreamModels(c, passwords);
+}
+
+/** The upstreams with their passwords already read (by name): reads nothing. */
+export function upstreamModels(c: Pick<ConfigFile, 'upstreams'>, passwords: Readonly<Record<string, string>>): Map<string, UpstreamProxy> {
   const out = new Map<string, UpstreamProxy>();
   for (const [name, u] of Object.entries(c.upstreams ?? {})) {
     const { host, port } = splitAddress(u.address);
-    let password: string | undefined;
-    const check = (v: string) => credentialProblem(u.type, v, 'password');
-    if (u.password_env !== undefined) password = readSecret(`upstreams.${name}.password_env`, { env: u.password_env }, env, check);
-    if (u.password_file !== undefined) password = readSecret(`upstreams.${name}.password_file`, { file: u.password_file }, env, check);
-    out.set(name, { name, type: u.type, host, port, username: u.username, password });
+    out.set(name, { name, type: u.type, host, port, username: u.username, password: passwords[name] });
   }
   return out;
 }

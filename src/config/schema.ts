@@ -181,6 +181,13 @@ export const configSchema = z
     logging: z.strictObject({ level: z.enum(LOG_LEVELS).optional() }).optional(),
     listen: address.optional(),
     metrics: address.optional(),
+    /**
+     * The control API and the dashboard (/ui/): an address, or one with the bearer secret dashboards
+     * send; the secret comes from an environment variable or a file, never the config text.
+     */
+    control: z
+      .union([address, z.strictObject({ address, secret_env: envName.optional(), secret_file: z.string().min(1).optional() })])
+      .optional(),
     /** The data plane's user after startup: a name, uid or uid:gid; "root" keeps root. */
     user: z.string().regex(/^([a-z_][a-z0-9_.-]*\$?|\d+(:\d+)?)$/, 'a user name, uid or uid:gid').optional(),
     restart: z.boolean().optional(),
@@ -199,6 +206,9 @@ export const configSchema = z
     for (const [path, message] of ruleSetReferenceProblems(c)) ctx.addIssue({ code: 'custom', path, message });
     if (c.mode === 'per-host' && (c.hosts ?? []).length === 0) {
       ctx.addIssue({ code: 'custom', path: ['hosts'], message: 'per-host mode needs at least one host pattern' });
+    }
+    if (typeof c.control === 'object' && c.control.secret_env !== undefined && c.control.secret_file !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['control', 'secret_file'], message: 'give secret_env or secret_file, not both' });
     }
     for (const [name, u] of Object.entries(c.upstreams ?? {})) {
       if (u.password_env !== undefined && u.password_file !== undefined) {

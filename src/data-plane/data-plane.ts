@@ -33,6 +33,11 @@ import { OwnerResolver } from '../owner/owner-resolver.js';
 import type { ProcessInfo } from '../owner/proc-sockets.js';
 import { LiveRuleSet } from '../proxy/rules/live-rule-set.js';
 import { watchRuleSets } from '../config/rule-set-files.js';
+import type { LiveConfig } from './config.js';
+import { applyLive, type LiveTarget } from './live-apply.js';
+import type { ControlServer } from '../control/control-server.js';
+import type { ReloadResult } from '../control/contracts.js';
+import { LogTap } from '../logging/log-tap.js';
 
 const TICK_MS = 10;
 const STATUS_MS = 1000;
@@ -66,6 +71,10 @@ export interface DataPlaneHost {
   findProcess?: (inode: number, uid: number) => Promise<ProcessInfo | null>;
   /** Called after a rule-set file was reloaded and swapped in (the config reload's hook). */
   onRuleSetReload?: (name: string) => void;
+  /** The control API's reload (PUT /configs): the supervisor's, which reads the config file. Absent: this gateway cannot reload. */
+  reload?(force: boolean): Promise<ReloadResult>;
+  /** The log lines the control API streams (GET /logs); the logger must write through it. */
+  logs?: LogTap;
 }
 
 export interface DataPlane {
@@ -79,6 +88,8 @@ export interface DataPlane {
   settle(maxMs: number): Promise<void>;
   /** The network changed under the gateway (the supervisor follows it): see network-update.ts. */
   update(u: NetworkUpdate): void;
+  /** A reload: swap these in for new connections and requests (live-apply.ts); throws, changing nothing, if they cannot be built. */
+  apply(live: LiveConfig): void;
 }
 
 /** dev is null in redirect and tproxy modes: connections come from a listener, not from a TUN. */
@@ -98,8 +109,12 @@ export async function startDataPlane(config: DataPlaneConfig, dev: TunDevice | n
   const owners = new OwnerResolver({ ...(host.findProcess ? { findProcess: host.findProcess } : {}), ...(config.clientNetns ? { netns: config.clientNetns } : {}) });
   // entering another namespace takes privileges the data plane gives up once started
   if (config.clientNetns) owners.open();
-  const liveSets = [...policy.ruleSets.values()].filter((r): r is LiveRuleSet => r instanceof LiveRuleSet);
-  const stopWatching = liveSets.length ? watchRuleSets(new Map(liveSets.map((r) => [r.name, r])), { log, onReload: (r) => host.onRuleSetReload?.(r.name) }) : null;
+  // the policy's rule-set files are watched; a reload's new policy brings its own (target.onPolicy below)
+  const watchSets = (p: Policy) => {
+    const liveSets = [...p.ruleSets.values()].filter((r): r is LiveRuleSet => r instanceof LiveRuleSet);
+    return liveSets.length ? watchRuleSets(new Map(liveSets.map((r) => [r.name, r])), { log, onReload: (r) => host.onRuleSetReload?.(r.name) }) : null;
+  };
+  let stopWatching = watchSets(policy);
   const core = new ProxyCore({
     log,
     connectTimeoutMs: config.connectTimeoutMs,
@@ -116,15 +131,23 @@ export async function startDataPlane(config: DataPlaneConfig, dev: TunDevice | n
       return uplink.localAddress6;
     },
   });
-  const tun = dev ? startStack(config, dev, policy, core, d, log, uplink) : null;
+  const tun = dev ? startStack(config, dev, core, d, log, uplink) : null;
   const s = (stack = tun?.stack ?? null);
   const intercept = config.intercept ? new InterceptInbound(core, config.intercept.kind) : null;
   if (intercept) await intercept.listen(config.intercept!.port);
-  const udpTproxy = config.intercept?.kind === 'tproxy' ? startTproxyUdp(config, policy, log, config.intercept.port) : null;
+  const udpTproxy = config.intercept?.kind === 'tproxy' ? startTproxyUdp(config, core, log, config.intercept.port) : null;
+  const target: LiveTarget = {
+    core, stack: s, relay: tun?.relay ?? null, dns: d, log, config,
+    onPolicy: (p) => {
+      stopWatching?.();
+      stopWatching = watchSets(p);
+    },
+  };
+  let lastLive: LiveStatus = { counters: {}, drops: {} };
 
   const idleGc = new IdleGc((globalThis as { gc?: () => void }).gc);
   const publish = () =>
-    host.publish({
+    host.publish((lastLive = {
       counters: {
         ...s?.counters,
         connections: s?.connections ?? 0,
@@ -141,7 +164,7 @@ export async function startDataPlane(config: DataPlaneConfig, dev: TunDevice | n
         mem_idle_gcs: idleGc.runs,
       },
       drops: s ? Object.fromEntries(s.drops.entries()) : {},
-    });
+    }));
   publish();
   setInterval(() => {
     idleGc.sample(Math.max(s?.connections ?? 0, core.counters.active), performance.now());
@@ -152,8 +175,38 @@ export async function startDataPlane(config: DataPlaneConfig, dev: TunDevice | n
     const stackView = () => ({ counters: { ...s?.counters }, drops: s ? Object.fromEntries(s.drops.entries()) : {} });
     await serveMetrics(config.metrics, metricsRegistry({ proxy: core, stack: stackView }));
   }
+  let control: ControlServer | null = null;
+  if (config.control) {
+    // loaded only when asked for: most gateways run without it, and each start pays for what it imports
+    const [{ ControlServer }, { controlContext }] = await Promise.all([import('../control/control-server.js'), import('./control-context.js')]);
+    const startedAt = new Date().toISOString();
+    control = new ControlServer(
+      controlContext({
+        config: () => target.config,
+        core,
+        dns: d,
+        log,
+        logs: host.logs ?? new LogTap(),
+        status: () => ({
+          mode: config.about?.mode,
+          device: dev ? { name: dev.name, mtu: dev.mtu } : null,
+          routes: config.about?.plan ?? [],
+          offloads: (dev as { offloads?: unknown } | null)?.offloads ?? [],
+          workers: 1,
+          uplink,
+          startedAt,
+          connections: core.connections.size,
+          ...lastLive,
+        }),
+        reload: host.reload ?? (async () => ({ ok: false, refused: 'unsupported', problems: ['this gateway cannot reload (tunsteer run): start it with tunsteer up'], applied: [], routing: [], restart: [], ms: 0 })),
+      }),
+      log,
+    );
+    await control.listen(config.control.host, config.control.port);
+  }
   return {
     update: (u) => applyNetworkUpdate(u, { uplink, udp: tun?.relay ?? null, dns: d, log }),
+    apply: (live) => applyLive(target, live),
     async settle(maxMs) {
       for (const until = Date.now() + maxMs; core.counters.active > 0 && Date.now() < until; ) await new Promise((r) => setTimeout(r, 10));
     },
@@ -165,6 +218,7 @@ export async function startDataPlane(config: DataPlaneConfig, dev: TunDevice | n
         core.finishAll(STOP_END);
         stopWatching?.();
         owners.close();
+        control?.close();
         intercept?.close();
         udpTproxy?.close();
         s?.abortAll();
@@ -178,7 +232,7 @@ export async function startDataPlane(config: DataPlaneConfig, dev: TunDevice | n
   };
 }
 
-function startStack(config: DataPlaneConfig, dev: TunDevice, policy: Policy, core: ProxyCore, d: GatewayDns | null, log: Logger, uplink: LiveUplink) {
+function startStack(config: DataPlaneConfig, dev: TunDevice, core: ProxyCore, d: GatewayDns | null, log: Logger, uplink: LiveUplink) {
   const errorLog = new RateLimit(10_000);
   const dnsAt = config.dns ? (config.dns.address === '*' ? -1 : parseIpv4(config.dns.address)!) : 0;
   // UDP flow keys hold IPv6 addresses as the stack's interned ids: their text comes from the stack
@@ -218,7 +272,8 @@ function startStack(config: DataPlaneConfig, dev: TunDevice, policy: Policy, cor
         const v6 = text(f.serverIp).includes(':');
         if (v6 ? uplink.localAddress6 === null : uplink.localAddress === null) return { rule: v6 ? 'no IPv6 uplink' : 'no uplink', action: 'reject' };
         const flow = { hostname: hostOf(f.serverIp), dstAddress: text(f.serverIp), dstPort: f.serverPort, srcAddress: text(f.clientIp) };
-        return admitUdp(policy, flow, payload, (mapped, sni) => log.warn({ dst: `${flow.dstAddress}:${flow.dstPort}`, mapped, sni }, 'fake IP names another host: QUIC refused'));
+        // the rules in force when the flow starts (a reload swaps them for the next flow)
+        return admitUdp(core.policy, flow, payload, (mapped, sni) => log.warn({ dst: `${flow.dstAddress}:${flow.dstPort}`, mapped, sni }, 'fake IP names another host: QUIC refused'));
       },
     },
     (e) => {
@@ -252,14 +307,14 @@ function startStack(config: DataPlaneConfig, dev: TunDevice, policy: Policy, cor
   return { stack: s, udp, relay };
 }
 
-/** tproxy's UDP: direct, refused, or through a proxy rule's SOCKS5 upstream, logged like the TUN's UDP flows. Binds while still root. */
-function startTproxyUdp(config: DataPlaneConfig, policy: Policy, log: Logger, port: number): TproxyUdp {
+/** tproxy's UDP: direct, refused, or through a proxy rule's SOCKS5 upstream, logged like the TUN's UDP flows; the rules in force when a flow starts. Binds while still root. */
+function startTproxyUdp(config: DataPlaneConfig, core: ProxyCore, log: Logger, port: number): TproxyUdp {
   const udp = new TproxyUdp({
     idleMs: config.udpIdleMs,
     maxFlows: config.maxUdpFlows,
     connectTimeoutMs: config.connectTimeoutMs,
     // the TUN path's admission: a QUIC Initial's SNI is read, so name rules apply to HTTP/3 here too; a proxy rule's upstream
-    admit: (src, dst, payload) => admitUdp(policy, { dstAddress: dst.address, dstPort: dst.port, srcAddress: src.address }, payload),
+    admit: (src, dst, payload) => admitUdp(core.policy, { dstAddress: dst.address, dstPort: dst.port, srcAddress: src.address }, payload),
     onFlowEnd: (e) => log.info(udpFlowLine('tproxy', e), 'conn'),
     onError: (err) => log.error({ err }, 'tproxy UDP socket failed'),
   });

@@ -53,6 +53,9 @@ export class Policy {
   readonly hasHeaderRules: boolean;
   private namesMatterNow = false;
   readonly hits = new Map<string, number>();
+  /** Decisions and the time of the last (epoch ms, 0: none), by rule index; the last slot is the default. */
+  readonly hitCounts: Float64Array;
+  readonly hitAt: Float64Array;
 
   /**
    * `headerValues` maps a set-header rule's index to its value, read once at
@@ -68,6 +71,8 @@ export class Policy {
     readonly ruleSets: RuleSets = new Map(),
   ) {
     this.matcher = compileRules(rules, ruleSets);
+    this.hitCounts = new Float64Array(rules.length + 1);
+    this.hitAt = new Float64Array(rules.length + 1);
     this.decisions = rules.map((r) => {
       const a = r.action;
       const upstreamName = a.type === 'proxy' ? a.upstream : a.type === 'set-header' || a.type === 'remove-header' ? a.upstream : undefined;
@@ -152,8 +157,12 @@ export class Policy {
   }
 
   decide(input: MatchInput): Decision {
-    const d = this.peek(input);
+    const r = this.matcher.match(input);
+    const d = r ? this.decisions[r.index] : DEFAULT;
     this.hits.set(d.rule, (this.hits.get(d.rule) ?? 0) + 1);
+    const i = r ? r.index : this.rules.length;
+    this.hitCounts[i]++;
+    this.hitAt[i] = Date.now();
     return d;
   }
 

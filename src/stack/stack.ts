@@ -50,6 +50,7 @@ export class Stack implements UdpPort {
   private readonly runner: FlowRunner;
   private readonly flows: TcpFlows;
   private readonly gate: SynGate;
+  private readonly budget: MemoryBudget<TcpFlow>;
   private readonly ipInput: IpInput;
   private readonly frags: IpReassembly;
   /** Scratch for hasFlowsToAddress. */
@@ -65,10 +66,10 @@ export class Stack implements UdpPort {
     this.clock = new StackClock(opts.clock);
     this.out = new StackOutput(dev, counters);
     this.icmp = new IcmpErrors(this.out, ip6, drops, counters, this.mtu);
-    const budget: MemoryBudget<TcpFlow> = new MemoryBudget(this.opts.memoryBudget, this.opts.memoryFloorPerFlow, counters, (f, blocked, held) => {
+    const budget: MemoryBudget<TcpFlow> = (this.budget = new MemoryBudget(this.opts.memoryBudget, this.opts.memoryFloorPerFlow, counters, (f, blocked, held) => {
       if (blocked) f.stream?.writableAgain();
       if (held > 0) this.runner.consumed(f, held);
-    });
+    }));
     this.runner = new FlowRunner(this.clock, budget, drops);
     this.flows = new TcpFlows(this.runner, budget, this.out, this.icmp, ip6, this.clock, drops, counters, onConnect, this.opts.streamHighWaterMark);
     this.gate = new SynGate(this.flows, this.runner, budget, this.out, ip6, drops, counters, this.opts, this.tcpOpts, this.tcpOpts6);
@@ -82,6 +83,15 @@ export class Stack implements UdpPort {
       hold: (ip) => void (isIp6Id(ip) && ip6.acquire(ip)),
       release: (ip) => void (isIp6Id(ip) && ip6.release(ip)),
     };
+  }
+
+  /** New admission limits (a reload): they apply from the next SYN on; open connections are kept. */
+  setLimits(l: Pick<StackOptions, 'maxConnections' | 'maxHalfOpen' | 'synCookies' | 'memoryBudget'>): void {
+    this.opts.maxConnections = l.maxConnections;
+    this.opts.maxHalfOpen = l.maxHalfOpen;
+    this.opts.synCookies = l.synCookies;
+    this.opts.memoryBudget = l.memoryBudget;
+    this.budget.setLimit(l.memoryBudget);
   }
 
   /** One IP packet from the device at `now`. The buffer is only read during the call. */

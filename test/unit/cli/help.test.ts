@@ -17,7 +17,7 @@ const UP_FLAGS: (keyof GatewayFlags)[] = [
   'config', 'mode', 'host', 'fake-pool', 'fake-pool6', 'fake-ip-hold', 'ipv6', 'tun-address6', 'resolv-conf', 'shared-resolv-conf', 'no-dns-hijack', 'tun-name', 'mtu',
   'tun-address', 'exclude', 'state-dir', 'log-level', 'dry-run', 'table', 'rule-priority', 'connect-timeout', 'max-connections', 'syn-backlog',
   'no-syn-cookies', 'tun-backend', 'tcp-rcvbuf', 'tcp-sndbuf', 'udp-idle-timeout', 'max-udp-flows', 'memory-budget-mb', 'block-quic',
-  'sniff-timeout', 'no-http-inspect', 'metrics', 'listen', 'user', 'restart', 'netns', 'pid', 'intercept-port',
+  'sniff-timeout', 'no-http-inspect', 'metrics', 'listen', 'control', 'user', 'restart', 'netns', 'pid', 'intercept-port',
 ];
 
 t.test('--help documents every flag up accepts, and every mode', async (t) => {
@@ -27,7 +27,7 @@ t.test('--help documents every flag up accepts, and every mode', async (t) => {
   }
   t.same(documentedFlags('up').sort(), UP_FLAGS.map((f) => `--${f}`).sort(), 'the page lists exactly the flags up accepts');
   for (const m of ['route-all', 'per-host', 'redirect', 'tproxy']) t.match(HELP, new RegExp(`--mode ${m}`), `--mode ${m}`);
-  for (const c of ['demo', 'up', 'run', 'proxy', 'check-config', 'down', 'status', 'help', '--version']) t.match(HELP, new RegExp(`tunsteer ${c}`), c);
+  for (const c of ['demo', 'up', 'run', 'proxy', 'check-config', 'down', 'status', 'reload', 'top', 'help', '--version']) t.match(HELP, new RegExp(`tunsteer ${c}`), c);
 });
 
 t.test('run\'s page lists the flags run takes, and only those', async (t) => {
@@ -39,7 +39,7 @@ t.test('run\'s page lists the flags run takes, and only those', async (t) => {
 });
 
 t.test('help CMD and CMD --help give the command\'s own page', async (t) => {
-  for (const c of ['up', 'run', 'proxy', 'check-config', 'down', 'status', 'demo']) {
+  for (const c of ['up', 'run', 'proxy', 'check-config', 'down', 'status', 'reload', 'top', 'demo']) {
     const a = tunsteer('help', c);
     t.equal(a.status, 0, `help ${c}`);
     t.equal(a.stdout, helpPage(c), `help ${c} is its page`);

@@ -18,7 +18,7 @@ t.test('plain data: the same after a JSON round trip', async (t) => {
   }, { saved: 'mappings' });
   t.same(JSON.parse(JSON.stringify(c)), c);
   t.match(c, { logLevel: 'debug', synBacklog: 64, maxUdpFlows: 9, hosts: ['a.example'], ipv6: true, localAddress6: null, listen: { host: '127.0.0.1', port: 8080 } });
-  t.same(Object.keys(c.policy).sort(), ['rules', 'upstreams'], 'of the config file, only what makes the policy');
+  t.same(Object.keys(c.policy).sort(), ['rules', 'secrets', 'upstreams'], 'of the config file, only what makes the policy, with the secrets it names read');
   t.notOk('stateDir' in c || 'mode' in c || 'table' in c, 'nothing of the system setup the data plane does not read');
   const bare = dataPlaneConfig({ ...s, ipv6: true, config: {} }, false, { uplink: { dev: '', source: '' }, plan: [] }, undefined);
   t.equal(bare.ipv6, false, 'IPv6 only where the TUN carries it');

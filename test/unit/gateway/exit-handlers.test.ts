@@ -79,3 +79,18 @@ t.test('exit handlers: a failing restore is reported and exits 1; plain exit res
   dispose();
   t.equal(r.eventNames().length, 0, 'dispose removes every listener');
 });
+
+t.test('onHangup: SIGHUP is `up`\'s reload, not an exit; the rest still restore', async (t) => {
+  const p = new FakeProcess();
+  let restores = 0;
+  let hangups = 0;
+  installExitHandlers(() => void restores++, { target: p, onHangup: () => void hangups++ });
+  p.emit('SIGHUP');
+  p.emit('SIGHUP');
+  t.equal(hangups, 2);
+  t.equal(restores, 0, 'nothing restored');
+  t.same(p.exits, [], 'no exit');
+  p.emit('SIGTERM');
+  t.equal(restores, 1);
+  t.same(p.exits, [0], 'a stop by SIGTERM exits 0');
+});

@@ -162,3 +162,41 @@ t.test('SYN backlog: when full the oldest half-open entry is evicted; stale ones
   t.equal(stack.connections, 1, 'the established connection is untouched');
   t.equal(client.conn.state, 'ESTABLISHED');
 });
+
+t.test('setLimits (a reload): a raised budget lets the paused write go on and admits SYNs; a lowered connection limit refuses the next SYN', async (t) => {
+  const dev = new MemoryTun({ mtu: 1500 });
+  const conns: PendingConnection[] = [];
+  let clock = 0;
+  const stack = new Stack(dev, (c) => conns.push(c), { memoryBudget: 64 * 1024, memoryFloorPerFlow: 16 * 1024 });
+  const client = makeClient(stack, 40000, () => clock);
+  await tick();
+  const stream = conns[0].accept();
+  await tick();
+  pump(dev, client, ++clock);
+  stream.on('error', () => {});
+  stream.write(Buffer.alloc(200_000, 1));
+  await tick();
+  let resumed = false;
+  stream.write(Buffer.alloc(100_000, 2), () => (resumed = true));
+  for (let i = 0; i < 5; i++) await tick();
+  t.notOk(resumed, 'over the budget: the write is held');
+  t.equal(stack.counters.tcpBuffered, 200_000);
+  rawSyn(stack, 50000, ++clock);
+  await tick();
+  t.equal(stack.drops.get(Drop.syn_over_memory), 1, 'and a new SYN refused');
+
+  stack.setLimits({ maxConnections: stack.opts.maxConnections, maxHalfOpen: stack.opts.maxHalfOpen, synCookies: stack.opts.synCookies, memoryBudget: 1024 * 1024 });
+  for (let i = 0; i < 5 && !resumed; i++) await tick();
+  t.ok(resumed, 'the held write went on without waiting for an ACK');
+  t.equal(stack.counters.tcpBuffered, 300_000, 'both writes queued under the new budget');
+  rawSyn(stack, 50001, ++clock);
+  await tick();
+  t.equal(stack.connections, 2, 'a new SYN is admitted');
+
+  stack.setLimits({ maxConnections: 2, maxHalfOpen: stack.opts.maxHalfOpen, synCookies: stack.opts.synCookies, memoryBudget: 1024 * 1024 });
+  rawSyn(stack, 50002, ++clock);
+  await tick();
+  t.equal(stack.drops.get(Drop.syn_over_limit), 1, 'the lowered connection limit refuses the next SYN');
+  t.equal(stack.connections, 2, 'open connections are kept');
+  stack.abortAll();
+});
