@@ -3,6 +3,9 @@
 // relay's, the DNS's host patterns and the log level, all at once; a policy
 // that cannot be built changes nothing.
 import t from 'tap';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { pino } from 'pino';
 import { applyLive, type LiveTarget } from '../../../src/data-plane/live-apply.js';
 import type { DataPlaneConfig, LiveConfig } from '../../../src/data-plane/config.js';
@@ -97,4 +100,35 @@ t.test('without a TUN (redirect, tproxy, the explicit proxy) the core alone is r
   applyLive(t2, live({ policy: rules('direct'), connectTimeoutMs: 1234 }));
   t.equal(x.core.settings.connectTimeoutMs, 1234);
   t.equal(x.stack.opts.maxConnections, 100, 'the stack was not touched');
+});
+
+t.test('a reload keeps the running rule-sets whose file and format are unchanged, reads the rest, and hands the policy on', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'ts-live-sets-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'a.txt'), 'blocked.example\n');
+  writeFileSync(join(dir, 'b.txt'), 'other.example\n');
+  const withSets = (sets: Record<string, string>): PolicyData =>
+    ({
+      rules: [{ name: 'sets', rule_set: Object.keys(sets), action: 'reject' }],
+      rule_sets: Object.fromEntries(Object.entries(sets).map(([n, f]) => [n, { path: join(dir, f) }])),
+      secrets: NO_SECRETS,
+    }) as PolicyData;
+  const x = target();
+  applyLive(x.t, live({ policy: withSets({ ads: 'a.txt' }) }));
+  const first = x.core.policy.ruleSets.get('ads');
+  t.ok(first, 'the set is in the policy');
+  const handed: unknown[] = [];
+  x.t.onPolicy = (p) => handed.push(p);
+  applyLive(x.t, live({ policy: withSets({ ads: 'a.txt', more: 'b.txt' }) }));
+  t.equal(x.core.policy.ruleSets.get('ads'), first, 'the same file: the running set (already watched), not a new read');
+  t.ok(x.core.policy.ruleSets.get('more'), 'a new set is read');
+  t.equal(handed[0], x.core.policy, 'the new policy is handed on (its files get watched)');
+  const decide = (host: string) => x.core.policy.decide({ hostname: host, protocol: 'tcp', dstAddress: '203.0.113.1', dstPort: 443, srcAddress: '198.18.0.1' }).action;
+  t.equal(decide('blocked.example'), 'reject');
+  t.equal(decide('other.example'), 'reject');
+  applyLive(x.t, live({ policy: withSets({ ads: 'b.txt' }) }));
+  t.not(x.core.policy.ruleSets.get('ads'), first, 'another file under the same name: read again');
+  t.notOk(x.core.policy.ruleSets.has('more'), 'a set the config no longer names is gone');
+  t.equal(decide('blocked.example'), 'direct');
+  t.equal(decide('other.example'), 'reject');
 });
