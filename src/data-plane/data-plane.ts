@@ -29,8 +29,8 @@ import { gatewayDns, type GatewayDns } from './gateway-dns.js';
 import { memoryCounters, prefixed } from './counters.js';
 import type { NetworkUpdate } from './ipc.js';
 import { applyNetworkUpdate, type LiveUplink } from './network-update.js';
+import { DeadlineTimer } from './deadline-timer.js';
 
-const TICK_MS = 10;
 const STATUS_MS = 1000;
 /** How a connection still open when the data plane stops ended, in its log line (TCP and UDP alike). */
 export const STOP_END = 'gateway-stop';
@@ -123,6 +123,7 @@ export async function startDataPlane(config: DataPlaneConfig, dev: TunDevice | n
         ...d?.counters(),
         ...memoryCounters(),
         mem_idle_gcs: idleGc.runs,
+        timer_wakes: tun?.timer.wakes ?? 0,
       },
       drops: s ? Object.fromEntries(s.drops.entries()) : {},
     });
@@ -171,6 +172,20 @@ function startStack(config: DataPlaneConfig, dev: TunDevice, policy: Policy, cor
   };
   // The stack hands UDP up to tunUdp (the gateway's DNS, then the relay), built once the stack exists.
   let tunUdp: TunUdp | null = null;
+  // the stack's timers and the UDP sweep, when due (built before the stack, which reports sooner deadlines to it)
+  const timer: DeadlineTimer = new DeadlineTimer(
+    () => performance.now(),
+    (now) => {
+      try {
+        s.tick(now);
+        relay.sweep(now);
+      } catch (err) {
+        s.drops.count(Drop.internal_error);
+        if (errorLog.allow(now)) log.error({ err }, 'internal error in timers');
+      }
+    },
+    () => Math.min(s.nextDeadline(), relay.nextSweep()),
+  );
   const s = new Stack(dev, (c) => core.handle(new TunInbound(c, d ? d.hostnameOfEndpoint : undefined)), {
     ipv6: config.ipv6,
     maxConnections: config.maxConnections,
@@ -179,6 +194,7 @@ function startStack(config: DataPlaneConfig, dev: TunDevice, policy: Policy, cor
     memoryBudget: config.memoryBudgetMb * 1024 * 1024,
     tcp: { rcvBuf: config.tcpRcvBuf, sndBuf: config.tcpSndBuf },
     clock: () => performance.now(),
+    onSooner: (at) => timer.sooner(at),
     udp: { onDatagram: (k, b, o, l, now) => tunUdp!.onDatagram(k, b, o, l, now) },
   });
   text = (ip: number) => s.addressText(ip);
@@ -219,18 +235,14 @@ function startStack(config: DataPlaneConfig, dev: TunDevice, policy: Policy, cor
       s.drops.count(Drop.internal_error);
       if (errorLog.allow(now)) log.error({ err }, 'internal error in packet input');
     }
+    timer.arm();
   });
-  setInterval(() => {
-    const now = performance.now();
-    s.tick(now);
-    relay.sweep(now);
-  }, TICK_MS);
   // kill -USR2 PID: every connection's sequence space, windows and timers, one warn line each
   process.on('SIGUSR2', () => {
     for (const f of s.debugFlows()) log.warn(f, 'tcp debug');
   });
 
-  return { stack: s, udp, relay };
+  return { stack: s, udp, relay, timer };
 }
 
 /** tproxy's UDP: relayed direct unless a rule rejects it (no SOCKS5 UDP), logged like the TUN's UDP flows. Binds while still root. */

@@ -18,7 +18,7 @@ export class FlowRunner {
   private running: TcpFlow | null = null;
   private readonly deferred: TcpFlow[] = [];
   /** Closed flows leave it when their slot next comes round, not at their far (keepalive) deadline. */
-  private readonly wheel = new TimerWheel<TcpFlow>(10, 4096, (f) => f.closed);
+  private readonly wheel: TimerWheel<TcpFlow>;
   /** The last internal errors, for the rate-limited log line of the caller. */
   readonly internalErrors: Error[] = [];
 
@@ -26,7 +26,11 @@ export class FlowRunner {
     private readonly clock: StackClock,
     private readonly budget: MemoryBudget<TcpFlow>,
     private readonly drops: DropCounters,
-  ) {}
+    /** A timer was filed before every other: the caller's tick must come no later than `at`. */
+    onSooner: ((at: number) => void) | null = null,
+  ) {
+    this.wheel = new TimerWheel<TcpFlow>(10, 4096, (f) => f.closed, onSooner);
+  }
 
   /** A segment for an existing flow (seg is valid during the call). */
   receive(flow: TcpFlow, seg: Segment, now: number): void {
@@ -102,6 +106,11 @@ export class FlowRunner {
   /** Fires the timers due by now (tick). */
   advance(now: number): void {
     this.wheel.advance(now, this.onDue);
+  }
+
+  /** When advance() next has something to do (Infinity: no timer filed). */
+  nextDeadline(): number {
+    return this.wheel.next();
   }
 
   /** Files the flow's next deadline: only an earlier one; a later one is re-checked when its slot fires. */
