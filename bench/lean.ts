@@ -117,12 +117,20 @@ async function main() {
     console.log(`idle gateway: ${(cpu * 1000).toFixed(0)} ms CPU in ${IDLE_S} s = ${((cpu / IDLE_S) * 100).toFixed(2)} % of a core; RSS ${(rssBytes(pids) / 1048576).toFixed(1)} MB (${pids.length} processes: ${pids.map((p) => (rssBytes([p]) / 1048576).toFixed(1)).join(' + ')})`);
   }
 
+  const mem = async () => {
+    await new Promise((r) => setTimeout(r, 1100)); // the next status publish
+    const c = JSON.parse((await nsExec(topo.client, [...argv, 'status', '--state-dir', stateDir, '--json'])).stdout).status.counters;
+    return Object.fromEntries(Object.entries(c).filter(([k]) => k.startsWith('mem_') && k !== 'mem_idle_gcs')) as Record<string, number>;
+  };
   if (only.includes('conns')) {
+    const m0 = await mem();
     const base = rssBytes(pids);
     const holder = spawnInNs(host, topo.client, ['sh', '-c', `ulimit -n 65536; exec ${process.execPath} --import tsx ${join(ROOT, 'bench/hold-conns.ts')} ${PEER_IP} ${PEER_PORT} ${CONNS} 60000`]);
     const line = JSON.parse(await holder.waitForLine((l) => l.includes('held') || l.includes('error'), 130_000));
     await new Promise((r) => setTimeout(r, 2000));
     const held = rssBytes(pids);
+    const m1 = await mem();
+    console.log('data plane per connection (bytes):', Object.fromEntries(Object.keys(m1).map((k) => [k, Math.round((m1[k] - m0[k]) / line.held)])));
     const c0 = cpuSeconds(pids);
     await new Promise((r) => setTimeout(r, 5000));
     const cpu = cpuSeconds(pids) - c0;

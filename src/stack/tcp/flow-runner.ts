@@ -19,6 +19,16 @@ export class FlowRunner {
   private readonly deferred: TcpFlow[] = [];
   /** Closed flows leave it when their slot next comes round, not at their far (keepalive) deadline. */
   private readonly wheel: TimerWheel<TcpFlow>;
+  /** Flows written to in this turn: their bytes go out in one push, a microtask later. */
+  private toPush: TcpFlow[] = [];
+  private readonly pushAll = () => {
+    const flows = this.toPush;
+    this.toPush = [];
+    for (const f of flows) {
+      f.pushQueued = false;
+      if (!f.closed) this.control(f, 'push');
+    }
+  };
   /** The last internal errors, for the rate-limited log line of the caller. */
   readonly internalErrors: Error[] = [];
 
@@ -71,10 +81,16 @@ export class FlowRunner {
     this.running = flow;
     let n = 0;
     try {
-      n = flow.conn.write(data, now);
+      // Sent a microtask later, all that this turn wrote at once (autocork):
+      // an end() right after the last write then sends the FIN with it.
+      n = flow.conn.write(data, now, false);
     } catch (e) {
       this.failed(flow, e as Error);
       return 0;
+    }
+    if (n > 0 && !flow.pushQueued) {
+      flow.pushQueued = true;
+      if (this.toPush.push(flow) === 1) queueMicrotask(this.pushAll);
     }
     this.done(flow);
     return n;
@@ -122,14 +138,15 @@ export class FlowRunner {
     }
   }
 
-  /** accept, close, abort, drop: from outside a segment, so they come with the clock and wait their turn. */
-  private control(flow: TcpFlow, what: 'accept' | 'close' | 'abort' | 'drop'): void {
+  /** accept, close, abort, drop, push: from outside a segment, so they come with the clock and wait their turn. */
+  private control(flow: TcpFlow, what: 'accept' | 'close' | 'abort' | 'drop' | 'push'): void {
     if (this.running !== null) return queueMicrotask(() => this.control(flow, what));
     const now = this.clock.now();
     const conn = flow.conn;
     this.running = flow;
     try {
       if (what === 'accept') conn.accept(now);
+      else if (what === 'push') conn.push(now);
       else if (what === 'close') conn.close(now);
       else conn.abort(now, what === 'drop');
     } catch (e) {
