@@ -112,8 +112,10 @@ async function main() {
   if (only.includes('idle')) {
     await new Promise((r) => setTimeout(r, 3000)); // start-up settles
     const c0 = cpuSeconds(pids);
+    const each0 = pids.map((p) => cpuSeconds([p]));
     await new Promise((r) => setTimeout(r, IDLE_S * 1000));
     const cpu = cpuSeconds(pids) - c0;
+    console.log(`idle CPU by process (supervisor, data plane): ${pids.map((p, i) => ((cpuSeconds([p]) - each0[i]) * 1000).toFixed(0)).join(' + ')} ms`);
     console.log(`idle gateway: ${(cpu * 1000).toFixed(0)} ms CPU in ${IDLE_S} s = ${((cpu / IDLE_S) * 100).toFixed(2)} % of a core; RSS ${(rssBytes(pids) / 1048576).toFixed(1)} MB (${pids.length} processes: ${pids.map((p) => (rssBytes([p]) / 1048576).toFixed(1)).join(' + ')})`);
   }
 

@@ -15,7 +15,9 @@ import type { TunDevice } from '../tun/tun-device.js';
 import type { Policy } from '../proxy/policy.js';
 import { netnsAt, RouteJournal } from '../routing/route-journal.js';
 import { restoreFromJournal } from '../routing/restore.js';
-import { startDataPlane, type DataPlane, type LiveStatus } from '../data-plane/data-plane.js';
+// the data plane itself (stack, proxy core) is loaded only where it runs in this process (runInProcess):
+// a supervisor with a data-plane child stays small (issue 16: an idle gateway's memory)
+import type { DataPlane, LiveStatus } from '../data-plane/data-plane.js';
 import type { DataPlaneConfig } from '../data-plane/config.js';
 import type { NetworkUpdate } from '../data-plane/ipc.js';
 import { withTestFaults } from '../data-plane/test-faults.js';
@@ -225,6 +227,7 @@ async function runInProcess(
 ): Promise<DataPlane> {
   const dev: TunDevice | null = withTestFaults(tun, log);
   mkdirSync(s.stateDir, { recursive: true });
+  const { startDataPlane } = await import('../data-plane/data-plane.js');
   return startDataPlane(config, dev, policy, {
     log,
     publish: (live) => writeStatus(s.stateDir, snapshot(live)),
