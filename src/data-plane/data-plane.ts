@@ -29,6 +29,8 @@ import { memoryCounters, prefixed } from './counters.js';
 import type { NetworkUpdate } from './ipc.js';
 import { applyNetworkUpdate, type LiveUplink } from './network-update.js';
 import { DeadlineTimer } from './deadline-timer.js';
+import { checksumVouched, newVnetHdr, readVnetHdr } from '../stack/wire/virtio-net-hdr.js';
+import { offloadNames } from '../tun/tun-offload.js';
 
 const STATUS_MS = 1000;
 /** How a connection still open when the data plane stops ended, in its log line (TCP and UDP alike). */
@@ -123,6 +125,7 @@ export async function startDataPlane(config: DataPlaneConfig, dev: TunDevice | n
         ...memoryCounters(),
         mem_idle_gcs: idleGc.runs,
         timer_wakes: tun?.timer.wakes ?? 0,
+        ...Object.fromEntries(offloadNames(dev?.offload).map((k) => [`tun_offload_${k}`, 1])),
       },
       drops: s ? Object.fromEntries(s.drops.entries()) : {},
     });
@@ -225,10 +228,20 @@ function startStack(config: DataPlaneConfig, dev: TunDevice, policy: Policy, cor
     },
   );
   const udp = (tunUdp = new TunUdp(s, d ? { address: dnsAt, answer: (q: Buffer) => d.dns.answer(q) } : null, relay));
+  // With offloads (IFF_VNET_HDR) each packet starts with a virtio-net header; ours go out with a zero one (txHeader)
+  const hdrLen = dev.offload?.vnetHdrLen ?? 0;
+  const vh = newVnetHdr();
   dev.start((batch) => {
     const now = performance.now();
     try {
-      for (let i = 0; i < batch.count; i++) s.input(batch.slots[i], 0, batch.lengths[i], now);
+      if (hdrLen === 0) for (let i = 0; i < batch.count; i++) s.input(batch.slots[i], 0, batch.lengths[i], now);
+      else
+        for (let i = 0; i < batch.count; i++) {
+          const b = batch.slots[i];
+          const n = batch.lengths[i];
+          if (!readVnetHdr(b, 0, n, vh)) continue;
+          s.input(b, hdrLen, n - hdrLen, now, checksumVouched(vh));
+        }
       s.tick(now);
       relay.sweep(now);
     } catch (err) {

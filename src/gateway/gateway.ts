@@ -11,6 +11,7 @@ import { policyFromConfig } from '../config/build-policy.js';
 import { createLogger, type Logger } from '../logging/log.js';
 import { openTun } from '../tun/open-tun.js';
 import { adoptLinuxTun, type TunHandle } from '../tun/linux-tun.js';
+import { offloadNames } from '../tun/tun-offload.js';
 import type { TunDevice } from '../tun/tun-device.js';
 import type { Policy } from '../proxy/policy.js';
 import { netnsAt, RouteJournal } from '../routing/route-journal.js';
@@ -81,7 +82,8 @@ export async function runGateway(s: GatewaySettings, hooks: { onSignal?: (code: 
     ? null
     : s.adoptTun
       ? adoptLinuxTun(s.adoptTun.fd, s.adoptTun.name, { mtu: s.mtu })
-      : await openTun({ backend: s.tunBackend, name: s.tunName, mtu: s.mtu, addresses: [a.tunAddress, ...(a.tunAddress6 && !s.ephemeralNetns ? [a.tunAddress6] : [])], netns: s.netns });
+      : await openTun({ backend: s.tunBackend, name: s.tunName, mtu: s.mtu, offload: s.tunOffload, addresses: [a.tunAddress, ...(a.tunAddress6 && !s.ephemeralNetns ? [a.tunAddress6] : [])], netns: s.netns });
+  if (s.tunOffload && tun) log.info({ offloads: offloadNames(tun.offload) }, 'tun offloads');
   let stopDataPlane: (() => number) | null = null;
   let supervisor: Supervisor | null = null;
   let follower: NetworkFollower | null = null;

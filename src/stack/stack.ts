@@ -84,12 +84,16 @@ export class Stack implements UdpPort {
     };
   }
 
-  /** One IP packet from the device at `now`. The buffer is only read during the call. */
-  input(buf: Buffer, offset: number, length: number, now: number): void {
+  /**
+   * One IP packet from the device at `now`. The buffer is only read during
+   * the call. offloaded: a TUN with offloads said the local kernel vouches for
+   * its transport checksum (it may then be a coalesced segment over the MTU).
+   */
+  input(buf: Buffer, offset: number, length: number, now: number, offloaded = false): void {
     this.clock.set(now);
     this.counters.packetsIn++;
     this.counters.bytesIn += length;
-    this.ipInput.input(buf, offset, length, now);
+    this.ipInput.input(buf, offset, length, now, offloaded);
   }
 
   /** Advances timers. Call after each batch and by nextDeadline() (or every few ms). */
