@@ -65,7 +65,7 @@ const MAX_HELD = 64 * 1024;
  * that close (see "the last response" below). A server closes at once; this
  * only bounds one that does not.
  */
-export const CLOSE_WAIT_MS = 5;
+export const LAST_RESPONSE_HOLD_MS = 5;
 
 interface Pending {
   info: HttpRequestInfo;
@@ -352,7 +352,7 @@ export function relayHttp(client: Duplex, upstream: net.Socket, opts: HttpRelayO
         if (res.execute(chunk) instanceof Error) watching = false; // unparseable: still relayed
         if (lastDone && refusal === null && watching) {
           tail = chunk;
-          tailTimer = setTimeout(releaseTail, CLOSE_WAIT_MS);
+          tailTimer = setTimeout(releaseTail, LAST_RESPONSE_HOLD_MS);
           return;
         }
         if (!client.write(chunk)) upstream.pause();
