@@ -6,6 +6,9 @@
 //   close     wrk with a new connection per request (Connection: close), then the
 //             TIME-WAIT sockets in the client's namespace by local address and in the
 //             servers' namespace: who closed first
+//   offload   (only when asked) iperf3 single stream up and down through gateways at MTU
+//             1500 and 65520 with --tun-offload off and on, beside the kernel path, with
+//             the data plane's packets in per GB
 //
 //   node --import tsx bench/lean.ts [--only idle,conns,latency,close] [--conns 1000]
 //        [--idle-seconds 20] [--rounds 3] [--wrk-seconds 5] [--source] [-- extra gateway flags]
@@ -16,7 +19,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { NGINX_IP, PEER_IP, PEER_PORT, ROOT, makeTopology, startNginx, tunsteerArgv, waitForGateway } from '../test/helpers/topology.js';
+import { IPERF_IP, NGINX_IP, PEER_IP, PEER_PORT, ROOT, makeTopology, startIperf, startNginx, tunsteerArgv, waitForGateway } from '../test/helpers/topology.js';
 import { nsExec, spawnInNs } from '../test/helpers/netns.js';
 import { cpuSeconds, runBench, teardownHost, waitFor } from './bench-kit.js';
 
@@ -29,6 +32,10 @@ const { values, positionals } = parseArgs({
     rounds: { type: 'string' },
     'wrk-seconds': { type: 'string' },
     source: { type: 'boolean' },
+    /** offload mode: another build to measure (its dist/), e.g. the base commit's, and which settings */
+    root: { type: 'string' },
+    'offload-modes': { type: 'string' },
+    mtus: { type: 'string' },
   },
 });
 const only = values.only?.split(',') ?? ['idle', 'conns', 'latency', 'close'];
@@ -88,6 +95,7 @@ async function main() {
   spawnInNs(host, topo.servers, ['sh', '-c', `ulimit -n 65536; exec ${process.execPath} --import tsx ${join(ROOT, 'test/helpers/tcp-peer.ts')} server ${PEER_IP} ${PEER_PORT}`]);
   await waitFor(async () => (await nsExec(topo.servers, ['ss', '-Hltn', `src ${PEER_IP}:${PEER_PORT}`])).stdout.trim() !== '');
 
+  if (only.includes('offload')) return offloads(topo.client, await startIperf(host, topo));
   // the kernel path first where it needs the namespace without the gateway
   const kernelLat: Awaited<ReturnType<typeof wrk>>[] = [];
   const gwLat: Awaited<ReturnType<typeof wrk>>[] = [];
@@ -162,6 +170,32 @@ async function main() {
   }
   gw.kill('SIGTERM');
   await gw.exited();
+  console.log(`load average after: ${load()}`);
+}
+
+async function iperf(ns: string, reverse: boolean): Promise<number> {
+  const r = await nsExec(ns, ['iperf3', '-c', IPERF_IP, '-t', String(WRK_S), '-J', ...(reverse ? ['-R'] : [])], { timeoutMs: (WRK_S + 30) * 1000 });
+  return JSON.parse(r.stdout).end.sum_received.bits_per_second / 1e9;
+}
+
+async function offloads(ns: string, _iperf: unknown): Promise<void> {
+  console.log(`kernel path: up ${(await iperf(ns, false)).toFixed(2)} down ${(await iperf(ns, true)).toFixed(2)} Gbit/s`);
+  const mainJs = join(values.root ?? ROOT, 'dist/src/cli/main.js');
+  for (const mtu of (values.mtus ?? '1500,65520').split(',').map(Number)) {
+    for (const off of (values['offload-modes'] ?? 'off,on').split(',').map((m) => m === 'on')) {
+      const stateDir = mkdtempSync(join(tmpdir(), 'tsE-lean-'));
+      host.teardown(() => rmSync(stateDir, { recursive: true, force: true }));
+      const gw = spawnInNs(host, ns, [process.execPath, mainJs, 'up', '--mode', 'route-all', '--state-dir', stateDir, '--tun-name', 'tsl1', '--log-level', 'warn', '--mtu', String(mtu), ...(off ? ['--tun-offload'] : [])]);
+      await waitForGateway(ns, stateDir, gw, 60_000);
+      const up = await iperf(ns, false);
+      const down = await iperf(ns, true);
+      await new Promise((r) => setTimeout(r, 1100));
+      const c = JSON.parse((await nsExec(ns, [process.execPath, mainJs, 'status', '--state-dir', stateDir, '--json'])).stdout).status.counters;
+      console.log(`gateway MTU ${mtu}, offloads ${off ? 'on ' : 'off'}: up ${up.toFixed(2)} down ${down.toFixed(2)} Gbit/s; packets in ${c.packetsIn}, out ${c.packetsOut}, bytes in ${c.bytesIn}`);
+      gw.kill('SIGTERM');
+      await gw.exited();
+    }
+  }
   console.log(`load average after: ${load()}`);
 }
 
