@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { IPERF_IP, NGINX_IP, PEER_IP, PEER_PORT, ROOT, makeTopology, startIperf, startNginx, tunsteerArgv, waitForGateway } from '../test/helpers/topology.js';
 import { nsExec, spawnInNs } from '../test/helpers/netns.js';
-import { cpuSeconds, runBench, teardownHost, waitFor } from './bench-kit.js';
+import { cpuSeconds, rssBytes, runBench, teardownHost, toMs, waitFor } from './bench-kit.js';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -45,25 +45,6 @@ const ROUNDS = Number(values.rounds ?? 3);
 const WRK_S = Number(values['wrk-seconds'] ?? 5);
 const { host, cleanup } = teardownHost();
 const load = () => loadavg().map((x) => x.toFixed(2)).join(' ');
-
-function rssBytes(pids: number[]): number {
-  let b = 0;
-  for (const pid of pids) {
-    try {
-      b += Number(/^VmRSS:\s*(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
-    } catch {
-      // gone
-    }
-  }
-  return b;
-}
-
-function toMs(v: string | undefined): number {
-  const m = /^([\d.]+)(us|ms|s)$/.exec(v ?? '');
-  if (!m) return NaN;
-  const x = Number(m[1]);
-  return m[2] === 'us' ? x / 1000 : m[2] === 's' ? x * 1000 : x;
-}
 
 async function wrk(ns: string, conns: number, close: boolean) {
   const r = await nsExec(ns, ['wrk', '-t', String(Math.min(2, conns)), '-c', String(conns), '-d', `${WRK_S}s`, '--latency', ...(close ? ['-H', 'Connection: close'] : []), `http://${NGINX_IP}/hello`], {
