@@ -1,6 +1,6 @@
 // What every benchmark script needs: teardowns run once at the end (also on
 // SIGINT), medians, a process's CPU seconds, and polling for a condition.
-import { readFileSync } from "node:fs";
+import { readFileSync } from 'node:fs';
 
 export function teardownHost(): { host: { teardown: (fn: () => unknown) => void }; cleanup: () => Promise<void> } {
   const teardowns: (() => unknown)[] = [];
