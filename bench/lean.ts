@@ -87,7 +87,7 @@ async function main() {
 
   const stateDir = mkdtempSync(join(tmpdir(), 'tsE-lean-'));
   host.teardown(() => rmSync(stateDir, { recursive: true, force: true }));
-  const mainJs = join(ROOT, 'dist/src/cli/main.js');
+  const mainJs = join(values.root ?? ROOT, 'dist/src/cli/main.js');
   const argv = existsSync(mainJs) && !values.source ? [process.execPath, mainJs] : tunsteerArgv([]);
   const start = async () => {
     const gw = spawnInNs(host, topo.client, [...argv, 'up', '--mode', 'route-all', '--state-dir', stateDir, '--tun-name', 'tsl0', '--log-level', 'warn', ...positionals]);
