@@ -3,7 +3,7 @@
 // or file), once at startup, and refused when they cannot go on the wire.
 import { readFileSync } from 'node:fs';
 import type { ConfigFile } from './schema.js';
-import { SecretValueError, readSecret, rulesOf, upstreamsOf } from './config-models.js';
+import { SecretValueError, readSecret, rulesOf, upstreamsOf } from './load-config.js';
 import { ConfigError } from './config-error.js';
 import { Policy } from '../proxy/policy.js';
 
