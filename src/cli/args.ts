@@ -58,6 +58,7 @@ const GATEWAY_OPTIONS: Options<GatewayFlags> = {
   'syn-backlog': { type: 'string' },
   'no-syn-cookies': { type: 'boolean' },
   'tun-backend': { type: 'string' },
+  'tun-offload': { type: 'boolean' },
   'tcp-rcvbuf': { type: 'string' },
   'tcp-sndbuf': { type: 'string' },
   'udp-idle-timeout': { type: 'string' },

@@ -38,6 +38,7 @@ const UP_OPTIONS: Option[] = [
   ['--syn-backlog N', 'half-open connections held; beyond it SYNs get SYN cookies (default 1024)'],
   ['--no-syn-cookies', 'with the backlog full, evict the oldest half-open connection instead'],
   ['--tun-backend NAME', 'native (batched reads, default) or tuntap2'],
+  ['--tun-offload', 'experimental: a TUN with a virtio-net header (IFF_VNET_HDR); checksums the kernel vouches for are not summed again, coalesced segments up to 64 KiB are read (status: tun_offload_*)'],
   ['--tcp-rcvbuf BYTES', 'per-connection receive buffer: the most a client may send ahead (default 1048576)'],
   ['--tcp-sndbuf BYTES', 'per-connection send buffer towards the client (default 1048576)'],
   ['--udp-idle-timeout MS', 'a UDP flow without traffic expires after this (default 60000; DNS flows 10000)'],

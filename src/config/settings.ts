@@ -50,6 +50,7 @@ export interface GatewayFlags {
   'syn-backlog'?: string;
   'no-syn-cookies'?: boolean;
   'tun-backend'?: string;
+  'tun-offload'?: boolean;
   'tcp-rcvbuf'?: string;
   'tcp-sndbuf'?: string;
   'udp-idle-timeout'?: string;
@@ -115,6 +116,8 @@ export interface GatewaySettings {
   synBacklog: number;
   synCookies: boolean;
   tunBackend: 'native' | 'tuntap2';
+  /** --tun-offload: IFF_VNET_HDR and TUNSETOFFLOAD where the kernel takes them (experimental, off by default). */
+  tunOffload: boolean;
   /** Per-connection TCP buffer bounds in bytes (receive window, send queue). */
   tcpRcvBuf: number;
   tcpSndBuf: number;
@@ -268,6 +271,7 @@ export function gatewaySettings(f: GatewayFlags, c: ConfigFile = loadConfigFile(
     synBacklog: int('syn-backlog', f['syn-backlog'] ?? num(lim.syn_backlog), 1024, 1, 1_000_000),
     synCookies: f['no-syn-cookies'] === true ? false : (lim.syn_cookies ?? true),
     tunBackend: oneOf('tun-backend', f['tun-backend'] ?? c.tun?.backend, 'native', ['native', 'tuntap2'] as const),
+    tunOffload: f['tun-offload'] === true,
     tcpRcvBuf: int('tcp-rcvbuf', f['tcp-rcvbuf'] ?? num(lim.tcp_rcvbuf), 1 << 20, 4096, 1 << 30),
     tcpSndBuf: int('tcp-sndbuf', f['tcp-sndbuf'] ?? num(lim.tcp_sndbuf), 1 << 20, 4096, 1 << 30),
     udpIdleMs: int('udp-idle-timeout', f['udp-idle-timeout'] ?? num(lim.udp_idle_timeout_ms), 60_000, 1000, 86_400_000),

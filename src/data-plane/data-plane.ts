@@ -20,7 +20,6 @@ import type { Policy } from '../proxy/policy.js';
 import { ExplicitProxy } from '../proxy/explicit-proxy.js';
 import { DestinationCheck, resolverLookup } from '../proxy/destination-check.js';
 import { admitUdp } from '../proxy/udp-admission.js';
-import { metricsRegistry, serveMetrics } from './metrics.js';
 import { InterceptInbound } from '../proxy/intercept-inbound.js';
 import { TproxyUdp } from '../proxy/tproxy-udp.js';
 import { IdleGc } from './idle-gc.js';
@@ -38,8 +37,10 @@ import { applyLive, type LiveTarget } from './live-apply.js';
 import type { ControlServer } from '../control/control-server.js';
 import type { ReloadResult } from '../control/contracts.js';
 import { LogTap } from '../logging/log-tap.js';
+import { DeadlineTimer } from './deadline-timer.js';
+import { checksumVouched, newVnetHdr, readVnetHdr } from '../stack/wire/virtio-net-hdr.js';
+import { offloadNames } from '../tun/tun-offload.js';
 
-const TICK_MS = 10;
 const STATUS_MS = 1000;
 /** How a connection still open when the data plane stops ended, in its log line (TCP and UDP alike). */
 export const STOP_END = 'gateway-stop';
@@ -162,6 +163,8 @@ export async function startDataPlane(config: DataPlaneConfig, dev: TunDevice | n
         ...owners.counters,
         ...memoryCounters(),
         mem_idle_gcs: idleGc.runs,
+        timer_wakes: tun?.timer.wakes ?? 0,
+        ...Object.fromEntries(offloadNames(dev?.offload).map((k) => [`tun_offload_${k}`, 1])),
       },
       drops: s ? Object.fromEntries(s.drops.entries()) : {},
     }));
@@ -173,6 +176,8 @@ export async function startDataPlane(config: DataPlaneConfig, dev: TunDevice | n
   if (config.listen) await new ExplicitProxy(core).listen(config.listen.host, config.listen.port);
   if (config.metrics) {
     const stackView = () => ({ counters: { ...s?.counters }, drops: s ? Object.fromEntries(s.drops.entries()) : {} });
+    // prom-client only with --metrics: it costs every process about 13 MB of RSS
+    const { metricsRegistry, serveMetrics } = await import('./metrics.js');
     await serveMetrics(config.metrics, metricsRegistry({ proxy: core, stack: stackView }));
   }
   let control: ControlServer | null = null;
@@ -243,6 +248,20 @@ function startStack(config: DataPlaneConfig, dev: TunDevice, core: ProxyCore, d:
   };
   // The stack hands UDP up to tunUdp (the gateway's DNS, then the relay), built once the stack exists.
   let tunUdp: TunUdp | null = null;
+  // the stack's timers and the UDP sweep, when due (built before the stack, which reports sooner deadlines to it)
+  const timer: DeadlineTimer = new DeadlineTimer(
+    () => performance.now(),
+    (now) => {
+      try {
+        s.tick(now);
+        relay.sweep(now);
+      } catch (err) {
+        s.drops.count(Drop.internal_error);
+        if (errorLog.allow(now)) log.error({ err }, 'internal error in timers');
+      }
+    },
+    () => Math.min(s.nextDeadline(), relay.nextSweep()),
+  );
   const s = new Stack(dev, (c) => core.handle(new TunInbound(c, d ? d.hostnameOfEndpoint : undefined)), {
     ipv6: config.ipv6,
     maxConnections: config.maxConnections,
@@ -251,6 +270,7 @@ function startStack(config: DataPlaneConfig, dev: TunDevice, core: ProxyCore, d:
     memoryBudget: config.memoryBudgetMb * 1024 * 1024,
     tcp: { rcvBuf: config.tcpRcvBuf, sndBuf: config.tcpSndBuf },
     clock: () => performance.now(),
+    onSooner: (at) => timer.sooner(at),
     udp: { onDatagram: (k, b, o, l, now) => tunUdp!.onDatagram(k, b, o, l, now) },
   });
   text = (ip: number) => s.addressText(ip);
@@ -282,10 +302,20 @@ function startStack(config: DataPlaneConfig, dev: TunDevice, core: ProxyCore, d:
     },
   );
   const udp = (tunUdp = new TunUdp(s, d ? { address: dnsAt, answer: (q: Buffer) => d.dns.answer(q) } : null, relay));
+  // With offloads (IFF_VNET_HDR) each packet starts with a virtio-net header; ours go out with a zero one (txHeader)
+  const hdrLen = dev.offload?.vnetHdrLen ?? 0;
+  const vh = newVnetHdr();
   dev.start((batch) => {
     const now = performance.now();
     try {
-      for (let i = 0; i < batch.count; i++) s.input(batch.slots[i], 0, batch.lengths[i], now);
+      if (hdrLen === 0) for (let i = 0; i < batch.count; i++) s.input(batch.slots[i], 0, batch.lengths[i], now);
+      else
+        for (let i = 0; i < batch.count; i++) {
+          const b = batch.slots[i];
+          const n = batch.lengths[i];
+          if (!readVnetHdr(b, 0, n, vh)) continue;
+          s.input(b, hdrLen, n - hdrLen, now, checksumVouched(vh));
+        }
       s.tick(now);
       relay.sweep(now);
     } catch (err) {
@@ -293,18 +323,14 @@ function startStack(config: DataPlaneConfig, dev: TunDevice, core: ProxyCore, d:
       s.drops.count(Drop.internal_error);
       if (errorLog.allow(now)) log.error({ err }, 'internal error in packet input');
     }
+    timer.arm();
   });
-  setInterval(() => {
-    const now = performance.now();
-    s.tick(now);
-    relay.sweep(now);
-  }, TICK_MS);
   // kill -USR2 PID: every connection's sequence space, windows and timers, one warn line each
   process.on('SIGUSR2', () => {
     for (const f of s.debugFlows()) log.warn(f, 'tcp debug');
   });
 
-  return { stack: s, udp, relay };
+  return { stack: s, udp, relay, timer };
 }
 
 /** tproxy's UDP: direct, refused, or through a proxy rule's SOCKS5 upstream, logged like the TUN's UDP flows; the rules in force when a flow starts. Binds while still root. */

@@ -14,11 +14,14 @@ import { createLogger, type Logger } from '../logging/log.js';
 import { LogTap } from '../logging/log-tap.js';
 import { openTun } from '../tun/open-tun.js';
 import { adoptLinuxTun, type TunHandle } from '../tun/linux-tun.js';
+import { offloadNames } from '../tun/tun-offload.js';
 import type { TunDevice } from '../tun/tun-device.js';
 import type { Policy } from '../proxy/policy.js';
 import { netnsAt, RouteJournal } from '../routing/route-journal.js';
 import { restoreFromJournal } from '../routing/restore.js';
-import { startDataPlane, type DataPlane, type LiveStatus } from '../data-plane/data-plane.js';
+// the data plane itself (stack, proxy core) is loaded only where it runs in this process (runInProcess):
+// a supervisor with a data-plane child stays small (issue 16: an idle gateway's memory)
+import type { DataPlane, LiveStatus } from '../data-plane/data-plane.js';
 import type { DataPlaneConfig, LiveConfig } from '../data-plane/config.js';
 import type { NetworkUpdate, ReloadResult } from '../data-plane/ipc.js';
 import { withTestFaults } from '../data-plane/test-faults.js';
@@ -96,7 +99,8 @@ export async function runGateway(
     ? null
     : s.adoptTun
       ? adoptLinuxTun(s.adoptTun.fd, s.adoptTun.name, { mtu: s.mtu })
-      : await openTun({ backend: s.tunBackend, name: s.tunName, mtu: s.mtu, addresses: [a.tunAddress, ...(a.tunAddress6 && !s.ephemeralNetns ? [a.tunAddress6] : [])], netns: s.netns });
+      : await openTun({ backend: s.tunBackend, name: s.tunName, mtu: s.mtu, offload: s.tunOffload, addresses: [a.tunAddress, ...(a.tunAddress6 && !s.ephemeralNetns ? [a.tunAddress6] : [])], netns: s.netns });
+  if (s.tunOffload && tun) log.info({ offloads: offloadNames(tun.offload) }, 'tun offloads');
   let stopDataPlane: (() => number) | null = null;
   let supervisor: Supervisor | null = null;
   let follower: NetworkFollower | null = null;
@@ -284,6 +288,7 @@ async function runInProcess(
 ): Promise<DataPlane> {
   const dev: TunDevice | null = withTestFaults(tun, log);
   mkdirSync(s.stateDir, { recursive: true });
+  const { startDataPlane } = await import('../data-plane/data-plane.js');
   return startDataPlane(config, dev, policy, {
     log,
     publish: (live) => writeStatus(s.stateDir, snapshot(live)),

@@ -61,6 +61,12 @@ export interface StackOptions {
    * clock drives everything; the data plane passes performance.now.
    */
   clock?: () => number;
+  /**
+   * Called when a connection files a timer earlier than nextDeadline() said,
+   * also from outside input() (a stream's write): tick() is due by `at`. With
+   * it and nextDeadline() the caller arms one timer instead of ticking.
+   */
+  onSooner?: (at: number) => void;
 }
 
 export interface StackCounters {

@@ -70,7 +70,7 @@ export class Stack implements UdpPort {
       if (blocked) f.stream?.writableAgain();
       if (held > 0) this.runner.consumed(f, held);
     }));
-    this.runner = new FlowRunner(this.clock, budget, drops);
+    this.runner = new FlowRunner(this.clock, budget, drops, opts.onSooner ?? null);
     this.flows = new TcpFlows(this.runner, budget, this.out, this.icmp, ip6, this.clock, drops, counters, onConnect, this.opts.streamHighWaterMark);
     this.gate = new SynGate(this.flows, this.runner, budget, this.out, ip6, drops, counters, this.opts, this.tcpOpts, this.tcpOpts6);
     this.flows.gate = this.gate;
@@ -94,20 +94,33 @@ export class Stack implements UdpPort {
     this.budget.setLimit(l.memoryBudget);
   }
 
-  /** One IP packet from the device at `now`. The buffer is only read during the call. */
-  input(buf: Buffer, offset: number, length: number, now: number): void {
+  /**
+   * One IP packet from the device at `now`. The buffer is only read during
+   * the call. offloaded: a TUN with offloads said the local kernel vouches for
+   * its transport checksum (it may then be a coalesced segment over the MTU).
+   */
+  input(buf: Buffer, offset: number, length: number, now: number, offloaded = false): void {
     this.clock.set(now);
     this.counters.packetsIn++;
     this.counters.bytesIn += length;
-    this.ipInput.input(buf, offset, length, now);
+    this.ipInput.input(buf, offset, length, now, offloaded);
   }
 
-  /** Advances timers. Call every few ms and after each batch. */
+  /** Advances timers. Call after each batch and by nextDeadline() (or every few ms). */
   tick(now: number): void {
     this.clock.set(now);
     this.runner.advance(now);
     this.gate.expire(now);
     this.frags.expire(now);
+  }
+
+  /**
+   * When tick() next has something to do: a connection's timer (to the wheel's
+   * 10 ms tick), a half-open connection's or a fragment's timeout. Infinity:
+   * nothing, sleep until a packet or onSooner.
+   */
+  nextDeadline(): number {
+    return Math.min(this.runner.nextDeadline(), this.gate.nextDeadline(), this.frags.nextDeadline());
   }
 
   // ---- UdpPort: datagrams and ICMP errors towards clients ----

@@ -7,7 +7,7 @@
 // Enabled by the environment, never by a flag users would find:
 //   TUNSTEER_TEST_FAULTS="loss=0.02,dup=0.01,reorder=0.05,delay=5,jitter=2,seed=7"
 // optionally prefixed per direction: "rx:loss=0.02;tx:delay=10,jitter=5".
-import type { RxBatch, TunDevice } from './tun-device.js';
+import type { RxBatch, TunDevice, TunOffload } from './tun-device.js';
 
 export interface FaultProfile {
   /** Probability a packet is dropped. */
@@ -95,6 +95,13 @@ export class FaultyTun implements TunDevice {
   get mtu(): number {
     return this.inner.mtu;
   }
+  get offload(): TunOffload | undefined {
+    return this.inner.offload;
+  }
+  /** Bytes of virtio-net header in front of each packet: a packet held back keeps its header. */
+  private get hdr(): number {
+    return this.inner.offload?.vnetHdrLen ?? 0;
+  }
 
   start(onBatch: (batch: RxBatch) => void): void {
     this.onBatch = onBatch;
@@ -118,11 +125,16 @@ export class FaultyTun implements TunDevice {
     return this.inner.txSlot();
   }
 
+  txHeader(): Buffer {
+    return this.inner.txHeader!();
+  }
+
   commitTx(length: number): void {
     const tx = this.spec.tx;
     if (!tx) return this.inner.commitTx(length);
     const slot = this.inner.txSlot();
-    const pkt = slot.subarray(0, length);
+    // the header sits right before the slot in the same slab: one view holds both
+    const pkt = Buffer.from(slot.buffer, slot.byteOffset - this.hdr, this.hdr + length);
     let committed = false;
     this.fate(tx, this.counters.tx, pkt, (p) => {
       if (!committed && p === pkt) {
@@ -173,10 +185,13 @@ export class FaultyTun implements TunDevice {
     }, ms);
   }
 
+  /** p: the header (if any) and the packet. */
   private writeNow(p: Buffer): void {
+    const hdr = this.hdr;
     const slot = this.inner.txSlot();
-    p.copy(slot);
-    this.inner.commitTx(p.length);
+    if (hdr > 0) p.copy(this.inner.txHeader!(), 0, 0, hdr);
+    p.copy(slot, 0, hdr);
+    this.inner.commitTx(p.length - hdr);
   }
 
   private writeLater(p: Buffer, ms: number): void {

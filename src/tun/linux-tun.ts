@@ -2,10 +2,11 @@
 // that reads up to `batch` packets into one RX slab per wake-up and calls JS
 // once, and a TX slab flushed with one native call (one write() per packet).
 import { closeSync } from 'node:fs';
-import type { RxBatch, TunDevice } from './tun-device.js';
-import { RxSlab, TxSlab, slotSizeFor, type TxStats } from './packet-pool.js';
+import { MAX_GSO_PACKET, NO_OFFLOAD, type RxBatch, type TunDevice, type TunOffload } from './tun-device.js';
+import { RxSlab, TxSlab, slotBytes, type TxStats } from './packet-pool.js';
 import { loadTunAddon, type NativeTunReader, type TunReaderStats } from './native-addon.js';
 import { checkIfName, configureLink } from './ip-link.js';
+import { enableOffloads } from './tun-offload.js';
 
 export interface TunOptions {
   /** Interface name (<= 15 bytes); empty or absent: the kernel picks tunN. */
@@ -31,6 +32,12 @@ export interface TunOptions {
   netns?: string;
   /** Called when the device fails (read error, write on a dead fd). Default: process warning. */
   onError?: (err: Error) => void;
+  /**
+   * Offloads (IFF_VNET_HDR): checksums and TCP/UDP segmentation left to the
+   * kernel where it accepts them (tun-offload.ts). Default false. An adopted
+   * fd has what it was opened with, whatever this says.
+   */
+  offload?: boolean;
 }
 
 export interface TunStats {
@@ -84,12 +91,20 @@ class NativeTun implements TunHandle {
     batch: number,
     txBatch: number,
     onError: ((err: Error) => void) | undefined,
+    readonly offload: TunOffload = NO_OFFLOAD,
   ) {
     this.onError = onError ?? defaultOnError;
-    this.rx = new RxSlab(slotSizeFor(mtu), batch);
+    const hdr = offload.vnetHdrLen;
+    // With TSO the kernel hands over (and takes) segments of up to 64 KiB whatever the MTU.
+    const gso = hdr > 0 && (offload.tso4 || offload.tso6 || offload.uso);
+    const maxPacket = gso ? MAX_GSO_PACKET : mtu;
+    this.rx = new RxSlab(slotBytes(hdr + maxPacket), batch);
     const addon = loadTunAddon();
-    this.tx = new TxSlab(mtu, txBatch, (slab, lengths, count, slotSize) =>
-      addon.writeBatch(this.fd, slab, lengths, count, slotSize),
+    this.tx = new TxSlab(
+      mtu,
+      txBatch,
+      (slab, lengths, count, slotSize) => addon.writeBatch(this.fd, slab, lengths, count, slotSize),
+      { maxPacket, headerLen: hdr },
     );
   }
 
@@ -113,6 +128,10 @@ class NativeTun implements TunHandle {
 
   txSlot(): Buffer {
     return this.tx.txSlot();
+  }
+
+  txHeader(): Buffer {
+    return this.tx.txHeader();
   }
 
   commitTx(length: number): void {
@@ -158,10 +177,10 @@ class NativeTun implements TunHandle {
 export function openLinuxTun(opts: TunOptions = {}): TunHandle {
   const { mtu, batch, txBatch } = checkOptions(opts);
   const addon = loadTunAddon();
-  const { fd, name } = addon.open(opts.name ?? '', 0, opts.netns);
+  const { fd, name } = openWithFallback(addon, opts);
   let dev: NativeTun | null = null;
   try {
-    dev = new NativeTun(fd, name, mtu, batch, txBatch, opts.onError);
+    dev = new NativeTun(fd, name, mtu, batch, txBatch, opts.onError, enableOffloads(addon, fd));
     configureLink(name, { mtu, addresses: opts.addresses, txQueueLen: opts.txQueueLen, netns: opts.netns });
     return dev;
   } catch (e) {
@@ -177,5 +196,17 @@ export function openLinuxTun(opts: TunOptions = {}): TunHandle {
  */
 export function adoptLinuxTun(fd: number, name: string, opts: TunOptions = {}): TunHandle {
   const { mtu, batch, txBatch } = checkOptions(opts);
-  return new NativeTun(fd, name, mtu, batch, txBatch, opts.onError);
+  return new NativeTun(fd, name, mtu, batch, txBatch, opts.onError, enableOffloads(loadTunAddon(), fd));
+}
+
+/** With offload, IFF_VNET_HDR; a kernel that refuses the flag gets a plain TUN. */
+function openWithFallback(addon: ReturnType<typeof loadTunAddon>, opts: TunOptions): { fd: number; name: string } {
+  if (opts.offload) {
+    try {
+      return addon.open(opts.name ?? '', addon.IFF_VNET_HDR, opts.netns);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EINVAL') throw e;
+    }
+  }
+  return addon.open(opts.name ?? '', 0, opts.netns);
 }

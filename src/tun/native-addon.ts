@@ -82,8 +82,21 @@ export interface TunAddon {
    * src/tun/native/sock_diag.c, src/owner/sock-diag.ts.
    */
   sockDiagOpen(netns?: string): number;
+  /** TUNGETIFF: the device's IFF_* flags (IFF_VNET_HDR: every packet carries a virtio-net header). src/tun/native/offload.c. */
+  tunFlags(fd: number): number;
+  /** TUNSETVNETHDRSZ. */
+  tunSetVnetHdrSize(fd: number, bytes: number): void;
+  /** TUNSETOFFLOAD with TUN_F_* bits; false when the kernel refuses the combination (EINVAL). */
+  tunSetOffload(fd: number, flags: number): boolean;
   readonly IFF_MULTI_QUEUE: number;
   readonly IFF_VNET_HDR: number;
+  readonly TUN_F_CSUM: number;
+  readonly TUN_F_TSO4: number;
+  readonly TUN_F_TSO6: number;
+  readonly TUN_F_USO4: number;
+  readonly TUN_F_USO6: number;
+  /** sizeof(struct virtio_net_hdr): 10. */
+  readonly VNET_HDR_LEN: number;
 }
 
 const ADDON = join('build', 'Release', 'tunsteer_tun.node');

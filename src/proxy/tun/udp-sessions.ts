@@ -341,6 +341,11 @@ export class UdpSessions implements UdpHandler {
     this.ready(flow);
   }
 
+  /** When sweep() next does something: a second after the last, while any flow is open (Infinity: none). */
+  nextSweep(): number {
+    return this.flows.size === 0 ? Infinity : this.lastSweep + 1000;
+  }
+
   /** Expires idle flows; cheap to call often (works at most once a second). */
   sweep(now: number): void {
     if (now - this.lastSweep < 1000) return;

@@ -104,12 +104,18 @@ export class TcpConnection implements SenderHost, ReceiverHost {
   }
 
 
-  write(data: Buffer, now: number): number {
+  /** push false: queued only, sent by the next push() (or close(), which then sends the FIN with it). */
+  write(data: Buffer, now: number, push = true): number {
     if (this.snd.finQueued || !canWrite(this.state)) return 0;
     const n = this.snd.enqueue(data);
-    // Queued in SYN-RECEIVED, it leaves once the handshake completes.
-    if (this.state !== 'SYN-RECEIVED') this.snd.output(now);
+    if (push) this.push(now);
     return n;
+  }
+
+  /** Sends what was written and the windows allow. */
+  push(now: number): void {
+    // Queued in SYN-RECEIVED, it leaves once the handshake completes.
+    if (this.state !== 'SYN-RECEIVED' && this.state !== 'CLOSED') this.snd.output(now);
   }
 
   consumed(n: number, now: number): void {

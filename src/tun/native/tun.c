@@ -28,6 +28,7 @@
 //       icmpReplySocket, udpPortUnreachable: TPROXY's UDP path, described at
 //       "tproxy UDP" below.
 //   netlinkOpen: an rtnetlink socket for the network watcher (netlink.c).
+//   tunFlags, tunSetVnetHdrSize, tunSetOffload, TUN_F_*: offloads (offload.c).
 //
 // Errors are JS Errors with code ('EBUSY'), errno (negative, as in Node), syscall.
 // Nothing here aborts the process: bad arguments throw TypeError/RangeError.
@@ -58,6 +59,7 @@
 #include "netlink.h"
 #include "sock_diag.h"
 #include "netns.h"
+#include "offload.h"
 
 // Bounded retries of a syscall interrupted by a signal.
 #define EINTR_RETRIES 8
@@ -1342,6 +1344,7 @@ static napi_value Init(napi_env env, napi_value exports) {
   NAPI_OK(env, napi_set_named_property(env, exports, "IFF_MULTI_QUEUE", v));
   NAPI_OK(env, napi_create_int32(env, IFF_VNET_HDR, &v));
   NAPI_OK(env, napi_set_named_property(env, exports, "IFF_VNET_HDR", v));
+  if (!offload_register(env, exports)) return NULL;
   return exports;
 }
 

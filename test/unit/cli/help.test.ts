@@ -16,13 +16,13 @@ const VERSION = JSON.parse(readFileSync(join(import.meta.dirname, '../../../pack
 const UP_FLAGS: (keyof GatewayFlags)[] = [
   'config', 'mode', 'host', 'fake-pool', 'fake-pool6', 'fake-ip-hold', 'ipv6', 'tun-address6', 'resolv-conf', 'shared-resolv-conf', 'no-dns-hijack', 'tun-name', 'mtu',
   'tun-address', 'exclude', 'state-dir', 'log-level', 'dry-run', 'table', 'rule-priority', 'connect-timeout', 'max-connections', 'syn-backlog',
-  'no-syn-cookies', 'tun-backend', 'tcp-rcvbuf', 'tcp-sndbuf', 'udp-idle-timeout', 'max-udp-flows', 'memory-budget-mb', 'block-quic',
+  'no-syn-cookies', 'tun-backend', 'tun-offload', 'tcp-rcvbuf', 'tcp-sndbuf', 'udp-idle-timeout', 'max-udp-flows', 'memory-budget-mb', 'block-quic',
   'sniff-timeout', 'no-http-inspect', 'metrics', 'listen', 'control', 'user', 'restart', 'netns', 'pid', 'intercept-port',
 ];
 
 t.test('--help documents every flag up accepts, and every mode', async (t) => {
   for (const f of UP_FLAGS) {
-    const boolean = ['shared-resolv-conf', 'no-dns-hijack', 'dry-run', 'no-syn-cookies', 'block-quic', 'no-http-inspect', 'restart'].includes(f);
+    const boolean = ['shared-resolv-conf', 'no-dns-hijack', 'dry-run', 'no-syn-cookies', 'block-quic', 'no-http-inspect', 'restart', 'tun-offload'].includes(f);
     t.doesNotThrow(() => parseCommandLine(['up', `--${f}`, ...(boolean ? [] : ['x'])]), `up accepts --${f}`);
   }
   t.same(documentedFlags('up').sort(), UP_FLAGS.map((f) => `--${f}`).sort(), 'the page lists exactly the flags up accepts');

@@ -178,3 +178,66 @@ t.test('chunked bodies are read and sent on re-chunked; bare LF chunk lines too'
   t.same(statuses(r.got), [200]);
   t.match(r.seen, [{ url: '/c' }]);
 });
+
+/**
+ * A client side that records, per event-loop turn, what the relay did to it:
+ * the response's last bytes and the end should come in the same turn when the
+ * server closes after the response, so the TUN sends them as one segment.
+ */
+async function lastResponse(serverClosesAfterMs: number | null): Promise<{ log: string[]; got: string }> {
+  const { Duplex } = await import('node:stream');
+  let turn = 0;
+  let spinning = true;
+  const spin = () => {
+    turn++;
+    if (spinning) setImmediate(spin);
+  };
+  setImmediate(spin);
+  const log: string[] = [];
+  const got: Buffer[] = [];
+  const response = 'HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 5\r\n\r\nhello';
+  const server = net.createServer({ allowHalfOpen: true }, (s) => {
+    s.once('data', () => {
+      s.write(response);
+      if (serverClosesAfterMs !== null) setTimeout(() => s.end(), serverClosesAfterMs);
+      else setTimeout(() => s.destroy(), 300);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const client = new Duplex({
+    allowHalfOpen: true,
+    read() {},
+    write(chunk: Buffer, _e, cb) {
+      log.push(`write@${turn}`);
+      got.push(chunk);
+      cb();
+    },
+    final(cb) {
+      log.push(`end@${turn}`);
+      cb();
+    },
+  });
+  const upstream = net.connect({ port: (server.address() as net.AddressInfo).port, host: '127.0.0.1', allowHalfOpen: true });
+  const ended = relayHttp(client, upstream, { decide: allow, onExchange: () => {} });
+  client.push('GET / HTTP/1.1\r\nHost: a.example\r\nConnection: close\r\n\r\n');
+  await new Promise((r) => setTimeout(r, serverClosesAfterMs === null ? 100 : serverClosesAfterMs + 50));
+  client.push(null);
+  upstream.on('close', () => client.destroy());
+  await ended;
+  spinning = false;
+  server.close();
+  return { log, got: Buffer.concat(got).toString('latin1') };
+}
+
+t.test('the last response (the server closes after it) goes to the client with the end, in one turn', async (t) => {
+  const { log, got } = await lastResponse(1);
+  t.equal(got.slice(-5), 'hello');
+  t.equal(log.length, 2, `one write and the end: ${log}`);
+  t.equal(log[0].split('@')[1], log[1].split('@')[1], `the same turn: ${log}`);
+});
+
+t.test('a server that does not close after its last response: the response still goes on, after a few ms', async (t) => {
+  const { log, got } = await lastResponse(null);
+  t.equal(got.slice(-5), 'hello', 'delivered although no FIN came');
+  t.ok(log[0].startsWith('write'), `${log}`);
+});

@@ -162,3 +162,39 @@ t.test('malformed and unsupported packets are counted and answered with nothing'
   await tick();
   t.equal(dev.takeTx().length, 0);
 });
+
+t.test('a response written and ended at once leaves as one segment with the FIN on it (the client closes second)', async (t) => {
+  const dev = new MemoryTun({ mtu: 1500 });
+  const conns: PendingConnection[] = [];
+  let clock = 0;
+  const stack = new Stack(dev, (c) => conns.push(c));
+  const client = makeClient(stack, 40001, () => clock);
+  await tick();
+  const stream = conns[0].accept();
+  await tick();
+  pump(dev, client, ++clock);
+  const body = Buffer.from('HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nhi');
+  stream.end(body);
+  await tick();
+  const ip = new Ipv4View();
+  const tcp = new TcpView();
+  const out = dev.takeTx().map((p) => {
+    ip.reset(p, 0, p.length);
+    tcp.reset(p, ip.payloadOffset, ip.payloadLength);
+    return { flags: tcp.flags, len: tcp.payloadLength };
+  });
+  t.same(out, [{ flags: 0x19, len: body.length }], 'FIN|PSH|ACK with the whole response, no bare FIN after it');
+  // and the reverse order of the usual proxy: a write now, the end a turn later, still correct
+  const client2 = makeClient(stack, 40002, () => clock);
+  await tick();
+  const s2 = conns[1].accept();
+  await tick();
+  pump(dev, client2, ++clock);
+  s2.write(body);
+  await tick();
+  s2.end();
+  await tick();
+  pump(dev, client2, ++clock);
+  t.equal(Buffer.concat(client2.got).toString(), body.toString());
+  t.ok(client2.events.includes('fin'), 'the FIN came after the data');
+});
