@@ -93,8 +93,8 @@ export async function runGateway(s: GatewaySettings, hooks: { onSignal?: (code: 
   installExitHandlers(
     (why) => {
       logRestoring(why);
-      let closed = 0;
-      let undone = 0;
+      let closed: number;
+      let undone: number;
       try {
         follower?.stop();
         closed = stopDataPlane?.() ?? 0;

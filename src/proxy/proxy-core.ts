@@ -143,7 +143,10 @@ export class ProxyCore {
     const dns = this.opts.dnsOverTcp;
     if (dns && conn.dst.port === 53 && (conn.dst.address === dns.address || dns.address === '*')) {
       line.action = 'dns';
-      serveDnsOverTcp(conn.accept(), dns.answer).then((end) => finish(end));
+      serveDnsOverTcp(conn.accept(), dns.answer).then(
+        (end) => finish(end),
+        (e: Error) => finish('internal-error', e.message),
+      );
       return;
     }
     if (conn.hostname === undefined && fake) {

@@ -240,7 +240,8 @@ export class UdpSessions implements UdpHandler {
       this.counters.udpOut++;
       this.out.sendUdp(flow.serverIp, flow.clientIp, flow.serverPort, flow.clientPort, msg, 0, msg.length);
     });
-    sock.bind({ address: v6 ? this.opts.localAddress6 : this.opts.localAddress, port: 0 }, async () => {
+    // after the bind: the target (resolved by a rule, or not at all), then the connect
+    const connectTarget = async (): Promise<void> => {
       if (flow.closed) return;
       const dstText = this.text(dst);
       let target: string | null = dstText;
@@ -262,6 +263,12 @@ export class UdpSessions implements UdpHandler {
         flow.ready = true;
         for (const p of flow.pending) sock.send(p);
         flow.pending = [];
+      });
+    };
+    sock.bind({ address: v6 ? this.opts.localAddress6 : this.opts.localAddress, port: 0 }, () => {
+      // a throw here (the socket closed under it) would otherwise be an unhandled rejection: the process's end
+      connectTarget().catch((err: Error) => {
+        if (!flow.closed) this.close(flow, `error ${err.message}`);
       });
     });
   }

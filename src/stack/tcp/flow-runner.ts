@@ -65,7 +65,7 @@ export class FlowRunner {
     if (!this.budget.mayWrite(flow)) return 0;
     const now = this.clock.now();
     this.running = flow;
-    let n = 0;
+    let n: number;
     try {
       n = flow.conn.write(data, now);
     } catch (e) {
