@@ -60,6 +60,8 @@ export interface ProxyCoreOptions {
   sniffTimeoutMs?: number;
   /** Serve HTTP request by request with a log line each (default true; always when a rule depends on names). */
   httpInspect?: boolean;
+  /** Opens the upstream side (default: openUpstream, real sockets); the unit tests give a fake. */
+  openUpstream?: typeof openUpstream;
 }
 
 export interface ProxyCounters {
@@ -407,15 +409,16 @@ export class ProxyCore {
    * local addresses change, at most ADDR_GONE_WAIT_MS later, as a kernel-path connect would simply use the new one.
    */
   private async open(conn: Pick<InboundConnection, 'dst' | 'hostname'>, d: Decision, tlsName?: string): Promise<Opened> {
+    const dial = this.opts.openUpstream ?? openUpstream;
     try {
-      return await openUpstream(conn, d, tlsName, this.opts);
+      return await dial(conn, d, tlsName, this.opts);
     } catch (e) {
       if (!(e instanceof DialError && e.code === 'EADDRNOTAVAIL')) throw e;
       const { localAddress, localAddress6 } = this.opts;
       for (let waited = 0; waited < ADDR_GONE_WAIT_MS && this.opts.localAddress === localAddress && this.opts.localAddress6 === localAddress6; waited += 20) {
         await new Promise((r) => setTimeout(r, 20));
       }
-      return openUpstream(conn, d, tlsName, this.opts);
+      return dial(conn, d, tlsName, this.opts);
     }
   }
 }
