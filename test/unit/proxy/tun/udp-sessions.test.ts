@@ -125,3 +125,14 @@ t.test('a flow the rules cannot decide yet: its datagrams are held, no socket, u
   for (let i = 0; i < 4; i++) full.send(41004, port, `d${i},`);
   t.equal(full.unreachable.length, 1, 'the hold full: decided with what came');
 });
+
+t.test('a datagram to port 0: the flow ends with the error, no unhandled rejection (the data plane goes on)', async (t) => {
+  const port = await echoServer(t);
+  const h = harness({ maxFlows: 8, idleMs: 60_000 });
+  h.send(40010, 0, 'to port 0');
+  t.ok(await until(() => h.ended.length === 1), 'the flow ended');
+  t.match(h.ended[0], { end: /^error / }, `with the socket's error: ${JSON.stringify(h.ended[0])}`);
+  h.send(40011, port, 'after');
+  t.ok(await until(() => h.replies.length === 1), 'the next flow is relayed');
+  h.u.closeAll();
+});
