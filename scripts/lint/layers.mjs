@@ -19,11 +19,17 @@ export const LAYERS = [
   { name: 'proxy', rank: 5, paths: ['proxy/'] },
   { name: 'routing', rank: 5, paths: ['routing/'] },
   { name: 'config', rank: 6, paths: ['config/'] },
-  { name: 'data-plane', rank: 7, paths: ['data-plane/'] },
-  { name: 'gateway', rank: 8, paths: ['gateway/'] },
-  { name: 'run', rank: 9, paths: ['run/'] },
+  // on main since this rule was written: whose sockets a connection is (sock_diag, /proc)
+  { name: 'owner', rank: 6, paths: ['owner/'] },
+  // the control API, which the data plane serves and the CLI talks to
+  { name: 'control', rank: 7, paths: ['control/'] },
+  { name: 'data-plane', rank: 8, paths: ['data-plane/'] },
+  { name: 'gateway', rank: 9, paths: ['gateway/'] },
+  { name: 'run', rank: 10, paths: ['run/'] },
+  // `tunsteer doctor`: reads the system as routing would write it
+  { name: 'doctor', rank: 10, paths: ['doctor/'] },
   // `tunsteer demo`'s parts are the CLI's own (its children are `tunsteer __demo-*`)
-  { name: 'cli', rank: 10, paths: ['cli/', 'demo/'] },
+  { name: 'cli', rank: 11, paths: ['cli/', 'demo/'] },
 ];
 
 /** The layer of a path relative to src/ (posix separators): the longest path that holds it. */
