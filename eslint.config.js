@@ -35,6 +35,11 @@ export default tseslint.config(
     },
   },
   {
+    // the dashboard's page script (on main: src/control/ui) runs in the browser
+    files: ['src/control/ui/**/*.js'],
+    languageOptions: { globals: globals.browser },
+  },
+  {
     files: ['src/**/*.ts'],
     plugins: { tunsteer: layers },
     rules: { 'tunsteer/layers': 'error' },
