@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { IPERF_IP, ROOT, makeTopology, startIperf, tunsteerArgv, waitForGateway } from '../test/helpers/topology.js';
+import { IPERF_IP, ROOT, makeTopology, startIperf, waitForGateway } from '../test/helpers/topology.js';
 import { createNetns, nsExec, spawnInNs } from '../test/helpers/netns.js';
 import { cpuSeconds, median, runBench, teardownHost, waitFor } from './bench-kit.js';
 

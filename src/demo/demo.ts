@@ -11,7 +11,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Progress } from '../cli/progress.js';
-import { APP_IP, CLIENT_IP, DNS_IP, SERVER_IP, buildDemoNet, demoLeftovers, demoNet, removeDemoNet, sweepDeadDemos, type DemoNet } from './demo-net.js';
+import { APP_IP, CLIENT_IP, DNS_IP, SERVER_IP, buildDemoNet, demoLeftovers, demoNet, removeDemoNet, sweepDeadDemos } from './demo-net.js';
 import type { FetchResult } from './demo-fetch.js';
 
 // estimates from runs from dist (npx tunsteer demo, about 6 s here); from source with tsx it is slower, and the pace says so

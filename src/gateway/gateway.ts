@@ -117,8 +117,8 @@ export async function runGateway(
   installExitHandlers(
     (why) => {
       logRestoring(why);
-      let closed = 0;
-      let undone = 0;
+      let closed: number;
+      let undone: number;
       try {
         follower?.stop();
         closed = stopDataPlane?.() ?? 0;

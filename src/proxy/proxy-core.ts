@@ -64,6 +64,8 @@ export interface ProxyCoreOptions {
   httpInspect?: boolean;
   /** Who made a connection (rules on user and process); none: such rules never match, and the line says why. */
   owners?: OwnerLookup;
+  /** Opens the upstream side (default: openUpstream, real sockets); the unit tests give a fake. */
+  openUpstream?: typeof openUpstream;
 }
 
 export interface ProxyCounters {
@@ -185,7 +187,10 @@ export class ProxyCore {
     const dns = this.opts.dnsOverTcp;
     if (dns && conn.dst.port === 53 && (conn.dst.address === dns.address || dns.address === '*')) {
       line.action = 'dns';
-      serveDnsOverTcp(conn.accept(), dns.answer).then((end) => finish(end));
+      serveDnsOverTcp(conn.accept(), dns.answer).then(
+        (end) => finish(end),
+        (e: Error) => finish('internal-error', e.message),
+      );
       return;
     }
     if (conn.hostname === undefined && fake) {
@@ -475,15 +480,16 @@ export class ProxyCore {
    * local addresses change, at most ADDR_GONE_WAIT_MS later, as a kernel-path connect would simply use the new one.
    */
   private async open(conn: Pick<InboundConnection, 'dst' | 'hostname'>, d: Decision, tlsName?: string): Promise<Opened> {
+    const dial = this.opts.openUpstream ?? openUpstream;
     try {
-      return await openUpstream(conn, d, tlsName, this.dialOptions());
+      return await dial(conn, d, tlsName, this.dialOptions());
     } catch (e) {
       if (!(e instanceof DialError && e.code === 'EADDRNOTAVAIL')) throw e;
       const { localAddress, localAddress6 } = this.opts;
       for (let waited = 0; waited < ADDR_GONE_WAIT_MS && this.opts.localAddress === localAddress && this.opts.localAddress6 === localAddress6; waited += 20) {
         await new Promise((r) => setTimeout(r, 20));
       }
-      return openUpstream(conn, d, tlsName, this.dialOptions());
+      return dial(conn, d, tlsName, this.dialOptions());
     }
   }
 

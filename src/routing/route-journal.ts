@@ -117,7 +117,7 @@ export function currentNetns(netnsDir = '/run/netns'): NetnsId {
 export function netnsAt(path: string, netnsDir = '/run/netns'): NetnsId {
   const st = statSync(path);
   const id: NetnsId = { inode: st.ino, dev: st.dev };
-  let names: string[] = [];
+  let names: string[];
   try {
     names = readdirSync(netnsDir);
   } catch {

@@ -183,7 +183,7 @@ t.test('10,000 idle connections held, then closed, twice: the table empties and 
 t.test('slow reader downloads 1 GB: RSS stays bounded, bytes arrive byte-exact', async (t) => {
   const df = await nsExec(topo.servers, ['df', '--output=avail', '-B1', topo.www]);
   const avail = Number(df.stdout.trim().split('\n').pop());
-  if (!(avail > 3 * 1024 * MiB)) return t.skip(`only ${mb(avail)} MiB free for the 1 GB file`);
+  if (!(avail > 3 * 1024 * MiB)) return t.skip(`only ${mb(avail)} MiB free for the 1 GB file`, () => {});
   const file = `${topo.www}/1g.bin`;
   t.teardown(() => nsExec(topo.servers, ['rm', '-f', file], { allowFail: true }));
   await nsExec(topo.servers, ['sh', '-c', `head -c 1G /dev/urandom > ${file}`], { timeoutMs: 120_000 });

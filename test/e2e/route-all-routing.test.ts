@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execFileSync } from 'node:child_process';
+import type { JournalData } from '../../src/routing/route-journal.js';
 import { createNetns, nsExec, snapshotRouting, spawnInNs, spawnNodeInNs, veth, type NsChild, type RoutingSnapshot, type TeardownHost } from '../helpers/netns.js';
 
 type T = TeardownHost;
@@ -63,7 +64,7 @@ async function routeGet(ns: string, dst: string, from?: string): Promise<{ dev: 
   return (JSON.parse(r.stdout) as { dev: string; gateway?: string; prefsrc?: string }[])[0];
 }
 
-function journal(w: World): Record<string, any> | null {
+function journal(w: World): JournalData | null {
   const p = join(w.dir, 'routes.json');
   return existsSync(p) ? JSON.parse(readFileSync(p, 'utf8')) : null;
 }

@@ -6,7 +6,7 @@
 // echo, and held open while it stops.
 //
 //   lan ns 198.51.100.2 ── client ns (the gateway; a router for the lan) ── servers ns: TCP echo :7000, UDP echo :7001
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { join } from 'node:path';
 import { readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -59,7 +59,7 @@ async function holdOpen(holder: NsChild): Promise<Ready> {
 
 /** Every held connection has exactly one line, and it says the stop ended it. */
 /** ends: how a held connection's line may say it ended (the stop's own word, unless the program's exit came first, as with run). */
-function checkLines(t: typeof import("tap").default, lines: string[], held: Ready, ends: readonly string[] = ['gateway-stop']): void {
+function checkLines(t: Test, lines: readonly string[], held: Ready, ends: readonly string[] = ['gateway-stop']): void {
   const conn: ConnLine[] = lines.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l)).filter((r) => r.msg === 'conn');
   for (const [proto, ports, dstPort] of [['tcp', held.tcp, TCP_PORT], ['udp', held.udp, UDP_PORT]] as const) {
     const of = (port: number) => conn.filter((c) => (c.proto === 'udp') === (proto === 'udp') && c.src.endsWith(`:${port}`) && c.dst.endsWith(`:${dstPort}`));
@@ -74,7 +74,7 @@ function checkLines(t: typeof import("tap").default, lines: string[], held: Read
 }
 
 /** The stop in two lines: "restoring" as it begins, then "restored, N connections closed", N being the lines that say gateway-stop. */
-function checkStopLines(t: typeof import("tap").default, lines: string[], held: Ready, allHeldOpen = true): void {
+function checkStopLines(t: Test, lines: readonly string[], held: Ready, allHeldOpen = true): void {
   const recs = lines.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { msg: string; end?: string; closed?: number });
   const at = (m: (r: { msg: string }) => boolean) => recs.findIndex(m);
   const restoring = at((r) => r.msg === 'restoring');

@@ -77,7 +77,8 @@ if (mode === 'server') {
       s.on('message', onMsg);
     });
   s.on('error', (err) => out({ ok: false, error: String(err) }, 2));
-  s.connect(port, host, async () => {
+  // reports its own failure (out() exits)
+  const exchange = async (): Promise<void> => {
     try {
       for (let i = 0; i < n; i++) {
         const b = payload(i);
@@ -96,7 +97,8 @@ if (mode === 'server') {
     } catch (e) {
       out({ ok: false, error: (e as Error).message, bytes }, 1);
     }
-  });
+  };
+  s.connect(port, host, () => void exchange());
 } else {
   out({ ok: false, error: `unknown mode ${mode}` }, 2);
 }

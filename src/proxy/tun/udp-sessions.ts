@@ -287,7 +287,8 @@ export class UdpSessions implements UdpHandler {
       }
     });
     sock.on('message', (msg) => this.deliver(flow, msg));
-    sock.bind({ address: v6 ? this.opts.localAddress6 : this.opts.localAddress, port: 0 }, async () => {
+    // after the bind: the target (resolved by a rule, or not at all), then the connect
+    const connectTarget = async (): Promise<void> => {
       if (flow.closed) return;
       const target = await this.target(flow);
       if (flow.closed) return;
@@ -298,6 +299,12 @@ export class UdpSessions implements UdpHandler {
       }
       sock.connect(dport, target, () => {
         if (!flow.closed) this.ready(flow);
+      });
+    };
+    sock.bind({ address: v6 ? this.opts.localAddress6 : this.opts.localAddress, port: 0 }, () => {
+      // a throw here (the socket closed under it) would otherwise be an unhandled rejection: the process's end
+      connectTarget().catch((err: Error) => {
+        if (!flow.closed) this.close(flow, `error ${err.message}`);
       });
     });
   }

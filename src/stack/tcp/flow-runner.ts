@@ -79,7 +79,7 @@ export class FlowRunner {
     if (!this.budget.mayWrite(flow)) return 0;
     const now = this.clock.now();
     this.running = flow;
-    let n = 0;
+    let n: number;
     try {
       // Sent a microtask later, all that this turn wrote at once (autocork):
       // an end() right after the last write then sends the FIN with it.

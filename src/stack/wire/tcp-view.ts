@@ -2,7 +2,6 @@
 // segment against the IPv4 pseudo-header (RFC 9293 §3.1); fillSegment() copies
 // header fields and options into the stack's one reused Segment.
 import { Drop } from '../drop-counters.js';
-import type { Segment } from '../contracts.js';
 import { fold, pseudoSum4, sumWords } from './checksum.js';
 
 export const TCP_MIN = 20;

@@ -5,6 +5,7 @@ import { applyPlanChange, planDiff, planOrder } from '../../../src/routing/route
 import { applySteps } from '../../../src/routing/route-runner.js';
 import type { JournaledStep } from '../../../src/routing/route-journal.js';
 import { FakeKernel } from './fixtures/fake-kernel.js';
+import { journalData } from './fixtures/journal-data.js';
 
 const cfg: RoutePlanConfig = { tunName: 'tun0', table: 2022, priorityBase: 9000, excludes: ['203.0.113.99/32'], route6: true };
 const home = { dev: 'eth0', gateway: '192.0.2.2', source: '192.0.2.1' };
@@ -24,7 +25,7 @@ function journalOn(k: FakeKernel, start: JournaledStep[]) {
   return {
     rec,
     get data() {
-      return { steps } as { steps: JournaledStep[] };
+      return journalData(steps);
     },
     record(s: readonly JournaledStep[], applied?: number) {
       steps = [...s];

@@ -401,7 +401,7 @@ t.test('20,000 mutations of real hellos', async (t) => {
     const base = bases[which];
     // room after the hello so a truncation is a view into a longer buffer
     const wide = Buffer.concat([base, randomBytes(rnd, 64)]);
-    let m: Buffer = Buffer.from(wide);
+    const m: Buffer = Buffer.from(wide);
     let len = base.length;
     const op = randInt(rnd, 0, 4);
     if (op === 0 || op === 4) {

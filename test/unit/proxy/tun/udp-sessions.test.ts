@@ -159,3 +159,14 @@ t.test('an upstream that refuses the association: port unreachable to the client
   t.equal(h.unreachable.length, 1);
   t.match(h.ended[0], { end: /^upstream-failed: .*connection not allowed by ruleset/, via: 'refusing' });
 });
+
+t.test('a datagram to port 0: the flow ends with the error, no unhandled rejection (the data plane goes on)', async (t) => {
+  const port = await echoServer(t);
+  const h = harness({ maxFlows: 8, idleMs: 60_000 });
+  h.send(40010, 0, 'to port 0');
+  t.ok(await until(() => h.ended.length === 1), 'the flow ended');
+  t.match(h.ended[0], { end: /^error / }, `with the socket's error: ${JSON.stringify(h.ended[0])}`);
+  h.send(40011, port, 'after');
+  t.ok(await until(() => h.replies.length === 1), 'the next flow is relayed');
+  h.u.closeAll();
+});

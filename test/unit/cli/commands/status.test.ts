@@ -3,9 +3,9 @@ import t from 'tap';
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { counterText, humanBytes, statusReport } from '../../../src/cli/commands/status.js';
-import { currentNetns, journalPath } from '../../../src/routing/route-journal.js';
-import { statusPath } from '../../../src/gateway/state/status-file.js';
+import { counterText, humanBytes, statusReport } from '../../../../src/cli/commands/status.js';
+import { currentNetns, journalPath } from '../../../../src/routing/route-journal.js';
+import { statusPath } from '../../../../src/gateway/state/status-file.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tunsteer-status-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));

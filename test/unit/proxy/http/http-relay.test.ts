@@ -6,8 +6,8 @@
 import t from 'tap';
 import http from 'node:http';
 import net from 'node:net';
-import { relayHttp, type HttpRelayOptions } from '../../../src/proxy/http/http-relay.js';
-import type { HttpExchange, HttpRequestInfo, RequestVerdict } from '../../../src/proxy/http/http-forward.js';
+import { relayHttp, type HttpRelayOptions } from '../../../../src/proxy/http/http-relay.js';
+import type { HttpExchange, HttpRequestInfo, RequestVerdict } from '../../../../src/proxy/http/http-forward.js';
 
 interface Seen {
   method: string;
