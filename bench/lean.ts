@@ -15,7 +15,7 @@
 //
 // Prints the load average before and after (2 shared cores: the figures are noisy).
 // Builds and removes its own namespaces; traffic stays between them.
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -96,7 +96,9 @@ async function main() {
     const pids = [gw.pid!, st.dataPlane?.pid ?? gw.pid!].filter((x, i, a) => a.indexOf(x) === i);
     return { gw, pids };
   };
-  let { gw, pids } = await start();
+  const first = await start();
+  let gw = first.gw;
+  const pids = first.pids;
 
   if (only.includes('idle')) {
     await new Promise((r) => setTimeout(r, 3000)); // start-up settles
@@ -137,7 +139,7 @@ async function main() {
       gw.kill('SIGTERM');
       await gw.exited();
       kernelLat.push(await wrk(topo.client, 1, false));
-      ({ gw, pids } = await start());
+      ({ gw } = await start());
     }
     const row = (n: string, xs: typeof gwLat) => console.log(`latency, 1 keep-alive conn, ${n}: ` + xs.map((r) => `p50 ${r.p50.toFixed(3)} p90 ${r.p90.toFixed(3)} p99 ${r.p99.toFixed(3)} max ${r.max.toFixed(2)} ms (${r.rps.toFixed(0)} req/s)`).join(' | '));
     row('kernel', kernelLat);

@@ -8,5 +8,5 @@ import type { ControlSettings } from './settings.js';
 export function readControlSecret(c: ControlSettings | undefined, env: NodeJS.ProcessEnv = process.env): string | undefined {
   if (!c?.secret) return undefined;
   const where = 'env' in c.secret ? 'control.secret_env' : 'control.secret_file';
-  return readSecret(where, c.secret, env, (v) => (v.length === 0 ? 'is empty' : /[\x00-\x20\x7f]/.test(v) ? 'holds a space or a control character (a bearer token cannot)' : null));
+  return readSecret(where, c.secret, env, (v) => (v.length === 0 ? 'is empty' : /[\s\p{Cc}]/u.test(v) ? 'holds a space or a control character (a bearer token cannot)' : null));
 }

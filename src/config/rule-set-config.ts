@@ -93,7 +93,7 @@ export function addOwnerKeys(r: OwnerKeys, match: RuleMatch): void {
 }
 
 function uidOfName(name: string): number | undefined {
-  let text = '';
+  let text: string;
   try {
     text = readFileSync('/etc/passwd', 'utf8');
   } catch {

@@ -21,7 +21,7 @@ export function combineSources(sources: readonly LiveSource[]): CombinedSource {
   };
   return {
     async connections() {
-      const lists = await Promise.all(sources.map((s) => s.connections()));
+      const lists = await Promise.all(sources.map(async (s) => s.connections()));
       return lists.flatMap((l, i) => l.map((c) => ({ ...c, id: idOf(i, c.id) })));
     },
     async close(id) {
@@ -30,11 +30,11 @@ export function combineSources(sources: readonly LiveSource[]): CombinedSource {
       return sources[p[0]].close(p[1]);
     },
     async closeAll() {
-      const n = await Promise.all(sources.map((s) => s.closeAll()));
+      const n = await Promise.all(sources.map(async (s) => s.closeAll()));
       return n.reduce((a, b) => a + b, 0);
     },
     async totals() {
-      const all = await Promise.all(sources.map((s) => s.totals()));
+      const all = await Promise.all(sources.map(async (s) => s.totals()));
       return all.reduce((a, b) => ({ up: a.up + b.up, down: a.down + b.down }), { up: 0, down: 0 });
     },
   };

@@ -30,7 +30,7 @@ export function serveReloadSocket(stateDir: string, reload: (by: string, force: 
         return;
       }
       sock.removeAllListeners('data');
-      let force = false;
+      let force: boolean;
       try {
         force = (JSON.parse(buf.slice(0, nl)) as { force?: unknown }).force === true;
       } catch {

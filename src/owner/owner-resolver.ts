@@ -98,7 +98,7 @@ export class OwnerResolver implements OwnerLookup {
       this.counters.owner_process_searches++;
       p = this.findProcess(inode, uid).catch(() => null);
       this.inFlight.set(inode, p);
-      p.then((r) => {
+      void p.then((r) => {
         this.inFlight.delete(inode);
         // a miss is not remembered long: the process may have been between fork and exec
         if (r) this.cache.set(inode, r);

@@ -15,7 +15,7 @@ import t from 'tap';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { nsExec, snapshotRouting } from '../helpers/netns.js';
-import { NGINX_IP, PEER_IP, makeTopology, startGateway, startNginx, tunsteerArgv, waitForGateway } from '../helpers/topology.js';
+import { NGINX_IP, makeTopology, startGateway, startNginx, tunsteerArgv, waitForGateway } from '../helpers/topology.js';
 import { controlClient } from '../helpers/control-client.js';
 
 t.setTimeout(300_000);

@@ -15,17 +15,15 @@ export interface Fake {
   authSeen: string[];
 }
 
-/** The part of a tap Test the server uses. */
+/** The part of a tap Test the server uses; a tap `Test` fits it as it is. */
 export interface FakeHost {
-  equal(a: unknown, b: unknown, msg?: string): unknown;
-  teardown(f: () => void): void;
+  equal(found: unknown, wanted: unknown, msg: string): unknown;
+  teardown(fn: () => unknown): void;
 }
 
 export async function fakeSocks(t: FakeHost, opts: { auth?: [string, string]; refuse?: number } = {}): Promise<Fake> {
   const fake: Fake = { port: 0, controls: [], answer: (d, dst) => Buffer.concat([udpHeaderFor(dst.host, dst.port), d]), authSeen: [] };
-  const server = net.createServer(async (c) => {
-    fake.controls.push(c);
-    c.on('error', () => {});
+  const serve = async (c: net.Socket) => {
     const read = async (n: number) => {
       while (c.readableLength < n) await once(c, 'readable');
       return c.read(n) as Buffer;
@@ -64,6 +62,13 @@ export async function fakeSocks(t: FakeHost, opts: { auth?: [string, string]; re
     });
     c.on('close', () => relay.close());
     c.resume();
+  };
+  const server = net.createServer((c) => {
+    fake.controls.push(c);
+    c.on('error', () => {});
+    // A client that resets mid-handshake rejects a pending read: that ends
+    // this connection only, never the test process.
+    serve(c).catch(() => c.destroy());
   });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');

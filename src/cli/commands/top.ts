@@ -84,7 +84,7 @@ function loop(draw: () => Promise<void>, intervalMs: number): Promise<void> {
     };
     const tick = () =>
       draw().then(
-        () => (timer = setTimeout(tick, intervalMs)),
+        () => void (timer = setTimeout(() => void tick(), intervalMs)),
         (e: Error) => {
           clearTimeout(timer);
           reject(e);

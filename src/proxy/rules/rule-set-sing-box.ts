@@ -229,7 +229,7 @@ export function parseSingBoxRuleSet(name: string, file: string, text: string): R
   } catch (e) {
     r.problems.add(syntaxLine(e as Error, r.lines), `not JSON: ${(e as Error).message.replace(/^.*?: /, '').replace(/ in JSON at position \d+.*$/, '')}`);
     r.problems.throwIfAny(file);
-    throw new Error('unreachable');
+    throw new Error('unreachable', { cause: e });
   }
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
     r.problems.add(1, 'a sing-box rule-set is an object: {"version": 3, "rules": [...]}');

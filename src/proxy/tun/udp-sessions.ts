@@ -269,7 +269,7 @@ export class UdpSessions implements UdpHandler {
   /** Opens the flow's socket, or its SOCKS5 association: bound, connected to the real destination, then what was held is sent. */
   private connect(flow: UdpFlow): void {
     if (flow.verdict?.upstream) return void this.associate(flow, flow.verdict.upstream, flow.verdict.host);
-    const { serverIp: dst, serverPort: dport } = flow;
+    const { serverPort: dport } = flow;
     const v6 = this.out.addresses.family(flow.clientIp) === 6;
     const sock = dgram.createSocket({ type: v6 ? 'udp6' : 'udp4' });
     flow.socket = sock;

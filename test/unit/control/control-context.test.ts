@@ -34,14 +34,14 @@ t.test('rules in the config\'s words, with their hits; the default last', async 
   const { ctx, core } = setup();
   core.policy.decide({ hostname: 'a.corp.example', protocol: 'tcp', dstAddress: '203.0.113.1', dstPort: 443, srcAddress: '198.18.0.1' });
   core.policy.decide({ hostname: 'other.example', protocol: 'tcp', dstAddress: '203.0.113.2', dstPort: 80, srcAddress: '198.18.0.1' });
-  const rules = await ctx.rules();
+  const rules = ctx.rules();
   t.match(rules[0], { index: 0, name: 'corp', match: { domain_suffix: ['corp.example'], port: ['443'] }, action: 'proxy', upstream: 'office', hits: 1 });
   t.ok(rules[0].hitAt > 0, 'when it last matched');
   t.match(rules[1], { index: 1, name: 'rules[1]', match: { domain: ['bad.example'] }, action: 'reject', hits: 0, hitAt: 0 });
   t.match(rules[2], { index: 2, name: 'default', match: {}, action: 'direct', hits: 1 });
-  t.same(await ctx.upstreams(), [{ name: 'office', type: 'socks5', address: '127.0.0.1:1080' }], 'upstreams: name, type, address; nothing of their credentials');
-  t.notOk(JSON.stringify(await ctx.upstreams()).includes('pw-never-shown'));
-  t.same(await ctx.fakeIps(), [], 'no fake IPs without the gateway\'s DNS');
+  t.same(ctx.upstreams(), [{ name: 'office', type: 'socks5', address: '127.0.0.1:1080' }], 'upstreams: name, type, address; nothing of their credentials');
+  t.notOk(JSON.stringify(ctx.upstreams()).includes('pw-never-shown'));
+  t.same(ctx.fakeIps(), [], 'no fake IPs without the gateway\'s DNS');
 });
 
 t.test('the log level: set to a level only; the secret from the config', async (t) => {

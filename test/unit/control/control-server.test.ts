@@ -4,12 +4,12 @@
 // comparison; without a secret, a Host that is not an address is refused:
 // no DNS rebinding), CORS, reload answers by outcome, the dashboard's files,
 // and the secret in no answer and no log line.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import type { AddressInfo } from 'node:net';
 import { WebSocket } from 'ws';
 import { pino } from 'pino';
 import { ControlServer } from '../../../src/control/control-server.js';
-import type { ControlContext, ReloadResult } from '../../../src/control/contracts.js';
+import type { ControlContext, ReloadResult, RuleView } from '../../../src/control/contracts.js';
 import type { ConnectionInfo } from '../../../src/proxy/connection-registry.js';
 import { LogTap } from '../../../src/logging/log-tap.js';
 import { sameSecret } from '../../../src/control/auth.js';
@@ -38,7 +38,7 @@ function stand(secret: string | undefined) {
       closeAll: () => conns.filter((c) => !closed.includes(c.id) && closed.push(c.id)).length,
       totals: () => totals,
     },
-    rules: () => [
+    rules: (): RuleView[] => [
       { index: 0, name: 'web', match: { domain_suffix: ['example'], port: ['443'] }, action: 'proxy', upstream: 'corp', hits: 4, hitAt: Date.now() },
       { index: 1, name: 'blocked', match: { domain: ['bad.example'] }, action: 'reject', hits: 0, hitAt: 0 },
       { index: 2, name: 'default', match: {}, action: 'direct', hits: 9, hitAt: Date.now() },
@@ -66,7 +66,7 @@ function stand(secret: string | undefined) {
   };
 }
 
-async function serve(t: Tap.Test, secret: string | undefined) {
+async function serve(t: Test, secret: string | undefined) {
   const s = stand(secret);
   const ui = new Map([['index.html', { type: 'text/html; charset=utf-8', body: Buffer.from('<!doctype html><title>tunsteer</title>') }]]);
   const server = new ControlServer(s.ctx, s.log, ui);
@@ -82,11 +82,6 @@ async function serve(t: Tap.Test, secret: string | undefined) {
     return { status: res.status, headers: res.headers, text, json: () => JSON.parse(text) };
   };
   return { ...s, server, base, call, texts, port: (at as AddressInfo).port };
-}
-
-type Tap = typeof t;
-declare namespace Tap {
-  type Test = typeof t;
 }
 
 function wsOpen(url: string, headers: Record<string, string> = {}): Promise<{ ws: WebSocket; next(): Promise<unknown>; status?: number }> {

@@ -15,7 +15,10 @@ async function ask(d: ReturnType<typeof gatewayDns>, name: string) {
   const q = dnsPacket.encode({ type: 'query', id: 1, flags: dnsPacket.RECURSION_DESIRED, questions: [{ type: 'A', name, class: 'IN' }] });
   const a = await d.dns.answer(q);
   const p = a ? dnsPacket.decode(a) : null;
-  return { rcode: p?.rcode, a: (p?.answers ?? []).filter((x) => x.type === 'A').map((x) => String(x.data)) };
+  // RCODE: the low 4 bits of the header's flags (RFC 1035 §4.1.1).
+  const rcode = p ? (p.flags ?? 0) & 0xf : undefined;
+  const isA = (x: dnsPacket.Answer): x is dnsPacket.StringAnswer => x.type === 'A';
+  return { rcode, a: (p?.answers ?? []).filter(isA).map((x) => x.data) };
 }
 
 t.test('setHosts: new names mapped from the next query, old mappings kept and listed', async (t) => {

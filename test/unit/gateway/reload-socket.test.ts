@@ -49,7 +49,7 @@ t.test('each outcome: its exit code and what it says', async (t) => {
   next = { ...base, ok: false, refused: 'invalid', problems: ['c.yaml: rules[0].action: Invalid option', 'c.yaml: limits.max_connections: Too small'] };
   r = await capture(() => reload(dir, false));
   t.equal(r.code, 2, 'an invalid config: exit 2');
-  t.match(r.err, /not valid; the running one is kept\n  c\.yaml: rules\[0\]\.action: Invalid option\n  c\.yaml: limits\.max_connections: Too small\n/);
+  t.match(r.err, /not valid; the running one is kept\n {2}c\.yaml: rules\[0\]\.action: Invalid option\n {2}c\.yaml: limits\.max_connections: Too small\n/);
 
   next = { ...base, ok: false, refused: 'restart', problems: ['tun.mtu: needs a restart (the TUN is open)'] };
   r = await capture(() => reload(dir, true));

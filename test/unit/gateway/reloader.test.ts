@@ -3,7 +3,7 @@
 // applied; a restart-only change refused, or with force the rest applied;
 // secrets read again at each reload (a rotated value file) and handed over as
 // plain data; reloads in the order asked; one log line each, no secret in it.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,7 +17,7 @@ const dir = mkdtempSync(join(tmpdir(), 'tunsteer-reload-'));
 const file = join(dir, 'c.yaml');
 const token = join(dir, 'token');
 
-function setup(t: typeof import('tap').default, opts: { replan?: (ex: string[]) => string[]; apply?: (l: LiveConfig) => Promise<void> } = {}) {
+function setup(t: Test, opts: { replan?: (ex: string[]) => string[]; apply?: (l: LiveConfig) => Promise<void> } = {}) {
   const flags: GatewayFlags = { config: file };
   const applied: LiveConfig[] = [];
   const lines: string[] = [];

@@ -5,7 +5,7 @@
 // an open connection keeps the decision it was made with, the next one
 // follows the new rules. Entries closed before their handshake or their
 // upstream stand are refused and dropped when those arrive.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import net from 'node:net';
 import { once } from 'node:events';
 import { pino } from 'pino';
@@ -15,7 +15,7 @@ import { ConnectionRegistry } from '../../../src/proxy/connection-registry.js';
 import { policyFromConfig } from '../../../src/config/build-policy.js';
 import type { InboundConnection } from '../../../src/proxy/inbound.js';
 
-async function echoServer(t: typeof import('tap').default) {
+async function echoServer(t: Test) {
   const ends: string[] = [];
   const server = net.createServer({ allowHalfOpen: true }, (s) => {
     s.on('error', (e: NodeJS.ErrnoException) => ends.push(e.code ?? 'error'));
@@ -44,7 +44,7 @@ async function echo(sock: net.Socket, text: string): Promise<string> {
   return d.toString();
 }
 
-function core(t: typeof import('tap').default, port: number, action: 'direct' | 'reject') {
+function core(t: Test, port: number, action: 'direct' | 'reject') {
   const lines: Record<string, unknown>[] = [];
   const log = pino({ level: 'info' }, { write: (l: string) => void lines.push(JSON.parse(l)) });
   const policyFor = (a: 'direct' | 'reject') => policyFromConfig({ rules: [{ name: 'echo', cidr: ['127.0.0.1/32'], port: [port], action: a }] }, {});

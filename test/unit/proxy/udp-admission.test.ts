@@ -4,6 +4,7 @@ import t from 'tap';
 import { Policy } from '../../../src/proxy/policy.js';
 import { admitUdp, type UdpPending, type UdpVerdict } from '../../../src/proxy/udp-admission.js';
 import type { Rule } from '../../../src/proxy/rules/rule-types.js';
+import type { UpstreamProxy } from '../../../src/proxy/upstream-proxies.js';
 import { clientHelloMessage, initialDatagrams } from '../../helpers/quic-initial-encoder.js';
 
 const rules: Rule[] = [
@@ -61,7 +62,7 @@ t.test('a proxy rule carries UDP through its SOCKS5 upstream, a mapped name as t
       { index: 1, match: { port: [{ from: 5000, to: 5000 }] }, action: { type: 'proxy', upstream: 'dante' } },
       { index: 2, match: { port: [{ from: 6000, to: 6000 }] }, action: { type: 'proxy', upstream: 'corp' } },
     ],
-    new Map([['dante', socks], ['corp', http]]),
+    new Map<string, UpstreamProxy>([['dante', socks], ['corp', http]]),
     new Map(),
   );
   const byName = admitUdp(p, flow(27015, 'game.example'), Buffer.from('x')) as UdpVerdict;
