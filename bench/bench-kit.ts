@@ -75,4 +75,3 @@ export function toMs(v: string | undefined): number {
   const x = Number(m[1]);
   return m[2] === 'us' ? x / 1000 : m[2] === 's' ? x * 1000 : x;
 }
-

@@ -44,12 +44,19 @@ const IDLE_S = Number(values['idle-seconds'] ?? 20);
 const ROUNDS = Number(values.rounds ?? 3);
 const WRK_S = Number(values['wrk-seconds'] ?? 5);
 const { host, cleanup } = teardownHost();
-const load = () => loadavg().map((x) => x.toFixed(2)).join(' ');
+const load = () =>
+  loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ');
 
 async function wrk(ns: string, conns: number, close: boolean) {
-  const r = await nsExec(ns, ['wrk', '-t', String(Math.min(2, conns)), '-c', String(conns), '-d', `${WRK_S}s`, '--latency', ...(close ? ['-H', 'Connection: close'] : []), `http://${NGINX_IP}/hello`], {
-    timeoutMs: (WRK_S + 30) * 1000,
-  });
+  const r = await nsExec(
+    ns,
+    ['wrk', '-t', String(Math.min(2, conns)), '-c', String(conns), '-d', `${WRK_S}s`, '--latency', ...(close ? ['-H', 'Connection: close'] : []), `http://${NGINX_IP}/hello`],
+    {
+      timeoutMs: (WRK_S + 30) * 1000,
+    },
+  );
   const pct = (p: string) => toMs(new RegExp(`^\\s*${p}%\\s+([\\d.]+\\w+)`, 'm').exec(r.stdout)?.[1]);
   const max = toMs(/^\s*Latency\s+\S+\s+\S+\s+([\d.]+\w+)/m.exec(r.stdout)?.[1]);
   const requests = Number(/(\d+) requests in/.exec(r.stdout)?.[1] ?? 0);
@@ -82,7 +89,12 @@ async function main() {
   const gwLat: Awaited<ReturnType<typeof wrk>>[] = [];
   if (only.includes('close')) {
     const r = await wrk(topo.client, 16, true);
-    console.log(`close, kernel path: ${r.rps.toFixed(0)} conn/s, ${r.requests} connections; TIME-WAIT client ns`, await timeWait(topo.client), 'servers ns', await timeWait(topo.servers));
+    console.log(
+      `close, kernel path: ${r.rps.toFixed(0)} conn/s, ${r.requests} connections; TIME-WAIT client ns`,
+      await timeWait(topo.client),
+      'servers ns',
+      await timeWait(topo.servers),
+    );
   }
 
   const stateDir = mkdtempSync(join(tmpdir(), 'tsE-lean-'));
@@ -107,7 +119,9 @@ async function main() {
     await new Promise((r) => setTimeout(r, IDLE_S * 1000));
     const cpu = cpuSeconds(pids) - c0;
     console.log(`idle CPU by process (supervisor, data plane): ${pids.map((p, i) => ((cpuSeconds([p]) - each0[i]) * 1000).toFixed(0)).join(' + ')} ms`);
-    console.log(`idle gateway: ${(cpu * 1000).toFixed(0)} ms CPU in ${IDLE_S} s = ${((cpu / IDLE_S) * 100).toFixed(2)} % of a core; RSS ${(rssBytes(pids) / 1048576).toFixed(1)} MB (${pids.length} processes: ${pids.map((p) => (rssBytes([p]) / 1048576).toFixed(1)).join(' + ')})`);
+    console.log(
+      `idle gateway: ${(cpu * 1000).toFixed(0)} ms CPU in ${IDLE_S} s = ${((cpu / IDLE_S) * 100).toFixed(2)} % of a core; RSS ${(rssBytes(pids) / 1048576).toFixed(1)} MB (${pids.length} processes: ${pids.map((p) => (rssBytes([p]) / 1048576).toFixed(1)).join(' + ')})`,
+    );
   }
 
   const mem = async () => {
@@ -118,7 +132,11 @@ async function main() {
   if (only.includes('conns')) {
     const m0 = await mem();
     const base = rssBytes(pids);
-    const holder = spawnInNs(host, topo.client, ['sh', '-c', `ulimit -n 65536; exec ${process.execPath} --import tsx ${join(ROOT, 'bench/hold-conns.ts')} ${PEER_IP} ${PEER_PORT} ${CONNS} 60000`]);
+    const holder = spawnInNs(host, topo.client, [
+      'sh',
+      '-c',
+      `ulimit -n 65536; exec ${process.execPath} --import tsx ${join(ROOT, 'bench/hold-conns.ts')} ${PEER_IP} ${PEER_PORT} ${CONNS} 60000`,
+    ]);
     const line = JSON.parse(await holder.waitForLine((l) => l.includes('held') || l.includes('error'), 130_000));
     await new Promise((r) => setTimeout(r, 2000));
     const held = rssBytes(pids);
@@ -127,7 +145,9 @@ async function main() {
     const c0 = cpuSeconds(pids);
     await new Promise((r) => setTimeout(r, 5000));
     const cpu = cpuSeconds(pids) - c0;
-    console.log(`idle connections: ${line.held} held, RSS ${(base / 1048576).toFixed(1)} -> ${(held / 1048576).toFixed(1)} MB = ${((held - base) / line.held).toFixed(0)} bytes each; CPU with them held ${((cpu / 5) * 100).toFixed(2)} % of a core`);
+    console.log(
+      `idle connections: ${line.held} held, RSS ${(base / 1048576).toFixed(1)} -> ${(held / 1048576).toFixed(1)} MB = ${((held - base) / line.held).toFixed(0)} bytes each; CPU with them held ${((cpu / 5) * 100).toFixed(2)} % of a core`,
+    );
     holder.kill('SIGTERM');
     await holder.exited();
   }
@@ -141,7 +161,11 @@ async function main() {
       kernelLat.push(await wrk(topo.client, 1, false));
       ({ gw } = await start());
     }
-    const row = (n: string, xs: typeof gwLat) => console.log(`latency, 1 keep-alive conn, ${n}: ` + xs.map((r) => `p50 ${r.p50.toFixed(3)} p90 ${r.p90.toFixed(3)} p99 ${r.p99.toFixed(3)} max ${r.max.toFixed(2)} ms (${r.rps.toFixed(0)} req/s)`).join(' | '));
+    const row = (n: string, xs: typeof gwLat) =>
+      console.log(
+        `latency, 1 keep-alive conn, ${n}: ` +
+          xs.map((r) => `p50 ${r.p50.toFixed(3)} p90 ${r.p90.toFixed(3)} p99 ${r.p99.toFixed(3)} max ${r.max.toFixed(2)} ms (${r.rps.toFixed(0)} req/s)`).join(' | '),
+      );
     row('kernel', kernelLat);
     row('gateway', gwLat);
   }
@@ -149,7 +173,14 @@ async function main() {
   if (only.includes('close')) {
     const before = await timeWait(topo.client);
     const r = await wrk(topo.client, 16, true);
-    console.log(`close, gateway: ${r.rps.toFixed(0)} conn/s, ${r.requests} connections; TIME-WAIT client ns before`, before, 'after', await timeWait(topo.client), 'servers ns', await timeWait(topo.servers));
+    console.log(
+      `close, gateway: ${r.rps.toFixed(0)} conn/s, ${r.requests} connections; TIME-WAIT client ns before`,
+      before,
+      'after',
+      await timeWait(topo.client),
+      'servers ns',
+      await timeWait(topo.servers),
+    );
   }
   gw.kill('SIGTERM');
   await gw.exited();
@@ -168,13 +199,30 @@ async function offloads(ns: string, _iperf: unknown): Promise<void> {
     for (const off of (values['offload-modes'] ?? 'off,on').split(',').map((m) => m === 'on')) {
       const stateDir = mkdtempSync(join(tmpdir(), 'tsE-lean-'));
       host.teardown(() => rmSync(stateDir, { recursive: true, force: true }));
-      const gw = spawnInNs(host, ns, [process.execPath, mainJs, 'up', '--mode', 'route-all', '--state-dir', stateDir, '--tun-name', 'tsl1', '--log-level', 'warn', '--mtu', String(mtu), ...(off ? ['--tun-offload'] : [])]);
+      const gw = spawnInNs(host, ns, [
+        process.execPath,
+        mainJs,
+        'up',
+        '--mode',
+        'route-all',
+        '--state-dir',
+        stateDir,
+        '--tun-name',
+        'tsl1',
+        '--log-level',
+        'warn',
+        '--mtu',
+        String(mtu),
+        ...(off ? ['--tun-offload'] : []),
+      ]);
       await waitForGateway(ns, stateDir, gw, 60_000);
       const up = await iperf(ns, false);
       const down = await iperf(ns, true);
       await new Promise((r) => setTimeout(r, 1100));
       const c = JSON.parse((await nsExec(ns, [process.execPath, mainJs, 'status', '--state-dir', stateDir, '--json'])).stdout).status.counters;
-      console.log(`gateway MTU ${mtu}, offloads ${off ? 'on ' : 'off'}: up ${up.toFixed(2)} down ${down.toFixed(2)} Gbit/s; packets in ${c.packetsIn}, out ${c.packetsOut}, bytes in ${c.bytesIn}`);
+      console.log(
+        `gateway MTU ${mtu}, offloads ${off ? 'on ' : 'off'}: up ${up.toFixed(2)} down ${down.toFixed(2)} Gbit/s; packets in ${c.packetsIn}, out ${c.packetsOut}, bytes in ${c.bytesIn}`,
+      );
       gw.kill('SIGTERM');
       await gw.exited();
     }

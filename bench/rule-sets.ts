@@ -88,7 +88,10 @@ async function measure(kind: 'set' | 'inline', file: string, what: 'domains' | '
     const rule =
       what === 'cidrs'
         ? { cidr: lines.map((l) => cidrMatch(l)!) }
-        : { domain: lines.filter((l) => !l.startsWith('.') && !l.startsWith('+.')), domainSuffix: lines.filter((l) => l.startsWith('.') || l.startsWith('+.')).map((l) => (l.startsWith('+.') ? l.slice(2) : l)) };
+        : {
+            domain: lines.filter((l) => !l.startsWith('.') && !l.startsWith('+.')),
+            domainSuffix: lines.filter((l) => l.startsWith('.') || l.startsWith('+.')).map((l) => (l.startsWith('+.') ? l.slice(2) : l)),
+          };
     const m = compileRules([{ index: 0, match: rule, action: { type: 'direct' } }]);
     match = (i) => m.match(i) !== undefined;
   }
@@ -124,7 +127,24 @@ async function measure(kind: 'set' | 'inline', file: string, what: 'domains' | '
 }
 
 function child(kind: string, file: string, what: string, n: number): Figures {
-  const out = execFileSync(process.execPath, ['--expose-gc', '--max-old-space-size=4096', '--import', 'tsx', import.meta.filename, '--measure', `${kind}:${what}`, '--file', file, '--n', String(n), ...(values.quick ? ['--quick'] : [])], { encoding: 'utf8', maxBuffer: 1 << 20 });
+  const out = execFileSync(
+    process.execPath,
+    [
+      '--expose-gc',
+      '--max-old-space-size=4096',
+      '--import',
+      'tsx',
+      import.meta.filename,
+      '--measure',
+      `${kind}:${what}`,
+      '--file',
+      file,
+      '--n',
+      String(n),
+      ...(values.quick ? ['--quick'] : []),
+    ],
+    { encoding: 'utf8', maxBuffer: 1 << 20 },
+  );
   return JSON.parse(out.trim().split('\n').pop()!) as Figures;
 }
 
@@ -137,7 +157,10 @@ if (values.measure) {
     generate(dir);
     const rows: [string, Figures][] = [];
     const f = (n: number) => n.toLocaleString('en-US');
-    for (const [what, big] of [['domains', DOMAINS], ['cidrs', CIDRS]] as const) {
+    for (const [what, big] of [
+      ['domains', DOMAINS],
+      ['cidrs', CIDRS],
+    ] as const) {
       rows.push([`rule-set, ${f(big)} ${what}`, child('set', join(dir, `${what}.txt`), what, big)]);
       rows.push([`rule-set, 10 ${what}`, child('set', join(dir, `${what}10.txt`), what, 10)]);
       rows.push([`inline rule, ${f(big)} ${what}`, child('inline', join(dir, `${what}.txt`), what, big)]);
@@ -145,7 +168,8 @@ if (values.measure) {
     console.log(`Rule-sets, ${new Date().toISOString()}, node ${process.version}${values.quick ? ' (--quick)' : ''}; ${f(LOOKUPS)} lookups each, half hits for domains\n`);
     console.log('| set | load (ms) | RSS added (MiB) | lookups/s | hit rate |');
     console.log('| --- | ---: | ---: | ---: | ---: |');
-    for (const [name, x] of rows) console.log(`| ${name} | ${x.loadMs.toFixed(0)} | ${x.rssMb.toFixed(1)} | ${f(Math.round(x.lookupsPerSec))} | ${(x.hitRate * 100).toFixed(0)}% |`);
+    for (const [name, x] of rows)
+      console.log(`| ${name} | ${x.loadMs.toFixed(0)} | ${x.rssMb.toFixed(1)} | ${f(Math.round(x.lookupsPerSec))} | ${(x.hitRate * 100).toFixed(0)}% |`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -55,7 +55,22 @@ async function once(mtu: number, upload: boolean): Promise<{ wall: number; cpu: 
   };
   const ip = new Ipv4View();
   const tcp = new TcpView();
-  const seg: Segment = { seq: 0, ack: 0, flags: 0, window: 0, mss: -1, wscale: -1, sackOk: false, tsVal: -1, tsEcr: 0, sack: new Uint32Array(8), sackCount: 0, payload: Buffer.alloc(0), payloadOffset: 0, payloadLength: 0 };
+  const seg: Segment = {
+    seq: 0,
+    ack: 0,
+    flags: 0,
+    window: 0,
+    mss: -1,
+    wscale: -1,
+    sackOk: false,
+    tsVal: -1,
+    tsEcr: 0,
+    sack: new Uint32Array(8),
+    sackCount: 0,
+    payload: Buffer.alloc(0),
+    payloadOffset: 0,
+    payloadLength: 0,
+  };
   // Packets towards the client wait in a queue: delivering them from inside the stack's
   // flush would re-enter the client connection in the middle of its own send.
   let toClient: Buffer[] = [];

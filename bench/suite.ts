@@ -27,7 +27,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
-  IPERF_IP, IPERF_IP6, NGINX_IP, PEER_IP, PEER_PORT, ROOT, addIpv6, makeTopology, startIperf, startNginx, tunsteerArgv, waitForGateway, waitForPort,
+  IPERF_IP,
+  IPERF_IP6,
+  NGINX_IP,
+  PEER_IP,
+  PEER_PORT,
+  ROOT,
+  addIpv6,
+  makeTopology,
+  startIperf,
+  startNginx,
+  tunsteerArgv,
+  waitForGateway,
+  waitForPort,
 } from '../test/helpers/topology.js';
 import { createNetns, nsExec, spawnInNs, veth, type NsChild } from '../test/helpers/netns.js';
 import { cpuSeconds, median, runBench, teardownHost, waitFor } from './bench-kit.js';
@@ -54,7 +66,13 @@ const { host, cleanup } = teardownHost();
 
 /** The paths in the order measured, with the key --only uses, and whether IPv6 is measured on them. */
 const PATHS = [
-  ['kernel', true], ['slirp', false], ['pasta', false], ['tunsteer', true], ['best', true], ['redirect', false], ['tproxy', false],
+  ['kernel', true],
+  ['slirp', false],
+  ['pasta', false],
+  ['tunsteer', true],
+  ['best', true],
+  ['redirect', false],
+  ['tproxy', false],
 ] as const;
 const IPERF_RUN_MS = (SECONDS + 2) * 1000;
 const WRK_RUN_MS = (WRK_SECONDS + 1) * 1000;
@@ -88,9 +106,15 @@ interface Path {
 
 interface Row {
   path: string;
-  up1: number; down1: number; up4: number; down4: number;
+  up1: number;
+  down1: number;
+  up4: number;
+  down4: number;
   connPerSec: number;
-  p50x1: number; p99x1: number; p50x64: number; p99x64: number;
+  p50x1: number;
+  p99x1: number;
+  p50x64: number;
+  p99x64: number;
   cpuPerGb: number | null;
   bytesPerIdle: number | null;
   /** IPv6 single stream, when measured. */
@@ -98,7 +122,6 @@ interface Row {
   down1v6: number | null;
   note: string;
 }
-
 
 function rssBytes(pids: number[]): number {
   let b = 0;
@@ -125,7 +148,18 @@ async function iperf(ns: string, streams: number, reverse: boolean, server = IPE
 /** wrk's requests/s and latency percentiles (ms). */
 async function wrk(ns: string, conns: number, newConnEach: boolean): Promise<{ rps: number; p50: number; p99: number }> {
   const threads = Math.min(2, conns);
-  const args = ['wrk', '-t', String(threads), '-c', String(conns), '-d', `${WRK_SECONDS}s`, '--latency', ...(newConnEach ? ['-H', 'Connection: close'] : []), `http://${NGINX_IP}/hello`];
+  const args = [
+    'wrk',
+    '-t',
+    String(threads),
+    '-c',
+    String(conns),
+    '-d',
+    `${WRK_SECONDS}s`,
+    '--latency',
+    ...(newConnEach ? ['-H', 'Connection: close'] : []),
+    `http://${NGINX_IP}/hello`,
+  ];
   const r = await nsExec(ns, args, { timeoutMs: (WRK_SECONDS + 30) * 1000 });
   const rps = Number(/Requests\/sec:\s*([\d.]+)/.exec(r.stdout)?.[1] ?? 0);
   const pct = (p: string) => toMs(new RegExp(`^\\s*${p}%\\s+([\\d.]+\\w+)`, 'm').exec(r.stdout)?.[1] ?? '0us');
@@ -142,7 +176,11 @@ function toMs(v: string): number {
 async function idleBytesPerConn(p: Path): Promise<number | null> {
   if (p.pids().length === 0) return null;
   const base = rssBytes(p.pids());
-  const holder = spawnInNs(host, p.ns, ['sh', '-c', `ulimit -n 65536; exec ${process.execPath} --import tsx ${join(ROOT, 'bench/hold-conns.ts')} ${PEER_IP} ${PEER_PORT} ${IDLE} 60000`]);
+  const holder = spawnInNs(host, p.ns, [
+    'sh',
+    '-c',
+    `ulimit -n 65536; exec ${process.execPath} --import tsx ${join(ROOT, 'bench/hold-conns.ts')} ${PEER_IP} ${PEER_PORT} ${IDLE} 60000`,
+  ]);
   const line = JSON.parse(await holder.waitForLine((l) => l.includes('held') || l.includes('error'), 130_000));
   if (!line.held) throw new Error(`${p.name}: could not hold ${IDLE} connections: ${JSON.stringify(line)}`);
   await new Promise((r) => setTimeout(r, 1000));
@@ -159,24 +197,35 @@ async function measure(p: Path): Promise<Row> {
   if (p.pids().length) at('idle connections');
   const bytesPerIdle = await idleBytesPerConn(p);
   at('bulk TCP');
-  const up1: number[] = [], down1: number[] = [], up4: number[] = [], down4: number[] = [];
+  const up1: number[] = [],
+    down1: number[] = [],
+    up4: number[] = [],
+    down4: number[] = [];
   let bytes = 0;
   const cpu0 = cpuSeconds(p.pids());
   for (let i = 0; i < RUNS; i++) {
-    for (const [arr, streams, rev] of [[up1, 1, false], [down1, 1, true], [up4, 4, false], [down4, 4, true]] as const) {
+    for (const [arr, streams, rev] of [
+      [up1, 1, false],
+      [down1, 1, true],
+      [up4, 4, false],
+      [down4, 4, true],
+    ] as const) {
       const r = await iperf(p.ns, streams, rev);
       arr.push(r.gbps);
       bytes += r.bytes;
     }
   }
   const cpu = cpuSeconds(p.pids()) - cpu0;
-  const up1v6: number[] = [], down1v6: number[] = [];
+  const up1v6: number[] = [],
+    down1v6: number[] = [];
   if (p.ipv6) at('IPv6 bulk TCP');
   for (let i = 0; p.ipv6 && i < RUNS; i++) {
     up1v6.push((await iperf(p.ns, 1, false, IPERF_IP6)).gbps);
     down1v6.push((await iperf(p.ns, 1, true, IPERF_IP6)).gbps);
   }
-  const cc: number[] = [], l1: { p50: number; p99: number }[] = [], l64: { p50: number; p99: number }[] = [];
+  const cc: number[] = [],
+    l1: { p50: number; p99: number }[] = [],
+    l64: { p50: number; p99: number }[] = [];
   at('HTTP (wrk)');
   for (let i = 0; i < RUNS; i++) {
     cc.push((await wrk(p.ns, 16, true)).rps);
@@ -185,10 +234,15 @@ async function measure(p: Path): Promise<Row> {
   }
   return {
     path: p.name,
-    up1: median(up1), down1: median(down1), up4: median(up4), down4: median(down4),
+    up1: median(up1),
+    down1: median(down1),
+    up4: median(up4),
+    down4: median(down4),
     connPerSec: median(cc),
-    p50x1: median(l1.map((x) => x.p50)), p99x1: median(l1.map((x) => x.p99)),
-    p50x64: median(l64.map((x) => x.p50)), p99x64: median(l64.map((x) => x.p99)),
+    p50x1: median(l1.map((x) => x.p50)),
+    p99x1: median(l1.map((x) => x.p99)),
+    p50x64: median(l64.map((x) => x.p50)),
+    p99x64: median(l64.map((x) => x.p99)),
     cpuPerGb: p.pids().length ? cpu / (bytes / 1e9) : null,
     bytesPerIdle,
     up1v6: p.ipv6 ? median(up1v6) : null,
@@ -247,7 +301,12 @@ async function pastaPath(outer: string): Promise<Path | string> {
     await waitFor(async () => (await nsExec(inner, ['ip', 'route', 'show', 'default'])).stdout.includes('default'), 5000);
   } catch {
     pasta.kill('SIGTERM');
-    const why = pasta.stderrText().split('\n').filter((l) => l && !l.includes('syslog')).slice(-1)[0] ?? 'no route appeared';
+    const why =
+      pasta
+        .stderrText()
+        .split('\n')
+        .filter((l) => l && !l.includes('syslog'))
+        .slice(-1)[0] ?? 'no route appeared';
     return `pasta did not start here: ${why.trim()}`;
   }
   return { name: 'pasta (MTU 65520)', ns: inner, pids: () => [pasta.pid!], stop: async () => void pasta.kill('SIGTERM') };
@@ -290,7 +349,13 @@ async function main() {
   await run('pasta', () => pastaPath(topo.client));
   await run('tunsteer', async () => ({ ...(await tunsteerPath(topo.client, 'tunsteer, defaults', [])), ipv6: true }));
   await run('best', async () => ({
-    ...(await tunsteerPath(topo.client, 'tunsteer, best (--no-http-inspect, 4 MB buffers)', ['--no-http-inspect', '--tcp-rcvbuf', String(4 << 20), '--tcp-sndbuf', String(4 << 20)])),
+    ...(await tunsteerPath(topo.client, 'tunsteer, best (--no-http-inspect, 4 MB buffers)', [
+      '--no-http-inspect',
+      '--tcp-rcvbuf',
+      String(4 << 20),
+      '--tcp-sndbuf',
+      String(4 << 20),
+    ])),
     ipv6: true,
   }));
   // the other inbounds: nftables REDIRECT of this namespace's own TCP, and TPROXY of a LAN's routed TCP
@@ -317,7 +382,11 @@ function render(rows: Row[], missing: string[]): string {
       return execFileSync(cmd[0], cmd.slice(1), { encoding: 'utf8' }).split('\n')[0].trim();
     } catch (e) {
       // wrk prints its version and exits 1
-      return String((e as { stdout?: string }).stdout ?? '?').split('\n')[0].trim() || '?';
+      return (
+        String((e as { stdout?: string }).stdout ?? '?')
+          .split('\n')[0]
+          .trim() || '?'
+      );
     }
   };
   const lines = [
@@ -348,7 +417,10 @@ function render(rows: Row[], missing: string[]): string {
       .map((r) => `| ${r.path} | ${n(r.up1)} | ${n(r.up1v6)} | ${n(r.down1)} | ${n(r.down1v6)} | ${ratio(r.up1v6!, r.up1)} | ${ratio(r.down1v6!, r.down1)} |`),
     '',
     'Added p50 latency over the kernel path (ms): ' +
-      rows.filter((r) => r !== kernel).map((r) => `${r.path}: ${n(r.p50x1 - (kernel?.p50x1 ?? 0), 3)} (1 conn), ${n(r.p50x64 - (kernel?.p50x64 ?? 0), 3)} (64 conns)`).join('; '),
+      rows
+        .filter((r) => r !== kernel)
+        .map((r) => `${r.path}: ${n(r.p50x1 - (kernel?.p50x1 ?? 0), 3)} (1 conn), ${n(r.p50x64 - (kernel?.p50x64 ?? 0), 3)} (64 conns)`)
+        .join('; '),
     ...missing.map((m) => `Not measured: ${m}.`),
   ];
   return lines.join('\n');

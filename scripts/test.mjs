@@ -109,6 +109,7 @@ function staticChecks() {
     ['tsc -p tsconfig.json', [bin('typescript/bin/tsc'), '-p', 'tsconfig.json', '--noEmit']],
     ['tsc -p test/tsconfig.json', [bin('typescript/bin/tsc'), '-p', 'test/tsconfig.json', '--noEmit']],
     ['eslint', [bin('eslint/bin/eslint.js'), '.']],
+    ['prettier --check', [bin('prettier/bin/prettier.cjs'), '--check', '--log-level', 'warn', 'src/**/*.ts', 'test/**/*.ts', 'bench/**/*.ts', 'scripts/**/*.mjs', '*.js']],
   ];
   const failed = [];
   for (const [name, argv] of checks) {
@@ -124,10 +125,11 @@ const checksFailed = process.argv.length > 2 ? [] : staticChecks();
 const before = new Set(entries().map((e) => e.path));
 const owner = new Map(); // path -> 'ours' | 'theirs', from the first look while its process lived
 const look = () => {
-  for (const e of entries()) if (!before.has(e.path) && !owner.has(e.path)) {
-    const w = whose(e.pid);
-    if (w) owner.set(e.path, w);
-  }
+  for (const e of entries())
+    if (!before.has(e.path) && !owner.has(e.path)) {
+      const w = whose(e.pid);
+      if (w) owner.set(e.path, w);
+    }
 };
 const watch = setInterval(look, 500);
 

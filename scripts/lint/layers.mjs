@@ -78,7 +78,10 @@ const rule = {
     }
     const check = (node, source) => {
       if (!source || typeof source.value !== 'string' || !source.value.startsWith('.')) return;
-      const target = relative(srcDir, resolve(dirname(file), source.value)).split(sep).join('/').replace(/\.js$/, '.ts');
+      const target = relative(srcDir, resolve(dirname(file), source.value))
+        .split(sep)
+        .join('/')
+        .replace(/\.js$/, '.ts');
       if (target.startsWith('..')) {
         context.report({ node: source, message: `src/${rel} imports ${source.value}, outside src/` });
         return;

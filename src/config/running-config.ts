@@ -24,7 +24,9 @@ export function runningConfig(s: GatewaySettings): RunningConfig {
   const c = s.config;
   return {
     mode: s.mode,
-    ...(s.mode === 'redirect' || s.mode === 'tproxy' ? { intercept_port: s.interceptPort } : { tun: { name: s.tunName, mtu: s.mtu, address: s.tunAddress, address6: s.tunAddress6, backend: s.tunBackend } }),
+    ...(s.mode === 'redirect' || s.mode === 'tproxy'
+      ? { intercept_port: s.interceptPort }
+      : { tun: { name: s.tunName, mtu: s.mtu, address: s.tunAddress, address6: s.tunAddress6, backend: s.tunBackend } }),
     hosts: s.hosts,
     exclude: s.excludes,
     fake_pool: s.fakePool,

@@ -157,7 +157,12 @@ export class ControlServer {
     if (path === '/tunsteer/traffic' && get) return send(res, 200, { samples: this.traffic.history() });
     if (path === '/tunsteer/logs' && get) {
       const least = minLevel(url.searchParams.get('level'));
-      return send(res, 200, { lines: ctx.logs.recent().filter((l) => l.level >= least).map((l) => clashLog(l, true)) });
+      return send(res, 200, {
+        lines: ctx.logs
+          .recent()
+          .filter((l) => l.level >= least)
+          .map((l) => clashLog(l, true)),
+      });
     }
     throw new HttpError(404, `no ${method} ${path} here`);
   }

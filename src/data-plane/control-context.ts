@@ -44,8 +44,7 @@ export function controlContext(s: ControlState): ControlContext {
     secret: s.config().control?.secret,
     live: coreSource(s.core),
     rules: () => ruleViews(s.config().policy.rules ?? [], s.core),
-    upstreams: () =>
-      Object.entries(s.config().policy.upstreams ?? {}).map(([name, u]) => ({ name, type: u.type, address: u.address })),
+    upstreams: () => Object.entries(s.config().policy.upstreams ?? {}).map(([name, u]) => ({ name, type: u.type, address: u.address })),
     config: () => s.config().running,
     status: s.status,
     fakeIps: () => s.dns?.mappings() ?? [],

@@ -105,7 +105,16 @@ export async function startDataPlane(config: DataPlaneConfig, dev: TunDevice | n
   const destinations = new DestinationCheck(
     resolverLookup(() => ({ servers: d?.upstreams ?? config.dns?.upstreams, localAddress: uplink.localAddress, localAddress6: uplink.localAddress6 })),
   );
-  d = config.dns ? gatewayDns(config, config.dns.upstreams, liveTo, (data) => host.saveFakeIps(data), destinations, (f) => log.warn(f, 'dns lookup failed')) : null;
+  d = config.dns
+    ? gatewayDns(
+        config,
+        config.dns.upstreams,
+        liveTo,
+        (data) => host.saveFakeIps(data),
+        destinations,
+        (f) => log.warn(f, 'dns lookup failed'),
+      )
+    : null;
   // sock_diag answers in this process's namespace: where the TUN's or the redirected clients' sockets are
   const owners = new OwnerResolver({ ...(host.findProcess ? { findProcess: host.findProcess } : {}), ...(config.clientNetns ? { netns: config.clientNetns } : {}) });
   // entering another namespace takes privileges the data plane gives up once started
@@ -138,7 +147,12 @@ export async function startDataPlane(config: DataPlaneConfig, dev: TunDevice | n
   if (intercept) await intercept.listen(config.intercept!.port);
   const udpTproxy = config.intercept?.kind === 'tproxy' ? startTproxyUdp(config, core, log, config.intercept.port) : null;
   const target: LiveTarget = {
-    core, stack: s, relay: tun?.relay ?? null, dns: d, log, config,
+    core,
+    stack: s,
+    relay: tun?.relay ?? null,
+    dns: d,
+    log,
+    config,
     onPolicy: (p) => {
       stopWatching?.();
       stopWatching = watchSets(p);
@@ -148,26 +162,28 @@ export async function startDataPlane(config: DataPlaneConfig, dev: TunDevice | n
 
   const idleGc = new IdleGc((globalThis as { gc?: () => void }).gc);
   const publish = () =>
-    host.publish((lastLive = {
-      counters: {
-        ...s?.counters,
-        connections: s?.connections ?? 0,
-        ...s?.tcpStates(),
-        ...tun?.udp.counters,
-        ...tun?.relay.counters,
-        ...prefixed('proxy_', core.counters),
-        ...(intercept ? prefixed(`${config.intercept!.kind}_`, intercept.counters) : {}),
-        ...(udpTproxy ? prefixed('tproxy_', udpTproxy.counters) : {}),
-        ...(dev instanceof FaultyTun ? { ...prefixed('fault_rx_', dev.counters.rx), ...prefixed('fault_tx_', dev.counters.tx) } : {}),
-        ...d?.counters(),
-        ...owners.counters,
-        ...memoryCounters(),
-        mem_idle_gcs: idleGc.runs,
-        timer_wakes: tun?.timer.wakes ?? 0,
-        ...Object.fromEntries(offloadNames(dev?.offload).map((k) => [`tun_offload_${k}`, 1])),
-      },
-      drops: s ? Object.fromEntries(s.drops.entries()) : {},
-    }));
+    host.publish(
+      (lastLive = {
+        counters: {
+          ...s?.counters,
+          connections: s?.connections ?? 0,
+          ...s?.tcpStates(),
+          ...tun?.udp.counters,
+          ...tun?.relay.counters,
+          ...prefixed('proxy_', core.counters),
+          ...(intercept ? prefixed(`${config.intercept!.kind}_`, intercept.counters) : {}),
+          ...(udpTproxy ? prefixed('tproxy_', udpTproxy.counters) : {}),
+          ...(dev instanceof FaultyTun ? { ...prefixed('fault_rx_', dev.counters.rx), ...prefixed('fault_tx_', dev.counters.tx) } : {}),
+          ...d?.counters(),
+          ...owners.counters,
+          ...memoryCounters(),
+          mem_idle_gcs: idleGc.runs,
+          timer_wakes: tun?.timer.wakes ?? 0,
+          ...Object.fromEntries(offloadNames(dev?.offload).map((k) => [`tun_offload_${k}`, 1])),
+        },
+        drops: s ? Object.fromEntries(s.drops.entries()) : {},
+      }),
+    );
   publish();
   setInterval(() => {
     idleGc.sample(Math.max(s?.connections ?? 0, core.counters.active), performance.now());
@@ -203,7 +219,17 @@ export async function startDataPlane(config: DataPlaneConfig, dev: TunDevice | n
           connections: core.connections.size,
           ...lastLive,
         }),
-        reload: host.reload ?? (async () => ({ ok: false, refused: 'unsupported', problems: ['this gateway cannot reload (tunsteer run): start it with tunsteer up'], applied: [], routing: [], restart: [], ms: 0 })),
+        reload:
+          host.reload ??
+          (async () => ({
+            ok: false,
+            refused: 'unsupported',
+            problems: ['this gateway cannot reload (tunsteer run): start it with tunsteer up'],
+            applied: [],
+            routing: [],
+            restart: [],
+            ms: 0,
+          })),
       }),
       log,
     );
@@ -213,7 +239,7 @@ export async function startDataPlane(config: DataPlaneConfig, dev: TunDevice | n
     update: (u) => applyNetworkUpdate(u, { uplink, udp: tun?.relay ?? null, dns: d, log }),
     apply: (live) => applyLive(target, live),
     async settle(maxMs) {
-      for (const until = Date.now() + maxMs; core.counters.active > 0 && Date.now() < until; ) await new Promise((r) => setTimeout(r, 10));
+      for (const until = Date.now() + maxMs; core.counters.active > 0 && Date.now() < until;) await new Promise((r) => setTimeout(r, 10));
     },
     stop() {
       const tcp = core.counters.active;
@@ -293,7 +319,9 @@ function startStack(config: DataPlaneConfig, dev: TunDevice, core: ProxyCore, d:
         if (v6 ? uplink.localAddress6 === null : uplink.localAddress === null) return { rule: v6 ? 'no IPv6 uplink' : 'no uplink', action: 'reject' };
         const flow = { hostname: hostOf(f.serverIp), dstAddress: text(f.serverIp), dstPort: f.serverPort, srcAddress: text(f.clientIp) };
         // the rules in force when the flow starts (a reload swaps them for the next flow)
-        return admitUdp(core.policy, flow, payload, (mapped, sni) => log.warn({ dst: `${flow.dstAddress}:${flow.dstPort}`, mapped, sni }, 'fake IP names another host: QUIC refused'));
+        return admitUdp(core.policy, flow, payload, (mapped, sni) =>
+          log.warn({ dst: `${flow.dstAddress}:${flow.dstPort}`, mapped, sni }, 'fake IP names another host: QUIC refused'),
+        );
       },
     },
     (e) => {

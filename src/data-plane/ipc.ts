@@ -30,9 +30,7 @@ export interface ChildInit {
  * the clocks tell).
  */
 export type NetworkUpdate =
-  | { type: 'uplink'; localAddress: string | null; localAddress6: string | null }
-  | { type: 'resolvers'; upstreams: string[] }
-  | { type: 'wake'; sleptMs: number };
+  { type: 'uplink'; localAddress: string | null; localAddress6: string | null } | { type: 'resolvers'; upstreams: string[] } | { type: 'wake'; sleptMs: number };
 
 /** The supervisor's answer to find-process: the data plane, without root, cannot read other users' /proc/PID/fd. */
 export interface ProcessFound {

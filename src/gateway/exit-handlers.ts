@@ -44,10 +44,7 @@ export const SIGNAL_EXIT_CODES = { SIGINT: 0, SIGTERM: 0, SIGHUP: 129 } as const
  * Returns a function that removes the handlers (after an orderly shutdown
  * that restored by itself).
  */
-export function installExitHandlers(
-  restoreFn: (why: string) => void,
-  optsOrOnError: ExitHandlerOptions | ExitHandlerOptions['onError'] = {},
-): () => void {
+export function installExitHandlers(restoreFn: (why: string) => void, optsOrOnError: ExitHandlerOptions | ExitHandlerOptions['onError'] = {}): () => void {
   const opts: ExitHandlerOptions = typeof optsOrOnError === 'function' ? { onError: optsOrOnError } : (optsOrOnError ?? {});
   const target: ExitTarget = opts.target ?? (process as unknown as ExitTarget);
   const report = opts.report ?? ((m: string) => process.stderr.write(`tunsteer: ${m}\n`));

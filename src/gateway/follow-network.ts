@@ -259,7 +259,12 @@ export class NetworkFollower {
 
   private onWake(w: Wake): void {
     this.state.lastWake = { at: new Date().toISOString(), ...w };
-    this.o.log.warn({ kind: w.kind, sleptMs: w.sleptMs }, w.kind === 'suspend' ? 'woke from a suspend: checking the network and upstream connections' : 'timers fired late (the gateway did not run): checking the network and upstream connections');
+    this.o.log.warn(
+      { kind: w.kind, sleptMs: w.sleptMs },
+      w.kind === 'suspend'
+        ? 'woke from a suspend: checking the network and upstream connections'
+        : 'timers fired late (the gateway did not run): checking the network and upstream connections',
+    );
     this.o.notify({ type: 'wake', sleptMs: w.sleptMs });
     this.resolvWatcher?.check();
     this.recheck(`wake (${w.kind})`);

@@ -50,10 +50,7 @@ export function settleDataPlane(maxMs: number): Promise<void> {
  * now, for reloads (SIGHUP, `tunsteer reload`, the control API); absent
  * (tunsteer run), the gateway cannot reload.
  */
-export async function runGateway(
-  s: GatewaySettings,
-  hooks: { onSignal?: (code: number, signal: string) => void; reread?: () => GatewaySettings } = {},
-): Promise<number> {
+export async function runGateway(s: GatewaySettings, hooks: { onSignal?: (code: number, signal: string) => void; reread?: () => GatewaySettings } = {}): Promise<number> {
   const { reread } = hooks;
   const a = addressing(s);
   if (s.dryRun) {
@@ -99,14 +96,23 @@ export async function runGateway(
     ? null
     : s.adoptTun
       ? adoptLinuxTun(s.adoptTun.fd, s.adoptTun.name, { mtu: s.mtu })
-      : await openTun({ backend: s.tunBackend, name: s.tunName, mtu: s.mtu, offload: s.tunOffload, addresses: [a.tunAddress, ...(a.tunAddress6 && !s.ephemeralNetns ? [a.tunAddress6] : [])], netns: s.netns });
+      : await openTun({
+          backend: s.tunBackend,
+          name: s.tunName,
+          mtu: s.mtu,
+          offload: s.tunOffload,
+          addresses: [a.tunAddress, ...(a.tunAddress6 && !s.ephemeralNetns ? [a.tunAddress6] : [])],
+          netns: s.netns,
+        });
   if (s.tunOffload && tun) log.info({ offloads: offloadNames(tun.offload) }, 'tun offloads');
   let stopDataPlane: (() => number) | null = null;
   let supervisor: Supervisor | null = null;
   let follower: NetworkFollower | null = null;
   let reloader: Reloader | null = null;
   const reload = (by: string, force: boolean): Promise<ReloadResult> =>
-    reloader ? reloader.reload(by, force) : Promise.resolve({ ok: false, refused: 'unsupported', problems: ['this gateway cannot reload: start it with tunsteer up'], applied: [], routing: [], restart: [], ms: 0 });
+    reloader
+      ? reloader.reload(by, force)
+      : Promise.resolve({ ok: false, refused: 'unsupported', problems: ['this gateway cannot reload: start it with tunsteer up'], applied: [], routing: [], restart: [], ms: 0 });
   // the stop in two lines: "restoring" when it begins, "restored, N connections closed" once all is back
   let restoring = false;
   const logRestoring = (why: string) => {
@@ -195,7 +201,11 @@ export async function runGateway(
       ...(f && system.follow?.route ? { replan: (excludes: string[]) => f.replan(excludes) } : {}),
       log,
     });
-    serveReloadSocket(s.stateDir, (by, force) => reload(by, force), (err) => log.error({ err: err.message }, 'the reload socket failed: tunsteer reload will not reach this gateway (SIGHUP still reloads)'));
+    serveReloadSocket(
+      s.stateDir,
+      (by, force) => reload(by, force),
+      (err) => log.error({ err: err.message }, 'the reload socket failed: tunsteer reload will not reach this gateway (SIGHUP still reloads)'),
+    );
   }
   log.info(
     {

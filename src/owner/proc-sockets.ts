@@ -38,7 +38,10 @@ export class ProcSockets {
     }
     let pids: number[];
     try {
-      pids = (await readdir(this.proc)).filter((n) => n.charCodeAt(0) <= 0x39).map(Number).filter((n) => n > 0);
+      pids = (await readdir(this.proc))
+        .filter((n) => n.charCodeAt(0) <= 0x39)
+        .map(Number)
+        .filter((n) => n > 0);
     } catch {
       return null;
     }

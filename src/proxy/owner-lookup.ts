@@ -15,5 +15,8 @@ export interface OwnerLookup {
 export function ownerFields(a: OwnerAnswer): Record<string, unknown> {
   if (a.owner === null) return { owner: null, owner_why: a.why };
   const o = a.owner;
-  return { owner: { uid: o.uid, ...(o.pid !== undefined ? { pid: o.pid } : {}), ...(o.exe !== undefined ? { exe: o.exe } : {}), ...(o.comm !== undefined ? { comm: o.comm } : {}) }, ...(a.why ? { owner_why: a.why } : {}) };
+  return {
+    owner: { uid: o.uid, ...(o.pid !== undefined ? { pid: o.pid } : {}), ...(o.exe !== undefined ? { exe: o.exe } : {}), ...(o.comm !== undefined ? { comm: o.comm } : {}) },
+    ...(a.why ? { owner_why: a.why } : {}),
+  };
 }

@@ -123,7 +123,12 @@ export class ProxyCore {
   private live: CoreSettings & { httpInspectAsked: boolean };
 
   constructor(private readonly opts: ProxyCoreOptions) {
-    this.live = this.settle({ policy: opts.policy ?? NO_RULES, sniffTimeoutMs: opts.sniffTimeoutMs ?? 300, httpInspect: opts.httpInspect ?? true, connectTimeoutMs: opts.connectTimeoutMs });
+    this.live = this.settle({
+      policy: opts.policy ?? NO_RULES,
+      sniffTimeoutMs: opts.sniffTimeoutMs ?? 300,
+      httpInspect: opts.httpInspect ?? true,
+      connectTimeoutMs: opts.connectTimeoutMs,
+    });
     this.destinations = opts.destinations ?? new DestinationCheck(resolverLookup(() => ({ localAddress: opts.localAddress, localAddress6: opts.localAddress6 })));
   }
 
@@ -327,7 +332,15 @@ export class ProxyCore {
    * A fake IP stands for one name: a TLS hello for another is reset here, an
    * HTTP request for another is answered 421 by the request policy.
    */
-  private misdirected(conn: InboundConnection, fakeName: string | undefined, s: Sniffed, line: Record<string, unknown>, client: Duplex, finish: Finish, upstream?: net.Socket): boolean {
+  private misdirected(
+    conn: InboundConnection,
+    fakeName: string | undefined,
+    s: Sniffed,
+    line: Record<string, unknown>,
+    client: Duplex,
+    finish: Finish,
+    upstream?: net.Socket,
+  ): boolean {
     if (fakeName === undefined || s.protocol !== 'tls' || s.host === undefined || s.host === fakeName) return false;
     this.counters.fakeIpMismatch++;
     line.sni = s.host;
@@ -387,7 +400,11 @@ export class ProxyCore {
   private refusedRequest(conn: InboundConnection, why: 'secret-withheld' | 'fake-ip-mismatch' | 'route-mismatch', info: HttpRequestInfo, rule: string): void {
     if (why === 'secret-withheld') this.counters.secretWithheld++;
     if (why === 'fake-ip-mismatch') this.counters.fakeIpMismatch++;
-    const msg = { 'secret-withheld': 'secret withheld: the destination is not an address of the name', 'fake-ip-mismatch': 'fake IP names another host: 421', 'route-mismatch': 'request goes another way than its connection: 421' }[why];
+    const msg = {
+      'secret-withheld': 'secret withheld: the destination is not an address of the name',
+      'fake-ip-mismatch': 'fake IP names another host: 421',
+      'route-mismatch': 'request goes another way than its connection: 421',
+    }[why];
     this.opts.log.warn({ id: conn.id, dst: endpointText(conn.dst), mapped: conn.hostname, host: info.host, rule }, msg);
   }
 
@@ -409,11 +426,7 @@ export class ProxyCore {
    * the client's proxy connection. The Host header is the URI's authority
    * (RFC 9112 §3.2.2), so the server answers for the name the rules saw.
    */
-  forwardProxyRequest(
-    req: http.IncomingMessage,
-    res: http.ServerResponse,
-    target: { src: Endpoint; host: string; port: number; path: string; authority: string },
-  ): void {
+  forwardProxyRequest(req: http.IncomingMessage, res: http.ServerResponse, target: { src: Endpoint; host: string; port: number; path: string; authority: string }): void {
     const id = this.proxyRequestId++;
     const dst: Endpoint = { family: isIP(target.host) === 6 ? 6 : 4, address: target.host, port: target.port };
     const conn = { id, src: target.src, dst, hostname: isIP(target.host) ? undefined : target.host };
@@ -423,7 +436,8 @@ export class ProxyCore {
     const noOwner = policy.ownerNeed(input) > 0 ? ownerFields({ owner: null, why: EXPLICIT_NO_OWNER }) : undefined;
     const d = policy.decide(input);
     const edits: HeaderEdit[] = [...PROXY_HEADERS, { op: 'set', name: 'Host', value: target.authority }, ...d.edits];
-    const verdict = d.action === 'reject' ? { rule: d.rule, action: d.action, edits: [], refuse: { status: 403 as const, body: forbidden(d.rule) } } : { rule: d.rule, action: d.action, edits };
+    const verdict =
+      d.action === 'reject' ? { rule: d.rule, action: d.action, edits: [], refuse: { status: 403 as const, body: forbidden(d.rule) } } : { rule: d.rule, action: d.action, edits };
     if (verdict.refuse) this.counters.rejected++;
     let agents = proxyAgents.get(req.socket);
     if (!agents) {
@@ -438,7 +452,10 @@ export class ProxyCore {
     if (!agent) {
       agent = new http.Agent({ keepAlive: true, maxSockets: 1, maxFreeSockets: 1 });
       (agent as unknown as { createConnection: unknown }).createConnection = (_o: unknown, cb: (err: Error | null, s?: net.Socket) => void) => {
-        this.open(conn, d, conn.hostname).then((o) => cb(null, o.socket), (e: Error) => cb(e));
+        this.open(conn, d, conn.hostname).then(
+          (o) => cb(null, o.socket),
+          (e: Error) => cb(e),
+        );
         return undefined;
       };
       agents.set(key, agent);

@@ -155,7 +155,10 @@ export class TproxyUdp {
     this.port = port;
     this.localAddresses = hostAddresses();
     try {
-      for (const [host, family] of [['0.0.0.0', 4], ['::', 6]] as const) {
+      for (const [host, family] of [
+        ['0.0.0.0', 4],
+        ['::', 6],
+      ] as const) {
         const side: Side = { family, fd: -1, replyFd: -1, icmpFd: -1, watcher: null };
         this.sides.push(side);
         side.fd = addon.transparentUdp(host, port, family);
@@ -300,8 +303,22 @@ export class TproxyUdp {
 
   private open(key: string, src: Endpoint, dst: Endpoint, now: number): Flow {
     const flow: Flow = {
-      key, src, dst, sock: null, assoc: null, deciding: null, ready: false, pending: [], lastLength: 8,
-      started: now, lastActive: now, up: 0, down: 0, rule: 'default', action: 'direct', closed: false,
+      key,
+      src,
+      dst,
+      sock: null,
+      assoc: null,
+      deciding: null,
+      ready: false,
+      pending: [],
+      lastLength: 8,
+      started: now,
+      lastActive: now,
+      up: 0,
+      down: 0,
+      rule: 'default',
+      action: 'direct',
+      closed: false,
     };
     this.flows.set(key, flow);
     this.counters.udpFlows++;
@@ -348,16 +365,21 @@ export class TproxyUdp {
     this.counters.udpSocksFlows++;
     let assoc: Socks5UdpAssociation;
     try {
-      assoc = await Socks5UdpAssociation.open(upstream, { host: flow.dst.address, port: flow.dst.port }, { timeoutMs: this.opts.connectTimeoutMs ?? 10_000 }, {
-        onMessage: (data) => {
-          if (flow.closed) return;
-          flow.lastActive = this.clock();
-          flow.down += data.length;
-          this.reply(flow, data);
+      assoc = await Socks5UdpAssociation.open(
+        upstream,
+        { host: flow.dst.address, port: flow.dst.port },
+        { timeoutMs: this.opts.connectTimeoutMs ?? 10_000 },
+        {
+          onMessage: (data) => {
+            if (flow.closed) return;
+            flow.lastActive = this.clock();
+            flow.down += data.length;
+            this.reply(flow, data);
+          },
+          onDrop: () => void this.counters.udpSocksDropped++,
+          onEnd: (why) => this.end(flow, why),
         },
-        onDrop: () => void this.counters.udpSocksDropped++,
-        onEnd: (why) => this.end(flow, why),
-      });
+      );
     } catch (e) {
       if (flow.closed) return;
       this.counters.udpUnreachable++;
@@ -373,9 +395,7 @@ export class TproxyUdp {
 
   private unreachable(flow: Flow): void {
     try {
-      const n = this.opts.sendUnreachable
-        ? this.opts.sendUnreachable(flow.dst, flow.src, flow.lastLength)
-        : this.icmpFrom(flow.dst, flow.src, flow.lastLength);
+      const n = this.opts.sendUnreachable ? this.opts.sendUnreachable(flow.dst, flow.src, flow.lastLength) : this.icmpFrom(flow.dst, flow.src, flow.lastLength);
       if (n < 0) this.counters.udpDropped++;
     } catch {
       this.counters.udpReplyErrors++;

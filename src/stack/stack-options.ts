@@ -107,11 +107,29 @@ export interface StackCounters {
 
 export function newCounters(): StackCounters {
   return {
-    packetsIn: 0, packetsOut: 0, bytesIn: 0, bytesOut: 0,
-    tcpActive: 0, tcpPending: 0, tcpHalfOpen: 0, synCookiesSent: 0, synCookiesAccepted: 0, tcpTotal: 0, synRefused: 0,
-    tcpSegments: 0, rstSent: 0, retransmits: 0, tcpBuffered: 0,
-    udpDatagrams: 0, icmpEchoReplies: 0, icmpErrors: 0, ndIgnored: 0,
-    fragmentsIn: 0, datagramsReassembled: 0, packetsFragmented: 0, fragmentsOut: 0,
+    packetsIn: 0,
+    packetsOut: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    tcpActive: 0,
+    tcpPending: 0,
+    tcpHalfOpen: 0,
+    synCookiesSent: 0,
+    synCookiesAccepted: 0,
+    tcpTotal: 0,
+    synRefused: 0,
+    tcpSegments: 0,
+    rstSent: 0,
+    retransmits: 0,
+    tcpBuffered: 0,
+    udpDatagrams: 0,
+    icmpEchoReplies: 0,
+    icmpErrors: 0,
+    ndIgnored: 0,
+    fragmentsIn: 0,
+    datagramsReassembled: 0,
+    packetsFragmented: 0,
+    fragmentsOut: 0,
   };
 }
 

@@ -163,7 +163,12 @@ export class Stack implements UdpPort {
     const now = this.clock.now();
     this.flows.forEach((f) => {
       if (out.length >= max) return;
-      out.push({ src: `${this.addressText(f.clientIp)}:${f.clientPort}`, dst: `${this.addressText(f.serverIp)}:${f.serverPort}`, wheelIn: Math.round(f.wheelDue - now), ...f.conn.debugState(now) });
+      out.push({
+        src: `${this.addressText(f.clientIp)}:${f.clientPort}`,
+        dst: `${this.addressText(f.serverIp)}:${f.serverPort}`,
+        wheelIn: Math.round(f.wheelDue - now),
+        ...f.conn.debugState(now),
+      });
     });
     return out;
   }

@@ -27,8 +27,20 @@ export class TransportDemux {
   private readonly udpView = new UdpView();
   private readonly udpKey = new MutableUdpKey();
   private readonly seg: Segment = {
-    seq: 0, ack: 0, flags: 0, window: 0, mss: -1, wscale: -1, sackOk: false, tsVal: -1, tsEcr: 0,
-    sack: new Uint32Array(8), sackCount: 0, payload: Buffer.alloc(0), payloadOffset: 0, payloadLength: 0,
+    seq: 0,
+    ack: 0,
+    flags: 0,
+    window: 0,
+    mss: -1,
+    wscale: -1,
+    sackOk: false,
+    tsVal: -1,
+    tsEcr: 0,
+    sack: new Uint32Array(8),
+    sackCount: 0,
+    payload: Buffer.alloc(0),
+    payloadOffset: 0,
+    payloadLength: 0,
   };
 
   /**

@@ -32,7 +32,10 @@ const ZERO: FaultProfile = { loss: 0, dup: 0, reorder: 0, delay: 0, jitter: 0 };
 
 function parseProfile(text: string): FaultProfile & { seed?: number } {
   const p: FaultProfile & { seed?: number } = { ...ZERO };
-  for (const kv of text.split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const kv of text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const [k, v] = kv.split('=');
     const n = Number(v);
     if (!(k in ZERO) && k !== 'seed') throw new Error(`TUNSTEER_TEST_FAULTS: unknown key "${k}"`);
@@ -46,7 +49,10 @@ function parseProfile(text: string): FaultProfile & { seed?: number } {
 export function parseFaultSpec(text: string | undefined): FaultSpec | null {
   if (!text) return null;
   const spec: FaultSpec = { seed: 1 };
-  for (const part of text.split(';').map((s) => s.trim()).filter(Boolean)) {
+  for (const part of text
+    .split(';')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const m = /^(rx|tx):(.*)$/.exec(part);
     const p = parseProfile(m ? m[2] : part);
     if (p.seed !== undefined) spec.seed = p.seed;
@@ -112,10 +118,16 @@ export class FaultyTun implements TunDevice {
       const out: { slots: Buffer[]; lengths: Uint32Array; count: number } = { slots: [], lengths: new Uint32Array(batch.count * 2), count: 0 };
       for (let i = 0; i < batch.count; i++) {
         const pkt = batch.slots[i].subarray(0, batch.lengths[i]);
-        this.fate(rx, this.counters.rx, pkt, (p) => {
-          out.slots.push(p);
-          out.lengths[out.count++] = p.length;
-        }, (p, ms) => this.deliverLater(p, ms));
+        this.fate(
+          rx,
+          this.counters.rx,
+          pkt,
+          (p) => {
+            out.slots.push(p);
+            out.lengths[out.count++] = p.length;
+          },
+          (p, ms) => this.deliverLater(p, ms),
+        );
       }
       if (out.count > 0) onBatch(out);
     });
@@ -136,14 +148,20 @@ export class FaultyTun implements TunDevice {
     // the header sits right before the slot in the same slab: one view holds both
     const pkt = Buffer.from(slot.buffer, slot.byteOffset - this.hdr, this.hdr + length);
     let committed = false;
-    this.fate(tx, this.counters.tx, pkt, (p) => {
-      if (!committed && p === pkt) {
-        committed = true;
-        this.inner.commitTx(length);
-      } else {
-        this.writeNow(p);
-      }
-    }, (p, ms) => this.writeLater(p, ms));
+    this.fate(
+      tx,
+      this.counters.tx,
+      pkt,
+      (p) => {
+        if (!committed && p === pkt) {
+          committed = true;
+          this.inner.commitTx(length);
+        } else {
+          this.writeNow(p);
+        }
+      },
+      (p, ms) => this.writeLater(p, ms),
+    );
   }
 
   flushTx(): void {

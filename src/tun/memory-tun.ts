@@ -69,19 +69,24 @@ export class MemoryTun implements TunHandle, TunDevice {
     const maxPacket = hdr > 0 && (this.offload.tso4 || this.offload.tso6 || this.offload.uso) ? MAX_GSO_PACKET : this.mtu;
     this.maxFrame = hdr + maxPacket;
     this.rx = new RxSlab(slotBytes(this.maxFrame), opts.batch ?? 64);
-    this.tx = new TxSlab(this.mtu, opts.txBatch ?? 64, (slab, lengths, count, slotSize) => {
-      // Copy everything out first: a listener may re-enter this device (a pair in sync mode).
-      const out: Buffer[] = new Array(count);
-      for (let i = 0; i < count; i++) out[i] = Buffer.from(slab.subarray(i * slotSize, i * slotSize + lengths[i]));
-      for (const p of out) {
-        if (this.capture) {
-          if (this.captured.length < this.captureLimit) this.captured.push(p);
-          else this.captureDrops++;
+    this.tx = new TxSlab(
+      this.mtu,
+      opts.txBatch ?? 64,
+      (slab, lengths, count, slotSize) => {
+        // Copy everything out first: a listener may re-enter this device (a pair in sync mode).
+        const out: Buffer[] = new Array(count);
+        for (let i = 0; i < count; i++) out[i] = Buffer.from(slab.subarray(i * slotSize, i * slotSize + lengths[i]));
+        for (const p of out) {
+          if (this.capture) {
+            if (this.captured.length < this.captureLimit) this.captured.push(p);
+            else this.captureDrops++;
+          }
+          for (const l of this.txListeners) l(p);
         }
-        for (const l of this.txListeners) l(p);
-      }
-      return count;
-    }, { maxPacket, headerLen: hdr });
+        return count;
+      },
+      { maxPacket, headerLen: hdr },
+    );
   }
 
   /** Queue one packet (copied) for delivery to the handler. False if it was dropped. */

@@ -41,9 +41,7 @@ export type UdpDatagram = { length: number; truncated: boolean; src: Endpoint; d
 export interface TunAddon {
   /** netns: create the device in that network namespace (a path such as /proc/PID/ns/net). */
   open(name: string, flags: number, netns?: string): { fd: number; name: string };
-  createReader(
-    fd: number, slab: Uint8Array, lengths: Uint32Array, slotSize: number, maxBatch: number, cb: ReaderCallback,
-  ): NativeTunReader;
+  createReader(fd: number, slab: Uint8Array, lengths: Uint32Array, slotSize: number, maxBatch: number, cb: ReaderCallback): NativeTunReader;
   /** Packets written; count - written were dropped. Throws only if the fd is unusable. */
   writeBatch(fd: number, slab: Uint8Array, lengths: Uint32Array, count: number, slotSize: number): number;
   /** The destination before an nftables/iptables redirect; null if the connection was not redirected. */
@@ -112,10 +110,7 @@ function findAddon(): string {
     if (up === dir) break;
     dir = up;
   }
-  throw Object.assign(
-    new Error(`${ADDON} not found above ${fileURLToPath(import.meta.url)}: run \`npx node-gyp rebuild\` (npm ci does)`),
-    { code: 'ERR_TUN_ADDON_MISSING' },
-  );
+  throw Object.assign(new Error(`${ADDON} not found above ${fileURLToPath(import.meta.url)}: run \`npx node-gyp rebuild\` (npm ci does)`), { code: 'ERR_TUN_ADDON_MISSING' });
 }
 
 export function loadTunAddon(): TunAddon {

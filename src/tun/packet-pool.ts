@@ -32,7 +32,10 @@ export class RxSlab implements RxBatch {
   readonly lengths: Uint32Array;
   count = 0;
 
-  constructor(readonly slotSize: number, readonly capacity: number) {
+  constructor(
+    readonly slotSize: number,
+    readonly capacity: number,
+  ) {
     if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`capacity ${capacity} < 1`);
     this.slab = Buffer.alloc(slotSize * capacity);
     this.lengths = new Uint32Array(capacity);
@@ -95,7 +98,12 @@ export class TxSlab {
   private n = 0;
   private pendingBytes = 0;
 
-  constructor(readonly mtu: number, readonly capacity: number, private readonly writer: TxWriter, opts: TxSlabOptions = {}) {
+  constructor(
+    readonly mtu: number,
+    readonly capacity: number,
+    private readonly writer: TxWriter,
+    opts: TxSlabOptions = {},
+  ) {
     if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`capacity ${capacity} < 1`);
     this.maxPacket = opts.maxPacket ?? mtu;
     this.headerLen = opts.headerLen ?? 0;
@@ -164,7 +172,6 @@ export class TxSlab {
       this.stats.drops += count - written;
       if (written === count) this.stats.bytes += bytes;
       else for (let i = 0; i < written; i++) this.stats.bytes += this.lengths[i] - this.headerLen; // rare
-
     }
     return written;
   }

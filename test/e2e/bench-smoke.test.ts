@@ -24,9 +24,17 @@ t.test('npm run bench -- --quick produces the table', async (t) => {
   for (const path of ['kernel (veth, no gateway)', 'tunsteer, defaults', 'tunsteer, best']) {
     const rows = table.split('\n').filter((l) => l.startsWith(`| ${path}`));
     t.equal(rows.length, 3, `${path}: a throughput row, a connections/latency row and an IPv6-beside-IPv4 row`);
-    const figures = rows.slice(0, 2).flatMap((l) => l.split('|').slice(2, -1).map((c) => parseFloat(c)));
+    const figures = rows.slice(0, 2).flatMap((l) =>
+      l
+        .split('|')
+        .slice(2, -1)
+        .map((c) => parseFloat(c)),
+    );
     t.ok(figures.length >= 8 && figures.slice(0, 5).every((x) => x > 0), `${path}: figures measured: ${rows.join(' / ')}`);
-    const v6 = rows[2].split('|').slice(2, -1).map((c) => parseFloat(c));
+    const v6 = rows[2]
+      .split('|')
+      .slice(2, -1)
+      .map((c) => parseFloat(c));
     t.ok(v6.length === 6 && v6.every((x) => x > 0), `${path}: IPv6 and IPv4 single-stream figures: ${rows[2]}`);
   }
   t.match(table, /slirp4netns \(MTU 65520\)|Not measured: slirp4netns/, 'slirp4netns measured or its absence said');

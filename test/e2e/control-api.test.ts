@@ -68,7 +68,10 @@ t.test('no secret, or a wrong one: 401 on HTTP and on a WebSocket upgrade', asyn
   const v = await call('GET', '/version');
   t.equal(v.status, 200);
   t.match(v.json(), { version: String, meta: true });
-  const pre = await call('OPTIONS', '/connections', { token: null, headers: { origin: 'http://dashboard.example', 'access-control-request-method': 'GET', 'access-control-request-private-network': 'true' } });
+  const pre = await call('OPTIONS', '/connections', {
+    token: null,
+    headers: { origin: 'http://dashboard.example', 'access-control-request-method': 'GET', 'access-control-request-private-network': 'true' },
+  });
   t.equal(pre.status, 204, 'a CORS preflight needs no secret');
   t.equal(pre.headers['access-control-allow-origin'], '*');
   t.match(pre.headers['access-control-allow-headers'], /Authorization/);
@@ -85,7 +88,10 @@ t.test('the running config: secrets redacted; status, proxies, rules', async (t)
   t.equal(c.tunsteer.control.secret, '[redacted]');
   const s = (await call('GET', '/tunsteer/status')).json();
   t.match(s, { mode: 'route-all', device: { name: 'tsc0' }, workers: 1 });
-  t.ok(s.routes.some((r: string) => r.includes('tsc0')), 'the routing plan is in the status');
+  t.ok(
+    s.routes.some((r: string) => r.includes('tsc0')),
+    'the routing plan is in the status',
+  );
   t.ok('counters' in s && 'drops' in s, 'and the counters');
   const p = (await call('GET', '/proxies')).json().proxies;
   t.match(p, { DIRECT: { type: 'Direct' }, REJECT: { type: 'Reject' }, corp: { type: 'Socks5', server: '127.0.0.1:1080' }, GLOBAL: { type: 'Selector' } });
@@ -100,7 +106,12 @@ t.test('a download is listed while open, streamed, and closing it resets the cli
     listed = (await call('GET', '/connections')).json().connections.find((c: { metadata: { destinationIP: string } }) => c.metadata.destinationIP === NGINX_IP);
   }
   t.ok(listed, 'GET /connections lists it');
-  t.match(listed, { metadata: { network: 'tcp', type: 'Tun', destinationPort: '80' }, rule: 'web', chains: ['DIRECT'], tunsteer: { inbound: 'tun', rule: 'web', action: 'direct', proto: 'http' } });
+  t.match(listed, {
+    metadata: { network: 'tcp', type: 'Tun', destinationPort: '80' },
+    rule: 'web',
+    chains: ['DIRECT'],
+    tunsteer: { inbound: 'tun', rule: 'web', action: 'direct', proto: 'http' },
+  });
   await new Promise((r) => setTimeout(r, 1200));
   const again = (await call('GET', '/connections')).json().connections.find((c: { id: string }) => c.id === listed.id);
   t.ok(again.download > listed.download, `its bytes grow (${listed.download} then ${again.download})`);
@@ -108,7 +119,10 @@ t.test('a download is listed while open, streamed, and closing it resets the cli
   for (let i = 0; i < 10 && !streamed; i++) streamed = ((await ws.next()) as { connections: { id: string }[] }).connections.some((c) => c.id === listed.id);
   t.ok(streamed, 'the WebSocket on /connections streams it');
   ws.close();
-  const top = await nsExec(topo.client, tunsteerArgv(['top', '--once', '--control', `127.0.0.1:${PORT}`]), { env: { ...process.env, TUNSTEER_CONTROL_SECRET: SECRET }, allowFail: true });
+  const top = await nsExec(topo.client, tunsteerArgv(['top', '--once', '--control', `127.0.0.1:${PORT}`]), {
+    env: { ...process.env, TUNSTEER_CONTROL_SECRET: SECRET },
+    allowFail: true,
+  });
   t.equal(top.code, 0, top.stderr);
   t.match(top.stdout, new RegExp(`${NGINX_IP.replaceAll('.', '\\.')}:80 .* web `), 'tunsteer top --once prints it');
 
@@ -139,7 +153,10 @@ t.test('traffic as chunked HTTP and over a WebSocket; log lines over a WebSocket
   const chunked = nsExec(topo.client, ['curl', '-sN', '--max-time', '3', '-H', `Authorization: Bearer ${SECRET}`, `http://127.0.0.1:${PORT}/traffic`], { allowFail: true });
   const ok = await curl(['-o', '/dev/null', '-w', '%{http_code}', `http://${NGINX_IP}/hello`]);
   t.equal(ok.stdout, '200');
-  const lines = (await chunked).stdout.trim().split('\n').map((l) => JSON.parse(l));
+  const lines = (await chunked).stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   t.ok(lines.length >= 2, `${lines.length} lines of {up, down} in 3 s`);
   t.match(lines[0], { up: Number, down: Number });
   t.match(await traffic.next(), { up: Number, down: Number });
@@ -149,7 +166,7 @@ t.test('traffic as chunked HTTP and over a WebSocket; log lines over a WebSocket
     const m = (await logs.next()) as { type: string; payload: string };
     if (m.payload.startsWith('conn ') && m.payload.includes(NGINX_IP)) conn = m;
   }
-  t.ok(conn, 'the connection\'s log line is streamed');
+  t.ok(conn, "the connection's log line is streamed");
   t.equal(conn?.type, 'info');
   logs.close();
   const patched = await call('PATCH', '/configs', { body: JSON.stringify({ 'log-level': 'debug' }) });
@@ -169,7 +186,10 @@ t.test('reload: invalid refused by field, valid applied at once, restart-only re
   t.match(cli.stderr, /rules\[1\]\.action/);
   t.match(cli.stderr, /rules\[2\]\.domain/, 'every problem, not the first');
   t.equal((await curl(['-o', '/dev/null', '-w', '%{http_code}', `http://${NGINX_IP}/hello`])).stdout, '200', 'the running config still works');
-  t.ok(gw.stdoutLines().some((l) => l.includes('config reload refused')), 'a log line says it was refused');
+  t.ok(
+    gw.stdoutLines().some((l) => l.includes('config reload refused')),
+    'a log line says it was refused',
+  );
 
   writeFileSync(cfg, config(BLOCK));
   const good = await call('PUT', '/configs');
@@ -198,14 +218,14 @@ t.test('reload: invalid refused by field, valid applied at once, restart-only re
   t.match(viaCli.stdout, /reloaded in \d+ ms/);
 });
 
-t.test('reload: route-all\'s exclude goes into the routing through the journal, and out again', async (t) => {
+t.test("reload: route-all's exclude goes into the routing through the journal, and out again", async (t) => {
   const rules = async () => (await nsExec(topo.client, ['ip', '-4', 'rule', 'show'])).stdout;
   t.notMatch(await rules(), /to 203\.0\.113\.10 lookup main/, 'no exclude before');
   writeFileSync(cfg, config(ALLOW) + 'exclude: [203.0.113.10/32]\n');
   const added = await call('PUT', '/configs');
   t.equal(added.status, 200, added.text);
   t.match(added.json().routing.join('\n'), /^\+ .*203\.0\.113\.10/m, 'the answer names the step added');
-  t.match(await rules(), /to 203\.0\.113\.10 lookup main/, 'the exclude\'s rule is in place');
+  t.match(await rules(), /to 203\.0\.113\.10 lookup main/, "the exclude's rule is in place");
   // a transfer of a few seconds to the excluded address: it works, and the gateway never holds it
   const download = curl(['--limit-rate', '500K', '-r', '0-1999999', '-o', '/dev/null', '-w', '%{size_download}', `http://${NGINX_IP}/50m.bin`], 60_000);
   let seen = 0;

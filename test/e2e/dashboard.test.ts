@@ -95,7 +95,9 @@ t.test('the dashboard shows a download, charts it, and closing it from the page 
   t.pass('the fake-IP table has the name');
   const hello = await nsExec(topo.client, ['curl', '-sS', 'http://web.example/hello']);
   t.equal(hello.stdout, 'hello from nginx\n');
-  await page.waitForFunction(() => [...document.querySelectorAll('#log li')].some((li) => li.textContent!.includes(' conn ') && li.textContent!.includes('web.example')), null, { timeout: 15_000 });
+  await page.waitForFunction(() => [...document.querySelectorAll('#log li')].some((li) => li.textContent!.includes(' conn ') && li.textContent!.includes('web.example')), null, {
+    timeout: 15_000,
+  });
   t.pass('the log tail shows the connection line of a request that ended');
 
   const shot = process.env.TUNSTEER_DASHBOARD_SCREENSHOT;

@@ -131,7 +131,10 @@ async function run(t: Test, s: Scenario): Promise<void> {
   t.equal(gEnd.code, kEnd.code, 'with the same error');
   t.ok(gEnd.intact, 'what arrived is what the server sent');
   await s.during?.(t, n, stateDir, gw);
-  const line = gw.stdoutLines().map((l) => JSON.parse(l)).find((l) => l.msg === 'uplink changed' || l.msg === 'no uplink');
+  const line = gw
+    .stdoutLines()
+    .map((l) => JSON.parse(l))
+    .find((l) => l.msg === 'uplink changed' || l.msg === 'no uplink');
   t.ok(line, 'the log shows the change');
   t.ok(line && Date.parse(line.time) >= changedAt - 1000, `with its time (${line?.time})`);
   const st = await statusShows(n, stateDir, /network changes\n {2}\d{4}-/);
@@ -139,8 +142,8 @@ async function run(t: Test, s: Scenario): Promise<void> {
 
   await s.settle?.(n);
   gw.kill('SIGTERM');
-  t.equal((await gw.exited()).code, 0, "exit 0 after a clean stop on SIGTERM");
-  t.equal((await snapshotRouting(n.topo.client)).text, atExit.text, 'after exit: the routes and rules as the network left them, none of the gateway\'s');
+  t.equal((await gw.exited()).code, 0, 'exit 0 after a clean stop on SIGTERM');
+  t.equal((await snapshotRouting(n.topo.client)).text, atExit.text, "after exit: the routes and rules as the network left them, none of the gateway's");
 }
 
 t.test('address change as DHCP: old address removed, new one added, default route re-added', (t) =>
@@ -156,7 +159,8 @@ t.test('address change as DHCP: old address removed, new one added, default rout
       t.notMatch(rules, /192\.0\.2\.1\b/, 'the old address is gone, and so are its rules');
       t.match(await statusText(n, stateDir), /sockets bound to 192\.0\.2\.5/);
     },
-  }));
+  }),
+);
 
 t.test('default route to another gateway on another interface (both links stay up)', (t) =>
   run(t, {
@@ -172,7 +176,8 @@ t.test('default route to another gateway on another interface (both links stay u
       t.match(rules, /to 198\.51\.100\.2 lookup main/, 'the new next hop stays direct');
       t.notMatch(rules, /to 192\.0\.2\.2 lookup main/, 'the old next hop is steered again');
     },
-  }));
+  }),
+);
 
 t.test('uplink removed (cable out), then restored', (t) => {
   // the link goes down, its routes with it, for longer than the download's stall limit (so the transfer
@@ -187,9 +192,7 @@ t.test('uplink removed (cable out), then restored', (t) => {
     change: async (n) => {
       await sh(n.topo.client, `ip link set ${n.if1} down`);
       const released = new Promise<void>((r) => (release = r));
-      back = Promise.all([new Promise((r) => setTimeout(r, OUTAGE_MS)), released]).then(() =>
-        sh(n.topo.client, `ip link set ${n.if1} up && ip route add default via 192.0.2.2`),
-      );
+      back = Promise.all([new Promise((r) => setTimeout(r, OUTAGE_MS)), released]).then(() => sh(n.topo.client, `ip link set ${n.if1} up && ip route add default via 192.0.2.2`));
     },
     revert: async () => {
       release();
@@ -244,7 +247,8 @@ t.test('IPv6 added, then removed', (t) =>
       await sh(n.topo.client, `ip -6 route del default via 2001:db8:1::2 && ip -6 addr del 2001:db8:1::1/64 dev ${n.if1}`);
       t.equal((await untilGone(n, PEER6)).code, 'ENETUNREACH', 'and gone again');
     },
-  }));
+  }),
+);
 
 /** Connects until a connection fails (the change reached the data plane), at most 10 s. */
 async function untilGone(n: Net, host: string): Promise<{ ok: boolean; code?: string }> {
@@ -255,4 +259,3 @@ async function untilGone(n: Net, host: string): Promise<{ ok: boolean; code?: st
   }
   return r;
 }
-

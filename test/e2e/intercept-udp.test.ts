@@ -63,7 +63,10 @@ const before = await ruleset();
 const routingBefore = await snapshotRouting(router);
 /** The Udp counters of /proc/net/snmp in a namespace (IPv4). */
 const udpStats = async (ns: string): Promise<Record<string, number>> => {
-  const [names, values] = (await nsExec(ns, ['grep', '^Udp:', '/proc/net/snmp'])).stdout.trim().split('\n').map((l) => l.split(/\s+/).slice(1));
+  const [names, values] = (await nsExec(ns, ['grep', '^Udp:', '/proc/net/snmp'])).stdout
+    .trim()
+    .split('\n')
+    .map((l) => l.split(/\s+/).slice(1));
   return Object.fromEntries(names.map((n, i) => [n, Number(values[i])]));
 };
 const client = async (host: string, port: number, n: number, seed: number) => {
@@ -122,7 +125,10 @@ t.test('tproxy: UDP over IPv4 and IPv6 relayed byte for byte, replies from the o
   // of an opening burst of 64)
   const lanBefore = await udpStats(lan);
   const routerBefore = await udpStats(router);
-  const burst = await nsExec(lan, [process.execPath, '--import', 'tsx', join(ROOT, 'test/helpers/udp-peer.ts'), 'echo', '203.0.113.30', '5400', '5000', '64'], { allowFail: true, timeoutMs: 90_000 });
+  const burst = await nsExec(lan, [process.execPath, '--import', 'tsx', join(ROOT, 'test/helpers/udp-peer.ts'), 'echo', '203.0.113.30', '5400', '5000', '64'], {
+    allowFail: true,
+    timeoutMs: 90_000,
+  });
   const b = JSON.parse(burst.stdout.trim().split('\n').pop() || '{}');
   t.match(b, { ok: true, sent: 5000, corrupt: 0 }, `burst: ${burst.stdout}${burst.stderr}`);
   const lanLost = (await udpStats(lan)).RcvbufErrors - lanBefore.RcvbufErrors;
@@ -150,7 +156,9 @@ t.test('tproxy: UDP over IPv4 and IPv6 relayed byte for byte, replies from the o
   t.equal(dnsLine.proto, 'udp');
 
   // straight to the port from the router itself (not through TPROXY): dropped, not relayed back to ourselves
-  await nsExec(router, [process.execPath, '-e', "const s=require('dgram').createSocket('udp4');s.send('x',15001,'127.0.0.1',()=>s.close())"], { env: { ...process.env, NODE_OPTIONS: '' } });
+  await nsExec(router, [process.execPath, '-e', "const s=require('dgram').createSocket('udp4');s.send('x',15001,'127.0.0.1',()=>s.close())"], {
+    env: { ...process.env, NODE_OPTIONS: '' },
+  });
   // status --json: its counters (under .counters, or at the top) and the data plane's uid
   type Status = { counters?: Record<string, number>; dataPlane?: { uid: number } };
   const countersOf = (s: Status) => s.counters ?? (s as unknown as Record<string, number>);
@@ -163,7 +171,10 @@ t.test('tproxy: UDP over IPv4 and IPv6 relayed byte for byte, replies from the o
   const c = countersOf(status);
   t.equal(c.tproxy_udpNotIntercepted, 1, 'a datagram sent straight to the port is dropped and counted');
   t.ok(c.tproxy_udpRejected >= 1, `rejected datagrams counted: ${c.tproxy_udpRejected}`);
-  t.ok(c.tproxy_udpFlowsTotal >= 305, `flows: ${c.tproxy_udpFlowsTotal}; counters: ${JSON.stringify(Object.fromEntries(Object.entries(c).filter(([k]) => k.startsWith("tproxy_udp"))))}`);
+  t.ok(
+    c.tproxy_udpFlowsTotal >= 305,
+    `flows: ${c.tproxy_udpFlowsTotal}; counters: ${JSON.stringify(Object.fromEntries(Object.entries(c).filter(([k]) => k.startsWith('tproxy_udp'))))}`,
+  );
   t.equal(c.tproxy_udpReplyErrors, 0);
   // idle flows expire (--udp-idle-timeout 1000): the table empties
   let flowsLeft = -1;

@@ -97,9 +97,17 @@ t.test('metacubexd connects, lists a download under its name and rule, and its c
   const failed = calls.filter((c) => !/ [23]\d\d$/.test(c));
   t.comment(`API calls: ${[...new Set(calls.map((c) => c.replace(/\/connections\/\d+/, '/connections/:id')))].join(', ')}`);
   t.comment(`WebSockets: ${[...new Set(sockets)].join(', ')}`);
-  for (const need of ['GET /version 200', 'GET /configs 200', 'DELETE /connections/']) t.ok(calls.some((c) => c.startsWith(need)), `it called ${need}`);
+  for (const need of ['GET /version 200', 'GET /configs 200', 'DELETE /connections/'])
+    t.ok(
+      calls.some((c) => c.startsWith(need)),
+      `it called ${need}`,
+    );
   for (const ws of ['/connections', '/traffic', '/memory', '/logs']) t.ok(sockets.includes(ws), `it opened the ${ws} WebSocket`);
-  t.same(failed.filter((c) => !/\/(delay|healthcheck|group|cache|upgrade|restart|configs\/geo|rules\/disable|dns)/.test(c)), [], 'no call tunsteer serves failed');
+  t.same(
+    failed.filter((c) => !/\/(delay|healthcheck|group|cache|upgrade|restart|configs\/geo|rules\/disable|dns)/.test(c)),
+    [],
+    'no call tunsteer serves failed',
+  );
 });
 
 t.test('stop: routes restored', async (t) => {

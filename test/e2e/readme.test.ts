@@ -21,7 +21,10 @@ function shBlock(heading: string): string {
 }
 
 t.test('the two commands at the top: setup, then the demo; setup --tests, then the tests', async (t) => {
-  const top = shBlock('# tunsteer\n').split('\n').filter(Boolean).map((l) => l.replace(/\s+#.*$/, ''));
+  const top = shBlock('# tunsteer\n')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => l.replace(/\s+#.*$/, ''));
   t.same(top, ['scripts/setup && npx tunsteer demo', 'scripts/setup --tests && npm test']);
   t.doesNotThrow(() => accessSync(join(ROOT, 'scripts/setup'), constants.X_OK), 'scripts/setup is there and executable');
   t.equal(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).bin.tunsteer, 'dist/src/cli/main.js');

@@ -77,7 +77,10 @@ t.test(`${N} connections transferring while the config is reloaded ${RELOADS} ti
       const seen = ++sighups;
       process.kill(gw.pid!, 'SIGHUP');
       // done once its log line is out (the data plane has swapped by then)
-      await gw.waitForLine((l) => l.includes('config reloaded') && l.includes('"by":"SIGHUP"') && gw.stdoutLines().filter((x) => x.includes('"by":"SIGHUP"')).length >= seen, 30_000);
+      await gw.waitForLine(
+        (l) => l.includes('config reloaded') && l.includes('"by":"SIGHUP"') && gw.stdoutLines().filter((x) => x.includes('"by":"SIGHUP"')).length >= seen,
+        30_000,
+      );
     }
     const [p7000, p7001] = await Promise.all([probe(7000), probe(7001)]);
     if ((p7000 === 'echo') !== (phase === 'A') || (p7001 === 'echo') !== (phase === 'B')) {
@@ -87,7 +90,10 @@ t.test(`${N} connections transferring while the config is reloaded ${RELOADS} ti
   t.same(wrong, [], 'each reload applied, and a new connection right after it followed the new rules');
   const reloaded = gw.stdoutLines().filter((l) => l.includes('"msg":"config reloaded"'));
   t.equal(reloaded.length, RELOADS, `${RELOADS} "config reloaded" lines`);
-  t.ok(['limits.max_connections', 'limits.udp_idle_timeout_ms', 'sniff.timeout_ms', 'rules'].every((k) => JSON.parse(reloaded[0]).applied.includes(k)), `the first reload applied ${JSON.parse(reloaded[0]).applied.join(', ')}`);
+  t.ok(
+    ['limits.max_connections', 'limits.udp_idle_timeout_ms', 'sniff.timeout_ms', 'rules'].every((k) => JSON.parse(reloaded[0]).applied.includes(k)),
+    `the first reload applied ${JSON.parse(reloaded[0]).applied.join(', ')}`,
+  );
 
   writeFileSync(stopFile, '');
   const result = JSON.parse(await load.waitForLine((l) => l.includes('"ok"'), 120_000));
@@ -95,7 +101,11 @@ t.test(`${N} connections transferring while the config is reloaded ${RELOADS} ti
   t.ok(result.ok, `${result.connections} connections, ${(result.bytes / 1e6).toFixed(1)} MB each way over ${(result.ms / 1000).toFixed(0)} s`);
   // their log lines: each ended closed (by the client's FIN), none reset, all under the rule they were made with
   await new Promise((r) => setTimeout(r, 1000));
-  const lines = gw.stdoutLines().filter((l) => l.includes('"msg":"conn"')).map((l) => JSON.parse(l)).filter((c) => c.dst === `${PEER_IP}:7000` && c.up > 100_000);
+  const lines = gw
+    .stdoutLines()
+    .filter((l) => l.includes('"msg":"conn"'))
+    .map((l) => JSON.parse(l))
+    .filter((c) => c.dst === `${PEER_IP}:7000` && c.up > 100_000);
   t.equal(lines.length, N, `${N} log lines for the load`);
   t.same([...new Set(lines.map((c) => c.end))], ['closed'], 'each ended closed');
   t.same([...new Set(lines.map((c) => `${c.rule} ${c.action}`))], ['echo direct'], 'each kept the decision it was made with');

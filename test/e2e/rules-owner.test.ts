@@ -55,10 +55,20 @@ await waitForGateway(topo.client, stateDir, gw);
 
 const url = (port: number) => `http://${NGINX_IP}:${port}/addr`;
 const curl = (port: number, as?: string) =>
-  nsExec(topo.client, [...(as ? ['setpriv', `--reuid=${as}`, `--regid=${as}`, '--clear-groups'] : []), 'curl', '-sS', '--max-time', '20', url(port)], { timeoutMs: 60_000 }).then((r) => r.stdout.trim());
+  nsExec(topo.client, [...(as ? ['setpriv', `--reuid=${as}`, `--regid=${as}`, '--clear-groups'] : []), 'curl', '-sS', '--max-time', '20', url(port)], { timeoutMs: 60_000 }).then(
+    (r) => r.stdout.trim(),
+  );
 const wget = (port: number) => nsExec(topo.client, ['wget', '-q', '-T', '20', '-O', '-', url(port)], { timeoutMs: 60_000 }).then((r) => r.stdout.trim());
 
-type Line = { msg?: string; dst?: string; action?: string; upstream?: string; owner?: { uid: number; pid?: number; exe?: string } | null; owner_why?: string; [k: string]: unknown };
+type Line = {
+  msg?: string;
+  dst?: string;
+  action?: string;
+  upstream?: string;
+  owner?: { uid: number; pid?: number; exe?: string } | null;
+  owner_why?: string;
+  [k: string]: unknown;
+};
 const lines = (): Line[] =>
   gw.stdoutLines().flatMap((l) => {
     try {
@@ -89,7 +99,11 @@ t.test('user: root goes direct, daemon through the proxy', async (t) => {
 });
 
 t.test('no owner: no match, and the line says why', async (t) => {
-  const r = await nsExec(topo.client, ['setpriv', '--reuid=daemon', '--regid=daemon', '--clear-groups', 'curl', '-sS', '--max-time', '20', '-x', 'http://127.0.0.1:8080', url(80)], { timeoutMs: 60_000 });
+  const r = await nsExec(
+    topo.client,
+    ['setpriv', '--reuid=daemon', '--regid=daemon', '--clear-groups', 'curl', '-sS', '--max-time', '20', '-x', 'http://127.0.0.1:8080', url(80)],
+    { timeoutMs: 60_000 },
+  );
   t.equal(r.stdout.trim(), CLIENT_IP, 'the user rule did not match: direct');
   let line: Line | undefined;
   for (let i = 0; i < 200 && !(line = lines().find((l) => l.msg === 'http' && l.owner === null)); i++) await new Promise((r) => setTimeout(r, 50));
@@ -106,7 +120,11 @@ t.test('process: curl goes direct, wget through the proxy', async (t) => {
   t.match(b, { action: 'proxy', upstream: 'socks', owner: { uid: 0, exe: /\/wget$/ } }, "wget's line names the program");
   t.ok(typeof b.owner?.pid === 'number' && b.owner.pid > 1, 'and its pid');
   // the data plane could not have read root's /proc/PID/fd itself: its supervisor did
-  t.match(lines().find((l) => l.msg === 'data plane running'), { user: 'nobody' }, 'the data plane runs as nobody');
+  t.match(
+    lines().find((l) => l.msg === 'data plane running'),
+    { user: 'nobody' },
+    'the data plane runs as nobody',
+  );
 });
 
 t.test('rule_set: steered, replaced, broken', async (t) => {
@@ -125,13 +143,27 @@ t.test('rule_set: steered, replaced, broken', async (t) => {
   t.match(kept(), { rule_set: 'steer', line: 2, error: new RegExp(`${setFile}:2: not a domain name`) }, 'the warning names the file and line');
   t.equal(await curl(8082), CLIENT_IP, 'the last good set stays: still direct');
   const all = await connLines(8082, 3);
-  t.same(all.map((l) => l.action), ['proxy', 'direct', 'direct']);
-  t.notOk(all.some((l) => 'owner' in l), 'no rule reads the owner here: none looked up');
+  t.same(
+    all.map((l) => l.action),
+    ['proxy', 'direct', 'direct'],
+  );
+  t.notOk(
+    all.some((l) => 'owner' in l),
+    'no rule reads the owner here: none looked up',
+  );
 });
 
-t.test('tunsteer run: the owner is looked up in the program\'s own namespace', async (t) => {
+t.test("tunsteer run: the owner is looked up in the program's own namespace", async (t) => {
   const run = async (as?: string) => {
-    const c = spawnInNs(t, topo.client, [...tunsteerArgv(['run', '--config', config, '--']), ...(as ? ['setpriv', `--reuid=${as}`, `--regid=${as}`, '--clear-groups'] : []), 'curl', '-sS', '--max-time', '20', url(80)]);
+    const c = spawnInNs(t, topo.client, [
+      ...tunsteerArgv(['run', '--config', config, '--']),
+      ...(as ? ['setpriv', `--reuid=${as}`, `--regid=${as}`, '--clear-groups'] : []),
+      'curl',
+      '-sS',
+      '--max-time',
+      '20',
+      url(80),
+    ]);
     let out = '';
     c.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     const timer = setTimeout(() => c.kill('SIGKILL'), 90_000);

@@ -60,13 +60,16 @@ rules:
 );
 
 const client = async (host: string, port: number, n: number, seed: number) => {
-  const r = await nsExec(topo.client, [process.execPath, '--import', 'tsx', HASH_PEER, 'client', host, String(port), String(n), String(seed)], { allowFail: true, timeoutMs: 90_000 });
+  const r = await nsExec(topo.client, [process.execPath, '--import', 'tsx', HASH_PEER, 'client', host, String(port), String(n), String(seed)], {
+    allowFail: true,
+    timeoutMs: 90_000,
+  });
   return JSON.parse(r.stdout.trim().split('\n').pop() || '{}');
 };
 /** The control connections dante holds from the gateway (its TCP port 1080, established). */
 const controls = async () => (await nsExec(topo.servers, ['ss', '-Htn', 'state', 'established', '( sport = :1080 )'])).stdout.trim().split('\n').filter(Boolean).length;
 const until = async (what: () => Promise<boolean>, ms: number) => {
-  for (const end = Date.now() + ms; Date.now() < end; ) {
+  for (const end = Date.now() + ms; Date.now() < end;) {
     if (await what()) return true;
     await new Promise((r) => setTimeout(r, 200));
   }
@@ -78,7 +81,6 @@ const gw = startGateway(t, topo.client, ['--mode', 'route-all', '--config', conf
 await waitForGateway(topo.client, stateDir, gw);
 const status = async () => JSON.parse((await nsExec(topo.client, tunsteerArgv(['status', '--state-dir', stateDir, '--json']))).stdout).status.counters;
 {
-
   for (const [host, port, upstream, from] of [
     [PEER_IP, 7001, 'dante', SOCKS_IP],
     [PEER_IP6, 7001, 'dante', SOCKS_IP6],
@@ -92,8 +94,14 @@ const status = async () => JSON.parse((await nsExec(topo.client, tunsteerArgv(['
       t.equal(r.echoSha256, r.sha256, 'every echo equal to what was sent (the client takes replies from the destination only)');
       t.equal(r.server.sha256, r.sha256, 'the server got the same bytes');
       t.equal(r.server.bytes, r.bytes);
-      t.match(r.server.from, new RegExp(`^${(from.includes(':') ? `::ffff:${from}|${from}` : from).replaceAll('.', '\\.')}:`), `sent from dante's external address (${r.server.from})`);
-      const line = JSON.parse(await gw.waitForLine((l) => l.includes('"proto":"udp"') && l.includes(`${host.includes(':') ? `[${host}]` : host}:${port}`) && l.includes(`:${r.localPort}"`), 15_000));
+      t.match(
+        r.server.from,
+        new RegExp(`^${(from.includes(':') ? `::ffff:${from}|${from}` : from).replaceAll('.', '\\.')}:`),
+        `sent from dante's external address (${r.server.from})`,
+      );
+      const line = JSON.parse(
+        await gw.waitForLine((l) => l.includes('"proto":"udp"') && l.includes(`${host.includes(':') ? `[${host}]` : host}:${port}`) && l.includes(`:${r.localPort}"`), 15_000),
+      );
       t.match(line, { inbound: 'tun', via: upstream, action: 'proxy', end: 'idle' }, 'the flow ended idle and its line says which upstream');
       t.equal(line.up, r.bytes + 3, 'bytes up: the datagrams and FIN');
     });
@@ -115,10 +123,14 @@ const status = async () => JSON.parse((await nsExec(topo.client, tunsteerArgv(['
 
   t.test('dante ending the association ends the flow', async (t) => {
     // a flow kept alive, then its control connection killed at dante: the flow ends at once, not by idling
-    const keep = spawnInNs(t, topo.client, [process.execPath, '-e', `
+    const keep = spawnInNs(t, topo.client, [
+      process.execPath,
+      '-e',
+      `
       const s = require('dgram').createSocket('udp4');
       s.connect(7001, '${PEER_IP}', () => { const tick = setInterval(() => s.send('keep'), 200); setTimeout(() => { clearInterval(tick); s.close(); }, 20000); });
-      s.on('message', () => {});`]);
+      s.on('message', () => {});`,
+    ]);
     t.ok(await until(async () => (await controls()) === 1, 10_000), 'the flow has its association');
     await nsExec(topo.servers, ['ss', '-K', 'state', 'established', '( sport = :1080 )']);
     // ss -K resets it: dante's side is gone at once
@@ -132,11 +144,19 @@ const status = async () => JSON.parse((await nsExec(topo.client, tunsteerArgv(['
     // dante stopped: nothing listens on 1080 any more
     dante.kill('SIGTERM');
     await dante.exited();
-    const r = await nsExec(topo.client, [process.execPath, '-e', `
+    const r = await nsExec(
+      topo.client,
+      [
+        process.execPath,
+        '-e',
+        `
       const s = require('dgram').createSocket('udp4');
       s.on('error', (e) => { console.log(e.code); process.exit(0); });
       s.connect(7001, '${PEER_IP}', () => s.send('anyone?'));
-      setTimeout(() => { console.log('none'); process.exit(0); }, 5000);`], { timeoutMs: 15_000 });
+      setTimeout(() => { console.log('none'); process.exit(0); }, 5000);`,
+      ],
+      { timeoutMs: 15_000 },
+    );
     t.equal(r.stdout.trim(), 'ECONNREFUSED');
     const line = JSON.parse(await gw.waitForLine((l) => l.includes('"end":"upstream-failed'), 10_000));
     t.match(line, { via: 'dante', action: 'proxy' });
@@ -154,7 +174,20 @@ t.test('per-host: a mapped name goes to dante as the name, and dante resolves it
   await clientResolvConf(t, topo.client, `nameserver ${DNS_IP}\n`);
   dante = await startDante(t, topo.servers, { addresses: [SOCKS_IP, SOCKS_IP6], dir: danteDir });
   const stateDir = join(topo.tmp, 'state-ph');
-  const gw = startGateway(t, topo.client, ['--mode', 'per-host', '--host', 'game.example', '--config', config, '--state-dir', stateDir, '--tun-name', 'tss1', '--udp-idle-timeout', '2000']);
+  const gw = startGateway(t, topo.client, [
+    '--mode',
+    'per-host',
+    '--host',
+    'game.example',
+    '--config',
+    config,
+    '--state-dir',
+    stateDir,
+    '--tun-name',
+    'tss1',
+    '--udp-idle-timeout',
+    '2000',
+  ]);
   await waitForGateway(topo.client, stateDir, gw);
   const fake = (await nsExec(topo.client, ['dig', '+short', '+time=3', '+tries=1', 'game.example'])).stdout.trim();
   t.match(fake, /^198\.1[89]\./, 'the name resolves to a fake IP');

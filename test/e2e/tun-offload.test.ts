@@ -32,7 +32,11 @@ for (const mtu of [1500, 65520]) {
       await waitForGateway(topo.client, stateDir, gw, 90_000); // four start-ups from source on 2 shared cores
       const got = await nsExec(topo.client, ['sh', '-c', `curl -sSf --max-time 120 http://${NGINX_IP}/20m.bin | sha256sum`], { timeoutMs: 150_000 });
       t.equal(got.stdout.split(' ')[0], down, 'download byte-exact');
-      const r = await nsExec(topo.client, [process.execPath, '--import', 'tsx', join(ROOT, 'test/helpers/tcp-peer.ts'), 'upload', PEER_IP, String(PEER_PORT), `${topo.tmp}/up.bin`], { timeoutMs: 150_000 });
+      const r = await nsExec(
+        topo.client,
+        [process.execPath, '--import', 'tsx', join(ROOT, 'test/helpers/tcp-peer.ts'), 'upload', PEER_IP, String(PEER_PORT), `${topo.tmp}/up.bin`],
+        { timeoutMs: 150_000 },
+      );
       t.equal(JSON.parse(r.stdout.trim().split('\n').pop()!).remote, up, 'upload byte-exact (the sha256 the server computed)');
       await new Promise((res) => setTimeout(res, 1200)); // the next status publish
       const st = JSON.parse((await nsExec(topo.client, tunsteerArgv(['status', '--state-dir', stateDir, '--json']))).stdout).status;

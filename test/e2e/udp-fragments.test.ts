@@ -46,7 +46,9 @@ for (const mtu of [1500, 65520]) {
       t.same(got, kernel[family], `IPv${family}: ${JSON.stringify(got)}`);
     }
     const s = await status();
-    t.comment(`fragments in ${s.counters.fragmentsIn}, datagrams reassembled ${s.counters.datagramsReassembled}, packets fragmented ${s.counters.packetsFragmented} (${s.counters.fragmentsOut} fragments); drops ${JSON.stringify(Object.fromEntries(Object.entries(s.drops).filter(([, v]) => (v as number) > 0)))}`);
+    t.comment(
+      `fragments in ${s.counters.fragmentsIn}, datagrams reassembled ${s.counters.datagramsReassembled}, packets fragmented ${s.counters.packetsFragmented} (${s.counters.fragmentsOut} fragments); drops ${JSON.stringify(Object.fromEntries(Object.entries(s.drops).filter(([, v]) => (v as number) > 0)))}`,
+    );
     if (mtu === 1500) {
       t.ok(s.counters.datagramsReassembled >= 6, 'the stack reassembled what the client fragmented');
       t.ok(s.counters.packetsFragmented >= 6, 'and fragmented the replies');

@@ -49,13 +49,16 @@ export async function controlClient(t: TeardownHost, ns: string, tmp: string, po
     socketPath,
     request(method, path, opts = {}) {
       return new Promise((resolve, reject) => {
-        const req = http.request({ socketPath, method, path, headers: { host: `127.0.0.1:${port}`, ...(secret !== undefined || opts.token ? auth(opts.token) : {}), ...opts.headers } }, (res) => {
-          let text = '';
-          res.setEncoding('utf8');
-          res.on('data', (d: string) => (text += d));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json: () => JSON.parse(text) }));
-          res.on('error', reject);
-        });
+        const req = http.request(
+          { socketPath, method, path, headers: { host: `127.0.0.1:${port}`, ...(secret !== undefined || opts.token ? auth(opts.token) : {}), ...opts.headers } },
+          (res) => {
+            let text = '';
+            res.setEncoding('utf8');
+            res.on('data', (d: string) => (text += d));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json: () => JSON.parse(text) }));
+            res.on('error', reject);
+          },
+        );
         req.on('error', reject);
         req.setTimeout(20_000, () => req.destroy(new Error(`${method} ${path}: no answer within 20 s`)));
         req.end(opts.body);

@@ -79,4 +79,3 @@ export async function fakeSocks(t: FakeHost, opts: { auth?: [string, string]; re
   });
   return fake;
 }
-

@@ -208,12 +208,7 @@ export async function snapshotRouting(ns: string): Promise<RoutingSnapshot> {
       ['-6', 'rule', 'show'],
     ].map(async (a) => (await run(['ip', '-n', ns, ...a])).stdout),
   );
-  const text = [
-    `## ip -4 route show table all\n${route4}`,
-    `## ip -6 route show table all\n${route6}`,
-    `## ip -4 rule show\n${rule4}`,
-    `## ip -6 rule show\n${rule6}`,
-  ].join('');
+  const text = [`## ip -4 route show table all\n${route4}`, `## ip -6 route show table all\n${route6}`, `## ip -4 rule show\n${rule4}`, `## ip -6 rule show\n${rule6}`].join('');
   return { route4, route6, rule4, rule6, text };
 }
 

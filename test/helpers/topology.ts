@@ -58,7 +58,10 @@ export async function routerWithLan(t: TeardownHost, topo: Topology): Promise<{ 
   const routerUpIf = (await sh(router, "ip -o route show default | awk '{print $5}'")).stdout.trim();
   const serversIf = (await sh(topo.servers, vethOf)).stdout.trim();
   await sh(lan, `ip -6 addr add 2001:db8:1::2/64 dev ${lanIf} nodad && ip -6 route add default via 2001:db8:1::1`);
-  await sh(router, `ip -6 addr add 2001:db8:1::1/64 dev ${routerLanIf} nodad && ip -6 addr add 2001:db8:2::1/64 dev ${routerUpIf} nodad && ip -6 route add default via 2001:db8:2::2`);
+  await sh(
+    router,
+    `ip -6 addr add 2001:db8:1::1/64 dev ${routerLanIf} nodad && ip -6 addr add 2001:db8:2::1/64 dev ${routerUpIf} nodad && ip -6 route add default via 2001:db8:2::2`,
+  );
   await sh(topo.servers, `ip -6 addr add 2001:db8:2::2/64 dev ${serversIf} nodad && ip -6 addr add 2001:db8:3::10/128 dev lo && ip addr add 203.0.113.30/32 dev lo`);
   await sh(router, 'sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1');
   return { router, lan };

@@ -44,7 +44,7 @@ if (mode === 'server') {
   setTimeout(() => out({ ok: false, error: 'timeout' }, 3), 60_000).unref();
   const n = Math.min(Number(nText), 10_000);
   // seeded xorshift: both runs of a test send the same bytes
-  let x = (Number(seedText) | 0) || 1;
+  let x = Number(seedText) | 0 || 1;
   const rnd = () => {
     x ^= x << 13;
     x ^= x >>> 17;

@@ -16,7 +16,12 @@ export async function reload(stateDir = DEFAULT_STATE_DIR, force = false): Promi
     r = await ask(reloadSocketPath(stateDir), force);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' || code === 'ECONNREFUSED' ? `no gateway runs with state dir ${stateDir}` : code === 'EACCES' ? `${reloadSocketPath(stateDir)}: permission denied (run as root)` : (e as Error).message;
+    const why =
+      code === 'ENOENT' || code === 'ECONNREFUSED'
+        ? `no gateway runs with state dir ${stateDir}`
+        : code === 'EACCES'
+          ? `${reloadSocketPath(stateDir)}: permission denied (run as root)`
+          : (e as Error).message;
     process.stderr.write(`tunsteer: reload: ${why}\n`);
     return 1;
   }
@@ -27,7 +32,12 @@ export async function reload(stateDir = DEFAULT_STATE_DIR, force = false): Promi
     for (const p of r.restart) process.stdout.write(`  not applied: ${p}\n`);
     return 0;
   }
-  const head = r.refused === 'invalid' ? 'the config is not valid; the running one is kept' : r.refused === 'restart' ? 'refused: these settings need a restart (tunsteer up again), or reload with --force to apply the rest' : 'reload failed';
+  const head =
+    r.refused === 'invalid'
+      ? 'the config is not valid; the running one is kept'
+      : r.refused === 'restart'
+        ? 'refused: these settings need a restart (tunsteer up again), or reload with --force to apply the rest'
+        : 'reload failed';
   process.stderr.write(`tunsteer: ${head}\n${r.problems.map((p) => `  ${p}\n`).join('')}`);
   return r.refused === 'invalid' || r.refused === 'restart' ? 2 : 1;
 }

@@ -43,7 +43,12 @@ export async function top(o: TopOptions): Promise<number> {
       { samples: { up: number; down: number }[] },
     ];
     const last = t.samples.at(-1);
-    return { connections: c.connections.map((x) => x.tunsteer), uploadTotal: c.uploadTotal, downloadTotal: c.downloadTotal, ...(last ? { rate: { up: last.up, down: last.down } } : {}) };
+    return {
+      connections: c.connections.map((x) => x.tunsteer),
+      uploadTotal: c.uploadTotal,
+      downloadTotal: c.downloadTotal,
+      ...(last ? { rate: { up: last.up, down: last.down } } : {}),
+    };
   };
   const width = () => process.stdout.columns || 120;
   try {
@@ -132,11 +137,14 @@ export function renderTop(s: TopSnapshot, o: Pick<TopOptions, 'filter' | 'sort'>
   const rate = s.rate ? `  up ${humanBytes(s.rate.up)}/s  down ${humanBytes(s.rate.down)}/s` : '';
   const head = `${rows.length}${f ? ` of ${s.connections.length}` : ''} connections${rate}  (total up ${humanBytes(s.uploadTotal)}, down ${humanBytes(s.downloadTotal)})`;
   const cols = ['ID', 'INBOUND', 'SOURCE', 'DESTINATION', 'HOST', 'RULE', 'VIA', 'UP', 'DOWN', 'AGE'];
-  const table = [
-    cols,
-    ...rows.map((c) => [c.id, c.inbound, c.src, c.dst, c.host ?? '', c.rule, c.upstream ?? c.action, humanBytes(c.up), humanBytes(c.down), age(now - c.start)]),
-  ];
+  const table = [cols, ...rows.map((c) => [c.id, c.inbound, c.src, c.dst, c.host ?? '', c.rule, c.upstream ?? c.action, humanBytes(c.up), humanBytes(c.down), age(now - c.start)])];
   const widths = cols.map((_, i) => Math.max(...table.map((r) => r[i].length)));
-  const lines = table.map((r) => r.map((cell, i) => (i >= 7 ? cell.padStart(widths[i]) : cell.padEnd(widths[i]))).join('  ').trimEnd().slice(0, width));
+  const lines = table.map((r) =>
+    r
+      .map((cell, i) => (i >= 7 ? cell.padStart(widths[i]) : cell.padEnd(widths[i])))
+      .join('  ')
+      .trimEnd()
+      .slice(0, width),
+  );
   return [head.slice(0, width), ...lines].join('\n') + '\n';
 }

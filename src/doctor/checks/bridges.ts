@@ -30,7 +30,12 @@ export function checkBridges(ctx: DoctorContext): Finding[] {
     if (subnets.length === 0) continue;
     const clash = subnets.filter((s) => OURS.some((o) => overlaps(s, o)));
     if (clash.length) {
-      out.push({ level: 'warn', check: 'bridges', what: `bridge ${name} has ${clash.join(', ')}, inside tunsteer's default TUN address and fake pool (198.18.0.0/15)`, todo: 'give --tun-address and --fake-pool another range' });
+      out.push({
+        level: 'warn',
+        check: 'bridges',
+        what: `bridge ${name} has ${clash.join(', ')}, inside tunsteer's default TUN address and fake pool (198.18.0.0/15)`,
+        todo: 'give --tun-address and --fake-pool another range',
+      });
     }
     out.push({
       level: 'info',
@@ -49,7 +54,7 @@ function overlaps(a: string, b: string): boolean {
   if (!x || !y || x.family !== 4 || y.family !== 4) return false;
   const p = Math.min(x.prefix, y.prefix);
   for (let bit = 0; bit < p; bit++) {
-    const m = 0x80 >> bit % 8;
+    const m = 0x80 >> (bit % 8);
     if ((x.bytes[bit >> 3] & m) !== (y.bytes[bit >> 3] & m)) return false;
   }
   return true;

@@ -12,7 +12,14 @@ export function checkNftables(ctx: DoctorContext): Finding[] {
   if (!ctx.isRoot) return [];
   const l = ctx.run('nft', ['list', 'tables']);
   if (!l.ok) {
-    return [{ level: 'warn', check: 'nftables', what: `nft cannot list tables: ${l.stderr.trim().split('\n')[0]}`, todo: 'redirect and tproxy modes need nf_tables in the kernel: modprobe nf_tables nft_tproxy' }];
+    return [
+      {
+        level: 'warn',
+        check: 'nftables',
+        what: `nft cannot list tables: ${l.stderr.trim().split('\n')[0]}`,
+        todo: 'redirect and tproxy modes need nf_tables in the kernel: modprobe nf_tables nft_tproxy',
+      },
+    ];
   }
   return [];
 }

@@ -65,17 +65,38 @@ export function checkPolicyRules(ctx: DoctorContext): Finding[] {
       if (r.table === table) {
         out.push({ level: 'block', check: 'policy-rules', what: `${what} uses table ${table}, tunsteer's`, todo: `give up --table another number` });
       } else if (p >= base && p < base + OUR_SPAN) {
-        out.push({ level: 'block', check: 'policy-rules', what: `${what} sits in tunsteer's priorities ${base}..${base + OUR_SPAN - 1}`, todo: 'give up --rule-priority a free range' });
+        out.push({
+          level: 'block',
+          check: 'policy-rules',
+          what: `${what} sits in tunsteer's priorities ${base}..${base + OUR_SPAN - 1}`,
+          todo: 'give up --rule-priority a free range',
+        });
       } else if (p < base) {
-        out.push({ level: 'warn', check: 'policy-rules', what: `${what} comes before tunsteer's (${base})`, todo: 'what it matches bypasses the gateway (a VPN?); stop that program, or give up --rule-priority below it' });
+        out.push({
+          level: 'warn',
+          check: 'policy-rules',
+          what: `${what} comes before tunsteer's (${base})`,
+          todo: 'what it matches bypasses the gateway (a VPN?); stop that program, or give up --rule-priority below it',
+        });
       } else {
-        out.push({ level: 'warn', check: 'policy-rules', what: `${what} comes after tunsteer's (${base})`, todo: 'while route-all runs, what it would route goes into the TUN instead (a VPN stops working); give it a priority below tunsteer\'s, or use per-host mode' });
+        out.push({
+          level: 'warn',
+          check: 'policy-rules',
+          what: `${what} comes after tunsteer's (${base})`,
+          todo: "while route-all runs, what it would route goes into the TUN instead (a VPN stops working); give it a priority below tunsteer's, or use per-host mode",
+        });
       }
     }
     // routes in our table with no gateway of ours: another program's table
     if (j === null) {
       const routes = ctx.ipJson([`-${family}`, 'route', 'show', 'table', table]);
-      if (routes.length > 0) out.push({ level: 'block', check: 'policy-rules', what: `${ip}routing table ${table} holds ${routes.length} route(s) and no tunsteer gateway runs`, todo: 'another program uses tunsteer\'s table: give up --table another number' });
+      if (routes.length > 0)
+        out.push({
+          level: 'block',
+          check: 'policy-rules',
+          what: `${ip}routing table ${table} holds ${routes.length} route(s) and no tunsteer gateway runs`,
+          todo: "another program uses tunsteer's table: give up --table another number",
+        });
     }
   }
   return out;

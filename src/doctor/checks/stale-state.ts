@@ -14,6 +14,14 @@ export function checkStaleState(ctx: DoctorContext): Finding[] {
     return [{ level: 'warn', check: 'state', what: `the journal in ${dir} cannot be read: ${(e as Error).message}`, todo: `look at it, then remove ${dir} if no gateway runs` }];
   }
   if (j === null) return [];
-  if (ownerAlive(j)) return [{ level: 'info', check: 'state', what: `a gateway runs (pid ${j.pid}, ${j.mode}, state dir ${dir})`, todo: 'its rules and routes are tunsteer\'s own' }];
-  return [{ level: 'warn', check: 'state', what: `gateway pid ${j.pid} (${j.mode}) died and left its state in ${dir}; its routes and DNS override may still be in place`, todo: `run tunsteer down --state-dir ${dir}` }];
+  if (ownerAlive(j))
+    return [{ level: 'info', check: 'state', what: `a gateway runs (pid ${j.pid}, ${j.mode}, state dir ${dir})`, todo: "its rules and routes are tunsteer's own" }];
+  return [
+    {
+      level: 'warn',
+      check: 'state',
+      what: `gateway pid ${j.pid} (${j.mode}) died and left its state in ${dir}; its routes and DNS override may still be in place`,
+      todo: `run tunsteer down --state-dir ${dir}`,
+    },
+  ];
 }

@@ -16,10 +16,20 @@ export function checkUplink(ctx: DoctorContext): Finding[] {
   const v6 = ctx.ipJson(['-6', 'route', 'show', 'default']) as Route[];
   const out: Finding[] = [];
   if (v4.length === 0) {
-    out.push({ level: 'block', check: 'uplink', what: 'no IPv4 default route', todo: 'route-all cannot start without one (it binds its own sockets to the uplink): connect the network first; per-host, redirect and tproxy do not need it' });
+    out.push({
+      level: 'block',
+      check: 'uplink',
+      what: 'no IPv4 default route',
+      todo: 'route-all cannot start without one (it binds its own sockets to the uplink): connect the network first; per-host, redirect and tproxy do not need it',
+    });
   }
   if (v6.length === 0) {
-    out.push({ level: 'info', check: 'uplink', what: 'no IPv6 uplink (no IPv6 default route)', todo: 'route-all still takes ::/0 into the TUN and refuses IPv6 destinations there, so none leaks; programs fall back to IPv4' });
+    out.push({
+      level: 'info',
+      check: 'uplink',
+      what: 'no IPv6 uplink (no IPv6 default route)',
+      todo: 'route-all still takes ::/0 into the TUN and refuses IPv6 destinations there, so none leaks; programs fall back to IPv4',
+    });
   }
   return out;
 }

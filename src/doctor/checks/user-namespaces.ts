@@ -17,7 +17,12 @@ export function checkUserNamespaces(ctx: DoctorContext): Finding[] {
     const v = ctx.read(path)?.trim();
     if (v !== bad) continue;
     const key = path.slice('/proc/sys/'.length).replaceAll('/', '.');
-    out.push({ level: 'warn', check: 'user-namespaces', what: `${key} = ${v}: unprivileged user namespaces are off`, todo: `tunsteer run without root cannot work (as root it can): ${fix}` });
+    out.push({
+      level: 'warn',
+      check: 'user-namespaces',
+      what: `${key} = ${v}: unprivileged user namespaces are off`,
+      todo: `tunsteer run without root cannot work (as root it can): ${fix}`,
+    });
   }
   return out;
 }

@@ -6,7 +6,19 @@
 // input actually hits, not on the size of the rule set. Same semantics as NaiveMatcher.
 import { addressBytes, cidrContains } from './cidr-match.js';
 import { hasDomainGroup, normaliseName, parseSuffix, present } from './naive-matcher.js';
-import { protocolTags, type CidrMatch, type MatchInput, type PortRange, type ProcessMatch, type Rule, type RuleMatcher, type RuleSetMatcher, type RuleSets, type SniffedProtocol, type UidRange } from './rule-types.js';
+import {
+  protocolTags,
+  type CidrMatch,
+  type MatchInput,
+  type PortRange,
+  type ProcessMatch,
+  type Rule,
+  type RuleMatcher,
+  type RuleSetMatcher,
+  type RuleSets,
+  type SniffedProtocol,
+  type UidRange,
+} from './rule-types.js';
 import { processIs, uidIn } from './owner-match.js';
 import { SetQuery } from './set-query.js';
 import { setsOf } from './rule-set-refs.js';

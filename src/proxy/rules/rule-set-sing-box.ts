@@ -22,7 +22,19 @@ import { CidrSetBuilder } from './cidr-set.js';
 import type { PortRange, ProcessMatch } from './rule-types.js';
 
 const DESTINATION_KEYS = ['domain', 'domain_suffix', 'domain_keyword', 'domain_regex', 'ip_cidr'] as const;
-const OTHER_KEYS = ['type', 'network', 'source_ip_cidr', 'port', 'port_range', 'source_port', 'source_port_range', 'process_name', 'process_path', 'process_path_regex', 'invert'] as const;
+const OTHER_KEYS = [
+  'type',
+  'network',
+  'source_ip_cidr',
+  'port',
+  'port_range',
+  'source_port',
+  'source_port_range',
+  'process_name',
+  'process_path',
+  'process_path_regex',
+  'invert',
+] as const;
 const KNOWN = new Set<string>([...DESTINATION_KEYS, ...OTHER_KEYS]);
 const NOT_HERE: Record<string, string> = {
   query_type: 'a DNS rule key',
@@ -34,8 +46,8 @@ const NOT_HERE: Record<string, string> = {
   network_is_constrained: 'a phone key',
   ip_is_private: 'not supported in tunsteer rule-sets (write the private ranges as ip_cidr)',
   source_ip_is_private: 'not supported in tunsteer rule-sets',
-  user: 'a route-rule key (use the rule\'s own user key)',
-  user_id: 'a route-rule key (use the rule\'s own user key)',
+  user: "a route-rule key (use the rule's own user key)",
+  user_id: "a route-rule key (use the rule's own user key)",
 };
 
 /** Finds where a value or key sits in the text, for messages: the line of its first occurrence after `from`. */
@@ -131,7 +143,8 @@ class Reader {
     if (sourcePorts) e.sourcePorts = sourcePorts;
     if (o.process_name !== undefined) e.processNames = this.strings(where, 'process_name', o.process_name).map((name): ProcessMatch => ({ name }));
     if (o.process_path !== undefined) e.processPaths = this.strings(where, 'process_path', o.process_path).map((path): ProcessMatch => ({ path }));
-    if (o.process_path_regex !== undefined) e.processPathRegexes = this.strings(where, 'process_path_regex', o.process_path_regex).flatMap((s) => this.regex(`${where}.process_path_regex`, s));
+    if (o.process_path_regex !== undefined)
+      e.processPathRegexes = this.strings(where, 'process_path_regex', o.process_path_regex).flatMap((s) => this.regex(`${where}.process_path_regex`, s));
     if (o.invert !== undefined) {
       if (typeof o.invert === 'boolean') e.invert = o.invert;
       else this.fail(`${where}.invert`, '"invert"', 'expected true or false');
@@ -205,7 +218,8 @@ class Reader {
         const m = /^(\d{0,5}):(\d{0,5})$/.exec(s);
         const from = m ? (m[1] === '' ? 0 : Number(m[1])) : NaN;
         const to = m ? (m[2] === '' ? 65535 : Number(m[2])) : NaN;
-        if (!m || (m[1] === '' && m[2] === '') || to > 65535 || from > to) this.fail(`${where}.${rangeKey}`, JSON.stringify(s), `expected "from:to", ":to" or "from:", got ${JSON.stringify(s)}`);
+        if (!m || (m[1] === '' && m[2] === '') || to > 65535 || from > to)
+          this.fail(`${where}.${rangeKey}`, JSON.stringify(s), `expected "from:to", ":to" or "from:", got ${JSON.stringify(s)}`);
         else out.push({ from, to });
       }
     }

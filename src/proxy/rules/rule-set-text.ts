@@ -74,7 +74,7 @@ export function parseTextRuleSet(name: string, file: string, text: string): Rule
   const b = new DestinationsBuilder();
   const problems = new ProblemList();
   let line = 0;
-  for (let at = 0; at <= text.length; ) {
+  for (let at = 0; at <= text.length;) {
     let end = text.indexOf('\n', at);
     if (end < 0) end = text.length;
     line++;

@@ -11,11 +11,24 @@ import { parseUdpHeader, udpHeaderFor } from './udp-header.js';
 export const CMD_UDP_ASSOCIATE = 3;
 
 /** §6 REP codes, for the error message. */
-const REPLIES = ['succeeded', 'general SOCKS server failure', 'connection not allowed by ruleset', 'network unreachable', 'host unreachable', 'connection refused', 'TTL expired', 'command not supported', 'address type not supported'];
+const REPLIES = [
+  'succeeded',
+  'general SOCKS server failure',
+  'connection not allowed by ruleset',
+  'network unreachable',
+  'host unreachable',
+  'connection refused',
+  'TTL expired',
+  'command not supported',
+  'address type not supported',
+];
 
 export class HandshakeError extends Error {
   /** The §6 reply code when the proxy answered the request with one. */
-  constructor(message: string, readonly rep?: number) {
+  constructor(
+    message: string,
+    readonly rep?: number,
+  ) {
     super(message);
   }
 }

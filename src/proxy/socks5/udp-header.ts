@@ -91,8 +91,7 @@ export function parseUdpHeader(b: Buffer): UdpHeader | UdpHeaderProblem {
   if (typeof length !== 'number') return length;
   const atyp = b[3] as UdpHeader['atyp'];
   const port = b.readUInt16BE(length - 2);
-  const host =
-    atyp === ATYP_IPV4 ? ipv4ToString(b.readUInt32BE(4)) : atyp === ATYP_IPV6 ? ipv6BytesToString(b, 4) : b.toString('utf8', 5, length - 2);
+  const host = atyp === ATYP_IPV4 ? ipv4ToString(b.readUInt32BE(4)) : atyp === ATYP_IPV6 ? ipv6BytesToString(b, 4) : b.toString('utf8', 5, length - 2);
   return { host, port, atyp, length };
 }
 

@@ -18,7 +18,6 @@ import { TcpReceiver, type ReceiverHost } from './tcp-receiver.js';
 import { TcpSender, type SenderHost } from './tcp-sender.js';
 import { afterFinSent, canSendData, canWrite, receivesData, synchronized, type TcpState } from './tcp-state.js';
 
-
 export type { TcpState } from './tcp-state.js';
 
 export class TcpConnection implements SenderHost, ReceiverHost {
@@ -44,13 +43,22 @@ export class TcpConnection implements SenderHost, ReceiverHost {
     this.tx = this.snd.tx = new TcpTransmitter(sink, this.neg, this.rcv, opts, this.snd.buf);
   }
 
-  get sendQueued() { return this.snd.queued; }
-  get bytesReceived() { return this.rcv.bytesReceived; }
-  get bytesSent() { return this.snd.bytesSent; }
-  get retransmits() { return this.snd.retransmits; }
+  get sendQueued() {
+    return this.snd.queued;
+  }
+  get bytesReceived() {
+    return this.rcv.bytesReceived;
+  }
+  get bytesSent() {
+    return this.snd.bytesSent;
+  }
+  get retransmits() {
+    return this.snd.retransmits;
+  }
   /** Bytes this connection holds for its two directions: send queue, out-of-order and undelivered-to-app data. */
-  get bufferedBytes() { return this.snd.queued + this.rcv.unconsumed + this.rcv.ooo.bytes; }
-
+  get bufferedBytes() {
+    return this.snd.queued + this.rcv.unconsumed + this.rcv.ooo.bytes;
+  }
 
   /** Passive open: the client's SYN is recorded; nothing is sent until accept(). */
   static fromSyn(sink: TcpSink, opts: TcpOptions, iss: number, syn: Segment, now: number): TcpConnection {
@@ -103,7 +111,6 @@ export class TcpConnection implements SenderHost, ReceiverHost {
     this.snd.synSent(now);
   }
 
-
   /** push false: queued only, sent by the next push() (or close(), which then sends the FIN with it). */
   write(data: Buffer, now: number, push = true): number {
     if (this.snd.finQueued || !canWrite(this.state)) return 0;
@@ -153,7 +160,6 @@ export class TcpConnection implements SenderHost, ReceiverHost {
     }
     this.closed('aborted');
   }
-
 
   nextDeadline(): number {
     if (this.state === 'CLOSED') return Infinity;
@@ -208,7 +214,6 @@ export class TcpConnection implements SenderHost, ReceiverHost {
     this.rcv.ackAt = Infinity;
     this.timeWaitAt = now + this.opts.timeWait;
   }
-
 
   /** RFC 9293 §3.10.7: one arriving segment. */
   receive(seg: Segment, now: number): void {
@@ -365,10 +370,13 @@ export class TcpConnection implements SenderHost, ReceiverHost {
     }
   }
 
-
   /** SenderHost */
-  canSendData() { return canSendData(this.state); }
-  finSent() { this.state = afterFinSent(this.state); }
+  canSendData() {
+    return canSendData(this.state);
+  }
+  finSent() {
+    this.state = afterFinSent(this.state);
+  }
 
   /** ReceiverHost: a pure ACK. */
   sendAck(now: number): void {
@@ -378,7 +386,6 @@ export class TcpConnection implements SenderHost, ReceiverHost {
     // test (RFC 9293 §3.10.7.4) — both ends would then ignore each other's ACKs (as BSD does).
     this.tx.transmit(ACK, this.snd.sndMax, 0, now);
   }
-
 
   /** State read through a call, so the compiler does not narrow it across callbacks. */
   private isClosed(): boolean {

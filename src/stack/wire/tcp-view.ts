@@ -19,15 +19,33 @@ export class TcpView {
     this.n = len;
     return 0;
   }
-  get srcPort() { return (this.b[this.o] << 8) | this.b[this.o + 1]; }
-  get dstPort() { return (this.b[this.o + 2] << 8) | this.b[this.o + 3]; }
-  get seq() { return this.b.readUInt32BE(this.o + 4); }
-  get ack() { return this.b.readUInt32BE(this.o + 8); }
-  get headerLength() { return (this.b[this.o + 12] >> 4) << 2; }
-  get flags() { return this.b[this.o + 13]; }
-  get window() { return (this.b[this.o + 14] << 8) | this.b[this.o + 15]; }
-  get payloadOffset() { return this.o + this.headerLength; }
-  get payloadLength() { return this.n - this.headerLength; }
+  get srcPort() {
+    return (this.b[this.o] << 8) | this.b[this.o + 1];
+  }
+  get dstPort() {
+    return (this.b[this.o + 2] << 8) | this.b[this.o + 3];
+  }
+  get seq() {
+    return this.b.readUInt32BE(this.o + 4);
+  }
+  get ack() {
+    return this.b.readUInt32BE(this.o + 8);
+  }
+  get headerLength() {
+    return (this.b[this.o + 12] >> 4) << 2;
+  }
+  get flags() {
+    return this.b[this.o + 13];
+  }
+  get window() {
+    return (this.b[this.o + 14] << 8) | this.b[this.o + 15];
+  }
+  get payloadOffset() {
+    return this.o + this.headerLength;
+  }
+  get payloadLength() {
+    return this.n - this.headerLength;
+  }
 }
 
 export function tcpChecksumOk(b: Buffer, src: number, dst: number, off: number, len: number): boolean {

@@ -27,8 +27,16 @@ export class UdpView {
     this.n = ulen;
     return 0;
   }
-  get srcPort() { return (this.b[this.o] << 8) | this.b[this.o + 1]; }
-  get dstPort() { return (this.b[this.o + 2] << 8) | this.b[this.o + 3]; }
-  get payloadOffset() { return this.o + UDP_HEADER; }
-  get payloadLength() { return this.n - UDP_HEADER; }
+  get srcPort() {
+    return (this.b[this.o] << 8) | this.b[this.o + 1];
+  }
+  get dstPort() {
+    return (this.b[this.o + 2] << 8) | this.b[this.o + 3];
+  }
+  get payloadOffset() {
+    return this.o + UDP_HEADER;
+  }
+  get payloadLength() {
+    return this.n - UDP_HEADER;
+  }
 }

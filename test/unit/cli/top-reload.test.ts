@@ -17,8 +17,14 @@ t.test('top: defaults, and its flags checked', async (t) => {
     command: 'top',
     options: { control: '127.0.0.1:9191', secretFile: '/s', once: true, filter: 'corp', sort: 'age', intervalMs: 500 },
   });
-  t.match(thrown(() => parseCommandLine(['top', '--sort', 'speed'])), /--sort: "speed" is not bytes, age, host or rule/);
-  t.match(thrown(() => parseCommandLine(['top', '--interval', '5'])), /--interval/);
+  t.match(
+    thrown(() => parseCommandLine(['top', '--sort', 'speed'])),
+    /--sort: "speed" is not bytes, age, host or rule/,
+  );
+  t.match(
+    thrown(() => parseCommandLine(['top', '--interval', '5'])),
+    /--interval/,
+  );
   t.ok(thrown(() => parseCommandLine(['top', '--secret', 'x'])) instanceof UsageError, 'no secret on the command line (ps shows it)');
 });
 
@@ -28,7 +34,20 @@ const snap: TopSnapshot = {
   downloadTotal: 3 * 1024 ** 3,
   rate: { up: 2048, down: 1_500_000 },
   connections: [
-    { id: '1', inbound: 'tun', proto: 'tls', src: '10.0.0.2:40000', dst: '203.0.113.10:443', host: 'api.example', rule: 'web', action: 'proxy', upstream: 'corp', up: 100, down: 200, start: now - 65_000 },
+    {
+      id: '1',
+      inbound: 'tun',
+      proto: 'tls',
+      src: '10.0.0.2:40000',
+      dst: '203.0.113.10:443',
+      host: 'api.example',
+      rule: 'web',
+      action: 'proxy',
+      upstream: 'corp',
+      up: 100,
+      down: 200,
+      start: now - 65_000,
+    },
     { id: '2', inbound: 'socks5', proto: 'tcp', src: '127.0.0.1:5000', dst: '198.51.100.7:22', rule: 'default', action: 'direct', up: 5_000_000, down: 20, start: now - 2_000 },
   ],
 };
@@ -44,7 +63,12 @@ t.test('top: one row a connection, the biggest first, filtered, cut to the width
   const filtered = renderTop(snap, { sort: 'bytes', filter: 'CORP' }, now, 200).trimEnd().split('\n');
   t.equal(filtered.length, 3);
   t.match(filtered[0], /^1 of 2 connections/);
-  t.ok(renderTop(snap, { sort: 'bytes' }, now, 40).split('\n').every((l) => l.length <= 40), 'no line wider than the terminal');
+  t.ok(
+    renderTop(snap, { sort: 'bytes' }, now, 40)
+      .split('\n')
+      .every((l) => l.length <= 40),
+    'no line wider than the terminal',
+  );
   t.equal(humanBytes(0), '0 B');
   t.equal(humanBytes(1536), '1.5 KiB');
 });

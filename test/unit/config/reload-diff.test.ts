@@ -18,7 +18,16 @@ t.test('nothing changed: nothing to do', async (t) => {
 });
 
 t.test('rules, upstreams, hosts and limits change live', async (t) => {
-  const d = diffSettings(s({}), s({ rules: [{ domain: ['b.example'], action: 'reject' }], hosts: ['x.example'], limits: { max_connections: 2000, udp_idle_timeout_ms: 5000 }, logging: { level: 'debug' }, sniff: { timeout_ms: 50 } }));
+  const d = diffSettings(
+    s({}),
+    s({
+      rules: [{ domain: ['b.example'], action: 'reject' }],
+      hosts: ['x.example'],
+      limits: { max_connections: 2000, udp_idle_timeout_ms: 5000 },
+      logging: { level: 'debug' },
+      sniff: { timeout_ms: 50 },
+    }),
+  );
   t.same(d.live.sort(), ['hosts', 'limits.max_connections', 'limits.udp_idle_timeout_ms', 'logging.level', 'rules', 'sniff.timeout_ms']);
   t.ok(d.policy);
   t.same(d.restart, []);
@@ -58,10 +67,15 @@ t.test('adoptLive: takes the live part, keeps what waits for a restart', async (
 });
 
 t.test('every setting is sorted: live, routing, restart, or fixed by the flags', async (t) => {
-  const all = s(
-    { listen: '127.0.0.1:8080', metrics: '127.0.0.1:9100', control: '127.0.0.1:9090', user: 'nobody' } as Partial<ConfigFile>,
-    { netns: '/proc/1/ns/net', 'dry-run': true, 'shared-resolv-conf': true },
-  );
+  const all = s({ listen: '127.0.0.1:8080', metrics: '127.0.0.1:9100', control: '127.0.0.1:9090', user: 'nobody' } as Partial<ConfigFile>, {
+    netns: '/proc/1/ns/net',
+    'dry-run': true,
+    'shared-resolv-conf': true,
+  });
   const known = settingsKnownToReload();
-  t.same(Object.keys(all).filter((k) => !known.has(k)), [], 'a setting not listed would change silently, or never, at a reload');
+  t.same(
+    Object.keys(all).filter((k) => !known.has(k)),
+    [],
+    'a setting not listed would change silently, or never, at a reload',
+  );
 });

@@ -26,11 +26,19 @@ function setup(control?: DataPlaneConfig['control']) {
   const log = pino({ level: 'info' }, { write: () => {} });
   const core = new ProxyCore({ log, connectTimeoutMs: 1000, policy: buildPolicy(policy) });
   const config = { policy, ...(control ? { control } : {}), running: { mode: 'route-all' } } as unknown as DataPlaneConfig;
-  const ctx = controlContext({ config: () => config, core, dns: null, log, logs: new LogTap(), status: () => ({ mode: 'route-all' }), reload: async () => ({ ok: true, problems: [], applied: [], routing: [], restart: [], ms: 0 }) });
+  const ctx = controlContext({
+    config: () => config,
+    core,
+    dns: null,
+    log,
+    logs: new LogTap(),
+    status: () => ({ mode: 'route-all' }),
+    reload: async () => ({ ok: true, problems: [], applied: [], routing: [], restart: [], ms: 0 }),
+  });
   return { ctx, core, log };
 }
 
-t.test('rules in the config\'s words, with their hits; the default last', async (t) => {
+t.test("rules in the config's words, with their hits; the default last", async (t) => {
   const { ctx, core } = setup();
   core.policy.decide({ hostname: 'a.corp.example', protocol: 'tcp', dstAddress: '203.0.113.1', dstPort: 443, srcAddress: '198.18.0.1' });
   core.policy.decide({ hostname: 'other.example', protocol: 'tcp', dstAddress: '203.0.113.2', dstPort: 80, srcAddress: '198.18.0.1' });
@@ -41,7 +49,7 @@ t.test('rules in the config\'s words, with their hits; the default last', async 
   t.match(rules[2], { index: 2, name: 'default', match: {}, action: 'direct', hits: 1 });
   t.same(ctx.upstreams(), [{ name: 'office', type: 'socks5', address: '127.0.0.1:1080' }], 'upstreams: name, type, address; nothing of their credentials');
   t.notOk(JSON.stringify(ctx.upstreams()).includes('pw-never-shown'));
-  t.same(ctx.fakeIps(), [], 'no fake IPs without the gateway\'s DNS');
+  t.same(ctx.fakeIps(), [], "no fake IPs without the gateway's DNS");
 });
 
 t.test('the log level: set to a level only; the secret from the config', async (t) => {
@@ -63,11 +71,18 @@ t.test('sources combined: ids unique across them, closes routed to their source,
     totals: () => ({ up: n, down: 10 * n }),
   });
   const one = combineSources([source(1)]);
-  t.same((await one.connections()).map((c) => c.id), ['7'], 'a lone source keeps plain ids');
+  t.same(
+    (await one.connections()).map((c) => c.id),
+    ['7'],
+    'a lone source keeps plain ids',
+  );
   t.ok(await one.close('7'));
   t.notOk(await one.close('0.7'), 'a worker-prefixed id means nothing to a lone source');
   const two = combineSources([source(1), source(2)]);
-  t.same((await two.connections()).map((c) => c.id), ['0.7', '1.7']);
+  t.same(
+    (await two.connections()).map((c) => c.id),
+    ['0.7', '1.7'],
+  );
   t.ok(await two.close('1.7'));
   t.notOk(await two.close('2.7'), 'no such source');
   t.notOk(await two.close('7'), 'an id without its source');

@@ -18,7 +18,20 @@ const SECRET = 's3cret-for-the-test';
 
 function stand(secret: string | undefined) {
   const conns: ConnectionInfo[] = [
-    { id: 7, inbound: 'tun', proto: 'tls', src: '10.0.0.2:40000', dst: '203.0.113.10:443', host: 'api.example', rule: 'web', action: 'proxy', upstream: 'corp', up: 100, down: 2000, start: Date.now() - 5000 },
+    {
+      id: 7,
+      inbound: 'tun',
+      proto: 'tls',
+      src: '10.0.0.2:40000',
+      dst: '203.0.113.10:443',
+      host: 'api.example',
+      rule: 'web',
+      action: 'proxy',
+      upstream: 'corp',
+      up: 100,
+      down: 2000,
+      start: Date.now() - 5000,
+    },
     { id: 8, inbound: 'http-proxy', proto: 'tcp', src: '127.0.0.1:5000', dst: '[2001:db8::1]:22', rule: 'default', action: 'direct', up: 1, down: 2, start: Date.now() },
   ];
   const closed: number[] = [];
@@ -133,24 +146,42 @@ t.test('with a secret: 401 without it or with a wrong one, on HTTP and WebSocket
   t.equal((await s.call('/ui', { token: null, redirect: 'manual' })).status, 301);
   // raw paths (fetch would normalize them): nothing but the dashboard's own files is served without the secret
   const http = await import('node:http');
-  const raw = (path: string) => new Promise<{ status: number; body: string }>((r) => http.get({ host: '127.0.0.1', port: s.port, path }, (res) => {
-    let body = '';
-    res.on('data', (d) => (body += d));
-    res.on('end', () => r({ status: res.statusCode!, body }));
-  }));
+  const raw = (path: string) =>
+    new Promise<{ status: number; body: string }>((r) =>
+      http.get({ host: '127.0.0.1', port: s.port, path }, (res) => {
+        let body = '';
+        res.on('data', (d) => (body += d));
+        res.on('end', () => r({ status: res.statusCode!, body }));
+      }),
+    );
   for (const bad of ['/ui/../package.json', '/ui/..%2fpackage.json', '/ui/%2e%2e/%2e%2e/package.json', '/ui/nope.js']) {
     const r = await raw(bad);
     t.ok(r.status === 404 || r.status === 401, `${bad}: ${r.status}`);
     t.notOk(r.body.includes('"version"'), `${bad}: no file outside the dashboard`);
   }
-  const pre = await s.call('/connections/7', { method: 'OPTIONS', token: null, headers: { origin: 'https://yacd.example', 'access-control-request-method': 'DELETE', 'access-control-request-headers': 'authorization', 'access-control-request-private-network': 'true' } });
+  const pre = await s.call('/connections/7', {
+    method: 'OPTIONS',
+    token: null,
+    headers: {
+      origin: 'https://yacd.example',
+      'access-control-request-method': 'DELETE',
+      'access-control-request-headers': 'authorization',
+      'access-control-request-private-network': 'true',
+    },
+  });
   t.equal(pre.status, 204);
   t.match(pre.headers.get('access-control-allow-methods'), /DELETE/);
   t.equal(pre.headers.get('access-control-allow-private-network'), 'true');
   t.equal((await s.call('/version')).headers.get('access-control-allow-origin'), '*', 'answers carry CORS for dashboards served elsewhere');
   await new Promise((r) => setTimeout(r, 20));
-  t.ok(s.logged.some((l) => l.includes('control API request refused')), 'a refused request is logged');
-  t.notOk([...s.logged, ...s.texts].some((x) => x.includes(SECRET)), 'the secret is in no log line and no answer');
+  t.ok(
+    s.logged.some((l) => l.includes('control API request refused')),
+    'a refused request is logged',
+  );
+  t.notOk(
+    [...s.logged, ...s.texts].some((x) => x.includes(SECRET)),
+    'the secret is in no log line and no answer',
+  );
 });
 
 t.test('without a secret (loopback): open, but only to a Host that names an address', async (t) => {
@@ -159,7 +190,9 @@ t.test('without a secret (loopback): open, but only to a Host that names an addr
   t.equal((await s.call('/version', { headers: { host: `localhost:${s.port}` } })).status, 200);
   // fetch does not let a script set Host; http.request does
   const http = await import('node:http');
-  const status = await new Promise<number>((r) => http.get({ host: '127.0.0.1', port: s.port, path: '/connections', headers: { host: 'attacker.example' } }, (res) => (res.resume(), r(res.statusCode!))));
+  const status = await new Promise<number>((r) =>
+    http.get({ host: '127.0.0.1', port: s.port, path: '/connections', headers: { host: 'attacker.example' } }, (res) => (res.resume(), r(res.statusCode!))),
+  );
   t.equal(status, 421, 'a rebound name is refused');
 });
 
@@ -177,7 +210,7 @@ t.test('Clash shapes: version, configs, rules, proxies, connections, providers',
   t.match(proxies.GLOBAL, { type: 'Selector', now: 'DIRECT', all: ['DIRECT', 'REJECT', 'corp'] });
   t.match((await s.call('/proxies/corp')).json(), { name: 'corp', type: 'Socks5' });
   t.equal((await s.call('/proxies/nope')).status, 404);
-  t.equal((await s.call('/proxies/GLOBAL', { method: 'PUT', body: '{"name":"corp"}' })).status, 400, 'upstreams are the rules\' to choose');
+  t.equal((await s.call('/proxies/GLOBAL', { method: 'PUT', body: '{"name":"corp"}' })).status, 400, "upstreams are the rules' to choose");
   t.same((await s.call('/providers/proxies')).json(), { providers: {} });
   t.same((await s.call('/providers/rules')).json(), { providers: {} });
   const conns = (await s.call('/connections')).json();
@@ -273,11 +306,21 @@ t.test('feeds: traffic as chunked HTTP and over a WebSocket, connections every i
   s.log.info({ src: '10.0.0.2:1', dst: '203.0.113.1:80' }, 'conn');
   s.log.warn({ why: 'x' }, 'something odd');
   t.same(await logs.next(), { type: 'warning', payload: 'something odd why=x' }, 'info is below warning: only the warning');
-  t.match(await structured.next(), { level: 'info', message: 'conn', fields: [{ key: 'src', value: '10.0.0.2:1' }, { key: 'dst', value: '203.0.113.1:80' }] });
+  t.match(await structured.next(), {
+    level: 'info',
+    message: 'conn',
+    fields: [
+      { key: 'src', value: '10.0.0.2:1' },
+      { key: 'dst', value: '203.0.113.1:80' },
+    ],
+  });
   logs.ws.close();
   structured.ws.close();
   const tail = (await s.call('/tunsteer/logs?level=info')).json().lines;
-  t.ok(tail.some((l: { message: string }) => l.message === 'conn'), 'the tail holds the lines written before');
+  t.ok(
+    tail.some((l: { message: string }) => l.message === 'conn'),
+    'the tail holds the lines written before',
+  );
 });
 
 // metacubexd (MetaCubeX/metacubexd, packages/ui/composables/useApi.ts and
@@ -285,11 +328,15 @@ t.test('feeds: traffic as chunked HTTP and over a WebSocket, connections every i
 // WebSockets with ?token=, from a page served elsewhere. What it reads must
 // be there in its shape; what tunsteer does not serve must be a plain 4xx
 // with a message (the dashboard shows an error), never a 500 or a hang.
-t.test('metacubexd\'s requests, as it sends them', async (t) => {
+t.test("metacubexd's requests, as it sends them", async (t) => {
   const s = await serve(t, SECRET);
   const origin = { origin: 'https://metacubex.github.io' };
   // ky sends JSON with a content type and the bearer header: the browser asks first
-  const pre = await s.call('/configs', { method: 'OPTIONS', token: null, headers: { ...origin, 'access-control-request-method': 'PATCH', 'access-control-request-headers': 'authorization,content-type' } });
+  const pre = await s.call('/configs', {
+    method: 'OPTIONS',
+    token: null,
+    headers: { ...origin, 'access-control-request-method': 'PATCH', 'access-control-request-headers': 'authorization,content-type' },
+  });
   t.equal(pre.status, 204);
   t.match(pre.headers.get('access-control-allow-headers'), /Authorization/i);
   t.match(pre.headers.get('access-control-allow-methods'), /PATCH/);
@@ -303,20 +350,25 @@ t.test('metacubexd\'s requests, as it sends them', async (t) => {
   t.notMatch(v.version, /sing-box/i, 'not taken for sing-box (whose config shape differs)');
   // the Config fields its pages read
   const c = (await s.call('/configs', { headers: origin })).json();
-  for (const k of ['mode', 'mode-list', 'port', 'socks-port', 'redir-port', 'tproxy-port', 'mixed-port', 'allow-lan', 'bind-address', 'log-level', 'ipv6', 'tun']) t.ok(k in c, `configs has ${k}`);
+  for (const k of ['mode', 'mode-list', 'port', 'socks-port', 'redir-port', 'tproxy-port', 'mixed-port', 'allow-lan', 'bind-address', 'log-level', 'ipv6', 'tun'])
+    t.ok(k in c, `configs has ${k}`);
   t.match(c.tun, { enable: Boolean, device: String, stack: String, 'auto-route': Boolean });
   // updateBackendConfigAPI('log-level', 'debug') and a mode switch to the only mode there is
   t.equal((await s.call('/configs', { method: 'PATCH', headers: { ...origin, 'content-type': 'application/json' }, body: JSON.stringify({ 'log-level': 'debug' }) })).status, 204);
   t.equal((await s.call('/configs', { method: 'PATCH', headers: { ...origin, 'content-type': 'application/json' }, body: JSON.stringify({ mode: 'rule' }) })).status, 204);
   // reloadConfigFileAPI: PUT configs?force=true {path:'', payload:''}
-  t.equal((await s.call('/configs?force=true', { method: 'PUT', headers: { ...origin, 'content-type': 'application/json' }, body: JSON.stringify({ path: '', payload: '' }) })).status, 200);
+  t.equal(
+    (await s.call('/configs?force=true', { method: 'PUT', headers: { ...origin, 'content-type': 'application/json' }, body: JSON.stringify({ path: '', payload: '' }) })).status,
+    200,
+  );
   // fetchRemoteConfigAPI sends the text of another config: refused, by name
   const remote = await s.call('/configs?force=true', { method: 'PUT', body: JSON.stringify({ path: '', payload: 'mode: rule\n' }) });
   t.equal(remote.status, 400);
   t.match(remote.json().message, /config file it was started with/);
   // the lists its pages load
   const proxies = (await s.call('/proxies')).json().proxies;
-  for (const p of Object.values(proxies) as Record<string, unknown>[]) t.match(p, { name: String, type: String, history: Array, udp: Boolean, hidden: Boolean }, `proxy ${String(p.name)}`);
+  for (const p of Object.values(proxies) as Record<string, unknown>[])
+    t.match(p, { name: String, type: String, history: Array, udp: Boolean, hidden: Boolean }, `proxy ${String(p.name)}`);
   t.same((await s.call('/providers/proxies')).json(), { providers: {} });
   const rules = (await s.call('/rules')).json().rules as Record<string, unknown>[];
   for (const r of rules) t.match(r, { index: Number, type: String, payload: String, proxy: String, size: Number, extra: { hitCount: Number, disabled: Boolean } });
@@ -328,14 +380,41 @@ t.test('metacubexd\'s requests, as it sends them', async (t) => {
   conns.ws.close();
   t.match(msg, { downloadTotal: Number, uploadTotal: Number });
   // every field of its ConnectionRawMessage, with its type
-  const metadataKeys = ['network', 'type', 'destinationIP', 'destinationPort', 'dnsMode', 'host', 'inboundIP', 'inboundName', 'inboundPort', 'inboundUser', 'process', 'processPath', 'remoteDestination', 'sniffHost', 'sourceIP', 'sourcePort', 'specialProxy', 'specialRules', 'uid'];
+  const metadataKeys = [
+    'network',
+    'type',
+    'destinationIP',
+    'destinationPort',
+    'dnsMode',
+    'host',
+    'inboundIP',
+    'inboundName',
+    'inboundPort',
+    'inboundUser',
+    'process',
+    'processPath',
+    'remoteDestination',
+    'sniffHost',
+    'sourceIP',
+    'sourcePort',
+    'specialProxy',
+    'specialRules',
+    'uid',
+  ];
   for (const conn of msg.connections) {
     t.match(conn, { id: String, download: Number, upload: Number, chains: Array, rule: String, rulePayload: String, start: String });
     const m = conn.metadata as Record<string, unknown>;
-    t.same(metadataKeys.filter((k) => !(k in m)), [], `connection ${String(conn.id)}: every metadata field`);
+    t.same(
+      metadataKeys.filter((k) => !(k in m)),
+      [],
+      `connection ${String(conn.id)}: every metadata field`,
+    );
     t.type(m.uid, 'number');
   }
-  for (const [path, shape] of [['traffic', { up: Number, down: Number }], ['memory', { inuse: Number, oslimit: Number }]] as const) {
+  for (const [path, shape] of [
+    ['traffic', { up: Number, down: Number }],
+    ['memory', { inuse: Number, oslimit: Number }],
+  ] as const) {
     const feed = await wsOpen(`${ws}/${path}?token=${SECRET}`, origin);
     t.match(await feed.next(), shape, `/${path}`);
     feed.ws.close();
@@ -369,5 +448,8 @@ t.test('metacubexd\'s requests, as it sends them', async (t) => {
     t.ok(r.status >= 400 && r.status < 500, `${method} ${path}: ${r.status}`);
     t.type(r.json().message, 'string');
   }
-  t.notOk(s.texts.some((x) => x.includes(SECRET)), 'the secret in no answer');
+  t.notOk(
+    s.texts.some((x) => x.includes(SECRET)),
+    'the secret in no answer',
+  );
 });

@@ -4,7 +4,7 @@
 import t from 'tap';
 import { TrafficMeter } from '../../../src/control/traffic-meter.js';
 
-t.test('rates from the totals\' growth, per second of the clock', async (t) => {
+t.test("rates from the totals' growth, per second of the clock", async (t) => {
   let totals = { up: 0, down: 0 };
   const m = new TrafficMeter(async () => totals);
   const heard: unknown[] = [];

@@ -8,7 +8,11 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 t.test('nothing due: no wake at all', async (t) => {
   let runs = 0;
-  const timer = new DeadlineTimer(() => performance.now(), () => runs++, () => Infinity);
+  const timer = new DeadlineTimer(
+    () => performance.now(),
+    () => runs++,
+    () => Infinity,
+  );
   timer.arm();
   await sleep(60);
   t.equal(runs, 0);

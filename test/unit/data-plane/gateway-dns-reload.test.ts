@@ -9,7 +9,15 @@ import { gatewayDns } from '../../../src/data-plane/gateway-dns.js';
 import { DestinationCheck } from '../../../src/proxy/destination-check.js';
 import type { DataPlaneConfig } from '../../../src/data-plane/config.js';
 
-const config = { ipv6: true, hosts: ['a.example'], fakePool: '198.18.0.0/15', fakePool6: 'fc00::/18', fakeIpHoldMs: 3_600_000, localAddress: null, localAddress6: null } as unknown as DataPlaneConfig;
+const config = {
+  ipv6: true,
+  hosts: ['a.example'],
+  fakePool: '198.18.0.0/15',
+  fakePool6: 'fc00::/18',
+  fakeIpHoldMs: 3_600_000,
+  localAddress: null,
+  localAddress6: null,
+} as unknown as DataPlaneConfig;
 
 async function ask(d: ReturnType<typeof gatewayDns>, name: string) {
   const q = dnsPacket.encode({ type: 'query', id: 1, flags: dnsPacket.RECURSION_DESIRED, questions: [{ type: 'A', name, class: 'IN' }] });
@@ -22,14 +30,26 @@ async function ask(d: ReturnType<typeof gatewayDns>, name: string) {
 }
 
 t.test('setHosts: new names mapped from the next query, old mappings kept and listed', async (t) => {
-  const d = gatewayDns(config, [], () => false, () => {}, new DestinationCheck(null));
+  const d = gatewayDns(
+    config,
+    [],
+    () => false,
+    () => {},
+    new DestinationCheck(null),
+  );
   const a1 = await ask(d, 'a.example');
   t.match(a1.a[0], /^198\.1[89]\./, 'a.example: a fake IP');
-  t.notOk((await ask(d, 'b.example')).a.some((ip) => ip.startsWith('198.18.')), 'b.example: not mapped before the reload');
+  t.notOk(
+    (await ask(d, 'b.example')).a.some((ip) => ip.startsWith('198.18.')),
+    'b.example: not mapped before the reload',
+  );
   d.setHosts(['b.example']);
   const b = await ask(d, 'b.example');
   t.match(b.a[0], /^198\.1[89]\./, 'b.example: mapped from the next query on');
-  t.notOk((await ask(d, 'a.example')).a.some((ip) => ip.startsWith('198.18.')), 'a.example: no longer answered with a fake');
+  t.notOk(
+    (await ask(d, 'a.example')).a.some((ip) => ip.startsWith('198.18.')),
+    'a.example: no longer answered with a fake',
+  );
   const m = d.mappings();
   t.same(m.map((x) => x.host).sort(), ['a.example', 'b.example'], 'the mapping a client may hold stays');
   const am = m.find((x) => x.host === 'a.example')!;

@@ -72,7 +72,11 @@ t.test('every live setting reaches what reads it', async (t) => {
   });
   applyLive(x.t, next);
   t.not(x.core.policy, before, 'a new policy');
-  t.equal(x.core.policy.decide({ hostname: 'a.example', protocol: 'tcp', dstAddress: '203.0.113.1', dstPort: 443, srcAddress: '198.18.0.1' }).action, 'direct', 'new connections are decided by the new rules');
+  t.equal(
+    x.core.policy.decide({ hostname: 'a.example', protocol: 'tcp', dstAddress: '203.0.113.1', dstPort: 443, srcAddress: '198.18.0.1' }).action,
+    'direct',
+    'new connections are decided by the new rules',
+  );
   t.match(x.core.settings, { sniffTimeoutMs: 50, httpInspect: false, connectTimeoutMs: 2000 });
   t.match(x.stack.opts, { maxConnections: 7, maxHalfOpen: 3, synCookies: false, memoryBudget: 1 << 20 });
   t.match(x.relay.opts, { idleMs: 5000, maxFlows: 9, blockQuic: true });
@@ -85,7 +89,12 @@ t.test('a policy that cannot be built throws and changes nothing', async (t) => 
   const x = target();
   const policy = x.core.policy;
   const config = x.t.config;
-  const bad = live({ policy: { rules: [{ name: 'r', cidr: ['203.0.113.0/33'], action: 'reject' }], secrets: NO_SECRETS } as PolicyData, maxConnections: 1, hosts: ['c.example'], logLevel: 'error' });
+  const bad = live({
+    policy: { rules: [{ name: 'r', cidr: ['203.0.113.0/33'], action: 'reject' }], secrets: NO_SECRETS } as PolicyData,
+    maxConnections: 1,
+    hosts: ['c.example'],
+    logLevel: 'error',
+  });
   t.throws(() => applyLive(x.t, bad));
   t.equal(x.core.policy, policy, 'the rules in force kept');
   t.equal(x.stack.opts.maxConnections, 100, 'the limits kept');

@@ -33,11 +33,15 @@ t.test('each outcome: its exit code and what it says', async (t) => {
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const asked: { by: string; force: boolean }[] = [];
   let next: ReloadResult = base;
-  const server = serveReloadSocket(dir, async (by, force) => (asked.push({ by, force }), next), (e) => t.fail(e.message));
+  const server = serveReloadSocket(
+    dir,
+    async (by, force) => (asked.push({ by, force }), next),
+    (e) => t.fail(e.message),
+  );
   t.teardown(() => void server.close());
   await new Promise((r) => (server.listening ? r(null) : server.once('listening', r)));
   await new Promise((r) => setTimeout(r, 20));
-  t.equal(statSync(reloadSocketPath(dir)).mode & 0o777, 0o600, 'the socket is its owner\'s alone');
+  t.equal(statSync(reloadSocketPath(dir)).mode & 0o777, 0o600, "the socket is its owner's alone");
 
   next = { ...base, applied: ['rules', 'limits.max_connections'], routing: ['+ ip rule add to 203.0.113.0/24 lookup main'] };
   let r = await capture(() => reload(dir, false));

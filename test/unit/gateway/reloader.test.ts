@@ -56,7 +56,9 @@ t.test('a valid change: the live part handed over with the secrets read again', 
 t.test('invalid: every problem named, nothing applied', async (t) => {
   write(HEADER());
   const { r, applied, lines } = setup(t);
-  write(`  - { name: a, action: bogus }\n  - { name: b, domain: [], action: direct }\n  - { name: c, domain: x.example, action: set-header, header: X-K, value_file: ${join(dir, 'missing')} }`);
+  write(
+    `  - { name: a, action: bogus }\n  - { name: b, domain: [], action: direct }\n  - { name: c, domain: x.example, action: set-header, header: X-K, value_file: ${join(dir, 'missing')} }`,
+  );
   let res = await r.reload('test');
   t.equal(res.refused, 'invalid');
   t.match(res.problems.join('\n'), /rules\[0\]\.action/);
@@ -64,7 +66,9 @@ t.test('invalid: every problem named, nothing applied', async (t) => {
   t.same(applied, []);
   t.match(JSON.parse(lines[0]), { msg: 'config reload refused: the running config is kept', refused: 'invalid' });
   // the schema passes, the secret does not: named too, with every other
-  write(`  - { name: c, domain: x.example, action: set-header, header: X-K, value_file: ${join(dir, 'missing')} }\n  - { name: d, domain: y.example, action: set-header, header: X-K, value_env: TUNSTEER_TEST_UNSET_VAR }`);
+  write(
+    `  - { name: c, domain: x.example, action: set-header, header: X-K, value_file: ${join(dir, 'missing')} }\n  - { name: d, domain: y.example, action: set-header, header: X-K, value_env: TUNSTEER_TEST_UNSET_VAR }`,
+  );
   res = await r.reload('test');
   t.equal(res.refused, 'invalid');
   t.match(res.problems, [/rules\[0\]\.value_file: cannot read .*missing: ENOENT/, /rules\[1\]\.value_env: environment variable TUNSTEER_TEST_UNSET_VAR is not set/]);
@@ -92,7 +96,13 @@ t.test('route-all excludes go through the replan; a failing one keeps the policy
   write('  - { domain: a.example, action: reject }');
   const replans: string[][] = [];
   let fail = false;
-  const { r, applied } = setup(t, { replan: (ex) => { replans.push(ex); if (fail) throw new Error('RTNETLINK answers: File exists'); return ex.map((e) => `+ ip rule add to ${e} lookup main`); } });
+  const { r, applied } = setup(t, {
+    replan: (ex) => {
+      replans.push(ex);
+      if (fail) throw new Error('RTNETLINK answers: File exists');
+      return ex.map((e) => `+ ip rule add to ${e} lookup main`);
+    },
+  });
   write('  - { domain: a.example, action: reject }', 'exclude: [203.0.113.0/24]\n');
   const res = await r.reload('test');
   t.match(res, { ok: true, routing: ['+ ip rule add to 203.0.113.0/24 lookup main'] });

@@ -77,7 +77,10 @@ t.test('listed while open, closed from outside: the client is reset, the server 
   for (let i = 0; i < 50 && !upstream.ends.includes('close'); i++) await new Promise((r) => setTimeout(r, 10));
   t.ok(upstream.ends.includes('close'), `the upstream was closed (${upstream.ends.join(', ')})`);
   for (let i = 0; i < 50 && !lines.some((l) => l.msg === 'conn'); i++) await new Promise((r) => setTimeout(r, 10));
-  t.match(lines.find((l) => l.msg === 'conn'), { rule: 'echo', end: 'closed-by-control' });
+  t.match(
+    lines.find((l) => l.msg === 'conn'),
+    { rule: 'echo', end: 'closed-by-control' },
+  );
   t.same(c.connections.list(), [], 'gone from the list');
   t.notOk(c.connections.close(info.id), 'closing it again finds nothing');
 });
@@ -125,7 +128,10 @@ t.test('closed before the handshake or the upstream: refused, and the upstream d
   };
   const reg = new ConnectionRegistry();
   const tracked = reg.track(fake, { src: '10.0.0.2:1', dst: '203.0.113.1:80', rule: 'default', action: 'direct' });
-  t.same(reg.list().map((c) => c.id), [42]);
+  t.same(
+    reg.list().map((c) => c.id),
+    [42],
+  );
   t.ok(reg.close(42));
   t.same(calls, ['reject rst'], 'a client still in its handshake gets a RST');
   const upstream = new net.Socket();

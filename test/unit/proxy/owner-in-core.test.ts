@@ -40,7 +40,13 @@ function conn(dstPort: number): InboundConnection & { rejected: RejectHow[] } {
     src: { family: 4, address: '192.0.2.50', port: 40000 },
     dst: { family: 4, address: '127.0.0.1', port: dstPort },
     rejected,
-    accept: () => new Duplex({ read() { this.push(null); }, write: (_c, _e, cb) => cb() }),
+    accept: () =>
+      new Duplex({
+        read() {
+          this.push(null);
+        },
+        write: (_c, _e, cb) => cb(),
+      }),
     reject: (how) => void rejected.push(how),
     counters: () => ({ up: 0, down: 0 }),
   };

@@ -47,7 +47,7 @@ t.test('no rules: dialled first, accepted after, bytes both ways, one line', asy
   t.same(up.dst, SERVER, 'dialled the original destination');
   const atServer = drain(up.server);
   c.app.end('ping');
-  t.same(await atServer, { text: 'ping', end: 'EOF' }, 'the client\'s bytes, then its FIN');
+  t.same(await atServer, { text: 'ping', end: 'EOF' }, "the client's bytes, then its FIN");
   const atApp = drain(c.app);
   up.server.end('pong!');
   t.same(await atApp, { text: 'pong!', end: 'EOF' });
@@ -215,7 +215,16 @@ t.test('a stop writes the line of every open connection, once', async (t) => {
   s.core.handle(b);
   for (let i = 0; i < 200 && s.dials.length < 2; i++) await new Promise((r) => setTimeout(r, 5));
   s.core.finishAll('gateway-stop');
-  t.same(s.connLines().map((l) => [l.id, l.end]).sort(), [[a.id, 'gateway-stop'], [b.id, 'gateway-stop']].sort());
+  t.same(
+    s
+      .connLines()
+      .map((l) => [l.id, l.end])
+      .sort(),
+    [
+      [a.id, 'gateway-stop'],
+      [b.id, 'gateway-stop'],
+    ].sort(),
+  );
   for (const d of s.dials) d.server.destroy();
   a.app.destroy();
   b.app.destroy();

@@ -44,10 +44,13 @@ t.test('UDP to 443 that is no readable QUIC is unknown (rejected by the fail-clo
   t.match(admitUdp(none, flow(443), Buffer.from('x')), { action: 'direct', proto: 'udp' }, 'no rule cares: not even looked at');
 });
 
-t.test('a fake IP\'s QUIC for another name is refused', async (t) => {
+t.test("a fake IP's QUIC for another name is refused", async (t) => {
   let told = '';
   const [d] = initialDatagrams(await clientHelloMessage('n11.example'));
-  t.match(admitUdp(policy, flow(443, 'a.example'), d, (m, s) => (told = `${m}>${s}`)), { action: 'reject', rule: 'fake-ip' });
+  t.match(
+    admitUdp(policy, flow(443, 'a.example'), d, (m, s) => (told = `${m}>${s}`)),
+    { action: 'reject', rule: 'fake-ip' },
+  );
   t.equal(told, 'a.example>n11.example');
   const [ok] = initialDatagrams(await clientHelloMessage('a.example'));
   t.match(admitUdp(policy, flow(443, 'a.example'), ok), { action: 'direct', proto: 'quic' });
@@ -62,7 +65,10 @@ t.test('a proxy rule carries UDP through its SOCKS5 upstream, a mapped name as t
       { index: 1, match: { port: [{ from: 5000, to: 5000 }] }, action: { type: 'proxy', upstream: 'dante' } },
       { index: 2, match: { port: [{ from: 6000, to: 6000 }] }, action: { type: 'proxy', upstream: 'corp' } },
     ],
-    new Map<string, UpstreamProxy>([['dante', socks], ['corp', http]]),
+    new Map<string, UpstreamProxy>([
+      ['dante', socks],
+      ['corp', http],
+    ]),
     new Map(),
   );
   const byName = admitUdp(p, flow(27015, 'game.example'), Buffer.from('x')) as UdpVerdict;

@@ -41,7 +41,22 @@ function makeClient(stack: Stack, port: number, now: () => number) {
 function pump(dev: MemoryTun, client: ReturnType<typeof makeClient> | null, now: number): number[] {
   const ip = new Ipv4View();
   const tcp = new TcpView();
-  const seg: Segment = { seq: 0, ack: 0, flags: 0, window: 0, mss: -1, wscale: -1, sackOk: false, tsVal: -1, tsEcr: 0, sack: new Uint32Array(8), sackCount: 0, payload: Buffer.alloc(0), payloadOffset: 0, payloadLength: 0 };
+  const seg: Segment = {
+    seq: 0,
+    ack: 0,
+    flags: 0,
+    window: 0,
+    mss: -1,
+    wscale: -1,
+    sackOk: false,
+    tsVal: -1,
+    tsEcr: 0,
+    sack: new Uint32Array(8),
+    sackCount: 0,
+    payload: Buffer.alloc(0),
+    payloadOffset: 0,
+    payloadLength: 0,
+  };
   const flags: number[] = [];
   for (const p of dev.takeTx()) {
     if (ip.reset(p, 0, p.length) !== 0 || ip.protocol !== 6) continue;
@@ -55,7 +70,21 @@ function pump(dev: MemoryTun, client: ReturnType<typeof makeClient> | null, now:
 
 function rawSyn(stack: Stack, port: number, now: number): void {
   const slot = Buffer.alloc(200);
-  const syn = { flags: SYN, seq: 1000, ack: 0, window: 1000, mss: 1460, wscale: -1, sackOk: false, tsVal: -1, tsEcr: 0, sack: new Uint32Array(8), sackCount: 0, payloadLength: 0, copyPayload: () => {} };
+  const syn = {
+    flags: SYN,
+    seq: 1000,
+    ack: 0,
+    window: 1000,
+    mss: 1460,
+    wscale: -1,
+    sackOk: false,
+    tsVal: -1,
+    tsEcr: 0,
+    sack: new Uint32Array(8),
+    sackCount: 0,
+    payloadLength: 0,
+    copyPayload: () => {},
+  };
   stack.input(slot, 0, writeTcpSegment(slot, CLIENT, SERVER, port, 80, syn), now);
 }
 

@@ -34,7 +34,22 @@ export class StackNet {
   private readonly paused = new Map<number, Buffer[]>();
   private readonly ip = new Ipv4View();
   private readonly tcp = new TcpView();
-  private readonly seg: Segment = { seq: 0, ack: 0, flags: 0, window: 0, mss: -1, wscale: -1, sackOk: false, tsVal: -1, tsEcr: 0, sack: new Uint32Array(8), sackCount: 0, payload: Buffer.alloc(0), payloadOffset: 0, payloadLength: 0 };
+  private readonly seg: Segment = {
+    seq: 0,
+    ack: 0,
+    flags: 0,
+    window: 0,
+    mss: -1,
+    wscale: -1,
+    sackOk: false,
+    tsVal: -1,
+    tsEcr: 0,
+    sack: new Uint32Array(8),
+    sackCount: 0,
+    payload: Buffer.alloc(0),
+    payloadOffset: 0,
+    payloadLength: 0,
+  };
   private readonly slot = Buffer.alloc(70_000);
 
   /** onConnect: what the layer above does with a new connection (default: keep it in conns, unanswered). */

@@ -42,7 +42,22 @@ function makeClient(stack: Stack, port: number, now: () => number) {
 function pump(dev: MemoryTun, client: ReturnType<typeof makeClient>, now: number) {
   const ip = new Ipv4View();
   const tcp = new TcpView();
-  const seg: Segment = { seq: 0, ack: 0, flags: 0, window: 0, mss: -1, wscale: -1, sackOk: false, tsVal: -1, tsEcr: 0, sack: new Uint32Array(8), sackCount: 0, payload: Buffer.alloc(0), payloadOffset: 0, payloadLength: 0 };
+  const seg: Segment = {
+    seq: 0,
+    ack: 0,
+    flags: 0,
+    window: 0,
+    mss: -1,
+    wscale: -1,
+    sackOk: false,
+    tsVal: -1,
+    tsEcr: 0,
+    sack: new Uint32Array(8),
+    sackCount: 0,
+    payload: Buffer.alloc(0),
+    payloadOffset: 0,
+    payloadLength: 0,
+  };
   const out = dev.takeTx();
   for (const p of out) {
     if (ip.reset(p, 0, p.length) !== 0 || ip.protocol !== 6) continue;
@@ -98,7 +113,21 @@ t.test('reject sends RST|ACK; unknown flows get a RST per RFC 9293 §3.10.7.1', 
   const dev = new MemoryTun({ mtu: 1500 });
   const stack = new Stack(dev, (c) => c.reject());
   const slot = Buffer.alloc(200);
-  const syn = { flags: SYN, seq: 1000, ack: 0, window: 1000, mss: 1460, wscale: -1, sackOk: false, tsVal: -1, tsEcr: 0, sack: new Uint32Array(8), sackCount: 0, payloadLength: 0, copyPayload: () => {} };
+  const syn = {
+    flags: SYN,
+    seq: 1000,
+    ack: 0,
+    window: 1000,
+    mss: 1460,
+    wscale: -1,
+    sackOk: false,
+    tsVal: -1,
+    tsEcr: 0,
+    sack: new Uint32Array(8),
+    sackCount: 0,
+    payloadLength: 0,
+    copyPayload: () => {},
+  };
   stack.input(slot, 0, writeTcpSegment(slot, CLIENT, SERVER, 5555, 80, syn), 0);
   await tick();
   const ip = new Ipv4View();
@@ -127,7 +156,21 @@ t.test('malformed and unsupported packets are counted and answered with nothing'
   const dev = new MemoryTun({ mtu: 1500 });
   const stack = new Stack(dev, () => t.fail('no connection expected'));
   const slot = Buffer.alloc(200);
-  const base = { flags: SYN, seq: 1, ack: 0, window: 1000, mss: 1460, wscale: -1, sackOk: false, tsVal: -1, tsEcr: 0, sack: new Uint32Array(8), sackCount: 0, payloadLength: 0, copyPayload: () => {} };
+  const base = {
+    flags: SYN,
+    seq: 1,
+    ack: 0,
+    window: 1000,
+    mss: 1460,
+    wscale: -1,
+    sackOk: false,
+    tsVal: -1,
+    tsEcr: 0,
+    sack: new Uint32Array(8),
+    sackCount: 0,
+    payloadLength: 0,
+    copyPayload: () => {},
+  };
   const len = writeTcpSegment(slot, CLIENT, SERVER, 1, 2, base);
   const badCk = Buffer.from(slot.subarray(0, len));
   badCk[len - 1] ^= 1;
@@ -138,7 +181,7 @@ t.test('malformed and unsupported packets are counted and answered with nothing'
   const v6 = Buffer.alloc(60);
   v6[0] = 0x60;
   stack.input(v6, 0, 60, 0);
-  t.equal(stack.drops.get(Drop.ipv6_bad_length), 1, "an IPv6 header with payload length 0 (a jumbogram) is dropped");
+  t.equal(stack.drops.get(Drop.ipv6_bad_length), 1, 'an IPv6 header with payload length 0 (a jumbogram) is dropped');
   const frag = Buffer.from(slot.subarray(0, len));
   frag[6] = 0x20; // MF: a first fragment of 24 bytes (a multiple of 8) is taken into reassembly
   frag.writeUInt16BE(0, 10);

@@ -130,7 +130,11 @@ t.test('absolute-form: the rule sees the URI authority, and so does the server (
 t.test('pipelined: only the blocked request is refused, after the answers before it', async (t) => {
   const r = await through('GET /1 HTTP/1.1\r\nHost: ok.example\r\n\r\nGET /2 HTTP/1.1\nHost: blocked.example\n\nGET /3 HTTP/1.1\r\nHost: ok.example\r\n\r\n');
   t.same(statuses(r.got), [200, 403]);
-  t.same(r.seen.map((s) => s.url), ['/1'], 'the blocked one and everything after it never reached the server');
+  t.same(
+    r.seen.map((s) => s.url),
+    ['/1'],
+    'the blocked one and everything after it never reached the server',
+  );
   t.equal(r.end, 'rejected');
 });
 
@@ -142,17 +146,32 @@ t.test('a verdict that takes time holds the requests behind it, in order', async
     return n++ === 0 ? new Promise<RequestVerdict>((r) => setTimeout(() => r({ ...v, edits: [{ op: 'set', name: 'X-Checked', value: 'yes' }] }), 100)) : v;
   };
   const body = 'x'.repeat(3000);
-  const r = await through(`POST /1 HTTP/1.1\r\nHost: ok.example\r\nContent-Length: ${body.length}\r\n\r\n${body}GET /2 HTTP/1.1\r\nHost: ok.example\r\nConnection: close\r\n\r\n`, { decide: slow });
+  const r = await through(`POST /1 HTTP/1.1\r\nHost: ok.example\r\nContent-Length: ${body.length}\r\n\r\n${body}GET /2 HTTP/1.1\r\nHost: ok.example\r\nConnection: close\r\n\r\n`, {
+    decide: slow,
+  });
   t.same(statuses(r.got), [200, 200]);
-  t.same(r.seen.map((s) => s.url), ['/1', '/2']);
+  t.same(
+    r.seen.map((s) => s.url),
+    ['/1', '/2'],
+  );
   t.ok(r.seen[0].headers.includes('X-Checked'), 'the late verdict applied to its own request');
 });
 
 t.test('header edits: any case, and "_" for "-" (CGI reads both as one variable)', async (t) => {
-  const edit = (): RequestVerdict => ({ rule: 'r', action: 'set-header', edits: [{ op: 'remove', name: 'X-User' }, { op: 'set', name: 'Authorization', value: 'Bearer t' }] });
+  const edit = (): RequestVerdict => ({
+    rule: 'r',
+    action: 'set-header',
+    edits: [
+      { op: 'remove', name: 'X-User' },
+      { op: 'set', name: 'Authorization', value: 'Bearer t' },
+    ],
+  });
   const r = await through('GET / HTTP/1.1\r\nHost: ok.example\r\nx-user: a\r\nX_User: b\r\nAUTHORIZATION: mine\r\nConnection: close\r\n\r\n', { decide: edit });
   const h = r.seen[0].headers;
-  t.notOk(h.some((x) => /^x[-_]user$/i.test(x)), 'every spelling of X-User removed');
+  t.notOk(
+    h.some((x) => /^x[-_]user$/i.test(x)),
+    'every spelling of X-User removed',
+  );
   t.same(h.filter((_x, i) => i % 2 === 0 && /^authorization$/i.test(h[i])).length, 1, 'one Authorization');
   t.ok(h.includes('Bearer t'));
 });
@@ -165,12 +184,24 @@ t.test('Upgrade: raw only after a 101; a server that ignores it gets the next re
   // the server answers 200 and keeps the connection: the smuggled request is read as a request and refused
   const smuggled = await through(`${up}GET /secret HTTP/1.1\r\nHost: blocked.example\r\n\r\n`, { upgrade: 'refuse' });
   t.same(statuses(smuggled.got), [200, 403]);
-  t.same(smuggled.seen.map((s) => s.url), ['/ws'], 'the request after an unaccepted Upgrade never reached the server unseen');
+  t.same(
+    smuggled.seen.map((s) => s.url),
+    ['/ws'],
+    'the request after an unaccepted Upgrade never reached the server unseen',
+  );
   // h2c upgrade is taken out: HTTP/2 streams after a 101 would pass no rule
-  const h2c = await through('GET / HTTP/1.1\r\nHost: ok.example\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\n\r\nGET /next HTTP/1.1\r\nHost: ok.example\r\nConnection: close\r\n\r\n');
+  const h2c = await through(
+    'GET / HTTP/1.1\r\nHost: ok.example\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\n\r\nGET /next HTTP/1.1\r\nHost: ok.example\r\nConnection: close\r\n\r\n',
+  );
   t.same(statuses(h2c.got), [200, 200]);
-  t.notOk(h2c.seen[0].headers.some((h) => /^(upgrade|http2-settings)$/i.test(h)), 'no h2c upgrade reached the server');
-  t.same(h2c.seen.map((s) => s.url), ['/', '/next']);
+  t.notOk(
+    h2c.seen[0].headers.some((h) => /^(upgrade|http2-settings)$/i.test(h)),
+    'no h2c upgrade reached the server',
+  );
+  t.same(
+    h2c.seen.map((s) => s.url),
+    ['/', '/next'],
+  );
 });
 
 t.test('chunked bodies are read and sent on re-chunked; bare LF chunk lines too', async (t) => {

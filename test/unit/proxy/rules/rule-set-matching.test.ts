@@ -89,7 +89,10 @@ t.test('compiled and naive agree with rule-sets and owners', async (t) => {
     },
     { requiredKeys: [] },
   );
-  const owner = fc.option(fc.record({ uid: fc.integer({ min: 0, max: 6 }), exe: fc.constantFrom('/usr/bin/curl', '/usr/bin/wget', '/bin/sh'), comm: fc.constantFrom('curl', 'wget', 'sh') }), { nil: undefined });
+  const owner = fc.option(
+    fc.record({ uid: fc.integer({ min: 0, max: 6 }), exe: fc.constantFrom('/usr/bin/curl', '/usr/bin/wget', '/bin/sh'), comm: fc.constantFrom('curl', 'wget', 'sh') }),
+    { nil: undefined },
+  );
   const inp = fc.record({
     hostname: fc.option(fc.constantFrom(...names, 'z.example'), { nil: undefined }),
     dstAddress: fc.constantFrom('198.51.100.1', '198.51.100.200', '203.0.113.1'),
@@ -154,11 +157,27 @@ t.test('config: rule_sets, rule_set, user and process', async (t) => {
   t.ok(ok.success, JSON.stringify(ok.error?.issues));
   const rs = rulesOf(ok.data!);
   t.same(rs[0].match.ruleSet, ['ads']);
-  t.same(rs[1].match.user, [{ from: 0, to: 0 }, { from: 1000, to: 1000 }, { from: 2000, to: 2999 }]);
+  t.same(rs[1].match.user, [
+    { from: 0, to: 0 },
+    { from: 1000, to: 1000 },
+    { from: 2000, to: 2999 },
+  ]);
   t.same(rs[1].match.process, [{ name: 'curl' }, { path: '/usr/bin/wget' }]);
-  t.ok(ruleSetsOf(ok.data!).get('ads')!.matches(new (await import('../../../../src/proxy/rules/set-query.js')).SetQuery(input({ hostname: 'ads.example' }))));
+  t.ok(
+    ruleSetsOf(ok.data!)
+      .get('ads')!
+      .matches(new (await import('../../../../src/proxy/rules/set-query.js')).SetQuery(input({ hostname: 'ads.example' }))),
+  );
 
-  const bad = configSchema.safeParse({ rule_sets: { a: 'x.txt' }, rules: [{ rule_set: 'b', action: 'direct' }, { user: 'no-such-user-here', action: 'direct' }, { user: '9-1', action: 'direct' }, { process: 'bin/curl', action: 'direct' }] });
+  const bad = configSchema.safeParse({
+    rule_sets: { a: 'x.txt' },
+    rules: [
+      { rule_set: 'b', action: 'direct' },
+      { user: 'no-such-user-here', action: 'direct' },
+      { user: '9-1', action: 'direct' },
+      { process: 'bin/curl', action: 'direct' },
+    ],
+  });
   t.notOk(bad.success);
   const msgs = bad.error!.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
   t.match(msgs.join('\n'), /rules\.0\.rule_set: unknown rule_set "b" \(known: a\)/);

@@ -28,7 +28,24 @@ function problems(f: () => unknown): { line: number; message: string }[] {
 }
 
 t.test('plain text: each kind of entry', async (t) => {
-  const s = parseTextRuleSet('x', 'x.txt', ['# a list', '', 'exact.example', '+.both.example', '.below.example', '*.child.example', 'keyword:track', '198.51.100.0/24', '2001:db8:1::/48', '192.0.2.7', 'UPPER.Example.  # trailing comment', '1password.example'].join('\n'));
+  const s = parseTextRuleSet(
+    'x',
+    'x.txt',
+    [
+      '# a list',
+      '',
+      'exact.example',
+      '+.both.example',
+      '.below.example',
+      '*.child.example',
+      'keyword:track',
+      '198.51.100.0/24',
+      '2001:db8:1::/48',
+      '192.0.2.7',
+      'UPPER.Example.  # trailing comment',
+      '1password.example',
+    ].join('\n'),
+  );
   t.ok(has(s, 'exact.example'));
   t.notOk(has(s, 'www.exact.example'), 'a plain name is exact');
   t.ok(has(s, 'both.example'));
@@ -66,7 +83,10 @@ t.test('plain text: mihomo classical lines', async (t) => {
 
 t.test('plain text: errors name the file and line, all of the first few', async (t) => {
   const p = problems(() => parseTextRuleSet('x', '/etc/sets/x.txt', 'good.example\nbad name.example\n\n10.0.0.0/33\nkeyword:\nok.example\na..b'));
-  t.same(p.map((x) => x.line), [2, 4, 5, 7]);
+  t.same(
+    p.map((x) => x.line),
+    [2, 4, 5, 7],
+  );
   t.match(p[0].message, /not a domain name.*"bad name.example"/);
   t.match(p[1].message, /not a CIDR/);
   t.match(p[2].message, /empty keyword/);
@@ -83,7 +103,13 @@ t.test('sing-box: destination-only rules go into the index, the rest are checked
     {
       version: 2,
       rules: [
-        { domain: ['exact.example'], domain_suffix: ['suffix.example', '.below.example'], domain_keyword: 'kw', domain_regex: '^re[0-9]+\\.example$', ip_cidr: ['198.51.100.0/24'] },
+        {
+          domain: ['exact.example'],
+          domain_suffix: ['suffix.example', '.below.example'],
+          domain_keyword: 'kw',
+          domain_regex: '^re[0-9]+\\.example$',
+          ip_cidr: ['198.51.100.0/24'],
+        },
         { port: 853, network: 'tcp', domain_suffix: 'dot.example' },
         { port_range: ['1000:1999'], ip_cidr: '203.0.113.0/24' },
         { type: 'logical', mode: 'and', rules: [{ network: 'udp' }, { port: [443] }] },
@@ -130,9 +156,13 @@ t.test('sing-box: process keys make the set read the owner', async (t) => {
 });
 
 t.test('sing-box: errors by file and line', async (t) => {
-  const text = '{\n  "version": 3,\n  "rules": [\n    {"domain": ["ok.example"]},\n    {"ip_cidr": ["10.0.0.0/40"]},\n    {"package_name": "com.x"},\n    {"port_range": "9:1"}\n  ]\n}\n';
+  const text =
+    '{\n  "version": 3,\n  "rules": [\n    {"domain": ["ok.example"]},\n    {"ip_cidr": ["10.0.0.0/40"]},\n    {"package_name": "com.x"},\n    {"port_range": "9:1"}\n  ]\n}\n';
   const p = problems(() => parseSingBoxRuleSet('x', 'x.json', text));
-  t.same(p.map((x) => x.line), [5, 6, 7]);
+  t.same(
+    p.map((x) => x.line),
+    [5, 6, 7],
+  );
   t.match(p[0].message, /rules\[1\]\.ip_cidr: not a CIDR/);
   t.match(p[1].message, /package_name is an Android key/);
   t.match(p[2].message, /port_range/);
@@ -156,11 +186,14 @@ t.test('loadRuleSetFile picks the format, refuses .srs', async (t) => {
   t.throws(() => loadRuleSetFile('e', join(dir, 'missing.txt')), { code: 'ENOENT' });
 });
 
-t.test("IPv4 lines: the fast path agrees with the general CIDR parser", async (t) => {
+t.test('IPv4 lines: the fast path agrees with the general CIDR parser', async (t) => {
   const { CidrSetBuilder } = await import('../../../../src/proxy/rules/cidr-set.js');
   const { cidrMatch } = await import('../../../../src/proxy/rules/cidr-match.js');
   const fc = (await import('fast-check')).default;
-  const texts = fc.sample(fc.tuple(fc.ipV4(), fc.option(fc.integer({ min: 0, max: 32 }), { nil: undefined })).map(([a, p]) => (p === undefined ? a : `${a}/${p}`)), { numRuns: 300, seed: 18 });
+  const texts = fc.sample(
+    fc.tuple(fc.ipV4(), fc.option(fc.integer({ min: 0, max: 32 }), { nil: undefined })).map(([a, p]) => (p === undefined ? a : `${a}/${p}`)),
+    { numRuns: 300, seed: 18 },
+  );
   const fast = new CidrSetBuilder();
   const slow = new CidrSetBuilder();
   for (const x of texts) {

@@ -13,14 +13,22 @@ import { DialError } from '../../../../src/proxy/upstream-dialer.js';
 
 t.setTimeout(20_000);
 
-const proxy = (port: number, auth?: [string, string]) => ({ name: 'fake', type: 'socks5' as const, host: '127.0.0.1', port, ...(auth ? { username: auth[0], password: auth[1] } : {}) });
+const proxy = (port: number, auth?: [string, string]) => ({
+  name: 'fake',
+  type: 'socks5' as const,
+  host: '127.0.0.1',
+  port,
+  ...(auth ? { username: auth[0], password: auth[1] } : {}),
+});
 function events() {
   const got: Buffer[] = [];
   const drops: string[] = [];
   const ends: string[] = [];
   let wake = () => {};
   return {
-    got, drops, ends,
+    got,
+    drops,
+    ends,
     next: () => new Promise<void>((r) => (wake = r)),
     e: { onMessage: (d: Buffer) => (got.push(Buffer.from(d)), wake()), onDrop: (w: string) => (drops.push(w), wake()), onEnd: (w: string) => (ends.push(w), wake()) },
   };

@@ -104,7 +104,10 @@ t.test('a flow the rules cannot decide yet: its datagrams are held, no socket, u
   t.same(h.replies, [], 'nothing sent while undecided');
   h.send(41001, port, 'go');
   t.ok(await until(() => h.replies.length === 3), 'decided: everything held goes, in order');
-  t.same(h.replies.map((r) => r.data), ['one,', 'two,', 'go']);
+  t.same(
+    h.replies.map((r) => r.data),
+    ['one,', 'two,', 'go'],
+  );
   h.u.closeAll();
   t.match(h.ended[0], { rule: 'r0', action: 'direct', proto: 'quic', sni: 'a.example' }, 'the log line says what the flow was');
 
@@ -135,8 +138,14 @@ t.test('a flow through a SOCKS5 upstream: its own association, ended with the fl
   h.send(41001, 5353, 'two');
   h.send(41002, 5353, 'other flow');
   t.ok(await until(() => h.replies.length === 3), 'held datagrams sent once the association is up, replies back');
-  t.same(h.replies.filter((r) => r.dport === 41001).map((r) => r.data), ['one', 'two']);
-  t.ok(h.replies.every((r) => r.sport === 5353), 'from the port the client sent to');
+  t.same(
+    h.replies.filter((r) => r.dport === 41001).map((r) => r.data),
+    ['one', 'two'],
+  );
+  t.ok(
+    h.replies.every((r) => r.sport === 5353),
+    'from the port the client sent to',
+  );
   t.equal(fake.controls.length, 2, 'one association per flow');
   t.equal(h.u.counters.udpSocksFlows, 2);
   // the proxy ends one association: its flow ends at once

@@ -17,7 +17,7 @@ t.test('down is allowed, up is not', async (t) => {
   const up = lint('src/stack/stack.ts', "import { ProxyCore } from '../proxy/proxy-core.js';");
   t.equal(up.length, 1);
   t.match(up[0], /src\/stack\/stack\.ts \(stack\) imports src\/proxy\/proxy-core\.ts \(proxy\): stack is below proxy/);
-  t.equal(lint('src/stack/wire/tcp-view.ts', "export * from '../tcp/tcp-connection.js';").length, 1, 'wire takes only the stack\'s contract');
+  t.equal(lint('src/stack/wire/tcp-view.ts', "export * from '../tcp/tcp-connection.js';").length, 1, "wire takes only the stack's contract");
   t.same(lint('src/stack/wire/tcp-view.ts', "import { Drop } from '../drop-counters.js';"), []);
   t.equal(lint('src/tun/linux-tun.ts', "const s = import('../stack/stack.js');").length, 1, 'dynamic imports count too');
 });
@@ -38,5 +38,8 @@ t.test('every file of src/ has its layer', async (t) => {
   const src = join(import.meta.dirname, '../../../../src');
   const files = readdirSync(src, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ts'));
   t.ok(files.length > 100);
-  t.same(files.filter((f) => layerOf(f.split('\\').join('/')) === null), []);
+  t.same(
+    files.filter((f) => layerOf(f.split('\\').join('/')) === null),
+    [],
+  );
 });

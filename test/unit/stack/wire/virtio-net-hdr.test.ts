@@ -2,8 +2,18 @@
 // little-endian fields at the offsets Linux uses (include/uapi/linux/virtio_net.h).
 import t from 'tap';
 import {
-  VNET_F_DATA_VALID, VNET_F_NEEDS_CSUM, VNET_GSO_ECN, VNET_GSO_NONE, VNET_GSO_TCPV4, VNET_GSO_TCPV6, VNET_HDR_LEN,
-  checksumVouched, isGso, newVnetHdr, readVnetHdr, writeVnetHdrNone,
+  VNET_F_DATA_VALID,
+  VNET_F_NEEDS_CSUM,
+  VNET_GSO_ECN,
+  VNET_GSO_NONE,
+  VNET_GSO_TCPV4,
+  VNET_GSO_TCPV6,
+  VNET_HDR_LEN,
+  checksumVouched,
+  isGso,
+  newVnetHdr,
+  readVnetHdr,
+  writeVnetHdrNone,
 } from '../../../../src/stack/wire/virtio-net-hdr.js';
 
 t.test('a TSO header as the kernel writes it: every field at its offset, little-endian', async (t) => {
