@@ -77,7 +77,7 @@ export async function runGateway(s: GatewaySettings, hooks: { onSignal?: (code: 
   }
   // secrets and upstreams are read before anything changes on the system
   const secrets = readPolicySecrets(s.config);
-  const policy = buildPolicy({ rules: s.config.rules, upstreams: s.config.upstreams, secrets });
+  const policy = buildPolicy({ rules: s.config.rules, upstreams: s.config.upstreams, ...(s.config.rule_sets ? { rule_sets: s.config.rule_sets } : {}), secrets });
   const controlSecret = readControlSecret(s.control);
   // `tunsteer run` keeps its program's stdout clean: the gateway logs to stderr there
   const logTo = pino.destination({ dest: s.ephemeralNetns ? 2 : 1, sync: true });

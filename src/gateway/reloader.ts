@@ -61,7 +61,7 @@ export class Reloader {
       next = this.o.reread();
       secrets = readPolicySecrets(next.config);
       // what the schema lets through but the rules cannot be compiled from
-      buildPolicy({ rules: next.config.rules, upstreams: next.config.upstreams, secrets });
+      buildPolicy({ rules: next.config.rules, upstreams: next.config.upstreams, ...(next.config.rule_sets ? { rule_sets: next.config.rule_sets } : {}), secrets });
     } catch (e) {
       return done({ refused: 'invalid', problems: (e as Error).message.split('\n') });
     }
