@@ -13,6 +13,7 @@ import { Negotiated } from './negotiated.js';
 import type { CookieDecoded } from './syn-cookie.js';
 import { TcpTransmitter } from './tcp-transmitter.js';
 import { Keepalive } from './keepalive.js';
+import { receiveSynSent } from './tcp-active-open.js';
 import { debugState } from './tcp-debug.js';
 import { TcpReceiver, type ReceiverHost } from './tcp-receiver.js';
 import { TcpSender, type SenderHost } from './tcp-sender.js';
@@ -221,7 +222,19 @@ export class TcpConnection implements SenderHost, ReceiverHost {
       case 'CLOSED':
         return;
       case 'SYN-SENT':
-        return this.receiveSynSent(seg, now);
+        return receiveSynSent(seg, this.snd, this.rcv, this.neg, this.tx, {
+          reset: () => this.closed('reset-by-peer'),
+          established: () => {
+            this.state = 'ESTABLISHED';
+            this.sendAck(now);
+            this.sink.onOpen();
+            this.snd.output(now);
+          },
+          simultaneous: () => {
+            this.state = 'SYN-RECEIVED';
+            this.sendSyn(true, now);
+          },
+        });
       default:
         break;
     }
@@ -277,34 +290,6 @@ export class TcpConnection implements SenderHost, ReceiverHost {
         this.sendAck(now);
         if (this.state === 'TIME-WAIT') this.timeWaitAt = now + this.opts.timeWait;
       }
-    }
-  }
-
-  private receiveSynSent(seg: Segment, now: number): void {
-    const f = seg.flags;
-    const snd = this.snd;
-    if (f & ACK && (seqLe(seg.ack, snd.iss) || seqGt(seg.ack, snd.sndNxt))) {
-      if (!(f & RST)) this.tx.rst(seg.ack, 0, RST);
-      return;
-    }
-    if (f & RST) {
-      if (f & ACK) this.closed('reset-by-peer');
-      return;
-    }
-    if (!(f & SYN)) return;
-    this.neg.takeSyn(seg);
-    this.rcv.start(seg.seq);
-    snd.cc.start(this.neg.effMss);
-    if (f & ACK) {
-      snd.synAckReceived(seg);
-      this.state = 'ESTABLISHED';
-      this.sendAck(now);
-      this.sink.onOpen();
-      snd.output(now);
-    } else {
-      // Simultaneous open (§3.5): answer with SYN-ACK.
-      this.state = 'SYN-RECEIVED';
-      this.sendSyn(true, now);
     }
   }
 
