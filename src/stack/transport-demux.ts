@@ -9,7 +9,7 @@ import type { StackCounters } from './stack-options.js';
 import type { IcmpEcho } from './icmp/icmp-echo.js';
 import type { TcpFlows } from './tcp/tcp-flows.js';
 import { TcpView, transportChecksumOk } from './wire/tcp-view.js';
-import { fillSegment } from './wire/tcp-options.js';
+import { fillSegment, newSegment } from './wire/tcp-options.js';
 import { UdpView } from './wire/udp-view.js';
 
 const PROTO_TCP = 6;
@@ -26,22 +26,7 @@ export class TransportDemux {
   private readonly tcpView = new TcpView();
   private readonly udpView = new UdpView();
   private readonly udpKey = new MutableUdpKey();
-  private readonly seg: Segment = {
-    seq: 0,
-    ack: 0,
-    flags: 0,
-    window: 0,
-    mss: -1,
-    wscale: -1,
-    sackOk: false,
-    tsVal: -1,
-    tsEcr: 0,
-    sack: new Uint32Array(8),
-    sackCount: 0,
-    payload: Buffer.alloc(0),
-    payloadOffset: 0,
-    payloadLength: 0,
-  };
+  private readonly seg: Segment = newSegment();
 
   /**
    * The packet in hand came with the kernel's word for its transport checksum

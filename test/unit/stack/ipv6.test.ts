@@ -16,7 +16,7 @@ import { Ipv6View } from '../../../src/stack/wire/ipv6-view.js';
 import { Ip6Table } from '../../../src/stack/wire/ip6-table.js';
 import { ip6GroupsToString, parseIpv6Into } from '../../../src/net/address.js';
 import { TcpView } from '../../../src/stack/wire/tcp-view.js';
-import { fillSegment } from '../../../src/stack/wire/tcp-options.js';
+import { fillSegment, newSegment } from '../../../src/stack/wire/tcp-options.js';
 import { parseIpv4 } from '../../../src/net/address.js';
 import { Drop } from '../../../src/stack/drop-counters.js';
 import type { PendingConnection } from '../../../src/stack/contracts.js';
@@ -226,22 +226,7 @@ function v6Client(stack: Stack, dev: MemoryTun, port: number, clock: () => numbe
   const conn = TcpConnection.connect(sink, { ...DEFAULT_TCP_OPTIONS, mss: 1440 }, 777, clock());
   const ip = new Ipv6View();
   const tcp = new TcpView();
-  const seg: Segment = {
-    seq: 0,
-    ack: 0,
-    flags: 0,
-    window: 0,
-    mss: -1,
-    wscale: -1,
-    sackOk: false,
-    tsVal: -1,
-    tsEcr: 0,
-    sack: new Uint32Array(8),
-    sackCount: 0,
-    payload: Buffer.alloc(0),
-    payloadOffset: 0,
-    payloadLength: 0,
-  };
+  const seg: Segment = newSegment();
   let badChecksums = 0;
   let maxPacket = 0;
   const pump = () => {

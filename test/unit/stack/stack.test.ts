@@ -9,7 +9,7 @@ import { DEFAULT_TCP_OPTIONS, RST, SYN, ACK, type OutSegment, type Segment, type
 import { writeTcpSegment } from '../../../src/stack/wire/segment-writer.js';
 import { Ipv4View } from '../../../src/stack/wire/ipv4-view.js';
 import { TcpView } from '../../../src/stack/wire/tcp-view.js';
-import { fillSegment } from '../../../src/stack/wire/tcp-options.js';
+import { fillSegment, newSegment } from '../../../src/stack/wire/tcp-options.js';
 import { parseIpv4 } from '../../../src/net/address.js';
 import { Drop } from '../../../src/stack/drop-counters.js';
 import type { PendingConnection } from '../../../src/stack/contracts.js';
@@ -42,22 +42,7 @@ function makeClient(stack: Stack, port: number, now: () => number) {
 function pump(dev: MemoryTun, client: ReturnType<typeof makeClient>, now: number) {
   const ip = new Ipv4View();
   const tcp = new TcpView();
-  const seg: Segment = {
-    seq: 0,
-    ack: 0,
-    flags: 0,
-    window: 0,
-    mss: -1,
-    wscale: -1,
-    sackOk: false,
-    tsVal: -1,
-    tsEcr: 0,
-    sack: new Uint32Array(8),
-    sackCount: 0,
-    payload: Buffer.alloc(0),
-    payloadOffset: 0,
-    payloadLength: 0,
-  };
+  const seg: Segment = newSegment();
   const out = dev.takeTx();
   for (const p of out) {
     if (ip.reset(p, 0, p.length) !== 0 || ip.protocol !== 6) continue;

@@ -9,7 +9,7 @@ import { DEFAULT_TCP_OPTIONS, ACK, RST, SYN, type OutSegment, type Segment, type
 import { writeTcpSegment } from '../../../../src/stack/wire/segment-writer.js';
 import { Ipv4View } from '../../../../src/stack/wire/ipv4-view.js';
 import { TcpView } from '../../../../src/stack/wire/tcp-view.js';
-import { fillSegment } from '../../../../src/stack/wire/tcp-options.js';
+import { fillSegment, newSegment } from '../../../../src/stack/wire/tcp-options.js';
 import { parseIpv4 } from '../../../../src/net/address.js';
 import { Drop } from '../../../../src/stack/drop-counters.js';
 import type { PendingConnection } from '../../../../src/stack/contracts.js';
@@ -44,22 +44,7 @@ function makeClient(stack: Stack, port: number, now: () => number, opts: Partial
 function pump(dev: MemoryTun, client: ReturnType<typeof makeClient> | null, now: number) {
   const ip = new Ipv4View();
   const tcp = new TcpView();
-  const seg: Segment = {
-    seq: 0,
-    ack: 0,
-    flags: 0,
-    window: 0,
-    mss: -1,
-    wscale: -1,
-    sackOk: false,
-    tsVal: -1,
-    tsEcr: 0,
-    sack: new Uint32Array(8),
-    sackCount: 0,
-    payload: Buffer.alloc(0),
-    payloadOffset: 0,
-    payloadLength: 0,
-  };
+  const seg: Segment = newSegment();
   const out: { flags: number; seq: number; ack: number; wscale: number; sackOk: boolean; tsVal: number }[] = [];
   for (const p of dev.takeTx()) {
     if (ip.reset(p, 0, p.length) !== 0 || ip.protocol !== 6) continue;
@@ -244,22 +229,7 @@ t.test('IPv6: the cookie covers the 128-bit addresses; the ACK opens the connect
   t.equal(stack.counters.synCookiesSent, 1);
   const ip = new Ipv6View();
   const tcp = new TcpView();
-  const seg: Segment = {
-    seq: 0,
-    ack: 0,
-    flags: 0,
-    window: 0,
-    mss: -1,
-    wscale: -1,
-    sackOk: false,
-    tsVal: -1,
-    tsEcr: 0,
-    sack: new Uint32Array(8),
-    sackCount: 0,
-    payload: Buffer.alloc(0),
-    payloadOffset: 0,
-    payloadLength: 0,
-  };
+  const seg: Segment = newSegment();
   const pump = () => {
     const flags: number[] = [];
     for (const p of dev.takeTx()) {

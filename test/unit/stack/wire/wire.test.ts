@@ -4,7 +4,7 @@ import t from 'tap';
 import ipPacket from 'ip-packet';
 import { Ipv4View } from '../../../../src/stack/wire/ipv4-view.js';
 import { TcpView, addressSum, tcpChecksumOk } from '../../../../src/stack/wire/tcp-view.js';
-import { fillSegment } from '../../../../src/stack/wire/tcp-options.js';
+import { fillSegment, newSegment } from '../../../../src/stack/wire/tcp-options.js';
 import { writeTcpRst, writeTcpSegment } from '../../../../src/stack/wire/segment-writer.js';
 import { writeUdpDatagram } from '../../../../src/stack/wire/datagram-writer.js';
 import { UdpView } from '../../../../src/stack/wire/udp-view.js';
@@ -28,22 +28,7 @@ function encodeIp(p: { src: string; dst: string; protocol: number; data: Buffer;
 const decodeIp = (b: Buffer) => ipPacket.decode({ start: 0, end: b.length, buffer: b });
 
 function newSeg(): Segment {
-  return {
-    seq: 0,
-    ack: 0,
-    flags: 0,
-    window: 0,
-    mss: -1,
-    wscale: -1,
-    sackOk: false,
-    tsVal: -1,
-    tsEcr: 0,
-    sack: new Uint32Array(8),
-    sackCount: 0,
-    payload: Buffer.alloc(0),
-    payloadOffset: 0,
-    payloadLength: 0,
-  };
+  return newSegment();
 }
 
 function out(o: Partial<OutSegment> & { data?: Buffer }): OutSegment {
