@@ -160,7 +160,9 @@ export async function startDataPlane(config: DataPlaneConfig, dev: TunDevice | n
   };
   let lastLive: LiveStatus = { counters: {}, drops: {} };
 
-  const idleGc = new IdleGc((globalThis as { gc?: () => void }).gc);
+  const gc = (globalThis as { gc?: () => void }).gc;
+  // the crowd's closed flows first leave the timer wheel, which otherwise drops them lazily within two turns (82 s)
+  const idleGc = new IdleGc(gc ? () => (s?.releaseClosed(), gc()) : undefined);
   const publish = () =>
     host.publish(
       (lastLive = {

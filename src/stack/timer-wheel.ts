@@ -59,6 +59,32 @@ export class TimerWheel<T> {
     return Math.min(this.nextTick * this.tickMs, turn);
   }
 
+  /**
+   * Drops every item the owner calls dead, now, in every slot: O(items filed).
+   * For a pause before a full GC (an idle gateway after a crowd), when waiting
+   * up to two turns for the wheel to pass each slot would keep their memory.
+   */
+  purgeDead(): number {
+    if (this.dead === null) return 0;
+    let dropped = 0;
+    for (let i = 0; i < this.size; i++) {
+      const items = this.slots[i];
+      if (items.length === 0) continue;
+      const dues = this.dues[i];
+      let w = 0;
+      for (let k = 0; k < items.length; k++) {
+        if (this.dead(items[k])) continue;
+        items[w] = items[k];
+        dues[w++] = dues[k];
+      }
+      dropped += items.length - w;
+      items.length = w;
+      dues.length = w;
+    }
+    this.count -= dropped;
+    return dropped;
+  }
+
   /** Fires every item whose slot the wheel passes; far-future items go round again. */
   advance(now: number, fire: (item: T) => void): void {
     const target = Math.floor(now / this.tickMs);

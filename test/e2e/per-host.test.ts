@@ -95,10 +95,11 @@ t.test('normal exit restores resolv.conf and routes byte for byte', async (t) =>
   t.equal((await snapshotRouting(topo.client)).text, before.text);
 });
 
-t.test('mappings survive a restart', async (t) => {
+t.test('mappings survive a restart', async (st) => {
+  // owned by the file's top level, not this subtest: it must still run (and be killed) in the next one
   gw = startGateway(t, topo.client, args);
   await waitForGateway(topo.client, stateDir, gw);
-  t.equal((await dig('+short', 'api.example.com')).trim(), fakeIp);
+  st.equal((await dig('+short', 'api.example.com')).trim(), fakeIp);
 });
 
 t.test('kill -9 then `tunsteer down` restores resolv.conf and routes byte for byte', async (t) => {

@@ -55,13 +55,14 @@ async function gatewayPids(ns: string, stateDir: string, gw: NsChild): Promise<n
   return [gw.pid!, ...(st.dataPlane?.pid ? [st.dataPlane.pid as number] : [])];
 }
 
-/** Every file under dir, with its text (the state dir is small). */
+/** Every regular file under dir, with its text (the state dir is small; its reload socket holds no text). */
 function filesUnder(dir: string): { path: string; text: string }[] {
   const out: { path: string; text: string }[] = [];
   for (const name of readdirSync(dir)) {
     const p = join(dir, name);
-    if (statSync(p).isDirectory()) out.push(...filesUnder(p));
-    else out.push({ path: p, text: readFileSync(p, 'latin1') });
+    const st = statSync(p);
+    if (st.isDirectory()) out.push(...filesUnder(p));
+    else if (st.isFile()) out.push({ path: p, text: readFileSync(p, 'latin1') });
   }
   return out;
 }

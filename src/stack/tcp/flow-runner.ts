@@ -129,6 +129,11 @@ export class FlowRunner {
     return this.wheel.next();
   }
 
+  /** Drops closed flows from the timer wheel at once (before an idle GC): see TimerWheel.purgeDead. */
+  purgeClosed(): number {
+    return this.wheel.purgeDead();
+  }
+
   /** Files the flow's next deadline: only an earlier one; a later one is re-checked when its slot fires. */
   schedule(flow: TcpFlow): void {
     const d = flow.conn.nextDeadline();

@@ -152,3 +152,20 @@ t.test('no item fires early or late when the caller wakes only at next()', async
   t.equal(early, 0);
   t.equal(late, 0, 'none more than a tick late: next() never skipped an item');
 });
+
+t.test('purgeDead drops every dead item at once, wherever it is filed; the live ones still fire', async (t) => {
+  const dead = new Set<string>();
+  const w = new TimerWheel<string>(10, 64, (x) => dead.has(x));
+  w.advance(0, () => {});
+  for (let i = 0; i < 20; i++) w.schedule(`flow${i}`, 7_200_000 + i * 37); // far deadlines: a keepalive's
+  w.schedule('soon', 50);
+  for (let i = 0; i < 20; i += 2) dead.add(`flow${i}`);
+  t.equal(w.purgeDead(), 10, 'the ten dead ones, without a turn of the wheel');
+  t.equal(w.purgeDead(), 0, 'and only once');
+  const fired: string[] = [];
+  w.advance(60, (x) => fired.push(x));
+  t.same(fired, ['soon'], 'a live item still fires when due');
+  w.advance(7_300_000, (x) => fired.push(x));
+  t.same(fired.slice(1).sort(), Array.from({ length: 10 }, (_, k) => `flow${2 * k + 1}`).sort(), 'the live far ones fire at their deadline, the purged never');
+  t.equal(w.next(), Infinity, 'nothing left filed');
+});
