@@ -45,7 +45,12 @@ for (const mtu of [1500, 65520]) {
       const got = await echoes(family === 4 ? PEER_IP : PEER_IP6);
       t.same(got, kernel[family], `IPv${family}: ${JSON.stringify(got)}`);
     }
-    const s = await status();
+    // the status is published once a second: wait for the one that counts the last echo (at most 5 s)
+    let s = await status();
+    for (let i = 0; i < 25 && mtu === 1500 && (s.counters.datagramsReassembled < 6 || s.counters.packetsFragmented < 6); i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      s = await status();
+    }
     t.comment(
       `fragments in ${s.counters.fragmentsIn}, datagrams reassembled ${s.counters.datagramsReassembled}, packets fragmented ${s.counters.packetsFragmented} (${s.counters.fragmentsOut} fragments); drops ${JSON.stringify(Object.fromEntries(Object.entries(s.drops).filter(([, v]) => (v as number) > 0)))}`,
     );
