@@ -162,7 +162,14 @@ export async function startDataPlane(config: DataPlaneConfig, dev: TunDevice | n
 
   const gc = (globalThis as { gc?: () => void }).gc;
   // the crowd's closed flows first leave the timer wheel, which otherwise drops them lazily within two turns (82 s)
-  const idleGc = new IdleGc(gc ? () => (s?.releaseClosed(), gc()) : undefined);
+  const idleGc = new IdleGc(
+    gc
+      ? () => {
+          s?.releaseClosed();
+          gc();
+        }
+      : undefined,
+  );
   const publish = () =>
     host.publish(
       (lastLive = {

@@ -17,7 +17,7 @@ import type { UdpSessions } from '../proxy/tun/udp-sessions.js';
 import { buildPolicy, type PolicyData } from '../config/build-policy.js';
 import { ruleSetsOf } from '../config/rule-set-files.js';
 import { LiveRuleSet } from '../proxy/rules/live-rule-set.js';
-import type { RuleSets } from '../proxy/rules/rule-types.js';
+import type { RuleSetMatcher, RuleSets } from '../proxy/rules/rule-types.js';
 import type { Policy } from '../proxy/policy.js';
 import type { DataPlaneConfig, LiveConfig } from './config.js';
 import type { GatewayDns } from './gateway-dns.js';
@@ -56,14 +56,12 @@ export function applyLive(t: LiveTarget, live: LiveConfig): void {
 
 /** The sets a reloaded config names: the running one where its file and format are unchanged, else read now. */
 function ruleSetsFor(p: PolicyData, running: RuleSets): RuleSets {
-  const out = new Map(running);
+  const out = new Map<string, RuleSetMatcher>();
   const toRead: NonNullable<PolicyData['rule_sets']> = {};
-  for (const name of [...out.keys()]) if (!(name in (p.rule_sets ?? {}))) out.delete(name);
   for (const [name, spec] of Object.entries(p.rule_sets ?? {})) {
     const old = running.get(name);
-    if (old instanceof LiveRuleSet && old.path === spec.path && old.format === spec.format) continue;
-    out.delete(name);
-    toRead[name] = spec;
+    if (old instanceof LiveRuleSet && old.path === spec.path && old.format === spec.format) out.set(name, old);
+    else toRead[name] = spec;
   }
   for (const [name, set] of ruleSetsOf({ rule_sets: toRead })) out.set(name, set);
   return out;
