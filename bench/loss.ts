@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { nsExec } from '../test/helpers/netns.js';
 import { NGINX_IP, makeTopology, startGateway, waitForGateway } from '../test/helpers/topology.js';
 import { TLS_PORT, fileSha, randomFile, startSshd, startTlsNginx } from '../test/helpers/real/servers.js';
-import { clearDrops, dropOn, vethOf } from '../test/helpers/real/impair.js';
+import { clearDrops, dropArriving, vethOf } from '../test/helpers/real/impair.js';
 import { median, runBench, teardownHost } from './bench-kit.js';
 
 const { host, cleanup } = teardownHost();
@@ -70,9 +70,15 @@ runBench(async () => {
   const plainK = await measure(kernelIp);
   const plainG = await measure(NGINX_IP);
   row('none', plainK, plainG);
-  await dropOn(topo.servers, await vethOf(topo.servers), 2);
+  // Loss where packets arrive, at both ends of the link (test/helpers/real/impair.ts says why).
+  await dropArriving(topo.servers, [await vethOf(topo.servers)], 2);
+  await dropArriving(topo.client, [await vethOf(topo.client)], 2);
   row("2 % loss both ways, servers' veth", await measure(kernelIp), await measure(NGINX_IP));
-  await dropOn(topo.client, TUN, 2);
+  await clearDrops(topo.client);
+  await stop();
+  // The client's packets to the gateway are lost in the faulty TUN's read side.
+  stop = await startGw('rx:loss=0.02,seed=14');
+  await dropArriving(topo.client, [await vethOf(topo.client), TUN], 2);
   row("2 % on the servers' veth and 2 % on the TUN, both ways", null, await measure(NGINX_IP));
   await clearDrops(topo.servers);
   await clearDrops(topo.client);

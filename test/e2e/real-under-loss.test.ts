@@ -1,6 +1,8 @@
 // The real clients keep every byte exact through an impaired link: 2 % loss
-// both ways on the servers' veth and on the TUN (nftables numgen drop rules in
-// the namespaces), then delay, reordering and duplication through the faulty
+// both ways on the servers' veth and on the TUN (nftables numgen drop rules
+// where packets arrive, and the faulty TUN's read side for the client's
+// packets to the gateway: test/helpers/real/impair.ts says why never on
+// output), then delay, reordering and duplication through the faulty
 // TUN (TUNSTEER_TEST_FAULTS, src/tun/faulty-tun.ts). Route-all, IPv4 and IPv6.
 // Timings under the same impairments: bench/loss.ts and bench/RESULTS.md.
 import t, { type Test } from 'tap';
@@ -10,7 +12,7 @@ import { nsExec } from '../helpers/netns.js';
 import { NGINX_IP, NGINX_IP6, ROOT, addIpv6, makeTopology, startGateway, waitForGateway } from '../helpers/topology.js';
 import { DIALOGUE_PORT, TLS_PORT, WS_PORT, fileSha, randomFile, startDialogue, startGreeting, startSshd, startTlsNginx, startWsEcho } from '../helpers/real/servers.js';
 import { greetingChecks, sshChecks, type Exec } from '../helpers/real/server-first-checks.js';
-import { clearDrops, dropOn, dropped, vethOf } from '../helpers/real/impair.js';
+import { clearDrops, dropArriving, dropped, vethOf } from '../helpers/real/impair.js';
 
 t.setTimeout(1_200_000);
 const topo = await makeTopology(t);
@@ -60,9 +62,9 @@ async function gateway(t: Test, faults?: string): Promise<void> {
 }
 
 t.test("2 % loss both ways on the servers' veth and on the TUN", async (t) => {
-  await gateway(t);
-  await dropOn(topo.servers, await vethOf(topo.servers), 2);
-  await dropOn(topo.client, TUN, 2);
+  await gateway(t, 'rx:loss=0.02,seed=14');
+  await dropArriving(topo.servers, [await vethOf(topo.servers)], 2);
+  await dropArriving(topo.client, [await vethOf(topo.client), TUN], 2);
   t.teardown(() => Promise.all([clearDrops(topo.servers), clearDrops(topo.client)]));
   await allClients(t);
   const lost = (await dropped(topo.servers)) + (await dropped(topo.client));
