@@ -382,8 +382,7 @@ function startTproxyUdp(config: DataPlaneConfig, core: ProxyCore, log: Logger, p
     maxFlows: config.maxUdpFlows,
     connectTimeoutMs: config.connectTimeoutMs,
     // the TUN path's admission: a QUIC Initial's SNI is read, so name rules apply to HTTP/3 here too; a proxy rule's upstream; the owner
-    admit: (src, dst, payload) =>
-      admitUdp(core.policy, { dstAddress: dst.address, dstPort: dst.port, srcAddress: src.address, srcPort: src.port }, payload, undefined, owners),
+    admit: (src, dst, payload) => admitUdp(core.policy, { dstAddress: dst.address, dstPort: dst.port, srcAddress: src.address, srcPort: src.port }, payload, undefined, owners),
     onFlowEnd: (e) => log.info(udpFlowLine('tproxy', e), 'conn'),
     onError: (err) => log.error({ err }, 'tproxy UDP socket failed'),
   });

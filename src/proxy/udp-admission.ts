@@ -64,13 +64,7 @@ interface Read {
   sni?: string;
 }
 
-export function admitUdp(
-  policy: Policy,
-  flow: UdpFlowInput,
-  payload: Buffer,
-  onMismatch?: (mapped: string, sni: string) => void,
-  owners?: OwnerLookup,
-): UdpVerdict | UdpPending {
+export function admitUdp(policy: Policy, flow: UdpFlowInput, payload: Buffer, onMismatch?: (mapped: string, sni: string) => void, owners?: OwnerLookup): UdpVerdict | UdpPending {
   const base: MatchInput = { ...flow, protocol: 'udp', transport: 'udp' };
   const admission = new Admission(policy, flow, owners);
   if (!policy.udpNeedsSniff(base) && flow.hostname === undefined) return admission.read({ input: base, proto: 'udp', mapped: undefined }) ?? admission;
