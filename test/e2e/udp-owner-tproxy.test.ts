@@ -14,6 +14,7 @@ import t from 'tap';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { nsExec, spawnInNs } from '../helpers/netns.js';
+import { udpFlowLine } from '../helpers/flow-lines.js';
 import { ROOT, makeTopology, routerWithLan, startGateway, waitForGateway } from '../helpers/topology.js';
 
 t.setTimeout(300_000);
@@ -67,20 +68,6 @@ const peer = (ns: string, host: string, user?: string): Promise<PeerResult> =>
     { allowFail: true, timeoutMs: 90_000 },
   ).then((r) => JSON.parse(r.stdout.trim().split('\n').pop() || '{}') as PeerResult);
 
-type Line = { msg?: string; inbound?: string; src?: string; dst?: string; action?: string; end?: string; owner?: { uid: number } | null; owner_why?: string };
-const lines = (): Line[] =>
-  gw.stdoutLines().flatMap((l) => {
-    try {
-      return [JSON.parse(l) as Line];
-    } catch {
-      return [];
-    }
-  });
-async function flowLine(localPort: number | undefined, dst: string): Promise<Line | undefined> {
-  const find = () => lines().find((l) => l.msg === 'conn' && l.inbound === 'tproxy' && l.dst === dst && localPort !== undefined && l.src?.endsWith(`:${localPort}`));
-  for (let i = 0; i < 200 && !find(); i++) await new Promise((r) => setTimeout(r, 50));
-  return find();
-}
 const hostPort = (host: string) => (host.includes(':') ? `[${host}]:${PORT}` : `${host}:${PORT}`);
 
 for (const host of [ECHO4, ECHO6])
@@ -89,12 +76,16 @@ for (const host of [ECHO4, ECHO6])
     t.ok(root.ok, `root: ${JSON.stringify(root)}`);
     t.equal(root.echoSha256, root.sha256, 'every echo as sent, from the destination');
     t.equal(root.server?.sha256, root.sha256, 'the server got the same bytes');
-    t.match(await flowLine(root.localPort, hostPort(host)), { action: 'direct', owner: { uid: 0 } }, "root's flow line names its uid");
+    t.match(await udpFlowLine(gw, 'tproxy', hostPort(host), root.localPort), { action: 'direct', owner: { uid: 0 } }, "root's flow line names its uid");
 
     const daemon = await peer(router, host, 'daemon');
     t.notOk(daemon.ok, 'daemon: no echo');
     t.match(daemon.error, /no reply within 3 s/, 'tproxy drops a refused flow');
-    t.match(await flowLine(daemon.localPort, hostPort(host)), { action: 'reject', end: 'rejected', owner: { uid: 1 } }, "daemon's flow line: refused, its uid named");
+    t.match(
+      await udpFlowLine(gw, 'tproxy', hostPort(host), daemon.localPort),
+      { action: 'reject', end: 'rejected', owner: { uid: 1 } },
+      "daemon's flow line: refused, its uid named",
+    );
   });
 
 t.test('a LAN client: forwarded, no owner here; the user rule does not match, the line says why', async (t) => {
@@ -102,7 +93,7 @@ t.test('a LAN client: forwarded, no owner here; the user rule does not match, th
   t.ok(r.ok, JSON.stringify(r));
   t.equal(r.server?.sha256, r.sha256);
   t.match(
-    await flowLine(r.localPort, hostPort(ECHO4)),
+    await udpFlowLine(gw, 'tproxy', hostPort(ECHO4), r.localPort),
     { src: `198.51.100.2:${r.localPort}`, action: 'direct', owner: null, owner_why: /forwarded from another host|no socket on this host/ },
     'no owner, and why',
   );

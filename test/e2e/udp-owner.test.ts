@@ -12,6 +12,7 @@ import t from 'tap';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { nsExec, spawnInNs } from '../helpers/netns.js';
+import { udpFlowLine, waitForJsonLine } from '../helpers/flow-lines.js';
 import { ROOT, addIpv6, makeTopology, startGateway, waitForGateway } from '../helpers/topology.js';
 
 t.setTimeout(300_000);
@@ -58,21 +59,6 @@ const peer = (host: string, port: number, mode: 'client' | 'client-unconnected',
     (r) => JSON.parse(r.stdout.trim().split('\n').pop() || '{}') as PeerResult,
   );
 
-type Line = { msg?: string; inbound?: string; src?: string; dst?: string; action?: string; end?: string; owner?: { uid: number; exe?: string } | null; owner_why?: string };
-const lines = (): Line[] =>
-  gw.stdoutLines().flatMap((l) => {
-    try {
-      return [JSON.parse(l) as Line];
-    } catch {
-      return [];
-    }
-  });
-/** The UDP flow line from this client port to this destination, waited for (written when the flow ends). */
-async function flowLine(localPort: number | undefined, dst: string): Promise<Line | undefined> {
-  const find = () => lines().find((l) => l.msg === 'conn' && l.inbound === 'tun' && l.dst === dst && localPort !== undefined && l.src?.endsWith(`:${localPort}`));
-  for (let i = 0; i < 200 && !find(); i++) await new Promise((r) => setTimeout(r, 50));
-  return find();
-}
 const hostPort = (host: string, port: number) => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`);
 
 for (const host of [ECHO4, ECHO6])
@@ -82,13 +68,17 @@ for (const host of [ECHO4, ECHO6])
       t.ok(root.ok, `root: ${JSON.stringify(root)}`);
       t.equal(root.echoSha256, root.sha256, 'every echo as sent');
       t.equal(root.server?.sha256, root.sha256, 'the server got the same bytes');
-      t.match(await flowLine(root.localPort, hostPort(host, USER_PORT)), { action: 'direct', owner: { uid: 0 } }, "root's flow line names its uid");
+      t.match(await udpFlowLine(gw, 'tun', hostPort(host, USER_PORT), root.localPort), { action: 'direct', owner: { uid: 0 } }, "root's flow line names its uid");
 
       const daemon = await peer(host, USER_PORT, mode, 'daemon');
       t.notOk(daemon.ok, 'daemon: no echo');
       // a connected socket takes the gateway's port unreachable as ECONNREFUSED: the server would have echoed
       t.match(daemon.error, mode === 'client' ? /ECONNREFUSED/ : /no reply within 3 s/);
-      t.match(await flowLine(daemon.localPort, hostPort(host, USER_PORT)), { action: 'reject', end: 'rejected', owner: { uid: 1 } }, "daemon's flow line: refused, its uid named");
+      t.match(
+        await udpFlowLine(gw, 'tun', hostPort(host, USER_PORT), daemon.localPort),
+        { action: 'reject', end: 'rejected', owner: { uid: 1 } },
+        "daemon's flow line: refused, its uid named",
+      );
     });
 
 t.test('process: node relayed byte for byte, socat refused', async (t) => {
@@ -96,15 +86,13 @@ t.test('process: node relayed byte for byte, socat refused', async (t) => {
   t.ok(node.ok, `node: ${JSON.stringify(node)}`);
   t.equal(node.echoSha256, node.sha256);
   t.equal(node.server?.sha256, node.sha256);
-  t.match(await flowLine(node.localPort, hostPort(ECHO4, PROCESS_PORT)), { action: 'direct', owner: { uid: 0, exe: /\/node$/ } }, "node's line names the program");
+  t.match(await udpFlowLine(gw, 'tun', hostPort(ECHO4, PROCESS_PORT), node.localPort), { action: 'direct', owner: { uid: 0, exe: /\/node$/ } }, "node's line names the program");
 
   // socat's connected socket: the port unreachable ends it with an error
   const s = await nsExec(topo.client, ['sh', '-c', `echo ping | socat -t 3 -T 3 - UDP:${ECHO4}:${PROCESS_PORT}`], { allowFail: true, timeoutMs: 30_000 });
   t.not(s.code, 0, `socat failed: ${s.stderr.trim()}`);
   t.match(s.stderr, /Connection refused/);
   t.notMatch(s.stdout, /ping/, 'no echo');
-  let line: Line | undefined;
-  const find = () => lines().find((l) => l.msg === 'conn' && l.dst === hostPort(ECHO4, PROCESS_PORT) && l.action === 'reject');
-  for (let i = 0; i < 200 && !(line = find()); i++) await new Promise((r) => setTimeout(r, 50));
+  const line = await waitForJsonLine(gw, (l) => l.msg === 'conn' && l.dst === hostPort(ECHO4, PROCESS_PORT) && l.action === 'reject');
   t.match(line, { end: 'rejected', owner: { uid: 0, exe: /\/socat1?$/ } }, "socat's line names the program");
 });
