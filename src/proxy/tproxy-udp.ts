@@ -33,6 +33,8 @@ const DNS_IDLE_MS = 10_000;
 const MAX_PENDING = 16;
 /** How long the rules may read a flow's first datagrams before they must decide. */
 const ADMIT_MS = 1000;
+/** How long a verdict may wait for the flow's owner (a /proc search under load takes longer than a QUIC hello). */
+const OWNER_WAIT_MS = 3000;
 
 export interface TproxyUdpVerdict {
   rule: string;
@@ -207,14 +209,16 @@ export class TproxyUdp {
     for (const f of [...this.flows.values()]) this.end(f, 'shutdown');
   }
 
-  /** Expires idle flows (DNS, port 53, after at most 10 s); flows the rules read for ADMIT_MS are decided now. */
+  /** Expires idle flows (DNS, port 53, after at most 10 s); flows read for ADMIT_MS, or waiting OWNER_WAIT_MS for their owner, are decided now. */
   sweep(now: number): void {
     const expired: Flow[] = [];
     const overdue: Flow[] = [];
     for (const f of this.flows.values()) {
       const idle = f.dst.port === 53 ? Math.min(DNS_IDLE_MS, this.opts.idleMs) : this.opts.idleMs;
-      if (f.deciding && now - f.started >= ADMIT_MS) overdue.push(f);
-      else if (now - f.lastActive >= idle) expired.push(f);
+      // an undecided flow is decided at its bound, never expired before (idle it would end without a verdict)
+      if (f.deciding) {
+        if (now - f.started >= (f.deciding.awaiting ? OWNER_WAIT_MS : ADMIT_MS)) overdue.push(f);
+      } else if (now - f.lastActive >= idle) expired.push(f);
     }
     for (const f of overdue) if (f.deciding && !f.closed) this.admitted(f, f.deciding.next(null) ?? { rule: f.rule, action: 'reject' });
     for (const f of expired) this.end(f, 'idle');

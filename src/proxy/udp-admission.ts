@@ -15,8 +15,8 @@
 // could match the flow, its client socket is looked up (OwnerLookup, by the
 // flow's source) once the datagrams said what they are, and the verdict waits
 // for the answer: the relay holds the flow's datagrams meanwhile, as for a
-// QUIC hello, and the answer decides it by itself (`later`). The relay's
-// admission time bounds the wait: `next(null)` then decides with no owner.
+// QUIC hello, and the answer decides it by itself (`later`). The relay bounds
+// the wait (3 s from the first datagram): `next(null)` then decides with no owner.
 import type { Endpoint } from '../net/endpoint.js';
 import type { OwnerAnswer, OwnerLookup } from './owner-lookup.js';
 import type { Decision, Policy } from './policy.js';
@@ -54,7 +54,7 @@ export interface UdpPending {
 /** The flow as the rules see it before any byte: addresses, ports, and the name behind a fake IP. */
 export type UdpFlowInput = Omit<MatchInput, 'protocol' | 'transport'>;
 
-export const OWNER_TIMED_OUT = "the owner lookup did not answer within the flow's admission time";
+export const OWNER_TIMED_OUT = 'the owner lookup did not answer in time';
 
 /** What the datagrams said, ready for the rules (a fake-IP mismatch is a verdict already). */
 interface Read {

@@ -50,6 +50,8 @@ export interface UdpSessionOptions {
   admit?: (flow: UdpFlowKey, payload: Buffer) => AdmitVerdict | AdmitPending;
   /** How long a flow may wait undecided, ms (checked by sweep). */
   admitMs: number;
+  /** The same for a verdict waiting for the flow's owner (a /proc search can take longer than a QUIC hello's datagrams). */
+  ownerWaitMs: number;
   /** How long opening a SOCKS5 UDP association may take, ms. */
   connectTimeoutMs: number;
 }
@@ -83,6 +85,7 @@ export const DEFAULT_UDP_OPTIONS: UdpSessionOptions = {
   blockQuic: false,
   maxPending: 16,
   admitMs: 1000,
+  ownerWaitMs: 3000,
   connectTimeoutMs: 10_000,
 };
 
@@ -375,8 +378,10 @@ export class UdpSessions implements UdpHandler {
     const overdue: UdpFlow[] = [];
     this.flows.forEach((f) => {
       const idle = f.serverPort === 53 ? this.opts.dnsIdleMs : this.opts.idleMs;
-      if (now - f.lastActive >= idle) expired.push(f);
-      else if (f.deciding && now - f.started >= this.opts.admitMs) overdue.push(f);
+      // an undecided flow is decided at its bound, never expired before (idle it would end without a verdict, its datagrams unsent)
+      if (f.deciding) {
+        if (now - f.started >= (f.deciding.awaiting ? this.opts.ownerWaitMs : this.opts.admitMs)) overdue.push(f);
+      } else if (now - f.lastActive >= idle) expired.push(f);
     });
     for (const f of expired) this.close(f, 'idle');
     // the rules waited long enough for more of these flows: they decide on what came

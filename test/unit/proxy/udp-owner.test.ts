@@ -134,7 +134,7 @@ const until = async (f: () => boolean, ms = 3000) => {
 };
 
 /** The TUN relay with admitUdp and a fake lookup, as the data plane wires them. */
-function tunRelay(p: Policy, owners: OwnerLookup, opts: { maxPending?: number } = {}) {
+function tunRelay(p: Policy, owners: OwnerLookup, opts: { maxPending?: number; idleMs?: number } = {}) {
   const replies: string[] = [];
   const unreachable: UdpFlowKey[] = [];
   const ended: UdpFlowEnd[] = [];
@@ -149,6 +149,7 @@ function tunRelay(p: Policy, owners: OwnerLookup, opts: { maxPending?: number } 
     {
       idleMs: 60_000,
       admitMs: 1000,
+      ownerWaitMs: 3000,
       ...opts,
       admit: (f, payload) =>
         admitUdp(p, { dstAddress: ipv4ToString(f.serverIp), dstPort: f.serverPort, srcAddress: ipv4ToString(f.clientIp), srcPort: f.clientPort }, payload, undefined, owners),
@@ -209,17 +210,19 @@ t.test('TUN relay: held then refused: port unreachable, nothing sent, the line n
   t.equal(h.u.counters.udpDropped, 2, 'the held datagrams are dropped, counted');
 });
 
-t.test('TUN relay: a lookup that never answers gives no owner after admitMs; the line says why', async (t) => {
+t.test('TUN relay: a lookup that never answers gives no owner after ownerWaitMs; the line says why', async (t) => {
   const port = await echoServer(t);
   const p = new Policy([{ index: 0, match: { user: [{ from: DAEMON, to: DAEMON }] }, action: { type: 'reject' } }], new Map(), new Map());
   const f = fakeOwners();
-  const h = tunRelay(p, f.owners);
+  // idle as short as the admission bound: an undecided flow must not expire before it is decided
+  const h = tunRelay(p, f.owners, { idleMs: 1000 });
   h.send(40300, port, 'slow');
-  h.at(999);
-  h.u.sweep(999);
-  t.equal(h.replies.length, 0, 'still waiting before admitMs');
-  h.at(2000);
-  h.u.sweep(2000);
+  h.at(1500);
+  h.u.sweep(1500);
+  t.equal(h.u.size, 1, 'past idleMs and admitMs: still waiting for the owner, not expired');
+  t.equal(h.replies.length, 0, 'nothing relayed yet');
+  h.at(3000);
+  h.u.sweep(3000);
   t.ok(await until(() => h.replies.length === 1), 'decided without an owner: the user rule does not match, relayed');
   f.calls[0].answer(uid(DAEMON));
   await tick();
@@ -238,7 +241,7 @@ t.test('TPROXY relay: held then released, held then dropped, the owner in each l
   let now = 0;
   const relay = new TproxyUdp(
     {
-      idleMs: 5000,
+      idleMs: 1000,
       maxFlows: 16,
       onFlowEnd: (e) => ends.push(e),
       sendReply: (_from, to, msg) => (replies.push(`${to.port}:${msg.toString()}`), msg.length),
@@ -263,9 +266,16 @@ t.test('TPROXY relay: held then released, held then dropped, the owner in each l
   t.match(relay.counters, { udpRejected: 1, udpDropped: 1 }, "daemon's held datagram dropped");
   t.match(ends, [{ src: '127.0.0.1:40402', end: 'rejected', rule: 'rules[0]', owner: { uid: DAEMON } }]);
   relay.input(ep('127.0.0.1', 40403), dst, Buffer.from('c1'));
-  now = 1000;
+  now = 1500;
   relay.sweep(now);
-  t.ok(await until(() => replies.length === 3), 'no answer within 1 s: no owner, relayed');
+  t.notOk(
+    ends.some((e) => e.src === '127.0.0.1:40403'),
+    'past idleMs and ADMIT_MS: still waiting for the owner, not expired',
+  );
+  t.equal(replies.length, 2, 'nothing of it relayed yet');
+  now = 3000;
+  relay.sweep(now);
+  t.ok(await until(() => replies.length === 3), 'no answer within 3 s: no owner, relayed');
   relay.close();
   t.match(
     ends.find((e) => e.src === '127.0.0.1:40403'),
