@@ -30,6 +30,7 @@ import type { NetworkUpdate } from './ipc.js';
 import { applyNetworkUpdate, type LiveUplink } from './network-update.js';
 import { OwnerResolver } from '../owner/owner-resolver.js';
 import type { ProcessInfo } from '../owner/proc-sockets.js';
+import type { OwnerLookup } from '../proxy/owner-lookup.js';
 import { LiveRuleSet } from '../proxy/rules/live-rule-set.js';
 import { watchRuleSets } from '../config/rule-set-files.js';
 import type { LiveConfig } from './config.js';
@@ -141,11 +142,11 @@ export async function startDataPlane(config: DataPlaneConfig, dev: TunDevice | n
       return uplink.localAddress6;
     },
   });
-  const tun = dev ? startStack(config, dev, core, d, log, uplink) : null;
+  const tun = dev ? startStack(config, dev, core, d, log, uplink, owners) : null;
   const s = (stack = tun?.stack ?? null);
   const intercept = config.intercept ? new InterceptInbound(core, config.intercept.kind) : null;
   if (intercept) await intercept.listen(config.intercept!.port);
-  const udpTproxy = config.intercept?.kind === 'tproxy' ? startTproxyUdp(config, core, log, config.intercept.port) : null;
+  const udpTproxy = config.intercept?.kind === 'tproxy' ? startTproxyUdp(config, core, log, config.intercept.port, owners) : null;
   const target: LiveTarget = {
     core,
     stack: s,
@@ -272,7 +273,7 @@ export async function startDataPlane(config: DataPlaneConfig, dev: TunDevice | n
   };
 }
 
-function startStack(config: DataPlaneConfig, dev: TunDevice, core: ProxyCore, d: GatewayDns | null, log: Logger, uplink: LiveUplink) {
+function startStack(config: DataPlaneConfig, dev: TunDevice, core: ProxyCore, d: GatewayDns | null, log: Logger, uplink: LiveUplink, owners: OwnerLookup) {
   const errorLog = new RateLimit(10_000);
   const dnsAt = config.dns ? (config.dns.address === '*' ? -1 : parseIpv4(config.dns.address)!) : 0;
   // UDP flow keys hold IPv6 addresses as the stack's interned ids: their text comes from the stack
@@ -321,15 +322,19 @@ function startStack(config: DataPlaneConfig, dev: TunDevice, core: ProxyCore, d:
       ...(config.localAddress6 ? { localAddress6: config.localAddress6 } : {}),
       ...(d ? { resolveTarget: d.resolveTarget } : {}),
       // direct, refused, or through a proxy rule's SOCKS5 upstream (UDP ASSOCIATE);
-      // a QUIC Initial's SNI is its name (src/proxy/udp-admission.ts)
+      // a QUIC Initial's SNI is its name, the client socket's owner is looked up when a rule reads it (src/proxy/udp-admission.ts)
       admit: (f, payload) => {
         // no uplink of the flow's family while everything goes into the TUN: an unbound socket would send into our own TUN (a loop)
         const v6 = text(f.serverIp).includes(':');
         if (v6 ? uplink.localAddress6 === null : uplink.localAddress === null) return { rule: v6 ? 'no IPv6 uplink' : 'no uplink', action: 'reject' };
-        const flow = { hostname: hostOf(f.serverIp), dstAddress: text(f.serverIp), dstPort: f.serverPort, srcAddress: text(f.clientIp) };
+        const flow = { hostname: hostOf(f.serverIp), dstAddress: text(f.serverIp), dstPort: f.serverPort, srcAddress: text(f.clientIp), srcPort: f.clientPort };
         // the rules in force when the flow starts (a reload swaps them for the next flow)
-        return admitUdp(core.policy, flow, payload, (mapped, sni) =>
-          log.warn({ dst: `${flow.dstAddress}:${flow.dstPort}`, mapped, sni }, 'fake IP names another host: QUIC refused'),
+        return admitUdp(
+          core.policy,
+          flow,
+          payload,
+          (mapped, sni) => log.warn({ dst: `${flow.dstAddress}:${flow.dstPort}`, mapped, sni }, 'fake IP names another host: QUIC refused'),
+          owners,
         );
       },
     },
@@ -371,13 +376,13 @@ function startStack(config: DataPlaneConfig, dev: TunDevice, core: ProxyCore, d:
 }
 
 /** tproxy's UDP: direct, refused, or through a proxy rule's SOCKS5 upstream, logged like the TUN's UDP flows; the rules in force when a flow starts. Binds while still root. */
-function startTproxyUdp(config: DataPlaneConfig, core: ProxyCore, log: Logger, port: number): TproxyUdp {
+function startTproxyUdp(config: DataPlaneConfig, core: ProxyCore, log: Logger, port: number, owners: OwnerLookup): TproxyUdp {
   const udp = new TproxyUdp({
     idleMs: config.udpIdleMs,
     maxFlows: config.maxUdpFlows,
     connectTimeoutMs: config.connectTimeoutMs,
-    // the TUN path's admission: a QUIC Initial's SNI is read, so name rules apply to HTTP/3 here too; a proxy rule's upstream
-    admit: (src, dst, payload) => admitUdp(core.policy, { dstAddress: dst.address, dstPort: dst.port, srcAddress: src.address }, payload),
+    // the TUN path's admission: a QUIC Initial's SNI is read, so name rules apply to HTTP/3 here too; a proxy rule's upstream; the owner
+    admit: (src, dst, payload) => admitUdp(core.policy, { dstAddress: dst.address, dstPort: dst.port, srcAddress: src.address, srcPort: src.port }, payload, undefined, owners),
     onFlowEnd: (e) => log.info(udpFlowLine('tproxy', e), 'conn'),
     onError: (err) => log.error({ err }, 'tproxy UDP socket failed'),
   });

@@ -5,6 +5,7 @@
 // inode in a bounded LRU: the connections of one socket (HTTP requests on a
 // kept-alive stream, a UDP socket's flows) cost one search.
 import { LRUCache } from 'lru-cache';
+import { networkInterfaces } from 'node:os';
 import type { Endpoint } from '../net/endpoint.js';
 import type { OwnerAnswer, OwnerLookup } from '../proxy/owner-lookup.js';
 import type { ConnectionOwner } from '../proxy/rules/rule-types.js';
@@ -16,6 +17,12 @@ export interface OwnerResolverOptions {
   netns?: string;
   /** Finds the process holding a socket; default: /proc, here (a data plane without root passes its supervisor's). */
   findProcess?: (inode: number, uid: number) => Promise<ProcessInfo | null>;
+  /**
+   * Is this an address of the host whose sockets are asked about? Default:
+   * this process's interfaces, read again on a miss; with netns, every
+   * address is taken as the namespace's (it cannot be read from here).
+   */
+  isLocalAddress?: (address: string) => boolean;
   /** Inodes remembered (default 4096), and for how long (default 30 s: an inode number is reused only after its socket is gone). */
   cacheSize?: number;
   cacheTtlMs?: number;
@@ -27,6 +34,7 @@ const MISS_WHY: Record<DiagMiss, string> = {
   'not-an-address': 'the connection has no IP addresses to look up',
   'no-answer': 'sock_diag gave no answer',
 };
+const FORWARDED = "the source is no address of this host (forwarded from another host): a socket on the flow's port did not send it";
 
 export interface OwnerCounters {
   owner_lookups: number;
@@ -46,7 +54,10 @@ export class OwnerResolver implements OwnerLookup {
     const proc = new ProcSockets();
     this.findProcess = o.findProcess ?? ((inode, uid) => proc.find(inode, uid));
     this.cache = new LRUCache({ max: o.cacheSize ?? 4096, ttl: o.cacheTtlMs ?? 30_000 });
+    this.isLocalAddress = o.isLocalAddress ?? (o.netns ? () => true : localAddresses());
   }
+
+  private readonly isLocalAddress: (address: string) => boolean;
 
   private openError: string | null = null;
 
@@ -76,6 +87,11 @@ export class OwnerResolver implements OwnerLookup {
     if (typeof found === 'string') {
       this.counters.owner_not_found++;
       return { owner: null, why: MISS_WHY[found] };
+    }
+    // an unconnected UDP socket on the wildcard address matched on its port alone: a forwarded flow with that source port would too
+    if (found.wildcard && !this.isLocalAddress(src.address)) {
+      this.counters.owner_not_found++;
+      return { owner: null, why: FORWARDED };
     }
     const owner: ConnectionOwner = { uid: found.uid };
     if (need < 2) return { owner };
@@ -110,4 +126,19 @@ export class OwnerResolver implements OwnerLookup {
   close(): void {
     this.diag?.close();
   }
+}
+
+/** This host's addresses, from its interfaces, read again when an address is not among them (addresses come and go). */
+function localAddresses(): (address: string) => boolean {
+  const read = () => {
+    const set = new Set<string>();
+    for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) set.add(a.address);
+    return set;
+  };
+  let known = read();
+  return (address) => {
+    if (known.has(address)) return true;
+    known = read();
+    return known.has(address);
+  };
 }

@@ -17,13 +17,23 @@ const AF_INET6 = 10;
 const IPPROTO_TCP = 6;
 const IPPROTO_UDP = 17;
 const REQ_LEN = 16 + 56; // nlmsghdr + inet_diag_req_v2
-/** In the answer: nlmsghdr, then inet_diag_msg's uid (offset 64) and inode (68). */
+/** In the answer: nlmsghdr, then inet_diag_msg's family (offset 0), state (1), local address (8), uid (64) and inode (68). */
+const FAMILY_AT = 16;
+const STATE_AT = 16 + 1;
+const LOCAL_AT = 16 + 8;
 const UID_AT = 16 + 64;
 const INODE_AT = 16 + 68;
+const TCP_LISTEN = 10;
 
 export interface SocketOwner {
   uid: number;
   inode: number;
+  /**
+   * The socket is bound to the wildcard address (0.0.0.0, ::) and not
+   * connected (UDP): the kernel matched it on the port alone, so it only sent
+   * the flow if the flow's source is an address of this host.
+   */
+  wildcard?: boolean;
 }
 
 export interface FourTuple {
@@ -90,12 +100,21 @@ export class SockDiag {
         const inode = this.res.readUInt32LE(INODE_AT);
         // TIME-WAIT and orphaned sockets (closed by their program) have no inode, and uid 0: nobody owns them
         if (inode === 0) return 'closed';
-        return { uid: this.res.readUInt32LE(UID_AT), inode };
+        // a listener answers for any source on its port: it is never a connection's client socket (a forwarded one's source port met it)
+        if (proto === 'tcp' && this.res[STATE_AT] === TCP_LISTEN) return 'no-socket';
+        const found: SocketOwner = { uid: this.res.readUInt32LE(UID_AT), inode };
+        if (proto === 'udp' && isWildcard(this.res, LOCAL_AT, this.res[FAMILY_AT] === AF_INET6 ? 16 : 4)) found.wildcard = true;
+        return found;
       }
     } catch {
       return 'no-answer';
     }
   }
+}
+
+function isWildcard(b: Buffer, at: number, n: number): boolean {
+  for (let i = 0; i < n; i++) if (b[at + i] !== 0) return false;
+  return true;
 }
 
 /** 4 bytes as such, or as IPv4-mapped IPv6 in a v6 request; 16 bytes as such. */

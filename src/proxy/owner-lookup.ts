@@ -11,8 +11,13 @@ export interface OwnerLookup {
   lookup(proto: 'tcp' | 'udp', src: Endpoint, dst: Endpoint, need: 1 | 2): Promise<OwnerAnswer>;
 }
 
-/** The owner as a connection's log line holds it. */
-export function ownerFields(a: OwnerAnswer): Record<string, unknown> {
+/** The owner as a connection's (or UDP flow's) log line holds it: who, or null and why not. */
+export type OwnerLogFields = {
+  owner: { uid: number; pid?: number; exe?: string; comm?: string } | null;
+  owner_why?: string;
+};
+
+export function ownerFields(a: OwnerAnswer): OwnerLogFields {
   if (a.owner === null) return { owner: null, owner_why: a.why };
   const o = a.owner;
   return {

@@ -24,6 +24,7 @@ import { endpointText } from './proxy-core.js';
 import type { UdpFlowEnd } from './tun/udp-sessions.js';
 import type { UpstreamProxy } from './upstream-proxies.js';
 import { Socks5UdpAssociation } from './socks5/udp-association.js';
+import { ownerFields, type OwnerAnswer } from './owner-lookup.js';
 
 /** Datagrams read per readable wake before yielding to the event loop (the watcher fires again if more wait). */
 const RECV_BATCH = 64;
@@ -32,6 +33,8 @@ const DNS_IDLE_MS = 10_000;
 const MAX_PENDING = 16;
 /** How long the rules may read a flow's first datagrams before they must decide. */
 const ADMIT_MS = 1000;
+/** How long a verdict may wait for the flow's owner (a /proc search under load takes longer than a QUIC hello). */
+const OWNER_WAIT_MS = 3000;
 
 export interface TproxyUdpVerdict {
   rule: string;
@@ -41,11 +44,18 @@ export interface TproxyUdpVerdict {
   sni?: string;
   /** a `proxy` rule's SOCKS5 upstream: the flow goes through its UDP association */
   upstream?: UpstreamProxy;
+  /** who sent the flow, when the rules asked: for its log line */
+  owner?: OwnerAnswer;
 }
 
-/** A verdict that needs more of the flow: each next datagram goes to `next`; `next(null)` must decide. */
+/**
+ * A verdict that needs more of the flow: each next datagram goes to `next`; `next(null)` must decide.
+ * Or one that waits for an answer (the flow's owner, `awaiting`): it comes through `later`, and a full hold drops meanwhile.
+ */
 export interface TproxyUdpPending {
   next(payload: Buffer | null): TproxyUdpVerdict | undefined;
+  readonly awaiting?: boolean;
+  later?(onVerdict: (v: TproxyUdpVerdict) => void): void;
 }
 
 export interface TproxyUdpOptions {
@@ -103,6 +113,7 @@ interface Flow {
   action: string;
   proto?: string;
   sni?: string;
+  owner?: OwnerAnswer;
   closed: boolean;
 }
 
@@ -198,14 +209,16 @@ export class TproxyUdp {
     for (const f of [...this.flows.values()]) this.end(f, 'shutdown');
   }
 
-  /** Expires idle flows (DNS, port 53, after at most 10 s); flows the rules read for ADMIT_MS are decided now. */
+  /** Expires idle flows (DNS, port 53, after at most 10 s); flows read for ADMIT_MS, or waiting OWNER_WAIT_MS for their owner, are decided now. */
   sweep(now: number): void {
     const expired: Flow[] = [];
     const overdue: Flow[] = [];
     for (const f of this.flows.values()) {
       const idle = f.dst.port === 53 ? Math.min(DNS_IDLE_MS, this.opts.idleMs) : this.opts.idleMs;
-      if (f.deciding && now - f.started >= ADMIT_MS) overdue.push(f);
-      else if (now - f.lastActive >= idle) expired.push(f);
+      // an undecided flow is decided at its bound, never expired before (idle it would end without a verdict)
+      if (f.deciding) {
+        if (now - f.started >= (f.deciding.awaiting ? OWNER_WAIT_MS : ADMIT_MS)) overdue.push(f);
+      } else if (now - f.lastActive >= idle) expired.push(f);
     }
     for (const f of overdue) if (f.deciding && !f.closed) this.admitted(f, f.deciding.next(null) ?? { rule: f.rule, action: 'reject' });
     for (const f of expired) this.end(f, 'idle');
@@ -255,11 +268,17 @@ export class TproxyUdp {
         this.counters.udpDropped++;
         return;
       }
-      flow = this.open(key, src, dst, now);
-      if ('next' in r) flow.deciding = r;
-      else verdict = r;
+      const f = (flow = this.open(key, src, dst, now));
+      if ('next' in r) {
+        f.deciding = r;
+        r.later?.((v) => {
+          if (!f.closed && f.deciding === r) this.admitted(f, v);
+        });
+      } else verdict = r;
     } else if (flow.deciding) {
-      verdict = flow.deciding.next(payload) ?? (flow.pending.length + 1 >= MAX_PENDING ? flow.deciding.next(null) : undefined);
+      const d = flow.deciding;
+      // a full hold forces the verdict, unless it waits for an answer (read after next: this datagram may have started the wait)
+      verdict = d.next(payload) ?? (flow.pending.length + 1 >= MAX_PENDING && !d.awaiting ? d.next(null) : undefined);
     }
     flow.lastActive = now;
     flow.up += payload.length;
@@ -280,6 +299,7 @@ export class TproxyUdp {
     if (v.proto !== undefined) flow.proto = v.proto;
     if (v.sni !== undefined) flow.sni = v.sni;
     if (v.upstream !== undefined) flow.upstream = v.upstream;
+    if (v.owner !== undefined) flow.owner = v.owner;
     if (v.action !== 'reject') return this.connect(flow);
     this.counters.udpRejected++;
     this.counters.udpDropped += flow.pending.length;
@@ -447,6 +467,7 @@ export class TproxyUdp {
       rule: flow.rule,
       action: flow.action,
       ...(flow.upstream ? { via: flow.upstream.name } : {}),
+      ...(flow.owner ? ownerFields(flow.owner) : {}),
     });
   }
 }

@@ -7,6 +7,9 @@
 //                              only) sends N datagrams of seeded random data, one at
 //                              a time, each checked against its echo, then FIN; prints
 //                              { n, bytes, sha256 (sent), echoSha256, server: {...}, localPort }
+//   client-unconnected HOST PORT N SEED
+//                              the same from an unconnected socket (sendto each time,
+//                              bound to the wildcard address), replies taken from HOST:PORT only
 // IPv4 or IPv6 by HOST. Bounded: 3 s per reply, 60 s in all; one JSON line.
 import dgram from 'node:dgram';
 import { createHash } from 'node:crypto';
@@ -40,7 +43,8 @@ if (mode === 'server') {
     s.send(m, r.port, r.address);
   });
   s.bind(port, host, () => console.log(JSON.stringify({ listening: `${host}:${port}` })));
-} else if (mode === 'client') {
+} else if (mode === 'client' || mode === 'client-unconnected') {
+  const connected = mode === 'client';
   setTimeout(() => out({ ok: false, error: 'timeout' }, 3), 60_000).unref();
   const n = Math.min(Number(nText), 10_000);
   // seeded xorshift: both runs of a test send the same bytes
@@ -69,14 +73,22 @@ if (mode === 'server') {
         s.off('message', onMsg);
         reject(new Error('no reply within 3 s'));
       }, 3000);
-      const onMsg = (m: Buffer) => {
+      const onMsg = (m: Buffer, r: dgram.RemoteInfo) => {
+        if (!connected && (r.address !== host || r.port !== port)) return;
         clearTimeout(timer);
         s.off('message', onMsg);
         resolve(m);
       };
       s.on('message', onMsg);
     });
-  s.on('error', (err) => out({ ok: false, error: String(err) }, 2));
+  const localPort = () => {
+    try {
+      return s.address().port;
+    } catch {
+      return undefined; // not bound yet
+    }
+  };
+  s.on('error', (err) => out({ ok: false, error: String(err), localPort: localPort() }, 2));
   // reports its own failure (out() exits)
   const exchange = async (): Promise<void> => {
     try {
@@ -85,20 +97,22 @@ if (mode === 'server') {
         sent.update(b);
         bytes += b.length;
         const reply = next();
-        s.send(b);
+        send(b);
         const m = await reply;
         if (!m.equals(b)) throw new Error(`datagram ${i}: echo differs (${m.length} bytes back for ${b.length})`);
         echoed.update(m);
       }
       const fin = next();
-      s.send(Buffer.from('FIN'));
+      send(Buffer.from('FIN'));
       const server = JSON.parse((await fin).toString());
       out({ ok: true, n, bytes, sha256: sent.digest('hex'), echoSha256: echoed.digest('hex'), server, localPort: s.address().port });
     } catch (e) {
-      out({ ok: false, error: (e as Error).message, bytes }, 1);
+      out({ ok: false, error: (e as Error).message, bytes, localPort: localPort() }, 1);
     }
   };
-  s.connect(port, host, () => void exchange());
+  const send = (b: Buffer) => (connected ? s.send(b) : s.send(b, port, host));
+  if (connected) s.connect(port, host, () => void exchange());
+  else void exchange();
 } else {
   out({ ok: false, error: `unknown mode ${mode}` }, 2);
 }

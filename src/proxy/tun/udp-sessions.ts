@@ -15,6 +15,7 @@ import type { UdpFlowKey, UdpHandler, UdpPort } from '../../stack/contracts.js';
 import { DialError } from '../upstream-dialer.js';
 import type { UpstreamProxy } from '../upstream-proxies.js';
 import { Socks5UdpAssociation } from '../socks5/udp-association.js';
+import { ownerFields, type OwnerAnswer, type OwnerLogFields } from '../owner-lookup.js';
 
 export type { UdpFlowKey } from '../../stack/contracts.js';
 
@@ -42,11 +43,15 @@ export interface UdpSessionOptions {
    * RST), per datagram, without opening a socket. Or "not yet" (a QUIC hello
    * spanning datagrams): the flow's datagrams are then held, no socket opened,
    * and each next payload is handed to `next` until it decides; `next(null)`
-   * must decide (the hold is full, or admitMs passed). Absent: all admitted.
+   * must decide (the hold is full, or admitMs passed). A verdict waiting for
+   * an answer instead (the flow's owner) comes through `later`; meanwhile a
+   * full hold drops, and only admitMs cuts the wait. Absent: all admitted.
    */
   admit?: (flow: UdpFlowKey, payload: Buffer) => AdmitVerdict | AdmitPending;
   /** How long a flow may wait undecided, ms (checked by sweep). */
   admitMs: number;
+  /** The same for a verdict waiting for the flow's owner (a /proc search can take longer than a QUIC hello's datagrams). */
+  ownerWaitMs: number;
   /** How long opening a SOCKS5 UDP association may take, ms. */
   connectTimeoutMs: number;
 }
@@ -61,10 +66,16 @@ export interface AdmitVerdict {
   upstream?: UpstreamProxy;
   /** The name behind the destination (a fake IP's): sent to the upstream, which resolves it. */
   host?: string;
+  /** Who sent the flow, when the rules asked: for its log line. */
+  owner?: OwnerAnswer;
 }
 
 export interface AdmitPending {
   next(payload: Buffer | null): AdmitVerdict | undefined;
+  /** Waiting for an answer, not for datagrams: a full hold drops rather than forcing the verdict. */
+  readonly awaiting?: boolean;
+  /** The verdict that comes by itself (the answer arrived). */
+  later?(onVerdict: (v: AdmitVerdict) => void): void;
 }
 
 export const DEFAULT_UDP_OPTIONS: UdpSessionOptions = {
@@ -74,6 +85,7 @@ export const DEFAULT_UDP_OPTIONS: UdpSessionOptions = {
   blockQuic: false,
   maxPending: 16,
   admitMs: 1000,
+  ownerWaitMs: 3000,
   connectTimeoutMs: 10_000,
 };
 
@@ -89,7 +101,7 @@ export interface UdpCounters {
   udpSocksDropped: number;
 }
 
-export interface UdpFlowEnd {
+export interface UdpFlowEnd extends Partial<OwnerLogFields> {
   src: string;
   dst: string;
   up: number;
@@ -174,8 +186,11 @@ export class UdpSessions implements UdpHandler {
       }
       const r = this.opts.admit?.(key, buf.subarray(off, off + len));
       if (r && 'next' in r) {
-        flow = this.open(src, dst, sport, dport, now, null);
-        flow.deciding = r;
+        const f = (flow = this.open(src, dst, sport, dport, now, null));
+        f.deciding = r;
+        r.later?.((v) => {
+          if (!f.closed && f.deciding === r) this.admitted(f, v);
+        });
       } else if (r?.action === 'reject') {
         this.counters.udpDropped++;
         this.counters.udpUnreachable++;
@@ -185,7 +200,9 @@ export class UdpSessions implements UdpHandler {
         flow = this.open(src, dst, sport, dport, now, r ?? { rule: 'default', action: 'direct' });
       }
     } else if (flow.deciding) {
-      verdict = flow.deciding.next(buf.subarray(off, off + len)) ?? (flow.pending.length + 1 >= this.opts.maxPending ? flow.deciding.next(null) : undefined);
+      const d = flow.deciding;
+      // a full hold forces the verdict, unless it waits for an answer (read after next: this datagram may have started the wait)
+      verdict = d.next(buf.subarray(off, off + len)) ?? (flow.pending.length + 1 >= this.opts.maxPending && !d.awaiting ? d.next(null) : undefined);
     }
     flow.lastActive = now;
     const copy = Buffer.allocUnsafe(len); // the kernel may keep it until the send completes
@@ -361,8 +378,10 @@ export class UdpSessions implements UdpHandler {
     const overdue: UdpFlow[] = [];
     this.flows.forEach((f) => {
       const idle = f.serverPort === 53 ? this.opts.dnsIdleMs : this.opts.idleMs;
-      if (now - f.lastActive >= idle) expired.push(f);
-      else if (f.deciding && now - f.started >= this.opts.admitMs) overdue.push(f);
+      // an undecided flow is decided at its bound, never expired before (idle it would end without a verdict, its datagrams unsent)
+      if (f.deciding) {
+        if (now - f.started >= (f.deciding.awaiting ? this.opts.ownerWaitMs : this.opts.admitMs)) overdue.push(f);
+      } else if (now - f.lastActive >= idle) expired.push(f);
     });
     for (const f of expired) this.close(f, 'idle');
     // the rules waited long enough for more of these flows: they decide on what came
@@ -421,6 +440,7 @@ export class UdpSessions implements UdpHandler {
       ...(flow.verdict?.proto !== undefined ? { proto: flow.verdict.proto } : {}),
       ...(flow.verdict?.sni !== undefined ? { sni: flow.verdict.sni } : {}),
       ...(flow.verdict?.upstream ? { via: flow.verdict.upstream.name } : {}),
+      ...(flow.verdict?.owner ? ownerFields(flow.verdict.owner) : {}),
     });
   }
 }

@@ -48,6 +48,55 @@ t.test('sock_diag: a UDP socket, by its local end', async (t) => {
   t.equal(typeof found === 'object' && found.uid, process.getuid!());
 });
 
+t.test('sock_diag UDP: wildcard-bound and connected sockets, IPv4 and IPv6; a dual-stack socket answers for IPv4', async (t) => {
+  const dgram = await import('node:dgram');
+  const d = new SockDiag();
+  t.teardown(() => d.close());
+  const open = async (type: 'udp4' | 'udp6', bind: string, connect?: [string, number]) => {
+    const s = dgram.createSocket(type);
+    await new Promise<void>((r) => s.bind(0, bind, r));
+    if (connect) await new Promise<void>((r) => s.connect(connect[1], connect[0], r));
+    t.teardown(() => s.close());
+    return s.address().port;
+  };
+  const cases = [
+    { name: 'v4 wildcard, unconnected', type: 'udp4', bind: '0.0.0.0', local: '127.0.0.1', remote: '198.51.100.9', wildcard: true },
+    { name: 'v4 wildcard, connected', type: 'udp4', bind: '0.0.0.0', local: '127.0.0.1', remote: '127.0.0.5', connect: true, wildcard: false },
+    { name: 'v6 wildcard, unconnected', type: 'udp6', bind: '::', local: '::1', remote: '2001:db8::9', wildcard: true },
+    { name: 'v6 wildcard, connected', type: 'udp6', bind: '::', local: '::1', remote: '::1', connect: true, wildcard: false },
+    { name: 'dual-stack, an IPv4 flow', type: 'udp6', bind: '::', local: '127.0.0.1', remote: '198.51.100.9', wildcard: true },
+  ] as const;
+  for (const c of cases) {
+    const port = await open(c.type, c.bind, 'connect' in c ? [c.remote, 5353] : undefined);
+    const found = d.lookup('udp', { local: { address: c.local, port }, remote: { address: c.remote, port: 5353 } });
+    t.match(found, { uid: process.getuid!() }, `${c.name}: found`);
+    t.equal(typeof found === 'object' && found.wildcard === true, c.wildcard, `${c.name}: wildcard ${c.wildcard}`);
+  }
+});
+
+t.test("a forwarded flow is nobody's, though a local socket has its source port", async (t) => {
+  const dgram = await import('node:dgram');
+  const s = dgram.createSocket('udp4');
+  await new Promise<void>((r) => s.bind(0, '0.0.0.0', r));
+  const port = s.address().port;
+  const r = new OwnerResolver();
+  t.teardown(() => (r.close(), s.close()));
+  // the kernel matches an unconnected wildcard socket on the port alone, whatever the source address
+  const d = new SockDiag();
+  t.match(d.lookup('udp', { local: { address: '198.51.100.2', port }, remote: { address: '203.0.113.30', port: 5300 } }), { wildcard: true });
+  d.close();
+  const forwarded = await r.lookup('udp', ep('198.51.100.2', port), ep('203.0.113.30', 5300), 1);
+  t.match(forwarded, { owner: null, why: /forwarded from another host/ }, 'not the local socket: its source is no address here');
+  t.match(await r.lookup('udp', ep('127.0.0.1', port), ep('203.0.113.30', 5300), 1), { owner: { uid: process.getuid!() } }, 'from a local address: the socket');
+
+  // TCP: a listener answers for any source on its port; it is never a client socket
+  const server = net.createServer();
+  await new Promise<void>((res) => server.listen(0, '0.0.0.0', res));
+  t.teardown(() => server.close());
+  const lport = (server.address() as net.AddressInfo).port;
+  t.match(await r.lookup('tcp', ep('198.51.100.2', lport), ep('203.0.113.30', 80), 1), { owner: null }, 'a forwarded connection from the listening port: no owner');
+});
+
 t.test('the resolver: uid only, then the process; cached by inode; a closed socket has no owner', async (t) => {
   const r = new OwnerResolver();
   t.teardown(() => r.close());
