@@ -103,6 +103,8 @@ export interface StackCounters {
   /** Packets over the device's MTU sent as fragments, and the fragments that made. */
   packetsFragmented: number;
   fragmentsOut: number;
+  /** Segments over the MTU written for the kernel to split (TSO, a TUN with offloads). */
+  segmentsOffloaded: number;
 }
 
 export function newCounters(): StackCounters {
@@ -130,6 +132,7 @@ export function newCounters(): StackCounters {
     datagramsReassembled: 0,
     packetsFragmented: 0,
     fragmentsOut: 0,
+    segmentsOffloaded: 0,
   };
 }
 

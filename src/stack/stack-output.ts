@@ -93,7 +93,7 @@ export class StackOutput {
    * kernel to split into gsoSize-byte pieces (TSO).
    */
   commitPartial(len: number, gsoSize: number): void {
-    writeVnetHdrPartial(this.dev.txHeader!(), 0, this.dev.txSlot(), len, gsoSize);
+    if (writeVnetHdrPartial(this.dev.txHeader!(), 0, this.dev.txSlot(), len, gsoSize)) this.counters.segmentsOffloaded++;
     this.count(len);
   }
 

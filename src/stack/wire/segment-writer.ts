@@ -61,16 +61,7 @@ export function partialChecksum(src: number, dst: number, protocol: number, leng
   return fold(pseudoSum(src, dst, protocol, length, ip6));
 }
 
-export function writeTcpSegment(
-  b: Buffer,
-  src: number,
-  dst: number,
-  sport: number,
-  dport: number,
-  s: OutSegment,
-  ip6: Ip6Table | null = null,
-  partial = false,
-): number {
+export function writeTcpSegment(b: Buffer, src: number, dst: number, sport: number, dport: number, s: OutSegment, ip6: Ip6Table | null = null, partial = false): number {
   const t = ipHeaderLength(src);
   let p = t + 20;
   if (s.flags & SYN) {

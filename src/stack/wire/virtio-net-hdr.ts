@@ -75,8 +75,9 @@ export function writeVnetHdr(buf: Buffer, off: number, h: VnetHdr): void {
  * gsoSize > 0 and more payload than that, one segment of up to 64 KiB for the
  * kernel to split into gsoSize-byte pieces (TCPV4/TCPV6, UDP_L4), each with
  * a copy of the headers (hdr_len bytes). Read off the packet just written.
+ * True when it asked for segmentation.
  */
-export function writeVnetHdrPartial(buf: Buffer, off: number, pkt: Buffer, len: number, gsoSize: number): void {
+export function writeVnetHdrPartial(buf: Buffer, off: number, pkt: Buffer, len: number, gsoSize: number): boolean {
   const v4 = pkt[0] >> 4 === 4;
   const ipLen = v4 ? (pkt[0] & 15) << 2 : 40;
   const tcp = (v4 ? pkt[9] : pkt[6]) === 6;
@@ -88,6 +89,7 @@ export function writeVnetHdrPartial(buf: Buffer, off: number, pkt: Buffer, len: 
   buf.writeUInt16LE(gso ? gsoSize : 0, off + 4);
   buf.writeUInt16LE(ipLen, off + 6);
   buf.writeUInt16LE(tcp ? 16 : 6, off + 8);
+  return gso;
 }
 
 /**

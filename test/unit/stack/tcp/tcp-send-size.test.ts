@@ -53,7 +53,14 @@ for (const [label, irs, iss] of ISNS) {
           want,
           `${r.name}, sendMax ${sendMax}`,
         );
-        t.same(Buffer.concat(got.map((x) => x.data)), bytes(r.write).subarray(0, want.reduce((a, b) => a + b, 0)), 'the same bytes in order');
+        t.same(
+          Buffer.concat(got.map((x) => x.data)),
+          bytes(r.write).subarray(
+            0,
+            want.reduce((a, b) => a + b, 0),
+          ),
+          'the same bytes in order',
+        );
         t.ok(
           rec.pieces.filter((_, i) => i < got.length).every((p) => p === 1000),
           'every segment says its pieces are one MSS',

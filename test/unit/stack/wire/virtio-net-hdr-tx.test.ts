@@ -72,16 +72,72 @@ function complete(pkt: Buffer, len: number, hdr: Buffer): Buffer {
 }
 
 t.test('the header for each kind of packet we write (table)', async (t) => {
-  const rows: { name: string; family: 4 | 6; proto: 'tcp' | 'udp'; ts: boolean; data: number; gso: number; want: { gsoType: number; hdrLen: number; gsoSize: number; csumStart: number; csumOffset: number } }[] = [
-    { name: 'TCPv4 TSO segment, timestamps', family: 4, proto: 'tcp', ts: true, data: 44 * 1448, gso: 1448, want: { gsoType: VNET_GSO_TCPV4, hdrLen: 20 + 32, gsoSize: 1448, csumStart: 20, csumOffset: 16 } },
-    { name: 'TCPv6 TSO segment, timestamps', family: 6, proto: 'tcp', ts: true, data: 10 * 1428, gso: 1428, want: { gsoType: VNET_GSO_TCPV6, hdrLen: 40 + 32, gsoSize: 1428, csumStart: 40, csumOffset: 16 } },
-    { name: 'TCPv4 TSO, no options, odd tail', family: 4, proto: 'tcp', ts: false, data: 3 * 1460 + 17, gso: 1460, want: { gsoType: VNET_GSO_TCPV4, hdrLen: 40, gsoSize: 1460, csumStart: 20, csumOffset: 16 } },
-    { name: 'TCPv4 one MSS: partial checksum only', family: 4, proto: 'tcp', ts: true, data: 1448, gso: 1448, want: { gsoType: VNET_GSO_NONE, hdrLen: 52, gsoSize: 0, csumStart: 20, csumOffset: 16 } },
+  const rows: {
+    name: string;
+    family: 4 | 6;
+    proto: 'tcp' | 'udp';
+    ts: boolean;
+    data: number;
+    gso: number;
+    want: { gsoType: number; hdrLen: number; gsoSize: number; csumStart: number; csumOffset: number };
+  }[] = [
+    {
+      name: 'TCPv4 TSO segment, timestamps',
+      family: 4,
+      proto: 'tcp',
+      ts: true,
+      data: 44 * 1448,
+      gso: 1448,
+      want: { gsoType: VNET_GSO_TCPV4, hdrLen: 20 + 32, gsoSize: 1448, csumStart: 20, csumOffset: 16 },
+    },
+    {
+      name: 'TCPv6 TSO segment, timestamps',
+      family: 6,
+      proto: 'tcp',
+      ts: true,
+      data: 10 * 1428,
+      gso: 1428,
+      want: { gsoType: VNET_GSO_TCPV6, hdrLen: 40 + 32, gsoSize: 1428, csumStart: 40, csumOffset: 16 },
+    },
+    {
+      name: 'TCPv4 TSO, no options, odd tail',
+      family: 4,
+      proto: 'tcp',
+      ts: false,
+      data: 3 * 1460 + 17,
+      gso: 1460,
+      want: { gsoType: VNET_GSO_TCPV4, hdrLen: 40, gsoSize: 1460, csumStart: 20, csumOffset: 16 },
+    },
+    {
+      name: 'TCPv4 one MSS: partial checksum only',
+      family: 4,
+      proto: 'tcp',
+      ts: true,
+      data: 1448,
+      gso: 1448,
+      want: { gsoType: VNET_GSO_NONE, hdrLen: 52, gsoSize: 0, csumStart: 20, csumOffset: 16 },
+    },
     { name: 'TCPv6 pure ACK', family: 6, proto: 'tcp', ts: true, data: 0, gso: 1428, want: { gsoType: VNET_GSO_NONE, hdrLen: 72, gsoSize: 0, csumStart: 40, csumOffset: 16 } },
-    { name: 'TCPv4 no gso size (a SYN-ACK, a RST)', family: 4, proto: 'tcp', ts: false, data: 3000, gso: 0, want: { gsoType: VNET_GSO_NONE, hdrLen: 40, gsoSize: 0, csumStart: 20, csumOffset: 16 } },
+    {
+      name: 'TCPv4 no gso size (a SYN-ACK, a RST)',
+      family: 4,
+      proto: 'tcp',
+      ts: false,
+      data: 3000,
+      gso: 0,
+      want: { gsoType: VNET_GSO_NONE, hdrLen: 40, gsoSize: 0, csumStart: 20, csumOffset: 16 },
+    },
     { name: 'UDPv4 datagram', family: 4, proto: 'udp', ts: false, data: 1200, gso: 0, want: { gsoType: VNET_GSO_NONE, hdrLen: 28, gsoSize: 0, csumStart: 20, csumOffset: 6 } },
     { name: 'UDPv6 datagram', family: 6, proto: 'udp', ts: false, data: 1, gso: 0, want: { gsoType: VNET_GSO_NONE, hdrLen: 48, gsoSize: 0, csumStart: 40, csumOffset: 6 } },
-    { name: 'UDPv6 several datagrams in one (USO)', family: 6, proto: 'udp', ts: false, data: 4 * 1200, gso: 1200, want: { gsoType: VNET_GSO_UDP_L4, hdrLen: 48, gsoSize: 1200, csumStart: 40, csumOffset: 6 } },
+    {
+      name: 'UDPv6 several datagrams in one (USO)',
+      family: 6,
+      proto: 'udp',
+      ts: false,
+      data: 4 * 1200,
+      gso: 1200,
+      want: { gsoType: VNET_GSO_UDP_L4, hdrLen: 48, gsoSize: 1200, csumStart: 40, csumOffset: 6 },
+    },
   ];
   for (const r of rows) {
     const [src, dst] = ADDR[r.family];
