@@ -11,12 +11,13 @@
 //             the data plane's packets in and out; ROUNDS rounds, each the kernel path then
 //             every gateway, the load average around each; medians and the ratio of MTU
 //             1500 to 65520 at the end. --compare DIR: another build (its dist/) measured
-//             in the same rounds, e.g. the base commit's, for a before/after
+//             in the same rounds, e.g. the base commit's, for a before/after (--compare-modes:
+//             its offload modes, default the same)
 //
 //   node --import tsx bench/lean.ts [--only idle,conns,latency,close] [--conns 1000]
 //        [--idle-seconds 20] [--rounds 3] [--wrk-seconds 5] [--source] [-- extra gateway flags]
 //   node --import tsx bench/lean.ts --only offload [--rounds 3] [--wrk-seconds 5]
-//        [--mtus 1500,65520] [--offload-modes off,on] [--compare DIR]
+//        [--mtus 1500,65520] [--offload-modes off,on] [--compare DIR [--compare-modes on]]
 //
 // Prints the load average before and after (2 shared cores: the figures are noisy).
 // Builds and removes its own namespaces; traffic stays between them.
@@ -42,6 +43,7 @@ const { values, positionals } = parseArgs({
     'offload-modes': { type: 'string' },
     mtus: { type: 'string' },
     compare: { type: 'string' },
+    'compare-modes': { type: 'string' },
   },
 });
 const only = values.only?.split(',') ?? ['idle', 'conns', 'latency', 'close'];
@@ -199,9 +201,13 @@ async function iperf(ns: string, reverse: boolean): Promise<number> {
 }
 
 async function offloads(ns: string, _iperf: unknown): Promise<void> {
-  const builds = [{ label: values.compare ? 'this' : '', root: values.root ?? ROOT }, ...(values.compare ? [{ label: 'base', root: values.compare }] : [])];
+  const modesOf = (text: string) => text.split(',').map((m) => m === 'on');
+  const modes = modesOf(values['offload-modes'] ?? 'off,on');
+  const builds = [
+    { label: values.compare ? 'this' : '', root: values.root ?? ROOT, modes },
+    ...(values.compare ? [{ label: 'base', root: values.compare, modes: modesOf(values['compare-modes'] ?? values['offload-modes'] ?? 'off,on') }] : []),
+  ];
   const mtus = (values.mtus ?? '1500,65520').split(',').map(Number);
-  const modes = (values['offload-modes'] ?? 'off,on').split(',').map((m) => m === 'on');
   const runs = new Map<string, { up: number[]; down: number[] }>();
   const note = (key: string, up: number, down: number) => {
     const r = runs.get(key) ?? { up: [], down: [] };
@@ -219,7 +225,7 @@ async function offloads(ns: string, _iperf: unknown): Promise<void> {
     for (const b of builds) {
       const mainJs = join(b.root, 'dist/src/cli/main.js');
       for (const mtu of mtus) {
-        for (const off of modes) {
+        for (const off of b.modes) {
           const stateDir = mkdtempSync(join(tmpdir(), 'tsE-lean-'));
           host.teardown(() => rmSync(stateDir, { recursive: true, force: true }));
           const gw = spawnInNs(host, ns, [
@@ -258,7 +264,7 @@ async function offloads(ns: string, _iperf: unknown): Promise<void> {
   console.log(`medians of ${ROUNDS} rounds, Gbit/s up / down:`);
   for (const [key, r] of runs) console.log(`  ${key}: ${median(r.up).toFixed(2)} / ${median(r.down).toFixed(2)}  (up ${r.up.map((x) => x.toFixed(2)).join(' ')}; down ${r.down.map((x) => x.toFixed(2)).join(' ')})`);
   for (const b of builds) {
-    for (const off of modes) {
+    for (const off of b.modes) {
       const lo = runs.get(keyOf(b.label, 1500, off));
       const hi = runs.get(keyOf(b.label, 65520, off));
       if (!lo || !hi) continue;
