@@ -196,8 +196,11 @@ async function main() {
 }
 
 async function iperf(ns: string, reverse: boolean): Promise<number> {
-  const r = await nsExec(ns, ['iperf3', '-c', IPERF_IP, '-t', String(WRK_S), '-J', ...(reverse ? ['-R'] : [])], { timeoutMs: (WRK_S + 30) * 1000 });
-  return JSON.parse(r.stdout).end.sum_received.bits_per_second / 1e9;
+  const r = await nsExec(ns, ['iperf3', '-c', IPERF_IP, '-t', String(WRK_S), '-J', ...(reverse ? ['-R'] : [])], { timeoutMs: (WRK_S + 30) * 1000, allowFail: true });
+  const j = JSON.parse(r.stdout || '{}');
+  const bps = j.end?.sum_received?.bits_per_second;
+  if (bps === undefined) console.log(`  iperf3 failed (counted as no figure): ${j.error ?? r.stderr.slice(-200)}`);
+  return bps === undefined ? NaN : bps / 1e9;
 }
 
 async function offloads(ns: string, _iperf: unknown): Promise<void> {
@@ -211,8 +214,8 @@ async function offloads(ns: string, _iperf: unknown): Promise<void> {
   const runs = new Map<string, { up: number[]; down: number[] }>();
   const note = (key: string, up: number, down: number) => {
     const r = runs.get(key) ?? { up: [], down: [] };
-    r.up.push(up);
-    r.down.push(down);
+    if (!Number.isNaN(up)) r.up.push(up);
+    if (!Number.isNaN(down)) r.down.push(down);
     runs.set(key, r);
   };
   const keyOf = (label: string, mtu: number, off: boolean) => `${label ? `${label}, ` : ''}MTU ${mtu}, offloads ${off ? 'on' : 'off'}`;
