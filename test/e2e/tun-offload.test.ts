@@ -10,20 +10,7 @@
 import t, { type Test } from 'tap';
 import { join } from 'node:path';
 import { nsExec, spawnNodeInNs } from '../helpers/netns.js';
-import {
-  NGINX_IP,
-  NGINX_IP6,
-  PEER_IP,
-  PEER_PORT,
-  ROOT,
-  addIpv6,
-  makeTopology,
-  startGateway,
-  startNginx,
-  startPeer,
-  tunsteerArgv,
-  waitForGateway,
-} from '../helpers/topology.js';
+import { NGINX_IP, NGINX_IP6, PEER_IP, PEER_PORT, ROOT, addIpv6, makeTopology, startGateway, startNginx, startPeer, tunsteerArgv, waitForGateway } from '../helpers/topology.js';
 import { clearDrops, dropOn, dropped } from '../helpers/real/impair.js';
 
 t.setTimeout(900_000);
@@ -32,15 +19,22 @@ const topo = await makeTopology(t);
 await addIpv6(topo);
 const PEER6_PORT = 7001;
 const peer6 = spawnNodeInNs(t, topo.servers, join(ROOT, 'test/helpers/tcp-peer.ts'), ['server', NGINX_IP6, String(PEER6_PORT)]);
-await Promise.all([startNginx(t, topo, { ipv6: true }), startPeer(t, topo), peer6.waitForLine((l) => l.includes('listening'))]);
+const UDP_PORT = 5400;
+const udpPeers = [PEER_IP, NGINX_IP6].map((ip) => spawnNodeInNs(t, topo.servers, join(ROOT, 'test/helpers/udp-hash-peer.ts'), ['server', ip, String(UDP_PORT)]));
+await Promise.all([
+  startNginx(t, topo, { ipv6: true }),
+  startPeer(t, topo),
+  peer6.waitForLine((l) => l.includes('listening')),
+  ...udpPeers.map((p) => p.waitForLine((l) => l.includes('listening'))),
+]);
 await nsExec(topo.servers, ['sh', '-c', `head -c 20M /dev/urandom > ${topo.www}/20m.bin`]);
 await nsExec(topo.client, ['sh', '-c', `head -c 20M /dev/urandom > ${topo.tmp}/up.bin`]);
 const shaOf = async (ns: string, file: string) => (await nsExec(ns, ['sha256sum', file])).stdout.split(' ')[0];
 const down = await shaOf(topo.servers, `${topo.www}/20m.bin`);
 const up = await shaOf(topo.client, `${topo.tmp}/up.bin`);
 const FAMILIES = [
-  { name: 'IPv4', url: `http://${NGINX_IP}/20m.bin`, peer: [PEER_IP, String(PEER_PORT)] },
-  { name: 'IPv6', url: `http://[${NGINX_IP6}]/20m.bin`, peer: [NGINX_IP6, String(PEER6_PORT)] },
+  { name: 'IPv4', url: `http://${NGINX_IP}/20m.bin`, peer: [PEER_IP, String(PEER_PORT)], udp: PEER_IP },
+  { name: 'IPv6', url: `http://[${NGINX_IP6}]/20m.bin`, peer: [NGINX_IP6, String(PEER6_PORT)], udp: NGINX_IP6 },
 ];
 
 let n = 0;
@@ -58,9 +52,20 @@ async function gateway(t: Test, mtu: number, offload: boolean, faults = ''): Pro
   return stateDir;
 }
 
-/** 20 MB down (curl, nginx) and up (tcp-peer, the server's sha256) for each family, byte-exact. */
+/**
+ * 20 MB down (curl, nginx) and up (tcp-peer, the server's sha256) for each
+ * family, byte-exact; and 100 UDP datagrams echoed (with offloads, the
+ * replies that fit the MTU go with a partial checksum, the larger ones as
+ * fragments with a complete one).
+ */
 async function bothWays(t: Test): Promise<void> {
   for (const f of FAMILIES) {
+    const u = await nsExec(topo.client, [process.execPath, '--import', 'tsx', join(ROOT, 'test/helpers/udp-hash-peer.ts'), 'client', f.udp, String(UDP_PORT), '100', '9'], {
+      timeoutMs: 90_000,
+      allowFail: true,
+    });
+    const ur = JSON.parse(u.stdout.trim().split('\n').pop() || '{}');
+    t.ok(ur.ok && ur.echoSha256 === ur.sha256 && ur.server?.sha256 === ur.sha256, `${f.name}: UDP echo byte-exact both ways ${u.stdout.slice(-200)}`);
     const got = await nsExec(topo.client, ['sh', '-c', `curl -sSf -g --max-time 150 ${f.url} | sha256sum`], { timeoutMs: 180_000 });
     t.equal(got.stdout.split(' ')[0], down, `${f.name}: download byte-exact`);
     const r = await nsExec(topo.client, [process.execPath, '--import', 'tsx', join(ROOT, 'test/helpers/tcp-peer.ts'), 'upload', ...f.peer, `${topo.tmp}/up.bin`], {

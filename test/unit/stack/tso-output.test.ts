@@ -12,21 +12,12 @@ import { Ipv4View } from '../../../src/stack/wire/ipv4-view.js';
 import { tcpChecksumOk } from '../../../src/stack/wire/tcp-view.js';
 import { checksum } from '../../../src/stack/wire/checksum.js';
 import type { TunOffload } from '../../../src/tun/tun-device.js';
+import { bytes as data } from './tcp/harness.js';
 
 const OFFLOAD: TunOffload = { vnetHdrLen: 10, csum: true, tso4: true, tso6: true, uso: false };
 const CSUM_ONLY: TunOffload = { ...OFFLOAD, tso4: false, tso6: false };
 const settle = () => new Promise((r) => setImmediate(r));
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
-
-function data(n: number, seed: number): Buffer {
-  const b = Buffer.alloc(n);
-  let x = seed;
-  for (let i = 0; i < n; i++) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    b[i] = x >>> 24;
-  }
-  return b;
-}
 
 /** Drops about `rate` of the pieces, the same ones each run. */
 function lossy(rate: number, seed = 7): (p: Buffer) => boolean {
