@@ -265,7 +265,10 @@ async function offloads(ns: string, _iperf: unknown): Promise<void> {
     }
   }
   console.log(`medians of ${ROUNDS} rounds, Gbit/s up / down:`);
-  for (const [key, r] of runs) console.log(`  ${key}: ${median(r.up).toFixed(2)} / ${median(r.down).toFixed(2)}  (up ${r.up.map((x) => x.toFixed(2)).join(' ')}; down ${r.down.map((x) => x.toFixed(2)).join(' ')})`);
+  for (const [key, r] of runs)
+    console.log(
+      `  ${key}: ${median(r.up).toFixed(2)} / ${median(r.down).toFixed(2)}  (up ${r.up.map((x) => x.toFixed(2)).join(' ')}; down ${r.down.map((x) => x.toFixed(2)).join(' ')})`,
+    );
   for (const b of builds) {
     for (const off of b.modes) {
       const lo = runs.get(keyOf(b.label, 1500, off));
