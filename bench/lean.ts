@@ -8,10 +8,16 @@
 //             servers' namespace: who closed first
 //   offload   (only when asked) iperf3 single stream up and down through gateways at MTU
 //             1500 and 65520 with --tun-offload off and on, beside the kernel path, with
-//             the data plane's packets in per GB
+//             the data plane's packets in and out; ROUNDS rounds, each the kernel path then
+//             every gateway, the load average around each; medians and the ratio of MTU
+//             1500 to 65520 at the end. --compare DIR: another build (its dist/) measured
+//             in the same rounds, e.g. the base commit's, for a before/after (--compare-modes:
+//             its offload modes, default the same)
 //
 //   node --import tsx bench/lean.ts [--only idle,conns,latency,close] [--conns 1000]
 //        [--idle-seconds 20] [--rounds 3] [--wrk-seconds 5] [--source] [-- extra gateway flags]
+//   node --import tsx bench/lean.ts --only offload [--rounds 3] [--wrk-seconds 5]
+//        [--mtus 1500,65520] [--offload-modes off,on] [--compare DIR [--compare-modes on]]
 //
 // Prints the load average before and after (2 shared cores: the figures are noisy).
 // Builds and removes its own namespaces; traffic stays between them.
@@ -21,7 +27,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { IPERF_IP, NGINX_IP, PEER_IP, PEER_PORT, ROOT, makeTopology, startIperf, startNginx, tunsteerArgv, waitForGateway } from '../test/helpers/topology.js';
 import { nsExec, spawnInNs } from '../test/helpers/netns.js';
-import { cpuSeconds, rssBytes, runBench, teardownHost, toMs, waitFor } from './bench-kit.js';
+import { cpuSeconds, median, rssBytes, runBench, teardownHost, toMs, waitFor } from './bench-kit.js';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -36,6 +42,8 @@ const { values, positionals } = parseArgs({
     root: { type: 'string' },
     'offload-modes': { type: 'string' },
     mtus: { type: 'string' },
+    compare: { type: 'string' },
+    'compare-modes': { type: 'string' },
   },
 });
 const only = values.only?.split(',') ?? ['idle', 'conns', 'latency', 'close'];
@@ -188,43 +196,86 @@ async function main() {
 }
 
 async function iperf(ns: string, reverse: boolean): Promise<number> {
-  const r = await nsExec(ns, ['iperf3', '-c', IPERF_IP, '-t', String(WRK_S), '-J', ...(reverse ? ['-R'] : [])], { timeoutMs: (WRK_S + 30) * 1000 });
-  return JSON.parse(r.stdout).end.sum_received.bits_per_second / 1e9;
+  const r = await nsExec(ns, ['iperf3', '-c', IPERF_IP, '-t', String(WRK_S), '-J', ...(reverse ? ['-R'] : [])], { timeoutMs: (WRK_S + 30) * 1000, allowFail: true });
+  const j = JSON.parse(r.stdout || '{}');
+  const bps = j.end?.sum_received?.bits_per_second;
+  if (bps === undefined) console.log(`  iperf3 failed (counted as no figure): ${j.error ?? r.stderr.slice(-200)}`);
+  return bps === undefined ? NaN : bps / 1e9;
 }
 
 async function offloads(ns: string, _iperf: unknown): Promise<void> {
-  console.log(`kernel path: up ${(await iperf(ns, false)).toFixed(2)} down ${(await iperf(ns, true)).toFixed(2)} Gbit/s`);
-  const mainJs = join(values.root ?? ROOT, 'dist/src/cli/main.js');
-  for (const mtu of (values.mtus ?? '1500,65520').split(',').map(Number)) {
-    for (const off of (values['offload-modes'] ?? 'off,on').split(',').map((m) => m === 'on')) {
-      const stateDir = mkdtempSync(join(tmpdir(), 'tsE-lean-'));
-      host.teardown(() => rmSync(stateDir, { recursive: true, force: true }));
-      const gw = spawnInNs(host, ns, [
-        process.execPath,
-        mainJs,
-        'up',
-        '--mode',
-        'route-all',
-        '--state-dir',
-        stateDir,
-        '--tun-name',
-        'tsl1',
-        '--log-level',
-        'warn',
-        '--mtu',
-        String(mtu),
-        ...(off ? ['--tun-offload'] : []),
-      ]);
-      await waitForGateway(ns, stateDir, gw, 60_000);
-      const up = await iperf(ns, false);
-      const down = await iperf(ns, true);
-      await new Promise((r) => setTimeout(r, 1100));
-      const c = JSON.parse((await nsExec(ns, [process.execPath, mainJs, 'status', '--state-dir', stateDir, '--json'])).stdout).status.counters;
-      console.log(
-        `gateway MTU ${mtu}, offloads ${off ? 'on ' : 'off'}: up ${up.toFixed(2)} down ${down.toFixed(2)} Gbit/s; packets in ${c.packetsIn}, out ${c.packetsOut}, bytes in ${c.bytesIn}`,
-      );
-      gw.kill('SIGTERM');
-      await gw.exited();
+  const modesOf = (text: string) => text.split(',').map((m) => m === 'on');
+  const modes = modesOf(values['offload-modes'] ?? 'off,on');
+  const builds = [
+    { label: values.compare ? 'this' : '', root: values.root ?? ROOT, modes },
+    ...(values.compare ? [{ label: 'base', root: values.compare, modes: modesOf(values['compare-modes'] ?? values['offload-modes'] ?? 'off,on') }] : []),
+  ];
+  const mtus = (values.mtus ?? '1500,65520').split(',').map(Number);
+  const runs = new Map<string, { up: number[]; down: number[] }>();
+  const note = (key: string, up: number, down: number) => {
+    const r = runs.get(key) ?? { up: [], down: [] };
+    if (!Number.isNaN(up)) r.up.push(up);
+    if (!Number.isNaN(down)) r.down.push(down);
+    runs.set(key, r);
+  };
+  const keyOf = (label: string, mtu: number, off: boolean) => `${label ? `${label}, ` : ''}MTU ${mtu}, offloads ${off ? 'on' : 'off'}`;
+  for (let round = 1; round <= ROUNDS; round++) {
+    console.log(`round ${round}: load average ${load()}`);
+    const kUp = await iperf(ns, false);
+    const kDown = await iperf(ns, true);
+    note('kernel path', kUp, kDown);
+    console.log(`  kernel path: up ${kUp.toFixed(2)} down ${kDown.toFixed(2)} Gbit/s (load ${load()})`);
+    for (const b of builds) {
+      const mainJs = join(b.root, 'dist/src/cli/main.js');
+      for (const mtu of mtus) {
+        for (const off of b.modes) {
+          const stateDir = mkdtempSync(join(tmpdir(), 'tsE-lean-'));
+          host.teardown(() => rmSync(stateDir, { recursive: true, force: true }));
+          const gw = spawnInNs(host, ns, [
+            process.execPath,
+            mainJs,
+            'up',
+            '--mode',
+            'route-all',
+            '--state-dir',
+            stateDir,
+            '--tun-name',
+            'tsl1',
+            '--log-level',
+            'warn',
+            '--mtu',
+            String(mtu),
+            ...(off ? ['--tun-offload'] : []),
+          ]);
+          await waitForGateway(ns, stateDir, gw, 60_000);
+          const before = load();
+          const up = await iperf(ns, false);
+          const down = await iperf(ns, true);
+          await new Promise((r) => setTimeout(r, 1100));
+          const c = JSON.parse((await nsExec(ns, [process.execPath, mainJs, 'status', '--state-dir', stateDir, '--json'])).stdout).status.counters;
+          const key = keyOf(b.label, mtu, off);
+          note(key, up, down);
+          console.log(
+            `  ${key}: up ${up.toFixed(2)} down ${down.toFixed(2)} Gbit/s; packets in ${c.packetsIn}, out ${c.packetsOut}, TSO segments out ${c.segmentsOffloaded ?? '-'} (load ${before} -> ${load()})`,
+          );
+          gw.kill('SIGTERM');
+          await gw.exited();
+        }
+      }
+    }
+  }
+  console.log(`medians of ${ROUNDS} rounds, Gbit/s up / down:`);
+  for (const [key, r] of runs)
+    console.log(
+      `  ${key}: ${median(r.up).toFixed(2)} / ${median(r.down).toFixed(2)}  (up ${r.up.map((x) => x.toFixed(2)).join(' ')}; down ${r.down.map((x) => x.toFixed(2)).join(' ')})`,
+    );
+  for (const b of builds) {
+    for (const off of b.modes) {
+      const lo = runs.get(keyOf(b.label, 1500, off));
+      const hi = runs.get(keyOf(b.label, 65520, off));
+      if (!lo || !hi) continue;
+      const ratio = (a: number[], z: number[]) => (median(a) / median(z)).toFixed(2);
+      console.log(`  ${keyOf(b.label, 1500, off)} against 65520: up ${ratio(lo.up, hi.up)}x, down ${ratio(lo.down, hi.down)}x`);
     }
   }
   console.log(`load average after: ${load()}`);

@@ -52,7 +52,7 @@ const UP_OPTIONS: Option[] = [
   ['--tun-backend NAME', 'native (batched reads, default) or tuntap2'],
   [
     '--tun-offload',
-    'experimental: a TUN with a virtio-net header (IFF_VNET_HDR); checksums the kernel vouches for are not summed again, coalesced segments up to 64 KiB are read (status: tun_offload_*)',
+    'experimental: a TUN with a virtio-net header (IFF_VNET_HDR); checksums the kernel vouches for are not summed again, coalesced segments up to 64 KiB are read, and ours go out up to 64 KiB with partial checksums for the kernel to split and complete (status: tun_offload_*, tx_ for the write side)',
   ],
   ['--tcp-rcvbuf BYTES', 'per-connection receive buffer: the most a client may send ahead (default 1048576)'],
   ['--tcp-sndbuf BYTES', 'per-connection send buffer towards the client (default 1048576)'],

@@ -222,7 +222,7 @@ export async function startDataPlane(config: DataPlaneConfig, dev: TunDevice | n
           mode: config.about?.mode,
           device: dev ? { name: dev.name, mtu: dev.mtu } : null,
           routes: config.about?.plan ?? [],
-          offloads: (dev as { offloads?: unknown } | null)?.offloads ?? [],
+          offloads: offloadNames(dev?.offload),
           workers: 1,
           uplink,
           startedAt,
@@ -344,7 +344,7 @@ function startStack(config: DataPlaneConfig, dev: TunDevice, core: ProxyCore, d:
     },
   );
   const udp = (tunUdp = new TunUdp(s, d ? { address: dnsAt, answer: (q: Buffer) => d.dns.answer(q) } : null, relay));
-  // With offloads (IFF_VNET_HDR) each packet starts with a virtio-net header; ours go out with a zero one (txHeader)
+  // With offloads (IFF_VNET_HDR) each packet starts with a virtio-net header; ours get one too (stack-output.ts: partial checksums, TSO)
   const hdrLen = dev.offload?.vnetHdrLen ?? 0;
   const vh = newVnetHdr();
   dev.start((batch) => {

@@ -64,6 +64,12 @@ export interface OutSegment {
   sack: Uint32Array;
   sackCount: number;
   payloadLength: number;
+  /**
+   * The most payload one packet on the wire carries (the effective MSS). A
+   * longer payload (only with a sendMax above the MSS) is one segment for the
+   * device to split into pieces of this size (TSO); absent or 0: never longer.
+   */
+  pieceSize?: number;
   /** Copies payloadLength bytes of payload into target at offset. */
   copyPayload(target: Buffer, offset: number): void;
 }
@@ -107,6 +113,13 @@ export interface TcpOptions {
   rtoInitial: number;
   /** Give up after this many retransmissions of one segment. */
   maxRetries: number;
+  /**
+   * The most payload one segment we send may carry. 0: the MSS, one packet on
+   * the wire each. Above it (the device segments: TSO), new data goes in
+   * segments of whole MSS-sized pieces up to this; windows, congestion control
+   * and retransmissions still count in MSS, and a resent hole is one MSS.
+   */
+  sendMax: number;
   /** Delayed ACK timeout in ms. */
   delayedAck: number;
   /** TIME-WAIT duration in ms (a short 2*MSL: the peer is on this host). */
@@ -128,6 +141,7 @@ export const DEFAULT_TCP_OPTIONS: TcpOptions = {
   rtoMax: 60_000,
   rtoInitial: 1000,
   maxRetries: 12,
+  sendMax: 0,
   delayedAck: 40,
   timeWait: 2000,
   keepaliveIdle: 7_200_000, // 2 h, as Linux: a client that vanished is noticed, its memory freed

@@ -103,6 +103,8 @@ export interface StackCounters {
   /** Packets over the device's MTU sent as fragments, and the fragments that made. */
   packetsFragmented: number;
   fragmentsOut: number;
+  /** Segments over the MTU written for the kernel to split (TSO, a TUN with offloads). */
+  segmentsOffloaded: number;
 }
 
 export function newCounters(): StackCounters {
@@ -130,6 +132,7 @@ export function newCounters(): StackCounters {
     datagramsReassembled: 0,
     packetsFragmented: 0,
     fragmentsOut: 0,
+    segmentsOffloaded: 0,
   };
 }
 
@@ -149,8 +152,18 @@ export function resolveOptions(opts: Partial<StackOptions>): StackOptions {
   };
 }
 
-/** The TCP options for each family: the MSS follows the MTU, the window scale the receive buffer. */
-export function tcpOptionsFor(mtu: number, given: Partial<TcpOptions>): { v4: TcpOptions; v6: TcpOptions } {
+/**
+ * The most payload in one TCP segment the device splits for us (TSO): IPv4's
+ * 16-bit total length, less the largest IP and TCP headers (20 + 60 bytes).
+ */
+export const TSO_SEND_MAX = 65535 - 20 - 60;
+
+/**
+ * The TCP options for each family: the MSS follows the MTU, the window scale
+ * the receive buffer; with TSO for a family, segments of up to TSO_SEND_MAX
+ * (unless given a sendMax).
+ */
+export function tcpOptionsFor(mtu: number, given: Partial<TcpOptions>, tso = { v4: false, v6: false }): { v4: TcpOptions; v6: TcpOptions } {
   const tcp = { ...DEFAULT_TCP_OPTIONS, mss: mtu - IPV4_TCP_HEADERS, ...given };
   // The smallest window-scale shift that can advertise the whole receive buffer (RFC 7323 §2.3).
   if (given.wscale === undefined) {
@@ -158,5 +171,6 @@ export function tcpOptionsFor(mtu: number, given: Partial<TcpOptions>): { v4: Tc
     while (shift < 14 && tcp.rcvBuf >> shift > 0xffff) shift++;
     tcp.wscale = shift;
   }
-  return { v4: tcp, v6: { ...tcp, mss: Math.min(tcp.mss, mtu - IPV6_TCP_HEADERS) } };
+  const sendMax = (on: boolean) => (given.sendMax !== undefined ? given.sendMax : on ? TSO_SEND_MAX : 0);
+  return { v4: { ...tcp, sendMax: sendMax(tso.v4) }, v6: { ...tcp, mss: Math.min(tcp.mss, mtu - IPV6_TCP_HEADERS), sendMax: sendMax(tso.v6) } };
 }

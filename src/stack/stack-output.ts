@@ -3,10 +3,14 @@
 // every packet one event produced leaves in one write. A packet larger than
 // the device's MTU (a UDP reply, an echo reply) is written whole into a
 // scratch buffer and sent as fragments, as the sending host would.
+// With a virtio-net header (a TUN with offloads) every packet gets one: a
+// zero one for a complete packet, or NEEDS_CSUM (and a TSO segment's GSO
+// fields) for one whose checksum the kernel completes (commitPartial).
 import { randomFillSync } from 'node:crypto';
-import type { TunDevice } from '../tun/tun-device.js';
+import { txOffload, type TunDevice } from '../tun/tun-device.js';
 import type { StackCounters } from './stack-options.js';
 import { fragmentPayload, writeFragment } from './wire/fragment-writer.js';
+import { writeVnetHdrNone, writeVnetHdrPartial } from './wire/virtio-net-hdr.js';
 
 /** The largest packet we build: 65,535 bytes of IPv4, or an IPv6 header and 65,535 bytes of payload. */
 export const MAX_PACKET = 40 + 65535;
@@ -21,10 +25,27 @@ export class StackOutput {
     this.dev.flushTx();
   };
 
+  /** Packets carry a virtio-net header. */
+  private readonly vnet: boolean;
+  /**
+   * TCP and UDP packets may go with a partial checksum (commitPartial): the
+   * kernel accepted checksum offload (TUN_F_CSUM), so it also takes ours.
+   */
+  readonly partial: boolean;
+  /** TCP segments over the MTU, split by the kernel (TSO), per family. */
+  readonly tso4: boolean;
+  readonly tso6: boolean;
+
   constructor(
     private readonly dev: TunDevice,
     private readonly counters: StackCounters,
-  ) {}
+  ) {
+    this.vnet = (dev.offload?.vnetHdrLen ?? 0) > 0 && dev.txHeader !== undefined;
+    const tx = txOffload(dev.offload);
+    this.partial = this.vnet && tx.csum;
+    this.tso4 = this.partial && tx.tso4;
+    this.tso6 = this.partial && tx.tso6;
+  }
 
   /** The device's MTU: the largest packet a slot holds. */
   get mtu(): number {
@@ -60,7 +81,23 @@ export class StackOutput {
     }
   }
 
+  /** The packet in the slot is complete (its checksums computed). */
   commit(len: number): void {
+    if (this.vnet) writeVnetHdrNone(this.dev.txHeader!(), 0);
+    this.count(len);
+  }
+
+  /**
+   * The TCP or UDP packet in the slot has a partial checksum (only when
+   * `partial`); with a payload over gsoSize > 0 it is a segment for the
+   * kernel to split into gsoSize-byte pieces (TSO).
+   */
+  commitPartial(len: number, gsoSize: number): void {
+    if (writeVnetHdrPartial(this.dev.txHeader!(), 0, this.dev.txSlot(), len, gsoSize)) this.counters.segmentsOffloaded++;
+    this.count(len);
+  }
+
+  private count(len: number): void {
     this.dev.commitTx(len);
     this.counters.packetsOut++;
     this.counters.bytesOut += len;

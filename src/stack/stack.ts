@@ -59,12 +59,13 @@ export class Stack implements UdpPort {
   constructor(dev: TunDevice, onConnect: ConnectHandler, opts: Partial<StackOptions> = {}) {
     this.opts = resolveOptions(opts);
     this.mtu = Math.min(opts.mtu ?? dev.mtu, dev.mtu);
-    const tcp = tcpOptionsFor(this.mtu, this.opts.tcp);
+    const { drops, counters, ip6 } = this;
+    this.out = new StackOutput(dev, counters);
+    // with TSO the TCP core may send segments over the MTU, split by the kernel
+    const tcp = tcpOptionsFor(this.mtu, this.opts.tcp, { v4: this.out.tso4, v6: this.out.tso6 });
     this.tcpOpts = tcp.v4;
     this.tcpOpts6 = tcp.v6;
-    const { drops, counters, ip6 } = this;
     this.clock = new StackClock(opts.clock);
-    this.out = new StackOutput(dev, counters);
     this.icmp = new IcmpErrors(this.out, ip6, drops, counters, this.mtu);
     const budget: MemoryBudget<TcpFlow> = (this.budget = new MemoryBudget(this.opts.memoryBudget, this.opts.memoryFloorPerFlow, counters, (f, blocked, held) => {
       if (blocked) f.stream?.writableAgain();
@@ -132,7 +133,12 @@ export class Stack implements UdpPort {
   sendUdp(src: number, dst: number, sport: number, dport: number, payload: Buffer, off: number, len: number): void {
     const v6 = isIp6Id(src);
     const total = len + (v6 ? 48 : 28);
-    if (total <= this.out.mtu) return this.out.commit(writeUdpDatagram(this.out.slot(), src, dst, sport, dport, payload, off, len, this.ip6));
+    const out = this.out;
+    if (total <= out.mtu) {
+      // with checksum offload the kernel sums the payload, not us
+      if (out.partial) return out.commitPartial(writeUdpDatagram(out.slot(), src, dst, sport, dport, payload, off, len, this.ip6, true), 0);
+      return out.commit(writeUdpDatagram(out.slot(), src, dst, sport, dport, payload, off, len, this.ip6));
+    }
     // Over the MTU: fragmented, as the sending host would. Past IP's own limit it cannot be sent.
     if (total > (v6 ? MAX_PACKET : 65535)) return this.drops.count(Drop.udp_too_big);
     const whole = this.out.scratch;

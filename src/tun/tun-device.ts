@@ -30,6 +30,23 @@ export interface TunOffload {
 
 export const NO_OFFLOAD: TunOffload = { vnetHdrLen: 0, csum: false, tso4: false, tso6: false, uso: false };
 
+/** What our writes may ask of the kernel: partial checksums, and on top of them TSO per family. */
+export interface TxOffload {
+  readonly csum: boolean;
+  readonly tso4: boolean;
+  readonly tso6: boolean;
+}
+
+/**
+ * The kernel reads any virtio-net header we write (tun_get_user does not look
+ * at TUNSETOFFLOAD, which says what we can read); we ask only for what it
+ * accepted to hand us, the sign that it knows it.
+ */
+export function txOffload(o: TunOffload | undefined): TxOffload {
+  const csum = o !== undefined && o.vnetHdrLen > 0 && o.csum;
+  return { csum, tso4: csum && o.tso4, tso6: csum && o.tso6 };
+}
+
 /** The largest packet a segmentation offload hands over or takes: IPv6 with a 65,535-byte payload. */
 export const MAX_GSO_PACKET = 40 + 65535;
 

@@ -5,7 +5,7 @@
 // An fd inherited from another process is probed the same way: TUNGETIFF
 // says whether it carries the header, and TUNSETOFFLOAD needs no privilege.
 import type { TunAddon } from './native-addon.js';
-import { NO_OFFLOAD, type TunOffload } from './tun-device.js';
+import { NO_OFFLOAD, txOffload, type TunOffload } from './tun-device.js';
 
 /** The virtio-net header without the num_buffers field (struct virtio_net_hdr). */
 export const VNET_HDR_LEN = 10;
@@ -33,8 +33,13 @@ export function enableOffloads(a: TunAddon, fd: number): TunOffload {
   return { ...NO_OFFLOAD, vnetHdrLen: VNET_HDR_LEN };
 }
 
-/** For logs and status: the offloads in force, e.g. ['csum', 'tso4', 'tso6', 'uso']; [] when none. */
+/**
+ * For logs and status: the offloads in force, [] when none. Read side (what
+ * the kernel hands us): 'csum', 'tso4', 'tso6', 'uso'; write side (what we
+ * hand it: partial checksums, TSO segments): 'tx_csum', 'tx_tso4', 'tx_tso6'.
+ */
 export function offloadNames(o: TunOffload | undefined): string[] {
   if (!o || o.vnetHdrLen === 0) return [];
-  return (['csum', 'tso4', 'tso6', 'uso'] as const).filter((k) => o[k]);
+  const tx = txOffload(o);
+  return [...(['csum', 'tso4', 'tso6', 'uso'] as const).filter((k) => o[k]), ...(['csum', 'tso4', 'tso6'] as const).filter((k) => tx[k]).map((k) => `tx_${k}`)];
 }

@@ -45,10 +45,14 @@ export class NewReno {
   /**
    * New data acknowledged outside recovery: slow start, else congestion
    * avoidance. In recovery the sender calls the recovery steps instead.
+   * limit: the most acked bytes one ACK counts for (RFC 3465 §2.3's L): one
+   * MSS by default; with TSO one segment of many pieces, so a stretch ACK for
+   * a whole segment grows the window as the ACKs for each piece would have.
    */
-  grow(acked: number, mss: number): void {
-    if (this.cwnd < this.ssthresh) this.cwnd += Math.min(acked, mss);
-    else this.cwnd += Math.max(1, Math.floor((mss * mss) / this.cwnd));
+  grow(acked: number, mss: number, limit = mss): void {
+    const counted = Math.min(acked, limit);
+    if (this.cwnd < this.ssthresh) this.cwnd += counted;
+    else this.cwnd += Math.max(1, Math.floor(counted / mss)) * Math.max(1, Math.floor((mss * mss) / this.cwnd));
   }
 
   /** Eifel detection: the first ACK past the retransmitted head echoes a timestamp older than the retransmission. */

@@ -56,11 +56,17 @@ export class Negotiated {
     this.settle();
   }
 
-  /** Largest payload per segment: MSS less the options every segment carries (set with the options, read per segment). */
+  /** Largest payload per packet: MSS less the options every segment carries (set with the options, read per segment). */
   effMss = 0;
+  /**
+   * Largest payload per segment of new data: effMss, or with a sendMax above
+   * it (TSO) the most whole effMss pieces that fit in sendMax.
+   */
+  sendSize = 0;
 
   private settle(): void {
-    this.effMss = Math.max(1, Math.min(this.mssPeer, this.opts.mss) - (this.tsOk ? TS_OPT_LEN : 0));
+    const mss = (this.effMss = Math.max(1, Math.min(this.mssPeer, this.opts.mss) - (this.tsOk ? TS_OPT_LEN : 0)));
+    this.sendSize = this.opts.sendMax > mss ? Math.floor(this.opts.sendMax / mss) * mss : mss;
   }
 
   /** Our timestamp value at now (ms). */

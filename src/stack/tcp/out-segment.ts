@@ -21,6 +21,7 @@ export class StatelessSegment implements OutSegment {
   readonly sack = new Uint32Array(8);
   sackCount = 0;
   payloadLength = 0;
+  pieceSize = 0;
   copyPayload(_target: Buffer, _offset: number): void {}
 }
 

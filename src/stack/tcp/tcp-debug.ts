@@ -43,6 +43,8 @@ export function debugState(
     sackPerm: neg.sackPerm,
     tsOk: neg.tsOk,
     mssPeer: neg.mssPeer,
+    effMss: neg.effMss,
+    sendSize: neg.sendSize,
     unaccepted: rcv.holding,
   };
 }

@@ -112,7 +112,11 @@ export class TcpFlows implements TcpFlowHost {
   }
 
   emit(flow: TcpFlow, seg: OutSegment): void {
-    this.out.commit(writeTcpSegment(this.out.slot(), flow.serverIp, flow.clientIp, flow.serverPort, flow.clientPort, seg, this.ip6));
+    const out = this.out;
+    const partial = out.partial;
+    const len = writeTcpSegment(out.slot(), flow.serverIp, flow.clientIp, flow.serverPort, flow.clientPort, seg, this.ip6, partial);
+    if (partial) out.commitPartial(len, seg.pieceSize ?? 0);
+    else out.commit(len);
     if (seg.flags & RST) this.counters.rstSent++;
   }
 

@@ -165,10 +165,15 @@ export class TcpSender {
     return this.finSeq >= 0 && seqGt(ack, this.finSeq);
   }
 
-  /** Sends what the windows allow, then the FIN when everything before it went. */
+  /**
+   * Sends what the windows allow, then the FIN when everything before it went.
+   * Segments are of one MSS, or with TSO (sendSize above the MSS) of as many
+   * whole MSS pieces as the windows allow: the wire sees the same packets.
+   */
   output(now: number, retransmitting = false): void {
     if (!this.host.canSendData()) return;
     const mss = this.neg.effMss;
+    const most = this.neg.sendSize;
     for (;;) {
       const offset = this.inFlight();
       const unsent = this.buf.queued - offset;
@@ -178,9 +183,11 @@ export class TcpSender {
         if (this.sndWnd === 0 && offset === 0 && this.persistAt === Infinity) this.persistAt = now + this.rto.rto;
         break;
       }
-      const len = Math.min(mss, unsent, usable);
+      let len = Math.min(most, unsent, usable);
       // Avoid a silly small segment when more is queued and the window will open (sender SWS, RFC 9293 §3.8.6.2.1).
       if (len < mss && len < unsent && offset > 0) break;
+      // Over one MSS, whole pieces only, unless it ends the data: the small piece waits, as above.
+      if (len > mss && len < unsent) len -= len % mss;
       const seq = this.sndNxt;
       if (seqLt(seq, this.sndMax)) this.retransmits++;
       const end = seqAdd(seq, len);
@@ -285,7 +292,8 @@ export class TcpSender {
         cc.partialAck(dataAcked, mss);
       }
     } else {
-      cc.grow(dataAcked, mss);
+      // with TSO one ACK may cover a whole segment of many pieces (a stretch ACK): counted up to one segment
+      cc.grow(dataAcked, mss, this.neg.sendSize);
     }
     cc.ackedNew();
     this.rtoAt = this.inFlight() > 0 ? now + rto.rto : Infinity;

@@ -38,13 +38,15 @@ export class TcpTransmitter {
     o.tsVal = this.neg.tsOk ? this.neg.tsNow(now) : -1;
     o.tsEcr = this.neg.tsRecent;
     let sacks = rcv.fillSack(o.sack);
-    // effMss leaves no room for SACK blocks: a full segment carries as many as fit (2 NOPs + kind/len, 8 each)
+    // effMss leaves no room for SACK blocks: a full segment carries as many as fit (2 NOPs + kind/len, 8 each);
+    // a segment over it (TSO) carries none, since the device copies the options into every piece
     if (len > 0 && sacks > 0) sacks = Math.max(0, Math.min(sacks, (this.neg.effMss - len - 4) >> 3));
     o.sackCount = sacks;
     // Any segment carries our ACK: the delayed one is no longer due.
     rcv.ackSent();
     o.payloadSeq = seq;
     o.payloadLength = len;
+    o.pieceSize = this.neg.effMss;
     this.sink.sendSegment(o);
     o.payloadLength = 0;
   }

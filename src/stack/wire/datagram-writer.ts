@@ -4,8 +4,9 @@
 // echo replies. Addresses are numbers; IPv6 ids need the stack's Ip6Table.
 import { checksum, pseudoSum } from './checksum.js';
 import type { Ip6Table } from './ip6-table.js';
-import { ipHeaderLength, writeIpHeader } from './segment-writer.js';
+import { ipHeaderLength, partialChecksum, writeIpHeader } from './segment-writer.js';
 
+/** partial: only the pseudo-header's sum, for the device to complete (checksum offload). */
 export function writeUdpDatagram(
   b: Buffer,
   src: number,
@@ -16,6 +17,7 @@ export function writeUdpDatagram(
   off: number,
   len: number,
   ip6: Ip6Table | null = null,
+  partial = false,
 ): number {
   const u = ipHeaderLength(src);
   const ulen = 8 + len;
@@ -25,8 +27,9 @@ export function writeUdpDatagram(
   b[u + 6] = 0;
   b[u + 7] = 0;
   payload.copy(b, u + 8, off, off + len);
-  const ck = checksum(b, u, ulen, pseudoSum(src, dst, 17, ulen, ip6));
-  b.writeUInt16BE(ck === 0 ? 0xffff : ck, u + 6); // 0 means "no checksum" in UDP
+  // 0 means "no checksum" in UDP (RFC 768); a partial sum is never 0 (the pseudo-header's is not)
+  const ck = partial ? partialChecksum(src, dst, 17, ulen, ip6) : checksum(b, u, ulen, pseudoSum(src, dst, 17, ulen, ip6));
+  b.writeUInt16BE(ck === 0 ? 0xffff : ck, u + 6);
   return writeIpHeader(b, src, dst, ulen, 17, ip6);
 }
 

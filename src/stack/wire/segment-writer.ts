@@ -1,9 +1,10 @@
 // Contract: writes one IPv4 or IPv6 TCP packet into a TX slot and returns its
 // length. Options only as needed (Linux order); checksums computed over the
-// slot; no allocation per call. Addresses are numbers: an IPv6 id (>= 2^32)
-// needs the stack's Ip6Table, IPv4 callers may leave it out.
+// slot, or with `partial` (checksum offload: the device completes it) only the
+// pseudo-header's; no allocation per call. Addresses are numbers: an IPv6 id
+// (>= 2^32) needs the stack's Ip6Table, IPv4 callers may leave it out.
 import { ACK, SYN, type OutSegment } from '../contracts.js';
-import { checksum, pseudoSum } from './checksum.js';
+import { checksum, fold, pseudoSum } from './checksum.js';
 import type { Ip6Table } from './ip6-table.js';
 
 let ipId = 0;
@@ -50,7 +51,17 @@ export function writeIpHeader(b: Buffer, src: number, dst: number, transportLeng
   return 40 + transportLength;
 }
 
-export function writeTcpSegment(b: Buffer, src: number, dst: number, sport: number, dport: number, s: OutSegment, ip6: Ip6Table | null = null): number {
+/**
+ * The transport checksum field for a packet whose checksum the device
+ * completes (virtio NEEDS_CSUM): the folded pseudo-header sum, not
+ * complemented, as Linux leaves it for CHECKSUM_PARTIAL; the device sums from
+ * the transport header on, this field included, and stores the complement.
+ */
+export function partialChecksum(src: number, dst: number, protocol: number, length: number, ip6: Ip6Table | null): number {
+  return fold(pseudoSum(src, dst, protocol, length, ip6));
+}
+
+export function writeTcpSegment(b: Buffer, src: number, dst: number, sport: number, dport: number, s: OutSegment, ip6: Ip6Table | null = null, partial = false): number {
   const t = ipHeaderLength(src);
   let p = t + 20;
   if (s.flags & SYN) {
@@ -110,7 +121,7 @@ export function writeTcpSegment(b: Buffer, src: number, dst: number, sport: numb
   b[t + 19] = 0;
   if (s.payloadLength > 0) s.copyPayload(b, p);
   const tcpLen = hl + s.payloadLength;
-  b.writeUInt16BE(checksum(b, t, tcpLen, pseudoSum(src, dst, 6, tcpLen, ip6)), t + 16);
+  b.writeUInt16BE(partial ? partialChecksum(src, dst, 6, tcpLen, ip6) : checksum(b, t, tcpLen, pseudoSum(src, dst, 6, tcpLen, ip6)), t + 16);
   return writeIpHeader(b, src, dst, tcpLen, 6, ip6);
 }
 

@@ -10,6 +10,12 @@
 //   gso_type     NONE, or TCPV4 / TCPV6 / UDP_L4 (with ECN): a segment of up to
 //                64 KiB that the kernel coalesced (read) or will split (write)
 //                into gso_size-byte pieces.
+//   hdr_len      the headers copied into every piece (IP + TCP with options, or IP + UDP).
+//   csum_start, csum_offset: where the sum starts (the transport header) and
+//                where it goes (16 in TCP, 6 in UDP).
+// Writing ours this way (TSO and checksum offload on write) needs nothing of
+// TUNSETOFFLOAD, which says what we can read; we write it only where the
+// kernel accepted the matching read offload, the sign it knows them.
 export const VNET_HDR_LEN = 10;
 export const VNET_F_NEEDS_CSUM = 1;
 export const VNET_F_DATA_VALID = 2;
@@ -49,6 +55,41 @@ export function readVnetHdr(buf: Buffer, off: number, len: number, into: VnetHdr
 /** A header that asks for nothing: a whole packet, its checksums complete. */
 export function writeVnetHdrNone(buf: Buffer, off: number): void {
   buf.fill(0, off, off + VNET_HDR_LEN);
+}
+
+/** Every field, little-endian at Linux's offsets. */
+export function writeVnetHdr(buf: Buffer, off: number, h: VnetHdr): void {
+  buf[off] = h.flags;
+  buf[off + 1] = h.gsoType;
+  buf.writeUInt16LE(h.hdrLen, off + 2);
+  buf.writeUInt16LE(h.gsoSize, off + 4);
+  buf.writeUInt16LE(h.csumStart, off + 6);
+  buf.writeUInt16LE(h.csumOffset, off + 8);
+}
+
+/**
+ * The header for a TCP or UDP packet of ours (either family, no extension
+ * headers) whose checksum field holds only the pseudo-header's sum:
+ * NEEDS_CSUM, the sum to complete from the transport header on (the kernel
+ * does, or accepts it as is on local delivery, as from its own stack). With
+ * gsoSize > 0 and more payload than that, one segment of up to 64 KiB for the
+ * kernel to split into gsoSize-byte pieces (TCPV4/TCPV6, UDP_L4), each with
+ * a copy of the headers (hdr_len bytes). Read off the packet just written.
+ * True when it asked for segmentation.
+ */
+export function writeVnetHdrPartial(buf: Buffer, off: number, pkt: Buffer, len: number, gsoSize: number): boolean {
+  const v4 = pkt[0] >> 4 === 4;
+  const ipLen = v4 ? (pkt[0] & 15) << 2 : 40;
+  const tcp = (v4 ? pkt[9] : pkt[6]) === 6;
+  const hdrLen = ipLen + (tcp ? (pkt[ipLen + 12] >> 4) << 2 : 8);
+  const gso = gsoSize > 0 && len - hdrLen > gsoSize;
+  buf[off] = VNET_F_NEEDS_CSUM;
+  buf[off + 1] = !gso ? VNET_GSO_NONE : !tcp ? VNET_GSO_UDP_L4 : v4 ? VNET_GSO_TCPV4 : VNET_GSO_TCPV6;
+  buf.writeUInt16LE(hdrLen, off + 2);
+  buf.writeUInt16LE(gso ? gsoSize : 0, off + 4);
+  buf.writeUInt16LE(ipLen, off + 6);
+  buf.writeUInt16LE(tcp ? 16 : 6, off + 8);
+  return gso;
 }
 
 /**

@@ -11,6 +11,8 @@ import { Ipv4View } from '../../../src/stack/wire/ipv4-view.js';
 import { TcpView } from '../../../src/stack/wire/tcp-view.js';
 import { fillSegment, newSegment } from '../../../src/stack/wire/tcp-options.js';
 import { parseIpv4 } from '../../../src/net/address.js';
+import type { TunOffload } from '../../../src/tun/tun-device.js';
+import { kernelSplit } from '../../helpers/gso-split.js';
 
 export const CLIENT = parseIpv4('198.18.0.1')!;
 export const SERVER = parseIpv4('203.0.113.10')!;
@@ -37,9 +39,19 @@ export class StackNet {
   private readonly seg: Segment = newSegment();
   private readonly slot = Buffer.alloc(70_000);
 
-  /** onConnect: what the layer above does with a new connection (default: keep it in conns, unanswered). */
-  constructor(opts: Partial<StackOptions> = {}, onConnect?: (c: PendingConnection, net: StackNet) => void, mtu = 1500) {
-    this.dev = new MemoryTun({ mtu });
+  /** Packets the stack wrote, as the client's side saw them (after the kernel's split, with offloads). */
+  packetsToClients = 0;
+  /** The largest packet the stack wrote (its header not counted). */
+  largestWrite = 0;
+  /** Decides the fate of each packet towards a client: false drops it (a lossy link). */
+  keep: (p: Buffer) => boolean = () => true;
+
+  /**
+   * onConnect: what the layer above does with a new connection (default: keep it in conns, unanswered).
+   * offload: a TUN with these offloads; what the stack writes is split as the kernel would (test/helpers/gso-split.ts).
+   */
+  constructor(opts: Partial<StackOptions> = {}, onConnect?: (c: PendingConnection, net: StackNet) => void, mtu = 1500, offload?: TunOffload) {
+    this.dev = new MemoryTun({ mtu, ...(offload ? { offload } : {}) });
     // no clock option: the stack's own clock is the last now it was given
     this.stack = new Stack(this.dev, (c) => (this.conns.push(c), onConnect?.(c, this)), opts);
   }
@@ -82,9 +94,14 @@ export class StackNet {
     this.dev.flushTx();
     let n = 0;
     for (let out = this.dev.takeTx(); out.length > 0; out = (this.dev.flushTx(), this.dev.takeTx())) {
-      for (const p of out) {
-        n++;
-        this.toClient(p);
+      const hdr = this.dev.offload.vnetHdrLen;
+      for (const frame of out) {
+        this.largestWrite = Math.max(this.largestWrite, frame.length - hdr);
+        for (const p of hdr > 0 ? kernelSplit(frame) : [frame]) {
+          n++;
+          this.packetsToClients++;
+          if (this.keep(p)) this.toClient(p);
+        }
       }
     }
     return n;

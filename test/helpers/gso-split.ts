@@ -1,0 +1,63 @@
+// What the kernel does with a packet we write to a TUN with a virtio-net
+// header, for tests without a kernel: NEEDS_CSUM completed, and a TSO segment
+// (gso_type TCPV4/TCPV6) split into gso_size pieces with a copy of the
+// headers each: sequence numbers advanced, FIN and PSH on the last piece only
+// (as tcp_gso_segment), IP lengths and IPv4 ids and checksums per piece, each
+// TCP checksum complete. UDP and other packets pass whole.
+import { checksum, pseudoSum4 } from '../../src/stack/wire/checksum.js';
+import { VNET_F_NEEDS_CSUM, VNET_GSO_ECN, VNET_GSO_NONE, VNET_HDR_LEN, newVnetHdr, readVnetHdr } from '../../src/stack/wire/virtio-net-hdr.js';
+
+const FIN = 0x01;
+const PSH = 0x08;
+
+/** The pseudo-header sum of a TCP packet in p (IPv4 or IPv6), for its tcpLen. */
+function pseudo(p: Buffer, tcpLen: number): number {
+  if (p[0] >> 4 === 4) return pseudoSum4(p.readUInt32BE(12), p.readUInt32BE(16), 6, tcpLen);
+  let s = 6 + (tcpLen >>> 16) + (tcpLen & 0xffff);
+  for (let i = 8; i < 40; i += 2) s += p.readUInt16BE(i);
+  return s;
+}
+
+/** frame: header + packet as the TUN took it. Returns the packets the kernel would deliver. */
+export function kernelSplit(frame: Buffer): Buffer[] {
+  const h = newVnetHdr();
+  if (!readVnetHdr(frame, 0, frame.length, h)) throw new Error('no virtio-net header');
+  const pkt = Buffer.from(frame.subarray(VNET_HDR_LEN));
+  const gso = (h.gsoType & ~VNET_GSO_ECN) !== VNET_GSO_NONE;
+  if (!gso) {
+    if (h.flags & VNET_F_NEEDS_CSUM) {
+      let ck = checksum(pkt, h.csumStart, pkt.length - h.csumStart);
+      if (ck === 0 && h.csumOffset === 6) ck = 0xffff;
+      pkt.writeUInt16BE(ck, h.csumStart + h.csumOffset);
+    }
+    return [pkt];
+  }
+  if (!(h.flags & VNET_F_NEEDS_CSUM)) throw new Error('a GSO packet without NEEDS_CSUM');
+  const v4 = pkt[0] >> 4 === 4;
+  const t = h.csumStart;
+  const hdrLen = h.hdrLen;
+  const flags = pkt[t + 13];
+  const seq0 = pkt.readUInt32BE(t + 4);
+  const out: Buffer[] = [];
+  for (let at = hdrLen, k = 0; at < pkt.length; at += h.gsoSize, k++) {
+    const n = Math.min(h.gsoSize, pkt.length - at);
+    const last = at + n >= pkt.length;
+    const p = Buffer.alloc(hdrLen + n);
+    pkt.copy(p, 0, 0, hdrLen);
+    pkt.copy(p, hdrLen, at, at + n);
+    p.writeUInt32BE((seq0 + (at - hdrLen)) >>> 0, t + 4);
+    p[t + 13] = last ? flags : flags & ~(FIN | PSH);
+    if (v4) {
+      p.writeUInt16BE(p.length, 2);
+      p.writeUInt16BE((pkt.readUInt16BE(4) + k) & 0xffff, 4);
+      p.writeUInt16BE(0, 10);
+      p.writeUInt16BE(checksum(p, 0, 20), 10);
+    } else {
+      p.writeUInt16BE(p.length - 40, 4);
+    }
+    p.writeUInt16BE(0, t + 16);
+    p.writeUInt16BE(checksum(p, t, p.length - t, pseudo(p, p.length - t)), t + 16);
+    out.push(p);
+  }
+  return out;
+}
