@@ -1,0 +1,101 @@
+// The stack on one TUN device and what sits right above it: TCP connections
+// handed to the proxy core, UDP to the gateway's DNS and then the relay, the
+// timer tick.
+import { performance } from 'node:perf_hooks';
+import type { Logger } from '../logging/log.js';
+import type { TunDevice } from '../tun/tun-device.js';
+import { Stack } from '../stack/stack.js';
+import { Drop } from '../stack/drop-counters.js';
+import { ipv4ToString, parseIpv4 } from '../net/address.js';
+import { RateLimit } from '../logging/rate-limit.js';
+import type { ProxyCore } from '../proxy/proxy-core.js';
+import { TunInbound } from '../proxy/tun/tun-inbound.js';
+import { UdpSessions } from '../proxy/tun/udp-sessions.js';
+import { TunUdp } from '../proxy/tun/tun-udp.js';
+import type { Policy } from '../proxy/policy.js';
+import { admitUdp } from '../proxy/udp-admission.js';
+import type { DataPlaneConfig } from './config.js';
+import type { GatewayDns } from './gateway-dns.js';
+import type { LiveUplink } from './network-update.js';
+import { udpFlowLine } from './stop-end.js';
+
+const TICK_MS = 10;
+
+export function startStack(config: DataPlaneConfig, dev: TunDevice, policy: Policy, core: ProxyCore, d: GatewayDns | null, log: Logger, uplink: LiveUplink) {
+  const errorLog = new RateLimit(10_000);
+  const dnsAt = config.dns ? (config.dns.address === '*' ? -1 : parseIpv4(config.dns.address)!) : 0;
+  // UDP flow keys hold IPv6 addresses as the stack's interned ids: their text comes from the stack
+  let text = (ip: number) => ipv4ToString(ip);
+  const hostOf = (ip: number) => {
+    const t = text(ip);
+    return t.includes(':') ? d?.hostnameOf6(t) : d?.hostnameOf(ip);
+  };
+  // The stack hands UDP up to tunUdp (the gateway's DNS, then the relay), built once the stack exists.
+  let tunUdp: TunUdp | null = null;
+  const s = new Stack(dev, (c) => core.handle(new TunInbound(c, d ? d.hostnameOfEndpoint : undefined)), {
+    ipv6: config.ipv6,
+    maxConnections: config.maxConnections,
+    maxHalfOpen: config.synBacklog,
+    synCookies: config.synCookies,
+    memoryBudget: config.memoryBudgetMb * 1024 * 1024,
+    tcp: { rcvBuf: config.tcpRcvBuf, sndBuf: config.tcpSndBuf },
+    clock: () => performance.now(),
+    udp: { onDatagram: (k, b, o, l, now) => tunUdp!.onDatagram(k, b, o, l, now) },
+  });
+  text = (ip: number) => s.addressText(ip);
+  const relay = new UdpSessions(
+    s,
+    {
+      idleMs: config.udpIdleMs,
+      maxFlows: config.maxUdpFlows,
+      blockQuic: config.blockQuic,
+      // null (no uplink of that family): its flows are rejected in admit below; both follow the network (network-update.ts)
+      ...(config.localAddress ? { localAddress: config.localAddress } : {}),
+      ...(config.localAddress6 ? { localAddress6: config.localAddress6 } : {}),
+      ...(d ? { resolveTarget: d.resolveTarget } : {}),
+      // UDP is relayed direct: a proxy rule cannot carry it (no SOCKS5 UDP yet), so only reject applies;
+      // a QUIC Initial's SNI is its name (src/proxy/udp-admission.ts)
+      admit: (f, payload) => {
+        // no uplink of the flow's family while everything goes into the TUN: an unbound socket would send into our own TUN (a loop)
+        const v6 = text(f.serverIp).includes(':');
+        if (v6 ? uplink.localAddress6 === null : uplink.localAddress === null) return { rule: v6 ? 'no IPv6 uplink' : 'no uplink', action: 'reject' };
+        const flow = { hostname: hostOf(f.serverIp), dstAddress: text(f.serverIp), dstPort: f.serverPort, srcAddress: text(f.clientIp) };
+        return admitUdp(policy, flow, payload, (mapped, sni) => log.warn({ dst: `${flow.dstAddress}:${flow.dstPort}`, mapped, sni }, 'fake IP names another host: QUIC refused'));
+      },
+    },
+    (e) => {
+      d?.proxy.fakeAddressUsed(e.dst.slice(0, e.dst.lastIndexOf(':')).replace(/^\[|\]$/g, ''));
+      log.info(udpFlowLine('tun', e), 'conn');
+    },
+  );
+  const udp = (tunUdp = new TunUdp(s, d ? { address: dnsAt, answer: (q: Buffer) => d.dns.answer(q) } : null, relay));
+  dev.start((batch) => {
+    const now = performance.now();
+    try {
+      for (let i = 0; i < batch.count; i++) s.input(batch.slots[i], 0, batch.lengths[i], now);
+      s.tick(now);
+      relay.sweep(now);
+    } catch (err) {
+      // One guard per batch: a bug costs the rest of this batch, never the gateway.
+      s.drops.count(Drop.internal_error);
+      if (errorLog.allow(now)) log.error({ err }, 'internal error in packet input');
+    }
+  });
+  setInterval(() => {
+    const now = performance.now();
+    s.tick(now);
+    relay.sweep(now);
+  }, TICK_MS);
+  // kill -USR2 PID: every connection's sequence space, windows and timers, one warn line each
+  process.on('SIGUSR2', () => {
+    for (const f of s.debugFlows()) log.warn(f, 'tcp debug');
+  });
+
+  return { stack: s, udp, relay };
+}
+
+/** The stack's liveness check for an IPv6 address, where the stack has one (IPv6 stacks). */
+export function hasFlowsTo6(stack: Stack | null, address: string): boolean {
+  const s = stack as (Stack & { hasFlowsToAddress?: (a: string) => boolean }) | null;
+  return s?.hasFlowsToAddress?.(address) ?? false;
+}
