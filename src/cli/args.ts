@@ -57,6 +57,7 @@ const GATEWAY_OPTIONS: Options<GatewayFlags> = {
   'tcp-sndbuf': { type: 'string' },
   'udp-idle-timeout': { type: 'string' },
   'max-udp-flows': { type: 'string' },
+  workers: { type: 'string' },
   'memory-budget-mb': { type: 'string' },
   'block-quic': { type: 'boolean' },
   'sniff-timeout': { type: 'string' },
@@ -71,7 +72,7 @@ const GATEWAY_OPTIONS: Options<GatewayFlags> = {
 };
 
 /** Flags of up that make sense for run; the rest (routing tables, exclusions, modes) do not apply. help.ts lists these on run's page. */
-export const RUN_FLAGS: ReadonlySet<string> = new Set(['--config', '--host', '--ipv6', '--log-level', '--connect-timeout', '--sniff-timeout', '--no-http-inspect', '--mtu', '--tun-name', '--resolv-conf', '--max-connections', '--syn-backlog', '--no-syn-cookies', '--tcp-rcvbuf', '--tcp-sndbuf', '--udp-idle-timeout', '--max-udp-flows', '--memory-budget-mb', '--block-quic', '--tun-backend']);
+export const RUN_FLAGS: ReadonlySet<string> = new Set(['--config', '--host', '--ipv6', '--log-level', '--connect-timeout', '--sniff-timeout', '--no-http-inspect', '--mtu', '--tun-name', '--resolv-conf', '--max-connections', '--syn-backlog', '--no-syn-cookies', '--tcp-rcvbuf', '--tcp-sndbuf', '--udp-idle-timeout', '--max-udp-flows', '--memory-budget-mb', '--block-quic', '--tun-backend', '--workers']);
 
 const PROXY_OPTIONS: Options<ProxyFlags> = {
   config: { type: 'string' },

@@ -38,6 +38,7 @@ const UP_OPTIONS: Option[] = [
   ['--syn-backlog N', 'half-open connections held; beyond it SYNs get SYN cookies (default 1024)'],
   ['--no-syn-cookies', 'with the backlog full, evict the oldest half-open connection instead'],
   ['--tun-backend NAME', 'native (batched reads, default) or tuntap2'],
+  ['--workers N', 'TUN queues, one stack thread each, so every core relays (native backend; default 1)'],
   ['--tcp-rcvbuf BYTES', 'per-connection receive buffer: the most a client may send ahead (default 1048576)'],
   ['--tcp-sndbuf BYTES', 'per-connection send buffer towards the client (default 1048576)'],
   ['--udp-idle-timeout MS', 'a UDP flow without traffic expires after this (default 60000; DNS flows 10000)'],

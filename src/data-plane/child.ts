@@ -22,9 +22,12 @@ export async function runDataPlaneChild(): Promise<number> {
   const { config, tun, user } = await new Promise<ChildInit>((r) => process.once('message', (m) => r(m as ChildInit)));
   const log = createLogger(config.logLevel);
   const policy = policyFromConfig(config.policy);
-  const handle = tun && adoptLinuxTun(tun.fd, tun.name, { mtu: tun.mtu, onError: (err) => log.error({ err }, 'TUN error') });
+  // more than one queue: a stack worker reads each (data-plane/workers), this thread none
+  const queues = tun?.fds && tun.fds.length > 1 ? { fds: tun.fds, name: tun.name, mtu: tun.mtu } : undefined;
+  const handle = tun && !queues ? adoptLinuxTun(tun.fd, tun.name, { mtu: tun.mtu, onError: (err) => log.error({ err }, 'TUN error') }) : null;
   const dp = await startDataPlane(config, withTestFaults(handle, log), policy, {
     log,
+    ...(queues ? { queues } : {}),
     publish: (live) => send({ type: 'status', live }),
     saveFakeIps: (data) => send({ type: 'fakeips', data }),
   });

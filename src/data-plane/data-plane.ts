@@ -9,7 +9,6 @@ import type { Logger } from '../logging/log.js';
 import type { TunDevice } from '../tun/tun-device.js';
 import { FaultyTun } from '../tun/faulty-tun.js';
 import type { Stack } from '../stack/stack.js';
-import { ProxyCore } from '../proxy/proxy-core.js';
 import type { Policy } from '../proxy/policy.js';
 import { ExplicitProxy } from '../proxy/explicit-proxy.js';
 import { DestinationCheck, resolverLookup } from '../proxy/destination-check.js';
@@ -23,6 +22,8 @@ import { memoryCounters, prefixed } from './counters.js';
 import type { NetworkUpdate } from './ipc.js';
 import { applyNetworkUpdate, type LiveUplink } from './network-update.js';
 import { startStack, hasFlowsTo6 } from './tun-stack.js';
+import { makeProxyCore } from './make-core.js';
+import { StackWorkers } from './workers/worker-pool.js';
 import { STOP_END, udpFlowLine, udpStopped } from './stop-end.js';
 
 const STATUS_MS = 1000;
@@ -38,6 +39,14 @@ export interface DataPlaneHost {
   log: Logger;
   publish(live: LiveStatus): void;
   saveFakeIps(data: unknown): void;
+  /**
+   * The TUN's queues, when it has more than one: each gets a stack worker
+   * thread (workers/), and `dev` is not read. Their fds stay open for the
+   * process's life (the device outlives a worker that dies).
+   */
+  queues?: { fds: readonly number[]; name: string; mtu: number };
+  /** The fd the log writes to (workers write their connections' lines there too); default 1. */
+  logFd?: number;
 }
 
 export interface DataPlane {
@@ -57,74 +66,80 @@ export interface DataPlane {
 export async function startDataPlane(config: DataPlaneConfig, dev: TunDevice | null, policy: Policy, host: DataPlaneHost): Promise<DataPlane> {
   const { log } = host;
   let stack: Stack | null = null;
-  const liveTo = (ip: number, ip6: string | null) => (stack?.hasFlowsTo(ip) ?? false) || (ip6 !== null && hasFlowsTo6(stack, ip6));
   // where upstream sockets bind: the proxy core reads it at each dial, so it follows the network (update below)
   const uplink: LiveUplink = { localAddress: config.localAddress, localAddress6: config.localAddress6 };
-  // where secret headers may go: addresses the gateway resolved (or told a client) for a name
   let d: GatewayDns | null = null;
+  const workers = host.queues && host.queues.fds.length > 1 ? new StackWorkers({ config, policy, tun: host.queues, log, logFd: host.logFd ?? 1, uplink, dns: () => d }) : null;
+  const liveTo = (ip: number, ip6: string | null) => (stack?.hasFlowsTo(ip) ?? false) || (ip6 !== null && hasFlowsTo6(stack, ip6)) || (workers?.liveTo(ip) ?? false);
+  // where secret headers may go: addresses the gateway resolved (or told a client) for a name
   const destinations = new DestinationCheck(
     resolverLookup(() => ({ servers: d?.upstreams ?? config.dns?.upstreams, localAddress: uplink.localAddress, localAddress6: uplink.localAddress6 })),
   );
-  d = config.dns ? gatewayDns(config, config.dns.upstreams, liveTo, (data) => host.saveFakeIps(data), destinations, (f) => log.warn(f, 'dns lookup failed')) : null;
-  const core = new ProxyCore({
-    log,
-    connectTimeoutMs: config.connectTimeoutMs,
-    policy,
-    sniffTimeoutMs: config.sniffTimeoutMs,
-    httpInspect: config.httpInspect,
-    destinations,
-    ...(d && config.dns ? { ...d.proxy, dnsOverTcp: { address: config.dns.address, answer: (q: Buffer) => d.dns.answer(q, true) } } : {}),
-    get localAddress() {
-      return uplink.localAddress;
-    },
-    get localAddress6() {
-      return uplink.localAddress6;
-    },
-  });
-  const tun = dev ? startStack(config, dev, policy, core, d, log, uplink) : null;
+  d = config.dns ? gatewayDns(config, config.dns.upstreams, liveTo, (data) => host.saveFakeIps(data), destinations, (f) => log.warn(f, 'dns lookup failed'), workers?.news) : null;
+  const core = makeProxyCore(config, policy, log, d, destinations, uplink);
+  const tun = dev && !workers ? startStack(config, dev, policy, core, d, log, uplink) : null;
+  if (workers) {
+    await workers.start();
+    // kill -USR2 PID: every connection's state, from each worker
+    process.on('SIGUSR2', () => workers.debug());
+  }
   const s = (stack = tun?.stack ?? null);
   const intercept = config.intercept ? new InterceptInbound(core, config.intercept.kind) : null;
   if (intercept) await intercept.listen(config.intercept!.port);
   const udpTproxy = config.intercept?.kind === 'tproxy' ? startTproxyUdp(config, policy, log, config.intercept.port) : null;
 
   const idleGc = new IdleGc((globalThis as { gc?: () => void }).gc);
-  const publish = () =>
-    host.publish({
-      counters: {
-        ...s?.counters,
+  const publish = () => {
+    const counters: Record<string, number> = {
+      ...s?.counters,
         connections: s?.connections ?? 0,
-        ...s?.tcpStates(),
-        ...tun?.udp.counters,
-        ...tun?.relay.counters,
-        ...prefixed('proxy_', core.counters),
-        ...(intercept ? prefixed(`${config.intercept!.kind}_`, intercept.counters) : {}),
-        ...(udpTproxy ? prefixed('tproxy_', udpTproxy.counters) : {}),
-        ...(dev instanceof FaultyTun ? { ...prefixed('fault_rx_', dev.counters.rx), ...prefixed('fault_tx_', dev.counters.tx) } : {}),
-        ...d?.counters(),
-        ...memoryCounters(),
-        mem_idle_gcs: idleGc.runs,
-      },
-      drops: s ? Object.fromEntries(s.drops.entries()) : {},
-    });
+      ...s?.tcpStates(),
+      ...tun?.udp.counters,
+      ...tun?.relay.counters,
+      ...prefixed('proxy_', core.counters),
+      ...(intercept ? prefixed(`${config.intercept!.kind}_`, intercept.counters) : {}),
+      ...(udpTproxy ? prefixed('tproxy_', udpTproxy.counters) : {}),
+      ...(dev instanceof FaultyTun ? { ...prefixed('fault_rx_', dev.counters.rx), ...prefixed('fault_tx_', dev.counters.tx) } : {}),
+      ...d?.counters(),
+      ...memoryCounters(),
+      mem_idle_gcs: idleGc.runs,
+    };
+    const drops: Record<string, number> = s ? Object.fromEntries(s.drops.entries()) : {};
+    if (workers) {
+      const w = workers.totals();
+      addInto(counters, w.counters);
+      addInto(drops, w.drops);
+    }
+    host.publish({ counters, drops });
+  };
   publish();
   setInterval(() => {
-    idleGc.sample(Math.max(s?.connections ?? 0, core.counters.active), performance.now());
+    idleGc.sample(Math.max(s?.connections ?? 0, core.counters.active + (workers?.active ?? 0)), performance.now());
     publish();
   }, STATUS_MS).unref();
   if (config.listen) await new ExplicitProxy(core).listen(config.listen.host, config.listen.port);
   if (config.metrics) {
-    const stackView = () => ({ counters: { ...s?.counters }, drops: s ? Object.fromEntries(s.drops.entries()) : {} });
+    const stackView = () => (workers ? workers.totals() : { counters: { ...s?.counters }, drops: s ? Object.fromEntries(s.drops.entries()) : {} });
     await serveMetrics(config.metrics, metricsRegistry({ proxy: core, stack: stackView }));
   }
   return {
-    update: (u) => applyNetworkUpdate(u, { uplink, udp: tun?.relay ?? null, dns: d, log }),
+    update: (u) => {
+      applyNetworkUpdate(u, { uplink, udp: tun?.relay ?? null, dns: d, log });
+      workers?.update(u);
+    },
     async settle(maxMs) {
-      for (const until = Date.now() + maxMs; core.counters.active > 0 && Date.now() < until; ) await new Promise((r) => setTimeout(r, 10));
+      const open = () => core.counters.active + (workers?.active ?? 0);
+      for (const until = Date.now() + maxMs; open() > 0 && Date.now() < until; ) {
+        workers?.report();
+        await new Promise((r) => setTimeout(r, 20));
+      }
     },
     stop() {
       const tcp = core.counters.active;
       const udpBefore = udpStopped;
+      let inWorkers = 0;
       try {
+        inWorkers = workers?.stop() ?? 0;
         // their lines first, while this process can still write them: what follows ends them for good
         core.finishAll(STOP_END);
         intercept?.close();
@@ -135,9 +150,14 @@ export async function startDataPlane(config: DataPlaneConfig, dev: TunDevice | n
       } finally {
         d?.save();
       }
-      return tcp + (udpStopped - udpBefore);
+      return tcp + (udpStopped - udpBefore) + inWorkers;
     },
   };
+}
+
+/** Adds src's counts into target's, key by key. */
+function addInto(target: Record<string, number>, src: Record<string, number>): void {
+  for (const [k, v] of Object.entries(src)) target[k] = (target[k] ?? 0) + v;
 }
 
 /** tproxy's UDP: relayed direct unless a rule rejects it (no SOCKS5 UDP), logged like the TUN's UDP flows. Binds while still root. */

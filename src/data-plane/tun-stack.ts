@@ -2,6 +2,7 @@
 // handed to the proxy core, UDP to the gateway's DNS and then the relay, the
 // timer tick.
 import { performance } from 'node:perf_hooks';
+import { isMainThread } from 'node:worker_threads';
 import type { Logger } from '../logging/log.js';
 import type { TunDevice } from '../tun/tun-device.js';
 import { Stack } from '../stack/stack.js';
@@ -15,13 +16,13 @@ import { TunUdp } from '../proxy/tun/tun-udp.js';
 import type { Policy } from '../proxy/policy.js';
 import { admitUdp } from '../proxy/udp-admission.js';
 import type { DataPlaneConfig } from './config.js';
-import type { GatewayDns } from './gateway-dns.js';
+import type { DnsView } from './dns-view.js';
 import type { LiveUplink } from './network-update.js';
 import { udpFlowLine } from './stop-end.js';
 
 const TICK_MS = 10;
 
-export function startStack(config: DataPlaneConfig, dev: TunDevice, policy: Policy, core: ProxyCore, d: GatewayDns | null, log: Logger, uplink: LiveUplink) {
+export function startStack(config: DataPlaneConfig, dev: TunDevice, policy: Policy, core: ProxyCore, d: DnsView | null, log: Logger, uplink: LiveUplink) {
   const errorLog = new RateLimit(10_000);
   const dnsAt = config.dns ? (config.dns.address === '*' ? -1 : parseIpv4(config.dns.address)!) : 0;
   // UDP flow keys hold IPv6 addresses as the stack's interned ids: their text comes from the stack
@@ -87,9 +88,11 @@ export function startStack(config: DataPlaneConfig, dev: TunDevice, policy: Poli
     relay.sweep(now);
   }, TICK_MS);
   // kill -USR2 PID: every connection's sequence space, windows and timers, one warn line each
-  process.on('SIGUSR2', () => {
-    for (const f of s.debugFlows()) log.warn(f, 'tcp debug');
-  });
+  // (a worker gets no signals: the data plane's thread asks it, workers/stack-worker.ts)
+  if (isMainThread)
+    process.on('SIGUSR2', () => {
+      for (const f of s.debugFlows()) log.warn(f, 'tcp debug');
+    });
 
   return { stack: s, udp, relay };
 }

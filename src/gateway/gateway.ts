@@ -79,7 +79,15 @@ export async function runGateway(s: GatewaySettings, hooks: { onSignal?: (code: 
     ? null
     : s.adoptTun
       ? adoptLinuxTun(s.adoptTun.fd, s.adoptTun.name, { mtu: s.mtu })
-      : await openTun({ backend: s.tunBackend, name: s.tunName, mtu: s.mtu, addresses: [a.tunAddress, ...(a.tunAddress6 && !s.ephemeralNetns ? [a.tunAddress6] : [])], netns: s.netns });
+      : await openTun({
+          backend: s.tunBackend,
+          name: s.tunName,
+          mtu: s.mtu,
+          addresses: [a.tunAddress, ...(a.tunAddress6 && !s.ephemeralNetns ? [a.tunAddress6] : [])],
+          netns: s.netns,
+          // a queue per stack worker (the tuntap2 backend has one)
+          ...(s.tunBackend === 'native' ? { queues: s.workers } : {}),
+        });
   let stopDataPlane: (() => number) | null = null;
   let supervisor: Supervisor | null = null;
   let follower: NetworkFollower | null = null;
@@ -223,10 +231,14 @@ async function runInProcess(
   log: Logger,
   snapshot: (live: LiveStatus) => StatusSnapshot,
 ): Promise<DataPlane> {
-  const dev: TunDevice | null = withTestFaults(tun, log);
+  const queues = tun?.fds && tun.fds.length > 1 ? { fds: tun.fds, name: tun.name, mtu: tun.mtu } : undefined;
+  const dev: TunDevice | null = withTestFaults(queues ? null : tun, log);
   mkdirSync(s.stateDir, { recursive: true });
   return startDataPlane(config, dev, policy, {
     log,
+    ...(queues ? { queues } : {}),
+    // tunsteer run logs to stderr (its program's stdout stays clean): the workers too
+    logFd: s.ephemeralNetns ? 2 : 1,
     publish: (live) => writeStatus(s.stateDir, snapshot(live)),
     saveFakeIps: (data) => saveFakeIps(s.stateDir, data),
   });

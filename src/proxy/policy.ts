@@ -48,6 +48,8 @@ export class Policy {
   /** Some rule depends on the name: every HTTP request is then read, whatever --no-http-inspect says. */
   readonly namesMatter: boolean;
   readonly hits = new Map<string, number>();
+  /** The constructor's arguments (plain data), for a worker thread that compiles its own copy (src/data-plane/workers). */
+  readonly parts: readonly [Rule[], ReadonlyMap<string, UpstreamProxy>, ReadonlyMap<number, string>, ReadonlyMap<string, string>];
 
   /**
    * `headerValues` maps a set-header rule's index to its value, read once at
@@ -60,6 +62,7 @@ export class Policy {
     headerValues: ReadonlyMap<number, string>,
     caFiles: ReadonlyMap<string, string> = new Map(),
   ) {
+    this.parts = [rules, upstreams, headerValues, caFiles];
     this.matcher = compileRules(rules);
     this.decisions = rules.map((r) => {
       const a = r.action;
