@@ -16,7 +16,7 @@ const VERSION = JSON.parse(readFileSync(join(import.meta.dirname, '../../../pack
 const UP_FLAGS: (keyof GatewayFlags)[] = [
   'config', 'mode', 'host', 'fake-pool', 'fake-pool6', 'fake-ip-hold', 'ipv6', 'tun-address6', 'resolv-conf', 'shared-resolv-conf', 'no-dns-hijack', 'tun-name', 'mtu',
   'tun-address', 'exclude', 'state-dir', 'log-level', 'dry-run', 'table', 'rule-priority', 'connect-timeout', 'max-connections', 'syn-backlog',
-  'no-syn-cookies', 'tun-backend', 'tcp-rcvbuf', 'tcp-sndbuf', 'udp-idle-timeout', 'max-udp-flows', 'memory-budget-mb', 'block-quic',
+  'no-syn-cookies', 'tun-backend', 'workers', 'tcp-rcvbuf', 'tcp-sndbuf', 'udp-idle-timeout', 'max-udp-flows', 'memory-budget-mb', 'block-quic',
   'sniff-timeout', 'no-http-inspect', 'metrics', 'listen', 'user', 'restart', 'netns', 'pid', 'intercept-port',
 ];
 

@@ -1,0 +1,110 @@
+// Stack workers side by side with the kernel path, in one run (issue 16):
+// bulk TCP with 1 and 4 streams each direction through the kernel path (veth,
+// no gateway) and through tunsteer with --workers 1 and --workers N, at each
+// MTU asked for; with the gateway's CPU (cores busy while it relays: all its
+// threads) and how busy the whole machine was around each row.
+//
+//   node --import tsx bench/workers.ts                      2 s x 3 runs, workers 1 and 2, MTU 65520
+//   ... --seconds 5 --runs 3 --workers 1,2,4 --mtu 65520,1500 --out FILE
+//
+// Builds and removes its own namespaces; traffic stays between them.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { IPERF_IP, makeTopology, startIperf, tunsteerArgv, waitForGateway } from '../test/helpers/topology.js';
+import { nsExec, spawnInNs } from '../test/helpers/netns.js';
+import { cpuSeconds, machineLoad, median, runBench, teardownHost } from './bench-kit.js';
+
+const { values } = parseArgs({
+  options: { seconds: { type: 'string' }, runs: { type: 'string' }, workers: { type: 'string' }, mtu: { type: 'string' }, out: { type: 'string' } },
+});
+const SECONDS = Number(values.seconds ?? 2);
+const RUNS = Number(values.runs ?? 3);
+const WORKERS = (values.workers ?? '1,2').split(',').map(Number);
+const MTUS = (values.mtu ?? '65520').split(',').map(Number);
+const { host, cleanup } = teardownHost();
+
+interface Row {
+  path: string;
+  /** Gbit/s, median of RUNS: 1 stream up, down, 4 streams up, down. */
+  gbps: [number, number, number, number];
+  /** The gateway's CPU while the 4-stream runs went, in cores (all its processes and threads). */
+  cores4: number | null;
+  machine: string;
+}
+
+async function iperf(ns: string, streams: number, reverse: boolean): Promise<number> {
+  const r = await nsExec(ns, ['iperf3', '-c', IPERF_IP, '-t', String(SECONDS), '-P', String(streams), '-J', ...(reverse ? ['-R'] : [])], { timeoutMs: (SECONDS + 30) * 1000 });
+  const j = JSON.parse(r.stdout);
+  if (j.error) throw new Error(j.error);
+  return j.end.sum_received.bits_per_second / 1e9;
+}
+
+async function measure(path: string, ns: string, pids: () => number[]): Promise<Row> {
+  const load = machineLoad();
+  const runs: number[][] = [[], [], [], []];
+  let cpu4 = 0;
+  let wall4 = 0;
+  for (let i = 0; i < RUNS; i++) {
+    for (const [k, streams, rev] of [[0, 1, false], [1, 1, true], [2, 4, false], [3, 4, true]] as const) {
+      const c0 = cpuSeconds(pids());
+      const t0 = performance.now();
+      runs[k].push(await iperf(ns, streams, rev));
+      if (streams === 4) {
+        cpu4 += cpuSeconds(pids()) - c0;
+        wall4 += (performance.now() - t0) / 1000;
+      }
+    }
+  }
+  const m = load.end();
+  return { path, gbps: runs.map(median) as Row['gbps'], cores4: pids().length ? cpu4 / wall4 : null, machine: `${m.busyCores.toFixed(2)}/${m.cores} cores, load ${m.load1.toFixed(1)}` };
+}
+
+async function gateway(ns: string, workers: number, mtu: number): Promise<{ pids: () => number[]; stop: () => Promise<void> }> {
+  const stateDir = mkdtempSync(join(tmpdir(), 'tsE-benchw-'));
+  host.teardown(() => rmSync(stateDir, { recursive: true, force: true }));
+  const gw = spawnInNs(host, ns, tunsteerArgv(['up', '--mode', 'route-all', '--state-dir', stateDir, '--tun-name', 'tsb0', '--log-level', 'warn', '--workers', String(workers), '--mtu', String(mtu)]));
+  await waitForGateway(ns, stateDir, gw, 60_000);
+  const st = JSON.parse((await nsExec(ns, tunsteerArgv(['status', '--state-dir', stateDir, '--json']))).stdout).status;
+  const dp: number = st.dataPlane?.pid ?? gw.pid!;
+  return {
+    pids: () => [gw.pid!, dp].filter((x, i, a) => a.indexOf(x) === i),
+    stop: async () => {
+      gw.kill('SIGTERM');
+      await gw.exited();
+    },
+  };
+}
+
+async function main() {
+  const topo = await makeTopology(host);
+  await startIperf(host, topo);
+  const rows: Row[] = [];
+  process.stderr.write('kernel path ...\n');
+  rows.push(await measure('kernel (veth, no gateway)', topo.client, () => []));
+  for (const mtu of MTUS) {
+    for (const w of WORKERS) {
+      process.stderr.write(`tunsteer --workers ${w} --mtu ${mtu} ...\n`);
+      const g = await gateway(topo.client, w, mtu);
+      try {
+        rows.push(await measure(`tunsteer --workers ${w}, MTU ${mtu}`, topo.client, g.pids));
+      } finally {
+        await g.stop();
+      }
+    }
+  }
+  const k = rows[0].gbps;
+  const cell = (v: number, i: number, r: Row) => (r === rows[0] ? v.toFixed(2) : `${v.toFixed(2)} (${(v / k[i]).toFixed(2)}x)`);
+  const table = [
+    `${new Date().toISOString()}; node ${process.version}; iperf3 ${SECONDS} s x ${RUNS} (median); Gbit/s (ratio to the kernel path)`,
+    '',
+    '| path | 1 stream up | 1 stream down | 4 streams up | 4 streams down | gateway CPU, 4 streams (cores) | machine during the row |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | --- |',
+    ...rows.map((r) => `| ${r.path} | ${r.gbps.map((v, i) => cell(v, i, r)).join(' | ')} | ${r.cores4 === null ? '-' : r.cores4.toFixed(2)} | ${r.machine} |`),
+  ].join('\n');
+  console.log(table);
+  if (values.out) writeFileSync(values.out, table + '\n');
+}
+
+runBench(main, cleanup);
