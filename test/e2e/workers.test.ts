@@ -8,7 +8,7 @@ import t from 'tap';
 import { join } from 'node:path';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { nsExec, snapshotRouting } from '../helpers/netns.js';
+import { nsExec, snapshotRouting, spawnInNs } from '../helpers/netns.js';
 import { DNS_IP, NGINX_IP, clientResolvConf, makeTopology, startDnsPeer, startGateway, startNginx, tunsteerArgv, waitForGateway } from '../helpers/topology.js';
 
 t.setTimeout(600_000);
@@ -110,9 +110,40 @@ t.test('a worker that dies is restarted on its queue; every flow works after', a
   t.same(await Promise.all(names.map((n) => dig(n))), names.map((n) => fakes.get(n)), 'the same fakes after the restart');
 });
 
-t.test('SIGTERM: exit 0, resolv.conf and routes restored', async (t) => {
+t.test('SIGTERM with connections open on every worker: one gateway-stop line each, the count in "restored"', async (t) => {
+  const HELD = 16;
+  // slow downloads (10 KB/s of a 1 MB file) from HELD source ports: open on the queues the kernel picked
+  const slow = spawnInNs(t, topo.client, ['sh', '-c', `for i in $(seq ${HELD}); do curl -4 -s --limit-rate 10k -o /dev/null http://api.example.com/1m.bin & done; wait`]);
+  let c = await status();
+  for (const until = Date.now() + 20_000; (c.proxy_active ?? 0) < HELD && Date.now() < until; ) {
+    await new Promise((r) => setTimeout(r, 300));
+    c = await status();
+  }
+  t.equal(c.proxy_active, HELD, 'the workers report them open');
+  const from = gw.stdoutLines().length;
   gw.kill('SIGTERM');
   t.equal((await gw.exited()).code, 0);
+  const recs = gw.stdoutLines().slice(from).filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+  const stopped = recs.filter((r) => r.msg === 'conn' && r.end === 'gateway-stop');
+  t.equal(stopped.length, HELD, 'one gateway-stop line per open connection');
+  t.equal(new Set(stopped.map((r) => r.src)).size, HELD, 'each its own connection');
+  const restored = recs.find((r) => /^restored, \d+ connections? closed$/.test(r.msg));
+  t.equal(restored?.closed, HELD, `"restored, ${HELD} connections closed"`);
   t.equal(resolvNow(), original);
   t.equal((await snapshotRouting(topo.client)).text, before.text);
+  slow.kill('SIGTERM');
+});
+
+t.test('a worker that keeps dying ends the gateway with its routes restored, never half of it', async (t) => {
+  const stateDir2 = join(topo.tmp, 'state2');
+  const trigger = join(triggerDir, 'crash-always');
+  writeFileSync(trigger, '');
+  const g = startGateway(t, topo.client, ['--mode', 'per-host', '--host', 'api.example.com', '--state-dir', stateDir2, '--tun-name', 'tsw1', '--workers', '2'], {
+    env: { ...process.env, TUNSTEER_TEST_WORKER_CRASH: `0:${trigger}:always` },
+  });
+  const { code } = await g.exited();
+  t.equal(code, 1, 'the gateway exits 1');
+  t.ok(g.stdoutLines().some((l) => l.includes('data plane workers keep dying')), 'and says why');
+  t.equal(resolvNow(), original, 'resolv.conf restored');
+  t.equal((await snapshotRouting(topo.client)).text, before.text, 'routes restored');
 });

@@ -136,9 +136,10 @@ port.on('message', (m: ToWorker) => {
   }
 });
 
-// tests only: this worker dies as a bug would kill it, once the file named appears (TUNSTEER_TEST_WORKER_CRASH=INDEX:PATH)
-const crash = /^(\d+):(.+)$/.exec(process.env.TUNSTEER_TEST_WORKER_CRASH ?? '');
-if (crash && Number(crash[1]) === index && !init.restarted) {
+// tests only: this worker dies as a bug would kill it once the file named exists, and only once unless
+// ':always' follows (TUNSTEER_TEST_WORKER_CRASH=INDEX:PATH[:always])
+const crash = /^(\d+):(.+?)(:always)?$/.exec(process.env.TUNSTEER_TEST_WORKER_CRASH ?? '');
+if (crash && Number(crash[1]) === index && (!init.restarted || crash[3])) {
   log.warn({ worker: index, trigger: crash[2] }, 'TEST FAULT: this worker crashes once the trigger file exists (TUNSTEER_TEST_WORKER_CRASH)');
   setInterval(() => {
     if (existsSync(crash[2])) throw new Error(`TEST FAULT: worker ${index} crashed`);
