@@ -43,6 +43,19 @@ export function render(rows: Row[], missing: string[], o: ReportSettings): strin
         `| ${r.path} | ${both('connPerSec', r, 0)} | ${n(r.p50x1, 3)} | ${n(r.p99x1, 3)} | ${n(r.p50x64, 3)} | ${n(r.p99x64, 3)} | ${n(r.cpuPerGb)} | ${n(r.bytesPerIdle, 0)} |`,
     ),
     '',
+    `Connect, request, close (wrk, 16 connections, a new connection per request), ${4} runs back to back; idle cost of the userspace process(es):`,
+    '',
+    '| path | conns/s, runs 1-4 | 4th / 1st | p50 ms | p99 ms | idle CPU, no conns | idle CPU, ' + IDLE + ' conns held |',
+    '| --- | --- | ---: | ---: | ---: | ---: | ---: |',
+    ...rows.map(
+      (r) =>
+        `| ${r.path} | ${r.connRuns.map((x) => x.toFixed(0)).join(', ')} | ${ratio(r.connRuns.at(-1) ?? 0, r.connRuns[0])} | ${n(r.connP50, 3)} | ${n(r.connP99, 3)} | ${r.idleCpu === null ? '-' : `${r.idleCpu.toFixed(2)} %`} | ${r.heldCpu === null ? '-' : `${r.heldCpu.toFixed(2)} %`} |`,
+    ),
+    '',
+    'How busy the machine was while each row was measured (all processes, ours and others\'):',
+    '',
+    ...rows.map((r) => `- ${r.path}: ${r.machine}`),
+    '',
     'IPv6 beside IPv4, 1 stream, Gbit/s (the same run; slirp4netns and the REDIRECT/TPROXY paths are measured over IPv4 only):',
     '',
     '| path | IPv4 up | IPv6 up | IPv4 down | IPv6 down | IPv6/IPv4 up | IPv6/IPv4 down |',
@@ -65,6 +78,16 @@ export interface Row {
   p50x1: number; p99x1: number; p50x64: number; p99x64: number;
   cpuPerGb: number | null;
   bytesPerIdle: number | null;
+  /** The userspace processes' CPU with no connection, and with the idle connections held, % of one core. */
+  idleCpu: number | null;
+  heldCpu: number | null;
+  /** New connections/s of each connect/request/close run, in the order run (back to back). */
+  connRuns: number[];
+  /** Latency of a connect/request/close (wrk, Connection: close), ms. */
+  connP50: number;
+  connP99: number;
+  /** How busy the machine was while the row was measured. */
+  machine: string;
   /** IPv6 single stream, when measured. */
   up1v6: number | null;
   down1v6: number | null;

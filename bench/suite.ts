@@ -21,16 +21,16 @@
 // how long is left (one updating line on a terminal, a line per step otherwise).
 //
 // Builds and removes its own namespaces; traffic stays between them.
-
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
   IPERF_IP, IPERF_IP6, NGINX_IP, PEER_IP, PEER_PORT, ROOT, addIpv6, makeTopology, startIperf, startNginx, tunsteerArgv, waitForGateway, waitForPort,
 } from '../test/helpers/topology.js';
 import { createNetns, nsExec, spawnInNs, veth, type NsChild } from '../test/helpers/netns.js';
-import { cpuSeconds, median, runBench, teardownHost, waitFor } from './bench-kit.js';
+import { cpuSeconds, machineLoad, median, runBench, teardownHost, waitFor } from './bench-kit.js';
+import { writeCharts } from './suite-charts.js';
 import { Progress, type ProgressStep } from '../src/cli/progress.js';
 import { render, type Row } from './suite-report.js';
 
@@ -55,8 +55,14 @@ const { host, cleanup } = teardownHost();
 
 /** The paths in the order measured, with the key --only uses, and whether IPv6 is measured on them. */
 const PATHS = [
-  ['kernel', true], ['slirp', false], ['pasta', false], ['tunsteer', true], ['best', true], ['redirect', false], ['tproxy', false],
+  ['kernel', true], ['slirp', false], ['pasta', false], ['tunsteer', true], ['workers', false], ['mtu1500', false], ['best', true], ['redirect', false], ['tproxy', false],
 ] as const;
+/** Stack workers on the 'workers' path: one per core. */
+const CORES = availableParallelism();
+/** The connect/request/close runs, back to back: whether the rate holds under sustained churn. */
+const CONN_RUNS = 4;
+/** How long idle CPU is sampled, with no connection and with the idle connections held. */
+const IDLE_CPU_MS = QUICK ? 2000 : 5000;
 const IPERF_RUN_MS = (SECONDS + 2) * 1000;
 const WRK_RUN_MS = (WRK_SECONDS + 1) * 1000;
 
@@ -65,10 +71,10 @@ function plannedSteps(want: (k: string) => boolean): ProgressStep[] {
   const steps: ProgressStep[] = [{ name: 'setup', estimateMs: 10_000 }];
   for (const [key, v6] of PATHS) {
     if (!want(key)) continue;
-    if (key !== 'kernel') steps.push({ name: `${key}: idle connections`, estimateMs: 8000 + IDLE * 3 });
+    if (key !== 'kernel') steps.push({ name: `${key}: idle connections`, estimateMs: 8000 + 2 * IDLE_CPU_MS + IDLE * 3 });
     steps.push({ name: `${key}: bulk TCP`, estimateMs: 4 * RUNS * IPERF_RUN_MS });
     if (v6) steps.push({ name: `${key}: IPv6 bulk TCP`, estimateMs: 2 * RUNS * IPERF_RUN_MS });
-    steps.push({ name: `${key}: HTTP (wrk)`, estimateMs: 3 * RUNS * WRK_RUN_MS });
+    steps.push({ name: `${key}: HTTP (wrk)`, estimateMs: (CONN_RUNS + 2 * RUNS) * WRK_RUN_MS });
   }
   return steps;
 }
@@ -128,25 +134,36 @@ function toMs(v: string): number {
   return m[2] === 'us' ? x / 1000 : m[2] === 's' ? x * 1000 : x;
 }
 
-async function idleBytesPerConn(p: Path): Promise<number | null> {
-  if (p.pids().length === 0) return null;
+/** The processes' CPU over IDLE_CPU_MS, in % of one core. */
+async function idleCpuPct(p: Path): Promise<number> {
+  const c0 = cpuSeconds(p.pids());
+  await new Promise((r) => setTimeout(r, IDLE_CPU_MS));
+  return ((cpuSeconds(p.pids()) - c0) / (IDLE_CPU_MS / 1000)) * 100;
+}
+
+/** RSS per idle connection with IDLE held, and CPU with none and with them held (% of a core). */
+async function idleCost(p: Path): Promise<{ bytesPerIdle: number | null; idleCpu: number | null; heldCpu: number | null }> {
+  if (p.pids().length === 0) return { bytesPerIdle: null, idleCpu: null, heldCpu: null };
+  const idleCpu = await idleCpuPct(p);
   const base = rssBytes(p.pids());
   const holder = spawnInNs(host, p.ns, ['sh', '-c', `ulimit -n 65536; exec ${process.execPath} --import tsx ${join(ROOT, 'bench/hold-conns.ts')} ${PEER_IP} ${PEER_PORT} ${IDLE} 60000`]);
   const line = JSON.parse(await holder.waitForLine((l) => l.includes('held') || l.includes('error'), 130_000));
   if (!line.held) throw new Error(`${p.name}: could not hold ${IDLE} connections: ${JSON.stringify(line)}`);
   await new Promise((r) => setTimeout(r, 1000));
   const held = rssBytes(p.pids());
+  const heldCpu = await idleCpuPct(p);
   holder.kill('SIGTERM');
   await holder.exited();
-  return (held - base) / line.held;
+  return { bytesPerIdle: (held - base) / line.held, idleCpu, heldCpu };
 }
 
 async function measure(p: Path): Promise<Row> {
   const at = (what: string) => progress?.step(`${p.key}: ${what}`);
   // Memory first, on a fresh process: after the bulk runs V8's heap holds garbage that a
   // collection during the hold gives back, and the per-connection figure came out negative.
+  const load = machineLoad();
   if (p.pids().length) at('idle connections');
-  const bytesPerIdle = await idleBytesPerConn(p);
+  const idle = await idleCost(p);
   at('bulk TCP');
   const up1: number[] = [], down1: number[] = [], up4: number[] = [], down4: number[] = [];
   let bytes = 0;
@@ -167,8 +184,10 @@ async function measure(p: Path): Promise<Row> {
   }
   const cc: number[] = [], l1: { p50: number; p99: number }[] = [], l64: { p50: number; p99: number }[] = [];
   at('HTTP (wrk)');
+  const conn: { rps: number; p50: number; p99: number }[] = [];
+  for (let i = 0; i < CONN_RUNS; i++) conn.push(await wrk(p.ns, 16, true));
+  cc.push(...conn.map((c) => c.rps));
   for (let i = 0; i < RUNS; i++) {
-    cc.push((await wrk(p.ns, 16, true)).rps);
     l1.push(await wrk(p.ns, 1, false));
     l64.push(await wrk(p.ns, 64, false));
   }
@@ -179,7 +198,11 @@ async function measure(p: Path): Promise<Row> {
     p50x1: median(l1.map((x) => x.p50)), p99x1: median(l1.map((x) => x.p99)),
     p50x64: median(l64.map((x) => x.p50)), p99x64: median(l64.map((x) => x.p99)),
     cpuPerGb: p.pids().length ? cpu / (bytes / 1e9) : null,
-    bytesPerIdle,
+    ...idle,
+    connRuns: conn.map((c) => c.rps),
+    connP50: median(conn.map((c) => c.p50)),
+    connP99: median(conn.map((c) => c.p99)),
+    machine: load.end().text,
     up1v6: p.ipv6 ? median(up1v6) : null,
     down1v6: p.ipv6 ? median(down1v6) : null,
     note: '',
@@ -278,6 +301,8 @@ async function main() {
   await run('slirp', () => slirpPath(topo.client));
   await run('pasta', () => pastaPath(topo.client));
   await run('tunsteer', async () => ({ ...(await tunsteerPath(topo.client, 'tunsteer, defaults', [])), ipv6: true }));
+  await run('workers', () => tunsteerPath(topo.client, `tunsteer, --workers ${CORES}`, ['--workers', String(CORES)]));
+  await run('mtu1500', () => tunsteerPath(topo.client, 'tunsteer, MTU 1500', ['--mtu', '1500']));
   await run('best', async () => ({
     ...(await tunsteerPath(topo.client, 'tunsteer, best (--no-http-inspect, 4 MB buffers)', ['--no-http-inspect', '--tcp-rcvbuf', String(4 << 20), '--tcp-sndbuf', String(4 << 20)])),
     ipv6: true,
@@ -292,7 +317,7 @@ async function main() {
   const table = render(rows, missing, { seconds: SECONDS, runs: RUNS, wrkSeconds: WRK_SECONDS, idle: IDLE, quick: QUICK });
   progress.finish(`${rows.length} paths measured`);
   console.log(table);
-  if (values.out) writeFileSync(values.out, table + '\n');
+  if (values.out) writeFileSync(values.out, table + '\n' + writeCharts(rows, values.out) + '\n');
 }
 
 runBench(main, cleanup);

@@ -35,10 +35,17 @@ interface Row {
 }
 
 async function iperf(ns: string, streams: number, reverse: boolean): Promise<number> {
-  const r = await nsExec(ns, ['iperf3', '-c', IPERF_IP, '-t', String(SECONDS), '-P', String(streams), '-J', ...(reverse ? ['-R'] : [])], { timeoutMs: (SECONDS + 30) * 1000 });
-  const j = JSON.parse(r.stdout);
-  if (j.error) throw new Error(j.error);
-  return j.end.sum_received.bits_per_second / 1e9;
+  for (let attempt = 1; ; attempt++) {
+    const r = await nsExec(ns, ['iperf3', '-c', IPERF_IP, '-t', String(SECONDS), '-P', String(streams), '-J', ...(reverse ? ['-R'] : [])], { timeoutMs: (SECONDS + 30) * 1000, allowFail: true });
+    const j = JSON.parse(r.stdout);
+    // the server still finishing the previous test (a slow machine): a moment later it takes this one
+    if (j.error && /busy/.test(j.error) && attempt < 10) {
+      await new Promise((res) => setTimeout(res, 1000));
+      continue;
+    }
+    if (j.error) throw new Error(j.error);
+    return j.end.sum_received.bits_per_second / 1e9;
+  }
 }
 
 async function measure(path: string, ns: string, pids: () => number[]): Promise<Row> {
