@@ -120,7 +120,7 @@ export async function startDataPlane(config: DataPlaneConfig, dev: TunDevice | n
   if (config.listen) await new ExplicitProxy(core).listen(config.listen.host, config.listen.port);
   if (config.metrics) {
     const stackView = () => (workers ? workers.totals() : { counters: { ...s?.counters }, drops: s ? Object.fromEntries(s.drops.entries()) : {} });
-    await serveMetrics(config.metrics, metricsRegistry({ proxy: core, stack: stackView }));
+    await serveMetrics(config.metrics, metricsRegistry({ proxy: workers ? workers.proxyView(core) : core, stack: stackView }));
   }
   return {
     update: (u) => {

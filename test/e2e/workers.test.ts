@@ -31,7 +31,7 @@ const triggerDir = mkdtempSync(join(tmpdir(), 'tsw-trigger-'));
 chmodSync(triggerDir, 0o755);
 t.teardown(() => rmSync(triggerDir, { recursive: true, force: true }));
 const crashTrigger = join(triggerDir, 'crash-worker-1');
-const gw = startGateway(t, topo.client, ['--mode', 'per-host', '--host', 'api.example.com', '--host', '*.corp.example', '--state-dir', stateDir, '--tun-name', 'tsw0', '--workers', String(WORKERS)], {
+const gw = startGateway(t, topo.client, ['--mode', 'per-host', '--host', 'api.example.com', '--host', '*.corp.example', '--state-dir', stateDir, '--tun-name', 'tsw0', '--workers', String(WORKERS), '--metrics', '127.0.0.1:9464'], {
   env: { ...process.env, TUNSTEER_TEST_WORKER_CRASH: `1:${crashTrigger}` },
 });
 await waitForGateway(topo.client, stateDir, gw, 60_000);
@@ -90,6 +90,14 @@ t.test(`${PARALLEL} concurrent downloads through ${WORKERS} workers, byte-exact`
   for (const until = Date.now() + 10_000; conns().length < PARALLEL && Date.now() < until; ) await new Promise((r) => setTimeout(r, 100));
   t.equal(conns().length, PARALLEL, 'one line per connection');
   t.ok(conns().every((l) => JSON.parse(l).down >= 1048576), 'each line counts the whole file');
+  // the status and the metrics sum the workers' counters (a worker reports once a second)
+  await new Promise((r) => setTimeout(r, 1500));
+  t.ok((await status()).proxy_total >= PARALLEL + NAMES, 'status: the workers\' connections summed');
+  const m = (await nsExec(topo.client, ['curl', '-sS', 'http://127.0.0.1:9464/metrics'])).stdout;
+  const total = Number(/^tunsteer_connections_total\{outcome="all"\} (\d+)/m.exec(m)?.[1]);
+  t.ok(total >= PARALLEL + NAMES, `metrics: connections summed over the workers (${total})`);
+  const bytes = Number(/^tunsteer_bytes_total\{direction="down"\} (\d+)/m.exec(m)?.[1]);
+  t.ok(bytes >= PARALLEL * 1048576, `metrics: bytes summed (${bytes})`);
 });
 
 t.test('a worker that dies is restarted on its queue; every flow works after', async (t) => {

@@ -50,4 +50,4 @@ export type FromWorker =
   | { type: 'request'; id: number; req: WorkerRequest }
   | { type: 'used'; ips: number[] }
   | { type: 'took'; seq: number }
-  | { type: 'status'; counters: Record<string, number>; drops: Record<string, number>; liveFakes: number[] };
+  | { type: 'status'; counters: Record<string, number>; drops: Record<string, number>; liveFakes: number[]; hits: [string, number][] };

@@ -84,6 +84,7 @@ function status(): void {
     },
     drops: Object.fromEntries(s.drops.entries()),
     liveFakes,
+    hits: [...policy.hits],
   });
 }
 setInterval(status, STATUS_MS).unref();

@@ -9,6 +9,8 @@
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../../logging/log.js';
 import type { Policy } from '../../proxy/policy.js';
+import type { ProxyCore } from '../../proxy/proxy-core.js';
+import type { MetricSources } from '../metrics.js';
 import type { DataPlaneConfig } from '../config.js';
 import type { GatewayDns } from '../gateway-dns.js';
 import type { NetworkUpdate } from '../ipc.js';
@@ -235,6 +237,27 @@ export class StackWorkers {
       for (const [k, v] of Object.entries(s.status.drops)) drops[k] = (drops[k] ?? 0) + v;
     }
     return { counters, drops };
+  }
+
+  /**
+   * The proxy core's counters and rule hits for the metrics endpoint: this
+   * thread's core (listeners) plus every worker's, as of their last status.
+   */
+  proxyView(core: ProxyCore): MetricSources['proxy'] {
+    const slots = this.slots;
+    const counters = new Proxy(core.counters, {
+      get: (c, k) => (typeof k === 'string' ? (c[k as keyof typeof c] ?? 0) + slots.reduce((n, s) => n + (s.status?.counters[`proxy_${k}`] ?? 0), 0) : undefined),
+    });
+    return {
+      counters,
+      policy: {
+        get hits() {
+          const all = new Map(core.policy.hits);
+          for (const s of slots) for (const [rule, n] of s.status?.hits ?? []) all.set(rule, (all.get(rule) ?? 0) + n);
+          return all;
+        },
+      },
+    };
   }
 
   /** Connections open in the workers, as of their last status. */
