@@ -8,7 +8,7 @@
 //   ... --seconds 5 --runs 3 --workers 1,2,4 --mtu 65520,1500 --out FILE
 //
 // Builds and removes its own namespaces; traffic stays between them.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -31,6 +31,8 @@ interface Row {
   gbps: [number, number, number, number];
   /** The gateway's CPU while the 4-stream runs went, in cores (all its processes and threads). */
   cores4: number | null;
+  /** The data plane's busiest threads in those runs, in cores each (name: the kernel's comm, e.g. node, a worker's 'node' too). */
+  threads4: string;
   machine: string;
 }
 
@@ -48,7 +50,24 @@ async function iperf(ns: string, streams: number, reverse: boolean): Promise<num
   }
 }
 
+/** CPU seconds of each thread of a process, by thread id. */
+function threadCpu(pid: number | undefined): Map<string, number> {
+  const out = new Map<string, number>();
+  if (pid === undefined) return out;
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out.set(`${tid} ${stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))}`, (Number(f[11]) + Number(f[12])) / 100);
+    }
+  } catch {
+    // gone
+  }
+  return out;
+}
+
 async function measure(path: string, ns: string, pids: () => number[]): Promise<Row> {
+  const threads = new Map<string, number>();
   const load = machineLoad();
   const runs: number[][] = [[], [], [], []];
   let cpu4 = 0;
@@ -56,16 +75,19 @@ async function measure(path: string, ns: string, pids: () => number[]): Promise<
   for (let i = 0; i < RUNS; i++) {
     for (const [k, streams, rev] of [[0, 1, false], [1, 1, true], [2, 4, false], [3, 4, true]] as const) {
       const c0 = cpuSeconds(pids());
+      const th0 = threadCpu(pids().at(-1));
       const t0 = performance.now();
       runs[k].push(await iperf(ns, streams, rev));
       if (streams === 4) {
+        for (const [tid, s] of threadCpu(pids().at(-1))) threads.set(tid, (threads.get(tid) ?? 0) + s - (th0.get(tid) ?? s));
         cpu4 += cpuSeconds(pids()) - c0;
         wall4 += (performance.now() - t0) / 1000;
       }
     }
   }
   const m = load.end();
-  return { path, gbps: runs.map(median) as Row['gbps'], cores4: pids().length ? cpu4 / wall4 : null, machine: `${m.busyCores.toFixed(2)}/${m.cores} cores, load ${m.load1.toFixed(1)}` };
+  const busiest = [...threads.values()].sort((a, b) => b - a).slice(0, 3).map((s) => (s / wall4).toFixed(2));
+  return { path, gbps: runs.map(median) as Row['gbps'], cores4: pids().length ? cpu4 / wall4 : null, threads4: busiest.join(', ') || '-', machine: `${m.busyCores.toFixed(2)}/${m.cores} cores, load ${m.load1.toFixed(1)}` };
 }
 
 async function gateway(ns: string, workers: number, mtu: number): Promise<{ pids: () => number[]; stop: () => Promise<void> }> {
@@ -106,9 +128,9 @@ async function main() {
   const table = [
     `${new Date().toISOString()}; node ${process.version}; iperf3 ${SECONDS} s x ${RUNS} (median); Gbit/s (ratio to the kernel path)`,
     '',
-    '| path | 1 stream up | 1 stream down | 4 streams up | 4 streams down | gateway CPU, 4 streams (cores) | machine during the row |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | --- |',
-    ...rows.map((r) => `| ${r.path} | ${r.gbps.map((v, i) => cell(v, i, r)).join(' | ')} | ${r.cores4 === null ? '-' : r.cores4.toFixed(2)} | ${r.machine} |`),
+    '| path | 1 stream up | 1 stream down | 4 streams up | 4 streams down | gateway CPU, 4 streams (cores) | busiest data-plane threads (cores) | machine during the row |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | --- | --- |',
+    ...rows.map((r) => `| ${r.path} | ${r.gbps.map((v, i) => cell(v, i, r)).join(' | ')} | ${r.cores4 === null ? '-' : r.cores4.toFixed(2)} | ${r.threads4} | ${r.machine} |`),
   ].join('\n');
   console.log(table);
   if (values.out) writeFileSync(values.out, table + '\n');
