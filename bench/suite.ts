@@ -215,7 +215,8 @@ async function tunsteerPath(ns: string, name: string, extra: string[]): Promise<
   const main = join(ROOT, 'dist/src/cli/main.js');
   const argv = existsSync(main) && !values.source ? [process.execPath, main] : tunsteerArgv([]);
   const gw = spawnInNs(host, ns, [...argv, 'up', '--mode', 'route-all', '--state-dir', stateDir, '--tun-name', 'tsb0', '--log-level', 'warn', ...extra]); // a later --mode wins
-  await waitForGateway(ns, stateDir, gw);
+  // a minute: on this shared machine a start under load has taken over 20 s
+  await waitForGateway(ns, stateDir, gw, 60_000);
   const st = JSON.parse((await nsExec(ns, [...argv, 'status', '--state-dir', stateDir, '--json'])).stdout).status;
   const dp: number = st.dataPlane?.pid ?? gw.pid!;
   return {

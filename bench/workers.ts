@@ -8,11 +8,11 @@
 //   ... --seconds 5 --runs 3 --workers 1,2,4 --mtu 65520,1500 --out FILE
 //
 // Builds and removes its own namespaces; traffic stays between them.
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { IPERF_IP, makeTopology, startIperf, tunsteerArgv, waitForGateway } from '../test/helpers/topology.js';
+import { IPERF_IP, ROOT, makeTopology, startIperf, tunsteerArgv, waitForGateway } from '../test/helpers/topology.js';
 import { nsExec, spawnInNs } from '../test/helpers/netns.js';
 import { cpuSeconds, machineLoad, median, runBench, teardownHost } from './bench-kit.js';
 
@@ -34,6 +34,8 @@ interface Row {
   /** The data plane's busiest threads in those runs, in cores each (name: the kernel's comm, e.g. node, a worker's 'node' too). */
   threads4: string;
   machine: string;
+  /** The gateway's start (spawn to `tunsteer status` answering) and its RSS then, both processes. */
+  start?: string;
 }
 
 async function iperf(ns: string, streams: number, reverse: boolean): Promise<number> {
@@ -90,14 +92,21 @@ async function measure(path: string, ns: string, pids: () => number[]): Promise<
   return { path, gbps: runs.map(median) as Row['gbps'], cores4: pids().length ? cpu4 / wall4 : null, threads4: busiest.join(', ') || '-', machine: `${m.busyCores.toFixed(2)}/${m.cores} cores, load ${m.load1.toFixed(1)}` };
 }
 
-async function gateway(ns: string, workers: number, mtu: number): Promise<{ pids: () => number[]; stop: () => Promise<void> }> {
+async function gateway(ns: string, workers: number, mtu: number): Promise<{ pids: () => number[]; stop: () => Promise<void>; startS: number; rssMb: number }> {
+  const t0 = performance.now();
   const stateDir = mkdtempSync(join(tmpdir(), 'tsE-benchw-'));
   host.teardown(() => rmSync(stateDir, { recursive: true, force: true }));
-  const gw = spawnInNs(host, ns, tunsteerArgv(['up', '--mode', 'route-all', '--state-dir', stateDir, '--tun-name', 'tsb0', '--log-level', 'warn', '--workers', String(workers), '--mtu', String(mtu)]));
+  // compiled when built (npm run build): a start from source pays tsx in every worker
+  const cli = (args: string[]) => (existsSync(join(ROOT, 'dist/src/cli/main.js')) ? [process.execPath, join(ROOT, 'dist/src/cli/main.js'), ...args] : tunsteerArgv(args));
+  const gw = spawnInNs(host, ns, cli(['up', '--mode', 'route-all', '--state-dir', stateDir, '--tun-name', 'tsb0', '--log-level', 'warn', '--workers', String(workers), '--mtu', String(mtu)]));
   await waitForGateway(ns, stateDir, gw, 60_000);
-  const st = JSON.parse((await nsExec(ns, tunsteerArgv(['status', '--state-dir', stateDir, '--json']))).stdout).status;
+  const st = JSON.parse((await nsExec(ns, cli(['status', '--state-dir', stateDir, '--json']))).stdout).status;
   const dp: number = st.dataPlane?.pid ?? gw.pid!;
+  const startS = (performance.now() - t0) / 1000;
+  const rssMb = [gw.pid!, dp].filter((x, i, a) => a.indexOf(x) === i).reduce((n, pid) => n + Number(/^VmRSS:\s*(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024, 0);
   return {
+    startS,
+    rssMb,
     pids: () => [gw.pid!, dp].filter((x, i, a) => a.indexOf(x) === i),
     stop: async () => {
       gw.kill('SIGTERM');
@@ -117,7 +126,7 @@ async function main() {
       process.stderr.write(`tunsteer --workers ${w} --mtu ${mtu} ...\n`);
       const g = await gateway(topo.client, w, mtu);
       try {
-        rows.push(await measure(`tunsteer --workers ${w}, MTU ${mtu}`, topo.client, g.pids));
+        rows.push({ ...(await measure(`tunsteer --workers ${w}, MTU ${mtu}`, topo.client, g.pids)), start: `${g.startS.toFixed(1)} s, ${g.rssMb.toFixed(0)} MB` });
       } finally {
         await g.stop();
       }
@@ -128,9 +137,9 @@ async function main() {
   const table = [
     `${new Date().toISOString()}; node ${process.version}; iperf3 ${SECONDS} s x ${RUNS} (median); Gbit/s (ratio to the kernel path)`,
     '',
-    '| path | 1 stream up | 1 stream down | 4 streams up | 4 streams down | gateway CPU, 4 streams (cores) | busiest data-plane threads (cores) | machine during the row |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | --- | --- |',
-    ...rows.map((r) => `| ${r.path} | ${r.gbps.map((v, i) => cell(v, i, r)).join(' | ')} | ${r.cores4 === null ? '-' : r.cores4.toFixed(2)} | ${r.threads4} | ${r.machine} |`),
+    '| path | 1 stream up | 1 stream down | 4 streams up | 4 streams down | gateway CPU, 4 streams (cores) | busiest data-plane threads (cores) | start, RSS idle | machine during the row |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | --- | --- | --- |',
+    ...rows.map((r) => `| ${r.path} | ${r.gbps.map((v, i) => cell(v, i, r)).join(' | ')} | ${r.cores4 === null ? '-' : r.cores4.toFixed(2)} | ${r.threads4} | ${r.start ?? '-'} | ${r.machine} |`),
   ].join('\n');
   console.log(table);
   if (values.out) writeFileSync(values.out, table + '\n');
