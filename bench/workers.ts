@@ -6,18 +6,19 @@
 //
 //   node --import tsx bench/workers.ts                      2 s x 3 runs, workers 1 and 2, MTU 65520
 //   ... --seconds 5 --runs 3 --workers 1,2,4 --mtu 65520,1500 --out FILE
+//   ... --conn            connect/request/close rate instead (wrk, nginx /hello), RUNS runs back to back
 //
 // Builds and removes its own namespaces; traffic stays between them.
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { IPERF_IP, ROOT, makeTopology, startIperf, tunsteerArgv, waitForGateway } from '../test/helpers/topology.js';
+import { IPERF_IP, NGINX_IP, ROOT, makeTopology, startIperf, startNginx, tunsteerArgv, waitForGateway } from '../test/helpers/topology.js';
 import { nsExec, spawnInNs } from '../test/helpers/netns.js';
 import { cpuSeconds, machineLoad, median, runBench, teardownHost } from './bench-kit.js';
 
 const { values } = parseArgs({
-  options: { seconds: { type: 'string' }, runs: { type: 'string' }, workers: { type: 'string' }, mtu: { type: 'string' }, out: { type: 'string' } },
+  options: { seconds: { type: 'string' }, runs: { type: 'string' }, workers: { type: 'string' }, mtu: { type: 'string' }, out: { type: 'string' }, conn: { type: 'boolean' } },
 });
 const SECONDS = Number(values.seconds ?? 2);
 const RUNS = Number(values.runs ?? 3);
@@ -34,6 +35,8 @@ interface Row {
   /** The data plane's busiest threads in those runs, in cores each (name: the kernel's comm, e.g. node, a worker's 'node' too). */
   threads4: string;
   machine: string;
+  /** --conn: connect/request/close per second, each run. */
+  conns?: string;
   /** The gateway's start (spawn to `tunsteer status` answering) and its RSS then, both processes. */
   start?: string;
 }
@@ -68,8 +71,24 @@ function threadCpu(pid: number | undefined): Map<string, number> {
   return out;
 }
 
+/** Connect/request/close per second (wrk, 16 connections, Connection: close, SECONDS each), RUNS back to back. */
+async function connRate(ns: string): Promise<string> {
+  const out: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    const r = await nsExec(ns, ['wrk', '-t', '2', '-c', '16', '-d', `${SECONDS}s`, '-H', 'Connection: close', `http://${NGINX_IP}/hello`], { timeoutMs: (SECONDS + 30) * 1000 });
+    out.push(Number(/Requests\/sec:\s*([\d.]+)/.exec(r.stdout)?.[1] ?? 0));
+  }
+  return out.map((x) => x.toFixed(0)).join(', ');
+}
+
 async function measure(path: string, ns: string, pids: () => number[]): Promise<Row> {
   const threads = new Map<string, number>();
+  if (values.conn) {
+    const load = machineLoad();
+    const conns = await connRate(ns);
+    const m = load.end();
+    return { path, gbps: [NaN, NaN, NaN, NaN], cores4: null, threads4: '-', conns, machine: `${m.busyCores.toFixed(2)}/${m.cores} cores, load ${m.load1.toFixed(1)}` };
+  }
   const load = machineLoad();
   const runs: number[][] = [[], [], [], []];
   let cpu4 = 0;
@@ -117,7 +136,7 @@ async function gateway(ns: string, workers: number, mtu: number): Promise<{ pids
 
 async function main() {
   const topo = await makeTopology(host);
-  await startIperf(host, topo);
+  await Promise.all([startIperf(host, topo), startNginx(host, topo)]);
   const rows: Row[] = [];
   process.stderr.write('kernel path ...\n');
   rows.push(await measure('kernel (veth, no gateway)', topo.client, () => []));
@@ -134,6 +153,12 @@ async function main() {
   }
   const k = rows[0].gbps;
   const cell = (v: number, i: number, r: Row) => (r === rows[0] ? v.toFixed(2) : `${v.toFixed(2)} (${(v / k[i]).toFixed(2)}x)`);
+  if (values.conn) {
+    const t = ['| path | connect/request/close per s, runs back to back | start, RSS idle | machine |', '| --- | --- | --- | --- |', ...rows.map((r) => `| ${r.path} | ${r.conns} | ${r.start ?? '-'} | ${r.machine} |`)].join('\n');
+    console.log(t);
+    if (values.out) writeFileSync(values.out, t + '\n');
+    return;
+  }
   const table = [
     `${new Date().toISOString()}; node ${process.version}; iperf3 ${SECONDS} s x ${RUNS} (median); Gbit/s (ratio to the kernel path)`,
     '',
