@@ -19,6 +19,23 @@ export async function runDataPlaneChild(): Promise<number> {
     if (process.connected) process.send!(m, undefined, {}, cb);
     else cb?.();
   };
+  // An exit listener that throws (a preloaded tool, such as a test runner's,
+  // that cannot write its files as the dropped user) must not keep the data
+  // plane alive after its supervisor is gone.
+  const exit = (code: number): never => {
+    try {
+      process.exit(code);
+    } finally {
+      (process as unknown as { reallyExit(code: number): never }).reallyExit(code);
+    }
+  };
+  // the supervisor gone while this still starts (workers loading on a busy machine take seconds):
+  // the 'disconnect' below would be registered too late to hear it, and the workers would keep
+  // an orphan alive; nothing is relayed yet, so there is nothing to stop
+  let started = false;
+  process.once('disconnect', () => {
+    if (!started) exit(1);
+  });
   const { config, tun, user } = await new Promise<ChildInit>((r) => process.once('message', (m) => r(m as ChildInit)));
   const log = createLogger(config.logLevel);
   const policy = policyFromConfig(config.policy);
@@ -37,16 +54,6 @@ export async function runDataPlaneChild(): Promise<number> {
     if ('type' in m) dp.update(m);
   });
 
-  // An exit listener that throws (a preloaded tool, such as a test runner's,
-  // that cannot write its files as the dropped user) must not keep the data
-  // plane alive after its supervisor is gone.
-  const exit = (code: number): never => {
-    try {
-      process.exit(code);
-    } finally {
-      (process as unknown as { reallyExit(code: number): never }).reallyExit(code);
-    }
-  };
   let stopping = false;
   const stop = (code: number) => {
     if (stopping) return;
@@ -62,6 +69,8 @@ export async function runDataPlaneChild(): Promise<number> {
   process.on('SIGINT', () => stop(0));
   // the supervisor is gone (kill -9): nothing may outlive it; `tunsteer down` restores
   process.on('disconnect', () => stop(1));
+  started = true;
+  if (!process.connected) stop(1);
   process.on('uncaughtException', (err) => {
     log.fatal({ err }, 'data plane failed');
     if (stopping) exit(1);

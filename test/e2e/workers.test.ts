@@ -155,3 +155,33 @@ t.test('a worker that keeps dying ends the gateway with its routes restored, nev
   t.equal(resolvNow(), original, 'resolv.conf restored');
   t.equal((await snapshotRouting(topo.client)).text, before.text, 'routes restored');
 });
+
+t.test('the supervisor killed while its workers start: no data plane is left behind', async (t) => {
+  const stateDir3 = join(topo.tmp, 'state3');
+  // worker 0 says when it has loaded (the test-fault line, its trigger never made): the others
+  // are loading then, the data plane not yet up, and its threads keep the process alive
+  const g = startGateway(t, topo.client, ['--mode', 'route-all', '--state-dir', stateDir3, '--tun-name', 'tsw2', '--workers', String(WORKERS)], {
+    env: { ...process.env, TUNSTEER_TEST_WORKER_CRASH: `0:${join(triggerDir, 'never')}` },
+  });
+  const line = await g.waitForLine((l) => l.includes('"worker":0') && l.includes('TEST FAULT'), 60_000);
+  const readyBefore = g.stdoutLines().some((l) => l.includes('data plane running'));
+  g.kill('SIGKILL');
+  const child: number = JSON.parse(line).pid;
+  t.ok(child > 0 && child !== g.pid, 'the data plane had started');
+  await g.exited();
+  const alive = () => {
+    try {
+      process.kill(child, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  for (const until = Date.now() + 30_000; alive() && Date.now() < until; ) await new Promise((r) => setTimeout(r, 100));
+  t.notOk(alive(), `the data plane went with its supervisor${readyBefore ? ' (it was up already)' : ' (killed while it started)'}`);
+  if (alive()) process.kill(child, 'SIGKILL');
+  const d = await nsExec(topo.client, tunsteerArgv(['down', '--state-dir', stateDir3]));
+  t.equal(d.code, 0, '`tunsteer down` restores');
+  t.equal((await snapshotRouting(topo.client)).text, before.text, 'routes restored');
+});
+
