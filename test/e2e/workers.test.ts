@@ -50,15 +50,17 @@ async function parallelDownloads(host: string): Promise<string[]> {
   return r.stdout.trim().split('\n').filter(Boolean).map((l) => l.split(/\s+/)[0]);
 }
 
-/** Fetches every name once, in parallel; returns the hosts the gateway's lines name for those connections. */
+/** Fetches every name once, in parallel; returns how many of the names the gateway's lines for those connections carry. */
 async function fetchEveryName(): Promise<number> {
   const from = gw.stdoutLines().length;
   const r = await nsExec(topo.client, ['sh', '-c', names.map((n) => `curl -sSf --max-time 20 -o /dev/null http://${n}/1m.bin &`).join(' ') + ' wait'], { timeoutMs: 60_000, allowFail: true });
   t.equal(r.stderr, '', 'every name fetched');
-  const lines = () => gw.stdoutLines().slice(from).filter((l) => l.includes('"msg":"conn"') && l.includes('corp.example'));
-  for (const until = Date.now() + 10_000; lines().length < NAMES && Date.now() < until; ) await new Promise((r) => setTimeout(r, 100));
-  const seen = new Set(lines().map((l) => JSON.parse(l).host as string));
-  return names.filter((n) => seen.has(n)).length;
+  // a line is written at a connection's end; curl's happy-eyeballs loser (IPv4 or IPv6) ends first,
+  // so wait for every name, not for a count of lines
+  const seen = () => new Set(gw.stdoutLines().slice(from).filter((l) => l.includes('"msg":"conn"') && l.includes('corp.example')).map((l) => JSON.parse(l).host as string));
+  for (const until = Date.now() + 10_000; names.some((n) => !seen().has(n)) && Date.now() < until; ) await new Promise((r) => setTimeout(r, 100));
+  const known = seen();
+  return names.filter((n) => known.has(n)).length;
 }
 
 const fakes = new Map<string, string>();
@@ -145,13 +147,15 @@ t.test('SIGTERM with connections open on every worker: one gateway-stop line eac
 t.test('a worker that keeps dying ends the gateway with its routes restored, never half of it', async (t) => {
   const stateDir2 = join(topo.tmp, 'state2');
   const trigger = join(triggerDir, 'crash-always');
-  writeFileSync(trigger, '');
   const g = startGateway(t, topo.client, ['--mode', 'per-host', '--host', 'api.example.com', '--state-dir', stateDir2, '--tun-name', 'tsw1', '--workers', '2'], {
     env: { ...process.env, TUNSTEER_TEST_WORKER_CRASH: `0:${trigger}:always` },
   });
+  // up first, so the deaths are the running gateway's (a start that fails is another path)
+  await waitForGateway(topo.client, stateDir2, g, 60_000);
+  writeFileSync(trigger, '');
   const { code } = await g.exited();
   t.equal(code, 1, 'the gateway exits 1');
-  t.ok(g.stdoutLines().some((l) => l.includes('data plane workers keep dying')), 'and says why');
+  t.ok(g.stdoutLines().some((l) => l.includes('data plane workers keep dying')), 'and says why', { stderr: g.stderrText().slice(-1500), stdout: g.stdoutLines().slice(-8) });
   t.equal(resolvNow(), original, 'resolv.conf restored');
   t.equal((await snapshotRouting(topo.client)).text, before.text, 'routes restored');
 });
