@@ -72,7 +72,10 @@ export function machineLoad(): { end(): { busyCores: number; cores: number; load
   return {
     end() {
       const b = cpuJiffies();
-      const cores = readFileSync('/proc/cpuinfo', 'utf8').split('\n').filter((l) => l.startsWith('processor')).length || 1;
+      const cores =
+        readFileSync('/proc/cpuinfo', 'utf8')
+          .split('\n')
+          .filter((l) => l.startsWith('processor')).length || 1;
       const busyCores = ((b.busy - a.busy) / Math.max(1, b.total - a.total)) * cores;
       const load1 = Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
       return { busyCores, cores, load1, text: `machine busy ${busyCores.toFixed(2)} of ${cores} cores (all processes), load average ${load1.toFixed(2)}` };

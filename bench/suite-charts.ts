@@ -13,17 +13,34 @@ export function writeCharts(rows: Row[], out: string): string {
     [
       'throughput',
       'Bulk TCP throughput',
-      barChart('Bulk TCP throughput (iperf3, median)', ['1 stream up', '1 stream down', '4 streams up', '4 streams down'], 'Gbit/s', rows.map((r) => ({ label: r.path, values: [r.up1, r.down1, r.up4, r.down4] }))),
+      barChart(
+        'Bulk TCP throughput (iperf3, median)',
+        ['1 stream up', '1 stream down', '4 streams up', '4 streams down'],
+        'Gbit/s',
+        rows.map((r) => ({ label: r.path, values: [r.up1, r.down1, r.up4, r.down4] })),
+      ),
     ],
     [
       'conn-rate',
       'Connection rate over consecutive runs',
-      barChart('Connect/request/close per second, runs back to back', ['run 1', 'run 2', 'run 3', 'run 4'], 'connections/s (wrk, 16 connections, Connection: close)', rows.map((r) => ({ label: r.path, values: r.connRuns })), 0),
+      barChart(
+        'Connect/request/close per second, runs back to back',
+        ['run 1', 'run 2', 'run 3', 'run 4'],
+        'connections/s (wrk, 16 connections, Connection: close)',
+        rows.map((r) => ({ label: r.path, values: r.connRuns })),
+        0,
+      ),
     ],
     [
       'latency',
       'Latency percentiles',
-      barChart('Latency (wrk)', ['p50, 1 conn', 'p99, 1 conn', 'p50, 64 conns', 'p99, 64 conns', 'p99, connect/close'], 'ms', rows.map((r) => ({ label: r.path, values: [r.p50x1, r.p99x1, r.p50x64, r.p99x64, r.connP99] })), 3),
+      barChart(
+        'Latency (wrk)',
+        ['p50, 1 conn', 'p99, 1 conn', 'p50, 64 conns', 'p99, 64 conns', 'p99, connect/close'],
+        'ms',
+        rows.map((r) => ({ label: r.path, values: [r.p50x1, r.p99x1, r.p50x64, r.p99x64, r.connP99] })),
+        3,
+      ),
     ],
   ];
   const md: string[] = [''];

@@ -21,7 +21,11 @@ export function render(rows: Row[], missing: string[], o: ReportSettings): strin
       return execFileSync(cmd[0], cmd.slice(1), { encoding: 'utf8' }).split('\n')[0].trim();
     } catch (e) {
       // wrk prints its version and exits 1
-      return String((e as { stdout?: string }).stdout ?? '?').split('\n')[0].trim() || '?';
+      return (
+        String((e as { stdout?: string }).stdout ?? '?')
+          .split('\n')[0]
+          .trim() || '?'
+      );
     }
   };
   const lines = [
@@ -52,7 +56,7 @@ export function render(rows: Row[], missing: string[], o: ReportSettings): strin
         `| ${r.path} | ${r.connRuns.map((x) => x.toFixed(0)).join(', ')} | ${ratio(r.connRuns.at(-1) ?? 0, r.connRuns[0])} | ${n(r.connP50, 3)} | ${n(r.connP99, 3)} | ${r.idleCpu === null ? '-' : `${r.idleCpu.toFixed(2)} %`} | ${r.heldCpu === null ? '-' : `${r.heldCpu.toFixed(2)} %`} |`,
     ),
     '',
-    'How busy the machine was while each row was measured (all processes, ours and others\'):',
+    "How busy the machine was while each row was measured (all processes, ours and others'):",
     '',
     ...rows.map((r) => `- ${r.path}: ${r.machine}`),
     '',
@@ -65,7 +69,10 @@ export function render(rows: Row[], missing: string[], o: ReportSettings): strin
       .map((r) => `| ${r.path} | ${n(r.up1)} | ${n(r.up1v6)} | ${n(r.down1)} | ${n(r.down1v6)} | ${ratio(r.up1v6!, r.up1)} | ${ratio(r.down1v6!, r.down1)} |`),
     '',
     'Added p50 latency over the kernel path (ms): ' +
-      rows.filter((r) => r !== kernel).map((r) => `${r.path}: ${n(r.p50x1 - (kernel?.p50x1 ?? 0), 3)} (1 conn), ${n(r.p50x64 - (kernel?.p50x64 ?? 0), 3)} (64 conns)`).join('; '),
+      rows
+        .filter((r) => r !== kernel)
+        .map((r) => `${r.path}: ${n(r.p50x1 - (kernel?.p50x1 ?? 0), 3)} (1 conn), ${n(r.p50x64 - (kernel?.p50x64 ?? 0), 3)} (64 conns)`)
+        .join('; '),
     ...missing.map((m) => `Not measured: ${m}.`),
   ];
   return lines.join('\n');
@@ -73,9 +80,15 @@ export function render(rows: Row[], missing: string[], o: ReportSettings): strin
 
 export interface Row {
   path: string;
-  up1: number; down1: number; up4: number; down4: number;
+  up1: number;
+  down1: number;
+  up4: number;
+  down4: number;
   connPerSec: number;
-  p50x1: number; p99x1: number; p50x64: number; p99x64: number;
+  p50x1: number;
+  p99x1: number;
+  p50x64: number;
+  p99x64: number;
   cpuPerGb: number | null;
   bytesPerIdle: number | null;
   /** The userspace processes' CPU with no connection, and with the idle connections held, % of one core. */

@@ -26,7 +26,19 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
-  IPERF_IP, IPERF_IP6, NGINX_IP, PEER_IP, PEER_PORT, ROOT, addIpv6, makeTopology, startIperf, startNginx, tunsteerArgv, waitForGateway, waitForPort,
+  IPERF_IP,
+  IPERF_IP6,
+  NGINX_IP,
+  PEER_IP,
+  PEER_PORT,
+  ROOT,
+  addIpv6,
+  makeTopology,
+  startIperf,
+  startNginx,
+  tunsteerArgv,
+  waitForGateway,
+  waitForPort,
 } from '../test/helpers/topology.js';
 import { createNetns, nsExec, spawnInNs, veth, type NsChild } from '../test/helpers/netns.js';
 import { cpuSeconds, machineLoad, median, runBench, teardownHost, waitFor } from './bench-kit.js';
@@ -55,7 +67,15 @@ const { host, cleanup } = teardownHost();
 
 /** The paths in the order measured, with the key --only uses, and whether IPv6 is measured on them. */
 const PATHS = [
-  ['kernel', true], ['slirp', false], ['pasta', false], ['tunsteer', true], ['workers', false], ['mtu1500', false], ['best', true], ['redirect', false], ['tproxy', false],
+  ['kernel', true],
+  ['slirp', false],
+  ['pasta', false],
+  ['tunsteer', true],
+  ['workers', false],
+  ['mtu1500', false],
+  ['best', true],
+  ['redirect', false],
+  ['tproxy', false],
 ] as const;
 /** Stack workers on the 'workers' path: one per core. */
 const CORES = availableParallelism();
@@ -93,8 +113,6 @@ interface Path {
   ipv6?: boolean;
 }
 
-
-
 function rssBytes(pids: number[]): number {
   let b = 0;
   for (const pid of pids) {
@@ -120,7 +138,18 @@ async function iperf(ns: string, streams: number, reverse: boolean, server = IPE
 /** wrk's requests/s and latency percentiles (ms). */
 async function wrk(ns: string, conns: number, newConnEach: boolean): Promise<{ rps: number; p50: number; p99: number }> {
   const threads = Math.min(2, conns);
-  const args = ['wrk', '-t', String(threads), '-c', String(conns), '-d', `${WRK_SECONDS}s`, '--latency', ...(newConnEach ? ['-H', 'Connection: close'] : []), `http://${NGINX_IP}/hello`];
+  const args = [
+    'wrk',
+    '-t',
+    String(threads),
+    '-c',
+    String(conns),
+    '-d',
+    `${WRK_SECONDS}s`,
+    '--latency',
+    ...(newConnEach ? ['-H', 'Connection: close'] : []),
+    `http://${NGINX_IP}/hello`,
+  ];
   const r = await nsExec(ns, args, { timeoutMs: (WRK_SECONDS + 30) * 1000 });
   const rps = Number(/Requests\/sec:\s*([\d.]+)/.exec(r.stdout)?.[1] ?? 0);
   const pct = (p: string) => toMs(new RegExp(`^\\s*${p}%\\s+([\\d.]+\\w+)`, 'm').exec(r.stdout)?.[1] ?? '0us');
@@ -146,7 +175,11 @@ async function idleCost(p: Path): Promise<{ bytesPerIdle: number | null; idleCpu
   if (p.pids().length === 0) return { bytesPerIdle: null, idleCpu: null, heldCpu: null };
   const idleCpu = await idleCpuPct(p);
   const base = rssBytes(p.pids());
-  const holder = spawnInNs(host, p.ns, ['sh', '-c', `ulimit -n 65536; exec ${process.execPath} --import tsx ${join(ROOT, 'bench/hold-conns.ts')} ${PEER_IP} ${PEER_PORT} ${IDLE} 60000`]);
+  const holder = spawnInNs(host, p.ns, [
+    'sh',
+    '-c',
+    `ulimit -n 65536; exec ${process.execPath} --import tsx ${join(ROOT, 'bench/hold-conns.ts')} ${PEER_IP} ${PEER_PORT} ${IDLE} 60000`,
+  ]);
   const line = JSON.parse(await holder.waitForLine((l) => l.includes('held') || l.includes('error'), 130_000));
   if (!line.held) throw new Error(`${p.name}: could not hold ${IDLE} connections: ${JSON.stringify(line)}`);
   await new Promise((r) => setTimeout(r, 1000));
@@ -165,24 +198,35 @@ async function measure(p: Path): Promise<Row> {
   if (p.pids().length) at('idle connections');
   const idle = await idleCost(p);
   at('bulk TCP');
-  const up1: number[] = [], down1: number[] = [], up4: number[] = [], down4: number[] = [];
+  const up1: number[] = [],
+    down1: number[] = [],
+    up4: number[] = [],
+    down4: number[] = [];
   let bytes = 0;
   const cpu0 = cpuSeconds(p.pids());
   for (let i = 0; i < RUNS; i++) {
-    for (const [arr, streams, rev] of [[up1, 1, false], [down1, 1, true], [up4, 4, false], [down4, 4, true]] as const) {
+    for (const [arr, streams, rev] of [
+      [up1, 1, false],
+      [down1, 1, true],
+      [up4, 4, false],
+      [down4, 4, true],
+    ] as const) {
       const r = await iperf(p.ns, streams, rev);
       arr.push(r.gbps);
       bytes += r.bytes;
     }
   }
   const cpu = cpuSeconds(p.pids()) - cpu0;
-  const up1v6: number[] = [], down1v6: number[] = [];
+  const up1v6: number[] = [],
+    down1v6: number[] = [];
   if (p.ipv6) at('IPv6 bulk TCP');
   for (let i = 0; p.ipv6 && i < RUNS; i++) {
     up1v6.push((await iperf(p.ns, 1, false, IPERF_IP6)).gbps);
     down1v6.push((await iperf(p.ns, 1, true, IPERF_IP6)).gbps);
   }
-  const cc: number[] = [], l1: { p50: number; p99: number }[] = [], l64: { p50: number; p99: number }[] = [];
+  const cc: number[] = [],
+    l1: { p50: number; p99: number }[] = [],
+    l64: { p50: number; p99: number }[] = [];
   at('HTTP (wrk)');
   const conn: { rps: number; p50: number; p99: number }[] = [];
   for (let i = 0; i < CONN_RUNS; i++) conn.push(await wrk(p.ns, 16, true));
@@ -193,10 +237,15 @@ async function measure(p: Path): Promise<Row> {
   }
   return {
     path: p.name,
-    up1: median(up1), down1: median(down1), up4: median(up4), down4: median(down4),
+    up1: median(up1),
+    down1: median(down1),
+    up4: median(up4),
+    down4: median(down4),
     connPerSec: median(cc),
-    p50x1: median(l1.map((x) => x.p50)), p99x1: median(l1.map((x) => x.p99)),
-    p50x64: median(l64.map((x) => x.p50)), p99x64: median(l64.map((x) => x.p99)),
+    p50x1: median(l1.map((x) => x.p50)),
+    p99x1: median(l1.map((x) => x.p99)),
+    p50x64: median(l64.map((x) => x.p50)),
+    p99x64: median(l64.map((x) => x.p99)),
     cpuPerGb: p.pids().length ? cpu / (bytes / 1e9) : null,
     ...idle,
     connRuns: conn.map((c) => c.rps),
@@ -260,7 +309,12 @@ async function pastaPath(outer: string): Promise<Path | string> {
     await waitFor(async () => (await nsExec(inner, ['ip', 'route', 'show', 'default'])).stdout.includes('default'), 5000);
   } catch {
     pasta.kill('SIGTERM');
-    const why = pasta.stderrText().split('\n').filter((l) => l && !l.includes('syslog')).slice(-1)[0] ?? 'no route appeared';
+    const why =
+      pasta
+        .stderrText()
+        .split('\n')
+        .filter((l) => l && !l.includes('syslog'))
+        .slice(-1)[0] ?? 'no route appeared';
     return `pasta did not start here: ${why.trim()}`;
   }
   return { name: 'pasta (MTU 65520)', ns: inner, pids: () => [pasta.pid!], stop: async () => void pasta.kill('SIGTERM') };
@@ -305,7 +359,13 @@ async function main() {
   await run('workers', () => tunsteerPath(topo.client, `tunsteer, --workers ${CORES}`, ['--workers', String(CORES)]));
   await run('mtu1500', () => tunsteerPath(topo.client, 'tunsteer, MTU 1500', ['--mtu', '1500']));
   await run('best', async () => ({
-    ...(await tunsteerPath(topo.client, 'tunsteer, best (--no-http-inspect, 4 MB buffers)', ['--no-http-inspect', '--tcp-rcvbuf', String(4 << 20), '--tcp-sndbuf', String(4 << 20)])),
+    ...(await tunsteerPath(topo.client, 'tunsteer, best (--no-http-inspect, 4 MB buffers)', [
+      '--no-http-inspect',
+      '--tcp-rcvbuf',
+      String(4 << 20),
+      '--tcp-sndbuf',
+      String(4 << 20),
+    ])),
     ipv6: true,
   }));
   // the other inbounds: nftables REDIRECT of this namespace's own TCP, and TPROXY of a LAN's routed TCP

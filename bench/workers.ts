@@ -43,7 +43,10 @@ interface Row {
 
 async function iperf(ns: string, streams: number, reverse: boolean): Promise<number> {
   for (let attempt = 1; ; attempt++) {
-    const r = await nsExec(ns, ['iperf3', '-c', IPERF_IP, '-t', String(SECONDS), '-P', String(streams), '-J', ...(reverse ? ['-R'] : [])], { timeoutMs: (SECONDS + 30) * 1000, allowFail: true });
+    const r = await nsExec(ns, ['iperf3', '-c', IPERF_IP, '-t', String(SECONDS), '-P', String(streams), '-J', ...(reverse ? ['-R'] : [])], {
+      timeoutMs: (SECONDS + 30) * 1000,
+      allowFail: true,
+    });
     const j = JSON.parse(r.stdout);
     // the server still finishing the previous test (a slow machine): a moment later it takes this one
     if (j.error && /busy/.test(j.error) && attempt < 10) {
@@ -94,7 +97,12 @@ async function measure(path: string, ns: string, pids: () => number[]): Promise<
   let cpu4 = 0;
   let wall4 = 0;
   for (let i = 0; i < RUNS; i++) {
-    for (const [k, streams, rev] of [[0, 1, false], [1, 1, true], [2, 4, false], [3, 4, true]] as const) {
+    for (const [k, streams, rev] of [
+      [0, 1, false],
+      [1, 1, true],
+      [2, 4, false],
+      [3, 4, true],
+    ] as const) {
       const c0 = cpuSeconds(pids());
       const th0 = threadCpu(pids().at(-1));
       const t0 = performance.now();
@@ -107,8 +115,17 @@ async function measure(path: string, ns: string, pids: () => number[]): Promise<
     }
   }
   const m = load.end();
-  const busiest = [...threads.values()].sort((a, b) => b - a).slice(0, 3).map((s) => (s / wall4).toFixed(2));
-  return { path, gbps: runs.map(median) as Row['gbps'], cores4: pids().length ? cpu4 / wall4 : null, threads4: busiest.join(', ') || '-', machine: `${m.busyCores.toFixed(2)}/${m.cores} cores, load ${m.load1.toFixed(1)}` };
+  const busiest = [...threads.values()]
+    .sort((a, b) => b - a)
+    .slice(0, 3)
+    .map((s) => (s / wall4).toFixed(2));
+  return {
+    path,
+    gbps: runs.map(median) as Row['gbps'],
+    cores4: pids().length ? cpu4 / wall4 : null,
+    threads4: busiest.join(', ') || '-',
+    machine: `${m.busyCores.toFixed(2)}/${m.cores} cores, load ${m.load1.toFixed(1)}`,
+  };
 }
 
 async function gateway(ns: string, workers: number, mtu: number): Promise<{ pids: () => number[]; stop: () => Promise<void>; startS: number; rssMb: number }> {
@@ -117,12 +134,18 @@ async function gateway(ns: string, workers: number, mtu: number): Promise<{ pids
   host.teardown(() => rmSync(stateDir, { recursive: true, force: true }));
   // compiled when built (npm run build): a start from source pays tsx in every worker
   const cli = (args: string[]) => (existsSync(join(ROOT, 'dist/src/cli/main.js')) ? [process.execPath, join(ROOT, 'dist/src/cli/main.js'), ...args] : tunsteerArgv(args));
-  const gw = spawnInNs(host, ns, cli(['up', '--mode', 'route-all', '--state-dir', stateDir, '--tun-name', 'tsb0', '--log-level', 'warn', '--workers', String(workers), '--mtu', String(mtu)]));
+  const gw = spawnInNs(
+    host,
+    ns,
+    cli(['up', '--mode', 'route-all', '--state-dir', stateDir, '--tun-name', 'tsb0', '--log-level', 'warn', '--workers', String(workers), '--mtu', String(mtu)]),
+  );
   await waitForGateway(ns, stateDir, gw, 60_000);
   const st = JSON.parse((await nsExec(ns, cli(['status', '--state-dir', stateDir, '--json']))).stdout).status;
   const dp: number = st.dataPlane?.pid ?? gw.pid!;
   const startS = (performance.now() - t0) / 1000;
-  const rssMb = [gw.pid!, dp].filter((x, i, a) => a.indexOf(x) === i).reduce((n, pid) => n + Number(/^VmRSS:\s*(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024, 0);
+  const rssMb = [gw.pid!, dp]
+    .filter((x, i, a) => a.indexOf(x) === i)
+    .reduce((n, pid) => n + Number(/^VmRSS:\s*(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024, 0);
   return {
     startS,
     rssMb,
@@ -154,7 +177,11 @@ async function main() {
   const k = rows[0].gbps;
   const cell = (v: number, i: number, r: Row) => (r === rows[0] ? v.toFixed(2) : `${v.toFixed(2)} (${(v / k[i]).toFixed(2)}x)`);
   if (values.conn) {
-    const t = ['| path | connect/request/close per s, runs back to back | start, RSS idle | machine |', '| --- | --- | --- | --- |', ...rows.map((r) => `| ${r.path} | ${r.conns} | ${r.start ?? '-'} | ${r.machine} |`)].join('\n');
+    const t = [
+      '| path | connect/request/close per s, runs back to back | start, RSS idle | machine |',
+      '| --- | --- | --- | --- |',
+      ...rows.map((r) => `| ${r.path} | ${r.conns} | ${r.start ?? '-'} | ${r.machine} |`),
+    ].join('\n');
     console.log(t);
     if (values.out) writeFileSync(values.out, t + '\n');
     return;
@@ -164,7 +191,10 @@ async function main() {
     '',
     '| path | 1 stream up | 1 stream down | 4 streams up | 4 streams down | gateway CPU, 4 streams (cores) | busiest data-plane threads (cores) | start, RSS idle | machine during the row |',
     '| --- | ---: | ---: | ---: | ---: | ---: | --- | --- | --- |',
-    ...rows.map((r) => `| ${r.path} | ${r.gbps.map((v, i) => cell(v, i, r)).join(' | ')} | ${r.cores4 === null ? '-' : r.cores4.toFixed(2)} | ${r.threads4} | ${r.start ?? '-'} | ${r.machine} |`),
+    ...rows.map(
+      (r) =>
+        `| ${r.path} | ${r.gbps.map((v, i) => cell(v, i, r)).join(' | ')} | ${r.cores4 === null ? '-' : r.cores4.toFixed(2)} | ${r.threads4} | ${r.start ?? '-'} | ${r.machine} |`,
+    ),
   ].join('\n');
   console.log(table);
   if (values.out) writeFileSync(values.out, table + '\n');

@@ -20,11 +20,7 @@ export type ParsedCommand =
 
 /** node:util's option table for a flags type: the compiler checks that every flag has its option and no option lacks a flag. */
 type Options<F> = {
-  [K in keyof F]-?: NonNullable<F[K]> extends boolean
-    ? { type: 'boolean' }
-    : NonNullable<F[K]> extends string[]
-      ? { type: 'string'; multiple: true }
-      : { type: 'string' };
+  [K in keyof F]-?: NonNullable<F[K]> extends boolean ? { type: 'boolean' } : NonNullable<F[K]> extends string[] ? { type: 'string'; multiple: true } : { type: 'string' };
 };
 
 const GATEWAY_OPTIONS: Options<GatewayFlags> = {
@@ -72,7 +68,29 @@ const GATEWAY_OPTIONS: Options<GatewayFlags> = {
 };
 
 /** Flags of up that make sense for run; the rest (routing tables, exclusions, modes) do not apply. help.ts lists these on run's page. */
-export const RUN_FLAGS: ReadonlySet<string> = new Set(['--config', '--host', '--ipv6', '--log-level', '--connect-timeout', '--sniff-timeout', '--no-http-inspect', '--mtu', '--tun-name', '--resolv-conf', '--max-connections', '--syn-backlog', '--no-syn-cookies', '--tcp-rcvbuf', '--tcp-sndbuf', '--udp-idle-timeout', '--max-udp-flows', '--memory-budget-mb', '--block-quic', '--tun-backend', '--workers']);
+export const RUN_FLAGS: ReadonlySet<string> = new Set([
+  '--config',
+  '--host',
+  '--ipv6',
+  '--log-level',
+  '--connect-timeout',
+  '--sniff-timeout',
+  '--no-http-inspect',
+  '--mtu',
+  '--tun-name',
+  '--resolv-conf',
+  '--max-connections',
+  '--syn-backlog',
+  '--no-syn-cookies',
+  '--tcp-rcvbuf',
+  '--tcp-sndbuf',
+  '--udp-idle-timeout',
+  '--max-udp-flows',
+  '--memory-budget-mb',
+  '--block-quic',
+  '--tun-backend',
+  '--workers',
+]);
 
 const PROXY_OPTIONS: Options<ProxyFlags> = {
   config: { type: 'string' },

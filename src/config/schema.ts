@@ -78,7 +78,12 @@ export const ruleSchema = z
     name: z.string().optional(),
     domain: oneOrMany(hostName).optional(),
     domain_suffix: oneOrMany(hostName).optional(),
-    domain_keyword: oneOrMany(z.string().min(1).transform((s) => s.toLowerCase())).optional(),
+    domain_keyword: oneOrMany(
+      z
+        .string()
+        .min(1)
+        .transform((s) => s.toLowerCase()),
+    ).optional(),
     cidr: oneOrMany(cidrText).optional(),
     port: oneOrMany(portSpec).optional(),
     protocol: oneOrMany(z.enum(['http', 'tls', 'tcp', 'udp', 'quic', 'unknown'])).optional(),
@@ -89,9 +94,7 @@ export const ruleSchema = z
     value_env: envName.optional(),
     value_file: z.string().optional(),
     /** TLS origination: the program speaks plain HTTP, the gateway HTTPS to the destination (port 443 unless given). */
-    upstream_tls: z
-      .union([z.literal(true), z.strictObject({ port: z.number().int().min(1).max(65535).optional(), ca_file: z.string().min(1).optional() })])
-      .optional(),
+    upstream_tls: z.union([z.literal(true), z.strictObject({ port: z.number().int().min(1).max(65535).optional(), ca_file: z.string().min(1).optional() })]).optional(),
     /** Named so the error can say where secrets belong. */
     value: z.unknown().optional(),
   })
@@ -122,7 +125,8 @@ export const ruleSchema = z
     if (r.action === 'proxy') forbid('header', 'action "proxy" takes no header');
     if (r.upstream_tls !== undefined) {
       if (r.action !== 'set-header') forbid('upstream_tls', 'only action "set-header" originates TLS (it keeps its secret off the network)');
-      else if (r.domain === undefined && r.domain_suffix === undefined) forbid('upstream_tls', 'upstream_tls needs domain or domain_suffix: the certificate is checked against the name');
+      else if (r.domain === undefined && r.domain_suffix === undefined)
+        forbid('upstream_tls', 'upstream_tls needs domain or domain_suffix: the certificate is checked against the name');
     }
   });
 
@@ -133,7 +137,12 @@ export const configSchema = z
     hosts: z.array(z.string().refine(isHostPattern, 'not a host name or *.suffix pattern')).optional(),
     fake_pool: cidrText.optional(),
     /** A fake IP is not given to another name until this long after its last answer and last connection. */
-    fake_ip_hold_ms: z.number().int().min(1000).max(30 * 86_400_000).optional(),
+    fake_ip_hold_ms: z
+      .number()
+      .int()
+      .min(1000)
+      .max(30 * 86_400_000)
+      .optional(),
     /** The fake pool's IPv6 side (AAAA answers), default fc00::/18. */
     fake_pool6: cidrText.refine((x) => parseCidr(x)?.family === 6, 'not an IPv6 CIDR such as fc00::/18').optional(),
     /** IPv6 steered (on, the default) or refused at the TUN (off): true/false or "on"/"off". */
@@ -144,7 +153,10 @@ export const configSchema = z
     state_dir: z.string().min(1).optional(),
     tun: z
       .strictObject({
-        name: z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/, '1-15 of A-Z a-z 0-9 _ . -').optional(),
+        name: z
+          .string()
+          .regex(/^[A-Za-z0-9_.-]{1,15}$/, '1-15 of A-Z a-z 0-9 _ . -')
+          .optional(),
         mtu: z.number().int().min(576).max(65520).optional(),
         address: z.string().optional(),
         /** The TUN's IPv6 address (route-all). */
@@ -168,8 +180,18 @@ export const configSchema = z
         syn_backlog: z.number().int().min(1).max(1_000_000).optional(),
         syn_cookies: z.boolean().optional(),
         connect_timeout_ms: z.number().int().min(100).max(600_000).optional(),
-        tcp_rcvbuf: z.number().int().min(4096).max(2 ** 30).optional(),
-        tcp_sndbuf: z.number().int().min(4096).max(2 ** 30).optional(),
+        tcp_rcvbuf: z
+          .number()
+          .int()
+          .min(4096)
+          .max(2 ** 30)
+          .optional(),
+        tcp_sndbuf: z
+          .number()
+          .int()
+          .min(4096)
+          .max(2 ** 30)
+          .optional(),
         max_udp_flows: z.number().int().min(1).max(1_000_000).optional(),
         /** Gateway-wide cap on bytes buffered in TCP connections, in MiB; 0 = none. */
         memory_budget_mb: z.number().int().min(0).max(1_048_576).optional(),
@@ -180,7 +202,10 @@ export const configSchema = z
     listen: address.optional(),
     metrics: address.optional(),
     /** The data plane's user after startup: a name, uid or uid:gid; "root" keeps root. */
-    user: z.string().regex(/^([a-z_][a-z0-9_.-]*\$?|\d+(:\d+)?)$/, 'a user name, uid or uid:gid').optional(),
+    user: z
+      .string()
+      .regex(/^([a-z_][a-z0-9_.-]*\$?|\d+(:\d+)?)$/, 'a user name, uid or uid:gid')
+      .optional(),
     restart: z.boolean().optional(),
   })
   .superRefine((c, ctx) => {

@@ -208,13 +208,16 @@ export function gatewaySettings(f: GatewayFlags, c: ConfigFile = loadConfigFile(
   if (mode === 'per-host' && hosts.length === 0) throw new ConfigError('--host: per-host mode needs at least one --host PATTERN');
   const fakePool = f['fake-pool'] ?? c.fake_pool ?? '198.18.0.0/15';
   const fp = parseCidr(fakePool);
-  if (!fp || fp.family !== 4 || fp.prefix > 28) throw new ConfigError(`--fake-pool: "${fakePool}" is not an IPv4 network of /28 or larger${fp ? '' : ` (${cidrProblem(fakePool)})`}`);
+  if (!fp || fp.family !== 4 || fp.prefix > 28)
+    throw new ConfigError(`--fake-pool: "${fakePool}" is not an IPv4 network of /28 or larger${fp ? '' : ` (${cidrProblem(fakePool)})`}`);
   const ipv6 = onOff('ipv6', f.ipv6 ?? c.ipv6, true);
   const fakePool6 = f['fake-pool6'] ?? c.fake_pool6 ?? DEFAULT_FAKE_POOL6;
   const fp6 = parseCidr(fakePool6);
   // the IPv6 side holds the IPv4 pool's index space
   if (!fp6 || fp6.family !== 6 || 128 - fp6.prefix < 32 - fp.prefix) {
-    throw new ConfigError(`--fake-pool6: "${fakePool6}" is not an IPv6 network holding as many addresses as --fake-pool ${fp.text} (/${96 + fp.prefix} or larger)${fp6 ? '' : `: ${cidrProblem(fakePool6)}`}`);
+    throw new ConfigError(
+      `--fake-pool6: "${fakePool6}" is not an IPv6 network holding as many addresses as --fake-pool ${fp.text} (/${96 + fp.prefix} or larger)${fp6 ? '' : `: ${cidrProblem(fakePool6)}`}`,
+    );
   }
   const tunAddress6 = f['tun-address6'] ?? c.tun?.address6 ?? DEFAULT_TUN_ADDRESS6;
   const ta6 = parseCidr(tunAddress6, { hostBits: true });

@@ -75,7 +75,17 @@ export async function startDataPlane(config: DataPlaneConfig, dev: TunDevice | n
   const destinations = new DestinationCheck(
     resolverLookup(() => ({ servers: d?.upstreams ?? config.dns?.upstreams, localAddress: uplink.localAddress, localAddress6: uplink.localAddress6 })),
   );
-  d = config.dns ? gatewayDns(config, config.dns.upstreams, liveTo, (data) => host.saveFakeIps(data), destinations, (f) => log.warn(f, 'dns lookup failed'), workers?.news) : null;
+  d = config.dns
+    ? gatewayDns(
+        config,
+        config.dns.upstreams,
+        liveTo,
+        (data) => host.saveFakeIps(data),
+        destinations,
+        (f) => log.warn(f, 'dns lookup failed'),
+        workers?.news,
+      )
+    : null;
   const core = makeProxyCore(config, policy, log, d, destinations, uplink);
   const tun = dev && !workers ? startStack(config, dev, policy, core, d, log, uplink) : null;
   if (workers) {
@@ -92,7 +102,7 @@ export async function startDataPlane(config: DataPlaneConfig, dev: TunDevice | n
   const publish = () => {
     const counters: Record<string, number> = {
       ...s?.counters,
-        connections: s?.connections ?? 0,
+      connections: s?.connections ?? 0,
       ...s?.tcpStates(),
       ...tun?.udp.counters,
       ...tun?.relay.counters,
@@ -129,7 +139,7 @@ export async function startDataPlane(config: DataPlaneConfig, dev: TunDevice | n
     },
     async settle(maxMs) {
       const open = () => core.counters.active + (workers?.active ?? 0);
-      for (const until = Date.now() + maxMs; open() > 0 && Date.now() < until; ) {
+      for (const until = Date.now() + maxMs; open() > 0 && Date.now() < until;) {
         workers?.report();
         await new Promise((r) => setTimeout(r, 20));
       }

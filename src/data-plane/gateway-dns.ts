@@ -30,7 +30,9 @@ export function gatewayDns(
 ) {
   const { ipv6 } = config;
   // one index space: a fake's IPv4 and IPv6 addresses are live if either has flows
-  const pool: FakeIpPool = new FakeIpPool({ cidr: config.fakePool, reserved: 4, cidr6: ipv6 ? config.fakePool6 : null, holdMs: config.fakeIpHoldMs }, (ip) => liveTo(ip, pool.toV6(ip)));
+  const pool: FakeIpPool = new FakeIpPool({ cidr: config.fakePool, reserved: 4, cidr6: ipv6 ? config.fakePool6 : null, holdMs: config.fakeIpHoldMs }, (ip) =>
+    liveTo(ip, pool.toV6(ip)),
+  );
   if (news) pool.onAssign = news.mapped;
   try {
     if (config.fakeIps !== undefined) pool.load(config.fakeIps as Parameters<FakeIpPool['load']>[0]);

@@ -26,9 +26,7 @@ export interface ChildInit {
  * the clocks tell).
  */
 export type NetworkUpdate =
-  | { type: 'uplink'; localAddress: string | null; localAddress6: string | null }
-  | { type: 'resolvers'; upstreams: string[] }
-  | { type: 'wake'; sleptMs: number };
+  { type: 'uplink'; localAddress: string | null; localAddress6: string | null } | { type: 'resolvers'; upstreams: string[] } | { type: 'wake'; sleptMs: number };
 
 export type ChildMessage =
   | { type: 'ready'; identity: { user: string; uid: number; gid: number; groups: number[]; capEff: string } }

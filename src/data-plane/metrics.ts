@@ -58,9 +58,7 @@ export function metricsRegistry(src: MetricSources): Registry {
         [{ direction: 'out' }, c.packetsOut],
       ];
     });
-    mirrored(registry, 'tunsteer_drops_total', 'Packets dropped, by reason', ['reason'], () =>
-      Object.entries(stack().drops).map(([reason, n]) => [{ reason }, n]),
-    );
+    mirrored(registry, 'tunsteer_drops_total', 'Packets dropped, by reason', ['reason'], () => Object.entries(stack().drops).map(([reason, n]) => [{ reason }, n]));
     mirrored(registry, 'tunsteer_tcp_retransmissions_total', 'TCP segments retransmitted to clients', [], () => [[{}, stack().counters.retransmits]]);
     mirrored(registry, 'tunsteer_tcp_syn_refused_total', 'SYNs answered with RST over a limit', [], () => [[{}, stack().counters.synRefused]]);
   }

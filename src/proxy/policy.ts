@@ -70,11 +70,7 @@ export class Policy {
       const upstream = upstreamName === undefined ? undefined : upstreams.get(upstreamName);
       if (upstreamName !== undefined && !upstream) throw new Error(`${ruleName(r)}: unknown upstream "${upstreamName}"`);
       const edits: HeaderEdit[] =
-        a.type === 'set-header'
-          ? [{ op: 'set', name: a.header, value: headerValues.get(r.index) ?? '' }]
-          : a.type === 'remove-header'
-            ? [{ op: 'remove', name: a.header }]
-            : [];
+        a.type === 'set-header' ? [{ op: 'set', name: a.header, value: headerValues.get(r.index) ?? '' }] : a.type === 'remove-header' ? [{ op: 'remove', name: a.header }] : [];
       const named = !!(r.match.domain?.length || r.match.domainSuffix?.length || r.match.domainKeyword?.length);
       const d: Decision = { rule: ruleName(r), action: a.type, upstream, edits, secret: a.type === 'set-header', named };
       if (a.type === 'set-header' && a.upstreamTls) {

@@ -71,7 +71,10 @@ export function checkOptions(opts: TunOptions): { mtu: number; batch: number; tx
   if (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535) throw new RangeError(`mtu ${mtu} not in 68..65535`);
   const batch = opts.batch ?? DEFAULT_BATCH;
   const txBatch = opts.txBatch ?? DEFAULT_BATCH;
-  for (const [k, v] of [['batch', batch], ['txBatch', txBatch]] as const) {
+  for (const [k, v] of [
+    ['batch', batch],
+    ['txBatch', txBatch],
+  ] as const) {
     if (!Number.isInteger(v) || v < 1 || v > 4096) throw new RangeError(`${k} ${v} not in 1..4096`);
   }
   if (opts.name) checkIfName(opts.name);
@@ -103,9 +106,7 @@ class NativeTun implements TunHandle {
     this.onError = onError ?? defaultOnError;
     this.rx = new RxSlab(slotSizeFor(mtu), batch);
     const addon = loadTunAddon();
-    this.tx = new TxSlab(mtu, txBatch, (slab, lengths, count, slotSize) =>
-      addon.writeBatch(this.fd, slab, lengths, count, slotSize),
-    );
+    this.tx = new TxSlab(mtu, txBatch, (slab, lengths, count, slotSize) => addon.writeBatch(this.fd, slab, lengths, count, slotSize));
   }
 
   start(onBatch: (batch: RxBatch) => void): void {

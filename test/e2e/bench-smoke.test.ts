@@ -22,15 +22,32 @@ t.test('npm run bench -- --quick produces the table', async (t) => {
   });
   t.equal(r.code, 0, r.stderr.slice(-2000));
   const table = readFileSync(out, 'utf8');
-  for (const [path, v6path] of [['kernel (veth, no gateway)', true], ['tunsteer, defaults', true], ['tunsteer, --workers', false], ['tunsteer, MTU 1500', false], ['tunsteer, best', true]] as const) {
+  for (const [path, v6path] of [
+    ['kernel (veth, no gateway)', true],
+    ['tunsteer, defaults', true],
+    ['tunsteer, --workers', false],
+    ['tunsteer, MTU 1500', false],
+    ['tunsteer, best', true],
+  ] as const) {
     const rows = table.split('\n').filter((l) => l.startsWith(`| ${path}`));
     t.equal(rows.length, v6path ? 4 : 3, `${path}: a throughput row, a connections/latency row, a connect/close row${v6path ? ' and an IPv6-beside-IPv4 row' : ''}`);
-    const figures = rows.slice(0, 2).flatMap((l) => l.split('|').slice(2, -1).map((c) => parseFloat(c)));
+    const figures = rows.slice(0, 2).flatMap((l) =>
+      l
+        .split('|')
+        .slice(2, -1)
+        .map((c) => parseFloat(c)),
+    );
     t.ok(figures.length >= 8 && figures.slice(0, 5).every((x) => x > 0), `${path}: figures measured: ${rows.join(' / ')}`);
-    const churn = rows[2].split('|')[2].split(',').map((c) => parseFloat(c));
+    const churn = rows[2]
+      .split('|')[2]
+      .split(',')
+      .map((c) => parseFloat(c));
     t.ok(churn.length === 4 && churn.every((x) => x > 0), `${path}: four connect/close runs back to back: ${rows[2]}`);
     if (!v6path) continue;
-    const v6 = rows[3].split('|').slice(2, -1).map((c) => parseFloat(c));
+    const v6 = rows[3]
+      .split('|')
+      .slice(2, -1)
+      .map((c) => parseFloat(c));
     t.ok(v6.length === 6 && v6.every((x) => x > 0), `${path}: IPv6 and IPv4 single-stream figures: ${rows[3]}`);
   }
   for (const chart of ['throughput', 'conn-rate', 'latency']) {

@@ -31,9 +31,29 @@ const triggerDir = mkdtempSync(join(tmpdir(), 'tsw-trigger-'));
 chmodSync(triggerDir, 0o755);
 t.teardown(() => rmSync(triggerDir, { recursive: true, force: true }));
 const crashTrigger = join(triggerDir, 'crash-worker-1');
-const gw = startGateway(t, topo.client, ['--mode', 'per-host', '--host', 'api.example.com', '--host', '*.corp.example', '--state-dir', stateDir, '--tun-name', 'tsw0', '--workers', String(WORKERS), '--metrics', '127.0.0.1:9464'], {
-  env: { ...process.env, TUNSTEER_TEST_WORKER_CRASH: `1:${crashTrigger}` },
-});
+const gw = startGateway(
+  t,
+  topo.client,
+  [
+    '--mode',
+    'per-host',
+    '--host',
+    'api.example.com',
+    '--host',
+    '*.corp.example',
+    '--state-dir',
+    stateDir,
+    '--tun-name',
+    'tsw0',
+    '--workers',
+    String(WORKERS),
+    '--metrics',
+    '127.0.0.1:9464',
+  ],
+  {
+    env: { ...process.env, TUNSTEER_TEST_WORKER_CRASH: `1:${crashTrigger}` },
+  },
+);
 await waitForGateway(topo.client, stateDir, gw, 60_000);
 const status = async () => JSON.parse((await nsExec(topo.client, tunsteerArgv(['status', '--state-dir', stateDir, '--json']))).stdout).status.counters;
 const dig = async (name: string) => (await nsExec(topo.client, ['dig', '+time=3', '+tries=2', '+short', name], { allowFail: true })).stdout.trim();
@@ -43,22 +63,40 @@ async function parallelDownloads(host: string): Promise<string[]> {
   const dir = join(topo.tmp, `dl-${Date.now()}`);
   const r = await nsExec(
     topo.client,
-    ['sh', '-c', `mkdir -p ${dir} && cd ${dir} && curl -4 -sS --max-time 60 -Z --parallel-max ${PARALLEL} --parallel-immediate -o 'f#1' 'http://${host}/1m.bin?[1-${PARALLEL}]' && sha256sum f*`],
+    [
+      'sh',
+      '-c',
+      `mkdir -p ${dir} && cd ${dir} && curl -4 -sS --max-time 60 -Z --parallel-max ${PARALLEL} --parallel-immediate -o 'f#1' 'http://${host}/1m.bin?[1-${PARALLEL}]' && sha256sum f*`,
+    ],
     { timeoutMs: 120_000, allowFail: true },
   );
   if (r.code !== 0) t.comment(`curl: ${r.stderr.slice(0, 2000)}`);
-  return r.stdout.trim().split('\n').filter(Boolean).map((l) => l.split(/\s+/)[0]);
+  return r.stdout
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => l.split(/\s+/)[0]);
 }
 
 /** Fetches every name once, in parallel; returns how many of the names the gateway's lines for those connections carry. */
 async function fetchEveryName(): Promise<number> {
   const from = gw.stdoutLines().length;
-  const r = await nsExec(topo.client, ['sh', '-c', names.map((n) => `curl -sSf --max-time 20 -o /dev/null http://${n}/1m.bin &`).join(' ') + ' wait'], { timeoutMs: 60_000, allowFail: true });
+  const r = await nsExec(topo.client, ['sh', '-c', names.map((n) => `curl -sSf --max-time 20 -o /dev/null http://${n}/1m.bin &`).join(' ') + ' wait'], {
+    timeoutMs: 60_000,
+    allowFail: true,
+  });
   t.equal(r.stderr, '', 'every name fetched');
   // a line is written at a connection's end; curl's happy-eyeballs loser (IPv4 or IPv6) ends first,
   // so wait for every name, not for a count of lines
-  const seen = () => new Set(gw.stdoutLines().slice(from).filter((l) => l.includes('"msg":"conn"') && l.includes('corp.example')).map((l) => JSON.parse(l).host as string));
-  for (const until = Date.now() + 10_000; names.some((n) => !seen().has(n)) && Date.now() < until; ) await new Promise((r) => setTimeout(r, 100));
+  const seen = () =>
+    new Set(
+      gw
+        .stdoutLines()
+        .slice(from)
+        .filter((l) => l.includes('"msg":"conn"') && l.includes('corp.example'))
+        .map((l) => JSON.parse(l).host as string),
+    );
+  for (const until = Date.now() + 10_000; names.some((n) => !seen().has(n)) && Date.now() < until;) await new Promise((r) => setTimeout(r, 100));
   const known = seen();
   return names.filter((n) => known.has(n)).length;
 }
@@ -76,10 +114,17 @@ t.test(`${WORKERS} workers run, one per queue`, async (t) => {
 t.test('DNS answers and fake IPs are the same whichever queue asks', async (t) => {
   // each dig comes from its own source port: the kernel spreads them over the queues
   for (const n of names) fakes.set(n, await dig(n));
-  t.ok([...fakes.values()].every((ip) => /^198\.1[89]\.\d+\.\d+$/.test(ip)), 'every name got a fake IP');
+  t.ok(
+    [...fakes.values()].every((ip) => /^198\.1[89]\.\d+\.\d+$/.test(ip)),
+    'every name got a fake IP',
+  );
   t.equal(new Set(fakes.values()).size, NAMES, 'one fake per name');
   const again = await Promise.all(names.map((n) => dig(n)));
-  t.same(again, names.map((n) => fakes.get(n)), 'asked again (other ports, other queues): the same fakes');
+  t.same(
+    again,
+    names.map((n) => fakes.get(n)),
+    'asked again (other ports, other queues): the same fakes',
+  );
   t.equal(await fetchEveryName(), NAMES, 'a connection to each fake, on whichever worker, knows its name');
 });
 
@@ -88,13 +133,20 @@ t.test(`${PARALLEL} concurrent downloads through ${WORKERS} workers, byte-exact`
   const got = await parallelDownloads('api.example.com');
   t.equal(got.length, PARALLEL, `${PARALLEL} files`);
   t.equal(got.filter((h) => h === sha1m).length, PARALLEL, 'every file byte-exact');
-  const conns = () => gw.stdoutLines().slice(from).filter((l) => l.includes('"msg":"conn"') && l.includes('"host":"api.example.com"'));
-  for (const until = Date.now() + 10_000; conns().length < PARALLEL && Date.now() < until; ) await new Promise((r) => setTimeout(r, 100));
+  const conns = () =>
+    gw
+      .stdoutLines()
+      .slice(from)
+      .filter((l) => l.includes('"msg":"conn"') && l.includes('"host":"api.example.com"'));
+  for (const until = Date.now() + 10_000; conns().length < PARALLEL && Date.now() < until;) await new Promise((r) => setTimeout(r, 100));
   t.equal(conns().length, PARALLEL, 'one line per connection');
-  t.ok(conns().every((l) => JSON.parse(l).down >= 1048576), 'each line counts the whole file');
+  t.ok(
+    conns().every((l) => JSON.parse(l).down >= 1048576),
+    'each line counts the whole file',
+  );
   // the status and the metrics sum the workers' counters (a worker reports once a second)
   await new Promise((r) => setTimeout(r, 1500));
-  t.ok((await status()).proxy_total >= PARALLEL + NAMES, 'status: the workers\' connections summed');
+  t.ok((await status()).proxy_total >= PARALLEL + NAMES, "status: the workers' connections summed");
   const m = (await nsExec(topo.client, ['curl', '-sS', 'http://127.0.0.1:9464/metrics'])).stdout;
   const total = Number(/^tunsteer_connections_total\{outcome="all"\} (\d+)/m.exec(m)?.[1]);
   t.ok(total >= PARALLEL + NAMES, `metrics: connections summed over the workers (${total})`);
@@ -106,7 +158,7 @@ t.test('a worker that dies is restarted on its queue; every flow works after', a
   writeFileSync(crashTrigger, '');
   await gw.waitForLine((l) => l.includes('data plane worker died; restarting it on its queue'), 15_000);
   let c = await status();
-  for (const until = Date.now() + 15_000; c.worker_restarts !== 1 && Date.now() < until; ) {
+  for (const until = Date.now() + 15_000; c.worker_restarts !== 1 && Date.now() < until;) {
     await new Promise((r) => setTimeout(r, 300));
     c = await status();
   }
@@ -117,7 +169,11 @@ t.test('a worker that dies is restarted on its queue; every flow works after', a
   t.equal(await fetchEveryName(), NAMES, 'every name still known, whichever worker');
   const got = await parallelDownloads('api.example.com');
   t.equal(got.filter((h) => h === sha1m).length, PARALLEL, `${PARALLEL} concurrent downloads byte-exact after the restart`);
-  t.same(await Promise.all(names.map((n) => dig(n))), names.map((n) => fakes.get(n)), 'the same fakes after the restart');
+  t.same(
+    await Promise.all(names.map((n) => dig(n))),
+    names.map((n) => fakes.get(n)),
+    'the same fakes after the restart',
+  );
 });
 
 t.test('SIGTERM with connections open on every worker: one gateway-stop line each, the count in "restored"', async (t) => {
@@ -125,7 +181,7 @@ t.test('SIGTERM with connections open on every worker: one gateway-stop line eac
   // slow downloads (10 KB/s of a 1 MB file) from HELD source ports: open on the queues the kernel picked
   const slow = spawnInNs(t, topo.client, ['sh', '-c', `for i in $(seq ${HELD}); do curl -4 -s --limit-rate 10k -o /dev/null http://api.example.com/1m.bin & done; wait`]);
   let c = await status();
-  for (const until = Date.now() + 20_000; (c.proxy_active ?? 0) < HELD && Date.now() < until; ) {
+  for (const until = Date.now() + 20_000; (c.proxy_active ?? 0) < HELD && Date.now() < until;) {
     await new Promise((r) => setTimeout(r, 300));
     c = await status();
   }
@@ -133,7 +189,11 @@ t.test('SIGTERM with connections open on every worker: one gateway-stop line eac
   const from = gw.stdoutLines().length;
   gw.kill('SIGTERM');
   t.equal((await gw.exited()).code, 0);
-  const recs = gw.stdoutLines().slice(from).filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+  const recs = gw
+    .stdoutLines()
+    .slice(from)
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l));
   const stopped = recs.filter((r) => r.msg === 'conn' && r.end === 'gateway-stop');
   t.equal(stopped.length, HELD, 'one gateway-stop line per open connection');
   t.equal(new Set(stopped.map((r) => r.src)).size, HELD, 'each its own connection');
@@ -155,7 +215,11 @@ t.test('a worker that keeps dying ends the gateway with its routes restored, nev
   writeFileSync(trigger, '');
   const { code } = await g.exited();
   t.equal(code, 1, 'the gateway exits 1');
-  t.ok(g.stdoutLines().some((l) => l.includes('data plane workers keep dying')), 'and says why', { stderr: g.stderrText().slice(-1500), stdout: g.stdoutLines().slice(-8) });
+  t.ok(
+    g.stdoutLines().some((l) => l.includes('data plane workers keep dying')),
+    'and says why',
+    { stderr: g.stderrText().slice(-1500), stdout: g.stdoutLines().slice(-8) },
+  );
   t.equal(resolvNow(), original, 'resolv.conf restored');
   t.equal((await snapshotRouting(topo.client)).text, before.text, 'routes restored');
 });
@@ -181,11 +245,10 @@ t.test('the supervisor killed while its workers start: no data plane is left beh
       return false;
     }
   };
-  for (const until = Date.now() + 30_000; alive() && Date.now() < until; ) await new Promise((r) => setTimeout(r, 100));
+  for (const until = Date.now() + 30_000; alive() && Date.now() < until;) await new Promise((r) => setTimeout(r, 100));
   t.notOk(alive(), `the data plane went with its supervisor${readyBefore ? ' (it was up already)' : ' (killed while it started)'}`);
   if (alive()) process.kill(child, 'SIGKILL');
   const d = await nsExec(topo.client, tunsteerArgv(['down', '--state-dir', stateDir3]));
   t.equal(d.code, 0, '`tunsteer down` restores');
   t.equal((await snapshotRouting(topo.client)).text, before.text, 'routes restored');
 });
-

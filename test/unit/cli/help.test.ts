@@ -14,10 +14,47 @@ const VERSION = JSON.parse(readFileSync(join(import.meta.dirname, '../../../pack
 
 /** Every flag of up, from the parser's own table (a flag it accepts is one it parses without error). */
 const UP_FLAGS: (keyof GatewayFlags)[] = [
-  'config', 'mode', 'host', 'fake-pool', 'fake-pool6', 'fake-ip-hold', 'ipv6', 'tun-address6', 'resolv-conf', 'shared-resolv-conf', 'no-dns-hijack', 'tun-name', 'mtu',
-  'tun-address', 'exclude', 'state-dir', 'log-level', 'dry-run', 'table', 'rule-priority', 'connect-timeout', 'max-connections', 'syn-backlog',
-  'no-syn-cookies', 'tun-backend', 'workers', 'tcp-rcvbuf', 'tcp-sndbuf', 'udp-idle-timeout', 'max-udp-flows', 'memory-budget-mb', 'block-quic',
-  'sniff-timeout', 'no-http-inspect', 'metrics', 'listen', 'user', 'restart', 'netns', 'pid', 'intercept-port',
+  'config',
+  'mode',
+  'host',
+  'fake-pool',
+  'fake-pool6',
+  'fake-ip-hold',
+  'ipv6',
+  'tun-address6',
+  'resolv-conf',
+  'shared-resolv-conf',
+  'no-dns-hijack',
+  'tun-name',
+  'mtu',
+  'tun-address',
+  'exclude',
+  'state-dir',
+  'log-level',
+  'dry-run',
+  'table',
+  'rule-priority',
+  'connect-timeout',
+  'max-connections',
+  'syn-backlog',
+  'no-syn-cookies',
+  'tun-backend',
+  'workers',
+  'tcp-rcvbuf',
+  'tcp-sndbuf',
+  'udp-idle-timeout',
+  'max-udp-flows',
+  'memory-budget-mb',
+  'block-quic',
+  'sniff-timeout',
+  'no-http-inspect',
+  'metrics',
+  'listen',
+  'user',
+  'restart',
+  'netns',
+  'pid',
+  'intercept-port',
 ];
 
 t.test('--help documents every flag up accepts, and every mode', async (t) => {
@@ -30,7 +67,7 @@ t.test('--help documents every flag up accepts, and every mode', async (t) => {
   for (const c of ['demo', 'up', 'run', 'proxy', 'check-config', 'down', 'status', 'help', '--version']) t.match(HELP, new RegExp(`tunsteer ${c}`), c);
 });
 
-t.test('run\'s page lists the flags run takes, and only those', async (t) => {
+t.test("run's page lists the flags run takes, and only those", async (t) => {
   const page = helpPage('run')!;
   t.same(documentedFlags('run').sort(), [...RUN_FLAGS].sort());
   for (const f of RUN_FLAGS) t.match(page, f);
@@ -38,7 +75,7 @@ t.test('run\'s page lists the flags run takes, and only those', async (t) => {
   t.match(page, /exits with CMD's status/i);
 });
 
-t.test('help CMD and CMD --help give the command\'s own page', async (t) => {
+t.test("help CMD and CMD --help give the command's own page", async (t) => {
   for (const c of ['up', 'run', 'proxy', 'check-config', 'down', 'status', 'demo']) {
     const a = tunsteer('help', c);
     t.equal(a.status, 0, `help ${c}`);
@@ -67,5 +104,5 @@ t.test('an unknown command names them all (run too) and guesses a typo', async (
   t.match(r.stderr, /\brun\b/);
   t.match(r.stderr, /\bdemo\b/);
   const u = tunsteer('up', '--mode', 'route-all', '--mtu', 'x');
-  t.match(u.stderr, /see tunsteer up --help/, 'a usage error points at the command\'s own page');
+  t.match(u.stderr, /see tunsteer up --help/, "a usage error points at the command's own page");
 });

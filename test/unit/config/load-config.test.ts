@@ -97,11 +97,22 @@ t.test('secrets that cannot go on the wire are refused at start, naming the fiel
   t.throws(() => policyFromConfig(c, env('a\u0007b')), /control 0x07/);
   t.throws(() => policyFromConfig(c, env('a\u007fb')), /control 0x7f/);
   t.doesNotThrow(() => policyFromConfig(c, env('Bearer a\tb \xe9')), 'tab, space and obs-text are allowed');
-  for (const [text, ok] of [['tok\n', true], ['tok\r\n', true], ['tok', true], ['Bearer x\r\nX-Evil: 1\r\n', false], ['tok\n\n', false]] as const) {
+  for (const [text, ok] of [
+    ['tok\n', true],
+    ['tok\r\n', true],
+    ['tok', true],
+    ['Bearer x\r\nX-Evil: 1\r\n', false],
+    ['tok\n\n', false],
+  ] as const) {
     const f = join(dir, `secret${n++}`);
     writeFileSync(f, text);
     const cf = readConfig(file(`rules: [{ domain: a.example, action: set-header, header: X-Key, value_file: ${f} }]`));
-    if (ok) t.equal(policyFromConfig(cf, {}).peek({ hostname: 'a.example', protocol: 'http', dstAddress: '192.0.2.1', dstPort: 80, srcAddress: '10.0.0.2' }).edits[0].op, 'set', JSON.stringify(text));
+    if (ok)
+      t.equal(
+        policyFromConfig(cf, {}).peek({ hostname: 'a.example', protocol: 'http', dstAddress: '192.0.2.1', dstPort: 80, srcAddress: '10.0.0.2' }).edits[0].op,
+        'set',
+        JSON.stringify(text),
+      );
     else t.throws(() => policyFromConfig(cf, {}), new RegExp(`rules\\[0\\]\\.value_file: the value of ${f} holds`), JSON.stringify(text));
   }
   const u = readConfig(file('upstreams: { s: { type: socks5, address: "127.0.0.1:1080", username: u, password_env: PW } }'));

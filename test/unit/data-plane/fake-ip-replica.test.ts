@@ -68,7 +68,11 @@ t.test('an ended connection to a mapped fake is reported (its hold time restarts
 
 t.test('the pool tells of each new mapping, and of a recycled one', async (t) => {
   let now = 0;
-  const pool = new FakeIpPool({ cidr: '198.18.0.0/29', reserved: 1, holdMs: 10, cidr6: null }, () => false, () => now);
+  const pool = new FakeIpPool(
+    { cidr: '198.18.0.0/29', reserved: 1, holdMs: 10, cidr6: null },
+    () => false,
+    () => now,
+  );
   const told: string[] = [];
   pool.onAssign = (name, ip) => told.push(`${name} ${ip}`);
   const a = pool.assign('a.example')!;
@@ -83,9 +87,11 @@ t.test('the pool tells of each new mapping, and of a recycled one', async (t) =>
 
 t.test('limits split over the workers, rounded up', async (t) => {
   const c = { maxConnections: 100_000, synBacklog: 1024, maxUdpFlows: 4096, memoryBudgetMb: 256 } as DataPlaneConfig;
-  t.same(
-    (({ maxConnections, synBacklog, maxUdpFlows, memoryBudgetMb }) => ({ maxConnections, synBacklog, maxUdpFlows, memoryBudgetMb }))(workerConfig(c, 3)),
-    { maxConnections: 33_334, synBacklog: 342, maxUdpFlows: 1366, memoryBudgetMb: 256 / 3 },
-  );
+  t.same((({ maxConnections, synBacklog, maxUdpFlows, memoryBudgetMb }) => ({ maxConnections, synBacklog, maxUdpFlows, memoryBudgetMb }))(workerConfig(c, 3)), {
+    maxConnections: 33_334,
+    synBacklog: 342,
+    maxUdpFlows: 1366,
+    memoryBudgetMb: 256 / 3,
+  });
   t.equal(workerConfig({ ...c, maxConnections: 1 }, 4).maxConnections, 1, 'never below one');
 });
