@@ -82,3 +82,24 @@ export function machineLoad(): { end(): { busyCores: number; cores: number; load
     },
   };
 }
+
+/** Resident bytes of the processes (those gone count 0). */
+export function rssBytes(pids: number[]): number {
+  let b = 0;
+  for (const pid of pids) {
+    try {
+      b += Number(/^VmRSS:\s*(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
+    } catch {
+      // gone
+    }
+  }
+  return b;
+}
+
+/** A wrk latency figure ("105.00us", "6.90ms", "1.2s") in ms; NaN when absent. */
+export function toMs(v: string | undefined): number {
+  const m = /^([\d.]+)(us|ms|s)$/.exec(v ?? '');
+  if (!m) return NaN;
+  const x = Number(m[1]);
+  return m[2] === 'us' ? x / 1000 : m[2] === 's' ? x * 1000 : x;
+}

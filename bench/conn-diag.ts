@@ -23,14 +23,24 @@ try {
     const cpu0 = cpuOf(gw.pid!);
     const r = await nsExec(topo.client, ['wrk', '-t', '2', '-c', '16', '-d', '5', '-H', 'Connection: close', '--latency', `http://${NGINX_IP}/hello`], { timeoutMs: 60000 });
     console.log('gateway cpu s:', (cpuOf(gw.pid!) - cpu0).toFixed(2));
-    const cs = await nsExec(topo.client, ['sh', '-c', 'ss -tan | awk \'{print $1}\' | sort | uniq -c']);
+    const cs = await nsExec(topo.client, ['sh', '-c', "ss -tan | awk '{print $1}' | sort | uniq -c"]);
     console.log('client ns sockets:', cs.stdout.replace(/\n/g, ' '));
-    console.log(r.stdout.split('\n').filter((l) => /Requests\/sec|99%|50%|Socket errors/.test(l)).join(' | '));
+    console.log(
+      r.stdout
+        .split('\n')
+        .filter((l) => /Requests\/sec|99%|50%|Socket errors/.test(l))
+        .join(' | '),
+    );
     const n = await nsExec(topo.client, ['nstat', '-z']);
-    console.log(n.stdout.split('\n').filter((l) => /SynRetrans|RetransSegs|TCPTimeouts|OutRsts|AttemptFails|EstabResets|TCPAbortOn|ListenDrops/.test(l) && !/\s0\s/.test(l)).join('\n'));
+    console.log(
+      n.stdout
+        .split('\n')
+        .filter((l) => /SynRetrans|RetransSegs|TCPTimeouts|OutRsts|AttemptFails|EstabResets|TCPAbortOn|ListenDrops/.test(l) && !/\s0\s/.test(l))
+        .join('\n'),
+    );
     const s = JSON.parse((await nsExec(topo.client, tunsteerArgv(['status', '--state-dir', sd, '--json']))).stdout);
-    console.log(JSON.stringify(Object.fromEntries(Object.entries(s.status.counters).filter(([k]) => k.startsWith("tcp")))));
-    const ss = await nsExec(topo.servers, ['sh', '-c', 'ss -tan | awk \'{print $1}\' | sort | uniq -c']);
+    console.log(JSON.stringify(Object.fromEntries(Object.entries(s.status.counters).filter(([k]) => k.startsWith('tcp')))));
+    const ss = await nsExec(topo.servers, ['sh', '-c', "ss -tan | awk '{print $1}' | sort | uniq -c"]);
     console.log('servers ns sockets:', ss.stdout.replace(/\n/g, ' '));
   }
   for (let i = 0; i < 8; i++) {

@@ -45,14 +45,35 @@ function mutate(seeds: Buffer[], b: Buffer): Buffer {
   for (let k = 1 + int(8); k > 0; k--) {
     const i = int(x.length + 1);
     switch (int(8)) {
-      case 0: if (x.length) x[int(x.length)] ^= 1 << int(8); break;
-      case 1: if (x.length) x[int(x.length)] = [0, 0xff, 0x7f, 0x80, 0x3f, 0xc0, u32() & 0xff][int(7)]; break;
-      case 2: x = Buffer.concat([x.subarray(0, i), Buffer.from([u32() & 0xff, u32() & 0xff]).subarray(0, 1 + int(2)), x.subarray(i)]); break;
-      case 3: x = Buffer.concat([x.subarray(0, i), x.subarray(Math.min(x.length, i + 1 + int(16)))]); break;
-      case 4: { const n = int(32); x = Buffer.concat([x.subarray(0, i), x.subarray(i, i + n), x.subarray(i)]); break; }
-      case 5: x = x.subarray(0, i); break;
-      case 6: { const o = seeds[int(seeds.length)]; const j = int(o.length); x = Buffer.concat([x.subarray(0, i), o.subarray(j, j + int(64))]); break; }
-      default: if (x.length >= 2) x.writeUInt16BE(u32() & 0xffff, int(x.length - 1)); break;
+      case 0:
+        if (x.length) x[int(x.length)] ^= 1 << int(8);
+        break;
+      case 1:
+        if (x.length) x[int(x.length)] = [0, 0xff, 0x7f, 0x80, 0x3f, 0xc0, u32() & 0xff][int(7)];
+        break;
+      case 2:
+        x = Buffer.concat([x.subarray(0, i), Buffer.from([u32() & 0xff, u32() & 0xff]).subarray(0, 1 + int(2)), x.subarray(i)]);
+        break;
+      case 3:
+        x = Buffer.concat([x.subarray(0, i), x.subarray(Math.min(x.length, i + 1 + int(16)))]);
+        break;
+      case 4: {
+        const n = int(32);
+        x = Buffer.concat([x.subarray(0, i), x.subarray(i, i + n), x.subarray(i)]);
+        break;
+      }
+      case 5:
+        x = x.subarray(0, i);
+        break;
+      case 6: {
+        const o = seeds[int(seeds.length)];
+        const j = int(o.length);
+        x = Buffer.concat([x.subarray(0, i), o.subarray(j, j + int(64))]);
+        break;
+      }
+      default:
+        if (x.length >= 2) x.writeUInt16BE(u32() & 0xffff, int(x.length - 1));
+        break;
     }
   }
   return x;

@@ -7,7 +7,19 @@
 // for, or a normal connection failing afterwards, and prints the seed to
 // reproduce it.
 import { PacketFuzzer } from '../test/helpers/packet-fuzzer.js';
-import { FUZZ_CLIENTS, FUZZ_DNS, FUZZ_MAPPED, FUZZ_SERVERS, accounting, dropsByReason, feed, makeFuzzStack, normalConnection, normalDnsQuery, settle } from '../test/helpers/fuzz-stack.js';
+import {
+  FUZZ_CLIENTS,
+  FUZZ_DNS,
+  FUZZ_MAPPED,
+  FUZZ_SERVERS,
+  accounting,
+  dropsByReason,
+  feed,
+  makeFuzzStack,
+  normalConnection,
+  normalDnsQuery,
+  settle,
+} from '../test/helpers/fuzz-stack.js';
 import { Drop } from '../src/stack/drop-counters.js';
 
 function flag(name: string): string | undefined {

@@ -15,7 +15,21 @@ try {
   const topo = await makeTopology(host);
   await startIperf(host, topo);
   const sd = mkdtempSync('/tmp/tsE-prof-');
-  const gw = spawnInNs(host, topo.client, [process.execPath, '--cpu-prof', '--cpu-prof-dir=/tmp/prof', join(ROOT, 'dist/src/cli/main.js'), 'up', '--mode', 'route-all', '--state-dir', sd, '--tun-name', 'tsp0', '--log-level', 'warn']);
+  const gw = spawnInNs(host, topo.client, [
+    process.execPath,
+    '--cpu-prof',
+    '--cpu-prof-dir=/tmp/prof',
+    join(ROOT, 'dist/src/cli/main.js'),
+    'up',
+    '--mode',
+    'route-all',
+    '--state-dir',
+    sd,
+    '--tun-name',
+    'tsp0',
+    '--log-level',
+    'warn',
+  ]);
   await waitForGateway(topo.client, sd, gw);
   if (dir === 'conn' || dir === 'keepalive') {
     await startNginx(host, topo);

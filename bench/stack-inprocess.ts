@@ -21,7 +21,7 @@ import { DEFAULT_TCP_OPTIONS, type OutSegment, type Segment, type TcpSink } from
 import { writeTcpSegment } from '../src/stack/wire/segment-writer.js';
 import { Ipv4View } from '../src/stack/wire/ipv4-view.js';
 import { TcpView } from '../src/stack/wire/tcp-view.js';
-import { fillSegment } from '../src/stack/wire/tcp-options.js';
+import { fillSegment, newSegment } from '../src/stack/wire/tcp-options.js';
 import { median } from './bench-kit.js';
 
 const { values } = parseArgs({ options: { mb: { type: 'string' }, runs: { type: 'string' }, mtu: { type: 'string' }, dir: { type: 'string' } } });
@@ -55,7 +55,7 @@ async function once(mtu: number, upload: boolean): Promise<{ wall: number; cpu: 
   };
   const ip = new Ipv4View();
   const tcp = new TcpView();
-  const seg: Segment = { seq: 0, ack: 0, flags: 0, window: 0, mss: -1, wscale: -1, sackOk: false, tsVal: -1, tsEcr: 0, sack: new Uint32Array(8), sackCount: 0, payload: Buffer.alloc(0), payloadOffset: 0, payloadLength: 0 };
+  const seg: Segment = newSegment();
   // Packets towards the client wait in a queue: delivering them from inside the stack's
   // flush would re-enter the client connection in the middle of its own send.
   let toClient: Buffer[] = [];

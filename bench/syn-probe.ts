@@ -70,14 +70,19 @@ runBench(async () => {
       await cap.exited();
     }
     for (const l of r.stdout.trim().split('\n')) rows.push({ ...JSON.parse(l), round });
-    const st = await nsExec(topo.client, [process.execPath, '--import', 'tsx', join(import.meta.dirname, '../src/main.ts'), 'status', '--state-dir', dir, '--json'], { allowFail: true });
+    const st = await nsExec(topo.client, [process.execPath, '--import', 'tsx', join(import.meta.dirname, '../src/main.ts'), 'status', '--state-dir', dir, '--json'], {
+      allowFail: true,
+    });
     const drops = JSON.parse(st.stdout || '{}').status?.drops ?? {};
     last = JSON.stringify(Object.fromEntries(Object.entries(drops).filter(([, v]) => v !== 0)));
     gw.kill('SIGTERM');
     await gw.exited();
   }
   const slow = rows.filter((x) => x.err || (x.ms ?? 0) > 500 || !x.echo);
-  const ms = rows.filter((x) => !x.err).map((x) => x.ms ?? 0).sort((a, b) => a - b);
+  const ms = rows
+    .filter((x) => !x.err)
+    .map((x) => x.ms ?? 0)
+    .sort((a, b) => a - b);
   console.log(`${rows.length} connects in ${ROUNDS} gateway(s); median ${ms[Math.floor(ms.length / 2)]} ms, max ${ms[ms.length - 1]} ms; slow or failed: ${slow.length}`);
   for (const s of slow) {
     console.log(JSON.stringify(s));

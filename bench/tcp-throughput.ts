@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { IPERF_IP, ROOT, makeTopology, startIperf, tunsteerArgv, waitForGateway } from '../test/helpers/topology.js';
+import { IPERF_IP, ROOT, makeTopology, startIperf, waitForGateway } from '../test/helpers/topology.js';
 import { createNetns, nsExec, spawnInNs } from '../test/helpers/netns.js';
 import { cpuSeconds, median, runBench, teardownHost, waitFor } from './bench-kit.js';
 
@@ -23,7 +23,6 @@ const RUNS = Number(values.runs ?? (values.quick ? 1 : 3));
 const MTU = Number(values.mtu ?? 65520);
 
 const { host, cleanup } = teardownHost();
-
 
 async function iperf(ns: string, reverse: boolean): Promise<number> {
   const r = await nsExec(ns, ['iperf3', '-c', IPERF_IP, '-t', String(SECONDS), '-J', ...(reverse ? ['-R'] : [])], {
@@ -56,8 +55,21 @@ async function main() {
     const stateDir = mkdtempSync(join(tmpdir(), 'tsE-bench-'));
     host.teardown(() => rmSync(stateDir, { recursive: true, force: true }));
     const gw = spawnInNs(host, topo.client, [
-      process.execPath, join(ROOT, 'dist/src/cli/main.js'), 'up', '--mode', 'route-all', '--state-dir', stateDir,
-      '--tun-name', 'tsb0', '--mtu', String(MTU), '--log-level', 'warn', '--tun-backend', backend,
+      process.execPath,
+      join(ROOT, 'dist/src/cli/main.js'),
+      'up',
+      '--mode',
+      'route-all',
+      '--state-dir',
+      stateDir,
+      '--tun-name',
+      'tsb0',
+      '--mtu',
+      String(MTU),
+      '--log-level',
+      'warn',
+      '--tun-backend',
+      backend,
     ]);
     await waitForGateway(topo.client, stateDir, gw);
     // the data plane is the supervisor's child (tuntap2 runs in-process)
@@ -75,8 +87,13 @@ async function main() {
   if (existsSync('/usr/bin/slirp4netns')) {
     const inner = await createNetns(host, 'tsE-');
     const slirp = spawnInNs(host, topo.client, [
-      'slirp4netns', '--configure', `--mtu=${Math.min(MTU, 65520)}`, '--disable-host-loopback',
-      '--netns-type=path', `/run/netns/${inner}`, 'tap0',
+      'slirp4netns',
+      '--configure',
+      `--mtu=${Math.min(MTU, 65520)}`,
+      '--disable-host-loopback',
+      '--netns-type=path',
+      `/run/netns/${inner}`,
+      'tap0',
     ]);
     await waitFor(async () => (await nsExec(inner, ['ip', 'route', 'show', 'default'])).stdout.includes('tap0'));
     const s = await measure(inner);

@@ -77,8 +77,19 @@ const children = new Set<ChildProcess>();
 const namespaces = new Set<string>();
 
 function cleanup(): void {
-  for (const c of children) if (c.pid && c.exitCode === null) try { process.kill(c.pid, 'SIGKILL'); } catch { /* gone */ }
-  for (const ns of namespaces) try { execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' }); } catch { /* gone */ }
+  for (const c of children)
+    if (c.pid && c.exitCode === null)
+      try {
+        process.kill(c.pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+  for (const ns of namespaces)
+    try {
+      execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
+    } catch {
+      /* gone */
+    }
   namespaces.clear();
 }
 process.on('SIGINT', () => {
@@ -130,9 +141,28 @@ async function runOnce(backend: string, mtu: number): Promise<Sample> {
     execFileSync('ip', ['netns', 'exec', ns, 'ip', 'link', 'set', 'lo', 'up']);
     const w = spawn(
       'ip',
-      ['netns', 'exec', ns, ...pin(1), process.execPath, '--import', 'tsx', worker, '--backend', backend, '--name', 'tsTbench0',
-        '--mtu', String(mtu), '--addr', '198.18.0.1/30', '--no-recompute', '--max-seconds', String(SECONDS + 30),
-        ...(values.txqueuelen ? ['--txqueuelen', values.txqueuelen] : [])],
+      [
+        'netns',
+        'exec',
+        ns,
+        ...pin(1),
+        process.execPath,
+        '--import',
+        'tsx',
+        worker,
+        '--backend',
+        backend,
+        '--name',
+        'tsTbench0',
+        '--mtu',
+        String(mtu),
+        '--addr',
+        '198.18.0.1/30',
+        '--no-recompute',
+        '--max-seconds',
+        String(SECONDS + 30),
+        ...(values.txqueuelen ? ['--txqueuelen', values.txqueuelen] : []),
+      ],
       { cwd: root, stdio: ['pipe', 'pipe', 'inherit'] },
     );
     children.add(w);
@@ -182,7 +212,7 @@ async function runOnce(backend: string, mtu: number): Promise<Sample> {
       txDrops: s1.device.tx.drops - s0.device.tx.drops,
       background,
       // CPUs busy with neither the worker nor the blaster (shared machine: others' tests)
-      others: Math.max(0, (m1.busy - m0.busy) - (b1 - b0) - (s1.cpuUs - s0.cpuUs) / 1e6) / dt,
+      others: Math.max(0, m1.busy - m0.busy - (b1 - b0) - (s1.cpuUs - s0.cpuUs) / 1e6) / dt,
       usPerPacket: (s1.cpuUs - s0.cpuUs) / Math.max(1, s1.echoed - s0.echoed),
     };
   } finally {
@@ -249,9 +279,7 @@ for (const mtu of values.mtus.split(',').map(Number)) {
       runs.push(r);
     }
     results.push(runs);
-    console.error(
-      `${backend} mtu ${mtu}: runs pps ${runs.map((r) => Math.round(r.pps)).join(' / ')}; Gbit/s ${runs.map((r) => r.gbps.toFixed(2)).join(' / ')}`,
-    );
+    console.error(`${backend} mtu ${mtu}: runs pps ${runs.map((r) => Math.round(r.pps)).join(' / ')}; Gbit/s ${runs.map((r) => r.gbps.toFixed(2)).join(' / ')}`);
   }
 }
 
@@ -274,8 +302,10 @@ const rows = results.map((runs) => {
   };
 });
 if (values.json) console.log(JSON.stringify(rows));
-console.log(`\nTUN echo, ${SECONDS} s per run, median of ${RUNS}, ${PIN ? 'worker on CPU 1, blaster on CPU 0' : 'not pinned'}, txqueuelen ${values.txqueuelen || 'default (500)'} (node ${process.version}, ${execFileSync('uname', ['-r']).toString().trim()})`);
-console.log('| backend | MTU | echo pkt/s | Gbit/s | worker CPU % | CPU µs/pkt | pkts/batch | offered pkt/s | runs (pkt/s) | others\' CPUs |');
+console.log(
+  `\nTUN echo, ${SECONDS} s per run, median of ${RUNS}, ${PIN ? 'worker on CPU 1, blaster on CPU 0' : 'not pinned'}, txqueuelen ${values.txqueuelen || 'default (500)'} (node ${process.version}, ${execFileSync('uname', ['-r']).toString().trim()})`,
+);
+console.log("| backend | MTU | echo pkt/s | Gbit/s | worker CPU % | CPU µs/pkt | pkts/batch | offered pkt/s | runs (pkt/s) | others' CPUs |");
 console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |');
 for (const r of rows) {
   console.log(`| ${r.backend} | ${r.mtu} | ${r.pps} | ${r.gbps} | ${r.cpu} | ${r.usPerPacket} | ${r.batch} | ${r.offeredPps} | ${r.runsPps.join(', ')} | ${r.others} |`);

@@ -107,7 +107,9 @@ async function main() {
       await gw.exited();
     }
   }
-  console.log(`New connections after a network change: ms from the change to the first connection that works from the new uplink; ${RUNS} changes each; ${new Date().toISOString()}; node ${process.version}\n`);
+  console.log(
+    `New connections after a network change: ms from the change to the first connection that works from the new uplink; ${RUNS} changes each; ${new Date().toISOString()}; node ${process.version}\n`,
+  );
   console.log('| change | path | median ms | worst ms | each |\n| --- | --- | ---: | ---: | --- |');
   for (const r of rows) console.log(r);
 }

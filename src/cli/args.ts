@@ -6,6 +6,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { GatewayFlags, ProxyFlags } from '../config/settings.js';
 import { UsageError } from './usage-error.js';
 import { didYouMean } from '../config/did-you-mean.js';
+import type { TopOptions } from './commands/top.js';
 
 export type ParsedCommand =
   | { command: 'help'; topic?: string }
@@ -16,7 +17,10 @@ export type ParsedCommand =
   | { command: 'proxy'; flags: ProxyFlags }
   | { command: 'check-config'; file: string }
   | { command: 'down'; stateDir?: string }
-  | { command: 'status'; stateDir?: string; json: boolean };
+  | { command: 'status'; stateDir?: string; json: boolean }
+  | { command: 'doctor'; stateDir?: string; table?: number; rulePriority?: number }
+  | { command: 'reload'; stateDir?: string; force: boolean }
+  | { command: 'top'; options: TopOptions };
 
 /** node:util's option table for a flags type: the compiler checks that every flag has its option and no option lacks a flag. */
 type Options<F> = {
@@ -49,6 +53,7 @@ const GATEWAY_OPTIONS: Options<GatewayFlags> = {
   'syn-backlog': { type: 'string' },
   'no-syn-cookies': { type: 'boolean' },
   'tun-backend': { type: 'string' },
+  'tun-offload': { type: 'boolean' },
   'tcp-rcvbuf': { type: 'string' },
   'tcp-sndbuf': { type: 'string' },
   'udp-idle-timeout': { type: 'string' },
@@ -60,6 +65,7 @@ const GATEWAY_OPTIONS: Options<GatewayFlags> = {
   'no-http-inspect': { type: 'boolean' },
   metrics: { type: 'string' },
   listen: { type: 'string' },
+  control: { type: 'string' },
   user: { type: 'string' },
   restart: { type: 'boolean' },
   netns: { type: 'string' },
@@ -112,7 +118,7 @@ function parse<F>(argv: string[], options: Options<F>): F {
 }
 
 /** The commands, for "unknown command" and its "did you mean". */
-const COMMAND_NAMES = ['demo', 'up', 'run', 'proxy', 'check-config', 'down', 'status', 'help', 'version'];
+const COMMAND_NAMES = ['demo', 'up', 'run', 'proxy', 'check-config', 'down', 'status', 'doctor', 'reload', 'top', 'help', 'version'];
 
 export function parseCommandLine(argv: string[]): ParsedCommand {
   const [command, ...rest] = argv;
@@ -144,6 +150,26 @@ export function parseCommandLine(argv: string[]): ParsedCommand {
       const f = parse<{ 'state-dir'?: string; json?: boolean }>(rest, { 'state-dir': { type: 'string' }, json: { type: 'boolean' } });
       return { command: 'status', stateDir: f['state-dir'], json: f.json === true };
     }
+    case 'doctor': {
+      const f = parse<{ 'state-dir'?: string; table?: string; 'rule-priority'?: string }>(rest, {
+        'state-dir': { type: 'string' },
+        table: { type: 'string' },
+        'rule-priority': { type: 'string' },
+      });
+      const int = (name: string, v: string | undefined, min: number, max: number) => {
+        if (v === undefined) return undefined;
+        const n = Number(v);
+        if (!/^\d+$/.test(v) || n < min || n > max) throw new UsageError(`doctor: --${name} must be a whole number from ${min} to ${max} (got "${v}")`);
+        return n;
+      };
+      return { command: 'doctor', stateDir: f['state-dir'], table: int('table', f.table, 1, 2 ** 31 - 1), rulePriority: int('rule-priority', f['rule-priority'], 1, 32000) };
+    }
+    case 'reload': {
+      const f = parse<{ 'state-dir'?: string; force?: boolean }>(rest, { 'state-dir': { type: 'string' }, force: { type: 'boolean' } });
+      return { command: 'reload', stateDir: f['state-dir'], force: f.force === true };
+    }
+    case 'top':
+      return { command: 'top', options: parseTop(rest) };
     default:
       throw unknownCommand(command);
   }
@@ -152,6 +178,29 @@ export function parseCommandLine(argv: string[]): ParsedCommand {
 function unknownCommand(command: string): UsageError {
   const near = didYouMean(command.replace(/^-+/, ''), COMMAND_NAMES);
   return new UsageError(`unknown command "${command}"${near ? ` (did you mean ${near}?)` : ''}; the commands: ${COMMAND_NAMES.join(', ')}`);
+}
+
+function parseTop(argv: string[]): TopOptions {
+  const f = parse<{ control?: string; 'secret-file'?: string; once?: boolean; filter?: string; sort?: string; interval?: string }>(argv, {
+    control: { type: 'string' },
+    'secret-file': { type: 'string' },
+    once: { type: 'boolean' },
+    filter: { type: 'string' },
+    sort: { type: 'string' },
+    interval: { type: 'string' },
+  });
+  const sort = f.sort ?? 'bytes';
+  if (sort !== 'bytes' && sort !== 'age' && sort !== 'host' && sort !== 'rule') throw new UsageError(`--sort: "${sort}" is not bytes, age, host or rule`);
+  const interval = f.interval ?? '1000';
+  if (!/^\d+$/.test(interval) || Number(interval) < 100) throw new UsageError(`--interval: "${interval}" is not a number of milliseconds (100 or more)`);
+  return {
+    control: f.control ?? '127.0.0.1:9090',
+    ...(f['secret-file'] !== undefined ? { secretFile: f['secret-file'] } : {}),
+    once: f.once === true,
+    ...(f.filter !== undefined ? { filter: f.filter } : {}),
+    sort,
+    intervalMs: Number(interval),
+  };
 }
 
 function parseRun(argv: string[]): ParsedCommand {

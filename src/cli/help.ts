@@ -51,6 +51,10 @@ const UP_OPTIONS: Option[] = [
   ['--no-syn-cookies', 'with the backlog full, evict the oldest half-open connection instead'],
   ['--tun-backend NAME', 'native (batched reads, default) or tuntap2'],
   ['--workers N', 'TUN queues, one stack thread each, so every core relays (native backend; default 1)'],
+  [
+    '--tun-offload',
+    'experimental: a TUN with a virtio-net header (IFF_VNET_HDR); checksums the kernel vouches for are not summed again, coalesced segments up to 64 KiB are read (status: tun_offload_*)',
+  ],
   ['--tcp-rcvbuf BYTES', 'per-connection receive buffer: the most a client may send ahead (default 1048576)'],
   ['--tcp-sndbuf BYTES', 'per-connection send buffer towards the client (default 1048576)'],
   ['--udp-idle-timeout MS', 'a UDP flow without traffic expires after this (default 60000; DNS flows 10000)'],
@@ -61,6 +65,11 @@ const UP_OPTIONS: Option[] = [
   ['--no-http-inspect', 'relay HTTP as opaque bytes unless a header rule needs it (no per-request log lines)'],
   ['--metrics HOST:PORT', 'Prometheus metrics on a loopback address (default off)'],
   ['--listen HOST:PORT', 'also serve the explicit proxy (HTTP proxy + SOCKS5) on a loopback address'],
+  [
+    '--control HOST:PORT',
+    'the control API (Clash-style, for dashboards) and its dashboard at /ui/ (default',
+    'off); off loopback it needs control.secret_env or secret_file in the config',
+  ],
   ['--user USER', "the data plane's user once the TUN is open and its listeners bound", '(default nobody; root keeps root); routes stay with a root supervisor'],
   ['--restart', 'restart a data plane that dies, keeping the routes (default: restore and exit)'],
   ['--intercept-port N', "redirect and tproxy modes: the listener's port (default 15001); nftables sends TCP there"],
@@ -103,6 +112,16 @@ const USAGE = `Usage:
   tunsteer check-config FILE               validate a config file; names every bad field, exit 2 if any
   tunsteer down [--state-dir DIR]          restore what a dead gateway left behind
   tunsteer status [--state-dir DIR] [--json]  mode, device, routes and live counters; exit 1 when none runs
+  tunsteer doctor [--state-dir DIR]        check this machine for what gets in the gateway's way; one line
+                                           per finding with what to do; exit 0 well, 1 warnings, 2 a blocker
+  tunsteer reload [--state-dir DIR] [--force]
+                                           the running up reads its config file again (as on SIGHUP): rules, upstreams,
+                                           header values, hosts, limits swap for new connections, open ones are kept;
+                                           exit 2 naming every problem (the running config kept) or a setting that needs
+                                           a restart (--force: apply the rest)
+  tunsteer top [--control HOST:PORT] [--once] [--filter TEXT] [--sort bytes|age|host|rule] [--secret-file FILE]
+                                           live connections from the control API (default 127.0.0.1:9090), refreshed
+                                           each second until q; the secret from TUNSTEER_CONTROL_SECRET or the file
   tunsteer help [COMMAND]                  this page, or one command's (also: tunsteer COMMAND --help)
   tunsteer --version                       the version (also -v, -V, version)`;
 
@@ -168,6 +187,31 @@ ${DEFAULT_STATE_DIR}); exits 0 also when there is nothing to restore. Run it in 
 
 Mode, device, routes and live counters of the gateway whose state dir is DIR (default ${DEFAULT_STATE_DIR});
 exits 0 when it runs with its routes in place, 1 otherwise (and says where it looked).
+`,
+  doctor: `tunsteer doctor [--state-dir DIR] [--table N] [--rule-priority N]
+
+Checks this machine, or the network namespace it runs in (\`ip netns exec NS tunsteer doctor\`), before
+and while a gateway runs, and prints one line per finding with what to do: the TUN device, the uplinks,
+a state dir left by a dead gateway, other programs' policy rules and routing tables against the ones
+route-all would use (--table, default 2022; --rule-priority, default 9000), who owns /etc/resolv.conf,
+bridges and whether they stay reachable, rp_filter, nftables, unprivileged user namespaces for run.
+Prints nothing when all is well. Exit 0 all well (or facts only, "info"), 1 warnings, 2 a blocker.
+`,
+  reload: `tunsteer reload [--state-dir DIR] [--force]
+
+Asks the gateway whose state dir is DIR (default ${DEFAULT_STATE_DIR}) to read its config file again, as
+SIGHUP to up does. Rules, upstreams, header values, hosts, limits and timeouts swap for new connections
+and new HTTP requests; open connections keep the decision they were made with. route-all's excludes are
+applied through the journal. An invalid config is refused (exit 2, every problem named by field) and the
+running one kept; a setting that needs a restart (the mode, the TUN, the listeners, the fake pool) is named
+and nothing applied (exit 2) unless --force, which applies the rest.
+`,
+  top: `tunsteer top [--control HOST:PORT] [--once] [--filter TEXT] [--sort bytes|age|host|rule]
+             [--interval MS] [--secret-file FILE]
+
+The live connections table in the terminal, from the control API of a gateway started with --control
+(default 127.0.0.1:9090), refreshed every --interval (default 1000 ms) until q or Ctrl-C; --once prints it
+once (for scripts). The API's secret from TUNSTEER_CONTROL_SECRET or --secret-file.
 `,
   demo: `tunsteer demo
 

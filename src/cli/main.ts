@@ -39,6 +39,12 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./commands/status.js')).status(parsed.stateDir, parsed.json);
     case 'proxy':
       return (await import('./commands/proxy.js')).proxy(parsed.flags);
+    case 'doctor':
+      return (await import('./commands/doctor.js')).doctor(parsed);
+    case 'reload':
+      return (await import('./commands/reload.js')).reload(parsed.stateDir, parsed.force);
+    case 'top':
+      return (await import('./commands/top.js')).top(parsed.options);
     case 'check-config':
       return (await import('./commands/check-config.js')).checkConfig(parsed.file);
   }

@@ -10,6 +10,7 @@ import type { UpstreamProxy } from '../proxy/upstream-proxies.js';
 import { ConfigError } from './config-error.js';
 import { knownKeys, unknownKeyAdvice } from './config-keys.js';
 import { describeYamlError } from './yaml-error.js';
+import { addOwnerKeys } from './rule-set-config.js';
 
 /** A secret that is there but cannot go on the wire: an error for check-config too, not a warning. */
 export class SecretValueError extends ConfigError {}
@@ -78,6 +79,7 @@ export function toRule(r: RuleConfig, index: number): Rule {
   if (r.port) match.port = r.port.map(portRange);
   if (r.protocol) match.protocol = r.protocol;
   if (r.source_cidr) match.sourceCidr = r.source_cidr.map((c) => cidrMatch(c)!);
+  addOwnerKeys(r, match);
   let action: RuleAction;
   switch (r.action) {
     case 'direct':
@@ -106,7 +108,7 @@ export function toRule(r: RuleConfig, index: number): Rule {
   return { index, name: r.name, match, action };
 }
 
-export function rulesOf(c: ConfigFile): Rule[] {
+export function rulesOf(c: Pick<ConfigFile, 'rules'>): Rule[] {
   return (c.rules ?? []).map(toRule);
 }
 
@@ -145,15 +147,22 @@ export function readSecret(
   return v;
 }
 
-export function upstreamsOf(c: ConfigFile, env: NodeJS.ProcessEnv = process.env): Map<string, UpstreamProxy> {
+export function upstreamsOf(c: Pick<ConfigFile, 'upstreams'>, env: NodeJS.ProcessEnv = process.env): Map<string, UpstreamProxy> {
+  const passwords: Record<string, string> = {};
+  for (const [name, u] of Object.entries(c.upstreams ?? {})) {
+    const check = (v: string) => credentialProblem(u.type, v, 'password');
+    if (u.password_env !== undefined) passwords[name] = readSecret(`upstreams.${name}.password_env`, { env: u.password_env }, env, check);
+    if (u.password_file !== undefined) passwords[name] = readSecret(`upstreams.${name}.password_file`, { file: u.password_file }, env, check);
+  }
+  return upstreamModels(c, passwords);
+}
+
+/** The upstreams with their passwords already read (by name): reads nothing. */
+export function upstreamModels(c: Pick<ConfigFile, 'upstreams'>, passwords: Readonly<Record<string, string>>): Map<string, UpstreamProxy> {
   const out = new Map<string, UpstreamProxy>();
   for (const [name, u] of Object.entries(c.upstreams ?? {})) {
     const { host, port } = splitAddress(u.address);
-    let password: string | undefined;
-    const check = (v: string) => credentialProblem(u.type, v, 'password');
-    if (u.password_env !== undefined) password = readSecret(`upstreams.${name}.password_env`, { env: u.password_env }, env, check);
-    if (u.password_file !== undefined) password = readSecret(`upstreams.${name}.password_file`, { file: u.password_file }, env, check);
-    out.set(name, { name, type: u.type, host, port, username: u.username, password });
+    out.set(name, { name, type: u.type, host, port, username: u.username, password: passwords[name] });
   }
   return out;
 }

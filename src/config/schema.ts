@@ -7,6 +7,7 @@ import { parseCidr } from '../cidr.js';
 import { cidrProblem } from './cidr-problem.js';
 import { isHostPattern } from '../routing/host-patterns.js';
 import { LOG_LEVELS } from '../logging/log.js';
+import { ruleOwnerKeys, ruleSetReferenceProblems, ruleSetsSchema } from './rule-set-config.js';
 
 const hostName = z
   .string()
@@ -88,6 +89,7 @@ export const ruleSchema = z
     port: oneOrMany(portSpec).optional(),
     protocol: oneOrMany(z.enum(['http', 'tls', 'tcp', 'udp', 'quic', 'unknown'])).optional(),
     source_cidr: oneOrMany(cidrText).optional(),
+    ...ruleOwnerKeys,
     action: z.enum(['direct', 'proxy', 'reject', 'set-header', 'remove-header']),
     upstream: z.string().optional(),
     header: headerName.optional(),
@@ -168,6 +170,8 @@ export const configSchema = z
       .optional(),
     upstreams: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/, 'upstream names are A-Z a-z 0-9 _ . -'), upstreamSchema).optional(),
     rules: z.array(ruleSchema).optional(),
+    /** Named sets of domains and CIDRs, each from a file (rule-set-config.ts). */
+    rule_sets: ruleSetsSchema.optional(),
     sniff: z
       .strictObject({
         timeout_ms: z.number().int().min(1).max(10_000).optional(),
@@ -201,6 +205,11 @@ export const configSchema = z
     logging: z.strictObject({ level: z.enum(LOG_LEVELS).optional() }).optional(),
     listen: address.optional(),
     metrics: address.optional(),
+    /**
+     * The control API and the dashboard (/ui/): an address, or one with the bearer secret dashboards
+     * send; the secret comes from an environment variable or a file, never the config text.
+     */
+    control: z.union([address, z.strictObject({ address, secret_env: envName.optional(), secret_file: z.string().min(1).optional() })]).optional(),
     /** The data plane's user after startup: a name, uid or uid:gid; "root" keeps root. */
     user: z
       .string()
@@ -219,8 +228,12 @@ export const configSchema = z
         });
       }
     });
+    for (const [path, message] of ruleSetReferenceProblems(c)) ctx.addIssue({ code: 'custom', path, message });
     if (c.mode === 'per-host' && (c.hosts ?? []).length === 0) {
       ctx.addIssue({ code: 'custom', path: ['hosts'], message: 'per-host mode needs at least one host pattern' });
+    }
+    if (typeof c.control === 'object' && c.control.secret_env !== undefined && c.control.secret_file !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['control', 'secret_file'], message: 'give secret_env or secret_file, not both' });
     }
     for (const [name, u] of Object.entries(c.upstreams ?? {})) {
       if (u.password_env !== undefined && u.password_file !== undefined) {

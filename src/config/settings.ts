@@ -54,6 +54,7 @@ export interface GatewayFlags {
   'no-syn-cookies'?: boolean;
   'tun-backend'?: string;
   workers?: string;
+  'tun-offload'?: boolean;
   'tcp-rcvbuf'?: string;
   'tcp-sndbuf'?: string;
   'udp-idle-timeout'?: string;
@@ -64,6 +65,7 @@ export interface GatewayFlags {
   'no-http-inspect'?: boolean;
   metrics?: string;
   listen?: string;
+  control?: string;
   user?: string;
   restart?: boolean;
   netns?: string;
@@ -120,6 +122,8 @@ export interface GatewaySettings {
   tunBackend: 'native' | 'tuntap2';
   /** TUN queues, one stack worker thread each; 1: the data plane's own thread, as before workers (native backend only). */
   workers: number;
+  /** --tun-offload: IFF_VNET_HDR and TUNSETOFFLOAD where the kernel takes them (experimental, off by default). */
+  tunOffload: boolean;
   /** Per-connection TCP buffer bounds in bytes (receive window, send queue). */
   tcpRcvBuf: number;
   tcpSndBuf: number;
@@ -136,6 +140,8 @@ export interface GatewaySettings {
   metrics?: { host: string; port: number };
   /** Also serve the explicit proxy on this loopback address. */
   listen?: { host: string; port: number };
+  /** The control API and dashboard; a secret is required unless the address is loopback. */
+  control?: ControlSettings;
   /** The TUN and the routes go into this network namespace (a path): up --netns/--pid, and `tunsteer run`. */
   netns?: string;
   /** The namespace dies with its program (tunsteer run): no journal, nothing to restore outside it. */
@@ -146,6 +152,13 @@ export interface GatewaySettings {
   user?: string;
   /** Restart a data plane that dies, keeping the routes, instead of restoring and exiting. */
   restart: boolean;
+}
+
+/** Where the control API listens, and where its bearer secret is read from (the supervisor reads it). */
+export interface ControlSettings {
+  host: string;
+  port: number;
+  secret?: { env: string } | { file: string };
 }
 
 /** What `proxy` runs with. */
@@ -183,13 +196,21 @@ function oneOf<T extends string>(flag: string, v: string | undefined, def: T, al
   return v as T;
 }
 
+function hostPortAddress(flag: string, v: string): { host: string; port: number } {
+  const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(v);
+  if (!m || Number(m[2]) > 65535) throw new ConfigError(`--${flag}: "${v}" is not HOST:PORT`);
+  return parseHostPort(v);
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
 /** host:port on loopback: these listeners never face the network. */
 function loopbackAddress(flag: string, v: string | undefined): { host: string; port: number } | undefined {
   if (v === undefined) return undefined;
-  const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(v);
-  if (!m || Number(m[2]) > 65535) throw new ConfigError(`--${flag}: "${v}" is not HOST:PORT`);
-  const { host, port } = parseHostPort(v);
-  if (!(host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host))) {
+  const { host, port } = hostPortAddress(flag, v);
+  if (!isLoopback(host)) {
     throw new ConfigError(`--${flag}: "${host}" is not a loopback address (127.0.0.0/8, ::1 or localhost)`);
   }
   return { host, port };
@@ -260,6 +281,7 @@ export function gatewaySettings(f: GatewayFlags, c: ConfigFile = loadConfigFile(
     synCookies: f['no-syn-cookies'] === true ? false : (lim.syn_cookies ?? true),
     tunBackend: oneOf('tun-backend', f['tun-backend'] ?? c.tun?.backend, 'native', ['native', 'tuntap2'] as const),
     workers: int('workers', f.workers ?? num(c.tun?.workers), DEFAULT_WORKERS, 1, 64),
+    tunOffload: f['tun-offload'] === true,
     tcpRcvBuf: int('tcp-rcvbuf', f['tcp-rcvbuf'] ?? num(lim.tcp_rcvbuf), 1 << 20, 4096, 1 << 30),
     tcpSndBuf: int('tcp-sndbuf', f['tcp-sndbuf'] ?? num(lim.tcp_sndbuf), 1 << 20, 4096, 1 << 30),
     udpIdleMs: int('udp-idle-timeout', f['udp-idle-timeout'] ?? num(lim.udp_idle_timeout_ms), 60_000, 1000, 86_400_000),
@@ -271,11 +293,29 @@ export function gatewaySettings(f: GatewayFlags, c: ConfigFile = loadConfigFile(
     httpInspect: f['no-http-inspect'] === true ? false : (c.sniff?.http_inspect ?? true),
     metrics: loopbackAddress('metrics', f.metrics ?? c.metrics),
     listen: loopbackAddress('listen', f.listen ?? c.listen),
+    control: controlSettings(f.control, c.control),
     user: f.user ?? c.user,
     restart: f.restart === true || c.restart === true,
     netns: targetNetns(f.netns, f.pid, mode),
     interceptPort: int('intercept-port', f['intercept-port'] ?? num(c.intercept_port), 15001, 1, 65535),
   };
+}
+
+/**
+ * --control HOST:PORT over the config's `control:`. Off unless one gives it.
+ * Loopback needs no secret; any other address refuses to start without one
+ * (the API closes connections and reloads the config).
+ */
+function controlSettings(flag: string | undefined, c: ConfigFile['control']): ControlSettings | undefined {
+  const fromFile = typeof c === 'string' ? { address: c } : c;
+  const text = flag ?? fromFile?.address;
+  if (text === undefined) return undefined;
+  const { host, port } = hostPortAddress(flag !== undefined ? 'control' : 'control.address', text);
+  const secret = fromFile?.secret_env !== undefined ? { env: fromFile.secret_env } : fromFile?.secret_file !== undefined ? { file: fromFile.secret_file } : undefined;
+  if (!secret && !isLoopback(host)) {
+    throw new ConfigError(`control.secret_env: required when the control API listens on ${host}, which is not loopback (or give secret_file)`);
+  }
+  return { host, port, ...(secret ? { secret } : {}) };
 }
 
 /** --netns NAME (an `ip netns` name) or PATH, or --pid PID (that process's namespace): a path. */

@@ -2,12 +2,15 @@
 // It adopts the TUN fd it inherited, builds the policy (reading secrets while
 // it still may), binds its listeners, then drops root for good. Routes and
 // DNS are not its business: if it dies, the supervisor restores or restarts.
+import { pino } from 'pino';
 import { createLogger } from '../logging/log.js';
-import { policyFromConfig } from '../config/build-policy.js';
+import { LogTap } from '../logging/log-tap.js';
+import { buildPolicy } from '../config/build-policy.js';
 import { adoptLinuxTun } from '../tun/linux-tun.js';
 import { startDataPlane } from './data-plane.js';
 import { currentIdentity, dropTo } from './drop-root.js';
-import type { ChildInit, ChildMessage, NetworkUpdate } from './ipc.js';
+import type { ChildInit, ChildMessage, NetworkUpdate, ProcessFound, ReloadMessage, ReloadResult } from './ipc.js';
+import type { ProcessInfo } from '../owner/proc-sockets.js';
 import { withTestFaults } from './test-faults.js';
 
 export async function runDataPlaneChild(): Promise<number> {
@@ -37,21 +40,65 @@ export async function runDataPlaneChild(): Promise<number> {
     if (!started) exit(1);
   });
   const { config, tun, user } = await new Promise<ChildInit>((r) => process.once('message', (m) => r(m as ChildInit)));
-  const log = createLogger(config.logLevel);
-  const policy = policyFromConfig(config.policy);
+  // the control API streams the log lines: they go to stdout through its tap
+  const logs = config.control ? new LogTap() : undefined;
+  const log = createLogger(config.logLevel, logs?.destination(pino.destination({ dest: 1, sync: true })));
+  // reloads the control API asks for: the supervisor reads the config and answers by id
+  let nextReload = 1;
+  const reloads = new Map<number, (r: ReloadResult) => void>();
+  // which process holds a socket: the supervisor searches /proc as root, for a data plane that is not
+  const asked = new Map<number, (p: ProcessInfo | null) => void>();
+  let nextAsk = 0;
+  const findProcess = (inode: number, uid: number) =>
+    new Promise<ProcessInfo | null>((resolve) => {
+      const id = ++nextAsk;
+      const t = setTimeout(() => {
+        asked.delete(id);
+        resolve(null);
+      }, 5000);
+      asked.set(id, (p) => {
+        clearTimeout(t);
+        asked.delete(id);
+        resolve(p);
+      });
+      send({ type: 'find-process', id, inode, uid });
+    });
   // more than one queue: a stack worker reads each (data-plane/workers), this thread none
   const queues = tun?.fds && tun.fds.length > 1 ? { fds: tun.fds, name: tun.name, mtu: tun.mtu } : undefined;
+  const policy = buildPolicy(config.policy);
   const handle = tun && !queues ? adoptLinuxTun(tun.fd, tun.name, { mtu: tun.mtu, onError: (err) => log.error({ err }, 'TUN error') }) : null;
   const dp = await startDataPlane(config, withTestFaults(handle, log), policy, {
     log,
     ...(queues ? { queues } : {}),
     publish: (live) => send({ type: 'status', live }),
     saveFakeIps: (data) => send({ type: 'fakeips', data }),
+    findProcess,
+    reload: (force) =>
+      new Promise((resolve) => {
+        const id = nextReload++;
+        reloads.set(id, resolve);
+        send({ type: 'reload', id, force });
+      }),
+    ...(logs ? { logs } : {}),
   });
 
-  // the network changed under the gateway: the supervisor follows it and says what is new
-  process.on('message', (m: NetworkUpdate | ChildInit) => {
-    if ('type' in m) dp.update(m);
+  process.on('message', (m: NetworkUpdate | ReloadMessage | ProcessFound | ChildInit) => {
+    if (!('type' in m)) return;
+    if (m.type === 'apply') {
+      // a reload: the new policy and limits, for new connections (with workers: once every worker has them)
+      dp.apply(m.live).then(
+        () => send({ type: 'applied', seq: m.seq }),
+        (e: Error) => send({ type: 'applied', seq: m.seq, error: e.message }),
+      );
+    } else if (m.type === 'reloaded') {
+      reloads.get(m.id)?.(m.result);
+      reloads.delete(m.id);
+    } else if (m.type === 'process-found') {
+      asked.get(m.id)?.(m.process);
+    } else {
+      // the network changed under the gateway: the supervisor follows it and says what is new
+      dp.update(m);
+    }
   });
 
   let stopping = false;

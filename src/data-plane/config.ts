@@ -2,13 +2,16 @@
 // settings and from what it set up on the system. It crosses the process
 // boundary to the child as one IPC message (ipc.ts), so it holds no
 // functions, handles or classes, and only what the data plane reads.
-import type { ConfigFile } from '../config/schema.js';
+import type { PolicyData } from '../config/build-policy.js';
 import type { LogLevel } from '../config/settings.js';
+import type { RunningConfig } from '../config/running-config.js';
 
 export interface DataPlaneConfig {
   logLevel: LogLevel;
-  /** The config file's rules and upstreams: the data plane builds its policy from them, reading the secrets they name itself. */
-  policy: Pick<ConfigFile, 'rules' | 'upstreams'>;
+  /** The config file's rules, upstreams and rule-sets with the secrets they name, read by the supervisor: the data plane builds its policy from them (and reads the set files, while it is still root). */
+  policy: PolicyData;
+  /** The namespace the clients' sockets live in when it is not the data plane's (up --netns, tunsteer run): owner lookups ask there. */
+  clientNetns?: string;
 
   // the proxy core
   connectTimeoutMs: number;
@@ -54,4 +57,34 @@ export interface DataPlaneConfig {
   listen?: { host: string; port: number };
   /** Prometheus metrics, on a loopback address. */
   metrics?: { host: string; port: number };
+  /** The control API and dashboard; secret: the bearer secret's value (read by the supervisor), absent on loopback without one. */
+  control?: { host: string; port: number; secret?: string };
+  /** The config as the control API shows it, secrets redacted (config/running-config.ts). */
+  running?: RunningConfig;
+  /** What the supervisor set up, for the control API's status: the mode and the routing plan's steps. */
+  about?: { mode: string; plan: string[] };
+}
+
+/** What a reload changes in a running data plane (the rest needs a restart): swapped for new connections. */
+export const LIVE_KEYS = [
+  'policy',
+  'hosts',
+  'logLevel',
+  'connectTimeoutMs',
+  'sniffTimeoutMs',
+  'httpInspect',
+  'maxConnections',
+  'synBacklog',
+  'synCookies',
+  'memoryBudgetMb',
+  'udpIdleMs',
+  'maxUdpFlows',
+  'blockQuic',
+  'running',
+] as const satisfies readonly (keyof DataPlaneConfig)[];
+
+export type LiveConfig = Pick<DataPlaneConfig, (typeof LIVE_KEYS)[number]>;
+
+export function liveConfigOf(c: DataPlaneConfig): LiveConfig {
+  return Object.fromEntries(LIVE_KEYS.filter((k) => c[k] !== undefined).map((k) => [k, c[k]])) as LiveConfig;
 }

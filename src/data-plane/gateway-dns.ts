@@ -4,7 +4,7 @@
 // and the mappings saved for the next run (a client may have cached an
 // answer across a restart).
 import { Resolver } from 'node:dns/promises';
-import { ipv4ToString, parseIpv4 } from '../net/address.js';
+import { ipv4ToInt, ipv4ToString, parseIpv4 } from '../net/address.js';
 import type { Endpoint } from '../net/endpoint.js';
 import { FakeIpPool } from '../routing/fake-ip-pool.js';
 import { HostPatterns } from '../routing/host-patterns.js';
@@ -101,7 +101,7 @@ export function gatewayDns(
     dns,
     save,
     /** Every mapping, [name, IPv4 text], least recently used first (a new worker's copy). */
-    mappings: () => pool.save(),
+    savedMappings: () => pool.save(),
     /** The network moved: new source addresses (null: no uplink of that family), or new resolvers. */
     /** The resolvers forwarded to now. */
     get upstreams(): readonly string[] {
@@ -112,6 +112,17 @@ export function gatewayDns(
       if (u.localAddress6 !== undefined) net.localAddress6 = dns.opts.localAddress6 = u.localAddress6;
       if (u.upstreams !== undefined) net.upstreams = dns.opts.upstreams = u.upstreams;
       configure();
+    },
+    /** A reload: names matching these patterns get fake IPs from the next query on (mappings made stay). */
+    setHosts(hosts: string[]) {
+      dns.opts.hosts = new HostPatterns(hosts);
+    },
+    /** Every mapping now: the name, its fake IPv4 address and (IPv6 on) its twin. */
+    mappings(): { host: string; ip: string; ip6?: string }[] {
+      return pool.save().map(([host, ip]) => {
+        const ip6 = pool.toV6(ipv4ToInt(ip));
+        return { host, ip, ...(ip6 ? { ip6 } : {}) };
+      });
     },
     hostnameOf: (ip: number) => (pool.contains(ip) ? pool.nameOf(ip) : undefined),
     hostnameOf6: (address: string) => pool.nameOf6(address),

@@ -14,7 +14,11 @@ export class IdleGc {
   private lowSince: number | null = null;
   runs = 0;
 
-  constructor(private readonly gc: (() => void) | undefined, private readonly delayMs = IDLE_GC_DELAY_MS, private readonly minPeak = IDLE_GC_MIN_PEAK) {}
+  constructor(
+    private readonly gc: (() => void) | undefined,
+    private readonly delayMs = IDLE_GC_DELAY_MS,
+    private readonly minPeak = IDLE_GC_MIN_PEAK,
+  ) {}
 
   /** Called periodically with the number of live connections; collects once when it has fallen under a quarter of its peak and stayed there. */
   sample(live: number, now: number): boolean {

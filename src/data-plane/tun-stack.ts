@@ -1,6 +1,7 @@
 // The stack on one TUN device and what sits right above it: TCP connections
 // handed to the proxy core, UDP to the gateway's DNS and then the relay, the
-// timer tick.
+// timers armed for the next deadline. The data plane's thread runs one; with
+// --workers N each stack worker runs its own (workers/stack-worker.ts).
 import { performance } from 'node:perf_hooks';
 import { isMainThread } from 'node:worker_threads';
 import type { Logger } from '../logging/log.js';
@@ -13,16 +14,15 @@ import type { ProxyCore } from '../proxy/proxy-core.js';
 import { TunInbound } from '../proxy/tun/tun-inbound.js';
 import { UdpSessions } from '../proxy/tun/udp-sessions.js';
 import { TunUdp } from '../proxy/tun/tun-udp.js';
-import type { Policy } from '../proxy/policy.js';
 import { admitUdp } from '../proxy/udp-admission.js';
+import { checksumVouched, newVnetHdr, readVnetHdr } from '../stack/wire/virtio-net-hdr.js';
 import type { DataPlaneConfig } from './config.js';
 import type { DnsView } from './dns-view.js';
 import type { LiveUplink } from './network-update.js';
+import { DeadlineTimer } from './deadline-timer.js';
 import { udpFlowLine } from './stop-end.js';
 
-const TICK_MS = 10;
-
-export function startStack(config: DataPlaneConfig, dev: TunDevice, policy: Policy, core: ProxyCore, d: DnsView | null, log: Logger, uplink: LiveUplink) {
+export function startStack(config: DataPlaneConfig, dev: TunDevice, core: ProxyCore, d: DnsView | null, log: Logger, uplink: LiveUplink) {
   const errorLog = new RateLimit(10_000);
   const dnsAt = config.dns ? (config.dns.address === '*' ? -1 : parseIpv4(config.dns.address)!) : 0;
   // UDP flow keys hold IPv6 addresses as the stack's interned ids: their text comes from the stack
@@ -33,6 +33,20 @@ export function startStack(config: DataPlaneConfig, dev: TunDevice, policy: Poli
   };
   // The stack hands UDP up to tunUdp (the gateway's DNS, then the relay), built once the stack exists.
   let tunUdp: TunUdp | null = null;
+  // the stack's timers and the UDP sweep, when due (built before the stack, which reports sooner deadlines to it)
+  const timer: DeadlineTimer = new DeadlineTimer(
+    () => performance.now(),
+    (now) => {
+      try {
+        s.tick(now);
+        relay.sweep(now);
+      } catch (err) {
+        s.drops.count(Drop.internal_error);
+        if (errorLog.allow(now)) log.error({ err }, 'internal error in timers');
+      }
+    },
+    () => Math.min(s.nextDeadline(), relay.nextSweep()),
+  );
   const s = new Stack(dev, (c) => core.handle(new TunInbound(c, d ? d.hostnameOfEndpoint : undefined)), {
     ipv6: config.ipv6,
     maxConnections: config.maxConnections,
@@ -41,6 +55,7 @@ export function startStack(config: DataPlaneConfig, dev: TunDevice, policy: Poli
     memoryBudget: config.memoryBudgetMb * 1024 * 1024,
     tcp: { rcvBuf: config.tcpRcvBuf, sndBuf: config.tcpSndBuf },
     clock: () => performance.now(),
+    onSooner: (at) => timer.sooner(at),
     udp: { onDatagram: (k, b, o, l, now) => tunUdp!.onDatagram(k, b, o, l, now) },
   });
   text = (ip: number) => s.addressText(ip);
@@ -50,18 +65,22 @@ export function startStack(config: DataPlaneConfig, dev: TunDevice, policy: Poli
       idleMs: config.udpIdleMs,
       maxFlows: config.maxUdpFlows,
       blockQuic: config.blockQuic,
+      connectTimeoutMs: config.connectTimeoutMs,
       // null (no uplink of that family): its flows are rejected in admit below; both follow the network (network-update.ts)
       ...(config.localAddress ? { localAddress: config.localAddress } : {}),
       ...(config.localAddress6 ? { localAddress6: config.localAddress6 } : {}),
       ...(d ? { resolveTarget: d.resolveTarget } : {}),
-      // UDP is relayed direct: a proxy rule cannot carry it (no SOCKS5 UDP yet), so only reject applies;
+      // direct, refused, or through a proxy rule's SOCKS5 upstream (UDP ASSOCIATE);
       // a QUIC Initial's SNI is its name (src/proxy/udp-admission.ts)
       admit: (f, payload) => {
         // no uplink of the flow's family while everything goes into the TUN: an unbound socket would send into our own TUN (a loop)
         const v6 = text(f.serverIp).includes(':');
         if (v6 ? uplink.localAddress6 === null : uplink.localAddress === null) return { rule: v6 ? 'no IPv6 uplink' : 'no uplink', action: 'reject' };
         const flow = { hostname: hostOf(f.serverIp), dstAddress: text(f.serverIp), dstPort: f.serverPort, srcAddress: text(f.clientIp) };
-        return admitUdp(policy, flow, payload, (mapped, sni) => log.warn({ dst: `${flow.dstAddress}:${flow.dstPort}`, mapped, sni }, 'fake IP names another host: QUIC refused'));
+        // the rules in force when the flow starts (a reload swaps them for the next flow)
+        return admitUdp(core.policy, flow, payload, (mapped, sni) =>
+          log.warn({ dst: `${flow.dstAddress}:${flow.dstPort}`, mapped, sni }, 'fake IP names another host: QUIC refused'),
+        );
       },
     },
     (e) => {
@@ -70,10 +89,20 @@ export function startStack(config: DataPlaneConfig, dev: TunDevice, policy: Poli
     },
   );
   const udp = (tunUdp = new TunUdp(s, d ? { address: dnsAt, answer: (q: Buffer) => d.dns.answer(q) } : null, relay));
+  // With offloads (IFF_VNET_HDR) each packet starts with a virtio-net header; ours go out with a zero one (txHeader)
+  const hdrLen = dev.offload?.vnetHdrLen ?? 0;
+  const vh = newVnetHdr();
   dev.start((batch) => {
     const now = performance.now();
     try {
-      for (let i = 0; i < batch.count; i++) s.input(batch.slots[i], 0, batch.lengths[i], now);
+      if (hdrLen === 0) for (let i = 0; i < batch.count; i++) s.input(batch.slots[i], 0, batch.lengths[i], now);
+      else
+        for (let i = 0; i < batch.count; i++) {
+          const b = batch.slots[i];
+          const n = batch.lengths[i];
+          if (!readVnetHdr(b, 0, n, vh)) continue;
+          s.input(b, hdrLen, n - hdrLen, now, checksumVouched(vh));
+        }
       s.tick(now);
       relay.sweep(now);
     } catch (err) {
@@ -81,12 +110,8 @@ export function startStack(config: DataPlaneConfig, dev: TunDevice, policy: Poli
       s.drops.count(Drop.internal_error);
       if (errorLog.allow(now)) log.error({ err }, 'internal error in packet input');
     }
+    timer.arm();
   });
-  setInterval(() => {
-    const now = performance.now();
-    s.tick(now);
-    relay.sweep(now);
-  }, TICK_MS);
   // kill -USR2 PID: every connection's sequence space, windows and timers, one warn line each
   // (a worker gets no signals: the data plane's thread asks it, workers/stack-worker.ts)
   if (isMainThread)
@@ -94,7 +119,7 @@ export function startStack(config: DataPlaneConfig, dev: TunDevice, policy: Poli
       for (const f of s.debugFlows()) log.warn(f, 'tcp debug');
     });
 
-  return { stack: s, udp, relay };
+  return { stack: s, udp, relay, timer };
 }
 
 /** The stack's liveness check for an IPv6 address, where the stack has one (IPv6 stacks). */

@@ -11,7 +11,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Progress } from '../cli/progress.js';
-import { APP_IP, CLIENT_IP, DNS_IP, SERVER_IP, buildDemoNet, demoLeftovers, demoNet, removeDemoNet, sweepDeadDemos, type DemoNet } from './demo-net.js';
+import { APP_IP, CLIENT_IP, DNS_IP, SERVER_IP, buildDemoNet, demoLeftovers, demoNet, removeDemoNet, sweepDeadDemos } from './demo-net.js';
 import type { FetchResult } from './demo-fetch.js';
 
 // estimates from runs from dist (npx tunsteer demo, about 6 s here); from source with tsx it is slower, and the pace says so
@@ -105,7 +105,13 @@ export async function runDemo(): Promise<number> {
     let err = '';
     proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
     void c.exited.then(() => {
-      if (err.trim() && !interrupted && stopping === null) c.lines.push(...err.trim().split('\n').map((l) => `stderr: ${l}`));
+      if (err.trim() && !interrupted && stopping === null)
+        c.lines.push(
+          ...err
+            .trim()
+            .split('\n')
+            .map((l) => `stderr: ${l}`),
+        );
     });
     children.add(c);
     return c;
@@ -125,7 +131,7 @@ export async function runDemo(): Promise<number> {
   try {
     const swept = sweepDeadDemos();
     progress.step('network');
-    say('tunsteer demo: two network namespaces of its own; this machine\'s routes, resolver and firewall are not touched.');
+    say("tunsteer demo: two network namespaces of its own; this machine's routes, resolver and firewall are not touched.");
     if (swept.length) say(`(removed what earlier demos, killed before they could clean up, left: pids ${swept.join(', ')})`);
     buildDemoNet(net);
     writeFileSync(join(net.runDir, 'demo.yaml'), CONFIG);
@@ -143,9 +149,27 @@ export async function runDemo(): Promise<number> {
       const args =
         mode === 'route-all'
           ? ['up', '--mode', 'route-all', '--config', join(net.runDir, 'demo.yaml'), '--state-dir', stateDir, '--tun-name', 'tsdemo0']
-          : ['up', '--mode', 'per-host', '--host', 'app.demo.example', '--host', 'blocked.demo.example', '--config', join(net.runDir, 'demo.yaml'), '--state-dir', stateDir, '--tun-name', 'tsdemo0'];
+          : [
+              'up',
+              '--mode',
+              'per-host',
+              '--host',
+              'app.demo.example',
+              '--host',
+              'blocked.demo.example',
+              '--config',
+              join(net.runDir, 'demo.yaml'),
+              '--state-dir',
+              stateDir,
+              '--tun-name',
+              'tsdemo0',
+            ];
       say('');
-      say(mode === 'route-all' ? '1. route-all: every connection of the client namespace goes through the gateway' : '2. per-host: only the names given with --host go through the gateway; the rest goes direct');
+      say(
+        mode === 'route-all'
+          ? '1. route-all: every connection of the client namespace goes through the gateway'
+          : '2. per-host: only the names given with --host go through the gateway; the rest goes direct',
+      );
       say(`   $ ip netns exec ${net.client} tunsteer ${args.join(' ')}`);
       // TUNSTEER_TEST_DEMO_BREAK=MODE (tests only): that gateway gets a bad flag and fails, to test the demo's error path
       if (process.env.TUNSTEER_TEST_DEMO_BREAK === mode) args.push('--mtu', '1');
@@ -161,10 +185,12 @@ export async function runDemo(): Promise<number> {
       say(`   fetch http://app.demo.example/ from the client: ${fetchText(app)}`);
       if (app.status !== 200) throw new Error(`the fetch through the gateway failed: ${JSON.stringify(app)}`);
       const line = await waitForLine(gw, seen, (r) => r.msg === 'conn' && r.host === 'app.demo.example', check);
-      say('   the gateway\'s log line for that connection (one per connection, when it ends):');
+      say("   the gateway's log line for that connection (one per connection, when it ends):");
       say(`     ${line}`);
       const rec = JSON.parse(line) as Record<string, unknown>;
-      say(`   look at: "host" ${JSON.stringify(rec.host)} (the name the gateway saw${mode === 'per-host' ? ', from its DNS answer' : ', from the HTTP request'}), "dst" ${JSON.stringify(rec.dst)}${mode === 'per-host' ? ' (a fake IP from the pool)' : ''},`);
+      say(
+        `   look at: "host" ${JSON.stringify(rec.host)} (the name the gateway saw${mode === 'per-host' ? ', from its DNS answer' : ', from the HTTP request'}), "dst" ${JSON.stringify(rec.dst)}${mode === 'per-host' ? ' (a fake IP from the pool)' : ''},`,
+      );
       say(`            "rule" ${JSON.stringify(rec.rule)} and "action" ${JSON.stringify(rec.action)} (the rule that matched), "up"/"down" bytes, "end" ${JSON.stringify(rec.end)}`);
       const blocked = await fetchFrom('http://blocked.demo.example/');
       say(`   fetch http://blocked.demo.example/: ${fetchText(blocked)}: rule "demo-block" rejected it`);
@@ -173,7 +199,9 @@ export async function runDemo(): Promise<number> {
         const other = await fetchFrom('http://other.demo.example/');
         await sleep(300);
         const through = gw.lines.slice(before).some((l) => l.includes('other.demo.example'));
-        say(`   fetch http://other.demo.example/ (not a --host name): ${fetchText(other)}; ${through ? 'it went through the gateway (unexpected)' : 'no log line: it went direct, past the gateway'}`);
+        say(
+          `   fetch http://other.demo.example/ (not a --host name): ${fetchText(other)}; ${through ? 'it went through the gateway (unexpected)' : 'no log line: it went direct, past the gateway'}`,
+        );
       }
       const st = tunsteer(net.client, ['status', '--state-dir', stateDir]);
       say('');
@@ -185,7 +213,10 @@ export async function runDemo(): Promise<number> {
       gw.proc.kill('SIGTERM');
       const code = await gw.exited;
       children.delete(gw);
-      const stopLines = gw.lines.slice(before).filter((l) => /"msg":"(restoring|restored, )/.test(l)).map((l) => (JSON.parse(l) as { msg: string }).msg);
+      const stopLines = gw.lines
+        .slice(before)
+        .filter((l) => /"msg":"(restoring|restored, )/.test(l))
+        .map((l) => (JSON.parse(l) as { msg: string }).msg);
       say('');
       say(`   stopped with SIGTERM (Ctrl-C does the same): ${stopLines.map((m) => `"${m}"`).join(', then ')}; exit ${code}`);
     }

@@ -29,6 +29,8 @@ export interface ExitHandlerOptions {
    * and the restore runs then, from the exit handler.
    */
   onSignal?: (code: number, signal: string) => void;
+  /** Takes SIGHUP instead (`up` reloads its config on it): then it neither restores nor exits. */
+  onHangup?: () => void;
 }
 
 /** The exit code after a stop by each signal (once restored): SIGINT and SIGTERM ask for a stop, so 0; SIGHUP (the terminal went away) 128 + 1, as shells report it. */
@@ -42,10 +44,7 @@ export const SIGNAL_EXIT_CODES = { SIGINT: 0, SIGTERM: 0, SIGHUP: 129 } as const
  * Returns a function that removes the handlers (after an orderly shutdown
  * that restored by itself).
  */
-export function installExitHandlers(
-  restoreFn: (why: string) => void,
-  optsOrOnError: ExitHandlerOptions | ExitHandlerOptions['onError'] = {},
-): () => void {
+export function installExitHandlers(restoreFn: (why: string) => void, optsOrOnError: ExitHandlerOptions | ExitHandlerOptions['onError'] = {}): () => void {
   const opts: ExitHandlerOptions = typeof optsOrOnError === 'function' ? { onError: optsOrOnError } : (optsOrOnError ?? {});
   const target: ExitTarget = opts.target ?? (process as unknown as ExitTarget);
   const report = opts.report ?? ((m: string) => process.stderr.write(`tunsteer: ${m}\n`));
@@ -69,6 +68,7 @@ export function installExitHandlers(
   };
   for (const [sig, code] of Object.entries(SIGNAL_EXIT_CODES)) {
     add(sig, () => {
+      if (sig === 'SIGHUP' && opts.onHangup) return opts.onHangup();
       if (opts.onSignal) return opts.onSignal(code, sig);
       const ok = restoreOnce(sig);
       target.exit(ok ? code : 1);

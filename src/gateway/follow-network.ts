@@ -151,10 +151,25 @@ export class NetworkFollower {
     }, wait);
   }
 
-  /** Reads the network now and follows it: plan, journal, data plane, log. */
-  recheck(cause: string): void {
+  /**
+   * A reload changed route-all's excludes: the plan is applied again through
+   * the journal as for an uplink change (new steps in, then old ones out).
+   * Returns the steps added (+) and removed (-); throws if that failed, with
+   * the journal listing exactly what is in place.
+   */
+  replan(excludes: string[]): string[] {
     const r = this.o.route;
-    if (!r || this.stopped) return;
+    if (!r || this.stopped) throw new Error('no route-all plan to change');
+    r.planCfg = { ...r.planCfg, excludes };
+    const res = this.recheck('config reload');
+    if (res.error) throw new Error(res.error);
+    return [...res.added.map((d) => `+ ${d}`), ...res.removed.map((d) => `- ${d}`)];
+  }
+
+  /** Reads the network now and follows it: plan, journal, data plane, log. */
+  recheck(cause: string): { added: string[]; removed: string[]; error?: string } {
+    const r = this.o.route;
+    if (!r || this.stopped) return { added: [], removed: [] };
     const started = performance.now();
     let view: NetworkView;
     try {
@@ -162,7 +177,7 @@ export class NetworkFollower {
     } catch (e) {
       this.o.log.warn({ err: (e as Error).message }, 'reading the network failed; trying again');
       setTimeout(() => this.soon('retry'), RETRY_MS).unref();
-      return;
+      return { added: [], removed: [], error: `reading the network failed: ${(e as Error).message}` };
     }
     const local = new Set(view.local);
     const keep4 = [...this.sources4].filter((a) => a !== view.uplink?.source && local.has(a));
@@ -201,13 +216,14 @@ export class NetworkFollower {
     if (changed || added.length || removed.length || error) {
       const line = { uplink: view.uplink ?? 'none', uplink6: view.uplink6 ?? 'none', ...(view.why ? { why: view.why } : {}), cause, added, removed, ms };
       if (error) this.o.log.error({ ...line, err: error }, 'following the uplink failed; new connections use what is in place');
-      else this.o.log.info(line, view.uplink ? 'uplink changed' : 'no uplink');
+      else this.o.log.info(line, !changed && cause === 'config reload' ? 'routing follows the reloaded config' : view.uplink ? 'uplink changed' : 'no uplink');
     }
     if (r.binds && (v4 !== this.bound.v4 || v6 !== this.bound.v6)) {
       this.bound = { v4, v6 };
       this.o.notify({ type: 'uplink', localAddress: v4, localAddress6: r.planCfg.route6 ? v6 : null });
     }
     if (changed || error) this.o.onState?.(this.state);
+    return { added, removed, ...(error !== undefined ? { error } : {}) };
   }
 
   /** The IPv6 source the data plane may bind, or null: none, or the TUN carries no IPv6 (prohibit: refused anyway). */
@@ -243,7 +259,12 @@ export class NetworkFollower {
 
   private onWake(w: Wake): void {
     this.state.lastWake = { at: new Date().toISOString(), ...w };
-    this.o.log.warn({ kind: w.kind, sleptMs: w.sleptMs }, w.kind === 'suspend' ? 'woke from a suspend: checking the network and upstream connections' : 'timers fired late (the gateway did not run): checking the network and upstream connections');
+    this.o.log.warn(
+      { kind: w.kind, sleptMs: w.sleptMs },
+      w.kind === 'suspend'
+        ? 'woke from a suspend: checking the network and upstream connections'
+        : 'timers fired late (the gateway did not run): checking the network and upstream connections',
+    );
     this.o.notify({ type: 'wake', sleptMs: w.sleptMs });
     this.resolvWatcher?.check();
     this.recheck(`wake (${w.kind})`);

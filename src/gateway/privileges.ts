@@ -32,7 +32,7 @@ export function resolveUser(spec: string, passwd = readPasswd()): Identity {
 }
 
 function readPasswd(): Identity[] {
-  let text = '';
+  let text: string;
   try {
     text = readFileSync('/etc/passwd', 'utf8');
   } catch {

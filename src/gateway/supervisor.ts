@@ -8,9 +8,10 @@ import type { GatewaySettings } from '../config/settings.js';
 import type { Logger } from '../logging/log.js';
 import type { TunHandle } from '../tun/linux-tun.js';
 import type { LiveStatus } from '../data-plane/data-plane.js';
-import type { DataPlaneConfig } from '../data-plane/config.js';
+import type { DataPlaneConfig, LiveConfig } from '../data-plane/config.js';
 import type { Identity } from '../data-plane/drop-root.js';
-import { CHILD_TUN_FD, type ChildInit, type ChildMessage, type NetworkUpdate } from '../data-plane/ipc.js';
+import { CHILD_TUN_FD, type ChildInit, type ChildMessage, type NetworkUpdate, type ProcessFound, type ReloadMessage, type ReloadResult } from '../data-plane/ipc.js';
+import { ProcSockets } from '../owner/proc-sockets.js';
 import { writeStatus, type StatusSnapshot } from './state/status-file.js';
 import { loadFakeIps, saveFakeIps } from './state/fake-ip-file.js';
 
@@ -19,14 +20,18 @@ const STOP_GRACE_MS = 3000;
 /** More restarts than this within RESTART_WINDOW_MS: give up and restore. */
 const MAX_RESTARTS = 5;
 const RESTART_WINDOW_MS = 60_000;
+/** A data plane that has not swapped a reload's config in by then is taken not to have. */
+const APPLY_TIMEOUT_MS = 10_000;
 
 export interface SupervisorOptions {
-  settings: Pick<GatewaySettings, 'restart' | 'stateDir' | 'listen' | 'metrics'>;
+  settings: Pick<GatewaySettings, 'restart' | 'stateDir' | 'listen' | 'metrics' | 'control'>;
   config: DataPlaneConfig;
   tun: TunHandle | null;
   user: Identity | null;
   log: Logger;
   snapshot: (live: LiveStatus, extra?: Partial<StatusSnapshot>) => StatusSnapshot;
+  /** The data plane's control API asks for a reload (the supervisor owns the config file). */
+  reload?: (force: boolean) => Promise<ReloadResult>;
 }
 
 export class Supervisor {
@@ -38,8 +43,14 @@ export class Supervisor {
   private identity: { user: string; uid: number; gid: number } = { user: 'root', uid: 0, gid: 0 };
   /** What the network changed since start (uplink addresses, resolvers): a restarted child starts with it. */
   private network: Partial<Pick<DataPlaneConfig, 'localAddress' | 'localAddress6'>> & { upstreams?: string[] } = {};
+  /** The last reload's live config: a restarted child starts with it. */
+  private live: LiveConfig | null = null;
+  private applySeq = 0;
+  private readonly applying = new Map<number, (error?: string) => void>();
   /** The connections the child's stop closed, as its goodbye said. */
   closedAtStop = 0;
+
+  private readonly procSockets = new ProcSockets();
 
   constructor(private readonly o: SupervisorOptions) {}
 
@@ -51,10 +62,35 @@ export class Supervisor {
     if (c && alive(c) && c.connected) c.send(u);
   }
 
-  /** The data plane's config as it stands now: the one given at start, with what the network changed since. */
+  /**
+   * A reload's live config to the running child, resolved once it has swapped
+   * it in (rejected with its error, or after APPLY_TIMEOUT_MS); kept for a
+   * restarted child either way. With no child running (one restarting), the
+   * next one starts with it.
+   */
+  apply(live: LiveConfig): Promise<void> {
+    this.live = live;
+    const c = this.child;
+    if (!c || !alive(c) || !c.connected) return Promise.resolve();
+    const seq = ++this.applySeq;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => settle('no answer within 10 s'), APPLY_TIMEOUT_MS);
+      const settle = (error?: string) => {
+        clearTimeout(timer);
+        this.applying.delete(seq);
+        if (error === undefined) resolve();
+        else reject(new Error(error));
+      };
+      this.applying.set(seq, settle);
+      const m: ReloadMessage = { type: 'apply', seq, live };
+      c.send(m);
+    });
+  }
+
+  /** The data plane's config as it stands now: the one given at start, with what the network and reloads changed since. */
   private currentConfig(): DataPlaneConfig {
     const { upstreams, ...addresses } = this.network;
-    const c = { ...this.o.config, ...addresses };
+    const c = { ...this.o.config, ...this.live, ...addresses };
     if (upstreams && c.dns) c.dns = { ...c.dns, upstreams };
     return c;
   }
@@ -142,12 +178,29 @@ export class Supervisor {
           if (!this.stopping) writeStatus(s.stateDir, this.o.snapshot(m.live, { dataPlane: { pid: child.pid!, ...this.identity, restarts: this.restarts } }));
         } else if (m.type === 'fakeips') {
           saveFakeIps(s.stateDir, m.data);
+        } else if (m.type === 'find-process') {
+          // root reads what the data plane may not: another user's /proc/PID/fd
+          this.procSockets.find(m.inode, m.uid).then(
+            (p) => alive(child) && child.connected && child.send({ type: 'process-found', id: m.id, process: p } satisfies ProcessFound),
+            () => alive(child) && child.connected && child.send({ type: 'process-found', id: m.id, process: null } satisfies ProcessFound),
+          );
+        } else if (m.type === 'applied') {
+          this.applying.get(m.seq)?.(m.error);
+        } else if (m.type === 'reload') {
+          const answer = (result: ReloadResult) => {
+            const r: ReloadMessage = { type: 'reloaded', id: m.id, result };
+            if (alive(child) && child.connected) child.send(r);
+          };
+          if (!this.o.reload) answer({ ok: false, refused: 'unsupported', problems: ['this gateway cannot reload'], applied: [], routing: [], restart: [], ms: 0 });
+          else void this.o.reload(m.force).then(answer);
         } else if (m.type === 'bye') {
           this.closedAtStop = m.closed ?? 0;
         }
       });
       child.on('exit', (code, signal) => {
         clearTimeout(timer);
+        // a reload it was swapping in: the next child starts with it (or the gateway ends)
+        for (const settle of [...this.applying.values()]) settle();
         if (!ready) {
           reject(new Error(`the data plane did not start (exit ${code ?? signal})`));
           return;
@@ -191,5 +244,5 @@ function alive(c: ChildProcess): boolean {
 }
 
 function listeners(s: SupervisorOptions['settings']): string[] {
-  return [s.listen, s.metrics].filter((l) => l !== undefined).map((l) => `${l!.host}:${l!.port}`);
+  return [s.listen, s.metrics, s.control].filter((l) => l !== undefined).map((l) => `${l!.host}:${l!.port}`);
 }

@@ -56,9 +56,8 @@ export function addressing(s: GatewaySettings): Addressing {
   const tunAddress = s.mode === 'per-host' ? `${ipv4ToString((poolBase + 1) >>> 0)}/32` : s.tunAddress;
   // per-host: the IPv6 pool's second address (index 1, as the IPv4 TUN address); route-all: the ULA
   const perHost6 = s.mode === 'per-host' && s.ipv6 && tunIpv6;
-  const tunAddress6 = s.mode === 'per-host'
-    ? perHost6 ? `${bigIntToIpv6(ipv6ToBigInt(parseCidr(s.fakePool6)!.address) + 1n)}/128` : undefined
-    : tunIpv6 ? s.tunAddress6 : undefined;
+  const tunAddress6 =
+    s.mode === 'per-host' ? (perHost6 ? `${bigIntToIpv6(ipv6ToBigInt(parseCidr(s.fakePool6)!.address) + 1n)}/128` : undefined) : tunIpv6 ? s.tunAddress6 : undefined;
   return { planCfg, tunIpv6, dnsAddress, tunAddress, ...(tunAddress6 !== undefined ? { tunAddress6 } : {}), perHost6 };
 }
 
@@ -68,7 +67,14 @@ export function dryRunPlan(s: GatewaySettings, a: Addressing): string[] {
   // the data plane's uid is exempt from redirect
   if (s.mode === 'redirect' || s.mode === 'tproxy') return renderPlan(planIntercept(interceptConfig(s, dataPlaneUser(s)?.uid ?? 0)));
   return renderPlan(
-    planPerHost({ tunName: s.tunName, pool: s.fakePool, ...(a.perHost6 ? { pool6: s.fakePool6 } : {}), dnsAddress: a.dnsAddress, resolvConf: s.resolvConf, resolvConfText: readFileSync(s.resolvConf, 'utf8') }),
+    planPerHost({
+      tunName: s.tunName,
+      pool: s.fakePool,
+      ...(a.perHost6 ? { pool6: s.fakePool6 } : {}),
+      dnsAddress: a.dnsAddress,
+      resolvConf: s.resolvConf,
+      resolvConfText: readFileSync(s.resolvConf, 'utf8'),
+    }),
   );
 }
 
@@ -189,7 +195,15 @@ function interceptConfig(s: GatewaySettings, uid: number) {
 }
 
 function setupPerHost(s: GatewaySettings, dnsAddress: string, log: Logger, route6: boolean): SystemSetup {
-  const h = upPerHost({ tunName: s.tunName, pool: s.fakePool, ...(route6 ? { pool6: s.fakePool6 } : {}), dnsAddress, resolvConf: s.resolvConf, stateDir: s.stateDir, log: (l) => log.warn(l) });
+  const h = upPerHost({
+    tunName: s.tunName,
+    pool: s.fakePool,
+    ...(route6 ? { pool6: s.fakePool6 } : {}),
+    dnsAddress,
+    resolvConf: s.resolvConf,
+    stateDir: s.stateDir,
+    log: (l) => log.warn(l),
+  });
   return {
     uplink: { dev: s.tunName, source: dnsAddress },
     plan: h.steps.map((st) => st.desc),

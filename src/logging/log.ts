@@ -4,15 +4,7 @@ import { pino, type Logger, type Level } from 'pino';
 
 export type { Logger };
 
-export const REDACT_PATHS = [
-  'headers.authorization',
-  'headers["proxy-authorization"]',
-  'headers.cookie',
-  'upstream.password',
-  'secret',
-  '*.secret',
-  '*.password',
-];
+export const REDACT_PATHS = ['headers.authorization', 'headers["proxy-authorization"]', 'headers.cookie', 'upstream.password', 'secret', '*.secret', '*.password'];
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 

@@ -18,14 +18,7 @@ function endpoint(host: string, port: number): Endpoint {
 }
 
 /** An InboundConnection over an accepted socket (explicit proxy, REDIRECT, TPROXY). */
-export function inbound(
-  kind: InboundKind,
-  socket: net.Socket,
-  host: string,
-  port: number,
-  onAccept: () => void,
-  onReject: (how: RejectHow) => void,
-): InboundConnection {
+export function inbound(kind: InboundKind, socket: net.Socket, host: string, port: number, onAccept: () => void, onReject: (how: RejectHow) => void): InboundConnection {
   const readBase = socket.bytesRead;
   const writtenBase = socket.bytesWritten;
   let accepted = false;
@@ -140,7 +133,13 @@ export class ExplicitProxy {
     }
     const host = hostWithoutPort(url.host) ?? '';
     const port = url.port ? Number(url.port) : 80;
-    this.core.forwardProxyRequest(req, res, { src: endpoint(req.socket.remoteAddress ?? '', req.socket.remotePort ?? 0), host, port, path: url.pathname + url.search, authority: url.host });
+    this.core.forwardProxyRequest(req, res, {
+      src: endpoint(req.socket.remoteAddress ?? '', req.socket.remotePort ?? 0),
+      host,
+      port,
+      path: url.pathname + url.search,
+      authority: url.host,
+    });
   }
 }
 
@@ -151,4 +150,3 @@ function parseAuthority(s: string): { host: string; port: number } | null {
   if (port < 1 || port > 65535) return null;
   return { host: (m[1] ?? m[2]).toLowerCase(), port };
 }
-

@@ -29,7 +29,10 @@ export class InterceptInbound {
    */
   async listen(port: number): Promise<void> {
     const addon = loadTunAddon();
-    for (const [host, family] of [['0.0.0.0', 4], ['::', 6]] as const) {
+    for (const [host, family] of [
+      ['0.0.0.0', 4],
+      ['::', 6],
+    ] as const) {
       const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.onSocket(socket, port));
       const target = this.kind === 'tproxy' ? { fd: addon.transparentListener(host, port, family, BACKLOG) } : { host, port, ipv6Only: family === 6, backlog: BACKLOG };
       await new Promise<void>((resolve, reject) => {
@@ -55,7 +58,14 @@ export class InterceptInbound {
     this.counters.accepted++;
     // the kernel has accepted already: whatever the refusal, the client is reset (a FIN would
     // read as a complete, empty answer)
-    const conn = inbound(this.kind, socket, dst.address, dst.port, () => {}, () => socket.resetAndDestroy());
+    const conn = inbound(
+      this.kind,
+      socket,
+      dst.address,
+      dst.port,
+      () => {},
+      () => socket.resetAndDestroy(),
+    );
     this.core.handle(conn);
   }
 }

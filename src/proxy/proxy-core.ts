@@ -21,7 +21,7 @@ import type { Logger } from '../logging/log.js';
 import type { Endpoint } from '../net/endpoint.js';
 import type { InboundConnection } from './inbound.js';
 import { DialError } from './upstream-dialer.js';
-import { openUpstream, type Opened } from './upstream-open.js';
+import { openUpstream, type Opened, type OpenOptions } from './upstream-open.js';
 import { relay } from './relay.js';
 import { serveDnsOverTcp } from './dns-over-tcp.js';
 import { Policy, type Decision } from './policy.js';
@@ -33,6 +33,8 @@ import type { MatchInput } from './rules/rule-types.js';
 import { DestinationCheck, resolverLookup } from './destination-check.js';
 import { requestDecider, type RequestContext } from './request-policy.js';
 import { hostPort } from '../net/address.js';
+import { ownerFields, type OwnerAnswer, type OwnerLookup } from './owner-lookup.js';
+import { CLOSED_BY_CONTROL, ConnectionRegistry, resetStream, type TrackedConnection } from './connection-registry.js';
 
 export interface ProxyCoreOptions {
   log: Logger;
@@ -60,6 +62,10 @@ export interface ProxyCoreOptions {
   sniffTimeoutMs?: number;
   /** Serve HTTP request by request with a log line each (default true; always when a rule depends on names). */
   httpInspect?: boolean;
+  /** Who made a connection (rules on user and process); none: such rules never match, and the line says why. */
+  owners?: OwnerLookup;
+  /** Opens the upstream side (default: openUpstream, real sockets); the unit tests give a fake. */
+  openUpstream?: typeof openUpstream;
 }
 
 export interface ProxyCounters {
@@ -84,6 +90,14 @@ const NO_RULES = new Policy([], new Map(), new Map());
 /** How long a dial whose source address vanished waits for the supervisor to hand over the new one (it takes 100 to 250 ms). */
 const ADDR_GONE_WAIT_MS = 1000;
 
+/** What a reload swaps in the core, all at once: new connections and new HTTP requests see the new values. */
+export interface CoreSettings {
+  policy: Policy;
+  sniffTimeoutMs: number;
+  httpInspect: boolean;
+  connectTimeoutMs: number;
+}
+
 /** Meant for the proxy itself, not the server. */
 const PROXY_HEADERS: HeaderEdit[] = [
   { op: 'remove', name: 'proxy-connection' },
@@ -95,43 +109,78 @@ const proxyAgents = new WeakMap<object, Map<string, http.Agent>>();
 
 type Finish = (end: string, error?: string) => void;
 
+const EXPLICIT_NO_OWNER = 'an explicit-proxy client: its owner is not looked up';
+
 export class ProxyCore {
   readonly counters: ProxyCounters = { active: 0, total: 0, failed: 0, rejected: 0, bytesUp: 0, bytesDown: 0, httpRequests: 0, fakeIpMismatch: 0, secretWithheld: 0 };
-  readonly policy: Policy;
+  /** The connections open now, for the control API: listed, and closed from outside. */
+  readonly connections = new ConnectionRegistry();
   private proxyRequestId = 1_000_000_000;
   /** How to finish each connection not yet logged (finishAll). */
   private readonly unlogged = new Set<(end: string) => void>();
-  private readonly sniffTimeoutMs: number;
-  private readonly httpInspect: boolean;
   private readonly destinations: DestinationCheck;
+  /** Swapped whole by reconfigure(); a connection reads it once, when it is decided. */
+  private live: CoreSettings & { httpInspectAsked: boolean };
 
   constructor(private readonly opts: ProxyCoreOptions) {
-    this.policy = opts.policy ?? NO_RULES;
-    this.sniffTimeoutMs = opts.sniffTimeoutMs ?? 300;
-    this.httpInspect = (opts.httpInspect ?? true) || this.policy.namesMatter || this.policy.hasHeaderRules;
+    this.live = this.settle({
+      policy: opts.policy ?? NO_RULES,
+      sniffTimeoutMs: opts.sniffTimeoutMs ?? 300,
+      httpInspect: opts.httpInspect ?? true,
+      connectTimeoutMs: opts.connectTimeoutMs,
+    });
     this.destinations = opts.destinations ?? new DestinationCheck(resolverLookup(() => ({ localAddress: opts.localAddress, localAddress6: opts.localAddress6 })));
   }
 
-  handle(conn: InboundConnection): void {
+  /** The rules new connections and new HTTP requests are decided by. */
+  get policy(): Policy {
+    return this.live.policy;
+  }
+
+  /** The settings a reload gave, as they stand (httpInspect as asked, before the rules force it on). */
+  get settings(): CoreSettings {
+    const { policy, sniffTimeoutMs, httpInspectAsked, connectTimeoutMs } = this.live;
+    return { policy, sniffTimeoutMs, httpInspect: httpInspectAsked, connectTimeoutMs };
+  }
+
+  /**
+   * A reload: the new rules, upstreams, header values and timeouts, swapped in
+   * one assignment. Connections already decided keep the decision (and the
+   * upstream) they were made with; their next HTTP request is decided by the
+   * new rules, and answered 421 if those would send it another way.
+   */
+  reconfigure(next: CoreSettings): void {
+    this.live = this.settle(next);
+  }
+
+  private settle(c: CoreSettings): CoreSettings & { httpInspectAsked: boolean } {
+    // every HTTP request is read when a rule depends on names or edits headers, whatever was asked
+    return { ...c, httpInspectAsked: c.httpInspect, httpInspect: c.httpInspect || c.policy.namesMatter || c.policy.hasHeaderRules };
+  }
+
+  handle(inbound: InboundConnection): void {
     const started = performance.now();
     this.counters.active++;
     this.counters.total++;
     const line: Record<string, unknown> = {
-      id: conn.id,
-      inbound: conn.inbound,
+      id: inbound.id,
+      inbound: inbound.inbound,
       proto: 'tcp',
-      src: endpointText(conn.src),
-      dst: endpointText(conn.dst),
-      host: conn.hostname,
+      src: endpointText(inbound.src),
+      dst: endpointText(inbound.dst),
+      host: inbound.hostname,
       rule: 'default',
       action: 'direct',
     };
+    const conn = this.connections.track(inbound, line);
     const fake = this.opts.isFakeAddress?.(conn.dst.address) === true;
     let finished = false;
     const finish: Finish = (end, error) => {
       if (finished) return;
       finished = true;
       this.unlogged.delete(finish);
+      this.connections.forget(conn);
+      if (conn.closed) end = CLOSED_BY_CONTROL;
       const { up, down } = conn.counters();
       this.counters.active--;
       this.counters.bytesUp += up;
@@ -143,7 +192,10 @@ export class ProxyCore {
     const dns = this.opts.dnsOverTcp;
     if (dns && conn.dst.port === 53 && (conn.dst.address === dns.address || dns.address === '*')) {
       line.action = 'dns';
-      serveDnsOverTcp(conn.accept(), dns.answer).then((end) => finish(end));
+      serveDnsOverTcp(conn.accept(), dns.answer).then(
+        (end) => finish(end),
+        (e: Error) => finish('internal-error', e.message),
+      );
       return;
     }
     if (conn.hostname === undefined && fake) {
@@ -167,14 +219,23 @@ export class ProxyCore {
     for (const finish of [...this.unlogged]) finish(end);
   }
 
-  private async run(conn: InboundConnection, fakeName: string | undefined, line: Record<string, unknown>, finish: Finish): Promise<void> {
+  private async run(conn: TrackedConnection, fakeName: string | undefined, line: Record<string, unknown>, finish: Finish): Promise<void> {
     const input: MatchInput = {
       hostname: conn.hostname,
       protocol: 'tcp',
       dstAddress: conn.dst.address,
       dstPort: conn.dst.port,
       srcAddress: conn.src.address,
+      srcPort: conn.src.port,
     };
+    // one reading of the settings for the whole connection: a reload meanwhile is for the next one
+    const { policy, sniffTimeoutMs, httpInspect } = this.live;
+    const need = policy.ownerNeed(input);
+    if (need > 0) {
+      const a = await this.ownerOf(conn, need === 2 ? 2 : 1);
+      input.owner = a.owner;
+      Object.assign(line, ownerFields(a));
+    }
     const note = (d: Decision, s?: Sniffed) => {
       line.rule = d.rule;
       line.action = d.action;
@@ -193,11 +254,11 @@ export class ProxyCore {
       }
     };
 
-    if (this.policy.needsSniff(input)) {
+    if (policy.needsSniff(input)) {
       const client = conn.accept();
-      const sniffed = await sniffStream(client, this.sniffTimeoutMs);
+      const sniffed = await sniffStream(client, sniffTimeoutMs);
       if (this.misdirected(conn, fakeName, sniffed, line, client, finish)) return;
-      const d = this.policy.decide({ ...input, hostname: conn.hostname ?? sniffed.host, protocol: sniffed.protocol });
+      const d = policy.decide({ ...input, hostname: conn.hostname ?? sniffed.host, protocol: sniffed.protocol });
       note(d, sniffed);
       if (d.action === 'reject') return this.refuse(client, sniffed, d, finish);
       if (this.cannotApply(d, sniffed, client, finish)) return;
@@ -205,23 +266,23 @@ export class ProxyCore {
         if (sniffed.protocol === 'http') respondAndClose(client, 502, `Bad gateway: ${err.message}\n`);
         else resetClient(client);
       });
-      if (opened) return this.serve(conn, client, opened, sniffed, input, d, fakeName, finish);
+      if (opened) return this.serve(conn, client, opened, sniffed, input, d, fakeName, finish, httpInspect);
       return;
     }
 
-    const d = this.policy.decide(input);
+    const d = policy.decide(input);
     note(d);
     if (d.action === 'reject') {
       // explicit proxies refuse in their own terms (403, SOCKS5 "not allowed");
       // a TUN client is only told why when it speaks HTTP
-      if (!this.httpInspect || conn.inbound !== 'tun') {
+      if (!httpInspect || conn.inbound !== 'tun') {
         this.counters.rejected++;
         conn.reject('forbidden');
         return finish('rejected');
       }
       // accepted only to tell HTTP clients why, with a 403
       const client = conn.accept();
-      const sniffed = await sniffStream(client, this.sniffTimeoutMs);
+      const sniffed = await sniffStream(client, sniffTimeoutMs);
       note(d, sniffed);
       return this.refuse(client, sniffed, d, finish);
     }
@@ -242,25 +303,44 @@ export class ProxyCore {
       return finish('client-gone', (e as Error).message);
     }
     let sniffed: Sniffed = { protocol: 'tcp', by: 'verdict' };
-    if (this.httpInspect || fakeName !== undefined) {
+    if (httpInspect || fakeName !== undefined) {
       // the server may speak first (SSH, SMTP): then the stream is opaque at once
       const serverFirst = new AbortController();
       const onServer = () => serverFirst.abort();
       opened.socket.once('readable', onServer);
-      sniffed = await sniffStream(client, this.sniffTimeoutMs, serverFirst.signal);
+      sniffed = await sniffStream(client, sniffTimeoutMs, serverFirst.signal);
       opened.socket.off('readable', onServer);
       note(d, sniffed);
       if (this.misdirected(conn, fakeName, sniffed, line, client, finish, opened.socket)) return;
       if (this.cannotApply(d, sniffed, client, finish, opened.socket)) return;
     }
-    return this.serve(conn, client, opened, sniffed, input, d, fakeName, finish);
+    return this.serve(conn, client, opened, sniffed, input, d, fakeName, finish, httpInspect);
+  }
+
+  /** Who made the connection: asked of the kernel for connections from this host (TUN, redirect, tproxy), never for explicit-proxy clients. */
+  private async ownerOf(conn: InboundConnection, need: 1 | 2): Promise<OwnerAnswer> {
+    if (conn.inbound === 'http-proxy' || conn.inbound === 'socks5') return { owner: null, why: EXPLICIT_NO_OWNER };
+    if (!this.opts.owners) return { owner: null, why: 'owner lookups are off here' };
+    try {
+      return await this.opts.owners.lookup('tcp', conn.src, conn.dst, need);
+    } catch (e) {
+      return { owner: null, why: `lookup failed: ${(e as Error).message}` };
+    }
   }
 
   /**
    * A fake IP stands for one name: a TLS hello for another is reset here, an
    * HTTP request for another is answered 421 by the request policy.
    */
-  private misdirected(conn: InboundConnection, fakeName: string | undefined, s: Sniffed, line: Record<string, unknown>, client: Duplex, finish: Finish, upstream?: net.Socket): boolean {
+  private misdirected(
+    conn: InboundConnection,
+    fakeName: string | undefined,
+    s: Sniffed,
+    line: Record<string, unknown>,
+    client: Duplex,
+    finish: Finish,
+    upstream?: net.Socket,
+  ): boolean {
     if (fakeName === undefined || s.protocol !== 'tls' || s.host === undefined || s.host === fakeName) return false;
     this.counters.fakeIpMismatch++;
     line.sni = s.host;
@@ -291,11 +371,16 @@ export class ProxyCore {
     d: Decision,
     fakeName: string | undefined,
     finish: Finish,
+    httpInspect: boolean,
   ): Promise<void> {
     const upstream = opened.socket;
-    if (sniffed.protocol === 'http' && (this.httpInspect || fakeName !== undefined)) {
+    if (sniffed.protocol === 'http' && (httpInspect || fakeName !== undefined)) {
+      const live = () => this.live.policy;
       const ctx: RequestContext = {
-        policy: this.policy,
+        // each request is decided by the rules in force when it arrives (a reload applies to the next request)
+        get policy() {
+          return live();
+        },
         destinations: this.destinations,
         input,
         decision: d,
@@ -315,7 +400,11 @@ export class ProxyCore {
   private refusedRequest(conn: InboundConnection, why: 'secret-withheld' | 'fake-ip-mismatch' | 'route-mismatch', info: HttpRequestInfo, rule: string): void {
     if (why === 'secret-withheld') this.counters.secretWithheld++;
     if (why === 'fake-ip-mismatch') this.counters.fakeIpMismatch++;
-    const msg = { 'secret-withheld': 'secret withheld: the destination is not an address of the name', 'fake-ip-mismatch': 'fake IP names another host: 421', 'route-mismatch': 'request goes another way than its connection: 421' }[why];
+    const msg = {
+      'secret-withheld': 'secret withheld: the destination is not an address of the name',
+      'fake-ip-mismatch': 'fake IP names another host: 421',
+      'route-mismatch': 'request goes another way than its connection: 421',
+    }[why];
     this.opts.log.warn({ id: conn.id, dst: endpointText(conn.dst), mapped: conn.hostname, host: info.host, rule }, msg);
   }
 
@@ -326,9 +415,9 @@ export class ProxyCore {
     finish('rejected');
   }
 
-  private logRequest(conn: Pick<InboundConnection, 'id' | 'src' | 'dst'>, e: HttpExchange): void {
+  private logRequest(conn: Pick<InboundConnection, 'id' | 'src' | 'dst'>, e: HttpExchange, extra?: Record<string, unknown>): void {
     this.counters.httpRequests++;
-    this.opts.log.info({ id: conn.id, src: endpointText(conn.src), dst: endpointText(conn.dst), ...e }, 'http');
+    this.opts.log.info({ id: conn.id, src: endpointText(conn.src), dst: endpointText(conn.dst), ...e, ...extra }, 'http');
   }
 
   /**
@@ -337,18 +426,18 @@ export class ProxyCore {
    * the client's proxy connection. The Host header is the URI's authority
    * (RFC 9112 §3.2.2), so the server answers for the name the rules saw.
    */
-  forwardProxyRequest(
-    req: http.IncomingMessage,
-    res: http.ServerResponse,
-    target: { src: Endpoint; host: string; port: number; path: string; authority: string },
-  ): void {
+  forwardProxyRequest(req: http.IncomingMessage, res: http.ServerResponse, target: { src: Endpoint; host: string; port: number; path: string; authority: string }): void {
     const id = this.proxyRequestId++;
     const dst: Endpoint = { family: isIP(target.host) === 6 ? 6 : 4, address: target.host, port: target.port };
     const conn = { id, src: target.src, dst, hostname: isIP(target.host) ? undefined : target.host };
     const input: MatchInput = { hostname: conn.hostname, protocol: 'http', dstAddress: target.host, dstPort: target.port, srcAddress: target.src.address };
-    const d = this.policy.decide(input);
+    // an explicit-proxy client's socket is not looked up: rules on its owner do not match, and the line says so
+    const policy = this.policy;
+    const noOwner = policy.ownerNeed(input) > 0 ? ownerFields({ owner: null, why: EXPLICIT_NO_OWNER }) : undefined;
+    const d = policy.decide(input);
     const edits: HeaderEdit[] = [...PROXY_HEADERS, { op: 'set', name: 'Host', value: target.authority }, ...d.edits];
-    const verdict = d.action === 'reject' ? { rule: d.rule, action: d.action, edits: [], refuse: { status: 403 as const, body: forbidden(d.rule) } } : { rule: d.rule, action: d.action, edits };
+    const verdict =
+      d.action === 'reject' ? { rule: d.rule, action: d.action, edits: [], refuse: { status: 403 as const, body: forbidden(d.rule) } } : { rule: d.rule, action: d.action, edits };
     if (verdict.refuse) this.counters.rejected++;
     let agents = proxyAgents.get(req.socket);
     if (!agents) {
@@ -363,17 +452,20 @@ export class ProxyCore {
     if (!agent) {
       agent = new http.Agent({ keepAlive: true, maxSockets: 1, maxFreeSockets: 1 });
       (agent as unknown as { createConnection: unknown }).createConnection = (_o: unknown, cb: (err: Error | null, s?: net.Socket) => void) => {
-        this.open(conn, d, conn.hostname).then((o) => cb(null, o.socket), (e: Error) => cb(e));
+        this.open(conn, d, conn.hostname).then(
+          (o) => cb(null, o.socket),
+          (e: Error) => cb(e),
+        );
         return undefined;
       };
       agents.set(key, agent);
     }
-    forwardRequest(req, res, agent, verdict, (e) => this.logRequest({ id, src: target.src, dst }, { ...e, host: e.host ?? target.host }), target.path);
+    forwardRequest(req, res, agent, verdict, (e) => this.logRequest({ id, src: target.src, dst }, { ...e, host: e.host ?? target.host }, noOwner), target.path);
   }
 
   /** open(), or on failure: count it, let `answer` tell the client, log the end, and give null. */
   private async openOrAnswer(
-    conn: InboundConnection,
+    conn: TrackedConnection,
     d: Decision,
     sniffed: Sniffed | undefined,
     finish: Finish,
@@ -387,6 +479,7 @@ export class ProxyCore {
       // once) must not be an unhandled 'error' that ends the data plane; the
       // relay finds it in upstream.errored
       opened.socket.on('error', () => {});
+      conn.attach(opened.socket);
       return opened;
     } catch (e) {
       const err = e as Error;
@@ -404,16 +497,23 @@ export class ProxyCore {
    * local addresses change, at most ADDR_GONE_WAIT_MS later, as a kernel-path connect would simply use the new one.
    */
   private async open(conn: Pick<InboundConnection, 'dst' | 'hostname'>, d: Decision, tlsName?: string): Promise<Opened> {
+    const dial = this.opts.openUpstream ?? openUpstream;
     try {
-      return await openUpstream(conn, d, tlsName, this.opts);
+      return await dial(conn, d, tlsName, this.dialOptions());
     } catch (e) {
       if (!(e instanceof DialError && e.code === 'EADDRNOTAVAIL')) throw e;
       const { localAddress, localAddress6 } = this.opts;
       for (let waited = 0; waited < ADDR_GONE_WAIT_MS && this.opts.localAddress === localAddress && this.opts.localAddress6 === localAddress6; waited += 20) {
         await new Promise((r) => setTimeout(r, 20));
       }
-      return openUpstream(conn, d, tlsName, this.opts);
+      return dial(conn, d, tlsName, this.dialOptions());
     }
+  }
+
+  /** The options a dial reads: the uplink's addresses now, the connect timeout in force. */
+  private dialOptions(): OpenOptions {
+    const o = this.opts;
+    return { localAddress: o.localAddress, localAddress6: o.localAddress6, connectTimeoutMs: this.live.connectTimeoutMs, lookup: o.lookup, isFakeAddress: o.isFakeAddress };
   }
 }
 
@@ -425,9 +525,4 @@ function respondAndClose(client: Duplex, status: 403 | 502, body: string): void 
 }
 
 /** Aborts the client's connection with a RST. */
-function resetClient(client: Duplex): void {
-  client.on('error', () => {});
-  const c = client as Duplex & { resetAndDestroy?: () => void };
-  if (typeof c.resetAndDestroy === 'function') c.resetAndDestroy();
-  else client.destroy(new Error('rejected'));
-}
+const resetClient = resetStream;

@@ -8,9 +8,12 @@
 // transparent socket would need CAP_NET_ADMIN/CAP_NET_RAW for each new flow,
 // long after the data plane dropped them), and a port unreachable from the
 // destination (ECONNREFUSED) goes back as ICMP port unreachable from it, through
-// a raw ICMP socket made the same way. Rules: reject drops the flow's
-// datagrams (counted); anything else is relayed direct, as on the TUN path
-// (no SOCKS5 UDP). Idle flows expire; the number of flows is bounded; each
+// a raw ICMP socket made the same way. Rules: as on the TUN path, a flow's
+// first datagrams may be read (a QUIC Initial's SNI) before the rules decide:
+// they are held meanwhile (bounded, at most ADMIT_MS); reject drops the flow's
+// datagrams (counted); a `proxy` rule's flow goes through its SOCKS5
+// upstream (one UDP association per flow, socks5/udp-association.ts, as on
+// the TUN path); anything else is relayed direct. Idle flows expire; the number of flows is bounded; each
 // flow's end is one connection-log line.
 import dgram from 'node:dgram';
 import { closeSync } from 'node:fs';
@@ -19,18 +22,39 @@ import { performance } from 'node:perf_hooks';
 import { loadTunAddon, type Endpoint, type NativeTunReader } from '../tun/native-addon.js';
 import { endpointText } from './proxy-core.js';
 import type { UdpFlowEnd } from './tun/udp-sessions.js';
+import type { UpstreamProxy } from './upstream-proxies.js';
+import { Socks5UdpAssociation } from './socks5/udp-association.js';
 
 /** Datagrams read per readable wake before yielding to the event loop (the watcher fires again if more wait). */
 const RECV_BATCH = 64;
 const DNS_IDLE_MS = 10_000;
-/** Datagrams held per flow while its socket connects. */
+/** Datagrams held per flow while the rules read it or its socket connects. */
 const MAX_PENDING = 16;
+/** How long the rules may read a flow's first datagrams before they must decide. */
+const ADMIT_MS = 1000;
+
+export interface TproxyUdpVerdict {
+  rule: string;
+  action: string;
+  /** what the flow was found to be (quic, udp, unknown) and its name, for its log line */
+  proto?: string;
+  sni?: string;
+  /** a `proxy` rule's SOCKS5 upstream: the flow goes through its UDP association */
+  upstream?: UpstreamProxy;
+}
+
+/** A verdict that needs more of the flow: each next datagram goes to `next`; `next(null)` must decide. */
+export interface TproxyUdpPending {
+  next(payload: Buffer | null): TproxyUdpVerdict | undefined;
+}
 
 export interface TproxyUdpOptions {
   idleMs: number;
   maxFlows: number;
-  /** The rules' say on a new flow; reject: its datagrams are dropped. */
-  admit?: (src: Endpoint, dst: Endpoint) => { rule: string; action: string };
+  /** The rules' say on a new flow, from its first datagram; reject: its datagrams are dropped; with an upstream, through its UDP association. */
+  admit?: (src: Endpoint, dst: Endpoint, payload: Buffer) => TproxyUdpVerdict | TproxyUdpPending;
+  /** How long opening a SOCKS5 UDP association may take, ms (default 10000). */
+  connectTimeoutMs?: number;
   onFlowEnd?: (e: TproxyUdpFlowEnd) => void;
   /** A transparent socket failed (its poll reported an error): it reads no more. */
   onError?: (err: Error) => void;
@@ -53,13 +77,20 @@ export interface TproxyUdpCounters {
   udpNotIntercepted: number;
   udpReplyErrors: number;
   udpUnreachable: number;
+  udpSocksFlows: number;
+  udpSocksDropped: number;
 }
 
 interface Flow {
   key: string;
   src: Endpoint;
   dst: Endpoint;
-  sock: dgram.Socket;
+  /** The direct socket, or null: the rules have not admitted the flow yet, or an association carries it. */
+  sock: dgram.Socket | null;
+  assoc: Socks5UdpAssociation | null;
+  upstream?: UpstreamProxy;
+  /** the rules are still reading the flow's first datagrams */
+  deciding: TproxyUdpPending | null;
   ready: boolean;
   pending: Buffer[];
   /** The UDP length of the client's last datagram: an ICMP error quotes it. */
@@ -70,6 +101,8 @@ interface Flow {
   down: number;
   rule: string;
   action: string;
+  proto?: string;
+  sni?: string;
   closed: boolean;
 }
 
@@ -92,6 +125,8 @@ export class TproxyUdp {
     udpNotIntercepted: 0,
     udpReplyErrors: 0,
     udpUnreachable: 0,
+    udpSocksFlows: 0,
+    udpSocksDropped: 0,
   };
   private readonly flows = new Map<string, Flow>();
   private readonly sides: Side[] = [];
@@ -120,7 +155,10 @@ export class TproxyUdp {
     this.port = port;
     this.localAddresses = hostAddresses();
     try {
-      for (const [host, family] of [['0.0.0.0', 4], ['::', 6]] as const) {
+      for (const [host, family] of [
+        ['0.0.0.0', 4],
+        ['::', 6],
+      ] as const) {
         const side: Side = { family, fd: -1, replyFd: -1, icmpFd: -1, watcher: null };
         this.sides.push(side);
         side.fd = addon.transparentUdp(host, port, family);
@@ -160,13 +198,16 @@ export class TproxyUdp {
     for (const f of [...this.flows.values()]) this.end(f, 'shutdown');
   }
 
-  /** Expires idle flows (DNS, port 53, after at most 10 s). */
+  /** Expires idle flows (DNS, port 53, after at most 10 s); flows the rules read for ADMIT_MS are decided now. */
   sweep(now: number): void {
     const expired: Flow[] = [];
+    const overdue: Flow[] = [];
     for (const f of this.flows.values()) {
       const idle = f.dst.port === 53 ? Math.min(DNS_IDLE_MS, this.opts.idleMs) : this.opts.idleMs;
-      if (now - f.lastActive >= idle) expired.push(f);
+      if (f.deciding && now - f.started >= ADMIT_MS) overdue.push(f);
+      else if (now - f.lastActive >= idle) expired.push(f);
     }
+    for (const f of overdue) if (f.deciding && !f.closed) this.admitted(f, f.deciding.next(null) ?? { rule: f.rule, action: 'reject' });
     for (const f of expired) this.end(f, 'idle');
   }
 
@@ -202,18 +243,23 @@ export class TproxyUdp {
     const key = `${src.address}|${src.port}|${dst.address}|${dst.port}`;
     let flow = this.flows.get(key);
     const now = this.clock();
+    let verdict: TproxyUdpVerdict | undefined;
     if (flow === undefined) {
       if (this.flows.size >= this.opts.maxFlows) {
         this.counters.udpDropped++;
         return;
       }
-      const verdict = this.opts.admit?.(src, dst) ?? { rule: 'default', action: 'direct' };
-      if (verdict.action === 'reject') {
+      const r = this.opts.admit?.(src, dst, payload) ?? { rule: 'default', action: 'direct' };
+      if (!('next' in r) && r.action === 'reject') {
         this.counters.udpRejected++;
         this.counters.udpDropped++;
         return;
       }
-      flow = this.open(key, src, dst, now, verdict);
+      flow = this.open(key, src, dst, now);
+      if ('next' in r) flow.deciding = r;
+      else verdict = r;
+    } else if (flow.deciding) {
+      verdict = flow.deciding.next(payload) ?? (flow.pending.length + 1 >= MAX_PENDING ? flow.deciding.next(null) : undefined);
     }
     flow.lastActive = now;
     flow.up += payload.length;
@@ -223,10 +269,27 @@ export class TproxyUdp {
     if (flow.ready) this.send(flow, copy);
     else if (flow.pending.length < MAX_PENDING) flow.pending.push(copy);
     else this.counters.udpDropped++;
+    if (verdict) this.admitted(flow, verdict);
+  }
+
+  /** The rules decided a new flow: rejected (what it held is dropped, no socket ever), or relayed with what it held. */
+  private admitted(flow: Flow, v: TproxyUdpVerdict): void {
+    flow.deciding = null;
+    flow.rule = v.rule;
+    flow.action = v.action;
+    if (v.proto !== undefined) flow.proto = v.proto;
+    if (v.sni !== undefined) flow.sni = v.sni;
+    if (v.upstream !== undefined) flow.upstream = v.upstream;
+    if (v.action !== 'reject') return this.connect(flow);
+    this.counters.udpRejected++;
+    this.counters.udpDropped += flow.pending.length;
+    flow.pending = [];
+    this.end(flow, 'rejected');
   }
 
   private send(flow: Flow, data: Buffer): void {
-    flow.sock.send(data, (err) => {
+    if (flow.assoc) return flow.assoc.send(data);
+    flow.sock!.send(data, (err) => {
       if (err) this.counters.udpDropped++;
     });
   }
@@ -238,15 +301,39 @@ export class TproxyUdp {
     return this.localAddresses.has(address);
   }
 
-  private open(key: string, src: Endpoint, dst: Endpoint, now: number, verdict: { rule: string; action: string }): Flow {
-    const sock = dgram.createSocket({ type: dst.family === 6 ? 'udp6' : 'udp4' });
+  private open(key: string, src: Endpoint, dst: Endpoint, now: number): Flow {
     const flow: Flow = {
-      key, src, dst, sock, ready: false, pending: [], lastLength: 8,
-      started: now, lastActive: now, up: 0, down: 0, rule: verdict.rule, action: verdict.action, closed: false,
+      key,
+      src,
+      dst,
+      sock: null,
+      assoc: null,
+      deciding: null,
+      ready: false,
+      pending: [],
+      lastLength: 8,
+      started: now,
+      lastActive: now,
+      up: 0,
+      down: 0,
+      rule: 'default',
+      action: 'direct',
+      closed: false,
     };
     this.flows.set(key, flow);
     this.counters.udpFlows++;
     this.counters.udpFlowsTotal++;
+    return flow;
+  }
+
+  /** The flow's own socket, connected to the real destination, or its SOCKS5 association; what it held goes out once ready. */
+  private connect(flow: Flow): void {
+    const { dst } = flow;
+    if (flow.upstream) {
+      void this.associate(flow, flow.upstream);
+      return;
+    }
+    const sock = (flow.sock = dgram.createSocket({ type: dst.family === 6 ? 'udp6' : 'udp4' }));
     sock.on('error', (err: NodeJS.ErrnoException) => {
       if (flow.closed) return;
       if (err.code === 'ECONNREFUSED') {
@@ -271,14 +358,44 @@ export class TproxyUdp {
       for (const p of flow.pending) this.send(flow, p);
       flow.pending = [];
     });
-    return flow;
+  }
+
+  /** The flow through its SOCKS5 upstream: an association of its own; the upstream failing is the client's port unreachable. */
+  private async associate(flow: Flow, upstream: UpstreamProxy): Promise<void> {
+    this.counters.udpSocksFlows++;
+    let assoc: Socks5UdpAssociation;
+    try {
+      assoc = await Socks5UdpAssociation.open(
+        upstream,
+        { host: flow.dst.address, port: flow.dst.port },
+        { timeoutMs: this.opts.connectTimeoutMs ?? 10_000 },
+        {
+          onMessage: (data) => {
+            if (flow.closed) return;
+            flow.lastActive = this.clock();
+            flow.down += data.length;
+            this.reply(flow, data);
+          },
+          onDrop: () => void this.counters.udpSocksDropped++,
+          onEnd: (why) => this.end(flow, why),
+        },
+      );
+    } catch (e) {
+      if (flow.closed) return;
+      this.counters.udpUnreachable++;
+      this.unreachable(flow);
+      return this.end(flow, `upstream-failed: ${(e as Error).message}`);
+    }
+    if (flow.closed) return assoc.close();
+    flow.assoc = assoc;
+    flow.ready = true;
+    for (const p of flow.pending) this.send(flow, p);
+    flow.pending = [];
   }
 
   private unreachable(flow: Flow): void {
     try {
-      const n = this.opts.sendUnreachable
-        ? this.opts.sendUnreachable(flow.dst, flow.src, flow.lastLength)
-        : this.icmpFrom(flow.dst, flow.src, flow.lastLength);
+      const n = this.opts.sendUnreachable ? this.opts.sendUnreachable(flow.dst, flow.src, flow.lastLength) : this.icmpFrom(flow.dst, flow.src, flow.lastLength);
       if (n < 0) this.counters.udpDropped++;
     } catch {
       this.counters.udpReplyErrors++;
@@ -313,11 +430,14 @@ export class TproxyUdp {
     this.flows.delete(flow.key);
     this.counters.udpFlows--;
     try {
-      flow.sock.close();
+      flow.sock?.close();
     } catch {
       // already closed
     }
+    flow.assoc?.close();
     this.opts.onFlowEnd?.({
+      ...(flow.proto !== undefined ? { proto: flow.proto } : {}),
+      ...(flow.sni !== undefined ? { sni: flow.sni } : {}),
       src: endpointText(flow.src),
       dst: endpointText(flow.dst),
       up: flow.up,
@@ -326,6 +446,7 @@ export class TproxyUdp {
       end,
       rule: flow.rule,
       action: flow.action,
+      ...(flow.upstream ? { via: flow.upstream.name } : {}),
     });
   }
 }

@@ -60,7 +60,10 @@ export function dialDirect(dst: Endpoint, opts: DialOptions): Promise<net.Socket
   if (!isIP(dst.address) && opts.localAddress6 !== undefined) return dialName(dst, opts);
   const localAddress = localAddressFor(dst, opts);
   if (localAddress === null) {
-    const what = isIP(dst.address) === 6 ? `[${dst.address}]:${dst.port}: no IPv6 uplink (the host has no IPv6 default route)` : `${dst.address}:${dst.port}: no uplink (the host has no default route)`;
+    const what =
+      isIP(dst.address) === 6
+        ? `[${dst.address}]:${dst.port}: no IPv6 uplink (the host has no IPv6 default route)`
+        : `${dst.address}:${dst.port}: no uplink (the host has no default route)`;
     return Promise.reject(new DialError(`connect to ${what}`, 'unreachable', 'ENETUNREACH'));
   }
   return new Promise((resolve, reject) => {

@@ -26,10 +26,7 @@ export interface ProxyTarget {
 
 export async function dialViaProxy(proxy: UpstreamProxy, target: ProxyTarget, opts: DialOptions): Promise<net.Socket> {
   const family = isIP(proxy.host);
-  const sock = await dialDirect(
-    { family: family === 6 ? 6 : 4, address: proxy.host, port: proxy.port },
-    opts,
-  ).catch((e: DialError) => {
+  const sock = await dialDirect({ family: family === 6 ? 6 : 4, address: proxy.host, port: proxy.port }, opts).catch((e: DialError) => {
     throw new DialError(`upstream ${proxy.name} (${proxy.type}) at ${proxy.host}:${proxy.port}: ${e.message}`, e.kind, e.code);
   });
   try {

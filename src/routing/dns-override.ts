@@ -138,9 +138,7 @@ export class DnsOverride {
       const [host, port] = splitHostPort(up);
       const local = net.isIPv6(host) ? this.opts.localAddress6 : this.opts.localAddress;
       if (local === null) continue; // no uplink of that family: SERVFAIL at once, as a resolver with no route fails at once
-      const r = viaTcp
-        ? await tcpExchange(query, host, port, this.opts.timeoutMs, local)
-        : await udpExchange(query, host, port, this.opts.timeoutMs, local);
+      const r = viaTcp ? await tcpExchange(query, host, port, this.opts.timeoutMs, local) : await udpExchange(query, host, port, this.opts.timeoutMs, local);
       // A truncated UDP answer is passed on as it is: the client retries over TCP, which we forward over TCP.
       if (typeof r !== 'string') return r;
       why.push(`${up}: ${r}${viaTcp ? ' (TCP)' : ''}`);

@@ -88,7 +88,12 @@ export function planIntercept(cfg: InterceptPlanConfig): Step[] {
     desc: `nftables table inet ${NFT_TABLE}: ${cfg.kind === 'redirect' ? 'TCP redirected' : 'TCP and UDP sent by TPROXY'} to :${cfg.port}`,
   };
   if (cfg.kind === 'redirect') return [nft];
-  const ip = (fam: '-4' | '-6', obj: string[], desc: string): IpStep => ({ kind: 'ip', do: [fam, ...obj.slice(0, 1), 'add', ...obj.slice(1)], undo: [fam, ...obj.slice(0, 1), 'del', ...obj.slice(1)], desc });
+  const ip = (fam: '-4' | '-6', obj: string[], desc: string): IpStep => ({
+    kind: 'ip',
+    do: [fam, ...obj.slice(0, 1), 'add', ...obj.slice(1)],
+    undo: [fam, ...obj.slice(0, 1), 'del', ...obj.slice(1)],
+    desc,
+  });
   const t = String(cfg.table);
   return [
     ip('-4', ['route', 'local', '0.0.0.0/0', 'dev', 'lo', 'table', t], `table ${t}: every IPv4 address is local (TPROXY delivery)`),

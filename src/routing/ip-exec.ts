@@ -59,7 +59,7 @@ function runIp(bin: string, prefix: string[], argv: readonly string[], input?: s
   } catch (e) {
     const err = e as { status?: number | null; stderr?: string | Buffer; message: string; code?: string };
     if (err.code === 'ETIMEDOUT') throw new IpCommandError(argv, null, `timed out after ${TIMEOUT_MS} ms`);
-    if (typeof err.code === 'string') throw new Error(`cannot run ${bin}: ${err.message}`);
+    if (typeof err.code === 'string') throw new Error(`cannot run ${bin}: ${err.message}`, { cause: e });
     const stderr = err.stderr === undefined ? err.message : String(err.stderr);
     throw new IpCommandError(argv, err.status ?? null, stderr);
   }

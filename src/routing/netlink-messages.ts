@@ -64,7 +64,7 @@ function addressText(b: Buffer, at: [number, number] | undefined, family: number
 function compress6(g: string[]): string {
   let best = -1;
   let bestLen = 1;
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     if (g[i] !== '0') {
       i++;
       continue;

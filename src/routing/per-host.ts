@@ -83,9 +83,7 @@ export interface PerHostHandle {
  * Reads the resolvers, plans, takes the state dir (undoing a dead gateway's
  * leftovers in this namespace first), applies. Synchronous, like route-all.
  */
-export function upPerHost(
-  cfg: Omit<PerHostPlanConfig, 'resolvConfText'> & { stateDir: string; log?: (l: string) => void; exec?: IpExecSync },
-): PerHostHandle {
+export function upPerHost(cfg: Omit<PerHostPlanConfig, 'resolvConfText'> & { stateDir: string; log?: (l: string) => void; exec?: IpExecSync }): PerHostHandle {
   const meta = { mode: 'per-host' as const, tunName: cfg.tunName };
   const journal = acquireJournal(cfg.stateDir, meta, { restore: { log: cfg.log } });
   // Read after any stale restore, so the resolvers are the real ones and not our own address.
@@ -115,12 +113,7 @@ export function upPerHost(
  * restores the newest original. Our own write (the text is the override)
  * changes nothing. Returns the resolvers the new text names.
  */
-export function reassertOverride(
-  journal: Pick<RouteJournal, 'data' | 'record'>,
-  path: string,
-  dnsAddress: string,
-  text: string,
-): { rewritten: boolean; upstreams: string[] } {
+export function reassertOverride(journal: Pick<RouteJournal, 'data' | 'record'>, path: string, dnsAddress: string, text: string): { rewritten: boolean; upstreams: string[] } {
   const steps = journal.data.steps;
   const i = steps.findIndex((st) => st.kind === 'file' && st.path === path);
   if (i < 0) return { rewritten: false, upstreams: [] };

@@ -42,10 +42,12 @@ export class ResolvConfWatcher {
     const ws: FSWatcher[] = [];
     for (const p of this.paths) {
       try {
-        ws.push(watch(p, { persistent: false }, (e) => {
-          if (e === 'rename') this.armFile(); // replaced: watch the new file
-          this.soon();
-        }));
+        ws.push(
+          watch(p, { persistent: false }, (e) => {
+            if (e === 'rename') this.armFile(); // replaced: watch the new file
+            this.soon();
+          }),
+        );
       } catch {
         // gone for the moment: the directory watch sees it come back
       }

@@ -42,10 +42,7 @@ export class RestoreRefusedError extends Error {
 export class RestoreFailedError extends Error {
   override name = 'RestoreFailedError';
   constructor(readonly failures: { command: string; error: string }[]) {
-    super(
-      `could not undo ${failures.length} routing change(s), kept in the journal for another try: ` +
-        failures.map((f) => `\`${f.command}\`: ${f.error}`).join('; '),
-    );
+    super(`could not undo ${failures.length} routing change(s), kept in the journal for another try: ` + failures.map((f) => `\`${f.command}\`: ${f.error}`).join('; '));
   }
 }
 
@@ -147,10 +144,7 @@ export function restoreFromJournal(stateDir: string, opts: RestoreOptions = {}):
 }
 
 function ownerAliveError(j: { pid: number }): RestoreRefusedError {
-  return new RestoreRefusedError(
-    'owner-alive',
-    `tunsteer pid ${j.pid} still runs and owns this routing; stop it (SIGTERM restores on exit), ` + 'or use --force if it is wedged',
-  );
+  return new RestoreRefusedError('owner-alive', `tunsteer pid ${j.pid} still runs and owns this routing; stop it (SIGTERM restores on exit), ` + 'or use --force if it is wedged');
 }
 
 /** Does path still lead to the namespace the journal names? (A deleted name or a dead pid's /proc entry does not.) */
@@ -166,11 +160,7 @@ function reachable(path: string, id: NetnsId): boolean {
  * Takes the state dir for a mode: a dead gateway's journal from this
  * namespace (or one it entered by path) is restored first, then taken over.
  */
-export function acquireJournal(
-  stateDir: string,
-  meta: JournalMeta,
-  opts: { where?: AcquireOptions; restore?: RestoreOptions; restoreStale?: boolean } = {},
-): RouteJournal {
+export function acquireJournal(stateDir: string, meta: JournalMeta, opts: { where?: AcquireOptions; restore?: RestoreOptions; restoreStale?: boolean } = {}): RouteJournal {
   try {
     return RouteJournal.acquire(stateDir, meta, opts.where);
   } catch (e) {

@@ -41,7 +41,11 @@ export function dryRunRouteAll(cfg: RoutePlanConfig, exec: IpExecSync = ipExecSy
   const head = `# uplink ${uplink.dev}${uplink.gateway ? ` via ${uplink.gateway}` : ''}, gateway sockets bind ${uplink.source}`;
   const head6 = !cfg.route6
     ? []
-    : [uplink6 ? `# IPv6 uplink ${uplink6.dev}${uplink6.gateway ? ` via ${uplink6.gateway}` : ''}, gateway sockets bind ${uplink6.source}` : '# no IPv6 uplink: ::/0 still into the TUN, IPv6 destinations refused'];
+    : [
+        uplink6
+          ? `# IPv6 uplink ${uplink6.dev}${uplink6.gateway ? ` via ${uplink6.gateway}` : ''}, gateway sockets bind ${uplink6.source}`
+          : '# no IPv6 uplink: ::/0 still into the TUN, IPv6 destinations refused',
+      ];
   return { uplink, uplink6, steps, lines: [head, ...head6, ...renderPlan(steps)] };
 }
 

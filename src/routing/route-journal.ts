@@ -7,20 +7,7 @@
 // A journal whose pid is dead (or reused: the process start time differs, or
 // it is a zombie) is stale: its routes may still be in place, and `tunsteer
 // down` (restore.ts) undoes them from here after kill -9.
-import {
-  closeSync,
-  existsSync,
-  fsyncSync,
-  linkSync,
-  mkdirSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  renameSync,
-  statSync,
-  unlinkSync,
-  writeSync,
-} from 'node:fs';
+import { closeSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FileStep, IpStep, NftStep, SysctlStep } from './route-plan.js';
 import type { Uplink, Uplink6 } from './uplink.js';
@@ -69,7 +56,10 @@ export interface JournalData extends JournalMeta {
 
 export class JournalLockedError extends Error {
   override name = 'JournalLockedError';
-  constructor(readonly journal: JournalData, readonly path: string) {
+  constructor(
+    readonly journal: JournalData,
+    readonly path: string,
+  ) {
     super(
       `state dir ${dirOf(path)} is in use by tunsteer pid ${journal.pid} ` +
         `(${describeNetns(journal.netns)}, since ${journal.createdAt}); stop that gateway first, ` +
@@ -80,7 +70,10 @@ export class JournalLockedError extends Error {
 
 export class StaleJournalError extends Error {
   override name = 'StaleJournalError';
-  constructor(readonly journal: JournalData, readonly path: string) {
+  constructor(
+    readonly journal: JournalData,
+    readonly path: string,
+  ) {
     super(
       `tunsteer pid ${journal.pid} (${describeNetns(journal.netns)}) died without restoring its routing ` +
         `(${journal.steps.length} step(s) in ${path}); run \`tunsteer down --state-dir ${dirOf(path)}\` ` +
@@ -117,7 +110,7 @@ export function currentNetns(netnsDir = '/run/netns'): NetnsId {
 export function netnsAt(path: string, netnsDir = '/run/netns'): NetnsId {
   const st = statSync(path);
   const id: NetnsId = { inode: st.ino, dev: st.dev };
-  let names: string[] = [];
+  let names: string[];
   try {
     names = readdirSync(netnsDir);
   } catch {
@@ -184,14 +177,7 @@ export function readJournal(stateDir: string): JournalData | null {
   } catch (e) {
     throw new JournalCorruptError(`${path} is not valid JSON (${(e as Error).message}); inspect it and \`ip rule\`, then remove it`);
   }
-  if (
-    typeof j !== 'object' ||
-    j === null ||
-    j.version !== JOURNAL_VERSION ||
-    typeof j.pid !== 'number' ||
-    !Array.isArray(j.steps) ||
-    typeof j.netns?.inode !== 'number'
-  ) {
+  if (typeof j !== 'object' || j === null || j.version !== JOURNAL_VERSION || typeof j.pid !== 'number' || !Array.isArray(j.steps) || typeof j.netns?.inode !== 'number') {
     throw new JournalCorruptError(`${path} is not a tunsteer routing journal (version ${JOURNAL_VERSION}); inspect it and \`ip rule\`, then remove it`);
   }
   return j;

@@ -126,7 +126,12 @@ function sourceRules(source: string, p: number, desc: string, family: '-4' | '-6
   const tail = ['from', source, 'unreachable', 'priority', String(p + 1)];
   return [
     ruleStep(['from', source], 'main', p, desc, [], family),
-    { kind: 'ip', do: [family, 'rule', 'add', ...tail], undo: [family, 'rule', 'del', ...tail], desc: `with no route in main, sockets bound to ${source} fail (network unreachable) instead of looping into the TUN` },
+    {
+      kind: 'ip',
+      do: [family, 'rule', 'add', ...tail],
+      undo: [family, 'rule', 'del', ...tail],
+      desc: `with no route in main, sockets bound to ${source} fail (network unreachable) instead of looping into the TUN`,
+    },
   ];
 }
 
@@ -153,8 +158,7 @@ function checkConfig(cfg: RoutePlanConfig, uplink: Uplink | null): { excludes: s
   }
   if (uplink && cfg.tunName === uplink.dev) {
     throw new RoutePlanError(
-      `the IPv4 default route already goes through ${cfg.tunName}; route-all needs the real uplink ` +
-        '(is another gateway running, or did one die? try `tunsteer down`)',
+      `the IPv4 default route already goes through ${cfg.tunName}; route-all needs the real uplink ` + '(is another gateway running, or did one die? try `tunsteer down`)',
     );
   }
   if (!Number.isInteger(cfg.table) || cfg.table < 1 || cfg.table > 0xffffffff || RESERVED_TABLES.has(cfg.table)) {
@@ -212,7 +216,10 @@ export function planRouteAll(cfg: RoutePlanConfig, uplink: Uplink | null, uplink
   let p = cfg.priorityBase;
   const sources = sourcesOf(uplink?.source, keep.sources4).map((source) => ({
     source,
-    desc: source === uplink?.source ? `sockets bound to the uplink address ${source} bypass the TUN` : `connections still bound to the former uplink address ${source} keep the direct path`,
+    desc:
+      source === uplink?.source
+        ? `sockets bound to the uplink address ${source} bypass the TUN`
+        : `connections still bound to the former uplink address ${source} keep the direct path`,
   }));
   steps.push(...sourcesSteps(sources, p, '-4'));
   p += 2;
@@ -221,15 +228,11 @@ export function planRouteAll(cfg: RoutePlanConfig, uplink: Uplink | null, uplink
   }
   p++;
   for (const x of excludes) steps.push(ruleStep(['to', x], 'main', p++, `excluded ${x} stays direct`));
-  steps.push(
-    ruleStep([], 'main', p++, 'on-link and specific main routes win, main default does not', ['suppress_prefixlength', '0']),
-  );
+  steps.push(ruleStep([], 'main', p++, 'on-link and specific main routes win, main default does not', ['suppress_prefixlength', '0']));
   steps.push(ruleStep([], table, p, `all other IPv4 into table ${table}`));
 
   if (p >= MAIN_RULE_PRIORITY) {
-    throw new RoutePlanError(
-      `rule priorities ${cfg.priorityBase}..${p} reach main's ${MAIN_RULE_PRIORITY}; lower --rule-priority or use fewer excludes`,
-    );
+    throw new RoutePlanError(`rule priorities ${cfg.priorityBase}..${p} reach main's ${MAIN_RULE_PRIORITY}; lower --rule-priority or use fewer excludes`);
   }
   if (cfg.priorityBase < 1) throw new RoutePlanError(`rule priority ${cfg.priorityBase} must be at least 1 (0 is the local table)`);
   if (cfg.route6) steps.push(...planRoute6(cfg, uplink6, excludes6, keep.sources6 ?? []));
@@ -272,7 +275,8 @@ function planRoute6(cfg: RoutePlanConfig, uplink6: Uplink6 | null, excludes6: st
   const current = uplink6 && bypass ? parseCidr(uplink6.source)!.address : undefined;
   const sources = (bypass ? sourcesOf(current, kept6) : []).map((src) => ({
     source: src,
-    desc: src === current ? `sockets bound to the IPv6 uplink address ${src} bypass the TUN` : `connections still bound to the former IPv6 uplink address ${src} keep the direct path`,
+    desc:
+      src === current ? `sockets bound to the IPv6 uplink address ${src} bypass the TUN` : `connections still bound to the former IPv6 uplink address ${src} keep the direct path`,
   }));
   steps.push(...sourcesSteps(sources, p, '-6'));
   p += 2;

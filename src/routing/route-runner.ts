@@ -63,7 +63,8 @@ export function undoStep(s: JournaledStep, exec: IpExecSync, sysctl: SysctlIo): 
   try {
     if (s.kind === 'ip') exec(s.undo);
     else if (s.kind === 'nft') nftExecSync(s.undo);
-    else if (s.old === undefined) return 'gone'; // never read, so never written
+    else if (s.old === undefined)
+      return 'gone'; // never read, so never written
     else if (s.kind === 'sysctl') sysctl.write(s.key, s.old);
     else writeInPlace(s.path, Buffer.from(s.old, 'base64'));
     return 'undone';
@@ -141,9 +142,7 @@ export function findConflicts(
   }
   const routes = JSON.parse(tableRoutesJson || '[]') as { dst?: string; dev?: string }[];
   if (routes.length) {
-    out.push(
-      `${v6}routing table ${table} is not empty (${routes.map((r) => `${r.dst ?? '?'}${r.dev ? ` dev ${r.dev}` : ''}`).join(', ')})`,
-    );
+    out.push(`${v6}routing table ${table} is not empty (${routes.map((r) => `${r.dst ?? '?'}${r.dev ? ` dev ${r.dev}` : ''}`).join(', ')})`);
   }
   return out;
 }
@@ -165,8 +164,7 @@ export function preflight(steps: readonly Step[], table: number, exec: IpExecSyn
   }
   if (conflicts.length) {
     throw new RoutePlanError(
-      `routing state is in the way: ${conflicts.join('; ')}. Another tool (or a dead tunsteer: \`tunsteer down\`) uses them; ` +
-        'pick another --table / --rule-priority',
+      `routing state is in the way: ${conflicts.join('; ')}. Another tool (or a dead tunsteer: \`tunsteer down\`) uses them; ` + 'pick another --table / --rule-priority',
     );
   }
 }

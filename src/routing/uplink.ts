@@ -72,7 +72,7 @@ export function pickDefaultRoute(routesJson: string): { dev: string; gateway?: s
 
 function contains(addr: string, net: string, prefix: number): boolean {
   const mask = prefix === 0 ? 0 : (~0 << (32 - prefix)) >>> 0;
-  return ((ipv4ToInt(addr) & mask) >>> 0) === ((ipv4ToInt(net) & mask) >>> 0);
+  return (ipv4ToInt(addr) & mask) >>> 0 === (ipv4ToInt(net) & mask) >>> 0;
 }
 
 /**
@@ -88,9 +88,7 @@ export function pickSourceAddress(addrJson: string, dev: string, gateway?: strin
   } catch {
     throw new UplinkError(`cannot parse \`ip -j -4 addr show dev ${dev}\` output: ${addrJson.slice(0, 200)}`);
   }
-  const addrs = links
-    .flatMap((l) => l.addr_info ?? [])
-    .filter((a) => a.family === 'inet' && a.local && a.scope !== 'host' && !a.tentative);
+  const addrs = links.flatMap((l) => l.addr_info ?? []).filter((a) => a.family === 'inet' && a.local && a.scope !== 'host' && !a.tentative);
   const fresh = addrs.filter((a) => !a.deprecated);
   const pool = fresh.length ? fresh : addrs;
   const inGatewayNet = gateway ? pool.filter((a) => contains(gateway, a.local!, a.prefixlen ?? 32)) : [];
@@ -137,9 +135,7 @@ export function pickSourceAddress6(addrJson: string, dev: string): string | unde
   } catch {
     throw new UplinkError(`cannot parse \`ip -j -6 addr show dev ${dev}\` output: ${addrJson.slice(0, 200)}`);
   }
-  const addrs = links
-    .flatMap((l) => l.addr_info ?? [])
-    .filter((a) => a.family === 'inet6' && a.local && a.scope === 'global' && !a.tentative && !a.dadfailed);
+  const addrs = links.flatMap((l) => l.addr_info ?? []).filter((a) => a.family === 'inet6' && a.local && a.scope === 'global' && !a.tentative && !a.dadfailed);
   const fresh = addrs.filter((a) => !a.deprecated);
   const pool = fresh.length ? fresh : addrs;
   const ula = (a: JsonAddrInfo6) => /^f[cd]/i.test(a.local!);

@@ -121,7 +121,7 @@ async function receiveTun(fd: number, exited: Promise<number>): Promise<number> 
   let gone = false;
   void exited.then(() => (gone = true));
   for (let i = 0; i < 1000 && !gone; i++) {
-    let got = -1;
+    let got: number;
     try {
       got = addon.recvFd(fd);
     } catch {

@@ -21,7 +21,10 @@ export function runTunInside(argv: string[]): number {
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'EACCES') throw e;
     // root of a user namespace is nobody to the device node's owner
-    throw new Error('cannot open /dev/net/tun from a user namespace: it must be readable and writable by everyone (mode 666, as most distributions ship it); here it is not, so run tunsteer run as root');
+    throw new Error(
+      'cannot open /dev/net/tun from a user namespace: it must be readable and writable by everyone (mode 666, as most distributions ship it); here it is not, so run tunsteer run as root',
+      { cause: e },
+    );
   }
   configureLink(tun.name, { mtu: Number(mtuText), addresses: [address] });
   ip(['link', 'set', 'dev', 'lo', 'up']);

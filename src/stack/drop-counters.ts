@@ -64,7 +64,13 @@ export type DropReason = (typeof Drop)[keyof typeof Drop];
  * and every datagram reassembled, is one input drop or handled; the fuzz tests check that identity.
  */
 export const NOT_INPUT_VERDICTS: readonly (keyof typeof Drop)[] = [
-  'udp_too_big', 'internal_error', 'icmp_rate_limited', 'syn_backlog_evicted', 'syn_backlog_timeout', 'frag_timeout', 'frag_evicted',
+  'udp_too_big',
+  'internal_error',
+  'icmp_rate_limited',
+  'syn_backlog_evicted',
+  'syn_backlog_timeout',
+  'frag_timeout',
+  'frag_evicted',
 ];
 const NAMES: string[] = [];
 for (const [k, v] of Object.entries(Drop)) NAMES[v] = k;

@@ -3,7 +3,9 @@
 export class FlowTable<V> {
   private readonly m = new Map<number, Map<number, V>>();
   private n = 0;
-  get size() { return this.n; }
+  get size() {
+    return this.n;
+  }
   get4(src: number, dst: number, sport: number, dport: number): V | undefined {
     return this.m.get(src * 65536 + sport)?.get(dst * 65536 + dport);
   }

@@ -23,6 +23,9 @@ export class IpInput {
   private readonly ip4 = new Ipv4View();
   private readonly ip6View = new Ipv6View();
 
+  /** Largest packet taken while the kernel vouches for the one in hand: a GRO/TSO segment of up to 64 KiB. */
+  private limit: number;
+
   constructor(
     private readonly demux: TransportDemux,
     private readonly frags: IpReassembly,
@@ -33,9 +36,28 @@ export class IpInput {
     /** Largest packet accepted from the client side. */
     private readonly mtu: number,
     private readonly ipv6: boolean,
-  ) {}
+  ) {
+    this.limit = mtu;
+  }
 
-  input(buf: Buffer, offset: number, length: number, now: number): void {
+  /**
+   * offloaded: the TUN's virtio-net header says the local kernel vouches for
+   * the transport checksum, and a coalesced segment (GRO/TSO) may be larger
+   * than the MTU: it is taken whole, not answered "too big".
+   */
+  input(buf: Buffer, offset: number, length: number, now: number, offloaded = false): void {
+    if (!offloaded) return this.input1(buf, offset, length, now);
+    this.demux.checksumVouched = true;
+    this.limit = 65535 + 40;
+    try {
+      this.input1(buf, offset, length, now);
+    } finally {
+      this.demux.checksumVouched = false;
+      this.limit = this.mtu;
+    }
+  }
+
+  private input1(buf: Buffer, offset: number, length: number, now: number): void {
     if (length < 1) return this.drops.count(Drop.ipv4_truncated);
     const version = buf[offset] >> 4;
     if (version === 4) return this.input4(buf, offset, length, now);
@@ -47,7 +69,7 @@ export class IpInput {
     const ip = this.ip4;
     const reason = ip.reset(buf, offset, length);
     if (reason !== 0) return this.drops.count(reason);
-    if (ip.totalLength > this.mtu) return this.icmp.tooBig(buf, offset, ip.totalLength, ip.dst, ip.src, (buf[offset + 6] & 0x40) !== 0, now);
+    if (ip.totalLength > this.limit) return this.icmp.tooBig(buf, offset, ip.totalLength, ip.dst, ip.src, (buf[offset + 6] & 0x40) !== 0, now);
     if (ip.isFragment) {
       const whole = this.frags.add4(buf, offset, ip.headerLength, ip.totalLength, now);
       if (whole === null) return;
@@ -85,7 +107,7 @@ export class IpInput {
     const dst = this.ip6.intern(buf, ip.dstOffset);
     try {
       if (!this.ipv6) return this.icmp.prohibited6(dst, src, buf, offset, total, now);
-      if (total > this.mtu) return this.icmp.tooBig(buf, offset, total, dst, src, true, now);
+      if (total > this.limit) return this.icmp.tooBig(buf, offset, total, dst, src, true, now);
       if (ip.isFragment) {
         const whole = this.frags.add6(buf, offset, ip.fragOffset, ip.fragNextAt, ip.payloadOffset + ip.payloadLength, src, dst, now);
         if (whole === null) return;

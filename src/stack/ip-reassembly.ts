@@ -146,6 +146,11 @@ export class IpReassembly {
     }
   }
 
+  /** When expire() next has something to do: the oldest datagram's deadline of either family (Infinity: none). */
+  nextDeadline(): number {
+    return Math.min(this.oldest(0)?.deadline ?? Infinity, this.oldest(1)?.deadline ?? Infinity);
+  }
+
   /** The datagram for this key, made if new (evicting the oldest when full); null when its fragments are refused. */
   private find(v6: boolean, src: number, dst: number, proto: number, id: number, now: number): Datagram | null {
     const h = hashKey(src, dst, proto, id);

@@ -25,12 +25,21 @@ export class MemoryBudget<F extends BudgetedFlow> {
 
   constructor(
     /** Bytes; 0 = no budget. */
-    private readonly limit: number,
+    private limit: number,
     private readonly floorPerFlow: number,
     private readonly counters: StackCounters,
     /** A paused flow may go on: retry its write (blocked), then release its held consumed bytes. */
     private readonly resume: (flow: F, blocked: boolean, held: number) => void,
   ) {}
+
+  /** A new limit (a reload): flows paused under the old one go on at once if it is no longer exceeded. */
+  setLimit(bytes: number): void {
+    this.limit = bytes;
+    if (this.waiters.length > 0 && !this.over() && !this.waking) {
+      this.waking = true;
+      queueMicrotask(this.wake);
+    }
+  }
 
   over(): boolean {
     return this.limit > 0 && this.counters.tcpBuffered > this.limit;

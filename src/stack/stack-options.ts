@@ -61,6 +61,12 @@ export interface StackOptions {
    * clock drives everything; the data plane passes performance.now.
    */
   clock?: () => number;
+  /**
+   * Called when a connection files a timer earlier than nextDeadline() said,
+   * also from outside input() (a stream's write): tick() is due by `at`. With
+   * it and nextDeadline() the caller arms one timer instead of ticking.
+   */
+  onSooner?: (at: number) => void;
 }
 
 export interface StackCounters {
@@ -101,11 +107,29 @@ export interface StackCounters {
 
 export function newCounters(): StackCounters {
   return {
-    packetsIn: 0, packetsOut: 0, bytesIn: 0, bytesOut: 0,
-    tcpActive: 0, tcpPending: 0, tcpHalfOpen: 0, synCookiesSent: 0, synCookiesAccepted: 0, tcpTotal: 0, synRefused: 0,
-    tcpSegments: 0, rstSent: 0, retransmits: 0, tcpBuffered: 0,
-    udpDatagrams: 0, icmpEchoReplies: 0, icmpErrors: 0, ndIgnored: 0,
-    fragmentsIn: 0, datagramsReassembled: 0, packetsFragmented: 0, fragmentsOut: 0,
+    packetsIn: 0,
+    packetsOut: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    tcpActive: 0,
+    tcpPending: 0,
+    tcpHalfOpen: 0,
+    synCookiesSent: 0,
+    synCookiesAccepted: 0,
+    tcpTotal: 0,
+    synRefused: 0,
+    tcpSegments: 0,
+    rstSent: 0,
+    retransmits: 0,
+    tcpBuffered: 0,
+    udpDatagrams: 0,
+    icmpEchoReplies: 0,
+    icmpErrors: 0,
+    ndIgnored: 0,
+    fragmentsIn: 0,
+    datagramsReassembled: 0,
+    packetsFragmented: 0,
+    fragmentsOut: 0,
   };
 }
 

@@ -50,6 +50,7 @@ export class Stack implements UdpPort {
   private readonly runner: FlowRunner;
   private readonly flows: TcpFlows;
   private readonly gate: SynGate;
+  private readonly budget: MemoryBudget<TcpFlow>;
   private readonly ipInput: IpInput;
   private readonly frags: IpReassembly;
   /** Scratch for hasFlowsToAddress. */
@@ -65,11 +66,11 @@ export class Stack implements UdpPort {
     this.clock = new StackClock(opts.clock);
     this.out = new StackOutput(dev, counters);
     this.icmp = new IcmpErrors(this.out, ip6, drops, counters, this.mtu);
-    const budget: MemoryBudget<TcpFlow> = new MemoryBudget(this.opts.memoryBudget, this.opts.memoryFloorPerFlow, counters, (f, blocked, held) => {
+    const budget: MemoryBudget<TcpFlow> = (this.budget = new MemoryBudget(this.opts.memoryBudget, this.opts.memoryFloorPerFlow, counters, (f, blocked, held) => {
       if (blocked) f.stream?.writableAgain();
       if (held > 0) this.runner.consumed(f, held);
-    });
-    this.runner = new FlowRunner(this.clock, budget, drops);
+    }));
+    this.runner = new FlowRunner(this.clock, budget, drops, opts.onSooner ?? null);
     this.flows = new TcpFlows(this.runner, budget, this.out, this.icmp, ip6, this.clock, drops, counters, onConnect, this.opts.streamHighWaterMark);
     this.gate = new SynGate(this.flows, this.runner, budget, this.out, ip6, drops, counters, this.opts, this.tcpOpts, this.tcpOpts6);
     this.flows.gate = this.gate;
@@ -84,20 +85,47 @@ export class Stack implements UdpPort {
     };
   }
 
-  /** One IP packet from the device at `now`. The buffer is only read during the call. */
-  input(buf: Buffer, offset: number, length: number, now: number): void {
+  /** New admission limits (a reload): they apply from the next SYN on; open connections are kept. */
+  setLimits(l: Pick<StackOptions, 'maxConnections' | 'maxHalfOpen' | 'synCookies' | 'memoryBudget'>): void {
+    this.opts.maxConnections = l.maxConnections;
+    this.opts.maxHalfOpen = l.maxHalfOpen;
+    this.opts.synCookies = l.synCookies;
+    this.opts.memoryBudget = l.memoryBudget;
+    this.budget.setLimit(l.memoryBudget);
+  }
+
+  /**
+   * One IP packet from the device at `now`. The buffer is only read during
+   * the call. offloaded: a TUN with offloads said the local kernel vouches for
+   * its transport checksum (it may then be a coalesced segment over the MTU).
+   */
+  input(buf: Buffer, offset: number, length: number, now: number, offloaded = false): void {
     this.clock.set(now);
     this.counters.packetsIn++;
     this.counters.bytesIn += length;
-    this.ipInput.input(buf, offset, length, now);
+    this.ipInput.input(buf, offset, length, now, offloaded);
   }
 
-  /** Advances timers. Call every few ms and after each batch. */
+  /** Lets go of closed connections the timer wheel still holds (it drops them lazily, within two turns): call before a full GC. */
+  releaseClosed(): number {
+    return this.runner.purgeClosed();
+  }
+
+  /** Advances timers. Call after each batch and by nextDeadline() (or every few ms). */
   tick(now: number): void {
     this.clock.set(now);
     this.runner.advance(now);
     this.gate.expire(now);
     this.frags.expire(now);
+  }
+
+  /**
+   * When tick() next has something to do: a connection's timer (to the wheel's
+   * 10 ms tick), a half-open connection's or a fragment's timeout. Infinity:
+   * nothing, sleep until a packet or onSooner.
+   */
+  nextDeadline(): number {
+    return Math.min(this.runner.nextDeadline(), this.gate.nextDeadline(), this.frags.nextDeadline());
   }
 
   // ---- UdpPort: datagrams and ICMP errors towards clients ----
@@ -140,7 +168,12 @@ export class Stack implements UdpPort {
     const now = this.clock.now();
     this.flows.forEach((f) => {
       if (out.length >= max) return;
-      out.push({ src: `${this.addressText(f.clientIp)}:${f.clientPort}`, dst: `${this.addressText(f.serverIp)}:${f.serverPort}`, wheelIn: Math.round(f.wheelDue - now), ...f.conn.debugState(now) });
+      out.push({
+        src: `${this.addressText(f.clientIp)}:${f.clientPort}`,
+        dst: `${this.addressText(f.serverIp)}:${f.serverPort}`,
+        wheelIn: Math.round(f.wheelDue - now),
+        ...f.conn.debugState(now),
+      });
     });
     return out;
   }

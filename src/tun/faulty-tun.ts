@@ -7,7 +7,7 @@
 // Enabled by the environment, never by a flag users would find:
 //   TUNSTEER_TEST_FAULTS="loss=0.02,dup=0.01,reorder=0.05,delay=5,jitter=2,seed=7"
 // optionally prefixed per direction: "rx:loss=0.02;tx:delay=10,jitter=5".
-import type { RxBatch, TunDevice } from './tun-device.js';
+import type { RxBatch, TunDevice, TunOffload } from './tun-device.js';
 
 export interface FaultProfile {
   /** Probability a packet is dropped. */
@@ -32,7 +32,10 @@ const ZERO: FaultProfile = { loss: 0, dup: 0, reorder: 0, delay: 0, jitter: 0 };
 
 function parseProfile(text: string): FaultProfile & { seed?: number } {
   const p: FaultProfile & { seed?: number } = { ...ZERO };
-  for (const kv of text.split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const kv of text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const [k, v] = kv.split('=');
     const n = Number(v);
     if (!(k in ZERO) && k !== 'seed') throw new Error(`TUNSTEER_TEST_FAULTS: unknown key "${k}"`);
@@ -46,7 +49,10 @@ function parseProfile(text: string): FaultProfile & { seed?: number } {
 export function parseFaultSpec(text: string | undefined): FaultSpec | null {
   if (!text) return null;
   const spec: FaultSpec = { seed: 1 };
-  for (const part of text.split(';').map((s) => s.trim()).filter(Boolean)) {
+  for (const part of text
+    .split(';')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const m = /^(rx|tx):(.*)$/.exec(part);
     const p = parseProfile(m ? m[2] : part);
     if (p.seed !== undefined) spec.seed = p.seed;
@@ -95,6 +101,13 @@ export class FaultyTun implements TunDevice {
   get mtu(): number {
     return this.inner.mtu;
   }
+  get offload(): TunOffload | undefined {
+    return this.inner.offload;
+  }
+  /** Bytes of virtio-net header in front of each packet: a packet held back keeps its header. */
+  private get hdr(): number {
+    return this.inner.offload?.vnetHdrLen ?? 0;
+  }
 
   start(onBatch: (batch: RxBatch) => void): void {
     this.onBatch = onBatch;
@@ -105,10 +118,16 @@ export class FaultyTun implements TunDevice {
       const out: { slots: Buffer[]; lengths: Uint32Array; count: number } = { slots: [], lengths: new Uint32Array(batch.count * 2), count: 0 };
       for (let i = 0; i < batch.count; i++) {
         const pkt = batch.slots[i].subarray(0, batch.lengths[i]);
-        this.fate(rx, this.counters.rx, pkt, (p) => {
-          out.slots.push(p);
-          out.lengths[out.count++] = p.length;
-        }, (p, ms) => this.deliverLater(p, ms));
+        this.fate(
+          rx,
+          this.counters.rx,
+          pkt,
+          (p) => {
+            out.slots.push(p);
+            out.lengths[out.count++] = p.length;
+          },
+          (p, ms) => this.deliverLater(p, ms),
+        );
       }
       if (out.count > 0) onBatch(out);
     });
@@ -118,20 +137,31 @@ export class FaultyTun implements TunDevice {
     return this.inner.txSlot();
   }
 
+  txHeader(): Buffer {
+    return this.inner.txHeader!();
+  }
+
   commitTx(length: number): void {
     const tx = this.spec.tx;
     if (!tx) return this.inner.commitTx(length);
     const slot = this.inner.txSlot();
-    const pkt = slot.subarray(0, length);
+    // the header sits right before the slot in the same slab: one view holds both
+    const pkt = Buffer.from(slot.buffer, slot.byteOffset - this.hdr, this.hdr + length);
     let committed = false;
-    this.fate(tx, this.counters.tx, pkt, (p) => {
-      if (!committed && p === pkt) {
-        committed = true;
-        this.inner.commitTx(length);
-      } else {
-        this.writeNow(p);
-      }
-    }, (p, ms) => this.writeLater(p, ms));
+    this.fate(
+      tx,
+      this.counters.tx,
+      pkt,
+      (p) => {
+        if (!committed && p === pkt) {
+          committed = true;
+          this.inner.commitTx(length);
+        } else {
+          this.writeNow(p);
+        }
+      },
+      (p, ms) => this.writeLater(p, ms),
+    );
   }
 
   flushTx(): void {
@@ -173,10 +203,13 @@ export class FaultyTun implements TunDevice {
     }, ms);
   }
 
+  /** p: the header (if any) and the packet. */
   private writeNow(p: Buffer): void {
+    const hdr = this.hdr;
     const slot = this.inner.txSlot();
-    p.copy(slot);
-    this.inner.commitTx(p.length);
+    if (hdr > 0) p.copy(this.inner.txHeader!(), 0, 0, hdr);
+    p.copy(slot, 0, hdr);
+    this.inner.commitTx(p.length - hdr);
   }
 
   private writeLater(p: Buffer, ms: number): void {

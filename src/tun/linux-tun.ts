@@ -2,10 +2,11 @@
 // that reads up to `batch` packets into one RX slab per wake-up and calls JS
 // once, and a TX slab flushed with one native call (one write() per packet).
 import { closeSync } from 'node:fs';
-import type { RxBatch, TunDevice } from './tun-device.js';
-import { RxSlab, TxSlab, slotSizeFor, type TxStats } from './packet-pool.js';
+import { MAX_GSO_PACKET, NO_OFFLOAD, type RxBatch, type TunDevice, type TunOffload } from './tun-device.js';
+import { RxSlab, TxSlab, slotBytes, type TxStats } from './packet-pool.js';
 import { loadTunAddon, type NativeTunReader, type TunReaderStats } from './native-addon.js';
 import { checkIfName, configureLink } from './ip-link.js';
+import { enableOffloads } from './tun-offload.js';
 
 export interface TunOptions {
   /** Interface name (<= 15 bytes); empty or absent: the kernel picks tunN. */
@@ -38,6 +39,12 @@ export interface TunOptions {
    * queue 0; `fds` lists all for the readers of the others.
    */
   queues?: number;
+  /**
+   * Offloads (IFF_VNET_HDR): checksums and TCP/UDP segmentation left to the
+   * kernel where it accepts them (tun-offload.ts). Default false. An adopted
+   * fd has what it was opened with, whatever this says.
+   */
+  offload?: boolean;
 }
 
 export interface TunStats {
@@ -102,11 +109,16 @@ class NativeTun implements TunHandle {
     batch: number,
     txBatch: number,
     onError: ((err: Error) => void) | undefined,
+    readonly offload: TunOffload = NO_OFFLOAD,
   ) {
     this.onError = onError ?? defaultOnError;
-    this.rx = new RxSlab(slotSizeFor(mtu), batch);
+    const hdr = offload.vnetHdrLen;
+    // With TSO the kernel hands over (and takes) segments of up to 64 KiB whatever the MTU.
+    const gso = hdr > 0 && (offload.tso4 || offload.tso6 || offload.uso);
+    const maxPacket = gso ? MAX_GSO_PACKET : mtu;
+    this.rx = new RxSlab(slotBytes(hdr + maxPacket), batch);
     const addon = loadTunAddon();
-    this.tx = new TxSlab(mtu, txBatch, (slab, lengths, count, slotSize) => addon.writeBatch(this.fd, slab, lengths, count, slotSize));
+    this.tx = new TxSlab(mtu, txBatch, (slab, lengths, count, slotSize) => addon.writeBatch(this.fd, slab, lengths, count, slotSize), { maxPacket, headerLen: hdr });
   }
 
   start(onBatch: (batch: RxBatch) => void): void {
@@ -129,6 +141,10 @@ class NativeTun implements TunHandle {
 
   txSlot(): Buffer {
     return this.tx.txSlot();
+  }
+
+  txHeader(): Buffer {
+    return this.tx.txHeader();
   }
 
   commitTx(length: number): void {
@@ -173,10 +189,11 @@ class NativeTun implements TunHandle {
 /** Open a TUN with the native batched backend, configure it with iproute2 and bring it up. */
 export function openLinuxTun(opts: TunOptions = {}): TunHandle {
   const { mtu, batch, txBatch } = checkOptions(opts);
-  const { fds, name } = openQueues(opts.name ?? '', opts.queues ?? 1, opts.netns);
+  const addon = loadTunAddon();
+  const { fds, name } = openQueues(addon, opts);
   let dev: NativeTun | null = null;
   try {
-    dev = new NativeTun(fds[0], fds, name, mtu, batch, txBatch, opts.onError);
+    dev = new NativeTun(fds[0], fds, name, mtu, batch, txBatch, opts.onError, enableOffloads(addon, fds[0]));
     configureLink(name, { mtu, addresses: opts.addresses, txQueueLen: opts.txQueueLen, netns: opts.netns });
     return dev;
   } catch (e) {
@@ -189,15 +206,26 @@ export function openLinuxTun(opts: TunOptions = {}): TunHandle {
 /**
  * One fd per queue. One queue: a plain TUN, as before. More: the first open
  * creates the device with IFF_MULTI_QUEUE, each next one attaches a queue to
- * it by name (TUNSETIFF with the same name and flags).
+ * it by name (TUNSETIFF with the same name and flags). With offload, every
+ * queue carries IFF_VNET_HDR; a kernel that refuses the flag (EINVAL on the
+ * first open) gets a plain TUN.
  */
-function openQueues(name: string, queues: number, netns: string | undefined): { fds: number[]; name: string } {
-  const addon = loadTunAddon();
-  const flags = queues > 1 ? addon.IFF_MULTI_QUEUE : 0;
+function openQueues(addon: ReturnType<typeof loadTunAddon>, opts: TunOptions): { fds: number[]; name: string } {
+  const queues = opts.queues ?? 1;
+  const multi = queues > 1 ? addon.IFF_MULTI_QUEUE : 0;
+  let name = opts.name ?? '';
+  let flags = multi | (opts.offload ? addon.IFF_VNET_HDR : 0);
   const fds: number[] = [];
   try {
     for (let i = 0; i < queues; i++) {
-      const q = addon.open(name, flags, netns);
+      let q: { fd: number; name: string };
+      try {
+        q = addon.open(name, flags, opts.netns);
+      } catch (e) {
+        if (i > 0 || flags === multi || (e as NodeJS.ErrnoException).code !== 'EINVAL') throw e;
+        flags = multi;
+        q = addon.open(name, flags, opts.netns);
+      }
       fds.push(q.fd);
       name = q.name;
     }
@@ -214,5 +242,5 @@ function openQueues(name: string, queues: number, netns: string | undefined): { 
  */
 export function adoptLinuxTun(fd: number, name: string, opts: TunOptions = {}): TunHandle {
   const { mtu, batch, txBatch } = checkOptions(opts);
-  return new NativeTun(fd, [fd], name, mtu, batch, txBatch, opts.onError);
+  return new NativeTun(fd, [fd], name, mtu, batch, txBatch, opts.onError, enableOffloads(loadTunAddon(), fd));
 }

@@ -4,8 +4,8 @@
 // Delivery is in batches (up to `batch` packets per onBatch call) on setImmediate,
 // one batch per turn like one TUN wake-up, or synchronously with { sync: true }.
 // Packets are copied on inject and on flush, so callers may reuse their buffers.
-import type { RxBatch, TunDevice } from './tun-device.js';
-import { RxSlab, TxSlab, slotSizeFor } from './packet-pool.js';
+import { MAX_GSO_PACKET, NO_OFFLOAD, type RxBatch, type TunDevice, type TunOffload } from './tun-device.js';
+import { RxSlab, TxSlab, slotBytes } from './packet-pool.js';
 import type { TunHandle, TunStats } from './linux-tun.js';
 
 export interface MemoryTunOptions {
@@ -23,12 +23,20 @@ export interface MemoryTunOptions {
   /** Keep flushed packets for takeTx(), default true; at most captureLimit (default 100000). */
   capture?: boolean;
   captureLimit?: number;
+  /**
+   * Act as a TUN with these offloads: packets injected and captured carry the
+   * virtio-net header (vnetHdrLen bytes) in front, as a real one's reads and writes do.
+   */
+  offload?: TunOffload;
 }
 
 export class MemoryTun implements TunHandle, TunDevice {
   readonly name: string;
   readonly mtu: number;
   readonly sync: boolean;
+  readonly offload: TunOffload;
+  /** The largest packet injected or written, its header included. */
+  private readonly maxFrame: number;
   private readonly rx: RxSlab;
   private readonly tx: TxSlab;
   private readonly queue: Buffer[] = [];
@@ -56,25 +64,34 @@ export class MemoryTun implements TunHandle, TunDevice {
     this.queueLimit = opts.queueLimit ?? 4096;
     this.capture = opts.capture ?? true;
     this.captureLimit = opts.captureLimit ?? 100_000;
-    this.rx = new RxSlab(slotSizeFor(this.mtu), opts.batch ?? 64);
-    this.tx = new TxSlab(this.mtu, opts.txBatch ?? 64, (slab, lengths, count, slotSize) => {
-      // Copy everything out first: a listener may re-enter this device (a pair in sync mode).
-      const out: Buffer[] = new Array(count);
-      for (let i = 0; i < count; i++) out[i] = Buffer.from(slab.subarray(i * slotSize, i * slotSize + lengths[i]));
-      for (const p of out) {
-        if (this.capture) {
-          if (this.captured.length < this.captureLimit) this.captured.push(p);
-          else this.captureDrops++;
+    this.offload = opts.offload ?? NO_OFFLOAD;
+    const hdr = this.offload.vnetHdrLen;
+    const maxPacket = hdr > 0 && (this.offload.tso4 || this.offload.tso6 || this.offload.uso) ? MAX_GSO_PACKET : this.mtu;
+    this.maxFrame = hdr + maxPacket;
+    this.rx = new RxSlab(slotBytes(this.maxFrame), opts.batch ?? 64);
+    this.tx = new TxSlab(
+      this.mtu,
+      opts.txBatch ?? 64,
+      (slab, lengths, count, slotSize) => {
+        // Copy everything out first: a listener may re-enter this device (a pair in sync mode).
+        const out: Buffer[] = new Array(count);
+        for (let i = 0; i < count; i++) out[i] = Buffer.from(slab.subarray(i * slotSize, i * slotSize + lengths[i]));
+        for (const p of out) {
+          if (this.capture) {
+            if (this.captured.length < this.captureLimit) this.captured.push(p);
+            else this.captureDrops++;
+          }
+          for (const l of this.txListeners) l(p);
         }
-        for (const l of this.txListeners) l(p);
-      }
-      return count;
-    });
+        return count;
+      },
+      { maxPacket, headerLen: hdr },
+    );
   }
 
   /** Queue one packet (copied) for delivery to the handler. False if it was dropped. */
   inject(packet: Uint8Array): boolean {
-    if (this.closed || packet.length === 0 || packet.length > this.mtu || this.queue.length - this.head >= this.queueLimit) {
+    if (this.closed || packet.length === 0 || packet.length > this.maxFrame || this.queue.length - this.head >= this.queueLimit) {
       this.rxDrops++;
       return false;
     }
@@ -109,6 +126,10 @@ export class MemoryTun implements TunHandle, TunDevice {
 
   txSlot(): Buffer {
     return this.tx.txSlot();
+  }
+
+  txHeader(): Buffer {
+    return this.tx.txHeader();
   }
 
   commitTx(length: number): void {

@@ -41,9 +41,7 @@ export type UdpDatagram = { length: number; truncated: boolean; src: Endpoint; d
 export interface TunAddon {
   /** netns: create the device in that network namespace (a path such as /proc/PID/ns/net). */
   open(name: string, flags: number, netns?: string): { fd: number; name: string };
-  createReader(
-    fd: number, slab: Uint8Array, lengths: Uint32Array, slotSize: number, maxBatch: number, cb: ReaderCallback,
-  ): NativeTunReader;
+  createReader(fd: number, slab: Uint8Array, lengths: Uint32Array, slotSize: number, maxBatch: number, cb: ReaderCallback): NativeTunReader;
   /** Packets written; count - written were dropped. Throws only if the fd is unusable. */
   writeBatch(fd: number, slab: Uint8Array, lengths: Uint32Array, count: number, slotSize: number): number;
   /** The destination before an nftables/iptables redirect; null if the connection was not redirected. */
@@ -76,8 +74,27 @@ export interface TunAddon {
    * (ENOBUFS: events were lost, read the state again). src/tun/native/netlink.c.
    */
   netlinkOpen(groups: number, netns?: string): number;
+  /**
+   * A NETLINK_SOCK_DIAG socket (non-blocking), made in netns when given: write one
+   * inet_diag request with fs.writeSync, read its answer with fs.readSync right after.
+   * src/tun/native/sock_diag.c, src/owner/sock-diag.ts.
+   */
+  sockDiagOpen(netns?: string): number;
+  /** TUNGETIFF: the device's IFF_* flags (IFF_VNET_HDR: every packet carries a virtio-net header). src/tun/native/offload.c. */
+  tunFlags(fd: number): number;
+  /** TUNSETVNETHDRSZ. */
+  tunSetVnetHdrSize(fd: number, bytes: number): void;
+  /** TUNSETOFFLOAD with TUN_F_* bits; false when the kernel refuses the combination (EINVAL). */
+  tunSetOffload(fd: number, flags: number): boolean;
   readonly IFF_MULTI_QUEUE: number;
   readonly IFF_VNET_HDR: number;
+  readonly TUN_F_CSUM: number;
+  readonly TUN_F_TSO4: number;
+  readonly TUN_F_TSO6: number;
+  readonly TUN_F_USO4: number;
+  readonly TUN_F_USO6: number;
+  /** sizeof(struct virtio_net_hdr): 10. */
+  readonly VNET_HDR_LEN: number;
 }
 
 const ADDON = join('build', 'Release', 'tunsteer_tun.node');
@@ -93,10 +110,7 @@ function findAddon(): string {
     if (up === dir) break;
     dir = up;
   }
-  throw Object.assign(
-    new Error(`${ADDON} not found above ${fileURLToPath(import.meta.url)}: run \`npx node-gyp rebuild\` (npm ci does)`),
-    { code: 'ERR_TUN_ADDON_MISSING' },
-  );
+  throw Object.assign(new Error(`${ADDON} not found above ${fileURLToPath(import.meta.url)}: run \`npx node-gyp rebuild\` (npm ci does)`), { code: 'ERR_TUN_ADDON_MISSING' });
 }
 
 export function loadTunAddon(): TunAddon {

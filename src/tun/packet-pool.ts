@@ -10,7 +10,12 @@ export const MAX_MTU = 65535;
 
 export function slotSizeFor(mtu: number): number {
   if (!Number.isInteger(mtu) || mtu < 68 || mtu > MAX_MTU) throw new RangeError(`mtu ${mtu} not in 68..${MAX_MTU}`);
-  return Math.ceil(mtu / SLOT_ALIGN) * SLOT_ALIGN;
+  return slotBytes(mtu);
+}
+
+/** A slot of at least n bytes, rounded up to SLOT_ALIGN. */
+export function slotBytes(n: number): number {
+  return Math.ceil(n / SLOT_ALIGN) * SLOT_ALIGN;
 }
 
 function makeSlots(slab: Buffer, slotSize: number, viewLength: number, capacity: number): Buffer[] {
@@ -27,7 +32,10 @@ export class RxSlab implements RxBatch {
   readonly lengths: Uint32Array;
   count = 0;
 
-  constructor(readonly slotSize: number, readonly capacity: number) {
+  constructor(
+    readonly slotSize: number,
+    readonly capacity: number,
+  ) {
     if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`capacity ${capacity} < 1`);
     this.slab = Buffer.alloc(slotSize * capacity);
     this.lengths = new Uint32Array(capacity);
@@ -69,23 +77,47 @@ export interface TxStats {
   autoFlushes: number;
 }
 
-/** The TX side: txSlot() / commitTx(len) / flushTx() of the TunDevice. */
+export interface TxSlabOptions {
+  /** The largest packet a slot holds (segmentation offload: up to 64 KiB whatever the MTU); default mtu. */
+  maxPacket?: number;
+  /** Bytes of virtio-net header in front of each packet (txHeader()); default 0. */
+  headerLen?: number;
+}
+
+/** The TX side: txSlot() / txHeader() / commitTx(len) / flushTx() of the TunDevice. */
 export class TxSlab {
   readonly slab: Buffer;
   readonly lengths: Uint32Array;
   readonly slotSize: number;
+  /** The largest packet commitTx() takes, and the header in front of it. */
+  readonly maxPacket: number;
+  readonly headerLen: number;
   readonly stats: TxStats = { packets: 0, bytes: 0, drops: 0, flushes: 0, autoFlushes: 0 };
   private readonly slots: Buffer[];
+  private readonly heads: Buffer[];
   private n = 0;
   private pendingBytes = 0;
 
-  constructor(readonly mtu: number, readonly capacity: number, private readonly writer: TxWriter) {
+  constructor(
+    readonly mtu: number,
+    readonly capacity: number,
+    private readonly writer: TxWriter,
+    opts: TxSlabOptions = {},
+  ) {
     if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`capacity ${capacity} < 1`);
-    this.slotSize = slotSizeFor(mtu);
+    this.maxPacket = opts.maxPacket ?? mtu;
+    this.headerLen = opts.headerLen ?? 0;
+    this.slotSize = slotBytes(this.headerLen + this.maxPacket);
     this.slab = Buffer.alloc(this.slotSize * capacity);
     this.lengths = new Uint32Array(capacity);
-    // Views are mtu long: a packet written past them would not fit the device anyway.
-    this.slots = makeSlots(this.slab, this.slotSize, mtu, capacity);
+    // Views are maxPacket long, after the header: a packet written past them would not fit the device anyway.
+    this.slots = new Array(capacity);
+    this.heads = new Array(capacity);
+    for (let i = 0; i < capacity; i++) {
+      const at = i * this.slotSize;
+      this.heads[i] = this.slab.subarray(at, at + this.headerLen);
+      this.slots[i] = this.slab.subarray(at + this.headerLen, at + this.headerLen + this.maxPacket);
+    }
   }
 
   /** Committed, not yet flushed. */
@@ -102,15 +134,25 @@ export class TxSlab {
     return this.slots[this.n];
   }
 
+  /** The virtio-net header of the slot txSlot() returned (empty without one). */
+  txHeader(): Buffer {
+    if (this.n >= this.capacity) {
+      this.stats.autoFlushes++;
+      this.flushTx();
+    }
+    return this.heads[this.n];
+  }
+
+  /** length: the packet's, without the header. */
   commitTx(length: number): void {
-    if (!(length >= 1 && length <= this.mtu) || !Number.isInteger(length)) {
-      throw new RangeError(`commitTx(${length}): length must be an integer in 1..${this.mtu}`);
+    if (!(length >= 1 && length <= this.maxPacket) || !Number.isInteger(length)) {
+      throw new RangeError(`commitTx(${length}): length must be an integer in 1..${this.maxPacket}`);
     }
     if (this.n >= this.capacity) {
       // commit without txSlot() on a full slab: make room, but the slot's bytes are gone.
       throw new RangeError('commitTx() on a full TX slab without txSlot()');
     }
-    this.lengths[this.n++] = length;
+    this.lengths[this.n++] = length + this.headerLen;
     this.pendingBytes += length;
   }
 
@@ -129,8 +171,7 @@ export class TxSlab {
       this.stats.packets += written;
       this.stats.drops += count - written;
       if (written === count) this.stats.bytes += bytes;
-      else for (let i = 0; i < written; i++) this.stats.bytes += this.lengths[i]; // rare: close enough
-
+      else for (let i = 0; i < written; i++) this.stats.bytes += this.lengths[i] - this.headerLen; // rare
     }
     return written;
   }

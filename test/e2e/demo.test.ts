@@ -58,7 +58,10 @@ t.test('the demo runs to the end and shows what to look at', async (t) => {
   const out = d.stdout();
   t.match(out, /1\. route-all: every connection/);
   t.match(out, /fetch http:\/\/app\.demo\.example\/ from the client: 200 "hello from the demo server/);
-  const conns = out.split('\n').filter((l) => l.includes('"msg":"conn"')).map((l) => JSON.parse(l.trim()));
+  const conns = out
+    .split('\n')
+    .filter((l) => l.includes('"msg":"conn"'))
+    .map((l) => JSON.parse(l.trim()));
   t.equal(conns.length, 2, 'a connection log line in each mode');
   t.match(conns[0], { host: 'app.demo.example', dst: '203.0.113.80:80', rule: 'demo-app', action: 'direct', end: 'closed' }, 'route-all: the real address, the name from Host');
   t.match(conns[1], { host: 'app.demo.example', dst: /^198\.1[89]\.\d+\.\d+:80$/, rule: 'demo-app' }, 'per-host: a fake IP, the name from DNS');
@@ -97,7 +100,7 @@ t.test('an error (a gateway that fails to start): said, everything removed, exit
   const d = startDemo({ TUNSTEER_TEST_DEMO_BREAK: 'per-host' });
   t.equal(await d.exited, 1);
   t.match(d.stderr(), /tunsteer demo failed: the per-host gateway did not come up/);
-  t.match(d.stderr(), /--mtu: 1 is out of range/, 'with the gateway\'s own message');
+  t.match(d.stderr(), /--mtu: 1 is out of range/, "with the gateway's own message");
   t.match(d.stderr(), /tunsteer demo: everything removed/);
   t.same(leftovers(d.proc.pid!), [], 'nothing left behind');
 });
@@ -111,6 +114,6 @@ t.test('a demo killed with -9 leaves its network; the next demo removes it', asy
   const next = startDemo();
   t.equal(await next.exited, 0, next.stderr());
   t.match(next.stdout(), new RegExp(`removed what earlier demos, killed before they could clean up, left: pids [\\d, ]*${d.proc.pid}`));
-  t.same(leftovers(d.proc.pid!), [], 'the killed one\'s leftovers are gone');
-  t.same(leftovers(next.proc.pid!), [], 'and the next one\'s');
+  t.same(leftovers(d.proc.pid!), [], "the killed one's leftovers are gone");
+  t.same(leftovers(next.proc.pid!), [], "and the next one's");
 });

@@ -34,18 +34,26 @@ t.test('up, per-host: the startup line names the resolvers; each failed lookup g
   t.match(JSON.parse(fwd), { name: 'other.example.com', type: 'A', resolvers: [DEAD_DNS], reason: new RegExp(`^${DEAD_DNS}: (refused|no answer)`) });
 
   // a mapped name: the client gets its fake IP, the gateway cannot find the real one
-  for (const [family, first, second] of [['-4', 'A', 'AAAA'], ['-6', 'AAAA', 'A']] as const) {
+  for (const [family, first, second] of [
+    ['-4', 'A', 'AAAA'],
+    ['-6', 'AAAA', 'A'],
+  ] as const) {
     const before = gw.stdoutLines().length;
     const c = await nsExec(topo.client, ['curl', family, '-sS', '--max-time', '20', 'http://api.example.com/'], { allowFail: true, timeoutMs: 30_000 });
     t.not(c.code, 0, `curl ${family} fails`);
-    const waitNew = (m: (l: Line) => boolean) => gw.waitForLine((l) => l.startsWith('{') && gw.stdoutLines().indexOf(l) >= before && m(JSON.parse(l)), 20_000).then((l) => JSON.parse(l) as Line);
+    const waitNew = (m: (l: Line) => boolean) =>
+      gw.waitForLine((l) => l.startsWith('{') && gw.stdoutLines().indexOf(l) >= before && m(JSON.parse(l)), 20_000).then((l) => JSON.parse(l) as Line);
     const failed = await waitNew((l) => l.msg === 'dns lookup failed' && l.name === 'api.example.com');
     t.equal(failed.type, first, `curl ${family}: the type the client's connection needed`);
     t.same(failed.resolvers, [DEAD_DNS]);
     t.match(failed.reason, new RegExp(`^${first}: .*; ${second}: `), 'both types, in the order asked');
     const conn = await waitNew((l) => l.msg === 'conn' && l.host === 'api.example.com');
-    t.match(conn.error, new RegExp(`^cannot resolve api\\.example\\.com \\(${first}: .*; ${second}: .*; resolvers ${DEAD_DNS.replaceAll('.', '\\.')}\\)$`), `the connection's line says the same (${family})`);
-    t.notMatch(conn.error, /query(A|Aaaa)/, 'not c-ares\'s label of the last query');
+    t.match(
+      conn.error,
+      new RegExp(`^cannot resolve api\\.example\\.com \\(${first}: .*; ${second}: .*; resolvers ${DEAD_DNS.replaceAll('.', '\\.')}\\)$`),
+      `the connection's line says the same (${family})`,
+    );
+    t.notMatch(conn.error, /query(A|Aaaa)/, "not c-ares's label of the last query");
   }
   gw.kill('SIGTERM');
   t.equal((await gw.exited()).code, 0);

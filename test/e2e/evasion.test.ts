@@ -14,8 +14,17 @@ import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
 import { nsExec, spawnInNs } from '../helpers/netns.js';
 import {
-  DNS_IP, NGINX_IP, ROOT,
-  clientResolvConf, makeTopology, startDnsPeer, startGateway, waitForGateway, waitForPort, nginxConfig, type Topology,
+  DNS_IP,
+  NGINX_IP,
+  ROOT,
+  clientResolvConf,
+  makeTopology,
+  startDnsPeer,
+  startGateway,
+  waitForGateway,
+  waitForPort,
+  nginxConfig,
+  type Topology,
 } from '../helpers/topology.js';
 import { captureClientHello } from '../helpers/sniff-capture.js';
 import { QUIC_V2, clientHelloMessage, initialDatagrams } from '../helpers/quic-initial-encoder.js';
@@ -33,11 +42,47 @@ for (const ip of [APP_IP, OTHER_IP]) await nsExec(topo.servers, ['ip', 'addr', '
 async function certs(topo: Topology): Promise<void> {
   const d = topo.tmp;
   const ssl = (args: string[]) => nsExec(topo.servers, ['openssl', ...args]);
-  await ssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2', '-keyout', `${d}/ca.key`, '-out', `${d}/ca.pem`, '-subj', '/CN=tunsteer test CA']);
-  for (const [name, sans] of [['web', 'DNS:blocked.example.test,DNS:ok.example.test'], ['app', 'DNS:tlsapp.example.test'], ['other', 'DNS:other.example.test']]) {
+  await ssl([
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-days',
+    '2',
+    '-keyout',
+    `${d}/ca.key`,
+    '-out',
+    `${d}/ca.pem`,
+    '-subj',
+    '/CN=tunsteer test CA',
+  ]);
+  for (const [name, sans] of [
+    ['web', 'DNS:blocked.example.test,DNS:ok.example.test'],
+    ['app', 'DNS:tlsapp.example.test'],
+    ['other', 'DNS:other.example.test'],
+  ]) {
     await ssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', `${d}/${name}.key`, '-out', `${d}/${name}.csr`, '-subj', `/CN=${name}`]);
     writeFileSync(`${d}/${name}.ext`, `subjectAltName=${sans}\n`);
-    await ssl(['x509', '-req', '-in', `${d}/${name}.csr`, '-CA', `${d}/ca.pem`, '-CAkey', `${d}/ca.key`, '-CAcreateserial', '-days', '2', '-out', `${d}/${name}.pem`, '-extfile', `${d}/${name}.ext`]);
+    await ssl([
+      'x509',
+      '-req',
+      '-in',
+      `${d}/${name}.csr`,
+      '-CA',
+      `${d}/ca.pem`,
+      '-CAkey',
+      `${d}/ca.key`,
+      '-CAcreateserial',
+      '-days',
+      '2',
+      '-out',
+      `${d}/${name}.pem`,
+      '-extfile',
+      `${d}/${name}.ext`,
+    ]);
   }
 }
 
@@ -91,9 +136,12 @@ writeFileSync(
 `,
 );
 const stateDir = join(topo.tmp, 'state');
-const gw = startGateway(t, topo.client, [
-  '--mode', 'route-all', '--config', config, '--state-dir', stateDir, '--tun-name', 'tsv0', '--resolv-conf', resolv, '--listen', '127.0.0.1:8080',
-], { env: { ...process.env, TOK: TOKEN } });
+const gw = startGateway(
+  t,
+  topo.client,
+  ['--mode', 'route-all', '--config', config, '--state-dir', stateDir, '--tun-name', 'tsv0', '--resolv-conf', resolv, '--listen', '127.0.0.1:8080'],
+  { env: { ...process.env, TOK: TOKEN } },
+);
 await waitForGateway(topo.client, stateDir, gw);
 
 interface RawResult {
@@ -113,12 +161,20 @@ interface RawJob {
 
 /** Runs the jobs one after the other in one process in `ns` (test/helpers/raw-client.ts). */
 async function rawMany(ns: string, jobs: RawJob[]): Promise<RawResult[]> {
-  const wire = jobs.map((j) => ({ proto: j.proto ?? 'tcp', host: j.host, port: j.port, parts: j.parts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'latin1') : p).toString('base64')), gapMs: j.gapMs ?? 0, waitMs: j.waitMs ?? 1500 }));
+  const wire = jobs.map((j) => ({
+    proto: j.proto ?? 'tcp',
+    host: j.host,
+    port: j.port,
+    parts: j.parts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'latin1') : p).toString('base64')),
+    gapMs: j.gapMs ?? 0,
+    waitMs: j.waitMs ?? 1500,
+  }));
   const r = await nsExec(ns, [process.execPath, '--import', 'tsx', join(ROOT, 'test/helpers/raw-client.ts'), JSON.stringify(wire)], { timeoutMs: 300_000 });
   const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as { got?: string; end: string; answers?: number }[];
   return out.map((j) => ({ got: Buffer.from(j.got ?? '', 'base64').toString('latin1'), end: j.end, answers: j.answers }));
 }
-const raw = async (ns: string, host: string, port: number, parts: (string | Buffer)[], o: Omit<RawJob, 'host' | 'port' | 'parts'> = {}) => (await rawMany(ns, [{ host, port, parts, ...o }]))[0];
+const raw = async (ns: string, host: string, port: number, parts: (string | Buffer)[], o: Omit<RawJob, 'host' | 'port' | 'parts'> = {}) =>
+  (await rawMany(ns, [{ host, port, parts, ...o }]))[0];
 /** The same bytes through the gateway (client namespace) and straight to nginx (servers namespace), case by case. */
 async function both(cases: { parts: (string | Buffer)[]; gapMs?: number; port?: number }[]): Promise<{ via: RawResult; direct: RawResult }[]> {
   const jobs = cases.map((c) => ({ host: NGINX_IP, port: c.port ?? 80, parts: c.parts, gapMs: c.gapMs }));
@@ -153,7 +209,11 @@ const HTTP_CASES: [string, string, boolean][] = [
   ['pipelined, the second in bare LF', `GET / HTTP/1.1\r\nHost: ok.example.test\r\n\r\nGET / HTTP/1.1\nHost: ${H}\nConnection: close\n\n`, true],
   ['CL.TE smuggling', `POST / HTTP/1.1\r\nHost: ok.example.test\r\nContent-Length: 46\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET / HTTP/1.1\r\nHost: ${H}\r\n\r\n`, false],
   ['two Content-Lengths', `POST / HTTP/1.1\r\nHost: ok.example.test\r\nContent-Length: 0\r\nContent-Length: 40\r\n\r\nGET / HTTP/1.1\r\nHost: ${H}\r\n\r\n`, false],
-  ['an Upgrade nginx ignores, then a request', `GET / HTTP/1.1\r\nHost: ok.example.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\nGET / HTTP/1.1\r\nHost: ${H}\r\nConnection: close\r\n\r\n`, true],
+  [
+    'an Upgrade nginx ignores, then a request',
+    `GET / HTTP/1.1\r\nHost: ok.example.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\nGET / HTTP/1.1\r\nHost: ${H}\r\nConnection: close\r\n\r\n`,
+    true,
+  ],
   ['HTTP/0.9 (no Host: opaque, refused on port 80)', 'GET /\r\n', false],
   ['h2c prior knowledge (opaque, refused on port 80)', 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00', false],
 ];
@@ -163,7 +223,9 @@ t.test('HTTP: every spelling of a request for the blocked host is caught or refu
   const results = await both(HTTP_CASES.map(([, bytes]) => ({ parts: [bytes] })));
   for (const [i, [name, , nginxServes]] of HTTP_CASES.entries()) {
     const { via, direct } = results[i];
-    table.push(`${name.padEnd(48)} nginx: ${(statuses(direct.got) || statusLine(direct.got)).padEnd(8)} ${direct.got.includes(BLOCKED) ? BLOCKED : ''}\n${''.padEnd(48)} gateway: ${statuses(via.got) || statusLine(via.got)} ${via.end}`);
+    table.push(
+      `${name.padEnd(48)} nginx: ${(statuses(direct.got) || statusLine(direct.got)).padEnd(8)} ${direct.got.includes(BLOCKED) ? BLOCKED : ''}\n${''.padEnd(48)} gateway: ${statuses(via.got) || statusLine(via.got)} ${via.end}`,
+    );
     t.notOk(via.got.includes(BLOCKED), `${name}: never served through the gateway`);
     const caught = /HTTP\/1\.1 (400|403|421) /.test(via.got) || via.end === 'reset';
     t.ok(caught, `${name}: caught (403), refused (400/421) or reset: ${statuses(via.got) || via.end}`);
@@ -190,7 +252,7 @@ t.test('slow clients: a request line sent after the sniff budget is unknown, and
 
 t.test('header rules hold whatever the spelling: set-header and remove-header on bare LF and upper case', async (t) => {
   const app = await raw(topo.client, APP_IP, 80, ['GET / HTTP/1.1\nhost: APP.example.test\nAuthorization: mine\nConnection: close\n\n']);
-  t.match(app.got, new RegExp(`APP host=\\[app\\.example\\.test\\] auth=\\[${TOKEN}\\]`), 'the secret replaced the client\'s own, bare LF and all');
+  t.match(app.got, new RegExp(`APP host=\\[app\\.example\\.test\\] auth=\\[${TOKEN}\\]`), "the secret replaced the client's own, bare LF and all");
   const strip = await raw(topo.client, NGINX_IP, 80, ['GET / HTTP/1.1\nHost: strip.example.test\nX-INTERNAL: yes\nx-internal: again\nConnection: close\n\n']);
   t.match(strip.got, /x-internal=\[\]/, 'every X-Internal removed');
 });
@@ -253,7 +315,12 @@ t.test('QUIC: the SNI of Initial packets decides the flow; what cannot be read o
   t.equal(v2.end, 'refused', 'QUIC v2 too');
   const garbage = await send([Buffer.alloc(1200, 0x42)]);
   t.equal(garbage.end, 'refused', 'UDP 443 that is no QUIC: unknown, refused by the fail-closed rule');
-  t.comment(gw.stdoutLines().filter((l) => l.includes('"proto":"quic"') || l.includes('"proto":"unknown"') || l.includes(':443"')).join('\n'));
+  t.comment(
+    gw
+      .stdoutLines()
+      .filter((l) => l.includes('"proto":"quic"') || l.includes('"proto":"unknown"') || l.includes(':443"'))
+      .join('\n'),
+  );
   const line = JSON.parse(await gw.waitForLine((l) => l.includes('"proto":"quic"') && l.includes(`"sni":"${H}"`)));
   t.match(line, { action: 'reject', rule: 'rules[0]' });
 });
@@ -261,15 +328,23 @@ t.test('QUIC: the SNI of Initial packets decides the flow; what cannot be read o
 t.test('a secret header goes only where its name really is (issue 20, item 4)', async (t) => {
   const own = await nsExec(topo.client, ['curl', '-sS', '--max-time', '10', 'http://app.example.test/'], { allowFail: true });
   t.match(own.stdout, new RegExp(`^APP host=\\[app\\.example\\.test\\] auth=\\[${TOKEN}\\]`), own.stderr);
-  const elsewhere = await nsExec(topo.client, ['curl', '-sS', '--max-time', '10', '-w', '\\n%{http_code}', '-H', 'Host: app.example.test', `http://${OTHER_IP}/`], { allowFail: true });
+  const elsewhere = await nsExec(topo.client, ['curl', '-sS', '--max-time', '10', '-w', '\\n%{http_code}', '-H', 'Host: app.example.test', `http://${OTHER_IP}/`], {
+    allowFail: true,
+  });
   t.match(elsewhere.stdout, /\n403$/, 'another address with Host: app.example.test: refused');
   t.notOk(elsewhere.stdout.includes('s3cret'), 'the secret never went there');
   t.match(elsewhere.stdout, /not one of its addresses/);
   await gw.waitForLine((l) => l.includes('secret withheld'));
   // through the explicit proxy the Host is the URI's authority: no name to inject for
-  const viaProxy = await nsExec(topo.client, ['curl', '-sS', '--max-time', '10', '-x', 'http://127.0.0.1:8080', '-H', 'Host: app.example.test', `http://${OTHER_IP}/`], { allowFail: true });
-  t.match(viaProxy.stdout, /^OTHER host=\[203\.0\.113\.8\] auth=\[\]/, 'the explicit proxy sends the URI\'s authority as Host, without the secret');
-  const blockedViaProxy = await nsExec(topo.client, ['curl', '-sS', '--max-time', '10', '-x', 'http://127.0.0.1:8080', '-H', 'Host: ok.example.test', '-w', '\\n%{http_code}', `http://${H}/`], { allowFail: true });
+  const viaProxy = await nsExec(topo.client, ['curl', '-sS', '--max-time', '10', '-x', 'http://127.0.0.1:8080', '-H', 'Host: app.example.test', `http://${OTHER_IP}/`], {
+    allowFail: true,
+  });
+  t.match(viaProxy.stdout, /^OTHER host=\[203\.0\.113\.8\] auth=\[\]/, "the explicit proxy sends the URI's authority as Host, without the secret");
+  const blockedViaProxy = await nsExec(
+    topo.client,
+    ['curl', '-sS', '--max-time', '10', '-x', 'http://127.0.0.1:8080', '-H', 'Host: ok.example.test', '-w', '\\n%{http_code}', `http://${H}/`],
+    { allowFail: true },
+  );
   t.match(blockedViaProxy.stdout, /\n403$/, 'absolute URI for the blocked name with another Host: 403');
   const byIp = await nsExec(topo.client, ['curl', '-sS', '--max-time', '10', '-x', 'http://127.0.0.1:8080', '-H', `Host: ${H}`, `http://${NGINX_IP}/`], { allowFail: true });
   t.notOk(byIp.stdout.includes(BLOCKED), 'absolute URI by address with Host: blocked: nginx answers for the address, not the blocked vhost');
@@ -286,5 +361,5 @@ t.test('upstream_tls: the program speaks plain HTTP, the gateway HTTPS with the 
 
 t.test('normal exit', async (t) => {
   gw.kill('SIGTERM');
-  t.equal((await gw.exited()).code, 0, "exit 0 after a clean stop on SIGTERM");
+  t.equal((await gw.exited()).code, 0, 'exit 0 after a clean stop on SIGTERM');
 });

@@ -23,7 +23,24 @@ const NAMES = ['a', ...Array.from({ length: 20 }, (_, i) => `n${i + 1}`)].map((n
 const topo = await makeTopology(t);
 for (let i = 0; i <= 20; i++) await nsExec(topo.servers, ['ip', 'addr', 'add', `${N_IP(i)}/32`, 'dev', 'lo']);
 const d = topo.tmp;
-await nsExec(topo.servers, ['openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2', '-keyout', `${d}/key.pem`, '-out', `${d}/cert.pem`, '-subj', '/CN=any.example.test']);
+await nsExec(topo.servers, [
+  'openssl',
+  'req',
+  '-x509',
+  '-newkey',
+  'ec',
+  '-pkeyopt',
+  'ec_paramgen_curve:prime256v1',
+  '-nodes',
+  '-days',
+  '2',
+  '-keyout',
+  `${d}/key.pem`,
+  '-out',
+  `${d}/cert.pem`,
+  '-subj',
+  '/CN=any.example.test',
+]);
 writeFileSync(
   `${d}/nginx.conf`,
   nginxConfig(
@@ -48,7 +65,7 @@ const counters = async (stateDir: string) => {
   return JSON.parse((await nsExec(topo.client, tunsteerArgv(['status', '--state-dir', stateDir, '--json']))).stdout).status.counters as Record<string, number>;
 };
 
-t.test('default hold: the address stays a\'s; names past the pool get SERVFAIL; status shows the pool full', async (t) => {
+t.test("default hold: the address stays a's; names past the pool get SERVFAIL; status shows the pool full", async (t) => {
   const stateDir = join(d, 'state-hold');
   const gw = startGateway(t, topo.client, ['--mode', 'per-host', '--host', '*.example.test', '--fake-pool', '198.18.0.0/28', '--state-dir', stateDir, '--tun-name', 'tsf0']);
   await waitForGateway(topo.client, stateDir, gw);
@@ -57,35 +74,52 @@ t.test('default hold: the address stays a\'s; names past the pool get SERVFAIL; 
   const answers = [];
   for (const n of NAMES.slice(1)) answers.push(await dig(n));
   t.equal(answers.filter((r) => r.status === 'NOERROR' && r.ip).length, 10, 'ten more names fit (11 addresses in a /28)');
-  t.same(answers.slice(10).map((r) => r.status), Array(10).fill('SERVFAIL'), 'the rest: SERVFAIL, not another name\'s address');
+  t.same(
+    answers.slice(10).map((r) => r.status),
+    Array(10).fill('SERVFAIL'),
+    "the rest: SERVFAIL, not another name's address",
+  );
   const r = await curl(['--resolve', `${NAMES[0]}:80:198.18.0.4`, `http://${NAMES[0]}/`]);
   t.equal(r.stdout, `server=[${A_IP}] host=[${NAMES[0]}]\n`, `a client holding a's answer reaches a's server ${r.stderr}`);
   const c = await counters(stateDir);
   t.match(c, { fake_mappings: 11, fake_capacity: 11, fake_recycled: 0, fake_exhausted: 10 });
   gw.kill('SIGTERM');
-  t.equal((await gw.exited()).code, 0, "exit 0 after a clean stop on SIGTERM");
+  t.equal((await gw.exited()).code, 0, 'exit 0 after a clean stop on SIGTERM');
 });
 
-t.test('a 1 s hold: the address is recycled, and a client holding the old answer is refused, never answered by the new name\'s server', async (t) => {
+t.test("a 1 s hold: the address is recycled, and a client holding the old answer is refused, never answered by the new name's server", async (t) => {
   const stateDir = join(d, 'state-short');
-  const gw = startGateway(t, topo.client, ['--mode', 'per-host', '--host', '*.example.test', '--fake-pool', '198.18.0.0/28', '--fake-ip-hold', '1000', '--state-dir', stateDir, '--tun-name', 'tsf1']);
+  const gw = startGateway(t, topo.client, [
+    '--mode',
+    'per-host',
+    '--host',
+    '*.example.test',
+    '--fake-pool',
+    '198.18.0.0/28',
+    '--fake-ip-hold',
+    '1000',
+    '--state-dir',
+    stateDir,
+    '--tun-name',
+    'tsf1',
+  ]);
   await waitForGateway(topo.client, stateDir, gw);
   t.equal((await dig(NAMES[0])).ip, '198.18.0.4');
   for (const n of NAMES.slice(1, 11)) t.equal((await dig(n)).status, 'NOERROR');
   await new Promise((r) => setTimeout(r, 1500));
   const n11 = await dig(NAMES[11]);
-  t.equal(n11.ip, '198.18.0.4', 'past its hold, a\'s address (the least recently used) goes to n11');
+  t.equal(n11.ip, '198.18.0.4', "past its hold, a's address (the least recently used) goes to n11");
 
   const http = await curl(['-w', '\\n%{http_code}', '--resolve', `${NAMES[0]}:80:198.18.0.4`, `http://${NAMES[0]}/`]);
   t.match(http.stdout, /\n421$/, `HTTP for a on n11's address: 421 Misdirected Request ${http.stderr}`);
-  t.notOk(http.stdout.includes(N_IP(11)), 'n11\'s server never answered');
+  t.notOk(http.stdout.includes(N_IP(11)), "n11's server never answered");
   t.match(http.stdout, /resolve the name again/);
   const httpLine = JSON.parse(await gw.waitForLine((l) => l.includes('fake IP names another host: 421')));
   t.match(httpLine, { mapped: NAMES[11], host: NAMES[0] });
 
   const tls = await curl(['-k', '--resolve', `${NAMES[0]}:443:198.18.0.4`, `https://${NAMES[0]}/`]);
   t.not(tls.code, 0);
-  t.match(tls.stderr, /reset|SSL_ERROR_SYSCALL|connection/i, 'TLS for a on n11\'s address: reset');
+  t.match(tls.stderr, /reset|SSL_ERROR_SYSCALL|connection/i, "TLS for a on n11's address: reset");
   const tlsLine = JSON.parse(await gw.waitForLine((l) => l.includes('fake IP names another host: reset')));
   t.match(tlsLine, { mapped: NAMES[11], sni: NAMES[0] });
 
@@ -100,5 +134,5 @@ t.test('a 1 s hold: the address is recycled, and a client holding the old answer
   t.ok(c.fake_recycled >= 1, `recycled: ${c.fake_recycled}`);
   t.ok(c.proxy_fakeIpMismatch >= 2, `mismatches counted: ${c.proxy_fakeIpMismatch}`);
   gw.kill('SIGTERM');
-  t.equal((await gw.exited()).code, 0, "exit 0 after a clean stop on SIGTERM");
+  t.equal((await gw.exited()).code, 0, 'exit 0 after a clean stop on SIGTERM');
 });

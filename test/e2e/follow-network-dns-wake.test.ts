@@ -19,7 +19,10 @@ const topo = await makeTopology(t);
 await nsExec(topo.servers, ['ip', 'addr', 'add', `${DNS_IP}/32`, 'dev', 'lo']);
 await nsExec(topo.servers, ['ip', 'addr', 'add', `${DNS2_IP}/32`, 'dev', 'lo']);
 // the two resolvers tell themselves apart by other.example.com
-for (const [ip, other] of [[DNS_IP, '203.0.113.10'], [DNS2_IP, '203.0.113.11']]) {
+for (const [ip, other] of [
+  [DNS_IP, '203.0.113.10'],
+  [DNS2_IP, '203.0.113.11'],
+]) {
   const p = spawnNodeInNs(t, topo.servers, join(ROOT, 'test/helpers/dns-peer.ts'), [ip, `other.example.com=${other}`]);
   await p.waitForLine((l) => l.includes('listening'));
 }
@@ -50,7 +53,7 @@ t.test('per-host: resolv.conf rewritten in place by someone else', async (t) => 
   t.match(await dig('api.example.com'), /^198\.1[89]\./, 'mapped names still get fake IPs');
 
   gw.kill('SIGTERM');
-  t.equal((await gw.exited()).code, 0, "exit 0 after a clean stop on SIGTERM");
+  t.equal((await gw.exited()).code, 0, 'exit 0 after a clean stop on SIGTERM');
   t.equal(resolvNow(), renewed, 'on exit: the newest original, not the one found at start');
   t.equal((await snapshotRouting(topo.client)).text, before.text);
   writeFileSync(resolvFile, original);
@@ -117,7 +120,12 @@ t.test('after a stall (timers fire late, as after a suspend): a dead upstream co
   t.ok(woke.sleptMs >= 5000, `the stall is noticed (${woke.sleptMs} ms)`);
   const probe = JSON.parse(await gw.waitForLine((l) => l.includes('probing upstream connections'), 10_000));
   t.ok(probe.probed >= 1, 'the data plane probes its upstream connections');
-  const r = JSON.parse((await nsExec(topo.client, [process.execPath, '--import', 'tsx', join(ROOT, 'test/helpers/net-change-peer.ts'), 'connect', '203.0.113.12', String(PORT)])).stdout.trim().split('\n').pop()!);
+  const r = JSON.parse(
+    (await nsExec(topo.client, [process.execPath, '--import', 'tsx', join(ROOT, 'test/helpers/net-change-peer.ts'), 'connect', '203.0.113.12', String(PORT)])).stdout
+      .trim()
+      .split('\n')
+      .pop()!,
+  );
   t.ok(r.ok, 'a new connection works at once');
   const end = JSON.parse(await dl.waitForLine((l) => l.includes('"outcome"'), 40_000));
   t.equal(end.outcome, 'error', `the dead connection ends (keepalive), not after the client's own 90 s: ${JSON.stringify(end)}`);
@@ -127,4 +135,3 @@ t.test('after a stall (timers fire late, as after a suspend): a dead upstream co
   gw.kill('SIGTERM');
   await gw.exited();
 });
-

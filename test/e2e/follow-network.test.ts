@@ -8,7 +8,7 @@
 // show the change with its time, and after the gateway exits the namespace's
 // routes and rules must be exactly what the kernel-path run left: the network
 // as it stood at exit, not at start. Timings are for bench/uplink-change.ts.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { join } from 'node:path';
 import { nsExec, snapshotRouting, spawnNodeInNs, type NsChild } from '../helpers/netns.js';
 import { tunsteerArgv } from '../helpers/topology.js';
@@ -28,7 +28,9 @@ const PACED = ['60', '50', String(STALL_MS)];
 type Net = MovingNetwork;
 const network = movingNetwork;
 
-const sh = (ns: string, cmd: string) => nsExec(ns, ['sh', '-c', cmd]);
+const sh = async (ns: string, cmd: string): Promise<void> => {
+  await nsExec(ns, ['sh', '-c', cmd]);
+};
 const sortedLines = (text: string) => text.split('\n').sort();
 const last = (out: string) => JSON.parse(out.trim().split('\n').pop() || '{}');
 
@@ -40,7 +42,7 @@ async function untilWorks(n: Net, host: string): Promise<{ ok: boolean; from?: s
   return last((await nsExec(n.topo.client, [process.execPath, '--import', 'tsx', HELPER, 'until', host, String(PORT), '15000'], { timeoutMs: 60_000 })).stdout);
 }
 
-async function startDownload(t: Tap.Test, n: Net, host: string): Promise<NsChild> {
+async function startDownload(t: Test, n: Net, host: string): Promise<NsChild> {
   const c = spawnNodeInNs(t, n.topo.client, HELPER, ['paced', host, String(PORT), ...PACED]);
   await c.waitForLine((l) => l.includes('"started"'), 20_000);
   await new Promise((r) => setTimeout(r, 300)); // well into it
@@ -80,14 +82,14 @@ interface Scenario {
   /** Waits until the change is over (e.g. a link back up has its IPv6 link-local route), before the at-exit snapshots. */
   settle?(n: Net): Promise<void>;
   /** Extra checks through the gateway right after the change (and the new-connection check). */
-  whileChanged?(t: Tap.Test, n: Net, stateDir: string): Promise<void>;
+  whileChanged?(t: Test, n: Net, stateDir: string): Promise<void>;
   /** Extra checks while the gateway runs, once the transfer under way has ended. */
-  during?(t: Tap.Test, n: Net, stateDir: string, gw: NsChild): Promise<void>;
+  during?(t: Test, n: Net, stateDir: string, gw: NsChild): Promise<void>;
   /** The source a new connection comes from after the change (both paths). */
   from?: string;
 }
 
-async function run(t: Tap.Test, s: Scenario): Promise<void> {
+async function run(t: Test, s: Scenario): Promise<void> {
   const n = await network(t);
   await s.setup?.(n);
   const original = await snapshotRouting(n.topo.client);
@@ -95,7 +97,7 @@ async function run(t: Tap.Test, s: Scenario): Promise<void> {
   // 1. the kernel path: the oracle
   const kDl = await startDownload(t, n, s.host);
   await s.change(n);
-  const kNew = s.after === 'ok' ? await untilWorks(n, s.host) : await connectOnce(n, s.host);
+  const kNew: { ok: boolean; code?: string; from?: string } = s.after === 'ok' ? await untilWorks(n, s.host) : await connectOnce(n, s.host);
   const kEnd = await outcome(kDl);
   await s.settle?.(n);
   const atExit = await snapshotRouting(n.topo.client);
@@ -129,7 +131,10 @@ async function run(t: Tap.Test, s: Scenario): Promise<void> {
   t.equal(gEnd.code, kEnd.code, 'with the same error');
   t.ok(gEnd.intact, 'what arrived is what the server sent');
   await s.during?.(t, n, stateDir, gw);
-  const line = gw.stdoutLines().map((l) => JSON.parse(l)).find((l) => l.msg === 'uplink changed' || l.msg === 'no uplink');
+  const line = gw
+    .stdoutLines()
+    .map((l) => JSON.parse(l))
+    .find((l) => l.msg === 'uplink changed' || l.msg === 'no uplink');
   t.ok(line, 'the log shows the change');
   t.ok(line && Date.parse(line.time) >= changedAt - 1000, `with its time (${line?.time})`);
   const st = await statusShows(n, stateDir, /network changes\n {2}\d{4}-/);
@@ -137,8 +142,8 @@ async function run(t: Tap.Test, s: Scenario): Promise<void> {
 
   await s.settle?.(n);
   gw.kill('SIGTERM');
-  t.equal((await gw.exited()).code, 0, "exit 0 after a clean stop on SIGTERM");
-  t.equal((await snapshotRouting(n.topo.client)).text, atExit.text, 'after exit: the routes and rules as the network left them, none of the gateway\'s');
+  t.equal((await gw.exited()).code, 0, 'exit 0 after a clean stop on SIGTERM');
+  t.equal((await snapshotRouting(n.topo.client)).text, atExit.text, "after exit: the routes and rules as the network left them, none of the gateway's");
 }
 
 t.test('address change as DHCP: old address removed, new one added, default route re-added', (t) =>
@@ -154,7 +159,8 @@ t.test('address change as DHCP: old address removed, new one added, default rout
       t.notMatch(rules, /192\.0\.2\.1\b/, 'the old address is gone, and so are its rules');
       t.match(await statusText(n, stateDir), /sockets bound to 192\.0\.2\.5/);
     },
-  }));
+  }),
+);
 
 t.test('default route to another gateway on another interface (both links stay up)', (t) =>
   run(t, {
@@ -170,7 +176,8 @@ t.test('default route to another gateway on another interface (both links stay u
       t.match(rules, /to 198\.51\.100\.2 lookup main/, 'the new next hop stays direct');
       t.notMatch(rules, /to 192\.0\.2\.2 lookup main/, 'the old next hop is steered again');
     },
-  }));
+  }),
+);
 
 t.test('uplink removed (cable out), then restored', (t) => {
   // the link goes down, its routes with it, for longer than the download's stall limit (so the transfer
@@ -185,13 +192,11 @@ t.test('uplink removed (cable out), then restored', (t) => {
     change: async (n) => {
       await sh(n.topo.client, `ip link set ${n.if1} down`);
       const released = new Promise<void>((r) => (release = r));
-      back = Promise.all([new Promise((r) => setTimeout(r, OUTAGE_MS)), released]).then(() =>
-        sh(n.topo.client, `ip link set ${n.if1} up && ip route add default via 192.0.2.2`),
-      );
+      back = Promise.all([new Promise((r) => setTimeout(r, OUTAGE_MS)), released]).then(() => sh(n.topo.client, `ip link set ${n.if1} up && ip route add default via 192.0.2.2`));
     },
-    revert: () => {
+    revert: async () => {
       release();
-      return back;
+      await back;
     },
     // the link is back once the kernel has given it its IPv6 link-local route again (it does so a moment after link up)
     settle: async (n) => {
@@ -242,7 +247,8 @@ t.test('IPv6 added, then removed', (t) =>
       await sh(n.topo.client, `ip -6 route del default via 2001:db8:1::2 && ip -6 addr del 2001:db8:1::1/64 dev ${n.if1}`);
       t.equal((await untilGone(n, PEER6)).code, 'ENETUNREACH', 'and gone again');
     },
-  }));
+  }),
+);
 
 /** Connects until a connection fails (the change reached the data plane), at most 10 s. */
 async function untilGone(n: Net, host: string): Promise<{ ok: boolean; code?: string }> {
@@ -253,4 +259,3 @@ async function untilGone(n: Net, host: string): Promise<{ ok: boolean; code?: st
   }
   return r;
 }
-

@@ -56,8 +56,14 @@ const sum = (o: Record<string, number>) => Object.values(o).reduce((a, b) => a +
 const inputDrops = (s: Status) => sum(s.drops) - NOT_INPUT_VERDICTS.reduce((n, k) => n + (s.drops[k] ?? 0), 0);
 // a fragment taken into reassembly is handled; the datagram it completes counts as one more packet in (reassembled)
 const handled = (s: Status) =>
-  s.counters.tcpTotal + (s.counters.synCookiesSent ?? 0) + s.counters.tcpSegments + s.counters.dnsQueries + (s.counters.udpIn ?? 0) +
-  (s.counters.icmpEchoReplies ?? 0) + (s.counters.ndIgnored ?? 0) + (s.counters.fragmentsIn ?? 0);
+  s.counters.tcpTotal +
+  (s.counters.synCookiesSent ?? 0) +
+  s.counters.tcpSegments +
+  s.counters.dnsQueries +
+  (s.counters.udpIn ?? 0) +
+  (s.counters.icmpEchoReplies ?? 0) +
+  (s.counters.ndIgnored ?? 0) +
+  (s.counters.fragmentsIn ?? 0);
 const reassembled = (s: Status) => s.counters.datagramsReassembled ?? 0;
 
 t.test(`${COUNT.toLocaleString('en')} malformed packets into the TUN: no crash, every packet read is accounted for, service continues`, async (t) => {
@@ -91,9 +97,17 @@ t.test(`${COUNT.toLocaleString('en')} malformed packets into the TUN: no crash, 
   // the writer keeps at most 256 packets in a 4096-packet queue, so the gateway reads every one however slow it is
   t.equal(queueDrops, 0, 'no packet lost to a full TUN queue: the gateway read all of them');
 
-  const dropDelta = Object.fromEntries(Object.entries(after.drops).map(([k, v]) => [k, v - (before.drops[k] ?? 0)]).filter(([, v]) => (v as number) > 0));
+  const dropDelta = Object.fromEntries(
+    Object.entries(after.drops)
+      .map(([k, v]) => [k, v - (before.drops[k] ?? 0)])
+      .filter(([, v]) => (v as number) > 0),
+  );
   t.comment(`drops ${JSON.stringify(dropDelta)}`);
-  t.equal(inputDrops(after) + handled(after), after.counters.packetsIn + reassembled(after), `every packet read (and datagram reassembled) is a drop (${inputDrops(after)}) or handled (${handled(after)})`);
+  t.equal(
+    inputDrops(after) + handled(after),
+    after.counters.packetsIn + reassembled(after),
+    `every packet read (and datagram reassembled) is a drop (${inputDrops(after)}) or handled (${handled(after)})`,
+  );
   for (const reason of ['ipv4_bad_checksum', 'ipv4_bad_total_length', 'ipv4_bad_version', 'tcp_bad_option', 'tcp_bad_checksum', 'udp_bad_length', 'unknown_protocol', 'no_flow']) {
     t.ok((dropDelta[reason] ?? 0) > 0, `${reason} drops counted`);
   }

@@ -30,7 +30,12 @@ async function clientJs<T>(js: string): Promise<T> {
 }
 
 t.test('ping and ping -6 get replies through the TUN, also for an address no host holds', async (t) => {
-  for (const [flag, target] of [['-4', NGINX_IP], ['-6', NGINX_IP6], ['-4', '203.0.113.200'], ['-6', '2001:db8:10::200']]) {
+  for (const [flag, target] of [
+    ['-4', NGINX_IP],
+    ['-6', NGINX_IP6],
+    ['-4', '203.0.113.200'],
+    ['-6', '2001:db8:10::200'],
+  ]) {
     t.match((await nsExec(topo.client, ['ip', flag, 'route', 'get', target])).stdout, /dev tsi0/, `${target} is routed into the TUN`);
     const r = await nsExec(topo.client, ['ping', flag, '-c', '3', '-i', '0.2', '-W', '2', '-s', '200', target], { allowFail: true, timeoutMs: 15_000 });
     t.match(r.stdout, /3 packets transmitted, 3 received/, `ping ${flag} ${target}: ${r.stdout.split('\n').find((l) => l.includes('transmitted'))}`);
@@ -38,7 +43,10 @@ t.test('ping and ping -6 get replies through the TUN, also for an address no hos
 });
 
 t.test('UDP to a closed port: ICMP / ICMPv6 port unreachable reaches the client socket (ECONNREFUSED)', async (t) => {
-  for (const [type, host] of [['udp4', NGINX_IP], ['udp6', NGINX_IP6]]) {
+  for (const [type, host] of [
+    ['udp4', NGINX_IP],
+    ['udp6', NGINX_IP6],
+  ]) {
     const out = await clientJs<{ outcome: string; ms: number }>(
       `const s=require('dgram').createSocket('${type}');const t0=performance.now();` +
         `s.on('error',e=>{console.log(JSON.stringify({outcome:e.code,ms:performance.now()-t0}));process.exit(0)});` +

@@ -18,6 +18,7 @@ import t from 'tap';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { nsExec, snapshotRouting, spawnInNs } from '../helpers/netns.js';
+import { clientHelloMessage, initialDatagrams } from '../helpers/quic-initial-encoder.js';
 import { DNS_IP, ROOT, makeTopology, routerWithLan, startDnsPeer, startGateway, tunsteerArgv, waitForGateway } from '../helpers/topology.js';
 
 t.setTimeout(300_000);
@@ -62,7 +63,10 @@ const before = await ruleset();
 const routingBefore = await snapshotRouting(router);
 /** The Udp counters of /proc/net/snmp in a namespace (IPv4). */
 const udpStats = async (ns: string): Promise<Record<string, number>> => {
-  const [names, values] = (await nsExec(ns, ['grep', '^Udp:', '/proc/net/snmp'])).stdout.trim().split('\n').map((l) => l.split(/\s+/).slice(1));
+  const [names, values] = (await nsExec(ns, ['grep', '^Udp:', '/proc/net/snmp'])).stdout
+    .trim()
+    .split('\n')
+    .map((l) => l.split(/\s+/).slice(1));
   return Object.fromEntries(names.map((n, i) => [n, Number(values[i])]));
 };
 const client = async (host: string, port: number, n: number, seed: number) => {
@@ -121,7 +125,10 @@ t.test('tproxy: UDP over IPv4 and IPv6 relayed byte for byte, replies from the o
   // of an opening burst of 64)
   const lanBefore = await udpStats(lan);
   const routerBefore = await udpStats(router);
-  const burst = await nsExec(lan, [process.execPath, '--import', 'tsx', join(ROOT, 'test/helpers/udp-peer.ts'), 'echo', '203.0.113.30', '5400', '5000', '64'], { allowFail: true, timeoutMs: 90_000 });
+  const burst = await nsExec(lan, [process.execPath, '--import', 'tsx', join(ROOT, 'test/helpers/udp-peer.ts'), 'echo', '203.0.113.30', '5400', '5000', '64'], {
+    allowFail: true,
+    timeoutMs: 90_000,
+  });
   const b = JSON.parse(burst.stdout.trim().split('\n').pop() || '{}');
   t.match(b, { ok: true, sent: 5000, corrupt: 0 }, `burst: ${burst.stdout}${burst.stderr}`);
   const lanLost = (await udpStats(lan)).RcvbufErrors - lanBefore.RcvbufErrors;
@@ -149,17 +156,25 @@ t.test('tproxy: UDP over IPv4 and IPv6 relayed byte for byte, replies from the o
   t.equal(dnsLine.proto, 'udp');
 
   // straight to the port from the router itself (not through TPROXY): dropped, not relayed back to ourselves
-  await nsExec(router, [process.execPath, '-e', "const s=require('dgram').createSocket('udp4');s.send('x',15001,'127.0.0.1',()=>s.close())"], { env: { ...process.env, NODE_OPTIONS: '' } });
-  let status: Record<string, any> = {};
+  await nsExec(router, [process.execPath, '-e', "const s=require('dgram').createSocket('udp4');s.send('x',15001,'127.0.0.1',()=>s.close())"], {
+    env: { ...process.env, NODE_OPTIONS: '' },
+  });
+  // status --json: its counters (under .counters, or at the top) and the data plane's uid
+  type Status = { counters?: Record<string, number>; dataPlane?: { uid: number } };
+  const countersOf = (s: Status) => s.counters ?? (s as unknown as Record<string, number>);
+  let status: Status = {};
   for (let i = 0; i < 50; i++) {
     status = JSON.parse((await nsExec(router, tunsteerArgv(['status', '--state-dir', dir, '--json']))).stdout).status;
-    if ((status.counters ?? status).tproxy_udpNotIntercepted >= 1) break;
+    if (countersOf(status).tproxy_udpNotIntercepted >= 1) break;
     await new Promise((r) => setTimeout(r, 100));
   }
-  const c = status.counters ?? status;
+  const c = countersOf(status);
   t.equal(c.tproxy_udpNotIntercepted, 1, 'a datagram sent straight to the port is dropped and counted');
   t.ok(c.tproxy_udpRejected >= 1, `rejected datagrams counted: ${c.tproxy_udpRejected}`);
-  t.ok(c.tproxy_udpFlowsTotal >= 305, `flows: ${c.tproxy_udpFlowsTotal}; counters: ${JSON.stringify(Object.fromEntries(Object.entries(c).filter(([k]) => k.startsWith("tproxy_udp"))))}`);
+  t.ok(
+    c.tproxy_udpFlowsTotal >= 305,
+    `flows: ${c.tproxy_udpFlowsTotal}; counters: ${JSON.stringify(Object.fromEntries(Object.entries(c).filter(([k]) => k.startsWith('tproxy_udp'))))}`,
+  );
   t.equal(c.tproxy_udpReplyErrors, 0);
   // idle flows expire (--udp-idle-timeout 1000): the table empties
   let flowsLeft = -1;
@@ -169,10 +184,45 @@ t.test('tproxy: UDP over IPv4 and IPv6 relayed byte for byte, replies from the o
     flowsLeft = (st.counters ?? st).tproxy_udpFlows;
   }
   t.equal(flowsLeft, 0, 'every flow expired');
-  t.not(status.dataPlane.uid, 0, `the data plane relayed all this without root (uid ${status.dataPlane.uid}): its sockets were made before it dropped it`);
+  t.not(status.dataPlane?.uid ?? 0, 0, `the data plane relayed all this without root (uid ${status.dataPlane?.uid}): its sockets were made before it dropped it`);
 
   gw.kill('SIGTERM');
   t.equal((await gw.exited()).code, 0);
   t.equal(await ruleset(), before, 'the ruleset is the original after exit');
   t.equal((await snapshotRouting(router)).text, routingBefore.text, 'and the rules and routes');
+});
+
+// QUIC Initial datagrams to the echo server from a connected socket in the LAN; the count echoed in 1.5 s
+const QUIC_SEND = (hex: string[]) => `
+const s = require('dgram').createSocket('udp4');
+let answers = 0;
+s.on('message', () => answers++);
+s.connect(5400, '203.0.113.30', async () => {
+  for (const h of ${JSON.stringify(hex)}) { s.send(Buffer.from(h, 'hex')); await new Promise((r) => setTimeout(r, 20)); }
+  setTimeout(() => { console.log(JSON.stringify({ answers, local: s.address().port })); process.exit(0); }, 1500);
+});
+`;
+
+t.test('tproxy: QUIC is read as on the TUN path: its SNI decides the flow, a hello over datagrams is held until read, the line names it', async (t) => {
+  const dir = join(topo.tmp, 'state-tproxy-quic');
+  const config = join(topo.tmp, 'quic-rules.json');
+  writeFileSync(config, JSON.stringify({ rules: [{ name: 'no-blocked', domain: 'blocked.example.test', action: 'reject' }] }));
+  const gw = startGateway(t, router, ['--mode', 'tproxy', '--state-dir', dir, '--config', config, '--udp-idle-timeout', '1000']);
+  await waitForGateway(router, dir, gw);
+  const send = async (dgrams: Buffer[]) => {
+    const r = await nsExec(lan, [process.execPath, '-e', QUIC_SEND(dgrams.map((d) => d.toString('hex')))], { timeoutMs: 15_000, env: { ...process.env, NODE_OPTIONS: '' } });
+    return JSON.parse(r.stdout.trim()) as { answers: number; local: number };
+  };
+  const blocked = await send(initialDatagrams(await clientHelloMessage('blocked.example.test')));
+  t.equal(blocked.answers, 0, 'the blocked name: dropped, nothing echoed');
+  const spanning = initialDatagrams(await clientHelloMessage('blocked.example.test', ['h3'], 2600), { reverse: true });
+  t.ok(spanning.length >= 3, `the hello spans ${spanning.length} datagrams, frames reordered`);
+  t.equal((await send(spanning)).answers, 0, 'read across datagrams: dropped');
+  const okDgrams = initialDatagrams(await clientHelloMessage('ok.example.test', ['h3'], 2600), { reverse: true });
+  const ok = await send(okDgrams);
+  t.equal(ok.answers, okDgrams.length, 'an allowed name: every held datagram relayed and echoed');
+  const line = JSON.parse(await gw.waitForLine((l) => l.includes('"msg":"conn"') && l.includes(`:${ok.local}"`) && l.includes('"sni":"ok.example.test"'), 15_000));
+  t.match(line, { inbound: 'tproxy', proto: 'quic', rule: 'default', action: 'direct' });
+  gw.kill('SIGTERM');
+  t.equal((await gw.exited()).code, 0);
 });

@@ -32,38 +32,38 @@ t.test('without the gateway the servers cannot answer the LAN (no route back): e
 });
 
 for (const mode of ['redirect', 'tproxy']) {
-t.test(`${mode}: IPv4 and IPv6 reach the server with the original Host and port; the log names the inbound`, async (t) => {
-  const dir = join(topo.tmp, `state-${mode}`);
-  const gw = startGateway(t, router, ['--mode', mode, '--state-dir', dir]);
-  await waitForGateway(router, dir, gw);
-  t.match(await ruleset(), /table inet tunsteer/);
-  const v4 = await headers('http://203.0.113.30:8080/headers');
-  t.equal(v4.host, '203.0.113.30:8080', `IPv4: ${JSON.stringify(v4)}`);
-  t.equal(v4['x-probe'], 'redirect');
-  const v6 = await headers('http://[2001:db8:3::10]:8080/headers');
-  t.equal(v6.host, '[2001:db8:3::10]:8080', `IPv6: ${JSON.stringify(v6)}`);
-  const line = JSON.parse(await gw.waitForLine((l) => l.includes('"msg":"conn"') && l.includes('2001:db8:3::10'), 10_000));
-  t.equal(line.inbound, mode);
-  const direct = await nsExec(router, ['curl', '-sS', '--max-time', '3', 'http://127.0.0.1:15001/'], { allowFail: true });
-  t.not(direct.code, 0, 'a connection straight to the listener (not redirected) is closed, not looped');
-  gw.kill('SIGTERM');
-  t.equal((await gw.exited()).code, 0);
-  t.equal(await ruleset(), before, 'the ruleset is the original after exit');
-  t.equal((await snapshotRouting(router)).text, routingBefore.text, 'and the rules and routes');
-});
+  t.test(`${mode}: IPv4 and IPv6 reach the server with the original Host and port; the log names the inbound`, async (t) => {
+    const dir = join(topo.tmp, `state-${mode}`);
+    const gw = startGateway(t, router, ['--mode', mode, '--state-dir', dir]);
+    await waitForGateway(router, dir, gw);
+    t.match(await ruleset(), /table inet tunsteer/);
+    const v4 = await headers('http://203.0.113.30:8080/headers');
+    t.equal(v4.host, '203.0.113.30:8080', `IPv4: ${JSON.stringify(v4)}`);
+    t.equal(v4['x-probe'], 'redirect');
+    const v6 = await headers('http://[2001:db8:3::10]:8080/headers');
+    t.equal(v6.host, '[2001:db8:3::10]:8080', `IPv6: ${JSON.stringify(v6)}`);
+    const line = JSON.parse(await gw.waitForLine((l) => l.includes('"msg":"conn"') && l.includes('2001:db8:3::10'), 10_000));
+    t.equal(line.inbound, mode);
+    const direct = await nsExec(router, ['curl', '-sS', '--max-time', '3', 'http://127.0.0.1:15001/'], { allowFail: true });
+    t.not(direct.code, 0, 'a connection straight to the listener (not redirected) is closed, not looped');
+    gw.kill('SIGTERM');
+    t.equal((await gw.exited()).code, 0);
+    t.equal(await ruleset(), before, 'the ruleset is the original after exit');
+    t.equal((await snapshotRouting(router)).text, routingBefore.text, 'and the rules and routes');
+  });
 
-t.test(`${mode}: kill -9, then \`tunsteer down\`: the ruleset, rules and routes are the originals`, async (t) => {
-  const dir = join(topo.tmp, `state-${mode}-k`);
-  const gw = startGateway(t, router, ['--mode', mode, '--state-dir', dir]);
-  await waitForGateway(router, dir, gw);
-  const dp = JSON.parse((await nsExec(router, tunsteerArgv(['status', '--state-dir', dir, '--json']))).stdout).status.dataPlane.pid as number;
-  gw.kill('SIGKILL');
-  process.kill(dp, 'SIGKILL');
-  await gw.exited();
-  t.not(await ruleset(), before, 'left in place by kill -9');
-  const d = await nsExec(router, tunsteerArgv(['down', '--state-dir', dir]));
-  t.equal(d.code, 0, d.stdout + d.stderr);
-  t.equal(await ruleset(), before);
-  t.equal((await snapshotRouting(router)).text, routingBefore.text);
-});
+  t.test(`${mode}: kill -9, then \`tunsteer down\`: the ruleset, rules and routes are the originals`, async (t) => {
+    const dir = join(topo.tmp, `state-${mode}-k`);
+    const gw = startGateway(t, router, ['--mode', mode, '--state-dir', dir]);
+    await waitForGateway(router, dir, gw);
+    const dp = JSON.parse((await nsExec(router, tunsteerArgv(['status', '--state-dir', dir, '--json']))).stdout).status.dataPlane.pid as number;
+    gw.kill('SIGKILL');
+    process.kill(dp, 'SIGKILL');
+    await gw.exited();
+    t.not(await ruleset(), before, 'left in place by kill -9');
+    const d = await nsExec(router, tunsteerArgv(['down', '--state-dir', dir]));
+    t.equal(d.code, 0, d.stdout + d.stderr);
+    t.equal(await ruleset(), before);
+    t.equal((await snapshotRouting(router)).text, routingBefore.text);
+  });
 }

@@ -7,8 +7,20 @@ import t from 'tap';
 import { join } from 'node:path';
 import { createNetns, nsExec, snapshotRouting, veth } from '../helpers/netns.js';
 import {
-  CLIENT_IP6, DNS_IP, IPERF_IP6, NGINX_IP6, ROOT,
-  addIpv6, clientResolvConf, makeTopology, startDnsPeer, startGateway, startNginx, tunsteerArgv, waitForGateway, waitForPort,
+  CLIENT_IP6,
+  DNS_IP,
+  IPERF_IP6,
+  NGINX_IP6,
+  ROOT,
+  addIpv6,
+  clientResolvConf,
+  makeTopology,
+  startDnsPeer,
+  startGateway,
+  startNginx,
+  tunsteerArgv,
+  waitForGateway,
+  waitForPort,
 } from '../helpers/topology.js';
 import { spawnInNs } from '../helpers/netns.js';
 
@@ -50,7 +62,8 @@ async function ipv6Counter() {
 
 /** A TCP connect from the client: its outcome and how long it took. */
 async function timedConnect(host: string, port: number): Promise<{ outcome: string; ms: number }> {
-  const js = `const t0=performance.now();const s=require('net').connect({host:'${host}',port:${port}});` +
+  const js =
+    `const t0=performance.now();const s=require('net').connect({host:'${host}',port:${port}});` +
     `s.on('connect',()=>{console.log(JSON.stringify({outcome:'connected',ms:performance.now()-t0}));process.exit(0)});` +
     `s.on('error',e=>{console.log(JSON.stringify({outcome:e.code,ms:performance.now()-t0}));process.exit(0)});` +
     `setTimeout(()=>{console.log(JSON.stringify({outcome:'timeout',ms:performance.now()-t0}));process.exit(0)},10000)`;
@@ -60,10 +73,23 @@ async function timedConnect(host: string, port: number): Promise<{ outcome: stri
 
 t.test('route-all with IPv6 on', async (t) => {
   const stateDir = join(topo.tmp, 'state-ra');
-  const gw = startGateway(t, topo.client, ['--mode', 'route-all', '--state-dir', stateDir, '--tun-name', 'tsv0', '--connect-timeout', '1500', '--listen', '127.0.0.1:18080', '--udp-idle-timeout', '2000']);
+  const gw = startGateway(t, topo.client, [
+    '--mode',
+    'route-all',
+    '--state-dir',
+    stateDir,
+    '--tun-name',
+    'tsv0',
+    '--connect-timeout',
+    '1500',
+    '--listen',
+    '127.0.0.1:18080',
+    '--udp-idle-timeout',
+    '2000',
+  ]);
   await waitForGateway(topo.client, stateDir, gw);
 
-  t.test('::/0 goes into the TUN, the gateway\'s own IPv6 source stays direct', async (t) => {
+  t.test("::/0 goes into the TUN, the gateway's own IPv6 source stays direct", async (t) => {
     t.match((await nsExec(topo.client, ['ip', '-6', 'route', 'get', NGINX_IP6])).stdout, /dev tsv0/);
     t.match((await nsExec(topo.client, ['ip', '-6', 'route', 'get', NGINX_IP6, 'from', CLIENT_IP6])).stdout, /via 2001:db8:1::2/);
     const rules = (await nsExec(topo.client, ['ip', '-6', 'rule', 'show'])).stdout;
@@ -101,12 +127,15 @@ t.test('route-all with IPv6 on', async (t) => {
   });
 
   t.test('UDP over IPv6: 300 datagrams echoed through the gateway, logged as a udp flow', async (t) => {
-    const r = await nsExec(topo.client, [process.execPath, '--import', 'tsx', join(ROOT, 'test/helpers/udp-peer.ts'), 'echo', NGINX_IP6, '5400', '300', '16'], { allowFail: true, timeoutMs: 90_000 });
+    const r = await nsExec(topo.client, [process.execPath, '--import', 'tsx', join(ROOT, 'test/helpers/udp-peer.ts'), 'echo', NGINX_IP6, '5400', '300', '16'], {
+      allowFail: true,
+      timeoutMs: 90_000,
+    });
     const res = JSON.parse(r.stdout.trim().split('\n').pop() || '{}');
     t.equal(res.ok, true, JSON.stringify(res));
     t.equal(res.lost, 0, 'none lost');
     const line = await gw.waitForLine((l) => l.includes('"proto":"udp"') && l.includes(`[${NGINX_IP6}]:5400`), 15_000);
-    t.match(JSON.parse(line).src, new RegExp(`^\\[${TUN_ULA}\\]:`), 'from the TUN\'s ULA');
+    t.match(JSON.parse(line).src, new RegExp(`^\\[${TUN_ULA}\\]:`), "from the TUN's ULA");
   });
 
   t.test('DNS to any IPv6 address:53 is answered by the gateway (hijack), --dry-run shows the IPv6 plan', async (t) => {
@@ -241,8 +270,11 @@ t.test('route-all without an IPv6 default route: ::/0 still into the TUN, IPv6 c
   await nsExec(topo.servers, ['nft', 'delete', 'table', 'inet', 'tsv6count']);
 });
 
-t.test('tunsteer run: the program\'s IPv6 goes through the gateway too', async (t) => {
-  const r = await nsExec(topo.client, tunsteerArgv(['run', '--', 'sh', '-c', `ip -6 route; curl -6 -sS --max-time 10 http://[${NGINX_IP6}]/1k.bin | sha256sum`]), { allowFail: true, timeoutMs: 60_000 });
+t.test("tunsteer run: the program's IPv6 goes through the gateway too", async (t) => {
+  const r = await nsExec(topo.client, tunsteerArgv(['run', '--', 'sh', '-c', `ip -6 route; curl -6 -sS --max-time 10 http://[${NGINX_IP6}]/1k.bin | sha256sum`]), {
+    allowFail: true,
+    timeoutMs: 60_000,
+  });
   t.equal(r.code, 0, r.stderr);
   t.match(r.stdout, /^default dev tunsteer0/m, 'IPv6 default route into the TUN inside');
   t.match(r.stdout, new RegExp(sha1k), 'byte-exact over IPv6');
@@ -251,7 +283,7 @@ t.test('tunsteer run: the program\'s IPv6 goes through the gateway too', async (
   t.equal((await snapshotRouting(topo.client)).text, before.text, 'the outside untouched');
 });
 
-t.test('route-all where new links get no IPv6 (a container\'s disable_ipv6): the gateway starts, ::/0 is prohibited, nothing leaks', async (t) => {
+t.test("route-all where new links get no IPv6 (a container's disable_ipv6): the gateway starts, ::/0 is prohibited, nothing leaks", async (t) => {
   await nsExec(topo.client, ['sysctl', '-q', '-w', 'net.ipv6.conf.default.disable_ipv6=1']);
   t.teardown(() => nsExec(topo.client, ['sysctl', '-q', '-w', 'net.ipv6.conf.default.disable_ipv6=0'], { allowFail: true }));
   const stateDir = join(topo.tmp, 'state-dis');
@@ -270,7 +302,7 @@ t.test('route-all where new links get no IPv6 (a container\'s disable_ipv6): the
   await nsExec(topo.servers, ['nft', 'delete', 'table', 'inet', 'tsv6count']);
 });
 
-t.test('up --netns: a container\'s IPv6 is steered through the gateway in the host namespace', async (t) => {
+t.test("up --netns: a container's IPv6 is steered through the gateway in the host namespace", async (t) => {
   const box = await createNetns(t, 'tsE-');
   const { aIf, bIf } = await veth(box, topo.client, { aAddr: '198.51.100.2/24', bAddr: '198.51.100.1/24' });
   await nsExec(box, ['ip', 'route', 'add', 'default', 'via', '198.51.100.1']);
@@ -284,7 +316,7 @@ t.test('up --netns: a container\'s IPv6 is steered through the gateway in the ho
   const dir = join(topo.tmp, 'state-box');
   const gw = startGateway(t, topo.client, ['--mode', 'route-all', '--netns', box, '--state-dir', dir, '--tun-name', 'tsv7']);
   await waitForGateway(topo.client, dir, gw);
-  t.match((await nsExec(box, ['ip', '-6', 'rule'])).stdout, /from 2001:db8:2::2 lookup main/, 'the container\'s IPv6 uplink found inside it');
+  t.match((await nsExec(box, ['ip', '-6', 'rule'])).stdout, /from 2001:db8:2::2 lookup main/, "the container's IPv6 uplink found inside it");
   const r = await nsExec(box, ['sh', '-c', `curl -6 -sS --max-time 10 http://[${NGINX_IP6}]/1k.bin | sha256sum`]);
   const line = JSON.parse(await gw.waitForLine((l) => l.includes('"msg":"conn"') && l.includes(`[${NGINX_IP6}]:80`), 10_000));
   t.equal(r.stdout.split(' ')[0], sha1k, `byte-exact over IPv6 ${r.stderr.trim()}`);
@@ -292,7 +324,7 @@ t.test('up --netns: a container\'s IPv6 is steered through the gateway in the ho
   t.equal((await snapshotRouting(topo.client)).text, hostBefore.text, 'the host namespace untouched');
   gw.kill('SIGTERM');
   t.equal((await gw.exited()).code, 0);
-  t.equal((await snapshotRouting(box)).text, boxBefore.text, 'the container\'s ip -6 routes and rules are the originals');
+  t.equal((await snapshotRouting(box)).text, boxBefore.text, "the container's ip -6 routes and rules are the originals");
 });
 
 t.test('route-all with a TUN MTU below 1280 (no IPv6 on the link): ::/0 prohibited, nothing leaks', async (t) => {

@@ -22,7 +22,12 @@ const stateDir = join(topo.tmp, 'state');
 const gw = startGateway(t, topo.client, ['--mode', 'route-all', '--state-dir', stateDir, '--tun-name', 'tsg0', '--connect-timeout', '1500']);
 await waitForGateway(topo.client, stateDir, gw);
 
-interface Status { pid: number; counters: Record<string, number>; drops: Record<string, number>; dataPlane?: { pid: number } }
+interface Status {
+  pid: number;
+  counters: Record<string, number>;
+  drops: Record<string, number>;
+  dataPlane?: { pid: number };
+}
 /** The live counters, as `tunsteer status --json` shows them. */
 const status = async (): Promise<Status> =>
   (JSON.parse((await nsExec(topo.client, tunsteerArgv(['status', '--state-dir', stateDir, '--json']))).stdout) as { status: Status }).status;
@@ -52,8 +57,7 @@ const waitStatus = async (pred: (s: Status) => boolean, ms: number): Promise<Sta
 };
 const mb = (b: number) => (b / MiB).toFixed(1);
 /** The data plane's own view of its memory (counters mem_*): V8 heap and Buffers beside RSS. */
-const memory = (s: Status) =>
-  `heap ${mb(s.counters.mem_heap_used ?? NaN)}/${mb(s.counters.mem_heap_total ?? NaN)} MiB, external ${mb(s.counters.mem_external ?? NaN)} MiB`;
+const memory = (s: Status) => `heap ${mb(s.counters.mem_heap_used ?? NaN)}/${mb(s.counters.mem_heap_total ?? NaN)} MiB, external ${mb(s.counters.mem_external ?? NaN)} MiB`;
 
 t.comment(`data plane pid ${dataPlanePid}, RSS at start ${mb(rss())} MiB`);
 
@@ -65,7 +69,8 @@ t.test('SYN flood of 100,000 spoofed SYNs: curl keeps working, RSS bounded, half
   const sampler = sampleRss();
   // Bounded twice: by count (-c) and by time (timeout). Spoofed replies stay in the client namespace.
   const flood = nsExec(topo.client, ['timeout', '60', 'hping3', '-q', '-S', '-p', '80', '--rand-source', '-c', '100000', '-i', 'u100', NGINX_IP], {
-    timeoutMs: 90_000, allowFail: true,
+    timeoutMs: 90_000,
+    allowFail: true,
   });
   let fetched = 0;
   const failures: string[] = [];
@@ -80,7 +85,9 @@ t.test('SYN flood of 100,000 spoofed SYNs: curl keeps working, RSS bounded, half
   // The test's nginx has 4096 worker_connections: every admitted spoofed SYN costs one upstream connection.
   const nginxErrors = (() => {
     try {
-      return readFileSync(join(topo.tmp, 'nginx-error.log'), 'utf8').split('\n').filter((l) => l.includes('worker_connections')).length;
+      return readFileSync(join(topo.tmp, 'nginx-error.log'), 'utf8')
+        .split('\n')
+        .filter((l) => l.includes('worker_connections')).length;
     } catch {
       return -1;
     }
@@ -90,7 +97,9 @@ t.test('SYN flood of 100,000 spoofed SYNs: curl keeps working, RSS bounded, half
   t.comment(`hping3: ${fr.stderr.trim().split('\n').slice(-3).join(' | ')}`);
   const cookiesSent = during.counters.synCookiesSent - (before.counters.synCookiesSent ?? 0);
   const cookiesAccepted = during.counters.synCookiesAccepted - (before.counters.synCookiesAccepted ?? 0);
-  t.comment(`max RSS during the flood ${mb(maxRss)} MiB (bound ${mb(RSS_BOUND)}); synRefused ${during.counters.synRefused - before.counters.synRefused}, tcpTotal +${during.counters.tcpTotal - before.counters.tcpTotal}, SYN cookies sent ${cookiesSent}, accepted ${cookiesAccepted}`);
+  t.comment(
+    `max RSS during the flood ${mb(maxRss)} MiB (bound ${mb(RSS_BOUND)}); synRefused ${during.counters.synRefused - before.counters.synRefused}, tcpTotal +${during.counters.tcpTotal - before.counters.tcpTotal}, SYN cookies sent ${cookiesSent}, accepted ${cookiesAccepted}`,
+  );
   // With the backlog full, SYNs are answered with SYN cookies: real clients get in, spoofed ones cost nothing.
   t.equal(fetched, 40, `${fetched}/40 curl fetches succeeded during the flood ${failures.slice(0, 3).join('; ')}`);
   t.ok(maxRss < RSS_BOUND, `RSS ${mb(maxRss)} MiB < ${mb(RSS_BOUND)} MiB`);
@@ -101,13 +110,17 @@ t.test('SYN flood of 100,000 spoofed SYNs: curl keeps working, RSS bounded, half
   t.ok(seen > 5_000, `the flood reached the stack: ${seen} SYNs admitted, refused or answered with a cookie`);
   t.ok(during.counters.tcpHalfOpen <= 1024, `the SYN backlog stayed within its cap: ${during.counters.tcpHalfOpen}`);
   t.comment(`backlog evictions ${during.drops.syn_backlog_evicted}, expiries ${during.drops.syn_backlog_timeout}`);
-  t.equal(during.counters.synRefused - before.counters.synRefused,
-    (during.drops.syn_over_limit + during.drops.syn_over_memory) - (before.drops.syn_over_limit + (before.drops.syn_over_memory ?? 0)),
-    'every refused SYN is counted under a drop reason');
+  t.equal(
+    during.counters.synRefused - before.counters.synRefused,
+    during.drops.syn_over_limit + during.drops.syn_over_memory - (before.drops.syn_over_limit + (before.drops.syn_over_memory ?? 0)),
+    'every refused SYN is counted under a drop reason',
+  );
   // Half-open entries are reset after 20 s (halfOpenTimeoutMs): allow 60 s.
   const drainFrom = Date.now();
   const after = await waitStatus((s) => (s.counters.tcp_state_syn_received ?? 0) === 0 && s.counters.tcpPending === 0, 60_000);
-  t.comment(`after drain (${((Date.now() - drainFrom) / 1000).toFixed(1)} s after the flood ended): syn_received ${after.counters.tcp_state_syn_received ?? 0}, pending ${after.counters.tcpPending}, connections ${after.counters.connections}`);
+  t.comment(
+    `after drain (${((Date.now() - drainFrom) / 1000).toFixed(1)} s after the flood ended): syn_received ${after.counters.tcp_state_syn_received ?? 0}, pending ${after.counters.tcpPending}, connections ${after.counters.connections}`,
+  );
   t.equal(after.counters.tcp_state_syn_received ?? 0, 0, 'half-open entries drained');
   t.equal(after.counters.tcpPending, 0, 'no connection waits for its upstream');
   t.equal(after.counters.tcpHalfOpen, 0, 'the SYN backlog is empty');
@@ -141,12 +154,20 @@ t.test('10,000 idle connections held, then closed, twice: the table empties and 
   const round = async (n: number) => {
     await waitStatus((s) => s.counters.connections === 0, 30_000);
     const base = rss();
-    const client = spawnInNs(t, topo.client, ['sh', '-c', `ulimit -n 65536 2>/dev/null || ulimit -n $(ulimit -Hn); exec ${process.execPath} -e "$0" ${PEER_IP} ${PEER_PORT} ${N}`, HOLD_CLIENT], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const client = spawnInNs(
+      t,
+      topo.client,
+      ['sh', '-c', `ulimit -n 65536 2>/dev/null || ulimit -n $(ulimit -Hn); exec ${process.execPath} -e "$0" ${PEER_IP} ${PEER_PORT} ${N}`, HOLD_CLIENT],
+      { stdio: ['pipe', 'pipe', 'pipe'] },
+    );
     const opened = JSON.parse(await client.waitForLine((l) => l.includes('"open"'), 300_000)) as { open: number; failed: number; errors: Record<string, number> };
     const held = await waitStatus((s) => (s.counters.tcp_state_established ?? 0) >= N, 60_000);
     const heldRss = rss();
-    t.comment(`round ${n}: opened ${opened.open} (failed ${opened.failed}${opened.failed ? ` ${JSON.stringify(opened.errors)}` : ''}); established ${held.counters.tcp_state_established}; RSS before ${mb(base)} MiB, held ${mb(heldRss)} MiB, ${Math.round((heldRss - base) / N)} bytes per connection`);
-    if (opened.failed) t.comment(`round ${n}: proxy failed ${held.counters.proxy_failed}, drops ${JSON.stringify(Object.fromEntries(Object.entries(held.drops).filter(([, v]) => v > 0)))}`);
+    t.comment(
+      `round ${n}: opened ${opened.open} (failed ${opened.failed}${opened.failed ? ` ${JSON.stringify(opened.errors)}` : ''}); established ${held.counters.tcp_state_established}; RSS before ${mb(base)} MiB, held ${mb(heldRss)} MiB, ${Math.round((heldRss - base) / N)} bytes per connection`,
+    );
+    if (opened.failed)
+      t.comment(`round ${n}: proxy failed ${held.counters.proxy_failed}, drops ${JSON.stringify(Object.fromEntries(Object.entries(held.drops).filter(([, v]) => v > 0)))}`);
     t.equal(opened.open, N, `round ${n}: all connections opened`);
     t.ok((held.counters.tcp_state_established ?? 0) >= N, `round ${n}: the gateway holds them all`);
     client.stdin!.write('close\n');
@@ -163,7 +184,9 @@ t.test('10,000 idle connections held, then closed, twice: the table empties and 
     const afterRss = rss();
     const c = empty.counters;
     t.comment(`round ${n}: memory held ${memory(held)}; after close ${memory(statusFile())}`);
-    t.comment(`round ${n}: RSS after close ${mb(afterRss)} MiB; half-open ${c.tcpHalfOpen}, SYN cookies sent ${c.synCookiesSent ?? 0}, accepted ${c.synCookiesAccepted ?? 0}, tcpTotal ${c.tcpTotal}`);
+    t.comment(
+      `round ${n}: RSS after close ${mb(afterRss)} MiB; half-open ${c.tcpHalfOpen}, SYN cookies sent ${c.synCookiesSent ?? 0}, accepted ${c.synCookiesAccepted ?? 0}, tcpTotal ${c.tcpTotal}`,
+    );
     return { base, heldRss, afterRss };
   };
   // After the close V8 holds the crowd's garbage until something makes it collect; an idle
@@ -175,7 +198,10 @@ t.test('10,000 idle connections held, then closed, twice: the table empties and 
   // 2 then grew by another 100-140 MiB.)
   const r1 = await round(1);
   const gaveBack = (r1.heldRss - r1.afterRss) / (r1.heldRss - r1.base);
-  t.ok(gaveBack >= 0.5, `round 1: RSS back near its baseline: ${mb(r1.afterRss)} MiB after close, ${mb(r1.base)} before, ${mb(r1.heldRss)} held (${Math.round(gaveBack * 100)} % given back)`);
+  t.ok(
+    gaveBack >= 0.5,
+    `round 1: RSS back near its baseline: ${mb(r1.afterRss)} MiB after close, ${mb(r1.base)} before, ${mb(r1.heldRss)} held (${Math.round(gaveBack * 100)} % given back)`,
+  );
   const r2 = await round(2);
   t.ok(r2.afterRss < r1.afterRss + 32 * MiB, `round 2 ends at ${mb(r2.afterRss)} MiB, within 32 MiB of round 1's ${mb(r1.afterRss)} MiB: nothing kept per connection`);
 });
@@ -183,7 +209,7 @@ t.test('10,000 idle connections held, then closed, twice: the table empties and 
 t.test('slow reader downloads 1 GB: RSS stays bounded, bytes arrive byte-exact', async (t) => {
   const df = await nsExec(topo.servers, ['df', '--output=avail', '-B1', topo.www]);
   const avail = Number(df.stdout.trim().split('\n').pop());
-  if (!(avail > 3 * 1024 * MiB)) return t.skip(`only ${mb(avail)} MiB free for the 1 GB file`);
+  if (!(avail > 3 * 1024 * MiB)) return t.skip(`only ${mb(avail)} MiB free for the 1 GB file`, () => {});
   const file = `${topo.www}/1g.bin`;
   t.teardown(() => nsExec(topo.servers, ['rm', '-f', file], { allowFail: true }));
   await nsExec(topo.servers, ['sh', '-c', `head -c 1G /dev/urandom > ${file}`], { timeoutMs: 120_000 });

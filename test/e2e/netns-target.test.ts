@@ -43,10 +43,10 @@ t.test('--netns NAME: the container is steered, the host namespace untouched, SI
   const line = JSON.parse(await gw.waitForLine((l) => l.includes('"msg":"conn"') && l.includes(`"dst":"${NGINX_IP}:80"`), 10_000));
   t.equal(line.inbound, 'tun', 'the connection log line names its inbound');
   const d = await nsExec(box, ['dig', '+short', '+time=3', 'other.example.com']);
-  t.equal(d.stdout.trim(), NGINX_IP, 'DNS from the container is answered by the gateway (forwarded by the host\'s resolver)');
+  t.equal(d.stdout.trim(), NGINX_IP, "DNS from the container is answered by the gateway (forwarded by the host's resolver)");
   gw.kill('SIGTERM');
   t.equal((await gw.exited()).code, 0);
-  t.equal((await snapshotRouting(box)).text, boxBefore.text, 'the container\'s routes and rules are the originals');
+  t.equal((await snapshotRouting(box)).text, boxBefore.text, "the container's routes and rules are the originals");
   t.equal((await snapshotRouting(topo.client)).text, hostBefore.text);
 });
 

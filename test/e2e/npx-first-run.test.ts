@@ -15,9 +15,11 @@ t.setTimeout(600_000);
 const dir = mkdtempSync(join(tmpdir(), 'tunsteer-npx-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 const repo = join(dir, 'repo');
-for (const p of ['package.json', 'package-lock.json', 'tsconfig.json', 'binding.gyp', 'scripts', 'src', 'bench', 'test/helpers']) cpSync(join(ROOT, p), join(repo, p), { recursive: true });
+for (const p of ['package.json', 'package-lock.json', 'tsconfig.json', 'binding.gyp', 'scripts', 'src', 'bench', 'test/helpers'])
+  cpSync(join(ROOT, p), join(repo, p), { recursive: true });
 symlinkSync(join(ROOT, 'node_modules'), join(repo, 'node_modules'));
-const npm = (args: string[]) => execFileSync('npm', args, { cwd: repo, encoding: 'utf8', timeout: 300_000, env: { ...process.env, npm_config_cache: join(dir, 'cache'), npm_config_update_notifier: 'false' } });
+const npm = (args: string[]) =>
+  execFileSync('npm', args, { cwd: repo, encoding: 'utf8', timeout: 300_000, env: { ...process.env, npm_config_cache: join(dir, 'cache'), npm_config_update_notifier: 'false' } });
 
 // what npm ci runs after installing the dependencies
 npm(['run', '-s', 'install']);

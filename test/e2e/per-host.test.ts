@@ -52,7 +52,11 @@ t.test('curl to the mapped name goes through the gateway, which knows the hostna
 t.test('a fake IP with no mapping (a stale cached answer) is refused with a RST and logged', async (t) => {
   const n = await nsExec(
     topo.client,
-    [process.execPath, '-e', `require('net').connect(80,'198.18.3.3').on('error',e=>{console.log(e.code);process.exit(0)}).on('connect',()=>{console.log('connected');process.exit(1)})`],
+    [
+      process.execPath,
+      '-e',
+      `require('net').connect(80,'198.18.3.3').on('error',e=>{console.log(e.code);process.exit(0)}).on('connect',()=>{console.log('connected');process.exit(1)})`,
+    ],
     { timeoutMs: 15_000, allowFail: true },
   );
   t.equal(n.stdout.trim(), 'ECONNREFUSED');
@@ -70,7 +74,10 @@ t.test('an unmapped name resolves to its real address and never touches the gate
   t.equal(r.stdout, 'hello from nginx\n');
   await new Promise((r) => setTimeout(r, 1200)); // one status period
   t.equal((await status()).status.counters.proxy_total, totalBefore, 'no connection through the gateway');
-  const logged = gw.stdoutLines().slice(linesBefore).filter((l) => l.includes(`${NGINX_IP}:80`));
+  const logged = gw
+    .stdoutLines()
+    .slice(linesBefore)
+    .filter((l) => l.includes(`${NGINX_IP}:80`));
   t.same(logged, [], 'no connection line for the real address');
 });
 
@@ -88,10 +95,11 @@ t.test('normal exit restores resolv.conf and routes byte for byte', async (t) =>
   t.equal((await snapshotRouting(topo.client)).text, before.text);
 });
 
-t.test('mappings survive a restart', async (t) => {
+t.test('mappings survive a restart', async (st) => {
+  // owned by the file's top level, not this subtest: it must still run (and be killed) in the next one
   gw = startGateway(t, topo.client, args);
   await waitForGateway(topo.client, stateDir, gw);
-  t.equal((await dig('+short', 'api.example.com')).trim(), fakeIp);
+  st.equal((await dig('+short', 'api.example.com')).trim(), fakeIp);
 });
 
 t.test('kill -9 then `tunsteer down` restores resolv.conf and routes byte for byte', async (t) => {
@@ -108,7 +116,10 @@ t.test('kill -9 then `tunsteer down` restores resolv.conf and routes byte for by
 t.test('the same from a config file: mode, hosts, pool, device and state dir', async (t) => {
   const cfgState = join(topo.tmp, 'state-cfg');
   const cfg = join(topo.tmp, 'per-host.yaml');
-  writeFileSync(cfg, `mode: per-host\nhosts: ["cfg.example.com", "*.cfg.example"]\nfake_pool: 198.18.0.0/16\nstate_dir: ${cfgState}\ntun: { name: tsh1 }\nrules:\n  - { domain: blocked.cfg.example, action: reject }\n`);
+  writeFileSync(
+    cfg,
+    `mode: per-host\nhosts: ["cfg.example.com", "*.cfg.example"]\nfake_pool: 198.18.0.0/16\nstate_dir: ${cfgState}\ntun: { name: tsh1 }\nrules:\n  - { domain: blocked.cfg.example, action: reject }\n`,
+  );
   const g = spawnInNs(t, topo.client, tunsteerArgv(['up', '--config', cfg]));
   await waitForGateway(topo.client, cfgState, g);
   t.match(resolvNow(), /^nameserver 198\.18\.0\.2$/m);
@@ -116,7 +127,7 @@ t.test('the same from a config file: mode, hosts, pool, device and state dir', a
   t.match((await dig('+short', 'x.cfg.example')).trim(), /^198\.18\./);
   t.equal((await dig('+short', 'api.example.com')).trim(), NGINX_IP, 'a name only the flags had named is forwarded now');
   const r = await nsExec(topo.client, ['curl', '-sS', '--max-time', '10', 'http://blocked.cfg.example/hello'], { allowFail: true });
-  t.match(r.stdout, /Blocked by tunsteer rule/, 'the config file\'s rules apply');
+  t.match(r.stdout, /Blocked by tunsteer rule/, "the config file's rules apply");
   g.kill('SIGTERM');
   t.equal((await g.exited()).code, 0);
   t.equal(resolvNow(), original);
@@ -126,7 +137,7 @@ t.test('the same from a config file: mode, hosts, pool, device and state dir', a
 // ip netns exec NS without /etc/netns/NS/resolv.conf: the file per-host would rewrite is pid 1's. To test
 // that without going near this machine's resolver, the gateway runs in a PID and mount namespace of its
 // own, where pid 1 is a shell whose /etc/resolv.conf is a temp file bind-mounted over (checked first).
-t.test('per-host refuses to rewrite pid 1\'s resolv.conf from another namespace, unless told', async (t) => {
+t.test("per-host refuses to rewrite pid 1's resolv.conf from another namespace, unless told", async (t) => {
   const bare = await createNetns(t, 'tsE-'); // no /etc/netns/<bare>/resolv.conf
   t.notOk(existsSync(`/etc/netns/${bare}`), 'the namespace has no resolv.conf of its own');
   const sentinel = `# tunsteer test ${process.pid}\nnameserver ${DNS_IP}\n`;
@@ -134,7 +145,9 @@ t.test('per-host refuses to rewrite pid 1\'s resolv.conf from another namespace,
   writeFileSync(fake, sentinel);
   const dir = join(topo.tmp, 'state-shared');
   const inPidNs = (extra: string[]) => {
-    const gw = tunsteerArgv(['up', '--mode', 'per-host', '--host', 'api.example.com', '--state-dir', dir, '--tun-name', 'tsh9', ...extra]).map((a) => `'${a}'`).join(' ');
+    const gw = tunsteerArgv(['up', '--mode', 'per-host', '--host', 'api.example.com', '--state-dir', dir, '--tun-name', 'tsh9', ...extra])
+      .map((a) => `'${a}'`)
+      .join(' ');
     // every step checks it sees the fake file, so nothing can reach the machine's own; `; exit $?` keeps sh (pid 1) from exec'ing away
     const script = `mount --bind '${fake}' /etc/resolv.conf && grep -q 'tunsteer test ${process.pid}' /etc/resolv.conf && ip netns exec ${bare} sh -c "grep -q 'tunsteer test ${process.pid}' /etc/resolv.conf && exec ${gw.replaceAll('"', '\\"')}"; exit $?`;
     return ['unshare', '--mount', '--propagation', 'private', '--pid', '--fork', '--mount-proc', '--kill-child', 'sh', '-c', script];
@@ -161,6 +174,8 @@ t.test('per-host refuses to rewrite pid 1\'s resolv.conf from another namespace,
 /** A command in this namespace, not inside a test namespace (it makes its own); SIGKILL on timeout: unshare --fork ignores SIGTERM, and its pid 1 too. */
 function nsExecPlain(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(argv[0], argv.slice(1), { timeout: 60_000, killSignal: 'SIGKILL', encoding: 'utf8' }, (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr }));
+    execFile(argv[0], argv.slice(1), { timeout: 60_000, killSignal: 'SIGKILL', encoding: 'utf8' }, (err, stdout, stderr) =>
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr }),
+    );
   });
 }

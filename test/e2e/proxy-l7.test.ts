@@ -35,9 +35,24 @@ async function hostsFile(ns: string): Promise<void> {
 async function startServers(topo: Topology): Promise<{ socks: NsChild; tinyproxyLog: string }> {
   const d = topo.tmp;
   await nsExec(topo.servers, [
-    'openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2',
-    '-keyout', `${d}/key.pem`, '-out', `${d}/cert.pem`, '-subj', '/CN=tls-ok.example',
-    '-addext', 'subjectAltName=DNS:tls-ok.example,DNS:tls-blocked.example',
+    'openssl',
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-days',
+    '2',
+    '-keyout',
+    `${d}/key.pem`,
+    '-out',
+    `${d}/cert.pem`,
+    '-subj',
+    '/CN=tls-ok.example',
+    '-addext',
+    'subjectAltName=DNS:tls-ok.example,DNS:tls-blocked.example',
   ]);
   writeFileSync(
     `${d}/nginx.conf`,
@@ -124,17 +139,36 @@ rules:
 );
 writeFileSync(join(topo.tmp, 'wrong-pw'), 'not-the-password\n');
 const stateDir = join(topo.tmp, 'state');
-const gw = startGateway(t, topo.client, [
-  '--mode', 'route-all', '--config', config, '--state-dir', stateDir, '--tun-name', 'tsl0', '--connect-timeout', '3000',
-  '--listen', '127.0.0.1:8080', '--metrics', '127.0.0.1:9090', '--resolv-conf', resolvConf,
-], { env: { ...process.env, API_TOKEN: TOKEN, SOCKS_PASSWORD } });
+const gw = startGateway(
+  t,
+  topo.client,
+  [
+    '--mode',
+    'route-all',
+    '--config',
+    config,
+    '--state-dir',
+    stateDir,
+    '--tun-name',
+    'tsl0',
+    '--connect-timeout',
+    '3000',
+    '--listen',
+    '127.0.0.1:8080',
+    '--metrics',
+    '127.0.0.1:9090',
+    '--resolv-conf',
+    resolvConf,
+  ],
+  { env: { ...process.env, API_TOKEN: TOKEN, SOCKS_PASSWORD } },
+);
 await waitForGateway(topo.client, stateDir, gw);
 
 const curl = (args: string[], ns = topo.client) => nsExec(ns, ['curl', '-sS', '--max-time', '20', ...args], { allowFail: true, timeoutMs: 60_000 });
 const resolve = (name: string, port = 80) => ['--resolve', `${name}:${port}:${NGINX_IP}`];
 const peer = (...args: string[]) =>
-  nsExec(topo.client, [process.execPath, '--import', 'tsx', join(ROOT, 'test/helpers/l7-peer.ts'), ...args], { allowFail: true, timeoutMs: 120_000 }).then(
-    (r) => JSON.parse(r.stdout.trim().split('\n').pop() || '{}'),
+  nsExec(topo.client, [process.execPath, '--import', 'tsx', join(ROOT, 'test/helpers/l7-peer.ts'), ...args], { allowFail: true, timeoutMs: 120_000 }).then((r) =>
+    JSON.parse(r.stdout.trim().split('\n').pop() || '{}'),
   );
 const gatewayOutput = () => gw.stdoutLines().join('\n') + gw.stderrText();
 
@@ -144,11 +178,15 @@ t.test('set-header: the token reaches only its host, on every request of a kept-
   const other = await curl([...resolve('other.example'), 'http://other.example/echo']);
   t.equal(other.stdout, 'host=[other.example] auth=[] cookie=[]\n');
   const alt = await peer('alternate', L7_IP, '8080');
-  t.same(alt.seen, [
-    { host: 'api.example.com', authorization: TOKEN, sameSocket: true },
-    { host: 'other.example', sameSocket: true },
-    { host: 'api.example.com', authorization: TOKEN, sameSocket: true },
-  ], 'decided per request on one connection');
+  t.same(
+    alt.seen,
+    [
+      { host: 'api.example.com', authorization: TOKEN, sameSocket: true },
+      { host: 'other.example', sameSocket: true },
+      { host: 'api.example.com', authorization: TOKEN, sameSocket: true },
+    ],
+    'decided per request on one connection',
+  );
   const line = JSON.parse(await gw.waitForLine((l) => l.includes('"msg":"http"') && l.includes('api.example.com') && l.includes('/echo')));
   t.match(line, { method: 'GET', host: 'api.example.com', path: '/echo', status: 200, rule: 'rules[0]', action: 'set-header' });
   t.notOk(gatewayOutput().includes('s3cret'), 'the secret is never logged');
@@ -209,16 +247,16 @@ t.test('SOCKS5 with username/password: the right one passes, a wrong one fails c
 });
 
 t.test('pipelined requests on one connection are answered in order, each under its own rule', async (t) => {
-  const script = `const s=require('net').connect(80,'${NGINX_IP}');let b='';s.on('data',d=>b+=d);s.on('end',()=>{console.log(JSON.stringify(b));process.exit(0)});` +
+  const script =
+    `const s=require('net').connect(80,'${NGINX_IP}');let b='';s.on('data',d=>b+=d);s.on('end',()=>{console.log(JSON.stringify(b));process.exit(0)});` +
     `s.write('GET /echo HTTP/1.1\\r\\nHost: api.example.com\\r\\n\\r\\nGET /echo HTTP/1.1\\r\\nHost: other.example\\r\\n\\r\\nGET /echo HTTP/1.1\\r\\nHost: api.example.com\\r\\nConnection: close\\r\\n\\r\\n');setTimeout(()=>process.exit(1),10000)`;
   const r = await nsExec(topo.client, [process.execPath, '-e', script], { allowFail: true });
   const text: string = JSON.parse(r.stdout || '""');
-  const bodies = text.split('\r\n\r\n').slice(1).map((p) => p.split('\n')[0]);
-  t.same(bodies, [
-    `host=[api.example.com] auth=[${TOKEN}] cookie=[]`,
-    'host=[other.example] auth=[] cookie=[]',
-    `host=[api.example.com] auth=[${TOKEN}] cookie=[]`,
-  ]);
+  const bodies = text
+    .split('\r\n\r\n')
+    .slice(1)
+    .map((p) => p.split('\n')[0]);
+  t.same(bodies, [`host=[api.example.com] auth=[${TOKEN}] cookie=[]`, 'host=[other.example] auth=[] cookie=[]', `host=[api.example.com] auth=[${TOKEN}] cookie=[]`]);
 });
 
 t.test('WebSocket upgrade and a 100 MB chunked upload pass unchanged', async (t) => {
@@ -259,15 +297,22 @@ t.test('explicit proxy: HTTP proxy and SOCKS5 on one port, under the same rules'
 
 t.test('`tunsteer proxy` runs without root and applies the config', async (t) => {
   // nobody must be able to read the code it runs: a clone in /root or in a mktemp -d dir (mode 700) is not
-  const readable = await nsExec(topo.servers, ['setpriv', '--reuid', 'nobody', '--regid', 'nogroup', '--clear-groups', 'test', '-r', join(ROOT, 'src/cli/main.ts')], { allowFail: true });
+  const readable = await nsExec(topo.servers, ['setpriv', '--reuid', 'nobody', '--regid', 'nogroup', '--clear-groups', 'test', '-r', join(ROOT, 'src/cli/main.ts')], {
+    allowFail: true,
+  });
   if (readable.code !== 0) {
     t.skip('the repository is not readable by nobody on this machine', () => {});
     return;
   }
-  const p = spawnInNs(t, topo.servers, ['setpriv', '--reuid', 'nobody', '--regid', 'nogroup', '--clear-groups', ...tunsteerArgv(['proxy', '--listen', '127.0.0.1:8081', '--config', config])], {
-    // without tap's NODE_OPTIONS: its process-info hooks would write into the repo as nobody
-    env: { ...process.env, NODE_OPTIONS: '', API_TOKEN: TOKEN, SOCKS_PASSWORD, HOME: '/tmp' },
-  });
+  const p = spawnInNs(
+    t,
+    topo.servers,
+    ['setpriv', '--reuid', 'nobody', '--regid', 'nogroup', '--clear-groups', ...tunsteerArgv(['proxy', '--listen', '127.0.0.1:8081', '--config', config])],
+    {
+      // without tap's NODE_OPTIONS: its process-info hooks would write into the repo as nobody
+      env: { ...process.env, NODE_OPTIONS: '', API_TOKEN: TOKEN, SOCKS_PASSWORD, HOME: '/tmp' },
+    },
+  );
   const up = JSON.parse(await p.waitForLine((l) => l.includes('proxy listening')));
   t.equal(up.user, 65534, 'runs as nobody');
   const r = await curl(['--proxy', 'http://127.0.0.1:8081', 'http://api.example.com/echo'], topo.servers);

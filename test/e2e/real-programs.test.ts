@@ -45,7 +45,21 @@ for (const [path, v4, v6] of paths) {
       const file = join(topo.tmp, 'got.bin');
       const r = await nsExec(
         topo.client,
-        ['curl', '-sS', '--http2', '--tlsv1.3', '--cacert', cert, '--max-time', '120', '-o', file, '-w', '%{http_version} %{ssl_verify_result}', `https://${url(host)}:${TLS_PORT}/big.bin`],
+        [
+          'curl',
+          '-sS',
+          '--http2',
+          '--tlsv1.3',
+          '--cacert',
+          cert,
+          '--max-time',
+          '120',
+          '-o',
+          file,
+          '-w',
+          '%{http_version} %{ssl_verify_result}',
+          `https://${url(host)}:${TLS_PORT}/big.bin`,
+        ],
         { allowFail: true, timeoutMs: 180_000 },
       );
       t.equal(r.code, 0, r.stderr);
@@ -66,8 +80,17 @@ for (const [path, v4, v6] of paths) {
 t.test('the gateway carried the route-all connections (its log names them)', async (t) => {
   const lines = gw.stdoutLines().filter((l) => l.includes('"msg":"conn"'));
   for (const port of [DIALOGUE_PORT, TLS_PORT, WS_PORT]) {
-    t.ok(lines.some((l) => l.includes(`${NGINX_IP}:${port}`)), `IPv4 :${port}`);
-    t.ok(lines.some((l) => l.includes(`[${NGINX_IP6}]:${port}`)), `IPv6 :${port}`);
+    t.ok(
+      lines.some((l) => l.includes(`${NGINX_IP}:${port}`)),
+      `IPv4 :${port}`,
+    );
+    t.ok(
+      lines.some((l) => l.includes(`[${NGINX_IP6}]:${port}`)),
+      `IPv6 :${port}`,
+    );
   }
-  t.notOk(lines.some((l) => l.includes(KERNEL_IP)), 'and none of the kernel path\'s');
+  t.notOk(
+    lines.some((l) => l.includes(KERNEL_IP)),
+    "and none of the kernel path's",
+  );
 });

@@ -37,7 +37,10 @@ async function allClients(t: Test): Promise<void> {
     const w = await inClient([process.execPath, '--import', 'tsx', join(ROOT, 'test/helpers/real/ws-peer.ts'), 'client', `ws://${u}:${WS_PORT}/`, '30'], 120_000);
     t.equal(w.stdout.trim(), JSON.stringify({ ok: true, messages: 30 }), `WebSocket ${host} ${w.stderr.slice(-200)}`);
     const file = join(topo.tmp, 'got.bin');
-    const c = await inClient(['curl', '-sS', '--http2', '--tlsv1.3', '--cacert', cert, '--max-time', '150', '-o', file, '-w', '%{http_version}', `https://${u}:${TLS_PORT}/big.bin`], 180_000);
+    const c = await inClient(
+      ['curl', '-sS', '--http2', '--tlsv1.3', '--cacert', cert, '--max-time', '150', '-o', file, '-w', '%{http_version}', `https://${u}:${TLS_PORT}/big.bin`],
+      180_000,
+    );
     t.equal(c.stdout, '2', `curl HTTP/2 ${host} ${c.stderr}`);
     t.equal(fileSha(file), bigSha, `TLS + HTTP/2 ${host}: 20 MB byte-exact`);
     rmSync(file, { force: true });
@@ -56,7 +59,7 @@ async function gateway(t: Test, faults?: string): Promise<void> {
   await waitForGateway(topo.client, dir, gw);
 }
 
-t.test('2 % loss both ways on the servers\' veth and on the TUN', async (t) => {
+t.test("2 % loss both ways on the servers' veth and on the TUN", async (t) => {
   await gateway(t);
   await dropOn(topo.servers, await vethOf(topo.servers), 2);
   await dropOn(topo.client, TUN, 2);

@@ -3,17 +3,15 @@
 import t from 'tap';
 import { join } from 'node:path';
 import { nsExec, snapshotRouting } from '../helpers/netns.js';
-import {
-  IPERF_IP, NGINX_IP, PEER_IP, PEER_PORT, ROOT,
-  makeTopology, startGateway, startIperf, startNginx, startPeer, tunsteerArgv, waitForGateway,
-} from '../helpers/topology.js';
+import { IPERF_IP, NGINX_IP, PEER_IP, PEER_PORT, ROOT, makeTopology, startGateway, startIperf, startNginx, startPeer, tunsteerArgv, waitForGateway } from '../helpers/topology.js';
 
 t.setTimeout(600_000);
 
 const topo = await makeTopology(t);
 const [, , peerServer] = await Promise.all([startNginx(t, topo), startIperf(t, topo), startPeer(t, topo)]);
 await nsExec(topo.servers, [
-  'sh', '-c',
+  'sh',
+  '-c',
   `head -c 1024 /dev/urandom > ${topo.www}/1k.bin && head -c 100M /dev/urandom > ${topo.www}/100m.bin && head -c 100M /dev/urandom > ${topo.tmp}/up.bin`,
 ]);
 const sha = async (file: string) => (await nsExec(topo.servers, ['sha256sum', file])).stdout.split(' ')[0];
@@ -93,11 +91,9 @@ t.test('client closes first and server closes first', async (t) => {
 t.test('a closed port gives "Connection refused"', async (t) => {
   const r = await nsExec(topo.client, ['curl', '-sS', '--max-time', '10', `http://${PEER_IP}:7999/`], { allowFail: true });
   t.equal(r.code, 7, 'curl: failed to connect');
-  const n = await nsExec(
-    topo.client,
-    [process.execPath, '-e', `require('net').connect(7999,'${PEER_IP}').on('error',e=>{console.log(e.code);process.exit(0)})`],
-    { timeoutMs: 15_000 },
-  );
+  const n = await nsExec(topo.client, [process.execPath, '-e', `require('net').connect(7999,'${PEER_IP}').on('error',e=>{console.log(e.code);process.exit(0)})`], {
+    timeoutMs: 15_000,
+  });
   t.equal(n.stdout.trim(), 'ECONNREFUSED');
 });
 
@@ -105,7 +101,11 @@ t.test('an upstream that never answers: the client gets ICMP host unreachable af
   // 203.0.113.77 exists nowhere: the servers namespace drops the SYN.
   const n = await nsExec(
     topo.client,
-    [process.execPath, '-e', `require('net').connect(80,'203.0.113.77').on('error',e=>{console.log(e.code);process.exit(0)}).on('connect',()=>{console.log('connected');process.exit(1)})`],
+    [
+      process.execPath,
+      '-e',
+      `require('net').connect(80,'203.0.113.77').on('error',e=>{console.log(e.code);process.exit(0)}).on('connect',()=>{console.log('connected');process.exit(1)})`,
+    ],
     { timeoutMs: 15_000, allowFail: true },
   );
   t.equal(n.stdout.trim(), 'EHOSTUNREACH', 'once the gateway gives up, its ICMP error about the SYN fails the connect');
@@ -116,7 +116,7 @@ t.test('an upstream that never answers: the client gets ICMP host unreachable af
 t.test('normal exit restores routes and rules exactly', async (t) => {
   gw.kill('SIGTERM');
   const e = await gw.exited();
-  t.equal(e.code, 0, "exit 0 after a clean stop on SIGTERM");
+  t.equal(e.code, 0, 'exit 0 after a clean stop on SIGTERM');
   t.equal((await snapshotRouting(topo.client)).text, before.text);
   const st = await nsExec(topo.client, tunsteerArgv(['status', '--state-dir', stateDir]), { allowFail: true });
   t.not(st.code, 0, 'status says nothing runs');

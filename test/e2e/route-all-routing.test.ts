@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execFileSync } from 'node:child_process';
+import type { JournalData } from '../../src/routing/route-journal.js';
 import { createNetns, nsExec, snapshotRouting, spawnInNs, spawnNodeInNs, veth, type NsChild, type RoutingSnapshot, type TeardownHost } from '../helpers/netns.js';
 
 type T = TeardownHost;
@@ -47,7 +48,11 @@ async function world(t: T, opts: { defaultRoute?: boolean } = {}): Promise<World
   return { ns, peer, aIf, dir, before: await snapshotRouting(ns) };
 }
 
-async function up(t: T, w: World, extra: string[] = []): Promise<{ child: NsChild; ready: { pid: number; uplink: { dev: string; gateway?: string; source: string }; steps: number } }> {
+async function up(
+  t: T,
+  w: World,
+  extra: string[] = [],
+): Promise<{ child: NsChild; ready: { pid: number; uplink: { dev: string; gateway?: string; source: string }; steps: number } }> {
   const child = spawnNodeInNs(t, w.ns, CLI, ['up', '--tun', 'tun0', '--state-dir', w.dir, ...extra], { cwd: ROOT });
   const line = await child.waitForLine((l) => l.startsWith('{"ready"'), 60_000);
   return { child, ready: JSON.parse(line) };
@@ -63,7 +68,7 @@ async function routeGet(ns: string, dst: string, from?: string): Promise<{ dev: 
   return (JSON.parse(r.stdout) as { dev: string; gateway?: string; prefsrc?: string }[])[0];
 }
 
-function journal(w: World): Record<string, any> | null {
+function journal(w: World): JournalData | null {
   const p = join(w.dir, 'routes.json');
   return existsSync(p) ? JSON.parse(readFileSync(p, 'utf8')) : null;
 }
@@ -142,7 +147,7 @@ t.test('kill -9, then restore from a second process: refused elsewhere, exact, a
   const { child } = await up(t, w, ['--exclude', '10.0.0.0/8']);
   process.kill(child.pid!, 'SIGKILL');
   t.strictSame(await child.exited(), { code: null, signal: 'SIGKILL' });
-  t.equal((await routeGet(w.ns, '203.0.113.5')).dev, 'tun0', 'the dead gateway\'s routing is still in place');
+  t.equal((await routeGet(w.ns, '203.0.113.5')).dev, 'tun0', "the dead gateway's routing is still in place");
   t.equal(journal(w)!.pid, child.pid, 'and journaled');
 
   const elsewhere = await cli(w.peer, ['down', '--state-dir', w.dir]);
@@ -178,7 +183,7 @@ t.test('kill -9, TUN gone, restore: "already gone" is fine', async (t) => {
   t.notMatch(after.route4, 'table 2022');
 });
 
-t.test('a new gateway after kill -9 undoes the dead one\'s routing first', async (t) => {
+t.test("a new gateway after kill -9 undoes the dead one's routing first", async (t) => {
   const w = await world(t);
   const first = await up(t, w, ['--exclude', '10.0.0.0/8']);
   process.kill(first.child.pid!, 'SIGKILL');
@@ -193,7 +198,7 @@ t.test('a new gateway after kill -9 undoes the dead one\'s routing first', async
   t.equal((await snapshotRouting(w.ns)).text, w.before.text);
 });
 
-t.test('real sockets: the gateway\'s own (bound to the uplink) go out direct; inbound to the uplink address is answered', async (t) => {
+t.test("real sockets: the gateway's own (bound to the uplink) go out direct; inbound to the uplink address is answered", async (t) => {
   const w = await world(t);
   await nsExec(w.peer, ['ip', 'addr', 'add', '203.0.113.5/32', 'dev', 'lo']);
   const server = spawnInNs(t, w.peer, [
@@ -302,7 +307,10 @@ t.test('dry run changes nothing; no default route is a clear error', async (t) =
   const plan = await cli(w.ns, ['plan', '--tun', 'tun0', '--exclude', '10.0.0.0/8']);
   t.equal(plan.code, 0, plan.stderr);
   t.equal(
-    plan.stdout.split('\n').filter((l) => l.startsWith('ip ')).join('\n'),
+    plan.stdout
+      .split('\n')
+      .filter((l) => l.startsWith('ip '))
+      .join('\n'),
     [
       'ip -4 route add default dev tun0 table 2022',
       `ip -4 rule add from ${UPLINK_SRC} lookup main priority 9000`,

@@ -47,7 +47,7 @@ async function run(t: Test, args: string[], env: NodeJS.ProcessEnv = {}): Promis
 t.test('curl through the gateway: the name resolves to a fake IP, the log shows it, the header rule applies', async (t) => {
   const r = await run(t, ['--host', 'api.example.com', '--', 'curl', '-sS', '--max-time', '10', 'http://api.example.com/hello']);
   t.equal(r.code, 0, r.stderr);
-  t.equal(r.stdout, 'hello from nginx\n', 'stdout is the program\'s alone');
+  t.equal(r.stdout, 'hello from nginx\n', "stdout is the program's alone");
   const conn = r.stderr.split('\n').filter((l) => l.includes('"msg":"conn"') && l.includes('"host":"api.example.com"'));
   t.equal(conn.length, 1, 'the gateway logged the connection, with its name');
   t.match(JSON.parse(conn[0]).dst, /^(198\.1[89]\.\d+\.\d+|\[fc00:[0-9a-f:]+\]):80$/, 'a fake IP, IPv4 or IPv6 (curl may prefer IPv6)');
@@ -56,7 +56,7 @@ t.test('curl through the gateway: the name resolves to a fake IP, the log shows 
   t.notOk(h.stderr.includes('s3cret'), 'the secret is not logged');
 });
 
-t.test('the program sees only the TUN and the gateway\'s resolver; DNS for other names is forwarded', async (t) => {
+t.test("the program sees only the TUN and the gateway's resolver; DNS for other names is forwarded", async (t) => {
   const r = await run(t, ['--', 'sh', '-c', 'ip -o route; cat /etc/resolv.conf; getent hosts other.example.com']);
   t.equal(r.code, 0, r.stderr);
   t.match(r.stdout, /^default dev tunsteer0/m);
@@ -64,21 +64,23 @@ t.test('the program sees only the TUN and the gateway\'s resolver; DNS for other
   t.match(r.stdout, new RegExp(`^${NGINX_IP.replaceAll('.', '\\.')}\\s+other\\.example\\.com$`, 'm'), 'forwarded to the outer resolver');
 });
 
-t.test('the exit status is the program\'s; nothing is left behind; the outside is untouched', async (t) => {
+t.test("the exit status is the program's; nothing is left behind; the outside is untouched", async (t) => {
   const r = await run(t, ['--', 'sh', '-c', 'readlink /proc/self/ns/net; exit 7']);
   t.equal(r.code, 7);
   const inode = r.stdout.trim();
   t.match(inode, /^net:\[\d+\]$/);
   const outer = (await nsExec(topo.client, ['readlink', '/proc/self/ns/net'])).stdout.trim();
   t.not(inode, outer, 'the program ran in a namespace of its own');
-  const still = readdirSync('/proc').filter((p) => /^\d+$/.test(p)).some((p) => {
-    try {
-      return readlinkSync(`/proc/${p}/ns/net`) === inode;
-    } catch {
-      return false;
-    }
-  });
-  t.notOk(still, 'no process is left in the program\'s namespace');
+  const still = readdirSync('/proc')
+    .filter((p) => /^\d+$/.test(p))
+    .some((p) => {
+      try {
+        return readlinkSync(`/proc/${p}/ns/net`) === inode;
+      } catch {
+        return false;
+      }
+    });
+  t.notOk(still, "no process is left in the program's namespace");
   t.equal((await nsExec(topo.client, ['cat', '/etc/resolv.conf'])).stdout, resolv, 'the outer resolv.conf is the same');
   t.equal((await snapshotRouting(topo.client)).text, before.text, 'the outer routes are the same');
   const direct = await nsExec(topo.client, ['curl', '-sS', '--max-time', '10', `http://${NGINX_IP}/hello`]);
@@ -103,7 +105,7 @@ t.test('a program that cannot be found: one clear line, exit 127, nothing made',
   const r = await run(t, ['--', 'nosuchprog-tunsteer', '--x']);
   t.equal(r.code, 127, 'as shells say it');
   t.match(r.stderr, /^tunsteer run: nosuchprog-tunsteer: command not found \(looked in PATH: /);
-  t.notMatch(r.stderr, /resolv\.conf|exec:/, 'not the inner shell\'s message about our resolv.conf');
+  t.notMatch(r.stderr, /resolv\.conf|exec:/, "not the inner shell's message about our resolv.conf");
   const p = await run(t, ['--', './no/such/path']);
   t.equal(p.code, 127);
   t.match(p.stderr, /\.\/no\/such\/path: no such program, or not executable/);
@@ -138,10 +140,30 @@ t.test('without root, through a user namespace: the same curl, its log line, its
   if (!open666) await nsExec(topo.client, ['sh', '-c', `mknod ${dev}/tun c 10 200 && chmod 666 ${dev}/tun`]);
   const tunNode = open666 ? '' : `mount --bind ${dev}/tun /dev/net/tun && `;
   const asNobody = (args: string[]) =>
-    nsExec(topo.client, ['unshare', '--mount', '--propagation', 'private', 'sh', '-c', `${tunNode}exec "$@"`, 'sh', ...nobody, 'env', '-u', 'NODE_OPTIONS', 'HOME=/tmp', `API_TOKEN=${TOKEN}`, ...tunsteerArgv(['run', '--config', cfgOpen, ...args])], {
-      allowFail: true,
-      timeoutMs: 60_000,
-    });
+    nsExec(
+      topo.client,
+      [
+        'unshare',
+        '--mount',
+        '--propagation',
+        'private',
+        'sh',
+        '-c',
+        `${tunNode}exec "$@"`,
+        'sh',
+        ...nobody,
+        'env',
+        '-u',
+        'NODE_OPTIONS',
+        'HOME=/tmp',
+        `API_TOKEN=${TOKEN}`,
+        ...tunsteerArgv(['run', '--config', cfgOpen, ...args]),
+      ],
+      {
+        allowFail: true,
+        timeoutMs: 60_000,
+      },
+    );
   const nobodyUid = Number((await nsExec(topo.client, ['id', '-u', 'nobody'])).stdout.trim());
   const nobodysRuns = () => readdirSync(tmpdir()).filter((e) => e.startsWith('tunsteer-run-') && statSync(join(tmpdir(), e)).uid === nobodyUid);
   const hadBefore = nobodysRuns();
@@ -152,6 +174,10 @@ t.test('without root, through a user namespace: the same curl, its log line, its
   t.equal(conn.length, 1, 'the gateway, running as nobody, logged the connection with its name');
   const s = await asNobody(['--', 'sh', '-c', 'exit 9']);
   t.equal(s.code, 9, `the program's exit status: ${s.stderr}`);
-  t.same(nobodysRuns().filter((e) => !hadBefore.includes(e)), [], `nothing left in ${tmpdir()} by the runs as nobody`);
+  t.same(
+    nobodysRuns().filter((e) => !hadBefore.includes(e)),
+    [],
+    `nothing left in ${tmpdir()} by the runs as nobody`,
+  );
   t.equal((await snapshotRouting(topo.client)).text, before.text, 'the outer routes are the same');
 });

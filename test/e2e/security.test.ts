@@ -9,10 +9,7 @@ import t, { type Test } from 'tap';
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { nsExec, spawnNodeInNs, type NsChild } from '../helpers/netns.js';
-import {
-  DNS_IP, NGINX_IP, PEER_IP, ROOT,
-  clientResolvConf, makeTopology, startDnsPeer, startGateway, tunsteerArgv, waitForGateway, type Topology,
-} from '../helpers/topology.js';
+import { DNS_IP, NGINX_IP, PEER_IP, ROOT, clientResolvConf, makeTopology, startDnsPeer, startGateway, tunsteerArgv, waitForGateway, type Topology } from '../helpers/topology.js';
 
 t.setTimeout(300_000);
 
@@ -44,7 +41,10 @@ async function socketsOf(ns: string, pids: number[]): Promise<Socket[]> {
 
 /** The address part of ss's "addr:port", without brackets or %interface. */
 function hostOf(local: string): string {
-  return local.slice(0, local.lastIndexOf(':')).replace(/^\[|\]$/g, '').replace(/%.*$/, '');
+  return local
+    .slice(0, local.lastIndexOf(':'))
+    .replace(/^\[|\]$/g, '')
+    .replace(/%.*$/, '');
 }
 
 const isLoopback = (h: string) => /^127\./.test(h) || h === '::1' || h === '::ffff:127.0.0.1';
@@ -55,13 +55,14 @@ async function gatewayPids(ns: string, stateDir: string, gw: NsChild): Promise<n
   return [gw.pid!, ...(st.dataPlane?.pid ? [st.dataPlane.pid as number] : [])];
 }
 
-/** Every file under dir, with its text (the state dir is small). */
+/** Every regular file under dir, with its text (the state dir is small; its reload socket holds no text). */
 function filesUnder(dir: string): { path: string; text: string }[] {
   const out: { path: string; text: string }[] = [];
   for (const name of readdirSync(dir)) {
     const p = join(dir, name);
-    if (statSync(p).isDirectory()) out.push(...filesUnder(p));
-    else out.push({ path: p, text: readFileSync(p, 'latin1') });
+    const st = statSync(p);
+    if (st.isDirectory()) out.push(...filesUnder(p));
+    else if (st.isFile()) out.push({ path: p, text: readFileSync(p, 'latin1') });
   }
   return out;
 }
@@ -77,8 +78,8 @@ async function servers(topo: Topology): Promise<void> {
 }
 
 const udpEcho = (ns: string, host: string) =>
-  nsExec(ns, [process.execPath, '--import', 'tsx', join(ROOT, 'test/helpers/udp-peer.ts'), 'echo', host, String(UDP_PORT), '20'], { allowFail: true, timeoutMs: 60_000 }).then((r) =>
-    JSON.parse(r.stdout.trim().split('\n').pop() || '{}'),
+  nsExec(ns, [process.execPath, '--import', 'tsx', join(ROOT, 'test/helpers/udp-peer.ts'), 'echo', host, String(UDP_PORT), '20'], { allowFail: true, timeoutMs: 60_000 }).then(
+    (r) => JSON.parse(r.stdout.trim().split('\n').pop() || '{}'),
   );
 
 const config = (dir: string) => {
@@ -92,13 +93,21 @@ async function checkSockets(t: Test, ns: string, pids: number[], tunAddress: str
   const socks = await socketsOf(ns, pids);
   t.comment(`sockets of pids ${pids.join(', ')}:\n${socks.map((s) => s.line).join('\n')}`);
   const listening = socks.filter((s) => s.state === 'LISTEN' || (s.netid === 'udp' && s.state === 'UNCONN'));
-  for (const want of expectListening) t.ok(listening.some((s) => s.local === want), `the gateway listens on ${want} (the check sees its sockets)`);
+  for (const want of expectListening)
+    t.ok(
+      listening.some((s) => s.local === want),
+      `the gateway listens on ${want} (the check sees its sockets)`,
+    );
   for (const s of listening) {
     const h = hostOf(s.local);
     t.ok(isLoopback(h) || h === tunAddress, `${s.netid} ${s.state} ${s.local}: loopback or the TUN address ${tunAddress}`);
   }
   const udpWildcard = socks.filter((s) => s.netid === 'udp' && isWildcard(hostOf(s.local)) && (s.state === 'UNCONN' || /[:*]\*$/.test(s.peer)));
-  t.same(udpWildcard.map((s) => s.line), [], 'no UDP socket waits unconnected on 0.0.0.0 or ::');
+  t.same(
+    udpWildcard.map((s) => s.line),
+    [],
+    'no UDP socket waits unconnected on 0.0.0.0 or ::',
+  );
   const udp = socks.filter((s) => s.netid === 'udp');
   t.ok(udp.length > 0, `UDP relay sockets exist while the check runs: ${udp.map((s) => `${s.local}->${s.peer}`).join(', ')}`);
 }
@@ -124,15 +133,40 @@ t.test('route-all: sockets on loopback and the TUN only; the injected credential
   const resolv = join(topo.tmp, 'resolv.conf');
   writeFileSync(resolv, `nameserver ${DNS_IP}\n`);
   const stateDir = join(topo.tmp, 'state');
-  const gw = startGateway(t, topo.client, [
-    '--mode', 'route-all', '--state-dir', stateDir, '--tun-name', 'tss0', '--config', config(topo.tmp), '--log-level', 'trace',
-    '--listen', '127.0.0.1:8080', '--metrics', '127.0.0.1:9090', '--resolv-conf', resolv,
-  ], { env: { ...process.env, API_TOKEN: TOKEN } });
+  const gw = startGateway(
+    t,
+    topo.client,
+    [
+      '--mode',
+      'route-all',
+      '--state-dir',
+      stateDir,
+      '--tun-name',
+      'tss0',
+      '--config',
+      config(topo.tmp),
+      '--log-level',
+      'trace',
+      '--listen',
+      '127.0.0.1:8080',
+      '--metrics',
+      '127.0.0.1:9090',
+      '--resolv-conf',
+      resolv,
+    ],
+    { env: { ...process.env, API_TOKEN: TOKEN } },
+  );
   await waitForGateway(topo.client, stateDir, gw);
 
-  const h = await nsExec(topo.client, ['curl', '-sS', '--max-time', '20', '--resolve', `api.example.com:8080:${WEB_IP}`, 'http://api.example.com:8080/headers'], { allowFail: true });
+  const h = await nsExec(topo.client, ['curl', '-sS', '--max-time', '20', '--resolve', `api.example.com:8080:${WEB_IP}`, 'http://api.example.com:8080/headers'], {
+    allowFail: true,
+  });
   t.equal(JSON.parse(h.stdout || '{}').authorization, TOKEN, `the server saw the injected header ${h.stderr}`);
-  const viaProxy = await nsExec(topo.client, ['curl', '-sS', '--max-time', '20', '-x', 'http://127.0.0.1:8080', '--resolve', `api.example.com:8080:${WEB_IP}`, 'http://api.example.com:8080/headers'], { allowFail: true });
+  const viaProxy = await nsExec(
+    topo.client,
+    ['curl', '-sS', '--max-time', '20', '-x', 'http://127.0.0.1:8080', '--resolve', `api.example.com:8080:${WEB_IP}`, 'http://api.example.com:8080/headers'],
+    { allowFail: true },
+  );
   t.equal(JSON.parse(viaProxy.stdout || '{}').authorization, TOKEN, `through the explicit proxy too ${viaProxy.stderr}`);
   const dig = await nsExec(topo.client, ['dig', '+time=3', '+tries=1', '+short', 'api.example.com', `@${NGINX_IP}`], { allowFail: true });
   t.equal(dig.stdout.trim(), NGINX_IP, 'DNS hijacked and forwarded (a resolver socket was used)');
@@ -148,10 +182,29 @@ t.test('per-host: sockets on loopback and the TUN only; the injected credential 
   await servers(topo);
   await clientResolvConf(t, topo.client, `nameserver ${DNS_IP}\n`);
   const stateDir = join(topo.tmp, 'state');
-  const gw = startGateway(t, topo.client, [
-    '--mode', 'per-host', '--host', 'api.example.com', '--state-dir', stateDir, '--tun-name', 'tsp0', '--config', config(topo.tmp),
-    '--log-level', 'trace', '--listen', '127.0.0.1:8080', '--metrics', '127.0.0.1:9090',
-  ], { env: { ...process.env, API_TOKEN: TOKEN } });
+  const gw = startGateway(
+    t,
+    topo.client,
+    [
+      '--mode',
+      'per-host',
+      '--host',
+      'api.example.com',
+      '--state-dir',
+      stateDir,
+      '--tun-name',
+      'tsp0',
+      '--config',
+      config(topo.tmp),
+      '--log-level',
+      'trace',
+      '--listen',
+      '127.0.0.1:8080',
+      '--metrics',
+      '127.0.0.1:9090',
+    ],
+    { env: { ...process.env, API_TOKEN: TOKEN } },
+  );
   await waitForGateway(topo.client, stateDir, gw);
 
   const h = await nsExec(topo.client, ['curl', '-sS', '--max-time', '20', 'http://api.example.com:8080/headers'], { allowFail: true });

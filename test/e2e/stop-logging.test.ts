@@ -6,14 +6,12 @@
 // echo, and held open while it stops.
 //
 //   lan ns 198.51.100.2 ── client ns (the gateway; a router for the lan) ── servers ns: TCP echo :7000, UDP echo :7001
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { join } from 'node:path';
 import { readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { nsExec, spawnInNs, spawnNodeInNs, type NsChild } from '../helpers/netns.js';
-import {
-  DNS_IP, NGINX_IP, PEER_IP, ROOT, clientResolvConf, makeTopology, routerWithLan, startDnsPeer, startGateway, tunsteerArgv, waitForGateway,
-} from '../helpers/topology.js';
+import { DNS_IP, NGINX_IP, PEER_IP, ROOT, clientResolvConf, makeTopology, routerWithLan, startDnsPeer, startGateway, tunsteerArgv, waitForGateway } from '../helpers/topology.js';
 
 t.setTimeout(600_000);
 const TCP_PORT = 7000;
@@ -59,14 +57,25 @@ async function holdOpen(holder: NsChild): Promise<Ready> {
 
 /** Every held connection has exactly one line, and it says the stop ended it. */
 /** ends: how a held connection's line may say it ended (the stop's own word, unless the program's exit came first, as with run). */
-function checkLines(t: typeof import("tap").default, lines: string[], held: Ready, ends: readonly string[] = ['gateway-stop']): void {
-  const conn: ConnLine[] = lines.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l)).filter((r) => r.msg === 'conn');
-  for (const [proto, ports, dstPort] of [['tcp', held.tcp, TCP_PORT], ['udp', held.udp, UDP_PORT]] as const) {
+function checkLines(t: Test, lines: readonly string[], held: Ready, ends: readonly string[] = ['gateway-stop']): void {
+  const conn: ConnLine[] = lines
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l))
+    .filter((r) => r.msg === 'conn');
+  for (const [proto, ports, dstPort] of [
+    ['tcp', held.tcp, TCP_PORT],
+    ['udp', held.udp, UDP_PORT],
+  ] as const) {
     const of = (port: number) => conn.filter((c) => (c.proto === 'udp') === (proto === 'udp') && c.src.endsWith(`:${port}`) && c.dst.endsWith(`:${dstPort}`));
     const without = ports.filter((p) => of(p).length !== 1);
     t.same(without, [], `each of the ${ports.length} ${proto} connections has one line (${conn.length} conn lines in all)`);
     const seen = [...new Set(ports.flatMap((p) => of(p).map((c) => c.end)))];
-    if (ports.length) t.same(seen.filter((e) => !ends.includes(e)), [], `and it says what ended it: ${seen.join(', ')} (${proto})`);
+    if (ports.length)
+      t.same(
+        seen.filter((e) => !ends.includes(e)),
+        [],
+        `and it says what ended it: ${seen.join(', ')} (${proto})`,
+      );
     // like any other line: the bytes each way so far (the echo's)
     const short = ports.flatMap((p) => of(p)).filter((c) => !(c.up >= PROBE_UP[proto] && c.down >= PROBE_DOWN[proto]));
     t.same(short, [], `with the bytes moved so far (${proto})`);
@@ -74,7 +83,7 @@ function checkLines(t: typeof import("tap").default, lines: string[], held: Read
 }
 
 /** The stop in two lines: "restoring" as it begins, then "restored, N connections closed", N being the lines that say gateway-stop. */
-function checkStopLines(t: typeof import("tap").default, lines: string[], held: Ready, allHeldOpen = true): void {
+function checkStopLines(t: Test, lines: readonly string[], held: Ready, allHeldOpen = true): void {
   const recs = lines.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { msg: string; end?: string; closed?: number });
   const at = (m: (r: { msg: string }) => boolean) => recs.findIndex(m);
   const restoring = at((r) => r.msg === 'restoring');
@@ -96,7 +105,15 @@ const exitCode = { SIGTERM: 0, SIGINT: 0 } as const;
 const cases: { name: string; gatewayNs: string; clientNs: string; args: string[]; host: string; udp: number; signal: 'SIGTERM' | 'SIGINT' }[] = [
   { name: 'route-all, SIGTERM', gatewayNs: topo.client, clientNs: topo.client, args: ['--mode', 'route-all', '--tun-name', 'tsS0'], host: PEER_IP, udp: N_UDP, signal: 'SIGTERM' },
   { name: 'route-all, SIGINT', gatewayNs: topo.client, clientNs: topo.client, args: ['--mode', 'route-all', '--tun-name', 'tsS1'], host: PEER_IP, udp: N_UDP, signal: 'SIGINT' },
-  { name: 'per-host, SIGTERM', gatewayNs: topo.client, clientNs: topo.client, args: ['--mode', 'per-host', '--host', 'api.example.com', '--tun-name', 'tsS2'], host: 'api.example.com', udp: N_UDP, signal: 'SIGTERM' },
+  {
+    name: 'per-host, SIGTERM',
+    gatewayNs: topo.client,
+    clientNs: topo.client,
+    args: ['--mode', 'per-host', '--host', 'api.example.com', '--tun-name', 'tsS2'],
+    host: 'api.example.com',
+    udp: N_UDP,
+    signal: 'SIGTERM',
+  },
   { name: 'redirect, SIGTERM', gatewayNs: topo.client, clientNs: lan, args: ['--mode', 'redirect'], host: PEER_IP, udp: 0, signal: 'SIGTERM' },
   { name: 'tproxy, SIGTERM', gatewayNs: topo.client, clientNs: lan, args: ['--mode', 'tproxy'], host: PEER_IP, udp: N_UDP, signal: 'SIGTERM' },
 ];
@@ -137,7 +154,7 @@ t.test('tunsteer run, SIGTERM: every open connection of its program gets its lin
   );
   const held = await holdOpen(run);
   run.kill('SIGTERM');
-  t.equal((await run.exited()).code, 143, 'the program\'s status: run passed the SIGTERM on, and the program died of it');
+  t.equal((await run.exited()).code, 143, "the program's status: run passed the SIGTERM on, and the program died of it");
   // run keeps stdout for its program: the gateway logs to stderr. run waits for its program, whose exit
   // closes its TCP connections (closed, or reset with unread data) before the gateway stops; UDP has no close
   checkLines(t, run.stderrText().split('\n'), held, ['closed', 'client-reset', 'gateway-stop']);

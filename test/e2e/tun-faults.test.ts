@@ -24,7 +24,7 @@ const PROFILES: [string, string, number][] = [
   ['reordering 5 %, MTU 1500', 'reorder=0.05,seed=22', 1500],
   ['duplication 2 %, MTU 1500', 'dup=0.02,seed=23', 1500],
   ['delay 5 ms, jitter 5 ms, MTU 1500', 'delay=5,jitter=5,seed=24', 1500],
-]; 
+];
 
 const topo = await makeTopology(t);
 await Promise.all([startNginx(t, topo), startPeer(t, topo)]);

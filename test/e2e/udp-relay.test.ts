@@ -20,7 +20,10 @@ const peer = async (mode: string, port: number, ...args: string[]) =>
         timeoutMs: 90_000,
         allowFail: true,
       })
-    ).stdout.trim().split('\n').pop() || '{}',
+    ).stdout
+      .trim()
+      .split('\n')
+      .pop() || '{}',
   );
 const status = async () => JSON.parse((await nsExec(topo.client, tunsteerArgv(['status', '--state-dir', stateDir, '--json']))).stdout);
 

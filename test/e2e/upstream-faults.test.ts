@@ -34,9 +34,7 @@ await nsExec(topo.servers, ['nft', '-f', '-'], {
 });
 
 let stateDir = join(topo.tmp, 'state');
-const gw = startGateway(t, topo.client, [
-  '--mode', 'route-all', '--state-dir', stateDir, '--tun-name', 'tsu0', '--connect-timeout', String(CONNECT_TIMEOUT_MS),
-]);
+const gw = startGateway(t, topo.client, ['--mode', 'route-all', '--state-dir', stateDir, '--tun-name', 'tsu0', '--connect-timeout', String(CONNECT_TIMEOUT_MS)]);
 await waitForGateway(topo.client, stateDir, gw);
 
 const status = async () => JSON.parse((await nsExec(topo.client, tunsteerArgv(['status', '--state-dir', stateDir, '--json']))).stdout).status;
@@ -52,9 +50,7 @@ const peer = (mode: string, args: string[], host = PEER_IP, port = PEER_PORT, ti
 /** Kernel sockets of the gateway's processes other than listeners (its upstream side). */
 async function gatewayTcpSockets(): Promise<string[]> {
   const r = await nsExec(topo.client, ['ss', '-Htanp']);
-  return r.stdout
-    .split('\n')
-    .filter((l) => l && !l.startsWith('LISTEN') && gatewayPids.some((p) => l.includes(`pid=${p},`)));
+  return r.stdout.split('\n').filter((l) => l && !l.startsWith('LISTEN') && gatewayPids.some((p) => l.includes(`pid=${p},`)));
 }
 
 /** What is still open: connections, TCP states, proxied connections, upstream sockets. Empty when drained. */
@@ -133,15 +129,20 @@ t.test('server stops reading: backpressure reaches the client, gateway memory st
     }
   }, 200);
   // midway: the connection is held open at both ends, the server's receive queue full
-  let midway: { gateway: Record<string, unknown>; server: string[] } | null = null;
-  const probe = setTimeout(async () => {
-    midway = { gateway: await leftOpen(), server: await serverConnections() };
+  type Midway = { gateway: Record<string, unknown>; server: string[] };
+  let midway: Promise<Midway> | null = null;
+  const probe = setTimeout(() => {
+    // a failed look is reported by the checks below, not left as an unhandled rejection
+    midway = (async (): Promise<Midway> => ({ gateway: await leftOpen(), server: await serverConnections() }))().catch((e: Error) => ({
+      gateway: { error: e.message },
+      server: [],
+    }));
   }, BOUND_MS / 2);
   const r = await peer('stall', [String(TOTAL), String(BOUND_MS)], PEER_IP, PEER_PORT, BOUND_MS + 30_000).finally(() => {
     clearInterval(sampler);
     clearTimeout(probe);
   });
-  const mid = midway as { gateway: Record<string, unknown>; server: string[] } | null;
+  const mid = await (midway as Promise<Midway> | null);
   t.ok(mid && mid.gateway.connections === 1, `midway the gateway holds the connection: ${JSON.stringify(mid?.gateway)}`);
   const recvQ = Number(mid?.server[0]?.trim().split(/\s+/)[0] ?? 0);
   t.ok(recvQ > 0, `midway the server's unread receive queue holds ${recvQ} bytes`);
@@ -163,7 +164,8 @@ t.test('server never answers the SYN: the client gets host unreachable after the
   const n = await nsExec(
     topo.client,
     [
-      process.execPath, '-e',
+      process.execPath,
+      '-e',
       `const s=require('net').connect(${SILENT_PORT},'${SILENT_IP}');const t0=Date.now();` +
         `s.on('error',e=>{console.log(JSON.stringify({code:e.code,ms:Date.now()-t0}));process.exit(0)});` +
         `s.on('connect',()=>{console.log(JSON.stringify({code:'connected'}));process.exit(1)});` +
@@ -193,7 +195,7 @@ t.test('server half-closes: the client gets every byte and its later data still 
   const seen = JSON.parse(await peerServer.waitForLine((l) => l.includes('"half"'), 10_000)).half;
   t.equal(seen.bytes, M, 'the server read every byte the client sent after the server FIN');
   t.equal(seen.sha256, r.sentSha256, 'byte-exact');
-  t.equal(seen.sha256, createHash('sha256').update(seeded(M, 17)).digest('hex'), 'and they are the client\'s seeded bytes');
+  t.equal(seen.sha256, createHash('sha256').update(seeded(M, 17)).digest('hex'), "and they are the client's seeded bytes");
   const d = await drain();
   t.same(d.left, {}, `drained in ${d.ms} ms`);
 });
@@ -216,14 +218,18 @@ t.test('with a name rule the client is accepted first: a silent upstream ends in
   gatewayPids = [gw2.pid!, (await status()).dataPlane.pid];
 
   const t0 = Date.now();
-  const curl = await nsExec(topo.client, ['curl', '-sS', '--max-time', '20', '-o', '/dev/null', '-w', '%{http_code}', `http://${SILENT_IP}:${SILENT_PORT}/`], { allowFail: true, timeoutMs: 30_000 });
+  const curl = await nsExec(topo.client, ['curl', '-sS', '--max-time', '20', '-o', '/dev/null', '-w', '%{http_code}', `http://${SILENT_IP}:${SILENT_PORT}/`], {
+    allowFail: true,
+    timeoutMs: 30_000,
+  });
   const curlMs = Date.now() - t0;
   t.equal(curl.stdout, '502', `HTTP: 502 Bad Gateway (${curl.stderr.trim()})`);
   t.ok(curlMs >= CONNECT_TIMEOUT_MS && curlMs < CONNECT_TIMEOUT_MS + 8000, `after the connect timeout: ${curlMs} ms`);
   const raw = await nsExec(
     topo.client,
     [
-      process.execPath, '-e',
+      process.execPath,
+      '-e',
       `const s=require('net').connect(${SILENT_PORT},'${SILENT_IP}');let t0;` +
         `s.on('connect',()=>{t0=Date.now();s.write('\\x00\\x01opaque')});` +
         `s.on('error',e=>{console.log(JSON.stringify({code:e.code,ms:Date.now()-t0}));process.exit(0)});` +

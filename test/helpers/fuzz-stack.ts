@@ -17,7 +17,7 @@ import { DEFAULT_TCP_OPTIONS, type OutSegment, type Segment, type TcpSink } from
 import { writeTcpSegment } from '../../src/stack/wire/segment-writer.js';
 import { Ipv4View } from '../../src/stack/wire/ipv4-view.js';
 import { TcpView } from '../../src/stack/wire/tcp-view.js';
-import { fillSegment } from '../../src/stack/wire/tcp-options.js';
+import { fillSegment, newSegment } from '../../src/stack/wire/tcp-options.js';
 import { parseIpv4 } from '../../src/net/address.js';
 import { writeUdpDatagram } from '../../src/stack/wire/datagram-writer.js';
 import dnsPacket from 'dns-packet';
@@ -60,7 +60,17 @@ export function makeFuzzStack(): FuzzStack {
   const conns = { accepted: 0, deferred: 0, rejected: 0, streamErrors: 0 };
   let n = 0;
   let tunUdp: TunUdp | null = null;
-  const h: FuzzStack = { stack: null as unknown as Stack, udp: null as unknown as TunUdp, relay: null as unknown as UdpSessions, dev, dns, pool, conns, onTx: null, app: (c) => handle(c, n++, conns) };
+  const h: FuzzStack = {
+    stack: null as unknown as Stack,
+    udp: null as unknown as TunUdp,
+    relay: null as unknown as UdpSessions,
+    dev,
+    dns,
+    pool,
+    conns,
+    onTx: null,
+    app: (c) => handle(c, n++, conns),
+  };
   const s = (stack = new Stack(dev, (c) => h.app(c), {
     // the gateway's defaults: the fuzz opens tens of thousands of flows per million packets,
     // which must not lock out the normal connection afterwards
@@ -144,7 +154,7 @@ export async function feed(h: FuzzStack, fz: PacketFuzzer, count: number, deadli
   h.onTx = (p) => fz.learn(p);
   const t0 = performance.now();
   const yieldEvery = BATCH * 16;
-  for (let i = 0; i < count; ) {
+  for (let i = 0; i < count;) {
     const now = performance.now();
     const end = Math.min(count, i + BATCH);
     for (; i < end; i++) {
@@ -234,7 +244,7 @@ export async function normalConnection(h: FuzzStack, text = 'still works'): Prom
   };
   const ip = new Ipv4View();
   const tcp = new TcpView();
-  const seg: Segment = { seq: 0, ack: 0, flags: 0, window: 0, mss: -1, wscale: -1, sackOk: false, tsVal: -1, tsEcr: 0, sack: new Uint32Array(8), sackCount: 0, payload: Buffer.alloc(0), payloadOffset: 0, payloadLength: 0 };
+  const seg: Segment = newSegment();
   let conn: TcpConnection | null = null;
   h.onTx = (p) => {
     if (conn === null || ip.reset(p, 0, p.length) !== 0 || ip.protocol !== 6 || ip.dst !== client) return;

@@ -13,17 +13,24 @@ import net from 'node:net';
 import { createHash } from 'node:crypto';
 
 const [mode, host, portText, arg] = process.argv.slice(2);
-const deadline = setTimeout(() => {
-  console.log(JSON.stringify({ ok: false, error: 'timeout' }));
-  process.exit(3);
-}, mode === 'server' ? 3_600_000 : 120_000);
+const deadline = setTimeout(
+  () => {
+    console.log(JSON.stringify({ ok: false, error: 'timeout' }));
+    process.exit(3);
+  },
+  mode === 'server' ? 3_600_000 : 120_000,
+);
 deadline.unref();
 
 function seeded(n: number): Buffer {
   const b = Buffer.allocUnsafe(n);
   let x = 12345;
   for (let i = 0; i < n; i++) {
-    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
     b[i] = x & 0xff;
   }
   return b;
@@ -66,7 +73,12 @@ if (mode === 'server') {
 } else if (mode === 'ws') {
   const n = Number(arg);
   const data = seeded(n);
-  const req = http.request({ host, port: Number(portText), path: '/ws', headers: { host: 'ws.example', connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', 'sec-websocket-version': '13' } });
+  const req = http.request({
+    host,
+    port: Number(portText),
+    path: '/ws',
+    headers: { host: 'ws.example', connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', 'sec-websocket-version': '13' },
+  });
   req.on('upgrade', (res, socket, head) => {
     const got: Buffer[] = [head];
     let len = head.length;

@@ -113,10 +113,25 @@ async function probe(ms: number): Promise<void> {
 }
 
 switch (mode) {
-  case 'server': serve(); break;
-  case 'paced': paced(Number(rest[0]), Number(rest[1]), Number(rest[2])); break;
-  case 'connect': hello(5000).then((r) => (out(r), process.exit(0))); break;
-  case 'until': until(Number(rest[0])).then(() => process.exit(0)); break;
-  case 'probe': probe(Number(rest[0])).then(() => process.exit(0)); break;
-  default: out({ ok: false, code: `unknown mode ${mode}` }); process.exit(2);
+  case 'server':
+    serve();
+    break;
+  case 'paced':
+    paced(Number(rest[0]), Number(rest[1]), Number(rest[2]));
+    break;
+  case 'connect':
+    out(await hello(5000));
+    process.exit(0);
+    break;
+  case 'until':
+    await until(Number(rest[0]));
+    process.exit(0);
+    break;
+  case 'probe':
+    await probe(Number(rest[0]));
+    process.exit(0);
+    break;
+  default:
+    out({ ok: false, code: `unknown mode ${mode}` });
+    process.exit(2);
 }

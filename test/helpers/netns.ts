@@ -208,12 +208,7 @@ export async function snapshotRouting(ns: string): Promise<RoutingSnapshot> {
       ['-6', 'rule', 'show'],
     ].map(async (a) => (await run(['ip', '-n', ns, ...a])).stdout),
   );
-  const text = [
-    `## ip -4 route show table all\n${route4}`,
-    `## ip -6 route show table all\n${route6}`,
-    `## ip -4 rule show\n${rule4}`,
-    `## ip -6 rule show\n${rule6}`,
-  ].join('');
+  const text = [`## ip -4 route show table all\n${route4}`, `## ip -6 route show table all\n${route6}`, `## ip -4 rule show\n${rule4}`, `## ip -6 rule show\n${rule6}`].join('');
   return { route4, route6, rule4, rule6, text };
 }
 
@@ -292,14 +287,22 @@ export function spawnInNs(t: TeardownHost, ns: string, argv: string[], opts: Spa
       lineWaiters.add(w);
     });
 
+  // SIGTERM first, so a gateway whose test failed still restores its routes
+  // (later tests in the same namespace would find them in the way); SIGKILL
+  // what has not exited 5 s later.
   t.teardown(async () => {
     if (done || child.pid === undefined) return;
-    try {
-      process.kill(child.pid, 'SIGKILL');
-    } catch {
-      // exited meanwhile
-    }
+    const signal = (sig: NodeJS.Signals) => {
+      try {
+        process.kill(child.pid!, sig);
+      } catch {
+        // exited meanwhile
+      }
+    };
+    signal('SIGTERM');
+    const late = setTimeout(() => signal('SIGKILL'), 5_000);
     await child.exited();
+    clearTimeout(late);
   });
   return child;
 }

@@ -13,18 +13,7 @@
 // Same seed, same sequence of packets (as long as the same packets are learned).
 import { checksum, fold, pseudoSum4, sumWords } from '../../src/stack/wire/checksum.js';
 
-export const FUZZ_KINDS = [
-  'random_bytes',
-  'ip_header',
-  'tcp_malformed',
-  'tcp_options',
-  'tcp_flow',
-  'udp',
-  'dns',
-  'icmp',
-  'other_protocol',
-  'ipv6',
-] as const;
+export const FUZZ_KINDS = ['random_bytes', 'ip_header', 'tcp_malformed', 'tcp_options', 'tcp_flow', 'udp', 'dns', 'icmp', 'other_protocol', 'ipv6'] as const;
 export type FuzzKind = (typeof FUZZ_KINDS)[number];
 
 /** Cumulative weights per kind, out of 100. */
@@ -238,7 +227,8 @@ export class PacketFuzzer {
         b.writeUInt16BE(this.chance(50) ? 0x2000 | this.int(0x2000) : this.int(0x2000), 6);
         this.fixIpChecksum(b);
         return len;
-      case 5: { // IP options: IHL 6..15 with random option bytes, all lengths consistent
+      case 5: {
+        // IP options: IHL 6..15 with random option bytes, all lengths consistent
         const optLen = (1 + this.int(10)) * 4;
         if (len + optLen > this.mtu) return len;
         b.copy(b, 20 + optLen, 20, len);
@@ -250,7 +240,8 @@ export class PacketFuzzer {
       }
       case 6: // the packet cut short after a valid header
         return Math.max(0, len - 1 - this.int(len));
-      default: { // trailing bytes past the total length (link padding)
+      default: {
+        // trailing bytes past the total length (link padding)
         const pad = 1 + this.int(40);
         this.fill(b, len, pad);
         return Math.min(this.mtu, len + pad);
@@ -288,17 +279,37 @@ export class PacketFuzzer {
   private saneOptions(b: Buffer, o: number, syn: boolean): number {
     const start = o;
     if (syn) {
-      b[o++] = 2; b[o++] = 4; b.writeUInt16BE(this.pick([536, 1460, 1, 0, 65535]), o); o += 2;
-      if (this.chance(70)) { b[o++] = 1; b[o++] = 3; b[o++] = 3; b[o++] = this.int(16); }
-      if (this.chance(70)) { b[o++] = 4; b[o++] = 2; }
+      b[o++] = 2;
+      b[o++] = 4;
+      b.writeUInt16BE(this.pick([536, 1460, 1, 0, 65535]), o);
+      o += 2;
+      if (this.chance(70)) {
+        b[o++] = 1;
+        b[o++] = 3;
+        b[o++] = 3;
+        b[o++] = this.int(16);
+      }
+      if (this.chance(70)) {
+        b[o++] = 4;
+        b[o++] = 2;
+      }
     }
     if (this.chance(50)) {
-      b[o++] = 8; b[o++] = 10; b.writeUInt32BE(this.u32(), o); b.writeUInt32BE(this.u32(), o + 4); o += 8;
+      b[o++] = 8;
+      b[o++] = 10;
+      b.writeUInt32BE(this.u32(), o);
+      b.writeUInt32BE(this.u32(), o + 4);
+      o += 8;
     }
     if (!syn && this.chance(20)) {
       const n = 1 + this.int(3);
-      b[o++] = 5; b[o++] = 2 + 8 * n;
-      for (let i = 0; i < n; i++) { b.writeUInt32BE(this.u32(), o); b.writeUInt32BE(this.u32(), o + 4); o += 8; }
+      b[o++] = 5;
+      b[o++] = 2 + 8 * n;
+      for (let i = 0; i < n; i++) {
+        b.writeUInt32BE(this.u32(), o);
+        b.writeUInt32BE(this.u32(), o + 4);
+        o += 8;
+      }
     }
     while ((o - start) % 4 !== 0) b[o++] = 1; // NOP padding
     return o;
@@ -319,7 +330,8 @@ export class PacketFuzzer {
         b[32] = (this.pick([0, 1, 4, 15, 6 + this.int(10)]) << 4) | (b[32] & 0x0f);
         this.tcpChecksum(b, tcpLen);
         return len;
-      case 1: { // the TCP header cut short, IP total length consistent
+      case 1: {
+        // the TCP header cut short, IP total length consistent
         const cut = this.int(Math.min(tcpLen, 40));
         b.writeUInt16BE(20 + cut, 2);
         this.fixIpChecksum(b);
@@ -328,7 +340,8 @@ export class PacketFuzzer {
       case 2: // bad checksum
         b[36] ^= 1 + this.int(255);
         return len;
-      case 3: { // a bit flipped after the checksum was computed
+      case 3: {
+        // a bit flipped after the checksum was computed
         const i = 20 + this.int(tcpLen);
         b[i] ^= 1 << this.int(8);
         return len;
@@ -359,18 +372,68 @@ export class PacketFuzzer {
     while (o < end) {
       const room = end - o;
       switch (this.int(12)) {
-        case 0: b[o++] = 0; break; // EOL, then whatever follows
-        case 1: b[o++] = 1; break; // NOP
-        case 2: b[o++] = this.pick([2, 3, 4, 5, 8]); if (o < end) b[o++] = this.pick([0, 1]); break; // length 0/1: must not loop
-        case 3: b[o++] = this.pick([2, 3, 4, 5, 8]); if (o < end) b[o++] = room + 1 + this.int(40); break; // runs past the end
-        case 4: if (room >= 3) { b[o++] = 2; b[o++] = 3; b[o++] = this.u32() & 0xff; } break; // MSS length 3
-        case 5: if (room >= 3) { b[o++] = 3; b[o++] = 3; b[o++] = 15 + this.int(240); } break; // window scale above 14
-        case 6: if (room >= 4) { b[o++] = 2; b[o++] = 4; b.writeUInt16BE(this.pick([0, 1, 65535]), o); o += 2; } break;
-        case 7: if (room >= 2) { b[o++] = 5; b[o++] = 2 + this.int(Math.min(room - 1, 40)); } break; // SACK of odd length
-        case 8: if (room >= 2) { b[o++] = 8; b[o++] = this.pick([2, 9, 11, 40]); } break; // timestamps, bad length
-        case 9: if (room >= 2) { b[o++] = 9 + this.int(247); b[o++] = 2 + this.int(room - 1); } break; // unknown kind
-        case 10: if (room >= 2) { b[o++] = 4; b[o++] = this.pick([2, 3]); } break; // SACK-permitted, maybe bad length
-        default: b[o++] = this.u32() & 0xff;
+        case 0:
+          b[o++] = 0;
+          break; // EOL, then whatever follows
+        case 1:
+          b[o++] = 1;
+          break; // NOP
+        case 2:
+          b[o++] = this.pick([2, 3, 4, 5, 8]);
+          if (o < end) b[o++] = this.pick([0, 1]);
+          break; // length 0/1: must not loop
+        case 3:
+          b[o++] = this.pick([2, 3, 4, 5, 8]);
+          if (o < end) b[o++] = room + 1 + this.int(40);
+          break; // runs past the end
+        case 4:
+          if (room >= 3) {
+            b[o++] = 2;
+            b[o++] = 3;
+            b[o++] = this.u32() & 0xff;
+          }
+          break; // MSS length 3
+        case 5:
+          if (room >= 3) {
+            b[o++] = 3;
+            b[o++] = 3;
+            b[o++] = 15 + this.int(240);
+          }
+          break; // window scale above 14
+        case 6:
+          if (room >= 4) {
+            b[o++] = 2;
+            b[o++] = 4;
+            b.writeUInt16BE(this.pick([0, 1, 65535]), o);
+            o += 2;
+          }
+          break;
+        case 7:
+          if (room >= 2) {
+            b[o++] = 5;
+            b[o++] = 2 + this.int(Math.min(room - 1, 40));
+          }
+          break; // SACK of odd length
+        case 8:
+          if (room >= 2) {
+            b[o++] = 8;
+            b[o++] = this.pick([2, 9, 11, 40]);
+          }
+          break; // timestamps, bad length
+        case 9:
+          if (room >= 2) {
+            b[o++] = 9 + this.int(247);
+            b[o++] = 2 + this.int(room - 1);
+          }
+          break; // unknown kind
+        case 10:
+          if (room >= 2) {
+            b[o++] = 4;
+            b[o++] = this.pick([2, 3]);
+          }
+          break; // SACK-permitted, maybe bad length
+        default:
+          b[o++] = this.u32() & 0xff;
       }
     }
     b[t + 12] = ((20 + optLen) >> 2) << 4;
@@ -385,7 +448,14 @@ export class PacketFuzzer {
   /** Segments on flows the generator opened: these reach the connection state machine. */
   private tcpOnFlow(b: Buffer): number {
     if (this.flows.length === 0 || (this.flows.length < this.maxFlows && this.chance(15))) {
-      const flow: LiveFlow = { src: this.pick(this.clients), dst: this.pick(this.servers), sport: 1024 + this.int(64000), dport: this.pick([80, 443, 7000]), seq: this.u32(), peerIsn: -1 };
+      const flow: LiveFlow = {
+        src: this.pick(this.clients),
+        dst: this.pick(this.servers),
+        sport: 1024 + this.int(64000),
+        dport: this.pick([80, 443, 7000]),
+        seq: this.u32(),
+        peerIsn: -1,
+      };
       this.flows.push(flow);
       const len = this.validTcp(b, SYN, true, flow);
       flow.seq = (flow.seq + 1) >>> 0;
@@ -462,7 +532,8 @@ export class PacketFuzzer {
 
   /** Writes a DNS message at b[m]; returns its length (at most max). */
   private dnsMessage(b: Buffer, m: number, max: number): number {
-    if (this.chance(10)) { // plain garbage, often shorter than a header
+    if (this.chance(10)) {
+      // plain garbage, often shorter than a header
       const n = this.int(this.chance(50) ? 14 : 120);
       this.fill(b, m, n);
       return n;
@@ -484,12 +555,22 @@ export class PacketFuzzer {
       b.writeUInt16BE(this.chance(90) ? 1 : this.int(65536), o + 2);
       o += 4;
     }
-    if (this.chance(20) && o + 11 <= m + max) { // an EDNS OPT record, rdlength maybe lying
-      b[o] = 0; b.writeUInt16BE(41, o + 1); b.writeUInt16BE(this.pick([512, 4096, 0]), o + 3);
-      b.writeUInt32BE(this.chance(80) ? 0 : this.u32(), o + 5); b.writeUInt16BE(this.chance(60) ? 0 : this.int(65536), o + 9);
+    if (this.chance(20) && o + 11 <= m + max) {
+      // an EDNS OPT record, rdlength maybe lying
+      b[o] = 0;
+      b.writeUInt16BE(41, o + 1);
+      b.writeUInt16BE(this.pick([512, 4096, 0]), o + 3);
+      b.writeUInt32BE(this.chance(80) ? 0 : this.u32(), o + 5);
+      b.writeUInt16BE(this.chance(60) ? 0 : this.int(65536), o + 9);
       o += 11;
     }
-    if (this.chance(10)) { const n = this.int(40); if (o + n <= m + max) { this.fill(b, o, n); o += n; } }
+    if (this.chance(10)) {
+      const n = this.int(40);
+      if (o + n <= m + max) {
+        this.fill(b, o, n);
+        o += n;
+      }
+    }
     const len = o - m;
     return this.chance(15) ? this.int(len + 1) : len; // truncated anywhere
   }
@@ -500,33 +581,51 @@ export class PacketFuzzer {
       case 0: // a name the resolver maps
         return this.writeName(b, o, this.pick(this.names));
       case 1: // pointer to itself
-        b[o] = 0xc0 | ((o - m) >> 8); b[o + 1] = (o - m) & 0xff;
+        b[o] = 0xc0 | ((o - m) >> 8);
+        b[o + 1] = (o - m) & 0xff;
         return o + 2;
-      case 2: { // a label then a pointer back to it: a loop
+      case 2: {
+        // a label then a pointer back to it: a loop
         const at = o - m;
-        b[o] = 1; b[o + 1] = 0x61; b[o + 2] = 0xc0 | (at >> 8); b[o + 3] = at & 0xff;
+        b[o] = 1;
+        b[o + 1] = 0x61;
+        b[o + 2] = 0xc0 | (at >> 8);
+        b[o + 3] = at & 0xff;
         return o + 4;
       }
       case 3: // a pointer past the message, or into the header
-        b[o] = 0xc0 | this.int(64); b[o + 1] = this.u32() & 0xff;
+        b[o] = 0xc0 | this.int(64);
+        b[o + 1] = this.u32() & 0xff;
         return o + 2;
       case 4: // reserved label types 0x40 / 0x80
-        b[o] = this.pick([0x40, 0x80]) | this.int(64); b[o + 1] = this.u32() & 0xff; b[o + 2] = 0;
+        b[o] = this.pick([0x40, 0x80]) | this.int(64);
+        b[o + 1] = this.u32() & 0xff;
+        b[o + 2] = 0;
         return o + 3;
-      case 5: { // a name longer than 255 bytes
+      case 5: {
+        // a name longer than 255 bytes
         let p = o;
-        while (p + 64 < end && p - o < 300) { b[p] = 63; b.fill(0x62, p + 1, p + 64); p += 64; }
+        while (p + 64 < end && p - o < 300) {
+          b[p] = 63;
+          b.fill(0x62, p + 1, p + 64);
+          p += 64;
+        }
         b[p] = 0;
         return p + 1;
       }
-      case 6: { // a label running past the end of the message
+      case 6: {
+        // a label running past the end of the message
         const n = this.int(30);
-        b[o] = 63; b.fill(0x63, o + 1, o + 1 + n);
+        b[o] = 63;
+        b.fill(0x63, o + 1, o + 1 + n);
         return o + 1 + n;
       }
-      case 7: { // random label bytes (dots, zero bytes, high bytes)
+      case 7: {
+        // random label bytes (dots, zero bytes, high bytes)
         const n = 1 + this.int(30);
-        b[o] = n; this.fill(b, o + 1, n); b[o + 1 + n] = 0;
+        b[o] = n;
+        this.fill(b, o + 1, n);
+        b[o + 1 + n] = 0;
         return o + 2 + n;
       }
       default: // an ordinary forwarded name
@@ -550,7 +649,10 @@ export class PacketFuzzer {
     this.fill(b, 20, n);
     b[20] = this.pick([0, 3, 8, 11, this.int(256)]);
     b[21] = this.int(16);
-    if (this.chance(50)) { b.writeUInt16BE(0, 22); b.writeUInt16BE(checksum(b, 20, n), 22); }
+    if (this.chance(50)) {
+      b.writeUInt16BE(0, 22);
+      b.writeUInt16BE(checksum(b, 20, n), 22);
+    }
     this.ipHeader(b, 1, this.src(), this.dst(), n);
     return 20 + n;
   }

@@ -46,13 +46,16 @@ function tcp(job: Job): Promise<Record<string, unknown>> {
     s.on('data', (d) => chunks.push(d));
     s.on('end', () => report('close'));
     s.on('error', (e: NodeJS.ErrnoException) => report(e.code === 'ECONNRESET' ? 'reset' : e.code === 'ECONNREFUSED' ? 'refused' : `error ${e.code}`));
-    s.on('connect', async () => {
+    const send = async (): Promise<void> => {
       for (let i = 0; i < parts.length; i++) {
         if (i > 0 && gap > 0) await sleep(gap);
         if (s.destroyed) return;
         s.write(parts[i]);
       }
       timer = setTimeout(() => report('timeout'), wait);
+    };
+    s.on('connect', () => {
+      send().catch((e: Error) => report(`error ${e.message}`));
     });
   });
 }
@@ -65,22 +68,31 @@ function udp(job: Job): Promise<Record<string, unknown>> {
   return new Promise((done) => {
     let answers = 0;
     let timer: NodeJS.Timeout | undefined;
+    let closed = false;
     const u = dgram.createSocket(job.host.includes(':') ? 'udp6' : 'udp4');
     const report = (r: Record<string, unknown>) => {
+      if (closed) return;
+      closed = true;
       clearTimeout(timer);
       u.close();
       done(r);
     };
     u.on('message', () => answers++);
     u.on('error', (e: NodeJS.ErrnoException) => report({ answers, end: e.code === 'ECONNREFUSED' ? 'refused' : `error ${e.code}` }));
-    u.connect(job.port, job.host, async () => {
+    // an ICMP error reported during a pause closes the socket: send no more (send() on it would throw)
+    const send = async (): Promise<void> => {
       for (let i = 0; i < parts.length; i++) {
         if (i > 0 && gap > 0) await sleep(gap);
+        if (closed) return;
         u.send(parts[i]);
       }
       await sleep(300);
+      if (closed) return;
       u.send(parts[0]);
       timer = setTimeout(() => report({ answers, end: 'timeout' }), wait);
+    };
+    u.connect(job.port, job.host, () => {
+      send().catch((e: Error) => report({ answers, end: `error ${e.message}` }));
     });
   });
 }

@@ -185,10 +185,14 @@ function expectReset(): void {
 
 function clientReset(): void {
   const s = connect();
-  s.on('connect', () => s.write(Buffer.concat([Buffer.from('WATCH\n'), seeded(5000, 11)]), () => setTimeout(() => {
-    s.resetAndDestroy();
-    done({ ok: true });
-  }, 200)));
+  s.on('connect', () =>
+    s.write(Buffer.concat([Buffer.from('WATCH\n'), seeded(5000, 11)]), () =>
+      setTimeout(() => {
+        s.resetAndDestroy();
+        done({ ok: true });
+      }, 200),
+    ),
+  );
 }
 
 /** Writes until `total` bytes are flushed to the kernel or `ms` pass; backpressure shows as flushed < total. */
@@ -240,21 +244,38 @@ function halfClose(n: number, m: number): void {
     // the server's FIN has arrived: our direction stays open
     const ok = got === n && h.digest('hex') === createHash('sha256').update(seeded(n, 7)).digest('hex');
     s.end(later);
-    s.on('close', (hadError) =>
-      done({ ok: ok && !hadError, got, sent: m, sentSha256: createHash('sha256').update(later).digest('hex') }),
-    );
+    s.on('close', (hadError) => done({ ok: ok && !hadError, got, sent: m, sentSha256: createHash('sha256').update(later).digest('hex') }));
   });
 }
 
 switch (mode) {
-  case 'server': serve(); break;
-  case 'upload': upload(arg); break;
-  case 'concurrent': concurrent(Number(arg)); break;
-  case 'client-first': clientFirst(); break;
-  case 'server-first': serverFirst(Number(arg)); break;
-  case 'reset': expectReset(); break;
-  case 'client-reset': clientReset(); break;
-  case 'stall': stall(Number(arg), Number(process.argv[6])); break;
-  case 'half-close': halfClose(Number(arg), Number(process.argv[6])); break;
-  default: done({ ok: false, error: `unknown mode ${mode}` }, 2);
+  case 'server':
+    serve();
+    break;
+  case 'upload':
+    upload(arg);
+    break;
+  case 'concurrent':
+    concurrent(Number(arg));
+    break;
+  case 'client-first':
+    clientFirst();
+    break;
+  case 'server-first':
+    serverFirst(Number(arg));
+    break;
+  case 'reset':
+    expectReset();
+    break;
+  case 'client-reset':
+    clientReset();
+    break;
+  case 'stall':
+    stall(Number(arg), Number(process.argv[6]));
+    break;
+  case 'half-close':
+    halfClose(Number(arg), Number(process.argv[6]));
+    break;
+  default:
+    done({ ok: false, error: `unknown mode ${mode}` }, 2);
 }

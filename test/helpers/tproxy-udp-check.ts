@@ -82,16 +82,28 @@ async function roundTrip(family: 4 | 6): Promise<void> {
     w.resume();
     client.send(Buffer.from('hello'), PORT, lo);
   });
-  check(`IPv${family}: read through the watcher: payload, client, destination`,
-    got !== null && got.length === 5 && buf.subarray(0, 5).toString() === 'hello' && got.src?.address === lo && got.src.port === cport && got.dst?.address === lo && got.dst.port === PORT,
-    got);
+  check(
+    `IPv${family}: read through the watcher: payload, client, destination`,
+    got !== null &&
+      got.length === 5 &&
+      buf.subarray(0, 5).toString() === 'hello' &&
+      got.src?.address === lo &&
+      got.src.port === cport &&
+      got.dst?.address === lo &&
+      got.dst.port === PORT,
+    got,
+  );
   check(`IPv${family}: drained: null`, a.udpRecv(listen, buf) === null, 'not null');
   const answer = Buffer.alloc(3001, 0xa5); // odd length: the checksum's last byte
   const echoed = new Promise<{ msg: Buffer; from: dgram.RemoteInfo }>((resolve) => client.once('message', (msg, from) => resolve({ msg, from })));
   const n = a.udpSendFrom(reply, answer, fake, 53, lo, cport);
   check(`IPv${family}: udpSendFrom as nobody sent the payload`, n === answer.length, n);
   const r = await Promise.race([echoed, new Promise<null>((res) => setTimeout(() => res(null), 3000))]);
-  check(`IPv${family}: the client got it FROM ${fake}:53 (not this host's address); the checksum held (the kernel drops bad ones)`, r !== null && r.from.address === fake && r.from.port === 53 && r.msg.equals(answer), r && { from: r.from });
+  check(
+    `IPv${family}: the client got it FROM ${fake}:53 (not this host's address); the checksum held (the kernel drops bad ones)`,
+    r !== null && r.from.address === fake && r.from.port === 53 && r.msg.equals(answer),
+    r && { from: r.from },
+  );
   client.close();
 }
 

@@ -51,7 +51,10 @@ for (let i = 0; i < 16; i++) {
   sockets.push(c);
 }
 setTimeout(() => {
-  for (const s of sockets) (s as { destroy?: () => void }).destroy?.() ?? (s as dgram.Socket).close();
+  for (const s of sockets) {
+    if (s instanceof net.Socket) s.destroy();
+    else s.close();
+  }
   for (const r of readers) r.close();
   const split = [...seenOn].filter(([, s]) => s.size > 1).map(([k]) => k);
   const fdsOpen = dev.fds!.length;

@@ -15,7 +15,11 @@ function payload(size: number, seq: number): Buffer {
   const b = Buffer.allocUnsafe(size);
   let x = (seq * 2654435761) >>> 0 || 1;
   for (let i = 0; i < size; i++) {
-    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
     b[i] = x & 0xff;
   }
   if (size >= 4) b.writeUInt32BE(seq, 0);

@@ -44,7 +44,7 @@ if (mode === 'server') {
   setTimeout(() => out({ ok: false, error: 'timeout' }, 3), 60_000).unref();
   const n = Math.min(Number(nText), 10_000);
   // seeded xorshift: both runs of a test send the same bytes
-  let x = (Number(seedText) | 0) || 1;
+  let x = Number(seedText) | 0 || 1;
   const rnd = () => {
     x ^= x << 13;
     x ^= x >>> 17;
@@ -77,7 +77,8 @@ if (mode === 'server') {
       s.on('message', onMsg);
     });
   s.on('error', (err) => out({ ok: false, error: String(err) }, 2));
-  s.connect(port, host, async () => {
+  // reports its own failure (out() exits)
+  const exchange = async (): Promise<void> => {
     try {
       for (let i = 0; i < n; i++) {
         const b = payload(i);
@@ -96,7 +97,8 @@ if (mode === 'server') {
     } catch (e) {
       out({ ok: false, error: (e as Error).message, bytes }, 1);
     }
-  });
+  };
+  s.connect(port, host, () => void exchange());
 } else {
   out({ ok: false, error: `unknown mode ${mode}` }, 2);
 }

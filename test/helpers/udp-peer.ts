@@ -20,7 +20,7 @@ const out = (o: object, code = 0) => {
 setTimeout(() => out({ ok: false, error: 'timeout' }, 3), mode === 'server' ? 600_000 : 60_000).unref();
 
 function payloadFor(i: number): Buffer {
-  const len = 16 + (i * 37) % 1200;
+  const len = 16 + ((i * 37) % 1200);
   const b = Buffer.alloc(len);
   b.writeUInt32BE(i, 0);
   createHash('sha256').update(String(i)).digest().copy(b, 4, 0, 12);

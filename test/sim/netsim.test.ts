@@ -6,14 +6,23 @@ import { createHash } from 'node:crypto';
 import { TcpConnection } from '../../src/stack/tcp/tcp-connection.js';
 import { DEFAULT_TCP_OPTIONS, type CloseReason, type OutSegment, type Segment, type TcpSink } from '../../src/stack/contracts.js';
 
-interface InFlight { at: number; to: 0 | 1; seg: Segment }
+interface InFlight {
+  at: number;
+  to: 0 | 1;
+  seg: Segment;
+}
 
 class Pipe {
   queue: InFlight[] = [];
   private seed: number;
   delivered = 0;
   dropped = 0;
-  constructor(seed: number, private loss: number, private dup: number, private jitter: number) {
+  constructor(
+    seed: number,
+    private loss: number,
+    private dup: number,
+    private jitter: number,
+  ) {
     this.seed = seed;
   }
   rnd(): number {
@@ -31,9 +40,20 @@ class Pipe {
       if (s.payloadLength) s.copyPayload(payload, 0);
       const sack = Uint32Array.from(s.sack);
       const seg: Segment = {
-        seq: s.seq >>> 0, ack: s.ack >>> 0, flags: s.flags, window: s.window, mss: s.mss, wscale: s.wscale,
-        sackOk: s.sackOk, tsVal: s.tsVal, tsEcr: s.tsEcr, sack, sackCount: s.sackCount,
-        payload, payloadOffset: 0, payloadLength: payload.length,
+        seq: s.seq >>> 0,
+        ack: s.ack >>> 0,
+        flags: s.flags,
+        window: s.window,
+        mss: s.mss,
+        wscale: s.wscale,
+        sackOk: s.sackOk,
+        tsVal: s.tsVal,
+        tsEcr: s.tsEcr,
+        sack,
+        sackCount: s.sackCount,
+        payload,
+        payloadOffset: 0,
+        payloadLength: payload.length,
       };
       this.queue.push({ at: now + 1 + this.rnd() * this.jitter, to, seg });
     }
@@ -46,13 +66,28 @@ class End implements TcpSink {
   closed: CloseReason | null = null;
   peerFin = false;
   writable = true;
-  constructor(private pipe: Pipe, private me: 0 | 1, private clock: { now: number }) {}
-  sendSegment(s: OutSegment) { this.pipe.send(this.me === 0 ? 1 : 0, s, this.clock.now); }
+  constructor(
+    private pipe: Pipe,
+    private me: 0 | 1,
+    private clock: { now: number },
+  ) {}
+  sendSegment(s: OutSegment) {
+    this.pipe.send(this.me === 0 ? 1 : 0, s, this.clock.now);
+  }
   onOpen() {}
-  onData(b: Buffer, o: number, l: number) { this.got.push(Buffer.from(b.subarray(o, o + l))); this.conn.consumed(l, this.clock.now); }
-  onPeerFin() { this.peerFin = true; }
-  onWritable() { this.writable = true; }
-  onClosed(r: CloseReason) { this.closed = r; }
+  onData(b: Buffer, o: number, l: number) {
+    this.got.push(Buffer.from(b.subarray(o, o + l)));
+    this.conn.consumed(l, this.clock.now);
+  }
+  onPeerFin() {
+    this.peerFin = true;
+  }
+  onWritable() {
+    this.writable = true;
+  }
+  onClosed(r: CloseReason) {
+    this.closed = r;
+  }
 }
 
 function data(n: number, seed: number): Buffer {

@@ -8,6 +8,8 @@ import { policyFromConfig } from '../../config/build-policy.js';
 import { proxySettings, type ProxyFlags } from '../../config/settings.js';
 import { metricsRegistry, serveMetrics } from '../../data-plane/metrics.js';
 import { STOP_END } from '../../data-plane/data-plane.js';
+import { watchRuleSets } from '../../config/rule-set-files.js';
+import { LiveRuleSet } from '../../proxy/rules/live-rule-set.js';
 
 export async function proxy(flags: ProxyFlags): Promise<number> {
   const s = proxySettings(flags);
@@ -19,6 +21,8 @@ export async function proxy(flags: ProxyFlags): Promise<number> {
     sniffTimeoutMs: s.sniffTimeoutMs,
     httpInspect: s.httpInspect,
   });
+  const sets = [...core.policy.ruleSets.values()].filter((r): r is LiveRuleSet => r instanceof LiveRuleSet);
+  if (sets.length) watchRuleSets(new Map(sets.map((r) => [r.name, r])), { log });
   const explicit = new ExplicitProxy(core);
   const at = await explicit.listen(s.listen.host, s.listen.port);
   if (s.metrics) await serveMetrics(s.metrics, metricsRegistry({ proxy: core }));

@@ -36,7 +36,14 @@ export function statusReport(stateDir: string, json: boolean): { code: number; t
     `uplink    ${j!.uplink ? describeUplink(j!.uplink) : j!.uplink === null ? `no uplink${since(live, 'uplink')}` : j!.mode === 'per-host' ? 'the main routing table (only the fake pool goes into the TUN)' : '?'}`,
     ...(j!.uplink6 ? [`uplink6   ${describeUplink(j!.uplink6)}`] : j!.uplink6 === null && j!.mode === 'route-all' ? [`uplink6   no IPv6 uplink${since(live, 'uplink6')}`] : []),
     ...(live?.network?.resolvers ? [`resolvers ${live.network.resolvers.join(' ') || 'none'}`] : []),
-    ...(live?.network?.changes.length ? ['network changes', ...live.network.changes.map((c) => `  ${c.at}  ${c.uplink ? describeUplink(c.uplink) : 'no uplink'}; IPv6: ${c.uplink6 ? describeUplink(c.uplink6) : 'none'} (${c.cause})`)] : []),
+    ...(live?.network?.changes.length
+      ? [
+          'network changes',
+          ...live.network.changes.map(
+            (c) => `  ${c.at}  ${c.uplink ? describeUplink(c.uplink) : 'no uplink'}; IPv6: ${c.uplink6 ? describeUplink(c.uplink6) : 'none'} (${c.cause})`,
+          ),
+        ]
+      : []),
     ...(live?.network?.lastWake ? [`woke      ${live.network.lastWake.at} after ${Math.round(live.network.lastWake.sleptMs / 1000)} s (${live.network.lastWake.kind})`] : []),
     'routing',
     ...renderPlan(j!.steps, { comments: false }).map((l) => `  ${l}`),

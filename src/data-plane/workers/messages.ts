@@ -3,18 +3,19 @@
 // queue; the data plane's thread owns the DNS and the fake-IP pool.
 import type { DataPlaneConfig } from '../config.js';
 import type { NetworkUpdate } from '../ipc.js';
-import type { Policy } from '../../proxy/policy.js';
-
-/** The policy's parts, compiled again in each worker (secrets were read once, by the data plane, while it could). */
-export type PolicyParts = Policy['parts'];
+import type { Endpoint } from '../../net/endpoint.js';
 
 /** What a worker asks the pool's owner. */
-export type WorkerRequest = { op: 'answer'; query: Uint8Array; viaTcp: boolean } | { op: 'lookup'; name: string; family: 4 | 6 };
+export type WorkerRequest =
+  | { op: 'answer'; query: Uint8Array; viaTcp: boolean }
+  | { op: 'lookup'; name: string; family: 4 | 6 }
+  /** Who made a connection (src/owner: sock_diag there, /proc through the supervisor). */
+  | { op: 'owner'; proto: 'tcp' | 'udp'; src: Endpoint; dst: Endpoint; need: 1 | 2 };
 
 export interface WorkerInit {
   index: number;
+  /** Its policy is built from config.policy (the secrets the supervisor read; the rule-set files read here). */
   config: DataPlaneConfig;
-  policy: PolicyParts;
   /** This worker's queue: its fd (the process's, kept open by the data plane), the device's name and MTU. */
   tun: { fd: number; name: string; mtu: number };
   /** The fd log lines go to (the data plane's). */

@@ -9,7 +9,9 @@ import { existsSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { pino } from 'pino';
 import { createLogger } from '../../logging/log.js';
-import { Policy } from '../../proxy/policy.js';
+import { buildPolicy } from '../../config/build-policy.js';
+import type { OwnerAnswer } from '../../proxy/owner-lookup.js';
+import type { Endpoint } from '../../net/endpoint.js';
 import { DestinationCheck, resolverLookup } from '../../proxy/destination-check.js';
 import { adoptLinuxTun } from '../../tun/linux-tun.js';
 import { FaultyTun } from '../../tun/faulty-tun.js';
@@ -31,7 +33,7 @@ const { config, index } = init;
 const log = createLogger(config.logLevel, pino.destination({ dest: init.logFd, sync: true }));
 // per-worker chatter (network updates) is said once, by the data plane's thread
 const quiet = log.child({}, { level: 'warn' });
-const policy = new Policy(...init.policy);
+const policy = buildPolicy(config.policy);
 
 let nextId = 1;
 const waiting = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
@@ -59,10 +61,11 @@ replica?.apply(init.fakeIps);
 const uplink: LiveUplink = { localAddress: init.uplink.localAddress, localAddress6: init.uplink.localAddress6 };
 let resolvers = config.dns?.upstreams;
 const destinations = new DestinationCheck(resolverLookup(() => ({ servers: resolvers, localAddress: uplink.localAddress, localAddress6: uplink.localAddress6 })));
-const core = makeProxyCore(config, policy, log, replica, destinations, uplink);
+const owners = { lookup: (proto: 'tcp' | 'udp', src: Endpoint, dst: Endpoint, need: 1 | 2) => ask<OwnerAnswer>({ op: 'owner', proto, src, dst, need }) };
+const core = makeProxyCore(config, policy, log, replica, destinations, uplink, owners);
 const handle = adoptLinuxTun(init.tun.fd, init.tun.name, { mtu: init.tun.mtu, onError: (err) => log.error({ err, worker: index }, 'TUN error') });
 const dev = withTestFaults(handle, log)!;
-const { stack: s, udp, relay } = startStack(config, dev, policy, core, replica, log, uplink);
+const { stack: s, udp, relay } = startStack(config, dev, core, replica, log, uplink);
 
 function status(): void {
   const liveFakes: number[] = [];

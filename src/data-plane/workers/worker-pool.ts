@@ -10,6 +10,7 @@ import { Worker } from 'node:worker_threads';
 import type { Logger } from '../../logging/log.js';
 import type { Policy } from '../../proxy/policy.js';
 import type { ProxyCore } from '../../proxy/proxy-core.js';
+import type { OwnerLookup } from '../../proxy/owner-lookup.js';
 import type { MetricSources } from '../metrics.js';
 import type { DataPlaneConfig } from '../config.js';
 import type { GatewayDns } from '../gateway-dns.js';
@@ -37,14 +38,16 @@ function newWorker(workerData: WorkerInit): Worker {
 }
 
 export interface StackWorkersOptions {
-  config: DataPlaneConfig;
-  policy: Policy;
+  /** The config and policy in force: a worker (re)started gets them. */
+  current(): { config: DataPlaneConfig; policy: Policy };
   tun: { fds: readonly number[]; name: string; mtu: number };
   log: Logger;
   logFd: number;
   uplink: LiveUplink;
   /** The DNS that answers for the workers (null: DNS relayed like any UDP). */
   dns: () => GatewayDns | null;
+  /** Who made a connection: one resolver (and cache) for every worker. */
+  owners: OwnerLookup;
 }
 
 interface Slot {
@@ -97,15 +100,15 @@ export class StackWorkers {
   }
 
   private spawn(i: number, restarted: boolean): Promise<void> {
-    const { config, policy, tun, log, logFd, uplink } = this.o;
+    const { tun, log, logFd, uplink } = this.o;
+    const { config } = this.o.current();
     const d = this.o.dns();
     const init: WorkerInit = {
       index: i,
       config: workerConfig(config, this.count),
-      policy: policy.parts,
       tun: { fd: tun.fds[i], name: tun.name, mtu: tun.mtu },
       logFd,
-      fakeIps: d ? d.mappings() : [],
+      fakeIps: d ? d.savedMappings() : [],
       uplink: { localAddress: uplink.localAddress, localAddress6: uplink.localAddress6 },
       stopped: this.stopped,
       restarted,
@@ -184,6 +187,7 @@ export class StackWorkers {
   }
 
   private async serve(req: WorkerRequest): Promise<unknown> {
+    if (req.op === 'owner') return this.o.owners.lookup(req.proto, req.src, req.dst, req.need);
     const d = this.o.dns();
     if (!d) throw new Error('no gateway DNS');
     if (req.op === 'lookup') return d.proxy.lookup(req.name, req.family);

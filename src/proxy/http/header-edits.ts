@@ -40,7 +40,10 @@ export function withoutH2cUpgrade(raw: string[]): string[] {
     const k = raw[i].toLowerCase();
     if (k === 'upgrade' || k === 'http2-settings') continue;
     if (k === 'connection') {
-      const rest = raw[i + 1].split(',').map((t) => t.trim()).filter((t) => t && !/^(upgrade|http2-settings)$/i.test(t));
+      const rest = raw[i + 1]
+        .split(',')
+        .map((t) => t.trim())
+        .filter((t) => t && !/^(upgrade|http2-settings)$/i.test(t));
       if (rest.length) out.push(raw[i], rest.join(', '));
       continue;
     }

@@ -60,6 +60,12 @@ const METHODS = methods as string[];
 const REQUEST_LENIENCE = P.kLenientOptionalCRBeforeLF | P.kLenientOptionalLFAfterCR;
 /** Client bytes held after an Upgrade or CONNECT head while its answer is awaited. */
 const MAX_HELD = 64 * 1024;
+/**
+ * The longest the end of a response after which the server closes waits for
+ * that close (see "the last response" below). A server closes at once; this
+ * only bounds one that does not.
+ */
+export const LAST_RESPONSE_HOLD_MS = 5;
 
 interface Pending {
   info: HttpRequestInfo;
@@ -293,9 +299,27 @@ export function relayHttp(client: Duplex, upstream: net.Socket, opts: HttpRelayO
     let status = 0;
     let down = 0;
     let watching = true;
-    res[P.kOnHeadersComplete] = (_maj: number, _min: number, _h: unknown, _m: unknown, _u: unknown, code: number) => {
+    // The last response: when the server says it closes after a response
+    // (Connection: close, HTTP/1.0), the chunk that ends it waits for the
+    // server's FIN, read one event-loop turn or more later, and both go to the
+    // client together. Sent at once, the client read the response and closed
+    // first, so the TIME-WAIT stayed with it, one per connection (issue 16;
+    // over the kernel path the server's data and FIN arrive together).
+    let keepAlive = true;
+    let lastDone = false;
+    let tail: Buffer | null = null;
+    let tailTimer: NodeJS.Timeout | null = null;
+    const releaseTail = () => {
+      if (tailTimer) clearTimeout(tailTimer);
+      tailTimer = null;
+      const t = tail;
+      tail = null;
+      if (t && !client.writableEnded && !client.destroyed) client.write(t);
+    };
+    res[P.kOnHeadersComplete] = (_maj: number, _min: number, _h: unknown, _m: unknown, _u: unknown, code: number, _sm: unknown, _up: unknown, ka: boolean) => {
       status = code;
       down = 0;
+      keepAlive = ka !== false;
       const p = responses[0];
       if (p?.upgrade && (code === 101 || code >= 200)) {
         // 101, or 2xx to CONNECT: the connection now carries something else, passed raw
@@ -315,21 +339,47 @@ export function relayHttp(client: Duplex, upstream: net.Socket, opts: HttpRelayO
     };
     res[P.kOnMessageComplete] = () => {
       if (status >= 100 && status < 200 && status !== 101) return; // interim: the request is still open
+      if (!keepAlive) lastDone = true;
       const p = responses.shift();
       if (p) report(p, status, down);
       maybeRefuse();
     };
     upstream.on('data', (chunk: Buffer) => {
+      releaseTail(); // more after the last response: it goes on, in order
+      if (watching && refusal === null) {
+        // watched first, so the chunk that ends the last response can wait for the FIN
+        lastDone = false;
+        if (res.execute(chunk) instanceof Error) watching = false; // unparseable: still relayed
+        if (lastDone && refusal === null && watching) {
+          tail = chunk;
+          tailTimer = setTimeout(releaseTail, LAST_RESPONSE_HOLD_MS);
+          return;
+        }
+        if (!client.write(chunk)) upstream.pause();
+        return;
+      }
       // relayed before it is watched: a refusal that waits for this response goes after it
       if (!client.write(chunk)) upstream.pause();
       if (watching && res.execute(chunk) instanceof Error) watching = false; // unparseable: still relayed
     });
+    // a reset after the last response: the client still gets the response, then the reset
+    upstream.on('error', releaseTail);
     client.on('drain', () => upstream.resume());
     upstream.on('end', () => {
       if (watching) res.finish(); // a body delimited by the close completes now
       for (const p of responses.splice(0)) report(p, status, down, 'upstream closed');
-      if (refusal) maybeRefuse();
-      if (!client.writableEnded) client.end();
+      if (refusal) {
+        releaseTail();
+        maybeRefuse();
+      }
+      if (tailTimer) clearTimeout(tailTimer);
+      const t = tail;
+      tail = null;
+      // the last data and the FIN in one call: the stream's FIN (a nextTick) is queued before the TX flush (a microtask)
+      if (!client.writableEnded) {
+        if (t) client.end(t);
+        else client.end();
+      }
     });
 
     passErrors(client, upstream, (r) => (result ??= r));

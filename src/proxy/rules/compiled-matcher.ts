@@ -6,7 +6,22 @@
 // input actually hits, not on the size of the rule set. Same semantics as NaiveMatcher.
 import { addressBytes, cidrContains } from './cidr-match.js';
 import { hasDomainGroup, normaliseName, parseSuffix, present } from './naive-matcher.js';
-import { protocolTags, type CidrMatch, type MatchInput, type PortRange, type Rule, type RuleMatcher, type SniffedProtocol } from './rule-types.js';
+import {
+  protocolTags,
+  type CidrMatch,
+  type MatchInput,
+  type PortRange,
+  type ProcessMatch,
+  type Rule,
+  type RuleMatcher,
+  type RuleSetMatcher,
+  type RuleSets,
+  type SniffedProtocol,
+  type UidRange,
+} from './rule-types.js';
+import { processIs, uidIn } from './owner-match.js';
+import { SetQuery } from './set-query.js';
+import { setsOf } from './rule-set-refs.js';
 
 type Primary = 'domain' | 'cidr' | 'sourceCidr' | 'port' | 'protocol' | 'always';
 
@@ -17,6 +32,10 @@ interface Entry {
   sourceCidr?: CidrMatch[];
   port?: PortRange[];
   protocol?: SniffedProtocol[];
+  /** Checked after the index hit, like the other non-primary groups: one set's own index per name. */
+  ruleSet?: RuleSetMatcher[];
+  user?: UidRange[];
+  process?: ProcessMatch[];
 }
 
 /** Rule positions, ascending: rules are filed in list order and a repeat of the last one is dropped. */
@@ -82,7 +101,10 @@ class CompiledMatcher implements RuleMatcher {
   private needDst = false;
   private needSrc = false;
 
-  constructor(rules: Rule[]) {
+  constructor(
+    rules: Rule[],
+    private readonly ruleSets: RuleSets,
+  ) {
     rules.forEach((rule, pos) => this.add(rule, pos));
   }
 
@@ -93,6 +115,9 @@ class CompiledMatcher implements RuleMatcher {
     if (present(m.sourceCidr)) e.sourceCidr = m.sourceCidr;
     if (present(m.port)) e.port = m.port;
     if (present(m.protocol)) e.protocol = m.protocol;
+    if (present(m.ruleSet)) e.ruleSet = setsOf(rule, this.ruleSets);
+    if (present(m.user)) e.user = m.user;
+    if (present(m.process)) e.process = m.process;
     this.needDst ||= e.cidr !== undefined;
     this.needSrc ||= e.sourceCidr !== undefined;
     this.entries.push(e);
@@ -154,7 +179,8 @@ class CompiledMatcher implements RuleMatcher {
     }
     if (this.always.length) lists.push(this.always);
 
-    const pos = firstInOrder(lists, (p) => this.rest(this.entries[p], input, dst, src, tags));
+    let query: SetQuery | undefined;
+    const pos = firstInOrder(lists, (p) => this.rest(this.entries[p], input, dst, src, tags) && this.who(this.entries[p], input, () => (query ??= new SetQuery(input))));
     return pos < 0 ? undefined : this.entries[pos].rule;
   }
 
@@ -191,6 +217,17 @@ class CompiledMatcher implements RuleMatcher {
       return false;
     }
     if (e.protocol && e.primary !== 'protocol' && !e.protocol.some((p) => tags.includes(p))) return false;
+    return true;
+  }
+
+  /** The rule-set, user and process groups: never primary, checked last (the owner and the sets cost the most). */
+  private who(e: Entry, input: MatchInput, query: () => SetQuery): boolean {
+    if (e.user && !uidIn(e.user, input.owner)) return false;
+    if (e.process && !processIs(e.process, input.owner)) return false;
+    if (e.ruleSet) {
+      const q = query();
+      if (!e.ruleSet.some((s) => s.matches(q))) return false;
+    }
     return true;
   }
 }
@@ -240,6 +277,6 @@ function firstInOrder(lists: Positions[], ok: (pos: number) => boolean): number 
 }
 
 /** Compiles an ordered rule list (first match wins) into an indexed matcher. */
-export function compileRules(rules: Rule[]): RuleMatcher {
-  return new CompiledMatcher(rules);
+export function compileRules(rules: Rule[], ruleSets: RuleSets = new Map()): RuleMatcher {
+  return new CompiledMatcher(rules, ruleSets);
 }

@@ -9,28 +9,11 @@
 // - protocols compare by equality ('http' does not match a 'tcp' rule), except that a
 //   QUIC or unknown UDP flow is also 'udp' (protocolTags).
 import { addressBytes, cidrContains } from './cidr-match.js';
-import { protocolTags, type MatchInput, type Rule, type RuleMatch, type RuleMatcher } from './rule-types.js';
-
-export function normaliseName(name: string): string {
-  const lower = name.toLowerCase();
-  return lower.endsWith('.') ? lower.slice(0, -1) : lower;
-}
-
-export interface Suffix {
-  /** The name the suffix is anchored at. */
-  base: string;
-  /** Written with a leading dot: only names strictly below `base`. */
-  strict: boolean;
-}
-
-export function parseSuffix(value: string): Suffix {
-  const strict = value.startsWith('.');
-  return { base: normaliseName(strict ? value.slice(1) : value), strict };
-}
-
-export function suffixMatches(s: Suffix, name: string): boolean {
-  return (!s.strict && name === s.base) || name.endsWith('.' + s.base);
-}
+import { normaliseName, parseSuffix, suffixMatches } from './domain-names.js';
+import { protocolTags, type MatchInput, type Rule, type RuleMatch, type RuleMatcher, type RuleSetMatcher, type RuleSets } from './rule-types.js';
+import { processIs, uidIn } from './owner-match.js';
+import { SetQuery } from './set-query.js';
+import { setsOf } from './rule-set-refs.js';
 
 /** A key counts only with at least one value. */
 export function present<T>(values: T[] | undefined): values is T[] {
@@ -41,19 +24,23 @@ export function hasDomainGroup(m: RuleMatch): boolean {
   return present(m.domain) || present(m.domainSuffix) || present(m.domainKeyword);
 }
 
+export { normaliseName, parseSuffix, suffixMatches, type Suffix } from './domain-names.js';
+
 export class NaiveMatcher implements RuleMatcher {
   private readonly rules: Rule[];
+  private readonly sets: (RuleSetMatcher[] | undefined)[];
 
-  constructor(rules: Rule[]) {
+  constructor(rules: Rule[], ruleSets: RuleSets = new Map()) {
     this.rules = rules;
+    this.sets = rules.map((r) => (present(r.match.ruleSet) ? setsOf(r, ruleSets) : undefined));
   }
 
   match(input: MatchInput): Rule | undefined {
-    return this.rules.find((rule) => ruleMatches(rule.match, input));
+    return this.rules.find((rule, i) => ruleMatches(rule.match, input, this.sets[i]));
   }
 }
 
-function ruleMatches(m: RuleMatch, input: MatchInput): boolean {
+function ruleMatches(m: RuleMatch, input: MatchInput, sets: RuleSetMatcher[] | undefined): boolean {
   if (hasDomainGroup(m)) {
     if (input.hostname === undefined) return false;
     const name = normaliseName(input.hostname);
@@ -76,6 +63,12 @@ function ruleMatches(m: RuleMatch, input: MatchInput): boolean {
   if (present(m.protocol)) {
     const tags = protocolTags(input);
     if (!m.protocol.some((p) => tags.includes(p))) return false;
+  }
+  if (present(m.user) && !uidIn(m.user, input.owner)) return false;
+  if (present(m.process) && !processIs(m.process, input.owner)) return false;
+  if (sets) {
+    const q = new SetQuery(input);
+    if (!sets.some((s) => s.matches(q))) return false;
   }
   return true;
 }

@@ -5,6 +5,7 @@
 // of one key are alternatives (any of them matches) and the three domain keys
 // together form one group; different groups must all match. A rule with no
 // match keys matches everything. The first matching rule wins; none means direct.
+import type { SetQuery } from './set-query.js';
 
 /**
  * What a connection was found to be. TCP: http, tls, tcp (read: neither), or
@@ -29,6 +30,15 @@ export interface PortRange {
   to: number;
 }
 
+/** A range of uids, both ends included (a single uid: from === to). */
+export interface UidRange {
+  from: number;
+  to: number;
+}
+
+/** A program: by its executable's name (or its comm), or by the executable's full path. */
+export type ProcessMatch = { name: string } | { path: string };
+
 export interface RuleMatch {
   /** Exact names, lower case, no trailing dot. */
   domain?: string[];
@@ -40,6 +50,12 @@ export interface RuleMatch {
   port?: PortRange[];
   protocol?: SniffedProtocol[];
   sourceCidr?: CidrMatch[];
+  /** Names of rule-sets (the config's rule_sets): the connection must be in one of them. */
+  ruleSet?: string[];
+  /** Who opened the connection (its socket's owner): a uid in one of these ranges. */
+  user?: UidRange[];
+  /** The program that holds the connection's socket. */
+  process?: ProcessMatch[];
 }
 
 export type RuleAction =
@@ -81,7 +97,42 @@ export interface MatchInput {
   dstAddress: string;
   dstPort: number;
   srcAddress: string;
+  srcPort?: number;
+  /**
+   * Who made the connection, from its client socket (src/owner): undefined
+   * when nobody looked (no rule needs it), null when it was looked for and
+   * not found (a forwarded packet, a socket already gone). Only then do the
+   * `user` and `process` keys have something to match; otherwise they do not.
+   */
+  owner?: ConnectionOwner | null;
 }
+
+/** The owner of a connection's client socket. */
+export interface ConnectionOwner {
+  uid: number;
+  /** The process holding the socket; absent when only the uid was asked for, or no process holds it any more. */
+  pid?: number;
+  /** Its executable (readlink /proc/PID/exe). */
+  exe?: string;
+  /** Its name as the kernel keeps it (/proc/PID/comm, at most 15 bytes). */
+  comm?: string;
+}
+
+/** How much of the owner a rule needs: none, the uid (sock_diag alone), or the process too (a /proc search). */
+export type OwnerNeed = 0 | 1 | 2;
+
+/** A compiled rule-set, as rules see it. */
+export interface RuleSetMatcher {
+  readonly name: string;
+  matches(q: SetQuery): boolean;
+  /** What matching it reads: a name (then the name a stream sniffs can change the outcome), the owner. */
+  readonly needs: { names: boolean; owner: OwnerNeed };
+  /** Changes when the set's contents do (a reloaded file): what was derived from `needs` is stale then. */
+  readonly generation?: number;
+}
+
+/** Compiled rule-sets by name: what rules' `ruleSet` keys refer to. */
+export type RuleSets = ReadonlyMap<string, RuleSetMatcher>;
 
 export interface RuleMatcher {
   /** The first rule that matches, or undefined (direct). */

@@ -12,10 +12,7 @@
 // prefix gets the same answer.
 import { requestHost } from '../http/request-host.js';
 
-export type HttpSniff =
-  | { kind: 'http'; method: string; path: string; host?: string; version: string }
-  | { kind: 'need-more' }
-  | { kind: 'not-http' };
+export type HttpSniff = { kind: 'http'; method: string; path: string; host?: string; version: string } | { kind: 'need-more' } | { kind: 'not-http' };
 
 /** Node's default --max-http-header-size: a longer head is refused by the relay anyway. */
 const MAX_HEAD = 16 * 1024;

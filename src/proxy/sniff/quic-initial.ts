@@ -48,7 +48,10 @@ export interface InitialKeys {
 function expandLabel(secret: Buffer, label: string, length: number): Buffer {
   const full = Buffer.from(`tls13 ${label}`, 'latin1');
   const info = Buffer.concat([Buffer.from([length >> 8, length & 0xff, full.length]), full, Buffer.from([0])]);
-  return createHmac('sha256', secret).update(Buffer.concat([info, Buffer.from([1])])).digest().subarray(0, length);
+  return createHmac('sha256', secret)
+    .update(Buffer.concat([info, Buffer.from([1])]))
+    .digest()
+    .subarray(0, length);
 }
 
 /** The client's Initial keys for a Destination Connection ID (RFC 9001 §5.2; RFC 9369 §3.3). */
@@ -226,7 +229,8 @@ export class QuicInitialReader {
       if (hello.alpn !== undefined) out.alpn = hello.alpn;
       return this.decide(out);
     }
-    if (hello.kind === 'unreadable' || hello.kind === 'not-tls') return this.decide({ kind: 'unreadable', reason: hello.kind === 'unreadable' ? hello.reason : 'CRYPTO stream is not a ClientHello' });
+    if (hello.kind === 'unreadable' || hello.kind === 'not-tls')
+      return this.decide({ kind: 'unreadable', reason: hello.kind === 'unreadable' ? hello.reason : 'CRYPTO stream is not a ClientHello' });
     if (this.datagrams >= MAX_DATAGRAMS) return this.decide({ kind: 'unreadable', reason: `no complete hello in ${MAX_DATAGRAMS} datagrams` });
     return { kind: 'need-more' };
   }

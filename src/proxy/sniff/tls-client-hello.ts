@@ -154,7 +154,7 @@ function parseHello(d: Buffer, msgEnd: number, final: boolean, found: { sni?: st
   const extEnd = extStart + d.readUInt16BE(p);
   if (extEnd !== msgEnd) return STOP;
   const seen = new Set<number>();
-  for (p = extStart; p < extEnd; ) {
+  for (p = extStart; p < extEnd;) {
     const body = need(p, 4, extEnd);
     if (body < 0) return body;
     const type = d.readUInt16BE(p);
@@ -187,7 +187,7 @@ function parseHello(d: Buffer, msgEnd: number, final: boolean, found: { sni?: st
 function serverName(d: Buffer, s: number, e: number): string | { bad: string } {
   if (s + 2 > e || s + 2 + d.readUInt16BE(s) !== e) return { bad: 'server_name list length' };
   let name: string | undefined;
-  for (let p = s + 2; p < e; ) {
+  for (let p = s + 2; p < e;) {
     if (p + 3 > e) return { bad: 'server_name entry length' };
     const nameType = d[p];
     const nameEnd = p + 3 + d.readUInt16BE(p + 1);
@@ -229,7 +229,7 @@ function alpnProtocols(d: Buffer, s: number, e: number): string[] {
   const out: string[] = [];
   if (s + 2 > e) return out;
   const listEnd = Math.min(s + 2 + d.readUInt16BE(s), e);
-  for (let p = s + 2; p < listEnd; ) {
+  for (let p = s + 2; p < listEnd;) {
     const n = d[p];
     const end = p + 1 + n;
     if (n === 0 || end > listEnd) break;

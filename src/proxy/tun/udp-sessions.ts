@@ -2,7 +2,9 @@
 // (client ip:port → destination ip:port). Replies return to the client with
 // the original addresses; an ICMP port unreachable from the destination
 // (ECONNREFUSED on the connected socket) goes back to the client as ICMP port
-// unreachable. Idle flows expire; the number of flows is bounded. The stack
+// unreachable. A flow a `proxy` rule sends to a SOCKS5 upstream goes through
+// a UDP association of its own instead (socks5/udp-association.ts), whose end
+// ends the flow and the other way round. Idle flows expire; the number of flows is bounded. The stack
 // hands datagrams up through its UdpHandler contract and offers its UdpPort
 // for the way back; addresses are the stack's numbers (a flow holds its two).
 import dgram from 'node:dgram';
@@ -10,6 +12,9 @@ import { performance } from 'node:perf_hooks';
 import { FlowTable } from '../../stack/flow-table.js';
 import { hostPort } from '../../net/address.js';
 import type { UdpFlowKey, UdpHandler, UdpPort } from '../../stack/contracts.js';
+import { DialError } from '../upstream-dialer.js';
+import type { UpstreamProxy } from '../upstream-proxies.js';
+import { Socks5UdpAssociation } from '../socks5/udp-association.js';
 
 export type { UdpFlowKey } from '../../stack/contracts.js';
 
@@ -42,6 +47,8 @@ export interface UdpSessionOptions {
   admit?: (flow: UdpFlowKey, payload: Buffer) => AdmitVerdict | AdmitPending;
   /** How long a flow may wait undecided, ms (checked by sweep). */
   admitMs: number;
+  /** How long opening a SOCKS5 UDP association may take, ms. */
+  connectTimeoutMs: number;
 }
 
 export interface AdmitVerdict {
@@ -50,6 +57,10 @@ export interface AdmitVerdict {
   /** What the flow was found to be, and its name (a QUIC SNI), for its log line. */
   proto?: string;
   sni?: string;
+  /** A SOCKS5 upstream that carries the flow (UDP ASSOCIATE) instead of a direct socket. */
+  upstream?: UpstreamProxy;
+  /** The name behind the destination (a fake IP's): sent to the upstream, which resolves it. */
+  host?: string;
 }
 
 export interface AdmitPending {
@@ -63,6 +74,7 @@ export const DEFAULT_UDP_OPTIONS: UdpSessionOptions = {
   blockQuic: false,
   maxPending: 16,
   admitMs: 1000,
+  connectTimeoutMs: 10_000,
 };
 
 export interface UdpCounters {
@@ -72,6 +84,9 @@ export interface UdpCounters {
   udpOut: number;
   udpDropped: number;
   udpUnreachable: number;
+  /** Flows opened through a SOCKS5 UDP association; datagrams from its relay that were not a reply (bad header, a fragment, another source). */
+  udpSocksFlows: number;
+  udpSocksDropped: number;
 }
 
 export interface UdpFlowEnd {
@@ -85,10 +100,13 @@ export interface UdpFlowEnd {
   action: string;
   proto?: string;
   sni?: string;
+  /** The upstream that carried the flow, when one did. */
+  via?: string;
 }
 
 class UdpFlow implements UdpFlowKey {
   socket: dgram.Socket | null = null;
+  assoc: Socks5UdpAssociation | null = null;
   ready = false;
   closed = false;
   pending: Buffer[] = [];
@@ -113,7 +131,7 @@ class UdpFlow implements UdpFlowKey {
 
 export class UdpSessions implements UdpHandler {
   readonly opts: UdpSessionOptions;
-  readonly counters: UdpCounters = { udpFlows: 0, udpFlowsTotal: 0, udpIn: 0, udpOut: 0, udpDropped: 0, udpUnreachable: 0 };
+  readonly counters: UdpCounters = { udpFlows: 0, udpFlowsTotal: 0, udpIn: 0, udpOut: 0, udpDropped: 0, udpUnreachable: 0, udpSocksFlows: 0, udpSocksDropped: 0 };
   private readonly flows = new FlowTable<UdpFlow>();
   private lastSweep = 0;
 
@@ -156,7 +174,7 @@ export class UdpSessions implements UdpHandler {
       }
       const r = this.opts.admit?.(key, buf.subarray(off, off + len));
       if (r && 'next' in r) {
-        flow = this.open(src, dst, sport, dport, now, false);
+        flow = this.open(src, dst, sport, dport, now, null);
         flow.deciding = r;
       } else if (r?.action === 'reject') {
         this.counters.udpDropped++;
@@ -164,8 +182,7 @@ export class UdpSessions implements UdpHandler {
         this.out.sendPortUnreachable(key);
         return true;
       } else {
-        flow = this.open(src, dst, sport, dport, now, true);
-        if (r) this.note(flow, r);
+        flow = this.open(src, dst, sport, dport, now, r ?? { rule: 'default', action: 'direct' });
       }
     } else if (flow.deciding) {
       verdict = flow.deciding.next(buf.subarray(off, off + len)) ?? (flow.pending.length + 1 >= this.opts.maxPending ? flow.deciding.next(null) : undefined);
@@ -175,7 +192,7 @@ export class UdpSessions implements UdpHandler {
     buf.copy(copy, 0, off, off + len);
     flow.up += len;
     if (flow.ready) {
-      flow.socket!.send(copy);
+      this.send(flow, copy);
     } else if (flow.pending.length < this.opts.maxPending) {
       flow.pending.push(copy);
     } else {
@@ -203,20 +220,56 @@ export class UdpSessions implements UdpHandler {
     flow.verdict = v;
   }
 
-  private open(src: number, dst: number, sport: number, dport: number, now: number, connect: boolean): UdpFlow {
+  /** A new flow; with a verdict (it is decided) its socket opens at once. */
+  private open(src: number, dst: number, sport: number, dport: number, now: number, verdict: AdmitVerdict | null): UdpFlow {
     const flow = new UdpFlow(src, dst, sport, dport, now);
     this.flows.set4(src, dst, sport, dport, flow);
     this.counters.udpFlows++;
     this.counters.udpFlowsTotal++;
     this.out.addresses.hold(src);
     this.out.addresses.hold(dst);
-    if (connect) this.connect(flow);
+    if (verdict) {
+      this.note(flow, verdict);
+      this.connect(flow);
+    }
     return flow;
   }
 
-  /** Opens the flow's socket: bound, connected to the real destination, then what was held is sent. */
+  private send(flow: UdpFlow, payload: Buffer): void {
+    if (flow.assoc) flow.assoc.send(payload);
+    else flow.socket!.send(payload);
+  }
+
+  /** A reply from the destination (a view, valid during the call) goes to the client from the address it sent to. */
+  private deliver(flow: UdpFlow, msg: Buffer): void {
+    if (flow.closed) return;
+    flow.lastActive = this.clock();
+    flow.down += msg.length;
+    this.counters.udpOut++;
+    this.out.sendUdp(flow.serverIp, flow.clientIp, flow.serverPort, flow.clientPort, msg, 0, msg.length);
+  }
+
+  private ready(flow: UdpFlow): void {
+    flow.ready = true;
+    for (const p of flow.pending) this.send(flow, p);
+    flow.pending = [];
+  }
+
+  /** Where the flow's datagrams go: the real address behind the destination, or null (stale fake IP). */
+  private async target(flow: UdpFlow): Promise<string | null> {
+    const dstText = this.text(flow.serverIp);
+    if (!this.opts.resolveTarget) return dstText;
+    try {
+      return await this.opts.resolveTarget(flow.serverIp, dstText);
+    } catch {
+      return null;
+    }
+  }
+
+  /** Opens the flow's socket, or its SOCKS5 association: bound, connected to the real destination, then what was held is sent. */
   private connect(flow: UdpFlow): void {
-    const { serverIp: dst, serverPort: dport } = flow;
+    if (flow.verdict?.upstream) return void this.associate(flow, flow.verdict.upstream, flow.verdict.host);
+    const { serverPort: dport } = flow;
     const v6 = this.out.addresses.family(flow.clientIp) === 6;
     const sock = dgram.createSocket({ type: v6 ? 'udp6' : 'udp4' });
     flow.socket = sock;
@@ -233,24 +286,11 @@ export class UdpSessions implements UdpHandler {
         this.close(flow, `error ${err.code ?? err.message}`);
       }
     });
-    sock.on('message', (msg) => {
+    sock.on('message', (msg) => this.deliver(flow, msg));
+    // after the bind: the target (resolved by a rule, or not at all), then the connect
+    const connectTarget = async (): Promise<void> => {
       if (flow.closed) return;
-      flow.lastActive = this.clock();
-      flow.down += msg.length;
-      this.counters.udpOut++;
-      this.out.sendUdp(flow.serverIp, flow.clientIp, flow.serverPort, flow.clientPort, msg, 0, msg.length);
-    });
-    sock.bind({ address: v6 ? this.opts.localAddress6 : this.opts.localAddress, port: 0 }, async () => {
-      if (flow.closed) return;
-      const dstText = this.text(dst);
-      let target: string | null = dstText;
-      if (this.opts.resolveTarget) {
-        try {
-          target = await this.opts.resolveTarget(dst, dstText);
-        } catch {
-          target = null;
-        }
-      }
+      const target = await this.target(flow);
       if (flow.closed) return;
       if (target === null) {
         this.counters.udpUnreachable++;
@@ -258,12 +298,59 @@ export class UdpSessions implements UdpHandler {
         return this.close(flow, 'no-target');
       }
       sock.connect(dport, target, () => {
-        if (flow.closed) return;
-        flow.ready = true;
-        for (const p of flow.pending) sock.send(p);
-        flow.pending = [];
+        if (!flow.closed) this.ready(flow);
+      });
+    };
+    sock.bind({ address: v6 ? this.opts.localAddress6 : this.opts.localAddress, port: 0 }, () => {
+      // a throw here (the socket closed under it) would otherwise be an unhandled rejection: the process's end
+      connectTarget().catch((err: Error) => {
+        if (!flow.closed) this.close(flow, `error ${err.message}`);
       });
     });
+  }
+
+  /**
+   * The flow through a SOCKS5 upstream (RFC 1928 §7): one association, to a
+   * mapped name when the destination has one (the upstream resolves it, as
+   * for TCP), else to the real address. The upstream refusing or unreachable
+   * is the client's port or host unreachable, as a direct flow's would be.
+   */
+  private async associate(flow: UdpFlow, upstream: UpstreamProxy, host: string | undefined): Promise<void> {
+    this.counters.udpSocksFlows++;
+    const target = host ?? (await this.target(flow));
+    if (flow.closed) return;
+    if (target === null) {
+      this.counters.udpUnreachable++;
+      this.out.sendPortUnreachable(flow);
+      return this.close(flow, 'no-target');
+    }
+    let assoc: Socks5UdpAssociation;
+    try {
+      assoc = await Socks5UdpAssociation.open(
+        upstream,
+        { host: target, port: flow.serverPort },
+        { localAddress: this.opts.localAddress, localAddress6: this.opts.localAddress6, timeoutMs: this.opts.connectTimeoutMs },
+        {
+          onMessage: (data) => this.deliver(flow, data),
+          onDrop: () => void this.counters.udpSocksDropped++,
+          onEnd: (why) => this.close(flow, why),
+        },
+      );
+    } catch (e) {
+      if (flow.closed) return;
+      this.counters.udpUnreachable++;
+      if (e instanceof DialError && e.kind === 'unreachable') this.out.sendHostUnreachable(flow);
+      else this.out.sendPortUnreachable(flow);
+      return this.close(flow, `upstream-failed: ${(e as Error).message}`);
+    }
+    if (flow.closed) return assoc.close();
+    flow.assoc = assoc;
+    this.ready(flow);
+  }
+
+  /** When sweep() next does something: a second after the last, while any flow is open (Infinity: none). */
+  nextSweep(): number {
+    return this.flows.size === 0 ? Infinity : this.lastSweep + 1000;
   }
 
   /** Expires idle flows; cheap to call often (works at most once a second). */
@@ -291,7 +378,8 @@ export class UdpSessions implements UdpHandler {
     const stale: UdpFlow[] = [];
     this.flows.forEach((f) => {
       try {
-        if (f.socket && addresses.has(f.socket.address().address)) stale.push(f);
+        const bound = f.assoc ? f.assoc.localAddress() : f.socket?.address().address;
+        if (bound !== undefined && addresses.has(bound)) stale.push(f);
       } catch {
         // not bound yet: it binds the current address
       }
@@ -316,6 +404,7 @@ export class UdpSessions implements UdpHandler {
     } catch {
       // already closed
     }
+    flow.assoc?.close();
     const src = hostPort(this.text(flow.clientIp), flow.clientPort);
     const dst = hostPort(this.text(flow.serverIp), flow.serverPort);
     this.out.addresses.release(flow.clientIp);
@@ -331,6 +420,7 @@ export class UdpSessions implements UdpHandler {
       action: flow.action,
       ...(flow.verdict?.proto !== undefined ? { proto: flow.verdict.proto } : {}),
       ...(flow.verdict?.sni !== undefined ? { sni: flow.verdict.sni } : {}),
+      ...(flow.verdict?.upstream ? { via: flow.verdict.upstream.name } : {}),
     });
   }
 }

@@ -18,7 +18,17 @@ export class FlowRunner {
   private running: TcpFlow | null = null;
   private readonly deferred: TcpFlow[] = [];
   /** Closed flows leave it when their slot next comes round, not at their far (keepalive) deadline. */
-  private readonly wheel = new TimerWheel<TcpFlow>(10, 4096, (f) => f.closed);
+  private readonly wheel: TimerWheel<TcpFlow>;
+  /** Flows written to in this turn: their bytes go out in one push, a microtask later. */
+  private toPush: TcpFlow[] = [];
+  private readonly pushAll = () => {
+    const flows = this.toPush;
+    this.toPush = [];
+    for (const f of flows) {
+      f.pushQueued = false;
+      if (!f.closed) this.control(f, 'push');
+    }
+  };
   /** The last internal errors, for the rate-limited log line of the caller. */
   readonly internalErrors: Error[] = [];
 
@@ -26,7 +36,11 @@ export class FlowRunner {
     private readonly clock: StackClock,
     private readonly budget: MemoryBudget<TcpFlow>,
     private readonly drops: DropCounters,
-  ) {}
+    /** A timer was filed before every other: the caller's tick must come no later than `at`. */
+    onSooner: ((at: number) => void) | null = null,
+  ) {
+    this.wheel = new TimerWheel<TcpFlow>(10, 4096, (f) => f.closed, onSooner);
+  }
 
   /** A segment for an existing flow (seg is valid during the call). */
   receive(flow: TcpFlow, seg: Segment, now: number): void {
@@ -65,12 +79,18 @@ export class FlowRunner {
     if (!this.budget.mayWrite(flow)) return 0;
     const now = this.clock.now();
     this.running = flow;
-    let n = 0;
+    let n: number;
     try {
-      n = flow.conn.write(data, now);
+      // Sent a microtask later, all that this turn wrote at once (autocork):
+      // an end() right after the last write then sends the FIN with it.
+      n = flow.conn.write(data, now, false);
     } catch (e) {
       this.failed(flow, e as Error);
       return 0;
+    }
+    if (n > 0 && !flow.pushQueued) {
+      flow.pushQueued = true;
+      if (this.toPush.push(flow) === 1) queueMicrotask(this.pushAll);
     }
     this.done(flow);
     return n;
@@ -104,6 +124,16 @@ export class FlowRunner {
     this.wheel.advance(now, this.onDue);
   }
 
+  /** When advance() next has something to do (Infinity: no timer filed). */
+  nextDeadline(): number {
+    return this.wheel.next();
+  }
+
+  /** Drops closed flows from the timer wheel at once (before an idle GC): see TimerWheel.purgeDead. */
+  purgeClosed(): number {
+    return this.wheel.purgeDead();
+  }
+
   /** Files the flow's next deadline: only an earlier one; a later one is re-checked when its slot fires. */
   schedule(flow: TcpFlow): void {
     const d = flow.conn.nextDeadline();
@@ -113,14 +143,15 @@ export class FlowRunner {
     }
   }
 
-  /** accept, close, abort, drop: from outside a segment, so they come with the clock and wait their turn. */
-  private control(flow: TcpFlow, what: 'accept' | 'close' | 'abort' | 'drop'): void {
+  /** accept, close, abort, drop, push: from outside a segment, so they come with the clock and wait their turn. */
+  private control(flow: TcpFlow, what: 'accept' | 'close' | 'abort' | 'drop' | 'push'): void {
     if (this.running !== null) return queueMicrotask(() => this.control(flow, what));
     const now = this.clock.now();
     const conn = flow.conn;
     this.running = flow;
     try {
       if (what === 'accept') conn.accept(now);
+      else if (what === 'push') conn.push(now);
       else if (what === 'close') conn.close(now);
       else conn.abort(now, what === 'drop');
     } catch (e) {

@@ -106,6 +106,12 @@ export class SynGate {
     }
   }
 
+  /** When expire() next has something to do: the oldest half-open flow's timeout (Infinity: none). */
+  nextDeadline(): number {
+    const f = this.oldestHalfOpen();
+    return f === undefined ? Infinity : f.bornAt + this.opts.halfOpenTimeoutMs;
+  }
+
   /**
    * The one admission check: over the connection or pending limit, or over the
    * memory budget, the client gets a RST (counted) and nothing is kept.

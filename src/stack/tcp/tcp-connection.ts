@@ -13,11 +13,11 @@ import { Negotiated } from './negotiated.js';
 import type { CookieDecoded } from './syn-cookie.js';
 import { TcpTransmitter } from './tcp-transmitter.js';
 import { Keepalive } from './keepalive.js';
+import { receiveSynSent } from './tcp-active-open.js';
 import { debugState } from './tcp-debug.js';
 import { TcpReceiver, type ReceiverHost } from './tcp-receiver.js';
 import { TcpSender, type SenderHost } from './tcp-sender.js';
 import { afterFinSent, canSendData, canWrite, receivesData, synchronized, type TcpState } from './tcp-state.js';
-
 
 export type { TcpState } from './tcp-state.js';
 
@@ -44,13 +44,22 @@ export class TcpConnection implements SenderHost, ReceiverHost {
     this.tx = this.snd.tx = new TcpTransmitter(sink, this.neg, this.rcv, opts, this.snd.buf);
   }
 
-  get sendQueued() { return this.snd.queued; }
-  get bytesReceived() { return this.rcv.bytesReceived; }
-  get bytesSent() { return this.snd.bytesSent; }
-  get retransmits() { return this.snd.retransmits; }
+  get sendQueued() {
+    return this.snd.queued;
+  }
+  get bytesReceived() {
+    return this.rcv.bytesReceived;
+  }
+  get bytesSent() {
+    return this.snd.bytesSent;
+  }
+  get retransmits() {
+    return this.snd.retransmits;
+  }
   /** Bytes this connection holds for its two directions: send queue, out-of-order and undelivered-to-app data. */
-  get bufferedBytes() { return this.snd.queued + this.rcv.unconsumed + this.rcv.ooo.bytes; }
-
+  get bufferedBytes() {
+    return this.snd.queued + this.rcv.unconsumed + this.rcv.ooo.bytes;
+  }
 
   /** Passive open: the client's SYN is recorded; nothing is sent until accept(). */
   static fromSyn(sink: TcpSink, opts: TcpOptions, iss: number, syn: Segment, now: number): TcpConnection {
@@ -103,13 +112,18 @@ export class TcpConnection implements SenderHost, ReceiverHost {
     this.snd.synSent(now);
   }
 
-
-  write(data: Buffer, now: number): number {
+  /** push false: queued only, sent by the next push() (or close(), which then sends the FIN with it). */
+  write(data: Buffer, now: number, push = true): number {
     if (this.snd.finQueued || !canWrite(this.state)) return 0;
     const n = this.snd.enqueue(data);
-    // Queued in SYN-RECEIVED, it leaves once the handshake completes.
-    if (this.state !== 'SYN-RECEIVED') this.snd.output(now);
+    if (push) this.push(now);
     return n;
+  }
+
+  /** Sends what was written and the windows allow. */
+  push(now: number): void {
+    // Queued in SYN-RECEIVED, it leaves once the handshake completes.
+    if (this.state !== 'SYN-RECEIVED' && this.state !== 'CLOSED') this.snd.output(now);
   }
 
   consumed(n: number, now: number): void {
@@ -147,7 +161,6 @@ export class TcpConnection implements SenderHost, ReceiverHost {
     }
     this.closed('aborted');
   }
-
 
   nextDeadline(): number {
     if (this.state === 'CLOSED') return Infinity;
@@ -203,14 +216,25 @@ export class TcpConnection implements SenderHost, ReceiverHost {
     this.timeWaitAt = now + this.opts.timeWait;
   }
 
-
   /** RFC 9293 §3.10.7: one arriving segment. */
   receive(seg: Segment, now: number): void {
     switch (this.state) {
       case 'CLOSED':
         return;
       case 'SYN-SENT':
-        return this.receiveSynSent(seg, now);
+        return receiveSynSent(seg, this.snd, this.rcv, this.neg, this.tx, {
+          reset: () => this.closed('reset-by-peer'),
+          established: () => {
+            this.state = 'ESTABLISHED';
+            this.sendAck(now);
+            this.sink.onOpen();
+            this.snd.output(now);
+          },
+          simultaneous: () => {
+            this.state = 'SYN-RECEIVED';
+            this.sendSyn(true, now);
+          },
+        });
       default:
         break;
     }
@@ -266,34 +290,6 @@ export class TcpConnection implements SenderHost, ReceiverHost {
         this.sendAck(now);
         if (this.state === 'TIME-WAIT') this.timeWaitAt = now + this.opts.timeWait;
       }
-    }
-  }
-
-  private receiveSynSent(seg: Segment, now: number): void {
-    const f = seg.flags;
-    const snd = this.snd;
-    if (f & ACK && (seqLe(seg.ack, snd.iss) || seqGt(seg.ack, snd.sndNxt))) {
-      if (!(f & RST)) this.tx.rst(seg.ack, 0, RST);
-      return;
-    }
-    if (f & RST) {
-      if (f & ACK) this.closed('reset-by-peer');
-      return;
-    }
-    if (!(f & SYN)) return;
-    this.neg.takeSyn(seg);
-    this.rcv.start(seg.seq);
-    snd.cc.start(this.neg.effMss);
-    if (f & ACK) {
-      snd.synAckReceived(seg);
-      this.state = 'ESTABLISHED';
-      this.sendAck(now);
-      this.sink.onOpen();
-      snd.output(now);
-    } else {
-      // Simultaneous open (§3.5): answer with SYN-ACK.
-      this.state = 'SYN-RECEIVED';
-      this.sendSyn(true, now);
     }
   }
 
@@ -359,10 +355,13 @@ export class TcpConnection implements SenderHost, ReceiverHost {
     }
   }
 
-
   /** SenderHost */
-  canSendData() { return canSendData(this.state); }
-  finSent() { this.state = afterFinSent(this.state); }
+  canSendData() {
+    return canSendData(this.state);
+  }
+  finSent() {
+    this.state = afterFinSent(this.state);
+  }
 
   /** ReceiverHost: a pure ACK. */
   sendAck(now: number): void {
@@ -372,7 +371,6 @@ export class TcpConnection implements SenderHost, ReceiverHost {
     // test (RFC 9293 §3.10.7.4) — both ends would then ignore each other's ACKs (as BSD does).
     this.tx.transmit(ACK, this.snd.sndMax, 0, now);
   }
-
 
   /** State read through a call, so the compiler does not narrow it across callbacks. */
   private isClosed(): boolean {

@@ -46,6 +46,8 @@ export class TcpFlow implements TcpSink, ConnectionPort, PendingConnection, Budg
   wheelDue = Infinity;
   /** consumed() calls that arrived while the connection was busy. */
   deferredConsumed = 0;
+  /** Written, waiting for the runner's push (a microtask). */
+  pushQueued = false;
   accounted = 0;
   budgetHeldConsumed = 0;
   budgetBlocked = false;

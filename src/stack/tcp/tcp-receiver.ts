@@ -64,10 +64,7 @@ export class TcpReceiver implements InOrderSink {
     }
     if (wnd === 0) return false;
     const end = seqAdd(seq, segLen - 1);
-    return (
-      (seqLe(this.rcvNxt, seq) && seqLt(seq, seqAdd(this.rcvNxt, wnd))) ||
-      (seqLe(this.rcvNxt, end) && seqLt(end, seqAdd(this.rcvNxt, wnd)))
-    );
+    return (seqLe(this.rcvNxt, seq) && seqLt(seq, seqAdd(this.rcvNxt, wnd))) || (seqLe(this.rcvNxt, end) && seqLt(end, seqAdd(this.rcvNxt, wnd)));
   }
 
   /** §3.10.7.4 seventh: the segment's text, trimmed to what is new and within the window. */

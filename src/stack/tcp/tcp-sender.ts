@@ -183,8 +183,24 @@ export class TcpSender {
       if (len < mss && len < unsent && offset > 0) break;
       const seq = this.sndNxt;
       if (seqLt(seq, this.sndMax)) this.retransmits++;
+      const end = seqAdd(seq, len);
+      // The last bytes carry the FIN when it is queued (as Linux does): the
+      // peer reads the data and our close at once, and closes second.
+      if (this.finQueued && len === unsent && (this.finSeq < 0 || this.finSeq === end)) {
+        const first = this.finSeq < 0;
+        this.finSeq = end;
+        this.tx.transmit(FIN | ACK | PSH, seq, len, now);
+        this.sndNxt = seqAdd(end, 1);
+        if (seqGt(this.sndNxt, this.sndMax)) {
+          this.sndMax = this.sndNxt;
+          this.bytesSent += len;
+        }
+        if (this.rtoAt === Infinity) this.rtoAt = now + this.rto.rto;
+        if (first) this.host.finSent();
+        return;
+      }
       this.sendData(seq, len, now);
-      this.sndNxt = seqAdd(seq, len);
+      this.sndNxt = end;
       if (seqGt(this.sndNxt, this.sndMax)) {
         this.sndMax = this.sndNxt;
         this.bytesSent += len;

@@ -1,15 +1,5 @@
 // The connection states (RFC 9293 §3.3.2) and what each allows.
-export type TcpState =
-  | 'SYN-SENT'
-  | 'SYN-RECEIVED'
-  | 'ESTABLISHED'
-  | 'FIN-WAIT-1'
-  | 'FIN-WAIT-2'
-  | 'CLOSE-WAIT'
-  | 'CLOSING'
-  | 'LAST-ACK'
-  | 'TIME-WAIT'
-  | 'CLOSED';
+export type TcpState = 'SYN-SENT' | 'SYN-RECEIVED' | 'ESTABLISHED' | 'FIN-WAIT-1' | 'FIN-WAIT-2' | 'CLOSE-WAIT' | 'CLOSING' | 'LAST-ACK' | 'TIME-WAIT' | 'CLOSED';
 
 /** Data (and our FIN) may go out: the handshake is done and our FIN not yet acknowledged. */
 export function canSendData(s: TcpState): boolean {

@@ -7,8 +7,15 @@ import type { Ip6Table } from './ip6-table.js';
 import { ipHeaderLength, writeIpHeader } from './segment-writer.js';
 
 export function writeUdpDatagram(
-  b: Buffer, src: number, dst: number, sport: number, dport: number,
-  payload: Buffer, off: number, len: number, ip6: Ip6Table | null = null,
+  b: Buffer,
+  src: number,
+  dst: number,
+  sport: number,
+  dport: number,
+  payload: Buffer,
+  off: number,
+  len: number,
+  ip6: Ip6Table | null = null,
 ): number {
   const u = ipHeaderLength(src);
   const ulen = 8 + len;
@@ -56,8 +63,16 @@ const QUOTE_MAX6 = 1280 - 48;
  * offending packet as fits, so the receiver's kernel finds the socket.
  */
 export function writeIcmpError(
-  b: Buffer, from: number, to: number, type: number, code: number, rest: number,
-  quote: Buffer, qoff: number, qlen: number, ip6: Ip6Table | null = null,
+  b: Buffer,
+  from: number,
+  to: number,
+  type: number,
+  code: number,
+  rest: number,
+  quote: Buffer,
+  qoff: number,
+  qlen: number,
+  ip6: Ip6Table | null = null,
 ): number {
   const v6 = from >= 0x100000000;
   const i = ipHeaderLength(from);
@@ -97,9 +112,7 @@ function finishIcmp(b: Buffer, from: number, to: number, i: number, len: number,
  * for an error that arrives after the datagram is gone (a port unreachable
  * from upstream). Returns the length written at b[0]; the scratch buffer must hold 48 bytes.
  */
-export function writeQuotedUdpHeaders(
-  b: Buffer, client: number, server: number, clientPort: number, serverPort: number, udpLength: number, ip6: Ip6Table | null,
-): number {
+export function writeQuotedUdpHeaders(b: Buffer, client: number, server: number, clientPort: number, serverPort: number, udpLength: number, ip6: Ip6Table | null): number {
   const h = ipHeaderLength(client);
   b.writeUInt16BE(clientPort, h);
   b.writeUInt16BE(serverPort, h + 2);
@@ -110,9 +123,7 @@ export function writeQuotedUdpHeaders(
 }
 
 /** The same for a TCP SYN (client → server) whose upstream failed: ports and the client's ISN. */
-export function writeQuotedTcpHeaders(
-  b: Buffer, client: number, server: number, clientPort: number, serverPort: number, isn: number, ip6: Ip6Table | null,
-): number {
+export function writeQuotedTcpHeaders(b: Buffer, client: number, server: number, clientPort: number, serverPort: number, isn: number, ip6: Ip6Table | null): number {
   const h = ipHeaderLength(client);
   b.writeUInt16BE(clientPort, h);
   b.writeUInt16BE(serverPort, h + 2);

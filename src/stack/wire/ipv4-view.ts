@@ -24,15 +24,35 @@ export class Ipv4View {
     this.tl = tl;
     return 0;
   }
-  get headerLength() { return this.hl; }
-  get totalLength() { return this.tl; }
-  get payloadOffset() { return this.o + this.hl; }
-  get payloadLength() { return this.tl - this.hl; }
-  get id() { return (this.b[this.o + 4] << 8) | this.b[this.o + 5]; }
+  get headerLength() {
+    return this.hl;
+  }
+  get totalLength() {
+    return this.tl;
+  }
+  get payloadOffset() {
+    return this.o + this.hl;
+  }
+  get payloadLength() {
+    return this.tl - this.hl;
+  }
+  get id() {
+    return (this.b[this.o + 4] << 8) | this.b[this.o + 5];
+  }
   /** MF set or a non-zero fragment offset. */
-  get isFragment() { return (((this.b[this.o + 6] << 8) | this.b[this.o + 7]) & 0x3fff) !== 0; }
-  get ttl() { return this.b[this.o + 8]; }
-  get protocol() { return this.b[this.o + 9]; }
-  get src() { return this.b.readUInt32BE(this.o + 12); }
-  get dst() { return this.b.readUInt32BE(this.o + 16); }
+  get isFragment() {
+    return (((this.b[this.o + 6] << 8) | this.b[this.o + 7]) & 0x3fff) !== 0;
+  }
+  get ttl() {
+    return this.b[this.o + 8];
+  }
+  get protocol() {
+    return this.b[this.o + 9];
+  }
+  get src() {
+    return this.b.readUInt32BE(this.o + 12);
+  }
+  get dst() {
+    return this.b.readUInt32BE(this.o + 16);
+  }
 }

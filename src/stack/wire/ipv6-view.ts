@@ -86,18 +86,36 @@ export class Ipv6View {
     return 0;
   }
   /** A fragment, to reassemble before the upper layer can be read. */
-  get isFragment() { return this.fragOffset >= 0; }
+  get isFragment() {
+    return this.fragOffset >= 0;
+  }
   /** The upper-layer protocol after the extension headers (6, 17, 58, or unknown; 44 for a fragment). */
-  get protocol() { return this.proto; }
-  get payloadOffset() { return this.up; }
-  get payloadLength() { return this.end - this.up; }
+  get protocol() {
+    return this.proto;
+  }
+  get payloadOffset() {
+    return this.up;
+  }
+  get payloadLength() {
+    return this.end - this.up;
+  }
   /** Offset of the fixed header, of the source and of the destination address. */
-  get headerOffset() { return this.o; }
-  get srcOffset() { return this.o + 8; }
-  get dstOffset() { return this.o + 24; }
-  get hopLimit() { return this.b[this.o + 7]; }
+  get headerOffset() {
+    return this.o;
+  }
+  get srcOffset() {
+    return this.o + 8;
+  }
+  get dstOffset() {
+    return this.o + 24;
+  }
+  get hopLimit() {
+    return this.b[this.o + 7];
+  }
   /** Multicast destination (ff00::/8): router solicitations, MLD reports and the like. */
-  get dstIsMulticast() { return this.b[this.o + 24] === 0xff; }
+  get dstIsMulticast() {
+    return this.b[this.o + 24] === 0xff;
+  }
 }
 
 /**

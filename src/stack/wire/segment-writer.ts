@@ -55,23 +55,40 @@ export function writeTcpSegment(b: Buffer, src: number, dst: number, sport: numb
   let p = t + 20;
   if (s.flags & SYN) {
     if (s.mss >= 0) {
-      b[p] = 2; b[p + 1] = 4; b.writeUInt16BE(s.mss, p + 2); p += 4;
+      b[p] = 2;
+      b[p + 1] = 4;
+      b.writeUInt16BE(s.mss, p + 2);
+      p += 4;
     }
     if (s.sackOk && s.tsVal >= 0) {
-      b[p] = 4; b[p + 1] = 2; p += 2;
+      b[p] = 4;
+      b[p + 1] = 2;
+      p += 2;
       p = writeTs(b, p, s, false);
     } else if (s.tsVal >= 0) {
       p = writeTs(b, p, s, true);
     } else if (s.sackOk) {
-      b[p] = 1; b[p + 1] = 1; b[p + 2] = 4; b[p + 3] = 2; p += 4;
+      b[p] = 1;
+      b[p + 1] = 1;
+      b[p + 2] = 4;
+      b[p + 3] = 2;
+      p += 4;
     }
     if (s.wscale >= 0) {
-      b[p] = 1; b[p + 1] = 3; b[p + 2] = 3; b[p + 3] = s.wscale; p += 4;
+      b[p] = 1;
+      b[p + 1] = 3;
+      b[p + 2] = 3;
+      b[p + 3] = s.wscale;
+      p += 4;
     }
   } else {
     if (s.tsVal >= 0) p = writeTs(b, p, s, true);
     if (s.sackCount > 0) {
-      b[p] = 1; b[p + 1] = 1; b[p + 2] = 5; b[p + 3] = 2 + 8 * s.sackCount; p += 4;
+      b[p] = 1;
+      b[p + 1] = 1;
+      b[p + 2] = 5;
+      b[p + 3] = 2 + 8 * s.sackCount;
+      p += 4;
       for (let k = 0; k < s.sackCount; k++) {
         b.writeUInt32BE(s.sack[2 * k], p);
         b.writeUInt32BE(s.sack[2 * k + 1], p + 4);
@@ -87,7 +104,10 @@ export function writeTcpSegment(b: Buffer, src: number, dst: number, sport: numb
   b[t + 12] = (hl >> 2) << 4;
   b[t + 13] = s.flags;
   b.writeUInt16BE(s.window, t + 14);
-  b[t + 16] = 0; b[t + 17] = 0; b[t + 18] = 0; b[t + 19] = 0;
+  b[t + 16] = 0;
+  b[t + 17] = 0;
+  b[t + 18] = 0;
+  b[t + 19] = 0;
   if (s.payloadLength > 0) s.copyPayload(b, p);
   const tcpLen = hl + s.payloadLength;
   b.writeUInt16BE(checksum(b, t, tcpLen, pseudoSum(src, dst, 6, tcpLen, ip6)), t + 16);
@@ -96,17 +116,18 @@ export function writeTcpSegment(b: Buffer, src: number, dst: number, sport: numb
 
 function writeTs(b: Buffer, p: number, s: OutSegment, pad: boolean): number {
   if (pad) {
-    b[p] = 1; b[p + 1] = 1; p += 2;
+    b[p] = 1;
+    b[p + 1] = 1;
+    p += 2;
   }
-  b[p] = 8; b[p + 1] = 10;
+  b[p] = 8;
+  b[p + 1] = 10;
   b.writeUInt32BE(s.tsVal >>> 0, p + 2);
   b.writeUInt32BE(s.tsEcr >>> 0, p + 6);
   return p + 10;
 }
 
-export function writeTcpRst(
-  b: Buffer, src: number, dst: number, sport: number, dport: number, seq: number, ack: number, flags: number, ip6: Ip6Table | null = null,
-): number {
+export function writeTcpRst(b: Buffer, src: number, dst: number, sport: number, dport: number, seq: number, ack: number, flags: number, ip6: Ip6Table | null = null): number {
   const t = ipHeaderLength(src);
   b.writeUInt16BE(sport, t);
   b.writeUInt16BE(dport, t + 2);

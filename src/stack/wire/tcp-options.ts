@@ -4,6 +4,26 @@ import { Drop } from '../drop-counters.js';
 import type { Segment } from '../contracts.js';
 import type { TcpView } from './tcp-view.js';
 
+/** A Segment to be filled by fillSegment, again and again (one per reader: nothing is allocated per packet). */
+export function newSegment(): Segment {
+  return {
+    seq: 0,
+    ack: 0,
+    flags: 0,
+    window: 0,
+    mss: -1,
+    wscale: -1,
+    sackOk: false,
+    tsVal: -1,
+    tsEcr: 0,
+    sack: new Uint32Array(8),
+    sackCount: 0,
+    payload: Buffer.alloc(0),
+    payloadOffset: 0,
+    payloadLength: 0,
+  };
+}
+
 export function fillSegment(v: TcpView, s: Segment): number {
   const b = v.b;
   const o = v.o;

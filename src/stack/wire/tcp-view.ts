@@ -2,7 +2,6 @@
 // segment against the IPv4 pseudo-header (RFC 9293 §3.1); fillSegment() copies
 // header fields and options into the stack's one reused Segment.
 import { Drop } from '../drop-counters.js';
-import type { Segment } from '../contracts.js';
 import { fold, pseudoSum4, sumWords } from './checksum.js';
 
 export const TCP_MIN = 20;
@@ -20,15 +19,33 @@ export class TcpView {
     this.n = len;
     return 0;
   }
-  get srcPort() { return (this.b[this.o] << 8) | this.b[this.o + 1]; }
-  get dstPort() { return (this.b[this.o + 2] << 8) | this.b[this.o + 3]; }
-  get seq() { return this.b.readUInt32BE(this.o + 4); }
-  get ack() { return this.b.readUInt32BE(this.o + 8); }
-  get headerLength() { return (this.b[this.o + 12] >> 4) << 2; }
-  get flags() { return this.b[this.o + 13]; }
-  get window() { return (this.b[this.o + 14] << 8) | this.b[this.o + 15]; }
-  get payloadOffset() { return this.o + this.headerLength; }
-  get payloadLength() { return this.n - this.headerLength; }
+  get srcPort() {
+    return (this.b[this.o] << 8) | this.b[this.o + 1];
+  }
+  get dstPort() {
+    return (this.b[this.o + 2] << 8) | this.b[this.o + 3];
+  }
+  get seq() {
+    return this.b.readUInt32BE(this.o + 4);
+  }
+  get ack() {
+    return this.b.readUInt32BE(this.o + 8);
+  }
+  get headerLength() {
+    return (this.b[this.o + 12] >> 4) << 2;
+  }
+  get flags() {
+    return this.b[this.o + 13];
+  }
+  get window() {
+    return (this.b[this.o + 14] << 8) | this.b[this.o + 15];
+  }
+  get payloadOffset() {
+    return this.o + this.headerLength;
+  }
+  get payloadLength() {
+    return this.n - this.headerLength;
+  }
 }
 
 export function tcpChecksumOk(b: Buffer, src: number, dst: number, off: number, len: number): boolean {

@@ -28,6 +28,7 @@
 //       icmpReplySocket, udpPortUnreachable: TPROXY's UDP path, described at
 //       "tproxy UDP" below.
 //   netlinkOpen: an rtnetlink socket for the network watcher (netlink.c).
+//   tunFlags, tunSetVnetHdrSize, tunSetOffload, TUN_F_*: offloads (offload.c).
 //
 // Errors are JS Errors with code ('EBUSY'), errno (negative, as in Node), syscall.
 // Nothing here aborts the process: bad arguments throw TypeError/RangeError.
@@ -56,7 +57,9 @@
 #include <linux/netfilter_ipv6/ip6_tables.h>
 #include <uv.h>
 #include "netlink.h"
+#include "sock_diag.h"
 #include "netns.h"
+#include "offload.h"
 
 // Bounded retries of a syscall interrupted by a signal.
 #define EINTR_RETRIES 8
@@ -823,9 +826,11 @@ static napi_value TransparentUdp(napi_env env, napi_callback_info info) {
   if (family == 6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) != 0) goto fail;
   step = "setsockopt(SO_REUSEADDR)";
   if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0) goto fail;
-  // bursts of datagrams wait here while JS is busy; the kernel caps it at rmem_max
+  // bursts of datagrams wait here while JS is busy: 4 MiB, past rmem_max
+  // (208 KiB by default) with SO_RCVBUFFORCE while we are root, else capped
   int rcvbuf = 4 << 20;
-  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+  if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof rcvbuf) != 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
   step = "bind";
   if (bind(fd, (struct sockaddr*)&ss, len) != 0) goto fail;
   napi_value v;
@@ -1333,11 +1338,13 @@ static napi_value Init(napi_env env, napi_value exports) {
   FN("icmpReplySocket", IcmpReplySocket)
   FN("udpPortUnreachable", UdpPortUnreachable)
   FN("netlinkOpen", NetlinkOpen)
+  FN("sockDiagOpen", SockDiagOpen)
 #undef FN
   NAPI_OK(env, napi_create_int32(env, IFF_MULTI_QUEUE, &v));
   NAPI_OK(env, napi_set_named_property(env, exports, "IFF_MULTI_QUEUE", v));
   NAPI_OK(env, napi_create_int32(env, IFF_VNET_HDR, &v));
   NAPI_OK(env, napi_set_named_property(env, exports, "IFF_VNET_HDR", v));
+  if (!offload_register(env, exports)) return NULL;
   return exports;
 }
 

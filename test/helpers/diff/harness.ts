@@ -101,7 +101,16 @@ export async function runDiff(p: Paths, ctx: DiffContext, arb: fc.Arbitrary<Scen
   const scenarios = one ? Array.from({ length: runs }, () => JSON.parse(one) as Scenario) : fc.sample(arb, { seed, numRuns: runs });
   const report: DiffReport = { runs: scenarios.length, kernelOffModel: [], known: {}, unexplained: [], ms: 0 };
   // a broken kernel path would only time out, scenario after scenario: check it first
-  const probe: Scenario = { proto: 'tcp', phases: [{ from: 'c', n: 10, pause: 0 }, { from: 's', n: 10, pause: 0 }], slow: null, end: { kind: 'fin', who: 'c', tail: 0 }, seed: 1 };
+  const probe: Scenario = {
+    proto: 'tcp',
+    phases: [
+      { from: 'c', n: 10, pause: 0 },
+      { from: 's', n: 10, pause: 0 },
+    ],
+    slow: null,
+    end: { kind: 'fin', who: 'c', tail: 0 },
+    seed: 1,
+  };
   const probed = await runPair(p, probe);
   if (!matchesModel(probe, probed.kernel)) throw new Error(`the kernel path does not work: ${JSON.stringify(probed.kernel)}`);
   const dropsAtStart = (await p.tunQueueDrops?.()) ?? 0;

@@ -30,12 +30,7 @@ export const KNOWN_DIFFERENCES: KnownDifference[] = [
       'redirect and tproxy: the kernel of the router accepts the connection for the gateway before the gateway ' +
       'dials the destination; a refused dial can only reset the accepted connection (ECONNRESET where the kernel path gets ECONNREFUSED)',
     explains: (ctx, s, k, g) =>
-      (ctx.mode === 'redirect' || ctx.mode === 'tproxy') &&
-      s.proto === 'tcp' &&
-      s.end.kind === 'refused' &&
-      k.c.end === 'ECONNREFUSED' &&
-      g.c.end === 'ECONNRESET' &&
-      g.c.rx === 0,
+      (ctx.mode === 'redirect' || ctx.mode === 'tproxy') && s.proto === 'tcp' && s.end.kind === 'refused' && k.c.end === 'ECONNREFUSED' && g.c.end === 'ECONNRESET' && g.c.rx === 0,
   },
   {
     id: 'rst-lost-in-tun-queue',
@@ -43,7 +38,7 @@ export const KNOWN_DIFFERENCES: KnownDifference[] = [
     why:
       'route-all and per-host under overload: the client kernel queues packets for the TUN (txqueuelen, 500 by default) ' +
       'and drops them when the gateway reads too slowly; a dropped data segment is sent again, a dropped RST is not, so ' +
-      'the server never hears of the client\'s reset (as over a lossy link). Counted only when the TUN queue dropped packets ' +
+      "the server never hears of the client's reset (as over a lossy link). Counted only when the TUN queue dropped packets " +
       'during the run; with txqueuelen 10000 the same 6,000 scenarios had no drop and no difference',
     explains: (ctx, s, k, g) =>
       ctx.tunDropsSeen === true &&

@@ -4,18 +4,7 @@
 // answered by the same server agent.
 import { join } from 'node:path';
 import { nsExec, type TeardownHost } from '../netns.js';
-import {
-  DNS_IP,
-  NGINX_IP,
-  NGINX_IP6,
-  addIpv6,
-  clientResolvConf,
-  makeTopology,
-  routerWithLan,
-  startDnsPeer,
-  startGateway,
-  waitForGateway,
-} from '../topology.js';
+import { DNS_IP, NGINX_IP, NGINX_IP6, addIpv6, clientResolvConf, makeTopology, routerWithLan, startDnsPeer, startGateway, waitForGateway } from '../topology.js';
 import { Agent } from './agent.js';
 import type { Paths } from './harness.js';
 import type { Mode } from './known-differences.js';

@@ -85,7 +85,22 @@ export async function startSshd(t: TeardownHost, ns: string, tmp: string, addrs:
   );
   spawnInNs(t, ns, ['/usr/sbin/sshd', '-f', cfg, '-D', '-e']);
   for (const a of addrs) await waitForPort(ns, a.includes(':') ? `[${a}]` : a, 22);
-  const opts = ['-F', '/dev/null', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'BatchMode=yes', '-o', 'LogLevel=ERROR', '-o', 'ConnectTimeout=15', '-i', key];
+  const opts = [
+    '-F',
+    '/dev/null',
+    '-o',
+    'StrictHostKeyChecking=no',
+    '-o',
+    'UserKnownHostsFile=/dev/null',
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    'LogLevel=ERROR',
+    '-o',
+    'ConnectTimeout=15',
+    '-i',
+    key,
+  ];
   return { key, opts, dir };
 }
 
@@ -111,7 +126,26 @@ export async function startTlsNginx(t: TeardownHost, ns: string, tmp: string, ww
   const cert = join(dir, 'cert.pem');
   const key = join(dir, 'key.pem');
   const san = addrs.map((a) => `IP:${a}`).join(',');
-  await nsExec(ns, ['openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2', '-subj', '/CN=tunsteer test', '-addext', `subjectAltName=${san}`, '-keyout', key, '-out', cert]);
+  await nsExec(ns, [
+    'openssl',
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-days',
+    '2',
+    '-subj',
+    '/CN=tunsteer test',
+    '-addext',
+    `subjectAltName=${san}`,
+    '-keyout',
+    key,
+    '-out',
+    cert,
+  ]);
   const conf = join(dir, 'nginx.conf');
   writeFileSync(
     conf,

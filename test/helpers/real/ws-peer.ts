@@ -25,7 +25,12 @@ if (role === 'server') {
   const next = () => {
     if (i === count) return ws.close(1000, 'done');
     const n = sizes[i % sizes.length];
-    sent = i % 2 === 0 ? randomBytes(n) : randomBytes(Math.ceil(n / 2)).toString('hex').slice(0, n);
+    sent =
+      i % 2 === 0
+        ? randomBytes(n)
+        : randomBytes(Math.ceil(n / 2))
+            .toString('hex')
+            .slice(0, n);
     ws.send(sent);
   };
   ws.on('open', next);

@@ -35,7 +35,7 @@ const BAD: [string[], RegExp][] = [
   [['up', '--mode', 'route-all', '--frobnicate'], /frobnicate/],
   [['up', '--mode'], /--mode/],
   [['launch'], /unknown command "launch"/],
-  [['run', '--', ], /give the program after --/],
+  [['run', '--'], /give the program after --/],
   [['run', 'true'], /give the program after --/],
   [['run', '--exclude', '192.0.2.0/24', '--', 'true'], /run: --exclude does not apply to run/],
   [['check-config'], /exactly one FILE/],

@@ -39,6 +39,7 @@ const UP_FLAGS: (keyof GatewayFlags)[] = [
   'syn-backlog',
   'no-syn-cookies',
   'tun-backend',
+  'tun-offload',
   'workers',
   'tcp-rcvbuf',
   'tcp-sndbuf',
@@ -50,6 +51,7 @@ const UP_FLAGS: (keyof GatewayFlags)[] = [
   'no-http-inspect',
   'metrics',
   'listen',
+  'control',
   'user',
   'restart',
   'netns',
@@ -59,12 +61,12 @@ const UP_FLAGS: (keyof GatewayFlags)[] = [
 
 t.test('--help documents every flag up accepts, and every mode', async (t) => {
   for (const f of UP_FLAGS) {
-    const boolean = ['shared-resolv-conf', 'no-dns-hijack', 'dry-run', 'no-syn-cookies', 'block-quic', 'no-http-inspect', 'restart'].includes(f);
+    const boolean = ['shared-resolv-conf', 'no-dns-hijack', 'dry-run', 'no-syn-cookies', 'block-quic', 'no-http-inspect', 'restart', 'tun-offload'].includes(f);
     t.doesNotThrow(() => parseCommandLine(['up', `--${f}`, ...(boolean ? [] : ['x'])]), `up accepts --${f}`);
   }
   t.same(documentedFlags('up').sort(), UP_FLAGS.map((f) => `--${f}`).sort(), 'the page lists exactly the flags up accepts');
   for (const m of ['route-all', 'per-host', 'redirect', 'tproxy']) t.match(HELP, new RegExp(`--mode ${m}`), `--mode ${m}`);
-  for (const c of ['demo', 'up', 'run', 'proxy', 'check-config', 'down', 'status', 'help', '--version']) t.match(HELP, new RegExp(`tunsteer ${c}`), c);
+  for (const c of ['demo', 'up', 'run', 'proxy', 'check-config', 'down', 'status', 'reload', 'top', 'help', '--version']) t.match(HELP, new RegExp(`tunsteer ${c}`), c);
 });
 
 t.test("run's page lists the flags run takes, and only those", async (t) => {
@@ -76,7 +78,7 @@ t.test("run's page lists the flags run takes, and only those", async (t) => {
 });
 
 t.test("help CMD and CMD --help give the command's own page", async (t) => {
-  for (const c of ['up', 'run', 'proxy', 'check-config', 'down', 'status', 'demo']) {
+  for (const c of ['up', 'run', 'proxy', 'check-config', 'down', 'status', 'reload', 'top', 'demo']) {
     const a = tunsteer('help', c);
     t.equal(a.status, 0, `help ${c}`);
     t.equal(a.stdout, helpPage(c), `help ${c} is its page`);

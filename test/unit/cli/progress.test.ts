@@ -62,6 +62,7 @@ t.test('on a terminal: one line drawn in place, cleared around other output', as
   const other = sink();
   p.print(other.out, 'a result\n');
   p.stop();
+  // eslint-disable-next-line no-control-regex -- the terminal's escape sequences are what is checked
   t.match(s.text(), /^\r\x1b\[2Kbench \[1\/3\] build · 0:00 elapsed, about 0:40 left\r\x1b\[2K\r\x1b\[2Kbench \[1\/3\]/);
   t.ok(s.text().endsWith('\r\x1b[2K'), 'stop clears the line');
   t.notMatch(s.text(), /\n/, 'no new lines on a terminal');

@@ -33,7 +33,22 @@ t.test('up: defaults and flags', async (t) => {
   t.equal(a.tunName, 'tunsteer0');
   t.equal(a.stateDir, '/run/tunsteer');
   t.same(a.excludes, []);
-  const b = settings(['up', '--mode', 'route-all', '--mtu', '1500', '--exclude', '203.0.113.0/24', '--exclude', '192.0.2.7', '--tun-name', 'ts9', '--dry-run', '--log-level', 'debug']);
+  const b = settings([
+    'up',
+    '--mode',
+    'route-all',
+    '--mtu',
+    '1500',
+    '--exclude',
+    '203.0.113.0/24',
+    '--exclude',
+    '192.0.2.7',
+    '--tun-name',
+    'ts9',
+    '--dry-run',
+    '--log-level',
+    'debug',
+  ]);
   t.equal(b.mtu, 1500);
   t.same(b.excludes, ['203.0.113.0/24', '192.0.2.7/32']);
   t.equal(b.dryRun, true);
@@ -55,7 +70,21 @@ t.test('up: IPv6 defaults and flags', async (t) => {
   t.equal(a.ipv6, true, 'on by default');
   t.equal(a.fakePool6, 'fc00::/18');
   t.match(a.tunAddress6, /^fd[0-9a-f]{2}:/, 'a ULA');
-  const b = settings(['up', '--mode', 'per-host', '--host', 'a.example', '--ipv6', 'off', '--fake-pool6', 'FD00:AB::/96', '--exclude', '2001:DB8:1::/48', '--tun-address6', 'fd00:1::1/64']);
+  const b = settings([
+    'up',
+    '--mode',
+    'per-host',
+    '--host',
+    'a.example',
+    '--ipv6',
+    'off',
+    '--fake-pool6',
+    'FD00:AB::/96',
+    '--exclude',
+    '2001:DB8:1::/48',
+    '--tun-address6',
+    'fd00:1::1/64',
+  ]);
   t.equal(b.ipv6, false);
   t.equal(b.fakePool6, 'fd00:ab::/96', 'canonical text');
   t.same(b.excludes, ['2001:db8:1::/48'], 'IPv6 excludes accepted, canonical');
@@ -140,6 +169,8 @@ t.test('proxy: a loopback listener by default, the file under the flags', async 
 });
 
 t.test('a CIDR flag says what is wrong with it (issue 19)', async (t) => {
-  t.throws(() => settings(['up', '--mode', 'route-all', '--exclude', '203.0.113.0/33']), { message: /--exclude: "203\.0\.113\.0\/33" is not a CIDR: the prefix \/33 is out of range/ });
+  t.throws(() => settings(['up', '--mode', 'route-all', '--exclude', '203.0.113.0/33']), {
+    message: /--exclude: "203\.0\.113\.0\/33" is not a CIDR: the prefix \/33 is out of range/,
+  });
   t.throws(() => settings(['up', '--mode', 'per-host', '--host', 'a.example', '--fake-pool', '198.18.0.0/40']), { message: /--fake-pool: .*the prefix \/40 is out of range/ });
 });

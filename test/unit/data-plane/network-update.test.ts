@@ -6,7 +6,10 @@ import { applyNetworkUpdate, probeUpstreams, type LiveUplink, type UpdateTargets
 function targets(uplink: LiveUplink) {
   const closed: string[][] = [];
   const dnsUpdates: object[] = [];
-  const udp = { opts: { localAddress: uplink.localAddress ?? undefined } as { localAddress?: string; localAddress6?: string }, closeBoundTo: (a: ReadonlySet<string>) => (closed.push([...a]), 0) };
+  const udp = {
+    opts: { localAddress: uplink.localAddress ?? undefined } as { localAddress?: string; localAddress6?: string },
+    closeBoundTo: (a: ReadonlySet<string>) => (closed.push([...a]), 0),
+  };
   const log = { info: () => {} };
   const tg = { uplink, udp, dns: { update: (u: object) => void dnsUpdates.push(u) }, log } as unknown as UpdateTargets;
   return { tg, closed, dnsUpdates, udp };
@@ -45,7 +48,13 @@ t.test('after a wake every open upstream socket gets a short keepalive, off agai
   const calls: [string, boolean, number?][] = [];
   const sock = (name: string, destroyed = false) => ({ destroyed, setKeepAlive: (on: boolean, ms?: number) => void calls.push([name, on, ms]) }) as unknown as net.Socket;
   t.equal(probeUpstreams([sock('a'), sock('b'), sock('gone', true)], 20), 2);
-  t.same(calls, [['a', true, 1000], ['b', true, 1000]]);
+  t.same(calls, [
+    ['a', true, 1000],
+    ['b', true, 1000],
+  ]);
   await new Promise((r) => setTimeout(r, 60));
-  t.same(calls.slice(2), [['a', false, undefined], ['b', false, undefined]]);
+  t.same(calls.slice(2), [
+    ['a', false, undefined],
+    ['b', false, undefined],
+  ]);
 });

@@ -13,10 +13,30 @@ import { gatewaySettings } from '../../../src/config/settings.js';
 import { configSchema } from '../../../src/config/schema.js';
 
 const DIR = join(import.meta.dirname, '../../../docs/sidecar');
-const INSTRUCTIONS = new Set(['FROM', 'RUN', 'CMD', 'LABEL', 'EXPOSE', 'ENV', 'ADD', 'COPY', 'ENTRYPOINT', 'VOLUME', 'USER', 'WORKDIR', 'ARG', 'ONBUILD', 'STOPSIGNAL', 'HEALTHCHECK', 'SHELL']);
+const INSTRUCTIONS = new Set([
+  'FROM',
+  'RUN',
+  'CMD',
+  'LABEL',
+  'EXPOSE',
+  'ENV',
+  'ADD',
+  'COPY',
+  'ENTRYPOINT',
+  'VOLUME',
+  'USER',
+  'WORKDIR',
+  'ARG',
+  'ONBUILD',
+  'STOPSIGNAL',
+  'HEALTHCHECK',
+  'SHELL',
+]);
 
 t.test('Containerfile: known instructions, FROM first, exec forms are JSON arrays, paths exist in the repo', async (t) => {
-  const lines = readFileSync(join(DIR, 'Containerfile'), 'utf8').split('\n').filter((l) => l.trim() && !l.trim().startsWith('#'));
+  const lines = readFileSync(join(DIR, 'Containerfile'), 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() && !l.trim().startsWith('#'));
   t.match(lines[0], /^FROM \S+/, 'starts with FROM');
   for (const l of lines) {
     const [word, ...rest] = l.trim().split(/\s+/);

@@ -10,15 +10,20 @@ t.test('plain data: the same after a JSON round trip', async (t) => {
     { mode: 'per-host', host: ['a.example'], 'syn-backlog': '64', listen: '127.0.0.1:8080', 'max-udp-flows': '9' },
     { rules: [{ domain: ['a.example'], action: 'reject' }], upstreams: { u: { type: 'socks5', address: '127.0.0.1:1080' } }, logging: { level: 'debug' } },
   );
-  const c = dataPlaneConfig(s, true, {
-    uplink: { dev: 'tun0', source: '198.18.0.2' },
-    plan: ['ip route add ...'],
-    localAddress6: null,
-    dns: { address: '198.18.0.2', upstreams: ['203.0.113.53'] },
-  }, { saved: 'mappings' });
+  const c = dataPlaneConfig(
+    s,
+    true,
+    {
+      uplink: { dev: 'tun0', source: '198.18.0.2' },
+      plan: ['ip route add ...'],
+      localAddress6: null,
+      dns: { address: '198.18.0.2', upstreams: ['203.0.113.53'] },
+    },
+    { saved: 'mappings' },
+  );
   t.same(JSON.parse(JSON.stringify(c)), c);
   t.match(c, { logLevel: 'debug', synBacklog: 64, maxUdpFlows: 9, hosts: ['a.example'], ipv6: true, localAddress6: null, listen: { host: '127.0.0.1', port: 8080 } });
-  t.same(Object.keys(c.policy).sort(), ['rules', 'upstreams'], 'of the config file, only what makes the policy');
+  t.same(Object.keys(c.policy).sort(), ['rules', 'secrets', 'upstreams'], 'of the config file, only what makes the policy, with the secrets it names read');
   t.notOk('stateDir' in c || 'mode' in c || 'table' in c, 'nothing of the system setup the data plane does not read');
   const bare = dataPlaneConfig({ ...s, ipv6: true, config: {} }, false, { uplink: { dev: '', source: '' }, plan: [] }, undefined);
   t.equal(bare.ipv6, false, 'IPv6 only where the TUN carries it');

@@ -57,8 +57,15 @@ t.test('exit handlers: a failing restore is reported and exits 1; plain exit res
   // Function form on the real process: installed, then removed again at once.
   const counts = () => ['SIGINT', 'SIGTERM', 'SIGHUP', 'uncaughtException', 'unhandledRejection', 'exit'].map((ev) => process.listenerCount(ev));
   const was = counts();
-  const off = installExitHandlers(() => {}, () => {});
-  t.strictSame(counts(), was.map((n) => n + 1), 'function form listens on process');
+  const off = installExitHandlers(
+    () => {},
+    () => {},
+  );
+  t.strictSame(
+    counts(),
+    was.map((n) => n + 1),
+    'function form listens on process',
+  );
   off();
   t.strictSame(counts(), was, 'and lets go');
 
@@ -71,11 +78,33 @@ t.test('exit handlers: a failing restore is reported and exits 1; plain exit res
     { target: f, onError: (err, what) => seen2.push([what, (err as Error).message]) },
   );
   f.emit('uncaughtException', new Error('boom'));
-  t.strictSame(seen2, [['restore', 'restore broke'], ['uncaughtException', 'boom']], 'onError gets the objects, restore first');
+  t.strictSame(
+    seen2,
+    [
+      ['restore', 'restore broke'],
+      ['uncaughtException', 'boom'],
+    ],
+    'onError gets the objects, restore first',
+  );
   t.strictSame(f.exits, [1]);
 
   const r = new FakeProcess();
   const dispose = installExitHandlers(() => void restores++, { target: r, report: () => {} });
   dispose();
   t.equal(r.eventNames().length, 0, 'dispose removes every listener');
+});
+
+t.test("onHangup: SIGHUP is `up`'s reload, not an exit; the rest still restore", async (t) => {
+  const p = new FakeProcess();
+  let restores = 0;
+  let hangups = 0;
+  installExitHandlers(() => void restores++, { target: p, onHangup: () => void hangups++ });
+  p.emit('SIGHUP');
+  p.emit('SIGHUP');
+  t.equal(hangups, 2);
+  t.equal(restores, 0, 'nothing restored');
+  t.same(p.exits, [], 'no exit');
+  p.emit('SIGTERM');
+  t.equal(restores, 1);
+  t.same(p.exits, [0], 'a stop by SIGTERM exits 0');
 });

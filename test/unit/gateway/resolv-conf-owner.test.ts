@@ -27,7 +27,7 @@ writeFileSync(join(root, 'etc/resolv.conf'), 'nameserver 192.0.2.53\n');
 const own = join(dir, 'own-resolv.conf');
 writeFileSync(own, 'nameserver 192.0.2.54\n');
 
-t.test('another namespace than pid 1, and pid 1\'s very file: refused, saying how to fix it', async (t) => {
+t.test("another namespace than pid 1, and pid 1's very file: refused, saying how to fix it", async (t) => {
   const proc = fakeProc('p1', 'net:[4026531111]', 'net:[4026531840]', root);
   const why = sharedResolvConfProblem(join(root, 'etc/resolv.conf'), proc);
   t.match(why, /is the resolver file of pid 1's network namespace/);
@@ -41,12 +41,12 @@ t.test('a file of its own (a bind mount, another file): allowed', async (t) => {
   t.equal(sharedResolvConfProblem(join(dir, 'missing'), proc), null);
 });
 
-t.test('pid 1\'s own namespace (the machine\'s, a container\'s): its file is its own', async (t) => {
+t.test("pid 1's own namespace (the machine's, a container's): its file is its own", async (t) => {
   const proc = fakeProc('p3', 'net:[4026531840]', 'net:[4026531840]', root);
   t.equal(sharedResolvConfProblem(join(root, 'etc/resolv.conf'), proc), null);
 });
 
-t.test('pid 1\'s resolv.conf as an absolute symlink is followed inside its root', async (t) => {
+t.test("pid 1's resolv.conf as an absolute symlink is followed inside its root", async (t) => {
   const r2 = join(dir, 'root2');
   mkdirSync(join(r2, 'etc'), { recursive: true });
   mkdirSync(join(r2, 'run/resolve'), { recursive: true });

@@ -4,10 +4,19 @@ import { DestinationCheck } from '../../../src/proxy/destination-check.js';
 t.test('learned answers count until their TTL; a miss asks the resolvers once', async (t) => {
   let now = 1_000_000;
   const asked: string[] = [];
-  const answers: Record<string, { address: string; ttl: number }[]> = { 'a.example': [{ address: '2001:DB8:0::7', ttl: 30 }, { address: '203.0.113.7', ttl: 30 }] };
-  const d = new DestinationCheck(async (n) => (asked.push(n), answers[n] ?? []), 100, () => now);
+  const answers: Record<string, { address: string; ttl: number }[]> = {
+    'a.example': [
+      { address: '2001:DB8:0::7', ttl: 30 },
+      { address: '203.0.113.7', ttl: 30 },
+    ],
+  };
+  const d = new DestinationCheck(
+    async (n) => (asked.push(n), answers[n] ?? []),
+    100,
+    () => now,
+  );
   d.learn('B.Example.', ['203.0.113.9'], 10);
-  t.equal(d.verify('b.example', '203.0.113.9'), true, 'learned from the gateway\'s own DNS answer: at once');
+  t.equal(d.verify('b.example', '203.0.113.9'), true, "learned from the gateway's own DNS answer: at once");
   t.equal(d.verify('b.example', '::ffff:203.0.113.9'), true, 'an IPv4-mapped address is the same');
   now += 11_000;
   t.equal(await d.verify('b.example', '203.0.113.9'), false, 'expired, and the resolvers do not know it');

@@ -106,12 +106,13 @@ t.test('a reset that came before the relay started (while dialling or sniffing) 
   await once(origin, 'listening');
   t.teardown(() => origin.close());
   let result!: Promise<RelayResult>;
-  const front = await listen(async (accepted) => {
+  const front = await listen((accepted) => {
     accepted.on('error', () => {});
     const upstream = net.connect({ port: (origin.address() as net.AddressInfo).port, host: '127.0.0.1', allowHalfOpen: true });
     upstream.on('error', () => {});
-    await new Promise((r) => upstream.once('close', r)); // the server's RST is in
-    result = relay(accepted, upstream);
+    upstream.once('close', () => {
+      result = relay(accepted, upstream); // the server's RST is in
+    });
   });
   t.teardown(() => front.close());
   const client = net.connect({ port: (front.address() as net.AddressInfo).port, host: '127.0.0.1', allowHalfOpen: true });

@@ -15,7 +15,14 @@ const rules: Rule[] = [
   { index: 2, match: { domain: ['corp.example'] }, action: { type: 'proxy', upstream: 'corp' } },
   { index: 3, match: { cidr: [cidrMatch('203.0.113.99/32')!] }, action: { type: 'set-header', header: 'X-Key', value: { env: 'K' } } },
 ];
-const policy = new Policy(rules, new Map([['corp', { name: 'corp', type: 'socks5', host: '127.0.0.1', port: 1080 }]]), new Map([[1, 'Bearer s3cret'], [3, 'k']]));
+const policy = new Policy(
+  rules,
+  new Map([['corp', { name: 'corp', type: 'socks5', host: '127.0.0.1', port: 1080 }]]),
+  new Map([
+    [1, 'Bearer s3cret'],
+    [3, 'k'],
+  ]),
+);
 
 let asked = 0;
 const destinations = new DestinationCheck(async (name) => {
@@ -37,16 +44,26 @@ const verdict = async (c: RequestContext, host?: string): Promise<RequestVerdict
 
 t.test('a secret goes only to an address the gateway resolved for the name', async (t) => {
   const ok = await verdict(ctx(), 'app.example');
-  t.same(ok.edits, [{ op: 'set', name: 'Authorization', value: 'Bearer s3cret' }], 'the name\'s own address: added');
+  t.same(ok.edits, [{ op: 'set', name: 'Authorization', value: 'Bearer s3cret' }], "the name's own address: added");
   const refused: string[] = [];
-  const other = await verdict(ctx({ input: { protocol: 'tcp', dstAddress: '203.0.113.8', dstPort: 80, srcAddress: '192.0.2.1' }, dialled: { address: '203.0.113.8' }, onRefused: (why) => refused.push(why) }), 'app.example');
+  const other = await verdict(
+    ctx({
+      input: { protocol: 'tcp', dstAddress: '203.0.113.8', dstPort: 80, srcAddress: '192.0.2.1' },
+      dialled: { address: '203.0.113.8' },
+      onRefused: (why) => refused.push(why),
+    }),
+    'app.example',
+  );
   t.equal(other.refuse?.status, 403, 'another address: refused, not passed with the secret');
   t.same(other.edits, [], 'and no header');
   t.match(other.refuse?.body, /203\.0\.113\.8 is not one of its addresses/);
   t.same(refused, ['secret-withheld'], 'told (for the log line)');
   const byName = await verdict(ctx({ dialled: { name: 'app.example' } }), 'app.example');
   t.equal(byName.edits.length, 1, 'dialled by the name itself (a fake IP, an explicit-proxy name): added');
-  const cidr = await verdict(ctx({ input: { protocol: 'tcp', dstAddress: '203.0.113.99', dstPort: 80, srcAddress: '192.0.2.1' }, dialled: { address: '203.0.113.99' } }), 'anything.example');
+  const cidr = await verdict(
+    ctx({ input: { protocol: 'tcp', dstAddress: '203.0.113.99', dstPort: 80, srcAddress: '192.0.2.1' }, dialled: { address: '203.0.113.99' } }),
+    'anything.example',
+  );
   t.equal(cidr.edits.length, 1, 'a rule on the address itself needs no name check');
   const before = asked;
   await verdict(ctx({ dialled: { address: '203.0.113.8' } }), 'app.example');
@@ -54,9 +71,13 @@ t.test('a secret goes only to an address the gateway resolved for the name', asy
 });
 
 t.test('a fake IP stands for one name; a request for another is 421', async (t) => {
-  const c = ctx({ fakeName: 'app.example', dialled: { name: 'app.example' }, input: { protocol: 'tcp', hostname: 'app.example', dstAddress: '198.18.0.4', dstPort: 80, srcAddress: '192.0.2.1' } });
+  const c = ctx({
+    fakeName: 'app.example',
+    dialled: { name: 'app.example' },
+    input: { protocol: 'tcp', hostname: 'app.example', dstAddress: '198.18.0.4', dstPort: 80, srcAddress: '192.0.2.1' },
+  });
   t.equal((await verdict(c, 'app.example')).edits.length, 1);
-  t.equal((await verdict(c)).edits.length, 1, 'no Host (HTTP/1.0): the mapping\'s name');
+  t.equal((await verdict(c)).edits.length, 1, "no Host (HTTP/1.0): the mapping's name");
   t.equal((await verdict(c, '198.18.0.4')).refuse, undefined, 'the fake address itself as Host');
   const wrong = await verdict(c, 'n11.example');
   t.equal(wrong.refuse?.status, 421);

@@ -7,6 +7,10 @@ import t from 'tap';
 import dgram from 'node:dgram';
 import { TproxyUdp, type TproxyUdpFlowEnd, type TproxyUdpOptions } from '../../../src/proxy/tproxy-udp.js';
 import type { Endpoint } from '../../../src/tun/native-addon.js';
+import { Policy } from '../../../src/proxy/policy.js';
+import { admitUdp } from '../../../src/proxy/udp-admission.js';
+import type { Rule } from '../../../src/proxy/rules/rule-types.js';
+import { clientHelloMessage, initialDatagrams } from '../../helpers/quic-initial-encoder.js';
 
 const ep = (address: string, port: number): Endpoint => ({ family: address.includes(':') ? 6 : 4, address, port });
 
@@ -198,4 +202,43 @@ t.test('a port unreachable from the destination goes back to the client as one f
   h.relay.input(client, ep('127.0.0.1', port), Buffer.from('again'));
   await h.until(() => sent.length === 2);
   t.equal(sent[1]?.udpLength, 8 + 5);
+});
+
+t.test('QUIC through TPROXY: the SNI decides, a hello spanning datagrams is held until read, the line names it', async (t) => {
+  const port = await echoServer(t);
+  const rules: Rule[] = [{ index: 0, match: { domain: ['blocked.example'] }, action: { type: 'reject' } }];
+  const policy = new Policy(rules, new Map(), new Map());
+  const h = harness(t, { admit: (src, dst, payload) => admitUdp(policy, { dstAddress: dst.address, dstPort: dst.port, srcAddress: src.address }, payload) });
+  const dst = ep('127.0.0.1', port);
+
+  const [blocked] = initialDatagrams(await clientHelloMessage('blocked.example'));
+  h.relay.input(ep('127.0.0.1', 40011), dst, blocked);
+  t.equal(h.relay.size, 0, 'refused by its SNI: no flow, no socket');
+  t.equal(h.relay.counters.udpRejected, 1);
+
+  const spanning = initialDatagrams(await clientHelloMessage('ok.example', ['h3'], 2000), { reverse: true });
+  t.ok(spanning.length > 1, 'the hello spans datagrams');
+  const client = ep('127.0.0.1', 40012);
+  h.relay.input(client, dst, spanning[0]);
+  t.equal(h.relay.size, 1, 'held while undecided');
+  await new Promise((r) => setTimeout(r, 50));
+  t.equal(h.replies.length, 0, 'nothing relayed before the rules decided');
+  for (const d of spanning.slice(1)) h.relay.input(client, dst, d);
+  await h.until(() => h.replies.length === spanning.length);
+  t.equal(h.replies.length, spanning.length, 'every held datagram relayed once admitted');
+
+  const big = initialDatagrams(await clientHelloMessage('blocked.example', ['h3'], 2000), { reverse: true });
+  h.relay.input(ep('127.0.0.1', 40013), dst, big[0]);
+  h.tick(999);
+  h.relay.sweep(999);
+  t.equal(h.relay.size, 2, 'still undecided before 1 s');
+  h.tick(1);
+  h.relay.sweep(1000);
+  t.equal(h.relay.size, 2, 'a hello never completed is decided after 1 s: unreadable, not port 443, so plain udp, relayed');
+  await h.until(() => h.replies.length === spanning.length + 1);
+  t.equal(h.replies.length, spanning.length + 1, 'its held datagram went out');
+
+  h.relay.close();
+  const line = h.ends.find((e) => e.src === '127.0.0.1:40012');
+  t.match(line, { proto: 'quic', sni: 'ok.example', action: 'direct' });
 });

@@ -4,6 +4,7 @@ import t from 'tap';
 import { Policy } from '../../../src/proxy/policy.js';
 import { admitUdp, type UdpPending, type UdpVerdict } from '../../../src/proxy/udp-admission.js';
 import type { Rule } from '../../../src/proxy/rules/rule-types.js';
+import type { UpstreamProxy } from '../../../src/proxy/upstream-proxies.js';
 import { clientHelloMessage, initialDatagrams } from '../../helpers/quic-initial-encoder.js';
 
 const rules: Rule[] = [
@@ -43,11 +44,39 @@ t.test('UDP to 443 that is no readable QUIC is unknown (rejected by the fail-clo
   t.match(admitUdp(none, flow(443), Buffer.from('x')), { action: 'direct', proto: 'udp' }, 'no rule cares: not even looked at');
 });
 
-t.test('a fake IP\'s QUIC for another name is refused', async (t) => {
+t.test("a fake IP's QUIC for another name is refused", async (t) => {
   let told = '';
   const [d] = initialDatagrams(await clientHelloMessage('n11.example'));
-  t.match(admitUdp(policy, flow(443, 'a.example'), d, (m, s) => (told = `${m}>${s}`)), { action: 'reject', rule: 'fake-ip' });
+  t.match(
+    admitUdp(policy, flow(443, 'a.example'), d, (m, s) => (told = `${m}>${s}`)),
+    { action: 'reject', rule: 'fake-ip' },
+  );
   t.equal(told, 'a.example>n11.example');
   const [ok] = initialDatagrams(await clientHelloMessage('a.example'));
   t.match(admitUdp(policy, flow(443, 'a.example'), ok), { action: 'direct', proto: 'quic' });
+});
+
+t.test('a proxy rule carries UDP through its SOCKS5 upstream, a mapped name as the name; an HTTP upstream cannot, so it refuses', async (t) => {
+  const socks = { name: 'dante', type: 'socks5' as const, host: '203.0.113.20', port: 1080 };
+  const http = { name: 'corp', type: 'http' as const, host: '203.0.113.21', port: 3128 };
+  const p = new Policy(
+    [
+      { index: 0, match: { domain: ['game.example'] }, action: { type: 'proxy', upstream: 'dante' } },
+      { index: 1, match: { port: [{ from: 5000, to: 5000 }] }, action: { type: 'proxy', upstream: 'dante' } },
+      { index: 2, match: { port: [{ from: 6000, to: 6000 }] }, action: { type: 'proxy', upstream: 'corp' } },
+    ],
+    new Map<string, UpstreamProxy>([
+      ['dante', socks],
+      ['corp', http],
+    ]),
+    new Map(),
+  );
+  const byName = admitUdp(p, flow(27015, 'game.example'), Buffer.from('x')) as UdpVerdict;
+  t.match(byName, { action: 'proxy', rule: 'rules[0]', host: 'game.example' });
+  t.equal(byName.upstream, socks);
+  const byPort = admitUdp(p, flow(5000), Buffer.from('x')) as UdpVerdict;
+  t.match(byPort, { action: 'proxy', rule: 'rules[1]' });
+  t.equal(byPort.host, undefined, 'no mapped name: the address goes to the upstream');
+  t.match(admitUdp(p, flow(6000), Buffer.from('x')), { action: 'reject', rule: 'rules[2]' }, 'HTTP CONNECT carries no UDP: refused, never sent past the proxy');
+  t.match(admitUdp(p, flow(7000), Buffer.from('x')), { action: 'direct', rule: 'default' });
 });

@@ -67,7 +67,11 @@ t.test('mappings survive save and load (a restart)', async (t) => {
 t.test('a mapping is held after its last answer and its last connection: a client holding the answer never reaches another name', async (t) => {
   let now = 0;
   const live = new Set<number>();
-  const p = new FakeIpPool({ cidr: '198.18.0.0/28', reserved: 4, holdMs: 60_000 }, (ip) => live.has(ip), () => now);
+  const p = new FakeIpPool(
+    { cidr: '198.18.0.0/28', reserved: 4, holdMs: 60_000 },
+    (ip) => live.has(ip),
+    () => now,
+  );
   t.equal(p.capacity, 11);
   const a = p.assign('a.example.test')!;
   for (let i = 1; i <= 10; i++) p.assign(`n${i}.example.test`);

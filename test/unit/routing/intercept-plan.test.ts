@@ -7,46 +7,61 @@ import type { NftStep } from '../../../src/routing/route-plan.js';
 const base: InterceptPlanConfig = { kind: 'tproxy', port: 15001, uid: 65534, excludes: ['10.0.0.0/8', '2001:db8:ff::/48'], table: 2023, priority: 9000 };
 const nftOf = (cfg: InterceptPlanConfig) => planIntercept(cfg).find((s): s is NftStep => s.kind === 'nft')!;
 
-t.test('tproxy: TCP and UDP, IPv4 and IPv6, to the one port with the one mark; replies of flows it did not take pass (an excluded server answering); the input chain guards the port for both', async (t) => {
-  const nft = nftOf(base);
-  t.equal(
-    nft.script,
-    [
-      `table inet ${NFT_TABLE} {`,
-      '  chain prerouting {',
-      '    type filter hook prerouting priority mangle; policy accept;',
-      '    fib daddr type local return',
-      '    ip daddr { 127.0.0.0/8, 10.0.0.0/8 } return',
-      '    ip6 daddr { ::1/128, 2001:db8:ff::/48 } return',
-      '    ct direction reply return',
-      '    meta l4proto tcp socket transparent 1 meta mark set 2023 accept',
-      '    meta nfproto ipv4 meta l4proto tcp tproxy ip to :15001 meta mark set 2023 accept',
-      '    meta nfproto ipv6 meta l4proto tcp tproxy ip6 to :15001 meta mark set 2023 accept',
-      '    meta nfproto ipv4 meta l4proto udp tproxy ip to :15001 meta mark set 2023 accept',
-      '    meta nfproto ipv6 meta l4proto udp tproxy ip6 to :15001 meta mark set 2023 accept',
-      '  }',
-      '  chain input {',
-      '    type filter hook input priority filter; policy accept;',
-      '    tcp dport 15001 meta mark != 2023 iifname != "lo" drop',
-      '    udp dport 15001 meta mark != 2023 iifname != "lo" drop',
-      '  }',
-      '}',
-      '',
-    ].join('\n'),
-  );
-  t.strictSame(nft.undo, ['delete', 'table', 'inet', NFT_TABLE]);
-  t.match(nft.desc, /TCP and UDP sent by TPROXY to :15001/);
-});
+t.test(
+  'tproxy: TCP and UDP, IPv4 and IPv6, to the one port with the one mark; replies of flows it did not take pass (an excluded server answering); the input chain guards the port for both',
+  async (t) => {
+    const nft = nftOf(base);
+    t.equal(
+      nft.script,
+      [
+        `table inet ${NFT_TABLE} {`,
+        '  chain prerouting {',
+        '    type filter hook prerouting priority mangle; policy accept;',
+        '    fib daddr type local return',
+        '    ip daddr { 127.0.0.0/8, 10.0.0.0/8 } return',
+        '    ip6 daddr { ::1/128, 2001:db8:ff::/48 } return',
+        '    ct direction reply return',
+        '    meta l4proto tcp socket transparent 1 meta mark set 2023 accept',
+        '    meta nfproto ipv4 meta l4proto tcp tproxy ip to :15001 meta mark set 2023 accept',
+        '    meta nfproto ipv6 meta l4proto tcp tproxy ip6 to :15001 meta mark set 2023 accept',
+        '    meta nfproto ipv4 meta l4proto udp tproxy ip to :15001 meta mark set 2023 accept',
+        '    meta nfproto ipv6 meta l4proto udp tproxy ip6 to :15001 meta mark set 2023 accept',
+        '  }',
+        '  chain input {',
+        '    type filter hook input priority filter; policy accept;',
+        '    tcp dport 15001 meta mark != 2023 iifname != "lo" drop',
+        '    udp dport 15001 meta mark != 2023 iifname != "lo" drop',
+        '  }',
+        '}',
+        '',
+      ].join('\n'),
+    );
+    t.strictSame(nft.undo, ['delete', 'table', 'inet', NFT_TABLE]);
+    t.match(nft.desc, /TCP and UDP sent by TPROXY to :15001/);
+  },
+);
 
 t.test('tproxy: local routes and fwmark rules per family come first, each with its undo; the table last', async (t) => {
   const steps = planIntercept(base);
   t.strictSame(
     steps.slice(0, 4).map((s) => (s.kind === 'ip' ? [s.do, s.undo] : null)),
     [
-      [['-4', 'route', 'add', 'local', '0.0.0.0/0', 'dev', 'lo', 'table', '2023'], ['-4', 'route', 'del', 'local', '0.0.0.0/0', 'dev', 'lo', 'table', '2023']],
-      [['-6', 'route', 'add', 'local', '::/0', 'dev', 'lo', 'table', '2023'], ['-6', 'route', 'del', 'local', '::/0', 'dev', 'lo', 'table', '2023']],
-      [['-4', 'rule', 'add', 'fwmark', '2023', 'lookup', '2023', 'priority', '9000'], ['-4', 'rule', 'del', 'fwmark', '2023', 'lookup', '2023', 'priority', '9000']],
-      [['-6', 'rule', 'add', 'fwmark', '2023', 'lookup', '2023', 'priority', '9000'], ['-6', 'rule', 'del', 'fwmark', '2023', 'lookup', '2023', 'priority', '9000']],
+      [
+        ['-4', 'route', 'add', 'local', '0.0.0.0/0', 'dev', 'lo', 'table', '2023'],
+        ['-4', 'route', 'del', 'local', '0.0.0.0/0', 'dev', 'lo', 'table', '2023'],
+      ],
+      [
+        ['-6', 'route', 'add', 'local', '::/0', 'dev', 'lo', 'table', '2023'],
+        ['-6', 'route', 'del', 'local', '::/0', 'dev', 'lo', 'table', '2023'],
+      ],
+      [
+        ['-4', 'rule', 'add', 'fwmark', '2023', 'lookup', '2023', 'priority', '9000'],
+        ['-4', 'rule', 'del', 'fwmark', '2023', 'lookup', '2023', 'priority', '9000'],
+      ],
+      [
+        ['-6', 'rule', 'add', 'fwmark', '2023', 'lookup', '2023', 'priority', '9000'],
+        ['-6', 'rule', 'del', 'fwmark', '2023', 'lookup', '2023', 'priority', '9000'],
+      ],
     ],
   );
   t.equal(steps.length, 5);

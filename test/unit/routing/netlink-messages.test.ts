@@ -44,8 +44,15 @@ t.test('a default route, an address and a link in one read', async (t) => {
   link.writeUInt32LE(0x41, 8); // IFF_UP | IFF_RUNNING
   const addr = Buffer.from([2, 24, 0, 0, 2, 0, 0, 0]);
   const bytes = Buffer.concat([
-    msg(24, rtmsg(2, 0, TABLE_MAIN), [[5, v4('192.0.2.2')], [4, u32(2)], [15, u32(TABLE_MAIN)]]),
-    msg(21, addr, [[1, v4('192.0.2.1')], [2, v4('192.0.2.1')]]),
+    msg(24, rtmsg(2, 0, TABLE_MAIN), [
+      [5, v4('192.0.2.2')],
+      [4, u32(2)],
+      [15, u32(TABLE_MAIN)],
+    ]),
+    msg(21, addr, [
+      [1, v4('192.0.2.1')],
+      [2, v4('192.0.2.1')],
+    ]),
     msg(16, link, [[3, Buffer.from('eth0\0')]]),
   ]);
   t.same(parseNetlink(bytes), [

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { systemResolvers } from '../../../src/routing/resolvers.js';
 import { overrideResolvConf, reassertOverride } from '../../../src/routing/per-host.js';
 import type { JournaledStep } from '../../../src/routing/route-journal.js';
+import { journalData } from './fixtures/journal-data.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tsu-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -35,7 +36,7 @@ t.test('per-host: a rewrite becomes the newest original, the override goes back;
   const writes: number[] = [];
   const journal = {
     get data() {
-      return { steps };
+      return journalData(steps, 'per-host');
     },
     record(s: readonly JournaledStep[]) {
       steps = [...s];

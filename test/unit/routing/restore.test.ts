@@ -89,7 +89,10 @@ t.test('a hard failure keeps just that step journaled for another try', async (t
     t.match((e as Error).message, '`ip -4 rule del from 192.0.2.1 lookup main priority 9000`: RTNETLINK answers: Operation not permitted');
   }
   t.equal(k.objects.size, 1, 'the rest was undone anyway');
-  t.strictSame(readJournal(dir)!.steps.map((s) => s.desc), [steps[2].desc]);
+  t.strictSame(
+    readJournal(dir)!.steps.map((s) => s.desc),
+    [steps[2].desc],
+  );
   k.failOn = undefined;
   t.strictSame(restoreFromJournal(dir, { exec: k.exec, sysctl: k.sysctl }), { found: true, undone: 1, alreadyGone: 0, pid: process.pid });
   t.equal(k.objects.size, 0);

@@ -5,6 +5,7 @@ import { applyPlanChange, planDiff, planOrder } from '../../../src/routing/route
 import { applySteps } from '../../../src/routing/route-runner.js';
 import type { JournaledStep } from '../../../src/routing/route-journal.js';
 import { FakeKernel } from './fixtures/fake-kernel.js';
+import { journalData } from './fixtures/journal-data.js';
 
 const cfg: RoutePlanConfig = { tunName: 'tun0', table: 2022, priorityBase: 9000, excludes: ['203.0.113.99/32'], route6: true };
 const home = { dev: 'eth0', gateway: '192.0.2.2', source: '192.0.2.1' };
@@ -24,7 +25,7 @@ function journalOn(k: FakeKernel, start: JournaledStep[]) {
   return {
     rec,
     get data() {
-      return { steps } as { steps: JournaledStep[] };
+      return journalData(steps);
     },
     record(s: readonly JournaledStep[], applied?: number) {
       steps = [...s];
@@ -46,14 +47,21 @@ t.test('a new default route elsewhere: new bypass rules in before the old ones g
   const next = planRouteAll(cfg, dock, null, { sources4: ['192.0.2.1'] });
   const r = applyPlanChange(j, next, k.exec);
   const cmds = k.log.filter((l) => l.startsWith('ip '));
-  t.strictSame(cmds, [
-    'ip -4 rule add from 198.51.100.1 lookup main priority 9000',
-    'ip -4 rule add from 198.51.100.1 unreachable priority 9001',
-    'ip -4 rule add to 198.51.100.2/32 lookup main priority 9002',
-    'ip -4 rule del to 192.0.2.2/32 lookup main priority 9002',
-  ], 'the old address is still on the host: its from-rules stay');
+  t.strictSame(
+    cmds,
+    [
+      'ip -4 rule add from 198.51.100.1 lookup main priority 9000',
+      'ip -4 rule add from 198.51.100.1 unreachable priority 9001',
+      'ip -4 rule add to 198.51.100.2/32 lookup main priority 9002',
+      'ip -4 rule del to 192.0.2.2/32 lookup main priority 9002',
+    ],
+    'the old address is still on the host: its from-rules stay',
+  );
   t.equal(r.added.length, 3);
-  t.notOk(cmds.some((c) => c.includes('lookup 2022') || c.includes('suppress')), 'steering untouched');
+  t.notOk(
+    cmds.some((c) => c.includes('lookup 2022') || c.includes('suppress')),
+    'steering untouched',
+  );
   // the journal lists, in plan order, exactly what is in place
   t.strictSame(new Set(j.data.steps.map(keyOf)), k.objects);
   t.strictSame(j.data.steps, planOrder(j.data.steps), 'in plan order: restore takes the catch-all out first');
@@ -67,7 +75,10 @@ t.test('each new step is journaled before it runs', async (t) => {
   applyPlanChange(j, planRouteAll(cfg, dock, null), k.exec);
   const adds = k.log.map((l, i) => [l, i] as const).filter(([l]) => l.startsWith('ip ') && l.includes(' add '));
   for (const [line, at] of adds) {
-    const before = k.log.slice(0, at).reverse().find((l) => l.startsWith('journal '));
+    const before = k.log
+      .slice(0, at)
+      .reverse()
+      .find((l) => l.startsWith('journal '));
     t.ok(before, `journal written before ${line}`);
   }
 });
@@ -76,12 +87,18 @@ t.test('the old address gone: its from-rules go too; the same uplink again: noth
   const k = new FakeKernel();
   const j = upWith(k);
   applyPlanChange(j, planRouteAll(cfg, { ...home, source: '192.0.2.5' }, null), k.exec);
-  t.notOk([...k.objects].some((o) => o.includes('192.0.2.1')), 'DHCP took 192.0.2.1 away: no rule names it');
+  t.notOk(
+    [...k.objects].some((o) => o.includes('192.0.2.1')),
+    'DHCP took 192.0.2.1 away: no rule names it',
+  );
   t.ok(k.objects.has('-4 rule from 192.0.2.5 unreachable priority 9001'));
   k.log.length = 0;
   const r = applyPlanChange(j, planRouteAll(cfg, { ...home, source: '192.0.2.5' }, null), k.exec);
   t.same(r, { added: [], removed: [] });
-  t.same(k.log.filter((l) => l.startsWith('ip ')), []);
+  t.same(
+    k.log.filter((l) => l.startsWith('ip ')),
+    [],
+  );
 });
 
 t.test('no uplink, then back; IPv6 appears and goes', async (t) => {
@@ -94,7 +111,10 @@ t.test('no uplink, then back; IPv6 appears and goes', async (t) => {
   t.ok(k.objects.has('-6 rule from 2001:db8:1::1 lookup main priority 9000'));
   t.ok(k.objects.has('-4 rule to 192.0.2.2/32 lookup main priority 9002'));
   applyPlanChange(j, planRouteAll(cfg, home, null), k.exec);
-  t.notOk([...k.objects].some((o) => o.startsWith('-6 rule from')), 'IPv6 gone (and its address): no IPv6 bypass');
+  t.notOk(
+    [...k.objects].some((o) => o.startsWith('-6 rule from')),
+    'IPv6 gone (and its address): no IPv6 bypass',
+  );
   t.equal(k.objects.size, planRouteAll(cfg, home, null).length, 'back to the plan at start');
 });
 
@@ -104,7 +124,10 @@ t.test('an add that fails leaves the old path whole and says why', async (t) => 
   const before = new Set(k.objects);
   k.failOn = (a) => (a.includes('198.51.100.1') && a.includes('unreachable') ? 'RTNETLINK answers: Permission denied\n' : undefined);
   t.throws(() => applyPlanChange(j, planRouteAll(cfg, dock, null), k.exec), /Permission denied/);
-  t.ok([...before].every((o) => k.objects.has(o)), 'nothing removed');
+  t.ok(
+    [...before].every((o) => k.objects.has(o)),
+    'nothing removed',
+  );
   t.strictSame(new Set(j.data.steps.map(keyOf)), k.objects, 'the journal lists what is in place (the one that worked, too)');
 });
 

@@ -115,9 +115,12 @@ t.test('a live owner keeps the state dir: clear refusal naming it', async (t) =>
     t.fail('should have been refused');
   } catch (e) {
     t.type(e, JournalLockedError);
-    t.match((e as Error).message, new RegExp(`state dir ${dir} is in use by tunsteer pid ${pid} \\(network namespace .*inode \\d+, since .*\\); stop that gateway first, or give this one its own --state-dir`));
+    t.match(
+      (e as Error).message,
+      new RegExp(`state dir ${dir} is in use by tunsteer pid ${pid} \\(network namespace .*inode \\d+, since .*\\); stop that gateway first, or give this one its own --state-dir`),
+    );
   }
-  t.equal(readJournal(dir)!.pid, pid, 'the owner\'s journal is untouched');
+  t.equal(readJournal(dir)!.pid, pid, "the owner's journal is untouched");
 });
 
 t.test('stale: dead owner with steps is reported, without steps taken over', async (t) => {

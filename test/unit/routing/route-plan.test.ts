@@ -1,6 +1,16 @@
 // The route-all plan is data: exact steps per config, each with its undo.
 import t from 'tap';
-import { MAIN_RULE_PRIORITY, planPriorities, planRouteAll, renderPlan, renderUndo, RoutePlanError, type IpStep, type RoutePlanConfig, type Step } from '../../../src/routing/route-plan.js';
+import {
+  MAIN_RULE_PRIORITY,
+  planPriorities,
+  planRouteAll,
+  renderPlan,
+  renderUndo,
+  RoutePlanError,
+  type IpStep,
+  type RoutePlanConfig,
+  type Step,
+} from '../../../src/routing/route-plan.js';
 import type { Uplink } from '../../../src/routing/uplink.js';
 
 const uplink: Uplink = { dev: 'eth0', gateway: '192.0.2.2', source: '192.0.2.1' };
@@ -33,26 +43,27 @@ t.test('default config: table route, then bypass rules, then the catch-all last'
 });
 
 t.test('excludes, custom table and priority', async (t) => {
-  const steps = planRouteAll(
-    { ...base, tunName: 'tsg1', table: 7777, priorityBase: 100, excludes: ['10.0.0.0/8', '198.51.100.7', '10.0.0.0/8', '172.16.0.0/12'] },
-    uplink,
+  const steps = planRouteAll({ ...base, tunName: 'tsg1', table: 7777, priorityBase: 100, excludes: ['10.0.0.0/8', '198.51.100.7', '10.0.0.0/8', '172.16.0.0/12'] }, uplink);
+  t.strictSame(
+    strip(steps),
+    [
+      {
+        kind: 'ip',
+        do: ['-4', 'route', 'add', 'default', 'dev', 'tsg1', 'table', '7777'],
+        undo: ['-4', 'route', 'del', 'default', 'dev', 'tsg1', 'table', '7777'],
+        desc: '',
+      },
+      rule(['from', '192.0.2.1', 'lookup', 'main', 'priority', '100']),
+      rule(['from', '192.0.2.1', 'unreachable', 'priority', '101']),
+      rule(['to', '192.0.2.2/32', 'lookup', 'main', 'priority', '102']),
+      rule(['to', '10.0.0.0/8', 'lookup', 'main', 'priority', '103']),
+      rule(['to', '198.51.100.7/32', 'lookup', 'main', 'priority', '104']),
+      rule(['to', '172.16.0.0/12', 'lookup', 'main', 'priority', '105']),
+      rule(['lookup', 'main', 'suppress_prefixlength', '0', 'priority', '106']),
+      rule(['lookup', '7777', 'priority', '107']),
+    ],
+    'duplicates dropped, bare address becomes /32',
   );
-  t.strictSame(strip(steps), [
-    {
-      kind: 'ip',
-      do: ['-4', 'route', 'add', 'default', 'dev', 'tsg1', 'table', '7777'],
-      undo: ['-4', 'route', 'del', 'default', 'dev', 'tsg1', 'table', '7777'],
-      desc: '',
-    },
-    rule(['from', '192.0.2.1', 'lookup', 'main', 'priority', '100']),
-    rule(['from', '192.0.2.1', 'unreachable', 'priority', '101']),
-    rule(['to', '192.0.2.2/32', 'lookup', 'main', 'priority', '102']),
-    rule(['to', '10.0.0.0/8', 'lookup', 'main', 'priority', '103']),
-    rule(['to', '198.51.100.7/32', 'lookup', 'main', 'priority', '104']),
-    rule(['to', '172.16.0.0/12', 'lookup', 'main', 'priority', '105']),
-    rule(['lookup', 'main', 'suppress_prefixlength', '0', 'priority', '106']),
-    rule(['lookup', '7777', 'priority', '107']),
-  ], 'duplicates dropped, bare address becomes /32');
   t.strictSame(planPriorities(steps), [100, 101, 102, 103, 104, 105, 106, 107]);
 });
 
@@ -75,18 +86,23 @@ t.test('no IPv4 uplink: no bypass rules, everything into the TUN, the same prior
 
 t.test('former uplink addresses still on the host keep their bypass at the same priority', async (t) => {
   const steps = planRouteAll(base, { dev: 'eth1', gateway: '198.51.100.1', source: '198.51.100.7' }, null, { sources4: ['192.0.2.1', '198.51.100.7'] });
-  t.strictSame(strip(steps).slice(1, 6), [
-    rule(['from', '198.51.100.7', 'lookup', 'main', 'priority', '9000']),
-    rule(['from', '192.0.2.1', 'lookup', 'main', 'priority', '9000']),
-    rule(['from', '198.51.100.7', 'unreachable', 'priority', '9001']),
-    rule(['from', '192.0.2.1', 'unreachable', 'priority', '9001']),
-    rule(['to', '198.51.100.1/32', 'lookup', 'main', 'priority', '9002']),
-  ], 'the current source first, each once, every lookup before every unreachable');
+  t.strictSame(
+    strip(steps).slice(1, 6),
+    [
+      rule(['from', '198.51.100.7', 'lookup', 'main', 'priority', '9000']),
+      rule(['from', '192.0.2.1', 'lookup', 'main', 'priority', '9000']),
+      rule(['from', '198.51.100.7', 'unreachable', 'priority', '9001']),
+      rule(['from', '192.0.2.1', 'unreachable', 'priority', '9001']),
+      rule(['to', '198.51.100.1/32', 'lookup', 'main', 'priority', '9002']),
+    ],
+    'the current source first, each once, every lookup before every unreachable',
+  );
   t.match(steps[2].desc, /former uplink address 192\.0\.2\.1/);
-  t.strictSame(strip(planRouteAll(base, null, null, { sources4: ['192.0.2.1'] })).slice(1, 3), [
-    rule(['from', '192.0.2.1', 'lookup', 'main', 'priority', '9000']),
-    rule(['from', '192.0.2.1', 'unreachable', 'priority', '9001']),
-  ], 'kept with no uplink at all');
+  t.strictSame(
+    strip(planRouteAll(base, null, null, { sources4: ['192.0.2.1'] })).slice(1, 3),
+    [rule(['from', '192.0.2.1', 'lookup', 'main', 'priority', '9000']), rule(['from', '192.0.2.1', 'unreachable', 'priority', '9001'])],
+    'kept with no uplink at all',
+  );
 });
 
 t.test('rp_filter as a sysctl step, first, when asked for', async (t) => {
@@ -111,8 +127,15 @@ t.test('every do has the matching undo, and priorities are ours alone', async (t
       t.strictSame(s.undo, [...s.do.slice(0, verb), 'del', ...s.do.slice(verb + 1)], `undo of ${s.do.join(' ')}`);
     }
     const prios = planPriorities(steps).filter((p) => p !== cfg.priorityBase + 2);
-    t.strictSame(prios, prios.map((_, i) => cfg.priorityBase + (i < 2 ? i : i + 1)), 'consecutive from the base, the gateway slot reserved');
-    t.ok(prios.every((p) => p > 0 && p < MAIN_RULE_PRIORITY), 'between local (0) and main (32766)');
+    t.strictSame(
+      prios,
+      prios.map((_, i) => cfg.priorityBase + (i < 2 ? i : i + 1)),
+      'consecutive from the base, the gateway slot reserved',
+    );
+    t.ok(
+      prios.every((p) => p > 0 && p < MAIN_RULE_PRIORITY),
+      'between local (0) and main (32766)',
+    );
     const last = steps[steps.length - 1] as IpStep;
     t.strictSame(last.do.slice(-4), ['lookup', String(cfg.table), 'priority', String(prios[prios.length - 1])], 'steering rule last');
     const route = steps.findIndex((s) => s.kind === 'ip' && s.do[1] === 'route');

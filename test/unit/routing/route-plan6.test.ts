@@ -22,7 +22,11 @@ const v6 = (steps: Step[]) => strip(steps).filter((s) => s.kind === 'ip' && s.do
 
 t.test('IPv6 after IPv4, same layout: link-local next hop needs no rule', async (t) => {
   const steps = planRouteAll(base, uplink, up6);
-  t.equal(steps.findIndex((s) => s.kind === 'ip' && s.do[0] === '-6'), 6, 'the six IPv4 steps first');
+  t.equal(
+    steps.findIndex((s) => s.kind === 'ip' && s.do[0] === '-6'),
+    6,
+    'the six IPv4 steps first',
+  );
   t.strictSame(v6(steps), [
     table6,
     rule6(['from', '2001:db8:1::1', 'lookup', 'main', 'priority', '9000']),
@@ -36,11 +40,11 @@ t.test('IPv6 after IPv4, same layout: link-local next hop needs no rule', async 
 });
 
 t.test('global next hop and IPv6 excludes (canonical text, duplicates dropped), IPv4 excludes stay IPv4', async (t) => {
-  const steps = planRouteAll(
-    { ...base, excludes: ['2001:DB8:AA::/48', '10.0.0.0/8', '2001:db8:aa::/48', '2001:db8:bb::7'] },
-    uplink,
-    { dev: 'eth0', gateway: '2001:db8:1::fffe', source: '2001:db8:1::1' },
-  );
+  const steps = planRouteAll({ ...base, excludes: ['2001:DB8:AA::/48', '10.0.0.0/8', '2001:db8:aa::/48', '2001:db8:bb::7'] }, uplink, {
+    dev: 'eth0',
+    gateway: '2001:db8:1::fffe',
+    source: '2001:db8:1::1',
+  });
   t.strictSame(v6(steps), [
     table6,
     rule6(['from', '2001:db8:1::1', 'lookup', 'main', 'priority', '9000']),
@@ -52,7 +56,10 @@ t.test('global next hop and IPv6 excludes (canonical text, duplicates dropped), 
     rule6(['lookup', '2022', 'priority', '9006']),
   ]);
   t.ok(steps.some((s) => s.kind === 'ip' && s.do[0] === '-4' && s.do.includes('10.0.0.0/8')));
-  t.notOk(steps.some((s) => s.kind === 'ip' && s.do[0] === '-4' && s.do.some((a) => a.includes(':'))), 'no IPv6 in IPv4 rules');
+  t.notOk(
+    steps.some((s) => s.kind === 'ip' && s.do[0] === '-4' && s.do.some((a) => a.includes(':'))),
+    'no IPv6 in IPv4 rules',
+  );
 });
 
 t.test('no IPv6 uplink: ::/0 still into the TUN, no bypass rules', async (t) => {
@@ -111,7 +118,14 @@ const addr6 = JSON.stringify([
 
 t.test('IPv6 source: global, settled, fresh, stable before temporary, global unicast before ULA', async (t) => {
   t.equal(pickSourceAddress6(addr6, 'eth0'), '2001:db8:1::1');
-  const onlyUla = JSON.stringify([{ addr_info: [{ family: 'inet6', local: 'fd12:3456::1', scope: 'global' }, { family: 'inet6', local: 'fe80::1', scope: 'link' }] }]);
+  const onlyUla = JSON.stringify([
+    {
+      addr_info: [
+        { family: 'inet6', local: 'fd12:3456::1', scope: 'global' },
+        { family: 'inet6', local: 'fe80::1', scope: 'link' },
+      ],
+    },
+  ]);
   t.equal(pickSourceAddress6(onlyUla, 'eth0'), 'fd12:3456::1');
   t.equal(pickSourceAddress6(JSON.stringify([{ addr_info: [{ family: 'inet6', local: 'fe80::1', scope: 'link' }] }]), 'eth0'), undefined, 'link-local only');
   const onlyDeprecated = JSON.stringify([{ addr_info: [{ family: 'inet6', local: '2001:db8:1::6', scope: 'global', deprecated: true }] }]);
@@ -129,8 +143,16 @@ t.test('discoverUplink6: default route (RA style), prefsrc, none, unreachable on
   t.strictSame(calls, ['-j -6 route show table main default', '-j -6 addr show dev eth0']);
   const withSrc: IpExecSync = () => ({ stdout: '[{"dst":"default","dev":"wg0","prefsrc":"2001:db8:9::1","flags":[]}]', stderr: '' });
   t.strictSame(discoverUplink6(withSrc), { dev: 'wg0', source: '2001:db8:9::1' });
-  t.equal(discoverUplink6(() => ({ stdout: '[]', stderr: '' })), null, 'no IPv6 default route');
-  t.equal(discoverUplink6(() => ({ stdout: '[{"type":"unreachable","dst":"default","dev":"lo"}]', stderr: '' })), null, 'only unreachable');
+  t.equal(
+    discoverUplink6(() => ({ stdout: '[]', stderr: '' })),
+    null,
+    'no IPv6 default route',
+  );
+  t.equal(
+    discoverUplink6(() => ({ stdout: '[{"type":"unreachable","dst":"default","dev":"lo"}]', stderr: '' })),
+    null,
+    'only unreachable',
+  );
   const noGlobal: IpExecSync = (argv) => ({ stdout: argv.includes('route') ? ra : '[{"addr_info":[{"family":"inet6","local":"fe80::2","scope":"link"}]}]', stderr: '' });
   t.equal(discoverUplink6(noGlobal), null, 'a default route but no global address to bind');
   const multi: IpExecSync = () => ({ stdout: '[{"dst":"default","nexthops":[{"gateway":"fe80::1","dev":"a"},{"gateway":"fe80::2","dev":"b"}]}]', stderr: '' });

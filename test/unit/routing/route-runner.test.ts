@@ -7,8 +7,7 @@ import { IpCommandError } from '../../../src/routing/ip-exec.js';
 import { FakeKernel } from './fixtures/fake-kernel.js';
 
 const uplink = { dev: 'eth0', gateway: '192.0.2.2', source: '192.0.2.1' };
-const plan = (over = {}) =>
-  planRouteAll({ tunName: 'tun0', table: 2022, priorityBase: 9000, excludes: ['10.0.0.0/8'], tunRpFilter: 2, ...over }, uplink);
+const plan = (over = {}) => planRouteAll({ tunName: 'tun0', table: 2022, priorityBase: 9000, excludes: ['10.0.0.0/8'], tunRpFilter: 2, ...over }, uplink);
 const RPF = 'net.ipv4.conf.tun0.rp_filter';
 
 function kernel(): FakeKernel {
@@ -31,7 +30,10 @@ t.test('applies in order, each step journaled before it runs', async (t) => {
   const changes = k.log.map((l, i) => [l, i] as const).filter(([l]) => l.startsWith('ip ') || l.startsWith('write '));
   t.equal(changes.length, steps.length);
   changes.forEach(([line, at], n) => {
-    const lastJournal = k.log.slice(0, at).reverse().find((l) => l.startsWith('journal '));
+    const lastJournal = k.log
+      .slice(0, at)
+      .reverse()
+      .find((l) => l.startsWith('journal '));
     t.equal(lastJournal, `journal ${n + 1} applied ${n}`, `journal before: ${line}`);
   });
   t.strictSame(rec.records[rec.records.length - 1], { steps: applied, applied: steps.length }, 'final record: all applied');
@@ -77,13 +79,16 @@ t.test('a failure undoes what was applied, newest first, and names the command',
   t.strictSame(rec.records[rec.records.length - 1], { steps: [], applied: 0 }, 'journal says nothing is in place');
 });
 
-t.test('the failed step itself is never undone (its object may be someone else\'s)', async (t) => {
+t.test("the failed step itself is never undone (its object may be someone else's)", async (t) => {
   const k = kernel();
   k.objects.add('-4 route default dev tun0 table 2022'); // another tool's route
   const rec = k.recorder();
   t.throws(() => applySteps(plan({ tunRpFilter: undefined }), { journal: rec, exec: k.exec, sysctl: k.sysctl }), /File exists/);
   t.ok(k.objects.has('-4 route default dev tun0 table 2022'), 'their route survives');
-  t.notOk(k.log.some((l) => l.includes(' del ')), 'no delete issued');
+  t.notOk(
+    k.log.some((l) => l.includes(' del ')),
+    'no delete issued',
+  );
 });
 
 t.test('a rollback that fails too is reported and stays journaled', async (t) => {

@@ -22,7 +22,7 @@ t.test('single default route', async (t) => {
   });
 });
 
-t.test('the kernel\'s choice among several: unicast, link up, lowest metric', async (t) => {
+t.test("the kernel's choice among several: unicast, link up, lowest metric", async (t) => {
   const routes = [
     { type: 'unreachable', dst: 'default', metric: 5, flags: [] },
     { dst: 'default', gateway: '10.9.0.1', dev: 'eth9', metric: 1, flags: ['linkdown'] },

@@ -88,14 +88,25 @@ for (const v6 of [false, true]) {
     const data = payload(3000, 1);
     const frags = split(udpPacket(v6, data), v6, 1232, 77);
     t.equal(frags.length, 3);
-    const orders = [[0, 1, 2], [1, 0, 2], [2, 1, 0], [0, 2, 1]];
+    const orders = [
+      [0, 1, 2],
+      [1, 0, 2],
+      [2, 1, 0],
+      [0, 2, 1],
+    ];
     orders.forEach((order, k) => {
       const fr = split(udpPacket(v6, data, 5000 + k), v6, 1232, 100 + k);
       for (const i of order) stack.input(fr[i], 0, fr[i].length, 1);
     });
     t.equal(got.length, 4, 'each order gives the datagram once');
-    t.ok(got.every((g) => g.data.equals(data)), 'byte-exact');
-    t.same(got.map((g) => g.key.clientPort), [5000, 5001, 5002, 5003]);
+    t.ok(
+      got.every((g) => g.data.equals(data)),
+      'byte-exact',
+    );
+    t.same(
+      got.map((g) => g.key.clientPort),
+      [5000, 5001, 5002, 5003],
+    );
     t.equal(stack.counters.fragmentsIn, 12);
     t.equal(stack.counters.datagramsReassembled, 4);
     t.equal(stack.drops.total(), 0);
@@ -153,7 +164,11 @@ for (const v6 of [false, true]) {
     for (const fr of firsts) stack.input(fr[0], 0, fr[0].length, 1);
     t.equal(stack.drops.get(Drop.frag_evicted), 2, 'six datagrams, four held: the two oldest evicted');
     for (const k of [4, 5]) for (const f of firsts[k].slice(1)) stack.input(f, 0, f.length, 2);
-    t.same(got.map((g) => g.key.clientPort), [6004, 6005], 'the newest complete');
+    t.same(
+      got.map((g) => g.key.clientPort),
+      [6004, 6005],
+      'the newest complete',
+    );
     const big = [6, 7, 8, 9].map((k) => split(udpPacket(v6, payload(4000, 6), 7000 + k), v6, 1024, 300 + k));
     for (const fr of big) for (const f of fr.slice(0, 3)) stack.input(f, 0, f.length, 3); // 3 KiB each: 12 KiB > 10,000
     t.ok(stack.drops.get(Drop.frag_evicted) >= 4, 'over the byte limit the oldest go');
@@ -181,26 +196,81 @@ for (const v6 of [false, true]) {
     const stack = new Stack(dev, (c) => conns.push(c));
     const b = Buffer.alloc(200);
     const { writeTcpSegment } = await import('../../../src/stack/wire/segment-writer.js');
-    const n = writeTcpSegment(b, v6 ? c6 : C4, v6 ? s6 : S4, 40000, 80, { flags: 2, seq: 1, ack: 0, window: 1000, mss: 1460, wscale: -1, sackOk: true, tsVal: 5, tsEcr: 0, sack: new Uint32Array(8), sackCount: 0, payloadLength: 0, copyPayload: () => {} }, table);
+    const n = writeTcpSegment(
+      b,
+      v6 ? c6 : C4,
+      v6 ? s6 : S4,
+      40000,
+      80,
+      {
+        flags: 2,
+        seq: 1,
+        ack: 0,
+        window: 1000,
+        mss: 1460,
+        wscale: -1,
+        sackOk: true,
+        tsVal: 5,
+        tsEcr: 0,
+        sack: new Uint32Array(8),
+        sackCount: 0,
+        payloadLength: 0,
+        copyPayload: () => {},
+      },
+      table,
+    );
     const fr = split(Buffer.from(b.subarray(0, n)), v6, 16, 14);
     for (const f of fr.reverse()) stack.input(f, 0, f.length, 1);
     t.equal(conns.length, 1);
   });
 
   t.test(`${fam}: replies over the MTU leave in fragments that fit it and reassemble to the original`, async (t) => {
-    for (const [mtu, size] of [[1500, 1473], [1500, 8000], [1280, 65_000], [65520, 65_000]] as const) {
+    for (const [mtu, size] of [
+      [1500, 1473],
+      [1500, 8000],
+      [1280, 65_000],
+      [65520, 65_000],
+    ] as const) {
       if (!v6 && size > 65_507) continue;
       const dev = new MemoryTun({ mtu });
       const stack = new Stack(dev, () => {}, { udp: { onDatagram: () => true } });
       const data = payload(size, 8);
-      stack.sendUdp(v6 ? stack.ip6.intern((() => { const x = Buffer.alloc(16); parseIpv6Into(S6, x, 0); return x; })(), 0) : S4,
-        v6 ? stack.ip6.intern((() => { const x = Buffer.alloc(16); parseIpv6Into(C6, x, 0); return x; })(), 0) : C4, 7, 5000, data, 0, data.length);
+      stack.sendUdp(
+        v6
+          ? stack.ip6.intern(
+              (() => {
+                const x = Buffer.alloc(16);
+                parseIpv6Into(S6, x, 0);
+                return x;
+              })(),
+              0,
+            )
+          : S4,
+        v6
+          ? stack.ip6.intern(
+              (() => {
+                const x = Buffer.alloc(16);
+                parseIpv6Into(C6, x, 0);
+                return x;
+              })(),
+              0,
+            )
+          : C4,
+        7,
+        5000,
+        data,
+        0,
+        data.length,
+      );
       dev.flushTx();
       const out = dev.takeTx();
       const hl = v6 ? 48 : 20;
-      t.ok(out.every((p) => p.length <= mtu), `${mtu}/${size}: every packet fits the MTU`);
+      t.ok(
+        out.every((p) => p.length <= mtu),
+        `${mtu}/${size}: every packet fits the MTU`,
+      );
       const whole = size + (v6 ? 48 : 28);
-      t.equal(out.length, whole <= mtu ? 1 : Math.ceil((whole - (v6 ? 40 : 20)) / ((((mtu - hl) >> 3) << 3))), `${mtu}/${size}: ${out.length} packets`);
+      t.equal(out.length, whole <= mtu ? 1 : Math.ceil((whole - (v6 ? 40 : 20)) / (((mtu - hl) >> 3) << 3)), `${mtu}/${size}: ${out.length} packets`);
       if (out.length > 1) {
         for (let i = 0; i < out.length; i++) {
           const p = out[i];
@@ -260,12 +330,16 @@ t.test('over the byte limit the datagram that grew is kept and an other one goes
   stack.input(a[1], 0, a[1].length, 1); // a grows past the limit: b, the only other, goes
   t.equal(stack.drops.get(Drop.frag_evicted), 1);
   stack.input(a[2], 0, a[2].length, 1);
-  t.same(got.map((g) => g.key.clientPort), [8001], 'the one that grew completes');
+  t.same(
+    got.map((g) => g.key.clientPort),
+    [8001],
+    'the one that grew completes',
+  );
 });
 
 t.test('random fragments of random datagrams (both families, small bounds): no throw, bounds kept, every completion byte-exact', async (t) => {
   let seed = 99;
-  const rnd = (n: number) => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % n);
+  const rnd = (n: number) => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % n;
   const { stack, got } = udpStack(1500, { reassembly: { maxDatagrams: 6, maxBytes: 20_000 } });
   const sent = new Map<number, Buffer>();
   let now = 0;

@@ -16,7 +16,7 @@ import { Ipv6View } from '../../../src/stack/wire/ipv6-view.js';
 import { Ip6Table } from '../../../src/stack/wire/ip6-table.js';
 import { ip6GroupsToString, parseIpv6Into } from '../../../src/net/address.js';
 import { TcpView } from '../../../src/stack/wire/tcp-view.js';
-import { fillSegment } from '../../../src/stack/wire/tcp-options.js';
+import { fillSegment, newSegment } from '../../../src/stack/wire/tcp-options.js';
 import { parseIpv4 } from '../../../src/net/address.js';
 import { Drop } from '../../../src/stack/drop-counters.js';
 import type { PendingConnection } from '../../../src/stack/contracts.js';
@@ -100,7 +100,16 @@ t.test('Ipv6View walks hop-by-hop and destination options to TCP; finds fragment
   t.equal(v.payloadLength, 20);
   t.ok(v6ChecksumOk(plain, 6, 40), 'the crafted packet checks with the oracle');
 
-  const withExt = v6Packet(CLIENT6, SERVER6, [{ type: 0, body: PAD4 }, { type: 60, body: PAD4 }], 6, syn);
+  const withExt = v6Packet(
+    CLIENT6,
+    SERVER6,
+    [
+      { type: 0, body: PAD4 },
+      { type: 60, body: PAD4 },
+    ],
+    6,
+    syn,
+  );
   t.equal(v.reset(withExt, 0, withExt.length), 0, 'hop-by-hop + destination options reach TCP');
   t.equal(v.protocol, 6);
   t.equal(v.payloadOffset, 56);
@@ -111,7 +120,16 @@ t.test('Ipv6View walks hop-by-hop and destination options to TCP; finds fragment
   const rt0 = v6Packet(CLIENT6, SERVER6, [{ type: 43, body: Buffer.concat([Buffer.from([0, 1, 0, 0, 0, 0]), addr('2001:db8::99')]) }], 6, syn);
   t.equal(v.reset(rt0, 0, rt0.length), Drop.ipv6_routing_header, 'type 0 routing header with a segment left is dropped');
   // a Fragment header (offset 0, M set, id 1) ends the walk: the caller reassembles
-  const frag = v6Packet(CLIENT6, SERVER6, [{ type: 0, body: PAD4 }, { type: 44, body: Buffer.from([0, 1, 0, 0, 0, 1]) }], 6, syn);
+  const frag = v6Packet(
+    CLIENT6,
+    SERVER6,
+    [
+      { type: 0, body: PAD4 },
+      { type: 44, body: Buffer.from([0, 1, 0, 0, 0, 1]) },
+    ],
+    6,
+    syn,
+  );
   t.equal(v.reset(frag, 0, frag.length), 0, 'a fragment is no drop');
   t.ok(v.isFragment);
   t.equal(v.fragOffset, 48, 'the Fragment header after the hop-by-hop header');
@@ -123,7 +141,16 @@ t.test('Ipv6View walks hop-by-hop and destination options to TCP; finds fragment
   t.equal(v.payloadOffset, 48);
   const cut = v6Packet(CLIENT6, SERVER6, [], 44, Buffer.from([6, 0, 0, 1]));
   t.equal(v.reset(cut, 0, cut.length), Drop.ipv6_fragment, 'a Fragment header cut short');
-  const hbhLate = v6Packet(CLIENT6, SERVER6, [{ type: 60, body: PAD4 }, { type: 0, body: PAD4 }], 6, syn);
+  const hbhLate = v6Packet(
+    CLIENT6,
+    SERVER6,
+    [
+      { type: 60, body: PAD4 },
+      { type: 0, body: PAD4 },
+    ],
+    6,
+    syn,
+  );
   t.equal(v.reset(hbhLate, 0, hbhLate.length), Drop.ipv6_bad_ext_header, 'hop-by-hop only right after the fixed header');
   const discardOpt = v6Packet(CLIENT6, SERVER6, [{ type: 60, body: Buffer.from([0x80, 4, 0, 0, 0, 0]) }], 6, syn);
   t.equal(v.reset(discardOpt, 0, discardOpt.length), Drop.ipv6_bad_ext_header, 'an unknown option of the "discard" kind');
@@ -199,7 +226,7 @@ function v6Client(stack: Stack, dev: MemoryTun, port: number, clock: () => numbe
   const conn = TcpConnection.connect(sink, { ...DEFAULT_TCP_OPTIONS, mss: 1440 }, 777, clock());
   const ip = new Ipv6View();
   const tcp = new TcpView();
-  const seg: Segment = { seq: 0, ack: 0, flags: 0, window: 0, mss: -1, wscale: -1, sackOk: false, tsVal: -1, tsEcr: 0, sack: new Uint32Array(8), sackCount: 0, payload: Buffer.alloc(0), payloadOffset: 0, payloadLength: 0 };
+  const seg: Segment = newSegment();
   let badChecksums = 0;
   let maxPacket = 0;
   const pump = () => {
@@ -375,7 +402,21 @@ t.test('a connection whose upstream is unreachable gets ICMP host unreachable ab
   const syn6 = v6Packet(CLIENT6, SERVER6, [], 6, synHeader(40003, 80));
   stack.input(syn6, 0, syn6.length, 1);
   const slot = Buffer.alloc(100);
-  const base = { flags: SYN, seq: 1000, ack: 0, window: 1000, mss: 1460, wscale: -1, sackOk: false, tsVal: -1, tsEcr: 0, sack: new Uint32Array(8), sackCount: 0, payloadLength: 0, copyPayload: () => {} };
+  const base = {
+    flags: SYN,
+    seq: 1000,
+    ack: 0,
+    window: 1000,
+    mss: 1460,
+    wscale: -1,
+    sackOk: false,
+    tsVal: -1,
+    tsEcr: 0,
+    sack: new Uint32Array(8),
+    sackCount: 0,
+    payloadLength: 0,
+    copyPayload: () => {},
+  };
   const len = writeTcpSegment(slot, parseIpv4('192.0.2.2')!, parseIpv4('203.0.113.10')!, 40004, 80, base);
   stack.input(slot, 0, len, 1);
   await tick();
@@ -460,17 +501,29 @@ t.test('an IPv6 segment without a flow gets a RST over IPv6', async (t) => {
   t.equal(stack.ip6.size, 0, 'no address left held');
 });
 
-t.test('through the stack: a SYN behind hop-by-hop and destination options opens a connection; one behind a routing header with segments left is dropped and counted', async (t) => {
-  const dev = new MemoryTun({ mtu: 1500 });
-  const conns: PendingConnection[] = [];
-  const stack = new Stack(dev, (c) => conns.push(c));
-  const ok = v6Packet(CLIENT6, SERVER6, [{ type: 0, body: PAD4 }, { type: 60, body: PAD4 }], 6, synHeader(40010, 80));
-  stack.input(ok, 0, ok.length, 1);
-  const rh = v6Packet(CLIENT6, SERVER6, [{ type: 43, body: Buffer.concat([Buffer.from([0, 1, 0, 0, 0, 0]), addr('2001:db8::99')]) }], 6, synHeader(40011, 80));
-  stack.input(rh, 0, rh.length, 1);
-  await tick();
-  t.equal(conns.length, 1, 'one connection');
-  t.equal(conns[0].src.port, 40010, 'from the packet with options');
-  t.equal(stack.drops.get(Drop.ipv6_routing_header), 1, 'the routing header is counted');
-  conns[0].reject();
-});
+t.test(
+  'through the stack: a SYN behind hop-by-hop and destination options opens a connection; one behind a routing header with segments left is dropped and counted',
+  async (t) => {
+    const dev = new MemoryTun({ mtu: 1500 });
+    const conns: PendingConnection[] = [];
+    const stack = new Stack(dev, (c) => conns.push(c));
+    const ok = v6Packet(
+      CLIENT6,
+      SERVER6,
+      [
+        { type: 0, body: PAD4 },
+        { type: 60, body: PAD4 },
+      ],
+      6,
+      synHeader(40010, 80),
+    );
+    stack.input(ok, 0, ok.length, 1);
+    const rh = v6Packet(CLIENT6, SERVER6, [{ type: 43, body: Buffer.concat([Buffer.from([0, 1, 0, 0, 0, 0]), addr('2001:db8::99')]) }], 6, synHeader(40011, 80));
+    stack.input(rh, 0, rh.length, 1);
+    await tick();
+    t.equal(conns.length, 1, 'one connection');
+    t.equal(conns[0].src.port, 40010, 'from the packet with options');
+    t.equal(stack.drops.get(Drop.ipv6_routing_header), 1, 'the routing header is counted');
+    conns[0].reject();
+  },
+);

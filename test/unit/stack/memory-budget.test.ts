@@ -10,7 +10,7 @@ import { DEFAULT_TCP_OPTIONS, ACK, RST, SYN, type OutSegment, type Segment, type
 import { writeTcpSegment } from '../../../src/stack/wire/segment-writer.js';
 import { Ipv4View } from '../../../src/stack/wire/ipv4-view.js';
 import { TcpView } from '../../../src/stack/wire/tcp-view.js';
-import { fillSegment } from '../../../src/stack/wire/tcp-options.js';
+import { fillSegment, newSegment } from '../../../src/stack/wire/tcp-options.js';
 import { parseIpv4 } from '../../../src/net/address.js';
 import { Drop } from '../../../src/stack/drop-counters.js';
 import type { PendingConnection } from '../../../src/stack/contracts.js';
@@ -41,7 +41,7 @@ function makeClient(stack: Stack, port: number, now: () => number) {
 function pump(dev: MemoryTun, client: ReturnType<typeof makeClient> | null, now: number): number[] {
   const ip = new Ipv4View();
   const tcp = new TcpView();
-  const seg: Segment = { seq: 0, ack: 0, flags: 0, window: 0, mss: -1, wscale: -1, sackOk: false, tsVal: -1, tsEcr: 0, sack: new Uint32Array(8), sackCount: 0, payload: Buffer.alloc(0), payloadOffset: 0, payloadLength: 0 };
+  const seg: Segment = newSegment();
   const flags: number[] = [];
   for (const p of dev.takeTx()) {
     if (ip.reset(p, 0, p.length) !== 0 || ip.protocol !== 6) continue;
@@ -55,7 +55,21 @@ function pump(dev: MemoryTun, client: ReturnType<typeof makeClient> | null, now:
 
 function rawSyn(stack: Stack, port: number, now: number): void {
   const slot = Buffer.alloc(200);
-  const syn = { flags: SYN, seq: 1000, ack: 0, window: 1000, mss: 1460, wscale: -1, sackOk: false, tsVal: -1, tsEcr: 0, sack: new Uint32Array(8), sackCount: 0, payloadLength: 0, copyPayload: () => {} };
+  const syn = {
+    flags: SYN,
+    seq: 1000,
+    ack: 0,
+    window: 1000,
+    mss: 1460,
+    wscale: -1,
+    sackOk: false,
+    tsVal: -1,
+    tsEcr: 0,
+    sack: new Uint32Array(8),
+    sackCount: 0,
+    payloadLength: 0,
+    copyPayload: () => {},
+  };
   stack.input(slot, 0, writeTcpSegment(slot, CLIENT, SERVER, port, 80, syn), now);
 }
 
@@ -161,4 +175,42 @@ t.test('SYN backlog: when full the oldest half-open entry is evicted; stale ones
   t.equal(stack.counters.tcpHalfOpen, 0);
   t.equal(stack.connections, 1, 'the established connection is untouched');
   t.equal(client.conn.state, 'ESTABLISHED');
+});
+
+t.test('setLimits (a reload): a raised budget lets the paused write go on and admits SYNs; a lowered connection limit refuses the next SYN', async (t) => {
+  const dev = new MemoryTun({ mtu: 1500 });
+  const conns: PendingConnection[] = [];
+  let clock = 0;
+  const stack = new Stack(dev, (c) => conns.push(c), { memoryBudget: 64 * 1024, memoryFloorPerFlow: 16 * 1024 });
+  const client = makeClient(stack, 40000, () => clock);
+  await tick();
+  const stream = conns[0].accept();
+  await tick();
+  pump(dev, client, ++clock);
+  stream.on('error', () => {});
+  stream.write(Buffer.alloc(200_000, 1));
+  await tick();
+  let resumed = false;
+  stream.write(Buffer.alloc(100_000, 2), () => (resumed = true));
+  for (let i = 0; i < 5; i++) await tick();
+  t.notOk(resumed, 'over the budget: the write is held');
+  t.equal(stack.counters.tcpBuffered, 200_000);
+  rawSyn(stack, 50000, ++clock);
+  await tick();
+  t.equal(stack.drops.get(Drop.syn_over_memory), 1, 'and a new SYN refused');
+
+  stack.setLimits({ maxConnections: stack.opts.maxConnections, maxHalfOpen: stack.opts.maxHalfOpen, synCookies: stack.opts.synCookies, memoryBudget: 1024 * 1024 });
+  for (let i = 0; i < 5 && !resumed; i++) await tick();
+  t.ok(resumed, 'the held write went on without waiting for an ACK');
+  t.equal(stack.counters.tcpBuffered, 300_000, 'both writes queued under the new budget');
+  rawSyn(stack, 50001, ++clock);
+  await tick();
+  t.equal(stack.connections, 2, 'a new SYN is admitted');
+
+  stack.setLimits({ maxConnections: 2, maxHalfOpen: stack.opts.maxHalfOpen, synCookies: stack.opts.synCookies, memoryBudget: 1024 * 1024 });
+  rawSyn(stack, 50002, ++clock);
+  await tick();
+  t.equal(stack.drops.get(Drop.syn_over_limit), 1, 'the lowered connection limit refuses the next SYN');
+  t.equal(stack.connections, 2, 'open connections are kept');
+  stack.abortAll();
 });

@@ -24,7 +24,7 @@ t.test('accept() outside input runs at the last time seen; the SYN-ACK is resent
   void a;
 });
 
-t.test('one admission check: at maxConnections a SYN and a SYN cookie\'s ACK both get a RST, counted alike', async (t) => {
+t.test("one admission check: at maxConnections a SYN and a SYN cookie's ACK both get a RST, counted alike", async (t) => {
   const net = new StackNet({ maxHalfOpen: 1, maxConnections: 2 });
   net.client(40001, 1000); // half-open, pending: the backlog is full
   net.step(10);
@@ -39,11 +39,19 @@ t.test('one admission check: at maxConnections a SYN and a SYN cookie\'s ACK bot
   t.ok(b.conn.state === 'ESTABLISHED');
   const c = net.client(40003, 3000);
   net.step(10);
-  t.same(c.seen.map(([f]) => f), [RST | ACK], 'a SYN over the limit: RST');
+  t.same(
+    c.seen.map(([f]) => f),
+    [RST | ACK],
+    'a SYN over the limit: RST',
+  );
   t.equal(net.stack.counters.synRefused, 1);
   net.resume(40004); // the cookie's ACK arrives now, over the limit
   net.step(10);
-  t.same(d.seen.map(([f]) => f), [SYN | ACK, RST], "the cookie's ACK over the limit: RST, as for a SYN");
+  t.same(
+    d.seen.map(([f]) => f),
+    [SYN | ACK, RST],
+    "the cookie's ACK over the limit: RST, as for a SYN",
+  );
   t.equal(net.stack.counters.synCookiesAccepted, 1, 'no connection from it');
   t.equal(net.stack.counters.synRefused, 2);
   t.equal(net.stack.drops.get(Drop.syn_over_limit), 2, 'both counted under the same reason');

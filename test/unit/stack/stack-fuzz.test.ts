@@ -5,7 +5,19 @@
 // `npm run fuzz`. FUZZ_SEED and FUZZ_COUNT override the defaults.
 import t from 'tap';
 import { PacketFuzzer } from '../../helpers/packet-fuzzer.js';
-import { FUZZ_CLIENTS, FUZZ_DNS, FUZZ_MAPPED, FUZZ_SERVERS, accounting, dropsByReason, feed, makeFuzzStack, normalConnection, normalDnsQuery, settle } from '../../helpers/fuzz-stack.js';
+import {
+  FUZZ_CLIENTS,
+  FUZZ_DNS,
+  FUZZ_MAPPED,
+  FUZZ_SERVERS,
+  accounting,
+  dropsByReason,
+  feed,
+  makeFuzzStack,
+  normalConnection,
+  normalDnsQuery,
+  settle,
+} from '../../helpers/fuzz-stack.js';
 import { Drop } from '../../../src/stack/drop-counters.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20251125);
@@ -13,10 +25,28 @@ const N = Number(process.env.FUZZ_COUNT ?? 1_000_000);
 
 /** Drop reasons the generator must reach: proof that each kind of malformation gets to its check. */
 const EXPECTED_DROPS = [
-  'ipv4_truncated', 'ipv4_bad_version', 'ipv4_bad_ihl', 'ipv4_bad_total_length', 'ipv4_bad_checksum', 'ipv4_fragment',
-  'tcp_truncated', 'tcp_bad_offset', 'tcp_bad_checksum', 'tcp_bad_option',
-  'udp_truncated', 'udp_bad_length', 'udp_bad_checksum', 'unknown_protocol', 'no_flow',
-  'ipv6_truncated', 'ipv6_bad_length', 'ipv6_bad_ext_header', 'ipv6_routing_header', 'ipv6_fragment', 'icmp_bad_checksum', 'icmp_unsupported',
+  'ipv4_truncated',
+  'ipv4_bad_version',
+  'ipv4_bad_ihl',
+  'ipv4_bad_total_length',
+  'ipv4_bad_checksum',
+  'ipv4_fragment',
+  'tcp_truncated',
+  'tcp_bad_offset',
+  'tcp_bad_checksum',
+  'tcp_bad_option',
+  'udp_truncated',
+  'udp_bad_length',
+  'udp_bad_checksum',
+  'unknown_protocol',
+  'no_flow',
+  'ipv6_truncated',
+  'ipv6_bad_length',
+  'ipv6_bad_ext_header',
+  'ipv6_routing_header',
+  'ipv6_fragment',
+  'icmp_bad_checksum',
+  'icmp_unsupported',
 ];
 
 t.test(`fuzz: ${N.toLocaleString('en')} seeded malformed packets (seed ${SEED}): nothing throws, every packet is accounted for, service continues`, async (t) => {
@@ -38,7 +68,11 @@ t.test(`fuzz: ${N.toLocaleString('en')} seeded malformed packets (seed ${SEED}):
   // Each packet is a drop (counted by reason) or handled: a new connection, a
   // segment of one, a DNS query, or a UDP datagram (see accounting()).
   const acc = accounting(h);
-  t.equal(acc.inputDrops + acc.handled, N + acc.reassembled, `every packet (and reassembled datagram, ${acc.reassembled}) is a drop (${acc.inputDrops}) or handled (${acc.handled})`);
+  t.equal(
+    acc.inputDrops + acc.handled,
+    N + acc.reassembled,
+    `every packet (and reassembled datagram, ${acc.reassembled}) is a drop (${acc.inputDrops}) or handled (${acc.handled})`,
+  );
   t.ok(acc.inputDrops > N / 2, 'most were dropped');
   const drops = dropsByReason(h);
   for (const reason of EXPECTED_DROPS) t.ok((drops[reason] ?? 0) > 0, `reached the ${reason} check`);
@@ -47,7 +81,11 @@ t.test(`fuzz: ${N.toLocaleString('en')} seeded malformed packets (seed ${SEED}):
   t.ok(h.dns.counters.formerr > 0 && h.dns.counters.mapped > 0, 'malformed queries got FORMERR, valid ones for mapped names an answer');
 
   // (the fuzzer once found full segments with SACK blocks over the MTU: test/unit/stack/tcp/sack-fits-mtu.test.ts)
-  t.same(h.stack.internalErrors.map((e) => e.stack), [], 'no internal error');
+  t.same(
+    h.stack.internalErrors.map((e) => e.stack),
+    [],
+    'no internal error',
+  );
   t.equal(h.stack.drops.get(Drop.internal_error), 0);
 
   t.equal(await normalConnection(h), 'still works', 'a normal connection on the same stack works afterwards');

@@ -9,7 +9,7 @@ import { DEFAULT_TCP_OPTIONS, type OutSegment, type PendingConnection, type Segm
 import { writeTcpSegment } from '../../../src/stack/wire/segment-writer.js';
 import { Ipv4View } from '../../../src/stack/wire/ipv4-view.js';
 import { TcpView } from '../../../src/stack/wire/tcp-view.js';
-import { fillSegment } from '../../../src/stack/wire/tcp-options.js';
+import { fillSegment, newSegment } from '../../../src/stack/wire/tcp-options.js';
 import { parseIpv4 } from '../../../src/net/address.js';
 
 export const CLIENT = parseIpv4('198.18.0.1')!;
@@ -34,7 +34,7 @@ export class StackNet {
   private readonly paused = new Map<number, Buffer[]>();
   private readonly ip = new Ipv4View();
   private readonly tcp = new TcpView();
-  private readonly seg: Segment = { seq: 0, ack: 0, flags: 0, window: 0, mss: -1, wscale: -1, sackOk: false, tsVal: -1, tsEcr: 0, sack: new Uint32Array(8), sackCount: 0, payload: Buffer.alloc(0), payloadOffset: 0, payloadLength: 0 };
+  private readonly seg: Segment = newSegment();
   private readonly slot = Buffer.alloc(70_000);
 
   /** onConnect: what the layer above does with a new connection (default: keep it in conns, unanswered). */

@@ -9,7 +9,7 @@ import { DEFAULT_TCP_OPTIONS, RST, SYN, ACK, type OutSegment, type Segment, type
 import { writeTcpSegment } from '../../../src/stack/wire/segment-writer.js';
 import { Ipv4View } from '../../../src/stack/wire/ipv4-view.js';
 import { TcpView } from '../../../src/stack/wire/tcp-view.js';
-import { fillSegment } from '../../../src/stack/wire/tcp-options.js';
+import { fillSegment, newSegment } from '../../../src/stack/wire/tcp-options.js';
 import { parseIpv4 } from '../../../src/net/address.js';
 import { Drop } from '../../../src/stack/drop-counters.js';
 import type { PendingConnection } from '../../../src/stack/contracts.js';
@@ -42,7 +42,7 @@ function makeClient(stack: Stack, port: number, now: () => number) {
 function pump(dev: MemoryTun, client: ReturnType<typeof makeClient>, now: number) {
   const ip = new Ipv4View();
   const tcp = new TcpView();
-  const seg: Segment = { seq: 0, ack: 0, flags: 0, window: 0, mss: -1, wscale: -1, sackOk: false, tsVal: -1, tsEcr: 0, sack: new Uint32Array(8), sackCount: 0, payload: Buffer.alloc(0), payloadOffset: 0, payloadLength: 0 };
+  const seg: Segment = newSegment();
   const out = dev.takeTx();
   for (const p of out) {
     if (ip.reset(p, 0, p.length) !== 0 || ip.protocol !== 6) continue;
@@ -98,7 +98,21 @@ t.test('reject sends RST|ACK; unknown flows get a RST per RFC 9293 §3.10.7.1', 
   const dev = new MemoryTun({ mtu: 1500 });
   const stack = new Stack(dev, (c) => c.reject());
   const slot = Buffer.alloc(200);
-  const syn = { flags: SYN, seq: 1000, ack: 0, window: 1000, mss: 1460, wscale: -1, sackOk: false, tsVal: -1, tsEcr: 0, sack: new Uint32Array(8), sackCount: 0, payloadLength: 0, copyPayload: () => {} };
+  const syn = {
+    flags: SYN,
+    seq: 1000,
+    ack: 0,
+    window: 1000,
+    mss: 1460,
+    wscale: -1,
+    sackOk: false,
+    tsVal: -1,
+    tsEcr: 0,
+    sack: new Uint32Array(8),
+    sackCount: 0,
+    payloadLength: 0,
+    copyPayload: () => {},
+  };
   stack.input(slot, 0, writeTcpSegment(slot, CLIENT, SERVER, 5555, 80, syn), 0);
   await tick();
   const ip = new Ipv4View();
@@ -127,7 +141,21 @@ t.test('malformed and unsupported packets are counted and answered with nothing'
   const dev = new MemoryTun({ mtu: 1500 });
   const stack = new Stack(dev, () => t.fail('no connection expected'));
   const slot = Buffer.alloc(200);
-  const base = { flags: SYN, seq: 1, ack: 0, window: 1000, mss: 1460, wscale: -1, sackOk: false, tsVal: -1, tsEcr: 0, sack: new Uint32Array(8), sackCount: 0, payloadLength: 0, copyPayload: () => {} };
+  const base = {
+    flags: SYN,
+    seq: 1,
+    ack: 0,
+    window: 1000,
+    mss: 1460,
+    wscale: -1,
+    sackOk: false,
+    tsVal: -1,
+    tsEcr: 0,
+    sack: new Uint32Array(8),
+    sackCount: 0,
+    payloadLength: 0,
+    copyPayload: () => {},
+  };
   const len = writeTcpSegment(slot, CLIENT, SERVER, 1, 2, base);
   const badCk = Buffer.from(slot.subarray(0, len));
   badCk[len - 1] ^= 1;
@@ -138,7 +166,7 @@ t.test('malformed and unsupported packets are counted and answered with nothing'
   const v6 = Buffer.alloc(60);
   v6[0] = 0x60;
   stack.input(v6, 0, 60, 0);
-  t.equal(stack.drops.get(Drop.ipv6_bad_length), 1, "an IPv6 header with payload length 0 (a jumbogram) is dropped");
+  t.equal(stack.drops.get(Drop.ipv6_bad_length), 1, 'an IPv6 header with payload length 0 (a jumbogram) is dropped');
   const frag = Buffer.from(slot.subarray(0, len));
   frag[6] = 0x20; // MF: a first fragment of 24 bytes (a multiple of 8) is taken into reassembly
   frag.writeUInt16BE(0, 10);
@@ -161,4 +189,40 @@ t.test('malformed and unsupported packets are counted and answered with nothing'
   t.equal(stack.drops.get(Drop.udp_unsupported), 1, 'UDP without a relay is counted');
   await tick();
   t.equal(dev.takeTx().length, 0);
+});
+
+t.test('a response written and ended at once leaves as one segment with the FIN on it (the client closes second)', async (t) => {
+  const dev = new MemoryTun({ mtu: 1500 });
+  const conns: PendingConnection[] = [];
+  let clock = 0;
+  const stack = new Stack(dev, (c) => conns.push(c));
+  const client = makeClient(stack, 40001, () => clock);
+  await tick();
+  const stream = conns[0].accept();
+  await tick();
+  pump(dev, client, ++clock);
+  const body = Buffer.from('HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nhi');
+  stream.end(body);
+  await tick();
+  const ip = new Ipv4View();
+  const tcp = new TcpView();
+  const out = dev.takeTx().map((p) => {
+    ip.reset(p, 0, p.length);
+    tcp.reset(p, ip.payloadOffset, ip.payloadLength);
+    return { flags: tcp.flags, len: tcp.payloadLength };
+  });
+  t.same(out, [{ flags: 0x19, len: body.length }], 'FIN|PSH|ACK with the whole response, no bare FIN after it');
+  // and the reverse order of the usual proxy: a write now, the end a turn later, still correct
+  const client2 = makeClient(stack, 40002, () => clock);
+  await tick();
+  const s2 = conns[1].accept();
+  await tick();
+  pump(dev, client2, ++clock);
+  s2.write(body);
+  await tick();
+  s2.end();
+  await tick();
+  pump(dev, client2, ++clock);
+  t.equal(Buffer.concat(client2.got).toString(), body.toString());
+  t.ok(client2.events.includes('fin'), 'the FIN came after the data');
 });

@@ -18,7 +18,10 @@ t.test('inject before start is queued, then delivered asynchronously in batches'
   dev.start((b) => batches.push(copyOut(b)));
   t.equal(batches.length, 0, 'not inside start()');
   for (let i = 0; i < 5 && dev.queued > 0; i++) await turn();
-  t.same(batches.map((b) => b.map((p) => p[0])), [[1, 2], [3, 4], [5]]);
+  t.same(
+    batches.map((b) => b.map((p) => p[0])),
+    [[1, 2], [3, 4], [5]],
+  );
   t.same(dev.stats().rx.packets, 5);
   t.equal(dev.stats().rx.batches, 3);
 });

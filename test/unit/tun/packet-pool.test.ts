@@ -87,8 +87,14 @@ t.test('TxSlab flushes by itself when the slab is full', async (t) => {
   }
   t.equal(calls.length, 2, 'two automatic flushes');
   tx.flushTx();
-  t.same(calls.map((c) => c.map((p) => p[0])), [[0, 1, 2], [3, 4, 5], [6]]);
-  t.same(calls.flat().map((p) => p.length), [1, 2, 3, 4, 5, 6, 7]);
+  t.same(
+    calls.map((c) => c.map((p) => p[0])),
+    [[0, 1, 2], [3, 4, 5], [6]],
+  );
+  t.same(
+    calls.flat().map((p) => p.length),
+    [1, 2, 3, 4, 5, 6, 7],
+  );
   t.equal(tx.stats.autoFlushes, 2);
   t.equal(tx.stats.flushes, 3);
   t.equal(tx.stats.packets, 7);

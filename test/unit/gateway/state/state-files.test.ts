@@ -24,7 +24,11 @@ t.test('status.json', async (t) => {
   };
   writeStatus(dir, s);
   t.same(readStatus(dir), s);
-  t.same(readdirSync(dir).filter((f) => f.endsWith('.tmp')), [], 'no temporary file left');
+  t.same(
+    readdirSync(dir).filter((f) => f.endsWith('.tmp')),
+    [],
+    'no temporary file left',
+  );
   writeFileSync(statusPath(dir), '{ half');
   t.equal(readStatus(dir), null, 'unreadable reads as none');
 });

@@ -161,7 +161,15 @@ t.test('IPv4-mapped IPv6 addresses match IPv4 CIDRs', async (t) => {
 });
 
 t.test('port ranges are inclusive', async (t) => {
-  const rs = rules({ port: [{ from: 8000, to: 8080 }, { from: 22, to: 22 }] }, { port: [{ from: 1, to: 1023 }] });
+  const rs = rules(
+    {
+      port: [
+        { from: 8000, to: 8080 },
+        { from: 22, to: 22 },
+      ],
+    },
+    { port: [{ from: 1, to: 1023 }] },
+  );
   expectMatches(t, rs, [
     [{ dstPort: 8000 }, 0],
     [{ dstPort: 8080 }, 0],
@@ -229,7 +237,10 @@ t.test('all groups must match', async (t) => {
 
 t.test('empty rules and empty lists', async (t) => {
   expectMatches(t, rules(), [[{}, undefined]]);
-  expectMatches(t, rules({}), [[{}, 0], [{ hostname: 'x.test', dstAddress: '::1', protocol: 'udp' }, 0]]);
+  expectMatches(t, rules({}), [
+    [{}, 0],
+    [{ hostname: 'x.test', dstAddress: '::1', protocol: 'udp' }, 0],
+  ]);
   // An empty list is the same as an absent key.
   expectMatches(t, rules({ domain: [], cidr: [], port: [{ from: 80, to: 80 }] }), [
     [{ dstPort: 80 }, 0],
@@ -263,19 +274,41 @@ const NAMES = ['a.com', 'b.a.com', 'c.b.a.com', 'xa.com', 'a.com.evil.org', 'evi
 const SUFFIXES = ['a.com', '.a.com', 'com', '.com', 'A.Com.', 'bar.net', '.bar.net', 'org', 'b.a.com', '.b.a.com', 'io', 'localhost'];
 const KEYWORDS = ['a', 'com', 'bar', 'b.a', 'xa', 'evil', '.c', 'track', 'ADS', 'a.com.'];
 const CIDRS = [
-  '10.0.0.0/8', '10.1.0.0/16', '10.1.2.0/24', '10.1.2.128/25', '10.1.2.3', '0.0.0.0/0', '192.168.1.0/24',
-  '::/0', '2001:db8::/32', '2001:db8:1::/48', '2001:db8::1', '::ffff:10.0.0.0/104', 'fe80::/10', '::ffff:0:0/96',
+  '10.0.0.0/8',
+  '10.1.0.0/16',
+  '10.1.2.0/24',
+  '10.1.2.128/25',
+  '10.1.2.3',
+  '0.0.0.0/0',
+  '192.168.1.0/24',
+  '::/0',
+  '2001:db8::/32',
+  '2001:db8:1::/48',
+  '2001:db8::1',
+  '::ffff:10.0.0.0/104',
+  'fe80::/10',
+  '::ffff:0:0/96',
 ].map(cidr);
 const ADDRESSES = [
-  '10.1.2.3', '10.1.2.200', '10.2.0.1', '192.168.1.5', '8.8.8.8', '2001:db8::1', '2001:db8:1::5', '2001:db9::1',
-  '::ffff:10.1.2.3', '::ffff:8.8.8.8', 'fe80::1', '::1', 'not-an-ip',
+  '10.1.2.3',
+  '10.1.2.200',
+  '10.2.0.1',
+  '192.168.1.5',
+  '8.8.8.8',
+  '2001:db8::1',
+  '2001:db8:1::5',
+  '2001:db9::1',
+  '::ffff:10.1.2.3',
+  '::ffff:8.8.8.8',
+  'fe80::1',
+  '::1',
+  'not-an-ip',
 ];
 const PORTS = [22, 53, 80, 443, 8080, 8443, 9000];
 const PROTOCOLS: SniffedProtocol[] = ['http', 'tls', 'tcp', 'udp', 'quic', 'unknown'];
 
 // Each key is absent most of the time, so that a rule has one or two keys and often matches.
-const key = <T>(arb: fc.Arbitrary<T>) =>
-  fc.oneof({ arbitrary: fc.constant(undefined), weight: 7 }, { arbitrary: fc.array(arb, { maxLength: 3 }), weight: 2 });
+const key = <T>(arb: fc.Arbitrary<T>) => fc.oneof({ arbitrary: fc.constant(undefined), weight: 7 }, { arbitrary: fc.array(arb, { maxLength: 3 }), weight: 2 });
 const portRange = fc.oneof(
   fc.constantFrom(...PORTS).map((p) => ({ from: p, to: p })),
   fc.constantFrom({ from: 80, to: 90 }, { from: 1, to: 1024 }, { from: 8000, to: 9000 }, { from: 443, to: 8443 }, { from: 90, to: 80 }),
@@ -289,9 +322,7 @@ const ruleMatch: fc.Arbitrary<RuleMatch> = fc.record({
   protocol: key(fc.constantFrom(...PROTOCOLS)),
   sourceCidr: key(fc.constantFrom(...CIDRS)),
 });
-const ruleSet = fc
-  .array(ruleMatch, { maxLength: 60 })
-  .map((ms) => ms.map((match, index): Rule => ({ index, match, action: { type: 'direct' } })));
+const ruleSet = fc.array(ruleMatch, { maxLength: 60 }).map((ms) => ms.map((match, index): Rule => ({ index, match, action: { type: 'direct' } })));
 const hostname = fc.option(
   fc.oneof(
     fc.constantFrom(...NAMES),

@@ -53,13 +53,17 @@ t.test('GET with Host', async (t) => {
     version: '1.1',
     host: 'www.example.com',
   });
-  t.strictSame(sniff('POST /api HTTP/1.1\r\nHost: Example.COM:8443\r\nContent-Length: 2\r\n\r\n{}'), {
-    kind: 'http',
-    method: 'POST',
-    path: '/api',
-    version: '1.1',
-    host: 'example.com',
-  }, 'port stripped, lower-cased');
+  t.strictSame(
+    sniff('POST /api HTTP/1.1\r\nHost: Example.COM:8443\r\nContent-Length: 2\r\n\r\n{}'),
+    {
+      kind: 'http',
+      method: 'POST',
+      path: '/api',
+      version: '1.1',
+      host: 'example.com',
+    },
+    'port stripped, lower-cased',
+  );
   t.strictSame(sniff('GET / HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n'), { kind: 'http', method: 'GET', path: '/', version: '1.1', host: '::1' }, 'IPv6 with port');
   t.equal((sniff('GET / HTTP/1.1\r\nHost: [2001:DB8::1]\r\n\r\n') as { host?: string }).host, '2001:db8::1', 'IPv6 without port, lower-cased');
   t.equal((sniff('GET / HTTP/1.1\r\nHost: 192.0.2.10:80\r\n\r\n') as { host?: string }).host, '192.0.2.10', 'IPv4 with port');
@@ -81,28 +85,61 @@ t.test('Host header spelling', async (t) => {
   t.equal(host('GET / HTTP/1.1\r\nHost: first.example\r\nHost: second.example\r\n\r\n'), undefined, 'two Hosts: none (the relay answers 400, as nginx does)');
   t.equal(host('GET / HTTP/1.1\nHOST: lf.example\n\n'), 'lf.example', 'bare LF line ends');
   t.equal(host('GET / HTTP/1.1\r\nX: 1\nHost: mixed.example\r\n\n'), 'mixed.example', 'mixed line ends');
-  for (const bad of ['exa mple.com', 'example.com:80x', 'example.com:123456', 'example.com:80:80', 'a%2eexample', '[::1', '[not-v6]:80', 'a..b', 'b\xfccher.de', '', 'user@host', '2001:db8::1']) {
+  for (const bad of [
+    'exa mple.com',
+    'example.com:80x',
+    'example.com:123456',
+    'example.com:80:80',
+    'a%2eexample',
+    '[::1',
+    '[not-v6]:80',
+    'a..b',
+    'b\xfccher.de',
+    '',
+    'user@host',
+    '2001:db8::1',
+  ]) {
     const r = sniff(`GET / HTTP/1.1\r\nHost: ${bad}\r\n\r\n`);
     t.ok(r.kind === 'http' && !('host' in r), `invalid Host ${JSON.stringify(bad)}: HTTP without a host`);
   }
 });
 
 t.test('request-target forms', async (t) => {
-  t.strictSame(sniff('GET http://Proxy.Example:8080/a/b?c=d HTTP/1.0\r\nAccept: */*\r\n\r\n'), {
-    kind: 'http',
-    method: 'GET',
-    path: '/a/b?c=d',
-    version: '1.0',
-    host: 'proxy.example',
-  }, 'absolute-form without Host (HTTP/1.0)');
-  t.strictSame(sniff('GET http://a.example/ HTTP/1.1\r\n\r\n'), { kind: 'http', method: 'GET', path: 'http://a.example/', version: '1.1' }, 'HTTP/1.1 without Host: none (400, as nginx)');
+  t.strictSame(
+    sniff('GET http://Proxy.Example:8080/a/b?c=d HTTP/1.0\r\nAccept: */*\r\n\r\n'),
+    {
+      kind: 'http',
+      method: 'GET',
+      path: '/a/b?c=d',
+      version: '1.0',
+      host: 'proxy.example',
+    },
+    'absolute-form without Host (HTTP/1.0)',
+  );
+  t.strictSame(
+    sniff('GET http://a.example/ HTTP/1.1\r\n\r\n'),
+    { kind: 'http', method: 'GET', path: 'http://a.example/', version: '1.1' },
+    'HTTP/1.1 without Host: none (400, as nginx)',
+  );
   t.strictSame(sniff('GET http://[::1]:8080 HTTP/1.0\r\n\r\n'), { kind: 'http', method: 'GET', path: '/', version: '1.0', host: '::1' }, 'IPv6, empty path');
-  t.strictSame(sniff('GET http://user:pw@a.example/ HTTP/1.0\r\n\r\n'), { kind: 'http', method: 'GET', path: 'http://user:pw@a.example/', version: '1.0' }, 'userinfo: none (400, as nginx)');
-  t.equal((sniff('GET http://url.example/ HTTP/1.1\r\nHost: header.example\r\n\r\n') as { host?: string }).host, 'url.example', 'the URI wins over Host (RFC 9112 §3.2.2), as nginx reads it');
+  t.strictSame(
+    sniff('GET http://user:pw@a.example/ HTTP/1.0\r\n\r\n'),
+    { kind: 'http', method: 'GET', path: 'http://user:pw@a.example/', version: '1.0' },
+    'userinfo: none (400, as nginx)',
+  );
+  t.equal(
+    (sniff('GET http://url.example/ HTTP/1.1\r\nHost: header.example\r\n\r\n') as { host?: string }).host,
+    'url.example',
+    'the URI wins over Host (RFC 9112 §3.2.2), as nginx reads it',
+  );
   t.equal((sniff('GET HTTPS://URL.Example/ HTTP/1.1\r\nHost: header.example\r\n\r\n') as { host?: string }).host, 'url.example', 'any scheme, any case');
   t.equal((sniff('GET http://url.example/ HTTP/1.1\r\nHost: bad host\r\n\r\n') as { host?: string }).host, undefined, 'an invalid Host header: none (400)');
   t.equal(sniff('GET http://url.example/ HTTP/1.1\r\nAccept: */*\r\n').kind, 'need-more', 'a Host header may still come');
-  t.strictSame(sniff('CONNECT tunnel.example:443 HTTP/1.1\r\nHost: tunnel.example:443\r\n\r\n'), { kind: 'http', method: 'CONNECT', path: 'tunnel.example:443', version: '1.1', host: 'tunnel.example' }, 'authority-form');
+  t.strictSame(
+    sniff('CONNECT tunnel.example:443 HTTP/1.1\r\nHost: tunnel.example:443\r\n\r\n'),
+    { kind: 'http', method: 'CONNECT', path: 'tunnel.example:443', version: '1.1', host: 'tunnel.example' },
+    'authority-form',
+  );
   t.strictSame(sniff('OPTIONS * HTTP/1.1\r\nHost: o.example\r\n\r\n'), { kind: 'http', method: 'OPTIONS', path: '*', version: '1.1', host: 'o.example' });
   t.strictSame(sniff('PROPFIND /dav/ HTTP/1.1\r\nHost: dav.example\r\n\r\n'), { kind: 'http', method: 'PROPFIND', path: '/dav/', version: '1.1', host: 'dav.example' });
 });
@@ -113,7 +150,24 @@ t.test('no Host (HTTP/1.0)', async (t) => {
 });
 
 t.test('incomplete heads need more', async (t) => {
-  for (const s of ['', '\r\n', 'G', 'GET', 'GET ', 'GET /', 'GET / ', 'GET / HTTP/1.', 'GET / HTTP/1.1', 'GET / HTTP/1.1\r', 'GET / HTTP/1.1\r\n', 'GET / HTTP/1.1\r\nAccept: */*\r\n', 'GET / HTTP/1.1\r\nHost: a.example', 'GET / HTTP/1.1\r\nHost: a.example\r', 'GET / HTTP/1.1\r\nHost: a.example\r\n', 'GET / HTTP/1.0\r\n\r']) {
+  for (const s of [
+    '',
+    '\r\n',
+    'G',
+    'GET',
+    'GET ',
+    'GET /',
+    'GET / ',
+    'GET / HTTP/1.',
+    'GET / HTTP/1.1',
+    'GET / HTTP/1.1\r',
+    'GET / HTTP/1.1\r\n',
+    'GET / HTTP/1.1\r\nAccept: */*\r\n',
+    'GET / HTTP/1.1\r\nHost: a.example',
+    'GET / HTTP/1.1\r\nHost: a.example\r',
+    'GET / HTTP/1.1\r\nHost: a.example\r\n',
+    'GET / HTTP/1.0\r\n\r',
+  ]) {
     t.equal(sniff(s).kind, 'need-more', JSON.stringify(s));
   }
   // a second Host may still come: the verdict waits for the empty line

@@ -82,7 +82,10 @@ t.test('a hello spanning datagrams, CRYPTO frames out of order: read once it is 
     t.ok(hello.length >= 2600, `a ${hello.length}-byte hello (post-quantum key shares make them ~1.8 KB)`);
     const dgrams = initialDatagrams(hello, { version, reverse: true });
     t.equal(dgrams.length, 3);
-    t.ok(dgrams.every((d) => d.length === 1200), 'each datagram padded to 1200 bytes');
+    t.ok(
+      dgrams.every((d) => d.length === 1200),
+      'each datagram padded to 1200 bytes',
+    );
     const r = new QuicInitialReader();
     t.same(r.push(dgrams[0]), { kind: 'need-more' });
     t.same(r.push(dgrams[1]), { kind: 'need-more' });
@@ -107,7 +110,7 @@ t.test('what is not QUIC, and QUIC that cannot be read', async (t) => {
   const dns = Buffer.from('abcd01000001000000000000076578616d706c6503636f6d0000010001', 'hex');
   t.equal(not(dns), 'not-quic', 'a DNS query');
   const small = initialPacket({ version: QUIC_V1, dcid: DCID, scid: Buffer.alloc(0), pn: 0, frames: cryptoFrame(0, Buffer.from([1, 0, 0, 4, 3, 3, 0, 0])), size: 600 });
-  t.equal(not(small), 'not-quic', 'an Initial in a datagram under 1200 bytes is no client\'s (RFC 9000 §14.1)');
+  t.equal(not(small), 'not-quic', "an Initial in a datagram under 1200 bytes is no client's (RFC 9000 §14.1)");
   const v = Buffer.from(V1_PACKET);
   v.writeUInt32BE(0xff00001d, 1);
   t.equal(not(v), 'not-quic', 'a version we cannot read');
@@ -124,7 +127,8 @@ t.test('what is not QUIC, and QUIC that cannot be read', async (t) => {
   const slow = new QuicInitialReader();
   const hello = await clientHelloMessage('slow.example');
   let last = '';
-  for (let i = 0; i < 8; i++) last = slow.push(initialPacket({ version: QUIC_V1, dcid: DCID, scid: Buffer.alloc(0), pn: i, frames: cryptoFrame(0, hello.subarray(0, 20)), size: 1200 })).kind;
+  for (let i = 0; i < 8; i++)
+    last = slow.push(initialPacket({ version: QUIC_V1, dcid: DCID, scid: Buffer.alloc(0), pn: i, frames: cryptoFrame(0, hello.subarray(0, 20)), size: 1200 })).kind;
   t.equal(last, 'unreadable');
 });
 
@@ -149,5 +153,8 @@ t.test('20,000 mutated datagrams never throw, and every answer is one of the fou
     }
   }
   t.equal(thrown, 0);
-  t.ok(Object.keys(kinds).every((k) => ['quic', 'need-more', 'unreadable', 'not-quic'].includes(k)), JSON.stringify(kinds));
+  t.ok(
+    Object.keys(kinds).every((k) => ['quic', 'need-more', 'unreadable', 'not-quic'].includes(k)),
+    JSON.stringify(kinds),
+  );
 });

@@ -42,7 +42,7 @@ t.test('garbage and mutated hellos never throw', async (t) => {
   for (let i = 0; i < 50_000; i++) {
     const b = Buffer.allocUnsafe(next() % 600);
     for (let k = 0; k < b.length; k++) b[k] = next() & 0xff;
-    if (i % 3 === 0 && b.length > 3) b[0] = 22, b[1] = 3, b[2] = 1;
+    if (i % 3 === 0 && b.length > 3) b.set([22, 3, 1]);
     if (!kinds.has(sniffTlsClientHello(b).kind) || !hkinds.has(sniffHttpHead(b).kind)) bad++;
   }
   for (let i = 0; i < 20_000; i++) {

@@ -10,10 +10,8 @@ const u24 = (n: number) => Buffer.from([(n >> 16) & 0xff, (n >> 8) & 0xff, n & 0
 const vec8 = (b: Buffer) => Buffer.concat([u8(b.length), b]);
 const vec16 = (b: Buffer) => Buffer.concat([u16(b.length), b]);
 const ext = (type: number, body: Buffer) => Buffer.concat([u16(type), vec16(body)]);
-const sniExt = (name: string | Buffer) =>
-  ext(0, vec16(Buffer.concat([u8(0), vec16(typeof name === 'string' ? Buffer.from(name, 'latin1') : name)])));
-const alpnExt = (protos: (string | Buffer)[]) =>
-  ext(16, vec16(Buffer.concat(protos.map((p) => vec8(typeof p === 'string' ? Buffer.from(p, 'latin1') : p)))));
+const sniExt = (name: string | Buffer) => ext(0, vec16(Buffer.concat([u8(0), vec16(typeof name === 'string' ? Buffer.from(name, 'latin1') : name)])));
+const alpnExt = (protos: (string | Buffer)[]) => ext(16, vec16(Buffer.concat(protos.map((p) => vec8(typeof p === 'string' ? Buffer.from(p, 'latin1') : p)))));
 
 /** A ClientHello body with the given extensions (null: no extensions block at all). */
 function helloBody(exts: Buffer[] | null): Buffer {
@@ -46,7 +44,10 @@ const fragmentOf = (rec: Buffer) => rec.subarray(5, 5 + rec.readUInt16BE(3));
 
 /** Offsets and widths of every length field in a single-record ClientHello. */
 function lengthFields(rec: Buffer): { off: number; width: 1 | 2 | 3 }[] {
-  const f: { off: number; width: 1 | 2 | 3 }[] = [{ off: 3, width: 2 }, { off: 6, width: 3 }];
+  const f: { off: number; width: 1 | 2 | 3 }[] = [
+    { off: 3, width: 2 },
+    { off: 6, width: 3 },
+  ];
   let p = 5 + 4 + 34;
   f.push({ off: p, width: 1 });
   p += 1 + rec[p];
@@ -154,9 +155,15 @@ t.test('a hello split over several handshake records', async (t) => {
   for (let n = 0; n < two.length; n++) if (sniffTlsClientHello(two.subarray(0, n)).kind !== 'need-more') early.push(n);
   t.strictSame(early, [], 'prefixes of the two-record form need more');
 
-  const tiny = records(hs, Array.from({ length: Math.floor(hs.length / 7) }, () => 7));
+  const tiny = records(
+    hs,
+    Array.from({ length: Math.floor(hs.length / 7) }, () => 7),
+  );
   t.strictSame(sniffTlsClientHello(tiny), want, '7-byte records');
-  const ones = records(hs, Array.from({ length: hs.length - 1 }, () => 1));
+  const ones = records(
+    hs,
+    Array.from({ length: hs.length - 1 }, () => 1),
+  );
   t.strictSame(sniffTlsClientHello(ones), want, '1-byte records');
   t.equal(sniffTlsClientHello(ones.subarray(0, ones.length - 1)).kind, 'need-more');
 });
@@ -247,7 +254,12 @@ t.test('server_name', async (t) => {
     ['leading dot', '.example.com'],
     ['two trailing dots', 'example.com..'],
     ['64-byte label', 'a'.repeat(64) + '.com'],
-    ['254 bytes', Array.from({ length: 51 }, () => 'abcd').join('.').slice(0, 254)],
+    [
+      '254 bytes',
+      Array.from({ length: 51 }, () => 'abcd')
+        .join('.')
+        .slice(0, 254),
+    ],
     ['IPv6 literal', '2001:db8::1'],
     ['slash', 'example.com/x'],
   ];
@@ -296,7 +308,11 @@ t.test('length fields that point past the data', async (t) => {
   t.equal(sniffTlsClientHello(records(handshake(body))).kind, 'unreadable');
 
   // session id / cipher suites / compression lengths past the message
-  for (const [name, at] of [['session id', 34], ['cipher suites', 34 + 33], ['compression', 34 + 33 + 8]] as const) {
+  for (const [name, at] of [
+    ['session id', 34],
+    ['cipher suites', 34 + 33],
+    ['compression', 34 + 33 + 8],
+  ] as const) {
     const b = helloBody([sniExt('never.example')]);
     if (name === 'cipher suites') b.writeUInt16BE(0xfff0, at);
     else b[at] = 0xff;
@@ -401,7 +417,7 @@ t.test('20,000 mutations of real hellos', async (t) => {
     const base = bases[which];
     // room after the hello so a truncation is a view into a longer buffer
     const wide = Buffer.concat([base, randomBytes(rnd, 64)]);
-    let m: Buffer = Buffer.from(wide);
+    const m: Buffer = Buffer.from(wide);
     let len = base.length;
     const op = randInt(rnd, 0, 4);
     if (op === 0 || op === 4) {

@@ -4,6 +4,7 @@ import t from 'tap';
 import dgram from 'node:dgram';
 import { UdpSessions, type UdpFlowKey } from '../../../../src/proxy/tun/udp-sessions.js';
 import { ipv4ToString, parseIpv4 } from '../../../../src/net/address.js';
+import { fakeSocks } from '../../../helpers/fake-socks5-udp.js';
 
 const LO = parseIpv4('127.0.0.1')!;
 const CLIENT = parseIpv4('10.0.0.2')!;
@@ -19,7 +20,7 @@ async function echoServer(t: { teardown(f: () => void): void }): Promise<number>
 function harness(opts: ConstructorParameters<typeof UdpSessions>[1]) {
   const replies: { sport: number; dport: number; data: string }[] = [];
   const unreachable: UdpFlowKey[] = [];
-  const ended: { end: string; rule: string; action: string }[] = [];
+  const ended: { end: string; rule: string; action: string; via?: string }[] = [];
   let now = 0;
   const u = new UdpSessions(
     {
@@ -103,7 +104,10 @@ t.test('a flow the rules cannot decide yet: its datagrams are held, no socket, u
   t.same(h.replies, [], 'nothing sent while undecided');
   h.send(41001, port, 'go');
   t.ok(await until(() => h.replies.length === 3), 'decided: everything held goes, in order');
-  t.same(h.replies.map((r) => r.data), ['one,', 'two,', 'go']);
+  t.same(
+    h.replies.map((r) => r.data),
+    ['one,', 'two,', 'go'],
+  );
   h.u.closeAll();
   t.match(h.ended[0], { rule: 'r0', action: 'direct', proto: 'quic', sni: 'a.example' }, 'the log line says what the flow was');
 
@@ -124,4 +128,54 @@ t.test('a flow the rules cannot decide yet: its datagrams are held, no socket, u
   const full = harness({ idleMs: 60_000, maxPending: 4, admit: admit() });
   for (let i = 0; i < 4; i++) full.send(41004, port, `d${i},`);
   t.equal(full.unreachable.length, 1, 'the hold full: decided with what came');
+});
+
+t.test('a flow through a SOCKS5 upstream: its own association, ended with the flow and ending it', async (t) => {
+  const fake = await fakeSocks(t);
+  const upstream = { name: 'fake', type: 'socks5' as const, host: '127.0.0.1', port: fake.port };
+  const h = harness({ idleMs: 1000, admit: () => ({ rule: 'via-fake', action: 'proxy', upstream }) });
+  h.send(41001, 5353, 'one');
+  h.send(41001, 5353, 'two');
+  h.send(41002, 5353, 'other flow');
+  t.ok(await until(() => h.replies.length === 3), 'held datagrams sent once the association is up, replies back');
+  t.same(
+    h.replies.filter((r) => r.dport === 41001).map((r) => r.data),
+    ['one', 'two'],
+  );
+  t.ok(
+    h.replies.every((r) => r.sport === 5353),
+    'from the port the client sent to',
+  );
+  t.equal(fake.controls.length, 2, 'one association per flow');
+  t.equal(h.u.counters.udpSocksFlows, 2);
+  // the proxy ends one association: its flow ends at once
+  fake.controls[1].end();
+  t.ok(await until(() => h.ended.length === 1));
+  t.match(h.ended[0], { end: 'proxy-closed', rule: 'via-fake', action: 'proxy', via: 'fake' });
+  // the other flow goes idle: its control connection is closed
+  h.advance(5000);
+  h.u.sweep(5000);
+  t.match(h.ended[1], { end: 'idle', via: 'fake' });
+  t.ok(await until(() => fake.controls[0].destroyed || fake.controls[0].readableEnded), 'the idle flow closed its control connection');
+});
+
+t.test('an upstream that refuses the association: port unreachable to the client, the flow logged', async (t) => {
+  const fake = await fakeSocks(t, { refuse: 2 });
+  const upstream = { name: 'refusing', type: 'socks5' as const, host: '127.0.0.1', port: fake.port };
+  const h = harness({ idleMs: 1000, admit: () => ({ rule: 'r', action: 'proxy', upstream }) });
+  h.send(41003, 5353, 'x');
+  t.ok(await until(() => h.ended.length === 1));
+  t.equal(h.unreachable.length, 1);
+  t.match(h.ended[0], { end: /^upstream-failed: .*connection not allowed by ruleset/, via: 'refusing' });
+});
+
+t.test('a datagram to port 0: the flow ends with the error, no unhandled rejection (the data plane goes on)', async (t) => {
+  const port = await echoServer(t);
+  const h = harness({ maxFlows: 8, idleMs: 60_000 });
+  h.send(40010, 0, 'to port 0');
+  t.ok(await until(() => h.ended.length === 1), 'the flow ended');
+  t.match(h.ended[0], { end: /^error / }, `with the socket's error: ${JSON.stringify(h.ended[0])}`);
+  h.send(40011, port, 'after');
+  t.ok(await until(() => h.replies.length === 1), 'the next flow is relayed');
+  h.u.closeAll();
 });

@@ -27,17 +27,43 @@ export class Recorder implements TcpSink {
     const data = Buffer.alloc(s.payloadLength);
     if (s.payloadLength > 0) s.copyPayload(data, 0);
     this.sent.push({
-      flags: s.flags, seq: s.seq >>> 0, ack: s.ack >>> 0, window: s.window, mss: s.mss, wscale: s.wscale,
-      sackOk: s.sackOk, tsVal: s.tsVal, tsEcr: s.tsEcr, sack: Array.from(s.sack.subarray(0, 2 * s.sackCount)), data,
+      flags: s.flags,
+      seq: s.seq >>> 0,
+      ack: s.ack >>> 0,
+      window: s.window,
+      mss: s.mss,
+      wscale: s.wscale,
+      sackOk: s.sackOk,
+      tsVal: s.tsVal,
+      tsEcr: s.tsEcr,
+      sack: Array.from(s.sack.subarray(0, 2 * s.sackCount)),
+      data,
     });
   }
-  onOpen() { this.events.push('open'); }
-  onData(b: Buffer, off: number, len: number) { this.data.push(Buffer.from(b.subarray(off, off + len))); }
-  onPeerFin() { this.events.push('peer-fin'); }
-  onWritable() { this.events.push('writable'); }
-  onClosed(r: CloseReason) { this.closed.push(r); this.events.push(`closed:${r}`); }
-  take(): Sent[] { const s = this.sent; this.sent = []; return s; }
-  received(): Buffer { return Buffer.concat(this.data); }
+  onOpen() {
+    this.events.push('open');
+  }
+  onData(b: Buffer, off: number, len: number) {
+    this.data.push(Buffer.from(b.subarray(off, off + len)));
+  }
+  onPeerFin() {
+    this.events.push('peer-fin');
+  }
+  onWritable() {
+    this.events.push('writable');
+  }
+  onClosed(r: CloseReason) {
+    this.closed.push(r);
+    this.events.push(`closed:${r}`);
+  }
+  take(): Sent[] {
+    const s = this.sent;
+    this.sent = [];
+    return s;
+  }
+  received(): Buffer {
+    return Buffer.concat(this.data);
+  }
 }
 
 export interface SegSpec {
@@ -56,9 +82,20 @@ export interface SegSpec {
 export function seg(s: SegSpec): Segment {
   const data = s.data ?? Buffer.alloc(0);
   return {
-    seq: s.seq >>> 0, ack: (s.ack ?? 0) >>> 0, flags: s.flags, window: s.window ?? 65535,
-    mss: s.mss ?? -1, wscale: s.wscale ?? -1, sackOk: s.sackOk ?? false, tsVal: s.tsVal ?? -1, tsEcr: s.tsEcr ?? 0,
-    sack: new Uint32Array(8), sackCount: 0, payload: data, payloadOffset: 0, payloadLength: data.length,
+    seq: s.seq >>> 0,
+    ack: (s.ack ?? 0) >>> 0,
+    flags: s.flags,
+    window: s.window ?? 65535,
+    mss: s.mss ?? -1,
+    wscale: s.wscale ?? -1,
+    sackOk: s.sackOk ?? false,
+    tsVal: s.tsVal ?? -1,
+    tsEcr: s.tsEcr ?? 0,
+    sack: new Uint32Array(8),
+    sackCount: 0,
+    payload: data,
+    payloadOffset: 0,
+    payloadLength: data.length,
   };
 }
 

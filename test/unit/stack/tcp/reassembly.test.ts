@@ -35,9 +35,23 @@ for (const [label, base] of ISNS.map(([l, irs]) => [l, irs] as const)) {
     const r = new Reassembly();
     t.ok(put(r, 2000, 3000));
     t.ok(put(r, 5000, 6000));
-    t.same(blocks(r, base), [[5000, 6000], [2000, 3000]], 'the latest segment first (RFC 2018 §4)');
+    t.same(
+      blocks(r, base),
+      [
+        [5000, 6000],
+        [2000, 3000],
+      ],
+      'the latest segment first (RFC 2018 §4)',
+    );
     t.ok(put(r, 3000, 4000));
-    t.same(blocks(r, base), [[2000, 4000], [5000, 6000]], 'a segment that extends a run grows it');
+    t.same(
+      blocks(r, base),
+      [
+        [2000, 4000],
+        [5000, 6000],
+      ],
+      'a segment that extends a run grows it',
+    );
     t.ok(put(r, 4000, 5000));
     t.equal(r.count, 1, 'the hole between two runs filled: one run');
     t.same(blocks(r, base), [[2000, 6000]]);
@@ -56,7 +70,10 @@ for (const [label, base] of ISNS.map(([l, irs]) => [l, irs] as const)) {
     t.same(blocks(r, base), [[500, 2500]]);
     put(r, 3000, 3100);
     put(r, 2900, 3200);
-    t.same(blocks(r, base), [[2900, 3200], [500, 2500]]);
+    t.same(blocks(r, base), [
+      [2900, 3200],
+      [500, 2500],
+    ]);
     put(r, 2400, 3050);
     t.same(blocks(r, base), [[500, 3200]], 'a segment bridging two runs merges them');
     t.equal(r.bytes, 2700);
@@ -95,12 +112,12 @@ for (const [label, base] of ISNS.map(([l, irs]) => [l, irs] as const)) {
 
   t.test(`${label}: a random arrival order with duplicates and overlaps delivers the stream exactly`, async (t) => {
     let seed = 7;
-    const rnd = (n: number) => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % n);
+    const rnd = (n: number) => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % n;
     for (let round = 0; round < 20; round++) {
       const r = new Reassembly();
       const s = new Sink(base);
       const segs: [number, number][] = [];
-      for (let off = 0; off < data.length; ) {
+      for (let off = 0; off < data.length;) {
         const len = 1 + rnd(1500);
         segs.push([off, Math.min(data.length, off + len)]);
         off += len;

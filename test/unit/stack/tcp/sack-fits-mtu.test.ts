@@ -20,8 +20,20 @@ for (const timestamps of [false, true]) {
     const slot = Buffer.alloc(1600);
     const seg = (flags: number, seq: number, ack: number, payloadLength = 0, extra: Partial<OutSegment> = {}) => {
       const s: OutSegment = {
-        flags, seq, ack, window: 65535, mss: -1, wscale: -1, sackOk: false, tsVal: timestamps ? 1 : -1, tsEcr: 0,
-        sack: new Uint32Array(8), sackCount: 0, payloadLength, copyPayload: (b, o) => void b.fill(0x61, o, o + payloadLength), ...extra,
+        flags,
+        seq,
+        ack,
+        window: 65535,
+        mss: -1,
+        wscale: -1,
+        sackOk: false,
+        tsVal: timestamps ? 1 : -1,
+        tsEcr: 0,
+        sack: new Uint32Array(8),
+        sackCount: 0,
+        payloadLength,
+        copyPayload: (b, o) => void b.fill(0x61, o, o + payloadLength),
+        ...extra,
       };
       stack.input(slot, 0, writeTcpSegment(slot, C, S, 40000, 80, s), performance.now());
     };
@@ -37,8 +49,11 @@ for (const timestamps of [false, true]) {
     const sent = dev.takeTx();
     t.equal(stack.drops.get(Drop.internal_error), 0, 'no internal error');
     t.ok(sent.length >= 4, `data went out (${sent.map((p) => p.length).join(', ')})`);
-    t.ok(sent.every((p) => p.length <= 1500), 'no packet over the MTU');
-    const dataBytes = sent.reduce((n, p) => n + p.length - 20 - ((p[32] >> 4) * 4), 0);
+    t.ok(
+      sent.every((p) => p.length <= 1500),
+      'no packet over the MTU',
+    );
+    const dataBytes = sent.reduce((n, p) => n + p.length - 20 - (p[32] >> 4) * 4, 0);
     t.equal(dataBytes, 6000, 'every byte sent once');
   });
 }

@@ -19,12 +19,27 @@ for (const [label, , iss] of ISNS) {
 
   t.test(`${label}: merge, ignore, trim, holes`, async (t) => {
     const sb = new SackScoreboard();
-    sb.note(ackWith([[3000, 4000], [1000, 2000]]), S(0), S(10_000));
+    sb.note(
+      ackWith([
+        [3000, 4000],
+        [1000, 2000],
+      ]),
+      S(0),
+      S(10_000),
+    );
     t.equal(sb.count, 2);
     t.equal(sb.high, S(4000));
     sb.note(ackWith([[2000, 3000]]), S(0), S(10_000));
     t.equal(sb.count, 1, 'a block that touches both merges them');
-    sb.note(ackWith([[6000, 7000], [0, 500], [9000, 11_000]]), S(500), S(10_000));
+    sb.note(
+      ackWith([
+        [6000, 7000],
+        [0, 500],
+        [9000, 11_000],
+      ]),
+      S(500),
+      S(10_000),
+    );
     t.equal(sb.count, 2, 'blocks at or below sndUna and past sndMax are ignored');
     t.equal(sb.skipSacked(S(500)), S(500), 'a hole starts at sndUna');
     t.equal(sb.holeEnd(S(500)), S(1000));

@@ -9,7 +9,7 @@ import { ISNS, add, bytes } from './harness.js';
 for (const [label, , iss] of ISNS) {
   t.test(`${label}: copies equal the reference under random writes, ACKs and resends`, async (t) => {
     let seed = 11;
-    const rnd = (n: number) => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % n);
+    const rnd = (n: number) => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % n;
     const stream = bytes(400_000, 5);
     const first = add(iss, 1);
     const b = new SendBuffer(first);

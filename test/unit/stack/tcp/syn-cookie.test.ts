@@ -1,13 +1,6 @@
 // The SYN cookie codec: roundtrip, what it rejects, key rotation, options in tsVal.
 import t from 'tap';
-import {
-  COOKIE_MSS,
-  SynCookies,
-  decodeTsOptions,
-  encodeTsOptions,
-  mssIndex,
-  newCookieDecoded,
-} from '../../../../src/stack/tcp/syn-cookie.js';
+import { COOKIE_MSS, SynCookies, decodeTsOptions, encodeTsOptions, mssIndex, newCookieDecoded } from '../../../../src/stack/tcp/syn-cookie.js';
 
 const CLIENT = 0xc0000201; // 192.0.2.1
 const SERVER = 0xc6336401; // 198.51.100.1
@@ -16,7 +9,7 @@ t.test('roundtrip: every MSS bucket, ISNs near 0 and the wrap, both tuple kinds'
   const sc = new SynCookies();
   for (const isn of [0, 1, 1000, 0x7fffffff, 0xffffffff]) {
     for (const mss of [-1, 100, 536, 1000, 1220, 1400, 1440, 1460, 1500, 9000, 16344, 65480, 65495]) {
-      const now = 5_000 + isn % 7;
+      const now = 5_000 + (isn % 7);
       const iss = sc.make(sc.setV4(CLIENT, SERVER, 40000, 80), isn, mss, now);
       t.equal(sc.check(sc.setV4(CLIENT, SERVER, 40000, 80), isn, iss, now + 50), COOKIE_MSS[mssIndex(mss)]);
     }
@@ -49,7 +42,13 @@ t.test('a cookie for another tuple or client ISN is rejected', async (t) => {
 
 t.test('periods: the previous key is still accepted, older counters are not', async (t) => {
   let keys = 0;
-  const sc = new SynCookies({ periodMs: 64_000, random: (k) => { k[0] = 0x9e3779b9 * ++keys; k[1] = keys; } });
+  const sc = new SynCookies({
+    periodMs: 64_000,
+    random: (k) => {
+      k[0] = 0x9e3779b9 * ++keys;
+      k[1] = keys;
+    },
+  });
   const w = () => sc.setV4(CLIENT, SERVER, 40000, 80);
   const early = sc.make(w(), 99, 1460, 1_000);
   const late = sc.make(w(), 99, 1460, 63_999);
@@ -69,7 +68,13 @@ t.test('periods: the previous key is still accepted, older counters are not', as
 t.test('options ride in the low bits of tsVal and come back in tsEcr', async (t) => {
   const d = newCookieDecoded();
   for (const tsNow of [0, 63, 64, 1000, 0xffffffff, 0x80000000]) {
-    for (const [ws, sack] of [[-1, false], [0, true], [7, false], [14, true], [-1, true]] as [number, boolean][]) {
+    for (const [ws, sack] of [
+      [-1, false],
+      [0, true],
+      [7, false],
+      [14, true],
+      [-1, true],
+    ] as [number, boolean][]) {
       const ts = encodeTsOptions(tsNow, ws, sack);
       t.ok(((ts - tsNow) | 0) <= 0 && ((tsNow - ts) | 0) < 128, `tsVal ${ts} not ahead of ${tsNow}, within 2^7`);
       t.ok(decodeTsOptions(ts, d));
@@ -87,7 +92,7 @@ t.test('options ride in the low bits of tsVal and come back in tsEcr', async (t)
   t.same(d, { mss: 1460, wscale: 9, sackOk: true, tsOk: true });
   t.ok(sc.checkAck(w, 5001, (iss + 1) >>> 0, -1, 0, 10, d), 'no timestamps on the ACK');
   t.same(d, { mss: 1460, wscale: -1, sackOk: false, tsOk: false }, 'then no wscale and no SACK');
-  t.notOk(sc.checkAck(w, 5002, (iss + 1) >>> 0, -1, 0, 10, d), 'seq - 1 is not the SYN\'s');
+  t.notOk(sc.checkAck(w, 5002, (iss + 1) >>> 0, -1, 0, 10, d), "seq - 1 is not the SYN's");
   t.notOk(sc.checkAck(w, 5001, iss, -1, 0, 10, d), 'ack - 1 is not the cookie');
 });
 

@@ -9,7 +9,7 @@ import { DEFAULT_TCP_OPTIONS, ACK, RST, SYN, type OutSegment, type Segment, type
 import { writeTcpSegment } from '../../../../src/stack/wire/segment-writer.js';
 import { Ipv4View } from '../../../../src/stack/wire/ipv4-view.js';
 import { TcpView } from '../../../../src/stack/wire/tcp-view.js';
-import { fillSegment } from '../../../../src/stack/wire/tcp-options.js';
+import { fillSegment, newSegment } from '../../../../src/stack/wire/tcp-options.js';
 import { parseIpv4 } from '../../../../src/net/address.js';
 import { Drop } from '../../../../src/stack/drop-counters.js';
 import type { PendingConnection } from '../../../../src/stack/contracts.js';
@@ -44,7 +44,7 @@ function makeClient(stack: Stack, port: number, now: () => number, opts: Partial
 function pump(dev: MemoryTun, client: ReturnType<typeof makeClient> | null, now: number) {
   const ip = new Ipv4View();
   const tcp = new TcpView();
-  const seg: Segment = { seq: 0, ack: 0, flags: 0, window: 0, mss: -1, wscale: -1, sackOk: false, tsVal: -1, tsEcr: 0, sack: new Uint32Array(8), sackCount: 0, payload: Buffer.alloc(0), payloadOffset: 0, payloadLength: 0 };
+  const seg: Segment = newSegment();
   const out: { flags: number; seq: number; ack: number; wscale: number; sackOk: boolean; tsVal: number }[] = [];
   for (const p of dev.takeTx()) {
     if (ip.reset(p, 0, p.length) !== 0 || ip.protocol !== 6) continue;
@@ -58,7 +58,21 @@ function pump(dev: MemoryTun, client: ReturnType<typeof makeClient> | null, now:
 
 function rawSegment(stack: Stack, port: number, flags: number, seq: number, ack: number, now: number): void {
   const slot = Buffer.alloc(200);
-  const s = { flags, seq, ack, window: 1000, mss: flags & SYN ? 1460 : -1, wscale: -1, sackOk: false, tsVal: -1, tsEcr: 0, sack: new Uint32Array(8), sackCount: 0, payloadLength: 0, copyPayload: () => {} };
+  const s = {
+    flags,
+    seq,
+    ack,
+    window: 1000,
+    mss: flags & SYN ? 1460 : -1,
+    wscale: -1,
+    sackOk: false,
+    tsVal: -1,
+    tsEcr: 0,
+    sack: new Uint32Array(8),
+    sackCount: 0,
+    payloadLength: 0,
+    copyPayload: () => {},
+  };
   stack.input(slot, 0, writeTcpSegment(slot, CLIENT, SERVER, port, 80, s), now);
 }
 
@@ -109,7 +123,11 @@ t.test('backlog full: the SYN gets a cookie, no state; the ACK creates the conne
   const got = readAll(stream, request.length);
   await tick();
   t.same(await got, request, 'bytes that came before accept are delivered byte-exact');
-  t.same(pump(dev, client, ++clock).filter((s) => s.flags & SYN), [], 'accept sent no SYN-ACK');
+  t.same(
+    pump(dev, client, ++clock).filter((s) => s.flags & SYN),
+    [],
+    'accept sent no SYN-ACK',
+  );
   stream.write(Buffer.from('hello from the core'));
   await tick();
   pump(dev, client, ++clock);
@@ -134,24 +152,39 @@ t.test('an ACK that is not a cookie gets a RST; a rejected cookie connection get
   const stack = new Stack(dev, (c) => conns.push(c), { maxHalfOpen: 0 });
   rawSegment(stack, 41000, ACK, 5000, 123456, clock);
   await tick();
-  t.same(pump(dev, null, clock).map((s) => s.flags), [RST], 'no cookie: RST as before');
+  t.same(
+    pump(dev, null, clock).map((s) => s.flags),
+    [RST],
+    'no cookie: RST as before',
+  );
   t.equal(stack.drops.get(Drop.no_flow), 1);
   t.equal(stack.connections, 0);
 
   const client = makeClient(stack, 40001, () => clock, { timestamps: false });
   await tick();
   const synAck = pump(dev, client, ++clock);
-  t.same(synAck.map((s) => [s.flags, s.wscale, s.sackOk, s.tsVal]), [[SYN | ACK, -1, false, -1]], 'no timestamps: no wscale, no SACK');
+  t.same(
+    synAck.map((s) => [s.flags, s.wscale, s.sackOk, s.tsVal]),
+    [[SYN | ACK, -1, false, -1]],
+    'no timestamps: no wscale, no SACK',
+  );
   t.equal(stack.connections, 1);
   // The same ACK for another port: the cookie does not fit.
   rawSegment(stack, 40002, ACK, (1234 + 40001 + 1) >>> 0, (synAck[0].seq + 1) >>> 0, clock);
   await tick();
-  t.same(pump(dev, null, clock).map((s) => s.flags), [RST]);
+  t.same(
+    pump(dev, null, clock).map((s) => s.flags),
+    [RST],
+  );
   t.equal(stack.connections, 1);
 
   conns[0].reject();
   await tick();
-  t.same(pump(dev, client, ++clock).map((s) => s.flags), [RST | ACK], 'reject: RST');
+  t.same(
+    pump(dev, client, ++clock).map((s) => s.flags),
+    [RST | ACK],
+    'reject: RST',
+  );
   t.same(client.events, ['open', 'closed:reset-by-peer']);
   t.equal(stack.connections, 0);
   t.equal(stack.counters.tcpPending, 0);
@@ -196,7 +229,7 @@ t.test('IPv6: the cookie covers the 128-bit addresses; the ACK opens the connect
   t.equal(stack.counters.synCookiesSent, 1);
   const ip = new Ipv6View();
   const tcp = new TcpView();
-  const seg: Segment = { seq: 0, ack: 0, flags: 0, window: 0, mss: -1, wscale: -1, sackOk: false, tsVal: -1, tsEcr: 0, sack: new Uint32Array(8), sackCount: 0, payload: Buffer.alloc(0), payloadOffset: 0, payloadLength: 0 };
+  const seg: Segment = newSegment();
   const pump = () => {
     const flags: number[] = [];
     for (const p of dev.takeTx()) {
@@ -214,7 +247,21 @@ t.test('IPv6: the cookie covers the 128-bit addresses; the ACK opens the connect
   tcp.reset(synAck[0], ip.payloadOffset, ip.payloadLength);
   fillSegment(tcp, seg);
   const cookie = seg.seq;
-  const raw = { flags: ACK, seq: 4243, ack: (cookie + 1) >>> 0, window: 1000, mss: -1, wscale: -1, sackOk: false, tsVal: -1, tsEcr: 0, sack: new Uint32Array(8), sackCount: 0, payloadLength: 0, copyPayload: () => {} };
+  const raw = {
+    flags: ACK,
+    seq: 4243,
+    ack: (cookie + 1) >>> 0,
+    window: 1000,
+    mss: -1,
+    wscale: -1,
+    sackOk: false,
+    tsVal: -1,
+    tsEcr: 0,
+    sack: new Uint32Array(8),
+    sackCount: 0,
+    payloadLength: 0,
+    copyPayload: () => {},
+  };
   stack.input(slot, 0, writeTcpSegment(slot, other, dst, 40000, 443, raw, tab), clock);
   await tick();
   t.same(pump(), [RST], 'the cookie of 2001:db8:1::2 does not open a flow for 2001:db8:1::3');

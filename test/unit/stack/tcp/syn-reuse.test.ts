@@ -107,7 +107,7 @@ t.test('a retransmitted SYN (same ISN) on a pending flow still changes nothing',
   net.step(10);
   t.equal(net.conns.length, 1);
   net.step(1000); // the client's SYN comes again
-  t.ok(a.conn.debugState(net.now).retransmits as number >= 1, 'the client resent its SYN');
+  t.ok((a.conn.debugState(net.now).retransmits as number) >= 1, 'the client resent its SYN');
   t.equal(net.conns.length, 1, 'no second connection');
   t.equal(net.stack.connections, 1);
   t.same(a.seen, [], 'and no answer until the upstream stands');

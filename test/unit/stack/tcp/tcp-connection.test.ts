@@ -89,8 +89,14 @@ for (const [label, irs, iss] of ISNS) {
     const down = bytes(2500, 3);
     t.equal(c.write(down, 60), 2500);
     const segs = rec.take();
-    t.same(segs.map((s) => s.data.length), [1000, 1000, 500]);
-    t.same(segs.map((s) => s.seq), [server, add(server, 1000), add(server, 2000)]);
+    t.same(
+      segs.map((s) => s.data.length),
+      [1000, 1000, 500],
+    );
+    t.same(
+      segs.map((s) => s.seq),
+      [server, add(server, 1000), add(server, 2000)],
+    );
     t.ok(Buffer.concat(segs.map((s) => s.data)).equals(down));
     c.receive(seg({ flags: ACK, seq: add(client, 3000), ack: add(server, 2500) }), 61);
     t.equal(c.sendQueued, 0);
@@ -208,7 +214,11 @@ for (const [label, irs, iss] of ISNS) {
       t.equal(sa.window, 65535, 'SYN-ACK window is never scaled');
       c.receive(seg({ flags: ACK, seq: add(irs, 1), ack: add(iss, 1), window: 1000 }), 1);
       c.write(bytes(5000), 2);
-      t.equal(rec.take().reduce((n, s) => n + s.data.length, 0), 4000, 'their 1000 << 2 = 4000 bytes may be in flight');
+      t.equal(
+        rec.take().reduce((n, s) => n + s.data.length, 0),
+        4000,
+        'their 1000 << 2 = 4000 bytes may be in flight',
+      );
       c.receive(seg({ flags: ACK, seq: add(irs, 1), ack: add(iss, 1), data: bytes(10) }), 3);
       c.onTimer(c.nextDeadline());
       const a = rec.take().pop()!;

@@ -18,7 +18,7 @@ t.test('the cookie SYN-ACK: options offered only when they can come back', async
   );
   const d = newCookieDecoded();
   t.ok(decodeTsOptions(out.tsVal, d));
-  t.same([d.wscale, d.sackOk], [9, true], 'the client\'s shift and SACK-permitted are in our tsVal');
+  t.same([d.wscale, d.sackOk], [9, true], "the client's shift and SACK-permitted are in our tsVal");
   t.equal(out.payloadLength, 0);
   // No timestamps in the SYN: nothing to carry wscale and SACK, so neither is offered.
   cookieSynAck(out, o, 1, seg({ flags: SYN, seq: 7, mss: 1460, wscale: 9, sackOk: true }), 5000);
@@ -37,11 +37,15 @@ for (const [name, irs, iss] of ISNS) {
     t.same(rec.take(), [], 'accept sends no SYN-ACK');
     t.equal(c.write(bytes(3000), 2), 3000);
     const out = rec.take();
-    t.same(out.map((s) => [s.flags, s.seq, s.ack, s.data.length]), [
-      [ACK | PSH, add(iss, 1), add(irs, 1), 1000],
-      [ACK | PSH, add(iss, 1001), add(irs, 1), 1000],
-      [ACK | PSH, add(iss, 2001), add(irs, 1), 1000],
-    ], 'MSS min(ours 1000, the cookie\'s 1220)');
+    t.same(
+      out.map((s) => [s.flags, s.seq, s.ack, s.data.length]),
+      [
+        [ACK | PSH, add(iss, 1), add(irs, 1), 1000],
+        [ACK | PSH, add(iss, 1001), add(irs, 1), 1000],
+        [ACK | PSH, add(iss, 2001), add(irs, 1), 1000],
+      ],
+      "MSS min(ours 1000, the cookie's 1220)",
+    );
     c.receive(seg({ flags: ACK | PSH, seq: add(irs, 1), ack: add(iss, 3001), data: Buffer.from('hello') }), 3);
     t.equal(rec.received().toString(), 'hello');
   });
@@ -75,27 +79,42 @@ for (const [name, irs, iss] of ISNS) {
 
   t.test(`${name}: a FIN before accept waits behind the held data`, async (t) => {
     const rec = new Recorder();
-    const c = TcpConnection.fromCookie(rec, opts({ timestamps: false }), iss,
-      seg({ flags: ACK | PSH | FIN, seq: add(irs, 1), ack: add(iss, 1), data: Buffer.from('GET / HTTP/1.0\r\n\r\n') }), dec({}), 0);
+    const c = TcpConnection.fromCookie(
+      rec,
+      opts({ timestamps: false }),
+      iss,
+      seg({ flags: ACK | PSH | FIN, seq: add(irs, 1), ack: add(iss, 1), data: Buffer.from('GET / HTTP/1.0\r\n\r\n') }),
+      dec({}),
+      0,
+    );
     t.equal(c.state, 'CLOSE-WAIT');
-    t.same(rec.take().map((s) => [s.flags, s.ack]), [[ACK, add(irs, 20)]], 'data and FIN acknowledged');
+    t.same(
+      rec.take().map((s) => [s.flags, s.ack]),
+      [[ACK, add(irs, 20)]],
+      'data and FIN acknowledged',
+    );
     t.same(rec.events, []);
     c.accept(1);
     t.equal(rec.received().toString(), 'GET / HTTP/1.0\r\n\r\n');
     t.same(rec.events, ['peer-fin']);
     c.write(Buffer.from('bye'), 2);
     c.close(2);
-    t.same(rec.take().map((s) => s.flags), [ACK | PSH, FIN | ACK]);
+    t.same(
+      rec.take().map((s) => s.flags),
+      [ACK | PSH, FIN | ACK],
+    );
   });
 
   t.test(`${name}: reject before accept sends RST`, async (t) => {
     const rec = new Recorder();
-    const c = TcpConnection.fromCookie(rec, opts({ timestamps: false }), iss,
-      seg({ flags: ACK | PSH, seq: add(irs, 1), ack: add(iss, 1), data: Buffer.from('x') }), dec({}), 0);
+    const c = TcpConnection.fromCookie(rec, opts({ timestamps: false }), iss, seg({ flags: ACK | PSH, seq: add(irs, 1), ack: add(iss, 1), data: Buffer.from('x') }), dec({}), 0);
     rec.take();
     c.abort(1);
     const out = rec.take();
-    t.same(out.map((s) => [s.flags, s.seq, s.ack]), [[RST | ACK, add(iss, 1), add(irs, 2)]]);
+    t.same(
+      out.map((s) => [s.flags, s.seq, s.ack]),
+      [[RST | ACK, add(iss, 1), add(irs, 2)]],
+    );
     t.same(rec.closed, ['aborted']);
     t.same(rec.data, [], 'the held byte never reached an app');
   });
@@ -103,8 +122,14 @@ for (const [name, irs, iss] of ISNS) {
 
 t.test('window scale decoded from the cookie is honoured both ways', async (t) => {
   const rec = new Recorder();
-  const c = TcpConnection.fromCookie(rec, opts({ wscale: 4, rcvBuf: 1 << 20, sndBuf: 1 << 20 }), 5000,
-    seg({ flags: ACK, seq: 101, ack: 5001, window: 500, tsVal: 9, tsEcr: 3 }), dec({ tsOk: true, wscale: 3 }), 0);
+  const c = TcpConnection.fromCookie(
+    rec,
+    opts({ wscale: 4, rcvBuf: 1 << 20, sndBuf: 1 << 20 }),
+    5000,
+    seg({ flags: ACK, seq: 101, ack: 5001, window: 500, tsVal: 9, tsEcr: 3 }),
+    dec({ tsOk: true, wscale: 3 }),
+    0,
+  );
   c.accept(0);
   c.write(bytes(20_000), 1);
   const sent = rec.take();
@@ -118,7 +143,11 @@ t.test('window scale decoded from the cookie is honoured both ways', async (t) =
   const c2 = TcpConnection.fromCookie(rec2, opts({ wscale: 4 }), 5000, seg({ flags: ACK, seq: 101, ack: 5001, window: 500 }), dec({ wscale: 3 }), 0);
   c2.accept(0);
   c2.write(bytes(20_000), 1);
-  t.equal(rec2.take().reduce((n, s) => n + s.data.length, 0), 500, 'tsOk false: no scaling');
+  t.equal(
+    rec2.take().reduce((n, s) => n + s.data.length, 0),
+    500,
+    'tsOk false: no scaling',
+  );
 });
 
 t.test('SACK decoded from the cookie: out-of-order data is SACKed only when permitted', async (t) => {
@@ -133,7 +162,7 @@ t.test('SACK decoded from the cookie: out-of-order data is SACKed only when perm
   }
 });
 
-t.test('timestamps continue from the cookie SYN-ACK\'s clock', async (t) => {
+t.test("timestamps continue from the cookie SYN-ACK's clock", async (t) => {
   const out = new StatelessSegment();
   const o = opts();
   cookieSynAck(out, o, 777, seg({ flags: SYN, seq: 100, tsVal: 55, wscale: 2 }), 1000);

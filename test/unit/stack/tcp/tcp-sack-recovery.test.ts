@@ -24,16 +24,46 @@ for (const [label, irs, iss] of ISNS) {
     c.receive(ackWith(client, S(2), []), 11); // 0 and 1 arrived; 2 lost
     c.receive(ackWith(client, S(2), [[S(3), S(4)]]), 12);
     c.receive(ackWith(client, S(2), [[S(3), S(5)]]), 13);
-    c.receive(ackWith(client, S(2), [[S(6), S(7)], [S(3), S(5)]]), 14); // 5 lost too
+    c.receive(
+      ackWith(client, S(2), [
+        [S(6), S(7)],
+        [S(3), S(5)],
+      ]),
+      14,
+    ); // 5 lost too
     let out = rec.take().filter((x) => x.data.length > 0);
-    t.same(out.map((x) => x.seq), [S(2)], 'third duplicate ACK: the head is resent');
-    c.receive(ackWith(client, S(2), [[S(6), S(8)], [S(3), S(5)]]), 15);
+    t.same(
+      out.map((x) => x.seq),
+      [S(2)],
+      'third duplicate ACK: the head is resent',
+    );
+    c.receive(
+      ackWith(client, S(2), [
+        [S(6), S(8)],
+        [S(3), S(5)],
+      ]),
+      15,
+    );
     out = rec.take().filter((x) => x.data.length > 0);
-    t.same(out.map((x) => x.seq), [S(5)], 'the next duplicate ACK resends the second hole at once');
-    c.receive(ackWith(client, S(2), [[S(6), S(10)], [S(3), S(5)]]), 16);
+    t.same(
+      out.map((x) => x.seq),
+      [S(5)],
+      'the next duplicate ACK resends the second hole at once',
+    );
+    c.receive(
+      ackWith(client, S(2), [
+        [S(6), S(10)],
+        [S(3), S(5)],
+      ]),
+      16,
+    );
     c.receive(ackWith(client, S(5), [[S(6), S(10)]]), 17); // the first resend arrived
     out = rec.take().filter((x) => x.data.length > 0);
-    t.same(out.map((x) => x.seq), [], 'a partial ACK resends nothing already resent');
+    t.same(
+      out.map((x) => x.seq),
+      [],
+      'a partial ACK resends nothing already resent',
+    );
     c.receive(ackWith(client, S(10), []), 18);
     t.equal(c.retransmits, 2, 'exactly the two lost segments were resent');
     t.equal(c.sendQueued, 0, 'all acknowledged');
@@ -44,9 +74,21 @@ for (const [label, irs, iss] of ISNS) {
     const S = (k: number) => add(server, k * 1000);
     c.write(bytes(5000), 10);
     rec.take();
-    for (let i = 0; i < 3; i++) c.receive(ackWith(client, S(0), [[S(7), S(9)], [S(3), S(2)], [add(server, -5000), S(1)]]), 11 + i);
+    for (let i = 0; i < 3; i++)
+      c.receive(
+        ackWith(client, S(0), [
+          [S(7), S(9)],
+          [S(3), S(2)],
+          [add(server, -5000), S(1)],
+        ]),
+        11 + i,
+      );
     const out = rec.take().filter((x) => x.data.length > 0);
-    t.same(out.map((x) => x.seq), [S(0)], 'only the head is resent: no hole can be read from bogus blocks');
+    t.same(
+      out.map((x) => x.seq),
+      [S(0)],
+      'only the head is resent: no hole can be read from bogus blocks',
+    );
     c.receive(ackWith(client, S(5), []), 20);
     t.equal(c.sendQueued, 0);
   });
@@ -59,7 +101,11 @@ for (const [label, irs, iss] of ISNS) {
     const cwndBefore = c.debugState(100).cwnd as number;
     for (let i = 0; i < 3; i++) c.receive(ackWith(client, S(0), [[S(1), S(2 + i)]], first[0].tsVal), 150 + i);
     const resent = rec.take().filter((x) => x.data.length > 0);
-    t.same(resent.map((x) => x.seq), [S(0)], 'fast retransmit after three duplicate ACKs');
+    t.same(
+      resent.map((x) => x.seq),
+      [S(0)],
+      'fast retransmit after three duplicate ACKs',
+    );
     t.ok((c.debugState(160).cwnd as number) < cwndBefore, 'the window was cut');
     // the original, only reordered, arrives: the ACK echoes its timestamp, older than the resend's
     c.receive(ackWith(client, S(4), [], first[0].tsVal), 170);
@@ -70,7 +116,14 @@ for (const [label, irs, iss] of ISNS) {
     c.write(bytes(1000), 171);
     rec.take();
     for (let i = 0; i < 3; i++) c.receive(ackWith(client, S(4), [[S(5), S(6 + i)]], first[0].tsVal), 180 + i);
-    t.same(rec.take().filter((x) => x.data.length > 0).map((x) => x.seq), [], 'the threshold was raised');
+    t.same(
+      rec
+        .take()
+        .filter((x) => x.data.length > 0)
+        .map((x) => x.seq),
+      [],
+      'the threshold was raised',
+    );
   });
 
   t.test(`a fast retransmit that was needed is kept (${label})`, async (t) => {
@@ -93,9 +146,20 @@ t.test('a small flight: early retransmit on fewer duplicates, limited transmit s
     c.write(bytes(3000), 10); // three segments, nothing more to send
     rec.take();
     c.receive(ackWith(client, server, [[add(server, 1000), add(server, 2000)]]), 11);
-    t.same(rec.take().filter((x) => x.data.length > 0), [], 'one duplicate: not yet');
+    t.same(
+      rec.take().filter((x) => x.data.length > 0),
+      [],
+      'one duplicate: not yet',
+    );
     c.receive(ackWith(client, server, [[add(server, 1000), add(server, 3000)]]), 12);
-    t.same(rec.take().filter((x) => x.data.length > 0).map((x) => x.seq), [server], 'two duplicates with three out: resent (RFC 5827)');
+    t.same(
+      rec
+        .take()
+        .filter((x) => x.data.length > 0)
+        .map((x) => x.seq),
+      [server],
+      'two duplicates with three out: resent (RFC 5827)',
+    );
   }
   {
     const { c, rec, client, server } = established(irs, iss, { sndBuf: 64 * 1024 }, { sackOk: true });
@@ -103,6 +167,10 @@ t.test('a small flight: early retransmit on fewer duplicates, limited transmit s
     t.equal(rec.take().length, 10);
     c.receive(ackWith(client, server, [[add(server, 1000), add(server, 2000)]]), 11);
     const sent = rec.take().filter((x) => x.data.length > 0);
-    t.same(sent.map((x) => x.seq), [add(server, 10_000)], 'the first duplicate lets one new segment out (RFC 3042)');
+    t.same(
+      sent.map((x) => x.seq),
+      [add(server, 10_000)],
+      'the first duplicate lets one new segment out (RFC 3042)',
+    );
   }
 });

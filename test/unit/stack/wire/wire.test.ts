@@ -4,7 +4,7 @@ import t from 'tap';
 import ipPacket from 'ip-packet';
 import { Ipv4View } from '../../../../src/stack/wire/ipv4-view.js';
 import { TcpView, addressSum, tcpChecksumOk } from '../../../../src/stack/wire/tcp-view.js';
-import { fillSegment } from '../../../../src/stack/wire/tcp-options.js';
+import { fillSegment, newSegment } from '../../../../src/stack/wire/tcp-options.js';
 import { writeTcpRst, writeTcpSegment } from '../../../../src/stack/wire/segment-writer.js';
 import { writeUdpDatagram } from '../../../../src/stack/wire/datagram-writer.js';
 import { UdpView } from '../../../../src/stack/wire/udp-view.js';
@@ -28,14 +28,24 @@ function encodeIp(p: { src: string; dst: string; protocol: number; data: Buffer;
 const decodeIp = (b: Buffer) => ipPacket.decode({ start: 0, end: b.length, buffer: b });
 
 function newSeg(): Segment {
-  return { seq: 0, ack: 0, flags: 0, window: 0, mss: -1, wscale: -1, sackOk: false, tsVal: -1, tsEcr: 0, sack: new Uint32Array(8), sackCount: 0, payload: Buffer.alloc(0), payloadOffset: 0, payloadLength: 0 };
+  return newSegment();
 }
 
 function out(o: Partial<OutSegment> & { data?: Buffer }): OutSegment {
   const data = o.data ?? Buffer.alloc(0);
   return {
-    flags: ACK, seq: 1, ack: 2, window: 1000, mss: -1, wscale: -1, sackOk: false, tsVal: -1, tsEcr: 0,
-    sack: new Uint32Array(8), sackCount: 0, payloadLength: data.length,
+    flags: ACK,
+    seq: 1,
+    ack: 2,
+    window: 1000,
+    mss: -1,
+    wscale: -1,
+    sackOk: false,
+    tsVal: -1,
+    tsEcr: 0,
+    sack: new Uint32Array(8),
+    sackCount: 0,
+    payloadLength: data.length,
     copyPayload: (target, off) => void data.copy(target, off),
     ...o,
   };
@@ -105,12 +115,55 @@ t.test('IPv4: malformed headers get their drop reason', async (t) => {
     return b;
   };
   t.equal(v.reset(good, 0, 19), Drop.ipv4_truncated);
-  t.equal(v.reset(mut((b) => (b[0] = 0x65)), 0, 40), Drop.ipv4_bad_version);
-  t.equal(v.reset(mut((b) => (b[0] = 0x44)), 0, 40), Drop.ipv4_bad_ihl);
-  t.equal(v.reset(mut((b) => (b[0] = 0x4f)), 0, 40), Drop.ipv4_bad_ihl, 'IHL past the packet');
-  t.equal(v.reset(mut((b) => b.writeUInt16BE(41, 2)), 0, 40), Drop.ipv4_bad_total_length);
-  t.equal(v.reset(mut((b) => b.writeUInt16BE(19, 2)), 0, 40), Drop.ipv4_bad_total_length);
-  t.equal(v.reset(mut((b) => (b[8] ^= 1), false), 0, 40), Drop.ipv4_bad_checksum);
+  t.equal(
+    v.reset(
+      mut((b) => (b[0] = 0x65)),
+      0,
+      40,
+    ),
+    Drop.ipv4_bad_version,
+  );
+  t.equal(
+    v.reset(
+      mut((b) => (b[0] = 0x44)),
+      0,
+      40,
+    ),
+    Drop.ipv4_bad_ihl,
+  );
+  t.equal(
+    v.reset(
+      mut((b) => (b[0] = 0x4f)),
+      0,
+      40,
+    ),
+    Drop.ipv4_bad_ihl,
+    'IHL past the packet',
+  );
+  t.equal(
+    v.reset(
+      mut((b) => b.writeUInt16BE(41, 2)),
+      0,
+      40,
+    ),
+    Drop.ipv4_bad_total_length,
+  );
+  t.equal(
+    v.reset(
+      mut((b) => b.writeUInt16BE(19, 2)),
+      0,
+      40,
+    ),
+    Drop.ipv4_bad_total_length,
+  );
+  t.equal(
+    v.reset(
+      mut((b) => (b[8] ^= 1), false),
+      0,
+      40,
+    ),
+    Drop.ipv4_bad_checksum,
+  );
   const frag = encodeIp({ src: '192.0.2.1', dst: '203.0.113.10', protocol: 6, data: Buffer.alloc(20), flags: 1 });
   t.equal(v.reset(frag, 0, frag.length), 0);
   t.equal(v.isFragment, true, 'MF set');

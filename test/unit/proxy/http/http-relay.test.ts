@@ -6,8 +6,8 @@
 import t from 'tap';
 import http from 'node:http';
 import net from 'node:net';
-import { relayHttp, type HttpRelayOptions } from '../../../src/proxy/http/http-relay.js';
-import type { HttpExchange, HttpRequestInfo, RequestVerdict } from '../../../src/proxy/http/http-forward.js';
+import { relayHttp, type HttpRelayOptions } from '../../../../src/proxy/http/http-relay.js';
+import type { HttpExchange, HttpRequestInfo, RequestVerdict } from '../../../../src/proxy/http/http-forward.js';
 
 interface Seen {
   method: string;
@@ -130,7 +130,11 @@ t.test('absolute-form: the rule sees the URI authority, and so does the server (
 t.test('pipelined: only the blocked request is refused, after the answers before it', async (t) => {
   const r = await through('GET /1 HTTP/1.1\r\nHost: ok.example\r\n\r\nGET /2 HTTP/1.1\nHost: blocked.example\n\nGET /3 HTTP/1.1\r\nHost: ok.example\r\n\r\n');
   t.same(statuses(r.got), [200, 403]);
-  t.same(r.seen.map((s) => s.url), ['/1'], 'the blocked one and everything after it never reached the server');
+  t.same(
+    r.seen.map((s) => s.url),
+    ['/1'],
+    'the blocked one and everything after it never reached the server',
+  );
   t.equal(r.end, 'rejected');
 });
 
@@ -142,17 +146,32 @@ t.test('a verdict that takes time holds the requests behind it, in order', async
     return n++ === 0 ? new Promise<RequestVerdict>((r) => setTimeout(() => r({ ...v, edits: [{ op: 'set', name: 'X-Checked', value: 'yes' }] }), 100)) : v;
   };
   const body = 'x'.repeat(3000);
-  const r = await through(`POST /1 HTTP/1.1\r\nHost: ok.example\r\nContent-Length: ${body.length}\r\n\r\n${body}GET /2 HTTP/1.1\r\nHost: ok.example\r\nConnection: close\r\n\r\n`, { decide: slow });
+  const r = await through(`POST /1 HTTP/1.1\r\nHost: ok.example\r\nContent-Length: ${body.length}\r\n\r\n${body}GET /2 HTTP/1.1\r\nHost: ok.example\r\nConnection: close\r\n\r\n`, {
+    decide: slow,
+  });
   t.same(statuses(r.got), [200, 200]);
-  t.same(r.seen.map((s) => s.url), ['/1', '/2']);
+  t.same(
+    r.seen.map((s) => s.url),
+    ['/1', '/2'],
+  );
   t.ok(r.seen[0].headers.includes('X-Checked'), 'the late verdict applied to its own request');
 });
 
 t.test('header edits: any case, and "_" for "-" (CGI reads both as one variable)', async (t) => {
-  const edit = (): RequestVerdict => ({ rule: 'r', action: 'set-header', edits: [{ op: 'remove', name: 'X-User' }, { op: 'set', name: 'Authorization', value: 'Bearer t' }] });
+  const edit = (): RequestVerdict => ({
+    rule: 'r',
+    action: 'set-header',
+    edits: [
+      { op: 'remove', name: 'X-User' },
+      { op: 'set', name: 'Authorization', value: 'Bearer t' },
+    ],
+  });
   const r = await through('GET / HTTP/1.1\r\nHost: ok.example\r\nx-user: a\r\nX_User: b\r\nAUTHORIZATION: mine\r\nConnection: close\r\n\r\n', { decide: edit });
   const h = r.seen[0].headers;
-  t.notOk(h.some((x) => /^x[-_]user$/i.test(x)), 'every spelling of X-User removed');
+  t.notOk(
+    h.some((x) => /^x[-_]user$/i.test(x)),
+    'every spelling of X-User removed',
+  );
   t.same(h.filter((_x, i) => i % 2 === 0 && /^authorization$/i.test(h[i])).length, 1, 'one Authorization');
   t.ok(h.includes('Bearer t'));
 });
@@ -165,16 +184,91 @@ t.test('Upgrade: raw only after a 101; a server that ignores it gets the next re
   // the server answers 200 and keeps the connection: the smuggled request is read as a request and refused
   const smuggled = await through(`${up}GET /secret HTTP/1.1\r\nHost: blocked.example\r\n\r\n`, { upgrade: 'refuse' });
   t.same(statuses(smuggled.got), [200, 403]);
-  t.same(smuggled.seen.map((s) => s.url), ['/ws'], 'the request after an unaccepted Upgrade never reached the server unseen');
+  t.same(
+    smuggled.seen.map((s) => s.url),
+    ['/ws'],
+    'the request after an unaccepted Upgrade never reached the server unseen',
+  );
   // h2c upgrade is taken out: HTTP/2 streams after a 101 would pass no rule
-  const h2c = await through('GET / HTTP/1.1\r\nHost: ok.example\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\n\r\nGET /next HTTP/1.1\r\nHost: ok.example\r\nConnection: close\r\n\r\n');
+  const h2c = await through(
+    'GET / HTTP/1.1\r\nHost: ok.example\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\n\r\nGET /next HTTP/1.1\r\nHost: ok.example\r\nConnection: close\r\n\r\n',
+  );
   t.same(statuses(h2c.got), [200, 200]);
-  t.notOk(h2c.seen[0].headers.some((h) => /^(upgrade|http2-settings)$/i.test(h)), 'no h2c upgrade reached the server');
-  t.same(h2c.seen.map((s) => s.url), ['/', '/next']);
+  t.notOk(
+    h2c.seen[0].headers.some((h) => /^(upgrade|http2-settings)$/i.test(h)),
+    'no h2c upgrade reached the server',
+  );
+  t.same(
+    h2c.seen.map((s) => s.url),
+    ['/', '/next'],
+  );
 });
 
 t.test('chunked bodies are read and sent on re-chunked; bare LF chunk lines too', async (t) => {
   const r = await through('POST /c HTTP/1.1\r\nHost: ok.example\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\nabc\n0\r\n\r\n');
   t.same(statuses(r.got), [200]);
   t.match(r.seen, [{ url: '/c' }]);
+});
+
+/**
+ * A client side that records, per event-loop turn, what the relay did to it:
+ * the response's last bytes and the end should come in the same turn when the
+ * server closes after the response, so the TUN sends them as one segment.
+ */
+async function lastResponse(serverClosesAfterMs: number | null): Promise<{ log: string[]; got: string }> {
+  const { Duplex } = await import('node:stream');
+  let turn = 0;
+  let spinning = true;
+  const spin = () => {
+    turn++;
+    if (spinning) setImmediate(spin);
+  };
+  setImmediate(spin);
+  const log: string[] = [];
+  const got: Buffer[] = [];
+  const response = 'HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 5\r\n\r\nhello';
+  const server = net.createServer({ allowHalfOpen: true }, (s) => {
+    s.once('data', () => {
+      s.write(response);
+      if (serverClosesAfterMs !== null) setTimeout(() => s.end(), serverClosesAfterMs);
+      else setTimeout(() => s.destroy(), 300);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const client = new Duplex({
+    allowHalfOpen: true,
+    read() {},
+    write(chunk: Buffer, _e, cb) {
+      log.push(`write@${turn}`);
+      got.push(chunk);
+      cb();
+    },
+    final(cb) {
+      log.push(`end@${turn}`);
+      cb();
+    },
+  });
+  const upstream = net.connect({ port: (server.address() as net.AddressInfo).port, host: '127.0.0.1', allowHalfOpen: true });
+  const ended = relayHttp(client, upstream, { decide: allow, onExchange: () => {} });
+  client.push('GET / HTTP/1.1\r\nHost: a.example\r\nConnection: close\r\n\r\n');
+  await new Promise((r) => setTimeout(r, serverClosesAfterMs === null ? 100 : serverClosesAfterMs + 50));
+  client.push(null);
+  upstream.on('close', () => client.destroy());
+  await ended;
+  spinning = false;
+  server.close();
+  return { log, got: Buffer.concat(got).toString('latin1') };
+}
+
+t.test('the last response (the server closes after it) goes to the client with the end, in one turn', async (t) => {
+  const { log, got } = await lastResponse(1);
+  t.equal(got.slice(-5), 'hello');
+  t.equal(log.length, 2, `one write and the end: ${log}`);
+  t.equal(log[0].split('@')[1], log[1].split('@')[1], `the same turn: ${log}`);
+});
+
+t.test('a server that does not close after its last response: the response still goes on, after a few ms', async (t) => {
+  const { log, got } = await lastResponse(null);
+  t.equal(got.slice(-5), 'hello', 'delivered although no FIN came');
+  t.ok(log[0].startsWith('write'), `${log}`);
 });

@@ -1,7 +1,7 @@
 // Which host a request is for, as a server reads it (RFC 9112 §3.2), shared
 // by the sniffer and the relay.
 import t from 'tap';
-import { parseAuthority, requestHost } from '../../../src/proxy/http/request-host.js';
+import { parseAuthority, requestHost } from '../../../../src/proxy/http/request-host.js';
 
 t.test('authorities', async (t) => {
   t.same(parseAuthority('Example.COM.'), { host: 'example.com', text: 'example.com' });

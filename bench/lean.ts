@@ -1,0 +1,233 @@
+// The lean figures of issue 16 in one run, the kernel path beside the gateway:
+//   idle      CPU of both gateway processes over IDLE_S seconds with no traffic, and their RSS
+//   conns     RSS per idle established connection (N held by bench/hold-conns.ts)
+//   latency   one keep-alive connection, wrk --latency: p50 / p90 / p99 / max, kernel and gateway
+//             interleaved (ROUNDS each), so a busy machine slows both alike
+//   close     wrk with a new connection per request (Connection: close), then the
+//             TIME-WAIT sockets in the client's namespace by local address and in the
+//             servers' namespace: who closed first
+//   offload   (only when asked) iperf3 single stream up and down through gateways at MTU
+//             1500 and 65520 with --tun-offload off and on, beside the kernel path, with
+//             the data plane's packets in per GB
+//
+//   node --import tsx bench/lean.ts [--only idle,conns,latency,close] [--conns 1000]
+//        [--idle-seconds 20] [--rounds 3] [--wrk-seconds 5] [--source] [-- extra gateway flags]
+//
+// Prints the load average before and after (2 shared cores: the figures are noisy).
+// Builds and removes its own namespaces; traffic stays between them.
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { IPERF_IP, NGINX_IP, PEER_IP, PEER_PORT, ROOT, makeTopology, startIperf, startNginx, tunsteerArgv, waitForGateway } from '../test/helpers/topology.js';
+import { nsExec, spawnInNs } from '../test/helpers/netns.js';
+import { cpuSeconds, rssBytes, runBench, teardownHost, toMs, waitFor } from './bench-kit.js';
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    only: { type: 'string' },
+    conns: { type: 'string' },
+    'idle-seconds': { type: 'string' },
+    rounds: { type: 'string' },
+    'wrk-seconds': { type: 'string' },
+    source: { type: 'boolean' },
+    /** offload mode: another build to measure (its dist/), e.g. the base commit's, and which settings */
+    root: { type: 'string' },
+    'offload-modes': { type: 'string' },
+    mtus: { type: 'string' },
+  },
+});
+const only = values.only?.split(',') ?? ['idle', 'conns', 'latency', 'close'];
+const CONNS = Number(values.conns ?? 1000);
+const IDLE_S = Number(values['idle-seconds'] ?? 20);
+const ROUNDS = Number(values.rounds ?? 3);
+const WRK_S = Number(values['wrk-seconds'] ?? 5);
+const { host, cleanup } = teardownHost();
+const load = () =>
+  loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ');
+
+async function wrk(ns: string, conns: number, close: boolean) {
+  const r = await nsExec(
+    ns,
+    ['wrk', '-t', String(Math.min(2, conns)), '-c', String(conns), '-d', `${WRK_S}s`, '--latency', ...(close ? ['-H', 'Connection: close'] : []), `http://${NGINX_IP}/hello`],
+    {
+      timeoutMs: (WRK_S + 30) * 1000,
+    },
+  );
+  const pct = (p: string) => toMs(new RegExp(`^\\s*${p}%\\s+([\\d.]+\\w+)`, 'm').exec(r.stdout)?.[1]);
+  const max = toMs(/^\s*Latency\s+\S+\s+\S+\s+([\d.]+\w+)/m.exec(r.stdout)?.[1]);
+  const requests = Number(/(\d+) requests in/.exec(r.stdout)?.[1] ?? 0);
+  return { rps: Number(/Requests\/sec:\s*([\d.]+)/.exec(r.stdout)?.[1] ?? 0), requests, p50: pct('50'), p90: pct('90'), p99: pct('99'), max };
+}
+
+/** TIME-WAIT sockets in a namespace, by local address. */
+async function timeWait(ns: string): Promise<Record<string, number>> {
+  const r = await nsExec(ns, ['ss', '-Htan', 'state', 'time-wait']);
+  const out: Record<string, number> = {};
+  for (const line of r.stdout.split('\n')) {
+    const local = line.trim().split(/\s+/)[2];
+    if (!local) continue;
+    const addr = local.slice(0, local.lastIndexOf(':'));
+    out[addr] = (out[addr] ?? 0) + 1;
+  }
+  return out;
+}
+
+async function main() {
+  console.log(`load average before: ${load()}  (${new Date().toISOString()})`);
+  const topo = await makeTopology(host);
+  await startNginx(host, topo);
+  spawnInNs(host, topo.servers, ['sh', '-c', `ulimit -n 65536; exec ${process.execPath} --import tsx ${join(ROOT, 'test/helpers/tcp-peer.ts')} server ${PEER_IP} ${PEER_PORT}`]);
+  await waitFor(async () => (await nsExec(topo.servers, ['ss', '-Hltn', `src ${PEER_IP}:${PEER_PORT}`])).stdout.trim() !== '');
+
+  if (only.includes('offload')) return offloads(topo.client, await startIperf(host, topo));
+  // the kernel path first where it needs the namespace without the gateway
+  const kernelLat: Awaited<ReturnType<typeof wrk>>[] = [];
+  const gwLat: Awaited<ReturnType<typeof wrk>>[] = [];
+  if (only.includes('close')) {
+    const r = await wrk(topo.client, 16, true);
+    console.log(
+      `close, kernel path: ${r.rps.toFixed(0)} conn/s, ${r.requests} connections; TIME-WAIT client ns`,
+      await timeWait(topo.client),
+      'servers ns',
+      await timeWait(topo.servers),
+    );
+  }
+
+  const stateDir = mkdtempSync(join(tmpdir(), 'tsE-lean-'));
+  host.teardown(() => rmSync(stateDir, { recursive: true, force: true }));
+  const mainJs = join(values.root ?? ROOT, 'dist/src/cli/main.js');
+  const argv = existsSync(mainJs) && !values.source ? [process.execPath, mainJs] : tunsteerArgv([]);
+  const start = async () => {
+    const gw = spawnInNs(host, topo.client, [...argv, 'up', '--mode', 'route-all', '--state-dir', stateDir, '--tun-name', 'tsl0', '--log-level', 'warn', ...positionals]);
+    await waitForGateway(topo.client, stateDir, gw);
+    const st = JSON.parse((await nsExec(topo.client, [...argv, 'status', '--state-dir', stateDir, '--json'])).stdout).status;
+    const pids = [gw.pid!, st.dataPlane?.pid ?? gw.pid!].filter((x, i, a) => a.indexOf(x) === i);
+    return { gw, pids };
+  };
+  const first = await start();
+  let gw = first.gw;
+  const pids = first.pids;
+
+  if (only.includes('idle')) {
+    await new Promise((r) => setTimeout(r, 3000)); // start-up settles
+    const c0 = cpuSeconds(pids);
+    const each0 = pids.map((p) => cpuSeconds([p]));
+    await new Promise((r) => setTimeout(r, IDLE_S * 1000));
+    const cpu = cpuSeconds(pids) - c0;
+    console.log(`idle CPU by process (supervisor, data plane): ${pids.map((p, i) => ((cpuSeconds([p]) - each0[i]) * 1000).toFixed(0)).join(' + ')} ms`);
+    console.log(
+      `idle gateway: ${(cpu * 1000).toFixed(0)} ms CPU in ${IDLE_S} s = ${((cpu / IDLE_S) * 100).toFixed(2)} % of a core; RSS ${(rssBytes(pids) / 1048576).toFixed(1)} MB (${pids.length} processes: ${pids.map((p) => (rssBytes([p]) / 1048576).toFixed(1)).join(' + ')})`,
+    );
+  }
+
+  const mem = async () => {
+    await new Promise((r) => setTimeout(r, 1100)); // the next status publish
+    const c = JSON.parse((await nsExec(topo.client, [...argv, 'status', '--state-dir', stateDir, '--json'])).stdout).status.counters;
+    return Object.fromEntries(Object.entries(c).filter(([k]) => k.startsWith('mem_') && k !== 'mem_idle_gcs')) as Record<string, number>;
+  };
+  if (only.includes('conns')) {
+    const m0 = await mem();
+    const base = rssBytes(pids);
+    const holder = spawnInNs(host, topo.client, [
+      'sh',
+      '-c',
+      `ulimit -n 65536; exec ${process.execPath} --import tsx ${join(ROOT, 'bench/hold-conns.ts')} ${PEER_IP} ${PEER_PORT} ${CONNS} 60000`,
+    ]);
+    const line = JSON.parse(await holder.waitForLine((l) => l.includes('held') || l.includes('error'), 130_000));
+    await new Promise((r) => setTimeout(r, 2000));
+    const held = rssBytes(pids);
+    const m1 = await mem();
+    console.log('data plane per connection (bytes):', Object.fromEntries(Object.keys(m1).map((k) => [k, Math.round((m1[k] - m0[k]) / line.held)])));
+    const c0 = cpuSeconds(pids);
+    await new Promise((r) => setTimeout(r, 5000));
+    const cpu = cpuSeconds(pids) - c0;
+    console.log(
+      `idle connections: ${line.held} held, RSS ${(base / 1048576).toFixed(1)} -> ${(held / 1048576).toFixed(1)} MB = ${((held - base) / line.held).toFixed(0)} bytes each; CPU with them held ${((cpu / 5) * 100).toFixed(2)} % of a core`,
+    );
+    holder.kill('SIGTERM');
+    await holder.exited();
+  }
+
+  if (only.includes('latency')) {
+    // The kernel path needs the gateway gone: interleave by restarting it.
+    for (let i = 0; i < ROUNDS; i++) {
+      gwLat.push(await wrk(topo.client, 1, false));
+      gw.kill('SIGTERM');
+      await gw.exited();
+      kernelLat.push(await wrk(topo.client, 1, false));
+      ({ gw } = await start());
+    }
+    const row = (n: string, xs: typeof gwLat) =>
+      console.log(
+        `latency, 1 keep-alive conn, ${n}: ` +
+          xs.map((r) => `p50 ${r.p50.toFixed(3)} p90 ${r.p90.toFixed(3)} p99 ${r.p99.toFixed(3)} max ${r.max.toFixed(2)} ms (${r.rps.toFixed(0)} req/s)`).join(' | '),
+      );
+    row('kernel', kernelLat);
+    row('gateway', gwLat);
+  }
+
+  if (only.includes('close')) {
+    const before = await timeWait(topo.client);
+    const r = await wrk(topo.client, 16, true);
+    console.log(
+      `close, gateway: ${r.rps.toFixed(0)} conn/s, ${r.requests} connections; TIME-WAIT client ns before`,
+      before,
+      'after',
+      await timeWait(topo.client),
+      'servers ns',
+      await timeWait(topo.servers),
+    );
+  }
+  gw.kill('SIGTERM');
+  await gw.exited();
+  console.log(`load average after: ${load()}`);
+}
+
+async function iperf(ns: string, reverse: boolean): Promise<number> {
+  const r = await nsExec(ns, ['iperf3', '-c', IPERF_IP, '-t', String(WRK_S), '-J', ...(reverse ? ['-R'] : [])], { timeoutMs: (WRK_S + 30) * 1000 });
+  return JSON.parse(r.stdout).end.sum_received.bits_per_second / 1e9;
+}
+
+async function offloads(ns: string, _iperf: unknown): Promise<void> {
+  console.log(`kernel path: up ${(await iperf(ns, false)).toFixed(2)} down ${(await iperf(ns, true)).toFixed(2)} Gbit/s`);
+  const mainJs = join(values.root ?? ROOT, 'dist/src/cli/main.js');
+  for (const mtu of (values.mtus ?? '1500,65520').split(',').map(Number)) {
+    for (const off of (values['offload-modes'] ?? 'off,on').split(',').map((m) => m === 'on')) {
+      const stateDir = mkdtempSync(join(tmpdir(), 'tsE-lean-'));
+      host.teardown(() => rmSync(stateDir, { recursive: true, force: true }));
+      const gw = spawnInNs(host, ns, [
+        process.execPath,
+        mainJs,
+        'up',
+        '--mode',
+        'route-all',
+        '--state-dir',
+        stateDir,
+        '--tun-name',
+        'tsl1',
+        '--log-level',
+        'warn',
+        '--mtu',
+        String(mtu),
+        ...(off ? ['--tun-offload'] : []),
+      ]);
+      await waitForGateway(ns, stateDir, gw, 60_000);
+      const up = await iperf(ns, false);
+      const down = await iperf(ns, true);
+      await new Promise((r) => setTimeout(r, 1100));
+      const c = JSON.parse((await nsExec(ns, [process.execPath, mainJs, 'status', '--state-dir', stateDir, '--json'])).stdout).status.counters;
+      console.log(
+        `gateway MTU ${mtu}, offloads ${off ? 'on ' : 'off'}: up ${up.toFixed(2)} down ${down.toFixed(2)} Gbit/s; packets in ${c.packetsIn}, out ${c.packetsOut}, bytes in ${c.bytesIn}`,
+      );
+      gw.kill('SIGTERM');
+      await gw.exited();
+    }
+  }
+  console.log(`load average after: ${load()}`);
+}
+
+runBench(main, cleanup);
