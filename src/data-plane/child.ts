@@ -6,6 +6,7 @@ import { pino } from 'pino';
 import { createLogger } from '../logging/log.js';
 import { LogTap } from '../logging/log-tap.js';
 import { buildPolicy } from '../config/build-policy.js';
+import { ruleSetsOf } from '../config/rule-set-files.js';
 import { adoptLinuxTun } from '../tun/linux-tun.js';
 import { startDataPlane } from './data-plane.js';
 import { currentIdentity, dropTo } from './drop-root.js';
@@ -65,7 +66,8 @@ export async function runDataPlaneChild(): Promise<number> {
     });
   // more than one queue: a stack worker reads each (data-plane/workers), this thread none
   const queues = tun?.fds && tun.fds.length > 1 ? { fds: tun.fds, name: tun.name, mtu: tun.mtu } : undefined;
-  const policy = buildPolicy(config.policy);
+  // with workers, each rule-set keeps its text: every worker compiles its own copy from it
+  const policy = buildPolicy(config.policy, ruleSetsOf(config.policy, queues !== undefined));
   const handle = tun && !queues ? adoptLinuxTun(tun.fd, tun.name, { mtu: tun.mtu, onError: (err) => log.error({ err }, 'TUN error') }) : null;
   const dp = await startDataPlane(config, withTestFaults(handle, log), policy, {
     log,

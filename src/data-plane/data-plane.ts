@@ -123,7 +123,10 @@ export async function startDataPlane(config: DataPlaneConfig, dev: TunDevice | n
   // the policy's rule-set files are watched (here, for the workers too); a reload's new policy brings its own (target.onPolicy below)
   const watchSets = (p: Policy) => {
     const liveSets = [...p.ruleSets.values()].filter((r): r is LiveRuleSet => r instanceof LiveRuleSet);
-    const onReload = (r: LiveRuleSet) => host.onRuleSetReload?.(r.name);
+    const onReload = (r: LiveRuleSet) => {
+      workers?.swapRuleSet(r);
+      host.onRuleSetReload?.(r.name);
+    };
     return liveSets.length ? watchRuleSets(new Map(liveSets.map((r) => [r.name, r])), { log, onReload }) : null;
   };
   let stopWatching = watchSets(policy);
@@ -140,6 +143,7 @@ export async function startDataPlane(config: DataPlaneConfig, dev: TunDevice | n
     dns: d,
     log,
     config,
+    keepRuleSetText: workers !== null,
     onPolicy: (p) => {
       stopWatching?.();
       stopWatching = watchSets(p);
@@ -189,6 +193,7 @@ export async function startDataPlane(config: DataPlaneConfig, dev: TunDevice | n
       const w = workers.totals();
       addInto(next.counters, w.counters);
       addInto(next.drops, w.drops);
+      Object.assign(next.counters, workers.perWorker());
     }
     host.publish((lastLive = next));
   };
@@ -213,6 +218,7 @@ export async function startDataPlane(config: DataPlaneConfig, dev: TunDevice | n
       controlContext({
         config: () => live.config,
         core,
+        ...(workers ? { sources: workers.sources(), hits: () => workers.hits(core) } : {}),
         dns: d,
         log,
         logs: host.logs ?? new LogTap(),
@@ -250,7 +256,7 @@ export async function startDataPlane(config: DataPlaneConfig, dev: TunDevice | n
     },
     apply: (next) => {
       // one reload at a time: each starts from what the one before left in force
-      const run = reloads.then(() => applyLive(live, next));
+      const run = reloads.then(() => (workers ? workers.reconfigure(live, next) : applyLive(live, next)));
       reloads = run.catch(() => {});
       return run;
     },

@@ -8,6 +8,7 @@ import { pino } from 'pino';
 import type { GatewaySettings } from '../config/settings.js';
 import { ConfigError } from '../config/config-error.js';
 import { buildPolicy, readPolicySecrets, type PolicySecrets } from '../config/build-policy.js';
+import { ruleSetsOf } from '../config/rule-set-files.js';
 import { readControlSecret } from '../config/control-secret.js';
 import { runningConfig } from '../config/running-config.js';
 import { createLogger, type Logger } from '../logging/log.js';
@@ -77,7 +78,9 @@ export async function runGateway(s: GatewaySettings, hooks: { onSignal?: (code: 
   }
   // secrets and upstreams are read before anything changes on the system
   const secrets = readPolicySecrets(s.config);
-  const policy = buildPolicy({ rules: s.config.rules, upstreams: s.config.upstreams, ...(s.config.rule_sets ? { rule_sets: s.config.rule_sets } : {}), secrets });
+  const policyData = { rules: s.config.rules, upstreams: s.config.upstreams, ...(s.config.rule_sets ? { rule_sets: s.config.rule_sets } : {}), secrets };
+  // with stack workers (in this process: tunsteer run) each rule-set keeps its text: every worker compiles its own copy from it
+  const policy = buildPolicy(policyData, ruleSetsOf(policyData, s.workers > 1));
   const controlSecret = readControlSecret(s.control);
   // `tunsteer run` keeps its program's stdout clean: the gateway logs to stderr there
   const logTo = pino.destination({ dest: s.ephemeralNetns ? 2 : 1, sync: true });

@@ -1,7 +1,9 @@
 // The data plane's stack workers, one per TUN queue, seen from the data
 // plane's thread, which keeps what has one owner: the DNS and the fake-IP
 // pool (answers, real-address lookups, the mappings and their liveness), the
-// process's status (the workers' counters summed) and the stop. A worker that
+// owner lookups, the rule-set files, the process's status (the workers'
+// counters summed) and the stop. Reloads and the control API's views of the
+// workers are asks (worker-reload.ts, worker-sources.ts). A worker that
 // dies is started again on its queue within a moment (its connections are
 // lost: their clients get resets); one that keeps dying ends the data plane,
 // whose supervisor restores the routes or restarts it: never a queue left
@@ -11,13 +13,18 @@ import type { Logger } from '../../logging/log.js';
 import type { Policy } from '../../proxy/policy.js';
 import type { ProxyCore } from '../../proxy/proxy-core.js';
 import type { OwnerLookup } from '../../proxy/owner-lookup.js';
+import type { LiveRuleSet } from '../../proxy/rules/live-rule-set.js';
+import type { LiveSource } from '../../control/contracts.js';
 import type { MetricSources } from '../metrics.js';
-import type { DataPlaneConfig } from '../config.js';
+import type { DataPlaneConfig, LiveConfig } from '../config.js';
 import type { GatewayDns } from '../gateway-dns.js';
 import type { NetworkUpdate } from '../ipc.js';
 import type { LiveUplink } from '../network-update.js';
+import type { LiveTarget } from '../live-apply.js';
 import { ipv4ToString } from '../../net/address.js';
-import type { FromWorker, ToWorker, WorkerInit, WorkerRequest } from './messages.js';
+import type { AskAnswers, FromWorker, ToWorker, WorkerAsk, WorkerInit, WorkerRequest } from './messages.js';
+import { reconfigureWorkers, ruleSetSources, workerLimits } from './worker-reload.js';
+import { summedHits, workerSources } from './worker-sources.js';
 
 /** More deaths than this within DEATH_WINDOW_MS: the data plane gives up (its supervisor restores or restarts). */
 const MAX_RESTARTS = 5;
@@ -25,6 +32,8 @@ const DEATH_WINDOW_MS = 60_000;
 /** A worker that does not take new names within this is dead or stuck: the answer leaves anyway (its restart gets them all). */
 const NAMES_TIMEOUT_MS = 1000;
 const STOP_WAIT_MS = 2000;
+/** How long an ask waits for its answer (a reload's prepare compiles rule-sets: seconds for a million names on a busy machine). */
+const ASK_TIMEOUT_MS = 8000;
 
 const fromSource = import.meta.url.endsWith('.ts');
 const workerUrl = new URL(`./stack-worker.${fromSource ? 'ts' : 'js'}`, import.meta.url);
@@ -57,16 +66,11 @@ interface Slot {
   status: Extract<FromWorker, { type: 'status' }> | null;
   /** The last names batch it took. */
   took: number;
+  /** Asks waiting for its answer, by id. */
+  asks: Map<number, { resolve(v: unknown): void; reject(e: Error): void }>;
 }
 
-/**
- * Limits split evenly: the kernel spreads flows over the queues by their hash,
- * so each worker gets its share (docs/DECISIONS.md "Workers: what is shared").
- */
-export function workerConfig(c: DataPlaneConfig, n: number): DataPlaneConfig {
-  const share = (v: number) => Math.max(1, Math.ceil(v / n));
-  return { ...c, maxConnections: share(c.maxConnections), synBacklog: share(c.synBacklog), maxUdpFlows: share(c.maxUdpFlows), memoryBudgetMb: c.memoryBudgetMb / n };
-}
+export { workerLimits };
 
 export class StackWorkers {
   private readonly slots: Slot[] = [];
@@ -79,6 +83,9 @@ export class StackWorkers {
   private seq = 0;
   private inflight: Promise<void> = Promise.resolve();
   private readonly waiters = new Set<{ seq: number; done: () => void }>();
+  private nextAsk = 1;
+  /** The last reload committed in the data plane's thread: a worker started since runs it. */
+  reloadSeq = 0;
 
   constructor(private readonly o: StackWorkersOptions) {
     this.stopped = new SharedArrayBuffer(4 * o.tun.fds.length);
@@ -101,11 +108,13 @@ export class StackWorkers {
 
   private spawn(i: number, restarted: boolean): Promise<void> {
     const { tun, log, logFd, uplink } = this.o;
-    const { config } = this.o.current();
+    const { config, policy } = this.o.current();
     const d = this.o.dns();
     const init: WorkerInit = {
       index: i,
-      config: workerConfig(config, this.count),
+      config: workerLimits(config, this.count),
+      reloadSeq: this.reloadSeq,
+      ruleSets: ruleSetSources(policy),
       tun: { fd: tun.fds[i], name: tun.name, mtu: tun.mtu },
       logFd,
       fakeIps: d ? d.savedMappings() : [],
@@ -114,7 +123,7 @@ export class StackWorkers {
       restarted,
     };
     const worker = newWorker(init);
-    const slot: Slot = { worker, ready: false, alive: true, status: null, took: this.seq };
+    const slot: Slot = { worker, ready: false, alive: true, status: null, took: this.seq, asks: new Map() };
     this.slots[i] = slot;
     return new Promise((resolve, reject) => {
       worker.on('message', (m: FromWorker) => {
@@ -130,6 +139,8 @@ export class StackWorkers {
       });
       worker.on('exit', (code) => {
         slot.alive = false;
+        for (const a of slot.asks.values()) a.reject(new Error(`exited (${code}) before it answered`));
+        slot.asks.clear();
         if (!slot.ready) reject(new Error(`data plane worker ${i} did not start (exit ${code}${failure ? `: ${failure.message}` : ''})`));
         if (this.slots[i] === slot) this.wake();
         if (slot.ready && !this.stopping && this.slots[i] === slot) this.onDeath(i, code);
@@ -160,6 +171,13 @@ export class StackWorkers {
       case 'status':
         slot.status = m;
         return;
+      case 'answer': {
+        const a = slot.asks.get(m.id);
+        slot.asks.delete(m.id);
+        if (m.ok) a?.resolve(m.value);
+        else a?.reject(new Error(m.error));
+        return;
+      }
       case 'took':
         slot.took = m.seq;
         this.wake();
@@ -184,6 +202,56 @@ export class StackWorkers {
     } catch {
       // gone: its restart starts afresh
     }
+  }
+
+  /** Asks worker i; rejects when it fails, exits or does not answer within timeoutMs. */
+  ask<K extends WorkerAsk['op']>(i: number, a: Extract<WorkerAsk, { op: K }>, timeoutMs = ASK_TIMEOUT_MS): Promise<AskAnswers[K]> {
+    const slot = this.slots[i];
+    if (!slot.alive) return Promise.reject(new Error('not running'));
+    const id = this.nextAsk++;
+    return new Promise<AskAnswers[K]>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        slot.asks.delete(id);
+        reject(new Error(`no answer within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const settle = (f: () => void) => {
+        clearTimeout(timer);
+        f();
+      };
+      slot.asks.set(id, { resolve: (v) => settle(() => resolve(v as AskAnswers[K])), reject: (e) => settle(() => reject(e)) });
+      this.post(slot, { type: 'ask', id, ask: a });
+    });
+  }
+
+  /** A reload: every worker builds it, then the data plane's thread and all the workers swap it in (worker-reload.ts). */
+  reconfigure(target: LiveTarget, live: LiveConfig): Promise<void> {
+    return reconfigureWorkers(this, target, live);
+  }
+
+  /** A rule-set file changed and the data plane's thread swapped its copy: every worker gets the same text. */
+  swapRuleSet(set: LiveRuleSet): void {
+    const { log } = this.o;
+    const text = set.text;
+    if (text === null) {
+      log.error({ rule_set: set.name }, 'rule-set text not kept: the workers keep the previous set');
+      return;
+    }
+    const started = Date.now();
+    void Promise.allSettled(this.slots.map((_, i) => this.ask(i, { op: 'rule-set', name: set.name, path: set.path, text }))).then((r) => {
+      const failed = r.flatMap((x, i) => (x.status === 'rejected' ? [`worker ${i}: ${(x.reason as Error).message}`] : []));
+      if (failed.length) log.warn({ rule_set: set.name, failed }, 'rule-set not swapped in every worker');
+      else log.info({ rule_set: set.name, workers: this.count, ms: Date.now() - started }, 'rule-set swapped in every worker');
+    });
+  }
+
+  /** The control API's view of each worker's connections (one source each). */
+  sources(): LiveSource[] {
+    return workerSources(this);
+  }
+
+  /** The rules' hits, summed over the data plane's core and the workers. */
+  hits(core: ProxyCore): Promise<{ counts: Float64Array; at: Float64Array }> {
+    return summedHits(this, core);
   }
 
   private async serve(req: WorkerRequest): Promise<unknown> {
@@ -237,10 +305,21 @@ export class StackWorkers {
     const drops: Record<string, number> = {};
     for (const s of this.slots) {
       if (!s.status) continue;
-      for (const [k, v] of Object.entries(s.status.counters)) counters[k] = (counters[k] ?? 0) + v;
+      // the TUN's offloads are the device's, the same on every queue: not summed
+      for (const [k, v] of Object.entries(s.status.counters)) counters[k] = k.startsWith('tun_offload_') ? v : (counters[k] ?? 0) + v;
       for (const [k, v] of Object.entries(s.status.drops)) drops[k] = (drops[k] ?? 0) + v;
     }
     return { counters, drops };
+  }
+
+  /** Each worker's share of the connections (tunsteer status: is every queue used?), as of their last status. */
+  perWorker(): Record<string, number> {
+    const out: Record<string, number> = {};
+    this.slots.forEach((s, i) => {
+      out[`worker_${i}_proxy_total`] = s.status?.counters.proxy_total ?? 0;
+      out[`worker_${i}_proxy_active`] = s.status?.counters.proxy_active ?? 0;
+    });
+    return out;
   }
 
   /**
