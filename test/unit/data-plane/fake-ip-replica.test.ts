@@ -4,7 +4,7 @@
 // address's new name.
 import t from 'tap';
 import { FakeIpReplica, type PoolOwner } from '../../../src/data-plane/workers/fake-ip-replica.js';
-import { workerConfig } from '../../../src/data-plane/workers/worker-pool.js';
+import { workerLimits } from '../../../src/data-plane/workers/worker-reload.js';
 import { FakeIpPool } from '../../../src/routing/fake-ip-pool.js';
 import { ipv4ToInt } from '../../../src/net/address.js';
 import type { DataPlaneConfig } from '../../../src/data-plane/config.js';
@@ -87,11 +87,11 @@ t.test('the pool tells of each new mapping, and of a recycled one', async (t) =>
 
 t.test('limits split over the workers, rounded up', async (t) => {
   const c = { maxConnections: 100_000, synBacklog: 1024, maxUdpFlows: 4096, memoryBudgetMb: 256 } as DataPlaneConfig;
-  t.same((({ maxConnections, synBacklog, maxUdpFlows, memoryBudgetMb }) => ({ maxConnections, synBacklog, maxUdpFlows, memoryBudgetMb }))(workerConfig(c, 3)), {
+  t.same((({ maxConnections, synBacklog, maxUdpFlows, memoryBudgetMb }) => ({ maxConnections, synBacklog, maxUdpFlows, memoryBudgetMb }))(workerLimits(c, 3)), {
     maxConnections: 33_334,
     synBacklog: 342,
     maxUdpFlows: 1366,
     memoryBudgetMb: 256 / 3,
   });
-  t.equal(workerConfig({ ...c, maxConnections: 1 }, 4).maxConnections, 1, 'never below one');
+  t.equal(workerLimits({ ...c, maxConnections: 1 }, 4).maxConnections, 1, 'never below one');
 });
