@@ -110,11 +110,17 @@ export class StackWorkers {
     const { tun, log, logFd, uplink } = this.o;
     const { config, policy } = this.o.current();
     const d = this.o.dns();
+    let ruleSets;
+    try {
+      ruleSets = ruleSetSources(policy);
+    } catch (e) {
+      return Promise.reject(e as Error);
+    }
     const init: WorkerInit = {
       index: i,
       config: workerLimits(config, this.count),
       reloadSeq: this.reloadSeq,
-      ruleSets: ruleSetSources(policy),
+      ruleSets,
       tun: { fd: tun.fds[i], name: tun.name, mtu: tun.mtu },
       logFd,
       fakeIps: d ? d.savedMappings() : [],
