@@ -34,6 +34,8 @@ export interface ControlState {
   core: ProxyCore;
   /** The stack workers' connections, one source each (none without --workers). */
   sources?: readonly LiveSource[];
+  /** Told of a log level set by the API (the workers' loggers follow). */
+  onLogLevel?: (level: string) => void;
   /** The rules' hits over every proxy core; default: this one's. */
   hits?: () => Promise<{ counts: Float64Array; at: Float64Array }>;
   dns: GatewayDns | null;
@@ -58,6 +60,7 @@ export function controlContext(s: ControlState): ControlContext {
     setLogLevel: (level) => {
       if (!LEVELS.has(level)) return false;
       s.log.level = level;
+      s.onLogLevel?.(level);
       return true;
     },
     logLevel: () => s.log.level,

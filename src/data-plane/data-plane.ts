@@ -21,7 +21,7 @@ import type { DataPlaneConfig } from './config.js';
 import { gatewayDns, type GatewayDns } from './gateway-dns.js';
 import { memoryCounters, prefixed } from './counters.js';
 import type { NetworkUpdate } from './ipc.js';
-import { applyNetworkUpdate, type LiveUplink } from './network-update.js';
+import { applyNetworkUpdate, probeUpstreams, type LiveUplink } from './network-update.js';
 import { OwnerResolver } from '../owner/owner-resolver.js';
 import type { ProcessInfo } from '../owner/proc-sockets.js';
 import { LiveRuleSet } from '../proxy/rules/live-rule-set.js';
@@ -102,7 +102,16 @@ export async function startDataPlane(config: DataPlaneConfig, dev: TunDevice | n
   let target: LiveTarget | null = null;
   const workers =
     host.queues && host.queues.fds.length > 1
-      ? new StackWorkers({ tun: host.queues, log, logFd: host.logFd ?? 1, uplink, dns: () => d, owners, current: () => ({ config: target!.config, policy: target!.core.policy }) })
+      ? new StackWorkers({
+          tun: host.queues,
+          log,
+          logFd: host.logFd ?? 1,
+          ...(host.logs ? { logs: host.logs } : {}),
+          uplink,
+          dns: () => d,
+          owners,
+          current: () => ({ config: target!.config, policy: target!.core.policy }),
+        })
       : null;
   const liveTo = (ip: number, ip6: string | null) => (stack?.hasFlowsTo(ip) ?? false) || (ip6 !== null && hasFlowsTo6(stack, ip6)) || (workers?.liveTo(ip) ?? false);
   // where secret headers may go: addresses the gateway resolved (or told a client) for a name
@@ -218,13 +227,14 @@ export async function startDataPlane(config: DataPlaneConfig, dev: TunDevice | n
       controlContext({
         config: () => live.config,
         core,
-        ...(workers ? { sources: workers.sources(), hits: () => workers.hits(core) } : {}),
+        ...(workers ? { sources: workers.sources(), hits: () => workers.hits(core), onLogLevel: (level: string) => workers.setLogLevel(level) } : {}),
         dns: d,
         log,
         logs: host.logs ?? new LogTap(),
         status: () => ({
           mode: config.about?.mode,
-          device: dev ? { name: dev.name, mtu: dev.mtu } : null,
+          // with workers this thread reads no queue: the device is the queues'
+          device: dev ? { name: dev.name, mtu: dev.mtu } : host.queues ? { name: host.queues.name, mtu: host.queues.mtu } : null,
           routes: config.about?.plan ?? [],
           offloads: (dev as { offloads?: unknown } | null)?.offloads ?? [],
           workers: workers?.count ?? 1,
@@ -251,6 +261,12 @@ export async function startDataPlane(config: DataPlaneConfig, dev: TunDevice | n
   }
   return {
     update: (u) => {
+      if (workers && u.type === 'wake') {
+        // every thread probes its own upstream sockets; one line says how many in all
+        const here = probeUpstreams();
+        void workers.probeAfterWake(u.sleptMs).then((inWorkers) => log.info({ sleptMs: u.sleptMs, probed: here + inWorkers }, 'data plane: woke; probing upstream connections'));
+        return;
+      }
       applyNetworkUpdate(u, { uplink, udp: tun?.relay ?? null, dns: d, log });
       workers?.update(u);
     },

@@ -38,6 +38,10 @@ export type WorkerAsk =
   | { op: 'commit'; seq: number }
   /** Another worker could not prepare: drop the prepared one. */
   | { op: 'abort'; seq: number }
+  /** The control API set the log level. */
+  | { op: 'log-level'; level: string }
+  /** After a suspend: probe this worker's upstream sockets; answers how many. */
+  | { op: 'wake'; sleptMs: number }
   /** A rule-set file changed (the data plane's thread read it): swap this text in. */
   | { op: 'rule-set'; name: string; path: string; text: string };
 
@@ -85,6 +89,8 @@ export type FromWorker =
   | { type: 'request'; id: number; req: WorkerRequest }
   | { type: 'answer'; id: number; ok: boolean; value?: unknown; error?: string }
   | { type: 'used'; ips: number[] }
+  /** A line this worker logged, for the control API's log tail (only with the API on). */
+  | { type: 'log'; line: string }
   | { type: 'took'; seq: number }
   | { type: 'status'; counters: Record<string, number>; drops: Record<string, number>; liveFakes: number[]; hits: [string, number][] };
 
@@ -98,5 +104,7 @@ export interface AskAnswers {
   prepare: true;
   commit: boolean;
   abort: true;
+  'log-level': true;
+  wake: number;
   'rule-set': true;
 }

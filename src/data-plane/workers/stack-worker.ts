@@ -9,6 +9,7 @@
 // the data plane says every worker has built it. Its connections log their
 // own lines, one per connection, on the data plane's log fd.
 import { existsSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
 import { parentPort, workerData } from 'node:worker_threads';
 import { pino } from 'pino';
 import { createLogger } from '../../logging/log.js';
@@ -26,9 +27,10 @@ import { makeProxyCore } from '../make-core.js';
 import { withTestFaults } from '../test-faults.js';
 import { STOP_END, udpStopped } from '../stop-end.js';
 import { prefixed } from '../counters.js';
-import { applyNetworkUpdate, type LiveUplink } from '../network-update.js';
+import { applyNetworkUpdate, probeUpstreams, type LiveUplink } from '../network-update.js';
 import type { Endpoint } from '../../net/endpoint.js';
 import { prepareLive, type LiveTarget, type PreparedLive } from '../live-apply.js';
+import { IdleGc } from '../idle-gc.js';
 import { FakeIpReplica } from './fake-ip-replica.js';
 import type { AskAnswers, FromWorker, RuleSetSource, ToWorker, WorkerAsk, WorkerInit, WorkerRequest } from './messages.js';
 
@@ -38,7 +40,19 @@ const init = workerData as WorkerInit;
 const port = parentPort!;
 const post = (m: FromWorker) => port.postMessage(m);
 const { config, index } = init;
-const root = createLogger(config.logLevel, pino.destination({ dest: init.logFd, sync: true }));
+const toFd = pino.destination({ dest: init.logFd, sync: true });
+// with the control API on, each line also goes to the data plane's thread, whose log tail (GET /logs) the API streams
+const root = createLogger(
+  config.logLevel,
+  config.control
+    ? {
+        write: (line: string) => {
+          toFd.write(line);
+          post({ type: 'log', line });
+        },
+      }
+    : toFd,
+);
 // every line says which worker wrote it (a connection's line: which queue the kernel steered it to)
 const log = root.child({ worker: index });
 // per-worker chatter (network updates) is said once, by the data plane's thread
@@ -94,6 +108,18 @@ const target: LiveTarget = { core, stack: s, relay, dns: null, log, config };
 let reloadSeq = init.reloadSeq;
 let prepared: { seq: number; next: PreparedLive } | null = null;
 
+// a crowd's garbage in this worker's heap (an isolate of its own: the data plane's thread collects only its own)
+const gc = (globalThis as { gc?: () => void }).gc;
+const idleGc = new IdleGc(
+  gc
+    ? () => {
+        s.releaseClosed();
+        gc();
+      }
+    : undefined,
+);
+setInterval(() => idleGc.sample(Math.max(s.connections, core.counters.active), performance.now()), STATUS_MS).unref();
+
 function status(): void {
   const liveFakes: number[] = [];
   if (replica) for (const [ip, ip6] of replica.mapped()) if (s.hasFlowsTo(ip) || (ip6 !== null && hasFlowsTo6(s, ip6))) liveFakes.push(ip);
@@ -112,6 +138,7 @@ function status(): void {
       ...prefixed('proxy_', core.counters),
       ...(dev instanceof FaultyTun ? { ...prefixed('fault_rx_', dev.counters.rx), ...prefixed('fault_tx_', dev.counters.tx) } : {}),
       ...Object.fromEntries(offloadNames(dev.offload).map((k) => [`tun_offload_${k}`, 1])),
+      mem_idle_gcs: idleGc.runs,
     },
     drops: Object.fromEntries(s.drops.entries()),
     liveFakes,
@@ -169,6 +196,12 @@ function answer(a: WorkerAsk): AskAnswers[WorkerAsk['op']] {
     case 'abort':
       if (prepared?.seq === a.seq) prepared = null;
       return true;
+    case 'log-level':
+      log.level = a.level;
+      root.level = a.level;
+      return true;
+    case 'wake':
+      return probeUpstreams();
     case 'rule-set': {
       const set = core.policy.ruleSets.get(a.name);
       if (!(set instanceof LiveRuleSet) || set.path !== a.path) throw new Error(`rule_sets.${a.name}: not running in this worker`);

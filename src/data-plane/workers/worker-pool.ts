@@ -15,6 +15,7 @@ import type { ProxyCore } from '../../proxy/proxy-core.js';
 import type { OwnerLookup } from '../../proxy/owner-lookup.js';
 import type { LiveRuleSet } from '../../proxy/rules/live-rule-set.js';
 import type { LiveSource } from '../../control/contracts.js';
+import type { LogTap } from '../../logging/log-tap.js';
 import type { MetricSources } from '../metrics.js';
 import type { DataPlaneConfig, LiveConfig } from '../config.js';
 import type { GatewayDns } from '../gateway-dns.js';
@@ -57,6 +58,8 @@ export interface StackWorkersOptions {
   dns: () => GatewayDns | null;
   /** Who made a connection: one resolver (and cache) for every worker. */
   owners: OwnerLookup;
+  /** The control API's log tail: the workers' lines go there too. */
+  logs?: LogTap;
 }
 
 interface Slot {
@@ -177,6 +180,9 @@ export class StackWorkers {
       case 'status':
         slot.status = m;
         return;
+      case 'log':
+        this.o.logs?.push(m.line);
+        return;
       case 'answer': {
         const a = slot.asks.get(m.id);
         slot.asks.delete(m.id);
@@ -248,6 +254,17 @@ export class StackWorkers {
       if (failed.length) log.warn({ rule_set: set.name, failed }, 'rule-set not swapped in every worker');
       else log.info({ rule_set: set.name, workers: this.count, ms: Date.now() - started }, 'rule-set swapped in every worker');
     });
+  }
+
+  /** The control API set the log level: every worker's logger follows. */
+  setLogLevel(level: string): void {
+    for (let i = 0; i < this.count; i++) this.ask(i, { op: 'log-level', level }).catch(() => {});
+  }
+
+  /** After a suspend: every worker probes its upstream sockets; resolves how many in all (a worker not answering counts 0). */
+  async probeAfterWake(sleptMs: number): Promise<number> {
+    const n = await Promise.allSettled([...Array(this.count).keys()].map((i) => this.ask(i, { op: 'wake', sleptMs })));
+    return n.reduce((sum, r) => sum + (r.status === 'fulfilled' ? r.value : 0), 0);
   }
 
   /** The control API's view of each worker's connections (one source each). */
