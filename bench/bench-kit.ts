@@ -55,6 +55,34 @@ export async function waitFor(cond: () => Promise<boolean>, ms = 10_000): Promis
   throw new Error('timed out waiting');
 }
 
+/** Jiffies of all CPUs from /proc/stat: busy (not idle or iowait) and total. */
+function cpuJiffies(): { busy: number; total: number } {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  const total = f.reduce((a, b) => a + b, 0);
+  return { busy: total - f[3] - f[4], total };
+}
+
+/**
+ * How busy the machine was between start() and end(): every process's CPU
+ * (ours and others'), in cores, and the load averages; a figure measured on a
+ * busy machine is read with that in mind.
+ */
+export function machineLoad(): { end(): { busyCores: number; cores: number; load1: number; text: string } } {
+  const a = cpuJiffies();
+  return {
+    end() {
+      const b = cpuJiffies();
+      const cores =
+        readFileSync('/proc/cpuinfo', 'utf8')
+          .split('\n')
+          .filter((l) => l.startsWith('processor')).length || 1;
+      const busyCores = ((b.busy - a.busy) / Math.max(1, b.total - a.total)) * cores;
+      const load1 = Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
+      return { busyCores, cores, load1, text: `machine busy ${busyCores.toFixed(2)} of ${cores} cores (all processes), load average ${load1.toFixed(2)}` };
+    },
+  };
+}
+
 /** Resident bytes of the processes (those gone count 0). */
 export function rssBytes(pids: number[]): number {
   let b = 0;

@@ -21,9 +21,8 @@
 // how long is left (one updating line on a terminal, a line per step otherwise).
 //
 // Builds and removes its own namespaces; traffic stays between them.
-import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
@@ -42,8 +41,10 @@ import {
   waitForPort,
 } from '../test/helpers/topology.js';
 import { createNetns, nsExec, spawnInNs, veth, type NsChild } from '../test/helpers/netns.js';
-import { cpuSeconds, median, runBench, teardownHost, waitFor } from './bench-kit.js';
+import { cpuSeconds, machineLoad, median, runBench, teardownHost, waitFor } from './bench-kit.js';
+import { writeCharts } from './suite-charts.js';
 import { Progress, type ProgressStep } from '../src/cli/progress.js';
+import { render, type Row } from './suite-report.js';
 
 const { values } = parseArgs({
   options: {
@@ -70,10 +71,18 @@ const PATHS = [
   ['slirp', false],
   ['pasta', false],
   ['tunsteer', true],
+  ['workers', false],
+  ['mtu1500', false],
   ['best', true],
   ['redirect', false],
   ['tproxy', false],
 ] as const;
+/** Stack workers on the 'workers' path: one per core. */
+const CORES = availableParallelism();
+/** The connect/request/close runs, back to back: whether the rate holds under sustained churn. */
+const CONN_RUNS = 4;
+/** How long idle CPU is sampled, with no connection and with the idle connections held. */
+const IDLE_CPU_MS = QUICK ? 2000 : 5000;
 const IPERF_RUN_MS = (SECONDS + 2) * 1000;
 const WRK_RUN_MS = (WRK_SECONDS + 1) * 1000;
 
@@ -82,10 +91,10 @@ function plannedSteps(want: (k: string) => boolean): ProgressStep[] {
   const steps: ProgressStep[] = [{ name: 'setup', estimateMs: 10_000 }];
   for (const [key, v6] of PATHS) {
     if (!want(key)) continue;
-    if (key !== 'kernel') steps.push({ name: `${key}: idle connections`, estimateMs: 8000 + IDLE * 3 });
+    if (key !== 'kernel') steps.push({ name: `${key}: idle connections`, estimateMs: 8000 + 2 * IDLE_CPU_MS + IDLE * 3 });
     steps.push({ name: `${key}: bulk TCP`, estimateMs: 4 * RUNS * IPERF_RUN_MS });
     if (v6) steps.push({ name: `${key}: IPv6 bulk TCP`, estimateMs: 2 * RUNS * IPERF_RUN_MS });
-    steps.push({ name: `${key}: HTTP (wrk)`, estimateMs: 3 * RUNS * WRK_RUN_MS });
+    steps.push({ name: `${key}: HTTP (wrk)`, estimateMs: (CONN_RUNS + 2 * RUNS) * WRK_RUN_MS });
   }
   return steps;
 }
@@ -102,25 +111,6 @@ interface Path {
   stop: () => Promise<void>;
   /** Also measure IPv6 bulk TCP (paths that carry IPv6 the same way as IPv4). */
   ipv6?: boolean;
-}
-
-interface Row {
-  path: string;
-  up1: number;
-  down1: number;
-  up4: number;
-  down4: number;
-  connPerSec: number;
-  p50x1: number;
-  p99x1: number;
-  p50x64: number;
-  p99x64: number;
-  cpuPerGb: number | null;
-  bytesPerIdle: number | null;
-  /** IPv6 single stream, when measured. */
-  up1v6: number | null;
-  down1v6: number | null;
-  note: string;
 }
 
 function rssBytes(pids: number[]): number {
@@ -173,8 +163,17 @@ function toMs(v: string): number {
   return m[2] === 'us' ? x / 1000 : m[2] === 's' ? x * 1000 : x;
 }
 
-async function idleBytesPerConn(p: Path): Promise<number | null> {
-  if (p.pids().length === 0) return null;
+/** The processes' CPU over IDLE_CPU_MS, in % of one core. */
+async function idleCpuPct(p: Path): Promise<number> {
+  const c0 = cpuSeconds(p.pids());
+  await new Promise((r) => setTimeout(r, IDLE_CPU_MS));
+  return ((cpuSeconds(p.pids()) - c0) / (IDLE_CPU_MS / 1000)) * 100;
+}
+
+/** RSS per idle connection with IDLE held, and CPU with none and with them held (% of a core). */
+async function idleCost(p: Path): Promise<{ bytesPerIdle: number | null; idleCpu: number | null; heldCpu: number | null }> {
+  if (p.pids().length === 0) return { bytesPerIdle: null, idleCpu: null, heldCpu: null };
+  const idleCpu = await idleCpuPct(p);
   const base = rssBytes(p.pids());
   const holder = spawnInNs(host, p.ns, [
     'sh',
@@ -185,17 +184,19 @@ async function idleBytesPerConn(p: Path): Promise<number | null> {
   if (!line.held) throw new Error(`${p.name}: could not hold ${IDLE} connections: ${JSON.stringify(line)}`);
   await new Promise((r) => setTimeout(r, 1000));
   const held = rssBytes(p.pids());
+  const heldCpu = await idleCpuPct(p);
   holder.kill('SIGTERM');
   await holder.exited();
-  return (held - base) / line.held;
+  return { bytesPerIdle: (held - base) / line.held, idleCpu, heldCpu };
 }
 
 async function measure(p: Path): Promise<Row> {
   const at = (what: string) => progress?.step(`${p.key}: ${what}`);
   // Memory first, on a fresh process: after the bulk runs V8's heap holds garbage that a
   // collection during the hold gives back, and the per-connection figure came out negative.
+  const load = machineLoad();
   if (p.pids().length) at('idle connections');
-  const bytesPerIdle = await idleBytesPerConn(p);
+  const idle = await idleCost(p);
   at('bulk TCP');
   const up1: number[] = [],
     down1: number[] = [],
@@ -227,8 +228,10 @@ async function measure(p: Path): Promise<Row> {
     l1: { p50: number; p99: number }[] = [],
     l64: { p50: number; p99: number }[] = [];
   at('HTTP (wrk)');
+  const conn: { rps: number; p50: number; p99: number }[] = [];
+  for (let i = 0; i < CONN_RUNS; i++) conn.push(await wrk(p.ns, 16, true));
+  cc.push(...conn.map((c) => c.rps));
   for (let i = 0; i < RUNS; i++) {
-    cc.push((await wrk(p.ns, 16, true)).rps);
     l1.push(await wrk(p.ns, 1, false));
     l64.push(await wrk(p.ns, 64, false));
   }
@@ -244,7 +247,11 @@ async function measure(p: Path): Promise<Row> {
     p50x64: median(l64.map((x) => x.p50)),
     p99x64: median(l64.map((x) => x.p99)),
     cpuPerGb: p.pids().length ? cpu / (bytes / 1e9) : null,
-    bytesPerIdle,
+    ...idle,
+    connRuns: conn.map((c) => c.rps),
+    connP50: median(conn.map((c) => c.p50)),
+    connP99: median(conn.map((c) => c.p99)),
+    machine: load.end().text,
     up1v6: p.ipv6 ? median(up1v6) : null,
     down1v6: p.ipv6 ? median(down1v6) : null,
     note: '',
@@ -257,7 +264,8 @@ async function tunsteerPath(ns: string, name: string, extra: string[]): Promise<
   const main = join(ROOT, 'dist/src/cli/main.js');
   const argv = existsSync(main) && !values.source ? [process.execPath, main] : tunsteerArgv([]);
   const gw = spawnInNs(host, ns, [...argv, 'up', '--mode', 'route-all', '--state-dir', stateDir, '--tun-name', 'tsb0', '--log-level', 'warn', ...extra]); // a later --mode wins
-  await waitForGateway(ns, stateDir, gw);
+  // a minute: on this shared machine a start under load has taken over 20 s
+  await waitForGateway(ns, stateDir, gw, 60_000);
   const st = JSON.parse((await nsExec(ns, [...argv, 'status', '--state-dir', stateDir, '--json'])).stdout).status;
   const dp: number = st.dataPlane?.pid ?? gw.pid!;
   return {
@@ -348,6 +356,8 @@ async function main() {
   await run('slirp', () => slirpPath(topo.client));
   await run('pasta', () => pastaPath(topo.client));
   await run('tunsteer', async () => ({ ...(await tunsteerPath(topo.client, 'tunsteer, defaults', [])), ipv6: true }));
+  await run('workers', () => tunsteerPath(topo.client, `tunsteer, --workers ${CORES}`, ['--workers', String(CORES)]));
+  await run('mtu1500', () => tunsteerPath(topo.client, 'tunsteer, MTU 1500', ['--mtu', '1500']));
   await run('best', async () => ({
     ...(await tunsteerPath(topo.client, 'tunsteer, best (--no-http-inspect, 4 MB buffers)', [
       '--no-http-inspect',
@@ -365,65 +375,10 @@ async function main() {
     await run('tproxy', async () => ({ ...(await tunsteerPath(topo.client, 'tunsteer --mode tproxy (LAN behind it)', ['--mode', 'tproxy'])), ns: lan }));
   }
 
-  const table = render(rows, missing);
+  const table = render(rows, missing, { seconds: SECONDS, runs: RUNS, wrkSeconds: WRK_SECONDS, idle: IDLE, quick: QUICK });
   progress.finish(`${rows.length} paths measured`);
   console.log(table);
-  if (values.out) writeFileSync(values.out, table + '\n');
-}
-
-function render(rows: Row[], missing: string[]): string {
-  const kernel = rows.find((r) => r.path.startsWith('kernel'));
-  const slirp = rows.find((r) => r.path.startsWith('slirp4netns'));
-  const n = (x: number | null, d = 2) => (x === null || Number.isNaN(x) ? '-' : x.toFixed(d));
-  const ratio = (a: number, b: number | undefined) => (b ? `${(a / b).toFixed(2)}x` : '-');
-  const both = (k: keyof Row, r: Row, d = 2) => `${n(r[k] as number, d)} (${ratio(r[k] as number, kernel?.[k] as number)} k, ${ratio(r[k] as number, slirp?.[k] as number)} s)`;
-  const version = (cmd: string[]) => {
-    try {
-      return execFileSync(cmd[0], cmd.slice(1), { encoding: 'utf8' }).split('\n')[0].trim();
-    } catch (e) {
-      // wrk prints its version and exits 1
-      return (
-        String((e as { stdout?: string }).stdout ?? '?')
-          .split('\n')[0]
-          .trim() || '?'
-      );
-    }
-  };
-  const lines = [
-    `${new Date().toISOString()}; node ${process.version}; ${version(['iperf3', '--version'])}; ${version(['wrk', '--version']).replace(/ \[.*$/, '')}; ${version(['slirp4netns', '--version'])}; ` +
-      `iperf3 ${SECONDS} s x ${RUNS} (median), wrk ${WRK_SECONDS} s x ${RUNS} (median), ${IDLE} idle connections${QUICK ? ' (--quick)' : ''}`,
-    '',
-    'Throughput, Gbit/s (ratio to the kernel path "k" and to slirp4netns "s"):',
-    '',
-    '| path | 1 stream up | 1 stream down | 4 streams up | 4 streams down |',
-    '| --- | ---: | ---: | ---: | ---: |',
-    ...rows.map((r) => `| ${r.path} | ${both('up1', r)} | ${both('down1', r)} | ${both('up4', r)} | ${both('down4', r)} |`),
-    '',
-    'Connections and latency (wrk against nginx /hello; latency with keep-alive), CPU and memory of the userspace process:',
-    '',
-    '| path | new conns/s | p50 ms, 1 conn | p99 ms, 1 conn | p50 ms, 64 conns | p99 ms, 64 conns | CPU s per GB | RSS bytes per idle conn |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
-    ...rows.map(
-      (r) =>
-        `| ${r.path} | ${both('connPerSec', r, 0)} | ${n(r.p50x1, 3)} | ${n(r.p99x1, 3)} | ${n(r.p50x64, 3)} | ${n(r.p99x64, 3)} | ${n(r.cpuPerGb)} | ${n(r.bytesPerIdle, 0)} |`,
-    ),
-    '',
-    'IPv6 beside IPv4, 1 stream, Gbit/s (the same run; slirp4netns and the REDIRECT/TPROXY paths are measured over IPv4 only):',
-    '',
-    '| path | IPv4 up | IPv6 up | IPv4 down | IPv6 down | IPv6/IPv4 up | IPv6/IPv4 down |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
-    ...rows
-      .filter((r) => r.up1v6 !== null)
-      .map((r) => `| ${r.path} | ${n(r.up1)} | ${n(r.up1v6)} | ${n(r.down1)} | ${n(r.down1v6)} | ${ratio(r.up1v6!, r.up1)} | ${ratio(r.down1v6!, r.down1)} |`),
-    '',
-    'Added p50 latency over the kernel path (ms): ' +
-      rows
-        .filter((r) => r !== kernel)
-        .map((r) => `${r.path}: ${n(r.p50x1 - (kernel?.p50x1 ?? 0), 3)} (1 conn), ${n(r.p50x64 - (kernel?.p50x64 ?? 0), 3)} (64 conns)`)
-        .join('; '),
-    ...missing.map((m) => `Not measured: ${m}.`),
-  ];
-  return lines.join('\n');
+  if (values.out) writeFileSync(values.out, table + '\n' + writeCharts(rows, values.out) + '\n');
 }
 
 runBench(main, cleanup);

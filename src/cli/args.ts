@@ -58,6 +58,7 @@ const GATEWAY_OPTIONS: Options<GatewayFlags> = {
   'tcp-sndbuf': { type: 'string' },
   'udp-idle-timeout': { type: 'string' },
   'max-udp-flows': { type: 'string' },
+  workers: { type: 'string' },
   'memory-budget-mb': { type: 'string' },
   'block-quic': { type: 'boolean' },
   'sniff-timeout': { type: 'string' },
@@ -94,6 +95,7 @@ export const RUN_FLAGS: ReadonlySet<string> = new Set([
   '--memory-budget-mb',
   '--block-quic',
   '--tun-backend',
+  '--workers',
 ]);
 
 const PROXY_OPTIONS: Options<ProxyFlags> = {

@@ -9,19 +9,23 @@ import { performance } from 'node:perf_hooks';
 import type { Logger } from '../logging/log.js';
 import { LiveRuleSet } from '../proxy/rules/live-rule-set.js';
 import { RuleSetError } from '../proxy/rules/rule-set-error.js';
-import { loadRuleSetFile } from '../proxy/rules/rule-set-file.js';
+import { loadRuleSetSource } from '../proxy/rules/rule-set-file.js';
 import { ConfigError } from './config-error.js';
 import type { ConfigFile } from './schema.js';
 
 /** A set file that reads but does not parse: an error for check-config too (a missing file is only a warning there). */
 export class RuleSetFileError extends ConfigError {}
 
-/** Reads every set the config names; a set that does not load is a config error naming it, its file and line. */
-export function ruleSetsOf(c: Pick<ConfigFile, 'rule_sets'>): Map<string, LiveRuleSet> {
+/**
+ * Reads every set the config names; a set that does not load is a config error naming it, its file and line.
+ * keepText: each set keeps its file's text (stack workers compile their copies from it).
+ */
+export function ruleSetsOf(c: Pick<ConfigFile, 'rule_sets'>, keepText = false): Map<string, LiveRuleSet> {
   const out = new Map<string, LiveRuleSet>();
   for (const [name, { path, format }] of Object.entries(c.rule_sets ?? {})) {
     try {
-      out.set(name, new LiveRuleSet(name, path, loadRuleSetFile(name, path, format), format));
+      const { set, text } = loadRuleSetSource(name, path, format);
+      out.set(name, new LiveRuleSet(name, path, set, format, keepText ? text : null));
     } catch (e) {
       if (e instanceof RuleSetError) throw new RuleSetFileError(`rule_sets.${name}: ${e.message}`);
       throw new ConfigError(`rule_sets.${name}: cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
@@ -53,8 +57,8 @@ export function watchRuleSets(sets: ReadonlyMap<string, LiveRuleSet>, o: RuleSet
     pending.delete(s);
     const started = performance.now();
     try {
-      const next = loadRuleSetFile(s.name, s.path, s.format);
-      s.swap(next);
+      const { set: next, text } = loadRuleSetSource(s.name, s.path, s.format);
+      s.swap(next, text);
       const st = next.stats;
       o.log.info({ rule_set: s.name, path: s.path, indexed: st.indexed, conditional: st.conditional, ms: Math.round(performance.now() - started) }, 'rule-set reloaded');
       o.onReload?.(s);

@@ -26,7 +26,7 @@ export function runningConfig(s: GatewaySettings): RunningConfig {
     mode: s.mode,
     ...(s.mode === 'redirect' || s.mode === 'tproxy'
       ? { intercept_port: s.interceptPort }
-      : { tun: { name: s.tunName, mtu: s.mtu, address: s.tunAddress, address6: s.tunAddress6, backend: s.tunBackend } }),
+      : { tun: { name: s.tunName, mtu: s.mtu, address: s.tunAddress, address6: s.tunAddress6, backend: s.tunBackend, workers: s.workers } }),
     hosts: s.hosts,
     exclude: s.excludes,
     fake_pool: s.fakePool,

@@ -164,6 +164,8 @@ export const configSchema = z
         /** The TUN's IPv6 address (route-all). */
         address6: z.string().optional(),
         backend: z.enum(['native', 'tuntap2']).optional(),
+        /** Queues of the TUN, one data-plane worker thread each (native backend). */
+        workers: z.number().int().min(1).max(64).optional(),
       })
       .optional(),
     upstreams: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/, 'upstream names are A-Z a-z 0-9 _ . -'), upstreamSchema).optional(),

@@ -20,6 +20,9 @@ export const DEFAULT_STATE_DIR = '/run/tunsteer';
 export const DEFAULT_TUN_ADDRESS6 = 'fd84:ff6e:64cb::1/64';
 export const DEFAULT_FAKE_POOL6 = 'fc00::/18';
 
+/** Stack worker threads by default (docs/DECISIONS.md "Workers"). */
+export const DEFAULT_WORKERS = 1;
+
 export type LogLevel = (typeof LOG_LEVELS)[number];
 export type GatewayMode = 'route-all' | 'per-host' | 'redirect' | 'tproxy';
 
@@ -50,6 +53,7 @@ export interface GatewayFlags {
   'syn-backlog'?: string;
   'no-syn-cookies'?: boolean;
   'tun-backend'?: string;
+  workers?: string;
   'tun-offload'?: boolean;
   'tcp-rcvbuf'?: string;
   'tcp-sndbuf'?: string;
@@ -116,6 +120,8 @@ export interface GatewaySettings {
   synBacklog: number;
   synCookies: boolean;
   tunBackend: 'native' | 'tuntap2';
+  /** TUN queues, one stack worker thread each; 1: the data plane's own thread, as before workers (native backend only). */
+  workers: number;
   /** --tun-offload: IFF_VNET_HDR and TUNSETOFFLOAD where the kernel takes them (experimental, off by default). */
   tunOffload: boolean;
   /** Per-connection TCP buffer bounds in bytes (receive window, send queue). */
@@ -274,6 +280,7 @@ export function gatewaySettings(f: GatewayFlags, c: ConfigFile = loadConfigFile(
     synBacklog: int('syn-backlog', f['syn-backlog'] ?? num(lim.syn_backlog), 1024, 1, 1_000_000),
     synCookies: f['no-syn-cookies'] === true ? false : (lim.syn_cookies ?? true),
     tunBackend: oneOf('tun-backend', f['tun-backend'] ?? c.tun?.backend, 'native', ['native', 'tuntap2'] as const),
+    workers: int('workers', f.workers ?? num(c.tun?.workers), DEFAULT_WORKERS, 1, 64),
     tunOffload: f['tun-offload'] === true,
     tcpRcvBuf: int('tcp-rcvbuf', f['tcp-rcvbuf'] ?? num(lim.tcp_rcvbuf), 1 << 20, 4096, 1 << 30),
     tcpSndBuf: int('tcp-sndbuf', f['tcp-sndbuf'] ?? num(lim.tcp_sndbuf), 1 << 20, 4096, 1 << 30),

@@ -76,8 +76,9 @@ export interface ControlContext {
   version: string;
   /** The bearer secret's value; undefined: none asked (loopback only). */
   secret?: string;
-  live: LiveSource;
-  rules(): RuleView[];
+  /** One source per part of the data plane that relays (its proxy core; with --workers, each worker's too). */
+  live: readonly LiveSource[];
+  rules(): RuleView[] | Promise<RuleView[]>;
   upstreams(): UpstreamView[];
   /** The running config, secrets redacted. */
   config(): RunningConfig | undefined;

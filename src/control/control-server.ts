@@ -51,7 +51,7 @@ export class ControlServer {
     ui: Map<string, StaticFile> = loadUi(),
   ) {
     this.ui = ui;
-    this.live = combineSources([ctx.live]);
+    this.live = combineSources(ctx.live);
     this.traffic = new TrafficMeter(() => this.live.totals());
     this.server = http.createServer((req, res) => void this.onRequest(req, res));
     this.server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => this.onUpgrade(req, socket, head));
@@ -125,7 +125,7 @@ export class ControlServer {
       if (method === 'PUT') return this.reload(req, res, url);
       if (method === 'PATCH') return this.patchConfig(req, res);
     }
-    if (path === '/rules' && get) return send(res, 200, { rules: ctx.rules().map(clashRule) });
+    if (path === '/rules' && get) return send(res, 200, { rules: (await ctx.rules()).map(clashRule) });
     if ((path === '/providers/rules' || path === '/providers/proxies') && get) return send(res, 200, { providers: {} });
     if (path === '/proxies' && get) return send(res, 200, clashProxies(ctx.upstreams()));
     if (path.startsWith('/proxies/')) {

@@ -6,6 +6,7 @@ import { pino } from 'pino';
 import { createLogger } from '../logging/log.js';
 import { LogTap } from '../logging/log-tap.js';
 import { buildPolicy } from '../config/build-policy.js';
+import { ruleSetsOf } from '../config/rule-set-files.js';
 import { adoptLinuxTun } from '../tun/linux-tun.js';
 import { startDataPlane } from './data-plane.js';
 import { currentIdentity, dropTo } from './drop-root.js';
@@ -22,11 +23,27 @@ export async function runDataPlaneChild(): Promise<number> {
     if (process.connected) process.send!(m, undefined, {}, cb);
     else cb?.();
   };
+  // An exit listener that throws (a preloaded tool, such as a test runner's,
+  // that cannot write its files as the dropped user) must not keep the data
+  // plane alive after its supervisor is gone.
+  const exit = (code: number): never => {
+    try {
+      process.exit(code);
+    } finally {
+      (process as unknown as { reallyExit(code: number): never }).reallyExit(code);
+    }
+  };
+  // the supervisor gone while this still starts (workers loading on a busy machine take seconds):
+  // the 'disconnect' below would be registered too late to hear it, and the workers would keep
+  // an orphan alive; nothing is relayed yet, so there is nothing to stop
+  let started = false;
+  process.once('disconnect', () => {
+    if (!started) exit(1);
+  });
   const { config, tun, user } = await new Promise<ChildInit>((r) => process.once('message', (m) => r(m as ChildInit)));
   // the control API streams the log lines: they go to stdout through its tap
   const logs = config.control ? new LogTap() : undefined;
   const log = createLogger(config.logLevel, logs?.destination(pino.destination({ dest: 1, sync: true })));
-  const policy = buildPolicy(config.policy);
   // reloads the control API asks for: the supervisor reads the config and answers by id
   let nextReload = 1;
   const reloads = new Map<number, (r: ReloadResult) => void>();
@@ -47,9 +64,14 @@ export async function runDataPlaneChild(): Promise<number> {
       });
       send({ type: 'find-process', id, inode, uid });
     });
-  const handle = tun && adoptLinuxTun(tun.fd, tun.name, { mtu: tun.mtu, onError: (err) => log.error({ err }, 'TUN error') });
+  // more than one queue: a stack worker reads each (data-plane/workers), this thread none
+  const queues = tun?.fds && tun.fds.length > 1 ? { fds: tun.fds, name: tun.name, mtu: tun.mtu } : undefined;
+  // with workers, each rule-set keeps its text: every worker compiles its own copy from it
+  const policy = buildPolicy(config.policy, ruleSetsOf(config.policy, queues !== undefined));
+  const handle = tun && !queues ? adoptLinuxTun(tun.fd, tun.name, { mtu: tun.mtu, onError: (err) => log.error({ err }, 'TUN error') }) : null;
   const dp = await startDataPlane(config, withTestFaults(handle, log), policy, {
     log,
+    ...(queues ? { queues } : {}),
     publish: (live) => send({ type: 'status', live }),
     saveFakeIps: (data) => send({ type: 'fakeips', data }),
     findProcess,
@@ -65,14 +87,11 @@ export async function runDataPlaneChild(): Promise<number> {
   process.on('message', (m: NetworkUpdate | ReloadMessage | ProcessFound | ChildInit) => {
     if (!('type' in m)) return;
     if (m.type === 'apply') {
-      // a reload: the new policy and limits, for new connections
-      let error: string | undefined;
-      try {
-        dp.apply(m.live);
-      } catch (e) {
-        error = (e as Error).message;
-      }
-      send({ type: 'applied', seq: m.seq, ...(error !== undefined ? { error } : {}) });
+      // a reload: the new policy and limits, for new connections (with workers: once every worker has them)
+      dp.apply(m.live).then(
+        () => send({ type: 'applied', seq: m.seq }),
+        (e: Error) => send({ type: 'applied', seq: m.seq, error: e.message }),
+      );
     } else if (m.type === 'reloaded') {
       reloads.get(m.id)?.(m.result);
       reloads.delete(m.id);
@@ -84,16 +103,6 @@ export async function runDataPlaneChild(): Promise<number> {
     }
   });
 
-  // An exit listener that throws (a preloaded tool, such as a test runner's,
-  // that cannot write its files as the dropped user) must not keep the data
-  // plane alive after its supervisor is gone.
-  const exit = (code: number): never => {
-    try {
-      process.exit(code);
-    } finally {
-      (process as unknown as { reallyExit(code: number): never }).reallyExit(code);
-    }
-  };
   let stopping = false;
   const stop = (code: number) => {
     if (stopping) return;
@@ -109,6 +118,8 @@ export async function runDataPlaneChild(): Promise<number> {
   process.on('SIGINT', () => stop(0));
   // the supervisor is gone (kill -9): nothing may outlive it; `tunsteer down` restores
   process.on('disconnect', () => stop(1));
+  started = true;
+  if (!process.connected) stop(1);
   process.on('uncaughtException', (err) => {
     log.fatal({ err }, 'data plane failed');
     if (stopping) exit(1);

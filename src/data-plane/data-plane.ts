@@ -8,14 +8,8 @@ import { performance } from 'node:perf_hooks';
 import type { Logger } from '../logging/log.js';
 import type { TunDevice } from '../tun/tun-device.js';
 import { FaultyTun } from '../tun/faulty-tun.js';
-import { Stack } from '../stack/stack.js';
-import { Drop } from '../stack/drop-counters.js';
-import { ipv4ToString, parseIpv4 } from '../net/address.js';
-import { RateLimit } from '../logging/rate-limit.js';
-import { ProxyCore } from '../proxy/proxy-core.js';
-import { TunInbound } from '../proxy/tun/tun-inbound.js';
-import { UdpSessions } from '../proxy/tun/udp-sessions.js';
-import { TunUdp } from '../proxy/tun/tun-udp.js';
+import type { Stack } from '../stack/stack.js';
+import type { ProxyCore } from '../proxy/proxy-core.js';
 import type { Policy } from '../proxy/policy.js';
 import { ExplicitProxy } from '../proxy/explicit-proxy.js';
 import { DestinationCheck, resolverLookup } from '../proxy/destination-check.js';
@@ -27,7 +21,7 @@ import type { DataPlaneConfig } from './config.js';
 import { gatewayDns, type GatewayDns } from './gateway-dns.js';
 import { memoryCounters, prefixed } from './counters.js';
 import type { NetworkUpdate } from './ipc.js';
-import { applyNetworkUpdate, type LiveUplink } from './network-update.js';
+import { applyNetworkUpdate, probeUpstreams, type LiveUplink } from './network-update.js';
 import { OwnerResolver } from '../owner/owner-resolver.js';
 import type { ProcessInfo } from '../owner/proc-sockets.js';
 import type { OwnerLookup } from '../proxy/owner-lookup.js';
@@ -38,26 +32,14 @@ import { applyLive, type LiveTarget } from './live-apply.js';
 import type { ControlServer } from '../control/control-server.js';
 import type { ReloadResult } from '../control/contracts.js';
 import { LogTap } from '../logging/log-tap.js';
-import { DeadlineTimer } from './deadline-timer.js';
-import { checksumVouched, newVnetHdr, readVnetHdr } from '../stack/wire/virtio-net-hdr.js';
 import { offloadNames } from '../tun/tun-offload.js';
+import { startStack, hasFlowsTo6 } from './tun-stack.js';
+import { makeProxyCore } from './make-core.js';
+import { StackWorkers } from './workers/worker-pool.js';
+import { STOP_END, udpFlowLine, udpStopped } from './stop-end.js';
 
 const STATUS_MS = 1000;
-/** How a connection still open when the data plane stops ended, in its log line (TCP and UDP alike). */
-export const STOP_END = 'gateway-stop';
-
-/**
- * A UDP flow's log line. The UDP relays (the stack's, tproxy's) end every flow
- * with 'shutdown' when closed all at once, which only the stop does: the line
- * says so in the words the TCP lines use.
- */
-function udpFlowLine(inbound: 'tun' | 'tproxy', e: { end: string }): object {
-  if (e.end === 'shutdown') udpStopped++;
-  return { inbound, proto: 'udp', ...e, end: e.end === 'shutdown' ? STOP_END : e.end };
-}
-
-/** UDP flows ended by the stop (their lines say gateway-stop), for the stop's "restored, N connections closed". */
-let udpStopped = 0;
+export { STOP_END };
 
 export interface LiveStatus {
   counters: Record<string, number>;
@@ -77,6 +59,14 @@ export interface DataPlaneHost {
   reload?(force: boolean): Promise<ReloadResult>;
   /** The log lines the control API streams (GET /logs); the logger must write through it. */
   logs?: LogTap;
+  /**
+   * The TUN's queues, when it has more than one: each gets a stack worker
+   * thread (workers/), and `dev` is not read. Their fds stay open for the
+   * process's life (the device outlives a worker that dies).
+   */
+  queues?: { fds: readonly number[]; name: string; mtu: number };
+  /** The fd the log writes to (workers write their connections' lines there too); default 1. */
+  logFd?: number;
 }
 
 export interface DataPlane {
@@ -90,19 +80,42 @@ export interface DataPlane {
   settle(maxMs: number): Promise<void>;
   /** The network changed under the gateway (the supervisor follows it): see network-update.ts. */
   update(u: NetworkUpdate): void;
-  /** A reload: swap these in for new connections and requests (live-apply.ts); throws, changing nothing, if they cannot be built. */
-  apply(live: LiveConfig): void;
+  /**
+   * A reload: swap these in for new connections and requests (live-apply.ts);
+   * rejects, changing nothing, if they cannot be built here or in any stack
+   * worker (the error names the worker). Resolves once every worker has them.
+   */
+  apply(live: LiveConfig): Promise<void>;
 }
 
 /** dev is null in redirect and tproxy modes: connections come from a listener, not from a TUN. */
 export async function startDataPlane(config: DataPlaneConfig, dev: TunDevice | null, policy: Policy, host: DataPlaneHost): Promise<DataPlane> {
   const { log } = host;
   let stack: Stack | null = null;
-  const liveTo = (ip: number, ip6: string | null) => (stack?.hasFlowsTo(ip) ?? false) || (ip6 !== null && hasFlowsTo6(stack, ip6));
   // where upstream sockets bind: the proxy core reads it at each dial, so it follows the network (update below)
   const uplink: LiveUplink = { localAddress: config.localAddress, localAddress6: config.localAddress6 };
-  // where secret headers may go: addresses the gateway resolved (or told a client) for a name
   let d: GatewayDns | null = null;
+  // sock_diag answers in this process's namespace: where the TUN's or the redirected clients' sockets are
+  const owners = new OwnerResolver({ ...(host.findProcess ? { findProcess: host.findProcess } : {}), ...(config.clientNetns ? { netns: config.clientNetns } : {}) });
+  // entering another namespace takes privileges the data plane gives up once started
+  if (config.clientNetns) owners.open();
+  // more than one TUN queue: a stack worker each; this thread keeps the DNS, the fake-IP pool and the owner lookups
+  let target: LiveTarget | null = null;
+  const workers =
+    host.queues && host.queues.fds.length > 1
+      ? new StackWorkers({
+          tun: host.queues,
+          log,
+          logFd: host.logFd ?? 1,
+          ...(host.logs ? { logs: host.logs } : {}),
+          uplink,
+          dns: () => d,
+          owners,
+          current: () => ({ config: target!.config, policy: target!.core.policy }),
+        })
+      : null;
+  const liveTo = (ip: number, ip6: string | null) => (stack?.hasFlowsTo(ip) ?? false) || (ip6 !== null && hasFlowsTo6(stack, ip6)) || (workers?.liveTo(ip) ?? false);
+  // where secret headers may go: addresses the gateway resolved (or told a client) for a name
   const destinations = new DestinationCheck(
     resolverLookup(() => ({ servers: d?.upstreams ?? config.dns?.upstreams, localAddress: uplink.localAddress, localAddress6: uplink.localAddress6 })),
   );
@@ -114,52 +127,46 @@ export async function startDataPlane(config: DataPlaneConfig, dev: TunDevice | n
         (data) => host.saveFakeIps(data),
         destinations,
         (f) => log.warn(f, 'dns lookup failed'),
+        workers?.news,
       )
     : null;
-  // sock_diag answers in this process's namespace: where the TUN's or the redirected clients' sockets are
-  const owners = new OwnerResolver({ ...(host.findProcess ? { findProcess: host.findProcess } : {}), ...(config.clientNetns ? { netns: config.clientNetns } : {}) });
-  // entering another namespace takes privileges the data plane gives up once started
-  if (config.clientNetns) owners.open();
-  // the policy's rule-set files are watched; a reload's new policy brings its own (target.onPolicy below)
+  // the policy's rule-set files are watched (here, for the workers too); a reload's new policy brings its own (target.onPolicy below)
   const watchSets = (p: Policy) => {
     const liveSets = [...p.ruleSets.values()].filter((r): r is LiveRuleSet => r instanceof LiveRuleSet);
-    return liveSets.length ? watchRuleSets(new Map(liveSets.map((r) => [r.name, r])), { log, onReload: (r) => host.onRuleSetReload?.(r.name) }) : null;
+    const onReload = (r: LiveRuleSet) => {
+      workers?.swapRuleSet(r);
+      host.onRuleSetReload?.(r.name);
+    };
+    return liveSets.length ? watchRuleSets(new Map(liveSets.map((r) => [r.name, r])), { log, onReload }) : null;
   };
   let stopWatching = watchSets(policy);
-  const core = new ProxyCore({
-    log,
-    connectTimeoutMs: config.connectTimeoutMs,
-    policy,
-    owners,
-    sniffTimeoutMs: config.sniffTimeoutMs,
-    httpInspect: config.httpInspect,
-    destinations,
-    ...(d && config.dns ? { ...d.proxy, dnsOverTcp: { address: config.dns.address, answer: (q: Buffer) => d.dns.answer(q, true) } } : {}),
-    get localAddress() {
-      return uplink.localAddress;
-    },
-    get localAddress6() {
-      return uplink.localAddress6;
-    },
-  });
-  const tun = dev ? startStack(config, dev, core, d, log, uplink, owners) : null;
+  const core = makeProxyCore(config, policy, log, d, destinations, uplink, owners);
+  const tun = dev && !workers ? startStack(config, dev, core, d, log, uplink, owners) : null;
   const s = (stack = tun?.stack ?? null);
   const intercept = config.intercept ? new InterceptInbound(core, config.intercept.kind) : null;
   if (intercept) await intercept.listen(config.intercept!.port);
   const udpTproxy = config.intercept?.kind === 'tproxy' ? startTproxyUdp(config, core, log, config.intercept.port, owners) : null;
-  const target: LiveTarget = {
+  target = {
     core,
     stack: s,
     relay: tun?.relay ?? null,
     dns: d,
     log,
     config,
+    keepRuleSetText: workers !== null,
     onPolicy: (p) => {
       stopWatching?.();
       stopWatching = watchSets(p);
     },
   };
+  const live: LiveTarget = target;
+  if (workers) {
+    await workers.start();
+    // kill -USR2 PID: every connection's state, from each worker
+    process.on('SIGUSR2', () => workers.debug());
+  }
   let lastLive: LiveStatus = { counters: {}, drops: {} };
+  let reloads: Promise<unknown> = Promise.resolve();
 
   const gc = (globalThis as { gc?: () => void }).gc;
   // the crowd's closed flows first leave the timer wheel, which otherwise drops them lazily within two turns (82 s)
@@ -171,40 +178,46 @@ export async function startDataPlane(config: DataPlaneConfig, dev: TunDevice | n
         }
       : undefined,
   );
-  const publish = () =>
-    host.publish(
-      (lastLive = {
-        counters: {
-          ...s?.counters,
-          connections: s?.connections ?? 0,
-          ...s?.tcpStates(),
-          ...tun?.udp.counters,
-          ...tun?.relay.counters,
-          ...prefixed('proxy_', core.counters),
-          ...(intercept ? prefixed(`${config.intercept!.kind}_`, intercept.counters) : {}),
-          ...(udpTproxy ? prefixed('tproxy_', udpTproxy.counters) : {}),
-          ...(dev instanceof FaultyTun ? { ...prefixed('fault_rx_', dev.counters.rx), ...prefixed('fault_tx_', dev.counters.tx) } : {}),
-          ...d?.counters(),
-          ...owners.counters,
-          ...memoryCounters(),
-          mem_idle_gcs: idleGc.runs,
-          timer_wakes: tun?.timer.wakes ?? 0,
-          ...Object.fromEntries(offloadNames(dev?.offload).map((k) => [`tun_offload_${k}`, 1])),
-        },
-        drops: s ? Object.fromEntries(s.drops.entries()) : {},
-      }),
-    );
+  const publish = () => {
+    const next: LiveStatus = {
+      counters: {
+        ...s?.counters,
+        connections: s?.connections ?? 0,
+        ...s?.tcpStates(),
+        ...tun?.udp.counters,
+        ...tun?.relay.counters,
+        ...prefixed('proxy_', core.counters),
+        ...(intercept ? prefixed(`${config.intercept!.kind}_`, intercept.counters) : {}),
+        ...(udpTproxy ? prefixed('tproxy_', udpTproxy.counters) : {}),
+        ...(dev instanceof FaultyTun ? { ...prefixed('fault_rx_', dev.counters.rx), ...prefixed('fault_tx_', dev.counters.tx) } : {}),
+        ...d?.counters(),
+        ...owners.counters,
+        ...memoryCounters(),
+        mem_idle_gcs: idleGc.runs,
+        timer_wakes: tun?.timer.wakes ?? 0,
+        ...Object.fromEntries(offloadNames(dev?.offload).map((k) => [`tun_offload_${k}`, 1])),
+      },
+      drops: s ? Object.fromEntries(s.drops.entries()) : {},
+    };
+    if (workers) {
+      const w = workers.totals();
+      addInto(next.counters, w.counters);
+      addInto(next.drops, w.drops);
+      Object.assign(next.counters, workers.perWorker());
+    }
+    host.publish((lastLive = next));
+  };
   publish();
   setInterval(() => {
-    idleGc.sample(Math.max(s?.connections ?? 0, core.counters.active), performance.now());
+    idleGc.sample(Math.max(s?.connections ?? 0, core.counters.active + (workers?.active ?? 0)), performance.now());
     publish();
   }, STATUS_MS).unref();
   if (config.listen) await new ExplicitProxy(core).listen(config.listen.host, config.listen.port);
   if (config.metrics) {
-    const stackView = () => ({ counters: { ...s?.counters }, drops: s ? Object.fromEntries(s.drops.entries()) : {} });
+    const stackView = () => (workers ? workers.totals() : { counters: { ...s?.counters }, drops: s ? Object.fromEntries(s.drops.entries()) : {} });
     // prom-client only with --metrics: it costs every process about 13 MB of RSS
     const { metricsRegistry, serveMetrics } = await import('./metrics.js');
-    await serveMetrics(config.metrics, metricsRegistry({ proxy: core, stack: stackView }));
+    await serveMetrics(config.metrics, metricsRegistry({ proxy: workers ? workers.proxyView(core) : core, stack: stackView }));
   }
   let control: ControlServer | null = null;
   if (config.control) {
@@ -213,20 +226,22 @@ export async function startDataPlane(config: DataPlaneConfig, dev: TunDevice | n
     const startedAt = new Date().toISOString();
     control = new ControlServer(
       controlContext({
-        config: () => target.config,
+        config: () => live.config,
         core,
+        ...(workers ? { sources: workers.sources(), hits: () => workers.hits(core), onLogLevel: (level: string) => workers.setLogLevel(level) } : {}),
         dns: d,
         log,
         logs: host.logs ?? new LogTap(),
         status: () => ({
           mode: config.about?.mode,
-          device: dev ? { name: dev.name, mtu: dev.mtu } : null,
+          // with workers this thread reads no queue: the device is the queues'
+          device: dev ? { name: dev.name, mtu: dev.mtu } : host.queues ? { name: host.queues.name, mtu: host.queues.mtu } : null,
           routes: config.about?.plan ?? [],
           offloads: offloadNames(dev?.offload),
-          workers: 1,
+          workers: workers?.count ?? 1,
           uplink,
           startedAt,
-          connections: core.connections.size,
+          connections: core.connections.size + (workers?.active ?? 0),
           ...lastLive,
         }),
         reload:
@@ -246,14 +261,34 @@ export async function startDataPlane(config: DataPlaneConfig, dev: TunDevice | n
     await control.listen(config.control.host, config.control.port);
   }
   return {
-    update: (u) => applyNetworkUpdate(u, { uplink, udp: tun?.relay ?? null, dns: d, log }),
-    apply: (live) => applyLive(target, live),
+    update: (u) => {
+      if (workers && u.type === 'wake') {
+        // every thread probes its own upstream sockets; one line says how many in all
+        const here = probeUpstreams();
+        void workers.probeAfterWake(u.sleptMs).then((inWorkers) => log.info({ sleptMs: u.sleptMs, probed: here + inWorkers }, 'data plane: woke; probing upstream connections'));
+        return;
+      }
+      applyNetworkUpdate(u, { uplink, udp: tun?.relay ?? null, dns: d, log });
+      workers?.update(u);
+    },
+    apply: (next) => {
+      // one reload at a time: each starts from what the one before left in force
+      const run = reloads.then(() => (workers ? workers.reconfigure(live, next) : applyLive(live, next)));
+      reloads = run.catch(() => {});
+      return run;
+    },
     async settle(maxMs) {
-      for (const until = Date.now() + maxMs; core.counters.active > 0 && Date.now() < until;) await new Promise((r) => setTimeout(r, 10));
+      const open = () => core.counters.active + (workers?.active ?? 0);
+      for (const until = Date.now() + maxMs; open() > 0 && Date.now() < until;) {
+        workers?.report();
+        await new Promise((r) => setTimeout(r, 20));
+      }
     },
     stop() {
       const tcp = core.counters.active;
       const udpBefore = udpStopped;
+      // the workers' connections first: each logs and resets its own, this thread waits for them
+      const inWorkers = workers?.stop() ?? 0;
       try {
         // their lines first, while this process can still write them: what follows ends them for good
         core.finishAll(STOP_END);
@@ -268,111 +303,14 @@ export async function startDataPlane(config: DataPlaneConfig, dev: TunDevice | n
       } finally {
         d?.save();
       }
-      return tcp + (udpStopped - udpBefore);
+      return tcp + (udpStopped - udpBefore) + inWorkers;
     },
   };
 }
 
-function startStack(config: DataPlaneConfig, dev: TunDevice, core: ProxyCore, d: GatewayDns | null, log: Logger, uplink: LiveUplink, owners: OwnerLookup) {
-  const errorLog = new RateLimit(10_000);
-  const dnsAt = config.dns ? (config.dns.address === '*' ? -1 : parseIpv4(config.dns.address)!) : 0;
-  // UDP flow keys hold IPv6 addresses as the stack's interned ids: their text comes from the stack
-  let text = (ip: number) => ipv4ToString(ip);
-  const hostOf = (ip: number) => {
-    const t = text(ip);
-    return t.includes(':') ? d?.hostnameOf6(t) : d?.hostnameOf(ip);
-  };
-  // The stack hands UDP up to tunUdp (the gateway's DNS, then the relay), built once the stack exists.
-  let tunUdp: TunUdp | null = null;
-  // the stack's timers and the UDP sweep, when due (built before the stack, which reports sooner deadlines to it)
-  const timer: DeadlineTimer = new DeadlineTimer(
-    () => performance.now(),
-    (now) => {
-      try {
-        s.tick(now);
-        relay.sweep(now);
-      } catch (err) {
-        s.drops.count(Drop.internal_error);
-        if (errorLog.allow(now)) log.error({ err }, 'internal error in timers');
-      }
-    },
-    () => Math.min(s.nextDeadline(), relay.nextSweep()),
-  );
-  const s = new Stack(dev, (c) => core.handle(new TunInbound(c, d ? d.hostnameOfEndpoint : undefined)), {
-    ipv6: config.ipv6,
-    maxConnections: config.maxConnections,
-    maxHalfOpen: config.synBacklog,
-    synCookies: config.synCookies,
-    memoryBudget: config.memoryBudgetMb * 1024 * 1024,
-    tcp: { rcvBuf: config.tcpRcvBuf, sndBuf: config.tcpSndBuf },
-    clock: () => performance.now(),
-    onSooner: (at) => timer.sooner(at),
-    udp: { onDatagram: (k, b, o, l, now) => tunUdp!.onDatagram(k, b, o, l, now) },
-  });
-  text = (ip: number) => s.addressText(ip);
-  const relay = new UdpSessions(
-    s,
-    {
-      idleMs: config.udpIdleMs,
-      maxFlows: config.maxUdpFlows,
-      blockQuic: config.blockQuic,
-      connectTimeoutMs: config.connectTimeoutMs,
-      // null (no uplink of that family): its flows are rejected in admit below; both follow the network (network-update.ts)
-      ...(config.localAddress ? { localAddress: config.localAddress } : {}),
-      ...(config.localAddress6 ? { localAddress6: config.localAddress6 } : {}),
-      ...(d ? { resolveTarget: d.resolveTarget } : {}),
-      // direct, refused, or through a proxy rule's SOCKS5 upstream (UDP ASSOCIATE);
-      // a QUIC Initial's SNI is its name, the client socket's owner is looked up when a rule reads it (src/proxy/udp-admission.ts)
-      admit: (f, payload) => {
-        // no uplink of the flow's family while everything goes into the TUN: an unbound socket would send into our own TUN (a loop)
-        const v6 = text(f.serverIp).includes(':');
-        if (v6 ? uplink.localAddress6 === null : uplink.localAddress === null) return { rule: v6 ? 'no IPv6 uplink' : 'no uplink', action: 'reject' };
-        const flow = { hostname: hostOf(f.serverIp), dstAddress: text(f.serverIp), dstPort: f.serverPort, srcAddress: text(f.clientIp), srcPort: f.clientPort };
-        // the rules in force when the flow starts (a reload swaps them for the next flow)
-        return admitUdp(
-          core.policy,
-          flow,
-          payload,
-          (mapped, sni) => log.warn({ dst: `${flow.dstAddress}:${flow.dstPort}`, mapped, sni }, 'fake IP names another host: QUIC refused'),
-          owners,
-        );
-      },
-    },
-    (e) => {
-      d?.proxy.fakeAddressUsed(e.dst.slice(0, e.dst.lastIndexOf(':')).replace(/^\[|\]$/g, ''));
-      log.info(udpFlowLine('tun', e), 'conn');
-    },
-  );
-  const udp = (tunUdp = new TunUdp(s, d ? { address: dnsAt, answer: (q: Buffer) => d.dns.answer(q) } : null, relay));
-  // With offloads (IFF_VNET_HDR) each packet starts with a virtio-net header; ours get one too (stack-output.ts: partial checksums, TSO)
-  const hdrLen = dev.offload?.vnetHdrLen ?? 0;
-  const vh = newVnetHdr();
-  dev.start((batch) => {
-    const now = performance.now();
-    try {
-      if (hdrLen === 0) for (let i = 0; i < batch.count; i++) s.input(batch.slots[i], 0, batch.lengths[i], now);
-      else
-        for (let i = 0; i < batch.count; i++) {
-          const b = batch.slots[i];
-          const n = batch.lengths[i];
-          if (!readVnetHdr(b, 0, n, vh)) continue;
-          s.input(b, hdrLen, n - hdrLen, now, checksumVouched(vh));
-        }
-      s.tick(now);
-      relay.sweep(now);
-    } catch (err) {
-      // One guard per batch: a bug costs the rest of this batch, never the gateway.
-      s.drops.count(Drop.internal_error);
-      if (errorLog.allow(now)) log.error({ err }, 'internal error in packet input');
-    }
-    timer.arm();
-  });
-  // kill -USR2 PID: every connection's sequence space, windows and timers, one warn line each
-  process.on('SIGUSR2', () => {
-    for (const f of s.debugFlows()) log.warn(f, 'tcp debug');
-  });
-
-  return { stack: s, udp, relay, timer };
+/** Adds src's counts into target's, key by key. */
+function addInto(target: Record<string, number>, src: Record<string, number>): void {
+  for (const [k, v] of Object.entries(src)) target[k] = (target[k] ?? 0) + v;
 }
 
 /** tproxy's UDP: direct, refused, or through a proxy rule's SOCKS5 upstream, logged like the TUN's UDP flows; the rules in force when a flow starts. Binds while still root. */
@@ -388,10 +326,4 @@ function startTproxyUdp(config: DataPlaneConfig, core: ProxyCore, log: Logger, p
   });
   udp.listen(port);
   return udp;
-}
-
-/** The stack's liveness check for an IPv6 address, where the stack has one (IPv6 stacks). */
-function hasFlowsTo6(stack: Stack | null, address: string): boolean {
-  const s = stack as (Stack & { hasFlowsToAddress?: (a: string) => boolean }) | null;
-  return s?.hasFlowsToAddress?.(address) ?? false;
 }

@@ -25,12 +25,15 @@ export function gatewayDns(
   destinations: DestinationCheck,
   /** Every lookup that failed, forwarded for a client or made for a mapped name's connection: one log line each. */
   onFailure: (f: DnsFailure) => void = () => {},
+  /** Told of each new mapping and each answer learned for the destination check: stack workers keep copies (workers/worker-pool.ts). */
+  news?: { mapped(name: string, ip: number): void; learned(name: string, addresses: string[], ttl: number): void },
 ) {
   const { ipv6 } = config;
   // one index space: a fake's IPv4 and IPv6 addresses are live if either has flows
   const pool: FakeIpPool = new FakeIpPool({ cidr: config.fakePool, reserved: 4, cidr6: ipv6 ? config.fakePool6 : null, holdMs: config.fakeIpHoldMs }, (ip) =>
     liveTo(ip, pool.toV6(ip)),
   );
+  if (news) pool.onAssign = news.mapped;
   try {
     if (config.fakeIps !== undefined) pool.load(config.fakeIps as Parameters<FakeIpPool['load']>[0]);
   } catch {
@@ -84,7 +87,10 @@ export function gatewayDns(
     ttl: 10,
     localAddress: config.localAddress,
     localAddress6: config.localAddress6,
-    onAnswer: (name, addresses, ttl) => destinations.learn(name, addresses, ttl),
+    onAnswer: (name, addresses, ttl) => {
+      destinations.learn(name, addresses, ttl);
+      news?.learned(name, addresses, ttl);
+    },
     onFailure,
   });
   const poolIndex = (a: string) => {
@@ -94,6 +100,8 @@ export function gatewayDns(
   return {
     dns,
     save,
+    /** Every mapping, [name, IPv4 text], least recently used first (a new worker's copy). */
+    savedMappings: () => pool.save(),
     /** The network moved: new source addresses (null: no uplink of that family), or new resolvers. */
     /** The resolvers forwarded to now. */
     get upstreams(): readonly string[] {

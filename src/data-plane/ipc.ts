@@ -16,7 +16,7 @@ export const CHILD_TUN_FD = 4;
 export interface ChildInit {
   config: DataPlaneConfig;
   /** null in redirect and tproxy modes (no TUN). */
-  tun: { fd: number; name: string; mtu: number } | null;
+  tun: { fd: number; name: string; mtu: number; /** Every queue's fd (fds[0] === fd) when it has more than one: a stack worker each. */ fds?: number[] } | null;
   /** Who to become once the TUN is adopted and the listeners bound; null keeps the identity it has. */
   user: Identity | null;
 }

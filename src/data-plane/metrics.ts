@@ -6,7 +6,8 @@ import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ProxyCore } from '../proxy/proxy-core.js';
 
 export interface MetricSources {
-  proxy: ProxyCore;
+  /** The proxy core's counters and rule hits (with stack workers: summed over them, workers/worker-pool.ts). */
+  proxy: Pick<ProxyCore, 'counters'> & { policy: { hits: ReadonlyMap<string, number> } };
   /** The stack's counters and drops by reason (absent for the explicit proxy alone). */
   stack?: () => { counters: Record<string, number>; drops: Record<string, number> };
 }

@@ -8,6 +8,7 @@ import { pino } from 'pino';
 import type { GatewaySettings } from '../config/settings.js';
 import { ConfigError } from '../config/config-error.js';
 import { buildPolicy, readPolicySecrets, type PolicySecrets } from '../config/build-policy.js';
+import { ruleSetsOf } from '../config/rule-set-files.js';
 import { readControlSecret } from '../config/control-secret.js';
 import { runningConfig } from '../config/running-config.js';
 import { createLogger, type Logger } from '../logging/log.js';
@@ -77,7 +78,9 @@ export async function runGateway(s: GatewaySettings, hooks: { onSignal?: (code: 
   }
   // secrets and upstreams are read before anything changes on the system
   const secrets = readPolicySecrets(s.config);
-  const policy = buildPolicy({ rules: s.config.rules, upstreams: s.config.upstreams, ...(s.config.rule_sets ? { rule_sets: s.config.rule_sets } : {}), secrets });
+  const policyData = { rules: s.config.rules, upstreams: s.config.upstreams, ...(s.config.rule_sets ? { rule_sets: s.config.rule_sets } : {}), secrets };
+  // with stack workers (in this process: tunsteer run) each rule-set keeps its text: every worker compiles its own copy from it
+  const policy = buildPolicy(policyData, ruleSetsOf(policyData, s.workers > 1));
   const controlSecret = readControlSecret(s.control);
   // `tunsteer run` keeps its program's stdout clean: the gateway logs to stderr there
   const logTo = pino.destination({ dest: s.ephemeralNetns ? 2 : 1, sync: true });
@@ -103,6 +106,8 @@ export async function runGateway(s: GatewaySettings, hooks: { onSignal?: (code: 
           offload: s.tunOffload,
           addresses: [a.tunAddress, ...(a.tunAddress6 && !s.ephemeralNetns ? [a.tunAddress6] : [])],
           netns: s.netns,
+          // a queue per stack worker (the tuntap2 backend has one)
+          ...(s.tunBackend === 'native' ? { queues: s.workers } : {}),
         });
   if (s.tunOffload && tun) log.info({ offloads: offloadNames(tun.offload) }, 'tun offloads');
   let stopDataPlane: (() => number) | null = null;
@@ -296,11 +301,15 @@ async function runInProcess(
   reload: (force: boolean) => Promise<ReloadResult>,
   logs: LogTap | undefined,
 ): Promise<DataPlane> {
-  const dev: TunDevice | null = withTestFaults(tun, log);
+  const queues = tun?.fds && tun.fds.length > 1 ? { fds: tun.fds, name: tun.name, mtu: tun.mtu } : undefined;
+  const dev: TunDevice | null = withTestFaults(queues ? null : tun, log);
   mkdirSync(s.stateDir, { recursive: true });
   const { startDataPlane } = await import('../data-plane/data-plane.js');
   return startDataPlane(config, dev, policy, {
     log,
+    ...(queues ? { queues } : {}),
+    // tunsteer run logs to stderr (its program's stdout stays clean): the workers too
+    logFd: s.ephemeralNetns ? 2 : 1,
     publish: (live) => writeStatus(s.stateDir, snapshot(live)),
     saveFakeIps: (data) => saveFakeIps(s.stateDir, data),
     reload,

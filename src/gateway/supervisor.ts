@@ -131,7 +131,7 @@ export class Supervisor {
     const { tun } = this.o;
     // --expose-gc: the data plane collects once after a crowd of connections has gone (src/data-plane/idle-gc.ts)
     return spawn(process.execPath, [...process.execArgv, '--expose-gc', process.argv[1], '__data-plane'], {
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc', ...(tun ? [tun.fd!] : [])],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc', ...(tun ? queueFds(tun) : [])],
     });
   }
 
@@ -160,7 +160,7 @@ export class Supervisor {
     const msg: ChildInit = {
       // the mappings a previous child saved, so a restart keeps the names clients hold
       config: { ...this.currentConfig(), fakeIps: loadFakeIps(s.stateDir) ?? this.o.config.fakeIps },
-      tun: tun && { fd: CHILD_TUN_FD, name: tun.name, mtu: tun.mtu },
+      tun: tun && { fd: CHILD_TUN_FD, name: tun.name, mtu: tun.mtu, ...(queueFds(tun).length > 1 ? { fds: queueFds(tun).map((_, i) => CHILD_TUN_FD + i) } : {}) },
       user: this.o.user,
     };
     child.send(msg);
@@ -232,6 +232,11 @@ export class Supervisor {
       },
     );
   }
+}
+
+/** The TUN's queue fds, in order: the child gets them at CHILD_TUN_FD and on. */
+function queueFds(tun: TunHandle): number[] {
+  return tun.fds && tun.fds.length > 0 ? [...tun.fds] : [tun.fd!];
 }
 
 function alive(c: ChildProcess): boolean {

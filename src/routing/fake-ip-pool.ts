@@ -53,6 +53,8 @@ export class FakeIpPool {
   private readonly lastUsed = new Map<number, number>();
   private readonly holdMs: number;
   readonly counters: FakeIpPoolCounters = { recycled: 0, exhausted: 0 };
+  /** Told of each new mapping (a new name, or an address recycled for another): the data plane's workers keep copies. */
+  onAssign?: (name: string, ip: number) => void;
   private next: number;
   private readonly reserved: number;
   /** First address of the IPv6 pool, or null. */
@@ -167,6 +169,7 @@ export class FakeIpPool {
     this.byName.set(n, ip);
     this.byIp.set(ip, n);
     this.lastUsed.set(ip, this.now());
+    this.onAssign?.(n, ip);
     return ip;
   }
 

@@ -33,6 +33,13 @@ export interface TunOptions {
   /** Called when the device fails (read error, write on a dead fd). Default: process warning. */
   onError?: (err: Error) => void;
   /**
+   * Queues (IFF_MULTI_QUEUE), default 1: one fd each, and the kernel steers each
+   * flow to one queue by its hash, so one reader per queue (a worker thread)
+   * sees every packet of its flows and none of the others'. The handle reads
+   * queue 0; `fds` lists all for the readers of the others.
+   */
+  queues?: number;
+  /**
    * Offloads (IFF_VNET_HDR): checksums and TCP/UDP segmentation left to the
    * kernel where it accepts them (tun-offload.ts). Default false. An adopted
    * fd has what it was opened with, whatever this says.
@@ -53,10 +60,14 @@ export interface TunHandle extends TunDevice {
   stats(): TunStats;
   /** The device's fd, to hand to a data-plane child (native backend only). */
   readonly fd?: number;
+  /** Every queue's fd, fds[0] === fd (native backend only; one entry without IFF_MULTI_QUEUE). */
+  readonly fds?: readonly number[];
 }
 
 export const DEFAULT_MTU = 1500;
 export const DEFAULT_BATCH = 64;
+/** The kernel's limit on a TUN's queues (MAX_TAP_QUEUES, 256 since Linux 4.x). */
+export const MAX_QUEUES = 256;
 
 export function defaultOnError(err: Error): void {
   process.emitWarning(err.message, { code: (err as NodeJS.ErrnoException).code ?? 'ERR_TUN' });
@@ -74,6 +85,8 @@ export function checkOptions(opts: TunOptions): { mtu: number; batch: number; tx
     if (!Number.isInteger(v) || v < 1 || v > 4096) throw new RangeError(`${k} ${v} not in 1..4096`);
   }
   if (opts.name) checkIfName(opts.name);
+  const queues = opts.queues ?? 1;
+  if (!Number.isInteger(queues) || queues < 1 || queues > MAX_QUEUES) throw new RangeError(`queues ${queues} not in 1..${MAX_QUEUES}`);
   if (opts.txQueueLen !== undefined && !(Number.isInteger(opts.txQueueLen) && opts.txQueueLen >= 1 && opts.txQueueLen <= 1 << 20)) {
     throw new RangeError(`txQueueLen ${opts.txQueueLen} not in 1..${1 << 20}`);
   }
@@ -89,6 +102,8 @@ class NativeTun implements TunHandle {
 
   constructor(
     readonly fd: number,
+    /** Queue 0 (fd) and the other queues' fds, which this handle keeps open but does not read. */
+    readonly fds: readonly number[],
     readonly name: string,
     readonly mtu: number,
     batch: number,
@@ -167,7 +182,7 @@ class NativeTun implements TunHandle {
     this.closed = true;
     this.reader?.close(); // stop polling before the fd number can be reused
     this.tx.discard();
-    closeSync(this.fd);
+    for (const fd of this.fds) closeSync(fd);
   }
 }
 
@@ -175,17 +190,50 @@ class NativeTun implements TunHandle {
 export function openLinuxTun(opts: TunOptions = {}): TunHandle {
   const { mtu, batch, txBatch } = checkOptions(opts);
   const addon = loadTunAddon();
-  const { fd, name } = openWithFallback(addon, opts);
+  const { fds, name } = openQueues(addon, opts);
   let dev: NativeTun | null = null;
   try {
-    dev = new NativeTun(fd, name, mtu, batch, txBatch, opts.onError, enableOffloads(addon, fd));
+    dev = new NativeTun(fds[0], fds, name, mtu, batch, txBatch, opts.onError, enableOffloads(addon, fds[0]));
     configureLink(name, { mtu, addresses: opts.addresses, txQueueLen: opts.txQueueLen, netns: opts.netns });
     return dev;
   } catch (e) {
     if (dev) dev.close();
-    else closeSync(fd);
+    else for (const fd of fds) closeSync(fd);
     throw e;
   }
+}
+
+/**
+ * One fd per queue. One queue: a plain TUN, as before. More: the first open
+ * creates the device with IFF_MULTI_QUEUE, each next one attaches a queue to
+ * it by name (TUNSETIFF with the same name and flags). With offload, every
+ * queue carries IFF_VNET_HDR; a kernel that refuses the flag (EINVAL on the
+ * first open) gets a plain TUN.
+ */
+function openQueues(addon: ReturnType<typeof loadTunAddon>, opts: TunOptions): { fds: number[]; name: string } {
+  const queues = opts.queues ?? 1;
+  const multi = queues > 1 ? addon.IFF_MULTI_QUEUE : 0;
+  let name = opts.name ?? '';
+  let flags = multi | (opts.offload ? addon.IFF_VNET_HDR : 0);
+  const fds: number[] = [];
+  try {
+    for (let i = 0; i < queues; i++) {
+      let q: { fd: number; name: string };
+      try {
+        q = addon.open(name, flags, opts.netns);
+      } catch (e) {
+        if (i > 0 || flags === multi || (e as NodeJS.ErrnoException).code !== 'EINVAL') throw e;
+        flags = multi;
+        q = addon.open(name, flags, opts.netns);
+      }
+      fds.push(q.fd);
+      name = q.name;
+    }
+  } catch (e) {
+    for (const fd of fds) closeSync(fd);
+    throw e;
+  }
+  return { fds, name };
 }
 
 /**
@@ -194,17 +242,5 @@ export function openLinuxTun(opts: TunOptions = {}): TunHandle {
  */
 export function adoptLinuxTun(fd: number, name: string, opts: TunOptions = {}): TunHandle {
   const { mtu, batch, txBatch } = checkOptions(opts);
-  return new NativeTun(fd, name, mtu, batch, txBatch, opts.onError, enableOffloads(loadTunAddon(), fd));
-}
-
-/** With offload, IFF_VNET_HDR; a kernel that refuses the flag gets a plain TUN. */
-function openWithFallback(addon: ReturnType<typeof loadTunAddon>, opts: TunOptions): { fd: number; name: string } {
-  if (opts.offload) {
-    try {
-      return addon.open(opts.name ?? '', addon.IFF_VNET_HDR, opts.netns);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EINVAL') throw e;
-    }
-  }
-  return addon.open(opts.name ?? '', 0, opts.netns);
+  return new NativeTun(fd, [fd], name, mtu, batch, txBatch, opts.onError, enableOffloads(loadTunAddon(), fd));
 }

@@ -8,22 +8,29 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from '../helpers/topology.js';
 
-t.setTimeout(600_000);
+// two more paths (--workers, MTU 1500) and four connect/close runs per path since issue 16
+t.setTimeout(1_200_000);
 const dir = mkdtempSync(join(tmpdir(), 'tsE-bench-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 const out = join(dir, 'table.md');
 
 t.test('npm run bench -- --quick produces the table', async (t) => {
   const r = await new Promise<{ code: number; stderr: string }>((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/suite.ts'), '--quick', '--source', '--out', out], { cwd: ROOT, timeout: 540_000 }, (err, _stdout, stderr) =>
+    execFile(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/suite.ts'), '--quick', '--source', '--out', out], { cwd: ROOT, timeout: 1_140_000 }, (err, _stdout, stderr) =>
       resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stderr }),
     );
   });
   t.equal(r.code, 0, r.stderr.slice(-2000));
   const table = readFileSync(out, 'utf8');
-  for (const path of ['kernel (veth, no gateway)', 'tunsteer, defaults', 'tunsteer, best']) {
+  for (const [path, v6path] of [
+    ['kernel (veth, no gateway)', true],
+    ['tunsteer, defaults', true],
+    ['tunsteer, --workers', false],
+    ['tunsteer, MTU 1500', false],
+    ['tunsteer, best', true],
+  ] as const) {
     const rows = table.split('\n').filter((l) => l.startsWith(`| ${path}`));
-    t.equal(rows.length, 3, `${path}: a throughput row, a connections/latency row and an IPv6-beside-IPv4 row`);
+    t.equal(rows.length, v6path ? 4 : 3, `${path}: a throughput row, a connections/latency row, a connect/close row${v6path ? ' and an IPv6-beside-IPv4 row' : ''}`);
     const figures = rows.slice(0, 2).flatMap((l) =>
       l
         .split('|')
@@ -31,12 +38,23 @@ t.test('npm run bench -- --quick produces the table', async (t) => {
         .map((c) => parseFloat(c)),
     );
     t.ok(figures.length >= 8 && figures.slice(0, 5).every((x) => x > 0), `${path}: figures measured: ${rows.join(' / ')}`);
-    const v6 = rows[2]
+    const churn = rows[2]
+      .split('|')[2]
+      .split(',')
+      .map((c) => parseFloat(c));
+    t.ok(churn.length === 4 && churn.every((x) => x > 0), `${path}: four connect/close runs back to back: ${rows[2]}`);
+    if (!v6path) continue;
+    const v6 = rows[3]
       .split('|')
       .slice(2, -1)
       .map((c) => parseFloat(c));
-    t.ok(v6.length === 6 && v6.every((x) => x > 0), `${path}: IPv6 and IPv4 single-stream figures: ${rows[2]}`);
+    t.ok(v6.length === 6 && v6.every((x) => x > 0), `${path}: IPv6 and IPv4 single-stream figures: ${rows[3]}`);
   }
+  for (const chart of ['throughput', 'conn-rate', 'latency']) {
+    t.match(readFileSync(join(dir, `table-${chart}.svg`), 'utf8'), /^<svg /, `the ${chart} chart is written beside the table`);
+    t.match(table, `(table-${chart}.svg)`, 'and shown in it');
+  }
+  t.match(table, /machine busy [\d.]+ of \d+ cores/, 'each row says how busy the machine was');
   t.match(table, /slirp4netns \(MTU 65520\)|Not measured: slirp4netns/, 'slirp4netns measured or its absence said');
   t.match(table, /pasta \(MTU 65520\)|Not measured: pasta/, 'pasta measured or why not said');
   // without a terminal the progress line is a line per step on stderr: where it is and about how long is left

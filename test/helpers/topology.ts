@@ -187,8 +187,15 @@ export function tunsteerArgv(args: string[]): string[] {
   return [process.execPath, '--import', 'tsx', join(ROOT, 'src/cli/main.ts'), ...args];
 }
 
+/**
+ * `tunsteer up ARGS` in the namespace. TUNSTEER_TEST_WORKERS=N (a whole-suite
+ * run with stack workers) adds --workers N where the test gave none; the
+ * product itself never reads it.
+ */
 export function startGateway(t: TeardownHost, ns: string, args: string[], opts: SpawnOptions = {}): NsChild {
-  return spawnInNs(t, ns, tunsteerArgv(['up', ...args]), opts);
+  const forced = process.env.TUNSTEER_TEST_WORKERS;
+  const workers = forced && !args.includes('--workers') ? ['--workers', forced] : [];
+  return spawnInNs(t, ns, tunsteerArgv(['up', ...args, ...workers]), opts);
 }
 
 /**

@@ -203,7 +203,10 @@ function drawChart() {
   g.fillText(`last ${HISTORY_S / 60} minutes`, w - 90, h - 4);
   const x = (i) => w - ((pts.length - 1 - i) * w) / (HISTORY_S - 1);
   const y = (v) => 4 + (h - 20) * (1 - v / max);
-  for (const [key, color] of [['up', '--up'], ['down', '--down']]) {
+  for (const [key, color] of [
+    ['up', '--up'],
+    ['down', '--down'],
+  ]) {
     g.strokeStyle = css.getPropertyValue(color);
     g.lineWidth = 1.5;
     g.beginPath();
@@ -228,7 +231,12 @@ async function refreshRules() {
       tr.dataset.rule = t.name;
       cell(tr, String(t.index));
       cell(tr, t.name);
-      cell(tr, Object.entries(t.match).map(([k, v]) => `${k}=${v.join(',')}`).join(' ') || '(anything else)');
+      cell(
+        tr,
+        Object.entries(t.match)
+          .map(([k, v]) => `${k}=${v.join(',')}`)
+          .join(' ') || '(anything else)',
+      );
       cell(tr, t.upstream ? `${t.action} via ${t.upstream}` : t.action);
       cell(tr, String(t.hits), 'num hits');
       return tr;

@@ -17,8 +17,18 @@ export class LiveRuleSet implements RuleSetMatcher {
     first: RuleSet,
     /** As the config gave it; undefined: from the file's name and first bytes. */
     readonly format?: 'text' | 'sing-box',
+    /**
+     * The text `first` was compiled from, kept (and kept current by swap) only
+     * where stack workers compile their own copies from it; null: not kept.
+     */
+    private source: string | null = null,
   ) {
     this.set = first;
+  }
+
+  /** The text the current set was compiled from; null unless kept (see the constructor). */
+  get text(): string | null {
+    return this.source;
   }
 
   get current(): RuleSet {
@@ -33,8 +43,9 @@ export class LiveRuleSet implements RuleSetMatcher {
     return this.set.matches(q);
   }
 
-  swap(next: RuleSet): void {
+  swap(next: RuleSet, text?: string): void {
     this.set = next;
+    if (this.source !== null && text !== undefined) this.source = text;
     this.generation++;
     this.loadedAt = Date.now();
   }

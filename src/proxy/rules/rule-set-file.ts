@@ -16,9 +16,19 @@ export function formatOf(path: string, text: string): RuleSetFormat {
 
 /** Reads and compiles one set; throws RuleSetError (by file and line) or the read's error (ENOENT...). */
 export function loadRuleSetFile(name: string, path: string, format?: RuleSetFormat): RuleSet {
+  return loadRuleSetSource(name, path, format).set;
+}
+
+/** The same, with the text it was compiled from (stack workers compile their own copy from it). */
+export function loadRuleSetSource(name: string, path: string, format?: RuleSetFormat): { set: RuleSet; text: string } {
   if (path.endsWith('.srs') && format === undefined) {
     throw new RuleSetError(path, [{ line: 1, message: 'a binary sing-box rule-set: give its source (sing-box rule-set decompile FILE.srs) instead' }]);
   }
   const text = readFileSync(path, 'utf8');
+  return { set: parseRuleSet(name, path, text, format), text };
+}
+
+/** Compiles a set from its file's text, read elsewhere. */
+export function parseRuleSet(name: string, path: string, text: string, format?: RuleSetFormat): RuleSet {
   return (format ?? formatOf(path, text)) === 'sing-box' ? parseSingBoxRuleSet(name, path, text) : parseTextRuleSet(name, path, text);
 }

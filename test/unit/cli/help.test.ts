@@ -40,6 +40,7 @@ const UP_FLAGS: (keyof GatewayFlags)[] = [
   'no-syn-cookies',
   'tun-backend',
   'tun-offload',
+  'workers',
   'tcp-rcvbuf',
   'tcp-sndbuf',
   'udp-idle-timeout',

@@ -185,5 +185,5 @@ t.test('an unknown key gets "did you mean" from the keys valid at its place', as
   t.match(m, /rules\[0\]\.domian_suffix: unknown field \(did you mean domain_suffix\?\)/);
   t.match(m, /: mdoe: unknown field \(did you mean mode\?\)/);
   t.match(m, /limits\.max_conections: unknown field \(did you mean max_connections\?\)/);
-  t.match((thrown(() => readConfig(file('tun: { zzz: 1 }'))) as Error).message, /tun\.zzz: unknown field \(known here: name, mtu, address, address6, backend\)/);
+  t.match((thrown(() => readConfig(file('tun: { zzz: 1 }'))) as Error).message, /tun\.zzz: unknown field \(known here: name, mtu, address, address6, backend, workers\)/);
 });

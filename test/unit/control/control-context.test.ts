@@ -42,7 +42,7 @@ t.test("rules in the config's words, with their hits; the default last", async (
   const { ctx, core } = setup();
   core.policy.decide({ hostname: 'a.corp.example', protocol: 'tcp', dstAddress: '203.0.113.1', dstPort: 443, srcAddress: '198.18.0.1' });
   core.policy.decide({ hostname: 'other.example', protocol: 'tcp', dstAddress: '203.0.113.2', dstPort: 80, srcAddress: '198.18.0.1' });
-  const rules = ctx.rules();
+  const rules = await ctx.rules();
   t.match(rules[0], { index: 0, name: 'corp', match: { domain_suffix: ['corp.example'], port: ['443'] }, action: 'proxy', upstream: 'office', hits: 1 });
   t.ok(rules[0].hitAt > 0, 'when it last matched');
   t.match(rules[1], { index: 1, name: 'rules[1]', match: { domain: ['bad.example'] }, action: 'reject', hits: 0, hitAt: 0 });

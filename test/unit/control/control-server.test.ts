@@ -45,12 +45,14 @@ function stand(secret: string | undefined) {
   const ctx: ControlContext = {
     version: '0.1.0',
     ...(secret !== undefined ? { secret } : {}),
-    live: {
-      connections: () => conns.filter((c) => !closed.includes(c.id)),
-      close: (id) => (conns.some((c) => c.id === id) ? (closed.push(id), true) : false),
-      closeAll: () => conns.filter((c) => !closed.includes(c.id) && closed.push(c.id)).length,
-      totals: () => totals,
-    },
+    live: [
+      {
+        connections: () => conns.filter((c) => !closed.includes(c.id)),
+        close: (id) => (conns.some((c) => c.id === id) ? (closed.push(id), true) : false),
+        closeAll: () => conns.filter((c) => !closed.includes(c.id) && closed.push(c.id)).length,
+        totals: () => totals,
+      },
+    ],
     rules: (): RuleView[] => [
       { index: 0, name: 'web', match: { domain_suffix: ['example'], port: ['443'] }, action: 'proxy', upstream: 'corp', hits: 4, hitAt: Date.now() },
       { index: 1, name: 'blocked', match: { domain: ['bad.example'] }, action: 'reject', hits: 0, hitAt: 0 },

@@ -7,7 +7,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { applyLive, type LiveTarget } from '../../../src/data-plane/live-apply.js';
+import { applyLive, prepareLive, type LiveTarget } from '../../../src/data-plane/live-apply.js';
+import { ruleSetSources } from '../../../src/data-plane/workers/worker-reload.js';
+import type { LiveRuleSet } from '../../../src/proxy/rules/live-rule-set.js';
+import { parseRuleSet } from '../../../src/proxy/rules/rule-set-file.js';
 import type { DataPlaneConfig, LiveConfig } from '../../../src/data-plane/config.js';
 import type { GatewayDns } from '../../../src/data-plane/gateway-dns.js';
 import { ProxyCore } from '../../../src/proxy/proxy-core.js';
@@ -140,4 +143,56 @@ t.test('a reload keeps the running rule-sets whose file and format are unchanged
   t.notOk(x.core.policy.ruleSets.has('more'), 'a set the config no longer names is gone');
   t.equal(decide('blocked.example'), 'direct');
   t.equal(decide('other.example'), 'reject');
+});
+
+t.test('prepared and not committed changes nothing; commit swaps it all (the workers’ two phases)', async (t) => {
+  const x = target();
+  const policy = x.core.policy;
+  const p = prepareLive(x.t, live({ policy: rules('direct'), maxConnections: 7, logLevel: 'debug' }));
+  t.equal(x.core.policy, policy, 'the rules in force until the commit');
+  t.equal(x.stack.opts.maxConnections, 100);
+  t.equal(x.log.level, 'info');
+  p.commit();
+  t.equal(x.core.policy, p.policy, 'the prepared policy, swapped in');
+  t.equal(x.stack.opts.maxConnections, 7);
+  t.equal(x.log.level, 'debug');
+});
+
+t.test('with workers, rule-sets keep their text: the running one reused, a new one sent whole, a changed file swapped with its text', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'ts-live-text-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'a.txt'), 'blocked.example\n');
+  writeFileSync(join(dir, 'b.txt'), 'other.example\n');
+  const withSets = (sets: Record<string, string>): PolicyData =>
+    ({
+      rules: [{ name: 'sets', rule_set: Object.keys(sets), action: 'reject' }],
+      rule_sets: Object.fromEntries(Object.entries(sets).map(([n, f]) => [n, { path: join(dir, f) }])),
+      secrets: NO_SECRETS,
+    }) as PolicyData;
+  const x = target();
+  applyLive(x.t, live({ policy: withSets({ ads: 'a.txt' }) }));
+  t.equal((x.core.policy.ruleSets.get('ads') as LiveRuleSet).text, null, 'one thread: no text kept');
+  x.t.keepRuleSetText = true;
+  applyLive(x.t, live({ policy: withSets({ ads: 'b.txt' }) }));
+  const ads = x.core.policy.ruleSets.get('ads') as LiveRuleSet;
+  t.equal(ads.text, 'other.example\n', 'with workers: the text it was compiled from');
+  t.throws(() => ruleSetSources(buildPolicy(withSets({ old: 'a.txt' }))), /rule_sets\.old: its text was not kept/, 'a set without its text cannot go to a worker');
+
+  const running = x.core.policy.ruleSets;
+  const next = prepareLive(x.t, live({ policy: withSets({ ads: 'b.txt', more: 'a.txt' }) }));
+  t.same(
+    ruleSetSources(next.policy, running),
+    [
+      { name: 'ads', reuse: true },
+      { name: 'more', path: join(dir, 'a.txt'), text: 'blocked.example\n' },
+    ],
+    'a reload sends the new set whole and names the running one',
+  );
+  t.same(
+    ruleSetSources(next.policy).map((s) => ('text' in s ? s.text : 'reuse')),
+    ['other.example\n', 'blocked.example\n'],
+    'a worker (re)started gets every text',
+  );
+  ads.swap(parseRuleSet('ads', ads.path, 'third.example\n'), 'third.example\n');
+  t.equal(ads.text, 'third.example\n', 'a swap keeps the new text');
 });
