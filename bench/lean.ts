@@ -1,6 +1,8 @@
 // The lean figures of issue 16 in one run, the kernel path beside the gateway:
 //   idle      CPU of both gateway processes over IDLE_S seconds with no traffic, and their RSS
-//   conns     RSS per idle established connection (N held by bench/hold-conns.ts)
+//   conns     RSS per idle established connection (N held by bench/hold-conns.ts; --conns
+//             1000,10000,100000 for several sizes, each on a fresh gateway), 2 s and
+//             --settle-seconds later, beside a plain Node proxy holding as many (the kernel path)
 //   latency   one keep-alive connection, wrk --latency: p50 / p90 / p99 / max, kernel and gateway
 //             interleaved (ROUNDS each), so a busy machine slows both alike
 //   close     wrk with a new connection per request (Connection: close), then the
@@ -10,7 +12,8 @@
 //             1500 and 65520 with --tun-offload off and on, beside the kernel path, with
 //             the data plane's packets in per GB
 //
-//   node --import tsx bench/lean.ts [--only idle,conns,latency,close] [--conns 1000]
+//   node --import tsx bench/lean.ts [--only idle,conns,latency,close] [--conns 1000[,10000...]]
+//        [--settle-seconds 15] [--no-baseline] [--node-flags '--max-semi-space-size=2'] [--snapshots DIR]
 //        [--idle-seconds 20] [--rounds 3] [--wrk-seconds 5] [--source] [-- extra gateway flags]
 //
 // Prints the load average before and after (2 shared cores: the figures are noisy).
@@ -21,17 +24,23 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { IPERF_IP, NGINX_IP, PEER_IP, PEER_PORT, ROOT, makeTopology, startIperf, startNginx, tunsteerArgv, waitForGateway } from '../test/helpers/topology.js';
 import { nsExec, spawnInNs } from '../test/helpers/netns.js';
-import { cpuSeconds, rssBytes, runBench, teardownHost, toMs, waitFor } from './bench-kit.js';
+import { cpuSeconds, memText, rssBytes, runBench, teardownHost, toMs, waitFor } from './bench-kit.js';
+import { PLAIN_PROXY_IP, PLAIN_PROXY_PORT, holdConns, prepareForConns, startPlainProxy } from './idle-conns.js';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
   options: {
     only: { type: 'string' },
     conns: { type: 'string' },
+    'settle-seconds': { type: 'string' },
+    'node-flags': { type: 'string' },
+    'no-baseline': { type: 'boolean' },
     'idle-seconds': { type: 'string' },
     rounds: { type: 'string' },
     'wrk-seconds': { type: 'string' },
     source: { type: 'boolean' },
+    /** write the data plane's heap snapshots (idle, and with the connections held) into this directory */
+    snapshots: { type: 'string' },
     /** offload mode: another build to measure (its dist/), e.g. the base commit's, and which settings */
     root: { type: 'string' },
     'offload-modes': { type: 'string' },
@@ -39,7 +48,10 @@ const { values, positionals } = parseArgs({
   },
 });
 const only = values.only?.split(',') ?? ['idle', 'conns', 'latency', 'close'];
-const CONNS = Number(values.conns ?? 1000);
+const CONNS = (values.conns ?? '1000').split(',').map(Number);
+const SETTLE_S = Number(values['settle-seconds'] ?? 15);
+/** Extra node flags for both gateway processes (the supervisor passes its own to the data plane), e.g. --max-semi-space-size=2. */
+const NODE_FLAGS = values['node-flags']?.split(' ').filter(Boolean) ?? [];
 const IDLE_S = Number(values['idle-seconds'] ?? 20);
 const ROUNDS = Number(values.rounds ?? 3);
 const WRK_S = Number(values['wrk-seconds'] ?? 5);
@@ -100,17 +112,81 @@ async function main() {
   const stateDir = mkdtempSync(join(tmpdir(), 'tsE-lean-'));
   host.teardown(() => rmSync(stateDir, { recursive: true, force: true }));
   const mainJs = join(values.root ?? ROOT, 'dist/src/cli/main.js');
-  const argv = existsSync(mainJs) && !values.source ? [process.execPath, mainJs] : tunsteerArgv([]);
+  const argv = existsSync(mainJs) && !values.source ? [process.execPath, ...NODE_FLAGS, mainJs] : tunsteerArgv([]);
+  const snapDir = values.snapshots;
+  // node writes a heap snapshot on SIGUSR2 into --diagnostic-dir; the data plane (the second pid) inherits NODE_OPTIONS
+  const env = snapDir ? { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${snapDir}` } : process.env;
+  const snapshot = async (pid: number) => {
+    if (!snapDir) return;
+    process.kill(pid, 'SIGUSR2');
+    await new Promise((r) => setTimeout(r, 8000)); // written synchronously, seconds for a big heap
+  };
   const start = async () => {
-    const gw = spawnInNs(host, topo.client, [...argv, 'up', '--mode', 'route-all', '--state-dir', stateDir, '--tun-name', 'tsl0', '--log-level', 'warn', ...positionals]);
+    // fds for 100,000 connections (the data plane inherits the limit; node raises its soft limit to it)
+    const up = [...argv, 'up', '--mode', 'route-all', '--state-dir', stateDir, '--tun-name', 'tsl0', '--log-level', 'warn', ...positionals];
+    const gw = spawnInNs(host, topo.client, ['sh', '-c', `ulimit -n 400000; exec ${up.map((a) => `'${a}'`).join(' ')}`], { env });
     await waitForGateway(topo.client, stateDir, gw);
     const st = JSON.parse((await nsExec(topo.client, [...argv, 'status', '--state-dir', stateDir, '--json'])).stdout).status;
     const pids = [gw.pid!, st.dataPlane?.pid ?? gw.pid!].filter((x, i, a) => a.indexOf(x) === i);
     return { gw, pids };
   };
+  const mem = async () => {
+    await new Promise((r) => setTimeout(r, 1100)); // the next status publish
+    const c = JSON.parse((await nsExec(topo.client, [...argv, 'status', '--state-dir', stateDir, '--json'])).stdout).status.counters;
+    return Object.fromEntries(Object.entries(c).filter(([k]) => k.startsWith('mem_') && k !== 'mem_idle_gcs')) as Record<string, number>;
+  };
+  const mb = (b: number) => (b / 1048576).toFixed(1);
+  /** N idle connections through the running gateway: RSS per connection 2 s and SETTLE_S s after they are up, and the CPU they cost. */
+  const heldConns = async (n: number, pids: number[]) => {
+    await new Promise((r) => setTimeout(r, 3000)); // start-up settles
+    const m0 = await mem();
+    const base = rssBytes(pids);
+    console.log(`conns ${n}: load ${load()}; gateway before: ${memText(pids)}`);
+    const t0 = Date.now();
+    const { holder, held, line } = await holdConns(host, topo.client, PEER_IP, ports, n);
+    const upS = (Date.now() - t0) / 1000;
+    await new Promise((r) => setTimeout(r, 2000));
+    const early = rssBytes(pids);
+    const c0 = cpuSeconds(pids);
+    await new Promise((r) => setTimeout(r, SETTLE_S * 1000));
+    const cpu = cpuSeconds(pids) - c0;
+    const settled = rssBytes(pids);
+    const m1 = await mem();
+    await snapshot(pids[pids.length - 1]);
+    console.log(`conns ${n}: ${held} held (${JSON.stringify(line)}) in ${upS.toFixed(1)} s; gateway with them: ${memText(pids)}`);
+    console.log(`conns ${n}: data plane per connection (bytes):`, Object.fromEntries(Object.keys(m1).map((k) => [k, Math.round((m1[k] - m0[k]) / Math.max(1, held))])));
+    console.log(
+      `idle connections: ${held} held, RSS ${mb(base)} -> ${mb(early)} (2 s) -> ${mb(settled)} MB (${SETTLE_S + 2} s) = ${((early - base) / held).toFixed(0)} then ${((settled - base) / held).toFixed(0)} bytes each; CPU with them held ${((cpu / SETTLE_S) * 100).toFixed(2)} % of a core; load ${load()}`,
+    );
+    holder.kill('SIGTERM');
+    await holder.exited();
+  };
+
+  const ports = only.includes('conns') ? await prepareForConns(host, topo, Math.max(...CONNS)) : [PEER_PORT];
+  if (only.includes('conns') && !values['no-baseline']) {
+    // the kernel path's baseline: a plain Node proxy holding the same connections (before the gateway routes the client namespace)
+    for (const n of CONNS) {
+      const proxy = await startPlainProxy(host, topo, ports);
+      await new Promise((r) => setTimeout(r, 1000));
+      const base = rssBytes([proxy.pid!]);
+      const { holder, held } = await holdConns(host, topo.client, PLAIN_PROXY_IP, [PLAIN_PROXY_PORT], n);
+      await new Promise((r) => setTimeout(r, 2000));
+      const early = rssBytes([proxy.pid!]);
+      await new Promise((r) => setTimeout(r, SETTLE_S * 1000));
+      const settled = rssBytes([proxy.pid!]);
+      console.log(
+        `plain node proxy (kernel path), ${held} held: RSS ${mb(base)} -> ${mb(early)} -> ${mb(settled)} MB = ${((early - base) / held).toFixed(0)} then ${((settled - base) / held).toFixed(0)} bytes each`,
+      );
+      holder.kill('SIGTERM');
+      await holder.exited();
+      proxy.kill('SIGTERM');
+      await proxy.exited();
+    }
+  }
+
   const first = await start();
   let gw = first.gw;
-  const pids = first.pids;
+  let pids = first.pids;
 
   if (only.includes('idle')) {
     await new Promise((r) => setTimeout(r, 3000)); // start-up settles
@@ -122,34 +198,21 @@ async function main() {
     console.log(
       `idle gateway: ${(cpu * 1000).toFixed(0)} ms CPU in ${IDLE_S} s = ${((cpu / IDLE_S) * 100).toFixed(2)} % of a core; RSS ${(rssBytes(pids) / 1048576).toFixed(1)} MB (${pids.length} processes: ${pids.map((p) => (rssBytes([p]) / 1048576).toFixed(1)).join(' + ')})`,
     );
+    console.log(`idle gateway memory (supervisor + data plane, MB): ${memText(pids)}`);
+    await snapshot(pids[pids.length - 1]);
+    console.log('data plane heap (status, MB):', Object.fromEntries(Object.entries(await mem()).map(([k, v]) => [k, +(v / 1048576).toFixed(1)])));
   }
 
-  const mem = async () => {
-    await new Promise((r) => setTimeout(r, 1100)); // the next status publish
-    const c = JSON.parse((await nsExec(topo.client, [...argv, 'status', '--state-dir', stateDir, '--json'])).stdout).status.counters;
-    return Object.fromEntries(Object.entries(c).filter(([k]) => k.startsWith('mem_') && k !== 'mem_idle_gcs')) as Record<string, number>;
-  };
   if (only.includes('conns')) {
-    const m0 = await mem();
-    const base = rssBytes(pids);
-    const holder = spawnInNs(host, topo.client, [
-      'sh',
-      '-c',
-      `ulimit -n 65536; exec ${process.execPath} --import tsx ${join(ROOT, 'bench/hold-conns.ts')} ${PEER_IP} ${PEER_PORT} ${CONNS} 60000`,
-    ]);
-    const line = JSON.parse(await holder.waitForLine((l) => l.includes('held') || l.includes('error'), 130_000));
-    await new Promise((r) => setTimeout(r, 2000));
-    const held = rssBytes(pids);
-    const m1 = await mem();
-    console.log('data plane per connection (bytes):', Object.fromEntries(Object.keys(m1).map((k) => [k, Math.round((m1[k] - m0[k]) / line.held)])));
-    const c0 = cpuSeconds(pids);
-    await new Promise((r) => setTimeout(r, 5000));
-    const cpu = cpuSeconds(pids) - c0;
-    console.log(
-      `idle connections: ${line.held} held, RSS ${(base / 1048576).toFixed(1)} -> ${(held / 1048576).toFixed(1)} MB = ${((held - base) / line.held).toFixed(0)} bytes each; CPU with them held ${((cpu / 5) * 100).toFixed(2)} % of a core`,
-    );
-    holder.kill('SIGTERM');
-    await holder.exited();
+    for (const [i, n] of CONNS.entries()) {
+      if (i > 0) {
+        // a fresh gateway per size: the last size's heap growth is not this one's base
+        gw.kill('SIGTERM');
+        await gw.exited();
+        ({ gw, pids } = await start());
+      }
+      await heldConns(n, pids);
+    }
   }
 
   if (only.includes('latency')) {
