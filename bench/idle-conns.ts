@@ -54,11 +54,11 @@ export async function holdConns(t: TeardownHost, ns: string, ip: string, ports: 
 }
 
 /** The plain Node proxy in the servers' namespace, forwarding to the peers; resolves with its pid once it listens. */
-export async function startPlainProxy(t: TeardownHost, topo: Topology, ports: number[]) {
+export async function startPlainProxy(t: TeardownHost, topo: Topology, ports: number[], nodeArgs: string[] = []) {
   const p = spawnInNs(t, topo.servers, [
     'sh',
     '-c',
-    `ulimit -n ${FDS}; exec ${process.execPath} --import tsx ${join(ROOT, 'bench/plain-proxy.ts')} ${PLAIN_PROXY_IP} ${PLAIN_PROXY_PORT} ${PEER_IP} ${ports.join(',')}`,
+    `ulimit -n ${FDS}; exec ${process.execPath} ${nodeArgs.join(' ')} --import tsx ${join(ROOT, 'bench/plain-proxy.ts')} ${PLAIN_PROXY_IP} ${PLAIN_PROXY_PORT} ${PEER_IP} ${ports.join(',')}`,
   ]);
   await p.waitForLine((l) => l.includes('listening'));
   return p;

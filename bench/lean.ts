@@ -115,7 +115,15 @@ async function main() {
   const argv = existsSync(mainJs) && !values.source ? [process.execPath, ...NODE_FLAGS, mainJs] : tunsteerArgv([]);
   const snapDir = values.snapshots;
   // node writes a heap snapshot on SIGUSR2 into --diagnostic-dir; the data plane (the second pid) inherits NODE_OPTIONS
-  const env = snapDir ? { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${snapDir}` } : process.env;
+  // and every gateway gets bench/gc-on-signal: SIGURG, then a full GC in the data plane (collect() below)
+  const gcPreload = existsSync(join(ROOT, 'dist/bench/gc-on-signal.js')) && !values.source ? join(ROOT, 'dist/bench/gc-on-signal.js') : join(ROOT, 'bench/gc-on-signal.ts');
+  const nodeOptions = `${process.env.NODE_OPTIONS ?? ''} --import=${gcPreload}${snapDir ? ` --heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${snapDir}` : ''}`;
+  const env = { ...process.env, NODE_OPTIONS: nodeOptions };
+  /** A full GC in the process, settled. */
+  const collect = async (pid: number) => {
+    process.kill(pid, 'SIGURG');
+    await new Promise((r) => setTimeout(r, 1500));
+  };
   const snapshot = async (pid: number) => {
     if (!snapDir) return;
     process.kill(pid, 'SIGUSR2');
@@ -139,8 +147,11 @@ async function main() {
   /** N idle connections through the running gateway: RSS per connection 2 s and SETTLE_S s after they are up, and the CPU they cost. */
   const heldConns = async (n: number, pids: number[]) => {
     await new Promise((r) => setTimeout(r, 3000)); // start-up settles
+    const dp = pids[pids.length - 1];
+    await collect(dp);
     const m0 = await mem();
     const base = rssBytes(pids);
+    const dpBase = rssBytes([dp]);
     console.log(`conns ${n}: load ${load()}; gateway before: ${memText(pids)}`);
     const t0 = Date.now();
     const { holder, held, line } = await holdConns(host, topo.client, PEER_IP, ports, n);
@@ -151,12 +162,19 @@ async function main() {
     await new Promise((r) => setTimeout(r, SETTLE_S * 1000));
     const cpu = cpuSeconds(pids) - c0;
     const settled = rssBytes(pids);
+    const dpHeld = rssBytes([dp]);
+    await collect(dp);
+    const dpSettled = rssBytes([dp]);
     const m1 = await mem();
     await snapshot(pids[pids.length - 1]);
     console.log(`conns ${n}: ${held} held (${JSON.stringify(line)}) in ${upS.toFixed(1)} s; gateway with them: ${memText(pids)}`);
     console.log(`conns ${n}: data plane per connection (bytes):`, Object.fromEntries(Object.keys(m1).map((k) => [k, Math.round((m1[k] - m0[k]) / Math.max(1, held))])));
     console.log(
       `idle connections: ${held} held, RSS ${mb(base)} -> ${mb(early)} (2 s) -> ${mb(settled)} MB (${SETTLE_S + 2} s) = ${((early - base) / held).toFixed(0)} then ${((settled - base) / held).toFixed(0)} bytes each; CPU with them held ${((cpu / SETTLE_S) * 100).toFixed(2)} % of a core; load ${load()}`,
+    );
+    // the supervisor holds nothing per connection, but its own GCs move the sum by +-10 MB
+    console.log(
+      `conns ${n}: data plane alone, after a full GC each: ${mb(dpBase)} -> ${mb(dpSettled)} MB = ${((dpSettled - dpBase) / held).toFixed(0)} bytes per connection (${((dpHeld - dpBase) / held).toFixed(0)} before that GC)`,
     );
     holder.kill('SIGTERM');
     await holder.exited();
@@ -166,16 +184,18 @@ async function main() {
   if (only.includes('conns') && !values['no-baseline']) {
     // the kernel path's baseline: a plain Node proxy holding the same connections (before the gateway routes the client namespace)
     for (const n of CONNS) {
-      const proxy = await startPlainProxy(host, topo, ports);
+      const proxy = await startPlainProxy(host, topo, ports, ['--expose-gc', `--import=${gcPreload}`]);
       await new Promise((r) => setTimeout(r, 1000));
+      await collect(proxy.pid!);
       const base = rssBytes([proxy.pid!]);
       const { holder, held } = await holdConns(host, topo.client, PLAIN_PROXY_IP, [PLAIN_PROXY_PORT], n);
       await new Promise((r) => setTimeout(r, 2000));
       const early = rssBytes([proxy.pid!]);
       await new Promise((r) => setTimeout(r, SETTLE_S * 1000));
+      await collect(proxy.pid!);
       const settled = rssBytes([proxy.pid!]);
       console.log(
-        `plain node proxy (kernel path), ${held} held: RSS ${mb(base)} -> ${mb(early)} -> ${mb(settled)} MB = ${((early - base) / held).toFixed(0)} then ${((settled - base) / held).toFixed(0)} bytes each`,
+        `plain node proxy (kernel path), ${held} held: RSS ${mb(base)} -> ${mb(early)} -> ${mb(settled)} MB (after a full GC) = ${((early - base) / held).toFixed(0)} then ${((settled - base) / held).toFixed(0)} bytes each`,
       );
       holder.kill('SIGTERM');
       await holder.exited();
@@ -199,6 +219,8 @@ async function main() {
       `idle gateway: ${(cpu * 1000).toFixed(0)} ms CPU in ${IDLE_S} s = ${((cpu / IDLE_S) * 100).toFixed(2)} % of a core; RSS ${(rssBytes(pids) / 1048576).toFixed(1)} MB (${pids.length} processes: ${pids.map((p) => (rssBytes([p]) / 1048576).toFixed(1)).join(' + ')})`,
     );
     console.log(`idle gateway memory (supervisor + data plane, MB): ${memText(pids)}`);
+    await collect(pids[pids.length - 1]);
+    console.log(`idle gateway memory after a full GC in the data plane (MB): ${memText(pids)}`);
     await snapshot(pids[pids.length - 1]);
     console.log('data plane heap (status, MB):', Object.fromEntries(Object.entries(await mem()).map(([k, v]) => [k, +(v / 1048576).toFixed(1)])));
   }
