@@ -18,7 +18,7 @@
 //
 // Prints the load average before and after (2 shared cores: the figures are noisy).
 // Builds and removes its own namespaces; traffic stays between them.
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -126,8 +126,17 @@ async function main() {
   };
   const snapshot = async (pid: number) => {
     if (!snapDir) return;
+    const before = new Set(readdirSync(snapDir));
     process.kill(pid, 'SIGUSR2');
-    await new Promise((r) => setTimeout(r, 8000)); // written synchronously, seconds for a big heap
+    // written synchronously, seconds for a big heap: done once the new file stops growing
+    let size = -1;
+    for (let waited = 0; waited < 120_000; waited += 2000) {
+      await new Promise((r) => setTimeout(r, 2000));
+      const f = readdirSync(snapDir).find((x) => !before.has(x));
+      const now = f ? statSync(join(snapDir, f)).size : -1;
+      if (now > 0 && now === size) break;
+      size = now;
+    }
   };
   const start = async () => {
     // fds for 100,000 connections (the data plane inherits the limit; node raises its soft limit to it)
@@ -152,6 +161,7 @@ async function main() {
     const m0 = await mem();
     const base = rssBytes(pids);
     const dpBase = rssBytes([dp]);
+    if (!only.includes('idle')) await snapshot(dp);
     console.log(`conns ${n}: load ${load()}; gateway before: ${memText(pids)}`);
     const t0 = Date.now();
     const { holder, held, line } = await holdConns(host, topo.client, PEER_IP, ports, n);

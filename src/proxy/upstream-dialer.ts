@@ -88,8 +88,8 @@ export function dialDirect(dst: Endpoint, opts: DialOptions): Promise<net.Socket
       clearTimeout(timer);
       sock.removeAllListeners('error');
       liveUpstreams.add(sock);
-      // a module-level listener: a closure here would keep this dial's scope (its timer, options) for the connection's life
-      sock.once('close', forgetUpstream);
+      // a module-level listener (on: close comes once; once() would add a wrapper and a bound function per socket): a closure here would keep this dial's scope (its timer, options) for the connection's life
+      sock.on('close', forgetUpstream);
       resolve(sock);
     });
     sock.once('error', (err: NodeJS.ErrnoException) => {
