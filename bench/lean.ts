@@ -13,7 +13,7 @@
 //             the data plane's packets in per GB
 //
 //   node --import tsx bench/lean.ts [--only idle,conns,latency,close] [--conns 1000[,10000...]]
-//        [--settle-seconds 15] [--no-baseline] [--node-flags '--max-semi-space-size=2'] [--snapshots DIR]
+//        [--settle-seconds 15] [--idle-gc] [--no-baseline] [--node-flags '--max-semi-space-size=2'] [--snapshots DIR]
 //        [--idle-seconds 20] [--rounds 3] [--wrk-seconds 5] [--source] [-- extra gateway flags]
 //
 // Prints the load average before and after (2 shared cores: the figures are noisy).
@@ -35,6 +35,8 @@ const { values, positionals } = parseArgs({
     'settle-seconds': { type: 'string' },
     'node-flags': { type: 'string' },
     'no-baseline': { type: 'boolean' },
+    /** conns: also wait for the data plane's own idle GC (a settled crowd, 45 s) and measure after it */
+    'idle-gc': { type: 'boolean' },
     'idle-seconds': { type: 'string' },
     rounds: { type: 'string' },
     'wrk-seconds': { type: 'string' },
@@ -173,6 +175,18 @@ async function main() {
     const cpu = cpuSeconds(pids) - c0;
     const settled = rssBytes(pids);
     const dpHeld = rssBytes([dp]);
+    if (values['idle-gc']) {
+      // the data plane's own collection once the crowd has settled (src/data-plane/idle-gc.ts, 45 s)
+      const gcs = async () => JSON.parse((await nsExec(topo.client, [...argv, 'status', '--state-dir', stateDir, '--json'])).stdout).status.counters.mem_idle_gcs as number;
+      const before = await gcs();
+      const t1 = Date.now();
+      while (Date.now() - t1 < 100_000 && (await gcs()) === before) await new Promise((r) => setTimeout(r, 2000));
+      await new Promise((r) => setTimeout(r, 3000)); // the unmapped pages leave RSS a moment later
+      const dpOwn = rssBytes([dp]);
+      console.log(
+        `conns ${n}: the data plane's own idle GC ${(await gcs()) > before ? `ran ${((Date.now() - t1) / 1000).toFixed(0)} s after the settle window` : 'did not run within 100 s'}: ${mb(dpBase)} -> ${mb(dpOwn)} MB = ${((dpOwn - dpBase) / held).toFixed(0)} bytes per connection`,
+      );
+    }
     await collect(dp);
     const dpSettled = rssBytes([dp]);
     const m1 = await mem();
