@@ -2,6 +2,7 @@
 // namespaces tuned for them (port ranges, backlog: inside the test's namespaces only), peers on
 // several ports so more than one port range of connections fits between two addresses, the
 // holder (bench/hold-conns.ts), and the plain Node proxy that is the kernel path's baseline.
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import type { TeardownHost } from '../test/helpers/netns.js';
 import { nsExec, spawnInNs } from '../test/helpers/netns.js';
@@ -15,6 +16,18 @@ export const PLAIN_PROXY_PORT = 7100;
 const PER_PORT = 40_000;
 /** File descriptors for a process holding 100,000 connections (two sockets each for a proxy). */
 const FDS = 400_000;
+/**
+ * Raises the fd limit to FDS, or as far as the hard limit goes: raising that takes
+ * CAP_SYS_RESOURCE, which a container may not have (then every process, the data plane too,
+ * stops near its hard limit: fdLimit() says where).
+ */
+export const RAISE_FDS = `ulimit -n ${FDS} 2>/dev/null || ulimit -n $(ulimit -Hn)`;
+
+/** The fd limit the processes above end up with. */
+export function fdLimit(): number {
+  const r = spawnSync('sh', ['-c', `${RAISE_FDS}; ulimit -n`], { encoding: 'utf8' });
+  return Number(r.stdout.trim());
+}
 
 /** Peer ports for n connections: PEER_PORT, PEER_PORT + 1, ... */
 export function peerPorts(n: number): number[] {
@@ -30,7 +43,7 @@ export async function prepareForConns(t: TeardownHost, topo: Topology, n: number
   const ports = peerPorts(n);
   // the first port's server is lean's own (started before); the others are started here
   for (const port of ports.slice(1)) {
-    spawnInNs(t, topo.servers, ['sh', '-c', `ulimit -n ${FDS}; exec ${process.execPath} --import tsx ${join(ROOT, 'test/helpers/tcp-peer.ts')} server ${PEER_IP} ${port}`]);
+    spawnInNs(t, topo.servers, ['sh', '-c', `${RAISE_FDS}; exec ${process.execPath} --import tsx ${join(ROOT, 'test/helpers/tcp-peer.ts')} server ${PEER_IP} ${port}`]);
     await waitFor(async () => (await nsExec(topo.servers, ['ss', '-Hltn', `src ${PEER_IP}:${port}`])).stdout.trim() !== '');
   }
   return ports;
@@ -38,11 +51,7 @@ export async function prepareForConns(t: TeardownHost, topo: Topology, n: number
 
 /** Holds n connections from the client namespace to ip:ports; resolves once they are up, with the holder to kill. */
 export async function holdConns(t: TeardownHost, ns: string, ip: string, ports: number[], n: number) {
-  const holder = spawnInNs(t, ns, [
-    'sh',
-    '-c',
-    `ulimit -n ${FDS}; exec ${process.execPath} --import tsx ${join(ROOT, 'bench/hold-conns.ts')} ${ip} ${ports.join(',')} ${n} 600000`,
-  ]);
+  const holder = spawnInNs(t, ns, ['sh', '-c', `${RAISE_FDS}; exec ${process.execPath} --import tsx ${join(ROOT, 'bench/hold-conns.ts')} ${ip} ${ports.join(',')} ${n} 600000`]);
   const line = JSON.parse(await holder.waitForLine((l) => l.includes('held') || l.includes('error'), 125_000 + 2 * n)) as {
     held?: number;
     failed?: number;
@@ -58,7 +67,7 @@ export async function startPlainProxy(t: TeardownHost, topo: Topology, ports: nu
   const p = spawnInNs(t, topo.servers, [
     'sh',
     '-c',
-    `ulimit -n ${FDS}; exec ${process.execPath} ${nodeArgs.join(' ')} --import tsx ${join(ROOT, 'bench/plain-proxy.ts')} ${PLAIN_PROXY_IP} ${PLAIN_PROXY_PORT} ${PEER_IP} ${ports.join(',')}`,
+    `${RAISE_FDS}; exec ${process.execPath} ${nodeArgs.join(' ')} --import tsx ${join(ROOT, 'bench/plain-proxy.ts')} ${PLAIN_PROXY_IP} ${PLAIN_PROXY_PORT} ${PEER_IP} ${ports.join(',')}`,
   ]);
   await p.waitForLine((l) => l.includes('listening'));
   return p;

@@ -25,7 +25,7 @@ import { parseArgs } from 'node:util';
 import { IPERF_IP, NGINX_IP, PEER_IP, PEER_PORT, ROOT, makeTopology, startIperf, startNginx, tunsteerArgv, waitForGateway } from '../test/helpers/topology.js';
 import { nsExec, spawnInNs } from '../test/helpers/netns.js';
 import { cpuSeconds, memText, rssBytes, runBench, teardownHost, toMs, waitFor } from './bench-kit.js';
-import { PLAIN_PROXY_IP, PLAIN_PROXY_PORT, holdConns, prepareForConns, startPlainProxy } from './idle-conns.js';
+import { PLAIN_PROXY_IP, PLAIN_PROXY_PORT, RAISE_FDS, fdLimit, holdConns, prepareForConns, startPlainProxy } from './idle-conns.js';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -143,7 +143,7 @@ async function main() {
   const start = async () => {
     // fds for 100,000 connections (the data plane inherits the limit; node raises its soft limit to it)
     const up = [...argv, 'up', '--mode', 'route-all', '--state-dir', stateDir, '--tun-name', 'tsl0', '--log-level', 'warn', ...positionals];
-    const gw = spawnInNs(host, topo.client, ['sh', '-c', `ulimit -n 400000; exec ${up.map((a) => `'${a}'`).join(' ')}`], { env });
+    const gw = spawnInNs(host, topo.client, ['sh', '-c', `${RAISE_FDS}; exec ${up.map((a) => `'${a}'`).join(' ')}`], { env });
     await waitForGateway(topo.client, stateDir, gw);
     const st = JSON.parse((await nsExec(topo.client, [...argv, 'status', '--state-dir', stateDir, '--json'])).stdout).status;
     const pids = [gw.pid!, st.dataPlane?.pid ?? gw.pid!].filter((x, i, a) => a.indexOf(x) === i);
@@ -205,6 +205,11 @@ async function main() {
   };
 
   const ports = only.includes('conns') ? await prepareForConns(host, topo, Math.max(...CONNS)) : [PEER_PORT];
+  if (only.includes('conns') && Math.max(...CONNS) >= fdLimit() - 100) {
+    console.log(
+      `note: the fd limit here is ${fdLimit()} (hard; raising it takes CAP_SYS_RESOURCE): the data plane holds one upstream socket per connection, so it stops near that`,
+    );
+  }
   if (only.includes('conns') && !values['no-baseline']) {
     // the kernel path's baseline: a plain Node proxy holding the same connections (before the gateway routes the client namespace)
     for (const n of CONNS) {
@@ -243,8 +248,8 @@ async function main() {
       `idle gateway: ${(cpu * 1000).toFixed(0)} ms CPU in ${IDLE_S} s = ${((cpu / IDLE_S) * 100).toFixed(2)} % of a core; RSS ${(rssBytes(pids) / 1048576).toFixed(1)} MB (${pids.length} processes: ${pids.map((p) => (rssBytes([p]) / 1048576).toFixed(1)).join(' + ')})`,
     );
     console.log(`idle gateway memory (supervisor + data plane, MB): ${memText(pids)}`);
-    await collect(pids[pids.length - 1]);
-    console.log(`idle gateway memory after a full GC in the data plane (MB): ${memText(pids)}`);
+    for (const p of pids) await collect(p);
+    console.log(`idle gateway memory after a full GC in each process (MB): ${memText(pids)}`);
     await snapshot(pids[pids.length - 1]);
     console.log('data plane heap (status, MB):', Object.fromEntries(Object.entries(await mem()).map(([k, v]) => [k, +(v / 1048576).toFixed(1)])));
   }
