@@ -177,12 +177,16 @@ async function main() {
     const dpHeld = rssBytes([dp]);
     if (values['idle-gc']) {
       // the data plane's own collection once the crowd has settled (src/data-plane/idle-gc.ts, 45 s)
-      const gcs = async () => JSON.parse((await nsExec(topo.client, [...argv, 'status', '--state-dir', stateDir, '--json'])).stdout).status.counters.mem_idle_gcs as number;
+      const counters = async () => JSON.parse((await nsExec(topo.client, [...argv, 'status', '--state-dir', stateDir, '--json'])).stdout).status.counters as Record<string, number>;
+      const gcs = async () => (await counters()).mem_idle_gcs;
       const before = await gcs();
       const t1 = Date.now();
       while (Date.now() - t1 < 100_000 && (await gcs()) === before) await new Promise((r) => setTimeout(r, 2000));
       await new Promise((r) => setTimeout(r, 3000)); // the unmapped pages leave RSS a moment later
       const dpOwn = rssBytes([dp]);
+      const c = await counters();
+      // the connections must still be there: a drop would pass for memory given back
+      console.log(`conns ${n}: after the wait the gateway holds ${c.connections} connections (${c.tcp_state_established} established)`);
       console.log(
         `conns ${n}: the data plane's own idle GC ${(await gcs()) > before ? `ran ${((Date.now() - t1) / 1000).toFixed(0)} s after the settle window` : 'did not run within 100 s'}: ${mb(dpBase)} -> ${mb(dpOwn)} MB = ${((dpOwn - dpBase) / held).toFixed(0)} bytes per connection`,
       );
