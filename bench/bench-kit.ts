@@ -96,6 +96,39 @@ export function rssBytes(pids: number[]): number {
   return b;
 }
 
+/**
+ * Where a process's resident memory is, from /proc/PID/smaps_rollup, in bytes: rss; pss (shared
+ * pages split among the processes that map them); uss, the process's own pages (private clean +
+ * dirty: what it would give back on exit); anon (heap, stacks, V8); file (mapped files, mostly
+ * node's own binary text, shared by every node process on the machine). Zeros once gone.
+ */
+export function memOf(pid: number): { rss: number; pss: number; uss: number; anon: number; file: number } {
+  const out = { rss: 0, pss: 0, uss: 0, anon: 0, file: 0 };
+  try {
+    const t = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+    const kb = (k: string) => Number(new RegExp(`^${k}:\\s*(\\d+)`, 'm').exec(t)?.[1] ?? 0) * 1024;
+    out.rss = kb('Rss');
+    out.pss = kb('Pss');
+    out.uss = kb('Private_Clean') + kb('Private_Dirty');
+    out.anon = kb('Anonymous');
+    out.file = out.rss - out.anon;
+  } catch {
+    // gone
+  }
+  return out;
+}
+
+/** memOf() of each process as "rss R (uss U, anon A, file F) MB". */
+export function memText(pids: number[]): string {
+  const mb = (b: number) => (b / 1048576).toFixed(1);
+  return pids
+    .map((p) => {
+      const m = memOf(p);
+      return `rss ${mb(m.rss)} (uss ${mb(m.uss)}, anon ${mb(m.anon)}, file ${mb(m.file)})`;
+    })
+    .join(' + ');
+}
+
 /** A wrk latency figure ("105.00us", "6.90ms", "1.2s") in ms; NaN when absent. */
 export function toMs(v: string | undefined): number {
   const m = /^([\d.]+)(us|ms|s)$/.exec(v ?? '');

@@ -1,13 +1,15 @@
 // Opens N TCP connections to HOST:PORT and holds them idle, for memory
 // measurements. Prints {"held":N} once all are up, then closes them all on
 // SIGTERM or after HOLD_MS and prints {"closed":N}. Bounded: connects at most
-// 256 at a time and gives up after 120 s.
+// 256 at a time and gives up after 120 s plus 2 ms per connection.
+// PORT may be a list (7000,7001,...): connections go round-robin over the ports, so more
+// than one port range of them fit between the same two addresses (100,000 need 2 or more).
 //
-//   node --import tsx bench/hold-conns.ts HOST PORT N [HOLD_MS]
+//   node --import tsx bench/hold-conns.ts HOST PORT[,PORT...] N [HOLD_MS]
 import net from 'node:net';
 
 const [host, portText, nText, holdText] = process.argv.slice(2);
-const port = Number(portText);
+const ports = portText.split(',').map(Number);
 const n = Number(nText);
 const holdMs = Number(holdText ?? 60_000);
 const IN_FLIGHT = 256;
@@ -15,24 +17,30 @@ const socks: net.Socket[] = [];
 let connected = 0;
 let started = 0;
 let failed = 0;
+let firstError = '';
 
-const giveUp = setTimeout(() => {
-  console.log(JSON.stringify({ error: 'timeout', connected, failed }));
-  process.exit(3);
-}, 120_000);
+const giveUp = setTimeout(
+  () => {
+    console.log(JSON.stringify({ error: 'timeout', connected, failed, firstError }));
+    process.exit(3);
+  },
+  120_000 + 2 * n,
+);
 
 function next(): void {
   while (started < n && started - connected - failed < IN_FLIGHT) {
+    const s = net.connect({ host, port: ports[started % ports.length] });
     started++;
-    const s = net.connect({ host, port });
     s.setNoDelay(true);
     s.on('connect', () => {
       connected++;
+      if (connected % 10_000 === 0) console.error(`hold-conns: ${connected} connected`);
       if (connected + failed === n) allUp();
       else next();
     });
-    s.on('error', () => {
+    s.on('error', (e) => {
       failed++;
+      firstError ||= e.message;
       if (connected + failed === n) allUp();
       else next();
     });
@@ -42,7 +50,7 @@ function next(): void {
 
 function allUp(): void {
   clearTimeout(giveUp);
-  console.log(JSON.stringify({ held: connected, failed }));
+  console.log(JSON.stringify({ held: connected, failed, firstError }));
   const close = () => {
     for (const s of socks) s.destroy();
     console.log(JSON.stringify({ closed: connected }));

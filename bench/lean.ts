@@ -1,6 +1,8 @@
 // The lean figures of issue 16 in one run, the kernel path beside the gateway:
 //   idle      CPU of both gateway processes over IDLE_S seconds with no traffic, and their RSS
-//   conns     RSS per idle established connection (N held by bench/hold-conns.ts)
+//   conns     RSS per idle established connection (N held by bench/hold-conns.ts; --conns
+//             1000,10000,100000 for several sizes, each on a fresh gateway), 2 s and
+//             --settle-seconds later, beside a plain Node proxy holding as many (the kernel path)
 //   latency   one keep-alive connection, wrk --latency: p50 / p90 / p99 / max, kernel and gateway
 //             interleaved (ROUNDS each), so a busy machine slows both alike
 //   close     wrk with a new connection per request (Connection: close), then the
@@ -14,30 +16,39 @@
 //             in the same rounds, e.g. the base commit's, for a before/after (--compare-modes:
 //             its offload modes, default the same)
 //
-//   node --import tsx bench/lean.ts [--only idle,conns,latency,close] [--conns 1000]
+//   node --import tsx bench/lean.ts [--only idle,conns,latency,close] [--conns 1000[,10000...]]
+//        [--settle-seconds 15] [--idle-gc] [--no-baseline] [--node-flags '--max-semi-space-size=2'] [--snapshots DIR]
 //        [--idle-seconds 20] [--rounds 3] [--wrk-seconds 5] [--source] [-- extra gateway flags]
 //   node --import tsx bench/lean.ts --only offload [--rounds 3] [--wrk-seconds 5]
 //        [--mtus 1500,65520] [--offload-modes off,on] [--compare DIR [--compare-modes on]]
 //
 // Prints the load average before and after (2 shared cores: the figures are noisy).
 // Builds and removes its own namespaces; traffic stays between them.
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { IPERF_IP, NGINX_IP, PEER_IP, PEER_PORT, ROOT, makeTopology, startIperf, startNginx, tunsteerArgv, waitForGateway } from '../test/helpers/topology.js';
 import { nsExec, spawnInNs } from '../test/helpers/netns.js';
-import { cpuSeconds, median, rssBytes, runBench, teardownHost, toMs, waitFor } from './bench-kit.js';
+import { cpuSeconds, median, memText, rssBytes, runBench, teardownHost, toMs, waitFor } from './bench-kit.js';
+import { PLAIN_PROXY_IP, PLAIN_PROXY_PORT, RAISE_FDS, fdLimit, holdConns, prepareForConns, startPlainProxy } from './idle-conns.js';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
   options: {
     only: { type: 'string' },
     conns: { type: 'string' },
+    'settle-seconds': { type: 'string' },
+    'node-flags': { type: 'string' },
+    'no-baseline': { type: 'boolean' },
+    /** conns: also wait for the data plane's own idle GC (a settled crowd, 45 s) and measure after it */
+    'idle-gc': { type: 'boolean' },
     'idle-seconds': { type: 'string' },
     rounds: { type: 'string' },
     'wrk-seconds': { type: 'string' },
     source: { type: 'boolean' },
+    /** write the data plane's heap snapshots (idle, and with the connections held) into this directory */
+    snapshots: { type: 'string' },
     /** offload mode: another build to measure (its dist/), e.g. the base commit's, and which settings */
     root: { type: 'string' },
     'offload-modes': { type: 'string' },
@@ -47,7 +58,10 @@ const { values, positionals } = parseArgs({
   },
 });
 const only = values.only?.split(',') ?? ['idle', 'conns', 'latency', 'close'];
-const CONNS = Number(values.conns ?? 1000);
+const CONNS = (values.conns ?? '1000').split(',').map(Number);
+const SETTLE_S = Number(values['settle-seconds'] ?? 15);
+/** Extra node flags for both gateway processes (the supervisor passes its own to the data plane), e.g. --max-semi-space-size=2. */
+const NODE_FLAGS = values['node-flags']?.split(' ').filter(Boolean) ?? [];
 const IDLE_S = Number(values['idle-seconds'] ?? 20);
 const ROUNDS = Number(values.rounds ?? 3);
 const WRK_S = Number(values['wrk-seconds'] ?? 5);
@@ -108,17 +122,132 @@ async function main() {
   const stateDir = mkdtempSync(join(tmpdir(), 'tsE-lean-'));
   host.teardown(() => rmSync(stateDir, { recursive: true, force: true }));
   const mainJs = join(values.root ?? ROOT, 'dist/src/cli/main.js');
-  const argv = existsSync(mainJs) && !values.source ? [process.execPath, mainJs] : tunsteerArgv([]);
+  const argv = existsSync(mainJs) && !values.source ? [process.execPath, ...NODE_FLAGS, mainJs] : tunsteerArgv([]);
+  const snapDir = values.snapshots;
+  // node writes a heap snapshot on SIGUSR2 into --diagnostic-dir; the data plane (the second pid) inherits NODE_OPTIONS
+  // and every gateway gets bench/gc-on-signal: SIGURG, then a full GC in the data plane (collect() below)
+  const gcPreload = existsSync(join(ROOT, 'dist/bench/gc-on-signal.js')) && !values.source ? join(ROOT, 'dist/bench/gc-on-signal.js') : join(ROOT, 'bench/gc-on-signal.ts');
+  const nodeOptions = `${process.env.NODE_OPTIONS ?? ''} --import=${gcPreload}${snapDir ? ` --heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${snapDir}` : ''}`;
+  const env = { ...process.env, NODE_OPTIONS: nodeOptions };
+  /** A full GC in the process, settled. */
+  const collect = async (pid: number) => {
+    process.kill(pid, 'SIGURG');
+    await new Promise((r) => setTimeout(r, 1500));
+  };
+  const snapshot = async (pid: number) => {
+    if (!snapDir) return;
+    const before = new Set(readdirSync(snapDir));
+    process.kill(pid, 'SIGUSR2');
+    // written synchronously, seconds for a big heap: done once the new file stops growing
+    let size = -1;
+    for (let waited = 0; waited < 120_000; waited += 2000) {
+      await new Promise((r) => setTimeout(r, 2000));
+      const f = readdirSync(snapDir).find((x) => !before.has(x));
+      const now = f ? statSync(join(snapDir, f)).size : -1;
+      if (now > 0 && now === size) break;
+      size = now;
+    }
+  };
   const start = async () => {
-    const gw = spawnInNs(host, topo.client, [...argv, 'up', '--mode', 'route-all', '--state-dir', stateDir, '--tun-name', 'tsl0', '--log-level', 'warn', ...positionals]);
+    // fds for 100,000 connections (the data plane inherits the limit; node raises its soft limit to it)
+    const up = [...argv, 'up', '--mode', 'route-all', '--state-dir', stateDir, '--tun-name', 'tsl0', '--log-level', 'warn', ...positionals];
+    const gw = spawnInNs(host, topo.client, ['sh', '-c', `${RAISE_FDS}; exec ${up.map((a) => `'${a}'`).join(' ')}`], { env });
     await waitForGateway(topo.client, stateDir, gw);
     const st = JSON.parse((await nsExec(topo.client, [...argv, 'status', '--state-dir', stateDir, '--json'])).stdout).status;
     const pids = [gw.pid!, st.dataPlane?.pid ?? gw.pid!].filter((x, i, a) => a.indexOf(x) === i);
     return { gw, pids };
   };
+  const mem = async () => {
+    await new Promise((r) => setTimeout(r, 1100)); // the next status publish
+    const c = JSON.parse((await nsExec(topo.client, [...argv, 'status', '--state-dir', stateDir, '--json'])).stdout).status.counters;
+    return Object.fromEntries(Object.entries(c).filter(([k]) => k.startsWith('mem_') && k !== 'mem_idle_gcs')) as Record<string, number>;
+  };
+  const mb = (b: number) => (b / 1048576).toFixed(1);
+  /** N idle connections through the running gateway: RSS per connection 2 s and SETTLE_S s after they are up, and the CPU they cost. */
+  const heldConns = async (n: number, pids: number[]) => {
+    await new Promise((r) => setTimeout(r, 3000)); // start-up settles
+    const dp = pids[pids.length - 1];
+    await collect(dp);
+    const m0 = await mem();
+    const base = rssBytes(pids);
+    const dpBase = rssBytes([dp]);
+    if (!only.includes('idle')) await snapshot(dp);
+    console.log(`conns ${n}: load ${load()}; gateway before: ${memText(pids)}`);
+    const t0 = Date.now();
+    const { holder, held, line } = await holdConns(host, topo.client, PEER_IP, ports, n);
+    const upS = (Date.now() - t0) / 1000;
+    await new Promise((r) => setTimeout(r, 2000));
+    const early = rssBytes(pids);
+    const c0 = cpuSeconds(pids);
+    await new Promise((r) => setTimeout(r, SETTLE_S * 1000));
+    const cpu = cpuSeconds(pids) - c0;
+    const settled = rssBytes(pids);
+    const dpHeld = rssBytes([dp]);
+    if (values['idle-gc']) {
+      // the data plane's own collection once the crowd has settled (src/data-plane/idle-gc.ts, 45 s)
+      const counters = async () => JSON.parse((await nsExec(topo.client, [...argv, 'status', '--state-dir', stateDir, '--json'])).stdout).status.counters as Record<string, number>;
+      const gcs = async () => (await counters()).mem_idle_gcs;
+      const before = await gcs();
+      const t1 = Date.now();
+      while (Date.now() - t1 < 100_000 && (await gcs()) === before) await new Promise((r) => setTimeout(r, 2000));
+      await new Promise((r) => setTimeout(r, 3000)); // the unmapped pages leave RSS a moment later
+      const dpOwn = rssBytes([dp]);
+      const c = await counters();
+      // the connections must still be there: a drop would pass for memory given back
+      console.log(`conns ${n}: after the wait the gateway holds ${c.connections} connections (${c.tcp_state_established} established)`);
+      console.log(
+        `conns ${n}: the data plane's own idle GC ${(await gcs()) > before ? `ran ${((Date.now() - t1) / 1000).toFixed(0)} s after the settle window` : 'did not run within 100 s'}: ${mb(dpBase)} -> ${mb(dpOwn)} MB = ${((dpOwn - dpBase) / held).toFixed(0)} bytes per connection`,
+      );
+    }
+    await collect(dp);
+    const dpSettled = rssBytes([dp]);
+    const m1 = await mem();
+    await snapshot(pids[pids.length - 1]);
+    console.log(`conns ${n}: ${held} held (${JSON.stringify(line)}) in ${upS.toFixed(1)} s; gateway with them: ${memText(pids)}`);
+    console.log(`conns ${n}: data plane per connection (bytes):`, Object.fromEntries(Object.keys(m1).map((k) => [k, Math.round((m1[k] - m0[k]) / Math.max(1, held))])));
+    console.log(
+      `idle connections: ${held} held, RSS ${mb(base)} -> ${mb(early)} (2 s) -> ${mb(settled)} MB (${SETTLE_S + 2} s) = ${((early - base) / held).toFixed(0)} then ${((settled - base) / held).toFixed(0)} bytes each; CPU with them held ${((cpu / SETTLE_S) * 100).toFixed(2)} % of a core; load ${load()}`,
+    );
+    // the supervisor holds nothing per connection, but its own GCs move the sum by +-10 MB
+    console.log(
+      `conns ${n}: data plane alone, after a full GC each: ${mb(dpBase)} -> ${mb(dpSettled)} MB = ${((dpSettled - dpBase) / held).toFixed(0)} bytes per connection (${((dpHeld - dpBase) / held).toFixed(0)} before that GC)`,
+    );
+    holder.kill('SIGTERM');
+    await holder.exited();
+  };
+
+  const ports = only.includes('conns') ? await prepareForConns(host, topo, Math.max(...CONNS)) : [PEER_PORT];
+  if (only.includes('conns') && Math.max(...CONNS) >= fdLimit() - 100) {
+    console.log(
+      `note: the fd limit here is ${fdLimit()} (hard; raising it takes CAP_SYS_RESOURCE): the data plane holds one upstream socket per connection, so it stops near that`,
+    );
+  }
+  if (only.includes('conns') && !values['no-baseline']) {
+    // the kernel path's baseline: a plain Node proxy holding the same connections (before the gateway routes the client namespace)
+    for (const n of CONNS) {
+      const proxy = await startPlainProxy(host, topo, ports, ['--expose-gc', `--import=${gcPreload}`]);
+      await new Promise((r) => setTimeout(r, 1000));
+      await collect(proxy.pid!);
+      const base = rssBytes([proxy.pid!]);
+      const { holder, held } = await holdConns(host, topo.client, PLAIN_PROXY_IP, [PLAIN_PROXY_PORT], n);
+      await new Promise((r) => setTimeout(r, 2000));
+      const early = rssBytes([proxy.pid!]);
+      await new Promise((r) => setTimeout(r, SETTLE_S * 1000));
+      await collect(proxy.pid!);
+      const settled = rssBytes([proxy.pid!]);
+      console.log(
+        `plain node proxy (kernel path), ${held} held: RSS ${mb(base)} -> ${mb(early)} -> ${mb(settled)} MB (after a full GC) = ${((early - base) / held).toFixed(0)} then ${((settled - base) / held).toFixed(0)} bytes each`,
+      );
+      holder.kill('SIGTERM');
+      await holder.exited();
+      proxy.kill('SIGTERM');
+      await proxy.exited();
+    }
+  }
+
   const first = await start();
   let gw = first.gw;
-  const pids = first.pids;
+  let pids = first.pids;
 
   if (only.includes('idle')) {
     await new Promise((r) => setTimeout(r, 3000)); // start-up settles
@@ -130,34 +259,23 @@ async function main() {
     console.log(
       `idle gateway: ${(cpu * 1000).toFixed(0)} ms CPU in ${IDLE_S} s = ${((cpu / IDLE_S) * 100).toFixed(2)} % of a core; RSS ${(rssBytes(pids) / 1048576).toFixed(1)} MB (${pids.length} processes: ${pids.map((p) => (rssBytes([p]) / 1048576).toFixed(1)).join(' + ')})`,
     );
+    console.log(`idle gateway memory (supervisor + data plane, MB): ${memText(pids)}`);
+    for (const p of pids) await collect(p);
+    console.log(`idle gateway memory after a full GC in each process (MB): ${memText(pids)}`);
+    await snapshot(pids[pids.length - 1]);
+    console.log('data plane heap (status, MB):', Object.fromEntries(Object.entries(await mem()).map(([k, v]) => [k, +(v / 1048576).toFixed(1)])));
   }
 
-  const mem = async () => {
-    await new Promise((r) => setTimeout(r, 1100)); // the next status publish
-    const c = JSON.parse((await nsExec(topo.client, [...argv, 'status', '--state-dir', stateDir, '--json'])).stdout).status.counters;
-    return Object.fromEntries(Object.entries(c).filter(([k]) => k.startsWith('mem_') && k !== 'mem_idle_gcs')) as Record<string, number>;
-  };
   if (only.includes('conns')) {
-    const m0 = await mem();
-    const base = rssBytes(pids);
-    const holder = spawnInNs(host, topo.client, [
-      'sh',
-      '-c',
-      `ulimit -n 65536; exec ${process.execPath} --import tsx ${join(ROOT, 'bench/hold-conns.ts')} ${PEER_IP} ${PEER_PORT} ${CONNS} 60000`,
-    ]);
-    const line = JSON.parse(await holder.waitForLine((l) => l.includes('held') || l.includes('error'), 130_000));
-    await new Promise((r) => setTimeout(r, 2000));
-    const held = rssBytes(pids);
-    const m1 = await mem();
-    console.log('data plane per connection (bytes):', Object.fromEntries(Object.keys(m1).map((k) => [k, Math.round((m1[k] - m0[k]) / line.held)])));
-    const c0 = cpuSeconds(pids);
-    await new Promise((r) => setTimeout(r, 5000));
-    const cpu = cpuSeconds(pids) - c0;
-    console.log(
-      `idle connections: ${line.held} held, RSS ${(base / 1048576).toFixed(1)} -> ${(held / 1048576).toFixed(1)} MB = ${((held - base) / line.held).toFixed(0)} bytes each; CPU with them held ${((cpu / 5) * 100).toFixed(2)} % of a core`,
-    );
-    holder.kill('SIGTERM');
-    await holder.exited();
+    for (const [i, n] of CONNS.entries()) {
+      if (i > 0) {
+        // a fresh gateway per size: the last size's heap growth is not this one's base
+        gw.kill('SIGTERM');
+        await gw.exited();
+        ({ gw, pids } = await start());
+      }
+      await heldConns(n, pids);
+    }
   }
 
   if (only.includes('latency')) {

@@ -3,7 +3,7 @@
 // run's page is that table cut to the flags run takes (args.ts RUN_FLAGS),
 // so the two cannot drift.
 import { LOG_LEVELS } from '../logging/log.js';
-import { DEFAULT_STATE_DIR, DEFAULT_TUN_ADDRESS6 } from '../config/settings.js';
+import { DEFAULT_STATE_DIR, DEFAULT_TUN_ADDRESS6 } from '../config/defaults.js';
 import { RUN_FLAGS } from './args.js';
 
 /** One option of up: how it is written, and what it does (continuation lines indented by the renderer). */

@@ -7,7 +7,7 @@
 //     data plane (a child without root) builds it from one IPC message.
 import { readFileSync } from 'node:fs';
 import type { ConfigFile } from './schema.js';
-import { SecretValueError, readSecret, rulesOf, upstreamModels, upstreamsOf } from './load-config.js';
+import { SecretValueError, readSecret, rulesOf, upstreamModels, upstreamsOf } from './config-models.js';
 import { ConfigError } from './config-error.js';
 import { Policy } from '../proxy/policy.js';
 import { RuleSetFileError, ruleSetsOf } from './rule-set-files.js';

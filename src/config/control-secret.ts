@@ -2,7 +2,7 @@
 // config points (an environment variable or a file; one trailing newline of
 // a file trimmed), never from the config text. It must be something a
 // dashboard can send in a header: no controls, not empty.
-import { readSecret } from './load-config.js';
+import { readSecret } from './config-models.js';
 import type { ControlSettings } from './settings.js';
 
 export function readControlSecret(c: ControlSettings | undefined, env: NodeJS.ProcessEnv = process.env): string | undefined {

@@ -9,10 +9,9 @@
 //     - { rule_set: ads, action: reject }
 //     - { user: [alice, 1000-1999], action: proxy, upstream: corp }
 //     - { process: [curl, /usr/bin/wget], action: direct }
-import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import type { ProcessMatch, RuleMatch, UidRange } from '../proxy/rules/rule-types.js';
+import { uidOfName } from './owner-keys.js';
 
 const setName = z.string().regex(/^[A-Za-z0-9_.-]+$/, 'rule-set names are A-Z a-z 0-9 _ . -');
 const setPath = z
@@ -71,37 +70,4 @@ export function ruleSetReferenceProblems(c: { rule_sets?: Record<string, unknown
   return out;
 }
 
-export function uidRangeOf(u: number | string): UidRange {
-  if (typeof u === 'number') return { from: u, to: u };
-  const range = /^(\d+)-(\d+)$/.exec(u);
-  if (range) return { from: Number(range[1]), to: Number(range[2]) };
-  if (/^\d+$/.test(u)) return { from: Number(u), to: Number(u) };
-  const uid = uidOfName(u);
-  if (uid === undefined) throw new Error(`no user "${u}" in /etc/passwd`);
-  return { from: uid, to: uid };
-}
-
-export function processMatchOf(p: string): ProcessMatch {
-  return p.startsWith('/') ? { path: p } : { name: p };
-}
-
-/** The rule-set and owner keys of one rule, into its match. */
-export function addOwnerKeys(r: OwnerKeys, match: RuleMatch): void {
-  if (r.rule_set) match.ruleSet = r.rule_set;
-  if (r.user) match.user = r.user.map(uidRangeOf);
-  if (r.process) match.process = r.process.map(processMatchOf);
-}
-
-function uidOfName(name: string): number | undefined {
-  let text: string;
-  try {
-    text = readFileSync('/etc/passwd', 'utf8');
-  } catch {
-    return undefined;
-  }
-  for (const line of text.split('\n')) {
-    const f = line.split(':');
-    if (f[0] === name && /^\d+$/.test(f[2] ?? '')) return Number(f[2]);
-  }
-  return undefined;
-}
+export { addOwnerKeys, processMatchOf, uidRangeOf } from './owner-keys.js';

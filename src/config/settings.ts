@@ -10,14 +10,14 @@ import { LOG_LEVELS } from '../logging/log.js';
 import { parseCidr } from '../cidr.js';
 import { isHostPattern } from '../routing/host-patterns.js';
 import { DEFAULT_FAKE_IP_HOLD_MS } from '../routing/fake-ip-pool.js';
-import { loadConfigFile, parseHostPort } from './load-config.js';
+import { loadConfigFile } from './load-config.js';
+import { parseHostPort } from './config-models.js';
 import { ConfigError } from './config-error.js';
 import { cidrProblem } from './cidr-problem.js';
 import type { ConfigFile } from './schema.js';
 
-export const DEFAULT_STATE_DIR = '/run/tunsteer';
-/** A ULA (RFC 4193, Global ID 84ff6e64cb drawn at random once): the TUN's IPv6 source for steered traffic. See DECISIONS. */
-export const DEFAULT_TUN_ADDRESS6 = 'fd84:ff6e:64cb::1/64';
+export { DEFAULT_STATE_DIR, DEFAULT_TUN_ADDRESS6 } from './defaults.js';
+import { DEFAULT_STATE_DIR, DEFAULT_TUN_ADDRESS6 } from './defaults.js';
 export const DEFAULT_FAKE_POOL6 = 'fc00::/18';
 
 /** Stack worker threads by default (docs/DECISIONS.md "Workers"). */

@@ -266,7 +266,7 @@ export class ProxyCore {
         if (sniffed.protocol === 'http') respondAndClose(client, 502, `Bad gateway: ${err.message}\n`);
         else resetClient(client);
       });
-      if (opened) return this.serve(conn, client, opened, sniffed, input, d, fakeName, finish, httpInspect);
+      if (opened) this.serve(conn, client, opened, sniffed, input, d, fakeName, finish, httpInspect);
       return;
     }
 
@@ -314,7 +314,7 @@ export class ProxyCore {
       if (this.misdirected(conn, fakeName, sniffed, line, client, finish, opened.socket)) return;
       if (this.cannotApply(d, sniffed, client, finish, opened.socket)) return;
     }
-    return this.serve(conn, client, opened, sniffed, input, d, fakeName, finish, httpInspect);
+    this.serve(conn, client, opened, sniffed, input, d, fakeName, finish, httpInspect);
   }
 
   /** Who made the connection: asked of the kernel for connections from this host (TUN, redirect, tproxy), never for explicit-proxy clients. */
@@ -362,7 +362,13 @@ export class ProxyCore {
     return true;
   }
 
-  private async serve(
+  /**
+   * Relays until both sides have closed, then logs the connection; a failure is the
+   * connection's end (internal-error), as in handle(). Neither async nor returned to run():
+   * an await, or run() returning this promise, would keep frames and a promise chain (about
+   * 1 KB) alive for the connection's life; the plain relay's continuation holds only finish.
+   */
+  private serve(
     conn: InboundConnection,
     client: Duplex,
     opened: Opened,
@@ -372,29 +378,35 @@ export class ProxyCore {
     fakeName: string | undefined,
     finish: Finish,
     httpInspect: boolean,
-  ): Promise<void> {
-    const upstream = opened.socket;
-    if (sniffed.protocol === 'http' && (httpInspect || fakeName !== undefined)) {
-      const live = () => this.live.policy;
-      const ctx: RequestContext = {
-        // each request is decided by the rules in force when it arrives (a reload applies to the next request)
-        get policy() {
-          return live();
-        },
-        destinations: this.destinations,
-        input,
-        decision: d,
-        ...(fakeName !== undefined ? { fakeName } : {}),
-        ...(conn.hostname !== undefined && fakeName === undefined ? { hostname: conn.hostname } : {}),
-        dialled: opened.dialled,
-        onRefused: (why, info, rule) => this.refusedRequest(conn, why, info, rule),
-      };
-      const r = await relayHttp(client, upstream, { decide: requestDecider(ctx), onExchange: (e) => this.logRequest(conn, e) });
-      if (r.end === 'rejected') this.counters.rejected++;
-      return finish(r.end, r.error);
-    }
-    const r = await relay(client, upstream);
-    finish(r.end, r.error);
+  ): void {
+    const served =
+      sniffed.protocol === 'http' && (httpInspect || fakeName !== undefined)
+        ? this.serveHttp(conn, client, opened, input, d, fakeName, finish)
+        : relay(client, opened.socket).then((r) => finish(r.end, r.error));
+    served.catch((e: Error) => {
+      this.counters.failed++;
+      finish('internal-error', e.message);
+    });
+  }
+
+  private async serveHttp(conn: InboundConnection, client: Duplex, opened: Opened, input: MatchInput, d: Decision, fakeName: string | undefined, finish: Finish): Promise<void> {
+    const live = () => this.live.policy;
+    const ctx: RequestContext = {
+      // each request is decided by the rules in force when it arrives (a reload applies to the next request)
+      get policy() {
+        return live();
+      },
+      destinations: this.destinations,
+      input,
+      decision: d,
+      ...(fakeName !== undefined ? { fakeName } : {}),
+      ...(conn.hostname !== undefined && fakeName === undefined ? { hostname: conn.hostname } : {}),
+      dialled: opened.dialled,
+      onRefused: (why, info, rule) => this.refusedRequest(conn, why, info, rule),
+    };
+    const r = await relayHttp(client, opened.socket, { decide: requestDecider(ctx), onExchange: (e) => this.logRequest(conn, e) });
+    if (r.end === 'rejected') this.counters.rejected++;
+    return finish(r.end, r.error);
   }
 
   private refusedRequest(conn: InboundConnection, why: 'secret-withheld' | 'fake-ip-mismatch' | 'route-mismatch', info: HttpRequestInfo, rule: string): void {

@@ -49,6 +49,10 @@ export function classifyDialError(err: NodeJS.ErrnoException): DialError['kind']
 /** Every connected upstream socket not yet closed: after a suspend the data plane probes them (keepalive). */
 export const liveUpstreams = new Set<net.Socket>();
 
+function forgetUpstream(this: net.Socket): void {
+  liveUpstreams.delete(this);
+}
+
 /** The source address for a destination: by its family; a name goes with the IPv4 one, as before. */
 export function localAddressFor(dst: Endpoint, opts: Pick<DialOptions, 'localAddress' | 'localAddress6'>): string | null | undefined {
   return isIP(dst.address) === 6 ? opts.localAddress6 : opts.localAddress;
@@ -84,7 +88,8 @@ export function dialDirect(dst: Endpoint, opts: DialOptions): Promise<net.Socket
       clearTimeout(timer);
       sock.removeAllListeners('error');
       liveUpstreams.add(sock);
-      sock.once('close', () => liveUpstreams.delete(sock));
+      // a module-level listener (on: close comes once; once() would add a wrapper and a bound function per socket): a closure here would keep this dial's scope (its timer, options) for the connection's life
+      sock.on('close', forgetUpstream);
       resolve(sock);
     });
     sock.once('error', (err: NodeJS.ErrnoException) => {

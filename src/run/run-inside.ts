@@ -7,7 +7,7 @@
 import { loadTunAddon } from '../tun/native-addon.js';
 import { existsSync } from 'node:fs';
 import { configureLink, ip } from '../tun/ip-link.js';
-import { DEFAULT_TUN_ADDRESS6 } from '../config/settings.js';
+import { DEFAULT_TUN_ADDRESS6 } from '../config/defaults.js';
 
 /** The fd the parent listens on for the TUN. */
 export const TUN_HANDOFF_FD = 4;

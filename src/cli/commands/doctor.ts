@@ -1,7 +1,7 @@
 // `tunsteer doctor`: checks this machine (this network namespace: run it with
 // `ip netns exec NS` to look at another) and prints one line per finding
 // with what to do. Exit 0 all well, 1 warnings, 2 a blocker.
-import { DEFAULT_STATE_DIR } from '../../config/settings.js';
+import { DEFAULT_STATE_DIR } from '../../config/defaults.js';
 import { systemContext } from '../../doctor/context.js';
 import { runDoctor } from '../../doctor/doctor.js';
 

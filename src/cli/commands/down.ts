@@ -1,5 +1,5 @@
 // `tunsteer down`: restores what a dead gateway left behind; exit 0 also when there is nothing to restore.
-import { DEFAULT_STATE_DIR } from '../../config/settings.js';
+import { DEFAULT_STATE_DIR } from '../../config/defaults.js';
 import { restoreLeftovers } from '../../gateway/down.js';
 
 export function down(stateDir = DEFAULT_STATE_DIR): number {

@@ -4,7 +4,7 @@
 // config is refused (every problem named, the running one kept); 1 when no
 // gateway answers or applying failed.
 import net from 'node:net';
-import { DEFAULT_STATE_DIR } from '../../config/settings.js';
+import { DEFAULT_STATE_DIR } from '../../config/defaults.js';
 import { reloadSocketPath } from '../../gateway/reload-socket.js';
 import type { ReloadResult } from '../../data-plane/ipc.js';
 

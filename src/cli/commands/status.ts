@@ -1,6 +1,6 @@
 // `tunsteer status`: mode, device, routes and live counters, read from the
 // state dir a gateway keeps; exits 1 when no gateway runs, saying where it looked.
-import { DEFAULT_STATE_DIR } from '../../config/settings.js';
+import { DEFAULT_STATE_DIR } from '../../config/defaults.js';
 import { currentNetns, describeNetns, ownerAlive, readJournal, sameNetns } from '../../routing/route-journal.js';
 import { renderPlan } from '../../routing/route-plan.js';
 import { readStatus } from '../../gateway/state/status-file.js';
