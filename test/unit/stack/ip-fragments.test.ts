@@ -14,6 +14,7 @@ import { writeUdpDatagram, writeEchoReply } from '../../../src/stack/wire/datagr
 import { checksum } from '../../../src/stack/wire/checksum.js';
 import { parseIpv4, parseIpv6Into } from '../../../src/net/address.js';
 import type { UdpFlowKey } from '../../../src/stack/contracts.js';
+import { outSegment } from '../../helpers/out-segment.js';
 
 const C4 = parseIpv4('192.0.2.1')!;
 const S4 = parseIpv4('203.0.113.10')!;
@@ -196,29 +197,7 @@ for (const v6 of [false, true]) {
     const stack = new Stack(dev, (c) => conns.push(c));
     const b = Buffer.alloc(200);
     const { writeTcpSegment } = await import('../../../src/stack/wire/segment-writer.js');
-    const n = writeTcpSegment(
-      b,
-      v6 ? c6 : C4,
-      v6 ? s6 : S4,
-      40000,
-      80,
-      {
-        flags: 2,
-        seq: 1,
-        ack: 0,
-        window: 1000,
-        mss: 1460,
-        wscale: -1,
-        sackOk: true,
-        tsVal: 5,
-        tsEcr: 0,
-        sack: new Uint32Array(8),
-        sackCount: 0,
-        payloadLength: 0,
-        copyPayload: () => {},
-      },
-      table,
-    );
+    const n = writeTcpSegment(b, v6 ? c6 : C4, v6 ? s6 : S4, 40000, 80, outSegment({ flags: 2, seq: 1, mss: 1460, sackOk: true, tsVal: 5 }), table);
     const fr = split(Buffer.from(b.subarray(0, n)), v6, 16, 14);
     for (const f of fr.reverse()) stack.input(f, 0, f.length, 1);
     t.equal(conns.length, 1);

@@ -20,6 +20,7 @@ import { fillSegment, newSegment } from '../../../src/stack/wire/tcp-options.js'
 import { parseIpv4 } from '../../../src/net/address.js';
 import { Drop } from '../../../src/stack/drop-counters.js';
 import type { PendingConnection } from '../../../src/stack/contracts.js';
+import { outSegment } from '../../helpers/out-segment.js';
 
 const tick = () => new Promise((r) => setImmediate(r));
 const addr = (text: string) => {
@@ -402,21 +403,7 @@ t.test('a connection whose upstream is unreachable gets ICMP host unreachable ab
   const syn6 = v6Packet(CLIENT6, SERVER6, [], 6, synHeader(40003, 80));
   stack.input(syn6, 0, syn6.length, 1);
   const slot = Buffer.alloc(100);
-  const base = {
-    flags: SYN,
-    seq: 1000,
-    ack: 0,
-    window: 1000,
-    mss: 1460,
-    wscale: -1,
-    sackOk: false,
-    tsVal: -1,
-    tsEcr: 0,
-    sack: new Uint32Array(8),
-    sackCount: 0,
-    payloadLength: 0,
-    copyPayload: () => {},
-  };
+  const base = outSegment({ flags: SYN, seq: 1000, mss: 1460 });
   const len = writeTcpSegment(slot, parseIpv4('192.0.2.2')!, parseIpv4('203.0.113.10')!, 40004, 80, base);
   stack.input(slot, 0, len, 1);
   await tick();

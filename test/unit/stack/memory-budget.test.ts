@@ -14,6 +14,7 @@ import { fillSegment, newSegment } from '../../../src/stack/wire/tcp-options.js'
 import { parseIpv4 } from '../../../src/net/address.js';
 import { Drop } from '../../../src/stack/drop-counters.js';
 import type { PendingConnection } from '../../../src/stack/contracts.js';
+import { outSegment } from '../../helpers/out-segment.js';
 
 const CLIENT = parseIpv4('198.18.0.1')!;
 const SERVER = parseIpv4('203.0.113.10')!;
@@ -55,21 +56,7 @@ function pump(dev: MemoryTun, client: ReturnType<typeof makeClient> | null, now:
 
 function rawSyn(stack: Stack, port: number, now: number): void {
   const slot = Buffer.alloc(200);
-  const syn = {
-    flags: SYN,
-    seq: 1000,
-    ack: 0,
-    window: 1000,
-    mss: 1460,
-    wscale: -1,
-    sackOk: false,
-    tsVal: -1,
-    tsEcr: 0,
-    sack: new Uint32Array(8),
-    sackCount: 0,
-    payloadLength: 0,
-    copyPayload: () => {},
-  };
+  const syn = outSegment({ flags: SYN, seq: 1000, mss: 1460 });
   stack.input(slot, 0, writeTcpSegment(slot, CLIENT, SERVER, port, 80, syn), now);
 }
 

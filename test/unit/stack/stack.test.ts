@@ -13,6 +13,7 @@ import { fillSegment, newSegment } from '../../../src/stack/wire/tcp-options.js'
 import { parseIpv4 } from '../../../src/net/address.js';
 import { Drop } from '../../../src/stack/drop-counters.js';
 import type { PendingConnection } from '../../../src/stack/contracts.js';
+import { outSegment } from '../../helpers/out-segment.js';
 
 const CLIENT = parseIpv4('198.18.0.1')!;
 const SERVER = parseIpv4('203.0.113.10')!;
@@ -98,21 +99,7 @@ t.test('reject sends RST|ACK; unknown flows get a RST per RFC 9293 §3.10.7.1', 
   const dev = new MemoryTun({ mtu: 1500 });
   const stack = new Stack(dev, (c) => c.reject());
   const slot = Buffer.alloc(200);
-  const syn = {
-    flags: SYN,
-    seq: 1000,
-    ack: 0,
-    window: 1000,
-    mss: 1460,
-    wscale: -1,
-    sackOk: false,
-    tsVal: -1,
-    tsEcr: 0,
-    sack: new Uint32Array(8),
-    sackCount: 0,
-    payloadLength: 0,
-    copyPayload: () => {},
-  };
+  const syn = outSegment({ flags: SYN, seq: 1000, mss: 1460 });
   stack.input(slot, 0, writeTcpSegment(slot, CLIENT, SERVER, 5555, 80, syn), 0);
   await tick();
   const ip = new Ipv4View();
@@ -141,21 +128,7 @@ t.test('malformed and unsupported packets are counted and answered with nothing'
   const dev = new MemoryTun({ mtu: 1500 });
   const stack = new Stack(dev, () => t.fail('no connection expected'));
   const slot = Buffer.alloc(200);
-  const base = {
-    flags: SYN,
-    seq: 1,
-    ack: 0,
-    window: 1000,
-    mss: 1460,
-    wscale: -1,
-    sackOk: false,
-    tsVal: -1,
-    tsEcr: 0,
-    sack: new Uint32Array(8),
-    sackCount: 0,
-    payloadLength: 0,
-    copyPayload: () => {},
-  };
+  const base = outSegment({ flags: SYN, seq: 1, mss: 1460 });
   const len = writeTcpSegment(slot, CLIENT, SERVER, 1, 2, base);
   const badCk = Buffer.from(slot.subarray(0, len));
   badCk[len - 1] ^= 1;

@@ -17,6 +17,7 @@ import type { Duplex } from 'node:stream';
 import { Ipv6View } from '../../../../src/stack/wire/ipv6-view.js';
 import { Ip6Table } from '../../../../src/stack/wire/ip6-table.js';
 import { parseIpv6Into } from '../../../../src/net/address.js';
+import { outSegment } from '../../../helpers/out-segment.js';
 
 const CLIENT = parseIpv4('198.18.0.1')!;
 const SERVER = parseIpv4('203.0.113.10')!;
@@ -58,21 +59,7 @@ function pump(dev: MemoryTun, client: ReturnType<typeof makeClient> | null, now:
 
 function rawSegment(stack: Stack, port: number, flags: number, seq: number, ack: number, now: number): void {
   const slot = Buffer.alloc(200);
-  const s = {
-    flags,
-    seq,
-    ack,
-    window: 1000,
-    mss: flags & SYN ? 1460 : -1,
-    wscale: -1,
-    sackOk: false,
-    tsVal: -1,
-    tsEcr: 0,
-    sack: new Uint32Array(8),
-    sackCount: 0,
-    payloadLength: 0,
-    copyPayload: () => {},
-  };
+  const s = outSegment({ flags, seq, ack, mss: flags & SYN ? 1460 : -1 });
   stack.input(slot, 0, writeTcpSegment(slot, CLIENT, SERVER, port, 80, s), now);
 }
 
@@ -247,21 +234,7 @@ t.test('IPv6: the cookie covers the 128-bit addresses; the ACK opens the connect
   tcp.reset(synAck[0], ip.payloadOffset, ip.payloadLength);
   fillSegment(tcp, seg);
   const cookie = seg.seq;
-  const raw = {
-    flags: ACK,
-    seq: 4243,
-    ack: (cookie + 1) >>> 0,
-    window: 1000,
-    mss: -1,
-    wscale: -1,
-    sackOk: false,
-    tsVal: -1,
-    tsEcr: 0,
-    sack: new Uint32Array(8),
-    sackCount: 0,
-    payloadLength: 0,
-    copyPayload: () => {},
-  };
+  const raw = outSegment({ flags: ACK, seq: 4243, ack: (cookie + 1) >>> 0 });
   stack.input(slot, 0, writeTcpSegment(slot, other, dst, 40000, 443, raw, tab), clock);
   await tick();
   t.same(pump(), [RST], 'the cookie of 2001:db8:1::2 does not open a flow for 2001:db8:1::3');

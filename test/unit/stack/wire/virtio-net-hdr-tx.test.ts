@@ -22,6 +22,7 @@ import {
   writeVnetHdrPartial,
 } from '../../../../src/stack/wire/virtio-net-hdr.js';
 import { parseIpv4, parseIpv6Into } from '../../../../src/net/address.js';
+import { outSegment } from '../../../helpers/out-segment.js';
 
 const ip6 = new Ip6Table();
 const id6 = (text: string) => {
@@ -41,22 +42,7 @@ function payload(n: number): Buffer {
 }
 
 function seg(data: Buffer, o: Partial<OutSegment> = {}): OutSegment {
-  return {
-    flags: ACK | PSH,
-    seq: 1000,
-    ack: 2000,
-    window: 500,
-    mss: -1,
-    wscale: -1,
-    sackOk: false,
-    tsVal: -1,
-    tsEcr: 0,
-    sack: new Uint32Array(8),
-    sackCount: 0,
-    payloadLength: data.length,
-    copyPayload: (target, off) => void data.copy(target, off),
-    ...o,
-  };
+  return outSegment({ flags: ACK | PSH, seq: 1000, ack: 2000, window: 500, data, ...o });
 }
 
 /** What the kernel does with NEEDS_CSUM: the sum from csum_start on, its complement stored at csum_offset. */
