@@ -181,7 +181,8 @@ t.test('SIGTERM with connections open on every worker: one gateway-stop line eac
   // slow downloads (10 KB/s of a 1 MB file) from HELD source ports: open on the queues the kernel picked
   const slow = spawnInNs(t, topo.client, ['sh', '-c', `for i in $(seq ${HELD}); do curl -4 -s --limit-rate 10k -o /dev/null http://api.example.com/1m.bin & done; wait`]);
   let c = await status();
-  for (const until = Date.now() + 20_000; (c.proxy_active ?? 0) < HELD && Date.now() < until;) {
+  // until the count settles at HELD: the status is a second old at most, and the earlier tests' connections may still be ending
+  for (const until = Date.now() + 20_000; c.proxy_active !== HELD && Date.now() < until;) {
     await new Promise((r) => setTimeout(r, 300));
     c = await status();
   }
