@@ -21,7 +21,7 @@
 // how long is left (one updating line on a terminal, a line per step otherwise).
 //
 // Builds and removes its own namespaces; traffic stays between them.
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -41,7 +41,8 @@ import {
   waitForPort,
 } from '../test/helpers/topology.js';
 import { createNetns, nsExec, spawnInNs, veth, type NsChild } from '../test/helpers/netns.js';
-import { cpuSeconds, machineLoad, median, runBench, teardownHost, waitFor } from './bench-kit.js';
+import { cpuSeconds, machineLoad, median, rssBytes, runBench, teardownHost, toMs, waitFor } from './bench-kit.js';
+import { iperfClient } from './iperf-client.js';
 import { writeCharts } from './suite-charts.js';
 import { Progress, type ProgressStep } from '../src/cli/progress.js';
 import { render, type Row } from './suite-report.js';
@@ -113,26 +114,9 @@ interface Path {
   ipv6?: boolean;
 }
 
-function rssBytes(pids: number[]): number {
-  let b = 0;
-  for (const pid of pids) {
-    try {
-      b += Number(/^VmRSS:\s*(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
-    } catch {
-      // gone
-    }
-  }
-  return b;
-}
-
 /** Gbit/s received, and bytes moved. */
-async function iperf(ns: string, streams: number, reverse: boolean, server = IPERF_IP): Promise<{ gbps: number; bytes: number }> {
-  const r = await nsExec(ns, ['iperf3', '-c', server, '-t', String(SECONDS), '-P', String(streams), '-J', ...(reverse ? ['-R'] : [])], {
-    timeoutMs: (SECONDS + 30) * 1000,
-  });
-  const j = JSON.parse(r.stdout);
-  if (j.error) throw new Error(j.error);
-  return { gbps: j.end.sum_received.bits_per_second / 1e9, bytes: j.end.sum_received.bytes };
+function iperf(ns: string, streams: number, reverse: boolean, server = IPERF_IP): Promise<{ gbps: number; bytes: number }> {
+  return iperfClient(ns, { server, seconds: SECONDS, streams, reverse });
 }
 
 /** wrk's requests/s and latency percentiles (ms). */
@@ -154,13 +138,6 @@ async function wrk(ns: string, conns: number, newConnEach: boolean): Promise<{ r
   const rps = Number(/Requests\/sec:\s*([\d.]+)/.exec(r.stdout)?.[1] ?? 0);
   const pct = (p: string) => toMs(new RegExp(`^\\s*${p}%\\s+([\\d.]+\\w+)`, 'm').exec(r.stdout)?.[1] ?? '0us');
   return { rps, p50: pct('50'), p99: pct('99') };
-}
-
-function toMs(v: string): number {
-  const m = /^([\d.]+)(us|ms|s)$/.exec(v);
-  if (!m) return NaN;
-  const x = Number(m[1]);
-  return m[2] === 'us' ? x / 1000 : m[2] === 's' ? x * 1000 : x;
 }
 
 /** The processes' CPU over IDLE_CPU_MS, in % of one core. */

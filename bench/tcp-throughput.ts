@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { IPERF_IP, ROOT, makeTopology, startIperf, waitForGateway } from '../test/helpers/topology.js';
 import { createNetns, nsExec, spawnInNs } from '../test/helpers/netns.js';
 import { cpuSeconds, median, runBench, teardownHost, waitFor } from './bench-kit.js';
+import { iperfClient } from './iperf-client.js';
 
 const { values } = parseArgs({
   options: { quick: { type: 'boolean' }, seconds: { type: 'string' }, runs: { type: 'string' }, mtu: { type: 'string' } },
@@ -25,12 +26,7 @@ const MTU = Number(values.mtu ?? 65520);
 const { host, cleanup } = teardownHost();
 
 async function iperf(ns: string, reverse: boolean): Promise<number> {
-  const r = await nsExec(ns, ['iperf3', '-c', IPERF_IP, '-t', String(SECONDS), '-J', ...(reverse ? ['-R'] : [])], {
-    timeoutMs: (SECONDS + 30) * 1000,
-  });
-  const j = JSON.parse(r.stdout);
-  if (j.error) throw new Error(j.error);
-  return j.end.sum_received.bits_per_second / 1e9;
+  return (await iperfClient(ns, { server: IPERF_IP, seconds: SECONDS, reverse })).gbps;
 }
 
 async function measure(ns: string): Promise<{ up: number; down: number }> {

@@ -16,6 +16,7 @@ import { parseArgs } from 'node:util';
 import { IPERF_IP, NGINX_IP, ROOT, makeTopology, startIperf, startNginx, tunsteerArgv, waitForGateway } from '../test/helpers/topology.js';
 import { nsExec, spawnInNs } from '../test/helpers/netns.js';
 import { cpuSeconds, machineLoad, median, runBench, teardownHost } from './bench-kit.js';
+import { iperfClient } from './iperf-client.js';
 
 const { values } = parseArgs({
   options: { seconds: { type: 'string' }, runs: { type: 'string' }, workers: { type: 'string' }, mtu: { type: 'string' }, out: { type: 'string' }, conn: { type: 'boolean' } },
@@ -42,20 +43,7 @@ interface Row {
 }
 
 async function iperf(ns: string, streams: number, reverse: boolean): Promise<number> {
-  for (let attempt = 1; ; attempt++) {
-    const r = await nsExec(ns, ['iperf3', '-c', IPERF_IP, '-t', String(SECONDS), '-P', String(streams), '-J', ...(reverse ? ['-R'] : [])], {
-      timeoutMs: (SECONDS + 30) * 1000,
-      allowFail: true,
-    });
-    const j = JSON.parse(r.stdout);
-    // the server still finishing the previous test (a slow machine): a moment later it takes this one
-    if (j.error && /busy/.test(j.error) && attempt < 10) {
-      await new Promise((res) => setTimeout(res, 1000));
-      continue;
-    }
-    if (j.error) throw new Error(j.error);
-    return j.end.sum_received.bits_per_second / 1e9;
-  }
+  return (await iperfClient(ns, { server: IPERF_IP, seconds: SECONDS, streams, reverse })).gbps;
 }
 
 /** CPU seconds of each thread of a process, by thread id. */
