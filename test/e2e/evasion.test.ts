@@ -13,6 +13,7 @@ import t from 'tap';
 import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
 import { nsExec, spawnInNs } from '../helpers/netns.js';
+import { caSignedCert, selfSignedCert } from '../helpers/real/certs.js';
 import {
   DNS_IP,
   NGINX_IP,
@@ -41,48 +42,14 @@ for (const ip of [APP_IP, OTHER_IP]) await nsExec(topo.servers, ['ip', 'addr', '
 
 async function certs(topo: Topology): Promise<void> {
   const d = topo.tmp;
-  const ssl = (args: string[]) => nsExec(topo.servers, ['openssl', ...args]);
-  await ssl([
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:prime256v1',
-    '-nodes',
-    '-days',
-    '2',
-    '-keyout',
-    `${d}/ca.key`,
-    '-out',
-    `${d}/ca.pem`,
-    '-subj',
-    '/CN=tunsteer test CA',
-  ]);
+  const ca = { key: `${d}/ca.key`, cert: `${d}/ca.pem` };
+  await selfSignedCert(topo.servers, ca, 'tunsteer test CA');
   for (const [name, sans] of [
     ['web', 'DNS:blocked.example.test,DNS:ok.example.test'],
     ['app', 'DNS:tlsapp.example.test'],
     ['other', 'DNS:other.example.test'],
   ]) {
-    await ssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', `${d}/${name}.key`, '-out', `${d}/${name}.csr`, '-subj', `/CN=${name}`]);
-    writeFileSync(`${d}/${name}.ext`, `subjectAltName=${sans}\n`);
-    await ssl([
-      'x509',
-      '-req',
-      '-in',
-      `${d}/${name}.csr`,
-      '-CA',
-      `${d}/ca.pem`,
-      '-CAkey',
-      `${d}/ca.key`,
-      '-CAcreateserial',
-      '-days',
-      '2',
-      '-out',
-      `${d}/${name}.pem`,
-      '-extfile',
-      `${d}/${name}.ext`,
-    ]);
+    await caSignedCert(topo.servers, ca, { key: `${d}/${name}.key`, cert: `${d}/${name}.pem` }, name, sans);
   }
 }
 

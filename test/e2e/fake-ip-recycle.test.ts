@@ -12,6 +12,7 @@ import t from 'tap';
 import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
 import { nsExec, spawnInNs } from '../helpers/netns.js';
+import { selfSignedCert } from '../helpers/real/certs.js';
 import { DNS_IP, ROOT, clientResolvConf, makeTopology, nginxConfig, startDnsPeer, startGateway, tunsteerArgv, waitForGateway, waitForPort } from '../helpers/topology.js';
 
 t.setTimeout(300_000);
@@ -23,24 +24,7 @@ const NAMES = ['a', ...Array.from({ length: 20 }, (_, i) => `n${i + 1}`)].map((n
 const topo = await makeTopology(t);
 for (let i = 0; i <= 20; i++) await nsExec(topo.servers, ['ip', 'addr', 'add', `${N_IP(i)}/32`, 'dev', 'lo']);
 const d = topo.tmp;
-await nsExec(topo.servers, [
-  'openssl',
-  'req',
-  '-x509',
-  '-newkey',
-  'ec',
-  '-pkeyopt',
-  'ec_paramgen_curve:prime256v1',
-  '-nodes',
-  '-days',
-  '2',
-  '-keyout',
-  `${d}/key.pem`,
-  '-out',
-  `${d}/cert.pem`,
-  '-subj',
-  '/CN=any.example.test',
-]);
+await selfSignedCert(topo.servers, { key: `${d}/key.pem`, cert: `${d}/cert.pem` }, 'any.example.test');
 writeFileSync(
   `${d}/nginx.conf`,
   nginxConfig(

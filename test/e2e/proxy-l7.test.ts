@@ -7,6 +7,7 @@ import t from 'tap';
 import { join } from 'node:path';
 import { writeFileSync, mkdirSync, rmSync, chmodSync } from 'node:fs';
 import { nsExec, spawnInNs, type NsChild } from '../helpers/netns.js';
+import { selfSignedCert } from '../helpers/real/certs.js';
 import { DNS_IP, NGINX_IP, ROOT, makeTopology, startDnsPeer, startGateway, tunsteerArgv, waitForGateway, waitForPort, type Topology } from '../helpers/topology.js';
 
 t.setTimeout(600_000);
@@ -34,26 +35,7 @@ async function hostsFile(ns: string): Promise<void> {
 
 async function startServers(topo: Topology): Promise<{ socks: NsChild; tinyproxyLog: string }> {
   const d = topo.tmp;
-  await nsExec(topo.servers, [
-    'openssl',
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:prime256v1',
-    '-nodes',
-    '-days',
-    '2',
-    '-keyout',
-    `${d}/key.pem`,
-    '-out',
-    `${d}/cert.pem`,
-    '-subj',
-    '/CN=tls-ok.example',
-    '-addext',
-    'subjectAltName=DNS:tls-ok.example,DNS:tls-blocked.example',
-  ]);
+  await selfSignedCert(topo.servers, { key: `${d}/key.pem`, cert: `${d}/cert.pem` }, 'tls-ok.example', 'DNS:tls-ok.example,DNS:tls-blocked.example');
   writeFileSync(
     `${d}/nginx.conf`,
     `daemon off;

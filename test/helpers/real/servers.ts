@@ -5,6 +5,7 @@ import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { randomBytes, createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { nsExec, spawnInNs, spawnNodeInNs, type TeardownHost } from '../netns.js';
+import { selfSignedCert } from './certs.js';
 import { ROOT, waitForPort } from '../topology.js';
 
 export const GREETING_PORT = 7100;
@@ -126,26 +127,7 @@ export async function startTlsNginx(t: TeardownHost, ns: string, tmp: string, ww
   const cert = join(dir, 'cert.pem');
   const key = join(dir, 'key.pem');
   const san = addrs.map((a) => `IP:${a}`).join(',');
-  await nsExec(ns, [
-    'openssl',
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:prime256v1',
-    '-nodes',
-    '-days',
-    '2',
-    '-subj',
-    '/CN=tunsteer test',
-    '-addext',
-    `subjectAltName=${san}`,
-    '-keyout',
-    key,
-    '-out',
-    cert,
-  ]);
+  await selfSignedCert(ns, { key, cert }, 'tunsteer test', san);
   const conf = join(dir, 'nginx.conf');
   writeFileSync(
     conf,
