@@ -5,7 +5,8 @@ export interface ReportSettings {
   seconds: number;
   runs: number;
   wrkSeconds: number;
-  idle: number;
+  /** The idle connections held, one count after the other. */
+  idle: number[];
   quick: boolean;
 }
 
@@ -30,7 +31,7 @@ export function render(rows: Row[], missing: string[], o: ReportSettings): strin
   };
   const lines = [
     `${new Date().toISOString()}; node ${process.version}; ${version(['iperf3', '--version'])}; ${version(['wrk', '--version']).replace(/ \[.*$/, '')}; ${version(['slirp4netns', '--version'])}; ` +
-      `iperf3 ${SECONDS} s x ${RUNS} (median), wrk ${WRK_SECONDS} s x ${RUNS} (median), ${IDLE} idle connections${QUICK ? ' (--quick)' : ''}`,
+      `iperf3 ${SECONDS} s x ${RUNS} (median), wrk ${WRK_SECONDS} s x ${RUNS} (median), ${IDLE.join(' and ')} idle connections${QUICK ? ' (--quick)' : ''}`,
     '',
     'Throughput, Gbit/s (ratio to the kernel path "k" and to slirp4netns "s"):',
     '',
@@ -40,7 +41,7 @@ export function render(rows: Row[], missing: string[], o: ReportSettings): strin
     '',
     'Connections and latency (wrk against nginx /hello; latency with keep-alive), CPU and memory of the userspace process:',
     '',
-    '| path | new conns/s | p50 ms, 1 conn | p99 ms, 1 conn | p50 ms, 64 conns | p99 ms, 64 conns | CPU s per GB | RSS bytes per idle conn |',
+    `| path | new conns/s | p50 ms, 1 conn | p99 ms, 1 conn | p50 ms, 64 conns | p99 ms, 64 conns | CPU s per GB | RSS bytes per idle conn (${IDLE[0]} held) |`,
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...rows.map(
       (r) =>
@@ -49,12 +50,20 @@ export function render(rows: Row[], missing: string[], o: ReportSettings): strin
     '',
     `Connect, request, close (wrk, 16 connections, a new connection per request), ${4} runs back to back; idle cost of the userspace process(es):`,
     '',
-    '| path | conns/s, runs 1-4 | 4th / 1st | p50 ms | p99 ms | idle CPU, no conns | idle CPU, ' + IDLE + ' conns held |',
+    '| path | conns/s, runs 1-4 | 4th / 1st | p50 ms | p99 ms | idle CPU, no conns | idle CPU, ' + IDLE[0] + ' conns held |',
     '| --- | --- | ---: | ---: | ---: | ---: | ---: |',
     ...rows.map(
       (r) =>
         `| ${r.path} | ${r.connRuns.map((x) => x.toFixed(0)).join(', ')} | ${ratio(r.connRuns.at(-1) ?? 0, r.connRuns[0])} | ${n(r.connP50, 3)} | ${n(r.connP99, 3)} | ${r.idleCpu === null ? '-' : `${r.idleCpu.toFixed(2)} %`} | ${r.heldCpu === null ? '-' : `${r.heldCpu.toFixed(2)} %`} |`,
     ),
+    '',
+    'Idle connections held (one count after the other, on the same process): RSS of the userspace process(es) with them held, RSS per connection over the fresh process, CPU while they sit idle:',
+    '',
+    `| path | ${IDLE.map((c) => `${c}: RSS MB, KB per conn, CPU`).join(' | ')} |`,
+    `| --- | ${IDLE.map(() => '---:').join(' | ')} |`,
+    ...rows
+      .filter((r) => r.idleByCount.length)
+      .map((r) => `| ${r.path} | ${r.idleByCount.map((c) => `${(c.rss / 1048576).toFixed(1)}, ${(c.bytesPerIdle / 1024).toFixed(1)}, ${c.heldCpu.toFixed(2)} %`).join(' | ')} |`),
     '',
     "How busy the machine was while each row was measured (all processes, ours and others'):",
     '',
@@ -94,6 +103,8 @@ export interface Row {
   /** The userspace processes' CPU with no connection, and with the idle connections held, % of one core. */
   idleCpu: number | null;
   heldCpu: number | null;
+  /** Each idle count held: how many, RSS then (bytes), per connection, CPU % of a core. */
+  idleByCount: { held: number; rss: number; bytesPerIdle: number; heldCpu: number }[];
   /** New connections/s of each connect/request/close run, in the order run (back to back). */
   connRuns: number[];
   /** Latency of a connect/request/close (wrk, Connection: close), ms. */

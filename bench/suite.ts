@@ -10,11 +10,15 @@
 //             process per GB moved; RSS per idle connection with IDLE held;
 //             IPv6 bulk TCP beside IPv4 (1 stream each way) for the kernel
 //             path and tunsteer's route-all paths
+//   tunsteer  defaults, --workers 1 and --workers <cores>, each at MTU 65520
+//             and 1500; MTU 1500 with --tun-offload
 //
-//   npm run bench                 10 s per iperf3 run, 3 runs, 10,000 idle connections
-//   npm run bench -- --quick      about a minute: 2 s, 1 run, 1,000 idle connections
+//   npm run bench                 10 s per iperf3 run, 3 runs, 1,000 and 10,000 idle connections
+//   npm run bench -- --quick      a few minutes: 2 s, 1 run, 1,000 idle connections
 //   npm run bench -- --out FILE   also write the table (markdown) to FILE
-//   --only kernel,slirp,pasta,tunsteer,best,redirect,tproxy   a subset of the paths
+//   --idle 1000,10000             the idle connections held, one count after the other
+//   --only kernel,slirp,pasta,tunsteer,workers1,workers,mtu1500,mtu1500w1,offload,best,redirect,tproxy
+//                                 a subset of the paths
 //   --source                      run tunsteer from src/ with tsx, not from dist/
 //
 // A progress line on stderr says which path and measure it is on and about
@@ -61,7 +65,7 @@ const { values } = parseArgs({
 const QUICK = values.quick === true;
 const SECONDS = Number(values.seconds ?? (QUICK ? 2 : 10));
 const RUNS = Number(values.runs ?? (QUICK ? 1 : 3));
-const IDLE = Number(values.idle ?? (QUICK ? 1000 : 10_000));
+const IDLES = (values.idle ?? (QUICK ? '1000' : '1000,10000')).split(',').map(Number);
 const WRK_SECONDS = QUICK ? 2 : 5;
 
 const { host, cleanup } = teardownHost();
@@ -72,8 +76,11 @@ const PATHS = [
   ['slirp', false],
   ['pasta', false],
   ['tunsteer', true],
+  ['workers1', false],
   ['workers', false],
   ['mtu1500', false],
+  ['mtu1500w1', false],
+  ['offload', false],
   ['best', true],
   ['redirect', false],
   ['tproxy', false],
@@ -92,7 +99,7 @@ function plannedSteps(want: (k: string) => boolean): ProgressStep[] {
   const steps: ProgressStep[] = [{ name: 'setup', estimateMs: 10_000 }];
   for (const [key, v6] of PATHS) {
     if (!want(key)) continue;
-    if (key !== 'kernel') steps.push({ name: `${key}: idle connections`, estimateMs: 8000 + 2 * IDLE_CPU_MS + IDLE * 3 });
+    if (key !== 'kernel') steps.push({ name: `${key}: idle connections`, estimateMs: IDLES.reduce((ms, n) => ms + 8000 + 2 * IDLE_CPU_MS + n * 3, 0) });
     steps.push({ name: `${key}: bulk TCP`, estimateMs: 4 * RUNS * IPERF_RUN_MS });
     if (v6) steps.push({ name: `${key}: IPv6 bulk TCP`, estimateMs: 2 * RUNS * IPERF_RUN_MS });
     steps.push({ name: `${key}: HTTP (wrk)`, estimateMs: (CONN_RUNS + 2 * RUNS) * WRK_RUN_MS });
@@ -147,24 +154,31 @@ async function idleCpuPct(p: Path): Promise<number> {
   return ((cpuSeconds(p.pids()) - c0) / (IDLE_CPU_MS / 1000)) * 100;
 }
 
-/** RSS per idle connection with IDLE held, and CPU with none and with them held (% of a core). */
-async function idleCost(p: Path): Promise<{ bytesPerIdle: number | null; idleCpu: number | null; heldCpu: number | null }> {
-  if (p.pids().length === 0) return { bytesPerIdle: null, idleCpu: null, heldCpu: null };
+/** RSS per idle connection (over the fresh process's) and CPU with each count held; CPU with none first. */
+async function idleCost(p: Path): Promise<Pick<Row, 'bytesPerIdle' | 'idleCpu' | 'heldCpu' | 'idleByCount'>> {
+  if (p.pids().length === 0) return { bytesPerIdle: null, idleCpu: null, heldCpu: null, idleByCount: [] };
   const idleCpu = await idleCpuPct(p);
+  const byCount: Row['idleByCount'] = [];
+  // against the fresh process: after a crowd V8 keeps the heap it grew, so a later base would hide the cost
   const base = rssBytes(p.pids());
-  const holder = spawnInNs(host, p.ns, [
-    'sh',
-    '-c',
-    `ulimit -n 65536; exec ${process.execPath} --import tsx ${join(ROOT, 'bench/hold-conns.ts')} ${PEER_IP} ${PEER_PORT} ${IDLE} 60000`,
-  ]);
-  const line = JSON.parse(await holder.waitForLine((l) => l.includes('held') || l.includes('error'), 130_000));
-  if (!line.held) throw new Error(`${p.name}: could not hold ${IDLE} connections: ${JSON.stringify(line)}`);
-  await new Promise((r) => setTimeout(r, 1000));
-  const held = rssBytes(p.pids());
-  const heldCpu = await idleCpuPct(p);
-  holder.kill('SIGTERM');
-  await holder.exited();
-  return { bytesPerIdle: (held - base) / line.held, idleCpu, heldCpu };
+  for (const n of IDLES) {
+    const holder = spawnInNs(host, p.ns, [
+      'sh',
+      '-c',
+      `ulimit -n 65536; exec ${process.execPath} --import tsx ${join(ROOT, 'bench/hold-conns.ts')} ${PEER_IP} ${PEER_PORT} ${n} 120000`,
+    ]);
+    const line = JSON.parse(await holder.waitForLine((l) => l.includes('held') || l.includes('error'), 130_000 + 2 * n));
+    if (!line.held) throw new Error(`${p.name}: could not hold ${n} connections: ${JSON.stringify(line)}`);
+    await new Promise((r) => setTimeout(r, 1000));
+    const held = rssBytes(p.pids());
+    const heldCpu = await idleCpuPct(p);
+    holder.kill('SIGTERM');
+    await holder.exited();
+    byCount.push({ held: line.held, bytesPerIdle: (held - base) / line.held, heldCpu, rss: held });
+    // let the gateway see the closes before the next count connects
+    await new Promise((r) => setTimeout(r, 2000));
+  }
+  return { bytesPerIdle: byCount[0].bytesPerIdle, idleCpu, heldCpu: byCount[0].heldCpu, idleByCount: byCount };
 }
 
 async function measure(p: Path): Promise<Row> {
@@ -333,8 +347,11 @@ async function main() {
   await run('slirp', () => slirpPath(topo.client));
   await run('pasta', () => pastaPath(topo.client));
   await run('tunsteer', async () => ({ ...(await tunsteerPath(topo.client, 'tunsteer, defaults', [])), ipv6: true }));
+  await run('workers1', () => tunsteerPath(topo.client, 'tunsteer, --workers 1', ['--workers', '1']));
   await run('workers', () => tunsteerPath(topo.client, `tunsteer, --workers ${CORES}`, ['--workers', String(CORES)]));
   await run('mtu1500', () => tunsteerPath(topo.client, 'tunsteer, MTU 1500', ['--mtu', '1500']));
+  await run('mtu1500w1', () => tunsteerPath(topo.client, 'tunsteer, MTU 1500, --workers 1', ['--mtu', '1500', '--workers', '1']));
+  await run('offload', () => tunsteerPath(topo.client, 'tunsteer, MTU 1500, --tun-offload', ['--mtu', '1500', '--tun-offload']));
   await run('best', async () => ({
     ...(await tunsteerPath(topo.client, 'tunsteer, best (--no-http-inspect, 4 MB buffers)', [
       '--no-http-inspect',
@@ -352,7 +369,7 @@ async function main() {
     await run('tproxy', async () => ({ ...(await tunsteerPath(topo.client, 'tunsteer --mode tproxy (LAN behind it)', ['--mode', 'tproxy'])), ns: lan }));
   }
 
-  const table = render(rows, missing, { seconds: SECONDS, runs: RUNS, wrkSeconds: WRK_SECONDS, idle: IDLE, quick: QUICK });
+  const table = render(rows, missing, { seconds: SECONDS, runs: RUNS, wrkSeconds: WRK_SECONDS, idle: IDLES, quick: QUICK });
   progress.finish(`${rows.length} paths measured`);
   console.log(table);
   if (values.out) writeFileSync(values.out, table + '\n' + writeCharts(rows, values.out) + '\n');

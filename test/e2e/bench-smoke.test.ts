@@ -4,11 +4,11 @@
 import t from 'tap';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from '../helpers/topology.js';
 
-// two more paths (--workers, MTU 1500) and four connect/close runs per path since issue 16
+// the worker x MTU grid, offloads, and four connect/close runs per path since issue 16
 t.setTimeout(1_200_000);
 const dir = mkdtempSync(join(tmpdir(), 'tsE-bench-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -22,15 +22,25 @@ t.test('npm run bench -- --quick produces the table', async (t) => {
   });
   t.equal(r.code, 0, r.stderr.slice(-2000));
   const table = readFileSync(out, 'utf8');
+  const cores = String(availableParallelism());
   for (const [path, v6path] of [
     ['kernel (veth, no gateway)', true],
     ['tunsteer, defaults', true],
-    ['tunsteer, --workers', false],
+    ['tunsteer, --workers 1', false],
+    [`tunsteer, --workers ${cores}`, false],
     ['tunsteer, MTU 1500', false],
-    ['tunsteer, best', true],
+    ['tunsteer, MTU 1500, --workers 1', false],
+    ['tunsteer, MTU 1500, --tun-offload', false],
+    ['tunsteer, best (--no-http-inspect, 4 MB buffers)', true],
   ] as const) {
-    const rows = table.split('\n').filter((l) => l.startsWith(`| ${path}`));
-    t.equal(rows.length, v6path ? 4 : 3, `${path}: a throughput row, a connections/latency row, a connect/close row${v6path ? ' and an IPv6-beside-IPv4 row' : ''}`);
+    const gateway = !path.startsWith('kernel');
+    const rows = table.split('\n').filter((l) => l.startsWith(`| ${path} |`));
+    const expected = 3 + (gateway ? 1 : 0) + (v6path ? 1 : 0);
+    t.equal(
+      rows.length,
+      expected,
+      `${path}: a throughput row, a connections/latency row, a connect/close row${gateway ? ', an idle row' : ''}${v6path ? ' and an IPv6-beside-IPv4 row' : ''}`,
+    );
     const figures = rows.slice(0, 2).flatMap((l) =>
       l
         .split('|')
@@ -43,12 +53,13 @@ t.test('npm run bench -- --quick produces the table', async (t) => {
       .split(',')
       .map((c) => parseFloat(c));
     t.ok(churn.length === 4 && churn.every((x) => x > 0), `${path}: four connect/close runs back to back: ${rows[2]}`);
+    if (gateway) t.ok(parseFloat(rows[3].split('|')[2]) > 0, `${path}: RSS with the idle connections held: ${rows[3]}`);
     if (!v6path) continue;
-    const v6 = rows[3]
+    const v6 = rows[rows.length - 1]
       .split('|')
       .slice(2, -1)
       .map((c) => parseFloat(c));
-    t.ok(v6.length === 6 && v6.every((x) => x > 0), `${path}: IPv6 and IPv4 single-stream figures: ${rows[3]}`);
+    t.ok(v6.length === 6 && v6.every((x) => x > 0), `${path}: IPv6 and IPv4 single-stream figures: ${rows[rows.length - 1]}`);
   }
   for (const chart of ['throughput', 'conn-rate', 'latency']) {
     t.match(readFileSync(join(dir, `table-${chart}.svg`), 'utf8'), /^<svg /, `the ${chart} chart is written beside the table`);
