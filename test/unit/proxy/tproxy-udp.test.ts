@@ -5,7 +5,8 @@
 // rejectable, expire when idle, and each logs one line when it ends.
 import t from 'tap';
 import dgram from 'node:dgram';
-import { TproxyUdp, type TproxyUdpFlowEnd, type TproxyUdpOptions } from '../../../src/proxy/tproxy-udp.js';
+import { TproxyUdp } from '../../../src/proxy/tproxy-udp.js';
+import type { TproxyUdpFlowEnd, TproxyUdpOptions } from '../../../src/proxy/tproxy-udp-contracts.js';
 import type { Endpoint } from '../../../src/tun/native-addon.js';
 import { Policy } from '../../../src/proxy/policy.js';
 import { admitUdp } from '../../../src/proxy/udp-admission.js';
