@@ -16,18 +16,15 @@
 // the TUN path); anything else is relayed direct. Idle flows expire; the number of flows is bounded; each
 // flow's end is one connection-log line.
 import dgram from 'node:dgram';
-import { closeSync } from 'node:fs';
-import { networkInterfaces } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { loadTunAddon, type Endpoint, type NativeTunReader } from '../tun/native-addon.js';
+import type { Endpoint } from '../tun/native-addon.js';
 import { endpointText } from './proxy-core.js';
 import type { UpstreamProxy } from './upstream-proxies.js';
 import { Socks5UdpAssociation } from './socks5/udp-association.js';
 import { ownerFields, type OwnerAnswer } from './owner-lookup.js';
 import type { TproxyUdpCounters, TproxyUdpOptions, TproxyUdpPending, TproxyUdpVerdict } from './tproxy-udp-contracts.js';
+import { TproxyUdpSockets } from './tproxy-udp-sockets.js';
 
-/** Datagrams read per readable wake before yielding to the event loop (the watcher fires again if more wait). */
-const RECV_BATCH = 64;
 const DNS_IDLE_MS = 10_000;
 /** Datagrams held per flow while the rules read it or its socket connects. */
 const MAX_PENDING = 16;
@@ -62,14 +59,6 @@ interface Flow {
   closed: boolean;
 }
 
-interface Side {
-  family: 4 | 6;
-  fd: number;
-  replyFd: number;
-  icmpFd: number;
-  watcher: NativeTunReader | null;
-}
-
 export class TproxyUdp {
   readonly counters: TproxyUdpCounters = {
     udpFlows: 0,
@@ -85,51 +74,27 @@ export class TproxyUdp {
     udpSocksDropped: 0,
   };
   private readonly flows = new Map<string, Flow>();
-  private readonly sides: Side[] = [];
-  private readonly buf = Buffer.allocUnsafe(65536);
-  private localAddresses = new Set<string>();
-  private port = 0;
+  private readonly sockets: TproxyUdpSockets;
   private sweeper: NodeJS.Timeout | null = null;
   private closed = false;
 
   constructor(
     private readonly opts: TproxyUdpOptions,
     private readonly clock: () => number = () => performance.now(),
-  ) {}
+  ) {
+    this.sockets = new TproxyUdpSockets(this.counters, (src, dst, payload) => this.input(src, dst, payload), opts.onError);
+  }
 
   get size(): number {
     return this.flows.size;
   }
 
   /**
-   * The transparent sockets on 0.0.0.0:port and [::]:port (IPv6 only) and a
-   * reply socket per family. Needs CAP_NET_ADMIN or CAP_NET_RAW: call this
-   * before dropping root.
+   * Listens on the TPROXY port (both families) and starts expiring idle flows.
+   * Needs CAP_NET_ADMIN or CAP_NET_RAW: call this before dropping root.
    */
   listen(port: number): void {
-    const addon = loadTunAddon();
-    this.port = port;
-    this.localAddresses = hostAddresses();
-    try {
-      for (const [host, family] of [
-        ['0.0.0.0', 4],
-        ['::', 6],
-      ] as const) {
-        const side: Side = { family, fd: -1, replyFd: -1, icmpFd: -1, watcher: null };
-        this.sides.push(side);
-        side.fd = addon.transparentUdp(host, port, family);
-        side.replyFd = addon.udpReplySocket(family);
-        side.icmpFd = addon.icmpReplySocket(family);
-        side.watcher = addon.watchReadable(side.fd, (_n, err) => {
-          if (err) this.opts.onError?.(err);
-          else this.drain(side);
-        });
-        side.watcher.resume();
-      }
-    } catch (e) {
-      this.close();
-      throw e;
-    }
+    this.sockets.listen(port);
     this.sweeper = setInterval(() => this.sweep(this.clock()), 1000);
     this.sweeper.unref();
   }
@@ -139,18 +104,7 @@ export class TproxyUdp {
     if (this.closed) return;
     this.closed = true;
     if (this.sweeper) clearInterval(this.sweeper);
-    for (const s of this.sides) {
-      s.watcher?.close();
-      for (const fd of [s.fd, s.replyFd, s.icmpFd]) {
-        if (fd < 0) continue;
-        try {
-          closeSync(fd);
-        } catch {
-          // already gone
-        }
-      }
-    }
-    this.sides.length = 0;
+    this.sockets.close();
     for (const f of [...this.flows.values()]) this.end(f, 'shutdown');
   }
 
@@ -169,31 +123,10 @@ export class TproxyUdp {
     for (const f of expired) this.end(f, 'idle');
   }
 
-  private drain(side: Side): void {
-    const addon = loadTunAddon();
-    for (let i = 0; i < RECV_BATCH && !this.closed; i++) {
-      let d;
-      try {
-        d = addon.udpRecv(side.fd, this.buf);
-      } catch {
-        // a per-datagram error (ICMP-reported, ...): that one is lost
-        this.counters.udpDropped++;
-        continue;
-      }
-      if (d === null) return;
-      this.counters.udpIn++;
-      if (d.src === undefined || d.truncated) {
-        this.counters.udpDropped++;
-        continue;
-      }
-      this.input(d.src, d.dst, this.buf.subarray(0, d.length));
-    }
-  }
-
   /** One datagram from the client src to its original destination dst; payload is only valid during the call. */
   input(src: Endpoint, dst: Endpoint, payload: Buffer): void {
     if (this.closed) return;
-    if (dst.port === this.port && this.isLocal(dst.address)) {
+    if (dst.port === this.sockets.port && this.sockets.isLocal(dst.address)) {
       // sent straight to our port, not through TPROXY: relaying it would loop back to us
       this.counters.udpNotIntercepted++;
       return;
@@ -257,13 +190,6 @@ export class TproxyUdp {
     flow.sock!.send(data, (err) => {
       if (err) this.counters.udpDropped++;
     });
-  }
-
-  /** An address of this host; the list is read again on a miss (addresses come and go), which only datagrams to our own port pay for. */
-  private isLocal(address: string): boolean {
-    if (address.startsWith('127.') || this.localAddresses.has(address)) return true;
-    this.localAddresses = hostAddresses();
-    return this.localAddresses.has(address);
   }
 
   private open(key: string, src: Endpoint, dst: Endpoint, now: number): Flow {
@@ -360,33 +286,21 @@ export class TproxyUdp {
 
   private unreachable(flow: Flow): void {
     try {
-      const n = this.opts.sendUnreachable ? this.opts.sendUnreachable(flow.dst, flow.src, flow.lastLength) : this.icmpFrom(flow.dst, flow.src, flow.lastLength);
+      const n = this.opts.sendUnreachable ? this.opts.sendUnreachable(flow.dst, flow.src, flow.lastLength) : this.sockets.portUnreachable(flow.dst, flow.src, flow.lastLength);
       if (n < 0) this.counters.udpDropped++;
     } catch {
       this.counters.udpReplyErrors++;
     }
   }
 
-  private icmpFrom(dst: Endpoint, client: Endpoint, udpLength: number): number {
-    const side = this.sides.find((s) => s.family === dst.family);
-    if (!side) throw new Error(`no IPv${dst.family} ICMP socket`);
-    return loadTunAddon().udpPortUnreachable(side.icmpFd, client.address, client.port, dst.address, dst.port, udpLength);
-  }
-
   private reply(flow: Flow, msg: Buffer): void {
     try {
-      const n = this.opts.sendReply ? this.opts.sendReply(flow.dst, flow.src, msg) : this.sendFrom(flow.dst, flow.src, msg);
+      const n = this.opts.sendReply ? this.opts.sendReply(flow.dst, flow.src, msg) : this.sockets.sendFrom(flow.dst, flow.src, msg);
       if (n < 0) this.counters.udpDropped++;
       else this.counters.udpOut++;
     } catch {
       this.counters.udpReplyErrors++;
     }
-  }
-
-  private sendFrom(from: Endpoint, to: Endpoint, msg: Buffer): number {
-    const side = this.sides.find((s) => s.family === from.family);
-    if (!side) throw new Error(`no IPv${from.family} reply socket`);
-    return loadTunAddon().udpSendFrom(side.replyFd, msg, from.address, from.port, to.address, to.port);
   }
 
   private end(flow: Flow, end: string): void {
@@ -415,10 +329,4 @@ export class TproxyUdp {
       ...(flow.owner ? ownerFields(flow.owner) : {}),
     });
   }
-}
-
-function hostAddresses(): Set<string> {
-  const out = new Set<string>(['::1']);
-  for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) out.add(a.address);
-  return out;
 }
