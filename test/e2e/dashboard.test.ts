@@ -7,50 +7,22 @@
 // shows connection lines, and closing the download from the page resets the
 // client. TUNSTEER_DASHBOARD_SCREENSHOT=docs/dashboard.png keeps a picture.
 import t from 'tap';
-import { chmodSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import { resolve } from 'node:path';
 import { nsExec, snapshotRouting } from '../helpers/netns.js';
-import { DNS_IP, NGINX_IP, clientResolvConf, makeTopology, startDnsPeer, startGateway, startNginx, waitForGateway } from '../helpers/topology.js';
+import { chromiumIn, dashboardGateway } from '../helpers/dashboard-gateway.js';
 
 t.setTimeout(300_000);
 const PORT = 9092;
 const SECRET = 'dash-4d1f-secret';
-const CHROMIUM = '/usr/bin/chromium';
 
-const topo = await makeTopology(t);
-await Promise.all([startNginx(t, topo), startDnsPeer(t, topo, { 'web.example': [NGINX_IP] })]);
-await nsExec(topo.servers, ['sh', '-c', `head -c 60M /dev/zero > ${topo.www}/60m.bin`]);
-await clientResolvConf(t, topo.client, `nameserver ${DNS_IP}\n`);
-const before = await snapshotRouting(topo.client);
-const secretFile = join(topo.tmp, 'control.secret');
-writeFileSync(secretFile, SECRET, { mode: 0o600 });
-const cfg = join(topo.tmp, 'tunsteer.yaml');
-writeFileSync(
-  cfg,
-  `mode: route-all
-tun: { name: tsd0 }
-hosts: [web.example]
-control: { address: "127.0.0.1:${PORT}", secret_file: ${secretFile} }
-rules:
-  - { name: blocked, domain_suffix: blocked.example, action: reject }
-  - { name: web, domain: web.example, action: direct }
-`,
-);
-const dir = join(topo.tmp, 'state');
-const gw = startGateway(t, topo.client, ['--config', cfg, '--state-dir', dir]);
-await waitForGateway(topo.client, dir, gw, 60_000);
-
-// chromium in the client namespace: playwright speaks to it over the pipes it inherits through ip netns exec
-const wrapper = join(topo.tmp, 'chromium-in-ns.sh');
-writeFileSync(wrapper, `#!/bin/sh\nexec ip netns exec ${topo.client} ${CHROMIUM} "$@"\n`);
-chmodSync(wrapper, 0o755);
-const browser: Browser = await chromium.launch({
-  executablePath: wrapper,
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  timeout: 60_000,
+const { topo, gw, before } = await dashboardGateway(t, {
+  port: PORT,
+  secret: SECRET,
+  tun: 'tsd0',
+  rules: ['{ name: blocked, domain_suffix: blocked.example, action: reject }', '{ name: web, domain: web.example, action: direct }'],
 });
-t.teardown(() => browser.close());
+
+const browser = await chromiumIn(t, topo);
 
 t.test('the dashboard shows a download, charts it, and closing it from the page resets the client', async (t) => {
   const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });

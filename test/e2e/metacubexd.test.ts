@@ -7,11 +7,11 @@
 // its name and rule, and its close button must reset the client. Every API
 // call it makes is recorded: those tunsteer serves must succeed.
 import t from 'tap';
-import { chmodSync, existsSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
 import { nsExec, snapshotRouting, spawnInNs } from '../helpers/netns.js';
-import { DNS_IP, NGINX_IP, clientResolvConf, makeTopology, startDnsPeer, startGateway, startNginx, waitForGateway, waitForPort } from '../helpers/topology.js';
+import { waitForPort } from '../helpers/topology.js';
+import { chromiumIn, dashboardGateway } from '../helpers/dashboard-gateway.js';
 
 const DIR = process.env.METACUBEXD_DIR;
 if (!DIR || !existsSync(join(DIR, 'index.html'))) {
@@ -23,42 +23,13 @@ t.setTimeout(300_000);
 const PORT = 9093;
 const UI_PORT = 8093;
 const SECRET = 'mxd-8c1e-secret';
-const CHROMIUM = '/usr/bin/chromium';
 
-const topo = await makeTopology(t);
-await Promise.all([startNginx(t, topo), startDnsPeer(t, topo, { 'web.example': [NGINX_IP] })]);
-await nsExec(topo.servers, ['sh', '-c', `head -c 60M /dev/zero > ${topo.www}/60m.bin`]);
-await clientResolvConf(t, topo.client, `nameserver ${DNS_IP}\n`);
-const before = await snapshotRouting(topo.client);
-const secretFile = join(topo.tmp, 'control.secret');
-writeFileSync(secretFile, SECRET, { mode: 0o600 });
-const cfg = join(topo.tmp, 'tunsteer.yaml');
-writeFileSync(
-  cfg,
-  `mode: route-all
-tun: { name: tsm0 }
-hosts: [web.example]
-control: { address: "127.0.0.1:${PORT}", secret_file: ${secretFile} }
-rules:
-  - { name: web, domain: web.example, action: direct }
-`,
-);
-const dir = join(topo.tmp, 'state');
-const gw = startGateway(t, topo.client, ['--config', cfg, '--state-dir', dir]);
-await waitForGateway(topo.client, dir, gw, 60_000);
+const { topo, gw, before } = await dashboardGateway(t, { port: PORT, secret: SECRET, tun: 'tsm0', rules: ['{ name: web, domain: web.example, action: direct }'] });
 // metacubexd's files from another origin than the API, as when it is served from its own site
 spawnInNs(t, topo.client, ['python3', '-m', 'http.server', '--bind', '127.0.0.1', '--directory', DIR, String(UI_PORT)], { stdio: 'ignore' });
 await waitForPort(topo.client, '127.0.0.1', UI_PORT, 20_000);
 
-const wrapper = join(topo.tmp, 'chromium-in-ns.sh');
-writeFileSync(wrapper, `#!/bin/sh\nexec ip netns exec ${topo.client} ${CHROMIUM} "$@"\n`);
-chmodSync(wrapper, 0o755);
-const browser: Browser = await chromium.launch({
-  executablePath: wrapper,
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  timeout: 60_000,
-});
-t.teardown(() => browser.close());
+const browser = await chromiumIn(t, topo);
 
 t.test('metacubexd connects, lists a download under its name and rule, and its close button resets the client', async (t) => {
   const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
