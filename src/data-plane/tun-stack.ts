@@ -16,7 +16,7 @@ import { UdpSessions } from '../proxy/tun/udp-sessions.js';
 import { TunUdp } from '../proxy/tun/tun-udp.js';
 import { admitUdp } from '../proxy/udp-admission.js';
 import type { OwnerLookup } from '../proxy/owner-lookup.js';
-import { checksumVouched, newVnetHdr, readVnetHdr } from '../stack/wire/virtio-net-hdr.js';
+import { checksumVouched, newVnetHdr, readVnetHdr, udpGsoSize } from '../stack/wire/virtio-net-hdr.js';
 import type { DataPlaneConfig } from './config.js';
 import type { DnsView } from './dns-view.js';
 import type { LiveUplink } from './network-update.js';
@@ -106,7 +106,8 @@ export function startStack(config: DataPlaneConfig, dev: TunDevice, core: ProxyC
           const b = batch.slots[i];
           const n = batch.lengths[i];
           if (!readVnetHdr(b, 0, n, vh)) continue;
-          s.input(b, hdrLen, n - hdrLen, now, checksumVouched(vh));
+          // a UDP GSO packet (USO) goes up as its datagrams
+          s.input(b, hdrLen, n - hdrLen, now, checksumVouched(vh), udpGsoSize(vh, n - hdrLen));
         }
       s.tick(now);
       relay.sweep(now);

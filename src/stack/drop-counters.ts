@@ -55,6 +55,8 @@ export const Drop = {
   frag_timeout: 38,
   /** A datagram dropped to keep reassembly within its memory and count bounds (one per datagram). */
   frag_evicted: 39,
+  /** A UDP GSO packet (virtio-net gso_type UDP_L4) whose header does not fit it: gso_size 0, lengths past its end, not UDP, or a fragment. */
+  udp_bad_gso: 40,
 } as const;
 export type DropReason = (typeof Drop)[keyof typeof Drop];
 /**

@@ -43,16 +43,21 @@ export class IpInput {
   /**
    * offloaded: the TUN's virtio-net header says the local kernel vouches for
    * the transport checksum, and a coalesced segment (GRO/TSO) may be larger
-   * than the MTU: it is taken whole, not answered "too big".
+   * than the MTU: it is taken whole, not answered "too big". udpGsoSize > 0:
+   * the header says UDP_L4 segmentation, the packet is datagrams of that
+   * many bytes each (USO), split by the demux; anything but unfragmented
+   * UDP under such a header is dropped.
    */
-  input(buf: Buffer, offset: number, length: number, now: number, offloaded = false): void {
-    if (!offloaded) return this.input1(buf, offset, length, now);
-    this.demux.checksumVouched = true;
+  input(buf: Buffer, offset: number, length: number, now: number, offloaded = false, udpGsoSize = 0): void {
+    if (!offloaded && udpGsoSize === 0) return this.input1(buf, offset, length, now);
+    this.demux.checksumVouched = offloaded;
+    this.demux.udpGsoSize = udpGsoSize;
     this.limit = 65535 + 40;
     try {
       this.input1(buf, offset, length, now);
     } finally {
       this.demux.checksumVouched = false;
+      this.demux.udpGsoSize = 0;
       this.limit = this.mtu;
     }
   }
@@ -69,6 +74,7 @@ export class IpInput {
     const ip = this.ip4;
     const reason = ip.reset(buf, offset, length);
     if (reason !== 0) return this.drops.count(reason);
+    if (this.demux.udpGsoSize !== 0 && (ip.isFragment || ip.protocol !== PROTO_UDP)) return this.drops.count(Drop.udp_bad_gso);
     if (ip.totalLength > this.limit) return this.icmp.tooBig(buf, offset, ip.totalLength, ip.dst, ip.src, (buf[offset + 6] & 0x40) !== 0, now);
     if (ip.isFragment) {
       const whole = this.frags.add4(buf, offset, ip.headerLength, ip.totalLength, now);
@@ -102,6 +108,7 @@ export class IpInput {
       this.counters.ndIgnored++;
       return;
     }
+    if (this.demux.udpGsoSize !== 0 && (ip.isFragment || proto !== PROTO_UDP)) return this.drops.count(Drop.udp_bad_gso);
     const total = ip.payloadOffset + ip.payloadLength - offset;
     const src = this.ip6.intern(buf, ip.srcOffset);
     const dst = this.ip6.intern(buf, ip.dstOffset);

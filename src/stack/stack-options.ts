@@ -105,6 +105,9 @@ export interface StackCounters {
   fragmentsOut: number;
   /** Segments over the MTU written for the kernel to split (TSO, a TUN with offloads). */
   segmentsOffloaded: number;
+  /** UDP GSO packets read (USO: one send with UDP_SEGMENT), and the datagrams they were split into (counted in udpDatagrams too). */
+  udpGsoPackets: number;
+  udpGsoDatagrams: number;
 }
 
 export function newCounters(): StackCounters {
@@ -133,6 +136,8 @@ export function newCounters(): StackCounters {
     packetsFragmented: 0,
     fragmentsOut: 0,
     segmentsOffloaded: 0,
+    udpGsoPackets: 0,
+    udpGsoDatagrams: 0,
   };
 }
 

@@ -99,12 +99,15 @@ export class Stack implements UdpPort {
    * One IP packet from the device at `now`. The buffer is only read during
    * the call. offloaded: a TUN with offloads said the local kernel vouches for
    * its transport checksum (it may then be a coalesced segment over the MTU).
+   * udpGsoSize (udpGsoSize in wire/virtio-net-hdr.ts): > 0, a UDP GSO packet
+   * to hand up as datagrams of that many bytes; -1, a malformed one, dropped.
    */
-  input(buf: Buffer, offset: number, length: number, now: number, offloaded = false): void {
+  input(buf: Buffer, offset: number, length: number, now: number, offloaded = false, udpGsoSize = 0): void {
     this.clock.set(now);
     this.counters.packetsIn++;
     this.counters.bytesIn += length;
-    this.ipInput.input(buf, offset, length, now, offloaded);
+    if (udpGsoSize < 0) return this.drops.count(Drop.udp_bad_gso);
+    this.ipInput.input(buf, offset, length, now, offloaded, udpGsoSize);
   }
 
   /** Lets go of closed connections the timer wheel still holds (it drops them lazily, within two turns): call before a full GC. */

@@ -36,6 +36,14 @@ export class TransportDemux {
    */
   checksumVouched = false;
 
+  /**
+   * > 0: the packet in hand is a UDP GSO packet (virtio-net UDP_L4, a client
+   * that sent with UDP_SEGMENT): its payload is datagrams of this many bytes,
+   * the last maybe shorter, each handed up on its own as the kernel would
+   * have split them (Linux __udp_gso_segment). Set like checksumVouched.
+   */
+  udpGsoSize = 0;
+
   constructor(
     private readonly flows: TcpFlows,
     private readonly echo: IcmpEcho,
@@ -67,7 +75,23 @@ export class TransportDemux {
     key.serverIp = dst;
     key.clientPort = u.srcPort;
     key.serverPort = u.dstPort;
-    if (!handler.onDatagram(key, buf, u.payloadOffset, u.payloadLength, now)) return this.drops.count(Drop.udp_unsupported);
+    if (this.udpGsoSize === 0) return this.datagram(handler, key, buf, u.payloadOffset, u.payloadLength, now);
+    // views into the one packet, one per datagram: the layer above copies what it keeps (UdpHandler's contract)
+    const size = this.udpGsoSize;
+    const end = u.payloadOffset + u.payloadLength;
+    let n = 0;
+    let at = u.payloadOffset;
+    do {
+      this.datagram(handler, key, buf, at, Math.min(size, end - at), now);
+      n++;
+      at += size;
+    } while (at < end);
+    this.counters.udpGsoPackets++;
+    this.counters.udpGsoDatagrams += n;
+  }
+
+  private datagram(handler: UdpHandler, key: UdpFlowKey, buf: Buffer, off: number, len: number, now: number): void {
+    if (!handler.onDatagram(key, buf, off, len, now)) return this.drops.count(Drop.udp_unsupported);
     this.counters.udpDatagrams++;
   }
 

@@ -35,8 +35,10 @@ export function enableOffloads(a: TunAddon, fd: number): TunOffload {
 
 /**
  * For logs and status: the offloads in force, [] when none. Read side (what
- * the kernel hands us): 'csum', 'tso4', 'tso6', 'uso'; write side (what we
- * hand it: partial checksums, TSO segments): 'tx_csum', 'tx_tso4', 'tx_tso6'.
+ * the kernel hands us): 'csum', 'tso4', 'tso6', 'uso' (UDP GSO packets, which
+ * the stack splits back into their datagrams); write side (what we hand it:
+ * partial checksums, TSO segments): 'tx_csum', 'tx_tso4', 'tx_tso6'. No
+ * 'tx_uso': our UDP replies go one datagram per write (docs/DECISIONS.md, "USO").
  */
 export function offloadNames(o: TunOffload | undefined): string[] {
   if (!o || o.vnetHdrLen === 0) return [];

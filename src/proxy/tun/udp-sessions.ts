@@ -1,151 +1,30 @@
-// UDP relay for the TUN stack: one connected kernel socket per client flow
-// (client ip:port → destination ip:port). Replies return to the client with
-// the original addresses; an ICMP port unreachable from the destination
-// (ECONNREFUSED on the connected socket) goes back to the client as ICMP port
-// unreachable. A flow a `proxy` rule sends to a SOCKS5 upstream goes through
-// a UDP association of its own instead (socks5/udp-association.ts), whose end
-// ends the flow and the other way round. Idle flows expire; the number of flows is bounded. The stack
-// hands datagrams up through its UdpHandler contract and offers its UdpPort
-// for the way back; addresses are the stack's numbers (a flow holds its two).
-import dgram from 'node:dgram';
+// UDP relay for the TUN stack: the table of client flows (client ip:port →
+// destination ip:port), the rules' verdict on each new one, what a flow holds
+// until its way out is open, idle expiry, and the end of a flow with its log
+// record. The way out, a connected socket or a SOCKS5 association, is opened
+// in udp-upstream.ts; replies return to the client with the original
+// addresses. The number of flows is bounded. The stack hands datagrams up
+// through its UdpHandler contract and offers its UdpPort for the way back;
+// addresses are the stack's numbers (a flow holds its two).
 import { performance } from 'node:perf_hooks';
 import { FlowTable } from '../../stack/flow-table.js';
 import { hostPort } from '../../net/address.js';
 import type { UdpFlowKey, UdpHandler, UdpPort } from '../../stack/contracts.js';
-import { DialError } from '../upstream-dialer.js';
-import type { UpstreamProxy } from '../upstream-proxies.js';
-import { Socks5UdpAssociation } from '../socks5/udp-association.js';
-import { ownerFields, type OwnerAnswer, type OwnerLogFields } from '../owner-lookup.js';
+import { ownerFields } from '../owner-lookup.js';
+import { UdpFlow } from './udp-flow.js';
+import { openUpstream, type UpstreamRelay } from './udp-upstream.js';
+import { DEFAULT_UDP_OPTIONS, type AdmitVerdict, type UdpCounters, type UdpFlowEnd, type UdpSessionOptions } from './udp-session-types.js';
 
 export type { UdpFlowKey } from '../../stack/contracts.js';
-
-export interface UdpSessionOptions {
-  /** Source address for upstream sockets (the uplink's in route-all mode). */
-  localAddress?: string;
-  /** The same for IPv6 destinations. */
-  localAddress6?: string;
-  /** Idle time before a flow expires, ms; DNS flows (port 53) use dnsIdleMs. */
-  idleMs: number;
-  dnsIdleMs: number;
-  maxFlows: number;
-  /** Drop UDP to port 443 (QUIC) with a port unreachable, so browsers fall back to TCP. */
-  blockQuic: boolean;
-  /** Datagrams held per flow while its socket is being set up. */
-  maxPending: number;
-  /**
-   * The real address behind a destination (a fake IP in per-host mode), or null
-   * when it has none (stale: answered with port unreachable). Absent: relay as addressed.
-   */
-  resolveTarget?: (dst: number, dstText: string) => Promise<string | null> | string | null;
-  /**
-   * The rules' say on a new flow, from its first datagram's payload (a view,
-   * valid during the call): a reject is answered with port unreachable (UDP's
-   * RST), per datagram, without opening a socket. Or "not yet" (a QUIC hello
-   * spanning datagrams): the flow's datagrams are then held, no socket opened,
-   * and each next payload is handed to `next` until it decides; `next(null)`
-   * must decide (the hold is full, or admitMs passed). A verdict waiting for
-   * an answer instead (the flow's owner) comes through `later`; meanwhile a
-   * full hold drops, and only admitMs cuts the wait. Absent: all admitted.
-   */
-  admit?: (flow: UdpFlowKey, payload: Buffer) => AdmitVerdict | AdmitPending;
-  /** How long a flow may wait undecided, ms (checked by sweep). */
-  admitMs: number;
-  /** The same for a verdict waiting for the flow's owner (a /proc search can take longer than a QUIC hello's datagrams). */
-  ownerWaitMs: number;
-  /** How long opening a SOCKS5 UDP association may take, ms. */
-  connectTimeoutMs: number;
-}
-
-export interface AdmitVerdict {
-  rule: string;
-  action: string;
-  /** What the flow was found to be, and its name (a QUIC SNI), for its log line. */
-  proto?: string;
-  sni?: string;
-  /** A SOCKS5 upstream that carries the flow (UDP ASSOCIATE) instead of a direct socket. */
-  upstream?: UpstreamProxy;
-  /** The name behind the destination (a fake IP's): sent to the upstream, which resolves it. */
-  host?: string;
-  /** Who sent the flow, when the rules asked: for its log line. */
-  owner?: OwnerAnswer;
-}
-
-export interface AdmitPending {
-  next(payload: Buffer | null): AdmitVerdict | undefined;
-  /** Waiting for an answer, not for datagrams: a full hold drops rather than forcing the verdict. */
-  readonly awaiting?: boolean;
-  /** The verdict that comes by itself (the answer arrived). */
-  later?(onVerdict: (v: AdmitVerdict) => void): void;
-}
-
-export const DEFAULT_UDP_OPTIONS: UdpSessionOptions = {
-  idleMs: 60_000,
-  dnsIdleMs: 10_000,
-  maxFlows: 4096,
-  blockQuic: false,
-  maxPending: 16,
-  admitMs: 1000,
-  ownerWaitMs: 3000,
-  connectTimeoutMs: 10_000,
-};
-
-export interface UdpCounters {
-  udpFlows: number;
-  udpFlowsTotal: number;
-  udpIn: number;
-  udpOut: number;
-  udpDropped: number;
-  udpUnreachable: number;
-  /** Flows opened through a SOCKS5 UDP association; datagrams from its relay that were not a reply (bad header, a fragment, another source). */
-  udpSocksFlows: number;
-  udpSocksDropped: number;
-}
-
-export interface UdpFlowEnd extends Partial<OwnerLogFields> {
-  src: string;
-  dst: string;
-  up: number;
-  down: number;
-  ms: number;
-  end: string;
-  rule: string;
-  action: string;
-  proto?: string;
-  sni?: string;
-  /** The upstream that carried the flow, when one did. */
-  via?: string;
-}
-
-class UdpFlow implements UdpFlowKey {
-  socket: dgram.Socket | null = null;
-  assoc: Socks5UdpAssociation | null = null;
-  ready = false;
-  closed = false;
-  pending: Buffer[] = [];
-  lastActive: number;
-  up = 0;
-  down = 0;
-  rule = 'default';
-  action = 'direct';
-  /** Set while the rules wait for more of the flow; no socket yet. */
-  deciding: AdmitPending | null = null;
-  verdict: AdmitVerdict | null = null;
-  constructor(
-    readonly clientIp: number,
-    readonly serverIp: number,
-    readonly clientPort: number,
-    readonly serverPort: number,
-    readonly started: number,
-  ) {
-    this.lastActive = started;
-  }
-}
+export type { UdpFlowEnd } from './udp-session-types.js';
 
 export class UdpSessions implements UdpHandler {
   readonly opts: UdpSessionOptions;
   readonly counters: UdpCounters = { udpFlows: 0, udpFlowsTotal: 0, udpIn: 0, udpOut: 0, udpDropped: 0, udpUnreachable: 0, udpSocksFlows: 0, udpSocksDropped: 0 };
   private readonly flows = new FlowTable<UdpFlow>();
   private lastSweep = 0;
+  /** What a flow's socket or association calls back (udp-upstream.ts). */
+  private readonly relay: UpstreamRelay;
 
   constructor(
     private readonly out: UdpPort,
@@ -154,6 +33,14 @@ export class UdpSessions implements UdpHandler {
     private readonly clock: () => number = () => performance.now(),
   ) {
     this.opts = { ...DEFAULT_UDP_OPTIONS, ...opts };
+    this.relay = {
+      opts: this.opts,
+      out,
+      counters: this.counters,
+      deliver: (f, m) => this.deliver(f, m),
+      ready: (f) => this.ready(f),
+      close: (f, end) => this.close(f, end),
+    };
   }
 
   private text(ip: number): string {
@@ -223,7 +110,7 @@ export class UdpSessions implements UdpHandler {
   private admitted(flow: UdpFlow, v: AdmitVerdict): void {
     flow.deciding = null;
     this.note(flow, v);
-    if (v.action !== 'reject') return this.connect(flow);
+    if (v.action !== 'reject') return openUpstream(this.relay, flow);
     this.counters.udpDropped += flow.pending.length;
     this.counters.udpUnreachable++;
     flow.pending = [];
@@ -247,7 +134,7 @@ export class UdpSessions implements UdpHandler {
     this.out.addresses.hold(dst);
     if (verdict) {
       this.note(flow, verdict);
-      this.connect(flow);
+      openUpstream(this.relay, flow);
     }
     return flow;
   }
@@ -270,99 +157,6 @@ export class UdpSessions implements UdpHandler {
     flow.ready = true;
     for (const p of flow.pending) this.send(flow, p);
     flow.pending = [];
-  }
-
-  /** Where the flow's datagrams go: the real address behind the destination, or null (stale fake IP). */
-  private async target(flow: UdpFlow): Promise<string | null> {
-    const dstText = this.text(flow.serverIp);
-    if (!this.opts.resolveTarget) return dstText;
-    try {
-      return await this.opts.resolveTarget(flow.serverIp, dstText);
-    } catch {
-      return null;
-    }
-  }
-
-  /** Opens the flow's socket, or its SOCKS5 association: bound, connected to the real destination, then what was held is sent. */
-  private connect(flow: UdpFlow): void {
-    if (flow.verdict?.upstream) return void this.associate(flow, flow.verdict.upstream, flow.verdict.host);
-    const { serverPort: dport } = flow;
-    const v6 = this.out.addresses.family(flow.clientIp) === 6;
-    const sock = dgram.createSocket({ type: v6 ? 'udp6' : 'udp4' });
-    flow.socket = sock;
-    sock.on('error', (err: NodeJS.ErrnoException) => {
-      if (flow.closed) return;
-      if (err.code === 'ECONNREFUSED') {
-        // The destination answered ICMP port unreachable: tell the client the same.
-        this.counters.udpUnreachable++;
-        this.out.sendPortUnreachable(flow);
-      } else if (err.code === 'EHOSTUNREACH' || err.code === 'ENETUNREACH') {
-        this.counters.udpUnreachable++;
-        this.out.sendHostUnreachable(flow);
-      } else {
-        this.close(flow, `error ${err.code ?? err.message}`);
-      }
-    });
-    sock.on('message', (msg) => this.deliver(flow, msg));
-    // after the bind: the target (resolved by a rule, or not at all), then the connect
-    const connectTarget = async (): Promise<void> => {
-      if (flow.closed) return;
-      const target = await this.target(flow);
-      if (flow.closed) return;
-      if (target === null) {
-        this.counters.udpUnreachable++;
-        this.out.sendPortUnreachable(flow);
-        return this.close(flow, 'no-target');
-      }
-      sock.connect(dport, target, () => {
-        if (!flow.closed) this.ready(flow);
-      });
-    };
-    sock.bind({ address: v6 ? this.opts.localAddress6 : this.opts.localAddress, port: 0 }, () => {
-      // a throw here (the socket closed under it) would otherwise be an unhandled rejection: the process's end
-      connectTarget().catch((err: Error) => {
-        if (!flow.closed) this.close(flow, `error ${err.message}`);
-      });
-    });
-  }
-
-  /**
-   * The flow through a SOCKS5 upstream (RFC 1928 §7): one association, to a
-   * mapped name when the destination has one (the upstream resolves it, as
-   * for TCP), else to the real address. The upstream refusing or unreachable
-   * is the client's port or host unreachable, as a direct flow's would be.
-   */
-  private async associate(flow: UdpFlow, upstream: UpstreamProxy, host: string | undefined): Promise<void> {
-    this.counters.udpSocksFlows++;
-    const target = host ?? (await this.target(flow));
-    if (flow.closed) return;
-    if (target === null) {
-      this.counters.udpUnreachable++;
-      this.out.sendPortUnreachable(flow);
-      return this.close(flow, 'no-target');
-    }
-    let assoc: Socks5UdpAssociation;
-    try {
-      assoc = await Socks5UdpAssociation.open(
-        upstream,
-        { host: target, port: flow.serverPort },
-        { localAddress: this.opts.localAddress, localAddress6: this.opts.localAddress6, timeoutMs: this.opts.connectTimeoutMs },
-        {
-          onMessage: (data) => this.deliver(flow, data),
-          onDrop: () => void this.counters.udpSocksDropped++,
-          onEnd: (why) => this.close(flow, why),
-        },
-      );
-    } catch (e) {
-      if (flow.closed) return;
-      this.counters.udpUnreachable++;
-      if (e instanceof DialError && e.kind === 'unreachable') this.out.sendHostUnreachable(flow);
-      else this.out.sendPortUnreachable(flow);
-      return this.close(flow, `upstream-failed: ${(e as Error).message}`);
-    }
-    if (flow.closed) return assoc.close();
-    flow.assoc = assoc;
-    this.ready(flow);
   }
 
   /** When sweep() next does something: a second after the last, while any flow is open (Infinity: none). */

@@ -106,3 +106,20 @@ export function checksumVouched(h: VnetHdr): boolean {
 export function isGso(h: VnetHdr): boolean {
   return (h.gsoType & ~VNET_GSO_ECN) !== VNET_GSO_NONE;
 }
+
+/**
+ * What a header says of UDP segmentation (USO, gso_type UDP_L4): 0, not a
+ * UDP GSO packet; n > 0, the packet of `len` bytes stands for datagrams of n
+ * payload bytes each, the last maybe shorter (a client sent with the
+ * UDP_SEGMENT socket option, Linux udp_send_skb); -1, a UDP_L4 header that
+ * does not fit the packet (gso_size 0, hdr_len or the checksum's place past
+ * its end). hdr_len is only the kernel's hint of how much is linear
+ * (virtio_net_hdr_from_skb), not the headers' length: the split reads those
+ * off the packet.
+ */
+export function udpGsoSize(h: VnetHdr, len: number): number {
+  if ((h.gsoType & ~VNET_GSO_ECN) !== VNET_GSO_UDP_L4) return 0;
+  if (h.gsoSize === 0 || h.hdrLen > len) return -1;
+  if ((h.flags & VNET_F_NEEDS_CSUM) !== 0 && h.csumStart + h.csumOffset + 2 > len) return -1;
+  return h.gsoSize;
+}
