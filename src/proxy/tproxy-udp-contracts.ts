@@ -1,7 +1,7 @@
 // What the TPROXY UDP inbound asks of the rules and reports to the data plane:
 // the verdict on a new flow, the options, the counters, a flow's end.
 import type { Endpoint } from '../tun/native-addon.js';
-import type { UdpFlowEnd } from './tun/udp-sessions.js';
+import type { UdpFlowEnd } from './tun/udp-session-types.js';
 import type { UpstreamProxy } from './upstream-proxies.js';
 import type { OwnerAnswer } from './owner-lookup.js';
 
