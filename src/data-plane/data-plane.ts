@@ -36,6 +36,7 @@ import { offloadNames } from '../tun/tun-offload.js';
 import { startStack, hasFlowsTo6 } from './tun-stack.js';
 import { makeProxyCore } from './make-core.js';
 import { StackWorkers } from './workers/worker-pool.js';
+import type { PreloadedWorker } from './workers/worker-thread.js';
 import { STOP_END, udpFlowLine, udpStopped } from './stop-end.js';
 
 const STATUS_MS = 1000;
@@ -67,6 +68,8 @@ export interface DataPlaneHost {
   queues?: { fds: readonly number[]; name: string; mtu: number };
   /** The fd the log writes to (workers write their connections' lines there too); default 1. */
   logFd?: number;
+  /** The queues' worker threads, started (and their modules loading) before the config came: child.ts. */
+  preloaded?: PreloadedWorker[];
 }
 
 export interface DataPlane {
@@ -108,6 +111,7 @@ export async function startDataPlane(config: DataPlaneConfig, dev: TunDevice | n
           log,
           logFd: host.logFd ?? 1,
           ...(host.logs ? { logs: host.logs } : {}),
+          ...(host.preloaded ? { preloaded: host.preloaded } : {}),
           uplink,
           dns: () => d,
           owners,

@@ -73,6 +73,8 @@ export interface WorkerInit {
 
 /** Data plane → worker. */
 export type ToWorker =
+  /** A preloaded worker's first message (worker-thread.ts preloadWorkers); one started with its init as workerData gets none. */
+  | { type: 'init'; init: WorkerInit }
   | { type: 'reply'; id: number; ok: boolean; value?: unknown; error?: string }
   | { type: 'ask'; id: number; ask: WorkerAsk }
   /** New mappings and learned destinations; the worker acks with `took` once applied. */

@@ -25,7 +25,7 @@ import type { LiveUplink } from '../network-update.js';
 import type { LiveTarget } from '../live-apply.js';
 import { ipv4ToString } from '../../net/address.js';
 import type { AskAnswers, FromWorker, ToWorker, WorkerAsk, WorkerInit, WorkerRequest } from './messages.js';
-import { newWorker } from './worker-thread.js';
+import { startWorker, type PreloadedWorker } from './worker-thread.js';
 import { NameBroadcast } from './worker-names.js';
 import { activeIn, liveTo, perWorker, proxyView, totals, type Slot } from './worker-status.js';
 import { reconfigureWorkers, ruleSetSources, workerLimits } from './worker-reload.js';
@@ -51,6 +51,8 @@ export interface StackWorkersOptions {
   owners: OwnerLookup;
   /** The control API's log tail: the workers' lines go there too. */
   logs?: LogTap;
+  /** Threads already loading, one per queue (a data plane started before its config came): the first start takes them. */
+  preloaded?: PreloadedWorker[];
 }
 
 export { workerLimits };
@@ -104,7 +106,8 @@ export class StackWorkers {
       stopped: this.stopped,
       restarted,
     };
-    const worker = newWorker(init);
+    // the first start takes the preloaded thread (its modules loaded while the data plane waited); a restart a new one
+    const worker = startWorker(init, restarted ? undefined : this.o.preloaded?.[i]);
     const slot: Slot = { worker, ready: false, alive: true, status: null, took: this.names.seq, asks: new Map() };
     this.slots[i] = slot;
     return new Promise((resolve, reject) => {
