@@ -169,6 +169,7 @@ export async function startDataPlane(config: DataPlaneConfig, dev: TunDevice | n
     // kill -USR2 PID: every connection's state, from each worker
     process.on('SIGUSR2', () => workers.debug());
   }
+  const offloads = () => (workers ? workers.offloads : offloadNames(dev?.offload));
   let lastLive: LiveStatus = { counters: {}, drops: {} };
   let reloads: Promise<unknown> = Promise.resolve();
 
@@ -199,7 +200,8 @@ export async function startDataPlane(config: DataPlaneConfig, dev: TunDevice | n
         ...memoryCounters(),
         mem_idle_gcs: idleGc.runs,
         timer_wakes: tun?.timer.wakes ?? 0,
-        ...Object.fromEntries(offloadNames(dev?.offload).map((k) => [`tun_offload_${k}`, 1])),
+        // with workers, this thread reads no queue: the offloads are those the workers found on theirs
+        ...Object.fromEntries(offloads().map((k) => [`tun_offload_${k}`, 1])),
       },
       drops: s ? Object.fromEntries(s.drops.entries()) : {},
     };
@@ -241,7 +243,7 @@ export async function startDataPlane(config: DataPlaneConfig, dev: TunDevice | n
           // with workers this thread reads no queue: the device is the queues'
           device: dev ? { name: dev.name, mtu: dev.mtu } : host.queues ? { name: host.queues.name, mtu: host.queues.mtu } : null,
           routes: config.about?.plan ?? [],
-          offloads: offloadNames(dev?.offload),
+          offloads: offloads(),
           workers: workers?.count ?? 1,
           uplink,
           startedAt,

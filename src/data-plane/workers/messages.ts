@@ -87,7 +87,8 @@ export type ToWorker =
 
 /** Worker → data plane. */
 export type FromWorker =
-  | { type: 'ready' }
+  /** offloads: what its queue's fd has in force (tun-offload.ts offloadNames): the device's, the same on every queue. */
+  | { type: 'ready'; offloads: string[] }
   | { type: 'request'; id: number; req: WorkerRequest }
   | { type: 'answer'; id: number; ok: boolean; value?: unknown; error?: string }
   | { type: 'used'; ips: number[] }

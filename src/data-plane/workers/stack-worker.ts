@@ -265,4 +265,4 @@ if (crash && Number(crash[1]) === index && (!init.restarted || crash[3])) {
   }, 100).unref();
 }
 
-post({ type: 'ready' });
+post({ type: 'ready', offloads: offloadNames(dev.offload) });

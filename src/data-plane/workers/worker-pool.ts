@@ -67,6 +67,8 @@ export class StackWorkers {
   private nextAsk = 1;
   /** The last reload committed in the data plane's thread: a worker started since runs it. */
   reloadSeq = 0;
+  /** The TUN's offloads as the workers found them on their queues (this thread reads none): status and the control API. */
+  offloads: string[] = [];
 
   constructor(private readonly o: StackWorkersOptions) {
     this.stopped = new SharedArrayBuffer(4 * o.tun.fds.length);
@@ -114,6 +116,7 @@ export class StackWorkers {
       worker.on('message', (m: FromWorker) => {
         if (m.type === 'ready') {
           slot.ready = true;
+          this.offloads = m.offloads;
           resolve();
         } else this.onMessage(slot, m);
       });

@@ -28,8 +28,8 @@ export function totals(slots: readonly Slot[], restarts: number): { counters: Re
   const drops: Record<string, number> = {};
   for (const s of slots) {
     if (!s.status) continue;
-    // the TUN's offloads are the device's, the same on every queue: not summed
-    for (const [k, v] of Object.entries(s.status.counters)) counters[k] = k.startsWith('tun_offload_') ? v : (counters[k] ?? 0) + v;
+    // the TUN's offloads are the device's, the same on every queue: not summed, the data plane says them once (StackWorkers.offloads)
+    for (const [k, v] of Object.entries(s.status.counters)) if (!k.startsWith('tun_offload_')) counters[k] = (counters[k] ?? 0) + v;
     for (const [k, v] of Object.entries(s.status.drops)) drops[k] = (drops[k] ?? 0) + v;
   }
   return { counters, drops };
