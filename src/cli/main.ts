@@ -17,7 +17,7 @@ async function main(argv: string[]): Promise<number> {
   if (argv[0] === '__demo-fetch') return (await import('../demo/demo-fetch.js')).runDemoFetch(argv.slice(1));
   if (argv[0] === '__data-plane') {
     const { runDataPlaneChild } = await import('../data-plane/child.js');
-    return runDataPlaneChild();
+    return runDataPlaneChild(argv.slice(1));
   }
   const parsed = parseCommandLine(argv);
   switch (parsed.command) {

@@ -148,7 +148,7 @@ export const configSchema = z
         /** The TUN's IPv6 address (route-all). */
         address6: z.string().optional(),
         backend: z.enum(['native', 'tuntap2']).optional(),
-        /** Queues of the TUN, one data-plane worker thread each (native backend). */
+        /** Queues of the TUN, one data-plane worker thread each (native backend; default: the cores, at most 8). */
         workers: z.number().int().min(1).max(64).optional(),
       })
       .optional(),

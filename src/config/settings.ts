@@ -4,7 +4,7 @@
 // Every value is checked here, whichever of the two it came from, and a bad
 // one is a ConfigError naming the flag (the CLI exits 2). Scripts outside the
 // repo depend on the flag names, so they only ever grow.
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LOG_LEVELS } from '../logging/log.js';
 import { parseCidr } from '../cidr.js';
@@ -20,8 +20,23 @@ export { DEFAULT_STATE_DIR, DEFAULT_TUN_ADDRESS6 } from './defaults.js';
 import { DEFAULT_STATE_DIR, DEFAULT_TUN_ADDRESS6 } from './defaults.js';
 export const DEFAULT_FAKE_POOL6 = 'fc00::/18';
 
-/** Stack worker threads by default (docs/DECISIONS.md "Workers"). */
-export const DEFAULT_WORKERS = 1;
+/**
+ * The default worker count's ceiling: each worker is a V8 isolate (about
+ * 21 MB of idle RSS here, twice with --restart's spare) and takes its share
+ * of the limits, so a 64-core host does not get 64 by default
+ * (docs/DECISIONS.md "Stack workers").
+ */
+export const MAX_DEFAULT_WORKERS = 8;
+
+/**
+ * Stack worker threads by default: one per core (at most MAX_DEFAULT_WORKERS)
+ * where the TUN can have a queue per worker (native backend), else 1: the
+ * tuntap2 backend has one queue, and redirect and tproxy have no TUN.
+ */
+export function defaultWorkers(mode: GatewayMode, backend: 'native' | 'tuntap2', cores = availableParallelism()): number {
+  if (backend !== 'native' || mode === 'redirect' || mode === 'tproxy') return 1;
+  return Math.max(1, Math.min(cores, MAX_DEFAULT_WORKERS));
+}
 
 export type LogLevel = (typeof LOG_LEVELS)[number];
 export type GatewayMode = 'route-all' | 'per-host' | 'redirect' | 'tproxy';
@@ -120,7 +135,7 @@ export interface GatewaySettings {
   synBacklog: number;
   synCookies: boolean;
   tunBackend: 'native' | 'tuntap2';
-  /** TUN queues, one stack worker thread each; 1: the data plane's own thread, as before workers (native backend only). */
+  /** TUN queues, one stack worker thread each; 1: the data plane's own thread, as before workers (native backend only; default defaultWorkers). */
   workers: number;
   /** --tun-offload: IFF_VNET_HDR and TUNSETOFFLOAD where the kernel takes them (experimental, off by default). */
   tunOffload: boolean;
@@ -255,6 +270,7 @@ export function gatewaySettings(f: GatewayFlags, c: ConfigFile = loadConfigFile(
   const tunAddress = f['tun-address'] ?? c.tun?.address ?? '198.18.0.1/30';
   const ta = parseCidr(tunAddress, { hostBits: true });
   if (!ta || ta.family !== 4) throw new ConfigError(`--tun-address: "${tunAddress}" is not an IPv4 address/prefix`);
+  const tunBackend = oneOf('tun-backend', f['tun-backend'] ?? c.tun?.backend, 'native', ['native', 'tuntap2'] as const);
   return {
     mode,
     hosts,
@@ -279,8 +295,8 @@ export function gatewaySettings(f: GatewayFlags, c: ConfigFile = loadConfigFile(
     maxConnections: int('max-connections', f['max-connections'] ?? num(lim.max_connections), 100_000, 1, 10_000_000),
     synBacklog: int('syn-backlog', f['syn-backlog'] ?? num(lim.syn_backlog), 1024, 1, 1_000_000),
     synCookies: f['no-syn-cookies'] === true ? false : (lim.syn_cookies ?? true),
-    tunBackend: oneOf('tun-backend', f['tun-backend'] ?? c.tun?.backend, 'native', ['native', 'tuntap2'] as const),
-    workers: int('workers', f.workers ?? num(c.tun?.workers), DEFAULT_WORKERS, 1, 64),
+    tunBackend,
+    workers: int('workers', f.workers ?? num(c.tun?.workers), defaultWorkers(mode, tunBackend), 1, 64),
     tunOffload: f['tun-offload'] === true,
     tcpRcvBuf: int('tcp-rcvbuf', f['tcp-rcvbuf'] ?? num(lim.tcp_rcvbuf), 1 << 20, 4096, 1 << 30),
     tcpSndBuf: int('tcp-sndbuf', f['tcp-sndbuf'] ?? num(lim.tcp_sndbuf), 1 << 20, 4096, 1 << 30),

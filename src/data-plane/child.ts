@@ -13,8 +13,10 @@ import { currentIdentity, dropTo } from './drop-root.js';
 import type { ChildInit, ChildMessage, NetworkUpdate, ProcessFound, ReloadMessage, ReloadResult } from './ipc.js';
 import type { ProcessInfo } from '../owner/proc-sockets.js';
 import { withTestFaults } from './test-faults.js';
+import { preloadWorkers } from './workers/worker-thread.js';
 
-export async function runDataPlaneChild(): Promise<number> {
+/** argv: `--queues N` (the supervisor's): the TUN has N queues, so N stack workers start loading before the config comes. */
+export async function runDataPlaneChild(argv: string[] = []): Promise<number> {
   if (!process.send) {
     process.stderr.write('tunsteer: __data-plane is started by `tunsteer up`, not by hand\n');
     return 2;
@@ -40,6 +42,10 @@ export async function runDataPlaneChild(): Promise<number> {
   process.once('disconnect', () => {
     if (!started) exit(1);
   });
+  // a spare (--restart) waits here for its config, maybe for hours: its workers' threads load meanwhile, so a
+  // restart pays for neither node's start nor theirs after the crash (the queue count is the TUN's, known at spawn)
+  const queueCount = Number(argv[argv.indexOf('--queues') + 1] ?? 1);
+  const preloaded = argv.includes('--queues') && queueCount > 1 ? preloadWorkers(queueCount) : [];
   const { config, tun, user } = await new Promise<ChildInit>((r) => process.once('message', (m) => r(m as ChildInit)));
   // the control API streams the log lines: they go to stdout through its tap
   const logs = config.control ? new LogTap() : undefined;
@@ -66,12 +72,14 @@ export async function runDataPlaneChild(): Promise<number> {
     });
   // more than one queue: a stack worker reads each (data-plane/workers), this thread none
   const queues = tun?.fds && tun.fds.length > 1 ? { fds: tun.fds, name: tun.name, mtu: tun.mtu } : undefined;
+  if (!queues || preloaded.length !== queues.fds.length) for (const p of preloaded.splice(0)) void p.worker.terminate();
   // with workers, each rule-set keeps its text: every worker compiles its own copy from it
   const policy = buildPolicy(config.policy, ruleSetsOf(config.policy, queues !== undefined));
   const handle = tun && !queues ? adoptLinuxTun(tun.fd, tun.name, { mtu: tun.mtu, onError: (err) => log.error({ err }, 'TUN error') }) : null;
   const dp = await startDataPlane(config, withTestFaults(handle, log), policy, {
     log,
     ...(queues ? { queues } : {}),
+    ...(preloaded.length ? { preloaded } : {}),
     publish: (live) => send({ type: 'status', live }),
     saveFakeIps: (data) => send({ type: 'fakeips', data }),
     findProcess,

@@ -36,6 +36,7 @@ import { offloadNames } from '../tun/tun-offload.js';
 import { startStack, hasFlowsTo6 } from './tun-stack.js';
 import { makeProxyCore } from './make-core.js';
 import { StackWorkers } from './workers/worker-pool.js';
+import type { PreloadedWorker } from './workers/worker-thread.js';
 import { STOP_END, udpFlowLine, udpStopped } from './stop-end.js';
 
 const STATUS_MS = 1000;
@@ -67,6 +68,8 @@ export interface DataPlaneHost {
   queues?: { fds: readonly number[]; name: string; mtu: number };
   /** The fd the log writes to (workers write their connections' lines there too); default 1. */
   logFd?: number;
+  /** The queues' worker threads, started (and their modules loading) before the config came: child.ts. */
+  preloaded?: PreloadedWorker[];
 }
 
 export interface DataPlane {
@@ -108,6 +111,7 @@ export async function startDataPlane(config: DataPlaneConfig, dev: TunDevice | n
           log,
           logFd: host.logFd ?? 1,
           ...(host.logs ? { logs: host.logs } : {}),
+          ...(host.preloaded ? { preloaded: host.preloaded } : {}),
           uplink,
           dns: () => d,
           owners,
@@ -165,6 +169,7 @@ export async function startDataPlane(config: DataPlaneConfig, dev: TunDevice | n
     // kill -USR2 PID: every connection's state, from each worker
     process.on('SIGUSR2', () => workers.debug());
   }
+  const offloads = () => (workers ? workers.offloads : offloadNames(dev?.offload));
   let lastLive: LiveStatus = { counters: {}, drops: {} };
   let reloads: Promise<unknown> = Promise.resolve();
 
@@ -195,7 +200,8 @@ export async function startDataPlane(config: DataPlaneConfig, dev: TunDevice | n
         ...memoryCounters(),
         mem_idle_gcs: idleGc.runs,
         timer_wakes: tun?.timer.wakes ?? 0,
-        ...Object.fromEntries(offloadNames(dev?.offload).map((k) => [`tun_offload_${k}`, 1])),
+        // with workers, this thread reads no queue: the offloads are those the workers found on theirs
+        ...Object.fromEntries(offloads().map((k) => [`tun_offload_${k}`, 1])),
       },
       drops: s ? Object.fromEntries(s.drops.entries()) : {},
     };
@@ -237,7 +243,7 @@ export async function startDataPlane(config: DataPlaneConfig, dev: TunDevice | n
           // with workers this thread reads no queue: the device is the queues'
           device: dev ? { name: dev.name, mtu: dev.mtu } : host.queues ? { name: host.queues.name, mtu: host.queues.mtu } : null,
           routes: config.about?.plan ?? [],
-          offloads: offloadNames(dev?.offload),
+          offloads: offloads(),
           workers: workers?.count ?? 1,
           uplink,
           startedAt,

@@ -126,11 +126,13 @@ export class Supervisor {
     if (this.child && alive(this.child)) this.child.kill('SIGKILL');
   }
 
-  /** A data-plane process with the TUN fd and its modules loaded, waiting for its init message. */
+  /** A data-plane process with the TUN fd and its modules (and its workers') loaded, waiting for its init message. */
   private spawnProcess(): ChildProcess {
     const { tun } = this.o;
     // --expose-gc: the data plane collects once after a crowd of connections has gone (src/data-plane/idle-gc.ts)
-    return spawn(process.execPath, [...process.execArgv, '--expose-gc', process.argv[1], '__data-plane'], {
+    // --queues: it starts a stack worker per queue while it waits for its config (child.ts)
+    const queues = tun ? queueFds(tun).length : 1;
+    return spawn(process.execPath, [...process.execArgv, '--expose-gc', process.argv[1], '__data-plane', ...(queues > 1 ? ['--queues', String(queues)] : [])], {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc', ...(tun ? queueFds(tun) : [])],
     });
   }

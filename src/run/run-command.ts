@@ -85,7 +85,8 @@ export async function runProgram(up: GatewaySettings, argv: string[]): Promise<n
     if (!root) closeSync(ours);
     // a signal ends the program (passed on above; Ctrl-C reaches it from the terminal), and its exit ends
     // run with its status: a script sees the interrupted program's 130 or 143, never a 0
-    await runGateway({ ...up, netns, ephemeralNetns: true, adoptTun }, { onSignal: () => {} });
+    // an adopted TUN is the one queue the helper opened: one thread reads it
+    await runGateway({ ...up, netns, ephemeralNetns: true, adoptTun, ...(adoptTun ? { workers: 1 } : {}) }, { onSignal: () => {} });
     (child.stdio[3] as Writable).end('go\n');
   } catch (e) {
     child.kill('SIGKILL');

@@ -15,7 +15,7 @@ import t from 'tap';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { nsExec, snapshotRouting } from '../helpers/netns.js';
-import { NGINX_IP, makeTopology, startGateway, startNginx, tunsteerArgv, waitForGateway } from '../helpers/topology.js';
+import { NGINX_IP, expectedWorkers, makeTopology, startGateway, startNginx, tunsteerArgv, waitForGateway } from '../helpers/topology.js';
 import { controlClient } from '../helpers/control-client.js';
 
 t.setTimeout(300_000);
@@ -87,7 +87,7 @@ t.test('the running config: secrets redacted; status, proxies, rules', async (t)
   t.equal(c.tunsteer.upstreams.corp.password_file, '[redacted]');
   t.equal(c.tunsteer.control.secret, '[redacted]');
   const s = (await call('GET', '/tunsteer/status')).json();
-  t.match(s, { mode: 'route-all', device: { name: 'tsc0' }, workers: Number(process.env.TUNSTEER_TEST_WORKERS ?? 1) });
+  t.match(s, { mode: 'route-all', device: { name: 'tsc0' }, workers: expectedWorkers() });
   t.ok(
     s.routes.some((r: string) => r.includes('tsc0')),
     'the routing plan is in the status',

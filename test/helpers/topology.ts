@@ -10,6 +10,7 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync, rmSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { bigIntToIpv6, ipv4ToInt } from '../../src/cidr.js';
+import { defaultWorkers } from '../../src/config/settings.js';
 import { createNetns, nsExec, spawnInNs, spawnNodeInNs, veth, type NsChild, type TeardownHost } from './netns.js';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
@@ -189,9 +190,16 @@ export function tunsteerArgv(args: string[]): string[] {
 
 /**
  * `tunsteer up ARGS` in the namespace. TUNSTEER_TEST_WORKERS=N (a whole-suite
- * run with stack workers) adds --workers N where the test gave none; the
- * product itself never reads it.
+ * run with N stack workers; 1: the single thread, as before the default became
+ * the cores) adds --workers N where the test gave none; the product itself
+ * never reads it.
  */
+/** The workers a gateway started by startGateway without --workers runs (route-all or per-host, native backend). */
+export function expectedWorkers(): number {
+  const forced = process.env.TUNSTEER_TEST_WORKERS;
+  return forced ? Number(forced) : defaultWorkers('route-all', 'native');
+}
+
 export function startGateway(t: TeardownHost, ns: string, args: string[], opts: SpawnOptions = {}): NsChild {
   const forced = process.env.TUNSTEER_TEST_WORKERS;
   const workers = forced && !args.includes('--workers') ? ['--workers', forced] : [];

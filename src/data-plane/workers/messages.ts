@@ -73,6 +73,8 @@ export interface WorkerInit {
 
 /** Data plane → worker. */
 export type ToWorker =
+  /** A preloaded worker's first message (worker-thread.ts preloadWorkers); one started with its init as workerData gets none. */
+  | { type: 'init'; init: WorkerInit }
   | { type: 'reply'; id: number; ok: boolean; value?: unknown; error?: string }
   | { type: 'ask'; id: number; ask: WorkerAsk }
   /** New mappings and learned destinations; the worker acks with `took` once applied. */
@@ -85,7 +87,8 @@ export type ToWorker =
 
 /** Worker → data plane. */
 export type FromWorker =
-  | { type: 'ready' }
+  /** offloads: what its queue's fd has in force (tun-offload.ts offloadNames): the device's, the same on every queue. */
+  | { type: 'ready'; offloads: string[] }
   | { type: 'request'; id: number; req: WorkerRequest }
   | { type: 'answer'; id: number; ok: boolean; value?: unknown; error?: string }
   | { type: 'used'; ips: number[] }

@@ -36,8 +36,9 @@ import type { AskAnswers, FromWorker, RuleSetSource, ToWorker, WorkerAsk, Worker
 
 const STATUS_MS = 1000;
 
-const init = workerData as WorkerInit;
 const port = parentPort!;
+// preloaded (worker-thread.ts): the modules above are loaded; the init comes once the data plane has its config
+const init = (workerData as WorkerInit | null) ?? (await new Promise<WorkerInit>((r) => port.once('message', (m: Extract<ToWorker, { type: 'init' }>) => r(m.init))));
 const post = (m: FromWorker) => port.postMessage(m);
 const { config, index } = init;
 const toFd = pino.destination({ dest: init.logFd, sync: true });
@@ -249,6 +250,8 @@ port.on('message', (m: ToWorker) => {
     case 'stop':
       stop();
       return;
+    case 'init':
+      return; // taken above
   }
 });
 
@@ -262,4 +265,4 @@ if (crash && Number(crash[1]) === index && (!init.restarted || crash[3])) {
   }, 100).unref();
 }
 
-post({ type: 'ready' });
+post({ type: 'ready', offloads: offloadNames(dev.offload) });

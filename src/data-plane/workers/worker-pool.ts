@@ -3,12 +3,13 @@
 // pool (answers, real-address lookups, the mappings and their liveness), the
 // owner lookups, the rule-set files, the process's status (the workers'
 // counters summed) and the stop. Reloads and the control API's views of the
-// workers are asks (worker-reload.ts, worker-sources.ts). A worker that
+// workers are asks (worker-reload.ts, worker-sources.ts); the new names'
+// broadcast is worker-names.ts, the summed status worker-status.ts, the
+// thread's start worker-thread.ts. A worker that
 // dies is started again on its queue within a moment (its connections are
 // lost: their clients get resets); one that keeps dying ends the data plane,
 // whose supervisor restores the routes or restarts it: never a queue left
 // without a reader, which would be a hole in the routing.
-import { Worker } from 'node:worker_threads';
 import type { Logger } from '../../logging/log.js';
 import type { Policy } from '../../proxy/policy.js';
 import type { ProxyCore } from '../../proxy/proxy-core.js';
@@ -24,28 +25,18 @@ import type { LiveUplink } from '../network-update.js';
 import type { LiveTarget } from '../live-apply.js';
 import { ipv4ToString } from '../../net/address.js';
 import type { AskAnswers, FromWorker, ToWorker, WorkerAsk, WorkerInit, WorkerRequest } from './messages.js';
+import { startWorker, type PreloadedWorker } from './worker-thread.js';
+import { NameBroadcast } from './worker-names.js';
+import { activeIn, liveTo, perWorker, proxyView, totals, type Slot } from './worker-status.js';
 import { reconfigureWorkers, ruleSetSources, workerLimits } from './worker-reload.js';
 import { summedHits, workerSources } from './worker-sources.js';
 
 /** More deaths than this within DEATH_WINDOW_MS: the data plane gives up (its supervisor restores or restarts). */
 const MAX_RESTARTS = 5;
 const DEATH_WINDOW_MS = 60_000;
-/** A worker that does not take new names within this is dead or stuck: the answer leaves anyway (its restart gets them all). */
-const NAMES_TIMEOUT_MS = 1000;
 const STOP_WAIT_MS = 2000;
 /** How long an ask waits for its answer (a reload's prepare compiles rule-sets: seconds for a million names on a busy machine). */
 const ASK_TIMEOUT_MS = 8000;
-
-const fromSource = import.meta.url.endsWith('.ts');
-const workerUrl = new URL(`./stack-worker.${fromSource ? 'ts' : 'js'}`, import.meta.url);
-
-/** A worker thread on stack-worker; run from source (tests, `--import tsx`), it loads tsx first: a worker does not inherit the parent's loader hooks. */
-function newWorker(workerData: WorkerInit): Worker {
-  if (!fromSource) return new Worker(workerUrl, { workerData });
-  const tsx = import.meta.resolve('tsx/esm/api');
-  const boot = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(workerUrl.href)}); });`;
-  return new Worker(boot, { eval: true, workerData });
-}
 
 export interface StackWorkersOptions {
   /** The config and policy in force: a worker (re)started gets them. */
@@ -60,17 +51,8 @@ export interface StackWorkersOptions {
   owners: OwnerLookup;
   /** The control API's log tail: the workers' lines go there too. */
   logs?: LogTap;
-}
-
-interface Slot {
-  worker: Worker;
-  ready: boolean;
-  alive: boolean;
-  status: Extract<FromWorker, { type: 'status' }> | null;
-  /** The last names batch it took. */
-  took: number;
-  /** Asks waiting for its answer, by id. */
-  asks: Map<number, { resolve(v: unknown): void; reject(e: Error): void }>;
+  /** Threads already loading, one per queue (a data plane started before its config came): the first start takes them. */
+  preloaded?: PreloadedWorker[];
 }
 
 export { workerLimits };
@@ -81,14 +63,12 @@ export class StackWorkers {
   private stopping = false;
   private readonly deaths: number[] = [];
   restarts = 0;
-  /** Names and learned destinations not yet sent to the workers. */
-  private pending: { fakeIps: [string, string][]; learned: [string, string[], number][] } = { fakeIps: [], learned: [] };
-  private seq = 0;
-  private inflight: Promise<void> = Promise.resolve();
-  private readonly waiters = new Set<{ seq: number; done: () => void }>();
+  private readonly names = new NameBroadcast(this.slots, (slot, m) => this.post(slot, m));
   private nextAsk = 1;
   /** The last reload committed in the data plane's thread: a worker started since runs it. */
   reloadSeq = 0;
+  /** The TUN's offloads as the workers found them on their queues (this thread reads none): status and the control API. */
+  offloads: string[] = [];
 
   constructor(private readonly o: StackWorkersOptions) {
     this.stopped = new SharedArrayBuffer(4 * o.tun.fds.length);
@@ -99,10 +79,7 @@ export class StackWorkers {
   }
 
   /** Hooks for gatewayDns: what the workers must learn before an answer leaves. */
-  readonly news = {
-    mapped: (name: string, ip: number) => void this.pending.fakeIps.push([name, ipv4ToString(ip)]),
-    learned: (name: string, addresses: string[], ttl: number) => void this.pending.learned.push([name, addresses, ttl]),
-  };
+  readonly news = this.names.news;
 
   /** Resolves once every worker runs (the data plane drops root only after: a worker reads nothing that needs it, but its start must not race the drop). */
   async start(): Promise<void> {
@@ -131,13 +108,15 @@ export class StackWorkers {
       stopped: this.stopped,
       restarted,
     };
-    const worker = newWorker(init);
-    const slot: Slot = { worker, ready: false, alive: true, status: null, took: this.seq, asks: new Map() };
+    // the first start takes the preloaded thread (its modules loaded while the data plane waited); a restart a new one
+    const worker = startWorker(init, restarted ? undefined : this.o.preloaded?.[i]);
+    const slot: Slot = { worker, ready: false, alive: true, status: null, took: this.names.seq, asks: new Map() };
     this.slots[i] = slot;
     return new Promise((resolve, reject) => {
       worker.on('message', (m: FromWorker) => {
         if (m.type === 'ready') {
           slot.ready = true;
+          this.offloads = m.offloads;
           resolve();
         } else this.onMessage(slot, m);
       });
@@ -151,7 +130,7 @@ export class StackWorkers {
         for (const a of slot.asks.values()) a.reject(new Error(`exited (${code}) before it answered`));
         slot.asks.clear();
         if (!slot.ready) reject(new Error(`data plane worker ${i} did not start (exit ${code}${failure ? `: ${failure.message}` : ''})`));
-        if (this.slots[i] === slot) this.wake();
+        if (this.slots[i] === slot) this.names.wake();
         if (slot.ready && !this.stopping && this.slots[i] === slot) this.onDeath(i, code);
       });
     });
@@ -192,7 +171,7 @@ export class StackWorkers {
       }
       case 'took':
         slot.took = m.seq;
-        this.wake();
+        this.names.wake();
         return;
       case 'used': {
         const d = this.o.dns();
@@ -284,91 +263,33 @@ export class StackWorkers {
     if (req.op === 'lookup') return d.proxy.lookup(req.name, req.family);
     const answer = await d.dns.answer(Buffer.from(req.query.buffer, req.query.byteOffset, req.query.byteLength), req.viaTcp);
     // every worker holds the names this answer made before the client can use them
-    await this.flushNames();
+    await this.names.flush();
     return answer;
   }
 
-  /** Sends pending names to every worker and resolves once all took them (or NAMES_TIMEOUT_MS passed). */
-  flushNames(): Promise<void> {
-    if (this.pending.fakeIps.length === 0 && this.pending.learned.length === 0) return this.inflight;
-    const batch = this.pending;
-    this.pending = { fakeIps: [], learned: [] };
-    const seq = ++this.seq;
-    for (const s of this.slots) this.post(s, { type: 'names', seq, ...batch });
-    const done = new Promise<void>((resolve) => {
-      const w = {
-        seq,
-        done: () => {
-          clearTimeout(timer);
-          this.waiters.delete(w);
-          resolve();
-        },
-      };
-      const timer = setTimeout(w.done, NAMES_TIMEOUT_MS);
-      this.waiters.add(w);
-      this.wake();
-    });
-    this.inflight = done;
-    return done;
-  }
-
-  /** Resolves the names batches every running worker took; one that died took nothing, and its restart starts with every mapping. */
-  private wake(): void {
-    for (const w of [...this.waiters]) if (this.slots.every((s) => s.took >= w.seq || !s.ready || !s.alive)) w.done();
-  }
-
-  /** True when a worker's stack has connections to this fake (as of its last status, once a second: the hold time covers the gap). */
+  /** True when a worker's stack has connections to this fake (as of its last status). */
   liveTo(ip: number): boolean {
-    return this.slots.some((s) => s.status?.liveFakes.includes(ip) === true);
+    return liveTo(this.slots, ip);
   }
 
   /** The workers' counters and drops, summed. */
   totals(): { counters: Record<string, number>; drops: Record<string, number> } {
-    const counters: Record<string, number> = { workers: this.count, worker_restarts: this.restarts };
-    const drops: Record<string, number> = {};
-    for (const s of this.slots) {
-      if (!s.status) continue;
-      // the TUN's offloads are the device's, the same on every queue: not summed
-      for (const [k, v] of Object.entries(s.status.counters)) counters[k] = k.startsWith('tun_offload_') ? v : (counters[k] ?? 0) + v;
-      for (const [k, v] of Object.entries(s.status.drops)) drops[k] = (drops[k] ?? 0) + v;
-    }
-    return { counters, drops };
+    return totals(this.slots, this.restarts);
   }
 
-  /** Each worker's share of the connections (tunsteer status: is every queue used?), as of their last status. */
+  /** Each worker's share of the connections, as of their last status. */
   perWorker(): Record<string, number> {
-    const out: Record<string, number> = {};
-    this.slots.forEach((s, i) => {
-      out[`worker_${i}_proxy_total`] = s.status?.counters.proxy_total ?? 0;
-      out[`worker_${i}_proxy_active`] = s.status?.counters.proxy_active ?? 0;
-    });
-    return out;
+    return perWorker(this.slots);
   }
 
-  /**
-   * The proxy core's counters and rule hits for the metrics endpoint: this
-   * thread's core (listeners) plus every worker's, as of their last status.
-   */
+  /** The proxy core's counters and rule hits for the metrics endpoint, this thread's and the workers'. */
   proxyView(core: ProxyCore): MetricSources['proxy'] {
-    const slots = this.slots;
-    const counters = new Proxy(core.counters, {
-      get: (c, k) => (typeof k === 'string' ? (c[k as keyof typeof c] ?? 0) + slots.reduce((n, s) => n + (s.status?.counters[`proxy_${k}`] ?? 0), 0) : undefined),
-    });
-    return {
-      counters,
-      policy: {
-        get hits() {
-          const all = new Map(core.policy.hits);
-          for (const s of slots) for (const [rule, n] of s.status?.hits ?? []) all.set(rule, (all.get(rule) ?? 0) + n);
-          return all;
-        },
-      },
-    };
+    return proxyView(this.slots, core);
   }
 
   /** Connections open in the workers, as of their last status. */
   get active(): number {
-    return this.slots.reduce((n, s) => n + (s.status?.counters.proxy_active ?? 0), 0);
+    return activeIn(this.slots);
   }
 
   /** Asks every worker for a status now. */

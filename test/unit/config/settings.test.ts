@@ -3,10 +3,10 @@
 // ConfigError: the CLI exits 2).
 import t from 'tap';
 import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseCommandLine } from '../../../src/cli/args.js';
-import { gatewaySettings, proxySettings, runSettings, type GatewaySettings } from '../../../src/config/settings.js';
+import { defaultWorkers, gatewaySettings, MAX_DEFAULT_WORKERS, proxySettings, runSettings, type GatewaySettings } from '../../../src/config/settings.js';
 import { ConfigError } from '../../../src/config/config-error.js';
 import { thrown } from '../../helpers/thrown.js';
 
@@ -173,4 +173,19 @@ t.test('a CIDR flag says what is wrong with it (issue 19)', async (t) => {
     message: /--exclude: "203\.0\.113\.0\/33" is not a CIDR: the prefix \/33 is out of range/,
   });
   t.throws(() => settings(['up', '--mode', 'per-host', '--host', 'a.example', '--fake-pool', '198.18.0.0/40']), { message: /--fake-pool: .*the prefix \/40 is out of range/ });
+});
+
+t.test('workers: one per core by default where the TUN can have a queue each, 1 where it cannot (issue 16)', async (t) => {
+  const cores = Math.min(availableParallelism(), MAX_DEFAULT_WORKERS);
+  t.equal(settings(['up', '--mode', 'route-all']).workers, cores, `route-all: the cores (${availableParallelism()}, at most ${MAX_DEFAULT_WORKERS})`);
+  t.equal(settings(['up', '--mode', 'per-host', '--host', 'a.example']).workers, cores, 'per-host too');
+  t.equal(settings(['up', '--mode', 'route-all', '--tun-backend', 'tuntap2']).workers, 1, 'tuntap2 has one queue');
+  t.equal(settings(['up', '--mode', 'redirect']).workers, 1, 'redirect has no TUN');
+  t.equal(settings(['up', '--mode', 'tproxy']).workers, 1, 'tproxy has no TUN');
+  t.equal(settings(['up', '--mode', 'route-all', '--workers', '1']).workers, 1, '--workers 1 keeps the single thread');
+  t.equal(settings(['up', '--mode', 'route-all', '--config', file('tun:\n  workers: 3\n')]).workers, 3, 'the file over the default');
+  t.equal(defaultWorkers('route-all', 'native', 64), MAX_DEFAULT_WORKERS, 'a 64-core host gets the ceiling');
+  t.equal(defaultWorkers('route-all', 'native', 1), 1, 'one core: one thread');
+  t.equal(defaultWorkers('per-host', 'native', 2), 2);
+  t.equal(defaultWorkers('tproxy', 'native', 16), 1);
 });
