@@ -27,14 +27,20 @@ export const DEFAULT_FAKE_POOL6 = 'fc00::/18';
  * (docs/DECISIONS.md "Stack workers").
  */
 export const MAX_DEFAULT_WORKERS = 8;
+/** The TUN's largest MTU, and its default. */
+const MAX_MTU = 65520;
 
 /**
  * Stack worker threads by default: one per core (at most MAX_DEFAULT_WORKERS)
  * where the TUN can have a queue per worker (native backend), else 1: the
- * tuntap2 backend has one queue, and redirect and tproxy have no TUN.
+ * tuntap2 backend has one queue, and redirect and tproxy have no TUN. Also 1
+ * below the largest MTU: the kernel steers a UDP datagram's fragments by
+ * addresses alone and its unfragmented datagrams by ports too, so a flow's
+ * large datagrams could reach another worker and leave from another source
+ * port (docs/DECISIONS.md "Stack workers", the fragments).
  */
-export function defaultWorkers(mode: GatewayMode, backend: 'native' | 'tuntap2', cores = availableParallelism()): number {
-  if (backend !== 'native' || mode === 'redirect' || mode === 'tproxy') return 1;
+export function defaultWorkers(mode: GatewayMode, backend: 'native' | 'tuntap2', cores = availableParallelism(), mtu = MAX_MTU): number {
+  if (backend !== 'native' || mode === 'redirect' || mode === 'tproxy' || mtu < MAX_MTU) return 1;
   return Math.max(1, Math.min(cores, MAX_DEFAULT_WORKERS));
 }
 
@@ -271,6 +277,7 @@ export function gatewaySettings(f: GatewayFlags, c: ConfigFile = loadConfigFile(
   const ta = parseCidr(tunAddress, { hostBits: true });
   if (!ta || ta.family !== 4) throw new ConfigError(`--tun-address: "${tunAddress}" is not an IPv4 address/prefix`);
   const tunBackend = oneOf('tun-backend', f['tun-backend'] ?? c.tun?.backend, 'native', ['native', 'tuntap2'] as const);
+  const mtu = int('mtu', f.mtu ?? num(c.tun?.mtu), MAX_MTU, 576, MAX_MTU);
   return {
     mode,
     hosts,
@@ -283,7 +290,7 @@ export function gatewaySettings(f: GatewayFlags, c: ConfigFile = loadConfigFile(
     sharedResolvConf: f['shared-resolv-conf'] === true,
     dnsHijack: f['no-dns-hijack'] === true ? false : (c.dns_hijack ?? true),
     tunName,
-    mtu: int('mtu', f.mtu ?? num(c.tun?.mtu), 65520, 576, 65520),
+    mtu,
     tunAddress,
     excludes,
     stateDir: f['state-dir'] ?? c.state_dir ?? DEFAULT_STATE_DIR,
@@ -296,7 +303,7 @@ export function gatewaySettings(f: GatewayFlags, c: ConfigFile = loadConfigFile(
     synBacklog: int('syn-backlog', f['syn-backlog'] ?? num(lim.syn_backlog), 1024, 1, 1_000_000),
     synCookies: f['no-syn-cookies'] === true ? false : (lim.syn_cookies ?? true),
     tunBackend,
-    workers: int('workers', f.workers ?? num(c.tun?.workers), defaultWorkers(mode, tunBackend), 1, 64),
+    workers: int('workers', f.workers ?? num(c.tun?.workers), defaultWorkers(mode, tunBackend, undefined, mtu), 1, 64),
     tunOffload: f['tun-offload'] === true,
     tcpRcvBuf: int('tcp-rcvbuf', f['tcp-rcvbuf'] ?? num(lim.tcp_rcvbuf), 1 << 20, 4096, 1 << 30),
     tcpSndBuf: int('tcp-sndbuf', f['tcp-sndbuf'] ?? num(lim.tcp_sndbuf), 1 << 20, 4096, 1 << 30),

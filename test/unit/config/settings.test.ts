@@ -188,4 +188,6 @@ t.test('workers: one per core by default where the TUN can have a queue each, 1 
   t.equal(defaultWorkers('route-all', 'native', 1), 1, 'one core: one thread');
   t.equal(defaultWorkers('per-host', 'native', 2), 2);
   t.equal(defaultWorkers('tproxy', 'native', 16), 1);
+  t.equal(defaultWorkers('route-all', 'native', 4, 1500), 1, 'below the largest MTU: one thread (UDP fragments are steered by addresses alone)');
+  t.equal(defaultWorkers('route-all', 'native', 4, 65520), 4);
 });
