@@ -154,12 +154,26 @@ async function main() {
       host.teardown(() => rmSync(sd, { recursive: true, force: true }));
       const prof = values.prof && b.root === ROOT ? values.prof : undefined;
       // on node's command line, not NODE_OPTIONS (which refuses --cpu-prof): the supervisor passes its execArgv to the data plane
-      const profFlags = prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`, ...(values.heap ? ['--heap-prof', `--heap-prof-dir=${prof}`] : []), ...(values['trace-gc'] ? ['--trace-gc'] : [])] : [];
-      const gw = spawnInNs(
-        host,
-        topo.client,
-        [process.execPath, ...profFlags, join(b.root, 'dist/src/cli/main.js'), 'up', '--mode', 'route-all', '--state-dir', sd, '--tun-name', 'tscp0', '--log-level', 'warn', '--workers', '1', ...positionals],
-      );
+      const profFlags = prof
+        ? ['--cpu-prof', `--cpu-prof-dir=${prof}`, ...(values.heap ? ['--heap-prof', `--heap-prof-dir=${prof}`] : []), ...(values['trace-gc'] ? ['--trace-gc'] : [])]
+        : [];
+      const gw = spawnInNs(host, topo.client, [
+        process.execPath,
+        ...profFlags,
+        join(b.root, 'dist/src/cli/main.js'),
+        'up',
+        '--mode',
+        'route-all',
+        '--state-dir',
+        sd,
+        '--tun-name',
+        'tscp0',
+        '--log-level',
+        'warn',
+        '--workers',
+        '1',
+        ...positionals,
+      ]);
       await waitForGateway(topo.client, sd, gw);
       const st = JSON.parse((await nsExec(topo.client, [process.execPath, join(b.root, 'dist/src/cli/main.js'), 'status', '--state-dir', sd, '--json'])).stdout).status;
       const pids = [gw.pid!, st.dataPlane?.pid].filter((x): x is number => typeof x === 'number');
@@ -177,9 +191,13 @@ async function main() {
     const m = (f: (r: Row) => number | undefined) => median(rs.map(f).filter((x): x is number => x !== undefined && !Number.isNaN(x)));
     const ratio = label === 'kernel' ? '' : ` (${(m((r) => r.close?.rps) / median(rows.kernel.map((r) => r.close?.rps ?? 0))).toFixed(3)}x kernel)`;
     const parts = [
-      only.includes('close') && `close ${m((r) => r.close?.rps).toFixed(0)} conn/s${ratio}, p99 ${m((r) => r.close?.p99).toFixed(2)} ms` + (label === 'kernel' ? '' : `, ${m((r) => r.cpuPerConn).toFixed(0)} µs CPU/conn`),
-      only.includes('loop') && `loop ${m((r) => r.loop?.perSec).toFixed(0)}/s p50 ${m((r) => r.loop?.p50).toFixed(3)} p99 ${m((r) => r.loop?.p99).toFixed(3)} p99.9 ${m((r) => r.loop?.p999).toFixed(3)} ms`,
-      only.includes('ka') && `ka p50 ${m((r) => r.ka?.p50).toFixed(3)} p90 ${m((r) => r.ka?.p90).toFixed(3)} p99 ${m((r) => r.ka?.p99).toFixed(3)} ms, ${m((r) => r.ka?.rps).toFixed(0)} req/s`,
+      only.includes('close') &&
+        `close ${m((r) => r.close?.rps).toFixed(0)} conn/s${ratio}, p99 ${m((r) => r.close?.p99).toFixed(2)} ms` +
+          (label === 'kernel' ? '' : `, ${m((r) => r.cpuPerConn).toFixed(0)} µs CPU/conn`),
+      only.includes('loop') &&
+        `loop ${m((r) => r.loop?.perSec).toFixed(0)}/s p50 ${m((r) => r.loop?.p50).toFixed(3)} p99 ${m((r) => r.loop?.p99).toFixed(3)} p99.9 ${m((r) => r.loop?.p999).toFixed(3)} ms`,
+      only.includes('ka') &&
+        `ka p50 ${m((r) => r.ka?.p50).toFixed(3)} p90 ${m((r) => r.ka?.p90).toFixed(3)} p99 ${m((r) => r.ka?.p99).toFixed(3)} ms, ${m((r) => r.ka?.rps).toFixed(0)} req/s`,
     ].filter(Boolean);
     console.log(`  ${label.padEnd(8)} ${parts.join(' | ')}`);
   }
@@ -188,8 +206,10 @@ async function main() {
 
 function print(label: string, r: Row): void {
   const parts = [
-    r.close && `close ${r.close.rps.toFixed(0)}/s p99 ${r.close.p99.toFixed(2)} ms${r.cpuPerConn !== undefined && label !== 'kernel' ? ` cpu ${r.cpuPerConn.toFixed(0)} µs/conn` : ''}`,
-    r.loop && `loop ${r.loop.perSec.toFixed(0)}/s p50 ${r.loop.p50.toFixed(3)} p99 ${r.loop.p99.toFixed(3)} p99.9 ${r.loop.p999.toFixed(3)}${r.loop.failed ? ` failed ${r.loop.failed}` : ''}`,
+    r.close &&
+      `close ${r.close.rps.toFixed(0)}/s p99 ${r.close.p99.toFixed(2)} ms${r.cpuPerConn !== undefined && label !== 'kernel' ? ` cpu ${r.cpuPerConn.toFixed(0)} µs/conn` : ''}`,
+    r.loop &&
+      `loop ${r.loop.perSec.toFixed(0)}/s p50 ${r.loop.p50.toFixed(3)} p99 ${r.loop.p99.toFixed(3)} p99.9 ${r.loop.p999.toFixed(3)}${r.loop.failed ? ` failed ${r.loop.failed}` : ''}`,
     r.ka && `ka p50 ${r.ka.p50.toFixed(3)} p90 ${r.ka.p90.toFixed(3)} p99 ${r.ka.p99.toFixed(3)} max ${r.ka.max.toFixed(2)} (${r.ka.rps.toFixed(0)}/s)`,
   ].filter(Boolean);
   console.log(`  ${label.padEnd(8)} ${parts.join(' | ')}`);
