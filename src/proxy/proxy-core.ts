@@ -17,7 +17,6 @@ import { performance } from 'node:perf_hooks';
 import { isIP } from 'node:net';
 import type net from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { Logger } from '../logging/log.js';
 import type { Endpoint } from '../net/endpoint.js';
 import type { InboundConnection } from './inbound.js';
 import { DialError } from './upstream-dialer.js';
@@ -26,61 +25,19 @@ import { relay } from './relay.js';
 import { serveDnsOverTcp } from './dns-over-tcp.js';
 import { Policy, type Decision } from './policy.js';
 import { sniffStream, type Sniffed } from './sniff/sniff-stream.js';
-import { forbidden, forwardRequest, refusalResponse, type HttpExchange, type HttpRequestInfo } from './http/http-forward.js';
+import { forbidden, forwardRequest, type HttpExchange, type HttpRequestInfo } from './http/http-forward.js';
 import { relayHttp } from './http/http-relay.js';
 import type { HeaderEdit } from './http/header-edits.js';
 import type { MatchInput } from './rules/rule-types.js';
 import { DestinationCheck, resolverLookup } from './destination-check.js';
 import { requestDecider, type RequestContext } from './request-policy.js';
 import { hostPort } from '../net/address.js';
-import { ownerFields, type OwnerAnswer, type OwnerLookup } from './owner-lookup.js';
-import { CLOSED_BY_CONTROL, ConnectionRegistry, resetStream, type TrackedConnection } from './connection-registry.js';
+import { ownerFields, type OwnerAnswer } from './owner-lookup.js';
+import { CLOSED_BY_CONTROL, ConnectionRegistry, type TrackedConnection } from './connection-registry.js';
+import type { CoreSettings, ProxyCoreOptions, ProxyCounters } from './proxy-core-options.js';
+import { resetClient, respondAndClose } from './client-replies.js';
 
-export interface ProxyCoreOptions {
-  log: Logger;
-  /** Source address for direct dials (the uplink's in route-all mode); null: no IPv4 uplink now. Read at each dial, so it may change. */
-  localAddress?: string | null;
-  /** For IPv6 destinations (the IPv6 uplink's); null: no IPv6 path, IPv6 dials fail at once. */
-  localAddress6?: string | null;
-  connectTimeoutMs: number;
-  /** Resolves a hostname for dialling (per-host mode: through the resolvers the system had); family: the one the client used, tried first. */
-  lookup?: (hostname: string, family?: 4 | 6) => Promise<string>;
-  /** True for addresses of the fake-IP pool: without a hostname such a connection is stale. */
-  isFakeAddress?: (address: string) => boolean;
-  /** Told when a connection to a fake IP ends: the address is not recycled until its hold time after that. */
-  fakeAddressUsed?: (address: string) => void;
-  /** Where secrets may go: addresses the gateway resolved for a name. Default: the system's resolvers. */
-  destinations?: DestinationCheck;
-  /**
-   * The gateway's own DNS over TCP (clients retry there after a truncated answer);
-   * address '*' takes port 53 of every destination (route-all's DNS hijack).
-   */
-  dnsOverTcp?: { address: string; answer: (query: Buffer) => Promise<Buffer | null> };
-  /** Rules and upstreams; none means everything goes direct. */
-  policy?: Policy;
-  /** How long to wait for a client's first bytes (default 300 ms). */
-  sniffTimeoutMs?: number;
-  /** Serve HTTP request by request with a log line each (default true; always when a rule depends on names). */
-  httpInspect?: boolean;
-  /** Who made a connection (rules on user and process); none: such rules never match, and the line says why. */
-  owners?: OwnerLookup;
-  /** Opens the upstream side (default: openUpstream, real sockets); the unit tests give a fake. */
-  openUpstream?: typeof openUpstream;
-}
-
-export interface ProxyCounters {
-  active: number;
-  total: number;
-  failed: number;
-  rejected: number;
-  bytesUp: number;
-  bytesDown: number;
-  httpRequests: number;
-  /** Connections to a fake IP whose SNI or Host named another host (reset or 421). */
-  fakeIpMismatch: number;
-  /** Requests refused because a secret header would have gone to an address that is not the name's. */
-  secretWithheld: number;
-}
+export type { CoreSettings, ProxyCoreOptions, ProxyCounters } from './proxy-core-options.js';
 
 export function endpointText(e: Endpoint): string {
   return hostPort(e.address, e.port);
@@ -89,14 +46,6 @@ export function endpointText(e: Endpoint): string {
 const NO_RULES = new Policy([], new Map(), new Map());
 /** How long a dial whose source address vanished waits for the supervisor to hand over the new one (it takes 100 to 250 ms). */
 const ADDR_GONE_WAIT_MS = 1000;
-
-/** What a reload swaps in the core, all at once: new connections and new HTTP requests see the new values. */
-export interface CoreSettings {
-  policy: Policy;
-  sniffTimeoutMs: number;
-  httpInspect: boolean;
-  connectTimeoutMs: number;
-}
 
 /** Meant for the proxy itself, not the server. */
 const PROXY_HEADERS: HeaderEdit[] = [
@@ -528,13 +477,3 @@ export class ProxyCore {
     return { localAddress: o.localAddress, localAddress6: o.localAddress6, connectTimeoutMs: this.live.connectTimeoutMs, lookup: o.lookup, isFakeAddress: o.isFakeAddress };
   }
 }
-
-function respondAndClose(client: Duplex, status: 403 | 502, body: string): void {
-  client.on('error', () => {});
-  client.resume(); // what the client sent is read and dropped
-  if (status === 403) return void client.end(refusalResponse({ status, body }));
-  client.end(`HTTP/1.1 502 Bad Gateway\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
-}
-
-/** Aborts the client's connection with a RST. */
-const resetClient = resetStream;
