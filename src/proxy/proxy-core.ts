@@ -60,6 +60,9 @@ type Finish = (end: string, error?: string) => void;
 
 const EXPLICIT_NO_OWNER = 'an explicit-proxy client: its owner is not looked up';
 
+/** The settings as a connection reads them: httpInspect forced on by the rules, and whether a sniff serves only the log. */
+type LiveSettings = CoreSettings & { httpInspectAsked: boolean; sniffOnlyToLog: boolean };
+
 export class ProxyCore {
   readonly counters: ProxyCounters = { active: 0, total: 0, failed: 0, rejected: 0, bytesUp: 0, bytesDown: 0, httpRequests: 0, fakeIpMismatch: 0, secretWithheld: 0 };
   /** The connections open now, for the control API: listed, and closed from outside. */
@@ -69,7 +72,7 @@ export class ProxyCore {
   private readonly unlogged = new Set<(end: string) => void>();
   private readonly destinations: DestinationCheck;
   /** Swapped whole by reconfigure(); a connection reads it once, when it is decided. */
-  private live: CoreSettings & { httpInspectAsked: boolean };
+  private live: LiveSettings;
 
   constructor(private readonly opts: ProxyCoreOptions) {
     this.live = this.settle({
@@ -102,9 +105,10 @@ export class ProxyCore {
     this.live = this.settle(next);
   }
 
-  private settle(c: CoreSettings): CoreSettings & { httpInspectAsked: boolean } {
+  private settle(c: CoreSettings): LiveSettings {
     // every HTTP request is read when a rule depends on names or edits headers, whatever was asked
-    return { ...c, httpInspectAsked: c.httpInspect, httpInspect: c.httpInspect || c.policy.namesMatter || c.policy.hasHeaderRules };
+    const rulesRead = c.policy.namesMatter || c.policy.hasHeaderRules;
+    return { ...c, httpInspectAsked: c.httpInspect, httpInspect: c.httpInspect || rulesRead, sniffOnlyToLog: !rulesRead };
   }
 
   handle(inbound: InboundConnection): void {
@@ -178,7 +182,7 @@ export class ProxyCore {
       srcPort: conn.src.port,
     };
     // one reading of the settings for the whole connection: a reload meanwhile is for the next one
-    const { policy, sniffTimeoutMs, httpInspect } = this.live;
+    const { policy, sniffTimeoutMs, httpInspect, sniffOnlyToLog } = this.live;
     const need = policy.ownerNeed(input);
     if (need > 0) {
       const a = await this.ownerOf(conn, need === 2 ? 2 : 1);
@@ -257,7 +261,8 @@ export class ProxyCore {
       const serverFirst = new AbortController();
       const onServer = () => serverFirst.abort();
       opened.socket.once('readable', onServer);
-      sniffed = await sniffStream(client, sniffTimeoutMs, serverFirst.signal);
+      // only the log wants to know (no rule reads names or headers, no fake IP to check): the first bytes read decide
+      sniffed = await sniffStream(client, sniffTimeoutMs, serverFirst.signal, sniffOnlyToLog && fakeName === undefined);
       opened.socket.off('readable', onServer);
       note(d, sniffed);
       if (this.misdirected(conn, fakeName, sniffed, line, client, finish, opened.socket)) return;

@@ -25,8 +25,8 @@ export interface Sniffed {
   ech?: true;
   /** Why a TLS hello is unknown. */
   unreadable?: string;
-  /** Why sniffing stopped: a verdict, the timeout, the client's FIN, the bound, or the server speaking first. */
-  by: 'verdict' | 'timeout' | 'end' | 'limit' | 'aborted';
+  /** Why sniffing stopped: a verdict, the timeout, the client's FIN, the bound, the server speaking first, or the first bytes read (firstRead). */
+  by: 'verdict' | 'timeout' | 'end' | 'limit' | 'aborted' | 'first-read';
 }
 
 /** The most we hold back from the upstream while deciding. */
@@ -61,8 +61,12 @@ export function classify(buf: Buffer, final = false): Sniffed | null {
  * Resolves once the stream's kind is known. The bytes read stay in the
  * stream (unshifted), so whoever reads it next sees them first. `abort`
  * ends the wait early, for example when the server speaks first.
+ * `firstRead`: decide on the first bytes read, undecided then being unknown,
+ * for a sniff nothing but the log depends on: a client whose first message
+ * is short and could still begin an HTTP request line ("x") would otherwise
+ * wait out the whole timeout before its first byte reaches the server.
  */
-export function sniffStream(client: Duplex, timeoutMs: number, abort?: AbortSignal): Promise<Sniffed> {
+export function sniffStream(client: Duplex, timeoutMs: number, abort?: AbortSignal, firstRead = false): Promise<Sniffed> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let length = 0;
@@ -99,7 +103,8 @@ export function sniffStream(client: Duplex, timeoutMs: number, abort?: AbortSign
       const verdict = classify(all);
       if (verdict) return finish(verdict);
       if (length >= SNIFF_LIMIT) return finish(verdictOr('limit'));
-      if (sawEof()) finish(verdictOr('end'));
+      if (sawEof()) return finish(verdictOr('end'));
+      if (firstRead) finish(verdictOr('first-read'));
     };
     // Node has no public "EOF seen, 'end' not yet emitted" flag
     const sawEof = () => (client as unknown as { _readableState?: { ended?: boolean } })._readableState?.ended === true;
