@@ -139,7 +139,8 @@ export class ProxyCore {
       this.counters.bytesUp += up;
       this.counters.bytesDown += down;
       if (fake) this.opts.fakeAddressUsed?.(conn.dst.address);
-      this.opts.log.info({ ...line, up, down, ms: Math.round(performance.now() - started), end, error }, 'conn');
+      // the line is built only when its level is written: the benches and many users run at warn
+      if (this.opts.log.isLevelEnabled('info')) this.opts.log.info({ ...line, up, down, ms: Math.round(performance.now() - started), end, error }, 'conn');
     };
     this.unlogged.add(finish);
     const dns = this.opts.dnsOverTcp;
@@ -383,7 +384,7 @@ export class ProxyCore {
 
   private logRequest(conn: Pick<InboundConnection, 'id' | 'src' | 'dst'>, e: HttpExchange, extra?: Record<string, unknown>): void {
     this.counters.httpRequests++;
-    this.opts.log.info({ id: conn.id, src: endpointText(conn.src), dst: endpointText(conn.dst), ...e, ...extra }, 'http');
+    if (this.opts.log.isLevelEnabled('info')) this.opts.log.info({ id: conn.id, src: endpointText(conn.src), dst: endpointText(conn.dst), ...e, ...extra }, 'http');
   }
 
   /**
