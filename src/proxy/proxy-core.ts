@@ -14,7 +14,6 @@
 // connection is reset (TLS, opaque) or answered 421 (HTTP), with a log line.
 import http from 'node:http';
 import { performance } from 'node:perf_hooks';
-import { isIP } from 'node:net';
 import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Endpoint } from '../net/endpoint.js';
@@ -25,9 +24,9 @@ import { relay } from './relay.js';
 import { serveDnsOverTcp } from './dns-over-tcp.js';
 import { Policy, type Decision } from './policy.js';
 import { sniffStream, type Sniffed } from './sniff/sniff-stream.js';
-import { forbidden, forwardRequest, type HttpExchange, type HttpRequestInfo } from './http/http-forward.js';
+import { forbidden, type HttpExchange, type HttpRequestInfo } from './http/http-forward.js';
+import { EXPLICIT_NO_OWNER, forwardExplicit, type ProxyTarget } from './explicit-forward.js';
 import { relayHttp } from './http/http-relay.js';
-import type { HeaderEdit } from './http/header-edits.js';
 import type { MatchInput } from './rules/rule-types.js';
 import { DestinationCheck, resolverLookup } from './destination-check.js';
 import { requestDecider, type RequestContext } from './request-policy.js';
@@ -47,18 +46,7 @@ const NO_RULES = new Policy([], new Map(), new Map());
 /** How long a dial whose source address vanished waits for the supervisor to hand over the new one (it takes 100 to 250 ms). */
 const ADDR_GONE_WAIT_MS = 1000;
 
-/** Meant for the proxy itself, not the server. */
-const PROXY_HEADERS: HeaderEdit[] = [
-  { op: 'remove', name: 'proxy-connection' },
-  { op: 'remove', name: 'proxy-authorization' },
-];
-
-/** An explicit-proxy client connection's kept-alive upstream agents, by target. */
-const proxyAgents = new WeakMap<object, Map<string, http.Agent>>();
-
 type Finish = (end: string, error?: string) => void;
-
-const EXPLICIT_NO_OWNER = 'an explicit-proxy client: its owner is not looked up';
 
 /** The settings as a connection reads them: httpInspect forced on by the rules, and whether a sniff serves only the log. */
 type LiveSettings = CoreSettings & { httpInspectAsked: boolean; sniffOnlyToLog: boolean };
@@ -387,47 +375,20 @@ export class ProxyCore {
     if (this.opts.log.isLevelEnabled('info')) this.opts.log.info({ id: conn.id, src: endpointText(conn.src), dst: endpointText(conn.dst), ...e, ...extra }, 'http');
   }
 
-  /**
-   * An explicit-proxy request with an absolute URI: decided by the rules on its
-   * own, and forwarded over a kept-alive upstream connection per target of
-   * the client's proxy connection. The Host header is the URI's authority
-   * (RFC 9112 §3.2.2), so the server answers for the name the rules saw.
-   */
-  forwardProxyRequest(req: http.IncomingMessage, res: http.ServerResponse, target: { src: Endpoint; host: string; port: number; path: string; authority: string }): void {
-    const id = this.proxyRequestId++;
-    const dst: Endpoint = { family: isIP(target.host) === 6 ? 6 : 4, address: target.host, port: target.port };
-    const conn = { id, src: target.src, dst, hostname: isIP(target.host) ? undefined : target.host };
-    const input: MatchInput = { hostname: conn.hostname, protocol: 'http', dstAddress: target.host, dstPort: target.port, srcAddress: target.src.address };
-    // an explicit-proxy client's socket is not looked up: rules on its owner do not match, and the line says so
-    const policy = this.policy;
-    const noOwner = policy.ownerNeed(input) > 0 ? ownerFields({ owner: null, why: EXPLICIT_NO_OWNER }) : undefined;
-    const d = policy.decide(input);
-    const edits: HeaderEdit[] = [...PROXY_HEADERS, { op: 'set', name: 'Host', value: target.authority }, ...d.edits];
-    const verdict =
-      d.action === 'reject' ? { rule: d.rule, action: d.action, edits: [], refuse: { status: 403 as const, body: forbidden(d.rule) } } : { rule: d.rule, action: d.action, edits };
-    if (verdict.refuse) this.counters.rejected++;
-    let agents = proxyAgents.get(req.socket);
-    if (!agents) {
-      const m = (agents = new Map());
-      proxyAgents.set(req.socket, m);
-      req.socket.once('close', () => {
-        for (const a of m.values()) a.destroy();
-      });
-    }
-    const key = `${d.upstream?.name ?? ''}|${d.upstreamTls ? 'tls' : ''}|${target.host}|${target.port}`;
-    let agent = agents.get(key);
-    if (!agent) {
-      agent = new http.Agent({ keepAlive: true, maxSockets: 1, maxFreeSockets: 1 });
-      (agent as unknown as { createConnection: unknown }).createConnection = (_o: unknown, cb: (err: Error | null, s?: net.Socket) => void) => {
-        this.open(conn, d, conn.hostname).then(
-          (o) => cb(null, o.socket),
-          (e: Error) => cb(e),
-        );
-        return undefined;
-      };
-      agents.set(key, agent);
-    }
-    forwardRequest(req, res, agent, verdict, (e) => this.logRequest({ id, src: target.src, dst }, { ...e, host: e.host ?? target.host }, noOwner), target.path);
+  /** An explicit-proxy request with an absolute URI (explicit-forward.ts). */
+  forwardProxyRequest(req: http.IncomingMessage, res: http.ServerResponse, target: ProxyTarget): void {
+    forwardExplicit(
+      {
+        policy: this.policy,
+        refused: () => this.counters.rejected++,
+        open: (conn, d, tlsName) => this.open(conn, d, tlsName),
+        log: (conn, e, extra) => this.logRequest(conn, e, extra),
+      },
+      this.proxyRequestId++,
+      req,
+      res,
+      target,
+    );
   }
 
   /** open(), or on failure: count it, let `answer` tell the client, log the end, and give null. */
