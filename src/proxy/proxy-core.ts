@@ -35,6 +35,7 @@ import { ownerFields, type OwnerAnswer } from './owner-lookup.js';
 import { CLOSED_BY_CONTROL, ConnectionRegistry, type TrackedConnection } from './connection-registry.js';
 import type { CoreSettings, ProxyCoreOptions, ProxyCounters } from './proxy-core-options.js';
 import { resetClient, respondAndClose } from './client-replies.js';
+import { noteDecision } from './connection-line.js';
 
 export type { CoreSettings, ProxyCoreOptions, ProxyCounters } from './proxy-core-options.js';
 
@@ -178,30 +179,13 @@ export class ProxyCore {
       input.owner = a.owner;
       Object.assign(line, ownerFields(a));
     }
-    const note = (d: Decision, s?: Sniffed) => {
-      line.rule = d.rule;
-      line.action = d.action;
-      if (d.upstream) line.upstream = d.upstream.name;
-      if (d.upstreamTls) line.upstream_tls = d.upstreamTls.port;
-      if (s) {
-        line.proto = s.protocol;
-        if (s.protocol === 'tls') {
-          line.sni = s.host;
-          if (s.alpn) line.alpn = s.alpn;
-          if (s.ech) line.ech = true;
-        }
-        if (s.h2c) line.h2c = true;
-        if (s.unreadable) line.unreadable = s.unreadable;
-        if (line.host === undefined && s.host !== undefined) line.host = s.host;
-      }
-    };
 
     if (policy.needsSniff(input)) {
       const client = conn.accept();
       const sniffed = await sniffStream(client, sniffTimeoutMs);
       if (this.misdirected(conn, fakeName, sniffed, line, client, finish)) return;
       const d = policy.decide({ ...input, hostname: conn.hostname ?? sniffed.host, protocol: sniffed.protocol });
-      note(d, sniffed);
+      noteDecision(line, d, sniffed);
       if (d.action === 'reject') return this.refuse(client, sniffed, d, finish);
       if (this.cannotApply(d, sniffed, client, finish)) return;
       const opened = await this.openOrAnswer(conn, d, sniffed, finish, (err) => {
@@ -213,7 +197,7 @@ export class ProxyCore {
     }
 
     const d = policy.decide(input);
-    note(d);
+    noteDecision(line, d);
     if (d.action === 'reject') {
       // explicit proxies refuse in their own terms (403, SOCKS5 "not allowed");
       // a TUN client is only told why when it speaks HTTP
@@ -225,7 +209,7 @@ export class ProxyCore {
       // accepted only to tell HTTP clients why, with a 403
       const client = conn.accept();
       const sniffed = await sniffStream(client, sniffTimeoutMs);
-      note(d, sniffed);
+      noteDecision(line, d, sniffed);
       return this.refuse(client, sniffed, d, finish);
     }
     const opened = await this.openOrAnswer(conn, d, undefined, finish, (err, kind) => {
@@ -253,7 +237,7 @@ export class ProxyCore {
       // only the log wants to know (no rule reads names or headers, no fake IP to check): the first bytes read decide
       sniffed = await sniffStream(client, sniffTimeoutMs, serverFirst.signal, sniffOnlyToLog && fakeName === undefined);
       opened.socket.off('readable', onServer);
-      note(d, sniffed);
+      noteDecision(line, d, sniffed);
       if (this.misdirected(conn, fakeName, sniffed, line, client, finish, opened.socket)) return;
       if (this.cannotApply(d, sniffed, client, finish, opened.socket)) return;
     }
