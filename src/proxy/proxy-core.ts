@@ -230,13 +230,9 @@ export class ProxyCore {
     }
     let sniffed: Sniffed = { protocol: 'tcp', by: 'verdict' };
     if (httpInspect || fakeName !== undefined) {
-      // the server may speak first (SSH, SMTP): then the stream is opaque at once
-      const serverFirst = new AbortController();
-      const onServer = () => serverFirst.abort();
-      opened.socket.once('readable', onServer);
+      // the server may speak first (SSH, SMTP): then the stream is opaque at once;
       // only the log wants to know (no rule reads names or headers, no fake IP to check): the first bytes read decide
-      sniffed = await sniffStream(client, sniffTimeoutMs, serverFirst.signal, sniffOnlyToLog && fakeName === undefined);
-      opened.socket.off('readable', onServer);
+      sniffed = await sniffStream(client, sniffTimeoutMs, opened.socket, sniffOnlyToLog && fakeName === undefined);
       noteDecision(line, d, sniffed);
       if (this.misdirected(conn, fakeName, sniffed, line, client, finish, opened.socket)) return;
       if (this.cannotApply(d, sniffed, client, finish, opened.socket)) return;

@@ -91,9 +91,15 @@ t.test('sniffStream puts the bytes back, and stops on timeout or when the server
   t.match(r3, { protocol: 'unknown', by: 'timeout' }, 'a silent client is unknown, not opaque: rules can refuse it');
 
   const s4 = new PassThrough();
-  const ac = new AbortController();
-  setTimeout(() => ac.abort(), 10);
-  t.match(await sniffStream(s4, 5000, ac.signal), { protocol: 'tcp', by: 'aborted' }, 'the server spoke first: not HTTP, not TLS');
+  const server = new PassThrough();
+  setTimeout(() => server.write('220 smtp.example ESMTP\r\n'), 10);
+  t.match(await sniffStream(s4, 5000, server), { protocol: 'tcp', by: 'aborted' }, 'the server spoke first: not HTTP, not TLS');
+  t.equal(server.listenerCount('readable'), 0, 'and its listener is gone');
+  const quiet = new PassThrough();
+  const q = new PassThrough();
+  q.write('GET / HTTP/1.1\r\n\r\n');
+  await sniffStream(q, 5000, quiet);
+  t.equal(quiet.listenerCount('readable'), 0, 'a verdict takes the listener off the server too');
 
   const s5 = new PassThrough();
   s5.end('GE');
