@@ -11,12 +11,12 @@
 // data plane's GC lines go to DIR/trace-gc-N.txt (needs --prof).
 //
 //   node --import tsx bench/conn-path.ts [--rounds 3] [--seconds 4] [--count 3000]
-//        [--only close,loop,ka] [--compare /tmp/cp-base] [--prof DIR [--heap] [--trace-gc]]
+//        [--only close,loop,ka] [--compare /tmp/cp-base[,/tmp/cp-lever1...]] [--prof DIR [--heap] [--trace-gc]]
 //        [-- extra gateway flags]
 // Builds and removes its own namespaces; traffic stays between them; every load is bounded.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { NGINX_IP, PEER_IP, ROOT, makeTopology, startNginx, waitForGateway } from '../test/helpers/topology.js';
 import { nsExec, spawnInNs } from '../test/helpers/netns.js';
@@ -139,7 +139,8 @@ async function main() {
   spawnInNs(host, topo.servers, [process.execPath, '-e', ECHO_SERVER, PEER_IP]);
   await waitFor(async () => (await nsExec(topo.servers, ['ss', '-Hltn', `src ${PEER_IP}:${ECHO_PORT}`])).stdout.trim() !== '');
 
-  const builds = [{ label: values.compare ? 'this' : 'tunsteer', root: ROOT }, ...(values.compare ? [{ label: 'base', root: values.compare }] : [])];
+  // --compare DIR[,DIR...]: each labelled by its directory's name
+  const builds = [{ label: values.compare ? 'this' : 'tunsteer', root: ROOT }, ...(values.compare?.split(',') ?? []).map((root) => ({ label: basename(root), root }))];
   const rows: Record<string, Row[]> = { kernel: [] };
   for (const b of builds) rows[b.label] = [];
   let gwRun = 0;
@@ -199,7 +200,7 @@ async function main() {
       only.includes('ka') &&
         `ka p50 ${m((r) => r.ka?.p50).toFixed(3)} p90 ${m((r) => r.ka?.p90).toFixed(3)} p99 ${m((r) => r.ka?.p99).toFixed(3)} ms, ${m((r) => r.ka?.rps).toFixed(0)} req/s`,
     ].filter(Boolean);
-    console.log(`  ${label.padEnd(8)} ${parts.join(' | ')}`);
+    console.log(`  ${label.padEnd(10)} ${parts.join(' | ')}`);
   }
   console.log(`load average after: ${load()}`);
 }
@@ -212,7 +213,7 @@ function print(label: string, r: Row): void {
       `loop ${r.loop.perSec.toFixed(0)}/s p50 ${r.loop.p50.toFixed(3)} p99 ${r.loop.p99.toFixed(3)} p99.9 ${r.loop.p999.toFixed(3)}${r.loop.failed ? ` failed ${r.loop.failed}` : ''}`,
     r.ka && `ka p50 ${r.ka.p50.toFixed(3)} p90 ${r.ka.p90.toFixed(3)} p99 ${r.ka.p99.toFixed(3)} max ${r.ka.max.toFixed(2)} (${r.ka.rps.toFixed(0)}/s)`,
   ].filter(Boolean);
-  console.log(`  ${label.padEnd(8)} ${parts.join(' | ')}`);
+  console.log(`  ${label.padEnd(10)} ${parts.join(' | ')}`);
 }
 
 runBench(main, cleanup);
