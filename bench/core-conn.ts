@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { loadavg } from 'node:os';
+import v8 from 'node:v8';
 import { memoryPair } from '../test/unit/proxy/fixtures/proxy-fakes.js';
 import { ROOT } from '../test/helpers/topology.js';
 import { median } from './bench-kit.js';
@@ -100,13 +101,21 @@ async function child(root: string): Promise<void> {
     );
   };
   await runBatch(2000); // warm-up: JIT, pools
+  // heap bytes allocated per connection: with a young generation large enough that no scavenge
+  // runs (--min-semi-space-size, set by main), the growth of the used heap over ALLOC_N connections
+  const used = () => v8.getHeapSpaceStatistics().reduce((a, x) => a + x.space_used_size, 0);
+  const ALLOC_N = 1000;
+  (globalThis as { gc?: () => void }).gc?.();
+  const h0 = used();
+  await runBatch(ALLOC_N);
+  const allocPerConn = (used() - h0) / ALLOC_N;
   const c0 = process.cpuUsage();
   const t0 = performance.now();
   await runBatch(COUNT);
   const ms = performance.now() - t0;
   const c = process.cpuUsage(c0);
   for (const x of servers) x.close();
-  console.log(JSON.stringify({ cpuUsPerConn: (c.user + c.system) / COUNT, perSec: COUNT / (ms / 1000), failed: core.counters.failed, total: core.counters.total }));
+  console.log(JSON.stringify({ allocPerConn, cpuUsPerConn: (c.user + c.system) / COUNT, perSec: COUNT / (ms / 1000), failed: core.counters.failed, total: core.counters.total }));
   process.exit(0);
 }
 
@@ -117,13 +126,27 @@ function main(): void {
       .map((x) => x.toFixed(2))
       .join(' ')}  (${new Date().toISOString()}), ${COUNT} connections x ${RUNS} runs, ${CONC} at a time`,
   );
-  const results = new Map<string, { cpu: number; rate: number }[]>(roots.map((r) => [r, []]));
+  const results = new Map<string, { cpu: number; rate: number; alloc: number }[]>(roots.map((r) => [r, []]));
   for (let run = 0; run < RUNS; run++) {
     const order = run % 2 === 0 ? roots : [...roots].reverse();
     for (const root of order) {
       const r = spawnSync(
         process.execPath,
-        ['--import', 'tsx', import.meta.filename, '--child', root, '--count', String(COUNT), '--conc', String(CONC), ...(values.byte ? ['--byte'] : [])],
+        [
+          '--expose-gc',
+          '--min-semi-space-size=64',
+          '--max-semi-space-size=64',
+          '--import',
+          'tsx',
+          import.meta.filename,
+          '--child',
+          root,
+          '--count',
+          String(COUNT),
+          '--conc',
+          String(CONC),
+          ...(values.byte ? ['--byte'] : []),
+        ],
         {
           encoding: 'utf8',
           timeout: 300_000,
@@ -134,13 +157,18 @@ function main(): void {
         console.log(`${root}: failed: ${r.stderr.slice(-500)}`);
         continue;
       }
-      const j = JSON.parse(line) as { cpuUsPerConn: number; perSec: number; failed: number };
-      results.get(root)!.push({ cpu: j.cpuUsPerConn, rate: j.perSec });
-      console.log(`  run ${run + 1} ${root}: ${j.cpuUsPerConn.toFixed(1)} µs CPU/conn, ${j.perSec.toFixed(0)} conn/s, failed ${j.failed}; load ${loadavg()[0].toFixed(2)}`);
+      const j = JSON.parse(line) as { allocPerConn: number; cpuUsPerConn: number; perSec: number; failed: number };
+      results.get(root)!.push({ cpu: j.cpuUsPerConn, rate: j.perSec, alloc: j.allocPerConn });
+      console.log(
+        `  run ${run + 1} ${root}: ${(j.allocPerConn / 1024).toFixed(2)} KB heap allocated/conn, ${j.cpuUsPerConn.toFixed(1)} µs CPU/conn, ${j.perSec.toFixed(0)} conn/s, failed ${j.failed}; load ${loadavg()[0].toFixed(2)}`,
+      );
     }
   }
   console.log('medians:');
-  for (const [root, xs] of results) console.log(`  ${root}: ${median(xs.map((x) => x.cpu)).toFixed(1)} µs CPU/conn, ${median(xs.map((x) => x.rate)).toFixed(0)} conn/s`);
+  for (const [root, xs] of results)
+    console.log(
+      `  ${root}: ${(median(xs.map((x) => x.alloc)) / 1024).toFixed(2)} KB allocated/conn, ${median(xs.map((x) => x.cpu)).toFixed(1)} µs CPU/conn, ${median(xs.map((x) => x.rate)).toFixed(0)} conn/s`,
+    );
   console.log(
     `load average after: ${loadavg()
       .map((x) => x.toFixed(2))
