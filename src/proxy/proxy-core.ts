@@ -57,6 +57,11 @@ export class ProxyCore {
   /** The connections open now, for the control API: listed, and closed from outside. */
   readonly connections = new ConnectionRegistry();
   private proxyRequestId = 1_000_000_000;
+  /** An HTTP exchange whose line is not written (info is off) is only counted: its fields are not built. */
+  private readonly quietRequests = {
+    now: () => !this.opts.log.isLevelEnabled('info'),
+    count: () => void this.counters.httpRequests++,
+  };
   /** How to finish each connection not yet logged (finishAll). */
   private readonly unlogged = new Set<(end: string) => void>();
   private readonly destinations: DestinationCheck;
@@ -327,7 +332,7 @@ export class ProxyCore {
       dialled: opened.dialled,
       onRefused: (why, info, rule) => this.refusedRequest(conn, why, info, rule),
     };
-    const r = await relayHttp(client, opened.socket, { decide: requestDecider(ctx), onExchange: (e) => this.logRequest(conn, e) });
+    const r = await relayHttp(client, opened.socket, { decide: requestDecider(ctx), onExchange: (e) => this.logRequest(conn, e), quiet: this.quietRequests });
     if (r.end === 'rejected') this.counters.rejected++;
     return finish(r.end, r.error);
   }
