@@ -8,7 +8,7 @@
 // process cost the same for every build, so compare builds, not absolutes).
 // Each (build, run) in a fresh node process, builds interleaved run by run.
 //
-//   node --import tsx bench/core-conn.ts [--count 20000] [--conc 16] [--runs 5] [--byte] [--root DIR[,DIR...]]
+//   node --import tsx bench/core-conn.ts [--count 20000] [--conc 16] [--runs 5] [--byte] [--requests N] [--root DIR[,DIR...]]
 // --root: builds to compare (their dist/), default this worktree's; --byte: the client
 // sends 1 byte ('x') and reads the echo instead of an HTTP request (an echo server).
 import { spawnSync } from 'node:child_process';
@@ -18,18 +18,31 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { loadavg } from 'node:os';
 import v8 from 'node:v8';
+import { PerformanceObserver } from 'node:perf_hooks';
 import { memoryPair } from '../test/unit/proxy/fixtures/proxy-fakes.js';
 import { ROOT } from '../test/helpers/topology.js';
 import { median } from './bench-kit.js';
 
 const { values } = parseArgs({
-  options: { count: { type: 'string' }, conc: { type: 'string' }, runs: { type: 'string' }, root: { type: 'string' }, child: { type: 'string' }, byte: { type: 'boolean' } },
+  options: {
+    count: { type: 'string' },
+    conc: { type: 'string' },
+    runs: { type: 'string' },
+    root: { type: 'string' },
+    child: { type: 'string' },
+    byte: { type: 'boolean' },
+    requests: { type: 'string' },
+  },
 });
 const COUNT = Number(values.count ?? 20000);
 const CONC = Number(values.conc ?? 16);
 const RUNS = Number(values.runs ?? 5);
 const RESPONSE = 'HTTP/1.1 200 OK\r\nServer: nginx\r\nContent-Type: text/plain\r\nContent-Length: 6\r\nConnection: close\r\n\r\nhello\n';
 const REQUEST = 'GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: wrk\r\nConnection: close\r\n\r\n';
+const RESPONSE_KA = 'HTTP/1.1 200 OK\r\nServer: nginx\r\nContent-Type: text/plain\r\nContent-Length: 6\r\n\r\nhello\n';
+const REQUEST_KA = 'GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: wrk\r\n\r\n';
+/** --requests N: N requests on each connection, kept alive, the last with Connection: close. */
+const REQUESTS = Number(values.requests ?? 1);
 
 async function child(root: string): Promise<void> {
   const { ProxyCore } = (await import(pathToFileURL(join(root, 'dist/src/proxy/proxy-core.js')).href)) as typeof import('../src/proxy/proxy-core.js');
@@ -44,7 +57,13 @@ async function child(root: string): Promise<void> {
     let got = '';
     s.on('data', (d: Buffer) => {
       got += d.toString('latin1');
-      if (got.includes('\r\n\r\n')) s.end(RESPONSE);
+      // one answer per request head; the one that says Connection: close is answered and closed
+      for (let at = got.indexOf('\r\n\r\n'); at >= 0; at = got.indexOf('\r\n\r\n')) {
+        const head = got.slice(0, at);
+        got = got.slice(at + 4);
+        if (head.includes('Connection: close')) s.end(RESPONSE);
+        else s.write(RESPONSE_KA);
+      }
     });
     s.on('end', () => {
       if (!s.writableEnded) s.end();
@@ -70,9 +89,12 @@ async function child(root: string): Promise<void> {
     new Promise<void>((resolve) => {
       const [ours, app] = memoryPair();
       let down = 0;
+      let answered = 0;
       app.on('data', (d: Buffer) => {
         down += d.length;
         if (values.byte) app.end();
+        // the next request once this response is in (responses are the same length)
+        else if (down >= (answered + 1) * RESPONSE_KA.length && ++answered < REQUESTS) app.write(answered === REQUESTS - 1 ? REQUEST : REQUEST_KA);
       });
       app.on('error', () => resolve());
       // the client closes once the response is in (as wrk does); done when both sides have closed
@@ -85,7 +107,7 @@ async function child(root: string): Promise<void> {
         src: { family: 4, address: '192.0.2.10', port: 40000 + (id % 20000) },
         dst: { family: 4, address: '127.0.0.1', port: ports[id % ports.length] },
         accept: () => {
-          setImmediate(() => app.write(values.byte ? 'x' : REQUEST));
+          setImmediate(() => app.write(values.byte ? 'x' : REQUESTS > 1 ? REQUEST_KA : REQUEST));
           return ours;
         },
         reject: () => resolve(),
@@ -104,18 +126,34 @@ async function child(root: string): Promise<void> {
   // heap bytes allocated per connection: with a young generation large enough that no scavenge
   // runs (--min-semi-space-size, set by main), the growth of the used heap over ALLOC_N connections
   const used = () => v8.getHeapSpaceStatistics().reduce((a, x) => a + x.space_used_size, 0);
-  const ALLOC_N = 1000;
+  const ALLOC_N = Math.max(50, Math.round(1000 / REQUESTS));
   (globalThis as { gc?: () => void }).gc?.();
+  let gcs = 0;
+  const obs = new PerformanceObserver((l) => void (gcs += l.getEntries().length));
+  obs.observe({ entryTypes: ['gc'] });
   const h0 = used();
   await runBatch(ALLOC_N);
   const allocPerConn = (used() - h0) / ALLOC_N;
+  await new Promise((r) => setImmediate(r)); // the observer's entries are delivered asynchronously
+  obs.disconnect();
+  if (gcs > 0) console.error(`core-conn: ${gcs} GCs ran while allocations were counted: the figure is low`);
   const c0 = process.cpuUsage();
   const t0 = performance.now();
   await runBatch(COUNT);
   const ms = performance.now() - t0;
   const c = process.cpuUsage(c0);
   for (const x of servers) x.close();
-  console.log(JSON.stringify({ allocPerConn, cpuUsPerConn: (c.user + c.system) / COUNT, perSec: COUNT / (ms / 1000), failed: core.counters.failed, total: core.counters.total }));
+  await (globalThis as { __stopHeap?: () => Promise<void> }).__stopHeap?.();
+  console.log(
+    JSON.stringify({
+      allocPerConn,
+      allocGcs: gcs,
+      cpuUsPerConn: (c.user + c.system) / COUNT,
+      perSec: COUNT / (ms / 1000),
+      failed: core.counters.failed,
+      total: core.counters.total,
+    }),
+  );
   process.exit(0);
 }
 
@@ -145,6 +183,8 @@ function main(): void {
           String(COUNT),
           '--conc',
           String(CONC),
+          '--requests',
+          String(REQUESTS),
           ...(values.byte ? ['--byte'] : []),
         ],
         {
