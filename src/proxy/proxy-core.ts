@@ -19,7 +19,7 @@ import type { Duplex } from 'node:stream';
 import type { Endpoint } from '../net/endpoint.js';
 import type { InboundConnection } from './inbound.js';
 import { DialError } from './upstream-dialer.js';
-import { openUpstream, type Opened, type OpenOptions } from './upstream-open.js';
+import { openOnceMore, openUpstream, type Opened, type OpenOptions } from './upstream-open.js';
 import { relay } from './relay.js';
 import { serveDnsOverTcp } from './dns-over-tcp.js';
 import { Policy, type Decision } from './policy.js';
@@ -44,8 +44,6 @@ export function endpointText(e: Endpoint): string {
 }
 
 const NO_RULES = new Policy([], new Map(), new Map());
-/** How long a dial whose source address vanished waits for the supervisor to hand over the new one (it takes 100 to 250 ms). */
-const ADDR_GONE_WAIT_MS = 1000;
 
 type Finish = (end: string, error?: string) => void;
 
@@ -404,23 +402,13 @@ export class ProxyCore {
     }
   }
 
-  /**
-   * openUpstream, and once more when the source address it bound has just gone (EADDRNOTAVAIL: the uplink
-   * changed, as with a new DHCP lease, and the supervisor is handing over the new one): as soon as the
-   * local addresses change, at most ADDR_GONE_WAIT_MS later, as a kernel-path connect would simply use the new one.
-   */
-  private async open(conn: Pick<InboundConnection, 'dst' | 'hostname'>, d: Decision, tlsName?: string): Promise<Opened> {
+  /** openUpstream, once more if the source address it bound has just gone (upstream-open.ts). */
+  private open(conn: Pick<InboundConnection, 'dst' | 'hostname'>, d: Decision, tlsName?: string): Promise<Opened> {
     const dial = this.opts.openUpstream ?? openUpstream;
-    try {
-      return await dial(conn, d, tlsName, this.dialOptions());
-    } catch (e) {
-      if (!(e instanceof DialError && e.code === 'EADDRNOTAVAIL')) throw e;
-      const { localAddress, localAddress6 } = this.opts;
-      for (let waited = 0; waited < ADDR_GONE_WAIT_MS && this.opts.localAddress === localAddress && this.opts.localAddress6 === localAddress6; waited += 20) {
-        await new Promise((r) => setTimeout(r, 20));
-      }
-      return dial(conn, d, tlsName, this.dialOptions());
-    }
+    return openOnceMore(
+      (o) => dial(conn, d, tlsName, o),
+      () => this.dialOptions(),
+    );
   }
 
   /** The options a dial reads: the uplink's addresses now, the connect timeout in force. */
