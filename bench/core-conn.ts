@@ -143,6 +143,7 @@ async function child(root: string): Promise<void> {
   const ms = performance.now() - t0;
   const c = process.cpuUsage(c0);
   for (const x of servers) x.close();
+  // a preloaded heap sampler (inspector HeapProfiler with collected objects) may hook here to write its profile
   await (globalThis as { __stopHeap?: () => Promise<void> }).__stopHeap?.();
   console.log(
     JSON.stringify({
