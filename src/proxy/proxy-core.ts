@@ -14,113 +14,57 @@
 // connection is reset (TLS, opaque) or answered 421 (HTTP), with a log line.
 import http from 'node:http';
 import { performance } from 'node:perf_hooks';
-import { isIP } from 'node:net';
 import type net from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { Logger } from '../logging/log.js';
 import type { Endpoint } from '../net/endpoint.js';
 import type { InboundConnection } from './inbound.js';
 import { DialError } from './upstream-dialer.js';
-import { openUpstream, type Opened, type OpenOptions } from './upstream-open.js';
+import { openOnceMore, openUpstream, type Opened, type OpenOptions } from './upstream-open.js';
 import { relay } from './relay.js';
 import { serveDnsOverTcp } from './dns-over-tcp.js';
 import { Policy, type Decision } from './policy.js';
 import { sniffStream, type Sniffed } from './sniff/sniff-stream.js';
-import { forbidden, forwardRequest, refusalResponse, type HttpExchange, type HttpRequestInfo } from './http/http-forward.js';
+import { forbidden, type HttpExchange, type HttpRequestInfo } from './http/http-forward.js';
+import { EXPLICIT_NO_OWNER, forwardExplicit, type ProxyTarget } from './explicit-forward.js';
 import { relayHttp } from './http/http-relay.js';
-import type { HeaderEdit } from './http/header-edits.js';
 import type { MatchInput } from './rules/rule-types.js';
 import { DestinationCheck, resolverLookup } from './destination-check.js';
 import { requestDecider, type RequestContext } from './request-policy.js';
 import { hostPort } from '../net/address.js';
-import { ownerFields, type OwnerAnswer, type OwnerLookup } from './owner-lookup.js';
-import { CLOSED_BY_CONTROL, ConnectionRegistry, resetStream, type TrackedConnection } from './connection-registry.js';
+import { ownerFields, type OwnerAnswer } from './owner-lookup.js';
+import { CLOSED_BY_CONTROL, ConnectionRegistry, type TrackedConnection } from './connection-registry.js';
+import type { CoreSettings, ProxyCoreOptions, ProxyCounters } from './proxy-core-options.js';
+import { resetClient, respondAndClose } from './client-replies.js';
+import { noteDecision } from './connection-line.js';
 
-export interface ProxyCoreOptions {
-  log: Logger;
-  /** Source address for direct dials (the uplink's in route-all mode); null: no IPv4 uplink now. Read at each dial, so it may change. */
-  localAddress?: string | null;
-  /** For IPv6 destinations (the IPv6 uplink's); null: no IPv6 path, IPv6 dials fail at once. */
-  localAddress6?: string | null;
-  connectTimeoutMs: number;
-  /** Resolves a hostname for dialling (per-host mode: through the resolvers the system had); family: the one the client used, tried first. */
-  lookup?: (hostname: string, family?: 4 | 6) => Promise<string>;
-  /** True for addresses of the fake-IP pool: without a hostname such a connection is stale. */
-  isFakeAddress?: (address: string) => boolean;
-  /** Told when a connection to a fake IP ends: the address is not recycled until its hold time after that. */
-  fakeAddressUsed?: (address: string) => void;
-  /** Where secrets may go: addresses the gateway resolved for a name. Default: the system's resolvers. */
-  destinations?: DestinationCheck;
-  /**
-   * The gateway's own DNS over TCP (clients retry there after a truncated answer);
-   * address '*' takes port 53 of every destination (route-all's DNS hijack).
-   */
-  dnsOverTcp?: { address: string; answer: (query: Buffer) => Promise<Buffer | null> };
-  /** Rules and upstreams; none means everything goes direct. */
-  policy?: Policy;
-  /** How long to wait for a client's first bytes (default 300 ms). */
-  sniffTimeoutMs?: number;
-  /** Serve HTTP request by request with a log line each (default true; always when a rule depends on names). */
-  httpInspect?: boolean;
-  /** Who made a connection (rules on user and process); none: such rules never match, and the line says why. */
-  owners?: OwnerLookup;
-  /** Opens the upstream side (default: openUpstream, real sockets); the unit tests give a fake. */
-  openUpstream?: typeof openUpstream;
-}
-
-export interface ProxyCounters {
-  active: number;
-  total: number;
-  failed: number;
-  rejected: number;
-  bytesUp: number;
-  bytesDown: number;
-  httpRequests: number;
-  /** Connections to a fake IP whose SNI or Host named another host (reset or 421). */
-  fakeIpMismatch: number;
-  /** Requests refused because a secret header would have gone to an address that is not the name's. */
-  secretWithheld: number;
-}
+export type { CoreSettings, ProxyCoreOptions, ProxyCounters } from './proxy-core-options.js';
 
 export function endpointText(e: Endpoint): string {
   return hostPort(e.address, e.port);
 }
 
 const NO_RULES = new Policy([], new Map(), new Map());
-/** How long a dial whose source address vanished waits for the supervisor to hand over the new one (it takes 100 to 250 ms). */
-const ADDR_GONE_WAIT_MS = 1000;
-
-/** What a reload swaps in the core, all at once: new connections and new HTTP requests see the new values. */
-export interface CoreSettings {
-  policy: Policy;
-  sniffTimeoutMs: number;
-  httpInspect: boolean;
-  connectTimeoutMs: number;
-}
-
-/** Meant for the proxy itself, not the server. */
-const PROXY_HEADERS: HeaderEdit[] = [
-  { op: 'remove', name: 'proxy-connection' },
-  { op: 'remove', name: 'proxy-authorization' },
-];
-
-/** An explicit-proxy client connection's kept-alive upstream agents, by target. */
-const proxyAgents = new WeakMap<object, Map<string, http.Agent>>();
 
 type Finish = (end: string, error?: string) => void;
 
-const EXPLICIT_NO_OWNER = 'an explicit-proxy client: its owner is not looked up';
+/** The settings as a connection reads them: httpInspect forced on by the rules, and whether a sniff serves only the log. */
+type LiveSettings = CoreSettings & { httpInspectAsked: boolean; sniffOnlyToLog: boolean };
 
 export class ProxyCore {
   readonly counters: ProxyCounters = { active: 0, total: 0, failed: 0, rejected: 0, bytesUp: 0, bytesDown: 0, httpRequests: 0, fakeIpMismatch: 0, secretWithheld: 0 };
   /** The connections open now, for the control API: listed, and closed from outside. */
   readonly connections = new ConnectionRegistry();
   private proxyRequestId = 1_000_000_000;
+  /** An HTTP exchange whose line is not written (info is off) is only counted: its fields are not built. */
+  private readonly quietRequests = {
+    now: () => !this.opts.log.isLevelEnabled('info'),
+    count: () => void this.counters.httpRequests++,
+  };
   /** How to finish each connection not yet logged (finishAll). */
   private readonly unlogged = new Set<(end: string) => void>();
   private readonly destinations: DestinationCheck;
   /** Swapped whole by reconfigure(); a connection reads it once, when it is decided. */
-  private live: CoreSettings & { httpInspectAsked: boolean };
+  private live: LiveSettings;
 
   constructor(private readonly opts: ProxyCoreOptions) {
     this.live = this.settle({
@@ -153,9 +97,10 @@ export class ProxyCore {
     this.live = this.settle(next);
   }
 
-  private settle(c: CoreSettings): CoreSettings & { httpInspectAsked: boolean } {
+  private settle(c: CoreSettings): LiveSettings {
     // every HTTP request is read when a rule depends on names or edits headers, whatever was asked
-    return { ...c, httpInspectAsked: c.httpInspect, httpInspect: c.httpInspect || c.policy.namesMatter || c.policy.hasHeaderRules };
+    const rulesRead = c.policy.namesMatter || c.policy.hasHeaderRules;
+    return { ...c, httpInspectAsked: c.httpInspect, httpInspect: c.httpInspect || rulesRead, sniffOnlyToLog: !rulesRead };
   }
 
   handle(inbound: InboundConnection): void {
@@ -186,7 +131,8 @@ export class ProxyCore {
       this.counters.bytesUp += up;
       this.counters.bytesDown += down;
       if (fake) this.opts.fakeAddressUsed?.(conn.dst.address);
-      this.opts.log.info({ ...line, up, down, ms: Math.round(performance.now() - started), end, error }, 'conn');
+      // the line is built only when its level is written: the benches and many users run at warn
+      if (this.opts.log.isLevelEnabled('info')) this.opts.log.info({ ...line, up, down, ms: Math.round(performance.now() - started), end, error }, 'conn');
     };
     this.unlogged.add(finish);
     const dns = this.opts.dnsOverTcp;
@@ -229,37 +175,20 @@ export class ProxyCore {
       srcPort: conn.src.port,
     };
     // one reading of the settings for the whole connection: a reload meanwhile is for the next one
-    const { policy, sniffTimeoutMs, httpInspect } = this.live;
+    const { policy, sniffTimeoutMs, httpInspect, sniffOnlyToLog } = this.live;
     const need = policy.ownerNeed(input);
     if (need > 0) {
       const a = await this.ownerOf(conn, need === 2 ? 2 : 1);
       input.owner = a.owner;
       Object.assign(line, ownerFields(a));
     }
-    const note = (d: Decision, s?: Sniffed) => {
-      line.rule = d.rule;
-      line.action = d.action;
-      if (d.upstream) line.upstream = d.upstream.name;
-      if (d.upstreamTls) line.upstream_tls = d.upstreamTls.port;
-      if (s) {
-        line.proto = s.protocol;
-        if (s.protocol === 'tls') {
-          line.sni = s.host;
-          if (s.alpn) line.alpn = s.alpn;
-          if (s.ech) line.ech = true;
-        }
-        if (s.h2c) line.h2c = true;
-        if (s.unreadable) line.unreadable = s.unreadable;
-        if (line.host === undefined && s.host !== undefined) line.host = s.host;
-      }
-    };
 
     if (policy.needsSniff(input)) {
       const client = conn.accept();
       const sniffed = await sniffStream(client, sniffTimeoutMs);
       if (this.misdirected(conn, fakeName, sniffed, line, client, finish)) return;
       const d = policy.decide({ ...input, hostname: conn.hostname ?? sniffed.host, protocol: sniffed.protocol });
-      note(d, sniffed);
+      noteDecision(line, d, sniffed);
       if (d.action === 'reject') return this.refuse(client, sniffed, d, finish);
       if (this.cannotApply(d, sniffed, client, finish)) return;
       const opened = await this.openOrAnswer(conn, d, sniffed, finish, (err) => {
@@ -271,7 +200,7 @@ export class ProxyCore {
     }
 
     const d = policy.decide(input);
-    note(d);
+    noteDecision(line, d);
     if (d.action === 'reject') {
       // explicit proxies refuse in their own terms (403, SOCKS5 "not allowed");
       // a TUN client is only told why when it speaks HTTP
@@ -283,7 +212,7 @@ export class ProxyCore {
       // accepted only to tell HTTP clients why, with a 403
       const client = conn.accept();
       const sniffed = await sniffStream(client, sniffTimeoutMs);
-      note(d, sniffed);
+      noteDecision(line, d, sniffed);
       return this.refuse(client, sniffed, d, finish);
     }
     const opened = await this.openOrAnswer(conn, d, undefined, finish, (err, kind) => {
@@ -304,13 +233,10 @@ export class ProxyCore {
     }
     let sniffed: Sniffed = { protocol: 'tcp', by: 'verdict' };
     if (httpInspect || fakeName !== undefined) {
-      // the server may speak first (SSH, SMTP): then the stream is opaque at once
-      const serverFirst = new AbortController();
-      const onServer = () => serverFirst.abort();
-      opened.socket.once('readable', onServer);
-      sniffed = await sniffStream(client, sniffTimeoutMs, serverFirst.signal);
-      opened.socket.off('readable', onServer);
-      note(d, sniffed);
+      // the server may speak first (SSH, SMTP): then the stream is opaque at once;
+      // only the log wants to know (no rule reads names or headers, no fake IP to check): the first bytes read decide
+      sniffed = await sniffStream(client, sniffTimeoutMs, opened.socket, sniffOnlyToLog && fakeName === undefined);
+      noteDecision(line, d, sniffed);
       if (this.misdirected(conn, fakeName, sniffed, line, client, finish, opened.socket)) return;
       if (this.cannotApply(d, sniffed, client, finish, opened.socket)) return;
     }
@@ -404,7 +330,7 @@ export class ProxyCore {
       dialled: opened.dialled,
       onRefused: (why, info, rule) => this.refusedRequest(conn, why, info, rule),
     };
-    const r = await relayHttp(client, opened.socket, { decide: requestDecider(ctx), onExchange: (e) => this.logRequest(conn, e) });
+    const r = await relayHttp(client, opened.socket, { decide: requestDecider(ctx), onExchange: (e) => this.logRequest(conn, e), quiet: this.quietRequests });
     if (r.end === 'rejected') this.counters.rejected++;
     return finish(r.end, r.error);
   }
@@ -429,50 +355,23 @@ export class ProxyCore {
 
   private logRequest(conn: Pick<InboundConnection, 'id' | 'src' | 'dst'>, e: HttpExchange, extra?: Record<string, unknown>): void {
     this.counters.httpRequests++;
-    this.opts.log.info({ id: conn.id, src: endpointText(conn.src), dst: endpointText(conn.dst), ...e, ...extra }, 'http');
+    if (this.opts.log.isLevelEnabled('info')) this.opts.log.info({ id: conn.id, src: endpointText(conn.src), dst: endpointText(conn.dst), ...e, ...extra }, 'http');
   }
 
-  /**
-   * An explicit-proxy request with an absolute URI: decided by the rules on its
-   * own, and forwarded over a kept-alive upstream connection per target of
-   * the client's proxy connection. The Host header is the URI's authority
-   * (RFC 9112 §3.2.2), so the server answers for the name the rules saw.
-   */
-  forwardProxyRequest(req: http.IncomingMessage, res: http.ServerResponse, target: { src: Endpoint; host: string; port: number; path: string; authority: string }): void {
-    const id = this.proxyRequestId++;
-    const dst: Endpoint = { family: isIP(target.host) === 6 ? 6 : 4, address: target.host, port: target.port };
-    const conn = { id, src: target.src, dst, hostname: isIP(target.host) ? undefined : target.host };
-    const input: MatchInput = { hostname: conn.hostname, protocol: 'http', dstAddress: target.host, dstPort: target.port, srcAddress: target.src.address };
-    // an explicit-proxy client's socket is not looked up: rules on its owner do not match, and the line says so
-    const policy = this.policy;
-    const noOwner = policy.ownerNeed(input) > 0 ? ownerFields({ owner: null, why: EXPLICIT_NO_OWNER }) : undefined;
-    const d = policy.decide(input);
-    const edits: HeaderEdit[] = [...PROXY_HEADERS, { op: 'set', name: 'Host', value: target.authority }, ...d.edits];
-    const verdict =
-      d.action === 'reject' ? { rule: d.rule, action: d.action, edits: [], refuse: { status: 403 as const, body: forbidden(d.rule) } } : { rule: d.rule, action: d.action, edits };
-    if (verdict.refuse) this.counters.rejected++;
-    let agents = proxyAgents.get(req.socket);
-    if (!agents) {
-      const m = (agents = new Map());
-      proxyAgents.set(req.socket, m);
-      req.socket.once('close', () => {
-        for (const a of m.values()) a.destroy();
-      });
-    }
-    const key = `${d.upstream?.name ?? ''}|${d.upstreamTls ? 'tls' : ''}|${target.host}|${target.port}`;
-    let agent = agents.get(key);
-    if (!agent) {
-      agent = new http.Agent({ keepAlive: true, maxSockets: 1, maxFreeSockets: 1 });
-      (agent as unknown as { createConnection: unknown }).createConnection = (_o: unknown, cb: (err: Error | null, s?: net.Socket) => void) => {
-        this.open(conn, d, conn.hostname).then(
-          (o) => cb(null, o.socket),
-          (e: Error) => cb(e),
-        );
-        return undefined;
-      };
-      agents.set(key, agent);
-    }
-    forwardRequest(req, res, agent, verdict, (e) => this.logRequest({ id, src: target.src, dst }, { ...e, host: e.host ?? target.host }, noOwner), target.path);
+  /** An explicit-proxy request with an absolute URI (explicit-forward.ts). */
+  forwardProxyRequest(req: http.IncomingMessage, res: http.ServerResponse, target: ProxyTarget): void {
+    forwardExplicit(
+      {
+        policy: this.policy,
+        refused: () => this.counters.rejected++,
+        open: (conn, d, tlsName) => this.open(conn, d, tlsName),
+        log: (conn, e, extra) => this.logRequest(conn, e, extra),
+      },
+      this.proxyRequestId++,
+      req,
+      res,
+      target,
+    );
   }
 
   /** open(), or on failure: count it, let `answer` tell the client, log the end, and give null. */
@@ -503,23 +402,13 @@ export class ProxyCore {
     }
   }
 
-  /**
-   * openUpstream, and once more when the source address it bound has just gone (EADDRNOTAVAIL: the uplink
-   * changed, as with a new DHCP lease, and the supervisor is handing over the new one): as soon as the
-   * local addresses change, at most ADDR_GONE_WAIT_MS later, as a kernel-path connect would simply use the new one.
-   */
-  private async open(conn: Pick<InboundConnection, 'dst' | 'hostname'>, d: Decision, tlsName?: string): Promise<Opened> {
+  /** openUpstream, once more if the source address it bound has just gone (upstream-open.ts). */
+  private open(conn: Pick<InboundConnection, 'dst' | 'hostname'>, d: Decision, tlsName?: string): Promise<Opened> {
     const dial = this.opts.openUpstream ?? openUpstream;
-    try {
-      return await dial(conn, d, tlsName, this.dialOptions());
-    } catch (e) {
-      if (!(e instanceof DialError && e.code === 'EADDRNOTAVAIL')) throw e;
-      const { localAddress, localAddress6 } = this.opts;
-      for (let waited = 0; waited < ADDR_GONE_WAIT_MS && this.opts.localAddress === localAddress && this.opts.localAddress6 === localAddress6; waited += 20) {
-        await new Promise((r) => setTimeout(r, 20));
-      }
-      return dial(conn, d, tlsName, this.dialOptions());
-    }
+    return openOnceMore(
+      (o) => dial(conn, d, tlsName, o),
+      () => this.dialOptions(),
+    );
   }
 
   /** The options a dial reads: the uplink's addresses now, the connect timeout in force. */
@@ -528,13 +417,3 @@ export class ProxyCore {
     return { localAddress: o.localAddress, localAddress6: o.localAddress6, connectTimeoutMs: this.live.connectTimeoutMs, lookup: o.lookup, isFakeAddress: o.isFakeAddress };
   }
 }
-
-function respondAndClose(client: Duplex, status: 403 | 502, body: string): void {
-  client.on('error', () => {});
-  client.resume(); // what the client sent is read and dropped
-  if (status === 403) return void client.end(refusalResponse({ status, body }));
-  client.end(`HTTP/1.1 502 Bad Gateway\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
-}
-
-/** Aborts the client's connection with a RST. */
-const resetClient = resetStream;

@@ -10,7 +10,7 @@ import type { Endpoint } from '../stack/contracts.js';
 import type { InboundConnection } from './inbound.js';
 import type { Decision } from './policy.js';
 import type { Dialled } from './request-policy.js';
-import { dialDirect } from './upstream-dialer.js';
+import { DialError, dialDirect } from './upstream-dialer.js';
 import { dialViaProxy } from './upstream-proxies.js';
 import { originateTls } from './upstream-tls.js';
 
@@ -57,4 +57,28 @@ async function targetOf(conn: Pick<InboundConnection, 'dst' | 'hostname'>, o: Op
   if (conn.hostname === undefined || !o.lookup || !o.isFakeAddress?.(conn.dst.address)) return conn.dst;
   const address = await o.lookup(conn.hostname, conn.dst.family);
   return { family: isIP(address) === 6 ? 6 : 4, address, port: conn.dst.port };
+}
+
+/** How long a dial whose source address vanished waits for the supervisor to hand over the new one (it takes 100 to 250 ms). */
+const ADDR_GONE_WAIT_MS = 1000;
+
+/**
+ * A dial, and once more when the source address it bound has just gone (EADDRNOTAVAIL: the uplink
+ * changed, as with a new DHCP lease, and the supervisor is handing over the new one): as soon as the
+ * local addresses change, at most ADDR_GONE_WAIT_MS later, as a kernel-path connect would simply use
+ * the new one. `options` is read at each attempt: the addresses now.
+ */
+export async function openOnceMore(dial: (o: OpenOptions) => Promise<Opened>, options: () => OpenOptions): Promise<Opened> {
+  const first = options();
+  try {
+    return await dial(first);
+  } catch (e) {
+    if (!(e instanceof DialError && e.code === 'EADDRNOTAVAIL')) throw e;
+    const same = () => {
+      const now = options();
+      return now.localAddress === first.localAddress && now.localAddress6 === first.localAddress6;
+    };
+    for (let waited = 0; waited < ADDR_GONE_WAIT_MS && same(); waited += 20) await new Promise((r) => setTimeout(r, 20));
+    return dial(options());
+  }
 }

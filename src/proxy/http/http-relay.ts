@@ -81,6 +81,11 @@ export interface HttpRelayOptions {
   /** The rules' say on one request; a promise holds this request and the ones after it. */
   decide: (info: HttpRequestInfo) => RequestVerdict | Promise<RequestVerdict>;
   onExchange: (e: HttpExchange) => void;
+  /**
+   * Asked at each exchange: when now() says the exchange is not logged (its level is off), its
+   * fields are not built and only count() is told. Without it every exchange is built.
+   */
+  quiet?: { now(): boolean; count(): void };
 }
 
 export type HttpRelayEnd = 'closed' | 'client-reset' | 'upstream-reset' | 'client-error' | 'upstream-error' | 'bad-request' | 'rejected' | 'misdirected';
@@ -281,17 +286,20 @@ export function relayHttp(client: Duplex, upstream: net.Socket, opts: HttpRelayO
       if (refusal.p) report(refusal.p, refusal.r.status);
     };
 
+    const quiet = opts.quiet;
     const report = (p: Pending, status: number, down = 0, error?: string) =>
-      opts.onExchange({
-        ...p.info,
-        status,
-        up: p.up,
-        down,
-        ms: Math.round(performance.now() - p.started),
-        rule: p.verdict?.rule ?? 'none',
-        action: p.verdict?.action ?? 'refused',
-        error,
-      });
+      quiet?.now() === true
+        ? quiet.count()
+        : opts.onExchange({
+            ...p.info,
+            status,
+            up: p.up,
+            down,
+            ms: Math.round(performance.now() - p.started),
+            rule: p.verdict?.rule ?? 'none',
+            action: p.verdict?.action ?? 'refused',
+            error,
+          });
 
     // ---- responses: upstream → client, raw; the parser only watches ----
     const res = new P();

@@ -7,6 +7,7 @@
 // is 'unknown', never opaque TCP: a client that sends its request line slowly,
 // or a ClientHello that does not fit, must not walk past a name rule. Rules
 // can match 'unknown' (and 'tcp') to fail closed.
+import type { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { sniffHttpHead } from './http-head.js';
 import { sniffTlsClientHello } from './tls-client-hello.js';
@@ -25,8 +26,8 @@ export interface Sniffed {
   ech?: true;
   /** Why a TLS hello is unknown. */
   unreadable?: string;
-  /** Why sniffing stopped: a verdict, the timeout, the client's FIN, the bound, or the server speaking first. */
-  by: 'verdict' | 'timeout' | 'end' | 'limit' | 'aborted';
+  /** Why sniffing stopped: a verdict, the timeout, the client's FIN, the bound, the server speaking first, or the first bytes read (firstRead). */
+  by: 'verdict' | 'timeout' | 'end' | 'limit' | 'aborted' | 'first-read';
 }
 
 /** The most we hold back from the upstream while deciding. */
@@ -59,10 +60,16 @@ export function classify(buf: Buffer, final = false): Sniffed | null {
 
 /**
  * Resolves once the stream's kind is known. The bytes read stay in the
- * stream (unshifted), so whoever reads it next sees them first. `abort`
- * ends the wait early, for example when the server speaks first.
+ * stream (unshifted), so whoever reads it next sees them first.
+ * `serverFirst`: the upstream, whose first 'readable' (the server speaks
+ * first) ends the wait early; listened to directly, not through an
+ * AbortController, which cost an EventTarget and a signal per connection.
+ * `firstRead`: decide on the first bytes read, undecided then being unknown,
+ * for a sniff nothing but the log depends on: a client whose first message
+ * is short and could still begin an HTTP request line ("x") would otherwise
+ * wait out the whole timeout before its first byte reaches the server.
  */
-export function sniffStream(client: Duplex, timeoutMs: number, abort?: AbortSignal): Promise<Sniffed> {
+export function sniffStream(client: Duplex, timeoutMs: number, serverFirst?: EventEmitter, firstRead = false): Promise<Sniffed> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let length = 0;
@@ -73,7 +80,7 @@ export function sniffStream(client: Duplex, timeoutMs: number, abort?: AbortSign
       clearTimeout(timer);
       client.off('readable', onReadable);
       client.off('error', onError);
-      abort?.removeEventListener('abort', onAbort);
+      serverFirst?.off('readable', onAbort);
       // unshift is allowed until 'end' is emitted, which only happens once the buffer is read empty
       if (length > 0 && !client.destroyed) client.unshift(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, length));
       resolve(result);
@@ -99,7 +106,8 @@ export function sniffStream(client: Duplex, timeoutMs: number, abort?: AbortSign
       const verdict = classify(all);
       if (verdict) return finish(verdict);
       if (length >= SNIFF_LIMIT) return finish(verdictOr('limit'));
-      if (sawEof()) finish(verdictOr('end'));
+      if (sawEof()) return finish(verdictOr('end'));
+      if (firstRead) finish(verdictOr('first-read'));
     };
     // Node has no public "EOF seen, 'end' not yet emitted" flag
     const sawEof = () => (client as unknown as { _readableState?: { ended?: boolean } })._readableState?.ended === true;
@@ -109,7 +117,6 @@ export function sniffStream(client: Duplex, timeoutMs: number, abort?: AbortSign
     const timer = setTimeout(() => finish(verdictOr('timeout')), timeoutMs);
     client.on('readable', onReadable);
     client.on('error', onError);
-    if (abort?.aborted) return onAbort();
-    abort?.addEventListener('abort', onAbort, { once: true });
+    serverFirst?.once('readable', onAbort);
   });
 }

@@ -185,6 +185,42 @@ t.test('name rules: the client is accepted first, its bytes sniffed, then decide
   }
 });
 
+t.test('a sniff only the log wants: the first bytes decide, a short first message is not held', async (t) => {
+  // no rule reads names or headers: "x" (which could still begin a method) goes on at once, not after the 10 s budget
+  const s = setup({ core: { sniffTimeoutMs: 10_000 } });
+  const c = s.inbound();
+  s.core.handle(c);
+  for (let i = 0; i < 200 && !s.dials.length; i++) await new Promise((r) => setTimeout(r, 5));
+  const up = s.dials[0];
+  c.app.write('x');
+  const first = await Promise.race([
+    new Promise<string>((r) => up.server.once('data', (d: Buffer) => r(String(d)))),
+    new Promise<string>((r) => setTimeout(() => r('held'), 2000)),
+  ]);
+  t.equal(first, 'x', 'the byte reached the server within 2 s');
+  const atApp = drain(c.app);
+  up.server.end('y');
+  c.app.end();
+  t.same(await atApp, { text: 'y', end: 'EOF' });
+  t.match(await s.lineOf(c), { proto: 'unknown', end: 'closed' });
+
+  // a header rule reads every request: the same byte waits for more (the budget, 300 ms here)
+  const rules: Rule[] = [{ index: 0, name: 'strip', match: { cidr: [cidrMatch('203.0.113.0/24')!] }, action: { type: 'remove-header', header: 'X-Drop' } }];
+  const h = setup({ rules, core: { sniffTimeoutMs: 300 } });
+  const c2 = h.inbound();
+  c2.app.on('error', () => {}); // the refusal resets it
+  h.core.handle(c2);
+  for (let i = 0; i < 200 && !h.dials.length; i++) await new Promise((r) => setTimeout(r, 5));
+  const up2 = h.dials[0];
+  const t0 = Date.now();
+  c2.app.write('x');
+  let early = false;
+  up2.server.once('data', () => (early = Date.now() - t0 < 150));
+  const line = await h.lineOf(c2);
+  t.notOk(early, 'not passed on before the budget');
+  t.match(line, { end: 'header-rule-not-applicable' }, 'then refused: the rule cannot be applied to an unknown stream');
+});
+
 t.test('a fake IP: a stale one is reset; its name is what is dialled', async (t) => {
   const core = { isFakeAddress: (a: string) => a.startsWith('198.18.') };
   const FAKE: Endpoint = { family: 4, address: '198.18.0.9', port: 443 };

@@ -45,14 +45,14 @@ const allow = (info: HttpRequestInfo): RequestVerdict =>
 /** Sends raw bytes through the relay to a fresh origin; returns what the client got and what the origin saw. */
 async function through(
   raw: string | Buffer,
-  o: { decide?: HttpRelayOptions['decide']; upgrade?: 'accept' | 'refuse'; then?: (c: net.Socket) => void; endAfterMs?: number } = {},
+  o: { decide?: HttpRelayOptions['decide']; upgrade?: 'accept' | 'refuse'; then?: (c: net.Socket) => void; endAfterMs?: number; quiet?: HttpRelayOptions['quiet'] } = {},
 ): Promise<{ got: string; seen: Seen[]; exchanges: HttpExchange[]; end: string }> {
   const org = await origin(o.upgrade);
   const exchanges: HttpExchange[] = [];
   let ended: Promise<{ end: string }> = Promise.resolve({ end: 'none' });
   const front = net.createServer({ allowHalfOpen: true }, (clientSide) => {
     const upstream = net.connect({ port: org.port, host: '127.0.0.1', allowHalfOpen: true });
-    ended = relayHttp(clientSide, upstream, { decide: o.decide ?? allow, onExchange: (e) => exchanges.push(e) });
+    ended = relayHttp(clientSide, upstream, { decide: o.decide ?? allow, onExchange: (e) => exchanges.push(e), quiet: o.quiet });
   });
   await new Promise<void>((r) => front.listen(0, '127.0.0.1', r));
   const c = net.connect({ port: (front.address() as net.AddressInfo).port, host: '127.0.0.1', allowHalfOpen: true });
@@ -271,4 +271,19 @@ t.test('a server that does not close after its last response: the response still
   const { log, got } = await lastResponse(null);
   t.equal(got.slice(-5), 'hello', 'delivered although no FIN came');
   t.ok(log[0].startsWith('write'), `${log}`);
+});
+
+t.test('quiet: an exchange whose line is not written is only counted, its fields not built', async (t) => {
+  let logged = false;
+  let counted = 0;
+  const quiet = { now: () => !logged, count: () => void counted++ };
+  const two = 'GET /a HTTP/1.1\r\nHost: ok.example\r\n\r\nGET /b HTTP/1.1\r\nHost: ok.example\r\nConnection: close\r\n\r\n';
+  const r = await through(two, { quiet });
+  t.same(statuses(r.got), [200, 200], 'both requests answered');
+  t.equal(counted, 2, 'both counted');
+  t.same(r.exchanges, [], 'no fields built');
+  logged = true;
+  const r2 = await through(two, { quiet });
+  t.equal(r2.exchanges.length, 2, 'with the level on, each exchange is built and told');
+  t.equal(counted, 2, 'and not counted twice');
 });

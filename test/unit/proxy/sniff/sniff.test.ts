@@ -91,9 +91,15 @@ t.test('sniffStream puts the bytes back, and stops on timeout or when the server
   t.match(r3, { protocol: 'unknown', by: 'timeout' }, 'a silent client is unknown, not opaque: rules can refuse it');
 
   const s4 = new PassThrough();
-  const ac = new AbortController();
-  setTimeout(() => ac.abort(), 10);
-  t.match(await sniffStream(s4, 5000, ac.signal), { protocol: 'tcp', by: 'aborted' }, 'the server spoke first: not HTTP, not TLS');
+  const server = new PassThrough();
+  setTimeout(() => server.write('220 smtp.example ESMTP\r\n'), 10);
+  t.match(await sniffStream(s4, 5000, server), { protocol: 'tcp', by: 'aborted' }, 'the server spoke first: not HTTP, not TLS');
+  t.equal(server.listenerCount('readable'), 0, 'and its listener is gone');
+  const quiet = new PassThrough();
+  const q = new PassThrough();
+  q.write('GET / HTTP/1.1\r\n\r\n');
+  await sniffStream(q, 5000, quiet);
+  t.equal(quiet.listenerCount('readable'), 0, 'a verdict takes the listener off the server too');
 
   const s5 = new PassThrough();
   s5.end('GE');
@@ -129,4 +135,26 @@ t.test('what the budget leaves undecided is unknown, never opaque TCP', async (t
   const h2 = new PassThrough();
   h2.write('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
   t.match(await sniffStream(h2, 1000), { protocol: 'tcp', h2c: true, by: 'verdict' });
+});
+
+t.test('firstRead: the first bytes decide, a short message never waits out the timeout', async (t) => {
+  // "x" could still begin a method token: without firstRead it waits for the budget
+  const short = new PassThrough();
+  short.write('x');
+  const t0 = Date.now();
+  t.match(await sniffStream(short, 5000, undefined, true), { protocol: 'unknown', by: 'first-read' });
+  t.ok(Date.now() - t0 < 1000, 'decided at once, not after the 5 s budget');
+  t.equal(String(short.read()), 'x', 'the byte is put back');
+  // a request line without its headers yet is still HTTP, read request by request after
+  const head = new PassThrough();
+  head.write('GET / HTTP/1.1\r\nHost: first.example\r\nX-A: ');
+  t.match(await sniffStream(head, 5000, undefined, true), { protocol: 'http', host: 'first.example', by: 'first-read' });
+  // a whole head is a verdict as before
+  const whole = new PassThrough();
+  whole.write('GET / HTTP/1.1\r\nHost: whole.example\r\n\r\n');
+  t.match(await sniffStream(whole, 5000, undefined, true), { protocol: 'http', host: 'whole.example', by: 'verdict' });
+  // and without firstRead the same "x" still waits (the budget, here 60 ms)
+  const waits = new PassThrough();
+  waits.write('x');
+  t.match(await sniffStream(waits, 60), { protocol: 'unknown', by: 'timeout' });
 });
