@@ -19,7 +19,7 @@ import { parseArgs } from 'node:util';
 import { loadavg } from 'node:os';
 import v8 from 'node:v8';
 import { PerformanceObserver } from 'node:perf_hooks';
-import { memoryPair } from '../test/unit/proxy/fixtures/proxy-fakes.js';
+import { memoryPair } from '../test/helpers/proxy-fakes.js';
 import { ROOT } from '../test/helpers/topology.js';
 import { median } from './bench-kit.js';
 

@@ -10,7 +10,7 @@ import { DialError } from '../../../src/proxy/upstream-dialer.js';
 import { cidrMatch } from '../../../src/proxy/rules/cidr-match.js';
 import type { Rule } from '../../../src/proxy/rules/rule-types.js';
 import type { Endpoint } from '../../../src/net/endpoint.js';
-import { FakeInbound, drain, fakeDialer, logSink } from './fixtures/proxy-fakes.js';
+import { FakeInbound, drain, fakeDialer, logSink } from '../../helpers/proxy-fakes.js';
 
 const SERVER: Endpoint = { family: 4, address: '203.0.113.5', port: 80 };
 
