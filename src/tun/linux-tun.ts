@@ -213,6 +213,24 @@ export function openLinuxTun(opts: TunOptions = {}): TunHandle {
   }
 }
 
+let steeringLoads: boolean | undefined;
+
+/**
+ * Whether our steering program loads here (asked once): where it does not
+ * (no addon, a kernel before 4.16, no CAP_BPF), the kernel steers, and a UDP
+ * flow's fragments may reach another queue than its whole datagrams.
+ */
+export function tunSteeringAvailable(): boolean {
+  if (steeringLoads === undefined) {
+    try {
+      steeringLoads = loadTunAddon().tunSteeringLoads();
+    } catch {
+      steeringLoads = false;
+    }
+  }
+  return steeringLoads;
+}
+
 /**
  * Our steering program on a multi-queue device (one fd is enough: the program
  * is the device's). False, and the kernel's steering, where it does not load.
