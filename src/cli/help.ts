@@ -52,7 +52,7 @@ const UP_OPTIONS: Option[] = [
   ['--tun-backend NAME', 'native (batched reads, default) or tuntap2'],
   [
     '--workers N',
-    'TUN queues, one stack thread each, so every core relays (native backend; default: the number of cores, at most 8, and 1 below MTU 65520; 1 keeps a single thread)',
+    'TUN queues, one stack thread each, so every core relays (native backend; default: the number of cores, at most 8 (1 below MTU 65520 where the TUN steering eBPF program cannot load); 1 keeps a single thread)',
   ],
   [
     '--tun-offload',

@@ -14,6 +14,7 @@ import { loadConfigFile } from './load-config.js';
 import { parseHostPort } from './config-models.js';
 import { ConfigError } from './config-error.js';
 import { cidrProblem } from './cidr-problem.js';
+import { tunSteeringAvailable } from '../tun/linux-tun.js';
 import type { ConfigFile } from './schema.js';
 
 export { DEFAULT_STATE_DIR, DEFAULT_TUN_ADDRESS6 } from './defaults.js';
@@ -34,13 +35,20 @@ const MAX_MTU = 65520;
  * Stack worker threads by default: one per core (at most MAX_DEFAULT_WORKERS)
  * where the TUN can have a queue per worker (native backend), else 1: the
  * tuntap2 backend has one queue, and redirect and tproxy have no TUN. Also 1
- * below the largest MTU: the kernel steers a UDP datagram's fragments by
- * addresses alone and its unfragmented datagrams by ports too, so a flow's
- * large datagrams could reach another worker and leave from another source
- * port (docs/DECISIONS.md "Stack workers", the fragments).
+ * below the largest MTU where our steering program does not load (`steering`,
+ * asked only then): the kernel steers a UDP datagram's fragments by addresses
+ * alone and its unfragmented datagrams by ports too, so a flow's large
+ * datagrams could reach another worker and leave from another source port
+ * (docs/DECISIONS.md "Steering UDP fragments to one worker (eBPF)").
  */
-export function defaultWorkers(mode: GatewayMode, backend: 'native' | 'tuntap2', cores = availableParallelism(), mtu = MAX_MTU): number {
-  if (backend !== 'native' || mode === 'redirect' || mode === 'tproxy' || mtu < MAX_MTU) return 1;
+export function defaultWorkers(
+  mode: GatewayMode,
+  backend: 'native' | 'tuntap2',
+  cores = availableParallelism(),
+  mtu = MAX_MTU,
+  steering: () => boolean = tunSteeringAvailable,
+): number {
+  if (backend !== 'native' || mode === 'redirect' || mode === 'tproxy' || (mtu < MAX_MTU && !steering())) return 1;
   return Math.max(1, Math.min(cores, MAX_DEFAULT_WORKERS));
 }
 

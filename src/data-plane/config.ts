@@ -31,6 +31,8 @@ export interface DataPlaneConfig {
   maxUdpFlows: number;
   blockQuic: boolean;
 
+  /** The TUN's queues are chosen by our steering program (linux-tun.ts): status says tun_steering 1. */
+  tunSteering?: boolean;
   /** IPv6 relayed: asked for and the TUN can carry it. Off: the stack refuses IPv6 (ICMPv6 administratively prohibited) and mapped names get no AAAA. */
   ipv6: boolean;
   /** Names matching these patterns get fake IPs from the pools when the gateway answers DNS. */

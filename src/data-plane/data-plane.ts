@@ -202,6 +202,7 @@ export async function startDataPlane(config: DataPlaneConfig, dev: TunDevice | n
         timer_wakes: tun?.timer.wakes ?? 0,
         // with workers, this thread reads no queue: the offloads are those the workers found on theirs
         ...Object.fromEntries(offloads().map((k) => [`tun_offload_${k}`, 1])),
+        ...(config.tunSteering ? { tun_steering: 1 } : {}),
       },
       drops: s ? Object.fromEntries(s.drops.entries()) : {},
     };

@@ -107,7 +107,7 @@ export async function runGateway(s: GatewaySettings, hooks: { onSignal?: (code: 
           addresses: [a.tunAddress, ...(a.tunAddress6 && !s.ephemeralNetns ? [a.tunAddress6] : [])],
           netns: s.netns,
           // a queue per stack worker (the tuntap2 backend has one)
-          ...(s.tunBackend === 'native' ? { queues: s.workers } : {}),
+          ...(s.tunBackend === 'native' ? { queues: s.workers, onSteeringError: (err: Error) => log.warn({ err: err.message }, 'tun steering') } : {}),
         });
   if (s.tunOffload && tun) log.info({ offloads: offloadNames(tun.offload) }, 'tun offloads');
   let stopDataPlane: (() => number) | null = null;
@@ -159,7 +159,11 @@ export async function runGateway(s: GatewaySettings, hooks: { onSignal?: (code: 
   );
 
   const system = setUpSystem(s, a, tun?.name, dropTo?.uid ?? 0, log);
-  const config = dataPlaneConfig(s, a.tunIpv6, system, loadFakeIps(s.stateDir), secrets, controlSecret);
+  const config: DataPlaneConfig = {
+    ...dataPlaneConfig(s, a.tunIpv6, system, loadFakeIps(s.stateDir), secrets, controlSecret),
+    // the queues are ours to choose (src/tun/native/steering.c): a UDP flow's fragments reach its worker
+    ...(tun?.steering ? { tunSteering: true } : {}),
+  };
   const startedAt = new Date().toISOString();
   const snapshot = (live: LiveStatus, extra: Partial<StatusSnapshot> = {}): StatusSnapshot => ({
     pid: process.pid,

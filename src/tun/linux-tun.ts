@@ -45,6 +45,8 @@ export interface TunOptions {
    * fd has what it was opened with, whatever this says.
    */
   offload?: boolean;
+  /** With queues > 1: told why the steering program did not attach (the device still works, steered by the kernel). Default: process warning. */
+  onSteeringError?: (err: Error) => void;
 }
 
 export interface TunStats {
@@ -62,6 +64,12 @@ export interface TunHandle extends TunDevice {
   readonly fd?: number;
   /** Every queue's fd, fds[0] === fd (native backend only; one entry without IFF_MULTI_QUEUE). */
   readonly fds?: readonly number[];
+  /**
+   * Queues are chosen by our eBPF program (steering.c): a UDP flow's fragments
+   * reach its queue. False with one queue, or where the program did not load
+   * (the kernel's flow-hash steering then sends fragments by addresses alone).
+   */
+  readonly steering?: boolean;
 }
 
 export const DEFAULT_MTU = 1500;
@@ -99,6 +107,7 @@ class NativeTun implements TunHandle {
   private reader: NativeTunReader | null = null;
   private closed = false;
   private readonly onError: (err: Error) => void;
+  steering = false;
 
   constructor(
     readonly fd: number,
@@ -194,12 +203,47 @@ export function openLinuxTun(opts: TunOptions = {}): TunHandle {
   let dev: NativeTun | null = null;
   try {
     dev = new NativeTun(fds[0], fds, name, mtu, batch, txBatch, opts.onError, enableOffloads(addon, fds[0]));
+    if (fds.length > 1) dev.steering = attachSteering(addon, fds[0], opts.onSteeringError);
     configureLink(name, { mtu, addresses: opts.addresses, txQueueLen: opts.txQueueLen, netns: opts.netns });
     return dev;
   } catch (e) {
     if (dev) dev.close();
     else for (const fd of fds) closeSync(fd);
     throw e;
+  }
+}
+
+let steeringLoads: boolean | undefined;
+
+/**
+ * Whether our steering program loads here (asked once): where it does not
+ * (no addon, a kernel before 4.16, no CAP_BPF), the kernel steers, and a UDP
+ * flow's fragments may reach another queue than its whole datagrams.
+ */
+export function tunSteeringAvailable(): boolean {
+  if (steeringLoads === undefined) {
+    try {
+      steeringLoads = loadTunAddon().tunSteeringLoads();
+    } catch {
+      steeringLoads = false;
+    }
+  }
+  return steeringLoads;
+}
+
+/**
+ * Our steering program on a multi-queue device (one fd is enough: the program
+ * is the device's). False, and the kernel's steering, where it does not load.
+ */
+function attachSteering(addon: ReturnType<typeof loadTunAddon>, fd: number, onError: ((err: Error) => void) | undefined): boolean {
+  try {
+    addon.tunSteeringAttach(fd);
+    return true;
+  } catch (e) {
+    (onError ?? defaultOnError)(
+      Object.assign(new Error(`TUN steering program not attached, the kernel steers (a UDP flow's fragments may reach another queue): ${(e as Error).message}`), { cause: e }),
+    );
+    return false;
   }
 }
 

@@ -86,6 +86,10 @@ export interface TunAddon {
   tunSetVnetHdrSize(fd: number, bytes: number): void;
   /** TUNSETOFFLOAD with TUN_F_* bits; false when the kernel refuses the combination (EINVAL). */
   tunSetOffload(fd: number, flags: number): boolean;
+  /** Whether the queue-steering eBPF program loads here (kernel >= 4.16 with BPF, CAP_BPF or CAP_SYS_ADMIN). src/tun/native/steering.c. */
+  tunSteeringLoads(): boolean;
+  /** Load the steering program and attach it to the device of this queue's fd (TUNSETSTEERINGEBPF); throws the failing step's errno. */
+  tunSteeringAttach(fd: number): void;
   readonly IFF_MULTI_QUEUE: number;
   readonly IFF_VNET_HDR: number;
   readonly TUN_F_CSUM: number;

@@ -29,6 +29,7 @@
 //       "tproxy UDP" below.
 //   netlinkOpen: an rtnetlink socket for the network watcher (netlink.c).
 //   tunFlags, tunSetVnetHdrSize, tunSetOffload, TUN_F_*: offloads (offload.c).
+//   tunSteeringLoads, tunSteeringAttach: queue steering (steering.c).
 //
 // Errors are JS Errors with code ('EBUSY'), errno (negative, as in Node), syscall.
 // Nothing here aborts the process: bad arguments throw TypeError/RangeError.
@@ -60,6 +61,7 @@
 #include "sock_diag.h"
 #include "netns.h"
 #include "offload.h"
+#include "steering.h"
 
 // Bounded retries of a syscall interrupted by a signal.
 #define EINTR_RETRIES 8
@@ -1345,6 +1347,7 @@ static napi_value Init(napi_env env, napi_value exports) {
   NAPI_OK(env, napi_create_int32(env, IFF_VNET_HDR, &v));
   NAPI_OK(env, napi_set_named_property(env, exports, "IFF_VNET_HDR", v));
   if (!offload_register(env, exports)) return NULL;
+  if (!steering_register(env, exports)) return NULL;
   return exports;
 }
 

@@ -188,6 +188,21 @@ t.test('workers: one per core by default where the TUN can have a queue each, 1 
   t.equal(defaultWorkers('route-all', 'native', 1), 1, 'one core: one thread');
   t.equal(defaultWorkers('per-host', 'native', 2), 2);
   t.equal(defaultWorkers('tproxy', 'native', 16), 1);
-  t.equal(defaultWorkers('route-all', 'native', 4, 1500), 1, 'below the largest MTU: one thread (UDP fragments are steered by addresses alone)');
-  t.equal(defaultWorkers('route-all', 'native', 4, 65520), 4);
+  t.equal(
+    defaultWorkers('route-all', 'native', 4, 1500, () => true),
+    4,
+    'below the largest MTU with our steering program: every core',
+  );
+  t.equal(
+    defaultWorkers('route-all', 'native', 4, 1500, () => false),
+    1,
+    'without it: one thread (the kernel steers UDP fragments by addresses alone)',
+  );
+  t.equal(
+    defaultWorkers('route-all', 'native', 4, 65520, () => {
+      throw new Error('not asked');
+    }),
+    4,
+    'at the largest MTU the program is not asked about',
+  );
 });
