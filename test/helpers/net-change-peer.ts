@@ -9,7 +9,8 @@
 //                                     {"outcome":"complete"|"stalled"|"error", code?, bytes, intact}
 //                                     (stalled: nothing arrived for STALL_MS; intact: the bytes are the seeded ones)
 //   connect HOST PORT                 one connection and "HELLO": {"ok":true,"from":...} or {"ok":false,"code":...}
-//   until HOST PORT MAX_MS            connections (1 s each) until one gets "hi": {"ok",from,ms,attempts,codes}
+//   until HOST PORT MAX_MS [FROM]     connections (1 s each) until one gets "hi" (from FROM, when given: one from
+//                                     another address counts as "from:ADDR"): {"ok",from,ms,attempts,codes}
 //   probe HOST PORT MS                for MS, a connection every 20 ms (1 s each), one line per try:
 //                                     {"t": epoch ms at its end, "ok", "from"|"code"} (bench/uplink-change.ts)
 import net from 'node:net';
@@ -93,13 +94,13 @@ function hello(timeoutMs: number): Promise<{ ok: boolean; code?: string; from?: 
   });
 }
 
-async function until(maxMs: number): Promise<void> {
+async function until(maxMs: number, from?: string): Promise<void> {
   const t0 = performance.now();
   const codes: string[] = [];
   for (let attempts = 1; ; attempts++) {
     const r = await hello(1000);
-    if (r.ok) return out({ ok: true, from: r.from, ms: Math.round(performance.now() - t0), attempts, codes });
-    codes.push(r.code ?? '?');
+    if (r.ok && (from === undefined || r.from === from)) return out({ ok: true, from: r.from, ms: Math.round(performance.now() - t0), attempts, codes });
+    codes.push(r.ok ? `from:${r.from}` : (r.code ?? '?'));
     if (performance.now() - t0 > maxMs) return out({ ok: false, ms: Math.round(performance.now() - t0), attempts, codes: codes.slice(-5) });
     await new Promise((r) => setTimeout(r, 20));
   }
@@ -124,7 +125,7 @@ switch (mode) {
     process.exit(0);
     break;
   case 'until':
-    await until(Number(rest[0]));
+    await until(Number(rest[0]), rest[1]);
     process.exit(0);
     break;
   case 'probe':

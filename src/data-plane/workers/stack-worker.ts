@@ -265,4 +265,6 @@ if (crash && Number(crash[1]) === index && (!init.restarted || crash[3])) {
   }, 100).unref();
 }
 
+// a first report before 'ready': the gateway's first status has every counter, zeros included, not only the data plane's own
+status();
 post({ type: 'ready', offloads: offloadNames(dev.offload) });
