@@ -14,6 +14,7 @@
 #define _GNU_SOURCE
 #define NAPI_VERSION 8
 #include "netlink.h"
+#include "errno-error.h"
 #include "netns.h"
 
 #ifdef __linux__
@@ -29,19 +30,6 @@
 #include <uv.h>
 
 #define RCVBUF (1 << 20)
-
-static void throw_errno_nl(napi_env env, int err, const char* syscall) {
-  char code[64], msg[256];
-  uv_err_name_r(-err, code, sizeof code);
-  snprintf(msg, sizeof msg, "%s %s: %s", syscall, code, strerror(err));
-  napi_value codev, msgv, errv, errnov;
-  napi_create_string_utf8(env, code, NAPI_AUTO_LENGTH, &codev);
-  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &msgv);
-  napi_create_error(env, codev, msgv, &errv);
-  napi_create_int32(env, -err, &errnov);
-  napi_set_named_property(env, errv, "errno", errnov);
-  napi_throw(env, errv);
-}
 
 static int nl_socket(uint32_t groups, int* out_fd, const char** syscall) {
   int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_ROUTE);
@@ -95,7 +83,7 @@ napi_value NetlinkOpen(napi_env env, napi_callback_info info) {
   struct nl_args a = {groups, &fd};
   int err = netns[0] ? in_netns(netns, nl_socket_cb, &a, &syscall) : nl_socket(groups, &fd, &syscall);
   if (err) {
-    throw_errno_nl(env, err, syscall);
+    throw_errno(env, err, syscall);
     return NULL;
   }
   napi_value v;

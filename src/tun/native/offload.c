@@ -18,6 +18,7 @@
 #define NAPI_VERSION 8
 #include <stdbool.h>
 #include "offload.h"
+#include "errno-error.h"
 
 #ifdef __linux__
 
@@ -38,19 +39,6 @@
 #ifndef TUN_F_USO6
 #define TUN_F_USO6 0x40
 #endif
-
-static void throw_errno_off(napi_env env, int err, const char* syscall) {
-  char code[64], msg[256];
-  uv_err_name_r(-err, code, sizeof code);
-  snprintf(msg, sizeof msg, "%s %s: %s", syscall, code, strerror(err));
-  napi_value codev, msgv, errv, errnov;
-  napi_create_string_utf8(env, code, NAPI_AUTO_LENGTH, &codev);
-  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &msgv);
-  napi_create_error(env, codev, msgv, &errv);
-  napi_create_int32(env, -err, &errnov);
-  napi_set_named_property(env, errv, "errno", errnov);
-  napi_throw(env, errv);
-}
 
 /** argv[i] as an integer in [lo, hi]; false with a TypeError/RangeError pending. */
 static bool int_arg(napi_env env, napi_value v, const char* what, int64_t lo, int64_t hi, int64_t* out) {
@@ -91,7 +79,7 @@ static napi_value TunFlags(napi_env env, napi_callback_info info) {
   struct ifreq ifr;
   memset(&ifr, 0, sizeof ifr);
   if (ioctl((int)fd, TUNGETIFF, &ifr) < 0) {
-    throw_errno_off(env, errno, "ioctl(TUNGETIFF)");
+    throw_errno(env, errno, "ioctl(TUNGETIFF)");
     return NULL;
   }
   napi_value v;
@@ -104,7 +92,7 @@ static napi_value TunSetVnetHdrSize(napi_env env, napi_callback_info info) {
   if (!args(env, info, 2, &fd, "bytes", (int64_t)sizeof(struct virtio_net_hdr), 64, &size)) return NULL;
   int n = (int)size;
   if (ioctl((int)fd, TUNSETVNETHDRSZ, &n) < 0) {
-    throw_errno_off(env, errno, "ioctl(TUNSETVNETHDRSZ)");
+    throw_errno(env, errno, "ioctl(TUNSETVNETHDRSZ)");
     return NULL;
   }
   return NULL;
@@ -116,7 +104,7 @@ static napi_value TunSetOffload(napi_env env, napi_callback_info info) {
   bool ok = true;
   if (ioctl((int)fd, TUNSETOFFLOAD, (unsigned long)flags) < 0) {
     if (errno != EINVAL) {
-      throw_errno_off(env, errno, "ioctl(TUNSETOFFLOAD)");
+      throw_errno(env, errno, "ioctl(TUNSETOFFLOAD)");
       return NULL;
     }
     ok = false;

@@ -23,6 +23,7 @@
 #define NAPI_VERSION 8
 #include <stdbool.h>
 #include "steering.h"
+#include "errno-error.h"
 
 #ifdef __linux__
 
@@ -158,19 +159,6 @@ static int load(void) {
   return fd < 0 ? -errno : fd;
 }
 
-static void throw_errno_steer(napi_env env, int err, const char* syscall) {
-  char code[64], msg[256];
-  uv_err_name_r(-err, code, sizeof code);
-  snprintf(msg, sizeof msg, "%s %s: %s", syscall, code, strerror(err));
-  napi_value codev, msgv, errv, errnov;
-  napi_create_string_utf8(env, code, NAPI_AUTO_LENGTH, &codev);
-  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &msgv);
-  napi_create_error(env, codev, msgv, &errv);
-  napi_create_int32(env, -err, &errnov);
-  napi_set_named_property(env, errv, "errno", errnov);
-  napi_throw(env, errv);
-}
-
 static napi_value TunSteeringLoads(napi_env env, napi_callback_info info) {
   int fd = load();
   if (fd >= 0) close(fd);
@@ -190,14 +178,14 @@ static napi_value TunSteeringAttach(napi_env env, napi_callback_info info) {
   }
   int prog = load();
   if (prog < 0) {
-    throw_errno_steer(env, -prog, "bpf(BPF_PROG_LOAD)");
+    throw_errno(env, -prog, "bpf(BPF_PROG_LOAD)");
     return NULL;
   }
   int rc = ioctl(tunFd, TUNSETSTEERINGEBPF, &prog);
   int err = errno;
   close(prog);  // the device holds its own reference
   if (rc < 0) {
-    throw_errno_steer(env, err, "ioctl(TUNSETSTEERINGEBPF)");
+    throw_errno(env, err, "ioctl(TUNSETSTEERINGEBPF)");
     return NULL;
   }
   napi_value v;

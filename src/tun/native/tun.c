@@ -60,6 +60,7 @@
 #include "netlink.h"
 #include "sock_diag.h"
 #include "netns.h"
+#include "errno-error.h"
 #include "offload.h"
 #include "steering.h"
 
@@ -68,27 +69,7 @@
 
 // ---------------------------------------------------------------- errors
 
-static napi_value make_errno_error(napi_env env, int err, const char* syscall) {
-  char code[64];
-  char text[160];
-  char msg[320];
-  uv_err_name_r(-err, code, sizeof code);
-  uv_strerror_r(-err, text, sizeof text);
-  snprintf(msg, sizeof msg, "%s %s: %s", syscall, code, text);
-  napi_value codev, msgv, errv, errnov, sysv;
-  napi_create_string_utf8(env, code, NAPI_AUTO_LENGTH, &codev);
-  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &msgv);
-  napi_create_error(env, codev, msgv, &errv);
-  napi_create_int32(env, -err, &errnov);
-  napi_set_named_property(env, errv, "errno", errnov);
-  napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &sysv);
-  napi_set_named_property(env, errv, "syscall", sysv);
-  return errv;
-}
-
-static void throw_errno(napi_env env, int err, const char* syscall) {
-  napi_throw(env, make_errno_error(env, err, syscall));
-}
+// errno_error() and throw_errno(): errno-error.c, shared with the other parts.
 
 // Every napi call that can only fail on a programming error of this file.
 #define NAPI_OK(env, call)                                            \
@@ -346,7 +327,7 @@ static void deliver(reader_t* r, uint32_t n, int err) {
   if (napi_get_reference_value(env, r->cb_ref, &cb) == napi_ok && cb != NULL) {
     napi_get_global(env, &recv);  // napi_make_callback needs an object receiver
     napi_create_uint32(env, n, &argv[0]);
-    if (err) argv[1] = make_errno_error(env, err, "read");
+    if (err) argv[1] = errno_error(env, err, "read");
     else napi_get_undefined(env, &argv[1]);
     r->in_callback = true;
     napi_status s = napi_make_callback(env, r->actx, recv, cb, 2, argv, NULL);
