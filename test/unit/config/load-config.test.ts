@@ -1,7 +1,7 @@
 // The config file: the example passes and becomes a policy, every bad config
 // names its field. (Flags over the file: settings.test.ts.)
 import t from 'tap';
-import { writeFileSync, mkdtempSync } from 'node:fs';
+import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readConfig, rulesOf } from '../../../src/config/load-config.js';
@@ -10,6 +10,7 @@ import { policyFromConfig } from '../../../src/config/build-policy.js';
 import { thrown } from '../../helpers/thrown.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tunsteer-config-'));
+t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 let n = 0;
 function file(text: string, ext = 'yaml'): string {
   const f = join(dir, `c${n++}.${ext}`);

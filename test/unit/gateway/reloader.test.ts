@@ -4,7 +4,7 @@
 // secrets read again at each reload (a rotated value file) and handed over as
 // plain data; reloads in the order asked; one log line each, no secret in it.
 import t, { type Test } from 'tap';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -14,6 +14,7 @@ import { liveConfig } from '../../../src/gateway/gateway.js';
 import type { LiveConfig } from '../../../src/data-plane/config.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tunsteer-reload-'));
+t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 const file = join(dir, 'c.yaml');
 const token = join(dir, 'token');
 
