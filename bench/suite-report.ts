@@ -63,7 +63,13 @@ export function render(rows: Row[], missing: string[], o: ReportSettings): strin
     `| --- | ${IDLE.map(() => '---:').join(' | ')} |`,
     ...rows
       .filter((r) => r.idleByCount.length)
-      .map((r) => `| ${r.path} | ${r.idleByCount.map((c) => `${(c.rss / 1048576).toFixed(1)}, ${(c.bytesPerIdle / 1024).toFixed(1)}, ${c.heldCpu.toFixed(2)} %`).join(' | ')} |`),
+      .map(
+        (r) =>
+          `| ${r.path} | ${IDLE.map((_, i) => r.idleByCount[i])
+            .map((c) => (c ? `${(c.rss / 1048576).toFixed(1)}, ${(c.bytesPerIdle / 1024).toFixed(1)}, ${c.heldCpu.toFixed(2)} %` : '-'))
+            .join(' | ')} |`,
+      ),
+    ...rows.filter((r) => r.note).map((r) => `- ${r.path}: ${r.note}`),
     '',
     "How busy the machine was while each row was measured (all processes, ours and others'):",
     '',

@@ -155,8 +155,9 @@ async function idleCpuPct(p: Path): Promise<number> {
 }
 
 /** RSS per idle connection (over the fresh process's) and CPU with each count held; CPU with none first. */
-async function idleCost(p: Path): Promise<Pick<Row, 'bytesPerIdle' | 'idleCpu' | 'heldCpu' | 'idleByCount'>> {
-  if (p.pids().length === 0) return { bytesPerIdle: null, idleCpu: null, heldCpu: null, idleByCount: [] };
+async function idleCost(p: Path): Promise<Pick<Row, 'bytesPerIdle' | 'idleCpu' | 'heldCpu' | 'idleByCount' | 'note'>> {
+  if (p.pids().length === 0) return { bytesPerIdle: null, idleCpu: null, heldCpu: null, idleByCount: [], note: '' };
+  let note = '';
   const idleCpu = await idleCpuPct(p);
   const byCount: Row['idleByCount'] = [];
   // against the fresh process: after a crowd V8 keeps the heap it grew, so a later base would hide the cost
@@ -168,7 +169,12 @@ async function idleCost(p: Path): Promise<Pick<Row, 'bytesPerIdle' | 'idleCpu' |
       `ulimit -n 65536; exec ${process.execPath} --import tsx ${join(ROOT, 'bench/hold-conns.ts')} ${PEER_IP} ${PEER_PORT} ${n} 120000`,
     ]);
     const line = JSON.parse(await holder.waitForLine((l) => l.includes('held') || l.includes('error'), 130_000 + 2 * n));
-    if (!line.held) throw new Error(`${p.name}: could not hold ${n} connections: ${JSON.stringify(line)}`);
+    if (!line.held) {
+      // slirp4netns opens them slowly: say how far it got and go on (a larger count would not fare better)
+      await holder.exited();
+      note = `${n} idle connections not held: ${line.connected ?? 0} connected before the holder's time was up`;
+      break;
+    }
     await new Promise((r) => setTimeout(r, 1000));
     const held = rssBytes(p.pids());
     const heldCpu = await idleCpuPct(p);
@@ -178,7 +184,7 @@ async function idleCost(p: Path): Promise<Pick<Row, 'bytesPerIdle' | 'idleCpu' |
     // let the gateway see the closes before the next count connects
     await new Promise((r) => setTimeout(r, 2000));
   }
-  return { bytesPerIdle: byCount[0].bytesPerIdle, idleCpu, heldCpu: byCount[0].heldCpu, idleByCount: byCount };
+  return { bytesPerIdle: byCount[0]?.bytesPerIdle ?? null, idleCpu, heldCpu: byCount[0]?.heldCpu ?? null, idleByCount: byCount, note };
 }
 
 async function measure(p: Path): Promise<Row> {
@@ -245,7 +251,6 @@ async function measure(p: Path): Promise<Row> {
     machine: load.end().text,
     up1v6: p.ipv6 ? median(up1v6) : null,
     down1v6: p.ipv6 ? median(down1v6) : null,
-    note: '',
   };
 }
 
