@@ -39,7 +39,7 @@ const MAX_MTU = 65520;
 const WORKERS_ON_BY_DEFAULT = false;
 
 /**
- * Stack worker threads by default: one per core (at most MAX_DEFAULT_WORKERS)
+ * Stack worker threads by default, once WORKERS_ON_BY_DEFAULT (else 1): one per core (at most MAX_DEFAULT_WORKERS)
  * where the TUN can have a queue per worker (native backend), else 1: the
  * tuntap2 backend has one queue, and redirect and tproxy have no TUN. Also 1
  * below the largest MTU where our steering program does not load (`steering`,
