@@ -13,7 +13,6 @@
 // name's IPv6 fake is the IPv6 prefix plus the same offset as its IPv4 fake,
 // so one LRU, one liveness check and one state file serve both, and a name
 // has exactly one pair of addresses. See docs/DECISIONS.md "## IPv6 routing".
-import { LRUCache } from 'lru-cache';
 import { isIP } from 'node:net';
 import { parseCidr, ipv4ToInt, ipv6ToBigInt, bigIntToIpv6 } from '../cidr.js';
 import { ipv4ToString } from '../net/address.js';
@@ -47,7 +46,13 @@ export class FakeIpPool {
   readonly base: number;
   readonly size: number;
   readonly capacity: number;
-  private readonly byName: LRUCache<string, number>;
+  /**
+   * name -> address, in recency order (least recently used first: a use moves the name to the
+   * end). A Map grows with the mappings; an LRUCache of max 65,537 preallocated 1.5 MB (two
+   * arrays of 64 Ki slots in the heap, three typed arrays) in every data plane and worker
+   * replica, used or not (docs/DECISIONS.md, "Idle RSS, lever by lever").
+   */
+  private readonly byName = new Map<string, number>();
   private readonly byIp = new Map<number, string>();
   /** Last answer or connection per address, ms. */
   private readonly lastUsed = new Map<number, number>();
@@ -77,8 +82,6 @@ export class FakeIpPool {
     // the broadcast-like last address is skipped too
     this.capacity = Math.min(o.maxMappings, this.size - o.reserved - 1);
     this.next = this.reserved = o.reserved;
-    // max is one above capacity so the cache never evicts on its own: recycling is ours.
-    this.byName = new LRUCache<string, number>({ max: this.capacity + 1 });
     if (o.cidr6 === null) {
       this.base6 = null;
       this.prefix6 = 128;
@@ -140,14 +143,15 @@ export class FakeIpPool {
   }
 
   private use(name: string, ip: number): void {
-    this.byName.get(name); // most recently used
+    // most recently used: to the end of the recency order
+    if (this.byName.delete(name)) this.byName.set(name, ip);
     this.lastUsed.set(ip, this.now());
   }
 
   /** The address of a name, assigning one if needed; null when every mapping is live. */
   assign(name: string): number | null {
     const n = normalizeName(name);
-    const have = this.byName.peek(n);
+    const have = this.byName.get(n);
     if (have !== undefined) {
       this.use(n, have);
       return have;
@@ -161,7 +165,7 @@ export class FakeIpPool {
         this.counters.exhausted++;
         return null;
       }
-      ip = this.byName.peek(victim)!;
+      ip = this.byName.get(victim)!;
       this.byName.delete(victim);
       this.byIp.delete(ip);
       this.counters.recycled++;
@@ -185,9 +189,8 @@ export class FakeIpPool {
   /** The least recently used mapping that has no connection and is past its hold time. */
   private leastRecentIdle(): string | undefined {
     const now = this.now();
-    for (const name of this.byName.rkeys()) {
-      const ip = this.byName.peek(name);
-      if (ip === undefined || this.isLive(ip)) continue;
+    for (const [name, ip] of this.byName) {
+      if (this.isLive(ip)) continue;
       // recency order is use order: when this one is held, every later one is too
       if (now - (this.lastUsed.get(ip) ?? 0) < this.holdMs) return undefined;
       return name;
@@ -198,7 +201,7 @@ export class FakeIpPool {
   /** Mappings from least to most recently used, for the state file. */
   save(): [string, string][] {
     const out: [string, string][] = [];
-    for (const [n, ip] of this.byName.rentries()) out.push([n as string, ipv4ToString(ip as number)]);
+    for (const [n, ip] of this.byName) out.push([n, ipv4ToString(ip)]);
     return out;
   }
 

@@ -1,4 +1,6 @@
 import t from 'tap';
+import { getHeapStatistics, setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { FakeIpPool } from '../../../src/routing/fake-ip-pool.js';
 import { HostPatterns, isHostPattern } from '../../../src/routing/host-patterns.js';
 import { ipv4ToString } from '../../../src/net/address.js';
@@ -105,4 +107,18 @@ t.test('loaded mappings are held from the start: clients may hold answers from b
   t.equal(q.assign('g.test'), null);
   now += 60_001;
   t.not(q.assign('g.test'), null);
+});
+
+t.test('a pool holds memory for the mappings it has, not for its capacity (an idle gateway has none)', async (t) => {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  gc();
+  const before = getHeapStatistics().used_heap_size;
+  // the default pool: 65,536 mappings; an LRUCache of that size preallocated about 1 MB of heap each
+  const pools = Array.from({ length: 8 }, () => new FakeIpPool());
+  pools[0].assign('one.test');
+  gc();
+  const grown = getHeapStatistics().used_heap_size - before;
+  t.ok(grown < 1 << 20, `8 empty pools grew the heap by ${grown} bytes (under 1 MiB)`);
+  t.equal(pools[0].mappings, 1);
 });
