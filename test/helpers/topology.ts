@@ -188,22 +188,24 @@ export function tunsteerArgv(args: string[]): string[] {
   return [process.execPath, '--import', 'tsx', join(ROOT, 'src/cli/main.ts'), ...args];
 }
 
-/**
- * `tunsteer up ARGS` in the namespace. TUNSTEER_TEST_WORKERS=N (a whole-suite
- * run with N stack workers; 1: the single thread, as before the default became
- * the cores) adds --workers N where the test gave none; the product itself
- * never reads it.
- */
 /** The workers a gateway started by startGateway without --workers runs (route-all or per-host, native backend). */
 export function expectedWorkers(): number {
   const forced = process.env.TUNSTEER_TEST_WORKERS;
   return forced ? Number(forced) : defaultWorkers('route-all', 'native');
 }
 
+/**
+ * `tunsteer up ARGS` in the namespace. TUNSTEER_TEST_WORKERS=N (a whole-suite
+ * run with N stack workers; 1: the single thread, as before the default became
+ * the cores) adds --workers N where the test gave none; the product itself
+ * never reads it. TUNSTEER_TEST_OFFLOAD=1 adds --tun-offload the same way.
+ */
 export function startGateway(t: TeardownHost, ns: string, args: string[], opts: SpawnOptions = {}): NsChild {
   const forced = process.env.TUNSTEER_TEST_WORKERS;
   const workers = forced && !args.includes('--workers') ? ['--workers', forced] : [];
-  return spawnInNs(t, ns, tunsteerArgv(['up', ...args, ...workers]), opts);
+  // the tuntap2 backend has no offloads
+  const offload = process.env.TUNSTEER_TEST_OFFLOAD === '1' && !args.includes('--tun-offload') && !args.includes('tuntap2') ? ['--tun-offload'] : [];
+  return spawnInNs(t, ns, tunsteerArgv(['up', ...args, ...workers, ...offload]), opts);
 }
 
 /**
