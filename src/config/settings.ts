@@ -10,7 +10,6 @@ import { LOG_LEVELS } from '../logging/log.js';
 import { parseCidr } from '../cidr.js';
 import { isHostPattern } from '../routing/host-patterns.js';
 import { DEFAULT_FAKE_IP_HOLD_MS } from '../routing/fake-ip-pool.js';
-import { loadConfigFile } from './load-config.js';
 import { parseHostPort } from './config-models.js';
 import { ConfigError } from './config-error.js';
 import { cidrProblem } from './cidr-problem.js';
@@ -248,7 +247,7 @@ function loopbackAddress(flag: string, v: string | undefined): { host: string; p
 const num = (v: number | undefined) => (v === undefined ? undefined : String(v));
 
 /** `up`'s settings: the flags over the file --config names (or none). */
-export function gatewaySettings(f: GatewayFlags, c: ConfigFile = loadConfigFile(f.config)): GatewaySettings {
+export function gatewaySettings(f: GatewayFlags, c: ConfigFile): GatewaySettings {
   const lim = c.limits ?? {};
   const modeText = f.mode ?? c.mode;
   if (modeText === undefined) throw new ConfigError('--mode: required (route-all, per-host, redirect or tproxy), as a flag or `mode:` in the config');
@@ -368,12 +367,12 @@ function targetNetns(netns: string | undefined, pid: string | undefined, mode: G
  * namespace, DNS answered by the gateway, with a state dir of its own
  * (under /run as root; without root /run is not ours to write).
  */
-export function runSettings(f: GatewayFlags, c: ConfigFile = loadConfigFile(f.config)): GatewaySettings {
+export function runSettings(f: GatewayFlags, c: ConfigFile): GatewaySettings {
   const stateDir = process.getuid?.() === 0 ? `/run/tunsteer-run-${process.pid}` : join(tmpdir(), `tunsteer-run-${process.pid}`);
   return { ...gatewaySettings({ ...f, mode: 'route-all', 'state-dir': stateDir }, c), dnsHijack: true };
 }
 
-export function proxySettings(f: ProxyFlags, c: ConfigFile = loadConfigFile(f.config)): ProxySettings {
+export function proxySettings(f: ProxyFlags, c: ConfigFile): ProxySettings {
   return {
     listen: loopbackAddress('listen', f.listen ?? c.listen ?? '127.0.0.1:8080')!,
     config: c,

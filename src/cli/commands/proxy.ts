@@ -6,13 +6,14 @@ import { ProxyCore } from '../../proxy/proxy-core.js';
 import { ExplicitProxy } from '../../proxy/explicit-proxy.js';
 import { policyFromConfig } from '../../config/build-policy.js';
 import { proxySettings, type ProxyFlags } from '../../config/settings.js';
+import { configReader } from '../../config/config-reader.js';
 import { metricsRegistry, serveMetrics } from '../../data-plane/metrics.js';
 import { STOP_END } from '../../data-plane/data-plane.js';
 import { watchRuleSets } from '../../config/rule-set-files.js';
 import { LiveRuleSet } from '../../proxy/rules/live-rule-set.js';
 
 export async function proxy(flags: ProxyFlags): Promise<number> {
-  const s = proxySettings(flags);
+  const s = proxySettings(flags, (await configReader(flags.config))(flags.config));
   const log = createLogger(s.logLevel);
   const core = new ProxyCore({
     log,

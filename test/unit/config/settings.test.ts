@@ -7,6 +7,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseCommandLine } from '../../../src/cli/args.js';
 import { defaultWorkers, gatewaySettings, MAX_DEFAULT_WORKERS, proxySettings, runSettings, type GatewaySettings } from '../../../src/config/settings.js';
+import { loadConfigFile } from '../../../src/config/load-config.js';
 import { ConfigError } from '../../../src/config/config-error.js';
 import { thrown } from '../../helpers/thrown.js';
 
@@ -22,8 +23,8 @@ function file(text: string): string {
 /** `tunsteer ARGV...` resolved as the CLI does before running up or run. */
 function settings(argv: string[]): GatewaySettings {
   const p = parseCommandLine(argv);
-  if (p.command === 'up') return gatewaySettings(p.flags);
-  if (p.command === 'run') return runSettings(p.flags);
+  if (p.command === 'up') return gatewaySettings(p.flags, loadConfigFile(p.flags.config));
+  if (p.command === 'run') return runSettings(p.flags, loadConfigFile(p.flags.config));
   throw new Error(`not up or run: ${argv.join(' ')}`);
 }
 
@@ -161,11 +162,11 @@ t.test('ipv6 in the file: booleans or on/off; the flag wins', async (t) => {
 t.test('proxy: a loopback listener by default, the file under the flags', async (t) => {
   const p = parseCommandLine(['proxy', '--config', file('listen: "127.0.0.2:3128"\nsniff: { timeout_ms: 40 }\n'), '--sniff-timeout', '70']);
   if (p.command !== 'proxy') return t.fail('not proxy');
-  const s = proxySettings(p.flags);
+  const s = proxySettings(p.flags, loadConfigFile(p.flags.config));
   t.same(s.listen, { host: '127.0.0.2', port: 3128 });
   t.equal(s.sniffTimeoutMs, 70);
-  t.same(proxySettings({}).listen, { host: '127.0.0.1', port: 8080 });
-  t.ok(thrown(() => proxySettings({ listen: '192.0.2.1:8080' })) instanceof ConfigError, 'a listener off loopback is refused');
+  t.same(proxySettings({}, {}).listen, { host: '127.0.0.1', port: 8080 });
+  t.ok(thrown(() => proxySettings({ listen: '192.0.2.1:8080' }, {})) instanceof ConfigError, 'a listener off loopback is refused');
 });
 
 t.test('a CIDR flag says what is wrong with it (issue 19)', async (t) => {

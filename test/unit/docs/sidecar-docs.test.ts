@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { parseCommandLine } from '../../../src/cli/args.js';
 import { gatewaySettings } from '../../../src/config/settings.js';
+import { loadConfigFile } from '../../../src/config/load-config.js';
 import { configSchema } from '../../../src/config/schema.js';
 
 const DIR = join(import.meta.dirname, '../../../docs/sidecar');
@@ -49,7 +50,7 @@ t.test('Containerfile: known instructions, FROM first, exec forms are JSON array
   const cmd = JSON.parse(lines.find((l) => l.startsWith('CMD'))!.slice(4));
   const parsed = parseCommandLine(cmd);
   t.equal(parsed.command, 'up', 'its default command is a `tunsteer up`');
-  if (parsed.command === 'up') t.doesNotThrow(() => gatewaySettings(parsed.flags), 'with valid settings');
+  if (parsed.command === 'up') t.doesNotThrow(() => gatewaySettings(parsed.flags, loadConfigFile(parsed.flags.config)), 'with valid settings');
 });
 
 t.test('pod.yaml: a Pod with a tunsteer sidecar that needs only NET_ADMIN (and the ids to drop root)', async (t) => {
@@ -76,5 +77,5 @@ t.test('pod.yaml: a Pod with a tunsteer sidecar that needs only NET_ADMIN (and t
   const args = side.args.map((a: string) => (a === '/etc/tunsteer/tunsteer.yaml' ? local : a));
   const up = parseCommandLine(args);
   if (up.command !== 'up') return t.fail('not a `tunsteer up`');
-  t.match(gatewaySettings(up.flags), { mode: 'route-all', restart: true, stateDir: '/run/tunsteer' });
+  t.match(gatewaySettings(up.flags, loadConfigFile(up.flags.config)), { mode: 'route-all', restart: true, stateDir: '/run/tunsteer' });
 });

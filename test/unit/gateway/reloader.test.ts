@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { gatewaySettings, type GatewayFlags } from '../../../src/config/settings.js';
+import { loadConfigFile } from '../../../src/config/load-config.js';
 import { Reloader } from '../../../src/gateway/reloader.js';
 import { liveConfig } from '../../../src/gateway/gateway.js';
 import type { LiveConfig } from '../../../src/data-plane/config.js';
@@ -24,8 +25,8 @@ function setup(t: Test, opts: { replan?: (ex: string[]) => string[]; apply?: (l:
   const lines: string[] = [];
   const log = pino({ level: 'info' }, { write: (l: string) => void lines.push(l) });
   const r = new Reloader({
-    settings: gatewaySettings(flags),
-    reread: () => gatewaySettings(flags),
+    settings: gatewaySettings(flags, loadConfigFile(flags.config)),
+    reread: () => gatewaySettings(flags, loadConfigFile(flags.config)),
     liveConfig,
     apply: opts.apply ?? (async (l) => void applied.push(l)),
     ...(opts.replan ? { replan: opts.replan } : {}),
