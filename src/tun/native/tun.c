@@ -30,6 +30,8 @@
 //   netlinkOpen: an rtnetlink socket for the network watcher (netlink.c).
 //   tunFlags, tunSetVnetHdrSize, tunSetOffload, TUN_F_*: offloads (offload.c).
 //   tunSteeringLoads, tunSteeringAttach: queue steering (steering.c).
+//   createTxThread: a writer thread per fd that does writeBatch's writes off the
+//       JS thread (tx-thread.c).
 //
 // Errors are JS Errors with code ('EBUSY'), errno (negative, as in Node), syscall.
 // Nothing here aborts the process: bad arguments throw TypeError/RangeError.
@@ -65,6 +67,7 @@
 #include "steering.h"
 #include "tun-write.h"
 #include "napi-args.h"
+#include "tx-thread.h"
 
 // Bounded retries of a syscall interrupted by a signal.
 #define EINTR_RETRIES 8
@@ -1282,6 +1285,7 @@ static napi_value Init(napi_env env, napi_value exports) {
   NAPI_OK(env, napi_set_named_property(env, exports, "IFF_VNET_HDR", v));
   if (!offload_register(env, exports)) return NULL;
   if (!steering_register(env, exports)) return NULL;
+  if (!tx_thread_register(env, exports)) return NULL;
   return exports;
 }
 
