@@ -40,6 +40,8 @@ export interface TxThreadStats {
   /** submit() calls that waited for the writer because every bank was queued, and the time they waited. */
   stalls: number;
   stallMs: number;
+  /** Banks small enough (inlineBytes) to be written on the calling thread, nothing being queued. */
+  inline: number;
 }
 
 /** A writer thread per TUN fd: the write()s of a ring of TX banks, off the JS thread (src/tun/native/tx-thread.c). */
@@ -69,8 +71,11 @@ export interface TunAddon {
   createReader(fd: number, slab: Uint8Array, lengths: Uint32Array, slotSize: number, maxBatch: number, cb: ReaderCallback): NativeTunReader;
   /** Packets written; count - written were dropped. Throws only if the fd is unusable. */
   writeBatch(fd: number, slab: Uint8Array, lengths: Uint32Array, count: number, slotSize: number): number;
-  /** A writer thread for fd over banks slabs[b] / lengths[b] of capacity slots each (see NativeTxThread). */
-  createTxThread(fd: number, slabs: readonly Uint8Array[], lengths: readonly Uint32Array[], slotSize: number, capacity: number): NativeTxThread;
+  /**
+   * A writer thread for fd over banks slabs[b] / lengths[b] of capacity slots each (see NativeTxThread).
+   * inlineBytes (default 0): a bank of at most that many bytes, submitted while none is queued, is written on the calling thread.
+   */
+  createTxThread(fd: number, slabs: readonly Uint8Array[], lengths: readonly Uint32Array[], slotSize: number, capacity: number, inlineBytes?: number): NativeTxThread;
   /** The destination before an nftables/iptables redirect; null if the connection was not redirected. */
   originalDst(fd: number): { family: 4 | 6; address: string; port: number } | null;
   /** A listening TCP socket with IP_TRANSPARENT (TPROXY); needs CAP_NET_ADMIN. */

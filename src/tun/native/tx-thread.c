@@ -5,10 +5,13 @@
 // plane's busy time in profiles (docs/DECISIONS.md "TUN writes"). A thread per fd
 // does those writes, so that work runs on another core while JS goes on.
 //
-//   createTxThread(fd, slabs, lengths, slotSize, capacity) -> txThread
+//   createTxThread(fd, slabs, lengths, slotSize, capacity[, inlineBytes]) -> txThread
 //       slabs[b] (a Buffer) and lengths[b] (a Uint32Array) are bank b of a ring:
 //       capacity slots of slotSize bytes each, as writeBatch takes them. The
-//       thread holds references to them until close().
+//       thread holds references to them until close(). inlineBytes (default 0):
+//       a bank of at most that many bytes, submitted while nothing is queued, is
+//       written right away on the calling thread: a small reply costs one write,
+//       not a wake-up of the thread and a trip to the other core.
 //   txThread.submit(bank, count) -> count
 //       Hands slots [0, count) of bank (the next in ring order) to the thread and
 //       returns once the bank after it is free to fill: when the ring is full the
@@ -20,7 +23,7 @@
 //       Writes what is queued, stops and joins the thread, drops the references;
 //       idempotent. Close the fd after this. Also done when the JS environment
 //       (a worker thread) goes away, and when the object is collected.
-//   txThread.stats() -> { packets, bytes, drops, dropBytes, submits, wakes, stalls, stallMs }
+//   txThread.stats() -> { packets, bytes, drops, dropBytes, submits, wakes, stalls, stallMs, inline }
 //       What the thread wrote and dropped (EAGAIN/ENOBUFS/EIO stop a bank: its
 //       rest is dropped, as writeBatch does), how often it was woken from sleep,
 //       and how often and how long submit() waited for a free bank.
@@ -53,6 +56,7 @@ typedef struct txq {
   napi_env env;
   int fd;
   uint32_t banks, slot, capacity;
+  uint64_t inline_max;  // inlineBytes
   uint8_t* slab[MAX_BANKS];
   uint32_t* lengths[MAX_BANKS];
   napi_ref slab_ref[MAX_BANKS], lengths_ref[MAX_BANKS];
@@ -68,7 +72,7 @@ typedef struct txq {
   uint32_t queued;  // banks submitted, not yet written
   bool stop, sleeping, waiting;
   int fatal;  // the errno that made the fd unusable; later banks are dropped
-  uint64_t packets, bytes, drops, drop_bytes, submits, wakes, stalls, stall_ns;
+  uint64_t packets, bytes, drops, drop_bytes, submits, wakes, stalls, stall_ns, inlined;
 
   // JS thread only:
   bool started, closed, hooked, sync_ready;
@@ -78,6 +82,23 @@ static uint64_t now_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+// Bytes of the packets a write may take (drops' bytes are these less what was written).
+static uint64_t bank_bytes(const txq_t* q, uint32_t b, uint32_t n) {
+  uint64_t all = 0;
+  for (uint32_t i = 0; i < n; i++)
+    if (q->lengths[b][i] <= q->slot) all += q->lengths[b][i];
+  return all;
+}
+
+// Under mu: what a bank's write did.
+static void account(txq_t* q, uint32_t n, uint64_t all, tun_write_result_t w) {
+  q->packets += w.written;
+  q->bytes += w.bytes;
+  q->drops += n - w.written;
+  q->drop_bytes += all - w.bytes;
+  if (w.fatal && !q->fatal) q->fatal = w.fatal;
 }
 
 static void* writer_main(void* arg) {
@@ -98,20 +119,10 @@ static void* writer_main(void* arg) {
     // The bank is this thread's until head moves on.
     tun_write_result_t w = {0, 0, 0};
     if (!dead) w = tun_write_packets(q->fd, q->slab[b], q->lengths[b], n, q->slot);
-    uint64_t lost_bytes = 0;
-    if (w.written < n) {
-      uint64_t all = 0;
-      for (uint32_t i = 0; i < n; i++)
-        if (q->lengths[b][i] <= q->slot) all += q->lengths[b][i];
-      lost_bytes = all - w.bytes;
-    }
+    uint64_t all = w.written < n ? bank_bytes(q, b, n) : w.bytes;
 
     pthread_mutex_lock(&q->mu);
-    q->packets += w.written;
-    q->bytes += w.bytes;
-    q->drops += n - w.written;
-    q->drop_bytes += lost_bytes;
-    if (w.fatal && !q->fatal) q->fatal = w.fatal;
+    account(q, n, all, w);
     q->head = (b + 1) % q->banks;
     q->queued--;
     if (q->waiting) pthread_cond_signal(&q->freed);
@@ -209,10 +220,33 @@ static napi_value Submit(napi_env env, napi_callback_info info) {
     napi_throw_range_error(env, "ERR_OUT_OF_RANGE", m);
     return NULL;
   }
+  q->submits++;
+  uint64_t all;
+  if (q->queued == 0 && q->inline_max > 0 && (all = bank_bytes(q, (uint32_t)bank, (uint32_t)count)) <= q->inline_max) {
+    // Nothing queued, so the writer touches no bank: write here, in order, and move both ends on.
+    q->tail = q->head = (q->tail + 1) % q->banks;
+    q->inlined++;
+    pthread_mutex_unlock(&q->mu);
+    tun_write_result_t w = tun_write_packets(q->fd, q->slab[bank], q->lengths[bank], (uint32_t)count, q->slot);
+    if (w.fatal) {
+      // Thrown, so the caller counts the bank as dropped (as writeBatch's callers do): only the errno stays.
+      pthread_mutex_lock(&q->mu);
+      if (!q->fatal) q->fatal = w.fatal;
+      pthread_mutex_unlock(&q->mu);
+      throw_errno(env, w.fatal, "write");
+      return NULL;
+    }
+    pthread_mutex_lock(&q->mu);
+    account(q, (uint32_t)count, all, w);
+    pthread_mutex_unlock(&q->mu);
+    // Accepted, as a queued bank is: what the write dropped is in stats().drops.
+    napi_value res;
+    if (napi_create_uint32(env, (uint32_t)count, &res) != napi_ok) return NULL;
+    return res;
+  }
   q->count[bank] = (uint32_t)count;
   q->tail = (q->tail + 1) % q->banks;
   q->queued++;
-  q->submits++;
   if (q->sleeping) pthread_cond_signal(&q->work);
   if (q->queued == q->banks) {
     // The bank the caller fills next is still queued: wait for the writer (backpressure, as a blocking write).
@@ -245,7 +279,7 @@ static napi_value Stats(napi_env env, napi_callback_info info) {
   size_t argc = 0;
   txq_t* q = unwrap_txq(env, info, &argc, NULL);
   if (!q) return NULL;
-  double f[8];
+  double f[9];
   pthread_mutex_lock(&q->mu);
   f[0] = (double)q->packets;
   f[1] = (double)q->bytes;
@@ -255,11 +289,12 @@ static napi_value Stats(napi_env env, napi_callback_info info) {
   f[5] = (double)q->wakes;
   f[6] = (double)q->stalls;
   f[7] = (double)q->stall_ns / 1e6;
+  f[8] = (double)q->inlined;
   pthread_mutex_unlock(&q->mu);
-  static const char* names[8] = {"packets", "bytes", "drops", "dropBytes", "submits", "wakes", "stalls", "stallMs"};
+  static const char* names[9] = {"packets", "bytes", "drops", "dropBytes", "submits", "wakes", "stalls", "stallMs", "inline"};
   napi_value o, v;
   if (napi_create_object(env, &o) != napi_ok) return NULL;
-  for (int i = 0; i < 8; i++) {
+  for (int i = 0; i < 9; i++) {
     if (napi_create_double(env, f[i], &v) != napi_ok || napi_set_named_property(env, o, names[i], v) != napi_ok) return NULL;
   }
   return o;
@@ -311,11 +346,11 @@ static napi_value fail(napi_env env, txq_t* q, int err, const char* syscall) {
 }
 
 static napi_value CreateTxThread(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value argv[5];
+  size_t argc = 6;
+  napi_value argv[6];
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
   if (argc < 5) {
-    napi_throw_type_error(env, "ERR_MISSING_ARGS", "createTxThread(fd, slabs, lengths, slotSize, capacity)");
+    napi_throw_type_error(env, "ERR_MISSING_ARGS", "createTxThread(fd, slabs, lengths, slotSize, capacity[, inlineBytes])");
     return NULL;
   }
   int64_t fd, slot, capacity;
@@ -332,6 +367,10 @@ static napi_value CreateTxThread(napi_env env, napi_callback_info info) {
   }
   if (!arg_int(env, argv[3], "slotSize", 1, 1 << 20, &slot)) return NULL;
   if (!arg_int(env, argv[4], "capacity", 1, 1 << 16, &capacity)) return NULL;
+  int64_t inline_max = 0;
+  napi_valuetype t6 = napi_undefined;
+  if (argc > 5) napi_typeof(env, argv[5], &t6);
+  if (t6 != napi_undefined && !arg_int(env, argv[5], "inlineBytes", 0, INT32_MAX, &inline_max)) return NULL;
 
   txq_t* q = (txq_t*)calloc(1, sizeof *q);
   if (!q) {
@@ -343,6 +382,7 @@ static napi_value CreateTxThread(napi_env env, napi_callback_info info) {
   q->banks = banks;
   q->slot = (uint32_t)slot;
   q->capacity = (uint32_t)capacity;
+  q->inline_max = (uint64_t)inline_max;
   if (pthread_mutex_init(&q->mu, NULL) != 0) {
     free(q);
     throw_errno(env, ENOMEM, "pthread_mutex_init");

@@ -28,7 +28,7 @@ function writerThreads(): number {
 }
 
 /** A ring of `banks` x `capacity` slots whose writes a thread does to fd. */
-function threadedRing(fd: number, banks: number, capacity: number): { ring: TxRing; thread: NativeTxThread } {
+function threadedRing(fd: number, banks: number, capacity: number, inlineBytes = 0): { ring: TxRing; thread: NativeTxThread } {
   let thread: NativeTxThread | null = null;
   const ring = new TxRing(PACKET, capacity, banks, (b, n) => (thread as NativeTxThread).submit(b, n));
   thread = loadTunAddon().createTxThread(
@@ -37,6 +37,7 @@ function threadedRing(fd: number, banks: number, capacity: number): { ring: TxRi
     ring.banks.map((b) => b.lengths),
     ring.banks[0].slotSize,
     capacity,
+    inlineBytes,
   );
   return { ring, thread };
 }
@@ -109,6 +110,31 @@ t.test('close() with banks queued writes them, joins the thread, and a second cl
   t.throws(() => thread.submit(0, 1), { code: 'ERR_TUN_CLOSED' });
   closeSync(a);
   checkSequence(t, await reader.done, 600);
+});
+
+t.test('a small flush with nothing queued is written on the calling thread, in order with queued ones', { skip: linux ? false : 'Linux only' }, async (t) => {
+  const [a, b] = loadTunAddon().socketPair();
+  const reader = slowReader(b, 0);
+  t.teardown(() => rmSync(reader.dir, { recursive: true, force: true }));
+  closeSync(b);
+  const { ring, thread } = threadedRing(a, 3, 8, 2 * PACKET);
+  sendPackets(ring, 0, 1, 8); // 1 packet: inline
+  t.equal(thread.stats().inline, 1, 'written without the thread');
+  t.equal(thread.stats().wakes, 0, 'the thread slept through it');
+  let seq = 1;
+  for (let round = 0; round < 50; round++) {
+    sendPackets(ring, seq, 8, 8); // 8 packets: past inlineBytes, queued
+    seq += 8;
+    sendPackets(ring, seq, 2, 8); // inline only if the thread is done with the 8
+    seq += 2;
+  }
+  thread.close();
+  closeSync(a);
+  checkSequence(t, await reader.done, seq);
+  const s = thread.stats();
+  t.equal(s.packets, seq);
+  t.equal(s.drops, 0);
+  t.ok(s.inline >= 1 && s.inline <= 51, `inline ${s.inline}, queued ${s.submits - s.inline}`);
 });
 
 t.test('a write that makes the fd unusable is thrown by the next submit, its packets counted as drops', { skip: linux ? false : 'Linux only' }, async (t) => {
