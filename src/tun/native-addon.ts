@@ -26,6 +26,33 @@ export interface NativeTunReader {
   stats(): TunReaderStats;
 }
 
+/** What a TUN writer thread (tx-thread.c) wrote, dropped and waited for. */
+export interface TxThreadStats {
+  /** Packets and bytes (virtio-net header included) the kernel took. */
+  packets: number;
+  bytes: number;
+  /** Packets submitted but not written (EAGAIN/ENOBUFS/EIO stop a bank, or the fd failed), and their bytes. */
+  drops: number;
+  dropBytes: number;
+  /** Banks submitted; times the thread was woken from sleep. */
+  submits: number;
+  wakes: number;
+  /** submit() calls that waited for the writer because every bank was queued, and the time they waited. */
+  stalls: number;
+  stallMs: number;
+  /** Banks small enough (inlineBytes) to be written on the calling thread, nothing being queued. */
+  inline: number;
+}
+
+/** A writer thread per TUN fd: the write()s of a ring of TX banks, off the JS thread (src/tun/native/tx-thread.c). */
+export interface NativeTxThread {
+  /** Queue slots [0, count) of bank (the next in ring order); returns count once the bank after it is free. Throws the errno of an earlier write that made the fd unusable. */
+  submit(bank: number, count: number): number;
+  /** Write what is queued, join the thread, release the banks; idempotent. Close the fd after this. */
+  close(): void;
+  stats(): TxThreadStats;
+}
+
 /** err set: the fd failed and the reader paused itself; count packets were read before. */
 export type ReaderCallback = (count: number, err: NodeJS.ErrnoException | undefined) => void;
 
@@ -44,6 +71,11 @@ export interface TunAddon {
   createReader(fd: number, slab: Uint8Array, lengths: Uint32Array, slotSize: number, maxBatch: number, cb: ReaderCallback): NativeTunReader;
   /** Packets written; count - written were dropped. Throws only if the fd is unusable. */
   writeBatch(fd: number, slab: Uint8Array, lengths: Uint32Array, count: number, slotSize: number): number;
+  /**
+   * A writer thread for fd over banks slabs[b] / lengths[b] of capacity slots each (see NativeTxThread).
+   * inlineBytes (default 0): a bank of at most that many bytes, submitted while none is queued, is written on the calling thread.
+   */
+  createTxThread(fd: number, slabs: readonly Uint8Array[], lengths: readonly Uint32Array[], slotSize: number, capacity: number, inlineBytes?: number): NativeTxThread;
   /** The destination before an nftables/iptables redirect; null if the connection was not redirected. */
   originalDst(fd: number): { family: 4 | 6; address: string; port: number } | null;
   /** A listening TCP socket with IP_TRANSPARENT (TPROXY); needs CAP_NET_ADMIN. */

@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include "offload.h"
 #include "errno-error.h"
+#include "napi-args.h"
 
 #ifdef __linux__
 
@@ -40,26 +41,6 @@
 #define TUN_F_USO6 0x40
 #endif
 
-/** argv[i] as an integer in [lo, hi]; false with a TypeError/RangeError pending. */
-static bool int_arg(napi_env env, napi_value v, const char* what, int64_t lo, int64_t hi, int64_t* out) {
-  napi_valuetype t;
-  double d;
-  if (napi_typeof(env, v, &t) != napi_ok || t != napi_number || napi_get_value_double(env, v, &d) != napi_ok) {
-    char m[96];
-    snprintf(m, sizeof m, "%s must be a number", what);
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", m);
-    return false;
-  }
-  if (!(d >= (double)lo && d <= (double)hi) || d != (double)(int64_t)d) {
-    char m[128];
-    snprintf(m, sizeof m, "%s must be an integer in [%lld, %lld]", what, (long long)lo, (long long)hi);
-    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", m);
-    return false;
-  }
-  *out = (int64_t)d;
-  return true;
-}
-
 /** fd and, when want > 1, one more integer argument. */
 static bool args(napi_env env, napi_callback_info info, size_t want, int64_t* fd, const char* what2, int64_t lo, int64_t hi, int64_t* v2) {
   size_t argc = 2;
@@ -69,8 +50,8 @@ static bool args(napi_env env, napi_callback_info info, size_t want, int64_t* fd
     napi_throw_type_error(env, "ERR_MISSING_ARGS", want == 1 ? "(fd)" : "(fd, value)");
     return false;
   }
-  if (!int_arg(env, argv[0], "fd", 0, INT32_MAX, fd)) return false;
-  return want == 1 || int_arg(env, argv[1], what2, lo, hi, v2);
+  if (!arg_int(env, argv[0], "fd", 0, INT32_MAX, fd)) return false;
+  return want == 1 || arg_int(env, argv[1], what2, lo, hi, v2);
 }
 
 static napi_value TunFlags(napi_env env, napi_callback_info info) {

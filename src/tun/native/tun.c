@@ -30,6 +30,8 @@
 //   netlinkOpen: an rtnetlink socket for the network watcher (netlink.c).
 //   tunFlags, tunSetVnetHdrSize, tunSetOffload, TUN_F_*: offloads (offload.c).
 //   tunSteeringLoads, tunSteeringAttach: queue steering (steering.c).
+//   createTxThread: a writer thread per fd that does writeBatch's writes off the
+//       JS thread (tx-thread.c).
 //
 // Errors are JS Errors with code ('EBUSY'), errno (negative, as in Node), syscall.
 // Nothing here aborts the process: bad arguments throw TypeError/RangeError.
@@ -63,6 +65,9 @@
 #include "errno-error.h"
 #include "offload.h"
 #include "steering.h"
+#include "tun-write.h"
+#include "napi-args.h"
+#include "tx-thread.h"
 
 // Bounded retries of a syscall interrupted by a signal.
 #define EINTR_RETRIES 8
@@ -84,43 +89,7 @@
 
 // ---------------------------------------------------------------- argument helpers
 
-static bool arg_int(napi_env env, napi_value v, const char* what, int64_t lo, int64_t hi, int64_t* out) {
-  napi_valuetype t;
-  if (napi_typeof(env, v, &t) != napi_ok || t != napi_number) {
-    char m[96];
-    snprintf(m, sizeof m, "%s must be a number", what);
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", m);
-    return false;
-  }
-  double d;
-  napi_get_value_double(env, v, &d);
-  if (!(d >= (double)lo && d <= (double)hi) || d != (double)(int64_t)d) {
-    char m[128];
-    snprintf(m, sizeof m, "%s must be an integer in [%lld, %lld]", what, (long long)lo, (long long)hi);
-    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", m);
-    return false;
-  }
-  *out = (int64_t)d;
-  return true;
-}
-
-// A Uint8Array (Buffer) or Uint32Array; data already adjusted by byteOffset.
-static bool arg_typed(napi_env env, napi_value v, napi_typedarray_type want, const char* what,
-                      void** data, size_t* length) {
-  bool is = false;
-  napi_is_typedarray(env, v, &is);
-  napi_typedarray_type type;
-  napi_value ab;
-  size_t off;
-  if (!is || napi_get_typedarray_info(env, v, &type, length, data, &ab, &off) != napi_ok ||
-      (type != want && !(want == napi_uint8_array && type == napi_uint8_clamped_array))) {
-    char m[96];
-    snprintf(m, sizeof m, "%s must be a %s", what, want == napi_uint8_array ? "Buffer" : "Uint32Array");
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", m);
-    return false;
-  }
-  return true;
-}
+// arg_int() and arg_typed(): napi-args.c, shared with the writer thread.
 
 // ---------------------------------------------------------------- open
 
@@ -236,25 +205,12 @@ static napi_value WriteBatch(napi_env env, napi_callback_info info) {
     return NULL;
   }
 
-  uint32_t written = 0;
-  for (int64_t i = 0; i < count; i++) {
-    uint32_t len = lengths[i];
-    if (len == 0 || len > (uint64_t)slot) continue;  // not a packet: a drop
-    ssize_t k;
-    int tries = 0;
-    do {
-      k = write((int)fd, slab + (size_t)i * (size_t)slot, len);
-    } while (k < 0 && errno == EINTR && ++tries < EINTR_RETRIES);
-    if (k >= 0) {
-      written++;
-      continue;
-    }
-    int e = errno;
-    if (e == EINVAL || e == EFAULT || e == EMSGSIZE) continue;               // this packet only
-    if (e == EAGAIN || e == EWOULDBLOCK || e == ENOBUFS || e == EIO || e == EINTR) break;  // all would fail
-    throw_errno(env, e, "write");
+  tun_write_result_t w = tun_write_packets((int)fd, slab, lengths, (uint32_t)count, (uint32_t)slot);
+  if (w.fatal) {
+    throw_errno(env, w.fatal, "write");
     return NULL;
   }
+  uint32_t written = w.written;
   napi_value res;
   NAPI_OK(env, napi_create_uint32(env, written, &res));
   return res;
@@ -1329,6 +1285,7 @@ static napi_value Init(napi_env env, napi_value exports) {
   NAPI_OK(env, napi_set_named_property(env, exports, "IFF_VNET_HDR", v));
   if (!offload_register(env, exports)) return NULL;
   if (!steering_register(env, exports)) return NULL;
+  if (!tx_thread_register(env, exports)) return NULL;
   return exports;
 }
 

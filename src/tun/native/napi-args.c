@@ -1,0 +1,42 @@
+// See napi-args.h.
+#define NAPI_VERSION 8
+#include "napi-args.h"
+#include <stdio.h>
+
+bool arg_int(napi_env env, napi_value v, const char* what, int64_t lo, int64_t hi, int64_t* out) {
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_number) {
+    char m[96];
+    snprintf(m, sizeof m, "%s must be a number", what);
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", m);
+    return false;
+  }
+  double d;
+  napi_get_value_double(env, v, &d);
+  if (!(d >= (double)lo && d <= (double)hi) || d != (double)(int64_t)d) {
+    char m[128];
+    snprintf(m, sizeof m, "%s must be an integer in [%lld, %lld]", what, (long long)lo, (long long)hi);
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", m);
+    return false;
+  }
+  *out = (int64_t)d;
+  return true;
+}
+
+// A Uint8Array (Buffer) or Uint32Array; data already adjusted by byteOffset.
+bool arg_typed(napi_env env, napi_value v, napi_typedarray_type want, const char* what,
+                      void** data, size_t* length) {
+  bool is = false;
+  napi_is_typedarray(env, v, &is);
+  napi_typedarray_type type;
+  napi_value ab;
+  size_t off;
+  if (!is || napi_get_typedarray_info(env, v, &type, length, data, &ab, &off) != napi_ok ||
+      (type != want && !(want == napi_uint8_array && type == napi_uint8_clamped_array))) {
+    char m[96];
+    snprintf(m, sizeof m, "%s must be a %s", what, want == napi_uint8_array ? "Buffer" : "Uint32Array");
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", m);
+    return false;
+  }
+  return true;
+}

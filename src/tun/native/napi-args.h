@@ -1,0 +1,13 @@
+// Argument checks for the addon's functions: a wrong type is a TypeError, a number
+// out of range a RangeError (code ERR_INVALID_ARG_TYPE / ERR_OUT_OF_RANGE), never a crash.
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <node_api.h>
+
+// An integer in [lo, hi]; false with an exception pending otherwise.
+bool arg_int(napi_env env, napi_value v, const char* what, int64_t lo, int64_t hi, int64_t* out);
+
+// A Uint8Array (Buffer) or Uint32Array; data already adjusted by byteOffset.
+bool arg_typed(napi_env env, napi_value v, napi_typedarray_type want, const char* what, void** data, size_t* length);
