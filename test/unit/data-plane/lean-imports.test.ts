@@ -1,8 +1,8 @@
 // What a process loads at start is memory it holds for its whole life (each package below costs
 // 4-12 MB of RSS: docs/DECISIONS.md, "Lean memory"). These walk the static import graph (import
 // and export ... from, not `import type` nor a dynamic import()) from each entry point and
-// check that the data plane never loads the config parser, and nothing loads SOCKS5 before a
-// SOCKS5 upstream is dialled.
+// check that the data plane never loads the config parser, the supervisor only for a config
+// file, and nothing loads SOCKS5 before a SOCKS5 upstream is dialled.
 import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -35,10 +35,13 @@ t.test('the data plane child loads no config parser (zod, yaml) and no SOCKS5 cl
   t.ok(mods.has('src/stack/stack.ts') && mods.has('pino'), 'the walk follows imports (the stack and pino are there)');
 });
 
-t.test('the supervisor loads no SOCKS5 client', async (t) => {
-  const mods = staticImports('src/cli/commands/up.ts');
-  t.notOk(mods.has('socks'));
-  t.ok(mods.has('zod'), 'it reads the config file, so it has zod');
+t.test('the supervisor loads no SOCKS5 client, and the config parser only for a file (config-reader.ts)', async (t) => {
+  for (const cmd of ['up', 'run', 'proxy']) {
+    const mods = staticImports(`src/cli/commands/${cmd}.ts`);
+    t.ok(mods.has('src/config/settings.ts') && mods.has('src/config/config-reader.ts'), `${cmd}: the walk reaches settings and the reader`);
+    for (const dep of ['src/config/load-config.ts', 'zod', 'yaml']) t.notOk(mods.has(dep), `${cmd}: ${dep} is not a static import`);
+    if (cmd === 'up') t.notOk(mods.has('socks'));
+  }
 });
 
 t.test('the walk sees re-exports and skips type-only imports', async (t) => {
