@@ -40,3 +40,17 @@ bool arg_typed(napi_env env, napi_value v, napi_typedarray_type want, const char
   }
   return true;
 }
+
+void* arg_this(napi_env env, napi_callback_info info, size_t* argc, napi_value* argv, const char* what) {
+  napi_value self;
+  size_t none = 0;
+  if (napi_get_cb_info(env, info, argc ? argc : &none, argv, &self, NULL) != napi_ok) return NULL;
+  void* p = NULL;
+  if (napi_unwrap(env, self, &p) != napi_ok || p == NULL) {
+    char m[64];
+    snprintf(m, sizeof m, "not a %s", what);
+    napi_throw_type_error(env, "ERR_INVALID_THIS", m);
+    return NULL;
+  }
+  return p;
+}

@@ -11,3 +11,7 @@ bool arg_int(napi_env env, napi_value v, const char* what, int64_t lo, int64_t h
 
 // A Uint8Array (Buffer) or Uint32Array; data already adjusted by byteOffset.
 bool arg_typed(napi_env env, napi_value v, napi_typedarray_type want, const char* what, void** data, size_t* length);
+
+// The native object a JS wrapper holds (napi_wrap) as `this`, with the call's arguments
+// (argc in: room in argv; out: how many came); NULL with a TypeError naming `what` otherwise.
+void* arg_this(napi_env env, napi_callback_info info, size_t* argc, napi_value* argv, const char* what);

@@ -363,15 +363,7 @@ static void on_poll(uv_poll_t* h, int status, int events) {
 }
 
 static reader_t* unwrap_reader(napi_env env, napi_callback_info info) {
-  napi_value self;
-  size_t argc = 0;
-  if (napi_get_cb_info(env, info, &argc, NULL, &self, NULL) != napi_ok) return NULL;
-  void* p = NULL;
-  if (napi_unwrap(env, self, &p) != napi_ok || p == NULL) {
-    napi_throw_type_error(env, "ERR_INVALID_THIS", "not a TUN reader");
-    return NULL;
-  }
-  return (reader_t*)p;
+  return (reader_t*)arg_this(env, info, NULL, NULL, "TUN reader");
 }
 
 static napi_value ReaderResume(napi_env env, napi_callback_info info) {

@@ -179,14 +179,7 @@ static void txq_finalize(napi_env env, void* data, void* hint) {
 }
 
 static txq_t* unwrap_txq(napi_env env, napi_callback_info info, size_t* argc, napi_value* argv) {
-  napi_value self;
-  if (napi_get_cb_info(env, info, argc, argv, &self, NULL) != napi_ok) return NULL;
-  void* p = NULL;
-  if (napi_unwrap(env, self, &p) != napi_ok || p == NULL) {
-    napi_throw_type_error(env, "ERR_INVALID_THIS", "not a TUN writer thread");
-    return NULL;
-  }
-  return (txq_t*)p;
+  return (txq_t*)arg_this(env, info, argc, argv, "TUN writer thread");
 }
 
 static napi_value Submit(napi_env env, napi_callback_info info) {
