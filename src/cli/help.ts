@@ -50,10 +50,7 @@ const UP_OPTIONS: Option[] = [
   ['--syn-backlog N', 'half-open connections held; beyond it SYNs get SYN cookies (default 1024)'],
   ['--no-syn-cookies', 'with the backlog full, evict the oldest half-open connection instead'],
   ['--tun-backend NAME', 'native (batched reads, default) or tuntap2'],
-  [
-    '--workers N',
-    'TUN queues, one stack thread each, so every core relays (native backend; default: the number of cores, at most 8 (1 below MTU 65520 where the TUN steering eBPF program cannot load); 1 keeps a single thread)',
-  ],
+  ['--workers N', 'TUN queues, one stack thread each, so every core relays (native backend; default 1 for now: see README "Every core")'],
   [
     '--tun-offload',
     'experimental: a TUN with a virtio-net header (IFF_VNET_HDR); checksums the kernel vouches for are not summed again, coalesced segments up to 64 KiB are read (a UDP send of several datagrams at once, UDP_SEGMENT, is split back into them: uso), and ours go out up to 64 KiB with partial checksums for the kernel to split and complete (status: tun_offload_*, tx_ for the write side)',

@@ -29,9 +29,16 @@ export const DEFAULT_FAKE_POOL6 = 'fc00::/18';
 export const MAX_DEFAULT_WORKERS = 8;
 /** The TUN's largest MTU, and its default. */
 const MAX_MTU = 65520;
+/**
+ * Off for now: in the suite of 2026-12-07 16:24 (quiet machine) two workers at
+ * MTU 65520 made 308 new connections/s where one made 3,579 (the same build
+ * made 2,567-3,526 with two that morning, before the steering program and the
+ * preloaded spare); until that is understood, one thread unless --workers N.
+ */
+const WORKERS_ON_BY_DEFAULT = false;
 
 /**
- * Stack worker threads by default: one per core (at most MAX_DEFAULT_WORKERS)
+ * Stack worker threads by default, once WORKERS_ON_BY_DEFAULT (else 1): one per core (at most MAX_DEFAULT_WORKERS)
  * where the TUN can have a queue per worker (native backend), else 1: the
  * tuntap2 backend has one queue, and redirect and tproxy have no TUN. Also 1
  * below the largest MTU where our steering program does not load (`steering`,
@@ -46,8 +53,9 @@ export function defaultWorkers(
   cores = availableParallelism(),
   mtu = MAX_MTU,
   steering: () => boolean = tunSteeringAvailable,
+  onByDefault = WORKERS_ON_BY_DEFAULT,
 ): number {
-  if (backend !== 'native' || mode === 'redirect' || mode === 'tproxy' || (mtu < MAX_MTU && !steering())) return 1;
+  if (!onByDefault || backend !== 'native' || mode === 'redirect' || mode === 'tproxy' || (mtu < MAX_MTU && !steering())) return 1;
   return Math.max(1, Math.min(cores, MAX_DEFAULT_WORKERS));
 }
 

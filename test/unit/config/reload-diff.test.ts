@@ -63,7 +63,7 @@ t.test('adoptLive: takes the live part, keeps what waits for a restart', async (
   t.same(a.config.rules, []);
   t.same(a.excludes, [], 'excludes only once the journal has them');
   t.same(adoptLive(now, next, true).excludes, ['203.0.113.0/24']);
-  // the MTU, and the worker count that follows it by default (1 below the largest MTU where the TUN steering program does not load; 1 anyway on one core)
+  // the MTU, and the worker count too where the default follows the MTU (not while workers are off by default)
   t.same(
     diffSettings(a, next).restart.map((r) => r.split(':')[0]),
     ['tun.mtu', ...(now.workers !== next.workers ? ['tun.workers'] : [])],
