@@ -30,10 +30,10 @@ export const MAX_DEFAULT_WORKERS = 8;
 /** The TUN's largest MTU, and its default. */
 const MAX_MTU = 65520;
 /**
- * Off for now: in the suite of 2026-12-07 16:24 (quiet machine) two workers at
- * MTU 65520 made 308 new connections/s where one made 3,579 (the same build
- * made 2,567-3,526 with two that morning, before the steering program and the
- * preloaded spare); until that is understood, one thread unless --workers N.
+ * Off for now: in two suite runs on a quiet machine (2026-12-07 16:24 and
+ * 19:20) two workers at MTU 65520 made 308 and 824-969 new connections/s where
+ * one made 3,579 and 3,703-4,165, while bench/workers.ts --conn gave two
+ * workers as many as one; until the cause is found, one thread unless --workers N.
  */
 const WORKERS_ON_BY_DEFAULT = false;
 
