@@ -18,20 +18,33 @@ try {
   const sd = mkdtempSync(join(tmpdir(), 'tsE-cab-'));
   const gw = startGateway(host, topo.client, ['--mode', 'route-all', '--state-dir', sd, '--tun-name', 'tsc0', '--log-level', 'warn', ...process.argv.slice(2)]);
   await waitForGateway(topo.client, sd, gw);
-  const status = async () => JSON.parse((await nsExec(topo.client, tunsteerArgv(['status', '--state-dir', sd, '--json']))).stdout).status as { counters: Record<string, number>; drops: Record<string, number> };
+  const status = async () =>
+    JSON.parse((await nsExec(topo.client, tunsteerArgv(['status', '--state-dir', sd, '--json']))).stdout).status as {
+      counters: Record<string, number>;
+      drops: Record<string, number>;
+    };
   const wrk = async (label: string) => {
     const r = await nsExec(topo.client, ['wrk', '-t', '2', '-c', '16', '-d', '3', '-H', 'Connection: close', '--latency', `http://${NGINX_IP}/hello`], { timeoutMs: 60000 });
-    console.log(label, r.stdout.split('\n').filter((l) => /Requests\/sec|99%|50%|Socket errors/.test(l)).map((l) => l.trim()).join(' | '));
+    console.log(
+      label,
+      r.stdout
+        .split('\n')
+        .filter((l) => /Requests\/sec|99%|50%|Socket errors/.test(l))
+        .map((l) => l.trim())
+        .join(' | '),
+    );
   };
   await wrk('before bulk:');
   const s0 = await status();
-  for (const reverse of [false, true]) console.log('iperf3 4 streams', reverse ? 'down' : 'up', (await iperfClient(topo.client, { server: IPERF_IP, seconds: 3, streams: 4, reverse })).gbps.toFixed(2), 'Gbit/s');
+  for (const reverse of [false, true])
+    console.log('iperf3 4 streams', reverse ? 'down' : 'up', (await iperfClient(topo.client, { server: IPERF_IP, seconds: 3, streams: 4, reverse })).gbps.toFixed(2), 'Gbit/s');
   const s1 = await status();
   await wrk('after bulk:');
   await new Promise((r) => setTimeout(r, 2000));
   await wrk('after bulk, 2 s later:');
   const s2 = await status();
-  const moved = (a: Record<string, number>, b: Record<string, number>) => Object.fromEntries(Object.entries(b).filter(([k, v]) => v !== (a[k] ?? 0) && !/^mem_|bytes|packets|segments|timer|^tcp_state/.test(k)));
+  const moved = (a: Record<string, number>, b: Record<string, number>) =>
+    Object.fromEntries(Object.entries(b).filter(([k, v]) => v !== (a[k] ?? 0) && !/^mem_|bytes|packets|segments|timer|^tcp_state/.test(k)));
   console.log('during bulk:', JSON.stringify(moved(s0.counters, s1.counters)), JSON.stringify(moved(s0.drops, s1.drops)));
   console.log('after bulk, the two wrk runs:', JSON.stringify(moved(s1.counters, s2.counters)), JSON.stringify(moved(s1.drops, s2.drops)));
   gw.kill('SIGTERM');
