@@ -39,6 +39,12 @@ try {
   for (const reverse of [false, true])
     console.log('iperf3 4 streams', reverse ? 'down' : 'up', (await iperfClient(topo.client, { server: IPERF_IP, seconds: 3, streams: 4, reverse })).gbps.toFixed(2), 'Gbit/s');
   const s1 = await status();
+  // what the gateway still holds after iperf3 has ended (every iperf3 socket is closed by then)
+  for (const wait of [0, 2000, 5000]) {
+    await new Promise((r) => setTimeout(r, wait));
+    const c = (await status()).counters;
+    console.log(`held after iperf3 (+${wait} ms):`, JSON.stringify({ connections: c.connections, tcpBuffered: c.tcpBuffered, proxy_active: c.proxy_active }));
+  }
   await wrk('after bulk:');
   await new Promise((r) => setTimeout(r, 2000));
   await wrk('after bulk, 2 s later:');
