@@ -2,7 +2,7 @@
 // wrk with a new connection per request, then iperf3 4 streams each way, then
 // wrk again, on one gateway; the status counters that moved in between.
 //   node --import tsx bench/conn-after-bulk.ts [gateway flags, e.g. --workers 2]
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { nsExec } from '../test/helpers/netns.js';
@@ -16,6 +16,7 @@ try {
   await startNginx(host, topo);
   await startIperf(host, topo);
   const sd = mkdtempSync(join(tmpdir(), 'tsE-cab-'));
+  host.teardown(() => rmSync(sd, { recursive: true, force: true }));
   const gw = startGateway(host, topo.client, ['--mode', 'route-all', '--state-dir', sd, '--tun-name', 'tsc0', '--log-level', 'warn', ...process.argv.slice(2)]);
   await waitForGateway(topo.client, sd, gw);
   const status = async () =>

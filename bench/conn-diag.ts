@@ -2,7 +2,7 @@
 // per request through the gateway, then the client's TCP counters and the
 // gateway's drop counters.
 import { join } from 'node:path';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { nsExec } from '../test/helpers/netns.js';
 import { NGINX_IP, makeTopology, startGateway, startNginx, tunsteerArgv, waitForGateway } from '../test/helpers/topology.js';
@@ -16,6 +16,7 @@ try {
   const topo = await makeTopology(host);
   await startNginx(host, topo);
   const sd = mkdtempSync(join(tmpdir(), 'tsE-diag-'));
+  host.teardown(() => rmSync(sd, { recursive: true, force: true }));
   const gw = startGateway(host, topo.client, ['--mode', 'route-all', '--state-dir', sd, '--tun-name', 'tsd0', '--log-level', 'warn', ...process.argv.slice(2)]);
   await waitForGateway(topo.client, sd, gw);
   for (let i = 0; i < 3; i++) {
