@@ -43,19 +43,20 @@ export class TxRing implements TxQueue {
 
   /** The next free slot; a full bank is handed over first, so a TxSlab never flushes itself. */
   txSlot(): Buffer {
-    if (this.current.pending >= this.current.capacity) {
-      this.autoFlushes++;
-      this.flushTx();
-    }
-    return this.current.txSlot();
+    return this.withRoom().txSlot();
   }
 
   txHeader(): Buffer {
+    return this.withRoom().txHeader();
+  }
+
+  /** The bank to fill: the current one, or the next once a full one is handed over. */
+  private withRoom(): TxSlab {
     if (this.current.pending >= this.current.capacity) {
       this.autoFlushes++;
       this.flushTx();
     }
-    return this.current.txHeader();
+    return this.current;
   }
 
   commitTx(length: number): void {
