@@ -2,6 +2,9 @@
 #define NAPI_VERSION 8
 #include "napi-args.h"
 #include <stdio.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 bool arg_int(napi_env env, napi_value v, const char* what, int64_t lo, int64_t hi, int64_t* out) {
   napi_valuetype t;
@@ -53,4 +56,37 @@ void* arg_this(napi_env env, napi_callback_info info, size_t* argc, napi_value* 
     return NULL;
   }
   return p;
+}
+
+bool arg_endpoint(napi_env env, napi_value addrv, napi_value portv, int family, struct sockaddr_storage* ss, socklen_t* len) {
+  char addr[INET6_ADDRSTRLEN + 1] = {0};
+  size_t n = 0;
+  napi_valuetype t;
+  if (napi_typeof(env, addrv, &t) != napi_ok || t != napi_string ||
+      napi_get_value_string_utf8(env, addrv, addr, sizeof addr, &n) != napi_ok) {
+    napi_throw_type_error(env, "EINVAL", "address must be a string");
+    return false;
+  }
+  int64_t port;
+  if (!arg_int(env, portv, "port", 0, 65535, &port)) return false;
+  memset(ss, 0, sizeof *ss);
+  int ok;
+  if (family == 6) {
+    struct sockaddr_in6* a = (struct sockaddr_in6*)ss;
+    a->sin6_family = AF_INET6;
+    a->sin6_port = htons((uint16_t)port);
+    ok = inet_pton(AF_INET6, addr, &a->sin6_addr);
+    *len = sizeof *a;
+  } else {
+    struct sockaddr_in* a = (struct sockaddr_in*)ss;
+    a->sin_family = AF_INET;
+    a->sin_port = htons((uint16_t)port);
+    ok = inet_pton(AF_INET, addr, &a->sin_addr);
+    *len = sizeof *a;
+  }
+  if (ok != 1) {
+    napi_throw_type_error(env, "EINVAL", "address is not an IP address of that family");
+    return false;
+  }
+  return true;
 }

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <node_api.h>
+#include <sys/socket.h>
 
 // An integer in [lo, hi]; false with an exception pending otherwise.
 bool arg_int(napi_env env, napi_value v, const char* what, int64_t lo, int64_t hi, int64_t* out);
@@ -15,3 +16,7 @@ bool arg_typed(napi_env env, napi_value v, napi_typedarray_type want, const char
 // The native object a JS wrapper holds (napi_wrap) as `this`, with the call's arguments
 // (argc in: room in argv; out: how many came); NULL with a TypeError naming `what` otherwise.
 void* arg_this(napi_env env, napi_callback_info info, size_t* argc, napi_value* argv, const char* what);
+
+// address (a string) and port (a number) of the given family (4 or 6) into ss and len;
+// false with an exception pending if not.
+bool arg_endpoint(napi_env env, napi_value addrv, napi_value portv, int family, struct sockaddr_storage* ss, socklen_t* len);

@@ -68,6 +68,7 @@
 #include "tun-write.h"
 #include "napi-args.h"
 #include "tx-thread.h"
+#include "upstream-socket.h"
 
 // Bounded retries of a syscall interrupted by a signal.
 #define EINTR_RETRIES 8
@@ -576,32 +577,15 @@ static napi_value TransparentListener(napi_env env, napi_callback_info info) {
   size_t argc = 4;
   napi_value argv[4];
   NAPI_OK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  char addr[INET6_ADDRSTRLEN + 1] = {0};
-  size_t n = 0;
-  int64_t port, family, backlog;
-  if (argc < 4 || napi_get_value_string_utf8(env, argv[0], addr, sizeof addr, &n) != napi_ok) {
-    napi_throw_type_error(env, "EINVAL", "address must be a string");
+  int64_t family, backlog;
+  if (argc < 4) {
+    napi_throw_type_error(env, "EINVAL", "address, port, family and backlog are required");
     return NULL;
   }
-  if (!arg_int(env, argv[1], "port", 0, 65535, &port) || !arg_int(env, argv[2], "family", 4, 6, &family) ||
-      !arg_int(env, argv[3], "backlog", 1, 65535, &backlog))
-    return NULL;
+  if (!arg_int(env, argv[2], "family", 4, 6, &family) || !arg_int(env, argv[3], "backlog", 1, 65535, &backlog)) return NULL;
   struct sockaddr_storage ss;
-  memset(&ss, 0, sizeof ss);
   socklen_t len;
-  if (family == 6) {
-    struct sockaddr_in6* a = (struct sockaddr_in6*)&ss;
-    a->sin6_family = AF_INET6;
-    a->sin6_port = htons((uint16_t)port);
-    if (inet_pton(AF_INET6, addr, &a->sin6_addr) != 1) goto bad_addr;
-    len = sizeof *a;
-  } else {
-    struct sockaddr_in* a = (struct sockaddr_in*)&ss;
-    a->sin_family = AF_INET;
-    a->sin_port = htons((uint16_t)port);
-    if (inet_pton(AF_INET, addr, &a->sin_addr) != 1) goto bad_addr;
-    len = sizeof *a;
-  }
+  if (!arg_endpoint(env, argv[0], argv[1], (int)family, &ss, &len)) return NULL;
   int fd = socket(family == 6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     throw_errno(env, errno, "socket");
@@ -630,9 +614,6 @@ fail: {
   throw_errno(env, e, step);
   return NULL;
 }
-bad_addr:
-  napi_throw_type_error(env, "EINVAL", "address is not an IP address of that family");
-  return NULL;
 }
 
 // ---------------------------------------------------------------- tproxy UDP
@@ -682,40 +663,6 @@ static napi_value CreateWatcher(napi_env env, napi_callback_info info) {
   if (!r) return NULL;
   r->notify_only = true;
   return reader_wrap(env, r, argv[1], "tunsteer:FdWatcher", "watchReadable failed");
-}
-
-/** address (string) and port (number) of the given family into ss; false with an exception pending if not. */
-static bool arg_endpoint(napi_env env, napi_value addrv, napi_value portv, int family, struct sockaddr_storage* ss, socklen_t* len) {
-  char addr[INET6_ADDRSTRLEN + 1] = {0};
-  size_t n = 0;
-  napi_valuetype t;
-  if (napi_typeof(env, addrv, &t) != napi_ok || t != napi_string ||
-      napi_get_value_string_utf8(env, addrv, addr, sizeof addr, &n) != napi_ok) {
-    napi_throw_type_error(env, "EINVAL", "address must be a string");
-    return false;
-  }
-  int64_t port;
-  if (!arg_int(env, portv, "port", 0, 65535, &port)) return false;
-  memset(ss, 0, sizeof *ss);
-  int ok;
-  if (family == 6) {
-    struct sockaddr_in6* a = (struct sockaddr_in6*)ss;
-    a->sin6_family = AF_INET6;
-    a->sin6_port = htons((uint16_t)port);
-    ok = inet_pton(AF_INET6, addr, &a->sin6_addr);
-    *len = sizeof *a;
-  } else {
-    struct sockaddr_in* a = (struct sockaddr_in*)ss;
-    a->sin_family = AF_INET;
-    a->sin_port = htons((uint16_t)port);
-    ok = inet_pton(AF_INET, addr, &a->sin_addr);
-    *len = sizeof *a;
-  }
-  if (ok != 1) {
-    napi_throw_type_error(env, "EINVAL", "address is not an IP address of that family");
-    return false;
-  }
-  return true;
 }
 
 static int set_transparent(int fd, int family) {
@@ -1278,6 +1225,7 @@ static napi_value Init(napi_env env, napi_value exports) {
   if (!offload_register(env, exports)) return NULL;
   if (!steering_register(env, exports)) return NULL;
   if (!tx_thread_register(env, exports)) return NULL;
+  if (!upstream_socket_register(env, exports)) return NULL;
   return exports;
 }
 
