@@ -3,10 +3,12 @@
 // through the main table, so the gateway never loops back into its own TUN.
 // IPv6 destinations bind the IPv6 uplink's address (localAddress6) the same
 // way; when route-all found no IPv6 uplink (null) they are refused at once,
-// since ::/0 goes into the TUN and an unbound socket would loop.
+// since ::/0 goes into the TUN and an unbound socket would loop. The bind takes
+// no port (upstream-socket.ts): the port is chosen per destination at connect.
 import net, { isIP } from 'node:net';
 import { lookup } from 'node:dns/promises';
 import type { Endpoint } from '../net/endpoint.js';
+import { boundSocket } from './upstream-socket.js';
 
 export interface DialOptions {
   /**
@@ -70,16 +72,27 @@ export function dialDirect(dst: Endpoint, opts: DialOptions): Promise<net.Socket
         : `${dst.address}:${dst.port}: no uplink (the host has no default route)`;
     return Promise.reject(new DialError(`connect to ${what}`, 'unreachable', 'ENETUNREACH'));
   }
+  let bound: net.Socket | null = null;
+  if (localAddress && isIP(dst.address)) {
+    try {
+      bound = boundSocket(localAddress, dst.family);
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      return Promise.reject(new DialError(`connect to ${dst.address}:${dst.port} from ${localAddress}: ${err.message}`, classifyDialError(err), err.code));
+    }
+  }
   return new Promise((resolve, reject) => {
-    const sock = net.connect({
-      host: dst.address,
-      port: dst.port,
-      // a name (explicit proxy) is resolved by the system, either family
-      family: isIP(dst.address) ? dst.family : undefined,
-      localAddress,
-      noDelay: true,
-      allowHalfOpen: true,
-    });
+    const sock = bound
+      ? bound.connect({ host: dst.address, port: dst.port })
+      : net.connect({
+          host: dst.address,
+          port: dst.port,
+          // a name (explicit proxy) is resolved by the system, either family
+          family: isIP(dst.address) ? dst.family : undefined,
+          localAddress,
+          noDelay: true,
+          allowHalfOpen: true,
+        });
     const timer = setTimeout(() => {
       sock.destroy();
       reject(new DialError(`connect to ${dst.address}:${dst.port} timed out after ${opts.timeoutMs} ms`, 'timeout'));

@@ -94,6 +94,12 @@ export interface TunAddon {
   udpRecv(fd: number, buf: Uint8Array): UdpDatagram | null;
   /** A raw UDP socket with IP(V6)_TRANSPARENT that sends from any address and receives nothing; needs CAP_NET_RAW. */
   udpReplySocket(family: 4 | 6): number;
+  /**
+   * A non-blocking TCP socket bound to address with IP_BIND_ADDRESS_NO_PORT: the port is
+   * chosen at connect(), per destination (upstream-socket.c). Throws the errno error of
+   * socket/setsockopt/bind (EADDRNOTAVAIL: the address is not this host's).
+   */
+  tcpSocketNoPort(address: string, family: 4 | 6): number;
   /** One datagram from src (any address) to dst through a udpReplySocket: payload bytes sent, or -1 when the buffer is full (dropped). */
   udpSendFrom(fd: number, buf: Uint8Array, srcAddress: string, srcPort: number, dstAddress: string, dstPort: number): number;
   /** A raw ICMP (ICMPv6) socket with IP(V6)_TRANSPARENT that sends errors from any address and receives nothing; needs CAP_NET_RAW. */
