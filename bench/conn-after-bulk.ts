@@ -1,12 +1,15 @@
 // Ad-hoc: does bulk TCP through the gateway slow its later connection rate?
 // wrk with a new connection per request, then iperf3 4 streams each way, then
 // wrk again, on one gateway; the status counters that moved in between.
-//   node --import tsx bench/conn-after-bulk.ts [gateway flags, e.g. --workers 2]
+// IDLE=N first holds N idle connections through the gateway and closes them
+// (as the suite's idle step does before its bulk and wrk steps), then wrk.
+//   [IDLE=10000] node --import tsx bench/conn-after-bulk.ts [gateway flags, e.g. --workers 2]
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { nsExec } from '../test/helpers/netns.js';
-import { IPERF_IP, NGINX_IP, makeTopology, startGateway, startIperf, startNginx, tunsteerArgv, waitForGateway } from '../test/helpers/topology.js';
+import { nsExec, spawnInNs } from '../test/helpers/netns.js';
+import { RAISE_FDS, holdConns, prepareForConns } from './idle-conns.js';
+import { IPERF_IP, NGINX_IP, PEER_IP, PEER_PORT, ROOT, makeTopology, startGateway, startIperf, startNginx, tunsteerArgv, waitForGateway } from '../test/helpers/topology.js';
 import { iperfClient } from './iperf-client.js';
 
 const tds: (() => unknown)[] = [];
@@ -25,7 +28,7 @@ try {
       drops: Record<string, number>;
     };
   const wrk = async (label: string) => {
-    const r = await nsExec(topo.client, ['wrk', '-t', '2', '-c', '16', '-d', '3', '-H', 'Connection: close', '--latency', `http://${NGINX_IP}/hello`], { timeoutMs: 60000 });
+    const r = await nsExec(topo.client, ['wrk', '-t', '2', '-c', '16', '-d', process.env.WRK_SECONDS ?? '3', '-H', 'Connection: close', '--latency', `http://${NGINX_IP}/hello`], { timeoutMs: 60000 });
     console.log(
       label,
       r.stdout
@@ -35,7 +38,25 @@ try {
         .join(' | '),
     );
   };
-  await wrk('before bulk:');
+  await wrk('fresh gateway:');
+  const idle = Number(process.env.IDLE ?? 0);
+  if (idle > 0) {
+    spawnInNs(host, topo.servers, ['sh', '-c', `${RAISE_FDS}; exec ${process.execPath} --import tsx ${join(ROOT, 'test/helpers/tcp-peer.ts')} server ${PEER_IP} ${PEER_PORT}`]);
+    const ports = await prepareForConns(host, topo, idle);
+    await new Promise((r) => setTimeout(r, 1000));
+    const { holder, held } = await holdConns(host, topo.client, PEER_IP, ports, idle);
+    holder.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 3000));
+    console.log(`held ${held} idle connections, then closed them`);
+    for (let i = 1; i <= Number(process.env.WRK_RUNS ?? 1); i++) {
+      await wrk(`after the idle connections, run ${i}:`);
+      // the client namespace's sockets by state: the gateway's upstream sockets live here too
+      const ss = (await nsExec(topo.client, ['ss', '-Htan'])).stdout.split('\n').filter(Boolean);
+      const by: Record<string, number> = {};
+      for (const l of ss) by[l.split(/\s+/)[0]] = (by[l.split(/\s+/)[0]] ?? 0) + 1;
+      console.log('  client namespace sockets:', JSON.stringify(by));
+    }
+  }
   const s0 = await status();
   for (const reverse of [false, true])
     console.log('iperf3 4 streams', reverse ? 'down' : 'up', (await iperfClient(topo.client, { server: IPERF_IP, seconds: 3, streams: 4, reverse })).gbps.toFixed(2), 'Gbit/s');
