@@ -9,7 +9,7 @@
 //             TIME-WAIT sockets in the client's namespace by local address and in the
 //             servers' namespace: who closed first
 //   offload   (only when asked) iperf3 single stream up and down through gateways at MTU
-//             1500 and 65520 with --tun-offload off and on, beside the kernel path, with
+//             1500 and 65520 with offloads off and on, beside the kernel path, with
 //             the data plane's packets in and out; ROUNDS rounds, each the kernel path then
 //             every gateway, the load average around each; medians and the ratio of MTU
 //             1500 to 65520 at the end. --compare DIR: another build (its dist/) measured
@@ -24,7 +24,7 @@
 //
 // Prints the load average before and after (2 shared cores: the figures are noisy).
 // Builds and removes its own namespaces; traffic stays between them.
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -345,6 +345,9 @@ async function offloads(ns: string, _iperf: unknown): Promise<void> {
     console.log(`  kernel path: up ${kUp.toFixed(2)} down ${kDown.toFixed(2)} Gbit/s (load ${load()})`);
     for (const b of builds) {
       const mainJs = join(b.root, 'dist/src/cli/main.js');
+      // offloads are on by default since --no-tun-offload exists; a build from before needs --tun-offload for them
+      const offByDefault = !readFileSync(join(b.root, 'dist/src/cli/args.js'), 'utf8').includes('no-tun-offload');
+      const offloadFlags = (on: boolean) => (offByDefault ? (on ? ['--tun-offload'] : []) : on ? [] : ['--no-tun-offload']);
       for (const mtu of mtus) {
         for (const off of b.modes) {
           const stateDir = mkdtempSync(join(tmpdir(), 'tsE-lean-'));
@@ -363,7 +366,7 @@ async function offloads(ns: string, _iperf: unknown): Promise<void> {
             'warn',
             '--mtu',
             String(mtu),
-            ...(off ? ['--tun-offload'] : []),
+            ...offloadFlags(off),
           ]);
           await waitForGateway(ns, stateDir, gw, 60_000);
           const before = load();

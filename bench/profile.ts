@@ -1,7 +1,7 @@
 // CPU profile of the gateway under one iperf3 stream (5 s) in namespaces of
 // its own; writes a .cpuprofile to /tmp/prof (open in Chrome DevTools, or sum
 // self time per function with any cpuprofile reader).
-//   npm run build && node --import tsx bench/profile.ts [up|down|conn|keepalive] [gateway flags, e.g. --mtu 1500 --tun-offload]
+//   npm run build && node --import tsx bench/profile.ts [up|down|conn|keepalive] [gateway flags, e.g. --mtu 1500 --no-tun-offload]
 // conn: wrk with a new connection per request against nginx's small response;
 // keepalive: wrk with 8 kept-alive connections (the HTTP-inspecting path).
 import { join } from 'node:path';

@@ -11,7 +11,7 @@
 //             IPv6 bulk TCP beside IPv4 (1 stream each way) for the kernel
 //             path and tunsteer's route-all paths
 //   tunsteer  defaults, --workers 1 and --workers <cores>, each at MTU 65520
-//             and 1500; MTU 1500 with --tun-offload
+//             and 1500 (offloads on, the default); MTU 1500 with --no-tun-offload
 //
 //   npm run bench                 10 s per iperf3 run, 3 runs, 1,000 and 10,000 idle connections
 //   npm run bench -- --quick      a few minutes: 2 s, 1 run, 1,000 idle connections
@@ -356,7 +356,7 @@ async function main() {
   await run('workers', () => tunsteerPath(topo.client, `tunsteer, --workers ${CORES}`, ['--workers', String(CORES)]));
   await run('mtu1500', () => tunsteerPath(topo.client, 'tunsteer, MTU 1500', ['--mtu', '1500']));
   await run('mtu1500w1', () => tunsteerPath(topo.client, 'tunsteer, MTU 1500, --workers 1', ['--mtu', '1500', '--workers', '1']));
-  await run('offload', () => tunsteerPath(topo.client, 'tunsteer, MTU 1500, --tun-offload', ['--mtu', '1500', '--tun-offload']));
+  await run('offload', () => tunsteerPath(topo.client, 'tunsteer, MTU 1500, --no-tun-offload', ['--mtu', '1500', '--no-tun-offload']));
   await run('best', async () => ({
     ...(await tunsteerPath(topo.client, 'tunsteer, best (--no-http-inspect, 4 MB buffers)', [
       '--no-http-inspect',

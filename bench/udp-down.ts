@@ -69,7 +69,7 @@ async function main() {
   for (const mtu of [1500, 65520])
     for (const offload of [false, true]) {
       const dir = mkdtempSync(join(tmpdir(), 'tsE-bench-'));
-      const args = ['--mode', 'route-all', '--state-dir', dir, '--tun-name', `tsud${n++}`, '--mtu', String(mtu), '--log-level', 'warn', ...(offload ? ['--tun-offload'] : [])];
+      const args = ['--mode', 'route-all', '--state-dir', dir, '--tun-name', `tsud${n++}`, '--mtu', String(mtu), '--log-level', 'warn', ...(offload ? [] : ['--no-tun-offload'])];
       const gw = startGateway(host, topo.client, args);
       await waitForGateway(topo.client, dir, gw, 90_000);
       const st = JSON.parse((await nsExec(topo.client, tunsteerArgv(['status', '--state-dir', dir, '--json']))).stdout).status;

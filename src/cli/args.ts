@@ -54,6 +54,7 @@ const GATEWAY_OPTIONS: Options<GatewayFlags> = {
   'no-syn-cookies': { type: 'boolean' },
   'tun-backend': { type: 'string' },
   'tun-offload': { type: 'boolean' },
+  'no-tun-offload': { type: 'boolean' },
   'tcp-rcvbuf': { type: 'string' },
   'tcp-sndbuf': { type: 'string' },
   'udp-idle-timeout': { type: 'string' },
@@ -96,6 +97,7 @@ export const RUN_FLAGS: ReadonlySet<string> = new Set([
   '--block-quic',
   '--tun-backend',
   '--workers',
+  '--no-tun-offload',
 ]);
 
 const PROXY_OPTIONS: Options<ProxyFlags> = {

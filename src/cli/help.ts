@@ -51,9 +51,10 @@ const UP_OPTIONS: Option[] = [
   ['--no-syn-cookies', 'with the backlog full, evict the oldest half-open connection instead'],
   ['--tun-backend NAME', 'native (batched reads, default) or tuntap2'],
   ['--workers N', 'TUN queues, one stack thread each, so every core relays (native backend; default 1 for now: see README "Every core")'],
+  ['--tun-offload', 'offloads on: the default now (taken so that scripts written when it was not still work)'],
   [
-    '--tun-offload',
-    'experimental: a TUN with a virtio-net header (IFF_VNET_HDR); checksums the kernel vouches for are not summed again, coalesced segments up to 64 KiB are read (a UDP send of several datagrams at once, UDP_SEGMENT, is split back into them: uso), and ours go out up to 64 KiB with partial checksums for the kernel to split and complete (status: tun_offload_*, tx_ for the write side)',
+    '--no-tun-offload',
+    'a plain TUN, without offloads. By default the TUN has a virtio-net header (IFF_VNET_HDR) and what the kernel accepts of checksum offload, TSO and USO: checksums the kernel vouches for are not summed again, coalesced segments up to 64 KiB are read (a UDP send of several datagrams at once, UDP_SEGMENT, is split back into them: uso), and ours go out up to 64 KiB with partial checksums for the kernel to split and complete (status: tun_offload_*, tx_ for the write side)',
   ],
   ['--tcp-rcvbuf BYTES', 'per-connection receive buffer: the most a client may send ahead (default 1048576)'],
   ['--tcp-sndbuf BYTES', 'per-connection send buffer towards the client (default 1048576)'],

@@ -32,7 +32,7 @@ const RESTART: Partial<Record<keyof GatewaySettings, [string, string]>> = {
   tunAddress: ['tun.address', 'the TUN is open'],
   tunAddress6: ['tun.address6', 'the TUN is open'],
   tunBackend: ['tun.backend', 'the TUN is open'],
-  tunOffload: ['--tun-offload', 'the TUN is open'],
+  tunOffload: ['--no-tun-offload', 'the TUN is open'],
   workers: ['tun.workers', 'the TUN’s queues are open, one per worker'],
   fakePool: ['fake_pool', 'the pool is routed and its mappings are held by clients'],
   fakePool6: ['fake_pool6', 'the pool is routed and its mappings are held by clients'],

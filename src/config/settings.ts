@@ -91,6 +91,7 @@ export interface GatewayFlags {
   'tun-backend'?: string;
   workers?: string;
   'tun-offload'?: boolean;
+  'no-tun-offload'?: boolean;
   'tcp-rcvbuf'?: string;
   'tcp-sndbuf'?: string;
   'udp-idle-timeout'?: string;
@@ -158,7 +159,7 @@ export interface GatewaySettings {
   tunBackend: 'native' | 'tuntap2';
   /** TUN queues, one stack worker thread each; 1: the data plane's own thread, as before workers (native backend only; default defaultWorkers). */
   workers: number;
-  /** --tun-offload: IFF_VNET_HDR and TUNSETOFFLOAD where the kernel takes them (experimental, off by default). */
+  /** IFF_VNET_HDR and TUNSETOFFLOAD where the kernel takes them (tun-offload.ts falls back to less, down to none); off with --no-tun-offload. */
   tunOffload: boolean;
   /** Per-connection TCP buffer bounds in bytes (receive window, send queue). */
   tcpRcvBuf: number;
@@ -222,6 +223,12 @@ function onOff(flag: string, v: string | boolean | undefined, def: boolean): boo
   if (v === true || v === 'on') return true;
   if (v === false || v === 'off') return false;
   throw new ConfigError(`--${flag}: "${String(v)}" is not on or off`);
+}
+
+/** Offloads are on unless --no-tun-offload; --tun-offload, which turned them on before they were the default, is still taken. */
+function tunOffloadFlag(f: Pick<GatewayFlags, 'tun-offload' | 'no-tun-offload'>): boolean {
+  if (f['tun-offload'] === true && f['no-tun-offload'] === true) throw new ConfigError('--no-tun-offload: cannot be given with --tun-offload');
+  return f['no-tun-offload'] !== true;
 }
 
 function oneOf<T extends string>(flag: string, v: string | undefined, def: T, allowed: readonly T[]): T {
@@ -319,7 +326,7 @@ export function gatewaySettings(f: GatewayFlags, c: ConfigFile): GatewaySettings
     synCookies: f['no-syn-cookies'] === true ? false : (lim.syn_cookies ?? true),
     tunBackend,
     workers: int('workers', f.workers ?? num(c.tun?.workers), defaultWorkers(mode, tunBackend, undefined, mtu), 1, 64),
-    tunOffload: f['tun-offload'] === true,
+    tunOffload: tunOffloadFlag(f),
     tcpRcvBuf: int('tcp-rcvbuf', f['tcp-rcvbuf'] ?? num(lim.tcp_rcvbuf), 1 << 20, 4096, 1 << 30),
     tcpSndBuf: int('tcp-sndbuf', f['tcp-sndbuf'] ?? num(lim.tcp_sndbuf), 1 << 20, 4096, 1 << 30),
     udpIdleMs: int('udp-idle-timeout', f['udp-idle-timeout'] ?? num(lim.udp_idle_timeout_ms), 60_000, 1000, 86_400_000),

@@ -30,7 +30,7 @@ t.test('npm run bench -- --quick produces the table', async (t) => {
     [`tunsteer, --workers ${cores}`, false],
     ['tunsteer, MTU 1500', false],
     ['tunsteer, MTU 1500, --workers 1', false],
-    ['tunsteer, MTU 1500, --tun-offload', false],
+    ['tunsteer, MTU 1500, --no-tun-offload', false],
     ['tunsteer, best (--no-http-inspect, 4 MB buffers)', true],
   ] as const) {
     const gateway = !path.startsWith('kernel');

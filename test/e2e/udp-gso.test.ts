@@ -22,7 +22,17 @@ await Promise.all(peers.map((p) => p.waitForLine((l) => l.includes('listening'))
 let n = 0;
 async function gateway(t: Test, mtu: number, offload: boolean): Promise<string> {
   const stateDir = join(topo.tmp, `state${n}`);
-  const gw = startGateway(t, topo.client, ['--mode', 'route-all', '--state-dir', stateDir, '--tun-name', `uso${n++}`, '--mtu', String(mtu), ...(offload ? ['--tun-offload'] : [])]);
+  const gw = startGateway(t, topo.client, [
+    '--mode',
+    'route-all',
+    '--state-dir',
+    stateDir,
+    '--tun-name',
+    `uso${n++}`,
+    '--mtu',
+    String(mtu),
+    ...(offload ? [] : ['--no-tun-offload']),
+  ]);
   t.teardown(async () => {
     gw.kill('SIGTERM');
     await gw.exited();

@@ -198,13 +198,13 @@ export function expectedWorkers(): number {
  * `tunsteer up ARGS` in the namespace. TUNSTEER_TEST_WORKERS=N (a whole-suite
  * run with N stack workers; 1: the single thread, as before the default became
  * the cores) adds --workers N where the test gave none; the product itself
- * never reads it. TUNSTEER_TEST_OFFLOAD=1 adds --tun-offload the same way.
+ * never reads it. TUNSTEER_TEST_OFFLOAD=0 adds --no-tun-offload the same way (a
+ * whole-suite run on a plain TUN: offloads are on by default).
  */
 export function startGateway(t: TeardownHost, ns: string, args: string[], opts: SpawnOptions = {}): NsChild {
   const forced = process.env.TUNSTEER_TEST_WORKERS;
   const workers = forced && !args.includes('--workers') ? ['--workers', forced] : [];
-  // the tuntap2 backend has no offloads
-  const offload = process.env.TUNSTEER_TEST_OFFLOAD === '1' && !args.includes('--tun-offload') && !args.includes('tuntap2') ? ['--tun-offload'] : [];
+  const offload = process.env.TUNSTEER_TEST_OFFLOAD === '0' && !args.includes('--tun-offload') && !args.includes('--no-tun-offload') ? ['--no-tun-offload'] : [];
   return spawnInNs(t, ns, tunsteerArgv(['up', ...args, ...workers, ...offload]), opts);
 }
 

@@ -40,6 +40,7 @@ const UP_FLAGS: (keyof GatewayFlags)[] = [
   'no-syn-cookies',
   'tun-backend',
   'tun-offload',
+  'no-tun-offload',
   'workers',
   'tcp-rcvbuf',
   'tcp-sndbuf',
@@ -61,7 +62,7 @@ const UP_FLAGS: (keyof GatewayFlags)[] = [
 
 t.test('--help documents every flag up accepts, and every mode', async (t) => {
   for (const f of UP_FLAGS) {
-    const boolean = ['shared-resolv-conf', 'no-dns-hijack', 'dry-run', 'no-syn-cookies', 'block-quic', 'no-http-inspect', 'restart', 'tun-offload'].includes(f);
+    const boolean = ['shared-resolv-conf', 'no-dns-hijack', 'dry-run', 'no-syn-cookies', 'block-quic', 'no-http-inspect', 'restart', 'tun-offload', 'no-tun-offload'].includes(f);
     t.doesNotThrow(() => parseCommandLine(['up', `--${f}`, ...(boolean ? [] : ['x'])]), `up accepts --${f}`);
   }
   t.same(documentedFlags('up').sort(), UP_FLAGS.map((f) => `--${f}`).sort(), 'the page lists exactly the flags up accepts');

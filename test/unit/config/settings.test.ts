@@ -176,6 +176,13 @@ t.test('a CIDR flag says what is wrong with it (issue 19)', async (t) => {
   t.throws(() => settings(['up', '--mode', 'per-host', '--host', 'a.example', '--fake-pool', '198.18.0.0/40']), { message: /--fake-pool: .*the prefix \/40 is out of range/ });
 });
 
+t.test('TUN offloads: on by default, off with --no-tun-offload; --tun-offload is still taken, but not with --no-tun-offload', async (t) => {
+  t.equal(settings(['up', '--mode', 'route-all']).tunOffload, true, 'on by default');
+  t.equal(settings(['up', '--mode', 'route-all', '--no-tun-offload']).tunOffload, false, '--no-tun-offload');
+  t.equal(settings(['up', '--mode', 'route-all', '--tun-offload']).tunOffload, true, '--tun-offload, as before');
+  t.throws(() => settings(['up', '--mode', 'route-all', '--tun-offload', '--no-tun-offload']), { message: /--no-tun-offload: cannot be given with --tun-offload/ });
+});
+
 t.test('workers: one per core by default where the TUN can have a queue each, 1 where it cannot (issue 16)', async (t) => {
   // one thread by default for now (WORKERS_ON_BY_DEFAULT: the connection rate with workers, docs/DECISIONS.md)
   t.equal(settings(['up', '--mode', 'route-all']).workers, 1, 'route-all: one thread');
