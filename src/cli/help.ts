@@ -50,7 +50,10 @@ const UP_OPTIONS: Option[] = [
   ['--syn-backlog N', 'half-open connections held; beyond it SYNs get SYN cookies (default 1024)'],
   ['--no-syn-cookies', 'with the backlog full, evict the oldest half-open connection instead'],
   ['--tun-backend NAME', 'native (batched reads, default) or tuntap2'],
-  ['--workers N', 'TUN queues, one stack thread each, so every core relays (native backend; default 1 for now: see README "Every core")'],
+  [
+    '--workers N',
+    'TUN queues, one stack thread each, so every core relays (native backend; default: the number of cores, at most 8 (1 below MTU 65520 where the TUN steering eBPF program cannot load); 1 keeps a single thread)',
+  ],
   ['--tun-offload', 'offloads on: the default now (taken so that scripts written when it was not still work)'],
   [
     '--no-tun-offload',

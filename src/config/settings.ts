@@ -30,12 +30,14 @@ export const MAX_DEFAULT_WORKERS = 8;
 /** The TUN's largest MTU, and its default. */
 const MAX_MTU = 65520;
 /**
- * Off for now: in two suite runs on a quiet machine (2026-12-07 16:24 and
- * 19:20) two workers at MTU 65520 made 308 and 824-969 new connections/s where
- * one made 3,579 and 3,703-4,165, while bench/workers.ts --conn gave two
- * workers as many as one; until the cause is found, one thread unless --workers N.
+ * On: the suite runs that had two workers at MTU 65520 make a few hundred new
+ * connections/s came after the suite's idle step had left 11,000 upstream
+ * sockets bound to ports of the one range every upstream bind took its port
+ * from; with the port chosen at connect (proxy/upstream-socket.ts) the same
+ * sequence gave two workers 2,061-2,837/s against one's 1,780-2,324
+ * (docs/DECISIONS.md, "Stack workers", "Held back, then on").
  */
-const WORKERS_ON_BY_DEFAULT = false;
+const WORKERS_ON_BY_DEFAULT = true;
 
 /**
  * Stack worker threads by default, once WORKERS_ON_BY_DEFAULT (else 1): one per core (at most MAX_DEFAULT_WORKERS)

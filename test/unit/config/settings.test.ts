@@ -3,7 +3,7 @@
 // ConfigError: the CLI exits 2).
 import t from 'tap';
 import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseCommandLine } from '../../../src/cli/args.js';
 import { defaultWorkers, gatewaySettings, MAX_DEFAULT_WORKERS, proxySettings, runSettings, type GatewaySettings } from '../../../src/config/settings.js';
@@ -184,9 +184,9 @@ t.test('TUN offloads: on by default, off with --no-tun-offload; --tun-offload is
 });
 
 t.test('workers: one per core by default where the TUN can have a queue each, 1 where it cannot (issue 16)', async (t) => {
-  // one thread by default for now (WORKERS_ON_BY_DEFAULT: the connection rate with workers, docs/DECISIONS.md)
-  t.equal(settings(['up', '--mode', 'route-all']).workers, 1, 'route-all: one thread');
-  t.equal(settings(['up', '--mode', 'per-host', '--host', 'a.example']).workers, 1, 'per-host too');
+  const cores = Math.min(availableParallelism(), MAX_DEFAULT_WORKERS);
+  t.equal(settings(['up', '--mode', 'route-all']).workers, cores, `route-all: the cores (${availableParallelism()}, at most ${MAX_DEFAULT_WORKERS})`);
+  t.equal(settings(['up', '--mode', 'per-host', '--host', 'a.example']).workers, cores, 'per-host too');
   t.equal(settings(['up', '--mode', 'route-all', '--tun-backend', 'tuntap2']).workers, 1, 'tuntap2 has one queue');
   t.equal(settings(['up', '--mode', 'redirect']).workers, 1, 'redirect has no TUN');
   t.equal(settings(['up', '--mode', 'tproxy']).workers, 1, 'tproxy has no TUN');
