@@ -90,3 +90,14 @@ bool arg_endpoint(napi_env env, napi_value addrv, napi_value portv, int family, 
   }
   return true;
 }
+
+bool arg_family(napi_env env, napi_value v, int* out) {
+  int64_t family;
+  if (!arg_int(env, v, "family", 4, 6, &family)) return false;
+  if (family == 5) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "family must be 4 or 6");
+    return false;
+  }
+  *out = (int)family;
+  return true;
+}

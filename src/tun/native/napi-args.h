@@ -20,3 +20,6 @@ void* arg_this(napi_env env, napi_callback_info info, size_t* argc, napi_value* 
 // address (a string) and port (a number) of the given family (4 or 6) into ss and len;
 // false with an exception pending if not.
 bool arg_endpoint(napi_env env, napi_value addrv, napi_value portv, int family, struct sockaddr_storage* ss, socklen_t* len);
+
+// An address family, 4 or 6; false with a RangeError (or TypeError) pending otherwise.
+bool arg_family(napi_env env, napi_value v, int* out);

@@ -577,15 +577,16 @@ static napi_value TransparentListener(napi_env env, napi_callback_info info) {
   size_t argc = 4;
   napi_value argv[4];
   NAPI_OK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  int64_t family, backlog;
+  int family;
+  int64_t backlog;
   if (argc < 4) {
     napi_throw_type_error(env, "EINVAL", "address, port, family and backlog are required");
     return NULL;
   }
-  if (!arg_int(env, argv[2], "family", 4, 6, &family) || !arg_int(env, argv[3], "backlog", 1, 65535, &backlog)) return NULL;
+  if (!arg_family(env, argv[2], &family) || !arg_int(env, argv[3], "backlog", 1, 65535, &backlog)) return NULL;
   struct sockaddr_storage ss;
   socklen_t len;
-  if (!arg_endpoint(env, argv[0], argv[1], (int)family, &ss, &len)) return NULL;
+  if (!arg_endpoint(env, argv[0], argv[1], family, &ss, &len)) return NULL;
   int fd = socket(family == 6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     throw_errno(env, errno, "socket");
@@ -679,15 +680,11 @@ static napi_value TransparentUdp(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, "ERR_MISSING_ARGS", "transparentUdp(address, port, family)");
     return NULL;
   }
-  int64_t family;
-  if (!arg_int(env, argv[2], "family", 4, 6, &family)) return NULL;
-  if (family == 5) {
-    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "family must be 4 or 6");
-    return NULL;
-  }
+  int family;
+  if (!arg_family(env, argv[2], &family)) return NULL;
   struct sockaddr_storage ss;
   socklen_t len;
-  if (!arg_endpoint(env, argv[0], argv[1], (int)family, &ss, &len)) return NULL;
+  if (!arg_endpoint(env, argv[0], argv[1], family, &ss, &len)) return NULL;
   int fd = socket(family == 6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     throw_errno(env, errno, "socket");
@@ -695,7 +692,7 @@ static napi_value TransparentUdp(napi_env env, napi_callback_info info) {
   }
   int one = 1;
   const char* step = "setsockopt(IP_TRANSPARENT)";
-  if (set_transparent(fd, (int)family) != 0) goto fail;
+  if (set_transparent(fd, family) != 0) goto fail;
   step = "setsockopt(IP_RECVORIGDSTADDR)";
   if ((family == 6 ? setsockopt(fd, SOL_IPV6, IPV6_RECVORIGDSTADDR, &one, sizeof one)
                    : setsockopt(fd, SOL_IP, IP_RECVORIGDSTADDR, &one, sizeof one)) != 0)
@@ -807,16 +804,12 @@ static napi_value send_only_raw_socket(napi_env env, napi_callback_info info, co
   size_t argc = 1;
   napi_value argv[1];
   NAPI_OK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  int64_t family;
+  int family;
   if (argc < 1) {
     napi_throw_type_error(env, "ERR_MISSING_ARGS", usage);
     return NULL;
   }
-  if (!arg_int(env, argv[0], "family", 4, 6, &family)) return NULL;
-  if (family == 5) {
-    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "family must be 4 or 6");
-    return NULL;
-  }
+  if (!arg_family(env, argv[0], &family)) return NULL;
   int fd = family == 6 ? socket(AF_INET6, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, proto6)
                        : socket(AF_INET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, proto4);
   if (fd < 0) {
@@ -831,7 +824,7 @@ static napi_value send_only_raw_socket(napi_env env, napi_callback_info info, co
   step = "setsockopt(SO_LOCK_FILTER)";
   if (setsockopt(fd, SOL_SOCKET, SO_LOCK_FILTER, &one, sizeof one) != 0) goto fail;
   step = "setsockopt(IP_TRANSPARENT)";
-  if (set_transparent(fd, (int)family) != 0) goto fail;
+  if (set_transparent(fd, family) != 0) goto fail;
   if (sndbuf > 0) setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
   napi_value v;
   NAPI_OK(env, napi_create_int32(env, fd, &v));
