@@ -39,6 +39,19 @@ export async function controlClient(t: TeardownHost, ns: string, tmp: string, po
     await new Promise((r) => setTimeout(r, 50));
   }
   await nsExec(ns, ['true']);
+  // socat accepts before the API listens (a gateway with workers starts them first): wait for an HTTP answer, any status
+  for (let i = 0; i < 200; i++) {
+    const answered = await new Promise<boolean>((r) => {
+      const req = http.request({ socketPath, method: 'GET', path: '/version', headers: { host: `127.0.0.1:${port}` } }, (res) => {
+        res.resume();
+        r(true);
+      });
+      req.on('error', () => r(false));
+      req.end();
+    });
+    if (answered) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
   const auth = (token: string | null | undefined) => (token === null ? {} : { authorization: `Bearer ${token ?? secret ?? ''}` });
   const withToken = (path: string, token: string | null | undefined) => {
     const v = token === null ? undefined : (token ?? secret);
