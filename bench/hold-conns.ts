@@ -4,12 +4,17 @@
 // 256 at a time and gives up after 120 s plus 2 ms per connection.
 // PORT may be a list (7000,7001,...): connections go round-robin over the ports, so more
 // than one port range of them fit between the same two addresses (100,000 need 2 or more).
+// --local ADDR[,ADDR...]: the connections' source addresses, round-robin likewise, for one port
+// (the gateway's DNS on :53): each source address has its own port range toward it.
 //
-//   node --import tsx bench/hold-conns.ts HOST PORT[,PORT...] N [HOLD_MS]
+//   node --import tsx bench/hold-conns.ts [--local ADDR[,ADDR...]] HOST PORT[,PORT...] N [HOLD_MS]
 import net from 'node:net';
+import { parseArgs } from 'node:util';
 
-const [host, portText, nText, holdText] = process.argv.slice(2);
+const { values, positionals } = parseArgs({ allowPositionals: true, options: { local: { type: 'string' } } });
+const [host, portText, nText, holdText] = positionals;
 const ports = portText.split(',').map(Number);
+const locals = values.local?.split(',') ?? [];
 const n = Number(nText);
 const holdMs = Number(holdText ?? 60_000);
 const IN_FLIGHT = 256;
@@ -29,7 +34,7 @@ const giveUp = setTimeout(
 
 function next(): void {
   while (started < n && started - connected - failed < IN_FLIGHT) {
-    const s = net.connect({ host, port: ports[started % ports.length] });
+    const s = net.connect({ host, port: ports[started % ports.length], ...(locals.length ? { localAddress: locals[started % locals.length] } : {}) });
     started++;
     s.setNoDelay(true);
     s.on('connect', () => {

@@ -2,7 +2,16 @@
 //   idle      CPU of both gateway processes over IDLE_S seconds with no traffic, and their RSS
 //   conns     RSS per idle established connection (N held by bench/hold-conns.ts; --conns
 //             1000,10000,100000 for several sizes, each on a fresh gateway), 2 s and
-//             --settle-seconds later, beside a plain Node proxy holding as many (the kernel path)
+//             --settle-seconds later, beside a plain Node proxy holding as many (the kernel path);
+//             then the stack's counts, and whether a new relayed connection (curl to nginx) is
+//             answered while they are held; then they are closed and the table must empty.
+//             --target dns: the connections go to the gateway's own DNS (DNS over TCP, served
+//             in the data plane: no upstream socket, so no fd each, and 100,000 fit under this
+//             VM's hard limit of 20,000 fds), from several source addresses (DNS_HOLD_SOURCES),
+//             with --dns-tcp-idle-timeout 3600000 so the idle period does not close them; no
+//             plain-proxy baseline (it needs two fds per connection). --beyond K: with N held,
+//             K more are tried (refused by --max-connections when N is the limit), one holder's
+//             share is closed, and K tried again
 //   latency   one keep-alive connection, wrk --latency: p50 / p90 / p99 / max, kernel and gateway
 //             interleaved (ROUNDS each), so a busy machine slows both alike
 //   close     wrk with a new connection per request (Connection: close), then the
@@ -17,6 +26,7 @@
 //             its offload modes, default the same)
 //
 //   node --import tsx bench/lean.ts [--only idle,conns,latency,close] [--conns 1000[,10000...]]
+//        [--target peer|dns] [--beyond K]
 //        [--settle-seconds 15] [--idle-gc] [--no-baseline] [--node-flags '--max-semi-space-size=2'] [--snapshots DIR]
 //        [--idle-seconds 20] [--rounds 3] [--wrk-seconds 5] [--source] [-- extra gateway flags]
 //   node --import tsx bench/lean.ts --only offload [--rounds 3] [--wrk-seconds 5]
@@ -28,16 +38,32 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs'
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { IPERF_IP, NGINX_IP, PEER_IP, PEER_PORT, ROOT, makeTopology, startIperf, startNginx, tunsteerArgv, waitForGateway } from '../test/helpers/topology.js';
+import {
+  DNS_IP,
+  IPERF_IP,
+  NGINX_IP,
+  PEER_IP,
+  PEER_PORT,
+  ROOT,
+  clientResolvConf,
+  makeTopology,
+  startDnsPeer,
+  startIperf,
+  startNginx,
+  tunsteerArgv,
+  waitForGateway,
+} from '../test/helpers/topology.js';
 import { nsExec, spawnInNs } from '../test/helpers/netns.js';
 import { cpuSeconds, median, memText, rssBytes, runBench, teardownHost, toMs, waitFor } from './bench-kit.js';
-import { PLAIN_PROXY_IP, PLAIN_PROXY_PORT, RAISE_FDS, fdLimit, holdConns, prepareForConns, startPlainProxy } from './idle-conns.js';
+import { PLAIN_PROXY_IP, PLAIN_PROXY_PORT, RAISE_FDS, fdLimit, holdConns, prepareForConns, prepareForDnsConns, startPlainProxy } from './idle-conns.js';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
   options: {
     only: { type: 'string' },
     conns: { type: 'string' },
+    target: { type: 'string' },
+    beyond: { type: 'string' },
     'settle-seconds': { type: 'string' },
     'node-flags': { type: 'string' },
     'no-baseline': { type: 'boolean' },
@@ -65,6 +91,11 @@ const NODE_FLAGS = values['node-flags']?.split(' ').filter(Boolean) ?? [];
 const IDLE_S = Number(values['idle-seconds'] ?? 20);
 const ROUNDS = Number(values.rounds ?? 3);
 const WRK_S = Number(values['wrk-seconds'] ?? 5);
+const TARGET = values.target ?? 'peer';
+if (TARGET !== 'peer' && TARGET !== 'dns') throw new Error(`--target: peer or dns, not ${TARGET}`);
+const BEYOND = Number(values.beyond ?? 0);
+/** --target dns: the idle period the gateway runs with, so the bench's idle connections stay (the default, 30 s, would close them). */
+const DNS_HOLD_IDLE_MS = 3_600_000;
 const { host, cleanup } = teardownHost();
 const load = () =>
   loadavg()
@@ -104,6 +135,9 @@ async function main() {
   await startNginx(host, topo);
   spawnInNs(host, topo.servers, ['sh', '-c', `ulimit -n 65536; exec ${process.execPath} --import tsx ${join(ROOT, 'test/helpers/tcp-peer.ts')} server ${PEER_IP} ${PEER_PORT}`]);
   await waitFor(async () => (await nsExec(topo.servers, ['ss', '-Hltn', `src ${PEER_IP}:${PEER_PORT}`])).stdout.trim() !== '');
+  // the client namespace's own resolver file (never this machine's), naming the test DNS server the gateway forwards to
+  await clientResolvConf(host, topo.client, `nameserver ${DNS_IP}\n`);
+  await startDnsPeer(host, topo);
 
   if (only.includes('offload')) return offloads(topo.client, await startIperf(host, topo));
   // the kernel path first where it needs the namespace without the gateway
@@ -150,7 +184,8 @@ async function main() {
   };
   const start = async () => {
     // fds for 100,000 connections (the data plane inherits the limit; node raises its soft limit to it)
-    const up = [...argv, 'up', '--mode', 'route-all', '--state-dir', stateDir, '--tun-name', 'tsl0', '--log-level', 'warn', ...positionals];
+    const dnsIdle = TARGET === 'dns' ? ['--dns-tcp-idle-timeout', String(DNS_HOLD_IDLE_MS)] : [];
+    const up = [...argv, 'up', '--mode', 'route-all', '--state-dir', stateDir, '--tun-name', 'tsl0', '--log-level', 'warn', ...dnsIdle, ...positionals];
     const gw = spawnInNs(host, topo.client, ['sh', '-c', `${RAISE_FDS}; exec ${up.map((a) => `'${a}'`).join(' ')}`], { env });
     await waitForGateway(topo.client, stateDir, gw);
     const st = JSON.parse((await nsExec(topo.client, [...argv, 'status', '--state-dir', stateDir, '--json'])).stdout).status;
@@ -174,7 +209,7 @@ async function main() {
     if (!only.includes('idle')) await snapshot(dp);
     console.log(`conns ${n}: load ${load()}; gateway before: ${memText(pids)}`);
     const t0 = Date.now();
-    const { holder, held, line } = await holdConns(host, topo.client, PEER_IP, ports, n);
+    const { holders, held, line, release } = TARGET === 'dns' ? await holdConns(host, topo.client, DNS_IP, [53], n, locals) : await holdConns(host, topo.client, PEER_IP, ports, n);
     const upS = (Date.now() - t0) / 1000;
     await new Promise((r) => setTimeout(r, 2000));
     const early = rssBytes(pids);
@@ -185,7 +220,6 @@ async function main() {
     const dpHeld = rssBytes([dp]);
     if (values['idle-gc']) {
       // the data plane's own collection once the crowd has settled (src/data-plane/idle-gc.ts, 45 s)
-      const counters = async () => JSON.parse((await nsExec(topo.client, [...argv, 'status', '--state-dir', stateDir, '--json'])).stdout).status.counters as Record<string, number>;
       const gcs = async () => (await counters()).mem_idle_gcs;
       const before = await gcs();
       const t1 = Date.now();
@@ -212,24 +246,67 @@ async function main() {
     console.log(
       `conns ${n}: data plane alone, after a full GC each: ${mb(dpBase)} -> ${mb(dpSettled)} MB = ${((dpSettled - dpBase) / held).toFixed(0)} bytes per connection (${((dpHeld - dpBase) / held).toFixed(0)} before that GC)`,
     );
-    holder.kill('SIGTERM');
-    await holder.exited();
+    console.log(`conns ${n}: status with them held: ${tableText(await counters())}; a new relayed connection: ${await curlNginx()}`);
+    if (BEYOND > 0) await beyond(n, holders);
+    await release();
+    const t2 = Date.now();
+    let c = await counters();
+    while (Date.now() - t2 < 60_000 && (c.connections > 0 || c.tcp_state_established > 0)) {
+      await new Promise((r) => setTimeout(r, 1000));
+      c = await counters();
+    }
+    console.log(`conns ${n}: all closed by their holders; ${((Date.now() - t2) / 1000).toFixed(0)} s later: ${tableText(c)}; load ${load()}`);
+  };
+  /** The status's counters, with its drop counters as drop_REASON. */
+  const counters = async () => {
+    const st = JSON.parse((await nsExec(topo.client, [...argv, 'status', '--state-dir', stateDir, '--json'])).stdout).status;
+    const drops = Object.entries((st.drops ?? {}) as Record<string, number>).map(([k, v]) => [`drop_${k}`, v]);
+    return { ...st.counters, ...Object.fromEntries(drops) } as Record<string, number>;
+  };
+  const tableText = (c: Record<string, number>) =>
+    `connections ${c.connections}, established ${c.tcp_state_established ?? 0}, other states ${Object.entries(c)
+      .filter(([k, v]) => k.startsWith('tcp_state_') && k !== 'tcp_state_established' && v > 0)
+      .map(([k, v]) => `${k.slice(10)} ${v}`)
+      .join(' ')}, SYNs refused ${c.synRefused} (over the limit ${c.drop_syn_over_limit ?? 0})`;
+  const curlNginx = async () => {
+    const r = await nsExec(topo.client, ['curl', '-sS', '--max-time', '10', `http://${NGINX_IP}/hello`], { allowFail: true, timeoutMs: 20_000 });
+    return r.code === 0 ? `answered (${JSON.stringify(r.stdout.trim())})` : `failed: exit ${r.code} ${r.stderr.trim()}`;
+  };
+  /** --beyond K: K more connections tried with n held; then one holder's share closed, and K tried again. */
+  const beyond = async (n: number, holders: { kill(s: NodeJS.Signals): boolean; exited(): Promise<unknown> }[]) => {
+    const extra = TARGET === 'dns' ? await holdConns(host, topo.client, DNS_IP, [53], BEYOND, locals) : await holdConns(host, topo.client, PEER_IP, ports, BEYOND);
+    await new Promise((r) => setTimeout(r, 1100));
+    console.log(
+      `beyond ${n}: ${BEYOND} more tried: ${extra.held} held, ${extra.failed} failed (${JSON.stringify(extra.line)}); status: ${tableText(await counters())}; a new relayed connection: ${await curlNginx()}; load ${load()}`,
+    );
+    await extra.release();
+    if (holders.length < 2) return console.log(`beyond ${n}: one holder process only: not closing a share`);
+    holders[0].kill('SIGTERM');
+    await holders[0].exited();
+    await new Promise((r) => setTimeout(r, 2000));
+    console.log(`beyond ${n}: one holder of ${holders.length} closed its connections; status: ${tableText(await counters())}; a new relayed connection: ${await curlNginx()}`);
+    const again = TARGET === 'dns' ? await holdConns(host, topo.client, DNS_IP, [53], BEYOND, locals) : await holdConns(host, topo.client, PEER_IP, ports, BEYOND);
+    await new Promise((r) => setTimeout(r, 1100));
+    console.log(`beyond ${n}: ${BEYOND} tried again: ${again.held} held, ${again.failed} failed; status: ${tableText(await counters())}; load ${load()}`);
+    await again.release();
   };
 
-  const ports = only.includes('conns') ? await prepareForConns(host, topo, Math.max(...CONNS)) : [PEER_PORT];
-  if (only.includes('conns') && Math.max(...CONNS) >= fdLimit() - 100) {
+  const dnsTarget = TARGET === 'dns' && only.includes('conns');
+  const ports = only.includes('conns') && !dnsTarget ? await prepareForConns(host, topo, Math.max(...CONNS)) : [PEER_PORT];
+  const locals = dnsTarget ? await prepareForDnsConns(topo.client) : [];
+  if (only.includes('conns') && !dnsTarget && Math.max(...CONNS) >= fdLimit() - 100) {
     console.log(
       `note: the fd limit here is ${fdLimit()} (hard; raising it takes CAP_SYS_RESOURCE): the data plane holds one upstream socket per connection, so it stops near that`,
     );
   }
-  if (only.includes('conns') && !values['no-baseline']) {
+  if (only.includes('conns') && !values['no-baseline'] && !dnsTarget) {
     // the kernel path's baseline: a plain Node proxy holding the same connections (before the gateway routes the client namespace)
     for (const n of CONNS) {
       const proxy = await startPlainProxy(host, topo, ports, ['--expose-gc', `--import=${gcPreload}`]);
       await new Promise((r) => setTimeout(r, 1000));
       await collect(proxy.pid!);
       const base = rssBytes([proxy.pid!]);
-      const { holder, held } = await holdConns(host, topo.client, PLAIN_PROXY_IP, [PLAIN_PROXY_PORT], n);
+      const { release, held } = await holdConns(host, topo.client, PLAIN_PROXY_IP, [PLAIN_PROXY_PORT], n);
       await new Promise((r) => setTimeout(r, 2000));
       const early = rssBytes([proxy.pid!]);
       await new Promise((r) => setTimeout(r, SETTLE_S * 1000));
@@ -238,8 +315,7 @@ async function main() {
       console.log(
         `plain node proxy (kernel path), ${held} held: RSS ${mb(base)} -> ${mb(early)} -> ${mb(settled)} MB (after a full GC) = ${((early - base) / held).toFixed(0)} then ${((settled - base) / held).toFixed(0)} bytes each`,
       );
-      holder.kill('SIGTERM');
-      await holder.exited();
+      await release();
       proxy.kill('SIGTERM');
       await proxy.exited();
     }
