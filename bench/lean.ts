@@ -283,7 +283,7 @@ async function main() {
     if (holders.length < 2) return console.log(`beyond ${n}: one holder process only: not closing a share`);
     holders[0].kill('SIGTERM');
     await holders[0].exited();
-    await new Promise((r) => setTimeout(r, 2000));
+    await new Promise((r) => setTimeout(r, 3000)); // their FINs answered, and the next status publish
     console.log(`beyond ${n}: one holder of ${holders.length} closed its connections; status: ${tableText(await counters())}; a new relayed connection: ${await curlNginx()}`);
     const again = TARGET === 'dns' ? await holdConns(host, topo.client, DNS_IP, [53], BEYOND, locals) : await holdConns(host, topo.client, PEER_IP, ports, BEYOND);
     await new Promise((r) => setTimeout(r, 1100));
