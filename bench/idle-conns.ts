@@ -36,17 +36,31 @@ export function peerPorts(n: number): number[] {
 }
 
 /**
- * Source addresses in the client namespace for connections to the gateway's own DNS (one
- * destination, port 53): each has its own port range toward it, so 100,000 need two or more.
- * On lo; route-all sends them into the TUN like any address that is not the uplink's.
+ * Source addresses for connections to the gateway's own DNS (one destination, port 53), handed
+ * out one per holder process and never twice in a bench run: the holder picks its source ports
+ * itself, 1024 upward (hold-conns.ts says why), and an earlier run's ports may be in TIME-WAIT.
  */
-export const DNS_HOLD_SOURCES = ['198.51.100.101', '198.51.100.102', '198.51.100.103', '198.51.100.104'];
+export interface SourcePool {
+  next(): string;
+}
 
-/** The client namespace ready for n connections to the gateway's DNS: a wide port range and DNS_HOLD_SOURCES on lo. */
-export async function prepareForDnsConns(ns: string): Promise<string[]> {
-  await nsExec(ns, ['sysctl', '-qw', 'net.ipv4.ip_local_port_range=1024 65535']);
-  for (const a of DNS_HOLD_SOURCES) await nsExec(ns, ['ip', 'addr', 'add', `${a}/32`, 'dev', 'lo']);
-  return DNS_HOLD_SOURCES;
+/** How many source addresses prepareForDnsConns puts on the client's lo: 198.51.100.101 upward. */
+const DNS_HOLD_SOURCES = 60;
+
+/**
+ * The client namespace ready for connections to the gateway's DNS: DNS_HOLD_SOURCES addresses on
+ * lo (route-all sends them into the TUN like any address that is not the uplink's), as a pool.
+ */
+export async function prepareForDnsConns(ns: string): Promise<SourcePool> {
+  const all = Array.from({ length: DNS_HOLD_SOURCES }, (_, i) => `198.51.100.${101 + i}`);
+  for (const a of all) await nsExec(ns, ['ip', 'addr', 'add', `${a}/32`, 'dev', 'lo']);
+  let used = 0;
+  return {
+    next() {
+      if (used === all.length) throw new Error(`all ${all.length} source addresses used: fewer sizes per run`);
+      return all[used++];
+    },
+  };
 }
 
 /** Wider port ranges and backlogs in both namespaces, then tcp-peer servers on every port n needs. */
@@ -71,18 +85,22 @@ type HolderLine = { held?: number; failed?: number; error?: string; connected?: 
 
 /**
  * Holds n connections from the client namespace to ip:ports, split over as many holder
- * processes as the fd limit needs (each at most PER_HOLDER), from the source addresses `locals`
- * round-robin (none: the kernel's choice); resolves once every holder reports, with how many
- * are held and failed, and release() to close them all.
+ * processes as the fd limit needs (each at most PER_HOLDER), each from its own source address
+ * out of `sources` (none: the kernel's choice); resolves once every holder reports, with how
+ * many are held and failed, and release() to close them all.
  */
-export async function holdConns(t: TeardownHost, ns: string, ip: string, ports: number[], n: number, locals: string[] = []) {
+export async function holdConns(t: TeardownHost, ns: string, ip: string, ports: number[], n: number, sources?: SourcePool) {
   const per = Math.max(1, Math.min(PER_HOLDER, fdLimit() - 500));
   const k = Math.ceil(n / per);
   const sizes = Array.from({ length: k }, (_, i) => Math.floor(n / k) + (i < n % k ? 1 : 0));
-  const local = locals.length ? `--local ${locals.join(',')} ` : '';
-  const holders = sizes.map((size) =>
-    spawnInNs(t, ns, ['sh', '-c', `${RAISE_FDS}; exec ${process.execPath} --import tsx ${join(ROOT, 'bench/hold-conns.ts')} ${local}${ip} ${ports.join(',')} ${size} 600000`]),
-  );
+  const holders = sizes.map((size) => {
+    const local = sources ? `--local ${sources.next()} ` : '';
+    return spawnInNs(t, ns, [
+      'sh',
+      '-c',
+      `${RAISE_FDS}; exec ${process.execPath} --import tsx ${join(ROOT, 'bench/hold-conns.ts')} ${local}${ip} ${ports.join(',')} ${size} 600000`,
+    ]);
+  });
   const lines = await Promise.all(
     holders.map(async (h, i) => JSON.parse(await h.waitForLine((l) => l.includes('held') || l.includes('error'), 125_000 + 2 * sizes[i])) as HolderLine),
   );

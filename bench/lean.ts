@@ -7,7 +7,7 @@
 //             answered while they are held; then they are closed and the table must empty.
 //             --target dns: the connections go to the gateway's own DNS (DNS over TCP, served
 //             in the data plane: no upstream socket, so no fd each, and 100,000 fit under this
-//             VM's hard limit of 20,000 fds), from several source addresses (DNS_HOLD_SOURCES),
+//             VM's hard limit of 20,000 fds), from several source addresses (one per holder process),
 //             with --dns-tcp-idle-timeout 3600000 so the idle period does not close them; no
 //             plain-proxy baseline (it needs two fds per connection). --beyond K: with N held,
 //             K more are tried (refused by --max-connections when N is the limit), one holder's
@@ -293,7 +293,7 @@ async function main() {
 
   const dnsTarget = TARGET === 'dns' && only.includes('conns');
   const ports = only.includes('conns') && !dnsTarget ? await prepareForConns(host, topo, Math.max(...CONNS)) : [PEER_PORT];
-  const locals = dnsTarget ? await prepareForDnsConns(topo.client) : [];
+  const locals = dnsTarget ? await prepareForDnsConns(topo.client) : undefined;
   if (only.includes('conns') && !dnsTarget && Math.max(...CONNS) >= fdLimit() - 100) {
     console.log(
       `note: the fd limit here is ${fdLimit()} (hard; raising it takes CAP_SYS_RESOURCE): the data plane holds one upstream socket per connection, so it stops near that`,
