@@ -80,6 +80,12 @@ export async function prepareForConns(t: TeardownHost, topo: Topology, n: number
 
 /** Connections one holder process takes: its fds stay under this VM's hard limit of 20,000 (fdLimit()). */
 const PER_HOLDER = 16_500;
+/**
+ * Connects in flight over all holders: under the gateway's default SYN backlog (1,024). Past it
+ * the stack answers with SYN cookies, and a cookie's ACK lost on a busy TUN leaves the client
+ * established and the gateway with nothing (7 holders x 256 in flight: 727 of 100,000 so).
+ */
+const IN_FLIGHT_ALL = 512;
 
 type HolderLine = { held?: number; failed?: number; error?: string; connected?: number; firstError?: string };
 
@@ -95,10 +101,11 @@ export async function holdConns(t: TeardownHost, ns: string, ip: string, ports: 
   const sizes = Array.from({ length: k }, (_, i) => Math.floor(n / k) + (i < n % k ? 1 : 0));
   const holders = sizes.map((size) => {
     const local = sources ? `--local ${sources.next()} ` : '';
+    const inFlight = `--in-flight ${Math.max(8, Math.min(256, Math.floor(IN_FLIGHT_ALL / k)))} `;
     return spawnInNs(t, ns, [
       'sh',
       '-c',
-      `${RAISE_FDS}; exec ${process.execPath} --import tsx ${join(ROOT, 'bench/hold-conns.ts')} ${local}${ip} ${ports.join(',')} ${size} 600000`,
+      `${RAISE_FDS}; exec ${process.execPath} --import tsx ${join(ROOT, 'bench/hold-conns.ts')} ${local}${inFlight}${ip} ${ports.join(',')} ${size} 600000`,
     ]);
   });
   const lines = await Promise.all(
