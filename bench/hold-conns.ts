@@ -28,6 +28,9 @@ let connected = 0;
 let started = 0;
 let failed = 0;
 let firstError = '';
+/** Connections that were up and were reset or ended by the other side before we closed them. */
+let lost = 0;
+let closing = false;
 
 const giveUp = setTimeout(
   () => {
@@ -44,6 +47,7 @@ function next(): void {
     started++;
     s.setNoDelay(true);
     let up = false;
+    s.on('end', () => void (lost += closing ? 0 : 1));
     s.on('connect', () => {
       up = true;
       connected++;
@@ -52,7 +56,7 @@ function next(): void {
       else next();
     });
     s.on('error', (e) => {
-      if (up) return; // a reset while held or closing: 'close' follows
+      if (up) return void (lost += closing ? 0 : 1); // a reset while held (counted) or closing: 'close' follows
       failed++;
       firstError ||= e.message;
       if (connected + failed === n) allUp();
@@ -74,7 +78,7 @@ function closeAll(): void {
   let ended = 0;
   let closed = 0;
   const done = () => {
-    console.log(JSON.stringify({ closed: connected, gracefully: closed, of: open.length }));
+    console.log(JSON.stringify({ closed: connected, gracefully: closed, of: open.length, lostWhileHeld: lost }));
     process.exit(0);
   };
   const forced = setTimeout(() => {
@@ -101,7 +105,6 @@ function closeAll(): void {
 function allUp(): void {
   clearTimeout(giveUp);
   console.log(JSON.stringify({ held: connected, failed, firstError }));
-  let closing = false;
   const close = () => {
     if (closing) return;
     closing = true;

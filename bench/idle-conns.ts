@@ -117,9 +117,14 @@ export async function holdConns(t: TeardownHost, ns: string, ip: string, ports: 
     lines.length === 1
       ? lines[0]
       : { held, failed, processes: lines.length, firstError: lines.find((l) => l.firstError)?.firstError ?? '', errors: lines.filter((l) => l.error).length };
+  /** Closes them all; resolves with what the holders saw: closed gracefully, and lost (reset or ended by the other side) while held. */
   const release = async () => {
     for (const h of holders) h.kill('SIGTERM');
+    const ends = await Promise.all(
+      holders.map(async (h) => JSON.parse(await h.waitForLine((l) => l.includes('closed'), 130_000).catch(() => '{}')) as { gracefully?: number; lostWhileHeld?: number }),
+    );
     await Promise.all(holders.map((h) => h.exited()));
+    return { gracefully: ends.reduce((a, e) => a + (e.gracefully ?? 0), 0), lostWhileHeld: ends.reduce((a, e) => a + (e.lostWhileHeld ?? 0), 0) };
   };
   return { holders, held, failed, line, release };
 }

@@ -259,14 +259,16 @@ async function main() {
     );
     console.log(`conns ${n}: status with them held: ${tableText(await counters())}; a new relayed connection: ${await curlNginx()}`);
     if (BEYOND > 0) await beyond(n, holders);
-    await release();
+    const closed = await release();
     const t2 = Date.now();
     let c = await counters();
     while (Date.now() - t2 < 60_000 && (c.connections > 0 || c.tcp_state_established > 0)) {
       await new Promise((r) => setTimeout(r, 1000));
       c = await counters();
     }
-    console.log(`conns ${n}: all closed by their holders; ${((Date.now() - t2) / 1000).toFixed(0)} s later: ${tableText(c)}; load ${load()}`);
+    console.log(
+      `conns ${n}: all closed by their holders (${closed.gracefully} with FINs both ways; ${closed.lostWhileHeld} had been reset or ended by the gateway while held); ${((Date.now() - t2) / 1000).toFixed(0)} s later: ${tableText(c)}; load ${load()}`,
+    );
   };
   /** The status's counters, with its drop counters as drop_REASON. */
   const counters = async () => {
@@ -278,7 +280,12 @@ async function main() {
     `connections ${c.connections}, established ${c.tcp_state_established ?? 0}, other states ${Object.entries(c)
       .filter(([k, v]) => k.startsWith('tcp_state_') && k !== 'tcp_state_established' && v > 0)
       .map(([k, v]) => `${k.slice(10)} ${v}`)
-      .join(' ')}, SYNs refused ${c.synRefused} (over the limit ${c.drop_syn_over_limit ?? 0}), SYN cookies sent ${c.synCookiesSent} accepted ${c.synCookiesAccepted}`;
+      .join(' ')}, SYNs refused ${c.synRefused} (over the limit ${c.drop_syn_over_limit ?? 0}), SYN cookies sent ${c.synCookiesSent} accepted ${c.synCookiesAccepted}, drops ${
+      Object.entries(c)
+        .filter(([k, v]) => k.startsWith('drop_') && v > 0)
+        .map(([k, v]) => `${k.slice(5)} ${v}`)
+        .join(' ') || 'none'
+    }`;
   const curlNginx = async () => {
     const r = await nsExec(topo.client, ['curl', '-sS', '--max-time', '10', `http://${NGINX_IP}/hello`], { allowFail: true, timeoutMs: 20_000 });
     return r.code === 0 ? `answered (${JSON.stringify(r.stdout.trim())})` : `failed: exit ${r.code} ${r.stderr.trim()}`;
