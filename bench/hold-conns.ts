@@ -11,11 +11,14 @@
 // (O(n) each; 100,000 connections over 4 addresses stalled at 44,000 after 150 s). So each
 // address serves one holder and one run: a port of an earlier run may still be in TIME-WAIT.
 //
-//   node --import tsx bench/hold-conns.ts [--local ADDR[,ADDR...]] [--in-flight K] HOST PORT[,PORT...] N [HOLD_MS]
+// --close-burst: close the old way instead, every socket destroyed at once and exit (to
+// reproduce what that did to the gateway's table).
+//
+//   node --import tsx bench/hold-conns.ts [--local ADDR[,ADDR...]] [--in-flight K] [--close-burst] HOST PORT[,PORT...] N [HOLD_MS]
 import net from 'node:net';
 import { parseArgs } from 'node:util';
 
-const { values, positionals } = parseArgs({ allowPositionals: true, options: { local: { type: 'string' }, 'in-flight': { type: 'string' } } });
+const { values, positionals } = parseArgs({ allowPositionals: true, options: { local: { type: 'string' }, 'in-flight': { type: 'string' }, 'close-burst': { type: 'boolean' } } });
 const [host, portText, nText, holdText] = positionals;
 const ports = portText.split(',').map(Number);
 const locals = values.local?.split(',') ?? [];
@@ -74,6 +77,11 @@ function next(): void {
  * Bounded: what is still open after 60 s plus 1 ms per connection is destroyed.
  */
 function closeAll(): void {
+  if (values['close-burst']) {
+    for (const s of socks) s.destroy();
+    console.log(JSON.stringify({ closed: connected, gracefully: 0, burst: true, lostWhileHeld: lost }));
+    process.exit(0);
+  }
   const open = socks.filter((s) => !s.destroyed);
   let ended = 0;
   let closed = 0;

@@ -95,13 +95,13 @@ type HolderLine = { held?: number; failed?: number; error?: string; connected?: 
  * out of `sources` (none: the kernel's choice); resolves once every holder reports, with how
  * many are held and failed, and release() to close them all.
  */
-export async function holdConns(t: TeardownHost, ns: string, ip: string, ports: number[], n: number, sources?: SourcePool) {
+export async function holdConns(t: TeardownHost, ns: string, ip: string, ports: number[], n: number, sources?: SourcePool, holderArgs: string[] = []) {
   const per = Math.max(1, Math.min(PER_HOLDER, fdLimit() - 500));
   const k = Math.ceil(n / per);
   const sizes = Array.from({ length: k }, (_, i) => Math.floor(n / k) + (i < n % k ? 1 : 0));
   const holders = sizes.map((size) => {
     const local = sources ? `--local ${sources.next()} ` : '';
-    const inFlight = `--in-flight ${Math.max(8, Math.min(256, Math.floor(IN_FLIGHT_ALL / k)))} `;
+    const inFlight = `--in-flight ${Math.max(8, Math.min(256, Math.floor(IN_FLIGHT_ALL / k)))} ${holderArgs.map((a) => `${a} `).join('')}`;
     return spawnInNs(t, ns, [
       'sh',
       '-c',

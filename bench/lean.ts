@@ -26,7 +26,7 @@
 //             its offload modes, default the same)
 //
 //   node --import tsx bench/lean.ts [--only idle,conns,latency,close] [--conns 1000[,10000...]]
-//        [--target peer|dns] [--beyond K]
+//        [--target peer|dns] [--beyond K] [--close-burst]
 //        [--settle-seconds 15] [--idle-gc] [--no-baseline] [--node-flags '--max-semi-space-size=2'] [--snapshots DIR]
 //        [--idle-seconds 20] [--rounds 3] [--wrk-seconds 5] [--source] [-- extra gateway flags]
 //   node --import tsx bench/lean.ts --only offload [--rounds 3] [--wrk-seconds 5]
@@ -64,6 +64,8 @@ const { values, positionals } = parseArgs({
     conns: { type: 'string' },
     target: { type: 'string' },
     beyond: { type: 'string' },
+    /** conns: the holders destroy every socket at once and exit (the old way), to see what the gateway's table keeps */
+    'close-burst': { type: 'boolean' },
     'settle-seconds': { type: 'string' },
     'node-flags': { type: 'string' },
     'no-baseline': { type: 'boolean' },
@@ -217,7 +219,9 @@ async function main() {
     if (!only.includes('idle')) await snapshot(dp);
     console.log(`conns ${n}: load ${load()}; gateway before: ${memText(pids)}`);
     const t0 = Date.now();
-    const { holders, held, line, release } = TARGET === 'dns' ? await holdConns(host, topo.client, DNS_IP, [53], n, locals) : await holdConns(host, topo.client, PEER_IP, ports, n);
+    const burst = values['close-burst'] ? ['--close-burst'] : [];
+    const { holders, held, line, release } =
+      TARGET === 'dns' ? await holdConns(host, topo.client, DNS_IP, [53], n, locals, burst) : await holdConns(host, topo.client, PEER_IP, ports, n, undefined, burst);
     const upS = (Date.now() - t0) / 1000;
     await new Promise((r) => setTimeout(r, 2000));
     // per connection: by the gateway's own count (a connection the client thinks up and the gateway never saw costs it nothing)
@@ -259,6 +263,7 @@ async function main() {
     );
     console.log(`conns ${n}: status with them held: ${tableText(await counters())}; a new relayed connection: ${await curlNginx()}`);
     if (BEYOND > 0) await beyond(n, holders);
+    const tunDrops0 = await tunDrops();
     const closed = await release();
     const t2 = Date.now();
     let c = await counters();
@@ -267,7 +272,7 @@ async function main() {
       c = await counters();
     }
     console.log(
-      `conns ${n}: all closed by their holders (${closed.gracefully} with FINs both ways; ${closed.lostWhileHeld} had been reset or ended by the gateway while held); ${((Date.now() - t2) / 1000).toFixed(0)} s later: ${tableText(c)}; load ${load()}`,
+      `conns ${n}: all closed by their holders (${closed.gracefully} with FINs both ways; ${closed.lostWhileHeld} had been reset or ended by the gateway while held); ${((Date.now() - t2) / 1000).toFixed(0)} s later: ${tableText(c)}; the TUN's queue toward the gateway dropped ${(await tunDrops()) - tunDrops0} packets meanwhile; load ${load()}`,
     );
   };
   /** The status's counters, with its drop counters as drop_REASON. */
@@ -286,6 +291,11 @@ async function main() {
         .map(([k, v]) => `${k.slice(5)} ${v}`)
         .join(' ') || 'none'
     }`;
+  /** Packets the kernel dropped on the way into the TUN (its queue toward the reader full): tsl0's tx dropped. */
+  const tunDrops = async () => {
+    const r = await nsExec(topo.client, ['ip', '-s', '-j', 'link', 'show', 'dev', 'tsl0'], { allowFail: true });
+    return Number(JSON.parse(r.stdout || '[{}]')[0]?.stats64?.tx?.dropped ?? NaN);
+  };
   const curlNginx = async () => {
     const r = await nsExec(topo.client, ['curl', '-sS', '--max-time', '10', `http://${NGINX_IP}/hello`], { allowFail: true, timeoutMs: 20_000 });
     return r.code === 0 ? `answered (${JSON.stringify(r.stdout.trim())})` : `failed: exit ${r.code} ${r.stderr.trim()}`;
