@@ -264,6 +264,8 @@ async function main() {
     console.log(`conns ${n}: status with them held: ${tableText(await counters())}; a new relayed connection: ${await curlNginx()}`);
     if (BEYOND > 0) await beyond(n, holders);
     const tunDrops0 = await tunDrops();
+    const aborts0 = await clientAborts();
+    const closeCpu0 = cpuSeconds([dp]);
     const closed = await release();
     const t2 = Date.now();
     let c = await counters();
@@ -272,7 +274,7 @@ async function main() {
       c = await counters();
     }
     console.log(
-      `conns ${n}: all closed by their holders (${closed.gracefully} with FINs both ways; ${closed.lostWhileHeld} had been reset or ended by the gateway while held); ${((Date.now() - t2) / 1000).toFixed(0)} s later: ${tableText(c)}; the TUN's queue toward the gateway dropped ${(await tunDrops()) - tunDrops0} packets meanwhile; load ${load()}`,
+      `conns ${n}: all closed by their holders (${closed.gracefully} with FINs both ways; ${closed.lostWhileHeld} had been reset or ended by the gateway while held); ${((Date.now() - t2) / 1000).toFixed(0)} s later: ${tableText(c)}; the TUN's queue toward the gateway dropped ${(await tunDrops()) - tunDrops0} packets meanwhile, the data plane used ${(cpuSeconds([dp]) - closeCpu0).toFixed(1)} s of CPU; client namespace: ${await clientCloseState(aborts0)}; load ${load()}`,
     );
   };
   /** The status's counters, with its drop counters as drop_REASON. */
@@ -295,6 +297,20 @@ async function main() {
   const tunDrops = async () => {
     const r = await nsExec(topo.client, ['ip', '-s', '-j', 'link', 'show', 'dev', 'tsl0'], { allowFail: true });
     return Number(JSON.parse(r.stdout || '[{}]')[0]?.stats64?.tx?.dropped ?? NaN);
+  };
+  /** The client kernel's counts of connections it gave up on (nstat, this namespace's own; -s: no history file written). */
+  const clientAborts = async () => {
+    const r = await nsExec(topo.client, ['nstat', '-s', '-az', 'TcpExtTCPAbortOnTimeout', 'TcpExtTCPAbortOnMemory', 'TcpExtTCPAbortOnClose'], { allowFail: true });
+    return Object.fromEntries([...r.stdout.matchAll(/^TcpExt(\w+)\s+(\d+)/gm)].map((m) => [m[1], Number(m[2])])) as Record<string, number>;
+  };
+  /** What the client side still has of the closed connections, and what its kernel gave up on since `before`. */
+  const clientCloseState = async (before: Record<string, number>) => {
+    const now = await clientAborts();
+    const states = await nsExec(topo.client, ['ss', '-Htan', 'state', 'fin-wait-1'], { allowFail: true });
+    const gaveUp = Object.entries(now)
+      .map(([k, v]) => `${k} ${v - (before[k] ?? 0)}`)
+      .join(', ');
+    return `${states.stdout.split('\n').filter(Boolean).length} sockets still in FIN-WAIT-1; gave up: ${gaveUp}`;
   };
   const curlNginx = async () => {
     const r = await nsExec(topo.client, ['curl', '-sS', '--max-time', '10', `http://${NGINX_IP}/hello`], { allowFail: true, timeoutMs: 20_000 });
