@@ -266,6 +266,7 @@ async function main() {
     const tunDrops0 = await tunDrops();
     const aborts0 = await clientAborts();
     const closeCpu0 = cpuSeconds([dp]);
+    const packetsIn0 = (await counters()).packetsIn;
     const closed = await release();
     const t2 = Date.now();
     let c = await counters();
@@ -273,8 +274,9 @@ async function main() {
       await new Promise((r) => setTimeout(r, 1000));
       c = await counters();
     }
+    const after = await curlNginx();
     console.log(
-      `conns ${n}: all closed by their holders (${closed.gracefully} with FINs both ways; ${closed.lostWhileHeld} had been reset or ended by the gateway while held); ${((Date.now() - t2) / 1000).toFixed(0)} s later: ${tableText(c)}; the TUN's queue toward the gateway dropped ${(await tunDrops()) - tunDrops0} packets meanwhile, the data plane used ${(cpuSeconds([dp]) - closeCpu0).toFixed(1)} s of CPU; client namespace: ${await clientCloseState(aborts0)}; load ${load()}`,
+      `conns ${n}: all closed by their holders (${closed.gracefully} with FINs both ways; ${closed.lostWhileHeld} had been reset or ended by the gateway while held); ${((Date.now() - t2) / 1000).toFixed(0)} s later: ${tableText(c)}; the TUN's queue toward the gateway dropped ${(await tunDrops()) - tunDrops0} packets meanwhile, the data plane used ${(cpuSeconds([dp]) - closeCpu0).toFixed(1)} s of CPU and read ${c.packetsIn - packetsIn0} packets; client namespace: ${await clientCloseState(aborts0)}; a new relayed connection: ${after}; load ${load()}`,
     );
   };
   /** The status's counters, with its drop counters as drop_REASON. */
