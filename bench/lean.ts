@@ -26,7 +26,7 @@
 //             its offload modes, default the same)
 //
 //   node --import tsx bench/lean.ts [--only idle,conns,latency,close] [--conns 1000[,10000...]]
-//        [--target peer|dns] [--beyond K] [--close-burst]
+//        [--target peer|dns] [--beyond K] [--close-burst] [--tun-txqueuelen N]
 //        [--settle-seconds 15] [--idle-gc] [--no-baseline] [--node-flags '--max-semi-space-size=2'] [--snapshots DIR]
 //        [--idle-seconds 20] [--rounds 3] [--wrk-seconds 5] [--source] [-- extra gateway flags]
 //   node --import tsx bench/lean.ts --only offload [--rounds 3] [--wrk-seconds 5]
@@ -66,6 +66,8 @@ const { values, positionals } = parseArgs({
     beyond: { type: 'string' },
     /** conns: the holders destroy every socket at once and exit (the old way), to see what the gateway's table keeps */
     'close-burst': { type: 'boolean' },
+    /** conns: the TUN's queue toward the data plane (txqueuelen) set to this once the gateway is up (the kernel's default: 500) */
+    'tun-txqueuelen': { type: 'string' },
     'settle-seconds': { type: 'string' },
     'node-flags': { type: 'string' },
     'no-baseline': { type: 'boolean' },
@@ -198,6 +200,7 @@ async function main() {
     const up = [...argv, 'up', '--mode', 'route-all', '--state-dir', stateDir, '--tun-name', 'tsl0', '--log-level', 'warn', ...dnsIdle, ...positionals];
     const gw = spawnInNs(host, topo.client, ['sh', '-c', `${RAISE_FDS}; exec ${up.map((a) => `'${a}'`).join(' ')}`], { env });
     await waitForGateway(topo.client, stateDir, gw);
+    if (values['tun-txqueuelen']) await nsExec(topo.client, ['ip', 'link', 'set', 'dev', 'tsl0', 'txqueuelen', values['tun-txqueuelen']]);
     const st = JSON.parse((await nsExec(topo.client, [...argv, 'status', '--state-dir', stateDir, '--json'])).stdout).status;
     const pids = [gw.pid!, st.dataPlane?.pid ?? gw.pid!].filter((x, i, a) => a.indexOf(x) === i);
     return { gw, pids };
