@@ -62,6 +62,7 @@ const UP_OPTIONS: Option[] = [
   ['--tcp-rcvbuf BYTES', 'per-connection receive buffer: the most a client may send ahead (default 1048576)'],
   ['--tcp-sndbuf BYTES', 'per-connection send buffer towards the client (default 1048576)'],
   ['--udp-idle-timeout MS', 'a UDP flow without traffic expires after this (default 60000; DNS flows 10000)'],
+  ['--dns-tcp-idle-timeout MS', "a DNS-over-TCP connection to the gateway's own DNS with no query in flight is closed after this (default 30000)"],
   ['--max-udp-flows N', 'UDP flows held at once; datagrams of new flows beyond it are dropped (default 4096)'],
   ['--memory-budget-mb N', 'bytes buffered in all TCP connections; over it new SYNs get a RST and reading', 'pauses (default 256; 0 = none)'],
   ['--block-quic', 'answer UDP to port 443 with port unreachable, so browsers use TCP where rules must see it'],

@@ -40,6 +40,7 @@ const RESTART: Partial<Record<keyof GatewaySettings, [string, string]>> = {
   ipv6: ['ipv6', 'the routes and the TUN’s addresses depend on it'],
   resolvConf: ['--resolv-conf', 'the DNS override is in place'],
   dnsHijack: ['dns_hijack', 'the data plane’s DNS is set up at start'],
+  dnsTcpIdleMs: ['limits.dns_tcp_idle_timeout_ms', 'the data plane’s DNS is set up at start'],
   stateDir: ['state_dir', 'the journal lives there'],
   table: ['--table', 'the routes are in that table'],
   rulePriority: ['--rule-priority', 'the rules are at those priorities'],

@@ -49,6 +49,7 @@ export function runningConfig(s: GatewaySettings): RunningConfig {
       max_udp_flows: s.maxUdpFlows,
       memory_budget_mb: s.memoryBudgetMb,
       udp_idle_timeout_ms: s.udpIdleMs,
+      dns_tcp_idle_timeout_ms: s.dnsTcpIdleMs,
     },
     logging: { level: s.logLevel },
     ...(s.listen ? { listen: hostPort(s.listen) } : {}),

@@ -184,6 +184,8 @@ export const configSchema = z
         /** Gateway-wide cap on bytes buffered in TCP connections, in MiB; 0 = none. */
         memory_budget_mb: z.number().int().min(0).max(1_048_576).optional(),
         udp_idle_timeout_ms: z.number().int().min(1000).max(86_400_000).optional(),
+        /** DNS over TCP to the gateway's own DNS: closed after this long with no query in flight. */
+        dns_tcp_idle_timeout_ms: z.number().int().min(1000).max(86_400_000).optional(),
       })
       .optional(),
     logging: z.strictObject({ level: z.enum(LOG_LEVELS).optional() }).optional(),

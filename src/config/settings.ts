@@ -10,6 +10,7 @@ import { LOG_LEVELS } from '../logging/log.js';
 import { parseCidr } from '../cidr.js';
 import { isHostPattern } from '../routing/host-patterns.js';
 import { DEFAULT_FAKE_IP_HOLD_MS } from '../routing/fake-ip-pool.js';
+import { DNS_TCP_IDLE_MS } from '../proxy/dns-over-tcp.js';
 import { parseHostPort } from './config-models.js';
 import { ConfigError } from './config-error.js';
 import { cidrProblem } from './cidr-problem.js';
@@ -97,6 +98,7 @@ export interface GatewayFlags {
   'tcp-rcvbuf'?: string;
   'tcp-sndbuf'?: string;
   'udp-idle-timeout'?: string;
+  'dns-tcp-idle-timeout'?: string;
   'max-udp-flows'?: string;
   'memory-budget-mb'?: string;
   'block-quic'?: boolean;
@@ -167,6 +169,8 @@ export interface GatewaySettings {
   tcpRcvBuf: number;
   tcpSndBuf: number;
   udpIdleMs: number;
+  /** DNS over TCP to the gateway's own DNS: closed after this long with no query in flight (RFC 7766 §6.2.3). */
+  dnsTcpIdleMs: number;
   maxUdpFlows: number;
   /** Gateway-wide cap on bytes buffered in TCP connections; 0 = none. */
   memoryBudgetMb: number;
@@ -332,6 +336,7 @@ export function gatewaySettings(f: GatewayFlags, c: ConfigFile): GatewaySettings
     tcpRcvBuf: int('tcp-rcvbuf', f['tcp-rcvbuf'] ?? num(lim.tcp_rcvbuf), 1 << 20, 4096, 1 << 30),
     tcpSndBuf: int('tcp-sndbuf', f['tcp-sndbuf'] ?? num(lim.tcp_sndbuf), 1 << 20, 4096, 1 << 30),
     udpIdleMs: int('udp-idle-timeout', f['udp-idle-timeout'] ?? num(lim.udp_idle_timeout_ms), 60_000, 1000, 86_400_000),
+    dnsTcpIdleMs: int('dns-tcp-idle-timeout', f['dns-tcp-idle-timeout'] ?? num(lim.dns_tcp_idle_timeout_ms), DNS_TCP_IDLE_MS, 1000, 86_400_000),
     maxUdpFlows: int('max-udp-flows', f['max-udp-flows'] ?? num(lim.max_udp_flows), 4096, 1, 1_000_000),
     memoryBudgetMb: int('memory-budget-mb', f['memory-budget-mb'] ?? num(lim.memory_budget_mb), 256, 0, 1_048_576),
     blockQuic: f['block-quic'] === true || c.block_quic === true,

@@ -52,7 +52,7 @@ export interface DataPlaneConfig {
   /** The same for IPv6 destinations (the IPv6 uplink's); null: route-all without an IPv6 uplink, IPv6 destinations refused. */
   localAddress6?: string | null;
   /** DNS answered by the gateway at this address ('*': any address, port 53), forwarded to these resolvers. Absent: DNS is relayed like any UDP. */
-  dns?: { address: string; upstreams: string[] };
+  dns?: { address: string; upstreams: string[]; /** DNS over TCP: closed after this long with no query in flight (default 30 s). */ tcpIdleMs?: number };
   /** redirect and tproxy modes: the listener nftables sends TCP to (tproxy: and UDP, same port). */
   intercept?: { kind: 'redirect' | 'tproxy'; port: number };
   /** The explicit proxy, on a loopback address. */

@@ -28,7 +28,7 @@ export function makeProxyCore(
     sniffTimeoutMs: config.sniffTimeoutMs,
     httpInspect: config.httpInspect,
     destinations,
-    ...(d && config.dns ? { ...d.proxy, dnsOverTcp: { address: config.dns.address, answer: (q: Buffer) => d.dns.answer(q, true) } } : {}),
+    ...(d && config.dns ? { ...d.proxy, dnsOverTcp: { address: config.dns.address, idleMs: config.dns.tcpIdleMs, answer: (q: Buffer) => d.dns.answer(q, true) } } : {}),
     get localAddress() {
       return uplink.localAddress;
     },

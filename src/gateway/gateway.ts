@@ -260,7 +260,7 @@ export function dataPlaneConfig(
     ...(fakeIps !== undefined ? { fakeIps } : {}),
     ...(system.localAddress !== undefined ? { localAddress: system.localAddress } : {}),
     ...(system.localAddress6 !== undefined ? { localAddress6: system.localAddress6 } : {}),
-    ...(system.dns ? { dns: system.dns } : {}),
+    ...(system.dns ? { dns: { ...system.dns, tcpIdleMs: s.dnsTcpIdleMs } } : {}),
     ...(system.intercept ? { intercept: system.intercept } : {}),
     ...(s.listen ? { listen: s.listen } : {}),
     ...(s.metrics ? { metrics: s.metrics } : {}),

@@ -22,9 +22,10 @@ export interface ProxyCoreOptions {
   destinations?: DestinationCheck;
   /**
    * The gateway's own DNS over TCP (clients retry there after a truncated answer);
-   * address '*' takes port 53 of every destination (route-all's DNS hijack).
+   * address '*' takes port 53 of every destination (route-all's DNS hijack); idleMs: a
+   * connection with no query in flight is closed after it (default 30 s, RFC 7766 §6.2.3).
    */
-  dnsOverTcp?: { address: string; answer: (query: Buffer) => Promise<Buffer | null> };
+  dnsOverTcp?: { address: string; idleMs?: number; answer: (query: Buffer) => Promise<Buffer | null> };
   /** Rules and upstreams; none means everything goes direct. */
   policy?: Policy;
   /** How long to wait for a client's first bytes (default 300 ms). */

@@ -138,7 +138,7 @@ export class ProxyCore {
     const dns = this.opts.dnsOverTcp;
     if (dns && conn.dst.port === 53 && (conn.dst.address === dns.address || dns.address === '*')) {
       line.action = 'dns';
-      serveDnsOverTcp(conn.accept(), dns.answer).then(
+      serveDnsOverTcp(conn.accept(), dns.answer, dns.idleMs).then(
         (end) => finish(end),
         (e: Error) => finish('internal-error', e.message),
       );

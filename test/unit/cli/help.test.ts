@@ -45,6 +45,7 @@ const UP_FLAGS: (keyof GatewayFlags)[] = [
   'tcp-rcvbuf',
   'tcp-sndbuf',
   'udp-idle-timeout',
+  'dns-tcp-idle-timeout',
   'max-udp-flows',
   'memory-budget-mb',
   'block-quic',

@@ -284,3 +284,16 @@ t.test('DNS over TCP to the gateway: answered in place, never dialled', async (t
   t.equal(s.dials.length, 0);
   t.match(await s.lineOf(c), { action: 'dns', end: 'closed' });
 });
+
+t.test("DNS over TCP to the gateway: idle past the core's idleMs, closed, and the line says so", async (t) => {
+  const s = setup({ core: { dnsOverTcp: { address: '*', idleMs: 50, answer: async () => null } } });
+  const c = s.inbound({ ...SERVER, port: 53 });
+  const keep = setInterval(() => {}, 1000); // the idle timer is unref'd
+  t.teardown(() => clearInterval(keep));
+  const atApp = drain(c.app);
+  s.core.handle(c);
+  t.equal((await atApp).end, 'EOF', 'the gateway ended it');
+  c.app.end();
+  t.match(await s.lineOf(c), { action: 'dns', end: 'idle-timeout' });
+  t.equal(s.core.counters.active, 0);
+});
