@@ -44,8 +44,8 @@ try {
     spawnInNs(host, topo.servers, ['sh', '-c', `${RAISE_FDS}; exec ${process.execPath} --import tsx ${join(ROOT, 'test/helpers/tcp-peer.ts')} server ${PEER_IP} ${PEER_PORT}`]);
     const ports = await prepareForConns(host, topo, idle);
     await new Promise((r) => setTimeout(r, 1000));
-    const { holder, held } = await holdConns(host, topo.client, PEER_IP, ports, idle);
-    holder.kill('SIGTERM');
+    const { held, release } = await holdConns(host, topo.client, PEER_IP, ports, idle);
+    await release();
     await new Promise((r) => setTimeout(r, 3000));
     console.log(`held ${held} idle connections, then closed them`);
     for (let i = 1; i <= Number(process.env.WRK_RUNS ?? 1); i++) {
