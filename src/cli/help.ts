@@ -53,7 +53,7 @@ const UP_OPTIONS: Option[] = [
   ['--workers N', 'TUN queues, one stack thread each, so every core relays (native backend; default 1 for now: see README "Every core")'],
   [
     '--tun-offload',
-    'experimental: a TUN with a virtio-net header (IFF_VNET_HDR); checksums the kernel vouches for are not summed again, coalesced segments up to 64 KiB are read (a UDP send of several datagrams at once, UDP_SEGMENT, is split back into them: uso), and ours go out up to 64 KiB with partial checksums for the kernel to split and complete (status: tun_offload_*, tx_ for the write side)',
+    'experimental: a TUN with a virtio-net header (IFF_VNET_HDR); checksums the kernel vouches for are not summed again, coalesced segments up to 64 KiB are read (a UDP send of several datagrams at once, UDP_SEGMENT, is split back into them: uso), and ours go out up to 64 KiB with partial checksums for the kernel to split and complete, same-size UDP replies of one flow as one packet too (tx_uso) (status: tun_offload_*, tx_ for the write side)',
   ],
   ['--tcp-rcvbuf BYTES', 'per-connection receive buffer: the most a client may send ahead (default 1048576)'],
   ['--tcp-sndbuf BYTES', 'per-connection send buffer towards the client (default 1048576)'],
