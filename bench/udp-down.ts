@@ -5,8 +5,9 @@
 // client counts them. Paths in one run: the kernel (no gateway), then a
 // route-all gateway at MTU 1500 and 65520, offloads off and on. Per path the
 // median of RUNS: datagrams/s sent and delivered, loss, and the gateway's CPU
-// per delivered datagram (both processes).
-//   node --import tsx bench/udp-down.ts [--size 1200] [--seconds 3] [--runs 3]
+// per delivered datagram (both processes), and the UDP GSO packets the
+// gateway wrote (USO on write). --mtus and --offloads pick gateway rows.
+//   node --import tsx bench/udp-down.ts [--size 1200] [--seconds 3] [--runs 3] [--mtus 1500,65520] [--offloads off,on]
 import { parseArgs } from 'node:util';
 import { join } from 'node:path';
 import { mkdtempSync } from 'node:fs';
@@ -15,7 +16,15 @@ import { nsExec, spawnInNs } from '../test/helpers/netns.js';
 import { PEER_IP, ROOT, makeTopology, startGateway, tunsteerArgv, waitForGateway } from '../test/helpers/topology.js';
 import { cpuSeconds, machineLoad, median, runBench, teardownHost } from './bench-kit.js';
 
-const { values } = parseArgs({ options: { size: { type: 'string', default: '1200' }, seconds: { type: 'string', default: '3' }, runs: { type: 'string', default: '3' } } });
+const { values } = parseArgs({
+  options: {
+    size: { type: 'string', default: '1200' },
+    seconds: { type: 'string', default: '3' },
+    runs: { type: 'string', default: '3' },
+    mtus: { type: 'string', default: '1500,65520' },
+    offloads: { type: 'string', default: 'off,on' },
+  },
+});
 const SIZE = Math.min(65000, Math.max(1, Number(values.size)));
 const SECONDS = Math.min(10, Math.max(1, Number(values.seconds)));
 const RUNS = Math.min(9, Math.max(1, Number(values.runs)));
@@ -68,8 +77,8 @@ async function main() {
   await server.waitForLine((l) => l.includes('listening'));
   const rows: Row[] = [await path('kernel path', topo.client, [])];
   let n = 0;
-  for (const mtu of [1500, 65520])
-    for (const offload of [false, true]) {
+  for (const mtu of values.mtus.split(',').map(Number))
+    for (const offload of values.offloads.split(',').map((o) => o === 'on')) {
       const dir = mkdtempSync(join(tmpdir(), 'tsE-bench-'));
       const args = ['--mode', 'route-all', '--state-dir', dir, '--tun-name', `tsud${n++}`, '--mtu', String(mtu), '--log-level', 'warn', ...(offload ? ['--tun-offload'] : [])];
       const gw = startGateway(host, topo.client, args);
