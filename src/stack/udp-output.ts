@@ -28,8 +28,8 @@ export const USO_MAX_SEGMENTS = 64;
 export const USO_MAX_UDP_LENGTH = 65535 - 20;
 
 export class UdpOutput {
-  /** The open run's packet (IP + UDP header + payloads); runLen 0: none open. */
-  private readonly run = Buffer.alloc(MAX_PACKET);
+  /** The open run's packet (IP + UDP header + payloads); runLen 0: none open. Only with USO. */
+  private readonly run: Buffer;
   private runLen = 0;
   private src = 0;
   private dst = 0;
@@ -51,6 +51,7 @@ export class UdpOutput {
     private readonly counters: StackCounters,
     private readonly drops: DropCounters,
   ) {
+    this.run = out.uso ? Buffer.alloc(MAX_PACKET) : Buffer.alloc(0);
     if (out.uso) out.onTurnEnd(() => this.close());
   }
 
