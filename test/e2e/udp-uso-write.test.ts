@@ -8,7 +8,7 @@
 import t, { type Test } from 'tap';
 import { join } from 'node:path';
 import { nsExec, spawnInNs } from '../helpers/netns.js';
-import { NGINX_IP6, PEER_IP, ROOT, addIpv6, makeTopology, startGateway, tunsteerArgv, waitForGateway } from '../helpers/topology.js';
+import { NGINX_IP6, PEER_IP, ROOT, addIpv6, liveStatus, makeTopology, routeAllGateway } from '../helpers/topology.js';
 
 t.setTimeout(600_000);
 
@@ -18,33 +18,6 @@ const PORT = 5420;
 const BURST = join(ROOT, 'test/helpers/udp-burst.py');
 const servers = [PEER_IP, NGINX_IP6].map((ip) => spawnInNs(t, topo.servers, ['python3', BURST, 'server', ip, String(PORT)]));
 await Promise.all(servers.map((p) => p.waitForLine((l) => l.includes('listening'))));
-
-let n = 0;
-async function gateway(t: Test, mtu: number, offload: boolean): Promise<string> {
-  const stateDir = join(topo.tmp, `state${n}`);
-  const gw = startGateway(t, topo.client, [
-    '--mode',
-    'route-all',
-    '--state-dir',
-    stateDir,
-    '--tun-name',
-    `usow${n++}`,
-    '--mtu',
-    String(mtu),
-    ...(offload ? ['--tun-offload'] : []),
-  ]);
-  t.teardown(async () => {
-    gw.kill('SIGTERM');
-    await gw.exited();
-  });
-  await waitForGateway(topo.client, stateDir, gw, 90_000);
-  return stateDir;
-}
-
-async function status(stateDir: string) {
-  await new Promise((res) => setTimeout(res, 1200)); // the next status publish
-  return JSON.parse((await nsExec(topo.client, tunsteerArgv(['status', '--state-dir', stateDir, '--json']))).stdout).status;
-}
 
 interface Datagram {
   len: number;
@@ -61,6 +34,7 @@ async function burst(t: Test, host: string, count: number, size: number, last: n
   if (got.attempts > 1) t.comment(`${name}: ${got.attempts} attempts (a loss on the way)`);
 }
 
+let n = 0;
 const CASES = [
   { mtu: 1500, offload: true },
   { mtu: 1500, offload: false },
@@ -69,13 +43,13 @@ const CASES = [
 ];
 for (const { mtu, offload } of CASES) {
   t.test(`MTU ${mtu}, offloads ${offload ? 'on (USO on write)' : 'off'}: a burst of replies arrives whole`, async (t) => {
-    const stateDir = await gateway(t, mtu, offload);
+    const stateDir = await routeAllGateway(t, topo, `usow${n++}`, mtu, offload);
     for (const host of [PEER_IP, NGINX_IP6]) {
       await burst(t, host, 40, 1200, 500);
       await burst(t, host, 40, 1200, 1200); // the last as long as the others
       if (mtu > 1500) await burst(t, host, 8, 8000, 3001);
     }
-    const st = await status(stateDir);
+    const st = await liveStatus(topo.client, stateDir);
     const c = st.counters;
     t.equal(c.tun_offload_tx_uso === 1, offload, `status says USO on write ${offload ? 'is' : 'is not'} on`);
     if (offload) t.ok(c.udpUsoPackets > 0, `the gateway wrote UDP GSO packets: ${c.udpUsoPackets} holding ${c.udpUsoDatagrams} datagrams`);

@@ -36,7 +36,6 @@ export function kernelSplit(frame: Buffer): Buffer[] {
   }
   if (!(h.flags & VNET_F_NEEDS_CSUM)) throw new Error('a GSO packet without NEEDS_CSUM');
   if ((h.gsoType & ~VNET_GSO_ECN) === VNET_GSO_UDP_L4) return udpSplit(pkt, h.csumStart, h.gsoSize);
-  const v4 = pkt[0] >> 4 === 4;
   const t = h.csumStart;
   const hdrLen = h.hdrLen;
   const flags = pkt[t + 13];
@@ -50,14 +49,7 @@ export function kernelSplit(frame: Buffer): Buffer[] {
     pkt.copy(p, hdrLen, at, at + n);
     p.writeUInt32BE((seq0 + (at - hdrLen)) >>> 0, t + 4);
     p[t + 13] = last ? flags : flags & ~(FIN | PSH);
-    if (v4) {
-      p.writeUInt16BE(p.length, 2);
-      p.writeUInt16BE((pkt.readUInt16BE(4) + k) & 0xffff, 4);
-      p.writeUInt16BE(0, 10);
-      p.writeUInt16BE(checksum(p, 0, 20), 10);
-    } else {
-      p.writeUInt16BE(p.length - 40, 4);
-    }
+    pieceIpHeader(p, pkt, k);
     p.writeUInt16BE(0, t + 16);
     p.writeUInt16BE(checksum(p, t, p.length - t, pseudo(p, p.length - t)), t + 16);
     out.push(p);
@@ -87,14 +79,7 @@ function udpSplit(pkt: Buffer, u: number, gsoSize: number): Buffer[] {
     const p = Buffer.alloc(hdrLen + n);
     pkt.copy(p, 0, 0, hdrLen);
     pkt.copy(p, hdrLen, at, at + n);
-    if (v4) {
-      p.writeUInt16BE(p.length, 2);
-      p.writeUInt16BE((pkt.readUInt16BE(4) + k) & 0xffff, 4);
-      p.writeUInt16BE(0, 10);
-      p.writeUInt16BE(checksum(p, 0, 20), 10);
-    } else {
-      p.writeUInt16BE(p.length - 40, 4);
-    }
+    pieceIpHeader(p, pkt, k);
     // as the kernel: the partial sum's length swapped for this datagram's (csum16_sub, csum16_add), then completed over it
     p.writeUInt16BE(8 + n, u + 4);
     p.writeUInt16BE(fold(partial + (~wholeLen & 0xffff) + 8 + n), u + 6);
@@ -103,4 +88,13 @@ function udpSplit(pkt: Buffer, u: number, gsoSize: number): Buffer[] {
     out.push(p);
   }
   return out;
+}
+
+/** Piece k's IP header: its length, and for IPv4 the id advanced by k and the header checksum. */
+function pieceIpHeader(p: Buffer, pkt: Buffer, k: number): void {
+  if (p[0] >> 4 !== 4) return void p.writeUInt16BE(p.length - 40, 4);
+  p.writeUInt16BE(p.length, 2);
+  p.writeUInt16BE((pkt.readUInt16BE(4) + k) & 0xffff, 4);
+  p.writeUInt16BE(0, 10);
+  p.writeUInt16BE(checksum(p, 0, 20), 10);
 }
