@@ -20,8 +20,8 @@ import { Drop, type DropCounters } from './drop-counters.js';
 
 /**
  * The most datagrams in one UDP GSO packet: the kernel refuses a packet of
- * more than UDP_MAX_SEGMENTS (virtio_net_hdr_to_skb); 64 until Linux 6.12
- * raised it to 128, so 64 holds for both.
+ * more than UDP_MAX_SEGMENTS (virtio_net_hdr_to_skb): 64 for years, 128 in
+ * recent kernels, so 64 holds for both.
  */
 export const USO_MAX_SEGMENTS = 64;
 /** The largest UDP length of a merged packet: 64 KiB less IPv4's header, for both families. */
