@@ -2,10 +2,11 @@
 // device is flushed once after the current batch or callback (a microtask), so
 // every packet one event produced leaves in one write. UDP replies wait for
 // the end of the event-loop turn instead (setImmediate: the check phase right
-// after the I/O callbacks), so the datagrams node's read loop hands over in one
-// turn leave in one flush, merged where the TUN has USO (udp-output.ts). A packet larger than
-// the device's MTU (a UDP reply, an echo reply) is written whole into a
-// scratch buffer and sent as fragments, as the sending host would.
+// after the I/O callbacks), so the datagrams node's read loop hands over in
+// one turn leave in one flush, merged where the TUN has USO (udp-output.ts).
+// A packet larger than the device's MTU (a UDP reply, an echo reply) is
+// written whole into a scratch buffer and sent as fragments, as the sending
+// host would.
 // With a virtio-net header (a TUN with offloads) every packet gets one: a
 // zero one for a complete packet, or NEEDS_CSUM (and a TSO segment's GSO
 // fields) for one whose checksum the kernel completes (commitPartial).

@@ -5,7 +5,8 @@
 // packet, tick() on a timer, both with the time. This file wires the parts
 // and keeps the counters; each part has one job:
 //   ip-input → transport-demux → tcp/tcp-flows (tcp/syn-gate for new ones,
-//   tcp/flow-runner for every operation) | UdpHandler above | icmp/
+//   tcp/flow-runner for every operation) | UdpHandler above, its replies
+//   through udp-output | icmp/
 // No per-packet allocation on the way in: one reused view per layer, one
 // reused Segment, and addresses as numbers (IPv6 ones interned in an Ip6Table).
 import type { TunDevice } from '../tun/tun-device.js';
