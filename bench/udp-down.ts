@@ -5,8 +5,9 @@
 // client counts them. Paths in one run: the kernel (no gateway), then a
 // route-all gateway at MTU 1500 and 65520, offloads off and on. Per path the
 // median of RUNS: datagrams/s sent and delivered, loss, and the gateway's CPU
-// per delivered datagram (both processes).
-//   node --import tsx bench/udp-down.ts [--size 1200] [--seconds 3] [--runs 3]
+// per delivered datagram (both processes), and the UDP GSO packets the
+// gateway wrote (USO on write). --mtus and --offloads pick gateway rows.
+//   node --import tsx bench/udp-down.ts [--size 1200] [--seconds 3] [--runs 3] [--mtus 1500,65520] [--offloads off,on]
 import { parseArgs } from 'node:util';
 import { join } from 'node:path';
 import { mkdtempSync } from 'node:fs';
@@ -15,7 +16,15 @@ import { nsExec, spawnInNs } from '../test/helpers/netns.js';
 import { PEER_IP, ROOT, makeTopology, startGateway, tunsteerArgv, waitForGateway } from '../test/helpers/topology.js';
 import { cpuSeconds, machineLoad, median, runBench, teardownHost } from './bench-kit.js';
 
-const { values } = parseArgs({ options: { size: { type: 'string', default: '1200' }, seconds: { type: 'string', default: '3' }, runs: { type: 'string', default: '3' } } });
+const { values } = parseArgs({
+  options: {
+    size: { type: 'string', default: '1200' },
+    seconds: { type: 'string', default: '3' },
+    runs: { type: 'string', default: '3' },
+    mtus: { type: 'string', default: '1500,65520' },
+    offloads: { type: 'string', default: 'off,on' },
+  },
+});
 const SIZE = Math.min(65000, Math.max(1, Number(values.size)));
 const SECONDS = Math.min(10, Math.max(1, Number(values.seconds)));
 const RUNS = Math.min(9, Math.max(1, Number(values.runs)));
@@ -29,6 +38,8 @@ interface Row {
   gotPerS: number;
   loss: number;
   usPerDatagram: number | null;
+  /** The gateway's UDP GSO packets written (USO on write) and the datagrams in them, over all runs of the path. */
+  uso?: { packets: number; datagrams: number };
 }
 
 async function blast(ns: string, pids: number[]): Promise<Row & { ok: boolean }> {
@@ -66,24 +77,30 @@ async function main() {
   await server.waitForLine((l) => l.includes('listening'));
   const rows: Row[] = [await path('kernel path', topo.client, [])];
   let n = 0;
-  for (const mtu of [1500, 65520])
-    for (const offload of [false, true]) {
+  for (const mtu of values.mtus.split(',').map(Number))
+    for (const offload of values.offloads.split(',').map((o) => o === 'on')) {
       const dir = mkdtempSync(join(tmpdir(), 'tsE-bench-'));
       const args = ['--mode', 'route-all', '--state-dir', dir, '--tun-name', `tsud${n++}`, '--mtu', String(mtu), '--log-level', 'warn', ...(offload ? [] : ['--no-tun-offload'])];
       const gw = startGateway(host, topo.client, args);
       await waitForGateway(topo.client, dir, gw, 90_000);
       const st = JSON.parse((await nsExec(topo.client, tunsteerArgv(['status', '--state-dir', dir, '--json']))).stdout).status;
       const pids = [gw.pid!, st.dataPlane?.pid ?? gw.pid!].filter((x, i, a) => a.indexOf(x) === i);
-      rows.push(await path(`tunsteer MTU ${mtu}, offloads ${offload ? 'on' : 'off'}`, topo.client, pids));
+      const row = await path(`tunsteer MTU ${mtu}, offloads ${offload ? 'on' : 'off'}`, topo.client, pids);
+      await new Promise((res) => setTimeout(res, 1200)); // the next status publish
+      const after = JSON.parse((await nsExec(topo.client, tunsteerArgv(['status', '--state-dir', dir, '--json']))).stdout).status;
+      row.uso = { packets: after.counters.udpUsoPackets ?? 0, datagrams: after.counters.udpUsoDatagrams ?? 0 };
+      rows.push(row);
       gw.kill('SIGTERM');
       await gw.exited();
     }
   const k = rows[0].gotPerS;
   console.log(`UDP down, ${SIZE}-byte datagrams, ${SECONDS} s blasts, median of ${RUNS}; ${new Date().toISOString()}; node ${process.version}; ${load.end().text}\n`);
-  console.log('| path | sent/s | delivered/s | loss | vs kernel | gateway CPU µs per datagram |\n| --- | ---: | ---: | ---: | ---: | ---: |');
+  console.log(
+    '| path | sent/s | delivered/s | loss | vs kernel | gateway CPU µs per datagram | UDP GSO packets written (datagrams in them), all runs |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+  );
   for (const r of rows)
     console.log(
-      `| ${r.path} | ${Math.round(r.sentPerS)} | ${Math.round(r.gotPerS)} | ${(r.loss * 100).toFixed(1)} % | ${(r.gotPerS / k).toFixed(2)}x | ${r.usPerDatagram === null ? '-' : r.usPerDatagram.toFixed(1)} |`,
+      `| ${r.path} | ${Math.round(r.sentPerS)} | ${Math.round(r.gotPerS)} | ${(r.loss * 100).toFixed(1)} % | ${(r.gotPerS / k).toFixed(2)}x | ${r.usPerDatagram === null ? '-' : r.usPerDatagram.toFixed(1)} | ${r.uso ? `${r.uso.packets} (${r.uso.datagrams})` : '-'} |`,
     );
 }
 

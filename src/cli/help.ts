@@ -57,7 +57,7 @@ const UP_OPTIONS: Option[] = [
   ['--tun-offload', 'offloads on: the default now (taken so that scripts written when it was not still work)'],
   [
     '--no-tun-offload',
-    'a plain TUN, without offloads. By default the TUN has a virtio-net header (IFF_VNET_HDR) and what the kernel accepts of checksum offload, TSO and USO: checksums the kernel vouches for are not summed again, coalesced segments up to 64 KiB are read (a UDP send of several datagrams at once, UDP_SEGMENT, is split back into them: uso), and ours go out up to 64 KiB with partial checksums for the kernel to split and complete (status: tun_offload_*, tx_ for the write side)',
+    'a plain TUN, without offloads. By default the TUN has a virtio-net header (IFF_VNET_HDR) and what the kernel accepts of checksum offload, TSO and USO: checksums the kernel vouches for are not summed again, coalesced segments up to 64 KiB are read (a UDP send of several datagrams at once, UDP_SEGMENT, is split back into them: uso), and ours go out up to 64 KiB with partial checksums for the kernel to split and complete, same-size UDP replies of one flow as one packet too (tx_uso) (status: tun_offload_*, tx_ for the write side)',
   ],
   ['--tcp-rcvbuf BYTES', 'per-connection receive buffer: the most a client may send ahead (default 1048576)'],
   ['--tcp-sndbuf BYTES', 'per-connection send buffer towards the client (default 1048576)'],

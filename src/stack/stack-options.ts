@@ -108,6 +108,9 @@ export interface StackCounters {
   /** UDP GSO packets read (USO: one send with UDP_SEGMENT), and the datagrams they were split into (counted in udpDatagrams too). */
   udpGsoPackets: number;
   udpGsoDatagrams: number;
+  /** UDP GSO packets written (USO on write: same-size replies of one flow merged), and the datagrams they hold. */
+  udpUsoPackets: number;
+  udpUsoDatagrams: number;
 }
 
 export function newCounters(): StackCounters {
@@ -138,6 +141,8 @@ export function newCounters(): StackCounters {
     segmentsOffloaded: 0,
     udpGsoPackets: 0,
     udpGsoDatagrams: 0,
+    udpUsoPackets: 0,
+    udpUsoDatagrams: 0,
   };
 }
 

@@ -5,7 +5,8 @@
 // packet, tick() on a timer, both with the time. This file wires the parts
 // and keeps the counters; each part has one job:
 //   ip-input → transport-demux → tcp/tcp-flows (tcp/syn-gate for new ones,
-//   tcp/flow-runner for every operation) | UdpHandler above | icmp/
+//   tcp/flow-runner for every operation) | UdpHandler above, its replies
+//   through udp-output | icmp/
 // No per-packet allocation on the way in: one reused view per layer, one
 // reused Segment, and addresses as numbers (IPv6 ones interned in an Ip6Table).
 import type { TunDevice } from '../tun/tun-device.js';
@@ -17,7 +18,7 @@ import { IpInput } from './ip-input.js';
 import { IpReassembly } from './ip-reassembly.js';
 import { TransportDemux } from './transport-demux.js';
 import { StackClock } from './stack-clock.js';
-import { MAX_PACKET, StackOutput } from './stack-output.js';
+import { StackOutput } from './stack-output.js';
 import { newCounters, resolveOptions, tcpOptionsFor, type StackCounters, type StackOptions } from './stack-options.js';
 import { IcmpErrors } from './icmp/icmp-errors.js';
 import { IcmpEcho } from './icmp/icmp-echo.js';
@@ -27,7 +28,7 @@ import { TcpFlows } from './tcp/tcp-flows.js';
 import type { TcpFlow } from './tcp/tcp-flow.js';
 import { Ip6Table, isIp6Id } from './wire/ip6-table.js';
 import { Drop } from './drop-counters.js';
-import { writeUdpDatagram } from './wire/datagram-writer.js';
+import { UdpOutput } from './udp-output.js';
 
 export type { StackCounters, StackOptions } from './stack-options.js';
 export type { ConnectHandler, PendingConnection } from './contracts.js';
@@ -46,6 +47,7 @@ export class Stack implements UdpPort {
   readonly addresses: AddressIds;
   private readonly clock: StackClock;
   private readonly out: StackOutput;
+  private readonly udpOut: UdpOutput;
   private readonly icmp: IcmpErrors;
   private readonly runner: FlowRunner;
   private readonly flows: TcpFlows;
@@ -66,6 +68,7 @@ export class Stack implements UdpPort {
     this.tcpOpts = tcp.v4;
     this.tcpOpts6 = tcp.v6;
     this.clock = new StackClock(opts.clock);
+    this.udpOut = new UdpOutput(this.out, ip6, counters, drops);
     this.icmp = new IcmpErrors(this.out, ip6, drops, counters, this.mtu);
     const budget: MemoryBudget<TcpFlow> = (this.budget = new MemoryBudget(this.opts.memoryBudget, this.opts.memoryFloorPerFlow, counters, (f, blocked, held) => {
       if (blocked) f.stream?.writableAgain();
@@ -134,18 +137,7 @@ export class Stack implements UdpPort {
 
   // ---- UdpPort: datagrams and ICMP errors towards clients ----
   sendUdp(src: number, dst: number, sport: number, dport: number, payload: Buffer, off: number, len: number): void {
-    const v6 = isIp6Id(src);
-    const total = len + (v6 ? 48 : 28);
-    const out = this.out;
-    if (total <= out.mtu) {
-      // with checksum offload the kernel sums the payload, not us
-      if (out.partial) return out.commitPartial(writeUdpDatagram(out.slot(), src, dst, sport, dport, payload, off, len, this.ip6, true), 0);
-      return out.commit(writeUdpDatagram(out.slot(), src, dst, sport, dport, payload, off, len, this.ip6));
-    }
-    // Over the MTU: fragmented, as the sending host would. Past IP's own limit it cannot be sent.
-    if (total > (v6 ? MAX_PACKET : 65535)) return this.drops.count(Drop.udp_too_big);
-    const whole = this.out.scratch;
-    this.out.sendWhole(whole, writeUdpDatagram(whole, src, dst, sport, dport, payload, off, len, this.ip6), v6);
+    this.udpOut.send(src, dst, sport, dport, payload, off, len);
   }
 
   sendPortUnreachable(f: UdpFlowKey): void {

@@ -30,11 +30,13 @@ export interface TunOffload {
 
 export const NO_OFFLOAD: TunOffload = { vnetHdrLen: 0, csum: false, tso4: false, tso6: false, uso: false };
 
-/** What our writes may ask of the kernel: partial checksums, and on top of them TSO per family. */
+/** What our writes may ask of the kernel: partial checksums, and on top of them TSO per family and USO (both families or neither). */
 export interface TxOffload {
   readonly csum: boolean;
   readonly tso4: boolean;
   readonly tso6: boolean;
+  /** UDP GSO packets (gso_type UDP_L4): several same-size replies of one flow in one write. */
+  readonly uso: boolean;
 }
 
 /**
@@ -44,7 +46,7 @@ export interface TxOffload {
  */
 export function txOffload(o: TunOffload | undefined): TxOffload {
   const csum = o !== undefined && o.vnetHdrLen > 0 && o.csum;
-  return { csum, tso4: csum && o.tso4, tso6: csum && o.tso6 };
+  return { csum, tso4: csum && o.tso4, tso6: csum && o.tso6, uso: csum && o.uso };
 }
 
 /** The largest packet a segmentation offload hands over or takes: IPv6 with a 65,535-byte payload. */

@@ -37,11 +37,11 @@ export function enableOffloads(a: TunAddon, fd: number): TunOffload {
  * For logs and status: the offloads in force, [] when none. Read side (what
  * the kernel hands us): 'csum', 'tso4', 'tso6', 'uso' (UDP GSO packets, which
  * the stack splits back into their datagrams); write side (what we hand it:
- * partial checksums, TSO segments): 'tx_csum', 'tx_tso4', 'tx_tso6'. No
- * 'tx_uso': our UDP replies go one datagram per write (docs/DECISIONS.md, "USO").
+ * partial checksums, TSO segments, UDP replies merged into UDP GSO packets):
+ * 'tx_csum', 'tx_tso4', 'tx_tso6', 'tx_uso' (docs/DECISIONS.md, "USO").
  */
 export function offloadNames(o: TunOffload | undefined): string[] {
   if (!o || o.vnetHdrLen === 0) return [];
   const tx = txOffload(o);
-  return [...(['csum', 'tso4', 'tso6', 'uso'] as const).filter((k) => o[k]), ...(['csum', 'tso4', 'tso6'] as const).filter((k) => tx[k]).map((k) => `tx_${k}`)];
+  return [...(['csum', 'tso4', 'tso6', 'uso'] as const).filter((k) => o[k]), ...(['csum', 'tso4', 'tso6', 'uso'] as const).filter((k) => tx[k]).map((k) => `tx_${k}`)];
 }

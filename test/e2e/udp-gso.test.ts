@@ -1,6 +1,6 @@
 // UDP sent with the UDP_SEGMENT socket option (what QUIC stacks do) through a
 // route-all gateway: the client's one send stands for N datagrams. With
-// --tun-offload the TUN has USO, so the local kernel hands the gateway one
+// offloads (the default) the TUN has USO, so the local kernel hands the gateway one
 // packet (gso_type UDP_L4) for all N, which the gateway must split at
 // gso_size; without, the kernel splits before the TUN. Either way the server
 // in the servers namespace must receive exactly the N datagrams, each with
@@ -9,7 +9,7 @@
 import t, { type Test } from 'tap';
 import { join } from 'node:path';
 import { nsExec, spawnNodeInNs } from '../helpers/netns.js';
-import { NGINX_IP6, PEER_IP, ROOT, addIpv6, makeTopology, startGateway, tunsteerArgv, waitForGateway } from '../helpers/topology.js';
+import { NGINX_IP6, PEER_IP, ROOT, addIpv6, liveStatus, makeTopology, routeAllGateway } from '../helpers/topology.js';
 
 t.setTimeout(600_000);
 
@@ -18,33 +18,6 @@ await addIpv6(topo);
 const UDP_PORT = 5410;
 const peers = [PEER_IP, NGINX_IP6].map((ip) => spawnNodeInNs(t, topo.servers, join(ROOT, 'test/helpers/udp-hash-peer.ts'), ['server', ip, String(UDP_PORT)]));
 await Promise.all(peers.map((p) => p.waitForLine((l) => l.includes('listening'))));
-
-let n = 0;
-async function gateway(t: Test, mtu: number, offload: boolean): Promise<string> {
-  const stateDir = join(topo.tmp, `state${n}`);
-  const gw = startGateway(t, topo.client, [
-    '--mode',
-    'route-all',
-    '--state-dir',
-    stateDir,
-    '--tun-name',
-    `uso${n++}`,
-    '--mtu',
-    String(mtu),
-    ...(offload ? [] : ['--no-tun-offload']),
-  ]);
-  t.teardown(async () => {
-    gw.kill('SIGTERM');
-    await gw.exited();
-  });
-  await waitForGateway(topo.client, stateDir, gw, 90_000);
-  return stateDir;
-}
-
-async function status(stateDir: string) {
-  await new Promise((res) => setTimeout(res, 1200)); // the next status publish
-  return JSON.parse((await nsExec(topo.client, tunsteerArgv(['status', '--state-dir', stateDir, '--json']))).stdout).status;
-}
 
 interface Sent {
   len: number;
@@ -75,6 +48,7 @@ async function burst(t: Test, host: string, gso: number, count: number, last: nu
   t.same(got.echoes, got.sent, `${name}: each datagram echoed back on its own, its size and sha256 intact`);
 }
 
+let n = 0;
 const CASES = [
   { mtu: 1500, offload: true },
   { mtu: 1500, offload: false },
@@ -82,16 +56,16 @@ const CASES = [
 ];
 for (const { mtu, offload } of CASES) {
   t.test(`MTU ${mtu}, offloads ${offload ? 'on (USO: the gateway splits)' : 'off (the kernel splits)'}: UDP_SEGMENT bursts arrive as their datagrams`, async (t) => {
-    const stateDir = await gateway(t, mtu, offload);
+    const stateDir = await routeAllGateway(t, topo, `uso${n++}`, mtu, offload);
     for (const host of [PEER_IP, NGINX_IP6]) {
       await burst(t, host, 1200, 20, 500);
       await burst(t, host, 1000, 8, 1000); // the last as long as the others
       if (mtu > 1500) await burst(t, host, 8000, 7, 3001);
     }
-    const st = await status(stateDir);
+    const st = await liveStatus(topo.client, stateDir);
     const uso = st.counters.tun_offload_uso === 1;
     t.equal(uso, offload, `status says USO ${offload ? 'is' : 'is not'} on (the read side)`);
-    t.equal(st.counters.tun_offload_tx_uso, undefined, 'and not on write: each UDP reply is its own write');
+    t.equal(st.counters.tun_offload_tx_uso === 1, offload, `and ${offload ? 'on' : 'not on'} write (test/e2e/udp-uso-write.test.ts)`);
     if (offload) t.ok(st.counters.udpGsoPackets >= 4, `the gateway split UDP GSO packets: ${st.counters.udpGsoPackets} into ${st.counters.udpGsoDatagrams} datagrams`);
     else t.equal(st.counters.udpGsoPackets ?? 0, 0, 'no UDP GSO packet reached the gateway');
     t.equal(st.drops?.udp_bad_gso ?? 0, 0, 'none dropped as malformed');

@@ -228,6 +228,28 @@ export async function waitForGateway(ns: string, stateDir: string, gw: NsChild, 
   throw new Error(`gateway not up within ${timeoutMs} ms: ${gw.stderrText()}; last status: ${last}`);
 }
 
+/**
+ * A route-all gateway in the client namespace at this MTU, offloads on or off,
+ * stopped when the test ends; returns its state directory.
+ */
+export async function routeAllGateway(t: TeardownHost, topo: Topology, name: string, mtu: number, offload: boolean): Promise<string> {
+  const stateDir = join(topo.tmp, `state-${name}`);
+  const args = ['--mode', 'route-all', '--state-dir', stateDir, '--tun-name', name, '--mtu', String(mtu), ...(offload ? [] : ['--no-tun-offload'])];
+  const gw = startGateway(t, topo.client, args);
+  t.teardown(async () => {
+    gw.kill('SIGTERM');
+    await gw.exited();
+  });
+  await waitForGateway(topo.client, stateDir, gw, 90_000);
+  return stateDir;
+}
+
+/** The gateway's live status (counters, drops) after its next publish (once a second). */
+export async function liveStatus(ns: string, stateDir: string) {
+  await new Promise((res) => setTimeout(res, 1200));
+  return JSON.parse((await nsExec(ns, tunsteerArgv(['status', '--state-dir', stateDir, '--json']))).stdout).status;
+}
+
 export const DNS_IP = '203.0.113.53';
 
 /** Starts the test DNS server (test/helpers/dns-peer.ts) on DNS_IP in the servers namespace; `zone` adds names. */
