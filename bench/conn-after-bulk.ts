@@ -28,7 +28,9 @@ try {
       drops: Record<string, number>;
     };
   const wrk = async (label: string) => {
-    const r = await nsExec(topo.client, ['wrk', '-t', '2', '-c', '16', '-d', process.env.WRK_SECONDS ?? '3', '-H', 'Connection: close', '--latency', `http://${NGINX_IP}/hello`], { timeoutMs: 60000 });
+    const r = await nsExec(topo.client, ['wrk', '-t', '2', '-c', '16', '-d', process.env.WRK_SECONDS ?? '3', '-H', 'Connection: close', '--latency', `http://${NGINX_IP}/hello`], {
+      timeoutMs: 60000,
+    });
     console.log(
       label,
       r.stdout
