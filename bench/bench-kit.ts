@@ -1,6 +1,15 @@
 // What every benchmark script needs: teardowns run once at the end (also on
 // SIGINT), medians, a process's CPU seconds, and polling for a condition.
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/** A new directory under the system's tmp, removed at teardown (a bench leaves no file behind). */
+export function tempDir(host: { teardown: (fn: () => unknown) => void }, prefix = 'tsE-bench-'): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  host.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
 
 export function teardownHost(): { host: { teardown: (fn: () => unknown) => void }; cleanup: () => Promise<void> } {
   const teardowns: (() => unknown)[] = [];

@@ -7,11 +7,9 @@
 //   node --import tsx bench/dns-udp.ts [--quick]
 import { parseArgs } from 'node:util';
 import { join } from 'node:path';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { nsExec, spawnNodeInNs } from '../test/helpers/netns.js';
 import { DNS_IP, PEER_IP, ROOT, clientResolvConf, makeTopology, startDnsPeer, startGateway, waitForGateway } from '../test/helpers/topology.js';
-import { median, runBench, teardownHost } from './bench-kit.js';
+import { median, runBench, teardownHost, tempDir } from './bench-kit.js';
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean' } } });
 const SECONDS = values.quick ? 2 : 5;
@@ -37,13 +35,13 @@ async function main() {
   const kDns = await load(topo.client, 'dns', DNS_IP, 'api.example.com');
   const kUdp = await load(topo.client, 'echo', PEER_IP, '7001');
 
-  let dir = mkdtempSync(join(tmpdir(), 'tsE-bench-'));
+  let dir = tempDir(host);
   let gw = startGateway(host, topo.client, ['--mode', 'per-host', '--host', 'api.example.com', '--state-dir', dir, '--tun-name', 'tsb1', '--log-level', 'warn']);
   await waitForGateway(topo.client, dir, gw);
   const gDns = await load(topo.client, 'dns', '198.18.0.2', 'api.example.com');
   gw.kill('SIGTERM');
   await gw.exited();
-  dir = mkdtempSync(join(tmpdir(), 'tsE-bench-'));
+  dir = tempDir(host);
   gw = startGateway(host, topo.client, ['--mode', 'route-all', '--state-dir', dir, '--tun-name', 'tsb2', '--log-level', 'warn']);
   await waitForGateway(topo.client, dir, gw);
   const gUdp = await load(topo.client, 'echo', PEER_IP, '7001');

@@ -1,6 +1,5 @@
 import { join } from 'node:path';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { tempDir } from './bench-kit.js';
 import { nsExec } from '../test/helpers/netns.js';
 import { NGINX_IP, PEER_IP, PEER_PORT, ROOT, makeTopology, startGateway, startNginx, startPeer, waitForGateway } from '../test/helpers/topology.js';
 const tds: (() => unknown)[] = [];
@@ -9,7 +8,7 @@ try {
   const topo = await makeTopology(host);
   await startNginx(host, topo);
   await nsExec(topo.servers, ['sh', '-c', `head -c 100M /dev/urandom > ${topo.www}/100m.bin`]);
-  const sd = mkdtempSync(join(tmpdir(), 'tsE-fd-'));
+  const sd = tempDir(host, 'tsE-fd-');
   const gw = startGateway(host, topo.client, ['--mode', 'route-all', '--state-dir', sd, '--tun-name', 'tsq0', '--log-level', 'warn', '--mtu', process.argv[3] ?? '1500'], {
     env: { ...process.env, TUNSTEER_TEST_FAULTS: process.argv[2] },
   });

@@ -10,11 +10,10 @@
 //   node --import tsx bench/http-rules.ts [--quick]
 import { parseArgs } from 'node:util';
 import { join } from 'node:path';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { nsExec } from '../test/helpers/netns.js';
 import { NGINX_IP, makeTopology, startGateway, startNginx, waitForGateway } from '../test/helpers/topology.js';
-import { median, runBench, teardownHost } from './bench-kit.js';
+import { median, runBench, teardownHost, tempDir } from './bench-kit.js';
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean' } } });
 const SECONDS = values.quick ? 2 : 5;
@@ -67,7 +66,7 @@ async function main() {
   const kernel: WrkResult[] = [];
   for (const [, c, close] of CASES) kernel.push(await wrk(topo.client, c, close));
   results.set('kernel', kernel);
-  const rulesFile = join(mkdtempSync(join(tmpdir(), 'tsE-bench-')), 'rules.yaml');
+  const rulesFile = join(tempDir(host), 'rules.yaml');
   writeFileSync(rulesFile, thousandRules());
   const variants: [string, string[]][] = [
     ['tunsteer', []],
@@ -76,7 +75,7 @@ async function main() {
   ];
   let n = 0;
   for (const [name, extra] of variants) {
-    const dir = mkdtempSync(join(tmpdir(), 'tsE-bench-'));
+    const dir = tempDir(host);
     const gw = startGateway(host, topo.client, ['--mode', 'route-all', '--state-dir', dir, '--tun-name', `tsh${n++}`, '--log-level', 'warn', ...extra]);
     await waitForGateway(topo.client, dir, gw);
     const out: WrkResult[] = [];

@@ -5,7 +5,7 @@
 // conn: wrk with a new connection per request against nginx's small response;
 // keepalive: wrk with 8 kept-alive connections (the HTTP-inspecting path).
 import { join } from 'node:path';
-import { mkdtempSync } from 'node:fs';
+import { tempDir } from './bench-kit.js';
 import { nsExec, spawnInNs } from '../test/helpers/netns.js';
 import { IPERF_IP, NGINX_IP, ROOT, makeTopology, startIperf, startNginx, waitForGateway } from '../test/helpers/topology.js';
 const tds: (() => unknown)[] = [];
@@ -14,7 +14,7 @@ const dir = process.argv[2] ?? 'up';
 try {
   const topo = await makeTopology(host);
   await startIperf(host, topo);
-  const sd = mkdtempSync('/tmp/tsE-prof-');
+  const sd = tempDir(host, 'tsE-prof-');
   const gw = spawnInNs(host, topo.client, [
     process.execPath,
     '--cpu-prof',

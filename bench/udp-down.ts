@@ -10,11 +10,9 @@
 //   node --import tsx bench/udp-down.ts [--size 1200] [--seconds 3] [--runs 3] [--mtus 1500,65520] [--offloads off,on]
 import { parseArgs } from 'node:util';
 import { join } from 'node:path';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { nsExec, spawnInNs } from '../test/helpers/netns.js';
 import { PEER_IP, ROOT, makeTopology, startGateway, tunsteerArgv, waitForGateway } from '../test/helpers/topology.js';
-import { cpuSeconds, machineLoad, median, runBench, teardownHost } from './bench-kit.js';
+import { cpuSeconds, machineLoad, median, runBench, teardownHost, tempDir } from './bench-kit.js';
 
 const { values } = parseArgs({
   options: {
@@ -79,7 +77,7 @@ async function main() {
   let n = 0;
   for (const mtu of values.mtus.split(',').map(Number))
     for (const offload of values.offloads.split(',').map((o) => o === 'on')) {
-      const dir = mkdtempSync(join(tmpdir(), 'tsE-bench-'));
+      const dir = tempDir(host);
       const args = ['--mode', 'route-all', '--state-dir', dir, '--tun-name', `tsud${n++}`, '--mtu', String(mtu), '--log-level', 'warn', ...(offload ? [] : ['--no-tun-offload'])];
       const gw = startGateway(host, topo.client, args);
       await waitForGateway(topo.client, dir, gw, 90_000);
