@@ -20,9 +20,11 @@ export async function iperfClient(ns: string, run: IperfRun): Promise<{ gbps: nu
     } catch {
       throw new Error(`iperf3 gave no JSON: ${r.stderr.slice(-300)}`);
     }
-    // iperf3's server takes a moment after a test ends before it takes the next one and says
-    // "busy" in between (seen in CI right after slirp4netns's runs): wait and ask again.
-    if (j.error && /busy/.test(j.error) && attempt < 10) {
+    // iperf3's server takes a moment after a test ends before it takes the next one: it says
+    // "busy" in between (seen in CI right after slirp4netns's runs), and it closes its listening
+    // socket at the end of each test and opens a new one (cleanup_server), so a client that comes
+    // in that gap is refused (seen in a fresh-clone run, through the gateway): wait and ask again.
+    if (j.error && /busy|Connection refused/.test(j.error) && attempt < 10) {
       await new Promise((res) => setTimeout(res, 1000));
       continue;
     }
