@@ -163,10 +163,12 @@ async function idleCost(p: Path): Promise<Pick<Row, 'bytesPerIdle' | 'idleCpu' |
   // against the fresh process: after a crowd V8 keeps the heap it grew, so a later base would hide the cost
   const base = rssBytes(p.pids());
   for (const n of IDLES) {
+    // --close-burst: the suite measures what is held, not the close; a paced close waits for a FIN
+    // that tcp-peer never sends (it holds its side open), 60 s per count
     const holder = spawnInNs(host, p.ns, [
       'sh',
       '-c',
-      `ulimit -n 65536; exec ${process.execPath} --import tsx ${join(ROOT, 'bench/hold-conns.ts')} ${PEER_IP} ${PEER_PORT} ${n} 120000`,
+      `ulimit -n 65536; exec ${process.execPath} --import tsx ${join(ROOT, 'bench/hold-conns.ts')} --close-burst ${PEER_IP} ${PEER_PORT} ${n} 120000`,
     ]);
     const line = JSON.parse(await holder.waitForLine((l) => l.includes('held') || l.includes('error'), 130_000 + 2 * n));
     if (!line.held) {

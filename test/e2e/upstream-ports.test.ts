@@ -31,7 +31,7 @@ await waitForGateway(topo.client, stateDir, gw);
 const status = async () => JSON.parse((await nsExec(topo.client, tunsteerArgv(['status', '--state-dir', stateDir, '--json']))).stdout).status;
 
 t.test(`${N} connections to two destinations over a range of ${RANGE[1] - RANGE[0] + 1} source ports`, async (t) => {
-  const holder = spawnNodeInNs(t, topo.client, join(ROOT, 'bench/hold-conns.ts'), [PEER_IP, PORTS.join(','), String(N), '60000']);
+  const holder = spawnNodeInNs(t, topo.client, join(ROOT, 'bench/hold-conns.ts'), ['--close-burst', PEER_IP, PORTS.join(','), String(N), '60000']);
   const line = JSON.parse(await holder.waitForLine((l) => l.includes('held') || l.includes('error'), 60_000)) as { held?: number; failed?: number; firstError?: string };
   t.equal(line.failed, 0, `no connection failed (first error: ${line.firstError || 'none'})`);
   t.equal(line.held, N, `all ${N} connected`);
