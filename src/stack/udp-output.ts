@@ -12,8 +12,7 @@
 // the middle of the turn must not take it half-built.
 import { isIp6Id, type Ip6Table } from './wire/ip6-table.js';
 import { writeUdpDatagram } from './wire/datagram-writer.js';
-import { fold, pseudoSum } from './wire/checksum.js';
-import { ipHeaderLength, writeIpv4Header, writeIpv6Header } from './wire/segment-writer.js';
+import { ipHeaderLength, partialChecksum, writeIpHeader } from './wire/segment-writer.js';
 import { MAX_PACKET, type StackOutput } from './stack-output.js';
 import type { StackCounters } from './stack-options.js';
 import { Drop, type DropCounters } from './drop-counters.js';
@@ -40,8 +39,6 @@ export class UdpOutput {
   private segs = 0;
   /** Where the UDP header starts (the IP header's length). */
   private u = 0;
-  /** The pseudo-header's sum without the length, taken when the run opened. */
-  private pseudo = 0;
   /** The last datagram was shorter than size: nothing may follow it. */
   private ended = false;
 
@@ -89,9 +86,8 @@ export class UdpOutput {
     const ulen = n - u;
     b.writeUInt16BE(ulen, u + 4);
     // partial: the pseudo-header's sum for the whole length; the kernel corrects it per datagram (never 0: RFC 768)
-    b.writeUInt16BE(fold(this.pseudo + ulen), u + 6);
-    if (u === 20) writeIpv4Header(b, this.src, this.dst, n, 17);
-    else b.writeUInt16BE(ulen, 4);
+    b.writeUInt16BE(partialChecksum(this.src, this.dst, 17, ulen, this.ip6), u + 6);
+    writeIpHeader(b, this.src, this.dst, ulen, 17, this.ip6);
     b.copy(this.out.slot(), 0, 0, n);
     if (this.out.commitUdp(n, true, this.size)) {
       this.counters.udpUsoPackets++;
@@ -124,8 +120,7 @@ export class UdpOutput {
     const b = this.run;
     const u = ipHeaderLength(src);
     if (u === 40) {
-      // the addresses written now and held until close: a flow that ends in this turn may release its ids
-      writeIpv6Header(b, src, dst, 8, 17, this.ip6);
+      // the addresses are held until close writes them: a flow that ends in this turn may release its ids
       this.ip6.acquire(src);
       this.ip6.acquire(dst);
     }
@@ -136,7 +131,6 @@ export class UdpOutput {
     this.sport = sport;
     this.dport = dport;
     this.u = u;
-    this.pseudo = pseudoSum(src, dst, 17, 0, this.ip6);
     this.size = len;
     this.segs = 0;
     this.ended = false;
