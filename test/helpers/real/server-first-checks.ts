@@ -10,12 +10,13 @@ import { fileSha, greetingClientArgv, randomFile, type Sshd } from './servers.js
 
 export type Exec = (argv: string[], timeoutMs?: number) => Promise<ExecResult>;
 
-export async function greetingChecks(t: Test, exec: Exec, hosts: { v4: string; v6: string }, sha: string, count = 200): Promise<void> {
+/** `idleMs`: how long one connection may stay silent before it counts as ETIMEDOUT. */
+export async function greetingChecks(t: Test, exec: Exec, hosts: { v4: string; v6: string }, sha: string, count = 200, idleMs = 15_000): Promise<void> {
   for (const [family, host] of [
     ['IPv4', hosts.v4],
     ['IPv6', hosts.v6],
   ] as const) {
-    const r = await exec(greetingClientArgv(host, count, sha), 120_000);
+    const r = await exec(greetingClientArgv(host, count, sha, idleMs), 120_000 + idleMs);
     const got = JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as { exact?: number; wrong?: number[]; errors?: string[] };
     const why = got.exact === count ? '' : `; wrong lengths ${JSON.stringify(got.wrong)}, errors ${JSON.stringify(got.errors)} ${r.stderr.slice(-500)}`;
     t.equal(got.exact, count, `${family}: ${count} of ${count} greetings byte-exact (${host})${why}`);

@@ -2,12 +2,13 @@
 // then closes): COUNT connections, CONCURRENCY at a time, each read to EOF and
 // checked byte for byte against the expected sha256. Prints one JSON line:
 // {"exact":N,"wrong":[lengths],"errors":[codes]}. Runs in a namespace, or
-// under `tunsteer run --`.
-//   server-first-client.ts HOST PORT COUNT CONCURRENCY SHA256
+// under `tunsteer run --`. A connection silent for IDLE_MS (15 s unless
+// given) counts as ETIMEDOUT.
+//   server-first-client.ts HOST PORT COUNT CONCURRENCY SHA256 [IDLE_MS]
 import net from 'node:net';
 import { createHash } from 'node:crypto';
 
-const [host, port, count, concurrency, sha] = process.argv.slice(2);
+const [host, port, count, concurrency, sha, idleMs = '15000'] = process.argv.slice(2);
 const result = { exact: 0, wrong: [] as number[], errors: [] as string[] };
 
 function once(): Promise<void> {
@@ -15,7 +16,7 @@ function once(): Promise<void> {
     const h = createHash('sha256');
     let n = 0;
     const s = net.connect({ host, port: Number(port) });
-    s.setTimeout(15_000, () => s.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })));
+    s.setTimeout(Number(idleMs), () => s.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })));
     s.on('data', (d) => {
       h.update(d);
       n += d.length;

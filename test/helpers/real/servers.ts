@@ -31,8 +31,8 @@ export async function startGreeting(t: TeardownHost, ns: string, tmp: string, ad
 }
 
 /** Runs the greeting client (test/helpers/real/server-first-client.ts) with argv in front (ip netns exec, tunsteer run --). */
-export function greetingClientArgv(host: string, count: number, sha: string): string[] {
-  return [process.execPath, '--import', 'tsx', join(ROOT, 'test/helpers/real/server-first-client.ts'), host, String(GREETING_PORT), String(count), '20', sha];
+export function greetingClientArgv(host: string, count: number, sha: string, idleMs = 15_000): string[] {
+  return [process.execPath, '--import', 'tsx', join(ROOT, 'test/helpers/real/server-first-client.ts'), host, String(GREETING_PORT), String(count), '20', sha, String(idleMs)];
 }
 
 export async function startDialogue(t: TeardownHost, ns: string, addrs: string[]): Promise<void> {
