@@ -2,7 +2,7 @@
 // anything else refuses to start without one; the secret is read from where
 // the config points, never the text, and must fit in a header.
 import t from 'tap';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gatewaySettings } from '../../../src/config/settings.js';
@@ -45,6 +45,7 @@ t.test('the schema: one source for the secret, never its value', async (t) => {
 
 t.test('the secret: read from a variable or a file, checked, never echoed', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'tunsteer-ctl-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const f = join(dir, 's');
   writeFileSync(f, 'file-secret\n');
   t.equal(readControlSecret({ host: '127.0.0.1', port: 1, secret: { file: f } }), 'file-secret', 'one trailing newline trimmed');
@@ -81,7 +82,6 @@ t.test('the running config: every secret source redacted', async (t) => {
 t.test('check-config warns of a control secret up could not read, never showing one it could', async (t) => {
   const { checkConfig } = await import('../../../src/cli/commands/check-config.js');
   const dir = mkdtempSync(join(tmpdir(), 'tunsteer-ctl-check-'));
-  const { rmSync } = await import('node:fs');
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const file = join(dir, 'c.yaml');
   writeFileSync(file, 'mode: route-all\ncontrol: { address: "127.0.0.1:9090", secret_env: CTL_SECRET }\n');
