@@ -58,7 +58,7 @@ void* arg_this(napi_env env, napi_callback_info info, size_t* argc, napi_value* 
   return p;
 }
 
-bool arg_endpoint(napi_env env, napi_value addrv, napi_value portv, int family, struct sockaddr_storage* ss, socklen_t* len) {
+bool arg_address(napi_env env, napi_value addrv, int family, struct sockaddr_storage* ss, socklen_t* len) {
   char addr[INET6_ADDRSTRLEN + 1] = {0};
   size_t n = 0;
   napi_valuetype t;
@@ -67,20 +67,16 @@ bool arg_endpoint(napi_env env, napi_value addrv, napi_value portv, int family, 
     napi_throw_type_error(env, "EINVAL", "address must be a string");
     return false;
   }
-  int64_t port;
-  if (!arg_int(env, portv, "port", 0, 65535, &port)) return false;
   memset(ss, 0, sizeof *ss);
   int ok;
   if (family == 6) {
     struct sockaddr_in6* a = (struct sockaddr_in6*)ss;
     a->sin6_family = AF_INET6;
-    a->sin6_port = htons((uint16_t)port);
     ok = inet_pton(AF_INET6, addr, &a->sin6_addr);
     *len = sizeof *a;
   } else {
     struct sockaddr_in* a = (struct sockaddr_in*)ss;
     a->sin_family = AF_INET;
-    a->sin_port = htons((uint16_t)port);
     ok = inet_pton(AF_INET, addr, &a->sin_addr);
     *len = sizeof *a;
   }
@@ -88,6 +84,14 @@ bool arg_endpoint(napi_env env, napi_value addrv, napi_value portv, int family, 
     napi_throw_type_error(env, "EINVAL", "address is not an IP address of that family");
     return false;
   }
+  return true;
+}
+
+bool arg_endpoint(napi_env env, napi_value addrv, napi_value portv, int family, struct sockaddr_storage* ss, socklen_t* len) {
+  int64_t port;
+  if (!arg_address(env, addrv, family, ss, len) || !arg_int(env, portv, "port", 0, 65535, &port)) return false;
+  if (family == 6) ((struct sockaddr_in6*)ss)->sin6_port = htons((uint16_t)port);
+  else ((struct sockaddr_in*)ss)->sin_port = htons((uint16_t)port);
   return true;
 }
 

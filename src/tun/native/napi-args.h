@@ -17,6 +17,10 @@ bool arg_typed(napi_env env, napi_value v, napi_typedarray_type want, const char
 // (argc in: room in argv; out: how many came); NULL with a TypeError naming `what` otherwise.
 void* arg_this(napi_env env, napi_callback_info info, size_t* argc, napi_value* argv, const char* what);
 
+// address (a string) of the given family (4 or 6) into ss and len, port 0; false with an
+// exception pending if not.
+bool arg_address(napi_env env, napi_value addrv, int family, struct sockaddr_storage* ss, socklen_t* len);
+
 // address (a string) and port (a number) of the given family (4 or 6) into ss and len;
 // false with an exception pending if not.
 bool arg_endpoint(napi_env env, napi_value addrv, napi_value portv, int family, struct sockaddr_storage* ss, socklen_t* len);

@@ -33,11 +33,9 @@ static napi_value TcpSocketNoPort(napi_env env, napi_callback_info info) {
   }
   int family;
   if (!arg_family(env, argv[1], &family)) return NULL;
-  napi_value zero;
-  if (napi_create_int32(env, 0, &zero) != napi_ok) return NULL;
   struct sockaddr_storage ss;
   socklen_t len;
-  if (!arg_endpoint(env, argv[0], zero, family, &ss, &len)) return NULL;
+  if (!arg_address(env, argv[0], family, &ss, &len)) return NULL;
   int fd = socket(family == 6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     throw_errno(env, errno, "socket");
