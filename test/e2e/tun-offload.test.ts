@@ -11,7 +11,7 @@
 import t, { type Test } from 'tap';
 import { join } from 'node:path';
 import { nsExec, spawnNodeInNs } from '../helpers/netns.js';
-import { NGINX_IP, NGINX_IP6, PEER_IP, PEER_PORT, ROOT, addIpv6, makeTopology, startGateway, startNginx, startPeer, tunsteerArgv, waitForGateway } from '../helpers/topology.js';
+import { NGINX_IP, NGINX_IP6, PEER_IP, PEER_PORT, ROOT, addIpv6, liveStatus, makeTopology, routeAllGateway, startNginx, startPeer, tunsteerArgv } from '../helpers/topology.js';
 import { clearDrops, dropArriving, dropped } from '../helpers/real/impair.js';
 
 t.setTimeout(900_000);
@@ -39,24 +39,8 @@ const FAMILIES = [
 ];
 
 let n = 0;
-async function gateway(t: Test, mtu: number, offload: boolean, faults = '', extra: string[] = []): Promise<string> {
-  const stateDir = join(topo.tmp, `state${n}`);
-  const name = `tso${n++}`;
-  const gw = startGateway(
-    t,
-    topo.client,
-    ['--mode', 'route-all', '--state-dir', stateDir, '--tun-name', name, '--mtu', String(mtu), ...(offload ? [] : ['--no-tun-offload']), ...extra],
-    {
-      env: { ...process.env, TUNSTEER_TEST_FAULTS: faults },
-    },
-  );
-  t.teardown(async () => {
-    gw.kill('SIGTERM');
-    await gw.exited();
-  });
-  await waitForGateway(topo.client, stateDir, gw, 90_000); // several start-ups from source on 2 shared cores
-  return stateDir;
-}
+/** several start-ups from source on 2 shared cores: routeAllGateway waits up to 90 s for each */
+const gateway = (t: Test, mtu: number, offload: boolean, faults = '', extra: string[] = []) => routeAllGateway(t, topo, `tso${n++}`, mtu, offload, { faults, extra });
 
 /** 100 datagrams echoed, checked one by one (no loss: UDP does not resend). */
 async function udpEcho(t: Test, f: (typeof FAMILIES)[number]): Promise<void> {
@@ -88,10 +72,7 @@ async function bothWays(t: Test, udp = true): Promise<void> {
   }
 }
 
-async function status(stateDir: string) {
-  await new Promise((res) => setTimeout(res, 1200)); // the next status publish
-  return JSON.parse((await nsExec(topo.client, tunsteerArgv(['status', '--state-dir', stateDir, '--json']))).stdout).status;
-}
+const status = (stateDir: string) => liveStatus(topo.client, stateDir);
 
 for (const mtu of [1500, 65520]) {
   for (const offload of [false, true]) {

@@ -230,12 +230,20 @@ export async function waitForGateway(ns: string, stateDir: string, gw: NsChild, 
 
 /**
  * A route-all gateway in the client namespace at this MTU, offloads on or off,
- * stopped when the test ends; returns its state directory.
+ * stopped when the test ends; returns its state directory. faults: its
+ * TUNSTEER_TEST_FAULTS (src/tun/faulty-tun.ts); extra: more flags.
  */
-export async function routeAllGateway(t: TeardownHost, topo: Topology, name: string, mtu: number, offload: boolean): Promise<string> {
+export async function routeAllGateway(
+  t: TeardownHost,
+  topo: Topology,
+  name: string,
+  mtu: number,
+  offload: boolean,
+  opts: { faults?: string; extra?: string[] } = {},
+): Promise<string> {
   const stateDir = join(topo.tmp, `state-${name}`);
-  const args = ['--mode', 'route-all', '--state-dir', stateDir, '--tun-name', name, '--mtu', String(mtu), ...(offload ? [] : ['--no-tun-offload'])];
-  const gw = startGateway(t, topo.client, args);
+  const args = ['--mode', 'route-all', '--state-dir', stateDir, '--tun-name', name, '--mtu', String(mtu), ...(offload ? [] : ['--no-tun-offload']), ...(opts.extra ?? [])];
+  const gw = startGateway(t, topo.client, args, { env: { ...process.env, TUNSTEER_TEST_FAULTS: opts.faults ?? '' } });
   t.teardown(async () => {
     gw.kill('SIGTERM');
     await gw.exited();
